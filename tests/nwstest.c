@@ -1,0 +1,191 @@
+/*
+ * nwstest.c -- starting real servers and talking raw TCP for the tests.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nwstest.h"
+
+const char *
+nwstest_bin(const char *name, char *buf, size_t len)
+{
+    const char *dir = getenv("NWS_BIN_DIR");
+
+    snprintf(buf, len, "%s/%s", dir != NULL ? dir : "build/bin", name);
+    return buf;
+}
+
+int
+nwstest_server_start(struct nwstest_server *s, const char *const *extra)
+{
+    char        bin[512], line[512];
+    const char *argv[64];
+    int         pfd[2], argc = 0, i;
+    FILE       *fp;
+    char       *p;
+
+    memset(s, 0, sizeof(*s));
+    snprintf(s->tmpdir, sizeof(s->tmpdir), "/tmp/nwstest.XXXXXX");
+    if (mkdtemp(s->tmpdir) == NULL)
+        return -1;
+    argv[argc++] = nwstest_bin("nwsserver", bin, sizeof(bin));
+    argv[argc++] = "--bind";
+    argv[argc++] = "127.0.0.1";
+    argv[argc++] = "--port";
+    argv[argc++] = "0";
+    argv[argc++] = "--web-port";
+    argv[argc++] = "0";
+    argv[argc++] = "--tmpdir";
+    argv[argc++] = s->tmpdir;
+    for (i = 0; extra != NULL && extra[i] != NULL && argc < 62; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+
+    if (pipe(pfd) != 0)
+        return -1;
+    s->pid = fork();
+    if (s->pid < 0)
+        return -1;
+    if (s->pid == 0) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    if ((fp = fdopen(pfd[0], "r")) == NULL)
+        return -1;
+    /* The server prints "nwsserver ready: port=N web-port=M ..." once bound. */
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        if ((p = strstr(line, " port=")) != NULL) {
+            s->port = atoi(p + 6);
+            if ((p = strstr(line, "web-port=")) != NULL)
+                s->web_port = atoi(p + 9);
+            break;
+        }
+    }
+    fclose(fp);
+    if (s->port <= 0) {
+        nwstest_server_stop(s);
+        return -1;
+    }
+    return 0;
+}
+
+int
+nwstest_server_stop(struct nwstest_server *s)
+{
+    int  status = -1, i;
+    char cmd[300];
+
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        for (i = 0; i < 500; i++) {
+            if (waitpid(s->pid, &status, WNOHANG) == s->pid)
+                break;
+            usleep(10000);
+        }
+        if (i == 500) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, &status, 0);
+            status = -1;
+        }
+        s->pid = 0;
+    }
+    if (s->tmpdir[0] != '\0') {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->tmpdir);
+        if (system(cmd) != 0)
+            status = -1;
+        s->tmpdir[0] = '\0';
+    }
+    return status;
+}
+
+int
+nwstest_connect(int port, int timeout_s)
+{
+    struct sockaddr_in sin;
+    struct timeval     tv;
+    int                fd, one = 1;
+
+    if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+        return -1;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((unsigned short)port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+        close(fd);
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    tv.tv_sec = timeout_s;
+    tv.tv_usec = 0;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+int
+nwstest_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    ssize_t     n;
+
+    while (len > 0) {
+        n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int
+nwstest_read_exact(int fd, void *buf, size_t len)
+{
+    char   *p = buf;
+    ssize_t n;
+
+    while (len > 0) {
+        n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int
+nwstest_peer_closed(int fd, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char          c;
+
+    for (;;) {
+        if (poll(&pfd, 1, timeout_ms) <= 0)
+            return 0;
+        if (recv(fd, &c, 1, MSG_DONTWAIT) == 0)
+            return 1;
+        /* Unread reply bytes: keep draining until EOF or the timeout. */
+    }
+}

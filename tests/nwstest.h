@@ -1,0 +1,62 @@
+/*
+ * nwstest.h -- shared pieces of the Check test suite.
+ *
+ * Every tests/check_<module>.c defines its suites with NWSTEST_SUITE(); they
+ * register themselves before main() runs, and check_main.c runs them all in
+ * one SRunner, so `make check` ends with one Check summary line.
+ * Narrow a run with CK_RUN_SUITE / CK_RUN_CASE as usual.
+ */
+#ifndef NWSTEST_H
+#define NWSTEST_H
+
+#include <check.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef Suite *(*nwstest_suite_fn)(void);
+
+void nwstest_register(nwstest_suite_fn fn);
+
+#define NWSTEST_SUITE(name)                                                      \
+    static Suite *name##_suite(void);                                           \
+    __attribute__((constructor)) static void name##_register(void)              \
+    {                                                                            \
+        nwstest_register(name##_suite);                                          \
+    }                                                                            \
+    static Suite *name##_suite(void)
+
+/* A real nwsserver process started for a test, on ports the OS picked. */
+struct nwstest_server {
+    pid_t pid;
+    int   port;
+    int   web_port;
+    char  tmpdir[256];
+};
+
+/*
+ * Start build/bin/nwsserver (found through $NWS_BIN_DIR) on 127.0.0.1 port 0
+ * with the given extra arguments (NULL-terminated, may be NULL), and wait
+ * for its "ready" line.  A private --tmpdir is made and removed by stop.
+ * Returns 0, or -1 (the test should fail).
+ */
+int nwstest_server_start(struct nwstest_server *s, const char *const *extra);
+
+/* SIGTERM the server, wait for it, and return its exit status (or -1). */
+int nwstest_server_stop(struct nwstest_server *s);
+
+/* Full path of a built program: $NWS_BIN_DIR/name (static buffer per call site). */
+const char *nwstest_bin(const char *name, char *buf, size_t len);
+
+/* A TCP connection to 127.0.0.1:port, blocking, with a receive timeout (s). */
+int nwstest_connect(int port, int timeout_s);
+
+/* Write all of buf; 0 or -1. */
+int nwstest_write_all(int fd, const void *buf, size_t len);
+
+/* Read exactly len bytes; 0, or -1 on EOF/error/timeout. */
+int nwstest_read_exact(int fd, void *buf, size_t len);
+
+/* Returns 1 if the peer closed the connection (EOF within timeout_ms), else 0. */
+int nwstest_peer_closed(int fd, int timeout_ms);
+
+#endif
