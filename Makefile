@@ -19,9 +19,9 @@ MANDIR   = $(PREFIX)/share/man
 VERSION  = 0.1.0
 
 ifdef SAN
-B := build-san
+B ?= build-san
 else
-B := build
+B ?= build
 endif
 
 CC      ?= cc
