@@ -1,1 +1,331 @@
-int main(void) { return 0; }
+/*
+ * main.c -- nwsserver: options, start-up, the event loop, shutdown.
+ *
+ * Start-up order: parse options (flags over environment over defaults),
+ * bind the protocol port, print the ready line, daemonize if asked, then
+ * build the event base (after the fork, as libevent requires) and run.
+ * SIGTERM and SIGINT end the loop; shutdown drops every connection, purges
+ * every workspace (which closes every spool file) and removes the suffix
+ * and pid files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server.h"
+
+struct server srv;
+
+static void
+usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: nwsserver [options]\n"
+            "  -p, --port N             protocol port (default 8765, env NWS_SERVER_PORT;\n"
+            "                           0 picks a free port)\n"
+            "  -w, --web-port N         web interface port, advertised to clients\n"
+            "                           (default 8766, env NWS_WEB_PORT)\n"
+            "  -i, --bind ADDR          address to listen on (default 127.0.0.1,\n"
+            "                           env NWS_INTERFACE; 0.0.0.0 or :: serves the LAN)\n"
+            "  -t, --tmpdir DIR         where long values are spooled (env NWS_TMP_DIR,\n"
+            "                           then TMPDIR, then /tmp)\n"
+            "  -s, --spool-threshold SIZE  values this long or longer live in a temp file\n"
+            "                           (default 16M, env NWS_LONG_VALUE_SIZE; 0: never)\n"
+            "      --max-value-size SIZE   longest value accepted (default 8G)\n"
+            "      --max-memory SIZE    memory for values in RAM (default: half of RAM)\n"
+            "      --pidfile FILE       write the process id to FILE\n"
+            "  -d, --daemon             detach and log to syslog\n"
+            "      --log-level LEVEL    error, warn, info (default) or debug\n"
+            "      --r-startup          print port, web port, pid and host on four lines\n"
+            "                           and close stdout (for R's managed server)\n"
+            "  -V, --version            print the version and exit\n"
+            "  -h, --help               print this help and exit\n"
+            "SIZE takes a K, M or G suffix (powers of 1024).\n");
+}
+
+/* Parses a size with an optional K/M/G suffix; -1 when malformed. */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+    char              *end;
+    unsigned long long v;
+    unsigned           shift = 0;
+
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    v = strtoull(s, &end, 10);
+    if (errno != 0)
+        return -1;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    }
+    if ((*end == 'b' || *end == 'B') && shift != 0)
+        end++;
+    if (*end != '\0' || (shift != 0 && v > (UINT64_MAX >> shift)))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* Parses a port number; -1 when malformed or out of range. */
+static int
+parse_port(const char *s)
+{
+    char *end;
+    long  v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 65535)
+        return -1;
+    return (int)v;
+}
+
+/* Encodes the advertisement dictionary once (section 2.5; never SSL). */
+static void
+build_advert(void)
+{
+    struct nwsp_buf b = {0};
+    char            port[16];
+
+    snprintf(port, sizeof(port), "%d", srv.actual_web_port);
+    if (nwsp_buf_dict_begin(&b, 4) != 0 ||
+        nwsp_buf_dict_put(&b, "NwsWebPort", 10, port, strlen(port)) != 0 ||
+        nwsp_buf_dict_put(&b, "MetadataFromServer", 18, "", 0) != 0 ||
+        nwsp_buf_dict_put(&b, "MetadataToServer", 16, "", 0) != 0 ||
+        nwsp_buf_dict_put(&b, "KillServerOnClose", 17, "", 0) != 0)
+        fatalx("advertisement");
+    srv.advert = b.data;
+    srv.advert_len = b.len;
+}
+
+/* Makes the server suffix file "__nwssXXXXXX" in the temp dir (section 7.5). */
+static void
+make_suffix(void)
+{
+    int fd;
+
+    snprintf(srv.suffix_path, sizeof(srv.suffix_path), "%s/__nwssXXXXXX", srv.cfg.tmpdir);
+    if ((fd = mkstemp(srv.suffix_path)) == -1)
+        fatal("cannot create a file in %s", srv.cfg.tmpdir);
+    close(fd);
+    snprintf(srv.suffix, sizeof(srv.suffix), "%s", strrchr(srv.suffix_path, '/') + 1);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    log_info("signal %d: shutting down", (int)sig);
+    event_base_loopexit(srv.base, NULL);
+}
+
+/* Seeds the hash key and random() from the kernel. */
+static void
+seed_randomness(void)
+{
+    unsigned char key[16];
+    unsigned      s;
+
+    if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
+        fatal("getrandom");
+    htab_seed(key);
+    memcpy(&s, key, sizeof(s));
+    srandom(s ^ (unsigned)time(NULL) ^ (unsigned)getpid());
+}
+
+/* Options from the environment, as the classic server reads them (section 12). */
+static void
+config_from_env(struct config *cfg)
+{
+    const char *e;
+    uint64_t    v;
+    int         p;
+
+    if ((e = getenv("NWS_SERVER_PORT")) != NULL && (p = parse_port(e)) >= 0)
+        cfg->port = p;
+    if ((e = getenv("NWS_WEB_PORT")) != NULL && (p = parse_port(e)) >= 0)
+        cfg->web_port = p;
+    if ((e = getenv("NWS_INTERFACE")) != NULL && *e != '\0')
+        cfg->bind = e;
+    if ((e = getenv("NWS_TMP_DIR")) != NULL && *e != '\0')
+        cfg->tmpdir = e;
+    else if ((e = getenv("TMPDIR")) != NULL && *e != '\0')
+        cfg->tmpdir = e;
+    if ((e = getenv("NWS_LONG_VALUE_SIZE")) != NULL && parse_size(e, &v) == 0)
+        cfg->spool_threshold = v;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"port", required_argument, NULL, 'p'},
+        {"web-port", required_argument, NULL, 'w'},
+        {"bind", required_argument, NULL, 'i'},
+        {"tmpdir", required_argument, NULL, 't'},
+        {"spool-threshold", required_argument, NULL, 's'},
+        {"max-value-size", required_argument, NULL, 1},
+        {"max-memory", required_argument, NULL, 2},
+        {"pidfile", required_argument, NULL, 3},
+        {"daemon", no_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, 4},
+        {"r-startup", no_argument, NULL, 5},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct config *cfg = &srv.cfg;
+    struct event  *sigterm, *sigint;
+    uint64_t       v;
+    long           pages, pagesize;
+    int            ch, fd, port = 0;
+    FILE          *fp;
+
+    cfg->bind = "127.0.0.1";
+    cfg->port = 8765;
+    cfg->web_port = 8766;
+    cfg->tmpdir = "/tmp";
+    cfg->spool_threshold = 16 * 1024 * 1024;
+    cfg->max_value_size = 8ULL << 30;
+    cfg->log_level = LOG_LVL_INFO;
+    pages = sysconf(_SC_PHYS_PAGES);
+    pagesize = sysconf(_SC_PAGESIZE);
+    cfg->max_memory = pages > 0 && pagesize > 0 ? (uint64_t)pages * (uint64_t)pagesize / 2
+                                                : 1ULL << 30;
+    config_from_env(cfg);
+
+    while ((ch = getopt_long(argc, argv, "p:w:i:t:s:dVh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'p':
+        case 'w':
+            if ((port = parse_port(optarg)) < 0) {
+                fprintf(stderr, "nwsserver: bad port: %s\n", optarg);
+                return 2;
+            }
+            if (ch == 'p')
+                cfg->port = port;
+            else
+                cfg->web_port = port;
+            break;
+        case 'i':
+            cfg->bind = optarg;
+            break;
+        case 't':
+            cfg->tmpdir = optarg;
+            break;
+        case 's':
+        case 1:
+        case 2:
+            if (parse_size(optarg, &v) != 0) {
+                fprintf(stderr, "nwsserver: bad size: %s\n", optarg);
+                return 2;
+            }
+            if (ch == 's')
+                cfg->spool_threshold = v != 0 && v < 64 ? 64 : v;
+            else if (ch == 1)
+                cfg->max_value_size = v;
+            else
+                cfg->max_memory = v;
+            break;
+        case 3:
+            cfg->pidfile = optarg;
+            break;
+        case 'd':
+            cfg->daemon = 1;
+            break;
+        case 4:
+            if ((cfg->log_level = log_level_parse(optarg)) < 0) {
+                fprintf(stderr, "nwsserver: bad log level: %s\n", optarg);
+                return 2;
+            }
+            break;
+        case 5:
+            cfg->r_startup = 1;
+            break;
+        case 'V':
+            printf("nwsserver %s\n", NWS_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    log_init(cfg->log_level, 0);
+    signal(SIGPIPE, SIG_IGN);
+    seed_randomness();
+    if ((fd = listen_bind(cfg->bind, cfg->port, &port)) == -1)
+        fatalx("cannot listen on %s port %d", cfg->bind, cfg->port);
+    srv.actual_web_port = cfg->web_port;
+    make_suffix();
+    build_advert();
+
+    if (cfg->r_startup) {
+        printf("%d\n%d\n%d\n%s\n", port, srv.actual_web_port, (int)getpid(), cfg->bind);
+        fflush(stdout);
+        fclose(stdout);
+        if (open("/dev/null", O_WRONLY) != STDOUT_FILENO)
+            fatal("reopening stdout");
+    } else {
+        printf("nwsserver ready: port=%d web-port=%d bind=%s pid=%d\n", port,
+               srv.actual_web_port, cfg->bind, (int)getpid());
+        fflush(stdout);
+    }
+    if (cfg->daemon) {
+        if (daemon(1, 0) != 0)
+            fatal("daemon");
+        log_init(cfg->log_level, 1);
+    }
+    if (cfg->pidfile != NULL) {
+        if ((fp = fopen(cfg->pidfile, "w")) == NULL)
+            fatal("cannot write %s", cfg->pidfile);
+        fprintf(fp, "%d\n", (int)getpid());
+        fclose(fp);
+    }
+    log_info("nwsserver %s listening on %s port %d", NWS_VERSION, cfg->bind, port);
+
+    if ((srv.base = event_base_new()) == NULL)
+        fatalx("event_base_new");
+    ws_init();
+    if (listen_start(fd) != 0)
+        fatalx("cannot start the listener");
+    sigterm = evsignal_new(srv.base, SIGTERM, signal_cb, NULL);
+    sigint = evsignal_new(srv.base, SIGINT, signal_cb, NULL);
+    evsignal_add(sigterm, NULL);
+    evsignal_add(sigint, NULL);
+
+    event_base_dispatch(srv.base);
+
+    listen_stop();
+    conn_shutdown_all();
+    ws_shutdown();
+    event_free(sigterm);
+    event_free(sigint);
+    event_base_free(srv.base);
+    free(srv.advert);
+    unlink(srv.suffix_path);
+    if (cfg->pidfile != NULL)
+        unlink(cfg->pidfile);
+    log_info("stopped");
+    return 0;
+}

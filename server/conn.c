@@ -1,0 +1,776 @@
+/*
+ * conn.c -- one client connection: handshake, request decoding, lifetime.
+ *
+ * Input is decoded by an explicit state machine (memcached's drive_machine):
+ * each state needs a known number of bytes, takes them when present, and
+ * otherwise returns to the event loop with its position kept in the conn, so
+ * a request may arrive in any number of pieces.  Every length is checked
+ * against its limit before anything is allocated for it.  Bytes of an
+ * argument we refuse (too long, over the memory limit) are read and thrown
+ * away so the stream stays in step, and the request then gets an error reply
+ * instead of running.
+ *
+ * Requests run one at a time, in order.  A request that blocks parks the conn
+ * on a variable (state CONN_BLOCKED) and the requests behind it wait in the
+ * input buffer (pipelining, an extension); reading goes on up to a high-water
+ * mark so a peer that closes is still noticed.  Delivering to a blocked conn
+ * only queues its reply and schedules c_ev_resume: nothing re-enters the
+ * decoder of another connection.
+ *
+ * A conn is freed only from the top of one of its own callbacks.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+
+enum conn_state {
+    CONN_HS_FIRST,    /* the 4-byte greeting */
+    CONN_HS_REQUEST,  /* new-style: "R000" */
+    CONN_HS_OPTIONS,  /* new-style: the requested options dictionary */
+    CONN_REQ_META,    /* a request's metadata dictionary */
+    CONN_REQ_ARGC,    /* D4 argument count */
+    CONN_REQ_ARGLEN,  /* D20 length of the next argument */
+    CONN_REQ_ARG,     /* bytes of a kept argument */
+    CONN_REQ_VALUE,   /* bytes of a store value, into memory or a spool file */
+    CONN_REQ_SKIP,    /* bytes of an argument being thrown away */
+    CONN_BLOCKED,     /* the current request waits on a variable */
+};
+
+/* What a decoding step achieved. */
+enum step { STEP_MORE, STEP_PROGRESS, STEP_REQUEST };
+
+struct conn {
+    struct bufferevent *c_bev;
+    struct event       *c_ev_resume;  /* deferred: continue decoding */
+    TAILQ_ENTRY(conn)   c_link;
+    char                c_peer[96];
+    enum conn_state     c_state;
+    int                 c_cookie;     /* long replies carry the 40-byte cookie */
+    int                 c_meta_in;    /* MetadataToServer */
+    int                 c_meta_out;   /* MetadataFromServer */
+    int                 c_deadman;    /* closing stops the server */
+    int                 c_closing;    /* flush the output, then close */
+    int                 c_paused;     /* output too large: decode later */
+    unsigned            c_barriers;   /* __barrier groups joined */
+    struct htab         c_map;        /* ws name -> instance id + 1 */
+    struct htab         c_owned;      /* ws name -> instance id + 1 */
+    struct waiter       c_waiter;
+    struct var         *c_blocked_var;
+
+    /* The request being decoded. */
+    char               *c_rq_meta;
+    size_t              c_rq_metalen;
+    unsigned            c_rq_argc;
+    unsigned            c_rq_argi;
+    uint64_t            c_rq_left;    /* bytes still to come of this argument */
+    struct nwsp_buf     c_rq_args;    /* kept arguments, back to back */
+    size_t              c_rq_off[NWS_MAX_KEPT_ARGS];
+    size_t              c_rq_len[NWS_MAX_KEPT_ARGS];
+    const struct command *c_rq_cmd;
+    struct value       *c_rq_value;
+    uint64_t            c_rq_vfill;
+    char               *c_rq_err;     /* refuse the request with this text */
+    int                 c_rq_err_close;
+};
+
+static TAILQ_HEAD(, conn) conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
+
+static void conn_process(struct conn *);
+static void conn_free(struct conn *, int purge);
+
+int
+conn_has_cookie(const struct conn *c)
+{
+    return c->c_cookie;
+}
+
+int
+conn_meta_out(const struct conn *c)
+{
+    return c->c_meta_out;
+}
+
+const char *
+conn_peer(const struct conn *c)
+{
+    return c->c_peer;
+}
+
+struct waiter *
+conn_waiter(struct conn *c)
+{
+    return &c->c_waiter;
+}
+
+struct evbuffer *
+conn_output(struct conn *c)
+{
+    return bufferevent_get_output(c->c_bev);
+}
+
+void
+conn_set_deadman(struct conn *c)
+{
+    c->c_deadman = 1;
+}
+
+void
+conn_joined_barrier(struct conn *c)
+{
+    c->c_barriers++;
+}
+
+/* Map values are instance ids plus one, so that __default's 0 is not NULL. */
+static void *
+conn_id_val(uint64_t id)
+{
+    return (void *)(uintptr_t)(id + 1);
+}
+
+void
+conn_map_ws(struct conn *c, struct ws *ws)
+{
+    htab_put(&c->c_map, ws->ws_name, ws->ws_namelen, conn_id_val(ws->ws_id));
+}
+
+void
+conn_own_ws(struct conn *c, struct ws *ws)
+{
+    htab_put(&c->c_owned, ws->ws_name, ws->ws_namelen, conn_id_val(ws->ws_id));
+}
+
+void
+conn_forget_ws(struct conn *c, const char *name, size_t len)
+{
+    htab_del(&c->c_map, name, len);
+    htab_del(&c->c_owned, name, len);
+}
+
+int
+conn_owns(struct conn *c, const struct ws *ws)
+{
+    return htab_get(&c->c_owned, ws->ws_name, ws->ws_namelen) == conn_id_val(ws->ws_id);
+}
+
+/* Resolves name through this connection's map (section 7.1): 0, 2001 or 100. */
+int
+conn_resolve_ws(struct conn *c, const char *name, size_t len, struct ws **out)
+{
+    void      *id = htab_get(&c->c_map, name, len);
+    struct ws *ws;
+
+    if (id == NULL)
+        return NWSP_STATUS_NOT_OPENED;
+    ws = ws_find(name, len);
+    if (ws == NULL || conn_id_val(ws->ws_id) != id)
+        return NWSP_STATUS_NO_WS;
+    *out = ws;
+    return 0;
+}
+
+/* Schedules more decoding from the event loop (never from a caller's stack). */
+static void
+conn_resume_later(struct conn *c)
+{
+    event_active(c->c_ev_resume, EV_TIMEOUT, 0);
+}
+
+/* A parked request got its value: reply and go on with the next request. */
+static void
+conn_waiter_deliver(struct waiter *w, struct value *v, uint64_t index)
+{
+    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, c_waiter));
+
+    reply_value(c, v, c->c_blocked_var->var_id, index);
+    c->c_blocked_var = NULL;
+    c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
+    conn_resume_later(c);
+}
+
+/* A parked request failed (its variable was purged). */
+static void
+conn_waiter_fail(struct waiter *w, const char *reason)
+{
+    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, c_waiter));
+
+    reply_long_error(c, NWSP_STATUS_FAIL, reason);
+    c->c_blocked_var = NULL;
+    c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
+    conn_resume_later(c);
+}
+
+/* Parks the current request on var (called by the fetch family). */
+void
+conn_block(struct conn *c, struct var *var, int fetch)
+{
+    c->c_blocked_var = var;
+    waiter_park(&c->c_waiter, var, fetch);
+    c->c_state = CONN_BLOCKED;
+}
+
+/* A framing error: a short error reply, then close once it is written. */
+static void
+conn_proto_error(struct conn *c, const char *reason)
+{
+    log_info("%s: %s; closing", c->c_peer, reason);
+    reply_short(c, NWSP_STATUS_FAIL, reason);
+    c->c_closing = 1;
+}
+
+/* Refuses the request being decoded; the first reason wins. */
+static void
+conn_refuse(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void
+conn_refuse(struct conn *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->c_rq_err != NULL)
+        return;
+    va_start(ap, fmt);
+    if (vasprintf(&c->c_rq_err, fmt, ap) < 0)
+        fatal("vasprintf");
+    va_end(ap);
+}
+
+/* Forgets the request just finished. */
+static void
+conn_request_reset(struct conn *c)
+{
+    free(c->c_rq_meta);
+    c->c_rq_meta = NULL;
+    c->c_rq_metalen = 0;
+    c->c_rq_argc = c->c_rq_argi = 0;
+    c->c_rq_cmd = NULL;
+    value_unref(c->c_rq_value);
+    c->c_rq_value = NULL;
+    c->c_rq_vfill = 0;
+    free(c->c_rq_err);
+    c->c_rq_err = NULL;
+    c->c_rq_err_close = 0;
+    nwsp_buf_reset(&c->c_rq_args);
+    if (c->c_rq_args.cap > 256 * 1024)
+        nwsp_buf_free(&c->c_rq_args);
+}
+
+/* Runs a complete request and gets ready for the next. */
+static void
+conn_run(struct conn *c)
+{
+    struct request rq;
+    enum cmd_ret   ret = CMD_DONE;
+    unsigned       i;
+
+    srv.nops++;
+    if (c->c_rq_err != NULL) {
+        if (c->c_rq_cmd != NULL && c->c_rq_cmd->long_reply)
+            reply_long_error(c, NWSP_STATUS_FAIL, c->c_rq_err);
+        else
+            reply_short(c, NWSP_STATUS_FAIL, c->c_rq_err);
+        if (c->c_rq_err_close)
+            c->c_closing = 1;
+    } else if (c->c_rq_cmd == NULL) {
+        char reason[NWS_MAX_CMD_NAME + 32];
+
+        snprintf(reason, sizeof(reason), "Unknown verb \"%.*s\"", (int)c->c_rq_len[0],
+                 c->c_rq_args.data + c->c_rq_off[0]);
+        reply_short(c, NWSP_STATUS_FAIL, reason);
+    } else {
+        memset(&rq, 0, sizeof(rq));
+        rq.rq_conn = c;
+        rq.rq_cmd = c->c_rq_cmd;
+        rq.rq_argc = c->c_rq_argc;
+        for (i = 0; i < c->c_rq_argc && i < NWS_MAX_KEPT_ARGS; i++) {
+            rq.rq_arg[i] = c->c_rq_args.data + c->c_rq_off[i];
+            rq.rq_len[i] = c->c_rq_len[i];
+        }
+        rq.rq_meta = c->c_rq_meta;
+        rq.rq_metalen = c->c_rq_metalen;
+        rq.rq_value = c->c_rq_value;
+        c->c_rq_value = NULL;
+        ret = dispatch(&rq);
+        value_unref(rq.rq_value);   /* NULL if the command took it */
+    }
+    conn_request_reset(c);
+    if (ret != CMD_BLOCKED)
+        c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
+}
+
+/* The first 4 bytes choose the handshake (section 2.1). */
+static enum step
+conn_hs_first(struct conn *c, struct evbuffer *in)
+{
+    char b[4];
+
+    evbuffer_remove(in, b, 4);
+    if (b[0] == 'X') {
+        c->c_cookie = 1;
+        evbuffer_add(conn_output(c), NWSP_HS_ADVERTISE, 4);
+        evbuffer_add(conn_output(c), srv.advert, srv.advert_len);
+        c->c_state = CONN_HS_REQUEST;
+        return STEP_PROGRESS;
+    }
+    c->c_cookie = !(memcmp(b, "0000", 4) == 0 || memcmp(b, "1111", 4) == 0);
+    evbuffer_add(conn_output(c), NWSP_HS_OLD_REPLY, 4);
+    c->c_state = CONN_REQ_ARGC;
+    return STEP_PROGRESS;
+}
+
+/* Denies the handshake: "F000", then close (section 2.3, Q6). */
+static enum step
+conn_hs_deny(struct conn *c, const char *why)
+{
+    log_info("%s: handshake refused: %s", c->c_peer, why);
+    evbuffer_add(conn_output(c), NWSP_HS_DENY, 4);
+    c->c_closing = 1;
+    return STEP_PROGRESS;
+}
+
+/* Checks the requested options against the advertisement (section 2.6). */
+static enum step
+conn_hs_options(struct conn *c, const char *dict, size_t len)
+{
+    struct nwsp_dict_ent e;
+    size_t               pos = 0;
+    const char          *adv;
+    size_t               advlen;
+    char                 key[64];
+
+    while (nwsp_dict_next(dict, len, &pos, &e)) {
+        if (e.klen >= sizeof(key))
+            return conn_hs_deny(c, "unknown option requested");
+        memcpy(key, e.key, e.klen);
+        key[e.klen] = '\0';
+        if (!nwsp_dict_get(srv.advert, srv.advert_len, key, &adv, &advlen))
+            return conn_hs_deny(c, "unknown option requested");
+        if (advlen != 0 && (advlen != e.vlen || memcmp(adv, e.val, advlen) != 0))
+            return conn_hs_deny(c, "option value not allowed");
+        if (e.vlen == 1 && e.val[0] == '1') {
+            if (strcmp(key, "MetadataToServer") == 0)
+                c->c_meta_in = 1;
+            else if (strcmp(key, "MetadataFromServer") == 0)
+                c->c_meta_out = 1;
+            else if (strcmp(key, "KillServerOnClose") == 0)
+                c->c_deadman = 1;
+        }
+    }
+    evbuffer_add(conn_output(c), NWSP_HS_ACCEPT, 4);
+    c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
+    return STEP_PROGRESS;
+}
+
+/*
+ * Scans a dictionary at the head of in.  Returns its length, 0 if more bytes
+ * are needed, or -1 when it is malformed (*why set).
+ */
+static ssize_t
+conn_scan_dict(struct evbuffer *in, const char **why, char **start)
+{
+    size_t  avail = evbuffer_get_length(in), n;
+    ssize_t r;
+
+    n = avail < NWS_MAX_DICT_BYTES ? avail : NWS_MAX_DICT_BYTES;
+    *start = (char *)evbuffer_pullup(in, (ev_ssize_t)n);
+    r = nwsp_dict_scan(*start, n, NWS_MAX_DICT_ENTRIES, NWS_MAX_DICT_BYTES, why);
+    if (r == NWSP_SCAN_MORE && n == NWS_MAX_DICT_BYTES) {
+        *why = "dictionary too large";
+        return -1;
+    }
+    return r;
+}
+
+/* Decides where the bytes of argument argi (len long) go. */
+static void
+conn_arg_begin(struct conn *c, uint64_t len)
+{
+    unsigned i = c->c_rq_argi;
+    int      fd;
+
+    c->c_rq_left = len;
+    if (i == 0 && len > NWS_MAX_CMD_NAME) {
+        conn_refuse(c, "Argument too long.");
+        c->c_state = CONN_REQ_SKIP;
+    } else if (i == 4 && c->c_rq_argc == 5 && dispatch_is_store(c->c_rq_cmd) &&
+               c->c_rq_err == NULL) {
+        /* The value of a store: straight into its final home. */
+        if (srv.cfg.max_value_size != 0 && len > srv.cfg.max_value_size) {
+            conn_refuse(c, "Value too large (%llu bytes; the limit is %llu).",
+                        (unsigned long long)len,
+                        (unsigned long long)srv.cfg.max_value_size);
+            c->c_state = CONN_REQ_SKIP;
+        } else if (srv.cfg.spool_threshold != 0 && len >= srv.cfg.spool_threshold) {
+            if ((fd = value_spool_open()) == -1 ||
+                (c->c_rq_value = value_new_spooled(0, c->c_rq_meta, c->c_rq_metalen,
+                                                   len, fd)) == NULL) {
+                if (fd != -1)
+                    close(fd);
+                conn_refuse(c, "Failed to read long data from the filesystem.");
+                c->c_rq_err_close = 1;
+                c->c_state = CONN_REQ_SKIP;
+            } else {
+                c->c_state = CONN_REQ_VALUE;
+            }
+        } else if ((c->c_rq_value = value_new(0, c->c_rq_meta, c->c_rq_metalen, len)) ==
+                   NULL) {
+            conn_refuse(c, "Server memory limit reached.");
+            c->c_state = CONN_REQ_SKIP;
+        } else {
+            c->c_state = CONN_REQ_VALUE;
+        }
+    } else if (len > NWS_MAX_ARG) {
+        conn_refuse(c, "Argument too long.");
+        c->c_state = CONN_REQ_SKIP;
+    } else if (i >= NWS_MAX_KEPT_ARGS) {
+        c->c_state = CONN_REQ_SKIP; /* the argument count is wrong anyway */
+    } else {
+        if (nwsp_buf_reserve(&c->c_rq_args, (size_t)len) != 0)
+            fatal("request buffer");
+        c->c_rq_off[i] = c->c_rq_args.len;
+        c->c_rq_len[i] = (size_t)len;
+        c->c_rq_args.len += (size_t)len;
+        c->c_state = CONN_REQ_ARG;
+    }
+}
+
+/* An argument is complete: the next one, or run the request. */
+static enum step
+conn_arg_end(struct conn *c)
+{
+    if (c->c_rq_argi == 0 && c->c_rq_err == NULL)
+        c->c_rq_cmd = dispatch_lookup(c->c_rq_args.data + c->c_rq_off[0], c->c_rq_len[0]);
+    if (++c->c_rq_argi < c->c_rq_argc) {
+        c->c_state = CONN_REQ_ARGLEN;
+        return STEP_PROGRESS;
+    }
+    conn_run(c);
+    return STEP_REQUEST;
+}
+
+/* One step of the decoder; see enum conn_state. */
+static enum step
+conn_step(struct conn *c, struct evbuffer *in)
+{
+    size_t      avail = evbuffer_get_length(in), n;
+    char        b[NWSP_D20_LEN];
+    const char *why = NULL;
+    char       *start;
+    ssize_t     r, w;
+    uint64_t    v;
+
+    switch (c->c_state) {
+    case CONN_HS_FIRST:
+        if (avail < 4)
+            return STEP_MORE;
+        return conn_hs_first(c, in);
+    case CONN_HS_REQUEST:
+        if (avail < 4)
+            return STEP_MORE;
+        evbuffer_remove(in, b, 4);
+        if (memcmp(b, NWSP_HS_REQUEST, 4) != 0)
+            return conn_hs_deny(c, "invalid handshake response");
+        c->c_state = CONN_HS_OPTIONS;
+        return STEP_PROGRESS;
+    case CONN_HS_OPTIONS:
+        if ((r = conn_scan_dict(in, &why, &start)) == 0)
+            return STEP_MORE;
+        if (r < 0)
+            return conn_hs_deny(c, why);
+        conn_hs_options(c, start, (size_t)r);
+        evbuffer_drain(in, (size_t)r);
+        return STEP_PROGRESS;
+    case CONN_REQ_META:
+        if ((r = conn_scan_dict(in, &why, &start)) == 0)
+            return STEP_MORE;
+        if (r < 0) {
+            conn_proto_error(c, "Malformed request: bad metadata dictionary.");
+            return STEP_PROGRESS;
+        }
+        if (nwsp_dict_count(start, (size_t)r) > 0) {
+            c->c_rq_meta = xmemdup(start, (size_t)r);
+            c->c_rq_metalen = (size_t)r;
+        }
+        evbuffer_drain(in, (size_t)r);
+        c->c_state = CONN_REQ_ARGC;
+        return STEP_PROGRESS;
+    case CONN_REQ_ARGC:
+        if (avail < NWSP_D4_LEN)
+            return STEP_MORE;
+        evbuffer_remove(in, b, NWSP_D4_LEN);
+        if (nwsp_parse_u64(b, NWSP_D4_LEN, NWSP_ARGC_MAX, &v) != 0) {
+            conn_proto_error(c, "Malformed request: bad argument count.");
+            return STEP_PROGRESS;
+        }
+        if (v == 0) {
+            conn_proto_error(c, "Received an empty argument list.");
+            return STEP_PROGRESS;
+        }
+        c->c_rq_argc = (unsigned)v;
+        c->c_rq_argi = 0;
+        c->c_state = CONN_REQ_ARGLEN;
+        return STEP_PROGRESS;
+    case CONN_REQ_ARGLEN:
+        if (avail < NWSP_D20_LEN)
+            return STEP_MORE;
+        evbuffer_remove(in, b, NWSP_D20_LEN);
+        if (nwsp_parse_u64(b, NWSP_D20_LEN, UINT64_MAX, &v) != 0) {
+            conn_proto_error(c, "Malformed request: bad argument length.");
+            return STEP_PROGRESS;
+        }
+        conn_arg_begin(c, v);
+        if (v == 0)
+            return conn_arg_end(c);
+        return STEP_PROGRESS;
+    case CONN_REQ_ARG:
+        if (avail == 0)
+            return STEP_MORE;
+        n = avail < c->c_rq_left ? avail : (size_t)c->c_rq_left;
+        evbuffer_remove(in,
+                        c->c_rq_args.data + c->c_rq_off[c->c_rq_argi] +
+                            (c->c_rq_len[c->c_rq_argi] - (size_t)c->c_rq_left),
+                        n);
+        if ((c->c_rq_left -= n) > 0)
+            return STEP_MORE;
+        return conn_arg_end(c);
+    case CONN_REQ_VALUE:
+        if (avail == 0)
+            return STEP_MORE;
+        n = avail < c->c_rq_left ? avail : (size_t)c->c_rq_left;
+        if (c->c_rq_value->v_flags & VALUE_SPOOLED) {
+            w = evbuffer_write_atmost(in, c->c_rq_value->v_fd, (ev_ssize_t)n);
+            if (w <= 0) {
+                log_warn("%s: writing a spooled value", c->c_peer);
+                conn_refuse(c, "Failed to read long data from the filesystem.");
+                c->c_rq_err_close = 1;
+                c->c_state = CONN_REQ_SKIP;
+                return STEP_PROGRESS;
+            }
+            n = (size_t)w;
+        } else {
+            evbuffer_remove(in, value_data(c->c_rq_value) + c->c_rq_vfill, n);
+        }
+        c->c_rq_vfill += n;
+        if ((c->c_rq_left -= n) > 0)
+            return STEP_MORE;
+        return conn_arg_end(c);
+    case CONN_REQ_SKIP:
+        if (c->c_rq_left > 0) {
+            if (avail == 0)
+                return STEP_MORE;
+            n = avail < c->c_rq_left ? avail : (size_t)c->c_rq_left;
+            evbuffer_drain(in, n);
+            if ((c->c_rq_left -= n) > 0)
+                return STEP_MORE;
+        }
+        return conn_arg_end(c);
+    case CONN_BLOCKED:
+        return STEP_MORE;
+    }
+    return STEP_MORE;
+}
+
+/*
+ * Decodes and runs what the input holds, within the per-event budget.
+ * May free c: callers return straight after.
+ */
+static void
+conn_process(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->c_bev);
+    int              budget = NWS_REQS_PER_EVENT;
+    enum step        s;
+
+    while (!c->c_closing && c->c_state != CONN_BLOCKED) {
+        if (evbuffer_get_length(conn_output(c)) > NWS_OUT_HIGH) {
+            c->c_paused = 1;  /* the write callback resumes us */
+            break;
+        }
+        s = conn_step(c, in);
+        if (s == STEP_MORE)
+            break;
+        if (s == STEP_REQUEST && --budget == 0) {
+            conn_resume_later(c);
+            break;
+        }
+    }
+    if (c->c_closing) {
+        bufferevent_disable(c->c_bev, EV_READ);
+        if (evbuffer_get_length(conn_output(c)) == 0)
+            conn_free(c, 1);
+    }
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_process(arg);
+}
+
+static void
+conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_process(arg);
+}
+
+/* The output drained: finish a close, or go on decoding after a pause. */
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    if (c->c_closing) {
+        conn_free(c, 1);
+    } else if (c->c_paused) {
+        c->c_paused = 0;
+        conn_process(c);
+    }
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    if (what & BEV_EVENT_EOF)
+        log_debug("%s: closed by peer", c->c_peer);
+    else if (what & BEV_EVENT_ERROR)
+        log_debug("%s: connection error: %s", c->c_peer,
+                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    conn_free(c, 1);
+}
+
+/* Leaves every __barrier group c joined (fix of Q12). */
+static void
+conn_leave_barriers(struct conn *c)
+{
+    struct htab_ent *we, *ve;
+    size_t           wpos = 0, vpos;
+
+    while ((we = htab_next(ws_table(), &wpos)) != NULL) {
+        struct ws *ws = we->h_val;
+
+        vpos = 0;
+        while ((ve = htab_next(&ws->ws_vars, &vpos)) != NULL)
+            var_barrier_leave(ve->h_val, c);
+    }
+}
+
+/* Purges the non-persistent workspaces c opened (section 7.4, co-owners: Q7). */
+static void
+conn_purge_owned(struct conn *c)
+{
+    struct htab_ent *e;
+    struct ws       *ws;
+    size_t           pos = 0;
+
+    while ((e = htab_next(&c->c_owned, &pos)) != NULL) {
+        ws = ws_find(e->h_key, e->h_klen);
+        if (ws != NULL && conn_id_val(ws->ws_id) == e->h_val && !ws->ws_persistent) {
+            log_debug("%s: purging workspace %s", c->c_peer, ws->ws_name);
+            ws_destroy(ws);
+        }
+    }
+}
+
+/* Closes and frees c; purge: also drop what it owned (not at shutdown). */
+static void
+conn_free(struct conn *c, int purge)
+{
+    waiter_cancel(&c->c_waiter);
+    if (purge) {
+        if (c->c_barriers > 0)
+            conn_leave_barriers(c);
+        conn_purge_owned(c);
+    }
+    conn_request_reset(c);
+    nwsp_buf_free(&c->c_rq_args);
+    htab_free(&c->c_map);
+    htab_free(&c->c_owned);
+    bufferevent_free(c->c_bev);
+    event_free(c->c_ev_resume);
+    TAILQ_REMOVE(&conn_all, c, c_link);
+    srv.nconns--;
+    if (c->c_deadman && !srv.shutting_down) {
+        log_info("%s: deadman connection closed; shutting down", c->c_peer);
+        srv.shutting_down = 1;
+        event_base_loopexit(srv.base, NULL);
+    }
+    free(c);
+}
+
+/* Formats the peer as the reference's Twisted address text (section 7.3). */
+static void
+conn_peer_text(struct conn *c, struct sockaddr *sa)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int  port = 0;
+
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+        port = ntohs(sin->sin_port);
+        snprintf(c->c_peer, sizeof(c->c_peer), "IPv4Address(TCP, '%s', %d)", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+        port = ntohs(sin6->sin6_port);
+        snprintf(c->c_peer, sizeof(c->c_peer), "IPv6Address(TCP, '%s', %d)", host, port);
+    } else {
+        snprintf(c->c_peer, sizeof(c->c_peer), "UNIXAddress(None)");
+    }
+}
+
+/* Takes a freshly accepted socket. */
+void
+conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
+{
+    struct conn *c;
+    int          one = 1;
+
+    (void)salen;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    evutil_make_socket_nonblocking(fd);
+
+    c = xcalloc(1, sizeof(*c));
+    conn_peer_text(c, sa);
+    c->c_state = CONN_HS_FIRST;
+    c->c_waiter.w_deliver = conn_waiter_deliver;
+    c->c_waiter.w_fail = conn_waiter_fail;
+    htab_init(&c->c_map);
+    htab_init(&c->c_owned);
+    c->c_bev = bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->c_ev_resume = event_new(srv.base, -1, 0, conn_resume_cb, c);
+    if (c->c_bev == NULL || c->c_ev_resume == NULL)
+        fatalx("cannot set up a connection");
+    bufferevent_setcb(c->c_bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_setwatermark(c->c_bev, EV_READ, 0, NWS_READ_HIGH);
+    bufferevent_enable(c->c_bev, EV_READ | EV_WRITE);
+    TAILQ_INSERT_TAIL(&conn_all, c, c_link);
+    srv.nconns++;
+    log_debug("%s: connected", c->c_peer);
+}
+
+/* Drops every connection (server shutdown); workspaces are purged after. */
+void
+conn_shutdown_all(void)
+{
+    struct conn *c;
+
+    srv.shutting_down = 1;
+    while ((c = TAILQ_FIRST(&conn_all)) != NULL)
+        conn_free(c, 0);
+}

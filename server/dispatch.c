@@ -1,0 +1,105 @@
+/*
+ * dispatch.c -- the command table and what every command shares.
+ *
+ * Each op_*.c file exports one struct command (the fetch family exports
+ * eight that share one handler).  dispatch() checks the argument count so a
+ * handler can index its arguments freely; a wrong count gets an error in the
+ * command's own reply shape (fix of Q2).  Exactly one reply per request.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "server.h"
+
+static const struct command *const dispatch_table[] = {
+    &op_store,     &op_fetch,     &op_fetch_try,   &op_find,      &op_find_try,
+    &op_ifetch,    &op_ifetch_try, &op_ifind,      &op_ifind_try, &op_open_ws,
+    &op_use_ws,    &op_mktemp_ws, &op_delete_ws,   &op_list_wss,  &op_declare_var,
+    &op_delete_var, &op_list_vars, &op_deadman,
+};
+
+/* Returns the command named by the len bytes at name, or NULL. */
+const struct command *
+dispatch_lookup(const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(dispatch_table) / sizeof(dispatch_table[0]); i++) {
+        const struct command *cmd = dispatch_table[i];
+
+        if (strlen(cmd->name) == len && memcmp(cmd->name, name, len) == 0)
+            return cmd;
+    }
+    return NULL;
+}
+
+int
+dispatch_is_store(const struct command *cmd)
+{
+    return cmd == &op_store;
+}
+
+enum cmd_ret
+dispatch(struct request *rq)
+{
+    const struct command *cmd = rq->rq_cmd;
+
+    if (rq->rq_argc < cmd->min_argc || rq->rq_argc > cmd->max_argc) {
+        request_error(rq, NWSP_STATUS_FAIL, "Wrong number of arguments for \"%s\".",
+                      cmd->name);
+        return CMD_DONE;
+    }
+    return cmd->exec(rq);
+}
+
+void
+request_error(struct request *rq, int status, const char *fmt, ...)
+{
+    char    reason[NWSP_DICT_FIELD_MAX + 1];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (rq->rq_cmd->long_reply)
+        reply_long_error(rq->rq_conn, status, reason);
+    else
+        reply_short(rq->rq_conn, status, reason);
+}
+
+int
+request_arg_is(const struct request *rq, unsigned i, const char *s)
+{
+    return rq->rq_len[i] == strlen(s) && memcmp(rq->rq_arg[i], s, rq->rq_len[i]) == 0;
+}
+
+int
+request_name_ok(struct request *rq, unsigned i)
+{
+    if (rq->rq_len[i] <= NWS_MAX_NAME)
+        return 0;
+    request_error(rq, NWSP_STATUS_FAIL, "Name too long (at most %d bytes).", NWS_MAX_NAME);
+    return -1;
+}
+
+/* Resolves argument i through the connection's map; NULL after an error reply. */
+struct ws *
+request_ws(struct request *rq, unsigned i)
+{
+    struct ws *ws = NULL;
+    int        status;
+
+    if (request_name_ok(rq, i) != 0)
+        return NULL;
+    status = conn_resolve_ws(rq->rq_conn, rq->rq_arg[i], rq->rq_len[i], &ws);
+    if (status == NWSP_STATUS_NOT_OPENED) {
+        request_error(rq, status, "Workspace %.*s has not been opened.", (int)rq->rq_len[i],
+                      rq->rq_arg[i]);
+        return NULL;
+    }
+    if (status != 0) {
+        request_error(rq, status, "No such workspace.");
+        return NULL;
+    }
+    return ws;
+}

@@ -1,0 +1,118 @@
+/*
+ * listen.c -- the protocol listener.
+ *
+ * The socket is bound before the server daemonizes (so a busy port is
+ * reported to the person starting it) and handed to libevent afterwards.
+ * When accept() fails for lack of descriptors the listener pauses for a
+ * second instead of spinning on a readable socket it cannot accept from.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "server.h"
+
+static struct evconnlistener *listen_lev;
+static struct event          *listen_retry;
+
+/* Binds addr:port (port 0: any free port); returns the socket, *bound_port set. */
+int
+listen_bind(const char *addr, int port, int *bound_port)
+{
+    struct addrinfo  hints, *res, *ai;
+    struct sockaddr_storage ss;
+    socklen_t        sslen = sizeof(ss);
+    char             portstr[16];
+    int              fd = -1, one = 1, rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    if ((rc = getaddrinfo(addr, portstr, &hints, &res)) != 0) {
+        log_warnx("cannot resolve bind address %s: %s", addr, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd == -1)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 511) == 0)
+            break;
+        log_warn("cannot listen on %s port %d", addr, port);
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd == -1)
+        return -1;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+        if (ss.ss_family == AF_INET)
+            *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else
+            *bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return fd;
+}
+
+static void
+listen_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                 int salen, void *arg)
+{
+    (void)lev;
+    (void)arg;
+    conn_accept(fd, sa, salen);
+}
+
+static void
+listen_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    evconnlistener_enable(listen_lev);
+}
+
+static void
+listen_error_cb(struct evconnlistener *lev, void *arg)
+{
+    struct timeval tv = {1, 0};
+
+    (void)arg;
+    log_warn("accept");
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        evconnlistener_disable(lev);
+        evtimer_add(listen_retry, &tv);
+    }
+}
+
+/* Starts accepting on fd (from listen_bind); 0 or -1. */
+int
+listen_start(int fd)
+{
+    evutil_make_socket_nonblocking(fd);
+    listen_lev = evconnlistener_new(srv.base, listen_accept_cb, NULL,
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 511, fd);
+    if (listen_lev == NULL)
+        return -1;
+    evconnlistener_set_error_cb(listen_lev, listen_error_cb);
+    listen_retry = evtimer_new(srv.base, listen_retry_cb, NULL);
+    return 0;
+}
+
+void
+listen_stop(void)
+{
+    if (listen_lev != NULL)
+        evconnlistener_free(listen_lev);
+    if (listen_retry != NULL)
+        event_free(listen_retry);
+    listen_lev = NULL;
+    listen_retry = NULL;
+}

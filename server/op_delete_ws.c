@@ -1,0 +1,25 @@
+/*
+ * op_delete_ws.c -- "delete ws" (section 5.4): any connection may delete any
+ * workspace; its waiters get "Variable purged."; other connections keep their
+ * stale mapping and get status 100 until they open the name again.
+ */
+#include "server.h"
+
+static enum cmd_ret
+op_delete_ws_exec(struct request *rq)
+{
+    struct ws *ws = ws_find(rq->rq_arg[1], rq->rq_len[1]);
+
+    if (ws == NULL) {
+        request_error(rq, NWSP_STATUS_FAIL, "Workspace \"%.*s\" does not exist.",
+                      (int)(rq->rq_len[1] > NWS_MAX_NAME ? NWS_MAX_NAME : rq->rq_len[1]),
+                      rq->rq_arg[1]);
+        return CMD_DONE;
+    }
+    ws_destroy(ws);
+    conn_forget_ws(rq->rq_conn, rq->rq_arg[1], rq->rq_len[1]);
+    reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
+    return CMD_DONE;
+}
+
+const struct command op_delete_ws = {"delete ws", 2, 2, 0, 0, op_delete_ws_exec};

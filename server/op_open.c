@@ -1,0 +1,46 @@
+/*
+ * op_open.c -- "open ws" and "use ws" (sections 5.2, 7.3).
+ *
+ * Both create a missing workspace unless create is given and is not "yes",
+ * and map the name for this connection.  "open ws" also takes ownership of
+ * an unowned workspace and always adds it to the connection's owned set, so
+ * every opener purges a non-persistent workspace when it leaves (Q7, copied).
+ * Workspace types (wstype metadata) are not implemented yet: every workspace
+ * is a standard one, which the classic Sleighs accept (section 7.10).
+ */
+#include "server.h"
+
+#define OPEN_OWNS 1
+
+static enum cmd_ret
+op_open_exec(struct request *rq)
+{
+    struct conn *c = rq->rq_conn;
+    struct ws   *ws;
+    int          create = rq->rq_argc < 5 || request_arg_is(rq, 4, "yes");
+
+    if (request_name_ok(rq, 1) != 0)
+        return CMD_DONE;
+    ws = ws_find(rq->rq_arg[1], rq->rq_len[1]);
+    if (ws == NULL) {
+        if (!create) {
+            request_error(rq, NWSP_STATUS_NO_WS, "No such workspace.");
+            return CMD_DONE;
+        }
+        ws = ws_create(rq->rq_arg[1], rq->rq_len[1]);
+    }
+    conn_map_ws(c, ws);
+    if (rq->rq_cmd->flags & OPEN_OWNS) {
+        if (ws->ws_owner == NULL) {
+            xasprintf(&ws->ws_owner, "%s (%.*s)", conn_peer(c), (int)rq->rq_len[2],
+                      rq->rq_arg[2]);
+            ws->ws_persistent = request_arg_is(rq, 3, "yes");
+        }
+        conn_own_ws(c, ws);
+    }
+    reply_short(c, NWSP_STATUS_OK, NULL);
+    return CMD_DONE;
+}
+
+const struct command op_open_ws = {"open ws", 4, 5, 0, OPEN_OWNS, op_open_exec};
+const struct command op_use_ws = {"use ws", 4, 5, 0, 0, op_open_exec};

@@ -1,0 +1,310 @@
+/*
+ * server.h -- the private header of nwsserver: one section per file.
+ *
+ * The server is one thread around one libevent event_base.  Shared state:
+ * workspaces (ws.c) hold variables (var.c) which hold refcounted values
+ * (value.c) and two waiter lists (waiter.c).  A connection (conn.c) decodes
+ * requests incrementally, hands each whole request to dispatch.c, which
+ * calls one op_*.c entry; replies are built by reply.c.  Nothing here ever
+ * blocks: a fetch that cannot be served parks its connection as a waiter.
+ */
+#ifndef NWS_SERVER_H
+#define NWS_SERVER_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/buffer.h>
+
+#include "frame.h"
+
+/* Limits: named here, in one place. */
+#define NWS_MAX_NAME        1024      /* a workspace or variable name */
+#define NWS_MAX_ARG         65536     /* any argument but a store value */
+#define NWS_MAX_CMD_NAME    64        /* longer than any command name */
+#define NWS_MAX_DICT_BYTES  (256 * 1024)
+#define NWS_MAX_DICT_ENTRIES 9999
+#define NWS_MAX_KEPT_ARGS   6         /* arguments kept per request; more are skipped */
+#define NWS_READ_HIGH       (4 * 1024 * 1024)   /* stop reading a conn past this input */
+#define NWS_OUT_HIGH        (8 * 1024 * 1024)   /* stop parsing a conn past this output */
+#define NWS_REQS_PER_EVENT  64        /* fairness: requests per callback */
+#define NWS_COPY_MAX        4096      /* smaller values are copied into replies */
+
+/* Runtime configuration (main.c). */
+struct config {
+    const char *bind;
+    int         port;
+    int         web_port;
+    const char *tmpdir;
+    uint64_t    spool_threshold;      /* 0: never spool */
+    uint64_t    max_value_size;
+    uint64_t    max_memory;
+    const char *pidfile;
+    int         daemon;
+    int         log_level;
+    int         r_startup;
+};
+
+/* The server's global state (main.c). */
+struct server {
+    struct config      cfg;
+    struct event_base *base;
+    char               suffix[32];    /* mktemp server suffix, "__nwssXXXXXX" */
+    char               suffix_path[1024];
+    uint64_t           mem_used;      /* bytes held by in-memory values */
+    uint64_t           counter;       /* workspace instance ids and mktemp numbers */
+    unsigned           nconns;
+    uint64_t           nops;
+    char              *advert;        /* the encoded advertisement dictionary */
+    size_t             advert_len;
+    int                actual_web_port;
+    int                shutting_down;
+};
+extern struct server srv;
+
+/* log.c */
+#define LOG_LVL_ERROR 0
+#define LOG_LVL_WARN  1
+#define LOG_LVL_INFO  2
+#define LOG_LVL_DEBUG 3
+void log_init(int level, int use_syslog);
+int  log_level_parse(const char *s);
+void log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* xmalloc.c: small internal allocations; failure is fatal (tmux's policy). */
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xrealloc(void *, size_t);
+char *xstrndup(const char *, size_t);
+void *xmemdup(const void *, size_t);
+int   xasprintf(char **, const char *, ...) __attribute__((format(printf, 2, 3)));
+
+/* htab.c: a hash table keyed by byte strings (keyed SipHash, linear probing). */
+struct htab_ent {
+    uint64_t h_hash;
+    char    *h_key;   /* owned copy, NUL-terminated for convenience */
+    size_t   h_klen;
+    void    *h_val;
+};
+struct htab {
+    struct htab_ent *ht_ents;
+    size_t           ht_cap;  /* power of two, or 0 */
+    size_t           ht_n;
+};
+void   htab_seed(const unsigned char key[16]);
+void   htab_init(struct htab *);
+void   htab_free(struct htab *);
+void  *htab_get(struct htab *, const char *, size_t);
+const char *htab_put(struct htab *, const char *, size_t, void *);
+void  *htab_del(struct htab *, const char *, size_t);
+size_t htab_count(const struct htab *);
+/* Entries sorted by key (byte order); the caller frees the array. */
+struct htab_ent **htab_sorted(struct htab *, size_t *);
+/* Iterate: *pos starts at 0; returns the next entry or NULL. */
+struct htab_ent *htab_next(struct htab *, size_t *);
+
+/* value.c: refcounted values, in memory or spooled to an unlinked temp file. */
+#define VALUE_SPOOLED 0x1
+struct value {
+    unsigned v_refs;
+    unsigned v_flags;
+    int64_t  v_desc;      /* type descriptor, opaque to the server */
+    uint64_t v_len;       /* value bytes */
+    uint32_t v_metalen;   /* stored request metadata: a raw DICT, 0 if none */
+    int      v_fd;        /* spooled values: the temp file, else -1 */
+    char     v_buf[];     /* metadata, then the value bytes when in memory */
+};
+#define value_meta(v) ((v)->v_buf)
+#define value_data(v) ((v)->v_buf + (v)->v_metalen)
+/* A value with room for len bytes (filled later); NULL past the memory limit. */
+struct value *value_new(int64_t desc, const char *meta, size_t metalen, uint64_t len);
+/* A spooled value backed by fd (owned); NULL on allocation failure. */
+struct value *value_new_spooled(int64_t desc, const char *meta, size_t metalen,
+                                uint64_t len, int fd);
+/* A server-made DIRECT_STRING value holding a copy of s (never refused). */
+struct value *value_new_text(const char *s, size_t len);
+struct value *value_ref(struct value *);
+void          value_unref(struct value *);
+uint64_t      value_footprint(const struct value *);
+/* Open an unlinked temp file in the configured tmpdir; -1 on failure. */
+int           value_spool_open(void);
+
+/* waiter.c: a request parked on a variable until a value arrives. */
+struct var;
+struct waiter;
+typedef void (*waiter_deliver_fn)(struct waiter *, struct value *, uint64_t index);
+typedef void (*waiter_fail_fn)(struct waiter *, const char *reason);
+struct waiter {
+    TAILQ_ENTRY(waiter) w_link;
+    struct var         *w_var;       /* NULL when not parked */
+    int                 w_fetch;     /* 1: fetcher list, 0: finder list */
+    waiter_deliver_fn   w_deliver;
+    waiter_fail_fn      w_fail;
+};
+TAILQ_HEAD(waiter_list, waiter);
+void waiter_park(struct waiter *, struct var *, int fetch);
+void waiter_cancel(struct waiter *);
+/* Serve a new value: all finders, then the oldest fetcher; 1 if it was consumed. */
+int  waiter_serve(struct var *, struct value *, uint64_t index);
+/* Fail every waiter of var with reason (e.g. "Variable purged."). */
+void waiter_fail_all(struct var *, const char *reason);
+
+/* var.c: variables and their modes (section 6 of the protocol). */
+enum var_mode {
+    VAR_UNKNOWN,
+    VAR_FIFO,
+    VAR_LIFO,
+    VAR_MULTI,
+    VAR_SINGLE,
+    VAR_TIME,
+    VAR_BARRIER,
+};
+struct vqueue {
+    struct value **q_items;
+    size_t         q_head;
+    size_t         q_len;
+    size_t         q_cap;   /* power of two, or 0 */
+};
+struct ws;
+struct var {
+    struct ws          *var_ws;
+    const char         *var_name;   /* the key in ws_vars */
+    size_t              var_namelen;
+    enum var_mode       var_mode;
+    int                 var_hidden;
+    char                var_id[NWSP_VARID_LEN];
+    uint64_t            var_base;   /* fifo: head index; single: index of held value */
+    struct vqueue       var_values;
+    struct waiter_list  var_fetchers;
+    struct waiter_list  var_finders;
+    unsigned            var_nfetchers;
+    unsigned            var_nfinders;
+    void              **var_members; /* __barrier: member connections */
+    size_t              var_nmembers;
+};
+/* Result of var_get(). */
+enum var_res { VAR_OK, VAR_BLOCK, VAR_ERR };
+struct var_got {
+    struct value *value;    /* a new reference on VAR_OK */
+    uint64_t      index;
+    const char   *error;    /* static text on VAR_ERR */
+};
+struct var   *var_new(struct ws *, const char *name, size_t len);
+void          var_free(struct var *);   /* fails waiters, drops values */
+const char   *var_mode_name(enum var_mode);
+int           var_mode_parse(const char *, size_t, enum var_mode *);
+int           var_declare(struct var *, const char *mode, size_t len);
+size_t        var_nvalues(const struct var *);
+/* Store (steals v, also on failure); 0, or -1 with *err set. */
+int           var_store(struct var *, struct value *v, void *who, const char **err);
+/* Fetch (remove) or find; idx is -1 or the client's iteration index. */
+enum var_res  var_get(struct var *, int remove, int blocking, int64_t idx, void *who,
+                      struct var_got *);
+/* A connection went away: drop it from a __barrier group. */
+void          var_barrier_leave(struct var *, void *who);
+/* Value at queue position i (0 = oldest), borrowed; for the web UI and tests. */
+struct value *var_value_at(const struct var *, size_t i);
+
+/* ws.c: workspaces and the global name table. */
+struct ws {
+    char       *ws_name;
+    size_t      ws_namelen;
+    uint64_t    ws_id;          /* instance id: a re-made name gets a new one */
+    char       *ws_owner;       /* NULL: unowned */
+    int         ws_persistent;
+    struct htab ws_vars;        /* name -> struct var */
+};
+void       ws_init(void);
+void       ws_shutdown(void);
+struct ws *ws_find(const char *name, size_t len);
+struct ws *ws_create(const char *name, size_t len);
+void       ws_destroy(struct ws *);     /* purges every variable */
+struct var *ws_var(struct ws *, const char *name, size_t len);   /* get or create */
+struct var *ws_var_find(struct ws *, const char *name, size_t len);
+void       ws_var_delete(struct ws *, struct var *);
+struct htab *ws_table(void);
+
+/* conn.c: one client connection. */
+struct conn;
+void        conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen);
+void        conn_shutdown_all(void);
+int         conn_has_cookie(const struct conn *);
+int         conn_meta_out(const struct conn *);
+const char *conn_peer(const struct conn *);
+struct waiter *conn_waiter(struct conn *);
+void        conn_set_deadman(struct conn *);
+/* The connection's workspace name map and owned set (section 7.1, 7.4). */
+void        conn_map_ws(struct conn *, struct ws *);
+void        conn_own_ws(struct conn *, struct ws *);
+void        conn_forget_ws(struct conn *, const char *name, size_t len);
+int         conn_owns(struct conn *, const struct ws *);
+/* Resolve a workspace name through the map: 0, or a status (2001, 100). */
+int         conn_resolve_ws(struct conn *, const char *, size_t, struct ws **);
+void        conn_joined_barrier(struct conn *);
+/* Park the running request on var until a value arrives (fetch: consume it). */
+void        conn_block(struct conn *, struct var *, int fetch);
+struct evbuffer *conn_output(struct conn *);
+
+/* reply.c: replies on a connection's output. */
+void reply_short(struct conn *, int status, const char *reason);
+void reply_long_error(struct conn *, int status, const char *reason);
+void reply_value(struct conn *, struct value *, const char *varid, uint64_t index);
+void reply_text(struct conn *, const char *s, size_t len);
+
+/* dispatch.c: the command table. */
+struct request {
+    struct conn  *rq_conn;
+    const struct command *rq_cmd;
+    unsigned      rq_argc;
+    const char   *rq_arg[NWS_MAX_KEPT_ARGS];
+    size_t        rq_len[NWS_MAX_KEPT_ARGS];
+    const char   *rq_meta;      /* raw DICT or NULL */
+    size_t        rq_metalen;
+    struct value *rq_value;     /* store: the value (owned by the request) */
+};
+enum cmd_ret { CMD_DONE, CMD_BLOCKED };
+struct command {
+    const char  *name;
+    unsigned     min_argc;
+    unsigned     max_argc;
+    int          long_reply;
+    int          flags;          /* op-specific */
+    enum cmd_ret (*exec)(struct request *);
+};
+const struct command *dispatch_lookup(const char *name, size_t len);
+int           dispatch_is_store(const struct command *);
+enum cmd_ret  dispatch(struct request *);
+/* An error reply in the command's shape. */
+void          request_error(struct request *, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Resolve argument i as a workspace; on failure the error is replied and NULL returned. */
+struct ws    *request_ws(struct request *, unsigned i);
+/* Check argument i as a name; -1 (error replied) if too long. */
+int           request_name_ok(struct request *, unsigned i);
+int           request_arg_is(const struct request *, unsigned i, const char *s);
+
+/* op_*.c: one command-table entry each (or a family). */
+extern const struct command op_open_ws, op_use_ws, op_mktemp_ws, op_delete_ws,
+    op_list_wss, op_declare_var, op_delete_var, op_store, op_list_vars, op_deadman;
+extern const struct command op_fetch, op_fetch_try, op_find, op_find_try, op_ifetch,
+    op_ifetch_try, op_ifind, op_ifind_try;
+/* op_mktemp.c: format a mktemp template with n; 0, or -1 if the template is bad. */
+int mktemp_format(const char *tmpl, size_t len, uint64_t n, char **out);
+
+/* listen.c */
+int  listen_bind(const char *addr, int port, int *bound_port);
+int  listen_start(int fd);
+void listen_stop(void);
+
+#endif

@@ -1,0 +1,135 @@
+/*
+ * value.c -- stored values: refcounted, in memory or spooled to a file.
+ *
+ * A value is shared by the variable that holds it and by every reply still
+ * sending it, so it is refcounted; the last unref frees it (and closes a
+ * spooled value's file, which was unlinked when it was made, so the kernel
+ * deletes it then: no temp file outlives its value, which fixes quirk Q11).
+ * In-memory bytes are counted in srv.mem_used against --max-memory; a value
+ * that would pass the limit is refused (value_new returns NULL), never
+ * dropped later.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+
+/* Bytes a value of len in-memory bytes and metalen metadata costs. */
+static uint64_t
+value_cost(uint64_t len, size_t metalen)
+{
+    return sizeof(struct value) + metalen + len;
+}
+
+uint64_t
+value_footprint(const struct value *v)
+{
+    return value_cost(v->v_flags & VALUE_SPOOLED ? 0 : v->v_len, v->v_metalen);
+}
+
+/* Returns a new value (one reference) with room for len bytes, or NULL. */
+struct value *
+value_new(int64_t desc, const char *meta, size_t metalen, uint64_t len)
+{
+    uint64_t      cost = value_cost(len, metalen);
+    struct value *v;
+
+    if (len > SIZE_MAX - sizeof(*v) - metalen)
+        return NULL;
+    if (srv.cfg.max_memory != 0 && srv.mem_used + cost > srv.cfg.max_memory)
+        return NULL;
+    if ((v = malloc((size_t)cost)) == NULL)
+        return NULL;
+    v->v_refs = 1;
+    v->v_flags = 0;
+    v->v_desc = desc;
+    v->v_len = len;
+    v->v_metalen = (uint32_t)metalen;
+    v->v_fd = -1;
+    if (metalen > 0)
+        memcpy(v->v_buf, meta, metalen);
+    srv.mem_used += cost;
+    return v;
+}
+
+/* Returns a value whose bytes live in fd (which it now owns), or NULL. */
+struct value *
+value_new_spooled(int64_t desc, const char *meta, size_t metalen, uint64_t len, int fd)
+{
+    uint64_t      cost = value_cost(0, metalen);
+    struct value *v;
+
+    if ((v = malloc((size_t)cost)) == NULL)
+        return NULL;
+    v->v_refs = 1;
+    v->v_flags = VALUE_SPOOLED;
+    v->v_desc = desc;
+    v->v_len = len;
+    v->v_metalen = (uint32_t)metalen;
+    v->v_fd = fd;
+    if (metalen > 0)
+        memcpy(v->v_buf, meta, metalen);
+    srv.mem_used += cost;
+    return v;
+}
+
+/* Server-made text (listings, names, times): small, so never refused. */
+struct value *
+value_new_text(const char *s, size_t len)
+{
+    struct value *v = xmalloc(value_cost(len, 0));
+
+    v->v_refs = 1;
+    v->v_flags = 0;
+    v->v_desc = NWSP_DESC_DIRECT_STRING;
+    v->v_len = len;
+    v->v_metalen = 0;
+    v->v_fd = -1;
+    memcpy(v->v_buf, s, len);
+    srv.mem_used += value_cost(len, 0);
+    return v;
+}
+
+struct value *
+value_ref(struct value *v)
+{
+    v->v_refs++;
+    return v;
+}
+
+void
+value_unref(struct value *v)
+{
+    if (v == NULL || --v->v_refs > 0)
+        return;
+    srv.mem_used -= value_footprint(v);
+    if (v->v_fd != -1)
+        close(v->v_fd);
+    free(v);
+}
+
+/*
+ * Opens an anonymous file in the temp directory for a spooled value.  It has
+ * no name from the start (O_TMPFILE) or loses it at once, so it disappears
+ * with its last descriptor whatever way the server ends.
+ */
+int
+value_spool_open(void)
+{
+    char path[1100];
+    int  fd;
+
+    fd = open(srv.cfg.tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd != -1)
+        return fd;
+    snprintf(path, sizeof(path), "%s/__nwssXXXXXX.dat", srv.cfg.tmpdir);
+    if ((fd = mkostemps(path, 4, O_CLOEXEC)) == -1) {
+        log_warn("spool file in %s", srv.cfg.tmpdir);
+        return -1;
+    }
+    unlink(path);
+    return fd;
+}

@@ -1,0 +1,111 @@
+/*
+ * ws.c -- workspaces and the global name table.
+ *
+ * The table maps each external name to its current instance.  An instance
+ * has an id from the global counter, so a name deleted and made again is a
+ * different instance: connections holding the old id in their map get
+ * status 100 until they open the name again (section 7.1, quirk Q8).
+ * __default is made at start-up, owned by "[system]" and persistent.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+static struct htab ws_names;
+
+struct htab *
+ws_table(void)
+{
+    return &ws_names;
+}
+
+/* Makes __default (instance 0). */
+void
+ws_init(void)
+{
+    struct ws *ws;
+
+    htab_init(&ws_names);
+    ws = ws_create("__default", 9);
+    ws->ws_id = 0;
+    ws->ws_owner = xstrndup("[system]", 8);
+    ws->ws_persistent = 1;
+}
+
+/* Purges every workspace (server shutdown). */
+void
+ws_shutdown(void)
+{
+    struct htab_ent *e;
+    size_t           pos = 0;
+
+    while ((e = htab_next(&ws_names, &pos)) != NULL) {
+        ws_destroy(e->h_val);
+        pos = 0;
+    }
+    htab_free(&ws_names);
+}
+
+struct ws *
+ws_find(const char *name, size_t len)
+{
+    return htab_get(&ws_names, name, len);
+}
+
+/* Returns a new, unowned standard workspace under name (which must be free). */
+struct ws *
+ws_create(const char *name, size_t len)
+{
+    struct ws *ws = xcalloc(1, sizeof(*ws));
+
+    ws->ws_name = xstrndup(name, len);
+    ws->ws_namelen = len;
+    ws->ws_id = ++srv.counter;
+    htab_init(&ws->ws_vars);
+    htab_put(&ws_names, name, len, ws);
+    return ws;
+}
+
+/* Purges every variable (waiters get "Variable purged.") and frees the name. */
+void
+ws_destroy(struct ws *ws)
+{
+    struct htab_ent *e;
+    size_t           pos = 0;
+
+    htab_del(&ws_names, ws->ws_name, ws->ws_namelen);
+    while ((e = htab_next(&ws->ws_vars, &pos)) != NULL)
+        var_free(e->h_val);
+    htab_free(&ws->ws_vars);
+    free(ws->ws_owner);
+    free(ws->ws_name);
+    free(ws);
+}
+
+struct var *
+ws_var_find(struct ws *ws, const char *name, size_t len)
+{
+    return htab_get(&ws->ws_vars, name, len);
+}
+
+/* Returns the variable, creating it in mode unknown if needed (quirk Q9). */
+struct var *
+ws_var(struct ws *ws, const char *name, size_t len)
+{
+    struct var *var = htab_get(&ws->ws_vars, name, len);
+
+    if (var != NULL)
+        return var;
+    var = var_new(ws, name, len);
+    /* The variable's name is the table's own copy of the key. */
+    var->var_name = htab_put(&ws->ws_vars, name, len, var);
+    return var;
+}
+
+void
+ws_var_delete(struct ws *ws, struct var *var)
+{
+    htab_del(&ws->ws_vars, var->var_name, var->var_namelen);
+    var_free(var);
+}
