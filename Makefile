@@ -74,6 +74,9 @@ build: $(LIBNWS_A) $(LIBNWS_SO) $(NWSSERVER) $(TOOLS) $(EXAMPLES) $(BENCHES) $(T
 deps:
 	@sh .ci/deps
 
+# Tests reach into the server's private header for its unit tests.
+$(B)/obj/tests/%.o: CFLAGS += -Iserver
+
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@

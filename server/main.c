@@ -21,7 +21,7 @@
 
 #include "server.h"
 
-struct server srv;
+
 
 static void
 usage(FILE *fp)
