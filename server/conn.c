@@ -63,6 +63,8 @@ struct conn {
     struct htab         c_owned;      /* ws name -> instance id + 1 */
     struct waiter       c_waiter;
     struct var         *c_blocked_var;
+    struct event       *c_ev_timeout;  /* a parked request's time limit */
+    conn_timeout_fn     c_on_timeout;
 
     /* The request being decoded. */
     char               *c_rq_meta;
@@ -182,28 +184,50 @@ conn_resume_later(struct conn *c)
     event_active(c->c_ev_resume, EV_TIMEOUT, 0);
 }
 
+struct conn *
+conn_from_waiter(struct waiter *w)
+{
+    return (struct conn *)((char *)w - offsetof(struct conn, c_waiter));
+}
+
+struct var *
+conn_blocked_var(struct conn *c)
+{
+    return c->c_blocked_var;
+}
+
+/* The parked request is answered: forget its state, go on with the next one. */
+static void
+conn_unpark(struct conn *c)
+{
+    c->c_blocked_var = NULL;
+    free(c->c_waiter.w_tag);
+    c->c_waiter.w_tag = NULL;
+    c->c_waiter.w_taglen = 0;
+    if (c->c_ev_timeout != NULL)
+        evtimer_del(c->c_ev_timeout);
+    c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
+    conn_resume_later(c);
+}
+
 /* A parked request got its value: reply and go on with the next request. */
 static void
 conn_waiter_deliver(struct waiter *w, struct value *v, uint64_t index)
 {
-    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, c_waiter));
+    struct conn *c = conn_from_waiter(w);
 
     reply_value(c, v, c->c_blocked_var->var_id, index);
-    c->c_blocked_var = NULL;
-    c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
-    conn_resume_later(c);
+    conn_unpark(c);
 }
 
 /* A parked request failed (its variable was purged). */
 static void
 conn_waiter_fail(struct waiter *w, const char *reason)
 {
-    struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, c_waiter));
+    struct conn *c = conn_from_waiter(w);
 
     reply_long_error(c, NWSP_STATUS_FAIL, reason);
-    c->c_blocked_var = NULL;
-    c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
-    conn_resume_later(c);
+    conn_unpark(c);
 }
 
 /* Parks the current request on var (called by the fetch family). */
@@ -213,6 +237,36 @@ conn_block(struct conn *c, struct var *var, int fetch)
     c->c_blocked_var = var;
     waiter_park(&c->c_waiter, var, fetch);
     c->c_state = CONN_BLOCKED;
+}
+
+/* The time limit of a parked request passed: its owner replies. */
+static void
+conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (c->c_state != CONN_BLOCKED)
+        return;
+    waiter_cancel(&c->c_waiter);
+    c->c_on_timeout(c, c->c_blocked_var);
+}
+
+void
+conn_block_timeout(struct conn *c, struct var *var, int fetch, long timeout_ms,
+                   conn_timeout_fn on_timeout)
+{
+    struct timeval tv;
+
+    conn_block(c, var, fetch);
+    if (c->c_ev_timeout == NULL && (c->c_ev_timeout = evtimer_new(srv.base, conn_timeout_cb,
+                                                                  c)) == NULL)
+        fatalx("evtimer_new");
+    c->c_on_timeout = on_timeout;
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    evtimer_add(c->c_ev_timeout, &tv);
 }
 
 /* A framing error: a short error reply, then close once it is written. */
@@ -688,6 +742,10 @@ static void
 conn_free(struct conn *c, int purge)
 {
     waiter_cancel(&c->c_waiter);
+    free(c->c_waiter.w_tag);
+    if (c->c_ev_timeout != NULL)
+        event_free(c->c_ev_timeout);
+    sleigh_conn_gone(c);
     if (purge) {
         if (c->c_barriers > 0)
             conn_leave_barriers(c);

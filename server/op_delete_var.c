@@ -19,6 +19,10 @@ op_delete_var_exec(struct request *rq)
                       (int)rq->rq_len[2], rq->rq_arg[2], (int)rq->rq_len[1], rq->rq_arg[1]);
         return CMD_DONE;
     }
+    if (var->var_mode == VAR_CUSTOM) {
+        request_error(rq, NWSP_STATUS_FAIL, "Cannot delete a sleigh variable.");
+        return CMD_DONE;
+    }
     ws_var_delete(ws, var);
     reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
     return CMD_DONE;

@@ -135,7 +135,7 @@ op_mktemp_exec(struct request *rq)
             return CMD_DONE;
         }
         if (ws_find(name, nlen) == NULL) {
-            ws = ws_create(name, nlen);
+            ws = ws_create_typed(name, nlen, rq->rq_meta, rq->rq_metalen);
             conn_map_ws(rq->rq_conn, ws);
             reply_text(rq->rq_conn, name, nlen);
             free(name);

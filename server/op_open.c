@@ -5,8 +5,7 @@
  * and map the name for this connection.  "open ws" also takes ownership of
  * an unowned workspace and always adds it to the connection's owned set, so
  * every opener purges a non-persistent workspace when it leaves (Q7, copied).
- * Workspace types (wstype metadata) are not implemented yet: every workspace
- * is a standard one, which the classic Sleighs accept (section 7.10).
+ * A workspace made here takes its type from metadata wstype (ws.c).
  */
 #include "server.h"
 
@@ -27,7 +26,7 @@ op_open_exec(struct request *rq)
             request_error(rq, NWSP_STATUS_NO_WS, "No such workspace.");
             return CMD_DONE;
         }
-        ws = ws_create(rq->rq_arg[1], rq->rq_len[1]);
+        ws = ws_create_typed(rq->rq_arg[1], rq->rq_len[1], rq->rq_meta, rq->rq_metalen);
     }
     conn_map_ws(c, ws);
     if (rq->rq_cmd->flags & OPEN_OWNS) {

@@ -21,6 +21,10 @@ op_store_exec(struct request *rq)
         return CMD_DONE;
     }
     var = ws_var(ws, rq->rq_arg[2], rq->rq_len[2]);
+    if (var->var_mode == VAR_CUSTOM) {
+        rq->rq_value->v_desc = desc;
+        return sleigh_store(rq, ws, var);
+    }
     v = rq->rq_value;
     rq->rq_value = NULL;
     v->v_desc = desc;
@@ -31,6 +35,8 @@ op_store_exec(struct request *rq)
         return CMD_DONE;
     }
     reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
+    if (ws->ws_sleigh != NULL)
+        sleigh_stored(ws, var);
     return CMD_DONE;
 }
 

@@ -151,6 +151,9 @@ struct waiter {
     int                 w_fetch;     /* 1: fetcher list, 0: finder list */
     waiter_deliver_fn   w_deliver;
     waiter_fail_fn      w_fail;
+    char               *w_tag;       /* sleigh: the batch a result waiter wants */
+    size_t              w_taglen;
+    int64_t             w_arg;       /* sleigh: per-variable state */
 };
 TAILQ_HEAD(waiter_list, waiter);
 void waiter_park(struct waiter *, struct var *, int fetch);
@@ -169,6 +172,7 @@ enum var_mode {
     VAR_SINGLE,
     VAR_TIME,
     VAR_BARRIER,
+    VAR_CUSTOM,     /* a sleigh workspace's special variable (sleigh.c) */
 };
 struct vqueue {
     struct value **q_items;
@@ -224,11 +228,14 @@ struct ws {
     char       *ws_owner;       /* NULL: unowned */
     int         ws_persistent;
     struct htab ws_vars;        /* name -> struct var */
+    struct sleigh *ws_sleigh;   /* a sleigh workspace (wstype=sleigh), else NULL */
 };
 void       ws_init(void);
 void       ws_shutdown(void);
 struct ws *ws_find(const char *name, size_t len);
 struct ws *ws_create(const char *name, size_t len);
+/* Create with the request's metadata: wstype=sleigh makes a sleigh workspace. */
+struct ws *ws_create_typed(const char *name, size_t len, const char *meta, size_t metalen);
 void       ws_destroy(struct ws *);     /* purges every variable */
 struct var *ws_var(struct ws *, const char *name, size_t len);   /* get or create */
 struct var *ws_var_find(struct ws *, const char *name, size_t len);
@@ -254,6 +261,14 @@ int         conn_resolve_ws(struct conn *, const char *, size_t, struct ws **);
 void        conn_joined_barrier(struct conn *);
 /* Park the running request on var until a value arrives (fetch: consume it). */
 void        conn_block(struct conn *, struct var *, int fetch);
+/* The same, but after timeout_ms (>= 0) call on_timeout, which must reply. */
+typedef void (*conn_timeout_fn)(struct conn *, struct var *);
+void        conn_block_timeout(struct conn *, struct var *, int fetch, long timeout_ms,
+                               conn_timeout_fn on_timeout);
+/* Reply to a parked request and unpark it (for timeouts and sleigh wakeups). */
+struct conn *conn_from_waiter(struct waiter *);
+struct var *conn_blocked_var(struct conn *);
+
 struct evbuffer *conn_output(struct conn *);
 
 /* reply.c: replies on a connection's output. */
@@ -301,6 +316,20 @@ extern const struct command op_fetch, op_fetch_try, op_find, op_find_try, op_ife
     op_ifetch_try, op_ifind, op_ifind_try;
 /* op_mktemp.c: format a mktemp template with n; 0, or -1 if the template is bad. */
 int mktemp_format(const char *tmpl, size_t len, uint64_t n, char **out);
+
+/* sleigh.c: the sleigh workspace type (protocol section 13.5 and beyond). */
+struct sleigh;
+struct sleigh *sleigh_new(struct ws *, const char *meta, size_t metalen);
+void           sleigh_free(struct sleigh *);
+/* store/fetch/find on a special variable: the request is answered (or parked). */
+enum cmd_ret   sleigh_store(struct request *, struct ws *, struct var *);
+enum cmd_ret   sleigh_get(struct request *, struct ws *, struct var *, int remove,
+                          int blocking);
+/* A store to a standard variable of a sleigh workspace happened. */
+void           sleigh_stored(struct ws *, struct var *);
+size_t         sleigh_count(const struct var *);
+void           sleigh_conn_gone(struct conn *);
+/* JSON text about every sleigh or one (for the web UI); caller frees. */
 
 /* listen.c */
 int  listen_bind(const char *addr, int port, int *bound_port);

@@ -21,7 +21,7 @@
 static const char *var_modes[] = {
     [VAR_UNKNOWN] = "unknown", [VAR_FIFO] = "fifo",     [VAR_LIFO] = "lifo",
     [VAR_MULTI] = "multi",     [VAR_SINGLE] = "single", [VAR_TIME] = "__time",
-    [VAR_BARRIER] = "__barrier",
+    [VAR_BARRIER] = "__barrier", [VAR_CUSTOM] = "custom",
 };
 
 const char *
@@ -36,7 +36,7 @@ var_mode_parse(const char *s, size_t len, enum var_mode *m)
 {
     int i;
 
-    for (i = VAR_FIFO; i <= VAR_BARRIER; i++) {
+    for (i = VAR_FIFO; i <= VAR_BARRIER; i++) {  /* "custom" cannot be declared */
         if (strlen(var_modes[i]) == len && memcmp(var_modes[i], s, len) == 0) {
             *m = (enum var_mode)i;
             return 0;
@@ -164,6 +164,8 @@ var_nvalues(const struct var *var)
         return 1;
     case VAR_BARRIER:
         return 3;
+    case VAR_CUSTOM:
+        return sleigh_count(var);
     default:
         return var->var_values.q_len;
     }
@@ -273,6 +275,7 @@ var_store(struct var *var, struct value *v, void *who, const char **err)
         }
         break;
     case VAR_UNKNOWN:
+    case VAR_CUSTOM:
         break;
     }
     value_unref(v);
@@ -316,6 +319,7 @@ var_get(struct var *var, int remove, int blocking, int64_t idx, void *who,
     memset(got, 0, sizeof(*got));
     switch (var->var_mode) {
     case VAR_UNKNOWN:
+    case VAR_CUSTOM:
         return VAR_BLOCK;
     case VAR_TIME:
         got->value = var_time_value();

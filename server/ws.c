@@ -67,6 +67,21 @@ ws_create(const char *name, size_t len)
     return ws;
 }
 
+/* Returns a new workspace whose type comes from metadata wstype (section 7.10):
+ * "sleigh" is native; any other type gives a standard workspace (fix of Q21). */
+struct ws *
+ws_create_typed(const char *name, size_t len, const char *meta, size_t metalen)
+{
+    struct ws  *ws = ws_create(name, len);
+    const char *type;
+    size_t      tlen;
+
+    if (meta != NULL && nwsp_dict_get(meta, metalen, "wstype", &type, &tlen) &&
+        tlen == 6 && memcmp(type, "sleigh", 6) == 0)
+        ws->ws_sleigh = sleigh_new(ws, meta, metalen);
+    return ws;
+}
+
 /* Purges every variable (waiters get "Variable purged.") and frees the name. */
 void
 ws_destroy(struct ws *ws)
@@ -78,6 +93,8 @@ ws_destroy(struct ws *ws)
     while ((e = htab_next(&ws->ws_vars, &pos)) != NULL)
         var_free(e->h_val);
     htab_free(&ws->ws_vars);
+    if (ws->ws_sleigh != NULL)
+        sleigh_free(ws->ws_sleigh);
     free(ws->ws_owner);
     free(ws->ws_name);
     free(ws);

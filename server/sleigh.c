@@ -1,0 +1,1172 @@
+/*
+ * sleigh.c -- the sleigh workspace type, native in the server.
+ *
+ * A workspace made with metadata wstype=sleigh gets the special variables of
+ * the classic sleigh plugin (protocol section 13.5): worker registration
+ * through worker_ids, a task queue served only to registered workers,
+ * broadcast copies for eachWorker, results kept per batchId, jobStatus, the
+ * join phase (open, joining, closed) behind workerCount/status/
+ * waitForWorkers, and the sentinel keep-alive.  Special variables are real
+ * variables in mode "custom" so listings show them; their waiters park on
+ * those variables' lists like any other.
+ *
+ * Beyond the plugin: the server knows which worker runs which task.  When a
+ * worker's connection drops, its running task goes back to the front of the
+ * queue, or after s_retries deaths becomes an error result (metadata
+ * nwsNull=1, nwsError); its untaken broadcast copies become such results at
+ * once, so a master never waits for a worker that is gone.  Waiters of dead
+ * connections are dropped with them (quirk Q26).  jobStatus also reports
+ * queued, running, done and failed counts in its metadata.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#define SLEIGH_RETRIES      3
+#define SLEIGH_DURATION_MS  60000
+#define SLEIGH_REFRESH_MS   60000
+#define SLEIGH_GRACE_MS     300000
+
+enum sleigh_join { JOIN_OPEN, JOIN_JOINING, JOIN_CLOSED };
+
+/* The special variables, in the order of sleigh_specials[]. */
+enum {
+    SV_VERSION,
+    SV_PLUGIN_VERSION,
+    SV_WORKER_COUNT,
+    SV_RANK_COUNT,
+    SV_JOIN_STATUS,
+    SV_STATUS,
+    SV_WAIT,
+    SV_WORKER_IDS,
+    SV_SENTINEL,
+    SV_TASK,
+    SV_BROADCAST,
+    SV_RESULT,
+    SV_JOB_STATUS,
+    SV_FIXEDARG,
+    SV_AGENT,
+    SV_SCOREBOARD,
+    SV_MAX
+};
+
+static const struct {
+    const char *name;
+    int         hidden;
+} sleigh_specials[SV_MAX] = {
+    [SV_VERSION] = {"version", 1},           [SV_PLUGIN_VERSION] = {"plugin_version", 0},
+    [SV_WORKER_COUNT] = {"workerCount", 0},  [SV_RANK_COUNT] = {"rankCount", 0},
+    [SV_JOIN_STATUS] = {"join_status", 0},   [SV_STATUS] = {"status", 1},
+    [SV_WAIT] = {"waitForWorkers", 1},       [SV_WORKER_IDS] = {"worker_ids", 1},
+    [SV_SENTINEL] = {"sentinel_alive", 1},   [SV_TASK] = {"task", 0},
+    [SV_BROADCAST] = {"broadcast", 1},       [SV_RESULT] = {"result", 0},
+    [SV_JOB_STATUS] = {"jobStatus", 1},      [SV_FIXEDARG] = {"fixedargID", 1},
+    [SV_AGENT] = {"agentStatus", 0},         [SV_SCOREBOARD] = {"scoreboard", 0},
+};
+
+/* Standard fifo variables the plugin makes hidden. */
+static const char *sleigh_hidden_std[] = {"worker registrations", "bye", "logDebug",
+                                          "logError"};
+
+struct sleigh_batch;
+
+struct sleigh_task {
+    TAILQ_ENTRY(sleigh_task) t_link;
+    struct value        *t_value;    /* bytes and the storing request's metadata */
+    struct sleigh_batch *t_batch;
+    unsigned             t_deaths;   /* workers that died running it */
+    int                  t_broadcast;
+};
+TAILQ_HEAD(task_list, sleigh_task);
+
+struct sleigh_result {
+    TAILQ_ENTRY(sleigh_result) r_link;
+    struct value *r_value;
+};
+
+struct sleigh_batch {
+    char    *b_id;
+    size_t   b_idlen;
+    uint64_t b_queued, b_running, b_done, b_failed;
+    TAILQ_HEAD(, sleigh_result) b_results;
+};
+
+struct sleigh_worker {
+    struct conn        *sw_conn;
+    long                sw_rank;
+    struct task_list    sw_copies;   /* broadcast copies not taken yet */
+    struct sleigh_task *sw_running;
+    uint64_t            sw_done;
+};
+
+struct sleigh {
+    struct ws             *s_ws;
+    LIST_ENTRY(sleigh)     s_link;
+    enum sleigh_join       s_join;
+    int                    s_status_join; /* the join phase was started by status */
+    long                   s_max;         /* expected workers, -1 until known */
+    long                   s_allocated;   /* ranks handed out by worker_ids fetch */
+    long                   s_registered_ever;
+    long                   s_duration_ms;
+    long                   s_refresh_ms;
+    unsigned               s_retries;
+    int                    s_shutdown;
+    struct event          *s_join_timer;
+    struct event          *s_refresh_timer;
+    struct event          *s_grace_timer;
+    struct task_list       s_tasks;       /* unicast, FIFO */
+    size_t                 s_ntasks;      /* unicast + untaken broadcast copies */
+    size_t                 s_nresults;
+    struct task_list       s_broadcasts;  /* kept for workers that join later */
+    struct sleigh_worker **s_workers;
+    size_t                 s_nworkers;
+    struct conn          **s_sentinels;
+    size_t                 s_nsentinels;
+    struct htab            s_batches;
+    unsigned               s_fixedarg;
+    struct var            *s_v[SV_MAX];
+};
+
+static LIST_HEAD(, sleigh) sleigh_all = LIST_HEAD_INITIALIZER(sleigh_all);
+
+static void sleigh_close_group(struct sleigh *);
+
+/* Which special variable var is, or -1. */
+static int
+sleigh_which(const struct sleigh *s, const struct var *var)
+{
+    int i;
+
+    for (i = 0; i < SV_MAX; i++)
+        if (s->s_v[i] == var)
+            return i;
+    return -1;
+}
+
+/* Parses a decimal or fractional number of seconds into milliseconds; -1 if bad. */
+static long
+sleigh_parse_ms(const char *p, size_t len)
+{
+    char   buf[32], *end;
+    double d;
+
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    d = strtod(buf, &end);
+    while (*end == ' ')
+        end++;
+    if (*end != '\0' || !(d >= 0) || d > 1e7)
+        return -1;
+    return (long)(d * 1000);
+}
+
+/* Parses an integer from len bytes; -1 with *ok = 0 when malformed. */
+static long
+sleigh_parse_long(const char *p, size_t len, int *ok)
+{
+    int64_t v;
+
+    *ok = nwsp_parse_i64(p, len, &v) == 0 && v >= -1 && v <= 1000000000;
+    return *ok ? (long)v : -1;
+}
+
+/* Reads a metadata entry of the request; 1 when present. */
+static int
+sleigh_meta(const struct request *rq, const char *key, const char **val, size_t *len)
+{
+    if (rq->rq_meta == NULL)
+        return 0;
+    return nwsp_dict_get(rq->rq_meta, rq->rq_metalen, key, val, len);
+}
+
+/* A text value carrying the metadata dictionary in b (may be NULL). */
+static struct value *
+sleigh_text(const char *text, const struct nwsp_buf *meta)
+{
+    size_t        len = strlen(text);
+    struct value *v = value_new(NWSP_DESC_DIRECT_STRING, meta ? meta->data : NULL,
+                                meta ? meta->len : 0, len);
+
+    if (v == NULL) /* past the memory limit: server-made text is never refused */
+        v = value_new_text(text, len);
+    else
+        memcpy(value_data(v), text, len);
+    return v;
+}
+
+/* Replies text (with optional metadata) to the running request. */
+static enum cmd_ret
+sleigh_reply(struct request *rq, struct var *var, const char *text,
+             const struct nwsp_buf *meta)
+{
+    struct value *v = sleigh_text(text, meta);
+
+    reply_value(rq->rq_conn, v, var->var_id, 0);
+    value_unref(v);
+    return CMD_DONE;
+}
+
+/* Hands text to every waiter parked on var. */
+static void
+sleigh_wake_all(struct var *var, const char *text)
+{
+    struct waiter *w;
+    struct value  *v = value_new_text(text, strlen(text));
+
+    while ((w = TAILQ_FIRST(&var->var_finders)) != NULL ||
+           (w = TAILQ_FIRST(&var->var_fetchers)) != NULL) {
+        waiter_cancel(w);
+        w->w_deliver(w, v, 0);
+    }
+    value_unref(v);
+}
+
+/* Returns the batch named id (made if missing). */
+static struct sleigh_batch *
+sleigh_batch(struct sleigh *s, const char *id, size_t len)
+{
+    struct sleigh_batch *b = htab_get(&s->s_batches, id, len);
+
+    if (b == NULL) {
+        b = xcalloc(1, sizeof(*b));
+        b->b_id = xstrndup(id, len);
+        b->b_idlen = len;
+        TAILQ_INIT(&b->b_results);
+        htab_put(&s->s_batches, id, len, b);
+    }
+    return b;
+}
+
+/* The batch a request names through metadata batchId ("" when none). */
+static struct sleigh_batch *
+sleigh_rq_batch(struct sleigh *s, const struct request *rq)
+{
+    const char *id = "";
+    size_t      len = 0;
+
+    sleigh_meta(rq, "batchId", &id, &len);
+    return sleigh_batch(s, id, len);
+}
+
+static struct sleigh_worker *
+sleigh_worker_of(struct sleigh *s, struct conn *c)
+{
+    size_t i;
+
+    for (i = 0; i < s->s_nworkers; i++)
+        if (s->s_workers[i]->sw_conn == c)
+            return s->s_workers[i];
+    return NULL;
+}
+
+static int
+sleigh_is_sentinel(struct sleigh *s, struct conn *c)
+{
+    size_t i;
+
+    for (i = 0; i < s->s_nsentinels; i++)
+        if (s->s_sentinels[i] == c)
+            return 1;
+    return 0;
+}
+
+static struct sleigh_task *
+sleigh_task_new(struct value *v, struct sleigh_batch *b, int broadcast)
+{
+    struct sleigh_task *t = xcalloc(1, sizeof(*t));
+
+    t->t_value = v;
+    t->t_batch = b;
+    t->t_broadcast = broadcast;
+    b->b_queued++;
+    return t;
+}
+
+static void
+sleigh_task_free(struct sleigh_task *t)
+{
+    value_unref(t->t_value);
+    free(t);
+}
+
+/* Copies a metadata dictionary into b, leaving out the keys in skip[]. */
+static unsigned
+sleigh_meta_copy(struct nwsp_buf *b, const char *dict, size_t len, const char *const *skip)
+{
+    struct nwsp_dict_ent e;
+    size_t               pos = 0;
+    unsigned             n = 0, i;
+
+    if (dict == NULL)
+        return 0;
+    while (nwsp_dict_next(dict, len, &pos, &e)) {
+        for (i = 0; skip[i] != NULL; i++)
+            if (strlen(skip[i]) == e.klen && memcmp(skip[i], e.key, e.klen) == 0)
+                break;
+        if (skip[i] == NULL && nwsp_buf_dict_put(b, e.key, e.klen, e.val, e.vlen) == 0)
+            n++;
+    }
+    return n;
+}
+
+/*
+ * A result value for task t: the bytes of src (may be NULL: an empty error
+ * result), metadata = the task's, updated with extra (the worker's store
+ * metadata or error keys), plus batchId and nwsWorkerRank.
+ */
+static struct value *
+sleigh_result_value(struct sleigh_task *t, struct value *src, const char *extra,
+                    size_t extralen, long rank)
+{
+    static const char *const skip_task[] = {"batchId", "nwsWorkerRank", NULL};
+    struct nwsp_buf          b = {0}, dict = {0};
+    char                     rankbuf[24];
+    unsigned                 n = 0;
+    struct value            *v;
+    const char              *k;
+    size_t                   kl;
+    const char              *task_meta = t->t_value->v_metalen ? value_meta(t->t_value) : NULL;
+    struct nwsp_dict_ent     e;
+    size_t                   pos = 0;
+
+    /* Task keys the extra dictionary does not override, then extra's keys. */
+    if (task_meta != NULL) {
+        while (nwsp_dict_next(task_meta, t->t_value->v_metalen, &pos, &e)) {
+            if ((e.klen == 7 && memcmp(e.key, "batchId", 7) == 0) ||
+                (e.klen == 13 && memcmp(e.key, "nwsWorkerRank", 13) == 0))
+                continue;
+            if (extra != NULL) {
+                char key[NWSP_DICT_FIELD_MAX + 1];
+
+                memcpy(key, e.key, e.klen);
+                key[e.klen] = '\0';
+                if (nwsp_dict_get(extra, extralen, key, &k, &kl))
+                    continue;
+            }
+            if (nwsp_buf_dict_put(&b, e.key, e.klen, e.val, e.vlen) == 0)
+                n++;
+        }
+    }
+    n += sleigh_meta_copy(&b, extra, extralen, skip_task);
+    nwsp_buf_dict_put(&b, "batchId", 7, t->t_batch->b_id, t->t_batch->b_idlen);
+    snprintf(rankbuf, sizeof(rankbuf), "%ld", rank);
+    nwsp_buf_dict_put(&b, "nwsWorkerRank", 13, rankbuf, strlen(rankbuf));
+    n += 2;
+    nwsp_buf_dict_begin(&dict, n > 9999 ? 9999 : n);
+    nwsp_buf_add(&dict, b.data, b.len);
+    nwsp_buf_free(&b);
+
+    if (src != NULL && (src->v_flags & VALUE_SPOOLED)) {
+        int fd = dup(src->v_fd);
+
+        v = fd == -1 ? NULL : value_new_spooled(src->v_desc, dict.data, dict.len,
+                                                src->v_len, fd);
+    } else {
+        uint64_t len = src != NULL ? src->v_len : 0;
+
+        v = value_new(src != NULL ? src->v_desc : NWSP_DESC_DIRECT_STRING, dict.data,
+                      dict.len, len);
+        if (v == NULL) /* results are never dropped, even past the limit */
+            v = value_new_text("", 0);
+        else if (len > 0)
+            memcpy(value_data(v), value_data(src), (size_t)len);
+    }
+    nwsp_buf_free(&dict);
+    if (v == NULL)
+        fatal("cannot keep a result");
+    return v;
+}
+
+/* Gives a result of batch b to its waiters (all finders, the oldest fetcher) or keeps it. */
+static void
+sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
+{
+    struct var           *rv = s->s_v[SV_RESULT];
+    struct waiter        *w, *next;
+    struct sleigh_result *r;
+
+    for (w = TAILQ_FIRST(&rv->var_finders); w != NULL; w = next) {
+        next = TAILQ_NEXT(w, w_link);
+        if (w->w_taglen == b->b_idlen && memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
+            waiter_cancel(w);
+            w->w_deliver(w, v, 0);
+        }
+    }
+    TAILQ_FOREACH(w, &rv->var_fetchers, w_link) {
+        if (w->w_taglen == b->b_idlen && memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
+            waiter_cancel(w);
+            w->w_deliver(w, v, 0);
+            value_unref(v);
+            return;
+        }
+    }
+    r = xcalloc(1, sizeof(*r));
+    r->r_value = v;
+    TAILQ_INSERT_TAIL(&b->b_results, r, r_link);
+    s->s_nresults++;
+}
+
+/* Ends task t with an error result (a dead worker), and frees it. */
+static void
+sleigh_fail_task(struct sleigh *s, struct sleigh_task *t, long rank, const char *why)
+{
+    struct nwsp_buf b = {0};
+    struct value   *v;
+
+    nwsp_buf_dict_begin(&b, 2);
+    nwsp_buf_dict_put(&b, "nwsNull", 7, "1", 1);
+    nwsp_buf_dict_put(&b, "nwsError", 8, why, strlen(why));
+    v = sleigh_result_value(t, NULL, b.data, b.len, rank);
+    nwsp_buf_free(&b);
+    t->t_batch->b_failed++;
+    t->t_batch->b_done++;
+    sleigh_add_result(s, t->t_batch, v);
+    sleigh_task_free(t);
+}
+
+/* Takes the next task for worker: its broadcast copies first, then the queue. */
+static struct sleigh_task *
+sleigh_next_task(struct sleigh *s, struct sleigh_worker *sw)
+{
+    struct sleigh_task *t;
+
+    if ((t = TAILQ_FIRST(&sw->sw_copies)) != NULL)
+        TAILQ_REMOVE(&sw->sw_copies, t, t_link);
+    else if ((t = TAILQ_FIRST(&s->s_tasks)) != NULL)
+        TAILQ_REMOVE(&s->s_tasks, t, t_link);
+    else
+        return NULL;
+    s->s_ntasks--;
+    t->t_batch->b_queued--;
+    t->t_batch->b_running++;
+    sw->sw_running = t;
+    return t;
+}
+
+/* Puts a running task back at the front (its worker left it unfinished). */
+static void
+sleigh_requeue(struct sleigh *s, struct sleigh_worker *sw)
+{
+    struct sleigh_task *t = sw->sw_running;
+
+    sw->sw_running = NULL;
+    t->t_batch->b_running--;
+    t->t_batch->b_queued++;
+    if (t->t_broadcast)
+        TAILQ_INSERT_HEAD(&sw->sw_copies, t, t_link);
+    else
+        TAILQ_INSERT_HEAD(&s->s_tasks, t, t_link);
+    s->s_ntasks++;
+}
+
+/* Serves waiting registered workers while there is work for them. */
+static void
+sleigh_dispatch(struct sleigh *s)
+{
+    struct var           *tv = s->s_v[SV_TASK];
+    struct waiter        *w, *next;
+    struct sleigh_worker *sw;
+    struct sleigh_task   *t;
+
+    for (w = TAILQ_FIRST(&tv->var_fetchers); w != NULL && s->s_ntasks > 0; w = next) {
+        next = TAILQ_NEXT(w, w_link);
+        if ((sw = sleigh_worker_of(s, conn_from_waiter(w))) == NULL)
+            continue; /* not registered: waits for ever, as in the plugin */
+        if ((t = sleigh_next_task(s, sw)) == NULL)
+            continue;
+        waiter_cancel(w);
+        w->w_deliver(w, t->t_value, 0);
+    }
+}
+
+/* Starts the join phase, closing the group after delay_ms. */
+static void
+sleigh_start_join(struct sleigh *s, long delay_ms, int by_status)
+{
+    struct timeval tv;
+
+    if (s->s_join != JOIN_OPEN)
+        return;
+    s->s_join = JOIN_JOINING;
+    s->s_status_join = by_status;
+    tv.tv_sec = delay_ms / 1000;
+    tv.tv_usec = (delay_ms % 1000) * 1000;
+    evtimer_add(s->s_join_timer, &tv);
+}
+
+/* Closes the group when every expected worker has registered. */
+static void
+sleigh_check_full(struct sleigh *s)
+{
+    if (s->s_join != JOIN_CLOSED && s->s_max >= 0 && (long)s->s_nworkers >= s->s_max)
+        sleigh_close_group(s);
+}
+
+static void
+sleigh_close_group(struct sleigh *s)
+{
+    char                buf[32];
+    long                ranks = s->s_allocated > (long)s->s_nworkers ? s->s_allocated
+                                                                     : (long)s->s_nworkers;
+    struct sleigh_task *t;
+
+    if (s->s_join == JOIN_CLOSED)
+        return;
+    s->s_join = JOIN_CLOSED;
+    evtimer_del(s->s_join_timer);
+    if (s->s_max < 0 || (s->s_status_join && s->s_max > ranks))
+        s->s_max = ranks;
+    while ((t = TAILQ_FIRST(&s->s_broadcasts)) != NULL) {
+        TAILQ_REMOVE(&s->s_broadcasts, t, t_link);
+        sleigh_task_free(t);
+    }
+    snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
+    sleigh_wake_all(s->s_v[SV_STATUS], buf);
+    sleigh_wake_all(s->s_v[SV_WAIT], buf);
+}
+
+/* Shutdown: sentinels hear "1", result waiters fail (section 13.5). */
+static void
+sleigh_shutdown(struct sleigh *s)
+{
+    if (s->s_shutdown)
+        return;
+    s->s_shutdown = 1;
+    log_debug("sleigh %s: shutting down", s->s_ws->ws_name);
+    sleigh_wake_all(s->s_v[SV_SENTINEL], "1");
+    waiter_fail_all(s->s_v[SV_RESULT], "sleigh is dead");
+}
+
+static void
+sleigh_join_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sleigh_close_group(arg);
+}
+
+static void
+sleigh_refresh_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sleigh *s = arg;
+
+    (void)fd;
+    (void)what;
+    sleigh_wake_all(s->s_v[SV_SENTINEL], s->s_shutdown ? "1" : "0");
+}
+
+static void
+sleigh_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sleigh *s = arg;
+
+    (void)fd;
+    (void)what;
+    if (s->s_registered_ever == 0) {
+        log_info("sleigh %s: no worker joined within the grace period", s->s_ws->ws_name);
+        sleigh_shutdown(s);
+    }
+}
+
+/* Reads a duration from creation metadata (seconds); def when absent or bad. */
+static long
+sleigh_meta_ms(const char *meta, size_t len, const char *key, long def)
+{
+    const char *v;
+    size_t      vl;
+    long        ms;
+
+    if (meta == NULL || !nwsp_dict_get(meta, len, key, &v, &vl))
+        return def;
+    ms = sleigh_parse_ms(v, vl);
+    return ms > 0 ? ms : def;
+}
+
+struct sleigh *
+sleigh_new(struct ws *ws, const char *meta, size_t metalen)
+{
+    struct sleigh *s = xcalloc(1, sizeof(*s));
+    struct timeval tv;
+    const char    *v;
+    size_t         vl, i;
+    long           grace;
+    int            ok;
+
+    s->s_ws = ws;
+    s->s_max = -1;
+    s->s_duration_ms = SLEIGH_DURATION_MS;
+    s->s_retries = SLEIGH_RETRIES;
+    s->s_refresh_ms = sleigh_meta_ms(meta, metalen, "sentinelRefreshPeriod",
+                                     SLEIGH_REFRESH_MS);
+    grace = sleigh_meta_ms(meta, metalen, "workerGracePeriod", SLEIGH_GRACE_MS);
+    if (meta != NULL && nwsp_dict_get(meta, metalen, "rankCount", &v, &vl)) {
+        long n = sleigh_parse_long(v, vl, &ok);
+
+        if (ok && n > 0)
+            s->s_max = n;
+    }
+    if (meta != NULL && nwsp_dict_get(meta, metalen, "retries", &v, &vl)) {
+        long n = sleigh_parse_long(v, vl, &ok);
+
+        if (ok && n >= 0)
+            s->s_retries = (unsigned)n;
+    }
+    TAILQ_INIT(&s->s_tasks);
+    TAILQ_INIT(&s->s_broadcasts);
+    htab_init(&s->s_batches);
+    for (i = 0; i < SV_MAX; i++) {
+        struct var *var = ws_var(ws, sleigh_specials[i].name, strlen(sleigh_specials[i].name));
+
+        var->var_mode = VAR_CUSTOM;
+        var->var_hidden = sleigh_specials[i].hidden;
+        s->s_v[i] = var;
+    }
+    for (i = 0; i < sizeof(sleigh_hidden_std) / sizeof(sleigh_hidden_std[0]); i++) {
+        struct var *var = ws_var(ws, sleigh_hidden_std[i], strlen(sleigh_hidden_std[i]));
+
+        var->var_mode = VAR_FIFO;
+        var->var_hidden = 1;
+    }
+    s->s_join_timer = evtimer_new(srv.base, sleigh_join_cb, s);
+    s->s_refresh_timer = event_new(srv.base, -1, EV_PERSIST, sleigh_refresh_cb, s);
+    s->s_grace_timer = evtimer_new(srv.base, sleigh_grace_cb, s);
+    if (s->s_join_timer == NULL || s->s_refresh_timer == NULL || s->s_grace_timer == NULL)
+        fatalx("sleigh timers");
+    tv.tv_sec = s->s_refresh_ms / 1000;
+    tv.tv_usec = (s->s_refresh_ms % 1000) * 1000;
+    evtimer_add(s->s_refresh_timer, &tv);
+    tv.tv_sec = grace / 1000;
+    tv.tv_usec = (grace % 1000) * 1000;
+    evtimer_add(s->s_grace_timer, &tv);
+    LIST_INSERT_HEAD(&sleigh_all, s, s_link);
+    log_debug("sleigh workspace %s created", ws->ws_name);
+    return s;
+}
+
+/* Frees the sleigh state; the workspace already purged its variables. */
+void
+sleigh_free(struct sleigh *s)
+{
+    struct sleigh_task   *t;
+    struct sleigh_result *r;
+    struct htab_ent      *e;
+    size_t                pos = 0, i;
+
+    LIST_REMOVE(s, s_link);
+    while ((t = TAILQ_FIRST(&s->s_tasks)) != NULL) {
+        TAILQ_REMOVE(&s->s_tasks, t, t_link);
+        sleigh_task_free(t);
+    }
+    while ((t = TAILQ_FIRST(&s->s_broadcasts)) != NULL) {
+        TAILQ_REMOVE(&s->s_broadcasts, t, t_link);
+        sleigh_task_free(t);
+    }
+    for (i = 0; i < s->s_nworkers; i++) {
+        struct sleigh_worker *sw = s->s_workers[i];
+
+        while ((t = TAILQ_FIRST(&sw->sw_copies)) != NULL) {
+            TAILQ_REMOVE(&sw->sw_copies, t, t_link);
+            sleigh_task_free(t);
+        }
+        if (sw->sw_running != NULL)
+            sleigh_task_free(sw->sw_running);
+        free(sw);
+    }
+    while ((e = htab_next(&s->s_batches, &pos)) != NULL) {
+        struct sleigh_batch *b = e->h_val;
+
+        while ((r = TAILQ_FIRST(&b->b_results)) != NULL) {
+            TAILQ_REMOVE(&b->b_results, r, r_link);
+            value_unref(r->r_value);
+            free(r);
+        }
+        free(b->b_id);
+        free(b);
+    }
+    htab_free(&s->s_batches);
+    event_free(s->s_join_timer);
+    event_free(s->s_refresh_timer);
+    event_free(s->s_grace_timer);
+    free(s->s_workers);
+    free(s->s_sentinels);
+    free(s);
+}
+
+size_t
+sleigh_count(const struct var *var)
+{
+    struct sleigh *s = var->var_ws->ws_sleigh;
+
+    if (s == NULL)
+        return 0;
+    if (var == s->s_v[SV_TASK])
+        return s->s_ntasks;
+    if (var == s->s_v[SV_RESULT])
+        return s->s_nresults;
+    return 1;
+}
+
+/* The connection went away: requeue or fail its work, drop it everywhere. */
+void
+sleigh_conn_gone(struct conn *c)
+{
+    struct sleigh        *s;
+    struct sleigh_worker *sw;
+    struct sleigh_task   *t;
+    char                  why[96];
+    size_t                i;
+
+    LIST_FOREACH(s, &sleigh_all, s_link) {
+        for (i = 0; i < s->s_nsentinels; i++) {
+            if (s->s_sentinels[i] == c) {
+                s->s_sentinels[i] = s->s_sentinels[--s->s_nsentinels];
+                break;
+            }
+        }
+        if ((sw = sleigh_worker_of(s, c)) == NULL)
+            continue;
+        for (i = 0; i < s->s_nworkers; i++) {
+            if (s->s_workers[i] == sw) {
+                s->s_workers[i] = s->s_workers[--s->s_nworkers];
+                break;
+            }
+        }
+        log_info("sleigh %s: worker %ld left", s->s_ws->ws_name, sw->sw_rank);
+        if ((t = sw->sw_running) != NULL) {
+            sw->sw_running = NULL;
+            t->t_batch->b_running--;
+            if (!t->t_broadcast && ++t->t_deaths <= s->s_retries) {
+                t->t_batch->b_queued++;
+                TAILQ_INSERT_HEAD(&s->s_tasks, t, t_link);
+                s->s_ntasks++;
+            } else {
+                snprintf(why, sizeof(why), "worker %ld died running this task", sw->sw_rank);
+                sleigh_fail_task(s, t, sw->sw_rank, why);
+            }
+        }
+        while ((t = TAILQ_FIRST(&sw->sw_copies)) != NULL) {
+            TAILQ_REMOVE(&sw->sw_copies, t, t_link);
+            s->s_ntasks--;
+            t->t_batch->b_queued--;
+            snprintf(why, sizeof(why), "worker %ld left before running this task",
+                     sw->sw_rank);
+            sleigh_fail_task(s, t, sw->sw_rank, why);
+        }
+        free(sw);
+        sleigh_dispatch(s);
+    }
+}
+
+/* Registers the storing connection as worker rank (store to worker_ids). */
+static enum cmd_ret
+sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
+{
+    struct sleigh_worker *sw;
+    struct sleigh_task   *t, *copy;
+    struct var           *reg;
+    const char           *err = NULL;
+    char                  buf[32];
+    long                  rank;
+    int                   ok;
+    size_t                i;
+
+    snprintf(buf, sizeof(buf), "%.*s", (int)(v->v_len < 31 ? v->v_len : 31),
+             (v->v_flags & VALUE_SPOOLED) ? "" : value_data(v));
+    rank = sleigh_parse_long(buf, strlen(buf), &ok);
+    if (!ok || rank < 0) {
+        request_error(rq, NWSP_STATUS_FAIL, "Worker registration failed: bad worker id.");
+        return CMD_DONE;
+    }
+    if (s->s_join == JOIN_CLOSED) {
+        request_error(rq, NWSP_STATUS_FAIL, "Worker registration failed: group closed.");
+        return CMD_DONE;
+    }
+    for (i = 0; i < s->s_nworkers; i++) {
+        if (s->s_workers[i]->sw_rank == rank || s->s_workers[i]->sw_conn == rq->rq_conn) {
+            request_error(rq, NWSP_STATUS_FAIL,
+                          "Worker registration failed: duplicate worker id.");
+            return CMD_DONE;
+        }
+    }
+    sw = xcalloc(1, sizeof(*sw));
+    sw->sw_conn = rq->rq_conn;
+    sw->sw_rank = rank;
+    TAILQ_INIT(&sw->sw_copies);
+    TAILQ_FOREACH(t, &s->s_broadcasts, t_link) {
+        copy = sleigh_task_new(value_ref(t->t_value), t->t_batch, 1);
+        TAILQ_INSERT_TAIL(&sw->sw_copies, copy, t_link);
+        s->s_ntasks++;
+    }
+    s->s_workers = xrealloc(s->s_workers, (s->s_nworkers + 1) * sizeof(*s->s_workers));
+    s->s_workers[s->s_nworkers++] = sw;
+    if (s->s_registered_ever++ == 0)
+        evtimer_del(s->s_grace_timer);
+    reg = ws_var(s->s_ws, "worker registrations", 20);
+    var_store(reg, value_ref(v), rq->rq_conn, &err);
+    log_info("sleigh %s: worker %ld joined (%zu registered)", s->s_ws->ws_name, rank,
+             s->s_nworkers);
+    reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
+    sleigh_check_full(s);
+    sleigh_dispatch(s);
+    return CMD_DONE;
+}
+
+/* A worker stores the result of the task it runs. */
+static enum cmd_ret
+sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
+{
+    struct sleigh_worker *sw = sleigh_worker_of(s, rq->rq_conn);
+    struct sleigh_task   *t;
+    struct value         *res;
+
+    if (sw == NULL || sw->sw_running == NULL) {
+        request_error(rq, NWSP_STATUS_FAIL, "No task is running on this connection.");
+        return CMD_DONE;
+    }
+    t = sw->sw_running;
+    sw->sw_running = NULL;
+    sw->sw_done++;
+    res = sleigh_result_value(t, v, rq->rq_meta, rq->rq_metalen, sw->sw_rank);
+    t->t_batch->b_running--;
+    t->t_batch->b_done++;
+    reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
+    sleigh_add_result(s, t->t_batch, res);
+    sleigh_task_free(t);
+    return CMD_DONE;
+}
+
+enum cmd_ret
+sleigh_store(struct request *rq, struct ws *ws, struct var *var)
+{
+    struct sleigh      *s = ws->ws_sleigh;
+    struct value       *v = rq->rq_value;
+    struct sleigh_batch *b;
+    struct sleigh_task *t;
+    enum cmd_ret        ret = CMD_DONE;
+    char                buf[32];
+    long                n;
+    int                 ok;
+    size_t              i;
+
+    snprintf(buf, sizeof(buf), "%.*s", (int)(v->v_len < 31 ? v->v_len : 31),
+             (v->v_flags & VALUE_SPOOLED) ? "" : value_data(v));
+    switch (sleigh_which(s, var)) {
+    case SV_WORKER_COUNT:
+        n = sleigh_parse_long(buf, strlen(buf), &ok);
+        if (!ok || n < 0) {
+            request_error(rq, NWSP_STATUS_FAIL, "workerCount must be a number.");
+            break;
+        }
+        s->s_max = n;
+        reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
+        sleigh_check_full(s);
+        break;
+    case SV_STATUS:
+    case SV_WAIT:
+        if ((n = sleigh_parse_ms(buf, strlen(buf))) < 0) {
+            request_error(rq, NWSP_STATUS_FAIL, "The join duration must be a number.");
+            break;
+        }
+        s->s_duration_ms = n;
+        reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
+        break;
+    case SV_WORKER_IDS:
+        ret = sleigh_register(rq, s, v);
+        break;
+    case SV_TASK:
+        if (s->s_shutdown) {
+            request_error(rq, NWSP_STATUS_SLEIGH_DEAD,
+                          "Store failed: sleigh is shutting down.");
+            break;
+        }
+        t = sleigh_task_new(value_ref(v), sleigh_rq_batch(s, rq), 0);
+        TAILQ_INSERT_TAIL(&s->s_tasks, t, t_link);
+        s->s_ntasks++;
+        reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
+        sleigh_dispatch(s);
+        break;
+    case SV_BROADCAST:
+        if (s->s_shutdown) {
+            request_error(rq, NWSP_STATUS_SLEIGH_DEAD,
+                          "Store failed: sleigh is shutting down.");
+            break;
+        }
+        b = sleigh_rq_batch(s, rq);
+        for (i = 0; i < s->s_nworkers; i++) {
+            t = sleigh_task_new(value_ref(v), b, 1);
+            TAILQ_INSERT_TAIL(&s->s_workers[i]->sw_copies, t, t_link);
+            s->s_ntasks++;
+        }
+        if (s->s_join != JOIN_CLOSED) {
+            /* Kept for workers that register before the group closes. */
+            t = xcalloc(1, sizeof(*t));
+            t->t_value = value_ref(v);
+            t->t_batch = b;
+            t->t_broadcast = 1;
+            TAILQ_INSERT_TAIL(&s->s_broadcasts, t, t_link);
+        }
+        reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
+        sleigh_start_join(s, s->s_duration_ms, 0);
+        sleigh_dispatch(s);
+        break;
+    case SV_RESULT:
+        ret = sleigh_result(rq, s, v);
+        break;
+    default:
+        request_error(rq, NWSP_STATUS_FAIL, "Store is not supported for this variable.");
+        break;
+    }
+    return ret;
+}
+
+/* A timed waitForWorkers ran out: answer with the registered count. */
+static void
+sleigh_wait_timeout(struct conn *c, struct var *var)
+{
+    struct sleigh *s = var->var_ws->ws_sleigh;
+    char           buf[32];
+    struct value  *v;
+
+    snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
+    v = value_new_text(buf, strlen(buf));
+    conn_waiter(c)->w_deliver(conn_waiter(c), v, 0);
+    value_unref(v);
+}
+
+/* Parks the request (or answers "no value available" for the Try forms). */
+static enum cmd_ret
+sleigh_park(struct request *rq, struct var *var, int remove, int blocking)
+{
+    if (!blocking) {
+        request_error(rq, NWSP_STATUS_FAIL, "no value available");
+        return CMD_DONE;
+    }
+    conn_block(rq->rq_conn, var, remove);
+    return CMD_BLOCKED;
+}
+
+/* Appends "key=value" metadata for jobStatus. */
+static void
+sleigh_put_num(struct nwsp_buf *b, const char *key, uint64_t n)
+{
+    char num[32];
+
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)n);
+    nwsp_buf_dict_put(b, key, strlen(key), num, strlen(num));
+}
+
+/* Text report of the workers (agentStatus, scoreboard). */
+static enum cmd_ret
+sleigh_report(struct request *rq, struct sleigh *s, struct var *var)
+{
+    struct nwsp_buf b = {0};
+    char            line[160];
+    size_t          i;
+
+    snprintf(line, sizeof(line), "join %s, %zu workers, %zu tasks queued%s\n",
+             s->s_join == JOIN_OPEN ? "open" : s->s_join == JOIN_JOINING ? "joining" : "closed",
+             s->s_nworkers, s->s_ntasks, s->s_shutdown ? ", shutting down" : "");
+    nwsp_buf_add(&b, line, strlen(line));
+    for (i = 0; i < s->s_nworkers; i++) {
+        struct sleigh_worker *sw = s->s_workers[i];
+
+        snprintf(line, sizeof(line), "worker %ld: %s, %llu tasks done\n", sw->sw_rank,
+                 sw->sw_running ? "running" : "idle", (unsigned long long)sw->sw_done);
+        nwsp_buf_add(&b, line, strlen(line));
+    }
+    nwsp_buf_add(&b, "", 1);
+    sleigh_reply(rq, var, b.data, NULL);
+    nwsp_buf_free(&b);
+    return CMD_DONE;
+}
+
+enum cmd_ret
+sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int blocking)
+{
+    struct sleigh        *s = ws->ws_sleigh;
+    struct conn          *c = rq->rq_conn;
+    struct sleigh_worker *sw;
+    struct sleigh_task   *t;
+    struct sleigh_batch  *b;
+    struct sleigh_result *r;
+    struct nwsp_buf       meta = {0};
+    const char           *mv;
+    size_t                ml;
+    long                  delay;
+    char                  buf[64];
+    enum cmd_ret          ret = CMD_DONE;
+
+    switch (sleigh_which(s, var)) {
+    case SV_VERSION:
+        return sleigh_reply(rq, var, "1", NULL);
+    case SV_PLUGIN_VERSION:
+        return sleigh_reply(rq, var, "sleigh.plugin: nwsserver " NWS_VERSION, NULL);
+    case SV_WORKER_COUNT:
+        if (s->s_max < 0)
+            s->s_max = s->s_allocated;
+        snprintf(buf, sizeof(buf), "%ld", s->s_max);
+        sleigh_reply(rq, var, buf, NULL);
+        sleigh_check_full(s);
+        return CMD_DONE;
+    case SV_RANK_COUNT:
+        snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
+        return sleigh_reply(rq, var, buf, NULL);
+    case SV_JOIN_STATUS:
+        return sleigh_reply(rq, var,
+                            s->s_join == JOIN_OPEN      ? "open"
+                            : s->s_join == JOIN_JOINING ? "joining"
+                                                        : "closed",
+                            NULL);
+    case SV_STATUS:
+        if (s->s_join != JOIN_CLOSED) {
+            delay = s->s_duration_ms;
+            if (sleigh_meta(rq, "delay", &mv, &ml) && sleigh_parse_ms(mv, ml) >= 0)
+                delay = sleigh_parse_ms(mv, ml);
+            sleigh_start_join(s, delay, 1);
+            if (s->s_join != JOIN_CLOSED) {
+                conn_block(c, var, remove);
+                return CMD_BLOCKED;
+            }
+        }
+        snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
+        return sleigh_reply(rq, var, buf, NULL);
+    case SV_WAIT:
+        if (s->s_join != JOIN_CLOSED) {
+            delay = s->s_duration_ms;
+            if (sleigh_meta(rq, "delay", &mv, &ml) && sleigh_parse_ms(mv, ml) >= 0)
+                delay = sleigh_parse_ms(mv, ml);
+            if (delay > 0) {
+                conn_block_timeout(c, var, remove, delay, sleigh_wait_timeout);
+                return CMD_BLOCKED;
+            }
+        }
+        snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
+        return sleigh_reply(rq, var, buf, NULL);
+    case SV_WORKER_IDS:
+        nwsp_buf_dict_begin(&meta, 1);
+        if (remove) {
+            if (s->s_join == JOIN_CLOSED || (s->s_max >= 0 && s->s_allocated >= s->s_max)) {
+                snprintf(buf, sizeof(buf), "-1");
+            } else {
+                snprintf(buf, sizeof(buf), "%ld", s->s_allocated++);
+                if (!sleigh_is_sentinel(s, c)) {
+                    s->s_sentinels = xrealloc(s->s_sentinels, (s->s_nsentinels + 1) *
+                                                                  sizeof(*s->s_sentinels));
+                    s->s_sentinels[s->s_nsentinels++] = c;
+                }
+            }
+            nwsp_buf_dict_put(&meta, "allocated", 9, "1", 1);
+        } else {
+            snprintf(buf, sizeof(buf), "%ld", s->s_allocated);
+            nwsp_buf_dict_put(&meta, "allocated", 9, "0", 1);
+        }
+        sleigh_reply(rq, var, buf, &meta);
+        nwsp_buf_free(&meta);
+        return CMD_DONE;
+    case SV_SENTINEL:
+        if (s->s_shutdown || !sleigh_is_sentinel(s, c))
+            return sleigh_reply(rq, var, "1", NULL);
+        return sleigh_park(rq, var, remove, blocking);
+    case SV_TASK:
+        if (!remove) {
+            request_error(rq, NWSP_STATUS_FAIL, "find is not supported on the task queue");
+            return CMD_DONE;
+        }
+        if (s->s_shutdown) {
+            request_error(rq, NWSP_STATUS_FAIL, "sleigh is dead");
+            return CMD_DONE;
+        }
+        if ((sw = sleigh_worker_of(s, c)) == NULL)
+            return sleigh_park(rq, var, remove, blocking);
+        if (sw->sw_running != NULL)
+            sleigh_requeue(s, sw); /* it asked for more without a result */
+        if ((t = sleigh_next_task(s, sw)) == NULL)
+            return sleigh_park(rq, var, remove, blocking);
+        reply_value(c, t->t_value, var->var_id, 0);
+        return CMD_DONE;
+    case SV_BROADCAST:
+        return sleigh_reply(rq, var, "0", NULL);
+    case SV_RESULT:
+        if (s->s_shutdown) {
+            request_error(rq, NWSP_STATUS_FAIL, "sleigh is dead");
+            return CMD_DONE;
+        }
+        b = sleigh_rq_batch(s, rq);
+        if ((r = TAILQ_FIRST(&b->b_results)) != NULL) {
+            reply_value(c, r->r_value, var->var_id, 0);
+            if (remove) {
+                TAILQ_REMOVE(&b->b_results, r, r_link);
+                s->s_nresults--;
+                value_unref(r->r_value);
+                free(r);
+            }
+            return CMD_DONE;
+        }
+        if (!blocking)
+            return sleigh_park(rq, var, remove, blocking);
+        ret = sleigh_park(rq, var, remove, blocking);
+        conn_waiter(c)->w_tag = xstrndup(b->b_id, b->b_idlen);
+        conn_waiter(c)->w_taglen = b->b_idlen;
+        return ret;
+    case SV_JOB_STATUS: {
+        uint64_t q = 0, run = 0, done = 0, failed = 0;
+
+        if (sleigh_meta(rq, "all", &mv, &ml) && ml == 1 && mv[0] == '1') {
+            struct htab_ent *e;
+            size_t           pos = 0;
+
+            while ((e = htab_next(&s->s_batches, &pos)) != NULL) {
+                b = e->h_val;
+                q += b->b_queued;
+                run += b->b_running;
+                done += b->b_done;
+                failed += b->b_failed;
+            }
+        } else {
+            b = sleigh_rq_batch(s, rq);
+            q = b->b_queued;
+            run = b->b_running;
+            done = b->b_done;
+            failed = b->b_failed;
+        }
+        nwsp_buf_dict_begin(&meta, 5);
+        sleigh_put_num(&meta, "nwsPending", q + run);
+        sleigh_put_num(&meta, "nwsRunning", run);
+        sleigh_put_num(&meta, "nwsQueued", q);
+        sleigh_put_num(&meta, "nwsDone", done);
+        sleigh_put_num(&meta, "nwsFailed", failed);
+        snprintf(buf, sizeof(buf), "%llu", (unsigned long long)(q + run));
+        sleigh_reply(rq, var, buf, &meta);
+        nwsp_buf_free(&meta);
+        return CMD_DONE;
+    }
+    case SV_FIXEDARG: {
+        struct var *fv;
+
+        snprintf(buf, sizeof(buf), "#fixedArg%u", ++s->s_fixedarg);
+        fv = ws_var(ws, buf, strlen(buf));
+        if (fv->var_mode == VAR_UNKNOWN)
+            fv->var_mode = VAR_SINGLE;
+        fv->var_hidden = 1;
+        return sleigh_reply(rq, var, buf, NULL);
+    }
+    case SV_AGENT:
+    case SV_SCOREBOARD:
+        return sleigh_report(rq, s, var);
+    }
+    return ret;
+}
+
+/* A standard variable was stored to: "Sleigh ride over" starts shutdown. */
+void
+sleigh_stored(struct ws *ws, struct var *var)
+{
+    if (var->var_namelen == 16 && memcmp(var->var_name, "Sleigh ride over", 16) == 0)
+        sleigh_shutdown(ws->ws_sleigh);
+}
