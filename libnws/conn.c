@@ -1,0 +1,538 @@
+/*
+ * conn.c -- nws_client: the socket, the handshake, raw reads and writes.
+ *
+ * A connection is strictly blocking and carries one request at a time,
+ * except for bulk.c's pipelining.  Received bytes go through a buffer so
+ * that replies can be parsed without consuming anything until they are
+ * whole (bulk.c reads replies while it is still writing).
+ *
+ * Invariant: once anything leaves the byte stream out of step (EOF, a read
+ * or write error, a timeout, a reply of the wrong shape, a length over a
+ * limit), nwsp_conn_fail() closes the socket and fd becomes -1; every later
+ * call fails with NWS_ERR_CLOSED instead of misreading the stream.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "nwsp.h"
+
+/* The handshake must not hang on a peer that accepts but never speaks NWS. */
+#define CONN_HANDSHAKE_TIMEOUT_MS 30000
+
+/* Sets both socket timeouts to ms (0 = none); 0, or -1. */
+static int
+conn_set_timeouts(int fd, int ms)
+{
+    struct timeval tv;
+
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+        return -1;
+    return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Closes the socket so that every later call fails with NWS_ERR_CLOSED. */
+void
+nwsp_conn_fail(nws_client *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->rpos = c->rlen = 0;
+    nwsp_buf_reset(&c->wbuf);
+}
+
+/* Returns 0 if c is open, else -1 with the error recorded. */
+int
+nwsp_conn_check(nws_client *c, nws_error *err)
+{
+    if (c == NULL) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "NULL connection");
+        return -1;
+    }
+    if (c->fd < 0) {
+        nwsp_err_set(err, NWS_ERR_CLOSED, 0, "the connection was closed by an earlier error");
+        return -1;
+    }
+    return 0;
+}
+
+/* Records the error of a failed send/recv (errno) and breaks c. */
+static void
+conn_io_error(nws_client *c, const char *what, nws_error *err)
+{
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        nwsp_err_set(err, NWS_ERR_TIMEOUT, 0, "%s: timed out", what);
+    else if (errno == EPIPE || errno == ECONNRESET)
+        nwsp_err_set(err, NWS_ERR_CLOSED, 0, "%s: connection closed by the server", what);
+    else
+        nwsp_err_set(err, NWS_ERR_IO, 0, "%s: %s", what, strerror(errno));
+    nwsp_conn_fail(c);
+}
+
+/* Writes all of p to the socket; 0, or -1 with c broken. */
+int
+nwsp_conn_write(nws_client *c, const void *p, size_t len, nws_error *err)
+{
+    const char *s = p;
+    ssize_t     n;
+
+    if (nwsp_conn_check(c, err) != 0)
+        return -1;
+    while (len > 0) {
+        n = send(c->fd, s, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            conn_io_error(c, "write", err);
+            return -1;
+        }
+        s += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Makes room for n unconsumed bytes in the read buffer; 0, or -1 on no memory. */
+static int
+conn_room(nws_client *c, size_t n)
+{
+    size_t cap;
+    char  *p;
+
+    if (c->rcap - c->rpos >= n)
+        return 0;
+    if (c->rpos > 0) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+        if (c->rcap >= n)
+            return 0;
+    }
+    cap = c->rcap ? c->rcap : NWSP_IO_CHUNK;
+    while (cap < n)
+        cap *= 2;
+    if ((p = realloc(c->rbuf, cap)) == NULL)
+        return -1;
+    c->rbuf = p;
+    c->rcap = cap;
+    return 0;
+}
+
+/* Makes n unconsumed bytes available; 1, 0 (block == 0 and not yet), or -1. */
+int
+nwsp_conn_need(nws_client *c, size_t n, int block, nws_error *err)
+{
+    ssize_t got;
+
+    if (nwsp_conn_check(c, err) != 0)
+        return -1;
+    if (c->rlen - c->rpos >= n)
+        return 1;
+    if (conn_room(c, n) != 0) {
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory for a %zu-byte reply", n);
+        nwsp_conn_fail(c);
+        return -1;
+    }
+    while (c->rlen - c->rpos < n) {
+        got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, block ? 0 : MSG_DONTWAIT);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 && !block && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (got == 0) {
+            nwsp_err_set(err, NWS_ERR_CLOSED, 0, "the server closed the connection");
+            nwsp_conn_fail(c);
+            return -1;
+        }
+        if (got < 0) {
+            conn_io_error(c, "read", err);
+            return -1;
+        }
+        c->rlen += (size_t)got;
+    }
+    return 1;
+}
+
+/* Reads exactly len bytes into dst; 0, or -1 with c broken. */
+int
+nwsp_conn_read(nws_client *c, void *dst, size_t len, nws_error *err)
+{
+    char   *d = dst;
+    size_t  have;
+    ssize_t got;
+
+    if (nwsp_conn_check(c, err) != 0)
+        return -1;
+    have = c->rlen - c->rpos;
+    if (have > len)
+        have = len;
+    memcpy(d, c->rbuf + c->rpos, have);
+    c->rpos += have;
+    d += have;
+    len -= have;
+    /* Large remainders go straight from the socket to dst: no double copy. */
+    while (len > 0) {
+        got = recv(c->fd, d, len, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got == 0) {
+            nwsp_err_set(err, NWS_ERR_CLOSED, 0, "the server closed the connection");
+            nwsp_conn_fail(c);
+            return -1;
+        }
+        if (got < 0) {
+            conn_io_error(c, "read", err);
+            return -1;
+        }
+        d += got;
+        len -= (size_t)got;
+    }
+    return 0;
+}
+
+/* Reads the 4-byte handshake word into w; 0, or -1. */
+static int
+conn_word(nws_client *c, char w[4], nws_error *err)
+{
+    if (nwsp_conn_need(c, 4, 1, err) != 1)
+        return -1;
+    memcpy(w, c->rbuf + c->rpos, 4);
+    c->rpos += 4;
+    return 0;
+}
+
+/* 1 if advertised value v (vlen) allows us to request "1". */
+static int
+conn_allows_one(const char *v, size_t vlen)
+{
+    return vlen == 0 || (vlen == 1 && v[0] == '1');
+}
+
+/*
+ * Reads the advertisement after "P000", sends "R000" with the options we
+ * want, and expects "A000".  0, or -1.
+ */
+static int
+conn_negotiate(nws_client *c, unsigned flags, nws_error *err)
+{
+    struct nwsp_buf req = {0};
+    const char     *why = "", *v;
+    size_t          vlen;
+    ssize_t         n;
+    char            w[4];
+    int             want_to = 0, want_from = 0, rc;
+    uint64_t        port;
+
+    for (;;) {
+        n = nwsp_dict_scan(c->rbuf + c->rpos, c->rlen - c->rpos, 100, NWSP_ADVERT_MAX, &why);
+        if (n > 0)
+            break;
+        if (n == NWSP_SCAN_BAD) {
+            nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "bad option advertisement: %s", why);
+            return -1;
+        }
+        if (nwsp_conn_need(c, c->rlen - c->rpos + 1, 1, err) != 1)
+            return -1;
+    }
+    if (!(flags & NWS_CONNECT_NO_METADATA)) {
+        want_to = nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "MetadataToServer", &v,
+                                &vlen) &&
+                  conn_allows_one(v, vlen);
+        want_from = nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "MetadataFromServer", &v,
+                                  &vlen) &&
+                    conn_allows_one(v, vlen);
+    }
+    if (flags & NWS_CONNECT_KILL_ON_CLOSE) {
+        if (!nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "KillServerOnClose", &v, &vlen) ||
+            !conn_allows_one(v, vlen)) {
+            nwsp_err_set(err, NWS_ERR_UNSUPPORTED, 0,
+                         "the server does not offer KillServerOnClose");
+            return -1;
+        }
+    }
+    if (nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "NwsWebPort", &v, &vlen) &&
+        nwsp_parse_u64(v, vlen, 65535, &port) == 0)
+        c->web_port = (int)port;
+    c->rpos += (size_t)n;
+
+    rc = nwsp_buf_add(&req, NWSP_HS_REQUEST, 4);
+    rc |= nwsp_buf_dict_begin(&req, (unsigned)(want_to + want_from +
+                                               !!(flags & NWS_CONNECT_KILL_ON_CLOSE)));
+    if (want_to)
+        rc |= nwsp_buf_dict_put(&req, "MetadataToServer", 16, "1", 1);
+    if (want_from)
+        rc |= nwsp_buf_dict_put(&req, "MetadataFromServer", 18, "1", 1);
+    if (flags & NWS_CONNECT_KILL_ON_CLOSE)
+        rc |= nwsp_buf_dict_put(&req, "KillServerOnClose", 17, "1", 1);
+    if (rc != 0) {
+        nwsp_buf_free(&req);
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+        return -1;
+    }
+    rc = nwsp_conn_write(c, req.data, req.len, err);
+    nwsp_buf_free(&req);
+    if (rc != 0 || conn_word(c, w, err) != 0)
+        return -1;
+    if (memcmp(w, NWSP_HS_ACCEPT, 4) != 0) {
+        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "the server %s our options",
+                     memcmp(w, NWSP_HS_DENY, 4) == 0 ? "refused" : "did not accept");
+        return -1;
+    }
+    c->meta_to = want_to;
+    c->meta_from = want_from;
+    c->cookie = 1;
+    return 0;
+}
+
+/* Does the handshake of section 2.10 on c; 0, or -1. */
+static int
+conn_handshake(nws_client *c, unsigned flags, nws_error *err)
+{
+    char w[4];
+
+    if (nwsp_conn_write(c, NWSP_HS_NEW, 4, err) != 0 || conn_word(c, w, err) != 0)
+        return -1;
+    if (memcmp(w, NWSP_HS_ADVERTISE, 4) == 0)
+        return conn_negotiate(c, flags, err);
+    if (memcmp(w, "2223", 4) == 0 || memcmp(w, "2222", 4) == 0) {
+        /* A pre-2.0 server: no options, so no metadata and no deadman option. */
+        if (flags & NWS_CONNECT_KILL_ON_CLOSE) {
+            nwsp_err_set(err, NWS_ERR_UNSUPPORTED, 0,
+                         "an old server cannot do KillServerOnClose");
+            return -1;
+        }
+        c->cookie = w[3] == '3';
+        return 0;
+    }
+    nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "not an NWS server (handshake reply %02x%02x%02x%02x)",
+                 (unsigned char)w[0], (unsigned char)w[1], (unsigned char)w[2],
+                 (unsigned char)w[3]);
+    return -1;
+}
+
+/* Parses $NWS_PORT-style text; the port, or -1. */
+static int
+conn_parse_port(const char *s)
+{
+    uint64_t v;
+
+    if (nwsp_parse_u64(s, strlen(s), 65535, &v) != 0 || v == 0)
+        return -1;
+    return (int)v;
+}
+
+/* Connects a TCP socket to host:port; the fd, or -1 with the error recorded. */
+static int
+conn_dial(const char *host, int port, nws_error *err)
+{
+    struct addrinfo hints, *res, *ai;
+    char            serv[16];
+    int             fd = -1, rc, one = 1, saved = 0;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(serv, sizeof(serv), "%d", port);
+    if ((rc = getaddrinfo(host, serv, &hints, &res)) != 0) {
+        nwsp_err_set(err, NWS_ERR_CONNECT, 0, "%s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        while ((rc = connect(fd, ai->ai_addr, ai->ai_addrlen)) != 0 && errno == EINTR)
+            ;
+        if (rc == 0)
+            break;
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        nwsp_err_set(err, NWS_ERR_CONNECT, 0, "%s port %d: %s", host, port,
+                     strerror(saved));
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    return fd;
+}
+
+/* Returns a new, handshaken connection, or NULL; the caller nws_close()s it. */
+nws_client *
+nws_connect(const char *host, int port, unsigned flags, nws_error *err)
+{
+    nws_client *c;
+    const char *env;
+
+    nwsp_err_clear(err);
+    if (host == NULL || host[0] == '\0')
+        host = (env = getenv("NWS_HOST")) != NULL && env[0] != '\0' ? env : NWS_DEFAULT_HOST;
+    if (port == 0) {
+        port = NWS_DEFAULT_PORT;
+        if ((env = getenv("NWS_PORT")) != NULL && env[0] != '\0' &&
+            (port = conn_parse_port(env)) < 0) {
+            nwsp_err_set(err, NWS_ERR_INVALID, 0, "NWS_PORT is not a port number: %.100s",
+                         env);
+            return NULL;
+        }
+    }
+    if (port < 1 || port > 65535) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "bad port %d", port);
+        return NULL;
+    }
+    if ((c = calloc(1, sizeof(*c))) == NULL ||
+        (c->reply_meta = nws_meta_new()) == NULL) {
+        free(c);
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+        return NULL;
+    }
+    c->max_value = NWSP_MAX_VALUE_DEFAULT;
+    if ((c->fd = conn_dial(host, port, err)) < 0) {
+        nws_close(c);
+        return NULL;
+    }
+    if (conn_set_timeouts(c->fd, CONN_HANDSHAKE_TIMEOUT_MS) != 0 ||
+        conn_handshake(c, flags, err) != 0 || conn_set_timeouts(c->fd, 0) != 0) {
+        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "handshake: %s", strerror(errno));
+        nws_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Closes c and frees it; NULL is fine. */
+void
+nws_close(nws_client *c)
+{
+    if (c == NULL)
+        return;
+    nwsp_conn_fail(c);
+    nwsp_buf_free(&c->wbuf);
+    free(c->rbuf);
+    nws_meta_free(c->next_meta);
+    nws_meta_free(c->reply_meta);
+    free(c);
+}
+
+/* Sets send/receive timeouts; 0, or -1. */
+int
+nws_set_timeout(nws_client *c, int ms, nws_error *err)
+{
+    nwsp_err_clear(err);
+    if (nwsp_conn_check(c, err) != 0)
+        return -1;
+    if (ms < 0) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "negative timeout");
+        return -1;
+    }
+    if (conn_set_timeouts(c->fd, ms) != 0) {
+        nwsp_err_set(err, NWS_ERR_IO, 0, "setsockopt: %s", strerror(errno));
+        return -1;
+    }
+    c->timeout_ms = ms;
+    return 0;
+}
+
+/* Sets the in-memory value limit (0 restores the default). */
+void
+nws_set_max_value_size(nws_client *c, uint64_t max)
+{
+    if (c != NULL)
+        c->max_value = max ? max : NWSP_MAX_VALUE_DEFAULT;
+}
+
+/* Returns 1 if requests carry metadata. */
+int
+nws_has_meta_to_server(const nws_client *c)
+{
+    return c != NULL && c->meta_to;
+}
+
+/* Returns 1 if replies carry metadata. */
+int
+nws_has_meta_from_server(const nws_client *c)
+{
+    return c != NULL && c->meta_from;
+}
+
+/* Returns 1 if long replies carry the iteration cookie. */
+int
+nws_has_cookie(const nws_client *c)
+{
+    return c != NULL && c->cookie;
+}
+
+/* Returns the advertised web port, or 0. */
+int
+nws_web_port(const nws_client *c)
+{
+    return c == NULL ? 0 : c->web_port;
+}
+
+/* Returns 1 while c is usable. */
+int
+nws_is_open(const nws_client *c)
+{
+    return c != NULL && c->fd >= 0;
+}
+
+/* Returns the socket (borrowed), or -1. */
+int
+nws_fd(const nws_client *c)
+{
+    return c == NULL ? -1 : c->fd;
+}
+
+/* Stores a copy of m for the next request; 0, or -1. */
+int
+nws_set_request_meta(nws_client *c, const nws_meta *m, nws_error *err)
+{
+    nws_meta *copy = NULL;
+
+    nwsp_err_clear(err);
+    if (c == NULL) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "NULL connection");
+        return -1;
+    }
+    if (m != NULL && (copy = nws_meta_copy(m)) == NULL) {
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+        return -1;
+    }
+    nws_meta_free(c->next_meta);
+    c->next_meta = copy;
+    return 0;
+}
+
+/* Returns the last reply's metadata (borrowed until the next call on c). */
+const nws_meta *
+nws_reply_meta(const nws_client *c)
+{
+    return c == NULL ? NULL : c->reply_meta;
+}
+
+/* Sends `deadman` and reads its short reply; 0, or -1. */
+int
+nws_deadman(nws_client *c, nws_error *err)
+{
+    nwsp_err_clear(err);
+    if (nwsp_conn_check(c, err) != 0 || nwsp_req_begin(c, 1, NULL, err) != 0 ||
+        nwsp_req_str(c, "deadman", err) != 0 || nwsp_req_send(c, err) != 0)
+        return -1;
+    return nwsp_reply_short(c, err);
+}
