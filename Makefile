@@ -43,9 +43,12 @@ CFLAGS  += -O1 -fno-omit-frame-pointer \
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIBNWS_SRC := $(wildcard libnws/*.c)
+# sleigh/*.c (launchers, node lists) are library code: the Sleigh API uses them.
+LIBNWS_SRC := $(wildcard libnws/*.c sleigh/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
-TOOLS_SRC  := $(wildcard libnws/tools/*.c)
+TOOLS_SRC  := $(wildcard libnws/tools/*.c sleigh/tools/*.c)
+WORKER_SRC := $(wildcard worker/*.c)
+MODULE_SRC := $(wildcard tests/modules/*.c examples/modules/*.c)
 EXAMPLE_SRC:= $(wildcard examples/*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
 TEST_SRC   := $(wildcard tests/*.c)
@@ -56,7 +59,9 @@ LIBNWS_A   = $(B)/lib/libnws.a
 LIBNWS_SO  = $(B)/lib/libnws.so
 SERVER_A   = $(B)/lib/libnwsserver.a
 NWSSERVER  = $(B)/bin/nwsserver
-TOOLS      = $(patsubst libnws/tools/%.c,$(B)/bin/%,$(TOOLS_SRC))
+TOOLS      = $(patsubst %.c,$(B)/bin/%,$(notdir $(TOOLS_SRC)))
+WORKER     = $(if $(WORKER_SRC),$(B)/bin/nws-worker)
+MODULES    = $(patsubst %.c,$(B)/modules/%.so,$(notdir $(MODULE_SRC)))
 EXAMPLES   = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 BENCHES    = $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 TESTBIN    = $(B)/tests/check_nws
@@ -68,8 +73,8 @@ all: deps
 	@$(MAKE) --no-print-directory build
 
 .PHONY: build
-build: $(LIBNWS_A) $(LIBNWS_SO) $(NWSSERVER) $(TOOLS) $(EXAMPLES) $(BENCHES) $(TESTBIN) \
-       $(B)/libnws.pc
+build: $(LIBNWS_A) $(LIBNWS_SO) $(NWSSERVER) $(TOOLS) $(WORKER) $(MODULES) $(EXAMPLES) \
+       $(BENCHES) $(TESTBIN) $(B)/libnws.pc
 
 deps:
 	@sh .ci/deps
@@ -101,6 +106,23 @@ $(B)/bin/%: $(B)/obj/libnws/tools/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
 
+$(B)/bin/%: $(B)/obj/sleigh/tools/%.o $(LIBNWS_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lm
+
+$(B)/bin/nws-worker: $(call obj,$(WORKER_SRC)) $(LIBNWS_A)
+	@mkdir -p $(dir $@)
+	$(CC) -rdynamic -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -ldl
+
+# Task modules: shared objects that nws-worker loads (tests, examples).
+$(B)/modules/%.so: tests/modules/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) $(PKG_LIBS) -lm
+
+$(B)/modules/%.so: examples/modules/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) $(PKG_LIBS) -lm
+
 $(B)/examples/%: $(B)/obj/examples/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lm
@@ -123,7 +145,7 @@ run: all
 # The test runner finds the built programs through NWS_BIN_DIR.
 check: all
 	NWS_BIN_DIR=$(abspath $(B)/bin) NWS_EXAMPLES_DIR=$(abspath $(B)/examples) \
-	NWS_SRC_DIR=$(CURDIR) $(if $(SAN),CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1) \
+	NWS_MODULES_DIR=$(abspath $(B)/modules) NWS_SRC_DIR=$(CURDIR) $(if $(SAN),CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1) \
 	$(TESTBIN)
 
 bench: all
@@ -132,7 +154,7 @@ bench: all
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
-	install -m 755 $(NWSSERVER) $(TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(NWSSERVER) $(TOOLS) $(WORKER) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(LIBNWS_A) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(LIBNWS_SO) $(DESTDIR)$(LIBDIR)/libnws.so.0
 	ln -sf libnws.so.0 $(DESTDIR)$(LIBDIR)/libnws.so
