@@ -8,12 +8,13 @@
 static enum cmd_ret
 op_delete_ws_exec(struct request *rq)
 {
-    struct ws *ws = ws_find(rq->rq_arg[1], rq->rq_len[1]);
+    struct ws *ws;
 
-    if (ws == NULL) {
+    if (request_name_ok(rq, 1) != 0)
+        return CMD_DONE;
+    if ((ws = ws_find(rq->rq_arg[1], rq->rq_len[1])) == NULL) {
         request_error(rq, NWSP_STATUS_FAIL, "Workspace \"%.*s\" does not exist.",
-                      (int)(rq->rq_len[1] > NWS_MAX_NAME ? NWS_MAX_NAME : rq->rq_len[1]),
-                      rq->rq_arg[1]);
+                      (int)rq->rq_len[1], rq->rq_arg[1]);
         return CMD_DONE;
     }
     ws_destroy(ws);

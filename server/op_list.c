@@ -54,6 +54,8 @@ op_list_wss_exec(struct request *rq)
     size_t            n, i;
 
     if (rq->rq_argc == 2 && rq->rq_len[1] > 0) {
+        if (request_name_ok(rq, 1) != 0)
+            return CMD_DONE;
         if ((ws = ws_find(rq->rq_arg[1], rq->rq_len[1])) != NULL)
             list_ws_line(&b, rq->rq_conn, ws);
     } else {

@@ -326,6 +326,13 @@ var_get(struct var *var, int remove, int blocking, int64_t idx, void *who,
         got->index = idx > 0 ? (uint64_t)idx : 0;
         return VAR_OK;
     case VAR_BARRIER:
+        if (!remove && !blocking) {
+            /* Anyone may look at the barrier's state (section 6.4). */
+            snprintf(buf, sizeof(buf), "%u out of %zu at barrier", var->var_nfinders,
+                     var->var_nmembers);
+            got->value = value_new_text(buf, strlen(buf));
+            return VAR_OK;
+        }
         if (var_member(var, who) < 0) {
             got->error = "Client has not joined this barrier group.";
             return VAR_ERR;
@@ -333,12 +340,6 @@ var_get(struct var *var, int remove, int blocking, int64_t idx, void *who,
         if (remove) {
             var_barrier_remove(var, who);
             got->value = value_new_text("", 0);
-            return VAR_OK;
-        }
-        if (!blocking) {
-            snprintf(buf, sizeof(buf), "%u out of %zu at barrier", var->var_nfinders,
-                     var->var_nmembers);
-            got->value = value_new_text(buf, strlen(buf));
             return VAR_OK;
         }
         if (var->var_nfinders + 1 >= var->var_nmembers) {
