@@ -816,6 +816,9 @@ conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
         fatalx("cannot set up a connection");
     bufferevent_setcb(c->c_bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->c_bev, EV_READ, 0, NWS_READ_HIGH);
+    /* libevent reads 16 KiB per event by default: too little for large values. */
+    bufferevent_set_max_single_read(c->c_bev, NWS_MAX_SINGLE_READ);
+    bufferevent_set_max_single_write(c->c_bev, NWS_MAX_SINGLE_WRITE);
     bufferevent_enable(c->c_bev, EV_READ | EV_WRITE);
     TAILQ_INSERT_TAIL(&conn_all, c, c_link);
     srv.nconns++;

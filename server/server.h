@@ -34,6 +34,8 @@
 #define NWS_READ_HIGH       (4 * 1024 * 1024)   /* stop reading a conn past this input */
 #define NWS_OUT_HIGH        (8 * 1024 * 1024)   /* stop parsing a conn past this output */
 #define NWS_REQS_PER_EVENT  64        /* fairness: requests per callback */
+#define NWS_MAX_SINGLE_READ  (64 * 1024)  /* bytes read per event and connection */
+#define NWS_MAX_SINGLE_WRITE (1024 * 1024) /* bytes written per event and connection */
 #define NWS_COPY_MAX        4096      /* smaller values are copied into replies */
 
 /* Runtime configuration (main.c). */
@@ -116,6 +118,8 @@ struct htab_ent *htab_next(struct htab *, size_t *);
 
 /* value.c: refcounted values, in memory or spooled to an unlinked temp file. */
 #define VALUE_SPOOLED 0x1
+#define VALUE_MAPPED  0x2               /* memory from mmap (large values) */
+#define VALUE_MAP_MIN (4 * 1024 * 1024)
 struct value {
     unsigned v_refs;
     unsigned v_flags;

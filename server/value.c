@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -30,21 +31,45 @@ value_footprint(const struct value *v)
     return value_cost(v->v_flags & VALUE_SPOOLED ? 0 : v->v_len, v->v_metalen);
 }
 
+/*
+ * Maps memory for a large value.  Faulting in a fresh gigabyte 4 KiB at a time
+ * costs seconds on a virtual machine; asking for transparent huge pages cuts
+ * that about threefold, and the mapping goes back to the system on free.
+ */
+static struct value *
+value_map(uint64_t cost)
+{
+    void *p = mmap(NULL, (size_t)cost, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+
+    if (p == MAP_FAILED)
+        return NULL;
+    (void)madvise(p, (size_t)cost, MADV_HUGEPAGE);
+    return p;
+}
+
 /* Returns a new value (one reference) with room for len bytes, or NULL. */
 struct value *
 value_new(int64_t desc, const char *meta, size_t metalen, uint64_t len)
 {
     uint64_t      cost = value_cost(len, metalen);
     struct value *v;
+    unsigned      flags = 0;
 
     if (len > SIZE_MAX - sizeof(*v) - metalen)
         return NULL;
     if (srv.cfg.max_memory != 0 && srv.mem_used + cost > srv.cfg.max_memory)
         return NULL;
-    if ((v = malloc((size_t)cost)) == NULL)
+    if (cost >= VALUE_MAP_MIN) {
+        v = value_map(cost);
+        flags = VALUE_MAPPED;
+    } else {
+        v = malloc((size_t)cost);
+    }
+    if (v == NULL)
         return NULL;
     v->v_refs = 1;
-    v->v_flags = 0;
+    v->v_flags = flags;
     v->v_desc = desc;
     v->v_len = len;
     v->v_metalen = (uint32_t)metalen;
@@ -108,7 +133,10 @@ value_unref(struct value *v)
     srv.mem_used -= value_footprint(v);
     if (v->v_fd != -1)
         close(v->v_fd);
-    free(v);
+    if (v->v_flags & VALUE_MAPPED)
+        munmap(v, (size_t)value_footprint(v));
+    else
+        free(v);
 }
 
 /*
