@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -60,6 +61,8 @@ nwstest_server_start(struct nwstest_server *s, const char *const *extra)
     if (s->pid < 0)
         return -1;
     if (s->pid == 0) {
+        /* A test killed on timeout must not leave its server behind. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(pfd[1], 1);
         close(pfd[0]);
         close(pfd[1]);
