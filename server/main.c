@@ -189,6 +189,7 @@ main(int argc, char **argv)
     };
     struct config *cfg = &srv.cfg;
     struct event  *sigterm, *sigint;
+    sigset_t       stopsigs;
     uint64_t       v;
     long           pages, pagesize;
     int            ch, fd, port = 0;
@@ -273,6 +274,14 @@ main(int argc, char **argv)
 
     log_init(cfg->log_level, 0);
     signal(SIGPIPE, SIG_IGN);
+    /*
+     * Hold SIGTERM and SIGINT until the event loop handles them: whoever reads
+     * the ready line may signal at once, and must get a clean shutdown.
+     */
+    sigemptyset(&stopsigs);
+    sigaddset(&stopsigs, SIGTERM);
+    sigaddset(&stopsigs, SIGINT);
+    sigprocmask(SIG_BLOCK, &stopsigs, NULL);
     seed_randomness();
     if ((fd = listen_bind(cfg->bind, cfg->port, &port)) == -1)
         fatalx("cannot listen on %s port %d", cfg->bind, cfg->port);
@@ -313,6 +322,7 @@ main(int argc, char **argv)
     sigint = evsignal_new(srv.base, SIGINT, signal_cb, NULL);
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
+    sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 
     event_base_dispatch(srv.base);
 
