@@ -1,0 +1,376 @@
+/*
+ * nws_sleigh.h -- the Sleigh API of libnws: run a task over many inputs on
+ * many worker processes, with the results back in order.
+ *
+ * A sleigh is a workspace of type sleigh on an nwsserver (protocol section
+ * 13.5) plus the workers that joined it: nws-worker(1) processes started by
+ * the sleigh (one per core by default) or by hand.  The master (this API)
+ * stores task records into the workspace; the server hands them to the
+ * workers, keeps the results per batch, and puts back the task of a worker
+ * that dies, so a batch always completes: every element gets exactly one
+ * result, a value or an error.
+ *
+ * Tasks.  C cannot ship closures, so a task names code the workers can find,
+ * described by a JSON object (build it with nws_sleigh_call or
+ * nws_sleigh_command, or by hand):
+ *
+ *   {"kind": "call", "module": "/path/mod.so", "function": "cube"}
+ *       calls the function (see nws_task.h) with the element's argument
+ *       list; the module is loaded on first use and stays loaded.  A module
+ *       name without '/' is looked up in the workers' $NWS_MODULE_PATH,
+ *       then by dlopen(3) itself.
+ *   {"kind": "command", "argv": ["gzip", "-9", "{}"]}
+ *       runs a program (no shell) with placeholders filled from the
+ *       element's arguments: {} all arguments joined by spaces, {1} {2} ...
+ *       one argument, {.} {/} {//} {/.} (and {1.} ...) without extension,
+ *       basename, dirname, basename without extension, {#} the element
+ *       number (index + 1), {%} the worker rank + 1, {{ and }} literal
+ *       braces.  With no placeholder at all, the arguments are appended as
+ *       words.  Optional keys: "shell": true (run argv joined by spaces with
+ *       /bin/sh -c, arguments single-quoted), "timeout": seconds (then
+ *       SIGKILL), "max_output": bytes kept per stream (default 1 MiB),
+ *       "cwd": directory.  The value of an element is an object
+ *       {"status": exit status (128+N if killed by signal N), "signal": N,
+ *       "stdout": text, "stderr": text, "truncated": bool, "seconds": run
+ *       time, "start": Unix time}; output that is not UTF-8 comes as
+ *       "stdout_b64"/"stderr_b64" instead (see nws_sleigh_output).  A
+ *       non-zero status also sets the element's error ("exit status 2").
+ *
+ * Arguments.  eachElem gets element arguments as a JSON array of vectors
+ * (arrays of equal length) and fixed arguments as a JSON array: element i
+ * runs with the i-th item of every vector followed by the fixed arguments,
+ * so elements [[1,2,3],[11,12,13]] with fixed [99] run f(1,11,99),
+ * f(2,12,99), f(3,13,99).  arg_permute reorders that final list: position
+ * j gets argument arg_permute[j] (0-based).
+ *
+ * Results.  A blocking call returns a JSON array in element order (rank
+ * order for eachWorker).  An element that failed (the function set an
+ * error, the command exited non-zero, the worker died running it more
+ * often than the retry limit) holds an error object instead of its value:
+ *   {"nwsError": "text", "rank": R, "value": V}
+ * ("value" only when there is one, e.g. a command's output); test with
+ * nws_sleigh_error().  The key "nwsError" is reserved for this.
+ *
+ * Batches.  Every eachElem/eachWorker call is a batch with its own printable
+ * id (nws_sleigh_pending_id), unique across masters and restarts.  Several
+ * batches may run at once.  A non-blocking call returns a pending batch
+ * that can be checked, waited for, or read result by result; another
+ * process can collect a batch by attaching to the sleigh by workspace name
+ * (nws_sleigh_attach, nws_sleigh_pending_attach).
+ *
+ * Processes.  Local workers are children of a supervisor thread of the
+ * master: a worker that dies of a signal (a crashing task, SIGKILL) is
+ * started again, so the sleigh does not run out of workers.  Nothing
+ * outlives the master: the sleigh workspace is owned by the master's
+ * connection, so the server deletes it when the master dies, which ends
+ * every worker's wait for a task; local workers also get SIGKILL when the
+ * master dies (PR_SET_PDEATHSIG).  nws_sleigh_stop deletes the workspace
+ * and reaps every local worker.
+ *
+ * Connections.  The sleigh keeps one connection for control and task
+ * submission, and one more per pending batch that is collecting results
+ * (taken from a small pool), because a blocking fetch ties up its
+ * connection.  A sleigh, its pending batches and the handles they return
+ * must be used by one thread at a time.
+ *
+ * Ownership follows jansson and nws.h: returned json_t * are new
+ * references, json_t * arguments are borrowed, results handed to callbacks
+ * are borrowed for the duration of the call.  Errors go to an optional
+ * nws_error (first error wins); nothing prints, exits or aborts.
+ */
+#ifndef NWS_SLEIGH_H
+#define NWS_SLEIGH_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "nws.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nws_sleigh         nws_sleigh;
+typedef struct nws_sleigh_pending nws_sleigh_pending;
+
+/* ---- creating and stopping -------------------------------------------- */
+
+/* nws_sleigh_options.flags */
+#define NWS_SLEIGH_PERSISTENT 0x1 /* the workspace outlives the master's connection,
+                                     so a restarted master can attach and collect */
+#define NWS_SLEIGH_OUTPUT     0x2 /* workers keep their stdout/stderr lines in the
+                                     workspace, fifo variable output@<rank> */
+#define NWS_SLEIGH_NO_RESTART 0x4 /* do not restart local workers that die */
+
+typedef struct nws_sleigh_options {
+    const char *host; /* server; NULL: $NWS_HOST, else localhost */
+    int         port; /* 0: $NWS_PORT, else 8765 */
+    /*
+     * Workers to launch: -1 one per online core (the default), 0 none
+     * (workers join by hand: nws-worker --workspace NAME).
+     */
+    int workers;
+    /* The launcher: NULL or "local" (fork/exec on this machine). */
+    const char        *launcher;
+    const char *const *nodes;        /* NULL-terminated node names, for the launchers
+                                        that use them */
+    const char        *worker_path;  /* NULL: $NWS_WORKER, else nws-worker next to this
+                                        program (or in ../bin), else on $PATH */
+    const char        *working_dir;  /* workers' working directory; NULL: ours */
+    const char *const *env;          /* NULL-terminated "NAME=value" added to the
+                                        workers' environment (ours is inherited) */
+    int                verbose;      /* 1: workers log to our stderr; 0: to /dev/null */
+    int                retries;      /* a task whose worker dies is retried this often,
+                                        then fails; -1: the server's default (3) */
+    double             join_timeout; /* seconds to wait for launched workers to join
+                                        (default 30); 0: do not wait */
+    const char        *ws_template;  /* workspace name template, "sleigh_ride_%04d" */
+    unsigned           flags;        /* NWS_SLEIGH_* above */
+} nws_sleigh_options;
+
+/* Fills opt with the defaults (always call it first: fields may be added). */
+NWS_API void nws_sleigh_options_init(nws_sleigh_options *opt);
+
+/*
+ * Connects, makes a sleigh workspace (owned by this connection), launches
+ * the workers and waits until they joined (opt->join_timeout).  opt NULL
+ * means the defaults.  Returns a new sleigh (nws_sleigh_free), or NULL.
+ */
+NWS_API nws_sleigh *nws_sleigh_new(const nws_sleigh_options *opt, nws_error *err) NWS_WUR;
+
+/*
+ * Attaches to the existing sleigh workspace ws_name (with `use ws`: this
+ * does not own it), e.g. from another process to collect a batch.
+ * opt->workers more local workers are launched to join it (-1: one per
+ * core); opt NULL means the defaults with no workers.  Returns a new
+ * sleigh, or NULL.
+ */
+NWS_API nws_sleigh *nws_sleigh_attach(const char *ws_name, const nws_sleigh_options *opt,
+                                      nws_error *err) NWS_WUR;
+
+/*
+ * Stops the sleigh: deletes its workspace on the server (so every worker's
+ * wait for a task fails and it exits; pending batches fail), then waits
+ * for the local workers, killing those that do not exit within a few
+ * seconds, and reaps them all.  0, or -1 (the workers are reaped anyway).
+ */
+NWS_API int nws_sleigh_stop(nws_sleigh *s, nws_error *err);
+
+/*
+ * Frees the sleigh.  A sleigh made by nws_sleigh_new and not stopped is
+ * stopped first, unless NWS_SLEIGH_PERSISTENT: then only the local
+ * workers are stopped and the workspace stays for a later attach.  An
+ * attached sleigh leaves the workspace alone.  Pending batches must be
+ * freed first.  NULL is fine.
+ */
+NWS_API void nws_sleigh_free(nws_sleigh *s);
+
+/* The workspace name (borrowed, lives with s). */
+NWS_API const char *nws_sleigh_ws_name(const nws_sleigh *s);
+
+/*
+ * The handle on the sleigh workspace over the control connection
+ * (borrowed): store shared data there for tasks (nws_task_ws) to read.
+ * Do not block on it (no nws_fetch of a variable that may stay empty).
+ */
+NWS_API nws_ws *nws_sleigh_ws(nws_sleigh *s);
+
+typedef struct nws_sleigh_info {
+    long workers;  /* registered live workers (the server's rankCount) */
+    int  closed;   /* 1 once the group is closed: no worker can join */
+    long launched; /* worker processes this sleigh started, restarts included */
+    long restarts; /* of which restarts of workers that died */
+    long running;  /* local worker processes alive now */
+} nws_sleigh_info;
+
+/* Fills *info (a round trip).  0, or -1. */
+NWS_API int nws_sleigh_status(nws_sleigh *s, nws_sleigh_info *info, nws_error *err);
+
+/*
+ * Waits until at least n workers are registered, or timeout seconds.
+ * Returns the number registered (maybe fewer than n), or -1.
+ */
+NWS_API long nws_sleigh_wait_workers(nws_sleigh *s, long n, double timeout,
+                                     nws_error *err);
+
+/*
+ * Closes the group: no worker can join any more (restarted workers
+ * included, so crashed local workers are not replaced).  The group is
+ * open by default and stays open; eachWorker tasks are replayed to
+ * workers that join later.  0, or -1.
+ */
+NWS_API int nws_sleigh_close_group(nws_sleigh *s, nws_error *err);
+
+/* ---- tasks ---------------------------------------------------------------- */
+
+/* A task that calls function in module (see nws_task.h): new reference, or NULL. */
+NWS_API json_t *nws_sleigh_call(const char *module, const char *function) NWS_WUR;
+
+#define NWS_SLEIGH_SHELL 0x1 /* nws_sleigh_command: run through /bin/sh -c */
+
+/* A command task (argv NULL-terminated, see above): new reference, or NULL. */
+NWS_API json_t *nws_sleigh_command(const char *const *argv, unsigned flags) NWS_WUR;
+
+/* ---- results --------------------------------------------------------------- */
+
+/* One element's result, as handed to an accumulator or by pending_next. */
+typedef struct nws_sleigh_result {
+    size_t      index;   /* element index, 0-based (eachWorker: the rank) */
+    json_t     *value;   /* borrowed; NULL if the element has no value */
+    const char *error;   /* NULL on success, else why it failed */
+    int         rank;    /* rank of the worker that ran it, -1 if unknown */
+    double      seconds; /* time the worker spent on the element (a chunk of
+                            function calls that all succeeded: its average) */
+} nws_sleigh_result;
+
+/* Called once per element as its result arrives, in arrival order. */
+typedef void (*nws_sleigh_accum_fn)(const nws_sleigh_result *r, void *arg);
+
+/* The error text of a result array entry (borrowed), or NULL if it is a value. */
+NWS_API const char *nws_sleigh_error(const json_t *elem);
+
+/*
+ * The bytes of a command result's stream ("stdout" or "stderr"), decoding
+ * the _b64 form: a new NUL-terminated buffer (free()) with *len bytes, or
+ * NULL (no such stream, or out of memory).
+ */
+NWS_API char *nws_sleigh_output(const json_t *cmd_value, const char *stream, size_t *len);
+
+/* ---- eachElem and eachWorker -------------------------------------------- */
+
+/* nws_sleigh_elem_opts.flags */
+#define NWS_SLEIGH_DISCARD 0x1 /* keep no results (an accumulator sees them); the
+                                  returned array is empty */
+
+typedef struct nws_sleigh_elem_opts {
+    const json_t       *arg_permute; /* JSON array of 0-based positions, or NULL */
+    size_t              chunk;       /* elements per task; 0 or 1: one */
+    size_t              load_factor; /* at most load_factor tasks per worker queued or
+                                        running at once; 0: submit everything */
+    nws_sleigh_accum_fn accumulate;  /* NULL, or called for each result */
+    void               *accum_arg;
+    unsigned            flags;       /* NWS_SLEIGH_DISCARD */
+} nws_sleigh_elem_opts;
+
+/*
+ * eachElem, blocking: runs task over the elements (elem_args: array of
+ * equal-length arrays; fixed_args: array, or NULL; opts may be NULL) and
+ * returns the results in element order (a new array), or NULL.  Element
+ * failures are error objects in the array, not a failure of the call.
+ */
+NWS_API json_t *nws_sleigh_each_elem(nws_sleigh *s, const json_t *task,
+                                     const json_t *elem_args, const json_t *fixed_args,
+                                     const nws_sleigh_elem_opts *opts,
+                                     nws_error *err) NWS_WUR;
+
+/*
+ * eachElem, non-blocking: submits the tasks (up to the load factor) and
+ * returns a pending batch (free with nws_sleigh_pending_free), or NULL.
+ * elem_args NULL opens a streaming batch: add elements one at a time with
+ * nws_sleigh_pending_push, then nws_sleigh_pending_end.
+ */
+NWS_API nws_sleigh_pending *nws_sleigh_each_elem_async(nws_sleigh *s, const json_t *task,
+                                                       const json_t *elem_args,
+                                                       const json_t *fixed_args,
+                                                       const nws_sleigh_elem_opts *opts,
+                                                       nws_error *err) NWS_WUR;
+
+/*
+ * eachWorker, blocking: runs task once on every registered worker with
+ * the argument list args (array, or NULL for none) and returns the results
+ * in rank order (a new array), or NULL.  State the function keeps in its
+ * module stays for later tasks on that worker.
+ */
+NWS_API json_t *nws_sleigh_each_worker(nws_sleigh *s, const json_t *task,
+                                       const json_t *args, nws_error *err) NWS_WUR;
+
+/* eachWorker, non-blocking; result indexes are ranks.  New pending, or NULL. */
+NWS_API nws_sleigh_pending *nws_sleigh_each_worker_async(nws_sleigh *s,
+                                                         const json_t *task,
+                                                         const json_t *args,
+                                                         nws_error *err) NWS_WUR;
+
+/* ---- pending batches ------------------------------------------------------ */
+
+/* The batch id (printable, borrowed, lives with p). */
+NWS_API const char *nws_sleigh_pending_id(const nws_sleigh_pending *p);
+
+/*
+ * Streaming batches: adds one element whose own arguments are args (an
+ * array; the fixed arguments follow), submitting tasks as the load factor
+ * allows.  0, or -1.
+ */
+NWS_API int nws_sleigh_pending_push(nws_sleigh_pending *p, const json_t *args,
+                                    nws_error *err);
+/* No more elements will be pushed (submits the last partial chunk).  0, or -1. */
+NWS_API int nws_sleigh_pending_end(nws_sleigh_pending *p, nws_error *err);
+
+/*
+ * Tasks not finished yet: not yet submitted, or queued or running on the
+ * server (one round trip; tops up submission under a load factor).
+ * Returns the count (0: every result is in the server), or -1.
+ */
+NWS_API long nws_sleigh_pending_check(nws_sleigh_pending *p, nws_error *err);
+
+typedef struct nws_sleigh_progress {
+    size_t elements;   /* elements of the batch (so far, for a streaming batch) */
+    size_t tasks;      /* tasks made of them */
+    size_t submitted;  /* tasks stored into the sleigh */
+    size_t queued;     /* tasks waiting for a worker (server) */
+    size_t running;    /* tasks on a worker now (server) */
+    size_t done;       /* tasks finished, failed ones included (server) */
+    size_t failed;     /* tasks failed because their workers died (server) */
+    size_t collected;  /* elements whose result this pending has taken */
+    size_t errors;     /* of which errors */
+    size_t duplicates; /* results dropped because their element had one already */
+    int    ended;      /* 1 once every element is known */
+} nws_sleigh_progress;
+
+/* Fills *pr (one round trip for the server's counts).  0, or -1. */
+NWS_API int nws_sleigh_pending_progress(nws_sleigh_pending *p, nws_sleigh_progress *pr,
+                                        nws_error *err);
+
+#define NWS_SLEIGH_TIMEOUT 2 /* nws_sleigh_pending_next: nothing arrived in time */
+
+/*
+ * The next result as it arrives (any order): 1 and *r filled (its
+ * pointers live until the next call on p), 0 when every element's result
+ * was taken, NWS_SLEIGH_TIMEOUT when nothing came within timeout_ms (-1:
+ * wait as long as needed; 0: only look) or a streaming batch has nothing
+ * outstanding before nws_sleigh_pending_end, or -1.  The accumulator, if
+ * any, sees each result first.
+ */
+NWS_API int nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r,
+                                    int timeout_ms, nws_error *err);
+
+/*
+ * Waits for every result and returns them all in element order (rank order
+ * for eachWorker), including those already taken by pending_next: a new
+ * array (empty with NWS_SLEIGH_DISCARD), or NULL.  A streaming batch must
+ * be ended first.
+ */
+NWS_API json_t *nws_sleigh_pending_wait(nws_sleigh_pending *p, nws_error *err) NWS_WUR;
+
+/*
+ * Attaches to batch batch_id of s, which another master (or an earlier
+ * run) submitted, to collect its results.  nelems: the number of
+ * elements, or 0 to read it from the record the submitter keeps in the
+ * workspace.  Results taken by someone else before do not come again:
+ * once the server has nothing left for the batch, those elements get the
+ * error "no result (collected elsewhere)".  New pending, or NULL.
+ */
+NWS_API nws_sleigh_pending *nws_sleigh_pending_attach(nws_sleigh *s, const char *batch_id,
+                                                      size_t nelems,
+                                                      nws_error *err) NWS_WUR;
+
+/*
+ * Frees p.  Results not taken yet stay in the server under the batch id;
+ * tasks not submitted yet are dropped.  NULL is fine.
+ */
+NWS_API void nws_sleigh_pending_free(nws_sleigh_pending *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

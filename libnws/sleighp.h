@@ -1,0 +1,107 @@
+/*
+ * sleighp.h -- private header of the Sleigh part of libnws, shared by
+ * libnws/sleigh*.c, the launchers in sleigh/ and nws-worker (which links
+ * libnws.a and so may use these hidden nwsp_ functions).
+ *
+ * Records (JSON text, descriptor 1; man/nws-worker.1 documents them):
+ *
+ *   task    {"kind": "call"|"command", <task keys>, "batch": ID,
+ *            "first": F, "args": [[...], ...], "fixed": [...],
+ *            "permute": [...], "each_worker": true}
+ *           stored to `task` (or `broadcast`) with metadata batchId=ID,
+ *           nwsFirst=F, nwsCount=len(args).
+ *   result  {"first": F, "rank": R, "results": [{"value": V, "seconds": S}
+ *            | {"error": TEXT, ["value": V,] "seconds": S}, ...]},
+ *           or {"first": F, "rank": R, "values": [V, ...], "seconds": S}
+ *           when every element of a function task succeeded, or, when
+ *           the whole task failed, {"first": F, "count": N, "rank": R,
+ *           "error": TEXT}.
+ *   batch   {"elements": N, "tasks": T, "chunk": C, "ended": bool,
+ *            "each_worker": bool} in variable `batch@ID` (single), for
+ *           nws_sleigh_pending_attach.
+ */
+#ifndef SLEIGHP_H
+#define SLEIGHP_H
+
+#include <jansson.h>
+
+#include "nws.h"
+#include "nws_json.h"
+#include "nws_sleigh.h"
+
+/* Names in the sleigh workspace. */
+#define NWSP_SLEIGH_TASK      "task"
+#define NWSP_SLEIGH_BROADCAST "broadcast"
+#define NWSP_SLEIGH_RESULT    "result"
+#define NWSP_SLEIGH_BATCH_FMT "batch@%s"
+
+/* Exit codes of nws-worker that tell a launcher not to start it again. */
+#define NWSP_WORKER_EXIT_OK      0 /* the sleigh ended */
+#define NWSP_WORKER_EXIT_USAGE   2 /* bad arguments */
+#define NWSP_WORKER_EXIT_NOJOIN  3 /* could not reach or join the sleigh */
+
+/* Default bytes of a command's stdout (and of its stderr) kept in a result. */
+#define NWSP_SLEIGH_MAX_OUTPUT (1u << 20)
+
+/* ---- sleigh_wire.c: requests sent now, replies read later ---------------- */
+
+/* Sends a read op on ws/var with request metadata meta (may be NULL).  0, or -1. */
+int nwsp_sleigh_send_get(nws_ws *ws, const char *var, enum nws_op op,
+                         const nws_meta *meta, nws_error *err);
+/* Sends a store of v (its metadata rides along).  0, or -1. */
+int nwsp_sleigh_send_store(nws_ws *ws, const char *var, const nws_value *v,
+                           nws_error *err);
+/* Reads the short reply of a store.  0, or -1. */
+int nwsp_sleigh_read_short(nws_client *c, nws_error *err);
+/*
+ * Reads the long reply of a read op sent earlier, waiting up to timeout_ms
+ * (-1: for ever) for its header.  Returns 1 and a new *out, 0 (a Try op
+ * found nothing; try != 0), NWS_SLEIGH_TIMEOUT (nothing consumed), or -1.
+ */
+int nwsp_sleigh_read_value(nws_client *c, int try, int timeout_ms, nws_value **out,
+                           nws_error *err);
+
+/* ---- sleigh_record.c -------------------------------------------------------- */
+
+/* Decodes a record's JSON (strings may hold NUL bytes): new reference, or NULL. */
+json_t *nwsp_sleigh_decode(const nws_value *v);
+/* Parses the decimal metadata entry key of m into *out; 0, or -1 if absent or bad. */
+int nwsp_sleigh_meta_long(const nws_meta *m, const char *key, long *out);
+/* Encodes bytes as base64 into a new string (free()), or NULL. */
+char *nwsp_sleigh_b64(const unsigned char *p, size_t len);
+/* Decodes base64 text into a new buffer (*len bytes, NUL-terminated), or NULL. */
+char *nwsp_sleigh_unb64(const char *s, size_t *len);
+/* Writes a fresh, printable, unique batch id into buf (at least 48 bytes). */
+void nwsp_sleigh_batch_id(char *buf, size_t len, unsigned seq);
+/* Seconds since the epoch, and a monotonic clock in seconds. */
+double nwsp_sleigh_now(void);
+double nwsp_sleigh_mono(void);
+
+/* ---- sleigh.c --------------------------------------------------------------- */
+
+struct nwsp_launcher;
+
+struct nws_sleigh {
+    nws_client           *c;       /* control: submission, status, jobStatus */
+    nws_ws               *ws;
+    char                 *host;
+    int                   port;
+    int                   owner;   /* made by nws_sleigh_new: open ws owns it */
+    int                   persistent;
+    int                   stopped;
+    unsigned              seq;     /* batch counter */
+    long                  launched_workers;
+    struct nwsp_launcher *launcher;
+    nws_client           *pool[4]; /* idle result connections (`use ws` done) */
+    size_t                npool;
+    size_t                npending;
+};
+
+/* A connection with the workspace in use, from the pool or new; NULL. */
+nws_client *nwsp_sleigh_conn_get(nws_sleigh *s, nws_ws **ws, nws_error *err);
+/* Gives a connection back (idle, nothing in flight), or closes it. */
+void nwsp_sleigh_conn_put(nws_sleigh *s, nws_client *c, nws_ws *ws, int reusable);
+/* Registered workers (rankCount), or -1. */
+long nwsp_sleigh_rank_count(nws_sleigh *s, nws_error *err);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * worker.h -- nws-worker, the generic sleigh worker: shared declarations.
+ *
+ * main.c joins the sleigh and loops fetch task / run / store result;
+ * task.c runs a task record (the nws_task.h ABI, module loading);
+ * command.c runs command tasks; output.c copies the worker's own
+ * stdout/stderr lines into output@<rank>.
+ */
+#ifndef WORKER_H
+#define WORKER_H
+
+#include <jansson.h>
+#include <signal.h>
+
+#include "nws.h"
+#include "nws_json.h"
+#include "nws_task.h"
+
+struct worker {
+    const char *w_host;
+    int         w_port;
+    const char *w_ws_name;
+    long        w_rank;
+    int         w_workers; /* $NWS_SLEIGH_WORKERS, or -1 */
+    int         w_verbose;
+    nws_client *w_c;       /* tasks and results */
+    nws_ws     *w_ws;
+    nws_client *w_c2;      /* for task code (nws_task_ws), made on first use */
+    nws_ws     *w_ws2;
+};
+
+struct nws_task_ctx {
+    struct worker *tc_w;
+    long           tc_index;
+    const char    *tc_batch;
+    int            tc_failed;
+    char           tc_error[1024];
+};
+
+/* main.c: logs a line to stderr when verbose. */
+void worker_log(const struct worker *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * task.c: runs the task in v (its metadata: batchId, nwsFirst, nwsCount)
+ * and returns the result record as a new value, or NULL when out of memory.
+ */
+nws_value *task_run(struct worker *w, const nws_value *v);
+/* task.c: closes the task connection and forgets loaded modules' symbols. */
+void task_cleanup(struct worker *w);
+
+/* command.c: process group of the command running now, or 0 (for signal handlers). */
+extern volatile sig_atomic_t command_pgid;
+
+/*
+ * command.c: runs a command task for one element (args: its final argument
+ * list; index -1 for eachWorker).  Returns the result object (new) and
+ * sets *error to a new string (free()) when the element failed, or
+ * returns NULL with *error set when the command could not be built.
+ */
+json_t *command_run(const struct worker *w, const json_t *task, const json_t *args,
+                    long index, char **error);
+
+/*
+ * output.c: sends our stdout and stderr, line by line, to output@<rank>
+ * over a connection of its own (a thread).  0, or -1.
+ */
+int  output_start(struct worker *w);
+/* Flushes what is left and stops the thread. */
+void output_stop(void);
+
+#endif
