@@ -54,7 +54,7 @@ nws_value_json(const nws_value *v, nws_error *err)
                      (unsigned)v->desc);
         return NULL;
     }
-    if ((j = json_loadb(v->data, v->len, JSON_DECODE_ANY, &jerr)) == NULL)
+    if ((j = json_loadb(v->data, v->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)) == NULL)
         nwsp_err_set(err, NWS_ERR_TYPE, 0, "the value is not JSON: %s (position %d)",
                      jerr.text, jerr.position);
     return j;

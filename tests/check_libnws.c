@@ -957,6 +957,14 @@ START_TEST(json_helpers)
     ck_assert_int_eq(nws_fetch_try_json(lt_ws, "j", &got, &err), 0);
     ck_assert_ptr_null(got);
 
+    /* Strings holding NUL survive the round trip (jansson escapes them). */
+    ck_assert_int_eq(nws_store_json_new(lt_ws, "j", json_stringn("a\0b", 3), &err), 0);
+    got = nws_fetch_json(lt_ws, "j", &err);
+    ck_assert_msg(got != NULL, "%s", err.text);
+    ck_assert_uint_eq(json_string_length(got), 3);
+    ck_assert(memcmp(json_string_value(got), "a\0b", 3) == 0);
+    json_decref(got);
+
     ck_assert_int_eq(nws_store_string(lt_ws, "j", "not json", &err), 0);
     ck_assert_int_eq(nws_get_json(lt_ws, "j", NWS_OP_FIND, &got, &err), -1);
     ck_assert_int_eq(err.code, NWS_ERR_TYPE);
