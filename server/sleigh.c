@@ -243,7 +243,7 @@ sleigh_batch(struct sleigh *s, const char *id, size_t len)
     return b;
 }
 
-/* The batch a request names through metadata batchId ("" when none). */
+/* The batch a request names through metadata batchId ("" when none), made if missing. */
 static struct sleigh_batch *
 sleigh_rq_batch(struct sleigh *s, const struct request *rq)
 {
@@ -252,6 +252,20 @@ sleigh_rq_batch(struct sleigh *s, const struct request *rq)
 
     sleigh_meta(rq, "batchId", &id, &len);
     return sleigh_batch(s, id, len);
+}
+
+/*
+ * The batch a reading request names, or NULL: reads never make batches, so
+ * probing ids (jobStatus, fetchTry result) leaves nothing behind.
+ */
+static struct sleigh_batch *
+sleigh_rq_batch_find(struct sleigh *s, const struct request *rq, const char **id,
+                     size_t *len)
+{
+    *id = "";
+    *len = 0;
+    sleigh_meta(rq, "batchId", id, len);
+    return htab_get(&s->s_batches, *id, *len);
 }
 
 static struct sleigh_worker *
@@ -1097,8 +1111,8 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
             request_error(rq, NWSP_STATUS_FAIL, "sleigh is dead");
             return CMD_DONE;
         }
-        b = sleigh_rq_batch(s, rq);
-        if ((r = TAILQ_FIRST(&b->b_results)) != NULL) {
+        b = sleigh_rq_batch_find(s, rq, &mv, &ml);
+        if (b != NULL && (r = TAILQ_FIRST(&b->b_results)) != NULL) {
             reply_value(c, r->r_value, var->var_id, 0);
             if (remove) {
                 TAILQ_REMOVE(&b->b_results, r, r_link);
@@ -1111,8 +1125,8 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
         if (!blocking)
             return sleigh_park(rq, var, remove, blocking);
         ret = sleigh_park(rq, var, remove, blocking);
-        conn_waiter(c)->w_tag = xstrndup(b->b_id, b->b_idlen);
-        conn_waiter(c)->w_taglen = b->b_idlen;
+        conn_waiter(c)->w_tag = xstrndup(mv, ml);
+        conn_waiter(c)->w_taglen = ml;
         return ret;
     case SV_JOB_STATUS: {
         uint64_t q = 0, run = 0, done = 0, failed = 0;
@@ -1128,8 +1142,7 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
                 done += b->b_done;
                 failed += b->b_failed;
             }
-        } else {
-            b = sleigh_rq_batch(s, rq);
+        } else if ((b = sleigh_rq_batch_find(s, rq, &mv, &ml)) != NULL) {
             q = b->b_queued;
             run = b->b_running;
             done = b->b_done;

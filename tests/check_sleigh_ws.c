@@ -213,6 +213,9 @@ START_TEST(results_per_batch_and_job_status)
     PT_OK(&w, "store", ws, "result", "1", "C");
     sw_result(&m, ws, "b1", "C", "3");
     sw_job(&m, ws, "b1", "0", "0", "0", "2", "0");
+    /* An id nobody stored to: all zero, and nothing is waiting there. */
+    sw_job(&m, ws, "nope", "0", "0", "0", "0", "0");
+    PT_NOVAL(&m, "fetchTry", ws, "result");
     free(b2);
     rawc_close(&w);
     rawc_close(&m);
