@@ -48,7 +48,7 @@ LIBNWS_SRC := $(wildcard libnws/*.c sleigh/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 TOOLS_SRC  := $(wildcard libnws/tools/*.c sleigh/tools/*.c)
 WORKER_SRC := $(wildcard worker/*.c)
-MODULE_SRC := $(wildcard tests/modules/*.c examples/modules/*.c)
+MODULE_SRC := $(wildcard tests/modules/*.c examples/modules/*.c bench/modules/*.c)
 EXAMPLE_SRC:= $(wildcard examples/*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
 TEST_SRC   := $(wildcard tests/*.c)
@@ -120,6 +120,10 @@ $(B)/modules/%.so: tests/modules/%.c
 	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) $(PKG_LIBS) -lm
 
 $(B)/modules/%.so: examples/modules/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) $(PKG_LIBS) -lm
+
+$(B)/modules/%.so: bench/modules/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $< $(LDFLAGS) $(PKG_LIBS) -lm
 
