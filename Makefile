@@ -66,7 +66,7 @@ EXAMPLES   = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 BENCHES    = $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 TESTBIN    = $(B)/tests/check_nws
 
-.PHONY: all deps run check install uninstall clean bench
+.PHONY: all deps deps-test run check install uninstall clean bench
 .DEFAULT_GOAL := all
 
 all: deps
@@ -78,6 +78,10 @@ build: $(LIBNWS_A) $(LIBNWS_SO) $(NWSSERVER) $(TOOLS) $(WORKER) $(MODULES) $(EXA
 
 deps:
 	@sh .ci/deps
+
+# The tests also need chromium, node and playwright-core (browser tests).
+deps-test:
+	@sh .ci/deps test
 
 # Tests reach into the server's private header for its unit tests.
 $(B)/obj/tests/%.o: CFLAGS += -Iserver
@@ -147,7 +151,7 @@ run: all
 	$(NWSSERVER) --port $${NWS_SERVER_PORT:-8765} --web-port $${NWS_WEB_PORT:-8766}
 
 # The test runner finds the built programs through NWS_BIN_DIR.
-check: all
+check: deps-test all
 	NWS_BIN_DIR=$(abspath $(B)/bin) NWS_EXAMPLES_DIR=$(abspath $(B)/examples) \
 	NWS_MODULES_DIR=$(abspath $(B)/modules) NWS_SRC_DIR=$(CURDIR) $(if $(SAN),CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1) \
 	$(TESTBIN)

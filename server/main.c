@@ -31,7 +31,11 @@ usage(FILE *fp)
             "  -p, --port N             protocol port (default 8765, env NWS_SERVER_PORT;\n"
             "                           0 picks a free port)\n"
             "  -w, --web-port N         web interface port, advertised to clients\n"
-            "                           (default 8766, env NWS_WEB_PORT)\n"
+            "                           (default 8766, env NWS_WEB_PORT; 0 picks a free port)\n"
+            "      --web-bind ADDR      web interface address (default 127.0.0.1 whatever\n"
+            "                           --bind says; reach it from elsewhere by ssh -L)\n"
+            "      --web-readonly       the web interface only shows: no delete, fetch, store\n"
+            "      --no-web             no web interface\n"
             "  -i, --bind ADDR          address to listen on (default 127.0.0.1,\n"
             "                           env NWS_INTERFACE; 0.0.0.0 or :: serves the LAN)\n"
             "  -t, --tmpdir DIR         where long values are spooled (env NWS_TMP_DIR,\n"
@@ -99,9 +103,11 @@ build_advert(void)
     struct nwsp_buf b = {0};
     char            port[16];
 
+    /* NwsWebPort only when a web interface runs (section 2.5). */
     snprintf(port, sizeof(port), "%d", srv.actual_web_port);
-    if (nwsp_buf_dict_begin(&b, 4) != 0 ||
-        nwsp_buf_dict_put(&b, "NwsWebPort", 10, port, strlen(port)) != 0 ||
+    if (nwsp_buf_dict_begin(&b, srv.cfg.no_web ? 3 : 4) != 0 ||
+        (!srv.cfg.no_web &&
+         nwsp_buf_dict_put(&b, "NwsWebPort", 10, port, strlen(port)) != 0) ||
         nwsp_buf_dict_put(&b, "MetadataFromServer", 18, "", 0) != 0 ||
         nwsp_buf_dict_put(&b, "MetadataToServer", 16, "", 0) != 0 ||
         nwsp_buf_dict_put(&b, "KillServerOnClose", 17, "", 0) != 0)
@@ -183,6 +189,9 @@ main(int argc, char **argv)
         {"daemon", no_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 4},
         {"r-startup", no_argument, NULL, 5},
+        {"web-bind", required_argument, NULL, 6},
+        {"web-readonly", no_argument, NULL, 7},
+        {"no-web", no_argument, NULL, 8},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -192,12 +201,13 @@ main(int argc, char **argv)
     sigset_t       stopsigs;
     uint64_t       v;
     long           pages, pagesize;
-    int            ch, fd, port = 0;
+    int            ch, fd, web_fd = -1, port = 0;
     FILE          *fp;
 
     cfg->bind = "127.0.0.1";
     cfg->port = 8765;
     cfg->web_port = 8766;
+    cfg->web_bind = "127.0.0.1";
     cfg->tmpdir = "/tmp";
     cfg->spool_threshold = 16 * 1024 * 1024;
     cfg->max_value_size = 8ULL << 30;
@@ -256,6 +266,15 @@ main(int argc, char **argv)
         case 5:
             cfg->r_startup = 1;
             break;
+        case 6:
+            cfg->web_bind = optarg;
+            break;
+        case 7:
+            cfg->web_readonly = 1;
+            break;
+        case 8:
+            cfg->no_web = 1;
+            break;
         case 'V':
             printf("nwsserver %s\n", NWS_VERSION);
             return 0;
@@ -285,7 +304,16 @@ main(int argc, char **argv)
     seed_randomness();
     if ((fd = listen_bind(cfg->bind, cfg->port, &port)) == -1)
         fatalx("cannot listen on %s port %d", cfg->bind, cfg->port);
-    srv.actual_web_port = cfg->web_port;
+    /* The web port is bound now too, so the advertisement and the ready line
+     * carry the real one (0: no web interface).  A busy web port costs only
+     * the web interface, never the protocol service. */
+    srv.actual_web_port = 0;
+    if (!cfg->no_web &&
+        (web_fd = listen_bind(cfg->web_bind, cfg->web_port, &srv.actual_web_port)) == -1) {
+        log_warnx("no web interface: cannot listen on %s port %d", cfg->web_bind,
+                  cfg->web_port);
+        cfg->no_web = 1;
+    }
     make_suffix();
     build_advert();
 
@@ -318,6 +346,8 @@ main(int argc, char **argv)
     ws_init();
     if (listen_start(fd) != 0)
         fatalx("cannot start the listener");
+    if (web_fd != -1 && web_start(web_fd) != 0)
+        fatalx("cannot start the web interface");
     sigterm = evsignal_new(srv.base, SIGTERM, signal_cb, NULL);
     sigint = evsignal_new(srv.base, SIGINT, signal_cb, NULL);
     evsignal_add(sigterm, NULL);
@@ -327,6 +357,7 @@ main(int argc, char **argv)
     event_base_dispatch(srv.base);
 
     listen_stop();
+    web_stop();
     conn_shutdown_all();
     ws_shutdown();
     event_free(sigterm);

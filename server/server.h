@@ -43,6 +43,9 @@ struct config {
     const char *bind;
     int         port;
     int         web_port;
+    const char *web_bind;             /* web interface address (default loopback) */
+    int         web_readonly;         /* refuse the web interface's actions */
+    int         no_web;               /* no web interface at all */
     const char *tmpdir;
     uint64_t    spool_threshold;      /* 0: never spool */
     uint64_t    max_value_size;
@@ -333,7 +336,44 @@ enum cmd_ret   sleigh_get(struct request *, struct ws *, struct var *, int remov
 void           sleigh_stored(struct ws *, struct var *);
 size_t         sleigh_count(const struct var *);
 void           sleigh_conn_gone(struct conn *);
-/* JSON text about every sleigh or one (for the web UI); caller frees. */
+/*
+ * Read-only views for the web interface: plain numbers and borrowed
+ * pointers, valid until the sleigh next changes (use them at once).
+ */
+struct sleigh_view {
+    const char *sv_join;        /* "open", "joining" or "closed" */
+    int         sv_shutdown;    /* the ride is over */
+    long        sv_expected;    /* workerCount: -1 until known */
+    long        sv_allocated;   /* ranks handed out through worker_ids */
+    size_t      sv_nworkers;    /* registered and connected */
+    size_t      sv_ntasks;      /* queued, untaken broadcast copies included */
+    size_t      sv_nresults;    /* results not fetched yet */
+    size_t      sv_nbatches;
+};
+struct sleigh_worker_view {
+    long          wv_rank;
+    struct conn  *wv_conn;
+    int           wv_running;   /* 1: a task is out */
+    const char   *wv_batch;     /* that task's batch id (NULL if idle) */
+    size_t        wv_batchlen;
+    uint64_t      wv_done;      /* results stored */
+    size_t        wv_copies;    /* broadcast copies it has not taken */
+};
+struct sleigh_batch_view {
+    const char *bv_id;
+    size_t      bv_idlen;
+    uint64_t    bv_queued, bv_running, bv_done, bv_failed;
+};
+void sleigh_view(const struct sleigh *, struct sleigh_view *);
+/* Worker i (0 <= i < sv_nworkers); 0, or -1 past the end. */
+int  sleigh_worker_view(const struct sleigh *, size_t i, struct sleigh_worker_view *);
+/* Iterate the batches: *pos starts at 0; 1 while one is returned, then 0. */
+int  sleigh_batch_view(const struct sleigh *, size_t *pos, struct sleigh_batch_view *);
+
+/* web.c: the web interface (evhttp on the same event base; see web.h). */
+/* Starts serving HTTP on fd, a socket from listen_bind(); 0 or -1. */
+int  web_start(int fd);
+void web_stop(void);
 
 /* listen.c */
 int  listen_bind(const char *addr, int port, int *bound_port);

@@ -1183,3 +1183,68 @@ sleigh_stored(struct ws *ws, struct var *var)
     if (var->var_namelen == 16 && memcmp(var->var_name, "Sleigh ride over", 16) == 0)
         sleigh_shutdown(ws->ws_sleigh);
 }
+
+/*
+ * Read-only views for the web interface (web_sleigh.c).  They copy numbers
+ * and lend pointers into the sleigh; nothing here changes any state.
+ */
+void
+sleigh_view(const struct sleigh *s, struct sleigh_view *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->sv_join = s->s_join == JOIN_OPEN      ? "open"
+                   : s->s_join == JOIN_JOINING ? "joining"
+                                               : "closed";
+    out->sv_shutdown = s->s_shutdown;
+    out->sv_expected = s->s_max;
+    out->sv_allocated = s->s_allocated;
+    out->sv_nworkers = s->s_nworkers;
+    out->sv_ntasks = s->s_ntasks;
+    out->sv_nresults = s->s_nresults;
+    out->sv_nbatches = htab_count(&s->s_batches);
+}
+
+/* Worker i of the registered workers; 0, or -1 past the end. */
+int
+sleigh_worker_view(const struct sleigh *s, size_t i, struct sleigh_worker_view *out)
+{
+    const struct sleigh_worker *sw;
+    const struct sleigh_task   *t;
+
+    memset(out, 0, sizeof(*out));
+    if (i >= s->s_nworkers)
+        return -1;
+    sw = s->s_workers[i];
+    out->wv_rank = sw->sw_rank;
+    out->wv_conn = sw->sw_conn;
+    out->wv_done = sw->sw_done;
+    if (sw->sw_running != NULL) {
+        out->wv_running = 1;
+        out->wv_batch = sw->sw_running->t_batch->b_id;
+        out->wv_batchlen = sw->sw_running->t_batch->b_idlen;
+    }
+    TAILQ_FOREACH(t, &sw->sw_copies, t_link)
+        out->wv_copies++;
+    return 0;
+}
+
+/* The next batch after *pos; 1 when one was returned, 0 at the end. */
+int
+sleigh_batch_view(const struct sleigh *s, size_t *pos, struct sleigh_batch_view *out)
+{
+    /* htab_next only reads; the cast lets a const sleigh be viewed. */
+    struct htab_ent           *e = htab_next((struct htab *)&s->s_batches, pos);
+    const struct sleigh_batch *b;
+
+    memset(out, 0, sizeof(*out));
+    if (e == NULL)
+        return 0;
+    b = e->h_val;
+    out->bv_id = b->b_id;
+    out->bv_idlen = b->b_idlen;
+    out->bv_queued = b->b_queued;
+    out->bv_running = b->b_running;
+    out->bv_done = b->b_done;
+    out->bv_failed = b->b_failed;
+    return 1;
+}

@@ -51,6 +51,10 @@ nwstest_server_start(struct nwstest_server *s, const char *const *extra)
     argv[argc++] = "0";
     argv[argc++] = "--tmpdir";
     argv[argc++] = s->tmpdir;
+    /* Keep the test output to warnings; a test may ask for more after these. */
+    argv[argc++] = "--log-level";
+    argv[argc++] = getenv("NWS_TEST_LOG_LEVEL") != NULL ? getenv("NWS_TEST_LOG_LEVEL")
+                                                        : "warn";
     for (i = 0; extra != NULL && extra[i] != NULL && argc < 62; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;

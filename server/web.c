@@ -1,0 +1,640 @@
+/*
+ * web.c -- the web interface: an evhttp server on the server's event base.
+ *
+ * Every request passes, in this order: a Host check (only names that can
+ * mean this server, so a DNS-rebinding page cannot read or act), a route
+ * lookup on the exact path (no file system behind any path, so nothing to
+ * traverse), the method (GET for pages, files and views, POST for actions,
+ * 405 for anything else), and for POST: read-only mode, the per-server
+ * CSRF token in the X-NWS-CSRF header, and Origin/Sec-Fetch-Site, which must
+ * say the request comes from our own pages.  A cross-site form cannot set
+ * the header, and a cross-site script cannot read the token.
+ *
+ * Pages are small HTML shells: the title and breadcrumbs are rendered here,
+ * escaped; the script (web_assets.c) fills the rest from the JSON API and
+ * polls it for live updates.  Every reply carries a Content-Security-Policy
+ * that allows only our own script and style sheet, nosniff and no-cache.
+ * evhttp bounds header and body sizes and drops idle connections.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "web.h"
+
+#define WEB_CSP                                                                        \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "  \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "     \
+    "frame-ancestors 'none'"
+
+enum web_kind { WEB_PAGE, WEB_ASSET, WEB_GET, WEB_POST };
+
+struct web_route {
+    const char   *wr_path;
+    enum web_kind wr_kind;
+    const char   *wr_page;    /* pages: the name the script dispatches on */
+    web_handler   wr_fn;      /* views and actions */
+};
+
+static const struct web_route web_routes[] = {
+    {"/", WEB_PAGE, "overview", NULL},
+    {"/workspaces", WEB_PAGE, "workspaces", NULL},
+    {"/ws", WEB_PAGE, "ws", NULL},
+    {"/var", WEB_PAGE, "var", NULL},
+    {"/sleigh", WEB_PAGE, "sleigh", NULL},
+    {"/static/app.js", WEB_ASSET, NULL, NULL},
+    {"/static/app.css", WEB_ASSET, NULL, NULL},
+    {"/static/icon.svg", WEB_ASSET, NULL, NULL},
+    {"/api/overview", WEB_GET, NULL, web_api_overview},
+    {"/api/workspaces", WEB_GET, NULL, web_api_workspaces},
+    {"/api/ws", WEB_GET, NULL, web_api_ws},
+    {"/api/var", WEB_GET, NULL, web_api_var},
+    {"/api/sleigh", WEB_GET, NULL, web_api_sleigh},
+    {"/api/delete-var", WEB_POST, NULL, web_api_delete_var},
+    {"/api/delete-ws", WEB_POST, NULL, web_api_delete_ws},
+    {"/api/fetch-try", WEB_POST, NULL, web_api_fetch_try},
+    {"/api/store", WEB_POST, NULL, web_api_store},
+};
+
+static struct evhttp  *web_http;
+static struct evconnlistener *web_lev;
+static struct event   *web_tick;       /* every second: sample the request counter */
+static struct event   *web_retry;      /* re-enable accepting after EMFILE */
+static char            web_token[33];  /* the CSRF token, hex */
+static double          web_started;
+static int             web_loopback;   /* bound to a loopback address */
+static char            web_hostname[256];
+
+/* Request counter samples, one a second, for the ops/s average. */
+static struct {
+    double   at;
+    uint64_t ops;
+} web_ops[WEB_OPS_WINDOW + 1];
+static unsigned web_ops_n, web_ops_head;
+
+double
+web_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double
+web_uptime(void)
+{
+    return web_now() - web_started;
+}
+
+int
+web_readonly(void)
+{
+    return srv.cfg.web_readonly;
+}
+
+static void
+web_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    web_ops_head = (web_ops_head + 1) % (WEB_OPS_WINDOW + 1);
+    web_ops[web_ops_head].at = web_now();
+    web_ops[web_ops_head].ops = srv.nops;
+    if (web_ops_n < WEB_OPS_WINDOW + 1)
+        web_ops_n++;
+}
+
+/* Requests per second since the oldest sample (up to WEB_OPS_WINDOW s ago). */
+double
+web_ops_rate(void)
+{
+    unsigned oldest = (web_ops_head + WEB_OPS_WINDOW + 2 - web_ops_n) % (WEB_OPS_WINDOW + 1);
+    double   dt;
+
+    if (web_ops_n == 0)
+        return 0;
+    dt = web_now() - web_ops[oldest].at;
+    return dt < 0.5 ? 0 : (double)(srv.nops - web_ops[oldest].ops) / dt;
+}
+
+/* The security headers every reply of ours carries. */
+static void
+web_headers(struct evhttp_request *req, const char *type)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+    evhttp_add_header(h, "Content-Type", type);
+    evhttp_add_header(h, "Content-Security-Policy", WEB_CSP);
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(h, "Cross-Origin-Resource-Policy", "same-origin");
+    evhttp_add_header(h, "Cross-Origin-Opener-Policy", "same-origin");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+}
+
+static void
+web_send(struct evhttp_request *req, int code, const char *type, struct evbuffer *body)
+{
+    web_headers(req, type);
+    evhttp_send_reply(req, code, NULL, body);
+}
+
+void
+web_reply_json(struct evhttp_request *req, int code, json_t *obj)
+{
+    struct evbuffer *b;
+    char            *s;
+
+    if (obj == NULL || (s = json_dumps(obj, JSON_COMPACT)) == NULL) {
+        json_decref(obj);
+        web_reply_error(req, 500, "out of memory");
+        return;
+    }
+    json_decref(obj);
+    if ((b = evbuffer_new()) == NULL)
+        fatalx("evbuffer_new");
+    evbuffer_add(b, s, strlen(s));
+    evbuffer_add(b, "\n", 1);
+    free(s);
+    web_send(req, code, "application/json", b);
+    evbuffer_free(b);
+}
+
+void
+web_reply_error(struct evhttp_request *req, int code, const char *msg)
+{
+    struct evbuffer *b = evbuffer_new();
+    json_t          *j = json_pack("{s:s?}", "error", msg);
+    char            *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+
+    if (b == NULL)
+        fatalx("evbuffer_new");
+    if (s != NULL)
+        evbuffer_add(b, s, strlen(s));
+    else
+        evbuffer_add_printf(b, "{\"error\":\"out of memory\"}");
+    evbuffer_add(b, "\n", 1);
+    free(s);
+    json_decref(j);
+    web_send(req, code, "application/json", b);
+    evbuffer_free(b);
+}
+
+/* A plain-text error for paths outside /api/. */
+static void
+web_reply_text(struct evhttp_request *req, int code, const char *msg)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL)
+        fatalx("evbuffer_new");
+    evbuffer_add_printf(b, "%s\n", msg);
+    web_send(req, code, "text/plain; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
+/* Field key as a name: NULL after replying 400 when missing or too long. */
+static const char *
+web_name_param(struct evhttp_request *req, const struct web_params *ps, const char *key,
+               size_t *len)
+{
+    const char *v = web_param(ps, key, len);
+    char        msg[64];
+
+    if (v == NULL || *len > NWS_MAX_NAME) {
+        snprintf(msg, sizeof(msg), v == NULL ? "missing field %s" : "%s too long", key);
+        web_reply_error(req, 400, msg);
+        return NULL;
+    }
+    return v;
+}
+
+struct ws *
+web_find_ws(struct evhttp_request *req, const struct web_params *ps)
+{
+    const char *name;
+    size_t      len;
+    struct ws  *ws;
+
+    if ((name = web_name_param(req, ps, "ws", &len)) == NULL)
+        return NULL;
+    if ((ws = ws_find(name, len)) == NULL)
+        web_reply_error(req, 404, "no such workspace");
+    return ws;
+}
+
+struct var *
+web_find_var(struct evhttp_request *req, const struct web_params *ps, struct ws *ws)
+{
+    const char *name;
+    size_t      len;
+    struct var *var;
+
+    if ((name = web_name_param(req, ps, "var", &len)) == NULL)
+        return NULL;
+    /* Hidden variables are left out of the web interface (section 7.9). */
+    if ((var = ws_var_find(ws, name, len)) == NULL || var->var_hidden) {
+        web_reply_error(req, 404, "no such variable");
+        return NULL;
+    }
+    return var;
+}
+
+/* 1 if host (a Host header or URI host, port stripped) names this server. */
+static int
+web_host_name_ok(const char *host, size_t len)
+{
+    char            buf[300];
+    unsigned char   addr[16];
+    size_t          hl = strlen(web_hostname);
+
+    if (len == 0 || len >= sizeof(buf))
+        return 0;
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    if (strcasecmp(buf, "localhost") == 0 || strcmp(buf, "::1") == 0)
+        return 1;
+    if (inet_pton(AF_INET, buf, addr) == 1) {
+        if (addr[0] == 127)
+            return 1;
+        return !web_loopback;
+    }
+    if (inet_pton(AF_INET6, buf, addr) == 1)
+        return !web_loopback;
+    if (web_loopback)
+        return 0;
+    /* Served beyond loopback: our own host name, short or qualified. */
+    if (strcasecmp(buf, srv.cfg.web_bind) == 0)
+        return 1;
+    return hl > 0 && strncasecmp(buf, web_hostname, hl) == 0 &&
+           (buf[hl] == '\0' || buf[hl] == '.');
+}
+
+/* Strips ":port" (and the brackets of an IPv6 literal) from a Host header. */
+static int
+web_host_ok(const char *h)
+{
+    const char *end, *colon;
+
+    if (h == NULL)
+        return 0;
+    if (h[0] == '[') {
+        if ((end = strchr(h, ']')) == NULL || (end[1] != '\0' && end[1] != ':'))
+            return 0;
+        return web_host_name_ok(h + 1, (size_t)(end - h - 1));
+    }
+    colon = strchr(h, ':');
+    if (colon != NULL && strchr(colon + 1, ':') != NULL)
+        return 0;   /* an unbracketed IPv6 address is not a valid Host */
+    return web_host_name_ok(h, colon != NULL ? (size_t)(colon - h) : strlen(h));
+}
+
+/* Compares in constant time. */
+static int
+web_token_ok(const char *t)
+{
+    unsigned char diff = 0;
+    size_t        i;
+
+    if (t == NULL || strlen(t) != sizeof(web_token) - 1)
+        return 0;
+    for (i = 0; i < sizeof(web_token) - 1; i++)
+        diff |= (unsigned char)(t[i] ^ web_token[i]);
+    return diff == 0;
+}
+
+/*
+ * The checks an action must pass; NULL, or why it is refused (403).
+ * Browsers send Origin on every POST; other clients may leave it out, but
+ * must then still send the token, which only our pages can read.
+ */
+static const char *
+web_post_refused(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char       *origin = evhttp_find_header(h, "Origin");
+    const char       *host = evhttp_find_header(h, "Host");
+    const char       *site = evhttp_find_header(h, "Sec-Fetch-Site");
+
+    if (web_readonly())
+        return "the web interface is read-only (--web-readonly)";
+    if (!web_token_ok(evhttp_find_header(h, "X-NWS-CSRF")))
+        return "missing or wrong X-NWS-CSRF token";
+    if (origin != NULL && (host == NULL || strncasecmp(origin, "http://", 7) != 0 ||
+                           strcasecmp(origin + 7, host) != 0))
+        return "cross-origin request refused";
+    if (site != NULL && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
+        return "cross-site request refused";
+    return NULL;
+}
+
+/* The HTML shell of a page: title and breadcrumbs here, the rest by script. */
+static void
+web_page(struct evhttp_request *req, const struct web_params *ps, const char *page)
+{
+    struct evbuffer *b;
+    const char      *ws, *var;
+    size_t           wslen = 0, varlen = 0;
+    char            *wskey = NULL, *varkey = NULL;
+    int              need_ws = strcmp(page, "ws") == 0 || strcmp(page, "var") == 0 ||
+                  strcmp(page, "sleigh") == 0;
+
+    ws = web_param(ps, "ws", &wslen);
+    var = web_param(ps, "var", &varlen);
+    if ((need_ws && ws == NULL) || (strcmp(page, "var") == 0 && var == NULL)) {
+        web_reply_text(req, 400, "Bad request: a workspace (ws=) and for /var a variable "
+                                 "(var=) are needed.");
+        return;
+    }
+    if (wslen > NWS_MAX_NAME || varlen > NWS_MAX_NAME) {
+        web_reply_text(req, 400, "Bad request: name too long.");
+        return;
+    }
+    if ((b = evbuffer_new()) == NULL)
+        fatalx("evbuffer_new");
+    if (ws != NULL)
+        wskey = web_pct(ws, wslen);
+    if (var != NULL)
+        varkey = web_pct(var, varlen);
+    evbuffer_add_printf(b,
+                        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                        "<meta name=\"viewport\" content=\"width=device-width, "
+                        "initial-scale=1\">\n<title>");
+    if (strcmp(page, "overview") == 0) {
+        evbuffer_add_printf(b, "Overview");
+    } else if (strcmp(page, "workspaces") == 0) {
+        evbuffer_add_printf(b, "Workspaces");
+    } else if (strcmp(page, "var") == 0) {
+        web_html(b, var, varlen);
+        evbuffer_add_printf(b, " in ");
+        web_html(b, ws, wslen);
+    } else {
+        web_html(b, ws, wslen);
+    }
+    evbuffer_add_printf(b,
+                        " &middot; nwsserver</title>\n"
+                        "<link rel=\"stylesheet\" href=\"/static/app.css\">\n"
+                        "<link rel=\"icon\" href=\"/static/icon.svg\" type=\"image/svg+xml\">\n"
+                        "<script src=\"/static/app.js\" defer></script>\n</head>\n"
+                        "<body data-page=\"%s\" data-ws=\"%s\" data-var=\"%s\" "
+                        "data-csrf=\"%s\" data-readonly=\"%d\">\n"
+                        "<header class=\"top\"><a class=\"brand\" href=\"/\">nws</a>"
+                        "<nav><a href=\"/\" data-nav=\"overview\">Overview</a>"
+                        "<a href=\"/workspaces\" data-nav=\"workspaces\">Workspaces</a></nav>"
+                        "<span id=\"live\" class=\"live\"></span></header>\n<main>\n"
+                        "<nav class=\"crumbs\">",
+                        page, wskey ? wskey : "", varkey ? varkey : "", web_token,
+                        web_readonly());
+    if (ws != NULL) {
+        evbuffer_add_printf(b, "<a href=\"/workspaces\">Workspaces</a> / ");
+        if (var != NULL || strcmp(page, "sleigh") == 0) {
+            evbuffer_add_printf(b, "<a href=\"/ws?ws=%s\">", wskey);
+            web_html(b, ws, wslen);
+            evbuffer_add_printf(b, "</a> / ");
+        }
+    }
+    evbuffer_add_printf(b, "</nav>\n<h1 id=\"title\">");
+    if (strcmp(page, "overview") == 0) {
+        evbuffer_add_printf(b, "nwsserver %s", NWS_VERSION);
+    } else if (strcmp(page, "workspaces") == 0) {
+        evbuffer_add_printf(b, "Workspaces");
+    } else {
+        evbuffer_add_printf(b, "<span class=\"kind\">%s</span> <span class=\"name\">",
+                            strcmp(page, "var") == 0      ? "Variable"
+                            : strcmp(page, "sleigh") == 0 ? "Sleigh"
+                                                          : "Workspace");
+        if (strcmp(page, "var") == 0)
+            web_html(b, var, varlen);
+        else
+            web_html(b, ws, wslen);
+        evbuffer_add_printf(b, "</span>");
+    }
+    evbuffer_add_printf(b, "</h1>\n<div id=\"app\"><noscript><p>These pages need "
+                           "JavaScript. The same data is in the JSON API: "
+                           "<a href=\"/api/overview\">/api/overview</a>.</p></noscript>"
+                           "</div>\n</main>\n<footer>nwsserver %s</footer>\n</body>\n</html>\n",
+                        NWS_VERSION);
+    free(wskey);
+    free(varkey);
+    web_send(req, 200, "text/html; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
+static void
+web_asset(struct evhttp_request *req, const char *path)
+{
+    const struct web_asset *a;
+    struct evbuffer        *b;
+
+    for (a = web_assets; a->wa_path != NULL; a++)
+        if (strcmp(a->wa_path, path) == 0)
+            break;
+    if (a->wa_path == NULL) {
+        web_reply_text(req, 404, "Not found.");
+        return;
+    }
+    if ((b = evbuffer_new()) == NULL)
+        fatalx("evbuffer_new");
+    evbuffer_add_reference(b, a->wa_body, strlen(a->wa_body), NULL, NULL);
+    web_send(req, 200, a->wa_type, b);
+    evbuffer_free(b);
+}
+
+static void
+web_request_cb(struct evhttp_request *req, void *arg)
+{
+    enum evhttp_cmd_type     cmd = evhttp_request_get_command(req);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    struct evkeyvalq        *in = evhttp_request_get_input_headers(req);
+    const struct web_route  *r = NULL;
+    struct web_params        ps = {0};
+    const char              *path, *query, *why, *ct;
+    struct evbuffer         *body;
+    size_t                   i, blen;
+    int                      is_api;
+
+    (void)arg;
+    path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+    if (path == NULL || *path == '\0')
+        path = "/";
+    is_api = strncmp(path, "/api/", 5) == 0;
+    /* The Host must name this server (and so must an absolute URI's host). */
+    if (!web_host_ok(evhttp_find_header(in, "Host")) ||
+        (uri != NULL && evhttp_uri_get_host(uri) != NULL &&
+         !web_host_name_ok(evhttp_uri_get_host(uri), strlen(evhttp_uri_get_host(uri))))) {
+        web_reply_text(req, 403, "Forbidden: unknown Host.");
+        return;
+    }
+    for (i = 0; i < sizeof(web_routes) / sizeof(web_routes[0]); i++) {
+        if (strcmp(web_routes[i].wr_path, path) == 0) {
+            r = &web_routes[i];
+            break;
+        }
+    }
+    if (r == NULL) {
+        if (is_api)
+            web_reply_error(req, 404, "no such endpoint");
+        else
+            web_reply_text(req, 404, "Not found.");
+        return;
+    }
+    if ((cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST) ||
+        (cmd == EVHTTP_REQ_POST) != (r->wr_kind == WEB_POST)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          r->wr_kind == WEB_POST ? "POST" : "GET");
+        web_reply_error(req, 405, "method not allowed");
+        return;
+    }
+    if (r->wr_kind == WEB_ASSET) {
+        web_asset(req, path);
+        return;
+    }
+    query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+    if (query != NULL && web_params_parse(&ps, query, strlen(query)) != 0) {
+        web_params_free(&ps);
+        web_reply_error(req, 400, "malformed query");
+        return;
+    }
+    if (r->wr_kind == WEB_POST) {
+        if ((why = web_post_refused(req)) != NULL) {
+            web_params_free(&ps);
+            web_reply_error(req, 403, why);
+            return;
+        }
+        body = evhttp_request_get_input_buffer(req);
+        blen = evbuffer_get_length(body);
+        ct = evhttp_find_header(in, "Content-Type");
+        if (blen > 0 && (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded",
+                                                   33) != 0)) {
+            web_params_free(&ps);
+            web_reply_error(req, 415, "send application/x-www-form-urlencoded");
+            return;
+        }
+        if (blen > 0 &&
+            web_params_parse(&ps, (const char *)evbuffer_pullup(body, -1), blen) != 0) {
+            web_params_free(&ps);
+            web_reply_error(req, 400, "malformed form");
+            return;
+        }
+    }
+    if (r->wr_kind == WEB_PAGE)
+        web_page(req, &ps, r->wr_page);
+    else
+        r->wr_fn(req, &ps);
+    web_params_free(&ps);
+}
+
+static void
+web_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    evconnlistener_enable(web_lev);
+}
+
+/* Out of descriptors: pause accepting for a second instead of spinning. */
+static void
+web_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    struct timeval tv = {1, 0};
+
+    (void)arg;
+    log_warn("web: accept");
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        evconnlistener_disable(lev);
+        evtimer_add(web_retry, &tv);
+    }
+}
+
+/* 1 if fd is bound to a loopback address. */
+static int
+web_is_loopback(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t               len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss.ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+    return 0;
+}
+
+int
+web_start(int fd)
+{
+    struct evhttp_bound_socket *bound;
+    unsigned char               rnd[16];
+    struct timeval              sec = {1, 0};
+    size_t                      i;
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        fatal("getrandom");
+    for (i = 0; i < sizeof(rnd); i++)
+        snprintf(web_token + 2 * i, 3, "%02x", rnd[i]);
+    if (gethostname(web_hostname, sizeof(web_hostname) - 1) != 0)
+        web_hostname[0] = '\0';
+    web_loopback = web_is_loopback(fd);
+    evutil_make_socket_nonblocking(fd);
+    if ((web_http = evhttp_new(srv.base)) == NULL)
+        return -1;
+    evhttp_set_max_headers_size(web_http, WEB_MAX_HEADERS);
+    evhttp_set_max_body_size(web_http, WEB_MAX_BODY);
+    evhttp_set_timeout(web_http, WEB_TIMEOUT_S);
+    /* Every method reaches us, so that we answer 405 (evhttp would say 501). */
+    evhttp_set_allowed_methods(web_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+                                             EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                             EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+                                             EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(web_http, web_request_cb, NULL);
+    if ((bound = evhttp_accept_socket_with_handle(web_http, fd)) == NULL) {
+        evhttp_free(web_http);
+        web_http = NULL;
+        return -1;
+    }
+    web_lev = evhttp_bound_socket_get_listener(bound);
+    evconnlistener_set_error_cb(web_lev, web_accept_error_cb);
+    web_retry = evtimer_new(srv.base, web_retry_cb, NULL);
+    web_tick = event_new(srv.base, -1, EV_PERSIST, web_tick_cb, NULL);
+    if (web_retry == NULL || web_tick == NULL)
+        fatalx("web timers");
+    evtimer_add(web_tick, &sec);
+    web_started = web_now();
+    web_tick_cb(-1, 0, NULL);
+    log_info("web interface on %s port %d%s", srv.cfg.web_bind, srv.actual_web_port,
+             web_readonly() ? " (read-only)" : "");
+    return 0;
+}
+
+void
+web_stop(void)
+{
+    if (web_http != NULL)
+        evhttp_free(web_http);
+    if (web_tick != NULL)
+        event_free(web_tick);
+    if (web_retry != NULL)
+        event_free(web_retry);
+    web_sleigh_forget();
+    web_http = NULL;
+    web_lev = NULL;
+    web_tick = NULL;
+    web_retry = NULL;
+}
