@@ -86,6 +86,7 @@ static TAILQ_HEAD(, conn) conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
 
 static void conn_process(struct conn *);
 static void conn_free(struct conn *, int purge);
+static void conn_timeouts(struct conn *);
 
 int
 conn_has_cookie(const struct conn *c)
@@ -630,6 +631,29 @@ conn_step(struct conn *c, struct evbuffer *in)
 }
 
 /*
+ * Arms the timeouts that fit c's state.  A request half received times out
+ * after --frame-timeout seconds without a byte (a greeting too); a client
+ * between requests, or parked in a blocking fetch, never does.  Output that
+ * makes no progress for --write-timeout seconds means the peer stopped
+ * reading (libevent only counts it while output is pending).
+ */
+static void
+conn_timeouts(struct conn *c)
+{
+    struct timeval rtv = {srv.cfg.frame_timeout, 0}, wtv = {srv.cfg.write_timeout, 0};
+    int            partial;
+
+    partial = c->c_state == CONN_HS_FIRST || c->c_state == CONN_HS_REQUEST ||
+              c->c_state == CONN_HS_OPTIONS ||
+              (c->c_state != CONN_BLOCKED &&
+               (c->c_state != (c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC) ||
+                evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0));
+    bufferevent_set_timeouts(c->c_bev,
+                             partial && srv.cfg.frame_timeout > 0 ? &rtv : NULL,
+                             srv.cfg.write_timeout > 0 ? &wtv : NULL);
+}
+
+/*
  * Decodes and runs what the input holds, within the per-event budget.
  * May free c: callers return straight after.
  */
@@ -657,7 +681,9 @@ conn_process(struct conn *c)
         bufferevent_disable(c->c_bev, EV_READ);
         if (evbuffer_get_length(conn_output(c)) == 0)
             conn_free(c, 1);
+        return;
     }
+    conn_timeouts(c);
 }
 
 static void
@@ -696,7 +722,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
     struct conn *c = arg;
 
     (void)bev;
-    if (what & BEV_EVENT_EOF)
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING))
+        log_info("%s: no byte of its unfinished request for %d s; closing", c->c_peer,
+                 srv.cfg.frame_timeout);
+    else if (what & BEV_EVENT_TIMEOUT)
+        log_info("%s: did not read its replies for %d s; closing", c->c_peer,
+                 srv.cfg.write_timeout);
+    else if (what & BEV_EVENT_EOF)
         log_debug("%s: closed by peer", c->c_peer);
     else if (what & BEV_EVENT_ERROR)
         log_debug("%s: connection error: %s", c->c_peer,
@@ -791,38 +823,61 @@ conn_peer_text(struct conn *c, struct sockaddr *sa)
     }
 }
 
-/* Takes a freshly accepted socket. */
-void
-conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
+/*
+ * Makes a connection around bev (which it then owns), peer sa.  The server
+ * passes socket bufferevents; the fuzzing harness passes one end of an
+ * in-memory pair, so the whole decoder runs without sockets.
+ */
+struct conn *
+conn_new(struct bufferevent *bev, struct sockaddr *sa)
 {
-    struct conn *c;
-    int          one = 1;
+    struct conn *c = xcalloc(1, sizeof(*c));
 
-    (void)salen;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    evutil_make_socket_nonblocking(fd);
-
-    c = xcalloc(1, sizeof(*c));
     conn_peer_text(c, sa);
     c->c_state = CONN_HS_FIRST;
     c->c_waiter.w_deliver = conn_waiter_deliver;
     c->c_waiter.w_fail = conn_waiter_fail;
     htab_init(&c->c_map);
     htab_init(&c->c_owned);
-    c->c_bev = bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->c_bev = bev;
     c->c_ev_resume = event_new(srv.base, -1, 0, conn_resume_cb, c);
-    if (c->c_bev == NULL || c->c_ev_resume == NULL)
+    if (c->c_ev_resume == NULL)
         fatalx("cannot set up a connection");
     bufferevent_setcb(c->c_bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->c_bev, EV_READ, 0, NWS_READ_HIGH);
     /* libevent reads 16 KiB per event by default: too little for large values. */
     bufferevent_set_max_single_read(c->c_bev, NWS_MAX_SINGLE_READ);
     bufferevent_set_max_single_write(c->c_bev, NWS_MAX_SINGLE_WRITE);
+    conn_timeouts(c);
     bufferevent_enable(c->c_bev, EV_READ | EV_WRITE);
     TAILQ_INSERT_TAIL(&conn_all, c, c_link);
     srv.nconns++;
     log_debug("%s: connected", c->c_peer);
+    return c;
+}
+
+/* Takes a freshly accepted socket, unless --max-clients are connected already. */
+void
+conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
+{
+    struct bufferevent *bev;
+    struct conn         tmp;
+    int                 one = 1;
+
+    (void)salen;
+    if (srv.cfg.max_clients != 0 && srv.nconns >= srv.cfg.max_clients) {
+        conn_peer_text(&tmp, sa);
+        log_warnx("%s: refused: %u connections already (--max-clients)", tmp.c_peer,
+                  srv.nconns);
+        evutil_closesocket(fd);
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    evutil_make_socket_nonblocking(fd);
+    if ((bev = bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL)
+        fatalx("cannot set up a connection");
+    conn_new(bev, sa);
 }
 
 /* Drops every connection (server shutdown); workspaces are purged after. */

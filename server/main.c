@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,13 @@ usage(FILE *fp)
             "                           (default 16M, env NWS_LONG_VALUE_SIZE; 0: never)\n"
             "      --max-value-size SIZE   longest value accepted (default 8G)\n"
             "      --max-memory SIZE    memory for values in RAM (default: half of RAM)\n"
+            "      --max-clients N      refuse connections past N (default: what the\n"
+            "                           descriptor limit allows, less a reserve)\n"
+            "      --frame-timeout S    close a client that stops in the middle of a request\n"
+            "                           for S seconds (default 60; 0: never); a client\n"
+            "                           waiting in a blocking fetch never times out\n"
+            "      --write-timeout S    close a client that reads none of its replies for S\n"
+            "                           seconds (default 120; 0: never)\n"
             "      --pidfile FILE       write the process id to FILE\n"
             "  -d, --daemon             detach and log to syslog\n"
             "      --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -80,6 +88,44 @@ parse_size(const char *s, uint64_t *out)
         return -1;
     *out = (uint64_t)v << shift;
     return 0;
+}
+
+/* Parses a plain decimal count; -1 when malformed. */
+static int
+parse_count(const char *s, uint64_t *out)
+{
+    char              *end;
+    unsigned long long v;
+
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/*
+ * Raises the soft descriptor limit to the hard one and returns how many
+ * clients fit, keeping a reserve for listeners, spool files and the web.
+ */
+static unsigned
+raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1000;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1000000)
+        return 1000000;
+    return rl.rlim_cur > 256 ? (unsigned)(rl.rlim_cur - 128) : (unsigned)rl.rlim_cur / 2;
 }
 
 /* Parses a port number; -1 when malformed or out of range. */
@@ -192,6 +238,9 @@ main(int argc, char **argv)
         {"web-bind", required_argument, NULL, 6},
         {"web-readonly", no_argument, NULL, 7},
         {"no-web", no_argument, NULL, 8},
+        {"max-clients", required_argument, NULL, 9},
+        {"frame-timeout", required_argument, NULL, 10},
+        {"write-timeout", required_argument, NULL, 11},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -212,6 +261,8 @@ main(int argc, char **argv)
     cfg->spool_threshold = 16 * 1024 * 1024;
     cfg->max_value_size = 8ULL << 30;
     cfg->log_level = LOG_LVL_INFO;
+    cfg->frame_timeout = 60;
+    cfg->write_timeout = 120;
     pages = sysconf(_SC_PHYS_PAGES);
     pagesize = sysconf(_SC_PAGESIZE);
     cfg->max_memory = pages > 0 && pagesize > 0 ? (uint64_t)pages * (uint64_t)pagesize / 2
@@ -275,6 +326,20 @@ main(int argc, char **argv)
         case 8:
             cfg->no_web = 1;
             break;
+        case 9:
+        case 10:
+        case 11:
+            if (parse_count(optarg, &v) != 0 || v > 10000000) {
+                fprintf(stderr, "nwsserver: bad number: %s\n", optarg);
+                return 2;
+            }
+            if (ch == 9)
+                cfg->max_clients = (unsigned)v;
+            else if (ch == 10)
+                cfg->frame_timeout = (int)v;
+            else
+                cfg->write_timeout = (int)v;
+            break;
         case 'V':
             printf("nwsserver %s\n", NWS_VERSION);
             return 0;
@@ -292,6 +357,12 @@ main(int argc, char **argv)
     }
 
     log_init(cfg->log_level, 0);
+    {
+        unsigned fit = raise_fd_limit();
+
+        if (cfg->max_clients == 0 || cfg->max_clients > fit)
+            cfg->max_clients = fit;
+    }
     signal(SIGPIPE, SIG_IGN);
     /*
      * Hold SIGTERM and SIGINT until the event loop handles them: whoever reads

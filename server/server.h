@@ -54,6 +54,9 @@ struct config {
     int         daemon;
     int         log_level;
     int         r_startup;
+    unsigned    max_clients;          /* 0: no limit */
+    int         frame_timeout;        /* s without a byte of a half-sent request */
+    int         write_timeout;        /* s without progress writing replies */
 };
 
 /* The server's global state (main.c). */
@@ -252,6 +255,7 @@ struct htab *ws_table(void);
 /* conn.c: one client connection. */
 struct conn;
 void        conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen);
+struct conn *conn_new(struct bufferevent *, struct sockaddr *);
 void        conn_shutdown_all(void);
 int         conn_has_cookie(const struct conn *);
 int         conn_meta_out(const struct conn *);
