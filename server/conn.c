@@ -633,7 +633,8 @@ conn_step(struct conn *c, struct evbuffer *in)
 /*
  * Arms the timeouts that fit c's state.  A request half received times out
  * after --frame-timeout seconds without a byte (a greeting too); a client
- * between requests, or parked in a blocking fetch, never does.  Output that
+ * between requests, parked in a blocking fetch, or whose requests wait for it
+ * to read its output (c_paused), never does.  Output that
  * makes no progress for --write-timeout seconds means the peer stopped
  * reading (libevent only counts it while output is pending).
  */
@@ -645,7 +646,7 @@ conn_timeouts(struct conn *c)
 
     partial = c->c_state == CONN_HS_FIRST || c->c_state == CONN_HS_REQUEST ||
               c->c_state == CONN_HS_OPTIONS ||
-              (c->c_state != CONN_BLOCKED &&
+              (c->c_state != CONN_BLOCKED && !c->c_paused &&
                (c->c_state != (c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC) ||
                 evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0));
     bufferevent_set_timeouts(c->c_bev,
