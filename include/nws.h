@@ -172,10 +172,18 @@ typedef struct nws_client nws_client;
  * metadata, no iterators).  host NULL or "" means $NWS_HOST, else
  * "localhost"; port 0 means $NWS_PORT, else 8765.  flags: NWS_CONNECT_*.
  * The handshake gives up after 30 s; later calls wait as long as needed.
+ * A server started with --auth-file wants a secret: nws_connect sends the
+ * first line of the file named by $NWS_AUTH_FILE.
  * Returns a new connection (close it with nws_close), or NULL.
  */
 NWS_API nws_client *nws_connect(const char *host, int port, unsigned flags,
                                 nws_error *err) NWS_WUR;
+/*
+ * The same with the secret given (borrowed; NULL: $NWS_AUTH_FILE as above).
+ * It is sent only to a server that asks for it (option NwsAuth).
+ */
+NWS_API nws_client *nws_connect_auth(const char *host, int port, unsigned flags,
+                                     const char *secret, nws_error *err) NWS_WUR;
 /* Closes the connection and frees it.  Handles made from it must be freed first. */
 NWS_API void nws_close(nws_client *c);
 /*

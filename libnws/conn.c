@@ -224,14 +224,14 @@ conn_allows_one(const char *v, size_t vlen)
  * want, and expects "A000".  0, or -1.
  */
 static int
-conn_negotiate(nws_client *c, unsigned flags, nws_error *err)
+conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err)
 {
     struct nwsp_buf req = {0};
     const char     *why = "", *v;
     size_t          vlen;
     ssize_t         n;
     char            w[4];
-    int             want_to = 0, want_from = 0, rc;
+    int             want_to = 0, want_from = 0, rc, auth;
     uint64_t        port;
 
     for (;;) {
@@ -261,14 +261,24 @@ conn_negotiate(nws_client *c, unsigned flags, nws_error *err)
             return -1;
         }
     }
+    /* A server with --auth-file advertises NwsAuth and wants the secret. */
+    auth = nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "NwsAuth", &v, &vlen);
+    if (auth && (secret == NULL || secret[0] == '\0')) {
+        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0,
+                     "the server requires authentication: set NWS_AUTH_FILE to the file "
+                     "holding its secret");
+        return -1;
+    }
     if (nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "NwsWebPort", &v, &vlen) &&
         nwsp_parse_u64(v, vlen, 65535, &port) == 0)
         c->web_port = (int)port;
     c->rpos += (size_t)n;
 
     rc = nwsp_buf_add(&req, NWSP_HS_REQUEST, 4);
-    rc |= nwsp_buf_dict_begin(&req, (unsigned)(want_to + want_from +
+    rc |= nwsp_buf_dict_begin(&req, (unsigned)(want_to + want_from + auth +
                                                !!(flags & NWS_CONNECT_KILL_ON_CLOSE)));
+    if (auth)
+        rc |= nwsp_buf_dict_put(&req, "NwsAuth", 7, secret, strlen(secret));
     if (want_to)
         rc |= nwsp_buf_dict_put(&req, "MetadataToServer", 16, "1", 1);
     if (want_from)
@@ -285,8 +295,9 @@ conn_negotiate(nws_client *c, unsigned flags, nws_error *err)
     if (rc != 0 || conn_word(c, w, err) != 0)
         return -1;
     if (memcmp(w, NWSP_HS_ACCEPT, 4) != 0) {
-        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "the server %s our options",
-                     memcmp(w, NWSP_HS_DENY, 4) == 0 ? "refused" : "did not accept");
+        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "the server %s our options%s",
+                     memcmp(w, NWSP_HS_DENY, 4) == 0 ? "refused" : "did not accept",
+                     auth ? " (a wrong secret?)" : "");
         return -1;
     }
     c->meta_to = want_to;
@@ -297,14 +308,14 @@ conn_negotiate(nws_client *c, unsigned flags, nws_error *err)
 
 /* Does the handshake of section 2.10 on c; 0, or -1. */
 static int
-conn_handshake(nws_client *c, unsigned flags, nws_error *err)
+conn_handshake(nws_client *c, unsigned flags, const char *secret, nws_error *err)
 {
     char w[4];
 
     if (nwsp_conn_write(c, NWSP_HS_NEW, 4, err) != 0 || conn_word(c, w, err) != 0)
         return -1;
     if (memcmp(w, NWSP_HS_ADVERTISE, 4) == 0)
-        return conn_negotiate(c, flags, err);
+        return conn_negotiate(c, flags, secret, err);
     if (memcmp(w, "2223", 4) == 0 || memcmp(w, "2222", 4) == 0) {
         /* A pre-2.0 server: no options, so no metadata and no deadman option. */
         if (flags & NWS_CONNECT_KILL_ON_CLOSE) {
@@ -374,13 +385,56 @@ conn_dial(const char *host, int port, nws_error *err)
 }
 
 /* Returns a new, handshaken connection, or NULL; the caller nws_close()s it. */
+/*
+ * Reads the secret of $NWS_AUTH_FILE (its first line) into buf; "" when the
+ * variable is unset; -1 when the file cannot be read.
+ */
+static int
+conn_env_secret(char *buf, size_t len, nws_error *err)
+{
+    const char *path = getenv("NWS_AUTH_FILE");
+    FILE       *fp;
+
+    buf[0] = '\0';
+    if (path == NULL || path[0] == '\0')
+        return 0;
+    if ((fp = fopen(path, "r")) == NULL) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "NWS_AUTH_FILE %.100s: %s", path,
+                     strerror(errno));
+        return -1;
+    }
+    if (fgets(buf, (int)len, fp) == NULL)
+        buf[0] = '\0';
+    fclose(fp);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
 nws_client *
 nws_connect(const char *host, int port, unsigned flags, nws_error *err)
 {
+    return nws_connect_auth(host, port, flags, NULL, err);
+}
+
+nws_client *
+nws_connect_auth(const char *host, int port, unsigned flags, const char *secret,
+                 nws_error *err)
+{
     nws_client *c;
     const char *env;
+    char        envsecret[NWSP_DICT_FIELD_MAX + 2];
 
     nwsp_err_clear(err);
+    if (secret == NULL) {
+        if (conn_env_secret(envsecret, sizeof(envsecret), err) != 0)
+            return NULL;
+        secret = envsecret;
+    }
+    if (strlen(secret) > NWSP_DICT_FIELD_MAX) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "the secret is longer than %d bytes",
+                     NWSP_DICT_FIELD_MAX);
+        return NULL;
+    }
     if (host == NULL || host[0] == '\0')
         host = (env = getenv("NWS_HOST")) != NULL && env[0] != '\0' ? env : NWS_DEFAULT_HOST;
     if (port == 0) {
@@ -408,7 +462,7 @@ nws_connect(const char *host, int port, unsigned flags, nws_error *err)
         return NULL;
     }
     if (conn_set_timeouts(c->fd, CONN_HANDSHAKE_TIMEOUT_MS) != 0 ||
-        conn_handshake(c, flags, err) != 0 || conn_set_timeouts(c->fd, 0) != 0) {
+        conn_handshake(c, flags, secret, err) != 0 || conn_set_timeouts(c->fd, 0) != 0) {
         nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "handshake: %s", strerror(errno));
         nws_close(c);
         return NULL;

@@ -372,6 +372,12 @@ conn_hs_first(struct conn *c, struct evbuffer *in)
         c->c_state = CONN_HS_REQUEST;
         return STEP_PROGRESS;
     }
+    if (auth_enabled()) {
+        /* The old greeting has no options, so no room for the secret. */
+        log_info("%s: refused: authentication required, old-style handshake", c->c_peer);
+        c->c_closing = 1;
+        return STEP_PROGRESS;
+    }
     c->c_cookie = !(memcmp(b, "0000", 4) == 0 || memcmp(b, "1111", 4) == 0);
     evbuffer_add(conn_output(c), NWSP_HS_OLD_REPLY, 4);
     c->c_state = CONN_REQ_ARGC;
@@ -397,6 +403,7 @@ conn_hs_options(struct conn *c, const char *dict, size_t len)
     const char          *adv;
     size_t               advlen;
     char                 key[64];
+    int                  authed = 0;
 
     while (nwsp_dict_next(dict, len, &pos, &e)) {
         if (e.klen >= sizeof(key))
@@ -407,6 +414,12 @@ conn_hs_options(struct conn *c, const char *dict, size_t len)
             return conn_hs_deny(c, "unknown option requested");
         if (advlen != 0 && (advlen != e.vlen || memcmp(adv, e.val, advlen) != 0))
             return conn_hs_deny(c, "option value not allowed");
+        if (strcmp(key, "NwsAuth") == 0) {
+            if (!auth_check(e.val, e.vlen))
+                return conn_hs_deny(c, "authentication failed: wrong secret");
+            authed = 1;
+            continue;
+        }
         if (e.vlen == 1 && e.val[0] == '1') {
             if (strcmp(key, "MetadataToServer") == 0)
                 c->c_meta_in = 1;
@@ -416,6 +429,8 @@ conn_hs_options(struct conn *c, const char *dict, size_t len)
                 c->c_deadman = 1;
         }
     }
+    if (auth_enabled() && !authed)
+        return conn_hs_deny(c, "authentication required: no NwsAuth option");
     evbuffer_add(conn_output(c), NWSP_HS_ACCEPT, 4);
     c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
     return STEP_PROGRESS;

@@ -52,6 +52,9 @@ usage(FILE *fp)
             "                           waiting in a blocking fetch never times out\n"
             "      --write-timeout S    close a client that reads none of its replies for S\n"
             "                           seconds (default 120; 0: never)\n"
+            "      --auth-file FILE     require the secret on FILE's first line: clients\n"
+            "                           send it as handshake option NwsAuth, browsers as\n"
+            "                           the password (HTTP Basic); off by default\n"
             "      --pidfile FILE       write the process id to FILE\n"
             "  -d, --daemon             detach and log to syslog\n"
             "      --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -151,7 +154,8 @@ build_advert(void)
 
     /* NwsWebPort only when a web interface runs (section 2.5). */
     snprintf(port, sizeof(port), "%d", srv.actual_web_port);
-    if (nwsp_buf_dict_begin(&b, srv.cfg.no_web ? 3 : 4) != 0 ||
+    if (nwsp_buf_dict_begin(&b, (srv.cfg.no_web ? 3 : 4) + (auth_enabled() ? 1 : 0)) != 0 ||
+        (auth_enabled() && nwsp_buf_dict_put(&b, "NwsAuth", 7, "", 0) != 0) ||
         (!srv.cfg.no_web &&
          nwsp_buf_dict_put(&b, "NwsWebPort", 10, port, strlen(port)) != 0) ||
         nwsp_buf_dict_put(&b, "MetadataFromServer", 18, "", 0) != 0 ||
@@ -241,6 +245,7 @@ main(int argc, char **argv)
         {"max-clients", required_argument, NULL, 9},
         {"frame-timeout", required_argument, NULL, 10},
         {"write-timeout", required_argument, NULL, 11},
+        {"auth-file", required_argument, NULL, 12},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -340,6 +345,9 @@ main(int argc, char **argv)
             else
                 cfg->write_timeout = (int)v;
             break;
+        case 12:
+            cfg->auth_file = optarg;
+            break;
         case 'V':
             printf("nwsserver %s\n", NWS_VERSION);
             return 0;
@@ -363,6 +371,8 @@ main(int argc, char **argv)
         if (cfg->max_clients == 0 || cfg->max_clients > fit)
             cfg->max_clients = fit;
     }
+    if (cfg->auth_file != NULL && auth_load(cfg->auth_file) != 0)
+        fatalx("cannot use the auth file %s", cfg->auth_file);
     signal(SIGPIPE, SIG_IGN);
     /*
      * Hold SIGTERM and SIGINT until the event loop handles them: whoever reads

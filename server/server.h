@@ -57,6 +57,7 @@ struct config {
     unsigned    max_clients;          /* 0: no limit */
     int         frame_timeout;        /* s without a byte of a half-sent request */
     int         write_timeout;        /* s without progress writing replies */
+    const char *auth_file;            /* the shared secret, or NULL: no authentication */
 };
 
 /* The server's global state (main.c). */
@@ -378,6 +379,12 @@ int  sleigh_batch_view(const struct sleigh *, size_t *pos, struct sleigh_batch_v
 /* Starts serving HTTP on fd, a socket from listen_bind(); 0 or -1. */
 int  web_start(int fd);
 void web_stop(void);
+
+/* auth.c: the optional shared secret (--auth-file). */
+int auth_load(const char *path);
+int auth_enabled(void);
+int auth_check(const char *p, size_t len);
+int auth_check_basic(const char *authorization);
 
 /* listen.c */
 int  listen_bind(const char *addr, int port, int *bound_port);
