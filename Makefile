@@ -25,9 +25,11 @@ B ?= build
 endif
 
 CC      ?= cc
-PKGS     = libevent jansson
+PKGS     = libevent jansson openssl
+SERVER_PKGS = libevent_openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+SERVER_LIBS := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
@@ -104,7 +106,7 @@ $(SERVER_A): $(call obj,$(SERVER_SRC))
 
 $(NWSSERVER): $(call obj,server/main.c) $(SERVER_A) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lm
+	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) $(SERVER_LIBS) -lm
 
 $(B)/bin/%: $(B)/obj/libnws/tools/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
@@ -141,11 +143,11 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBNWS_A)
 
 $(TESTBIN): $(call obj,$(TEST_SRC)) $(SERVER_A) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(CHECK_LIBS) $(PKG_LIBS) -lm
+	$(CC) -o $@ $^ $(LDFLAGS) $(CHECK_LIBS) $(PKG_LIBS) $(SERVER_LIBS) -lm
 
 $(B)/libnws.pc: Makefile
 	@mkdir -p $(dir $@)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: libnws\nDescription: NetWorkSpaces client library\nVersion: %s\nRequires.private: libevent jansson\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lnws\n' '$(PREFIX)' '$(VERSION)' > $@
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: libnws\nDescription: NetWorkSpaces client library\nVersion: %s\nRequires.private: libevent jansson openssl\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lnws\n' '$(PREFIX)' '$(VERSION)' > $@
 
 run: all
 	$(NWSSERVER) --port $${NWS_SERVER_PORT:-8765} --web-port $${NWS_WEB_PORT:-8766}

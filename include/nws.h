@@ -164,6 +164,8 @@ typedef struct nws_client nws_client;
 /* nws_connect flags. */
 #define NWS_CONNECT_NO_METADATA  0x1 /* ask for no metadata, as Python workers do */
 #define NWS_CONNECT_KILL_ON_CLOSE 0x2 /* KillServerOnClose=1: the server stops when we close */
+#define NWS_CONNECT_TLS          0x4 /* TLS (also when $NWS_TLS or $NWS_TLS_CA is set):
+                                        for a server started with --tls-cert */
 
 /*
  * Connects to host:port and does the new-style handshake, asking for

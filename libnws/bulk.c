@@ -163,7 +163,10 @@ nws_bulk_flush(nws_bulk *b, nws_error *err)
     while (replies < b->n) {
         pfd.fd = c->fd;
         pfd.events = POLLIN | (off < b->buf.len ? POLLOUT : 0);
-        rc = poll(&pfd, 1, c->timeout_ms > 0 ? c->timeout_ms : -1);
+        pfd.revents = 0;
+        /* Replies TLS already decrypted are invisible to poll. */
+        rc = nwsp_io_pending(c) > 0 ? (pfd.revents = POLLIN, 1)
+                                     : poll(&pfd, 1, c->timeout_ms > 0 ? c->timeout_ms : -1);
         if (rc < 0 && errno == EINTR)
             continue;
         if (rc <= 0) {
@@ -182,7 +185,7 @@ nws_bulk_flush(nws_bulk *b, nws_error *err)
                 goto fail;
         }
         if ((pfd.revents & POLLOUT) && off < b->buf.len) {
-            n = send(c->fd, b->buf.data + off, b->buf.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+            n = nwsp_io_send(c, b->buf.data + off, b->buf.len - off, 1);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                 continue;
             if (n < 0) {

@@ -90,7 +90,7 @@ nwsp_conn_write(nws_client *c, const void *p, size_t len, nws_error *err)
     if (nwsp_conn_check(c, err) != 0)
         return -1;
     while (len > 0) {
-        n = send(c->fd, s, len, MSG_NOSIGNAL);
+        n = nwsp_io_send(c, s, len, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -145,7 +145,7 @@ nwsp_conn_need(nws_client *c, size_t n, int block, nws_error *err)
         return -1;
     }
     while (c->rlen - c->rpos < n) {
-        got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, block ? 0 : MSG_DONTWAIT);
+        got = nwsp_io_recv(c, c->rbuf + c->rlen, c->rcap - c->rlen, !block);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0 && !block && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -183,7 +183,7 @@ nwsp_conn_read(nws_client *c, void *dst, size_t len, nws_error *err)
     len -= have;
     /* Large remainders go straight from the socket to dst: no double copy. */
     while (len > 0) {
-        got = recv(c->fd, d, len, 0);
+        got = nwsp_io_recv(c, d, len, 0);
         if (got < 0 && errno == EINTR)
             continue;
         if (got == 0) {
@@ -462,6 +462,7 @@ nws_connect_auth(const char *host, int port, unsigned flags, const char *secret,
         return NULL;
     }
     if (conn_set_timeouts(c->fd, CONN_HANDSHAKE_TIMEOUT_MS) != 0 ||
+        (nwsp_tls_wanted(flags) && nwsp_tls_start(c, host, err) != 0) ||
         conn_handshake(c, flags, secret, err) != 0 || conn_set_timeouts(c->fd, 0) != 0) {
         nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "handshake: %s", strerror(errno));
         nws_close(c);
@@ -477,6 +478,7 @@ nws_close(nws_client *c)
     if (c == NULL)
         return;
     nwsp_conn_fail(c);
+    nwsp_tls_free(c);
     nwsp_buf_free(&c->wbuf);
     free(c->rbuf);
     nws_meta_free(c->next_meta);

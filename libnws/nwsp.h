@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "frame.h"
 #include "nws.h"
@@ -76,7 +77,16 @@ struct nws_client {
 
     nws_meta *next_meta;  /* metadata for the next request only */
     nws_meta *reply_meta; /* metadata of the last reply */
+    struct ssl_st *ssl;   /* TLS, or NULL */
 };
+
+/* tls.c: TLS, and the byte I/O every file uses (TLS or not). */
+int     nwsp_tls_wanted(unsigned flags);
+int     nwsp_tls_start(nws_client *c, const char *host, nws_error *err);
+void    nwsp_tls_free(nws_client *c);
+ssize_t nwsp_io_send(nws_client *c, const void *p, size_t len, int dontwait);
+ssize_t nwsp_io_recv(nws_client *c, void *p, size_t len, int dontwait);
+int     nwsp_io_pending(const nws_client *c);
 
 /* Marks c broken: closes the socket so every later call fails. */
 void nwsp_conn_fail(nws_client *c);

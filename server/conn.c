@@ -738,6 +738,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
     struct conn *c = arg;
 
     (void)bev;
+    if (what == BEV_EVENT_CONNECTED)
+        return; /* a TLS handshake completed */
     if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING))
         log_info("%s: no byte of its unfinished request for %d s; closing", c->c_peer,
                  srv.cfg.frame_timeout);
@@ -746,6 +748,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
                  srv.cfg.write_timeout);
     else if (what & BEV_EVENT_EOF)
         log_debug("%s: closed by peer", c->c_peer);
+    else if ((what & BEV_EVENT_ERROR) && tls_enabled())
+        log_info("%s: connection error: %s", c->c_peer, tls_error(c->c_bev));
     else if (what & BEV_EVENT_ERROR)
         log_debug("%s: connection error: %s", c->c_peer,
                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -891,8 +895,13 @@ conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     evutil_make_socket_nonblocking(fd);
-    if ((bev = bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL)
-        fatalx("cannot set up a connection");
+    bev = tls_enabled() ? tls_bufferevent(fd)
+                        : bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        log_warnx("cannot set up a connection");
+        evutil_closesocket(fd);
+        return;
+    }
     conn_new(bev, sa);
 }
 

@@ -55,6 +55,9 @@ usage(FILE *fp)
             "      --auth-file FILE     require the secret on FILE's first line: clients\n"
             "                           send it as handshake option NwsAuth, browsers as\n"
             "                           the password (HTTP Basic); off by default\n"
+            "      --tls-cert FILE      PEM certificate chain: both ports speak TLS from the\n"
+            "                           first byte (with --tls-key; classic clients cannot)\n"
+            "      --tls-key FILE       the certificate's PEM private key\n"
             "      --pidfile FILE       write the process id to FILE\n"
             "  -d, --daemon             detach and log to syslog\n"
             "      --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -246,6 +249,8 @@ main(int argc, char **argv)
         {"frame-timeout", required_argument, NULL, 10},
         {"write-timeout", required_argument, NULL, 11},
         {"auth-file", required_argument, NULL, 12},
+        {"tls-cert", required_argument, NULL, 13},
+        {"tls-key", required_argument, NULL, 14},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -348,6 +353,12 @@ main(int argc, char **argv)
         case 12:
             cfg->auth_file = optarg;
             break;
+        case 13:
+            cfg->tls_cert = optarg;
+            break;
+        case 14:
+            cfg->tls_key = optarg;
+            break;
         case 'V':
             printf("nwsserver %s\n", NWS_VERSION);
             return 0;
@@ -373,6 +384,10 @@ main(int argc, char **argv)
     }
     if (cfg->auth_file != NULL && auth_load(cfg->auth_file) != 0)
         fatalx("cannot use the auth file %s", cfg->auth_file);
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
+        fatalx("--tls-cert and --tls-key go together");
+    if (cfg->tls_cert != NULL && tls_init(cfg->tls_cert, cfg->tls_key) != 0)
+        fatalx("cannot set up TLS");
     signal(SIGPIPE, SIG_IGN);
     /*
      * Hold SIGTERM and SIGINT until the event loop handles them: whoever reads
@@ -444,6 +459,7 @@ main(int argc, char **argv)
     event_free(sigterm);
     event_free(sigint);
     event_base_free(srv.base);
+    tls_shutdown();
     free(srv.advert);
     unlink(srv.suffix_path);
     if (cfg->pidfile != NULL)

@@ -58,6 +58,8 @@ struct config {
     int         frame_timeout;        /* s without a byte of a half-sent request */
     int         write_timeout;        /* s without progress writing replies */
     const char *auth_file;            /* the shared secret, or NULL: no authentication */
+    const char *tls_cert;             /* PEM chain; with tls_key, TLS on both ports */
+    const char *tls_key;
 };
 
 /* The server's global state (main.c). */
@@ -385,6 +387,13 @@ int auth_load(const char *path);
 int auth_enabled(void);
 int auth_check(const char *p, size_t len);
 int auth_check_basic(const char *authorization);
+
+/* tls.c: TLS from the first byte on both ports (--tls-cert, --tls-key). */
+int                 tls_init(const char *cert, const char *key);
+int                 tls_enabled(void);
+struct bufferevent *tls_bufferevent(evutil_socket_t fd);
+const char         *tls_error(struct bufferevent *);
+void                tls_shutdown(void);
 
 /* listen.c */
 int  listen_bind(const char *addr, int port, int *bound_port);

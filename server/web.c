@@ -328,13 +328,15 @@ web_post_refused(struct evhttp_request *req)
     const char       *origin = evhttp_find_header(h, "Origin");
     const char       *host = evhttp_find_header(h, "Host");
     const char       *site = evhttp_find_header(h, "Sec-Fetch-Site");
+    const char       *scheme = tls_enabled() ? "https://" : "http://";
+    size_t            sl = strlen(scheme);
 
     if (web_readonly())
         return "the web interface is read-only (--web-readonly)";
     if (!web_token_ok(evhttp_find_header(h, "X-NWS-CSRF")))
         return "missing or wrong X-NWS-CSRF token";
-    if (origin != NULL && (host == NULL || strncasecmp(origin, "http://", 7) != 0 ||
-                           strcasecmp(origin + 7, host) != 0))
+    if (origin != NULL && (host == NULL || strncasecmp(origin, scheme, sl) != 0 ||
+                           strcasecmp(origin + sl, host) != 0))
         return "cross-origin request refused";
     if (site != NULL && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0)
         return "cross-site request refused";
@@ -548,6 +550,15 @@ web_request_cb(struct evhttp_request *req, void *arg)
     web_params_free(&ps);
 }
 
+/* With --tls-cert, every web connection is HTTPS (evhttp sets the fd later). */
+static struct bufferevent *
+web_tls_bevcb(struct event_base *base, void *arg)
+{
+    (void)base;
+    (void)arg;
+    return tls_bufferevent(-1);
+}
+
 static void
 web_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -615,6 +626,8 @@ web_start(int fd)
                                              EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
                                              EVHTTP_REQ_PATCH);
     evhttp_set_gencb(web_http, web_request_cb, NULL);
+    if (tls_enabled())
+        evhttp_set_bevcb(web_http, web_tls_bevcb, NULL);
     if ((bound = evhttp_accept_socket_with_handle(web_http, fd)) == NULL) {
         evhttp_free(web_http);
         web_http = NULL;
