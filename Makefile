@@ -5,6 +5,10 @@
 #   make check        build and run every test (Check prints the summary)
 #   make SAN=1 check  the same with AddressSanitizer and UBSan (separate build dir)
 #   make install      PREFIX=/usr/local DESTDIR=
+#   make fuzz         build the libFuzzer harnesses (clang) and run each for
+#                     FUZZ_SECONDS (default 60); FUZZ=name runs only that one
+#   make soak         a real server under many clients for SOAK_SECONDS (300)
+#   make valgrind     the protocol, server and client suites, nwsserver under valgrind
 #   make clean
 #
 # Missing build dependencies are installed first (.ci/deps, apt-get as root).
@@ -25,7 +29,7 @@ B ?= build
 endif
 
 CC      ?= cc
-PKGS     = libevent jansson openssl
+PKGS     = libevent jansson openssl libssh
 SERVER_PKGS = libevent_openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -44,6 +48,13 @@ CFLAGS  += -O1 -fno-omit-frame-pointer \
            -fsanitize=address,undefined -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
 endif
+# The fuzzing build (make fuzz sets it, with CC=clang and B=build-fuzz).
+ifdef FUZZ_BUILD
+CFLAGS  += -O1 -fno-omit-frame-pointer \
+           -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+           -Wno-error
+LDFLAGS += -fsanitize=address,undefined
+endif
 
 # sleigh/*.c (launchers, node lists) are library code: the Sleigh API uses them.
 LIBNWS_SRC := $(wildcard libnws/*.c sleigh/*.c)
@@ -54,6 +65,11 @@ MODULE_SRC := $(wildcard tests/modules/*.c examples/modules/*.c bench/modules/*.
 EXAMPLE_SRC:= $(wildcard examples/*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
 TEST_SRC   := $(wildcard tests/*.c)
+# The fuzzing harnesses: linked into the tests too, which replay their inputs.
+FUZZ_SRC   := $(filter-out fuzz/libfuzzer_main.c,$(wildcard fuzz/*.c))
+FUZZ_TARGETS = frame handshake server sleigh list reply
+FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 300
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -86,7 +102,8 @@ deps-test:
 	@sh .ci/deps test
 
 # Tests reach into the server's private header for its unit tests.
-$(B)/obj/tests/%.o: CFLAGS += -Iserver
+$(B)/obj/tests/%.o: CFLAGS += -Iserver -Ifuzz
+$(B)/obj/fuzz/%.o: CFLAGS += -Iserver
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -141,13 +158,13 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lpthread -lm
 
-$(TESTBIN): $(call obj,$(TEST_SRC)) $(SERVER_A) $(LIBNWS_A)
+$(TESTBIN): $(call obj,$(TEST_SRC) $(FUZZ_SRC)) $(SERVER_A) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(CHECK_LIBS) $(PKG_LIBS) $(SERVER_LIBS) -lm
 
 $(B)/libnws.pc: Makefile
 	@mkdir -p $(dir $@)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: libnws\nDescription: NetWorkSpaces client library\nVersion: %s\nRequires.private: libevent jansson openssl\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lnws\n' '$(PREFIX)' '$(VERSION)' > $@
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: libnws\nDescription: NetWorkSpaces client library\nVersion: %s\nRequires.private: libevent jansson openssl libssh\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lnws\n' '$(PREFIX)' '$(VERSION)' > $@
 
 run: all
 	$(NWSSERVER) --port $${NWS_SERVER_PORT:-8765} --web-port $${NWS_WEB_PORT:-8766}
@@ -161,6 +178,78 @@ check: deps-test all
 bench: all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/run.sh $(abspath $(B))
 
+# Fuzzing: clang's libFuzzer with ASan and UBSan, in build-fuzz/.  Each
+# harness runs FUZZ_SECONDS on build-fuzz/corpus/<name> (where it keeps what
+# it finds), fuzz/corpus/<name> (the seeds) and tests/data/fuzz-regressions/
+# <name> (inputs that once failed); crashes land in build-fuzz/crashes/<name>/
+# and should become regression inputs.  FUZZ=name runs one harness.
+FUZZ_RUN = $(if $(FUZZ),$(FUZZ),$(FUZZ_TARGETS))
+FUZZ_FLAGS ?=
+
+fuzz:
+	@sh .ci/deps fuzz
+	@$(MAKE) --no-print-directory B=build-fuzz FUZZ_BUILD=1 CC=clang fuzz-build
+	@set -e; for h in $(FUZZ_RUN); do \
+	    mkdir -p build-fuzz/corpus/$$h build-fuzz/crashes/$$h; \
+	    reg=tests/data/fuzz-regressions/$$h; [ -d $$reg ] || reg=; \
+	    echo "== fuzz $$h ($(FUZZ_SECONDS) s)"; \
+	    build-fuzz/fuzz/fuzz_$$h -max_total_time=$(FUZZ_SECONDS) -timeout=20 \
+	        -rss_limit_mb=2048 -print_final_stats=1 $(FUZZ_FLAGS) \
+	        -artifact_prefix=build-fuzz/crashes/$$h/ \
+	        build-fuzz/corpus/$$h fuzz/corpus/$$h $$reg 2>build-fuzz/fuzz_$$h.log \
+	    || { tail -60 build-fuzz/fuzz_$$h.log; exit 1; }; \
+	    grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec)' \
+	        build-fuzz/fuzz_$$h.log; \
+	done
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+
+$(B)/fuzz/fuzz_%: fuzz/libfuzzer_main.c $(call obj,$(FUZZ_SRC)) $(SERVER_A) $(LIBNWS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iserver -DNWSFUZZ_TARGET=nwsfuzz_$* -fsanitize=fuzzer -o $@ $^ \
+	    $(LDFLAGS) $(PKG_LIBS) $(SERVER_LIBS) -lpthread -lm
+
+# The soak test (bench/soak.c): a real server, 16 producers, 16 consumers and
+# 4 clients doing everything else for SOAK_SECONDS; see its header.
+.PHONY: soak
+soak: all
+	$(B)/bench/soak --server $(abspath $(NWSSERVER)) --seconds $(SOAK_SECONDS)
+
+# make valgrind: memcheck, zero errors and zero definite or indirect leaks.
+# First the in-memory suites with the test binary itself under valgrind (the
+# codec, the server's units, every fuzz seed and regression input through a
+# whole in-memory server), then the protocol, server, client and web suites
+# with every nwsserver they start under valgrind (NWS_TEST_VALGRIND; its logs
+# go to $(B)/valgrind/ and must stay empty).  About three minutes, so it is
+# not part of make check; CI runs it.  VALGRIND_SUITES narrows the second part.
+VALGRIND_SELF   = frame server_units fuzz_replay
+VALGRIND_SUITES ?= proto_blocking proto_commands proto_deadman proto_errors \
+                   proto_handshake proto_hostile proto_iter proto_large proto_listings \
+                   proto_modes proto_pipeline proto_workspaces hostile_clients \
+                   server_cli auth tls cli libnws web_api sleigh_ws
+VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
+           --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+TEST_ENV = NWS_BIN_DIR=$(abspath $(B)/bin) NWS_EXAMPLES_DIR=$(abspath $(B)/examples) \
+           NWS_MODULES_DIR=$(abspath $(B)/modules) NWS_SRC_DIR=$(CURDIR)
+
+.PHONY: valgrind
+valgrind: all
+	@sh .ci/deps fuzz
+	@rm -rf $(B)/valgrind && mkdir -p $(B)/valgrind
+	@set -e; for s in $(VALGRIND_SELF); do \
+	    echo "== valgrind: suite $$s (in process)"; \
+	    $(TEST_ENV) CK_RUN_SUITE=$$s CK_FORK=no $(VALGRIND) $(TESTBIN); \
+	done
+	@set -e; for s in $(VALGRIND_SUITES); do \
+	    echo "== valgrind: suite $$s (servers under valgrind)"; \
+	    $(TEST_ENV) CK_RUN_SUITE=$$s CK_TIMEOUT_MULTIPLIER=10 \
+	        NWS_TEST_VALGRIND=$(abspath $(B)/valgrind) $(TESTBIN); \
+	done
+	@n=$$(ls $(B)/valgrind | wc -l); bad=$$(find $(B)/valgrind -name 'vg.*.log' -size +0); \
+	if [ -n "$$bad" ]; then cat $$bad; echo "valgrind: errors in $$bad"; exit 1; fi; \
+	echo "valgrind: $$n servers, no errors, no leaks"
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
@@ -173,6 +262,6 @@ install: all
 	for m in man/*.[0-9]; do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -500,7 +500,8 @@ conn_arg_begin(struct conn *c, uint64_t len)
     } else if (i >= NWS_MAX_KEPT_ARGS) {
         c->c_state = CONN_REQ_SKIP; /* the argument count is wrong anyway */
     } else {
-        if (nwsp_buf_reserve(&c->c_rq_args, (size_t)len) != 0)
+        /* At least one byte, so that data is never NULL, even for empty arguments. */
+        if (nwsp_buf_reserve(&c->c_rq_args, len > 0 ? (size_t)len : 1) != 0)
             fatal("request buffer");
         c->c_rq_off[i] = c->c_rq_args.len;
         c->c_rq_len[i] = (size_t)len;

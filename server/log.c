@@ -52,6 +52,8 @@ log_level_parse(const char *s)
     return -1;
 }
 
+static void log_vwrite(int, int, const char *, va_list) __attribute__((format(printf, 3, 0)));
+
 /* Writes one message at level lvl, with errno's text if err != 0. */
 static void
 log_vwrite(int lvl, int err, const char *fmt, va_list ap)

@@ -29,11 +29,35 @@ nwstest_bin(const char *name, char *buf, size_t len)
     return buf;
 }
 
+/*
+ * With NWS_TEST_VALGRIND=DIR every server runs under valgrind's memcheck,
+ * which writes DIR/vg.<pid>.log and exits 99 on any error or definite or
+ * indirect leak (make valgrind checks the logs; ptest_stop the exit code).
+ */
+static int
+nwstest_valgrind_argv(const char **argv, char *logopt, size_t len)
+{
+    const char *dir = getenv("NWS_TEST_VALGRIND");
+    int         argc = 0;
+
+    if (dir == NULL || *dir == '\0')
+        return 0;
+    snprintf(logopt, len, "--log-file=%s/vg.%%p.log", dir);
+    argv[argc++] = "valgrind";
+    argv[argc++] = "--quiet";
+    argv[argc++] = "--error-exitcode=99";
+    argv[argc++] = "--leak-check=full";
+    argv[argc++] = "--errors-for-leak-kinds=definite,indirect";
+    argv[argc++] = "--show-leak-kinds=definite,indirect";
+    argv[argc++] = logopt;
+    return argc;
+}
+
 int
 nwstest_server_start(struct nwstest_server *s, const char *const *extra)
 {
-    char        bin[512], line[512];
-    const char *argv[64];
+    char        bin[512], line[512], vglog[512];
+    const char *argv[80];
     int         pfd[2], argc = 0, i;
     FILE       *fp;
     char       *p;
@@ -42,6 +66,7 @@ nwstest_server_start(struct nwstest_server *s, const char *const *extra)
     snprintf(s->tmpdir, sizeof(s->tmpdir), "/tmp/nwstest.XXXXXX");
     if (mkdtemp(s->tmpdir) == NULL)
         return -1;
+    argc = nwstest_valgrind_argv(argv, vglog, sizeof(vglog));
     argv[argc++] = nwstest_bin("nwsserver", bin, sizeof(bin));
     argv[argc++] = "--bind";
     argv[argc++] = "127.0.0.1";
@@ -55,7 +80,7 @@ nwstest_server_start(struct nwstest_server *s, const char *const *extra)
     argv[argc++] = "--log-level";
     argv[argc++] = getenv("NWS_TEST_LOG_LEVEL") != NULL ? getenv("NWS_TEST_LOG_LEVEL")
                                                         : "warn";
-    for (i = 0; extra != NULL && extra[i] != NULL && argc < 62; i++)
+    for (i = 0; extra != NULL && extra[i] != NULL && argc < 78; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
 
@@ -70,7 +95,7 @@ nwstest_server_start(struct nwstest_server *s, const char *const *extra)
         dup2(pfd[1], 1);
         close(pfd[0]);
         close(pfd[1]);
-        execv(argv[0], (char *const *)argv);
+        execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(pfd[1]);
@@ -98,15 +123,17 @@ nwstest_server_stop(struct nwstest_server *s)
 {
     int  status = -1, i;
     char cmd[300];
+    /* valgrind's leak check at exit takes a while. */
+    int  tries = getenv("NWS_TEST_VALGRIND") != NULL ? 3000 : 500;
 
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
-        for (i = 0; i < 500; i++) {
+        for (i = 0; i < tries; i++) {
             if (waitpid(s->pid, &status, WNOHANG) == s->pid)
                 break;
             usleep(10000);
         }
-        if (i == 500) {
+        if (i == tries) {
             kill(s->pid, SIGKILL);
             waitpid(s->pid, &status, 0);
             status = -1;
