@@ -67,6 +67,18 @@
  * master dies (PR_SET_PDEATHSIG).  nws_sleigh_stop deletes the workspace
  * and reaps every local worker.
  *
+ * Other machines.  With a list of nodes (the nodes option, or the
+ * allocation of a batch scheduler: Slurm, PBS/Torque, SGE, LSF), the "ssh"
+ * launcher logs in to each distinct node once (libssh, as ~/.ssh/config,
+ * the agent and known_hosts say) and runs one node launcher there
+ * (nws-worker --count N), which starts that node's workers and ends them
+ * when the ssh connection closes: at stop, when the master dies, or when
+ * the connection is lost.  Workers reach the server through a reverse
+ * tunnel in that connection (the default: the server may listen on
+ * loopback only), or directly at remote_host.  Inside a Slurm allocation,
+ * the "srun" launcher starts them with srun instead (directly only).
+ * libnws(3), LAUNCHING, says which to use when.
+ *
  * Connections.  The sleigh keeps one connection for control and task
  * submission, and one more per pending batch that is collecting results
  * (taken from a small pool), because a blocking fetch ties up its
@@ -101,22 +113,41 @@ typedef struct nws_sleigh_pending nws_sleigh_pending;
 #define NWS_SLEIGH_OUTPUT     0x2 /* workers keep their stdout/stderr lines in the
                                      workspace, fifo variable output@<rank> */
 #define NWS_SLEIGH_NO_RESTART 0x4 /* do not restart local workers that die */
+#define NWS_SLEIGH_PARTIAL    0x8 /* remote launchers: go on with the nodes that
+                                     started (else one failed node fails the sleigh) */
+#define NWS_SLEIGH_ACCEPT_NEW_HOSTKEYS 0x10 /* ssh: add the keys of hosts not in
+                                     known_hosts to it (a changed key still fails) */
 
 typedef struct nws_sleigh_options {
     const char *host; /* server; NULL: $NWS_HOST, else localhost */
     int         port; /* 0: $NWS_PORT, else 8765 */
     /*
      * Workers to launch: -1 one per online core (the default), 0 none
-     * (workers join by hand: nws-worker --workspace NAME).
+     * (workers join by hand: nws-worker --workspace NAME).  With nodes:
+     * -1 as many as the node list says, N > 0 N in all, spread over the
+     * nodes by turns.
      */
     int workers;
-    /* The launcher: NULL or "local" (fork/exec on this machine). */
+    /*
+     * The launcher: "local" (fork/exec on this machine), "ssh" or "srun";
+     * NULL: "ssh" if nodes is given, else "local".
+     */
     const char        *launcher;
-    const char *const *nodes;        /* NULL-terminated node names, for the launchers
-                                        that use them */
+    /*
+     * Nodes for "ssh" and "srun": NULL-terminated entries, each
+     * [N/][user@]host[:N] (N workers, default 1; a host listed twice adds
+     * up) or a list of them separated by commas; host may be an ssh config
+     * alias, [IPv6], or a range such as node[01-04,07].  NULL: the batch
+     * scheduler's allocation ($SLURM_JOB_NODELIST, $PBS_NODEFILE,
+     * $PE_HOSTFILE, $LSB_MCPU_HOSTS).
+     */
+    const char *const *nodes;
     const char        *worker_path;  /* NULL: $NWS_WORKER, else nws-worker next to this
-                                        program (or in ../bin), else on $PATH */
-    const char        *working_dir;  /* workers' working directory; NULL: ours */
+                                        program (or in ../bin), else on $PATH; remote
+                                        launchers run it (default nws-worker) on the
+                                        nodes, unchecked here */
+    const char        *working_dir;  /* workers' working directory; NULL: ours (ssh:
+                                        the login directory) */
     const char *const *env;          /* NULL-terminated "NAME=value" added to the
                                         workers' environment (ours is inherited) */
     int                verbose;      /* 1: workers log to our stderr; 0: to /dev/null */
@@ -126,6 +157,27 @@ typedef struct nws_sleigh_options {
                                         (default 30); 0: do not wait */
     const char        *ws_template;  /* workspace name template, "sleigh_ride_%04d" */
     unsigned           flags;        /* NWS_SLEIGH_* above */
+
+    /* ---- remote workers: launchers "ssh" and "srun" -------------------------- */
+    const char *remote_host;     /* workers reach the server at remote_host:remote_port;
+                                    NULL: ssh carries their connections to host:port
+                                    (a reverse tunnel); srun needs an address */
+    int         remote_port;     /* 0: port */
+    const char *ssh_user;        /* NULL: the entry's user@, else ~/.ssh/config, else
+                                    ours */
+    int         ssh_port;        /* 0: ~/.ssh/config, else 22 */
+    const char *ssh_config;      /* NULL: ~/.ssh/config then /etc/ssh/ssh_config;
+                                    "": none */
+    const char *ssh_identity;    /* one more private key file to try, or NULL */
+    const char *known_hosts;     /* NULL: the config's UserKnownHostsFile, else
+                                    ~/.ssh/known_hosts (checked strictly unless
+                                    NWS_SLEIGH_ACCEPT_NEW_HOSTKEYS) */
+    int         max_startups;    /* ssh handshakes at once; 0: 8 */
+    double      connect_timeout; /* seconds for a node to connect, log in and start
+                                    its workers; 0: 30 */
+    double      keepalive;       /* seconds between ssh keepalives; a node silent for
+                                    3 of them is lost (its workers' tasks go to
+                                    others); 0: 5; < 0: none */
 } nws_sleigh_options;
 
 /* Fills opt with the defaults (always call it first: fields may be added). */
@@ -185,6 +237,24 @@ typedef struct nws_sleigh_info {
 
 /* Fills *info (a round trip).  0, or -1. */
 NWS_API int nws_sleigh_status(nws_sleigh *s, nws_sleigh_info *info, nws_error *err);
+
+/*
+ * Where the workers run: a new JSON array (a round trip), one object per
+ * node, or NULL:
+ *   "node"        the node as listed ("localhost" for local workers)
+ *   "state"       "connecting", "starting", "running", "failed" (it never
+ *                 started), "exited" (its workers ended by themselves),
+ *                 "lost" (its connection broke or went silent), "stopped"
+ *   "workers"     workers asked for there
+ *   "running"     worker processes running there now, as its launcher says
+ *   "ranks"       the ranks started there (remote launchers)
+ *   "alive"       of those, the ranks whose process runs
+ *   "registered"  of those, the ranks registered with the server now
+ *   "error"       why it failed, was lost or exited badly (when it did)
+ *   "exit"        the exit status of its node launcher (once known)
+ * An attached sleigh without launched workers gives an empty array.
+ */
+NWS_API json_t *nws_sleigh_nodes(nws_sleigh *s, nws_error *err) NWS_WUR;
 
 /*
  * Waits until at least n workers are registered, or timeout seconds.

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../sleigh/launch.h"
+#include "../sleigh/nodes.h"
 #include "nwsp.h"
 #include "sleighp.h"
 
@@ -24,6 +25,10 @@
 #define SLEIGH_FOREVER       "10000000" /* seconds: the longest the server accepts */
 #define SLEIGH_JOIN_TIMEOUT  30.0
 #define SLEIGH_STOP_GRACE_MS 1000
+#define SLEIGH_MAX_STARTUPS  8    /* ssh handshakes at once (sshd's MaxStartups is 10) */
+#define SLEIGH_SSH_TIMEOUT   30.0
+#define SLEIGH_KEEPALIVE     5.0
+#define SLEIGH_MAX_REMOTE    1000000 /* workers of one remote launch */
 
 /* Fills opt with the defaults. */
 void
@@ -102,28 +107,89 @@ nwsp_sleigh_rank_count(nws_sleigh *s, nws_error *err)
     return n;
 }
 
+/* The launcher opt asks for, or NULL (err set). */
+static const struct nwsp_launcher_ops *
+sleigh_launcher(const nws_sleigh_options *opt, nws_error *err)
+{
+    const char                     *name = opt->launcher;
+    const struct nwsp_launcher_ops *ops;
+
+    if (name == NULL || *name == '\0')
+        name = opt->nodes != NULL && opt->nodes[0] != NULL ? "ssh" : "local";
+    if ((ops = nwsp_launcher_find(name)) == NULL)
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "unknown launcher %s", name);
+    return ops;
+}
+
+/* getenv for nwsp_nodes_from_env. */
+static const char *
+sleigh_getenv(const char *name, void *arg)
+{
+    (void)arg;
+    return getenv(name);
+}
+
 /*
- * Starts n workers with the launcher of opt (made on first use) and waits
- * until at least want workers are registered.  0, or -1.
+ * The nodes of a remote launch: opt->nodes, else the batch scheduler's
+ * allocation, with opt->workers > 0 spread over them.  0, or -1.
  */
 static int
-sleigh_launch(nws_sleigh *s, const nws_sleigh_options *opt, int n, long want,
-              nws_error *err)
+sleigh_nodes(const nws_sleigh_options *opt, struct nwsp_nodes *nl, nws_error *err)
 {
-    const struct nwsp_launcher_ops *ops = nwsp_launcher_find(opt->launcher);
-    struct nwsp_launch_spec         spec;
-    struct nwsp_launch_status       st;
-    double                          deadline;
-    char                           *path;
-    long                            have;
-    int                             nap = 2;
+    size_t i;
+    int    rc;
 
-    if (ops == NULL) {
-        nwsp_err_set(err, NWS_ERR_INVALID, 0, "unknown launcher %s", opt->launcher);
+    for (i = 0; opt->nodes != NULL && opt->nodes[i] != NULL; i++)
+        if (nwsp_nodes_parse(nl, opt->nodes[i], err) != 0)
+            return -1;
+    if (nl->nl_n == 0) {
+        if ((rc = nwsp_nodes_from_env(nl, sleigh_getenv, NULL, NULL, err)) < 0)
+            return -1;
+        if (rc == 0) {
+            nwsp_err_set(err, NWS_ERR_INVALID, 0,
+                         "no nodes: give a node list, or run inside a batch allocation");
+            return -1;
+        }
+    }
+    if (opt->workers > 0)
+        nwsp_nodes_spread(nl, opt->workers);
+    if (nwsp_nodes_total(nl) > SLEIGH_MAX_REMOTE) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "more than %d workers on the nodes",
+                     SLEIGH_MAX_REMOTE);
         return -1;
     }
-    if ((path = nwsp_launch_worker_path(opt->worker_path, err)) == NULL)
+    return 0;
+}
+
+/*
+ * Starts n workers with the launcher ops (on nodes, for a remote one) and
+ * waits until at least want workers are registered (fewer if nodes failed
+ * and NWS_SLEIGH_PARTIAL lets the sleigh go on without them).  0, or -1.
+ */
+static int
+sleigh_launch(nws_sleigh *s, const nws_sleigh_options *opt,
+              const struct nwsp_launcher_ops *ops, const struct nwsp_nodes *nodes, int n,
+              long want, nws_error *err)
+{
+    struct nwsp_launch_spec   spec;
+    struct nwsp_launch_status st;
+    double                    deadline;
+    char                     *path;
+    const char               *w;
+    long                      have, base = want - n;
+    int                       nap = 2;
+
+    if (ops->remote) {
+        /* A program on the nodes: nothing to check here. */
+        w = opt->worker_path ? opt->worker_path : getenv("NWS_WORKER");
+        path = strdup(w != NULL && *w != '\0' ? w : "nws-worker");
+        if (path == NULL) {
+            nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+            return -1;
+        }
+    } else if ((path = nwsp_launch_worker_path(opt->worker_path, err)) == NULL) {
         return -1;
+    }
     memset(&spec, 0, sizeof(spec));
     spec.host = s->host;
     spec.port = s->port;
@@ -135,6 +201,19 @@ sleigh_launch(nws_sleigh *s, const nws_sleigh_options *opt, int n, long want,
     spec.output = !!(opt->flags & NWS_SLEIGH_OUTPUT);
     spec.restart = !(opt->flags & NWS_SLEIGH_NO_RESTART);
     spec.total = n;
+    spec.nodes = nodes;
+    spec.remote_host = opt->remote_host;
+    spec.remote_port = opt->remote_port;
+    spec.ssh_user = opt->ssh_user;
+    spec.ssh_port = opt->ssh_port;
+    spec.ssh_config = opt->ssh_config;
+    spec.ssh_identity = opt->ssh_identity;
+    spec.known_hosts = opt->known_hosts;
+    spec.accept_new = !!(opt->flags & NWS_SLEIGH_ACCEPT_NEW_HOSTKEYS);
+    spec.partial = !!(opt->flags & NWS_SLEIGH_PARTIAL);
+    spec.max_startups = opt->max_startups > 0 ? opt->max_startups : SLEIGH_MAX_STARTUPS;
+    spec.timeout = opt->connect_timeout > 0 ? opt->connect_timeout : SLEIGH_SSH_TIMEOUT;
+    spec.keepalive = opt->keepalive == 0 ? SLEIGH_KEEPALIVE : opt->keepalive;
     s->launcher = ops->create(&spec, err);
     free(path);
     if (s->launcher == NULL)
@@ -142,6 +221,10 @@ sleigh_launch(nws_sleigh *s, const nws_sleigh_options *opt, int n, long want,
     if (ops->start(s->launcher, NULL, n, err) != 0)
         return -1;
     s->launched_workers = n;
+    /* Nodes that failed (NWS_SLEIGH_PARTIAL) have no workers to wait for. */
+    ops->status(s->launcher, &st);
+    if (st.wanted < n)
+        want = base + st.wanted;
     if (opt->join_timeout <= 0)
         return 0;
     deadline = nwsp_sleigh_mono() + opt->join_timeout;
@@ -190,19 +273,31 @@ sleigh_nworkers(const nws_sleigh_options *opt, int dflt)
 nws_sleigh *
 nws_sleigh_new(const nws_sleigh_options *opt, nws_error *err)
 {
-    nws_sleigh_options dflt;
-    nws_sleigh        *s;
-    nws_meta          *meta;
-    char              *version = NULL, num[32];
-    int                rc, n;
+    const struct nwsp_launcher_ops *ops;
+    struct nwsp_nodes               nodes;
+    nws_sleigh_options              dflt;
+    nws_sleigh                     *s;
+    nws_meta                       *meta;
+    char                           *version = NULL, num[32];
+    int                             rc, n;
 
     nwsp_err_clear(err);
     if (opt == NULL) {
         nws_sleigh_options_init(&dflt);
         opt = &dflt;
     }
-    if ((s = sleigh_alloc(opt, err)) == NULL)
+    nwsp_nodes_init(&nodes);
+    /* Bad node lists and unknown launchers fail before anything is made. */
+    if ((ops = sleigh_launcher(opt, err)) == NULL)
         return NULL;
+    if (ops->remote && opt->workers != 0 && sleigh_nodes(opt, &nodes, err) != 0) {
+        nwsp_nodes_free(&nodes);
+        return NULL;
+    }
+    if ((s = sleigh_alloc(opt, err)) == NULL) {
+        nwsp_nodes_free(&nodes);
+        return NULL;
+    }
     s->owner = 1;
     s->persistent = !!(opt->flags & NWS_SLEIGH_PERSISTENT);
     if ((meta = nws_meta_new()) == NULL) {
@@ -234,11 +329,13 @@ nws_sleigh_new(const nws_sleigh_options *opt, nws_error *err)
     /* The join phase an eachWorker starts must not close the group: keep it open. */
     if (nws_store_string(s->ws, "waitForWorkers", SLEIGH_FOREVER, err) != 0)
         goto fail;
-    n = sleigh_nworkers(opt, -1);
-    if (n > 0 && sleigh_launch(s, opt, n, n, err) != 0)
+    n = ops->remote ? (int)nwsp_nodes_total(&nodes) : sleigh_nworkers(opt, -1);
+    if (n > 0 && sleigh_launch(s, opt, ops, &nodes, n, n, err) != 0)
         goto fail;
+    nwsp_nodes_free(&nodes);
     return s;
 fail:
+    nwsp_nodes_free(&nodes);
     nws_sleigh_stop(s, NULL);
     nws_sleigh_free(s);
     return NULL;
@@ -248,11 +345,13 @@ fail:
 nws_sleigh *
 nws_sleigh_attach(const char *ws_name, const nws_sleigh_options *opt, nws_error *err)
 {
-    nws_sleigh_options dflt;
-    nws_sleigh        *s;
-    char              *version = NULL;
-    long               have;
-    int                rc, n;
+    const struct nwsp_launcher_ops *ops;
+    struct nwsp_nodes               nodes;
+    nws_sleigh_options              dflt;
+    nws_sleigh                     *s;
+    char                           *version = NULL;
+    long                            have;
+    int                             rc, n;
 
     nwsp_err_clear(err);
     if (ws_name == NULL) {
@@ -264,8 +363,17 @@ nws_sleigh_attach(const char *ws_name, const nws_sleigh_options *opt, nws_error 
         dflt.workers = 0;
         opt = &dflt;
     }
-    if ((s = sleigh_alloc(opt, err)) == NULL)
+    nwsp_nodes_init(&nodes);
+    if ((ops = sleigh_launcher(opt, err)) == NULL)
         return NULL;
+    if (ops->remote && opt->workers != 0 && sleigh_nodes(opt, &nodes, err) != 0) {
+        nwsp_nodes_free(&nodes);
+        return NULL;
+    }
+    if ((s = sleigh_alloc(opt, err)) == NULL) {
+        nwsp_nodes_free(&nodes);
+        return NULL;
+    }
     if ((s->ws = nws_ws_use(s->c, ws_name, NWS_WS_NOCREATE, err)) == NULL)
         goto fail;
     rc = nws_find_try_string(s->ws, "version", &version, err);
@@ -277,14 +385,16 @@ nws_sleigh_attach(const char *ws_name, const nws_sleigh_options *opt, nws_error 
         goto fail;
     }
     free(version);
-    n = sleigh_nworkers(opt, 0);
+    n = ops->remote ? (int)nwsp_nodes_total(&nodes) : sleigh_nworkers(opt, 0);
     if (n > 0) {
         if ((have = nwsp_sleigh_rank_count(s, err)) < 0 ||
-            sleigh_launch(s, opt, n, have + n, err) != 0)
+            sleigh_launch(s, opt, ops, &nodes, n, have + n, err) != 0)
             goto fail;
     }
+    nwsp_nodes_free(&nodes);
     return s;
 fail:
+    nwsp_nodes_free(&nodes);
     nws_sleigh_free(s);
     return NULL;
 }
@@ -358,7 +468,7 @@ nws_sleigh_ws(nws_sleigh *s)
 int
 nws_sleigh_status(nws_sleigh *s, nws_sleigh_info *info, nws_error *err)
 {
-    struct nwsp_launch_status st = {0, 0, 0};
+    struct nwsp_launch_status st = {0, 0, 0, 0};
     char                     *join;
 
     nwsp_err_clear(err);
@@ -379,6 +489,81 @@ nws_sleigh_status(nws_sleigh *s, nws_sleigh_info *info, nws_error *err)
     info->restarts = st.restarts;
     info->running = st.running;
     return 0;
+}
+
+/* Fills *set (sorted) with the ranks the scoreboard lists; their count, or -1. */
+static long
+sleigh_registered(nws_sleigh *s, long **set, nws_error *err)
+{
+    char  *board = nws_find_string(s->ws, "scoreboard", err), *p, *end;
+    long  *v = NULL, *nv, r;
+    size_t n = 0, cap = 0;
+
+    *set = NULL;
+    if (board == NULL)
+        return -1;
+    /* Lines "worker R: idle, N tasks done" after a summary line. */
+    for (p = board; (p = strstr(p, "worker ")) != NULL; p = end) {
+        r = strtol(p + 7, &end, 10);
+        if (end == p + 7 || *end != ':')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+                free(v);
+                free(board);
+                nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+                return -1;
+            }
+            v = nv;
+        }
+        v[n++] = r;
+    }
+    free(board);
+    *set = v;
+    return (long)n;
+}
+
+/* The nodes and ranks of the launched workers (new JSON array), or NULL. */
+json_t *
+nws_sleigh_nodes(nws_sleigh *s, nws_error *err)
+{
+    json_t *arr, *node, *ranks, *reg, *r;
+    long   *set, nset, k;
+    size_t  i, j;
+
+    nwsp_err_clear(err);
+    if (s == NULL) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "NULL sleigh");
+        return NULL;
+    }
+    /* A stopped sleigh has no workspace to ask: nobody is registered. */
+    set = NULL;
+    nset = 0;
+    if (!s->stopped && (nset = sleigh_registered(s, &set, err)) < 0)
+        return NULL;
+    arr = s->launcher != NULL && s->launcher->ops->nodes != NULL
+              ? s->launcher->ops->nodes(s->launcher)
+              : json_array();
+    json_array_foreach(arr, i, node)
+    {
+        if (!json_is_array(ranks = json_object_get(node, "ranks")))
+            continue;
+        if ((reg = json_array()) == NULL)
+            break;
+        json_array_foreach(ranks, j, r)
+        {
+            for (k = 0; k < nset && set[k] != json_integer_value(r); k++)
+                ;
+            if (k < nset)
+                json_array_append_new(reg, json_integer(set[k]));
+        }
+        json_object_set_new(node, "registered", reg);
+    }
+    free(set);
+    if (arr == NULL)
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+    return arr;
 }
 
 /* Waits for n registered workers or timeout seconds; the count, or -1. */

@@ -1,5 +1,6 @@
 /*
- * launch.c -- the table of launchers, and finding the worker program.
+ * launch.c -- the table of launchers, and finding programs (the worker,
+ * srun).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -13,6 +14,8 @@
 /* Every launcher the Sleigh knows; a new kind is one more line. */
 static const struct nwsp_launcher_ops *const launch_table[] = {
     &nwsp_launch_local,
+    &nwsp_launch_ssh,
+    &nwsp_launch_srun,
 };
 
 /* Returns the launcher called name (NULL: local), or NULL. */
@@ -59,6 +62,15 @@ launch_search_path(const char *name)
             return found;
     }
     return NULL;
+}
+
+/* A program by name ($PATH) or path: a new string, or NULL. */
+char *
+nwsp_launch_find_program(const char *name)
+{
+    if (name == NULL || *name == '\0')
+        return NULL;
+    return strchr(name, '/') != NULL ? launch_try(name) : launch_search_path(name);
 }
 
 /* The worker program: a new string, or NULL (err set). */

@@ -11,6 +11,10 @@
  *
  * Invariants: lc_w[i].pid > 0 exactly while that process has not been
  * reaped; only the supervisor thread forks and reaps, until it is joined.
+ *
+ * A slot normally runs lc_argv, one worker.  The srun launcher uses this
+ * supervisor too (nwsp_local_start_argv): its slots run their own argv (an
+ * srun standing for several workers on one node) and are never restarted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +47,10 @@ struct local_worker {
     unsigned lw_fast;       /* fast deaths in a row */
     double   lw_restart_at; /* > 0: start again then */
     int      lw_gone;       /* ended for good */
+    char   **lw_argv;       /* NULL: lc_argv; else owned, and never restarted */
+    char    *lw_node;       /* NULL: localhost; else owned */
+    int      lw_tasks;      /* workers the process stands for (lw_argv), else 1 */
+    int      lw_status;     /* wait status once gone, -1 unknown */
 };
 
 struct local_launcher {
@@ -137,7 +145,7 @@ local_wake(struct local_launcher *lc)
  * things before execve.
  */
 static pid_t
-local_spawn(struct local_launcher *lc)
+local_spawn(struct local_launcher *lc, char **argv)
 {
     sigset_t empty;
     int      ep[2], e = 0, devnull, fd;
@@ -185,7 +193,7 @@ local_spawn(struct local_launcher *lc)
         if (lc->lc_cwd != NULL && chdir(lc->lc_cwd) != 0) {
             e = errno;
         } else {
-            execve(lc->lc_argv[0], lc->lc_argv, lc->lc_envp);
+            execve(argv[0], argv, lc->lc_envp);
             e = errno;
         }
         if (write(ep[1], &e, sizeof(e)) < 0)
@@ -204,15 +212,21 @@ local_spawn(struct local_launcher *lc)
         lc->lc_errno = e;
         return -1;
     }
-    lc->lc_launched++;
     return pid;
+}
+
+/* Workers slot w stands for. */
+static int
+local_tasks(const struct local_worker *w)
+{
+    return w->lw_argv != NULL ? w->lw_tasks : 1;
 }
 
 /* 1 if a worker that ended with status st should be started again. */
 static int
-local_should_restart(struct local_launcher *lc, int st)
+local_should_restart(struct local_launcher *lc, const struct local_worker *w, int st)
 {
-    if (!lc->lc_restart || lc->lc_stopping)
+    if (!lc->lc_restart || lc->lc_stopping || w->lw_argv != NULL)
         return 0;
     if (WIFSIGNALED(st))
         return 1;
@@ -241,14 +255,19 @@ local_pass(struct local_launcher *lc)
     pid_t                pid;
 
     while (lc->lc_nw < lc->lc_want) {
+        /* local_request prepared the slot. */
         w = &lc->lc_w[lc->lc_nw];
-        memset(w, 0, sizeof(*w));
-        if ((pid = local_spawn(lc)) < 0) {
+        if ((pid = local_spawn(lc, w->lw_argv ? w->lw_argv : lc->lc_argv)) < 0) {
+            for (i = lc->lc_nw; i < lc->lc_want; i++) {
+                local_vec_free(lc->lc_w[i].lw_argv);
+                free(lc->lc_w[i].lw_node);
+            }
             lc->lc_want = lc->lc_nw;
             break;
         }
         w->lw_pid = pid;
         w->lw_started = now;
+        lc->lc_launched += local_tasks(w);
         lc->lc_nw++;
     }
     if (lc->lc_gen & 1) { /* a start request is waiting for its answer */
@@ -267,8 +286,9 @@ local_pass(struct local_launcher *lc)
         }
         if (pid > 0 && pid == w->lw_pid) {
             w->lw_pid = 0;
+            w->lw_status = st;
             changed = 1;
-            if (!local_should_restart(lc, st)) {
+            if (!local_should_restart(lc, w, st)) {
                 w->lw_gone = 1;
                 continue;
             }
@@ -289,10 +309,11 @@ local_pass(struct local_launcher *lc)
                 w->lw_gone = 1;
                 continue;
             }
-            if ((pid = local_spawn(lc)) > 0) {
+            if ((pid = local_spawn(lc, lc->lc_argv)) > 0) {
                 w->lw_pid = pid;
                 w->lw_started = now;
                 w->lw_restart_at = 0;
+                lc->lc_launched++;
                 lc->lc_restarts++;
             } else {
                 w->lw_restart_at = now + LOCAL_MAX_BACKOFF_S;
@@ -406,23 +427,20 @@ nomem:
     return NULL;
 }
 
-/* Asks the supervisor to start n more workers and waits for it; 0, or -1. */
+/*
+ * Asks the supervisor to start n more slots, running argv (NULL: lc_argv,
+ * one worker each; else one process standing for tasks workers on node),
+ * and waits for it; 0, or -1.
+ */
 static int
-local_start(struct nwsp_launcher *l, const char *node, int n, nws_error *err)
+local_request(struct local_launcher *lc, const char *const *argv, const char *node,
+              int n, int tasks, nws_error *err)
 {
-    struct local_launcher *lc = (struct local_launcher *)l;
-    struct local_worker   *nw;
-    unsigned               gen;
-    size_t                 before;
-    int                    rc = 0;
+    struct local_worker *nw;
+    unsigned             gen;
+    size_t               before, i, k, cnt;
+    int                  rc = 0;
 
-    if (node != NULL && strcmp(node, "localhost") != 0) {
-        nwsp_err_set(err, NWS_ERR_INVALID, 0, "the local launcher cannot start on %s",
-                     node);
-        return -1;
-    }
-    if (n <= 0)
-        return 0;
     pthread_mutex_lock(&lc->lc_mu);
     if (lc->lc_stopping) {
         pthread_mutex_unlock(&lc->lc_mu);
@@ -431,15 +449,30 @@ local_start(struct nwsp_launcher *l, const char *node, int n, nws_error *err)
     }
     if (lc->lc_nw + (size_t)n > lc->lc_cap) {
         nw = realloc(lc->lc_w, (lc->lc_nw + (size_t)n) * sizeof(*nw));
-        if (nw == NULL) {
-            pthread_mutex_unlock(&lc->lc_mu);
-            nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
-            return -1;
-        }
+        if (nw == NULL)
+            goto nomem;
         lc->lc_w = nw;
         lc->lc_cap = lc->lc_nw + (size_t)n;
     }
     before = lc->lc_nw;
+    for (i = before; i < before + (size_t)n; i++) {
+        nw = &lc->lc_w[i];
+        memset(nw, 0, sizeof(*nw));
+        nw->lw_status = -1;
+        if (argv == NULL)
+            continue;
+        nw->lw_tasks = tasks;
+        for (k = 0, cnt = 0; argv[k] != NULL; k++)
+            if (local_vec_add(&nw->lw_argv, &cnt, argv[k]) != 0)
+                break;
+        if (argv[k] != NULL || (nw->lw_node = strdup(node)) == NULL) {
+            for (k = before; k <= i; k++) {
+                local_vec_free(lc->lc_w[k].lw_argv);
+                free(lc->lc_w[k].lw_node);
+            }
+            goto nomem;
+        }
+    }
     lc->lc_want = lc->lc_nw + (size_t)n;
     lc->lc_errno = 0;
     gen = ++lc->lc_gen; /* odd: a request is waiting */
@@ -447,12 +480,44 @@ local_start(struct nwsp_launcher *l, const char *node, int n, nws_error *err)
     while (lc->lc_gen == gen)
         pthread_cond_wait(&lc->lc_cv, &lc->lc_mu);
     if (lc->lc_nw < before + (size_t)n) {
-        nwsp_err_set(err, NWS_ERR_IO, 0, "cannot run %s: %s", lc->lc_argv[0],
+        nwsp_err_set(err, NWS_ERR_IO, 0, "cannot run %s: %s",
+                     argv != NULL ? argv[0] : lc->lc_argv[0],
                      strerror(lc->lc_errno ? lc->lc_errno : EAGAIN));
         rc = -1;
     }
     pthread_mutex_unlock(&lc->lc_mu);
     return rc;
+nomem:
+    pthread_mutex_unlock(&lc->lc_mu);
+    nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+    return -1;
+}
+
+/* Asks the supervisor to start n more workers and waits for it; 0, or -1. */
+static int
+local_start(struct nwsp_launcher *l, const char *node, int n, nws_error *err)
+{
+    if (node != NULL && strcmp(node, "localhost") != 0) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "the local launcher cannot start on %s",
+                     node);
+        return -1;
+    }
+    if (n <= 0)
+        return 0;
+    return local_request((struct local_launcher *)l, NULL, NULL, n, 1, err);
+}
+
+/* Starts one never-restarted process running argv, standing for tasks workers. */
+int
+nwsp_local_start_argv(struct nwsp_launcher *l, const char *const *argv, const char *node,
+                      int tasks, nws_error *err)
+{
+    if (l == NULL || l->ops != &nwsp_launch_local || argv == NULL || argv[0] == NULL ||
+        node == NULL || tasks < 1) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "bad arguments to start a command");
+        return -1;
+    }
+    return local_request((struct local_launcher *)l, argv, node, 1, tasks, err);
 }
 
 /* Fills *st. */
@@ -466,9 +531,58 @@ local_status(struct nwsp_launcher *l, struct nwsp_launch_status *st)
     st->launched = lc->lc_launched;
     st->restarts = lc->lc_restarts;
     st->running = 0;
-    for (i = 0; i < lc->lc_nw; i++)
-        st->running += lc->lc_w[i].lw_pid > 0;
+    st->wanted = 0;
+    for (i = 0; i < lc->lc_nw; i++) {
+        st->running += lc->lc_w[i].lw_pid > 0 ? local_tasks(&lc->lc_w[i]) : 0;
+        st->wanted += local_tasks(&lc->lc_w[i]);
+    }
     pthread_mutex_unlock(&lc->lc_mu);
+}
+
+/* The slots grouped by node, as nws_sleigh_nodes reports them: new, or NULL. */
+static json_t *
+local_nodes(struct nwsp_launcher *l)
+{
+    struct local_launcher *lc = (struct local_launcher *)l;
+    json_t                *arr = json_array(), *o;
+    const char            *name;
+    size_t                 i, j;
+    long                   workers, running;
+    int                    seen, st;
+
+    if (arr == NULL)
+        return NULL;
+    pthread_mutex_lock(&lc->lc_mu);
+    for (i = 0; i < lc->lc_nw; i++) {
+        name = lc->lc_w[i].lw_node ? lc->lc_w[i].lw_node : "localhost";
+        for (j = 0, seen = 0; j < i && !seen; j++)
+            seen = strcmp(lc->lc_w[j].lw_node ? lc->lc_w[j].lw_node : "localhost",
+                          name) == 0;
+        if (seen)
+            continue;
+        workers = running = 0;
+        st = -1;
+        for (j = i; j < lc->lc_nw; j++) {
+            if (strcmp(lc->lc_w[j].lw_node ? lc->lc_w[j].lw_node : "localhost", name) != 0)
+                continue;
+            workers += local_tasks(&lc->lc_w[j]);
+            running += lc->lc_w[j].lw_pid > 0 ? local_tasks(&lc->lc_w[j]) : 0;
+            if (lc->lc_w[j].lw_argv != NULL && lc->lc_w[j].lw_gone)
+                st = lc->lc_w[j].lw_status;
+        }
+        o = json_pack("{s:s, s:s, s:I, s:I}", "node", name, "state",
+                      running > 0 ? "running" : lc->lc_stopping ? "stopped" : "exited",
+                      "workers", (json_int_t)workers, "running", (json_int_t)running);
+        if (o != NULL && st != -1 && WIFEXITED(st))
+            json_object_set_new(o, "exit", json_integer(WEXITSTATUS(st)));
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            arr = NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lc->lc_mu);
+    return arr;
 }
 
 /* Waits on lc_cv until no worker runs or ms pass (lc_mu held); 1 if none runs. */
@@ -560,6 +674,7 @@ static void
 local_free(struct nwsp_launcher *l)
 {
     struct local_launcher *lc = (struct local_launcher *)l;
+    size_t                 i;
 
     if (lc == NULL)
         return;
@@ -570,6 +685,10 @@ local_free(struct nwsp_launcher *l)
         close(lc->lc_wake[1]);
     pthread_mutex_destroy(&lc->lc_mu);
     pthread_cond_destroy(&lc->lc_cv);
+    for (i = 0; i < lc->lc_nw; i++) {
+        local_vec_free(lc->lc_w[i].lw_argv);
+        free(lc->lc_w[i].lw_node);
+    }
     local_vec_free(lc->lc_argv);
     local_vec_free(lc->lc_envp);
     free(lc->lc_cwd);
@@ -582,6 +701,7 @@ const struct nwsp_launcher_ops nwsp_launch_local = {
     .create = local_create,
     .start = local_start,
     .status = local_status,
+    .nodes = local_nodes,
     .stop = local_stop,
     .free = local_free,
 };

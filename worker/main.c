@@ -32,10 +32,12 @@ worker_usage(FILE *fp)
 {
     fprintf(fp,
             "usage: nws-worker [--host HOST] [--port PORT] --workspace NAME [--rank N]\n"
-            "                  [--verbose] [--output]\n"
+            "                  [--verbose] [--output] [--count N [--watch-stdin]\n"
+            "                  [--no-restart]]\n"
             "Joins the sleigh workspace NAME on the NWS server and runs its tasks until\n"
             "the sleigh ends.  Defaults come from NWS_HOST, NWS_PORT, NWS_SLEIGH_WS and\n"
-            "NWS_SLEIGH_RANK.  See nws-worker(1).\n");
+            "NWS_SLEIGH_RANK.  With --count N, runs N workers instead and looks after\n"
+            "them (--watch-stdin: until standard input closes).  See nws-worker(1).\n");
 }
 
 void
@@ -207,6 +209,9 @@ main(int argc, char **argv)
         {"rank", required_argument, NULL, 'r'},
         {"verbose", no_argument, NULL, 'v'},
         {"output", no_argument, NULL, 'o'},
+        {"count", required_argument, NULL, 'c'},
+        {"watch-stdin", no_argument, NULL, 'W'},
+        {"no-restart", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
@@ -214,7 +219,7 @@ main(int argc, char **argv)
     nws_error     err;
     const char   *e;
     char         *end;
-    int           ch, output = 0, rc;
+    int           ch, output = 0, rc, count = 0, watch = 0, restart = 1;
 
     memset(&w, 0, sizeof(w));
     w.w_rank = -1;
@@ -252,6 +257,19 @@ main(int argc, char **argv)
         case 'o':
             output = 1;
             break;
+        case 'c':
+            count = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || count < 1) {
+                fprintf(stderr, "nws-worker: bad count %s\n", optarg);
+                return NWSP_WORKER_EXIT_USAGE;
+            }
+            break;
+        case 'W':
+            watch = 1;
+            break;
+        case 'N':
+            restart = 0;
+            break;
         case 'H':
             worker_usage(stdout);
             return 0;
@@ -260,10 +278,13 @@ main(int argc, char **argv)
             return NWSP_WORKER_EXIT_USAGE;
         }
     }
-    if (optind != argc || w.w_ws_name == NULL || *w.w_ws_name == '\0') {
+    if (optind != argc || w.w_ws_name == NULL || *w.w_ws_name == '\0' ||
+        (watch && count == 0)) {
         worker_usage(stderr);
         return NWSP_WORKER_EXIT_USAGE;
     }
+    if (count > 0)
+        return node_main(&w, count, watch, output, restart); /* ranks: from the sleigh */
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, worker_on_signal);
     signal(SIGINT, worker_on_signal);

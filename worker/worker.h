@@ -4,7 +4,8 @@
  * main.c joins the sleigh and loops fetch task / run / store result;
  * task.c runs a task record (the nws_task.h ABI, module loading);
  * command.c runs command tasks; output.c copies the worker's own
- * stdout/stderr lines into output@<rank>.
+ * stdout/stderr lines into output@<rank>; node.c is the node launcher
+ * (--count N) that the remote launchers start on each node.
  */
 #ifndef WORKER_H
 #define WORKER_H
@@ -60,6 +61,14 @@ extern volatile sig_atomic_t command_pgid;
  */
 json_t *command_run(const struct worker *w, const json_t *task, const json_t *args,
                     long index, char **error);
+
+/*
+ * node.c: nws-worker --count N, the node launcher: takes count ranks,
+ * runs that many workers (restarting those that die), reports on stdout,
+ * and ends them all when stdin closes (watch_stdin) or on a stop signal.
+ * Returns the exit status.
+ */
+int node_main(struct worker *w, int count, int watch_stdin, int output, int restart);
 
 /*
  * output.c: sends our stdout and stderr, line by line, to output@<rank>

@@ -19,6 +19,10 @@
  *  - the server: --server, else $NWS_HOST/$NWS_PORT or localhost:8765 if
  *    something answers there, else a private nwsserver started for the
  *    run on a free loopback port and stopped after it;
+ *  - the nodes (-S, --nodefile, else a batch scheduler's allocation):
+ *    with some, the workers run there, started over ssh (or srun), and
+ *    reach the server through the ssh connections unless --remote-server
+ *    says where they find it (sleigh/nodes.c has the list syntax);
  *  - the run (struct sl_run): one streaming batch per round; round 0 runs
  *    every element, later rounds the elements that failed and may be
  *    retried.  Results are printed as they arrive, or in input order with
@@ -59,6 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../nodes.h"
 #include "nws.h"
 #include "nws_sleigh.h"
 
@@ -308,9 +313,22 @@ struct sl_opts {
     int         verbose; /* print each command before its output */
     int         dry_run;
     int         worker_log;
-    /* Node options of the ssh launcher (not available yet). */
-    const char *nodes;
-    const char *nodefile;
+    /* Workers on other machines. */
+    const char *nodes[64];      /* -S lists */
+    int         nnodes;
+    const char *nodefiles[16];  /* --nodefile */
+    int         nnodefiles;
+    const char *launcher;       /* --launcher */
+    const char *remote_server;  /* --remote-server HOST[:PORT] */
+    const char *ssh_user;
+    long        ssh_port;
+    const char *ssh_config;
+    const char *ssh_identity;
+    const char *known_hosts;
+    int         accept_new;
+    int         partial;
+    double      ssh_timeout;    /* --ssh-timeout: seconds per node to start; 0: 30 */
+    const char *worker;         /* --worker: nws-worker on the nodes */
     const char *arg_files[64];
     int         narg_files;
 };
@@ -352,8 +370,21 @@ sl_usage(FILE *fp)
         "  -v, --verbose         print each command before its output\n"
         "      --dry-run         print the commands, run nothing\n"
         "      --worker-log      show the workers' own messages on stderr\n"
-        "  -S, --nodes LIST      workers on other hosts (not available yet)\n"
-        "      --nodefile FILE   the same, hosts from FILE (not available yet)\n"
+        "  -S, --nodes LIST      workers on other hosts: [N/][user@]host[:N],...\n"
+        "                        (N workers each, default 1; node[01-04] ranges);\n"
+        "                        -j N then means N in all.  Without -S and\n"
+        "                        --nodefile, a batch allocation's nodes (Slurm,\n"
+        "                        PBS, SGE, LSF) are used\n"
+        "      --nodefile FILE   the same, a host per line (\"host N\" too)\n"
+        "      --launcher NAME   ssh (default with nodes), srun, or local\n"
+        "      --remote-server HOST[:PORT]  the nodes reach the server there\n"
+        "                        (default: through the ssh connections)\n"
+        "      --ssh-user USER, --ssh-port PORT, --ssh-config FILE,\n"
+        "      --ssh-identity FILE, --known-hosts FILE  ssh settings\n"
+        "      --accept-new-hostkeys  add unknown host keys to known_hosts\n"
+        "      --ssh-timeout SECS  for a node to connect and start (30)\n"
+        "      --partial         go on with the nodes that started\n"
+        "      --worker PATH     nws-worker on the nodes (default: on their PATH)\n"
         "  -h, --help            this text;  -V, --version  the version\n"
         "\n"
         "Exit status: the number of inputs whose command failed (at most 101),\n"
@@ -375,7 +406,18 @@ enum {
     SL_OPT_TAG,
     SL_OPT_DRY_RUN,
     SL_OPT_WORKER_LOG,
-    SL_OPT_NODEFILE
+    SL_OPT_NODEFILE,
+    SL_OPT_LAUNCHER,
+    SL_OPT_REMOTE_SERVER,
+    SL_OPT_SSH_USER,
+    SL_OPT_SSH_PORT,
+    SL_OPT_SSH_CONFIG,
+    SL_OPT_SSH_IDENTITY,
+    SL_OPT_KNOWN_HOSTS,
+    SL_OPT_ACCEPT_NEW,
+    SL_OPT_PARTIAL,
+    SL_OPT_SSH_TIMEOUT,
+    SL_OPT_WORKER
 };
 
 /*
@@ -409,6 +451,17 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         {"sshlogin", required_argument, NULL, 'S'},
         {"nodefile", required_argument, NULL, SL_OPT_NODEFILE},
         {"sshloginfile", required_argument, NULL, SL_OPT_NODEFILE},
+        {"launcher", required_argument, NULL, SL_OPT_LAUNCHER},
+        {"remote-server", required_argument, NULL, SL_OPT_REMOTE_SERVER},
+        {"ssh-user", required_argument, NULL, SL_OPT_SSH_USER},
+        {"ssh-port", required_argument, NULL, SL_OPT_SSH_PORT},
+        {"ssh-config", required_argument, NULL, SL_OPT_SSH_CONFIG},
+        {"ssh-identity", required_argument, NULL, SL_OPT_SSH_IDENTITY},
+        {"known-hosts", required_argument, NULL, SL_OPT_KNOWN_HOSTS},
+        {"accept-new-hostkeys", no_argument, NULL, SL_OPT_ACCEPT_NEW},
+        {"partial", no_argument, NULL, SL_OPT_PARTIAL},
+        {"ssh-timeout", required_argument, NULL, SL_OPT_SSH_TIMEOUT},
+        {"worker", required_argument, NULL, SL_OPT_WORKER},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -494,10 +547,65 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
             o->worker_log = 1;
             break;
         case 'S':
-            o->nodes = optarg;
+            if (o->nnodes == (int)(sizeof(o->nodes) / sizeof(o->nodes[0]))) {
+                sl_warnx("too many -S options");
+                return SL_EXIT_ERROR;
+            }
+            o->nodes[o->nnodes++] = optarg;
             break;
         case SL_OPT_NODEFILE:
-            o->nodefile = optarg;
+            if (o->nnodefiles == (int)(sizeof(o->nodefiles) / sizeof(o->nodefiles[0]))) {
+                sl_warnx("too many --nodefile options");
+                return SL_EXIT_ERROR;
+            }
+            o->nodefiles[o->nnodefiles++] = optarg;
+            break;
+        case SL_OPT_LAUNCHER:
+            if (strcmp(optarg, "ssh") != 0 && strcmp(optarg, "srun") != 0 &&
+                strcmp(optarg, "local") != 0) {
+                sl_warnx("--launcher: want ssh, srun or local: %s", optarg);
+                return SL_EXIT_ERROR;
+            }
+            o->launcher = optarg;
+            break;
+        case SL_OPT_REMOTE_SERVER:
+            o->remote_server = optarg;
+            break;
+        case SL_OPT_SSH_USER:
+            o->ssh_user = optarg;
+            break;
+        case SL_OPT_SSH_PORT:
+            if (sl_parse_count(optarg, 65535, &o->ssh_port) != 0 || o->ssh_port < 1) {
+                sl_warnx("--ssh-port: want a port: %s", optarg);
+                return SL_EXIT_ERROR;
+            }
+            break;
+        case SL_OPT_SSH_CONFIG:
+            o->ssh_config = optarg;
+            break;
+        case SL_OPT_SSH_IDENTITY:
+            o->ssh_identity = optarg;
+            break;
+        case SL_OPT_KNOWN_HOSTS:
+            o->known_hosts = optarg;
+            break;
+        case SL_OPT_ACCEPT_NEW:
+            o->accept_new = 1;
+            break;
+        case SL_OPT_PARTIAL:
+            o->partial = 1;
+            break;
+        case SL_OPT_SSH_TIMEOUT:
+            errno = 0;
+            o->ssh_timeout = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(o->ssh_timeout > 0) ||
+                o->ssh_timeout > 86400) {
+                sl_warnx("--ssh-timeout: want seconds: %s", optarg);
+                return SL_EXIT_ERROR;
+            }
+            break;
+        case SL_OPT_WORKER:
+            o->worker = optarg;
             break;
         case 'h':
             sl_usage(stdout);
@@ -1562,6 +1670,154 @@ sl_server_find(struct sl_server *sv, const struct sl_opts *o)
     return sl_server_start(sv, o->worker_log);
 }
 
+/* ---- the nodes ---------------------------------------------------------------- */
+
+/* getenv, for nwsp_nodes_from_env. */
+static const char *
+sl_getenv(const char *name, void *arg)
+{
+    (void)arg;
+    return getenv(name);
+}
+
+/* 1 if host names this machine: a loopback name, or our host name, long or short. */
+static int
+sl_host_is_me(const char *host)
+{
+    char   me[256], *dot;
+    size_t n;
+
+    if (sl_host_is_local(host))
+        return 1;
+    if (gethostname(me, sizeof(me) - 1) != 0)
+        return 0;
+    me[sizeof(me) - 1] = '\0';
+    if (strcmp(host, me) == 0)
+        return 1;
+    n = (dot = strchr(me, '.')) != NULL ? (size_t)(dot - me) : strlen(me);
+    return strncmp(host, me, n) == 0 && (host[n] == '\0' || host[n] == '.');
+}
+
+/*
+ * Where the workers run.  Fills nl from -S and --nodefile, else from the
+ * batch allocation we run in (unless --launcher local): *remote is then 1.
+ * An allocation of this machine alone leaves nl empty and gives its
+ * worker count in *local_slots: local workers do.  0, or -1 (said why).
+ */
+static int
+sl_nodes_plan(const struct sl_opts *o, struct nwsp_nodes *nl, int *remote,
+              long *local_slots)
+{
+    const char *source = NULL;
+    nws_error   err;
+    int         i, rc;
+
+    *remote = 0;
+    *local_slots = 0;
+    memset(&err, 0, sizeof(err));
+    if (o->launcher != NULL && strcmp(o->launcher, "local") == 0) {
+        if (o->nnodes > 0 || o->nnodefiles > 0) {
+            sl_warnx("--launcher local starts no workers on other hosts");
+            return -1;
+        }
+        return 0;
+    }
+    for (i = 0; i < o->nnodes; i++) {
+        if (nwsp_nodes_parse(nl, o->nodes[i], &err) != 0) {
+            sl_warnx("-S %s: %s", o->nodes[i], err.text);
+            return -1;
+        }
+    }
+    for (i = 0; i < o->nnodefiles; i++) {
+        if (nwsp_nodes_read_file(nl, o->nodefiles[i], &err) != 0) {
+            sl_warnx("--nodefile: %s", err.text);
+            return -1;
+        }
+    }
+    if (nl->nl_n == 0) {
+        rc = nwsp_nodes_from_env(nl, sl_getenv, NULL, &source, &err);
+        if (rc < 0) {
+            sl_warnx("the %s allocation: %s", source ? source : "batch", err.text);
+            return -1;
+        }
+        if (rc == 0) {
+            if (o->launcher != NULL) {
+                sl_warnx("--launcher %s: no nodes (give -S or --nodefile)", o->launcher);
+                return -1;
+            }
+            return 0;
+        }
+        if (nl->nl_n == 1 && nl->nl_v[0].nd_user == NULL && o->launcher == NULL &&
+            sl_host_is_me(nl->nl_v[0].nd_host)) {
+            *local_slots = nl->nl_v[0].nd_slots;
+            nwsp_nodes_free(nl);
+            return 0;
+        }
+        if (o->worker_log)
+            sl_warnx("workers on the %zu nodes of the %s allocation", nl->nl_n, source);
+    }
+    *remote = 1;
+    return 0;
+}
+
+/* Splits --remote-server HOST[:PORT] ([v6]:PORT too) into host and *port (0 if none). */
+static int
+sl_remote_server(const char *spec, char *host, size_t len, int *port)
+{
+    const char *colon, *end;
+    long        v;
+
+    *port = 0;
+    if (spec[0] == '[') {
+        if ((end = strchr(spec, ']')) == NULL || (size_t)(end - spec) > len)
+            return -1;
+        snprintf(host, len, "%.*s", (int)(end - spec - 1), spec + 1);
+        colon = end[1] == ':' ? end + 1 : NULL;
+        if (end[1] != '\0' && colon == NULL)
+            return -1;
+    } else {
+        colon = strchr(spec, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL)
+            colon = NULL; /* a bare IPv6 address */
+        if ((size_t)(colon ? colon - spec : (long)strlen(spec)) >= len)
+            return -1;
+        snprintf(host, len, "%.*s", (int)(colon ? colon - spec : (long)strlen(spec)), spec);
+    }
+    if (colon != NULL) {
+        if (sl_parse_count(colon + 1, 65535, &v) != 0 || v < 1)
+            return -1;
+        *port = (int)v;
+    }
+    return host[0] != '\0' ? 0 : -1;
+}
+
+/*
+ * {"rank": node} for the launched workers (new), or NULL; says which nodes
+ * failed (--partial went on without them).
+ */
+static json_t *
+sl_rank_nodes(nws_sleigh *s)
+{
+    json_t *nodes = nws_sleigh_nodes(s, NULL), *map = json_object(), *node, *r;
+    size_t  i, j;
+    char    key[24];
+
+    json_array_foreach(nodes, i, node)
+    {
+        if (strcmp(json_string_value(json_object_get(node, "state")), "failed") == 0)
+            sl_warnx("node %s: %s (going on without it)",
+                     json_string_value(json_object_get(node, "node")),
+                     json_string_value(json_object_get(node, "error")));
+        json_array_foreach(json_object_get(node, "ranks"), j, r)
+        {
+            snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(r));
+            json_object_set(map, key, json_object_get(node, "node"));
+        }
+    }
+    json_decref(nodes);
+    return map;
+}
+
 /* ---- the run ----------------------------------------------------------------- */
 
 /* One element's outcome, kept until it can be printed (-k). */
@@ -1581,6 +1837,7 @@ struct sl_run {
     long             workers;
     char             hostname[256];
     FILE            *joblog;
+    json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
 
     /* Element bookkeeping. */
     size_t           done;   /* elements finished for good */
@@ -1842,6 +2099,9 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         d->errlen = msg.len;
     }
     if (run->joblog != NULL) {
+        char        rk[24];
+        const char *host;
+
         start = v != NULL && json_is_number(json_object_get(v, "start"))
                     ? json_number_value(json_object_get(v, "start"))
                     : 0;
@@ -1849,9 +2109,11 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
                    ? json_number_value(json_object_get(v, "seconds"))
                    : r->seconds;
         sl_one_line(cmd.p);
+        snprintf(rk, sizeof(rk), "%d", r->rank);
+        host = json_string_value(json_object_get(run->rank_nodes, rk));
         fprintf(run->joblog, "%zu\t%s/%d\t%.3f\t%.3f\t0\t%zu\t%ld\t%ld\t%s\n", idx + 1,
-                run->hostname, r->rank, start, secs, d->outlen + d->errlen, status, sig,
-                cmd.p);
+                host ? host : run->hostname, r->rank, start, secs, d->outlen + d->errlen,
+                status, sig, cmd.p);
         fflush(run->joblog);
     }
     if (run->o->verbose)
@@ -2167,7 +2429,11 @@ main(int argc, char **argv)
     struct sl_run      run;
     nws_sleigh_options so;
     nws_error          err;
-    int                first, ncmd, rc, i;
+    struct nwsp_nodes  nl;
+    char              *nodestr = NULL, rhost[256];
+    const char        *nodev[2] = {NULL, NULL};
+    int                first, ncmd, rc, i, remote, rport = 0;
+    long               local_slots, n;
     size_t             s;
 
     memset(&o, 0, sizeof(o));
@@ -2176,22 +2442,42 @@ main(int argc, char **argv)
     o.max_output = -1;
     if ((rc = sl_parse_opts(argc, argv, &o, &first)) >= 0)
         return rc;
-    if (o.nodes != NULL || o.nodefile != NULL) {
-        /*
-         * The ssh launcher comes with its own issue: these options will
-         * become nws_sleigh_options.launcher = "ssh" and .nodes.
-         */
-        sl_warnx("%s: running workers on other hosts is not available yet",
-                 o.nodes != NULL ? "--nodes" : "--nodefile");
-        return SL_EXIT_ERROR;
-    }
     memset(&run, 0, sizeof(run));
     run.o = &o;
-    if ((run.workers = sl_jobs(o.jobs)) < 0)
+    nwsp_nodes_init(&nl);
+    if (sl_nodes_plan(&o, &nl, &remote, &local_slots) != 0) {
+        nwsp_nodes_free(&nl);
         return SL_EXIT_ERROR;
+    }
+    if (o.remote_server != NULL &&
+        (!remote || sl_remote_server(o.remote_server, rhost, sizeof(rhost), &rport) != 0)) {
+        sl_warnx(remote ? "--remote-server: want HOST[:PORT]: %s"
+                        : "--remote-server %s: only with workers on other hosts",
+                 o.remote_server);
+        nwsp_nodes_free(&nl);
+        return SL_EXIT_ERROR;
+    }
+    if (remote) {
+        /* -j N: N workers in all, over the nodes by turns. */
+        if (o.jobs != NULL) {
+            if (sl_parse_count(o.jobs, 100000, &n) != 0 || n < 1) {
+                sl_warnx("-j: with nodes, give the number of workers in all: %s", o.jobs);
+                nwsp_nodes_free(&nl);
+                return SL_EXIT_ERROR;
+            }
+            nwsp_nodes_spread(&nl, n);
+        }
+        run.workers = nwsp_nodes_total(&nl);
+    } else if (local_slots > 0 && o.jobs == NULL) {
+        run.workers = local_slots; /* the allocation's count for this machine */
+    } else if ((run.workers = sl_jobs(o.jobs)) < 0) {
+        nwsp_nodes_free(&nl);
+        return SL_EXIT_ERROR;
+    }
     if (sl_input_parse(&in, &o, argc, argv, first, &ncmd) != 0 ||
         sl_input_plan(&in) != 0) {
         sl_input_free(&in);
+        nwsp_nodes_free(&nl);
         return SL_EXIT_ERROR;
     }
     for (i = first; i < first + ncmd; i++) {
@@ -2229,8 +2515,11 @@ main(int argc, char **argv)
         rc = 0; /* nothing to run */
         goto done_input;
     }
-    if ((!in.streaming || in.eof) && in.total < (size_t)run.workers)
+    if ((!in.streaming || in.eof) && in.total < (size_t)run.workers) {
         run.workers = (long)in.total;
+        if (remote)
+            nwsp_nodes_spread(&nl, run.workers);
+    }
     if (o.joblog != NULL) {
         if ((run.joblog = fopen(o.joblog, "we")) == NULL) {
             sl_warnx("%s: %s", o.joblog, strerror(errno));
@@ -2252,11 +2541,38 @@ main(int argc, char **argv)
         rc = SL_EXIT_ERROR;
         goto done_joblog;
     }
+    if (o.remote_server != NULL && sv.pid > 0) {
+        sl_warnx("--remote-server: the private server listens on loopback only: run "
+                 "nwsserver --bind ADDRESS and give --server");
+        rc = SL_EXIT_ERROR;
+        goto done_server;
+    }
     nws_sleigh_options_init(&so);
     so.host = sv.host;
     so.port = sv.port;
     so.workers = (int)run.workers;
     so.verbose = o.worker_log;
+    if (remote) {
+        if ((nodestr = nwsp_nodes_format(&nl)) == NULL)
+            sl_nomem();
+        nodev[0] = nodestr;
+        so.nodes = nodev;
+        so.launcher = o.launcher != NULL ? o.launcher : "ssh";
+        so.workers = -1; /* the list has the counts */
+        so.worker_path = o.worker;
+        so.ssh_user = o.ssh_user;
+        so.ssh_port = (int)o.ssh_port;
+        so.ssh_config = o.ssh_config;
+        so.ssh_identity = o.ssh_identity;
+        so.known_hosts = o.known_hosts;
+        so.connect_timeout = o.ssh_timeout;
+        if (o.remote_server != NULL) {
+            so.remote_host = rhost;
+            so.remote_port = rport;
+        }
+        so.flags |= (o.accept_new ? NWS_SLEIGH_ACCEPT_NEW_HOSTKEYS : 0) |
+                    (o.partial ? NWS_SLEIGH_PARTIAL : 0);
+    }
     run.s = nws_sleigh_new(&so, &err);
     if (run.s == NULL) {
         if (sl_interrupted)
@@ -2264,11 +2580,15 @@ main(int argc, char **argv)
         else
             sl_warnx("cannot start the sleigh on %s:%d: %s%s", sv.host, sv.port,
                      err.text[0] ? err.text : nws_errcode_str(err.code),
-                     o.worker_log ? "" : " [--worker-log shows the workers' messages]");
+                     o.worker_log || strncmp(err.text, "node ", 5) == 0
+                         ? "" /* a node's error says it all */
+                         : " [--worker-log shows the workers' messages]");
         rc = SL_EXIT_ERROR;
         goto done_server;
     }
     run.started = sl_mono();
+    if (remote)
+        run.rank_nodes = sl_rank_nodes(run.s);
     if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL || sl_run_all(&run) != 0)
         rc = SL_EXIT_ERROR;
     else if (run.broken)
@@ -2277,6 +2597,7 @@ main(int argc, char **argv)
         rc = run.failed > SL_EXIT_MAX_FAILED ? SL_EXIT_MAX_FAILED : (int)run.failed;
     json_decref(run.task);
     json_decref(run.fixed);
+    json_decref(run.rank_nodes);
     if (nws_sleigh_stop(run.s, &err) != 0 && rc != SL_EXIT_ERROR && !sl_interrupted)
         sl_warnx("stopping the sleigh: %s",
                  err.text[0] ? err.text : nws_errcode_str(err.code));
@@ -2295,5 +2616,7 @@ done_input:
     free(run.texts);
     sl_tmpl_free(&t);
     sl_input_free(&in);
+    nwsp_nodes_free(&nl);
+    free(nodestr);
     return rc;
 }

@@ -1,0 +1,422 @@
+/*
+ * node.c -- nws-worker --count N: the node launcher.
+ *
+ * The remote launchers (sleigh/launch_ssh.c) run one of these on each node,
+ * in the foreground of an ssh channel, instead of N separate workers: it
+ * takes N ranks from the sleigh (fetch worker_ids, as the classic
+ * sentinel did), starts N workers with those ranks, starts again a worker
+ * that dies abnormally (with the same rank, so the master knows where each
+ * rank runs; not with --no-restart), and reports on standard output, one line each:
+ *
+ *   nws-node ranks R1 R2 ...          the ranks, before any worker starts
+ *   nws-node up RANK PID              a worker started
+ *   nws-node down RANK again|final STATUS   it ended (exit=N or signal=N)
+ *   nws-node error TEXT               it could not join (then exit 3)
+ *   nws-node done | stopped           the last line
+ *
+ * Nothing outlives it: with --watch-stdin, the end of standard input (the
+ * ssh channel closed: the master stopped, died, or lost its connection)
+ * ends every worker (SIGTERM, SIGKILL a second later), as do SIGTERM,
+ * SIGINT and SIGHUP; workers also get SIGTERM if this process dies
+ * (PR_SET_PDEATHSIG), and each worker takes its running command's process
+ * group down with it.  Exit status: 0 when every worker ended with 0 (the
+ * sleigh ended) or we were told to stop, 3 if it could not join, else 1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sleighp.h"
+#include "worker.h"
+
+#define NODE_FAST_DEATH_S  1.0 /* a worker that dies sooner counts as failing at once */
+#define NODE_FREE_RESTARTS 3   /* fast deaths in a row restarted without delay */
+#define NODE_MAX_BACKOFF_S 2.0
+#define NODE_TERM_WAIT_S   1.0 /* after SIGTERM, before SIGKILL */
+#define NODE_MAX_COUNT     4096
+
+struct node_slot {
+    long     ns_rank;
+    pid_t    ns_pid; /* > 0 until reaped */
+    double   ns_started;
+    unsigned ns_fast;       /* fast deaths in a row */
+    double   ns_restart_at; /* > 0: start again then */
+    int      ns_gone;       /* ended for good */
+    int      ns_status;     /* last wait status */
+};
+
+static int                   node_wake[2] = {-1, -1};
+static volatile sig_atomic_t node_stop_sig;
+
+/* Monotonic seconds. */
+static double
+node_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* SIGCHLD and the stop signals only wake the loop. */
+static void
+node_on_signal(int sig)
+{
+    int  e = errno;
+    char b = 1;
+
+    if (sig != SIGCHLD)
+        node_stop_sig = sig;
+    if (write(node_wake[1], &b, 1) < 0) {
+        /* full: the loop wakes anyway */
+    }
+    errno = e;
+}
+
+/* Writes a report line; -1 when standard output is gone (the master is). */
+static int node_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+node_say(const char *fmt, ...)
+{
+    va_list ap;
+    int     rc;
+
+    fputs("nws-node ", stdout);
+    va_start(ap, fmt);
+    rc = vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    return rc < 0 || fflush(stdout) != 0 ? -1 : 0;
+}
+
+/* Takes n ranks from the sleigh into ranks; 0, or -1 (reported). */
+static int
+node_ranks(const struct worker *w, long *ranks, int n)
+{
+    nws_client *c;
+    nws_ws     *ws = NULL;
+    nws_error   err;
+    char       *txt;
+    int         i, rc = -1;
+
+    if ((c = nws_connect(w->w_host, w->w_port, 0, &err)) == NULL ||
+        (ws = nws_ws_use(c, w->w_ws_name, NWS_WS_NOCREATE, &err)) == NULL)
+        goto out;
+    for (i = 0; i < n; i++) {
+        if ((txt = nws_fetch_string(ws, "worker_ids", &err)) == NULL)
+            goto out;
+        ranks[i] = strtol(txt, NULL, 10);
+        free(txt);
+        if (ranks[i] < 0) {
+            snprintf(err.text, sizeof(err.text), "the sleigh takes no more workers");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (rc != 0) {
+        node_say("error cannot join sleigh %s at %s:%d: %s", w->w_ws_name,
+                 w->w_host ? w->w_host : "$NWS_HOST", w->w_port, err.text);
+        fprintf(stderr, "nws-worker: cannot join sleigh %s: %s\n", w->w_ws_name,
+                err.text);
+    }
+    nws_ws_free(ws);
+    nws_close(c);
+    return rc;
+}
+
+/* Forks and execs one worker of rank; its pid, or -1. */
+static pid_t
+node_spawn(const char **argv, char *rankbuf, size_t ranklen, long rank, int verbose)
+{
+    sigset_t empty;
+    pid_t    parent = getpid(), pid;
+    int      devnull;
+
+    snprintf(rankbuf, ranklen, "%ld", rank);
+    if ((pid = fork()) != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(127);
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    /* Standard output carries our reports: workers never write there. */
+    if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        if (!verbose)
+            dup2(devnull, 2);
+    }
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        for (devnull = 3; devnull < 1024; devnull++)
+            fcntl(devnull, F_SETFD, FD_CLOEXEC);
+    execv(argv[0], (char *const *)argv);
+    fprintf(stderr, "nws-worker: %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* 1 if a worker that ended with wait status st is started again. */
+static int
+node_should_restart(int st)
+{
+    if (WIFSIGNALED(st))
+        return 1;
+    if (!WIFEXITED(st))
+        return 0;
+    switch (WEXITSTATUS(st)) {
+    case NWSP_WORKER_EXIT_OK:
+    case NWSP_WORKER_EXIT_USAGE:
+    case NWSP_WORKER_EXIT_NOJOIN:
+    case 127:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* Describes wait status st in buf. */
+static const char *
+node_status_text(int st, char *buf, size_t len)
+{
+    if (WIFSIGNALED(st))
+        snprintf(buf, len, "signal=%d", WTERMSIG(st));
+    else
+        snprintf(buf, len, "exit=%d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return buf;
+}
+
+/* Reaps what ended; sets *lost when the reports cannot be written. */
+static void
+node_reap(struct node_slot *s, int n, int stopping, int restart, int *lost)
+{
+    char  buf[32];
+    pid_t pid;
+    int   st, i, again;
+
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        for (i = 0; i < n && s[i].ns_pid != pid; i++)
+            ;
+        if (i == n)
+            continue;
+        s[i].ns_pid = 0;
+        s[i].ns_status = st;
+        again = !stopping && restart && node_should_restart(st);
+        if (again) {
+            double now = node_now(), delay = 0;
+
+            s[i].ns_fast =
+                now - s[i].ns_started < NODE_FAST_DEATH_S ? s[i].ns_fast + 1 : 0;
+            if (s[i].ns_fast > NODE_FREE_RESTARTS) {
+                unsigned k = s[i].ns_fast - NODE_FREE_RESTARTS;
+
+                delay = 0.05 * (double)(1u << (k > 6 ? 6 : k));
+                if (delay > NODE_MAX_BACKOFF_S)
+                    delay = NODE_MAX_BACKOFF_S;
+            }
+            s[i].ns_restart_at = now + delay;
+        } else {
+            s[i].ns_gone = 1;
+        }
+        if (node_say("down %ld %s %s", s[i].ns_rank, again ? "again" : "final",
+                     node_status_text(st, buf, sizeof(buf))) != 0)
+            *lost = 1;
+    }
+}
+
+/* Ends every running worker: SIGTERM, then SIGKILL; reaps them all. */
+static void
+node_kill_all(struct node_slot *s, int n)
+{
+    double deadline = node_now() + NODE_TERM_WAIT_S;
+    int    i, alive, lost = 0;
+
+    for (i = 0; i < n; i++)
+        if (s[i].ns_pid > 0)
+            kill(s[i].ns_pid, SIGTERM);
+    for (;;) {
+        node_reap(s, n, 1, 0, &lost);
+        for (i = 0, alive = 0; i < n; i++)
+            alive += s[i].ns_pid > 0;
+        if (alive == 0)
+            return;
+        if (node_now() > deadline)
+            break;
+        poll(NULL, 0, 10);
+    }
+    for (i = 0; i < n; i++)
+        if (s[i].ns_pid > 0)
+            kill(s[i].ns_pid, SIGKILL);
+    for (i = 0; i < n; i++) {
+        if (s[i].ns_pid > 0) {
+            while (waitpid(s[i].ns_pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            s[i].ns_pid = 0;
+        }
+    }
+}
+
+/* Runs the node launcher; returns the exit status. */
+int
+node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
+{
+    struct node_slot *s;
+    struct sigaction  sa;
+    struct pollfd     pfd[2];
+    char              self[PATH_MAX], portbuf[16], rankbuf[32], buf[512];
+    const char       *argv[16];
+    long             *ranks;
+    ssize_t           len;
+    double            now, next;
+    int               i, a = 0, lost = 0, stdin_open = watch_stdin, running, rc;
+
+    if (count < 1 || count > NODE_MAX_COUNT) {
+        fprintf(stderr, "nws-worker: --count: want 1 to %d\n", NODE_MAX_COUNT);
+        return NWSP_WORKER_EXIT_USAGE;
+    }
+    if ((len = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0) {
+        fprintf(stderr, "nws-worker: cannot find my own program: %s\n", strerror(errno));
+        return 1;
+    }
+    self[len] = '\0';
+    s = calloc((size_t)count, sizeof(*s));
+    ranks = calloc((size_t)count, sizeof(*ranks));
+    if (s == NULL || ranks == NULL || pipe2(node_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        fprintf(stderr, "nws-worker: out of memory\n");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = node_on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    if (node_ranks(w, ranks, count) != 0) {
+        free(s);
+        free(ranks);
+        return NWSP_WORKER_EXIT_NOJOIN;
+    }
+    /* "ranks R1 R2 ...", cut into lines the master can read whole if long. */
+    fputs("nws-node ranks", stdout);
+    for (i = 0; i < count; i++)
+        printf(" %ld", ranks[i]);
+    fputc('\n', stdout);
+    if (fflush(stdout) != 0)
+        lost = 1;
+
+    argv[a++] = self;
+    if (w->w_host != NULL) {
+        argv[a++] = "--host";
+        argv[a++] = w->w_host;
+    }
+    if (w->w_port > 0) {
+        snprintf(portbuf, sizeof(portbuf), "%d", w->w_port);
+        argv[a++] = "--port";
+        argv[a++] = portbuf;
+    }
+    argv[a++] = "--workspace";
+    argv[a++] = w->w_ws_name;
+    argv[a++] = "--rank";
+    argv[a++] = rankbuf;
+    if (w->w_verbose)
+        argv[a++] = "--verbose";
+    if (output)
+        argv[a++] = "--output";
+    argv[a] = NULL;
+
+    for (i = 0; i < count && !lost; i++) {
+        s[i].ns_rank = ranks[i];
+        s[i].ns_status = -1;
+        s[i].ns_started = node_now();
+        if ((s[i].ns_pid = node_spawn(argv, rankbuf, sizeof(rankbuf), ranks[i],
+                                      w->w_verbose)) < 0) {
+            s[i].ns_pid = 0;
+            s[i].ns_gone = 1;
+            node_say("down %ld final exit=127", ranks[i]);
+            continue;
+        }
+        if (node_say("up %ld %ld", ranks[i], (long)s[i].ns_pid) != 0)
+            lost = 1;
+    }
+    free(ranks);
+
+    for (;;) {
+        node_reap(s, count, 0, restart, &lost);
+        if (node_stop_sig != 0 || lost)
+            break;
+        now = node_now();
+        next = now + 1.0;
+        for (i = 0, running = 0; i < count; i++) {
+            if (s[i].ns_pid == 0 && !s[i].ns_gone && s[i].ns_restart_at > 0) {
+                if (s[i].ns_restart_at <= now) {
+                    s[i].ns_started = now;
+                    s[i].ns_restart_at = 0;
+                    s[i].ns_pid = node_spawn(argv, rankbuf, sizeof(rankbuf), s[i].ns_rank,
+                                             w->w_verbose);
+                    if (s[i].ns_pid < 0) {
+                        s[i].ns_pid = 0;
+                        s[i].ns_gone = 1;
+                        node_say("down %ld final exit=127", s[i].ns_rank);
+                    } else if (node_say("up %ld %ld", s[i].ns_rank, (long)s[i].ns_pid) !=
+                               0) {
+                        lost = 1;
+                    }
+                } else if (s[i].ns_restart_at < next) {
+                    next = s[i].ns_restart_at;
+                }
+            }
+            running += !s[i].ns_gone;
+        }
+        if (running == 0 || lost)
+            break;
+        pfd[0].fd = node_wake[0];
+        pfd[0].events = POLLIN;
+        pfd[1].fd = 0;
+        pfd[1].events = POLLIN;
+        if (poll(pfd, stdin_open ? 2 : 1, (int)((next - now) * 1000) + 1) > 0) {
+            while (read(node_wake[0], buf, sizeof(buf)) > 0)
+                ;
+            if (stdin_open && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                /* Anything the master writes is ignored; its end is the signal. */
+                len = read(0, buf, sizeof(buf));
+                if (len == 0 || (len < 0 && errno != EINTR && errno != EAGAIN))
+                    break;
+            }
+        }
+    }
+    for (i = 0, running = 0; i < count; i++)
+        running += s[i].ns_pid > 0;
+    node_kill_all(s, count);
+    rc = 0;
+    if (running == 0 && node_stop_sig == 0 && !lost) {
+        for (i = 0; i < count; i++)
+            if (s[i].ns_status == -1 || !WIFEXITED(s[i].ns_status) ||
+                WEXITSTATUS(s[i].ns_status) != 0)
+                rc = 1;
+        node_say("done");
+    } else {
+        node_say("stopped");
+    }
+    free(s);
+    return rc;
+}
