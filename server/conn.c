@@ -895,6 +895,18 @@ conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    if (srv.cfg.keepalive > 0) {
+        /*
+         * A peer that vanished without closing (a node powered off, a cable
+         * pulled) is noticed within about twice this, not the system's hours:
+         * its waiters go, and a sleigh worker's task runs elsewhere.
+         */
+        int idle = srv.cfg.keepalive, intvl = (srv.cfg.keepalive + 2) / 3, cnt = 3;
+
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    }
     evutil_make_socket_nonblocking(fd);
     bev = tls_enabled() ? tls_bufferevent(fd)
                         : bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE);

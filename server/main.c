@@ -58,6 +58,8 @@ usage(FILE *fp)
             "      --tls-cert FILE      PEM certificate chain: both ports speak TLS from the\n"
             "                           first byte (with --tls-key; classic clients cannot)\n"
             "      --tls-key FILE       the certificate's PEM private key\n"
+            "      --keepalive S        probe a silent peer after S seconds and drop it when\n"
+            "                           3 probes go unanswered (default 30; 0: the system's)\n"
             "      --pidfile FILE       write the process id to FILE\n"
             "  -d, --daemon             detach and log to syslog\n"
             "      --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -251,6 +253,7 @@ main(int argc, char **argv)
         {"auth-file", required_argument, NULL, 12},
         {"tls-cert", required_argument, NULL, 13},
         {"tls-key", required_argument, NULL, 14},
+        {"keepalive", required_argument, NULL, 15},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -273,6 +276,7 @@ main(int argc, char **argv)
     cfg->log_level = LOG_LVL_INFO;
     cfg->frame_timeout = 60;
     cfg->write_timeout = 120;
+    cfg->keepalive = 30;
     pages = sysconf(_SC_PHYS_PAGES);
     pagesize = sysconf(_SC_PAGESIZE);
     cfg->max_memory = pages > 0 && pagesize > 0 ? (uint64_t)pages * (uint64_t)pagesize / 2
@@ -355,6 +359,13 @@ main(int argc, char **argv)
             break;
         case 13:
             cfg->tls_cert = optarg;
+            break;
+        case 15:
+            if (parse_count(optarg, &v) != 0 || v > 86400) {
+                fprintf(stderr, "nwsserver: bad number: %s\n", optarg);
+                return 2;
+            }
+            cfg->keepalive = (int)v;
             break;
         case 14:
             cfg->tls_key = optarg;

@@ -57,6 +57,7 @@ struct config {
     unsigned    max_clients;          /* 0: no limit */
     int         frame_timeout;        /* s without a byte of a half-sent request */
     int         write_timeout;        /* s without progress writing replies */
+    int         keepalive;            /* s of TCP silence before probing a peer; 0: system */
     const char *auth_file;            /* the shared secret, or NULL: no authentication */
     const char *tls_cert;             /* PEM chain; with tls_key, TLS on both ports */
     const char *tls_key;
