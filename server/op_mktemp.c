@@ -13,6 +13,14 @@
 #include "server.h"
 
 #define MKTEMP_TRIES 1000
+#define MKTEMP_FLAGS 5 /* flag characters in one conversion: more is refused */
+
+/* 1 if ch is one of set's characters (strchr would also match the NUL byte). */
+static int
+mktemp_in(const char *set, char ch)
+{
+    return ch != '\0' && strchr(set, ch) != NULL;
+}
 
 /*
  * Formats tmpl (len bytes) with n into a new string *out: exactly one
@@ -42,8 +50,9 @@ mktemp_format(const char *tmpl, size_t len, uint64_t n, char **out)
         }
         /* One conversion: % [flags] [width] [.precision] [length] letter. */
         start = i++;
-        while (i < len && strchr("#0- +", tmpl[i]) != NULL)
-            i++;
+        for (k = 0; i < len && mktemp_in("#0- +", tmpl[i]); i++)
+            if (++k > MKTEMP_FLAGS)
+                goto bad;
         for (k = 0; i < len && tmpl[i] >= '0' && tmpl[i] <= '9'; i++)
             if (++k > 3)
                 goto bad;
@@ -52,24 +61,25 @@ mktemp_format(const char *tmpl, size_t len, uint64_t n, char **out)
                 if (++k > 3)
                     goto bad;
         }
-        while (i < len && strchr("hlL", tmpl[i]) != NULL)
+        while (i < len && mktemp_in("hlL", tmpl[i]))
             i++;
-        if (i >= len || strchr("diuoxXsrceEfFgG", tmpl[i]) == NULL || ++nconv > 1)
+        if (i >= len || !mktemp_in("diuoxXsrceEfFgG", tmpl[i]) || ++nconv > 1)
             goto bad;
         conv = tmpl[i++];
         /* spec = the flags, width and precision, then our own length and letter. */
         k = 0;
         spec[k++] = '%';
         for (size_t j = start + 1; j < i - 1; j++)
-            if (strchr("hlL", tmpl[j]) == NULL)
+            if (!mktemp_in("hlL", tmpl[j]))
                 spec[k++] = tmpl[j];
         spec[k] = '\0';
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
         switch (conv) {
         case 'd': case 'i': case 'u':
-            strcat(spec, "llu");
-            w = snprintf(piece, sizeof(piece), spec, (unsigned long long)n);
+            /* Signed, as Python formats an int: flags such as '+' apply. */
+            strcat(spec, "lld");
+            w = snprintf(piece, sizeof(piece), spec, (long long)n);
             break;
         case 'o': case 'x': case 'X':
             spec[k] = 'l';

@@ -403,6 +403,12 @@ START_TEST(mktemp_templates)
     check_mktemp("%", 1, NULL);
     check_mktemp("%%", 1, NULL);
     check_mktemp("%99999d", 1, NULL);
+    /* Found by the server fuzzer: a long run of flags overflowed the spec buffer. */
+    check_mktemp("%#0- +#0- +#0- +#0- +#0- +#0- +#0- +#0- +d", 1, NULL);
+    check_mktemp("%-+5d", 7, "+7   ");
+    /* A NUL byte is neither a flag, a length modifier nor a conversion. */
+    ck_assert_int_eq(mktemp_format("a%\0d", 4, 1, &(char *){NULL}), -1);
+    ck_assert_int_eq(mktemp_format("a%d\0", 4, 1, &(char *){NULL}), 0);
 }
 END_TEST
 
