@@ -407,8 +407,13 @@ START_TEST(mktemp_templates)
     check_mktemp("%#0- +#0- +#0- +#0- +#0- +#0- +#0- +#0- +d", 1, NULL);
     check_mktemp("%-+5d", 7, "+7   ");
     /* A NUL byte is neither a flag, a length modifier nor a conversion. */
-    ck_assert_int_eq(mktemp_format("a%\0d", 4, 1, &(char *){NULL}), -1);
-    ck_assert_int_eq(mktemp_format("a%d\0", 4, 1, &(char *){NULL}), 0);
+    {
+        char *out = NULL;
+
+        ck_assert_int_eq(mktemp_format("a%\0d", 4, 1, &out), -1);
+        ck_assert_int_eq(mktemp_format("a%d\0", 4, 1, &out), 0);
+        free(out);
+    }
 }
 END_TEST
 
