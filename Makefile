@@ -84,8 +84,11 @@ EXAMPLES   = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 BENCHES    = $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 TESTBIN    = $(B)/tests/check_nws
 
-.PHONY: all deps deps-test run check install uninstall clean bench
+.PHONY: all deps deps-test deps-bench run check install uninstall clean bench
 .DEFAULT_GOAL := all
+# Keep the objects of programs built through pattern rules (make deletes
+# such intermediates by default, so every run rebuilt them).
+.SECONDARY:
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -100,6 +103,10 @@ deps:
 # The tests also need chromium, node and playwright-core (browser tests).
 deps-test:
 	@sh .ci/deps test
+
+# make bench: redis-server, redis-benchmark and GNU parallel, the peers.
+deps-bench:
+	@sh .ci/deps bench
 
 # Tests reach into the server's private header for its unit tests.
 $(B)/obj/tests/%.o: CFLAGS += -Iserver -Ifuzz
@@ -175,7 +182,7 @@ check: deps-test all
 	NWS_MODULES_DIR=$(abspath $(B)/modules) NWS_SRC_DIR=$(CURDIR) $(if $(SAN),CK_TIMEOUT_MULTIPLIER=4 ASAN_OPTIONS=detect_leaks=1) \
 	$(TESTBIN)
 
-bench: all
+bench: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/run.sh $(abspath $(B))
 
 # Fuzzing: clang's libFuzzer with ASan and UBSan, in build-fuzz/.  Each

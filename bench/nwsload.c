@@ -16,6 +16,9 @@
  *   large S   store then fetch one value of S bytes, generated and
  *             checksummed on the fly; a plain loopback socket copy of the
  *             same bytes is measured in-process as the reference.
+ *   conns N   open N connections (handshake done, then idle), optionally
+ *             park a blocking fetch on each (--blocked), and report the
+ *             server's RSS growth per connection and per blocked fetcher.
  *
  * A "pair" is one store plus one fetch.  Every mode prints exactly one line
  * of key=value pairs on stdout; diagnostics go to stderr.
@@ -40,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -50,6 +54,7 @@
 
 #define LOAD_MAX_THREADS   16
 #define LOAD_MAX_CONNS     20000
+#define LOAD_MAX_IDLE      100000              /* conns mode: connections held */
 #define LOAD_MAX_PIPELINE  4096
 #define LOAD_MAX_BATCHMEM  ((size_t)512 << 20) /* all prebuilt batches together */
 #define LOAD_IO_TIMEOUT    10                  /* seconds, blocking socket calls */
@@ -62,7 +67,7 @@
 #define LOAD_NS            1000000000ull
 
 enum load_proto { LOAD_NWS, LOAD_REDIS };
-enum load_mode { LOAD_RR, LOAD_PINGPONG, LOAD_FILL, LOAD_LARGE };
+enum load_mode { LOAD_RR, LOAD_PINGPONG, LOAD_FILL, LOAD_LARGE, LOAD_CONNS };
 
 /* Command line. */
 struct load_opts {
@@ -85,6 +90,8 @@ struct load_opts {
     int             timeout;   /* hard limit in seconds; 0: mode default */
     int             shared_var;
     int             loopback;  /* large: also measure a plain socket copy */
+    uint64_t        nconns;    /* conns: connections to hold open */
+    int             blocked;   /* conns: then park a blocking fetch on each */
 };
 
 static struct load_opts opts = {
@@ -1520,6 +1527,127 @@ run_fill(void)
 }
 
 /*
+ * conns mode: hold opts.nconns connections open, each handshaken (NWS: `use
+ * ws` done) and then idle, and read the server's RSS growth; with --blocked,
+ * then send each one a blocking fetch (BLPOP for Redis) on a variable of its
+ * own that nobody stores to, and read the growth again.  Only the fds are
+ * kept: one load_sock is reused for every handshake.
+ */
+
+/* Raises RLIMIT_NOFILE to at least want descriptors (up to the hard limit). */
+static void
+conns_raise_nofile(rlim_t want)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Returns the server's VmRSS in kB after letting it settle for 300 ms. */
+static long
+conns_rss_settled(void)
+{
+    struct timespec settle = {.tv_sec = 0, .tv_nsec = 300000000L};
+
+    nanosleep(&settle, NULL);
+    return proc_status_kb(opts.server_pid, "VmRSS");
+}
+
+/* conns mode: returns the exit status. */
+static int
+run_conns(void)
+{
+    struct load_sock *s = load_calloc(1, sizeof(*s));
+    struct load_sock *ctl = NULL;
+    int              *fds = load_calloc((size_t)opts.nconns, sizeof(*fds));
+    struct nwsp_buf   b = {0};
+    char              key[96];
+    uint64_t          n = 0, nb = 0, i, t0, t1;
+    long              rss0, rss1, rss2 = -1;
+    long long         used0 = -1, used1 = -1, used2 = -1;
+    int               errors = 0;
+
+    conns_raise_nofile((rlim_t)opts.nconns + 64);
+    if (opts.proto == LOAD_REDIS) { /* INFO goes over a connection of its own */
+        ctl = load_calloc(1, sizeof(*ctl));
+        if (sock_open(ctl) != 0)
+            load_fatal("could not open the control connection");
+        used0 = redis_used_memory(ctl);
+    }
+    rss0 = conns_rss_settled();
+    t0 = load_now();
+    for (n = 0; n < opts.nconns; n++) { /* bounded by nconns; each call by timeouts */
+        if (sock_open(s) != 0) {
+            load_warnx("conns: connection %" PRIu64 " failed", n + 1);
+            errors++;
+            break;
+        }
+        if (s->off != s->len) {
+            load_warnx("conns: unexpected bytes after the handshake");
+            close(s->fd);
+            errors++;
+            break;
+        }
+        fds[n] = s->fd;
+    }
+    t1 = load_now();
+    rss1 = conns_rss_settled();
+    if (ctl != NULL)
+        used1 = redis_used_memory(ctl);
+    if (opts.blocked && errors == 0) {
+        for (i = 0; i < n; i++) {
+            nwsp_buf_reset(&b);
+            load_key(key, sizeof(key), "blk", (int)i);
+            if (opts.proto == LOAD_NWS) {
+                req_fetch(&b, key);
+            } else {
+                const char *argv[] = {"BLPOP", key, "0"};
+                size_t      lens[] = {5, strlen(key), 1};
+
+                req_resp(&b, 3, argv, lens);
+            }
+            if (sock_send_all(fds[i], b.data, b.len) != 0) {
+                load_warnx("conns: blocking fetch %" PRIu64 " failed", i + 1);
+                errors++;
+                break;
+            }
+            nb++;
+        }
+        rss2 = conns_rss_settled();
+        if (ctl != NULL)
+            used2 = redis_used_memory(ctl);
+    }
+    for (i = 0; i < n; i++)
+        close(fds[i]);
+    printf("nwsload proto=%s mode=conns conns=%" PRIu64 " opened=%" PRIu64
+           " blocked=%" PRIu64 " open_s=%.3f rss_before_kb=%ld rss_idle_kb=%ld"
+           " rss_blocked_kb=%ld bytes_per_idle_conn=%.0f bytes_per_blocked=%.0f",
+           load_proto_names[opts.proto], opts.nconns, n, nb, load_secs(t1 - t0), rss0, rss1,
+           rss2, rss0 >= 0 && rss1 >= 0 && n > 0 ? (double)(rss1 - rss0) * 1024.0 / (double)n
+                                                 : -1.0,
+           rss1 >= 0 && rss2 >= 0 && nb > 0 ? (double)(rss2 - rss1) * 1024.0 / (double)nb
+                                            : -1.0);
+    if (ctl != NULL) {
+        printf(" used_memory_per_idle_conn=%.0f used_memory_per_blocked=%.0f",
+               used0 >= 0 && used1 >= 0 && n > 0 ? (double)(used1 - used0) / (double)n : -1.0,
+               used1 >= 0 && used2 >= 0 && nb > 0 ? (double)(used2 - used1) / (double)nb
+                                                  : -1.0);
+        close(ctl->fd);
+        free(ctl);
+    }
+    printf(" errors=%d\n", errors);
+    nwsp_buf_free(&b);
+    free(fds);
+    free(s);
+    return errors == 0 ? 0 : 1;
+}
+
+/*
  * large mode.  The value is generated chunk by chunk (1 MiB of fixed random
  * bytes, each chunk stamped with its index) and checksummed as it goes; the
  * receiver checksums chunk-aligned buffers, so both sums cover the same words.
@@ -1896,6 +2024,8 @@ usage(FILE *f)
           "  --mode pingpong       two clients pass a token with blocking fetch\n"
           "  --mode fill N         store N values in one variable, report server memory\n"
           "  --mode large SIZE     store and fetch one SIZE-byte value, GB/s\n"
+          "  --mode conns N        hold N idle connections, report server memory\n"
+          "  --blocked             conns: then park a blocking fetch on each\n"
           "  --conns C             rr: connections (default 1)\n"
           "  --threads T           rr: event-loop threads (default min(2, C))\n"
           "  --size B              value size, e.g. 16, 1K (default 16)\n"
@@ -1930,7 +2060,7 @@ parse_args(int argc, char **argv)
 {
     enum { O_PROTO = 256, O_HOST, O_PORT, O_MODE, O_CONNS, O_THREADS, O_SIZE,
            O_PIPELINE, O_DURATION, O_WARMUP, O_OPS, O_SHARED, O_WS, O_PID, O_NOLB,
-           O_TIMEOUT, O_HELP };
+           O_TIMEOUT, O_BLOCKED, O_HELP };
     static const struct option lopts[] = {
         {"proto", required_argument, NULL, O_PROTO},
         {"host", required_argument, NULL, O_HOST},
@@ -1948,6 +2078,7 @@ parse_args(int argc, char **argv)
         {"server-pid", required_argument, NULL, O_PID},
         {"no-loopback", no_argument, NULL, O_NOLB},
         {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"blocked", no_argument, NULL, O_BLOCKED},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -1983,8 +2114,12 @@ parse_args(int argc, char **argv)
             } else if (n == 5 && strncmp(optarg, "large", 5) == 0) {
                 opts.mode = LOAD_LARGE;
                 opts.large = parse_size(mode_arg(argc, argv, eq), "--mode large");
+            } else if (n == 5 && strncmp(optarg, "conns", 5) == 0) {
+                opts.mode = LOAD_CONNS;
+                opts.nconns = parse_size(mode_arg(argc, argv, eq), "--mode conns");
             } else {
-                load_fatal("--mode: rr, pingpong, fill N or large SIZE, not %s", optarg);
+                load_fatal("--mode: rr, pingpong, fill N, large SIZE or conns N, not %s",
+                           optarg);
             }
             break;
         }
@@ -2025,6 +2160,9 @@ parse_args(int argc, char **argv)
         case O_TIMEOUT:
             opts.timeout = (int)parse_int(optarg, 1, 86400, "--timeout");
             break;
+        case O_BLOCKED:
+            opts.blocked = 1;
+            break;
         case O_HELP:
             usage(stdout);
             exit(0);
@@ -2047,6 +2185,8 @@ parse_args(int argc, char **argv)
         load_fatal("--mode large needs a size above 0");
     if (opts.mode == LOAD_FILL && opts.count == 0)
         load_fatal("--mode fill needs a count above 0");
+    if (opts.mode == LOAD_CONNS && (opts.nconns == 0 || opts.nconns > LOAD_MAX_IDLE))
+        load_fatal("--mode conns needs a count in [1, %d]", LOAD_MAX_IDLE);
     if (opts.pipeline == 0)
         opts.pipeline = opts.mode == LOAD_FILL ? LOAD_FILL_DEPTH : 1;
     if (opts.warmup < 0)
@@ -2056,7 +2196,7 @@ parse_args(int argc, char **argv)
     if (opts.timeout == 0) {
         double t = opts.warmup + opts.duration + 60;
 
-        if (opts.mode == LOAD_FILL || opts.mode == LOAD_LARGE)
+        if (opts.mode == LOAD_FILL || opts.mode == LOAD_LARGE || opts.mode == LOAD_CONNS)
             t = 900;
         opts.timeout = (int)t;
     }
@@ -2081,6 +2221,9 @@ main(int argc, char **argv)
         break;
     case LOAD_FILL:
         rc = run_fill();
+        break;
+    case LOAD_CONNS:
+        rc = run_conns();
         break;
     default:
         rc = run_large();

@@ -6,15 +6,22 @@
 # usage: NWS_BIN_DIR=/abs/build/bin sh bench/run.sh /abs/build   (= `make bench`)
 #
 # Knobs (environment):
-#   BENCH_SECS   measured seconds per round-trip run       (default 3)
-#   BENCH_RUNS   runs per median                           (default 5)
+#   BENCH_SECS   measured seconds per round-trip run       (default 2)
+#   BENCH_RUNS   runs per median                           (default 3)
 #   BENCH_FILL   small values held for the memory figure   (default 1000000)
 #   BENCH_LARGE  size of the large value                   (default 1G)
+#   BENCH_CONNS  connections held for the per-connection memory (default 10000)
 #   BENCH_REDIS  set to 0 to skip redis-server even if it is installed
+#   (bench/tasks.sh has its own: BENCH_TASKS*, BENCH_CMDS, BENCH_CMD_RUNS)
+#
+# The rows are issue 7's: 1 round trips (16 B and 1 KiB, 1/10/50/200
+# connections), 2 pipelined, 3 blocking ping-pong, 4 task throughput
+# (tasks.sh), 5 one large value, 6 memory, 7 the classic server's figures;
+# each with our figure, the peer's, the ratio, the target and whether it is met.
 #
 # Every server is started here on loopback, a fresh one per group of
 # measurements (so RSS figures are not polluted by the previous group), and
-# stopped by its pid on exit.  The whole run takes about 2-4 minutes.
+# stopped by its pid on exit.  The whole run takes about 6-8 minutes.
 set -u
 
 B=${1:?usage: sh bench/run.sh BUILD_DIR}
@@ -23,8 +30,15 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 LOAD=$B/bench/nwsload
 OUT=$SRC/bench/out
 RESULTS=$SRC/bench/results.md
-SECS=${BENCH_SECS:-3}
-RUNS=${BENCH_RUNS:-5}
+SECS=${BENCH_SECS:-2}
+RUNS=${BENCH_RUNS:-3}
+NCONNS=${BENCH_CONNS:-10000}
+SIZES='16 1024'
+CONCS='1 10 50 200'
+PIN=0 # 1: also the pinned one-connection rows (needs taskset and 2 CPUs)
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+    PIN=1
+fi
 FILL=${BENCH_FILL:-1000000}
 LARGE=${BENCH_LARGE:-1G}
 FAILED=0 # also: $OUT/failed exists when a run inside $(...) failed
@@ -33,6 +47,9 @@ SRV_PID='' SRV_MPID='' SRV_PORT='' SRV_DIR=''
 RDS_PID='' RDS_PORT='' RDS_DIR=''
 
 mkdir -p "$OUT" || exit 1
+# 10,000 connections need as many descriptors in the servers and nwsload.
+# shellcheck disable=SC3045 # dash and bash both have ulimit -n and -H
+ulimit -n $((NCONNS + 1000)) 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 for f in "$BIN/nwsserver" "$LOAD"; do
     if [ ! -x "$f" ]; then
         echo "run.sh: $f is missing; run 'make' first" >&2
@@ -116,7 +133,9 @@ nws_start() {
 }
 
 # redis_start: a fresh redis-server on loopback, no persistence, bulk strings
-# up to 2 GB (the 1 GiB value); tries a few ports.  Sets RDS_PORT, RDS_PID.
+# up to 2 GB (the default proto-max-bulk-len, 512 MB, would refuse the 1 GiB
+# value), clients enough for the connection rows; tries a few ports.  Sets
+# RDS_PORT, RDS_PID.
 redis_start() {
     RDS_DIR=$(mktemp -d "$OUT/redistmp.XXXXXX") || return 1
     port=$((20000 + $$ % 20000))
@@ -125,6 +144,7 @@ redis_start() {
         redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
             --daemonize no --dir "$RDS_DIR" --logfile "$RDS_DIR/redis.log" \
             --proto-max-bulk-len 2gb --client-query-buffer-limit 2gb \
+            --maxclients $((NCONNS + 100)) \
             >/dev/null 2>>"$OUT/redis.err" &
         RDS_PID=$!
         i=0
@@ -149,15 +169,22 @@ redis_start() {
     return 1
 }
 
-# once TAG ARGS...: one nwsload run; prints its line (empty on failure).
+# once TAG ARGS...: one nwsload run (on CPU $PINCPU only, when set); prints
+# its line (empty on failure).
+PINCPU=''
 once() {
     tag=$1
     shift
-    if line=$("$LOAD" "$@" 2>>"$OUT/nwsload.err"); then
+    if [ -n "$PINCPU" ]; then
+        set -- taskset -c "$PINCPU" "$LOAD" "$@"
+    else
+        set -- "$LOAD" "$@"
+    fi
+    if line=$("$@" 2>>"$OUT/nwsload.err"); then
         printf '%s %s\n' "$tag" "$line" >>"$OUT/raw.txt"
         printf '%s\n' "$line"
     else
-        echo "run.sh: $tag failed: nwsload $*" >&2
+        echo "run.sh: $tag failed: $*" >&2
         [ -n "$line" ] && printf '%s FAILED %s\n' "$tag" "$line" >>"$OUT/raw.txt"
         : >"$OUT/failed"
     fi
@@ -187,16 +214,32 @@ median() {
 }
 
 # The measurements of one server.  $1 = nws or redis; PORT and PID given.
-# Sets <p>_RR1 <p>_RR50 <p>_PIPE <p>_PP <p>_FILL <p>_LARGE (p = NWS or RDS).
+# Sets <p>_RR_<size>_<conns> <p>_RR_<size>_1same <p>_RR_<size>_1cross
+# <p>_PIPE <p>_PP <p>_FILL <p>_LARGE <p>_CONNS (p = NWS or RDS).
 measure_rr() {
-    proto=$1 port=$2 pfx=$3
+    proto=$1 port=$2 pid=$3 pfx=$4
     echo "== $proto: round trips (median of $RUNS x ${SECS}s)" >&2
-    v=$(median "$proto-rr1" pairs_per_s --proto "$proto" --port "$port" --conns 1 \
-        --size 16 --duration "$SECS")
-    eval "${pfx}_RR1=\$v"
-    v=$(median "$proto-rr50" pairs_per_s --proto "$proto" --port "$port" --conns 50 \
-        --size 16 --duration "$SECS")
-    eval "${pfx}_RR50=\$v"
+    for size in $SIZES; do
+        for c in $CONCS; do
+            v=$(median "$proto-rr-$size-$c" pairs_per_s --proto "$proto" --port "$port" \
+                --conns "$c" --size "$size" --duration "$SECS")
+            eval "${pfx}_RR_${size}_$c=\$v"
+        done
+    done
+    # One connection again with the server on CPU 0 and the client on CPU 0
+    # (same) or CPU 1 (cross): unpinned, the scheduler's choice decides it.
+    if [ "$PIN" = 1 ] && taskset -a -p -c 0 "$pid" >/dev/null 2>&1; then
+        for size in $SIZES; do
+            for where in same:0 cross:1; do
+                PINCPU=${where#*:}
+                v=$(median "$proto-rr-$size-1${where%%:*}" pairs_per_s --proto "$proto" \
+                    --port "$port" --conns 1 --size "$size" --duration "$SECS")
+                PINCPU=''
+                eval "${pfx}_RR_${size}_1${where%%:*}=\$v"
+            done
+        done
+        taskset -a -p -c "0-$(($(nproc) - 1))" "$pid" >/dev/null 2>&1
+    fi
     v=$(median "$proto-pipe16" pairs_per_s --proto "$proto" --port "$port" --conns 10 \
         --pipeline 16 --size 16 --duration "$SECS")
     eval "${pfx}_PIPE=\$v"
@@ -213,6 +256,14 @@ measure_fill() {
     eval "${pfx}_FILL=\$v"
 }
 
+measure_conns() {
+    proto=$1 port=$2 pid=$3 pfx=$4
+    echo "== $proto: memory with $NCONNS idle, then blocked, connections" >&2
+    v=$(once "$proto-conns" --proto "$proto" --port "$port" --server-pid "$pid" \
+        --mode conns "$NCONNS" --blocked)
+    eval "${pfx}_CONNS=\$v"
+}
+
 measure_large() {
     proto=$1 port=$2 pid=$3 pfx=$4
     echo "== $proto: one value of $LARGE" >&2
@@ -222,14 +273,22 @@ measure_large() {
 }
 
 T0=$(date +%s)
+LOADAVG0=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null)
 # Results, one nwsload line each (read through eval below).
 # shellcheck disable=SC2034
-NWS_RR1='' NWS_RR50='' NWS_PIPE='' NWS_PP='' NWS_FILL='' NWS_LARGE=''
+NWS_PIPE='' NWS_PP='' NWS_FILL='' NWS_LARGE='' NWS_CONNS=''
 # shellcheck disable=SC2034
-RDS_RR1='' RDS_RR50='' RDS_PIPE='' RDS_PP='' RDS_FILL='' RDS_LARGE=''
+RDS_PIPE='' RDS_PP='' RDS_FILL='' RDS_LARGE='' RDS_CONNS=''
+for size in $SIZES; do
+    for c in $CONCS; do
+        eval "NWS_RR_${size}_$c='' RDS_RR_${size}_$c='' RB_${size}_$c=''"
+    done
+    eval "NWS_RR_${size}_1same='' RDS_RR_${size}_1same=''"
+    eval "NWS_RR_${size}_1cross='' RDS_RR_${size}_1cross=''"
+done
 
 if nws_start; then
-    measure_rr nws "$SRV_PORT" NWS
+    measure_rr nws "$SRV_PORT" "$SRV_MPID" NWS
     nws_stop
 else
     FAILED=1
@@ -240,6 +299,10 @@ if nws_start; then
 fi
 if nws_start; then
     measure_large nws "$SRV_PORT" "$SRV_MPID" NWS
+    nws_stop
+fi
+if nws_start; then
+    measure_conns nws "$SRV_PORT" "$SRV_MPID" NWS
     nws_stop
 fi
 
@@ -260,7 +323,7 @@ elif command -v redis-server >/dev/null 2>&1; then
     REDIS_NOTE="redis: $(redis-server --version 2>/dev/null | head -n 1)"
     HAVE_REDIS=1
     if redis_start; then
-        measure_rr redis "$RDS_PORT" RDS
+        measure_rr redis "$RDS_PORT" "$RDS_PID" RDS
         redis_stop
     else
         FAILED=1
@@ -273,23 +336,30 @@ elif command -v redis-server >/dev/null 2>&1; then
         measure_large redis "$RDS_PORT" "$RDS_PID" RDS
         redis_stop
     fi
-    RB_RR1='' RB_RR50=''
+    if redis_start; then
+        measure_conns redis "$RDS_PORT" "$RDS_PID" RDS
+        redis_stop
+    fi
     if command -v redis-benchmark >/dev/null 2>&1 && redis_start; then
         echo "== redis-benchmark LPUSH/RPOP" >&2
-        for c in 1 50; do
-            rb=$(redis-benchmark -h 127.0.0.1 -p "$RDS_PORT" -c "$c" -n 200000 -d 16 \
-                -t lpush,rpop -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second')
-            printf 'redis-benchmark c=%s %s\n' "$c" "$(printf '%s' "$rb" | tr '\n' ' ')" \
-                >>"$OUT/raw.txt"
-            l=$(printf '%s\n' "$rb" | sed -n 's/^LPUSH: \([0-9.]*\) requests.*/\1/p')
-            r=$(printf '%s\n' "$rb" | sed -n 's/^RPOP: \([0-9.]*\) requests.*/\1/p')
-            [ -n "$l" ] && [ -n "$r" ] &&
-                eval "RB_RR$c=\"LPUSH $l/s, RPOP $r/s\""
+        for size in $SIZES; do
+            for c in $CONCS; do
+                rb=$(redis-benchmark -h 127.0.0.1 -p "$RDS_PORT" -c "$c" -n 100000 \
+                    -d "$size" -t lpush,rpop -q 2>/dev/null | tr '\r' '\n' |
+                    grep 'requests per second')
+                printf 'redis-benchmark d=%s c=%s %s\n' "$size" "$c" \
+                    "$(printf '%s' "$rb" | tr '\n' ' ')" >>"$OUT/raw.txt"
+                l=$(printf '%s\n' "$rb" | sed -n 's/^LPUSH: \([0-9.]*\) requests.*/\1/p')
+                r=$(printf '%s\n' "$rb" | sed -n 's/^RPOP: \([0-9.]*\) requests.*/\1/p')
+                [ -n "$l" ] && [ -n "$r" ] &&
+                    eval "RB_${size}_$c=\"redis-benchmark: LPUSH $l/s, RPOP $r/s\""
+            done
         done
         redis_stop
     fi
 fi
 T1=$(date +%s)
+LOADAVG1=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null)
 [ -e "$OUT/failed" ] && FAILED=1
 
 # --- the table -----------------------------------------------------------
@@ -344,50 +414,106 @@ rdcol() {
     fi
 }
 
+# met RATIO OP LIMIT: "met" if RATIO (a number, maybe with a trailing x) is
+# >= LIMIT (OP ge) or <= LIMIT (OP le), "missed" if not, "-" if unknown.
+met() {
+    awk -v r="${1%x}" -v op="$2" -v m="$3" 'BEGIN {
+        if (r == "-" || r == "") print "-";
+        else if (op == "ge") print (r + 0 >= m ? "met" : "**missed**");
+        else print (r + 0 <= m ? "met" : "**missed**") }'
+}
+
+# div A B: A/B with 2 decimals, "-" if either is missing.
+div() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) print "-";
+        else printf "%.2f\n", a / b }'
+}
+
 TABLE=$OUT/table.md
 {
-    echo "| measurement | nwsserver | redis-server | nws/redis |"
-    echo "| --- | --- | --- | --- |"
-    for spec in "RR1|rr1|store+fetch pairs/s, 16 B, 1 connection|pairs_per_s" \
-        "RR50|rr50|store+fetch pairs/s, 16 B, 50 connections|pairs_per_s" \
-        "PIPE|pipe16|pipelined pairs/s, depth 16, 10 connections, 16 B|pairs_per_s" \
-        "PP|pingpong|blocking ping-pong round trips/s (fetch / BLPOP)|roundtrips_per_s"; do
-        var=${spec%%|*}
-        rest=${spec#*|}
-        tag=${rest%%|*}
-        rest=${rest#*|}
-        label=${rest%%|*}
-        key=${rest#*|}
-        eval "n=\$NWS_$var r=\$RDS_$var"
-        echo "| $label (median of $RUNS) | $(fmt_rr "$n" "$key" "nws-$tag") |" \
-            "$(rdcol "$(fmt_rr "$r" "$key" "redis-$tag")") |" \
-            "$(ratio "$(num "$n" "$key")" "$(num "$r" "$key")") |"
+    echo "| # | measurement | nwsserver | peer | ratio | target | met |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
+    for size in $SIZES; do
+        for c in $CONCS; do
+            eval "n=\$NWS_RR_${size}_$c r=\$RDS_RR_${size}_$c rb=\$RB_${size}_$c"
+            q=$(ratio "$(num "$n" pairs_per_s)" "$(num "$r" pairs_per_s)")
+            echo "| 1 | store+fetch pairs/s, $size B, $c conn. (median of $RUNS) |" \
+                "$(fmt_rr "$n" pairs_per_s "nws-rr-$size-$c") |" \
+                "$(rdcol "redis LPUSH+RPOP $(fmt_rr "$r" pairs_per_s "redis-rr-$size-$c"); ${rb:-redis-benchmark: -}") |" \
+                "$q | nws/redis >= 1x | $(met "$q" ge 1) |"
+        done
+        [ "$PIN" = 1 ] || continue
+        for where in "same|the same CPU" "cross|different CPUs"; do
+            w=${where%%|*}
+            eval "n=\$NWS_RR_${size}_1$w r=\$RDS_RR_${size}_1$w"
+            q=$(ratio "$(num "$n" pairs_per_s)" "$(num "$r" pairs_per_s)")
+            echo "| 1 | store+fetch pairs/s, $size B, 1 conn., server and client pinned to" \
+                "${where#*|} (median of $RUNS) | $(fmt_rr "$n" pairs_per_s "nws-rr-$size-1$w") |" \
+                "$(rdcol "redis LPUSH+RPOP $(fmt_rr "$r" pairs_per_s "redis-rr-$size-1$w")") |" \
+                "$q | nws/redis >= 1x | $(met "$q" ge 1) |"
+        done
     done
-    n=$NWS_FILL r=$RDS_FILL
-    echo "| server RSS holding $FILL x 16 B values, peak (MiB) |" \
-        "$(kib_mib "$(num "$n" rss_peak_kb)") | $(rdcol "$(kib_mib "$(num "$r" rss_peak_kb)")") |" \
-        "$(ratio "$(num "$n" rss_peak_kb)" "$(num "$r" rss_peak_kb)") |"
-    echo "| RSS growth per stored value (bytes) | $(num "$n" bytes_per_value) |" \
-        "$(rdcol "$(num "$r" bytes_per_value) (used_memory: $(num "$r" used_memory_per_value))") |" \
-        "$(ratio "$(num "$n" bytes_per_value)" "$(num "$r" bytes_per_value)") |"
-    echo "| time to store $FILL values, pipelined by 256 (s) | $(num "$n" seconds) |" \
-        "$(rdcol "$(num "$r" seconds)") | $(ratio "$(num "$n" seconds)" "$(num "$r" seconds)") |"
+    n=$NWS_PIPE r=$RDS_PIPE
+    q=$(ratio "$(num "$n" pairs_per_s)" "$(num "$r" pairs_per_s)")
+    echo "| 2 | pipelined pairs/s, depth 16, 10 conn., 16 B (median of $RUNS) |" \
+        "$(fmt_rr "$n" pairs_per_s nws-pipe16) | $(rdcol "redis $(fmt_rr "$r" pairs_per_s redis-pipe16)") |" \
+        "$q | nws/redis >= 1x | $(met "$q" ge 1) |"
+    n=$NWS_PP r=$RDS_PP
+    q=$(ratio "$(num "$n" roundtrips_per_s)" "$(num "$r" roundtrips_per_s)")
+    echo "| 3 | blocking ping-pong round trips/s (fetch / BLPOP+LPUSH) (median of $RUNS) |" \
+        "$(fmt_rr "$n" roundtrips_per_s nws-pingpong) |" \
+        "$(rdcol "redis $(fmt_rr "$r" roundtrips_per_s redis-pingpong)") |" \
+        "$q | nws/redis >= 1x | $(met "$q" ge 1) |"
+    echo "| 4 | task throughput | see *Task throughput* below | | | | |"
     n=$NWS_LARGE r=$RDS_LARGE
-    echo "| store one $LARGE value: s (GB/s) | $(num "$n" store_s) ($(num "$n" store_GBps)) |" \
-        "$(rdcol "$(num "$r" store_s) ($(num "$r" store_GBps))") |" \
-        "$(ratio "$(num "$n" store_GBps)" "$(num "$r" store_GBps)") |"
-    echo "| fetch it back: s (GB/s), checksum | $(num "$n" fetch_s) ($(num "$n" fetch_GBps)), $(num "$n" checksum) |" \
-        "$(rdcol "$(num "$r" fetch_s) ($(num "$r" fetch_GBps)), $(num "$r" checksum)") |" \
-        "$(ratio "$(num "$n" fetch_GBps)" "$(num "$r" fetch_GBps)") |"
-    echo "| server peak RSS during store / fetch (MiB) |" \
-        "$(kib_mib "$(num "$n" rss_peak_store_kb)") / $(kib_mib "$(num "$n" rss_peak_fetch_kb)") |" \
-        "$(rdcol "$(kib_mib "$(num "$r" rss_peak_store_kb)") / $(kib_mib "$(num "$r" rss_peak_fetch_kb)")") | |"
-    echo "| plain loopback socket copy of $LARGE, same process (GB/s) | $(num "$n" loopback_GBps) |" \
-        "$(rdcol "$(num "$r" loopback_GBps)") | |"
-    if [ "$HAVE_REDIS" = 1 ]; then
-        echo "| redis-benchmark -d 16 -c 1 / -c 50 (its own figures) | |" \
-            "${RB_RR1:--} / ${RB_RR50:--} | |"
-    fi
+    lb=$(num "$n" loopback_GBps)
+    q=$(ratio "$(num "$n" store_GBps)" "$lb")
+    echo "| 5 | store one $LARGE value, GB/s (s) | $(num "$n" store_GBps) ($(num "$n" store_s) s) |" \
+        "loopback copy $lb GB/s; $(rdcol "redis $(num "$r" store_GBps) GB/s ($(num "$r" store_s) s)") |" \
+        "$q of loopback | >= 0.5x loopback | $(met "$q" ge 0.5) |"
+    q=$(ratio "$(num "$n" fetch_GBps)" "$lb")
+    echo "| 5 | fetch it back, GB/s (s), checksum | $(num "$n" fetch_GBps) ($(num "$n" fetch_s) s), $(num "$n" checksum) |" \
+        "loopback copy $lb GB/s; $(rdcol "redis $(num "$r" fetch_GBps) GB/s ($(num "$r" fetch_s) s), $(num "$r" checksum)") |" \
+        "$q of loopback | >= 0.5x loopback | $(met "$q" ge 0.5) |"
+    # Growth of the server's RSS over its RSS before the store, against the
+    # value size.
+    grow() {
+        awk -v a="$(num "$1" rss_peak_store_kb)" -v b="$(num "$1" rss_peak_fetch_kb)" \
+            -v z="$(num "$1" rss_before_kb)" 'BEGIN {
+            if (a == "-" || b == "-" || z == "-") { print "-"; exit }
+            m = a > b ? a : b; printf "%.1f\n", (m - z) / 1024 }'
+    }
+    gn=$(grow "$n") gr=$(grow "$r")
+    sz=$(awk -v v="$(num "$n" size)" 'BEGIN { if (v == "-") print "-"; else printf "%.1f\n", v / 1048576 }')
+    q=$(div "$gn" "$sz")
+    echo "| 5 | server peak RSS growth during store+fetch, MiB (peak store / fetch MiB) |" \
+        "$gn ($(kib_mib "$(num "$n" rss_peak_store_kb)") / $(kib_mib "$(num "$n" rss_peak_fetch_kb)"); spooled) |" \
+        "value $sz MiB; $(rdcol "redis $gr ($(kib_mib "$(num "$r" rss_peak_store_kb)") / $(kib_mib "$(num "$r" rss_peak_fetch_kb)"))") |" \
+        "${q}x of value | <= 1.2x value | $(met "$q" le 1.2) |"
+    n=$NWS_FILL r=$RDS_FILL
+    ru=$(num "$r" used_memory_per_value)
+    q=$(ratio "$(num "$n" bytes_per_value)" "$ru")
+    echo "| 6 | bytes per stored 16 B value at $FILL values (RSS growth / count) |" \
+        "$(num "$n" bytes_per_value) (RSS peak $(kib_mib "$(num "$n" rss_peak_kb)") MiB) |" \
+        "$(rdcol "redis used_memory $ru; RSS $(num "$r" bytes_per_value) (peak $(kib_mib "$(num "$r" rss_peak_kb)") MiB)") |" \
+        "$q of used_memory; $(ratio "$(num "$n" bytes_per_value)" "$(num "$r" bytes_per_value)") of RSS |" \
+        "nws/redis <= 1x | $(met "$q" le 1) |"
+    echo "| 6 | time to store $FILL values, pipelined by 256 (s) | $(num "$n" seconds) |" \
+        "$(rdcol "redis $(num "$r" seconds)") | $(ratio "$(num "$n" seconds)" "$(num "$r" seconds)") | | |"
+    n=$NWS_CONNS r=$RDS_CONNS
+    ni=$(num "$n" bytes_per_idle_conn)
+    echo "| 6 | server bytes per idle connection at $NCONNS (RSS growth) | $ni |" \
+        "$(rdcol "redis RSS $(num "$r" bytes_per_idle_conn), used_memory $(num "$r" used_memory_per_idle_conn)") |" \
+        "$(ratio "$ni" "$(num "$r" bytes_per_idle_conn)") of redis RSS | <= 8192 B | $(met "$ni" le 8192) |"
+    echo "| 6 | server bytes per blocked fetcher at $NCONNS (on top of idle) | $(num "$n" bytes_per_blocked) |" \
+        "$(rdcol "redis RSS $(num "$r" bytes_per_blocked), used_memory $(num "$r" used_memory_per_blocked)") |" \
+        "$(ratio "$(num "$n" bytes_per_blocked)" "$(num "$r" bytes_per_blocked)") of redis RSS | (none) | |"
+    n1=$(num "$NWS_RR_16_1" pairs_per_s) n10=$(num "$NWS_RR_16_10" pairs_per_s)
+    echo "| 7 | classic Python/Twisted server, 1 client (not measured: its known figure) |" \
+        "$n1 (16 B, 1 conn.) | about 4,400 pairs/s | $(ratio "$n1" 4400) | (none) | |"
+    echo "| 7 | classic server, 8 clients (not measured: its known figure) |" \
+        "$n10 (16 B, 10 conn.) | about 12,500 pairs/s | $(ratio "$n10" 12500) | (none) | |"
 } >"$TABLE"
 
 MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -403,6 +529,9 @@ NWSV=$("$BIN/nwsserver" --version 2>&1 | head -n 1)
     echo "- nwsserver: ${NWSV:-unknown}; libevent $(pkg-config --modversion libevent 2>/dev/null)," \
         "jansson $(pkg-config --modversion jansson 2>/dev/null); $(cc --version 2>/dev/null | head -n 1)"
     echo "- $REDIS_NOTE"
+    echo "- load average (1, 5, 15 min) at the start: ${LOADAVG0:-?}; at the end:" \
+        "${LOADAVG1:-?} (the run itself adds about 1-2; more means other work shared" \
+        "the CPUs and the figures are polluted)"
     echo "- the load generator (bench/nwsload) runs on the same $(nproc) cores as the server:" \
         "nothing is pinned, so client and server compete for CPU. nwsload uses 1 thread" \
         "for 1 connection and 2 threads (one epoll loop each) otherwise."
@@ -427,12 +556,25 @@ NWSV=$("$BIN/nwsserver" --version 2>&1 | head -n 1)
         "\`use ws\` once. Values are 16 bytes unless stated."
     echo "- Round-trip rows: median of $RUNS runs of ${SECS} s after a 0.3 s warm-up, all on" \
         "one server instance; \"runs\" gives the lowest and highest run. Memory and" \
-        "large-value rows each use a fresh server."
+        "large-value rows each use a fresh server. $RUNS runs of ${SECS} s (rather than" \
+        "5 of 3 s) keep the whole \`make bench\` under 10 minutes with the 14 round-trip" \
+        "configurations per server (BENCH_RUNS and BENCH_SECS raise them)."
+    echo "- Ratio is nws/peer, so above 1 is faster for rates and below 1 is leaner for" \
+        "memory; *met* compares it with issue 7's target for the row."
+    echo "- redis-benchmark's figures are its own (LPUSH and RPOP measured separately, one" \
+        "command per round trip, \`-c\` connections, \`-d\` value bytes, 100,000 requests)," \
+        "so they count single commands, not pairs: a pair rate from them is about" \
+        "1/(1/LPUSH + 1/RPOP)."
+    echo "- Connections: nwsload opens $NCONNS connections one after the other (NWS: the" \
+        "handshake and \`use ws\` done), waits 0.3 s and reads the server's VmRSS; then" \
+        "sends each a blocking fetch (Redis: BLPOP with no timeout) on a variable of its" \
+        "own that is never stored to, and reads it again. Per connection = growth / count."
     echo "- Expect a wide spread between runs: on this VM, where the scheduler puts the" \
-        "client and the server decides the figure. Pinned by hand with taskset while" \
-        "writing this harness: 1 connection, same vCPU about 27,000 pairs/s, different" \
-        "vCPUs about 6,500; 50 connections, the other way round (about 32,000 vs 55,000)." \
-        "The harness pins nothing."
+        "client and the server decides the figure (1 connection: about 4x between the same" \
+        "vCPU and different vCPUs, for both servers). The main rows pin nothing; the" \
+        "pinned one-connection rows put the server (all its threads) on CPU 0 with" \
+        "\`taskset -a -p\` and the client on CPU 0 (same) or CPU 1 (different), so both" \
+        "servers are compared under the same placement."
     echo "- Memory: server VmRSS from /proc/<pid>/status (peak sampled every 10 ms while" \
         "storing); growth per value = (RSS full - RSS before) / count. Redis also reports" \
         "its own INFO used_memory."
