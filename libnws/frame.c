@@ -20,21 +20,28 @@ frame_trim(const char **s, const char **e)
         (*e)--;
 }
 
-/* Parses digits in [s, e) into *out; -1 on an empty field, a non-digit or > max. */
+/*
+ * Parses digits in [s, e) into *out; -1 on an empty field, a non-digit or > max.
+ * Every request has several zero-padded 20-digit fields: the padding is
+ * skipped in a tight loop, and the overflow check compares against limits
+ * divided out once, not once per digit (parsing was a sixth of the server's
+ * instructions under callgrind).
+ */
 static int
 frame_digits(const char *s, const char *e, uint64_t max, uint64_t *out)
 {
-    uint64_t v = 0;
+    uint64_t v = 0, lim = max / 10;
+    unsigned last = (unsigned)(max % 10);
 
     if (s == e)
         return -1;
+    /* Zero padding, most of every D20 field, changes nothing: skip it fast. */
+    while (s < e - 1 && *s == '0')
+        s++;
     for (; s < e; s++) {
-        unsigned d;
+        unsigned d = (unsigned)((unsigned char)*s - '0');
 
-        if (*s < '0' || *s > '9')
-            return -1;
-        d = (unsigned)(*s - '0');
-        if (v > (max - d) / 10)
+        if (d > 9 || v > lim || (v == lim && d > last))
             return -1;
         v = v * 10 + d;
     }
