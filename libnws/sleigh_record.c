@@ -100,8 +100,7 @@ nwsp_sleigh_decode(const nws_value *v)
 {
     if (v == NULL || !(nws_value_desc(v) & NWS_DESC_DIRECT_STRING))
         return NULL;
-    return json_loadb(nws_value_data(v), nws_value_size(v),
-                      JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    return nwsp_sleigh_json_parse(nws_value_data(v), nws_value_size(v));
 }
 
 /* Parses metadata entry key as a decimal long; 0, or -1. */

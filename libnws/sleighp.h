@@ -77,6 +77,17 @@ void nwsp_sleigh_batch_id(char *buf, size_t len, unsigned seq);
 double nwsp_sleigh_now(void);
 double nwsp_sleigh_mono(void);
 
+/* ---- sleigh_json.c: the records' JSON, without jansson's slow codec ------- */
+
+struct nwsp_buf;
+
+/* Appends the compact JSON text of j to b; 0, or -1 (no memory, NaN, infinity). */
+int nwsp_sleigh_json_put(struct nwsp_buf *b, const json_t *j);
+/* j as a JSON text value (descriptor NWS_DESC_TEXT): new, or NULL. */
+nws_value *nwsp_sleigh_encode(const json_t *j, nws_error *err);
+/* Parses JSON text (any value, NUL bytes allowed in strings): new reference, or NULL. */
+json_t *nwsp_sleigh_json_parse(const char *text, size_t len);
+
 /* ---- sleigh.c --------------------------------------------------------------- */
 
 struct nwsp_launcher;

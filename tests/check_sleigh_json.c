@@ -1,0 +1,142 @@
+/*
+ * check_sleigh_json.c -- the sleigh records' own JSON codec
+ * (libnws/sleigh_json.c) against jansson: what it writes jansson reads
+ * back equal, what it reads equals what jansson reads, and input it does
+ * not take itself still gets jansson's answer.
+ */
+#include <check.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "nwstest.h"
+#include "sleighp.h"
+
+/* Parses text with both readers; both must agree (NULL for both when invalid). */
+static void
+sj_same(const char *text, size_t len)
+{
+    json_t *mine = nwsp_sleigh_json_parse(text, len);
+    json_t *ref = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+
+    if (ref == NULL) {
+        ck_assert_msg(mine == NULL, "accepted invalid JSON: %.*s", (int)len, text);
+    } else {
+        ck_assert_msg(mine != NULL, "refused valid JSON: %.*s", (int)len, text);
+        ck_assert_msg(json_equal(mine, ref), "read differently: %.*s", (int)len, text);
+        /* Integers stay integers, reals stay reals. */
+        if (json_is_integer(ref) || json_is_real(ref))
+            ck_assert_int_eq(json_typeof(mine), json_typeof(ref));
+    }
+    json_decref(mine);
+    json_decref(ref);
+}
+
+START_TEST(reads_like_jansson)
+{
+    static const char *const texts[] = {
+        "0", "-0", "7", "-42", "123456789012345678", "-999999999999999999",
+        "1234567890123456789",   /* 19 digits: handed to jansson */
+        "99999999999999999999",  /* too big for jansson too */
+        "1.5", "-0.25e-3", "1E10", "2e+2", "1e400", "0.1", "[1e5, 2.0]",
+        "true", "false", "null", "\"\"", "\"abc def\"", "\"a\\nb\"", "\"\\u00e9\\ud83d\\ude00\"",
+        "\"caf\xc3\xa9\"", "\"bad \xff utf8\"", "\"tab\there\"",
+        "[]", "{}", "[[0],[1],[2]]", " [ 1 , 2 ] ", "{\"a\":1,\"b\":[true,null],\"a\":2}",
+        "{\"first\":0,\"args\":[[1,\"x\"],[2,\"y\"]],\"kind\":\"call\"}",
+        /* Not JSON: both refuse. */
+        "", " ", "[", "]", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}", "{a:1}", "01", "-", "1.",
+        ".5", "1e", "+1", "nul", "truex", "[1 2]", "\"open", "1 2", "[1]x", "{\"a\":1,}",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        sj_same(texts[i], strlen(texts[i]));
+    /* NUL bytes: escaped in a string they are allowed, raw never. */
+    sj_same("\"a\\u0000b\"", 10);
+    sj_same("\"a\0b\"", 5);
+    sj_same("[1]\0", 4);
+}
+END_TEST
+
+START_TEST(deep_nesting)
+{
+    char  *text;
+    size_t i, depth = 3000; /* past both limits: jansson refuses it */
+
+    text = malloc(2 * depth + 2);
+    ck_assert_ptr_nonnull(text);
+    for (i = 0; i < depth; i++) {
+        text[i] = '[';
+        text[depth + 1 + i] = ']';
+    }
+    text[depth] = '1';
+    sj_same(text, 2 * depth + 1);
+    sj_same(text + depth - 300, 601); /* past this reader's limit, within jansson's */
+    free(text);
+}
+END_TEST
+
+/* Writes j and checks that jansson reads it back equal, and the text is compact. */
+static void
+sj_roundtrip(json_t *j)
+{
+    struct nwsp_buf b = {0};
+    json_t         *back;
+    char           *ref;
+
+    ck_assert_int_eq(nwsp_sleigh_json_put(&b, j), 0);
+    back = json_loadb(b.data, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    ck_assert_msg(back != NULL, "jansson cannot read %.*s", (int)b.len, b.data);
+    ck_assert_msg(json_equal(back, j), "read back differently: %.*s", (int)b.len, b.data);
+    /* Everything but reals is written exactly as jansson writes it. */
+    ref = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!json_is_real(j))
+        ck_assert_msg(strlen(ref) == b.len && memcmp(ref, b.data, b.len) == 0,
+                      "%s vs %.*s", ref, (int)b.len, b.data);
+    free(ref);
+    json_decref(back);
+    nwsp_buf_free(&b);
+    json_decref(j);
+}
+
+START_TEST(writes_what_jansson_reads)
+{
+    nws_value *v;
+    json_t    *obj;
+
+    sj_roundtrip(json_integer(0));
+    sj_roundtrip(json_integer(-1));
+    sj_roundtrip(json_integer(LLONG_MAX));
+    sj_roundtrip(json_integer(LLONG_MIN));
+    sj_roundtrip(json_real(0.1));
+    sj_roundtrip(json_real(-3.0));
+    sj_roundtrip(json_real(1e300));
+    sj_roundtrip(json_real(5e-324));
+    sj_roundtrip(json_string("plain"));
+    sj_roundtrip(json_string("quote \" backslash \\ slash / \b\f\n\r\t \x01\x1f caf\xc3\xa9"));
+    sj_roundtrip(json_stringn("nul\0inside", 10));
+    sj_roundtrip(json_pack("[n, b, b, [], {}]", 1, 0));
+    sj_roundtrip(json_pack("{s:[i, f, s], s:{s:n}}", "a", 1, 2.5, "x", "b\n", "c"));
+    obj = json_pack("{s:i}", "k", 5);
+    v = nwsp_sleigh_encode(obj, NULL);
+    json_decref(obj);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(nws_value_str(v), "{\"k\":5}");
+    ck_assert_uint_eq(nws_value_desc(v), NWS_DESC_TEXT);
+    nws_value_free(v);
+}
+END_TEST
+
+NWSTEST_SUITE(sleigh_json)
+{
+    Suite *s = suite_create("sleigh_json");
+    TCase *tc = tcase_create("codec");
+
+    tcase_add_test(tc, reads_like_jansson);
+    tcase_add_test(tc, deep_nesting);
+    tcase_add_test(tc, writes_what_jansson_reads);
+    suite_add_tcase(s, tc);
+    return s;
+}
