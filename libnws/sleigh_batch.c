@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "frame.h"
 #include "nwsp.h"
 #include "sleighp.h"
 
@@ -48,6 +49,8 @@ struct nws_sleigh_pending {
     nws_sleigh *p_s;
     char        p_id[64];
     json_t     *p_proto;      /* task record minus first/args */
+    char       *p_head;       /* its JSON text without the closing brace */
+    size_t      p_headlen;
     int         p_each_worker;
     int         p_attached;
     int         p_polled;     /* collect by polling (see above) */
@@ -195,6 +198,34 @@ batch_check_task(const json_t *task, nws_error *err)
     return 0;
 }
 
+/*
+ * The text every task record of the batch starts with: the prototype's
+ * JSON (without "first" and "args", which each record adds) minus its
+ * closing brace.  0, or -1.
+ */
+static int
+batch_head(nws_sleigh_pending *p, nws_error *err)
+{
+    struct nwsp_buf b = {0};
+    json_t         *head = json_copy(p->p_proto);
+
+    if (head == NULL)
+        return batch_nomem(err);
+    json_object_del(head, "first");
+    json_object_del(head, "args");
+    if (nwsp_sleigh_json_put(&b, head) != 0 || b.len < 2) {
+        json_decref(head);
+        nwsp_buf_free(&b);
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "the task cannot be encoded as JSON");
+        return -1;
+    }
+    json_decref(head);
+    b.len--; /* the closing brace */
+    p->p_head = b.data;
+    p->p_headlen = b.len;
+    return 0;
+}
+
 /* The record prototype: task keys plus batch, fixed and permute; 0, or -1. */
 static int
 batch_proto(nws_sleigh_pending *p, const json_t *task, const json_t *fixed,
@@ -207,7 +238,7 @@ batch_proto(nws_sleigh_pending *p, const json_t *task, const json_t *fixed,
         return batch_nomem(err);
     if (permute != NULL && json_object_set(p->p_proto, "permute", (json_t *)permute) != 0)
         return batch_nomem(err);
-    return 0;
+    return batch_head(p, err);
 }
 
 /* Opens the result connection if needed; 0, or -1. */
@@ -222,61 +253,60 @@ batch_conn(nws_sleigh_pending *p, nws_error *err)
 
 /* ---- submission -------------------------------------------------------------- */
 
-/* The argument list of element i (own arguments only): a new reference, or NULL. */
-static json_t *
-batch_elem_args(nws_sleigh_pending *p, size_t i)
+/* Appends the JSON argument list of element i (own arguments only); 0, or -1. */
+static int
+batch_put_args(nws_sleigh_pending *p, struct nwsp_buf *b, size_t i)
 {
-    json_t *a, *vec;
+    json_t *vec;
     size_t  k;
 
     if (p->p_pushed != NULL)
-        return json_incref(json_array_get(p->p_pushed, i - p->p_pushed_off));
-    if ((a = json_array()) == NULL)
-        return NULL;
+        return nwsp_sleigh_json_put(b, json_array_get(p->p_pushed, i - p->p_pushed_off));
+    if (nwsp_buf_add(b, "[", 1) != 0)
+        return -1;
     json_array_foreach(p->p_vectors, k, vec)
     {
-        if (json_array_append(a, json_array_get(vec, i)) != 0) {
-            json_decref(a);
-            return NULL;
-        }
+        if ((k > 0 && nwsp_buf_add(b, ",", 1) != 0) ||
+            nwsp_sleigh_json_put(b, json_array_get(vec, i)) != 0)
+            return -1;
     }
-    return a;
+    return nwsp_buf_add(b, "]", 1);
 }
 
-/* A task value for elements [first, first + n); NULL on failure. */
+/*
+ * A task value for elements [first, first + n); NULL on failure.  The
+ * record's text is written directly (the batch's head, then first and
+ * args), with no JSON tree built per task.
+ */
 static nws_value *
 batch_task_value(nws_sleigh_pending *p, size_t first, size_t n, nws_error *err)
 {
-    json_t    *rec, *args, *a;
-    nws_value *v = NULL;
-    nws_meta  *m;
-    char       num[32];
-    size_t     i;
+    struct nwsp_buf b = {0};
+    nws_value      *v = NULL;
+    nws_meta       *m;
+    char            num[48];
+    size_t          i;
+    int             len;
 
-    if ((rec = json_copy(p->p_proto)) == NULL || (args = json_array()) == NULL) {
-        json_decref(rec);
-        batch_nomem(err);
-        return NULL;
-    }
+    len = snprintf(num, sizeof(num), ",\"first\":%zu,\"args\":[", first);
+    if (nwsp_buf_reserve(&b, p->p_headlen + (size_t)len + n * 8 + 3) != 0 ||
+        nwsp_buf_add(&b, p->p_head, p->p_headlen) != 0 ||
+        nwsp_buf_add(&b, num, (size_t)len) != 0)
+        goto nomem;
     for (i = 0; i < n; i++) {
-        if ((a = batch_elem_args(p, first + i)) == NULL ||
-            json_array_append_new(args, a) != 0) {
-            json_decref(args);
-            json_decref(rec);
-            batch_nomem(err);
+        if ((i > 0 && nwsp_buf_add(&b, ",", 1) != 0) || batch_put_args(p, &b, first + i) != 0) {
+            /* Out of memory, or a number JSON cannot hold (NaN, infinity). */
+            nwsp_buf_free(&b);
+            nwsp_err_set(err, NWS_ERR_INVALID, 0,
+                         "the arguments of element %zu cannot be encoded as JSON", first + i);
             return NULL;
         }
     }
-    if (json_object_set_new(rec, "first", json_integer((json_int_t)first)) != 0 ||
-        json_object_set_new(rec, "args", args) != 0) {
-        json_decref(rec);
-        batch_nomem(err);
-        return NULL;
-    }
-    v = nws_value_from_json(rec, err);
-    json_decref(rec);
-    if (v == NULL)
-        return NULL;
+    if (nwsp_buf_add(&b, "]}", 3) != 0) /* and the NUL */
+        goto nomem;
+    if ((v = nwsp_value_wrap(b.data, b.len - 1, NWS_DESC_TEXT)) == NULL)
+        goto nomem;
+    b.data = NULL;
     if ((m = nws_value_meta(v)) == NULL || nws_meta_set(m, "batchId", p->p_id, err) != 0)
         goto fail;
     snprintf(num, sizeof(num), "%zu", first);
@@ -286,6 +316,10 @@ batch_task_value(nws_sleigh_pending *p, size_t first, size_t n, nws_error *err)
     if (nws_meta_set(m, "nwsCount", num, err) != 0)
         goto fail;
     return v;
+nomem:
+    nwsp_buf_free(&b);
+    batch_nomem(err);
+    return NULL;
 fail:
     nws_value_free(v);
     batch_nomem(err);
@@ -1006,6 +1040,7 @@ nws_sleigh_pending_free(nws_sleigh_pending *p)
     free(p->p_ready);
     free(p->p_have);
     json_decref(p->p_proto);
+    free(p->p_head);
     json_decref(p->p_vectors);
     json_decref(p->p_pushed);
     json_decref(p->p_results);
