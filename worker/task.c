@@ -245,22 +245,32 @@ task_fail(struct worker *w, long first, long count, const char *why)
     return v;
 }
 
-/* Runs one element: a new result entry ({"value"} or {"error"}), or NULL. */
-static json_t *
-task_element(struct worker *w, const json_t *rec, nws_task_fn fn, const json_t *own,
-             long index, const char *batch)
+/* The outcome of one element. */
+struct task_out {
+    json_t *to_value; /* owned, or NULL */
+    char   *to_error; /* owned, or NULL when the element succeeded */
+    double  to_secs;
+};
+
+/*
+ * Runs one element into *out: a function (fn) or a command (fn NULL).
+ * fixed and permute come from the record.  0, or -1 when out of memory.
+ */
+static int
+task_element(struct worker *w, const json_t *rec, nws_task_fn fn, const json_t *fixed,
+             const json_t *permute, const json_t *own, long index, const char *batch,
+             struct task_out *out)
 {
     nws_task_ctx ctx;
-    json_t      *args, *val = NULL, *ent;
+    json_t      *args, *val = NULL;
     char        *error = NULL;
-    double       t0 = nwsp_sleigh_mono();
 
-    memset(&ctx, 0, sizeof(ctx));
     ctx.tc_w = w;
     ctx.tc_index = index;
     ctx.tc_batch = batch;
-    args = task_args(own, json_object_get(rec, "fixed"), json_object_get(rec, "permute"),
-                     ctx.tc_error, sizeof(ctx.tc_error));
+    ctx.tc_failed = 0;
+    ctx.tc_error[0] = '\0';
+    args = task_args(own, fixed, permute, ctx.tc_error, sizeof(ctx.tc_error));
     if (args == NULL) {
         ctx.tc_failed = 1;
     } else if (fn != NULL) {
@@ -273,64 +283,74 @@ task_element(struct worker *w, const json_t *rec, nws_task_fn fn, const json_t *
         }
     } else {
         val = command_run(w, rec, args, index, &error);
-        if (val == NULL && error == NULL)
-            error = strdup("out of memory");
+        if (val == NULL && error == NULL && (error = strdup("out of memory")) == NULL)
+            return -1;
     }
     json_decref(args);
-    ent = json_object();
-    if (ent == NULL) {
+    if (ctx.tc_failed && (error = strdup(ctx.tc_error)) == NULL) {
         json_decref(val);
-        free(error);
-        return NULL;
+        return -1;
     }
-    if (val != NULL)
-        json_object_set_new(ent, "value", val);
-    if (ctx.tc_failed)
-        json_object_set_new(ent, "error", json_string(ctx.tc_error));
-    else if (error != NULL)
-        json_object_set_new(ent, "error", json_string(error));
-    json_object_set_new(ent, "seconds", json_real(nwsp_sleigh_mono() - t0));
-    free(error);
-    return ent;
+    out->to_value = val;
+    out->to_error = error;
+    return 0;
+}
+
+/* Frees the outcomes of n elements. */
+static void
+task_outs_free(struct task_out *outs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        json_decref(outs[i].to_value);
+        free(outs[i].to_error);
+    }
+    free(outs);
 }
 
 /*
- * The result record of a task (steals results): {"first", "rank",
- * "results": [...]}, or, for a function task whose elements all
- * succeeded, the compact {"first", "rank", "values": [...], "seconds"}
- * (less to encode and decode per element).  New, or NULL.
+ * The result record of a task's n outcomes (the values are moved out):
+ * {"first", "rank", "results": [...]}, or, for a function task whose
+ * elements all succeeded, the compact {"first", "rank", "values": [...],
+ * "seconds"} (less to encode and decode per element).  New, or NULL.
  */
 static json_t *
-task_record(struct worker *w, long first, json_t *results, int compact)
+task_record(struct worker *w, long first, struct task_out *outs, size_t n, int compact)
 {
-    json_t *values, *ent;
+    json_t *list, *ent;
     double  secs = 0;
     size_t  i;
 
-    json_array_foreach(results, i, ent)
-    {
-        if (json_object_get(ent, "error") != NULL)
+    for (i = 0; i < n; i++)
+        if (outs[i].to_error != NULL)
             compact = 0;
-    }
-    if (!compact)
-        return json_pack("{s:I, s:I, s:o}", "first", (json_int_t)first, "rank",
-                         (json_int_t)w->w_rank, "results", results);
-    if ((values = json_array()) == NULL) {
-        json_decref(results);
+    if ((list = json_array()) == NULL)
         return NULL;
-    }
-    json_array_foreach(results, i, ent)
-    {
-        secs += json_real_value(json_object_get(ent, "seconds"));
-        if (json_array_append(values, json_object_get(ent, "value")) != 0) {
-            json_decref(values);
-            json_decref(results);
+    for (i = 0; i < n; i++) {
+        secs += outs[i].to_secs;
+        if (compact) {
+            ent = outs[i].to_value;
+        } else if ((ent = json_object()) != NULL) {
+            if (outs[i].to_value != NULL)
+                json_object_set_new(ent, "value", outs[i].to_value);
+            if (outs[i].to_error != NULL)
+                json_object_set_new(ent, "error", json_string(outs[i].to_error));
+            json_object_set_new(ent, "seconds", json_real(outs[i].to_secs));
+        } else {
+            json_decref(outs[i].to_value);
+        }
+        outs[i].to_value = NULL;
+        if (ent == NULL || json_array_append_new(list, ent) != 0) {
+            json_decref(list);
             return NULL;
         }
     }
-    json_decref(results);
+    if (!compact)
+        return json_pack("{s:I, s:I, s:o}", "first", (json_int_t)first, "rank",
+                         (json_int_t)w->w_rank, "results", list);
     return json_pack("{s:I, s:I, s:o, s:f}", "first", (json_int_t)first, "rank",
-                     (json_int_t)w->w_rank, "values", values, "seconds", secs);
+                     (json_int_t)w->w_rank, "values", list, "seconds", secs);
 }
 
 nws_value *
@@ -338,12 +358,15 @@ task_run(struct worker *w, const nws_value *v)
 {
     const nws_meta *m = nws_value_meta_get(v);
     const char     *kind, *batch = nws_meta_get(m, "batchId");
-    json_t         *rec, *args, *own, *results, *out, *ent;
+    json_t         *rec, *args, *own, *out;
+    const json_t   *fixed, *permute;
+    struct task_out *outs;
     nws_task_fn     fn = NULL;
     nws_value      *res;
     long            first = 0, count = 0;
     int             each_worker;
-    size_t          i;
+    size_t          i, n;
+    double          t0, t1;
     char            why[512];
 
     nwsp_sleigh_meta_long(m, "nwsFirst", &first);
@@ -387,24 +410,32 @@ task_run(struct worker *w, const nws_value *v)
     }
     worker_log(w, "batch %s: %s elements %ld..%ld", batch ? batch : "?", kind, first,
                first + (long)json_array_size(args) - 1);
-    if ((results = json_array()) == NULL) {
+    n = json_array_size(args);
+    if ((outs = calloc(n > 0 ? n : 1, sizeof(*outs))) == NULL) {
         json_decref(rec);
         return NULL;
     }
+    fixed = json_object_get(rec, "fixed");
+    permute = json_object_get(rec, "permute");
+    t0 = nwsp_sleigh_mono();
     json_array_foreach(args, i, own)
     {
-        ent = task_element(w, rec, fn, own, each_worker ? -1 : first + (long)i, batch);
-        if (ent == NULL || json_array_append_new(results, ent) != 0) {
-            json_decref(results);
+        if (task_element(w, rec, fn, fixed, permute, own, each_worker ? -1 : first + (long)i,
+                         batch, &outs[i]) != 0) {
+            task_outs_free(outs, i);
             json_decref(rec);
             return NULL;
         }
+        t1 = nwsp_sleigh_mono();
+        outs[i].to_secs = t1 - t0;
+        t0 = t1;
     }
-    out = task_record(w, first, results, fn != NULL);
+    out = task_record(w, first, outs, n, fn != NULL);
+    task_outs_free(outs, n);
     json_decref(rec);
     if (out == NULL)
         return NULL;
-    res = nws_value_from_json(out, NULL);
+    res = nwsp_sleigh_encode(out, NULL);
     json_decref(out);
     if (res == NULL) /* e.g. a value JSON cannot encode */
         return task_fail(w, first, count, "the result cannot be encoded as JSON");
