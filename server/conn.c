@@ -47,7 +47,21 @@ enum conn_state {
 enum step { STEP_MORE, STEP_PROGRESS, STEP_REQUEST };
 
 struct conn {
+    /*
+     * Transport: a plain TCP socket is driven directly (c_fd, c_in, c_out and
+     * two events); TLS and the fuzzing harness's in-memory pairs go through a
+     * bufferevent (c_bev).  Exactly one of the two is set up.
+     */
     struct bufferevent *c_bev;
+    evutil_socket_t     c_fd;
+    struct evbuffer    *c_in;
+    struct evbuffer    *c_out;
+    struct event       *c_ev_read;    /* persistent; deleted past NWS_READ_HIGH */
+    struct event       *c_ev_write;   /* added only while output is left over */
+    int                 c_reading;    /* c_ev_read is added */
+    int                 c_read_timed; /* ... with the frame timeout */
+    int                 c_writing;    /* c_ev_write is added */
+    int                 c_lowat;      /* SO_RCVLOWAT set for a large value, or 0 */
     struct event       *c_ev_resume;  /* deferred: continue decoding */
     TAILQ_ENTRY(conn)   c_link;
     char                c_peer[96];
@@ -115,7 +129,13 @@ conn_waiter(struct conn *c)
 struct evbuffer *
 conn_output(struct conn *c)
 {
-    return bufferevent_get_output(c->c_bev);
+    return c->c_bev != NULL ? bufferevent_get_output(c->c_bev) : c->c_out;
+}
+
+static struct evbuffer *
+conn_input(struct conn *c)
+{
+    return c->c_bev != NULL ? bufferevent_get_input(c->c_bev) : c->c_in;
 }
 
 void
@@ -610,6 +630,8 @@ conn_step(struct conn *c, struct evbuffer *in)
             return STEP_MORE;
         return conn_arg_end(c);
     case CONN_REQ_VALUE:
+        if (c->c_rq_left == 0)
+            return conn_arg_end(c);   /* read straight in by conn_sock_read_value() */
         if (avail == 0)
             return STEP_MORE;
         n = avail < c->c_rq_left ? avail : (size_t)c->c_rq_left;
@@ -647,43 +669,130 @@ conn_step(struct conn *c, struct evbuffer *in)
 }
 
 /*
- * Arms the timeouts that fit c's state.  A request half received times out
- * after --frame-timeout seconds without a byte (a greeting too); a client
- * between requests, parked in a blocking fetch, or whose requests wait for it
- * to read its output (c_paused), never does.  Output that
- * makes no progress for --write-timeout seconds means the peer stopped
- * reading (libevent only counts it while output is pending).
+ * Whether a request is half received: then the frame timeout runs.  A
+ * greeting counts too; a client between requests, parked in a blocking
+ * fetch, or whose requests wait for it to read its output (c_paused), is not.
+ */
+static int
+conn_partial(struct conn *c)
+{
+    return c->c_state == CONN_HS_FIRST || c->c_state == CONN_HS_REQUEST ||
+           c->c_state == CONN_HS_OPTIONS ||
+           (c->c_state != CONN_BLOCKED && !c->c_paused &&
+            (c->c_state != (c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC) ||
+             evbuffer_get_length(conn_input(c)) > 0));
+}
+
+/*
+ * A socket conn reads while its input holds less than NWS_READ_HIGH (a
+ * blocked conn too, so that a close is noticed), with the frame timeout when
+ * timed.  The read event is persistent: libevent restarts its timer each time
+ * it fires, so the limit is on silence, not on the whole request.
+ */
+static void
+conn_sock_arm(struct conn *c, int timed)
+{
+    struct timeval rtv = {srv.cfg.frame_timeout, 0};
+    int            want = !c->c_closing && evbuffer_get_length(c->c_in) < NWS_READ_HIGH;
+
+    if (!want) {
+        if (c->c_reading)
+            event_del(c->c_ev_read);
+        c->c_reading = c->c_read_timed = 0;
+        return;
+    }
+    if (c->c_reading && timed == c->c_read_timed)
+        return;
+    if (c->c_reading && !timed)
+        event_remove_timer(c->c_ev_read);
+    else
+        event_add(c->c_ev_read, timed ? &rtv : NULL);
+    c->c_reading = 1;
+    c->c_read_timed = timed;
+}
+
+/*
+ * Arms the timeouts that fit c's state: --frame-timeout seconds without a
+ * byte of a half received request (conn_partial), and --write-timeout
+ * seconds without progress writing replies, which means the peer stopped
+ * reading (only counted while output is pending).
  */
 static void
 conn_timeouts(struct conn *c)
 {
     struct timeval rtv = {srv.cfg.frame_timeout, 0}, wtv = {srv.cfg.write_timeout, 0};
-    int            partial;
+    int            timed = srv.cfg.frame_timeout > 0 && conn_partial(c);
 
-    partial = c->c_state == CONN_HS_FIRST || c->c_state == CONN_HS_REQUEST ||
-              c->c_state == CONN_HS_OPTIONS ||
-              (c->c_state != CONN_BLOCKED && !c->c_paused &&
-               (c->c_state != (c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC) ||
-                evbuffer_get_length(bufferevent_get_input(c->c_bev)) > 0));
-    bufferevent_set_timeouts(c->c_bev,
-                             partial && srv.cfg.frame_timeout > 0 ? &rtv : NULL,
+    if (c->c_bev == NULL) {
+        conn_sock_arm(c, timed);
+        return;
+    }
+    bufferevent_set_timeouts(c->c_bev, timed ? &rtv : NULL,
                              srv.cfg.write_timeout > 0 ? &wtv : NULL);
 }
 
 /*
- * Decodes and runs what the input holds, within the per-event budget.
- * May free c: callers return straight after.
+ * While a large value arrives, the kernel is asked not to report the socket
+ * readable for less than NWS_VALUE_LOWAT bytes (never more than are still to
+ * come), so each wakeup moves a large piece instead of a few KiB.
+ */
+static void
+conn_sock_lowat(struct conn *c)
+{
+    int want = 0;
+
+    if (c->c_state == CONN_REQ_VALUE && c->c_rq_value->v_len >= NWS_VALUE_LOWAT_MIN)
+        want = c->c_rq_left < NWS_VALUE_LOWAT ? (int)c->c_rq_left : NWS_VALUE_LOWAT;
+    if (want == c->c_lowat)
+        return;
+    c->c_lowat = want;
+    want = want > 0 ? want : 1;
+    if (setsockopt(c->c_fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) == -1)
+        log_debug("%s: SO_RCVLOWAT: %s", c->c_peer, strerror(errno));
+}
+
+/*
+ * Writes what a socket conn's output holds, up to NWS_MAX_SINGLE_WRITE (file
+ * segments of spooled values go out with sendfile); the write event is
+ * added only for what the socket did not take.  -1 if the peer is gone.
+ */
+static int
+conn_sock_flush(struct conn *c)
+{
+    struct timeval wtv = {srv.cfg.write_timeout, 0};
+    size_t         len = evbuffer_get_length(c->c_out);
+
+    if (len > 0) {
+        if (evbuffer_write_atmost(c->c_out, c->c_fd, NWS_MAX_SINGLE_WRITE) < 0 &&
+            errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return -1;
+        len = evbuffer_get_length(c->c_out);
+    }
+    if (len > 0 && !c->c_writing) {
+        event_add(c->c_ev_write, srv.cfg.write_timeout > 0 ? &wtv : NULL);
+        c->c_writing = 1;
+    } else if (len == 0 && c->c_writing) {
+        event_del(c->c_ev_write);
+        c->c_writing = 0;
+    }
+    return 0;
+}
+
+/*
+ * Decodes and runs what the input holds, within the per-event budget; a
+ * socket conn then writes its replies at once (one system call for all the
+ * replies of one read).  May free c: callers return straight after.
  */
 static void
 conn_process(struct conn *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->c_bev);
+    struct evbuffer *in = conn_input(c);
     int              budget = NWS_REQS_PER_EVENT;
     enum step        s;
 
     while (!c->c_closing && c->c_state != CONN_BLOCKED) {
         if (evbuffer_get_length(conn_output(c)) > NWS_OUT_HIGH) {
-            c->c_paused = 1;  /* the write callback resumes us */
+            c->c_paused = 1;  /* the output's drain resumes us */
             break;
         }
         s = conn_step(c, in);
@@ -694,13 +803,168 @@ conn_process(struct conn *c)
             break;
         }
     }
-    if (c->c_closing) {
-        bufferevent_disable(c->c_bev, EV_READ);
-        if (evbuffer_get_length(conn_output(c)) == 0)
-            conn_free(c, 1);
+    if (c->c_bev != NULL) {
+        if (c->c_closing) {
+            bufferevent_disable(c->c_bev, EV_READ);
+            if (evbuffer_get_length(conn_output(c)) == 0)
+                conn_free(c, 1);
+            return;
+        }
+        conn_timeouts(c);
         return;
     }
     conn_timeouts(c);
+    conn_sock_lowat(c);
+    if (conn_sock_flush(c) != 0) {
+        log_debug("%s: connection error: %s", c->c_peer, strerror(errno));
+        conn_free(c, 1);
+        return;
+    }
+    if (evbuffer_get_length(c->c_out) == 0) {
+        if (c->c_closing) {
+            conn_free(c, 1);
+        } else if (c->c_paused) {
+            c->c_paused = 0;
+            conn_resume_later(c);
+        }
+    }
+}
+
+/* The output drained: finish a close, or go on decoding after a pause. */
+static void
+conn_drained(struct conn *c)
+{
+    if (c->c_closing) {
+        conn_free(c, 1);
+    } else if (c->c_paused) {
+        c->c_paused = 0;
+        conn_process(c);
+    }
+}
+
+/* Reads what a socket conn has, up to NWS_MAX_SINGLE_READ: 1, or 0 at EOF, -1 on error. */
+static int
+conn_sock_read(struct conn *c)
+{
+    static char scratch[NWS_MAX_SINGLE_READ];
+    ssize_t     n;
+
+    if ((n = read(c->c_fd, scratch, sizeof(scratch))) > 0) {
+        if (evbuffer_add(c->c_in, scratch, (size_t)n) != 0)
+            fatalx("conn input");
+        return 1;
+    }
+    if (n == 0)
+        return 0;
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 1 : -1;
+}
+
+/* Appends n bytes to a spooled value's file; -1 (errno set) on failure. */
+static int
+conn_spool_write(int fd, const char *p, size_t n)
+{
+    ssize_t w;
+
+    while (n > 0) {
+        if ((w = write(fd, p, n)) == -1) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/*
+ * A store's value is arriving and nothing else is buffered: its bytes go
+ * straight into the value's memory (a spooled value's through one large
+ * buffer into its file) in large reads, up to NWS_VALUE_READ_BUDGET per
+ * event so that other connections get their turn.  Returns as
+ * conn_sock_read().
+ */
+static int
+conn_sock_read_value(struct conn *c)
+{
+    static char   spool_buf[NWS_VALUE_READ_CHUNK];
+    struct value *v = c->c_rq_value;
+    size_t        budget = NWS_VALUE_READ_BUDGET, n;
+    ssize_t       r;
+    char         *dst;
+
+    while (c->c_rq_left > 0 && budget > 0) {
+        n = c->c_rq_left < budget ? (size_t)c->c_rq_left : budget;
+        if (n > NWS_VALUE_READ_CHUNK)
+            n = NWS_VALUE_READ_CHUNK;
+        dst = (v->v_flags & VALUE_SPOOLED) ? spool_buf : value_data(v) + c->c_rq_vfill;
+        if ((r = read(c->c_fd, dst, n)) == 0)
+            return 0;
+        if (r < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 1 : -1;
+        c->c_rq_left -= (size_t)r;
+        c->c_rq_vfill += (size_t)r;
+        budget -= (size_t)r;
+        if ((v->v_flags & VALUE_SPOOLED) && conn_spool_write(v->v_fd, dst, (size_t)r) != 0) {
+            log_warn("%s: writing a spooled value", c->c_peer);
+            conn_refuse(c, "Failed to read long data from the filesystem.");
+            c->c_rq_err_close = 1;
+            c->c_state = CONN_REQ_SKIP;   /* the rest is read and dropped */
+            return 1;
+        }
+        if ((size_t)r < n)
+            break;  /* the socket is drained */
+    }
+    return 1;
+}
+
+static void
+conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    int          r;
+
+    (void)fd;
+    if (what & EV_TIMEOUT) {
+        log_info("%s: no byte of its unfinished request for %d s; closing", c->c_peer,
+                 srv.cfg.frame_timeout);
+        conn_free(c, 1);
+        return;
+    }
+    if (c->c_state == CONN_REQ_VALUE && evbuffer_get_length(c->c_in) == 0)
+        r = conn_sock_read_value(c);
+    else
+        r = conn_sock_read(c);
+    if (r <= 0) {
+        if (r == 0)
+            log_debug("%s: closed by peer", c->c_peer);
+        else
+            log_debug("%s: connection error: %s", c->c_peer, strerror(errno));
+        conn_free(c, 1);
+        return;
+    }
+    conn_process(c);
+}
+
+static void
+conn_sock_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    if (what & EV_TIMEOUT) {
+        log_info("%s: did not read its replies for %d s; closing", c->c_peer,
+                 srv.cfg.write_timeout);
+        conn_free(c, 1);
+        return;
+    }
+    if (conn_sock_flush(c) != 0) {
+        log_debug("%s: connection error: %s", c->c_peer, strerror(errno));
+        conn_free(c, 1);
+        return;
+    }
+    if (evbuffer_get_length(c->c_out) == 0)
+        conn_drained(c);
 }
 
 static void
@@ -718,19 +982,11 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
     conn_process(arg);
 }
 
-/* The output drained: finish a close, or go on decoding after a pause. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
-    struct conn *c = arg;
-
     (void)bev;
-    if (c->c_closing) {
-        conn_free(c, 1);
-    } else if (c->c_paused) {
-        c->c_paused = 0;
-        conn_process(c);
-    }
+    conn_drained(arg);
 }
 
 static void
@@ -808,7 +1064,15 @@ conn_free(struct conn *c, int purge)
     nwsp_buf_free(&c->c_rq_args);
     htab_free(&c->c_map);
     htab_free(&c->c_owned);
-    bufferevent_free(c->c_bev);
+    if (c->c_bev != NULL) {
+        bufferevent_free(c->c_bev);
+    } else {
+        event_free(c->c_ev_read);
+        event_free(c->c_ev_write);
+        evbuffer_free(c->c_in);
+        evbuffer_free(c->c_out);  /* drops the values its replies referenced */
+        evutil_closesocket(c->c_fd);
+    }
     event_free(c->c_ev_resume);
     TAILQ_REMOVE(&conn_all, c, c_link);
     srv.nconns--;
@@ -844,26 +1108,39 @@ conn_peer_text(struct conn *c, struct sockaddr *sa)
     }
 }
 
-/*
- * Makes a connection around bev (which it then owns), peer sa.  The server
- * passes socket bufferevents; the fuzzing harness passes one end of an
- * in-memory pair, so the whole decoder runs without sockets.
- */
-struct conn *
-conn_new(struct bufferevent *bev, struct sockaddr *sa)
+/* The part of a new connection common to both transports. */
+static struct conn *
+conn_alloc(struct sockaddr *sa)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
 
     conn_peer_text(c, sa);
+    c->c_fd = -1;
     c->c_state = CONN_HS_FIRST;
     c->c_waiter.w_deliver = conn_waiter_deliver;
     c->c_waiter.w_fail = conn_waiter_fail;
     htab_init(&c->c_map);
     htab_init(&c->c_owned);
-    c->c_bev = bev;
     c->c_ev_resume = event_new(srv.base, -1, 0, conn_resume_cb, c);
     if (c->c_ev_resume == NULL)
         fatalx("cannot set up a connection");
+    TAILQ_INSERT_TAIL(&conn_all, c, c_link);
+    srv.nconns++;
+    log_debug("%s: connected", c->c_peer);
+    return c;
+}
+
+/*
+ * Makes a connection around bev (which it then owns), peer sa.  The server
+ * passes TLS bufferevents; the fuzzing harness passes one end of an
+ * in-memory pair, so the whole decoder runs without sockets.
+ */
+struct conn *
+conn_new(struct bufferevent *bev, struct sockaddr *sa)
+{
+    struct conn *c = conn_alloc(sa);
+
+    c->c_bev = bev;
     bufferevent_setcb(c->c_bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->c_bev, EV_READ, 0, NWS_READ_HIGH);
     /* libevent reads 16 KiB per event by default: too little for large values. */
@@ -871,9 +1148,32 @@ conn_new(struct bufferevent *bev, struct sockaddr *sa)
     bufferevent_set_max_single_write(c->c_bev, NWS_MAX_SINGLE_WRITE);
     conn_timeouts(c);
     bufferevent_enable(c->c_bev, EV_READ | EV_WRITE);
-    TAILQ_INSERT_TAIL(&conn_all, c, c_link);
-    srv.nconns++;
-    log_debug("%s: connected", c->c_peer);
+    return c;
+}
+
+/*
+ * Makes a connection on a plain TCP socket (owned from now on).  It is
+ * driven without a bufferevent: a bufferevent asks the kernel how much is
+ * readable before each read, re-arms its write event for every reply and
+ * runs its buffer callbacks on every drain, which made 7 system calls per
+ * request where reading, running what was read and writing the replies at
+ * once takes 3 (epoll_wait, read, writev).
+ */
+static struct conn *
+conn_new_socket(evutil_socket_t fd, struct sockaddr *sa)
+{
+    struct conn *c = conn_alloc(sa);
+
+    c->c_fd = fd;
+    if ((c->c_in = evbuffer_new()) == NULL || (c->c_out = evbuffer_new()) == NULL ||
+        (c->c_ev_read = event_new(srv.base, fd, EV_READ | EV_PERSIST, conn_sock_read_cb,
+                                  c)) == NULL ||
+        (c->c_ev_write = event_new(srv.base, fd, EV_WRITE | EV_PERSIST, conn_sock_write_cb,
+                                   c)) == NULL)
+        fatalx("cannot set up a connection");
+    /* Lets file segments (spooled values) go out with sendfile, not mmap. */
+    evbuffer_set_flags(c->c_out, EVBUFFER_FLAG_DRAINS_TO_FD);
+    conn_timeouts(c);
     return c;
 }
 
@@ -908,9 +1208,11 @@ conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
         setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
     }
     evutil_make_socket_nonblocking(fd);
-    bev = tls_enabled() ? tls_bufferevent(fd)
-                        : bufferevent_socket_new(srv.base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (bev == NULL) {
+    if (!tls_enabled()) {
+        conn_new_socket(fd, sa);
+        return;
+    }
+    if ((bev = tls_bufferevent(fd)) == NULL) {
         log_warnx("cannot set up a connection");
         evutil_closesocket(fd);
         return;

@@ -37,6 +37,10 @@
 #define NWS_MAX_SINGLE_READ  (64 * 1024)  /* bytes read per event and connection */
 #define NWS_MAX_SINGLE_WRITE (1024 * 1024) /* bytes written per event and connection */
 #define NWS_COPY_MAX        4096      /* smaller values are copied into replies */
+#define NWS_VALUE_LOWAT_MIN  (1024 * 1024)   /* values this large use SO_RCVLOWAT... */
+#define NWS_VALUE_LOWAT      (256 * 1024)    /* ... of this many bytes */
+#define NWS_VALUE_READ_CHUNK (1024 * 1024)   /* one read of a value's bytes */
+#define NWS_VALUE_READ_BUDGET (4 * 1024 * 1024) /* value bytes per event and connection */
 
 /* Runtime configuration (main.c). */
 struct config {
