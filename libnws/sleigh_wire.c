@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "frame.h"
 #include "nwsp.h"
 #include "sleighp.h"
 
@@ -45,6 +46,69 @@ nwsp_sleigh_send_store(nws_ws *ws, const char *var, const nws_value *v, nws_erro
         return -1;
     }
     return nwsp_store_begin(ws, var, v->desc, v->meta, v->data, v->len, err);
+}
+
+/* Appends a read request with metadata to b; 0, or -1. */
+int
+nwsp_sleigh_put_get(nws_ws *ws, struct nwsp_buf *b, const char *var, enum nws_op op,
+                    const nws_meta *meta, nws_error *err)
+{
+    const char *name;
+
+    if (ws == NULL || var == NULL) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "NULL argument");
+        return -1;
+    }
+    if (nwsp_req_head(ws->c, b, 3, meta, err) != 0)
+        return -1;
+    name = nwsp_op_name(op, 0);
+    if (nwsp_buf_arg(b, name, strlen(name)) != 0 ||
+        nwsp_buf_arg(b, ws->name, strlen(ws->name)) != 0 ||
+        nwsp_buf_arg(b, var, strlen(var)) != 0) {
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Appends a store request of v to b, with request metadata meta, or v's
+ * own when meta is NULL; 0, or -1.
+ */
+int
+nwsp_sleigh_put_store(nws_ws *ws, struct nwsp_buf *b, const char *var, const nws_value *v,
+                      const nws_meta *meta, nws_error *err)
+{
+    char d20[NWSP_D20_LEN];
+
+    if (ws == NULL || var == NULL || v == NULL) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "NULL argument");
+        return -1;
+    }
+    if (v->len == 0 && !(v->desc & NWS_DESC_DIRECT_STRING)) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "a zero-length value needs DIRECT_STRING");
+        return -1;
+    }
+    nwsp_put_d20(d20, v->desc);
+    if (nwsp_req_head(ws->c, b, 5, meta != NULL ? meta : v->meta, err) != 0)
+        return -1;
+    if (nwsp_buf_arg(b, "store", 5) != 0 || nwsp_buf_arg(b, ws->name, strlen(ws->name)) != 0 ||
+        nwsp_buf_arg(b, var, strlen(var)) != 0 || nwsp_buf_arg(b, d20, sizeof(d20)) != 0 ||
+        nwsp_buf_arg(b, v->data != NULL ? v->data : "", v->len) != 0) {
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends the requests in b with one write and empties it; 0, or -1. */
+int
+nwsp_sleigh_send_buf(nws_client *c, struct nwsp_buf *b, nws_error *err)
+{
+    int rc = b->len > 0 ? nwsp_conn_write(c, b->data, b->len, err) : 0;
+
+    nwsp_buf_reset(b);
+    return rc;
 }
 
 /* Reads a short reply; 0, or -1. */

@@ -51,6 +51,17 @@ int nwsp_sleigh_send_get(nws_ws *ws, const char *var, enum nws_op op,
 /* Sends a store of v (its metadata rides along).  0, or -1. */
 int nwsp_sleigh_send_store(nws_ws *ws, const char *var, const nws_value *v,
                            nws_error *err);
+/*
+ * The same requests appended to a buffer, to send several with one write
+ * (nwsp_sleigh_send_buf, which empties it).  A store carries request
+ * metadata meta, or v's own when meta is NULL.  0, or -1.
+ */
+struct nwsp_buf;
+int nwsp_sleigh_put_get(nws_ws *ws, struct nwsp_buf *b, const char *var, enum nws_op op,
+                        const nws_meta *meta, nws_error *err);
+int nwsp_sleigh_put_store(nws_ws *ws, struct nwsp_buf *b, const char *var,
+                          const nws_value *v, const nws_meta *meta, nws_error *err);
+int nwsp_sleigh_send_buf(nws_client *c, struct nwsp_buf *b, nws_error *err);
 /* Reads the short reply of a store.  0, or -1. */
 int nwsp_sleigh_read_short(nws_client *c, nws_error *err);
 /*
@@ -78,8 +89,6 @@ double nwsp_sleigh_now(void);
 double nwsp_sleigh_mono(void);
 
 /* ---- sleigh_json.c: the records' JSON, without jansson's slow codec ------- */
-
-struct nwsp_buf;
 
 /* Appends the compact JSON text of j to b; 0, or -1 (no memory, NaN, infinity). */
 int nwsp_sleigh_json_put(struct nwsp_buf *b, const json_t *j);

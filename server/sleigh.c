@@ -11,12 +11,26 @@
  * those variables' lists like any other.
  *
  * Beyond the plugin: the server knows which worker runs which task.  When a
- * worker's connection drops, its running task goes back to the front of the
- * queue, or after s_retries deaths becomes an error result (metadata
+ * worker's connection drops, its running tasks go back to the front of the
+ * queue, or after s_retries deaths become error results (metadata
  * nwsNull=1, nwsError); its untaken broadcast copies become such results at
  * once, so a master never waits for a worker that is gone.  Waiters of dead
  * connections are dropped with them (quirk Q26).  jobStatus also reports
  * queued, running, done and failed counts in its metadata.
+ *
+ * Several tasks per worker (our nws-worker only): a fetch or fetchTry of
+ * `task` with request metadata nwsKeep=1 takes one more task while the
+ * worker still runs the ones it has; each result store then ends the oldest
+ * of them (the worker stores results in the order it took the tasks), or
+ * the one its batchId and nwsFirst metadata name (sleigh_result_task).  A
+ * fetch without nwsKeep, the only kind classic workers send, puts every
+ * task the connection still runs back first, as before.  At most
+ * SLEIGH_KEEP_MAX tasks run on one connection; a fetchTry past that finds
+ * nothing.  When a worker dies holding several tasks, nobody knows which one
+ * killed it: they all go back without a death counted, marked suspect, and
+ * a suspect task is only ever run alone (nwsKeep takes nothing next to
+ * one), so each death is charged to exactly the task that was running and
+ * the retry limit means what it did.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +44,7 @@
 #define SLEIGH_DURATION_MS  60000
 #define SLEIGH_REFRESH_MS   60000
 #define SLEIGH_GRACE_MS     300000
+#define SLEIGH_KEEP_MAX     256
 
 enum sleigh_join { JOIN_OPEN, JOIN_JOINING, JOIN_CLOSED };
 
@@ -80,6 +95,7 @@ struct sleigh_task {
     struct sleigh_batch *t_batch;
     unsigned             t_deaths;   /* workers that died running it */
     int                  t_broadcast;
+    int                  t_suspect;  /* its worker died holding others too: run alone */
 };
 TAILQ_HEAD(task_list, sleigh_task);
 
@@ -99,7 +115,8 @@ struct sleigh_worker {
     struct conn        *sw_conn;
     long                sw_rank;
     struct task_list    sw_copies;   /* broadcast copies not taken yet */
-    struct sleigh_task *sw_running;
+    struct task_list    sw_running;  /* taken, no result yet; oldest first */
+    size_t              sw_nrunning;
     uint64_t            sw_done;
 };
 
@@ -459,24 +476,31 @@ sleigh_next_task(struct sleigh *s, struct sleigh_worker *sw)
     s->s_ntasks--;
     t->t_batch->b_queued--;
     t->t_batch->b_running++;
-    sw->sw_running = t;
+    TAILQ_INSERT_TAIL(&sw->sw_running, t, t_link);
+    sw->sw_nrunning++;
     return t;
 }
 
-/* Puts a running task back at the front (its worker left it unfinished). */
+/*
+ * Puts the running tasks back at the front, in the order they were taken
+ * (their worker asked for more without their results).
+ */
 static void
 sleigh_requeue(struct sleigh *s, struct sleigh_worker *sw)
 {
-    struct sleigh_task *t = sw->sw_running;
+    struct sleigh_task *t;
 
-    sw->sw_running = NULL;
-    t->t_batch->b_running--;
-    t->t_batch->b_queued++;
-    if (t->t_broadcast)
-        TAILQ_INSERT_HEAD(&sw->sw_copies, t, t_link);
-    else
-        TAILQ_INSERT_HEAD(&s->s_tasks, t, t_link);
-    s->s_ntasks++;
+    while ((t = TAILQ_LAST(&sw->sw_running, task_list)) != NULL) {
+        TAILQ_REMOVE(&sw->sw_running, t, t_link);
+        sw->sw_nrunning--;
+        t->t_batch->b_running--;
+        t->t_batch->b_queued++;
+        if (t->t_broadcast)
+            TAILQ_INSERT_HEAD(&sw->sw_copies, t, t_link);
+        else
+            TAILQ_INSERT_HEAD(&s->s_tasks, t, t_link);
+        s->s_ntasks++;
+    }
 }
 
 /* Serves waiting registered workers while there is work for them. */
@@ -688,8 +712,10 @@ sleigh_free(struct sleigh *s)
             TAILQ_REMOVE(&sw->sw_copies, t, t_link);
             sleigh_task_free(t);
         }
-        if (sw->sw_running != NULL)
-            sleigh_task_free(sw->sw_running);
+        while ((t = TAILQ_FIRST(&sw->sw_running)) != NULL) {
+            TAILQ_REMOVE(&sw->sw_running, t, t_link);
+            sleigh_task_free(t);
+        }
         free(sw);
     }
     while ((e = htab_next(&s->s_batches, &pos)) != NULL) {
@@ -735,6 +761,7 @@ sleigh_conn_gone(struct conn *c)
     struct sleigh_task   *t;
     char                  why[96];
     size_t                i;
+    int                   alone;
 
     LIST_FOREACH(s, &sleigh_all, s_link) {
         for (i = 0; i < s->s_nsentinels; i++) {
@@ -752,10 +779,15 @@ sleigh_conn_gone(struct conn *c)
             }
         }
         log_info("sleigh %s: worker %ld left", s->s_ws->ws_name, sw->sw_rank);
-        if ((t = sw->sw_running) != NULL) {
-            sw->sw_running = NULL;
+        /* Newest first, each to the front: the queue keeps their order. */
+        alone = sw->sw_nrunning == 1;
+        while ((t = TAILQ_LAST(&sw->sw_running, task_list)) != NULL) {
+            TAILQ_REMOVE(&sw->sw_running, t, t_link);
+            sw->sw_nrunning--;
             t->t_batch->b_running--;
-            if (!t->t_broadcast && ++t->t_deaths <= s->s_retries) {
+            if (!t->t_broadcast && !alone)
+                t->t_suspect = 1; /* which of them killed it is unknown */
+            if (!t->t_broadcast && (!alone || ++t->t_deaths <= s->s_retries)) {
                 t->t_batch->b_queued++;
                 TAILQ_INSERT_HEAD(&s->s_tasks, t, t_link);
                 s->s_ntasks++;
@@ -812,6 +844,7 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
     sw->sw_conn = rq->rq_conn;
     sw->sw_rank = rank;
     TAILQ_INIT(&sw->sw_copies);
+    TAILQ_INIT(&sw->sw_running);
     TAILQ_FOREACH(t, &s->s_broadcasts, t_link) {
         copy = sleigh_task_new(value_ref(t->t_value), t->t_batch, 1);
         TAILQ_INSERT_TAIL(&sw->sw_copies, copy, t_link);
@@ -831,7 +864,34 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
     return CMD_DONE;
 }
 
-/* A worker stores the result of the task it runs. */
+/*
+ * The running task a result store ends: the oldest, or, when the worker
+ * runs several, the oldest whose batchId and nwsFirst match the store's
+ * request metadata (our worker sends its task's), so that a store refused
+ * on the way in (memory limit) never hands later results to the wrong task.
+ */
+static struct sleigh_task *
+sleigh_result_task(struct sleigh_worker *sw, const struct request *rq)
+{
+    struct sleigh_task *t, *head = TAILQ_FIRST(&sw->sw_running);
+    const char         *bid, *first, *tf;
+    size_t              blen, flen, tflen;
+
+    if (head == NULL || sw->sw_nrunning == 1 || !sleigh_meta(rq, "batchId", &bid, &blen) ||
+        !sleigh_meta(rq, "nwsFirst", &first, &flen))
+        return head;
+    TAILQ_FOREACH(t, &sw->sw_running, t_link) {
+        if (t->t_batch->b_idlen == blen && memcmp(t->t_batch->b_id, bid, blen) == 0 &&
+            t->t_value->v_metalen > 0 &&
+            nwsp_dict_get(value_meta(t->t_value), t->t_value->v_metalen, "nwsFirst", &tf,
+                          &tflen) &&
+            tflen == flen && memcmp(tf, first, flen) == 0)
+            return t;
+    }
+    return head;
+}
+
+/* A worker stores the result of a task it runs. */
 static enum cmd_ret
 sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
 {
@@ -839,12 +899,12 @@ sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
     struct sleigh_task   *t;
     struct value         *res;
 
-    if (sw == NULL || sw->sw_running == NULL) {
+    if (sw == NULL || (t = sleigh_result_task(sw, rq)) == NULL) {
         request_error(rq, NWSP_STATUS_FAIL, "No task is running on this connection.");
         return CMD_DONE;
     }
-    t = sw->sw_running;
-    sw->sw_running = NULL;
+    TAILQ_REMOVE(&sw->sw_running, t, t_link);
+    sw->sw_nrunning--;
     sw->sw_done++;
     res = sleigh_result_value(t, v, rq->rq_meta, rq->rq_metalen, sw->sw_rank);
     t->t_batch->b_running--;
@@ -991,7 +1051,7 @@ sleigh_report(struct request *rq, struct sleigh *s, struct var *var)
         struct sleigh_worker *sw = s->s_workers[i];
 
         snprintf(line, sizeof(line), "worker %ld: %s, %llu tasks done\n", sw->sw_rank,
-                 sw->sw_running ? "running" : "idle", (unsigned long long)sw->sw_done);
+                 sw->sw_nrunning > 0 ? "running" : "idle", (unsigned long long)sw->sw_done);
         nwsp_buf_add(&b, line, strlen(line));
     }
     nwsp_buf_add(&b, "", 1);
@@ -1098,8 +1158,15 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
         }
         if ((sw = sleigh_worker_of(s, c)) == NULL)
             return sleigh_park(rq, var, remove, blocking);
-        if (sw->sw_running != NULL)
-            sleigh_requeue(s, sw); /* it asked for more without a result */
+        if (sw->sw_nrunning > 0) {
+            if (!sleigh_meta(rq, "nwsKeep", &mv, &ml) || ml != 1 || mv[0] != '1')
+                sleigh_requeue(s, sw); /* it asked for more without a result */
+            else if (sw->sw_nrunning >= SLEIGH_KEEP_MAX ||
+                     TAILQ_FIRST(&sw->sw_running)->t_suspect ||
+                     ((t = TAILQ_FIRST(&sw->sw_copies)) == NULL &&
+                      (t = TAILQ_FIRST(&s->s_tasks)) != NULL && t->t_suspect))
+                return sleigh_park(rq, var, remove, 0); /* nothing next to a suspect */
+        }
         if ((t = sleigh_next_task(s, sw)) == NULL)
             return sleigh_park(rq, var, remove, blocking);
         reply_value(c, t->t_value, var->var_id, 0);
@@ -1218,10 +1285,10 @@ sleigh_worker_view(const struct sleigh *s, size_t i, struct sleigh_worker_view *
     out->wv_rank = sw->sw_rank;
     out->wv_conn = sw->sw_conn;
     out->wv_done = sw->sw_done;
-    if (sw->sw_running != NULL) {
+    if ((t = TAILQ_FIRST(&sw->sw_running)) != NULL) {
         out->wv_running = 1;
-        out->wv_batch = sw->sw_running->t_batch->b_id;
-        out->wv_batchlen = sw->sw_running->t_batch->b_idlen;
+        out->wv_batch = t->t_batch->b_id;
+        out->wv_batchlen = t->t_batch->b_idlen;
     }
     TAILQ_FOREACH(t, &sw->sw_copies, t_link)
         out->wv_copies++;

@@ -838,7 +838,7 @@ START_TEST(kill_workers_during_each_elem)
     nws_error            err;
     pid_t                pids[16];
     int                  rc, kills = 0, n, *seen = calloc(10000, sizeof(int));
-    double               next_kill = st_now() + 0.05, t0 = st_now();
+    double               next_kill = st_now() + 0.01, t0 = st_now();
     long                 i;
 
     srand((unsigned)getpid());
@@ -862,7 +862,7 @@ START_TEST(kill_workers_during_each_elem)
                 kill(pids[rand() % (n < 16 ? n : 16)], SIGKILL);
                 kills++;
             }
-            next_kill = st_now() + 0.05;
+            next_kill = st_now() + 0.01;
         }
         ck_assert_msg(st_now() - t0 < 50, "no progress");
     }

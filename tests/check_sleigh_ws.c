@@ -7,7 +7,9 @@
  * classic plugin lacked: a dead worker's task is run again elsewhere, or
  * after the retry limit becomes an nwsNull error result; its broadcast
  * copies become error results at once; waiters of dead connections are
- * dropped (Q26).
+ * dropped (Q26).  And our worker's extension: nwsKeep takes several tasks
+ * at once, results find their task by metadata, and a worker that dies
+ * holding several charges none of them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -419,6 +421,139 @@ START_TEST(owner_disconnect_purges_and_frees_workers)
 }
 END_TEST
 
+/* A worker connection with metadata (as nws-worker), registered as rank. */
+static void
+sw_worker_meta(struct rawc *w, const char *ws, const char *rank)
+{
+    PT_OPEN(w, sw_srv->port, RAWC_META);
+    PT_OK(w, "use ws", ws, "", "no", "no");
+    PT_OK(w, "store", ws, "worker_ids", "1", rank);
+}
+
+/* Stores a task of batch into ws with metadata nwsFirst=first. */
+static void
+sw_task_first(struct rawc *m, const char *ws, const char *batch, const char *first,
+              const char *val)
+{
+    char *meta = rawc_dict_new("batchId", batch, "nwsFirst", first, NULL);
+
+    PT_OK_M(m, meta, "store", ws, "task", "1", val);
+    free(meta);
+}
+
+/* Fetches a result of batch; checks value and nwsFirst (NULL val: an nwsNull one). */
+static void
+sw_result_first(struct rawc *m, const char *ws, const char *batch, const char *val,
+                const char *first)
+{
+    struct rawc_reply r;
+    char             *meta = rawc_dict_new("batchId", batch, NULL);
+    const char       *v;
+    size_t            vl;
+
+    PT_LONG_M(m, meta, &r, "fetch", ws, "result");
+    ck_assert_int_eq(r.status, 0);
+    if (val != NULL)
+        ck_assert_str_eq(r.value, val);
+    else
+        ck_assert_int_eq(rawc_dict_get(r.meta, r.meta_len, "nwsNull", &v, &vl), 1);
+    ck_assert_int_eq(rawc_dict_get(r.meta, r.meta_len, "nwsFirst", &v, &vl), 1);
+    ck_assert_msg(vl == strlen(first) && memcmp(v, first, vl) == 0, "nwsFirst %.*s, want %s",
+                  (int)vl, v, first);
+    rawc_reply_free(&r);
+    free(meta);
+}
+
+/* op on task with request metadata meta: want's value, or "no value" when NULL. */
+static void
+sw_take(struct rawc *w, const char *meta, const char *op, const char *ws, const char *want)
+{
+    struct rawc_reply r;
+
+    PT_LONG_M(w, meta, &r, op, ws, "task");
+    if (want != NULL) {
+        ck_assert_msg(r.status == 0, "%s task: status %d, want %s", op, r.status, want);
+        ck_assert_str_eq(r.value, want);
+    } else {
+        PT_IS_ERROR(w, &r, 1, "no value available");
+    }
+    rawc_reply_free(&r);
+}
+
+START_TEST(keep_takes_several_tasks)
+{
+    struct rawc m, w;
+    char        ws[128];
+    char       *keep = rawc_dict_new("nwsKeep", "1", NULL);
+    char       *which = rawc_dict_new("batchId", "b", "nwsFirst", "1", NULL);
+
+    sw_make(&m, NULL, NULL, ws, sizeof(ws));
+    sw_worker_meta(&w, ws, "0");
+    sw_task_first(&m, ws, "b", "0", "t0");
+    sw_task_first(&m, ws, "b", "1", "t1");
+    sw_task_first(&m, ws, "b", "2", "t2");
+    sw_take(&w, NULL, "fetch", ws, "t0");
+    sw_take(&w, keep, "fetchTry", ws, "t1");
+    sw_job(&m, ws, "b", "3", "1", "2", "0", "0");
+    sw_take(&w, keep, "fetchTry", ws, "t2");
+    sw_take(&w, keep, "fetchTry", ws, NULL); /* the queue is empty */
+    sw_job(&m, ws, "b", "3", "0", "3", "0", "0");
+    /* A store naming its task ends that one; one naming none ends the oldest. */
+    PT_OK_M(&w, which, "store", ws, "result", "1", "R1");
+    PT_OK(&w, "store", ws, "result", "1", "R0");
+    sw_result_first(&m, ws, "b", "R1", "1");
+    sw_result_first(&m, ws, "b", "R0", "0");
+    sw_job(&m, ws, "b", "1", "0", "1", "2", "0");
+    /* A fetch without nwsKeep, as classic workers send: t2 goes back first. */
+    sw_take(&w, NULL, "fetch", ws, "t2");
+    sw_job(&m, ws, "b", "1", "0", "1", "2", "0");
+    PT_OK(&w, "store", ws, "result", "1", "R2");
+    sw_result_first(&m, ws, "b", "R2", "2");
+    sw_job(&m, ws, "b", "0", "0", "0", "3", "0");
+    free(keep);
+    free(which);
+    rawc_close(&w);
+    rawc_close(&m);
+}
+END_TEST
+
+START_TEST(death_holding_several_charges_none)
+{
+    struct rawc m, w;
+    char        ws[128];
+    char       *keep = rawc_dict_new("nwsKeep", "1", NULL);
+
+    /* No retries: a death charged to a task fails it at once. */
+    sw_make(&m, "retries", "0", ws, sizeof(ws));
+    sw_task_first(&m, ws, "b", "0", "a");
+    sw_task_first(&m, ws, "b", "1", "poison");
+    sw_task_first(&m, ws, "b", "2", "c");
+    sw_worker_meta(&w, ws, "0");
+    sw_take(&w, NULL, "fetch", ws, "a");
+    sw_take(&w, keep, "fetchTry", ws, "poison");
+    rawc_close(&w); /* which of the two killed it is unknown: neither is charged */
+    sw_job(&m, ws, "b", "3", "3", "0", "0", "0");
+    sw_worker_meta(&w, ws, "1");
+    /* Suspects run alone: nothing is taken next to one. */
+    sw_take(&w, NULL, "fetch", ws, "a");
+    sw_take(&w, keep, "fetchTry", ws, NULL);
+    PT_OK(&w, "store", ws, "result", "1", "A");
+    sw_take(&w, NULL, "fetch", ws, "poison");
+    sw_take(&w, keep, "fetchTry", ws, NULL);
+    rawc_close(&w); /* it ran alone: this death is charged, past the limit */
+    sw_result_first(&m, ws, "b", "A", "0");
+    sw_result_first(&m, ws, "b", NULL, "1");
+    sw_worker_meta(&w, ws, "2");
+    sw_take(&w, NULL, "fetch", ws, "c");
+    PT_OK(&w, "store", ws, "result", "1", "C");
+    sw_result_first(&m, ws, "b", "C", "2");
+    sw_job(&m, ws, "b", "0", "0", "0", "3", "1");
+    free(keep);
+    rawc_close(&w);
+    rawc_close(&m);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_ws)
 {
     Suite *s = suite_create("sleigh_ws");
@@ -438,6 +573,8 @@ NWSTEST_SUITE(sleigh_ws)
     tcase_add_test(tc, retry_limit_gives_error_result);
     tcase_add_test(tc, broadcast_copies);
     tcase_add_test(tc, owner_disconnect_purges_and_frees_workers);
+    tcase_add_test(tc, keep_takes_several_tasks);
+    tcase_add_test(tc, death_holding_several_charges_none);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,9 +2,10 @@
  * main.c -- nws-worker: join a sleigh workspace, take tasks, run them,
  * store results, until the sleigh ends.
  *
- * The loop keeps exactly one `fetch task` in flight: after a task it sends
- * `store result` and the next `fetch task` together (the server answers
- * in order), so a task costs one round trip.  Every way the sleigh can
+ * The loop keeps one blocking `fetch task` in flight: after its tasks it
+ * sends their `store result`s and the next `fetch task` together (the
+ * server answers in order), so a round costs one round trip; when tasks
+ * are short it also takes more per round (worker_hold).  Every way the sleigh can
  * end (workspace deleted or purged, "sleigh is dead", the server gone)
  * makes that fetch fail, and the worker exits 0.  Exit codes: 0 the
  * sleigh ended, 1 an unexpected error, 2 bad usage, 3 could not join
@@ -20,11 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "sleighp.h"
 #include "worker.h"
 
 /* Results up to this size ride with the next fetch; larger ones are checked first. */
 #define WORKER_PIPELINE_MAX 65536
+#define WORKER_SEND_MAX     (256 * 1024) /* requests sent in one write at most */
+#define WORKER_HOLD_MAX     32           /* tasks taken per round trip at most */
+#define WORKER_HOLD_BUDGET  0.001        /* seconds of short tasks one may hold */
 #define WORKER_REGISTER_TRIES 50
 
 static void
@@ -135,63 +140,141 @@ worker_store_refused(struct worker *w, const nws_value *task, const char *why,
     return nws_store_json_new(w->w_ws, NWSP_SLEIGH_RESULT, rec, err);
 }
 
-/* The task loop; returns the exit code. */
+/* Reads the short replies of n result stores sent earlier; 0, or -1 (err set). */
+static int
+worker_read_stores(struct worker *w, int n, nws_error *err)
+{
+    for (; n > 0; n--) {
+        if (nwsp_sleigh_read_short(w->w_c, err) != 0) {
+            if (err->code != NWS_ERR_SERVER)
+                return -1;
+            /* Its task stays running, and the next fetch puts it back. */
+            worker_log(w, "result refused: %s", err->text);
+            memset(err, 0, sizeof(*err));
+        }
+    }
+    return 0;
+}
+
+/*
+ * How many tasks to take in the next round trip: one, unless recent tasks
+ * were short, and then no more than WORKER_HOLD_BUDGET seconds of them, so
+ * a worker never sits on work another one could start (avg: seconds per
+ * task, moving average; < 0 when unknown).
+ */
+static int
+worker_hold(const struct worker *w, double avg)
+{
+    double n;
+
+    if (!w->w_keep || avg < 0)
+        return 1;
+    n = avg > 0 ? WORKER_HOLD_BUDGET / avg : WORKER_HOLD_MAX;
+    return n >= WORKER_HOLD_MAX ? WORKER_HOLD_MAX : n < 1 ? 1 : (int)n;
+}
+
+/*
+ * The task loop; returns the exit code.  A round trip sends the results of
+ * the tasks in hand, one blocking `fetch task` and, when tasks are short,
+ * fetchTry requests with metadata nwsKeep=1 for more (the server keeps them
+ * all as running on this worker), in one write.  Each result store carries
+ * its task's metadata, which tells the server which task it ends.
+ */
 static int
 worker_loop(struct worker *w)
 {
-    nws_value *task = NULL, *res = NULL;
-    nws_error  err = {0};
-    long       done = 0;
-    int        rc;
+    nws_value      *tasks[WORKER_HOLD_MAX], *res = NULL, *v;
+    struct nwsp_buf out = {0};
+    nws_meta       *keep = NULL;
+    nws_error       err = {0};
+    long            done = 0;
+    int             rc, i, ntasks = 0, ntries = 0, hold = 1, stores = 0;
+    double          avg = -1, t0, dt;
 
+    if (w->w_keep && ((keep = nws_meta_new()) == NULL ||
+                      nws_meta_set(keep, "nwsKeep", "1", NULL) != 0)) {
+        nws_meta_free(keep);
+        keep = NULL;
+        w->w_keep = 0;
+    }
     /* The nwsp_ calls below record errors but, unlike the public API, do not
      * clear err first: clear it before each step. */
-    if (nwsp_sleigh_send_get(w->w_ws, NWSP_SLEIGH_TASK, NWS_OP_FETCH, NULL, &err) != 0)
+    if (nwsp_sleigh_put_get(w->w_ws, &out, NWSP_SLEIGH_TASK, NWS_OP_FETCH, NULL, &err) != 0 ||
+        nwsp_sleigh_send_buf(w->w_c, &out, &err) != 0)
         goto over;
     for (;;) {
         memset(&err, 0, sizeof(err));
-        if ((rc = nwsp_sleigh_read_value(w->w_c, 0, -1, &task, &err)) != 1)
+        if ((rc = nwsp_sleigh_read_value(w->w_c, 0, -1, &tasks[0], &err)) != 1)
             goto over;
-        if ((res = task_run(w, task)) == NULL) {
-            fprintf(stderr, "nws-worker: out of memory\n");
-            nws_value_free(task);
-            return 1;
+        ntasks = 1;
+        for (i = 0; i < ntries; i++) {
+            if ((rc = nwsp_sleigh_read_value(w->w_c, 1, -1, &v, &err)) < 0)
+                goto over;
+            if (rc == 1)
+                tasks[ntasks++] = v;
         }
-        done++;
-        if (nws_value_size(res) > WORKER_PIPELINE_MAX) {
-            /* A large result may be refused (memory limit): check before moving on. */
-            if (nwsp_sleigh_send_store(w->w_ws, NWSP_SLEIGH_RESULT, res, &err) != 0)
-                goto over_free;
-            if (nwsp_sleigh_read_short(w->w_c, &err) != 0) {
-                char why[sizeof(err.text)];
+        ntries = 0;
+        for (i = 0; i < ntasks; i++) {
+            t0 = nwsp_sleigh_mono();
+            if ((res = task_run(w, tasks[i])) == NULL) {
+                fprintf(stderr, "nws-worker: out of memory\n");
+                rc = 1;
+                goto fail;
+            }
+            dt = nwsp_sleigh_mono() - t0;
+            avg = avg < 0 ? dt : (avg + dt) / 2;
+            done++;
+            if (nwsp_sleigh_put_store(w->w_ws, &out, NWSP_SLEIGH_RESULT, res,
+                                      nws_value_meta_get(tasks[i]), &err) != 0)
+                goto over;
+            stores++;
+            if (nws_value_size(res) > WORKER_PIPELINE_MAX) {
+                /* A large result may be refused (memory limit): check before moving on. */
+                if (nwsp_sleigh_send_buf(w->w_c, &out, &err) != 0 ||
+                    worker_read_stores(w, stores - 1, &err) != 0)
+                    goto over;
+                stores = 0;
+                if (nwsp_sleigh_read_short(w->w_c, &err) != 0) {
+                    char why[sizeof(err.text)];
 
-                memcpy(why, err.text, sizeof(why));
-                if (err.code != NWS_ERR_SERVER || worker_store_refused(w, task, why, &err) != 0)
-                    goto over_free;
+                    memcpy(why, err.text, sizeof(why));
+                    if (err.code != NWS_ERR_SERVER ||
+                        worker_store_refused(w, tasks[i], why, &err) != 0)
+                        goto over;
+                }
+            } else if (out.len > WORKER_SEND_MAX &&
+                       nwsp_sleigh_send_buf(w->w_c, &out, &err) != 0) {
+                goto over;
             }
-            if (nwsp_sleigh_send_get(w->w_ws, NWSP_SLEIGH_TASK, NWS_OP_FETCH, NULL,
-                                     &err) != 0)
-                goto over_free;
-        } else {
-            if (nwsp_sleigh_send_store(w->w_ws, NWSP_SLEIGH_RESULT, res, &err) != 0 ||
-                nwsp_sleigh_send_get(w->w_ws, NWSP_SLEIGH_TASK, NWS_OP_FETCH, NULL,
-                                     &err) != 0)
-                goto over_free;
-            if (nwsp_sleigh_read_short(w->w_c, &err) != 0) {
-                if (err.code != NWS_ERR_SERVER)
-                    goto over_free;
-                worker_log(w, "result refused: %s", err.text);
-                memset(&err, 0, sizeof(err));
-            }
+            nws_value_free(res);
+            res = NULL;
         }
-        nws_value_free(res);
-        nws_value_free(task);
-        task = NULL;
+        hold = worker_hold(w, avg);
+        if (nwsp_sleigh_put_get(w->w_ws, &out, NWSP_SLEIGH_TASK, NWS_OP_FETCH, NULL, &err) !=
+            0)
+            goto over;
+        for (; ntries < hold - 1; ntries++)
+            if (nwsp_sleigh_put_get(w->w_ws, &out, NWSP_SLEIGH_TASK, NWS_OP_FETCH_TRY, keep,
+                                    &err) != 0)
+                goto over;
+        if (nwsp_sleigh_send_buf(w->w_c, &out, &err) != 0 ||
+            worker_read_stores(w, stores, &err) != 0)
+            goto over;
+        stores = 0;
+        for (i = 0; i < ntasks; i++)
+            nws_value_free(tasks[i]);
+        ntasks = 0;
     }
-over_free:
-    nws_value_free(res);
-    nws_value_free(task);
 over:
+    rc = -1;
+fail:
+    nws_value_free(res);
+    for (i = 0; i < ntasks; i++)
+        nws_value_free(tasks[i]);
+    nwsp_buf_free(&out);
+    nws_meta_free(keep);
+    if (rc == 1)
+        return 1;
     worker_log(w, "leaving after %ld tasks: %s", done, err.text);
     if (worker_sleigh_over(&err))
         return NWSP_WORKER_EXIT_OK;
@@ -299,6 +382,7 @@ main(int argc, char **argv)
         return NWSP_WORKER_EXIT_NOJOIN;
     }
     worker_log(&w, "joined %s (pid %ld)", w.w_ws_name, (long)getpid());
+    w.w_keep = nws_has_meta_to_server(w.w_c) && getenv("NWS_WORKER_NO_HOLD") == NULL;
     if (output && output_start(&w) != 0)
         worker_log(&w, "cannot keep output in output@%ld", w.w_rank);
     rc = worker_loop(&w);

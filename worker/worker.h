@@ -24,6 +24,7 @@ struct worker {
     long        w_rank;
     int         w_workers; /* $NWS_SLEIGH_WORKERS, or -1 */
     int         w_verbose;
+    int         w_keep;    /* may take several short tasks at once (nwsKeep) */
     nws_client *w_c;       /* tasks and results */
     nws_ws     *w_ws;
     nws_client *w_c2;      /* for task code (nws_task_ws), made on first use */
