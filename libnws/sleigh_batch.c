@@ -12,7 +12,8 @@
  *    result), so it keeps up to BATCH_WINDOW blocking `fetch result`
  *    requests in flight, never more than the results still owed: no fetch
  *    can wait for ever, and results stream in at one round trip per
- *    window rather than per result;
+ *    window rather than per result; it tops the window up once half of it
+ *    is answered, all the new fetches in one write;
  *  - polled (eachWorker, whose copies depend on who is registered, and
  *    attached batches, submitted by someone else): `fetchTry result`, and
  *    when there is none, jobStatus: once nothing of the batch is queued or
@@ -724,11 +725,24 @@ batch_read_counted(nws_sleigh_pending *p, int timeout_ms, nws_error *err)
     if (batch_conn(p, err) != 0)
         return -1;
     want = owed < BATCH_WINDOW ? owed : BATCH_WINDOW;
-    while ((size_t)p->p_inflight < want) {
-        if (nwsp_sleigh_send_get(p->p_ws, NWSP_SLEIGH_RESULT, NWS_OP_FETCH, p->p_meta,
-                                 err) != 0)
+    /* Top up in groups, with one write: not one write (and one wakeup of the
+     * server) per result. */
+    if ((size_t)p->p_inflight < want && p->p_inflight <= BATCH_WINDOW / 2) {
+        struct nwsp_buf b = {0};
+        size_t          n;
+
+        for (n = (size_t)p->p_inflight; n < want; n++) {
+            if (nwsp_sleigh_put_get(p->p_ws, &b, NWSP_SLEIGH_RESULT, NWS_OP_FETCH, p->p_meta,
+                                    err) != 0) {
+                nwsp_buf_free(&b);
+                return -1;
+            }
+        }
+        rc = nwsp_sleigh_send_buf(p->p_c, &b, err);
+        nwsp_buf_free(&b);
+        if (rc != 0)
             return -1;
-        p->p_inflight++;
+        p->p_inflight = (int)want;
     }
     rc = nwsp_sleigh_read_value(p->p_c, 0, timeout_ms, &v, err);
     if (rc != 1)
