@@ -34,6 +34,7 @@
 
 #define BATCH_WINDOW     32  /* blocking result fetches in flight */
 #define BATCH_FLUSH      256 /* task stores per pipelined bulk */
+#define BATCH_FLUSH_SIZE 65536 /* bytes of tasks per bulk: workers start early */
 #define BATCH_POLL_MAX_S 0.05
 #define BATCH_NO_RESULT  "no result (collected elsewhere)"
 
@@ -80,6 +81,7 @@ struct nws_sleigh_pending {
     struct batch_ready *p_ready;
     size_t              p_nready, p_readypos, p_readycap;
     int                 p_handed; /* p_ready[p_readypos - 1] was handed out */
+    int                 p_waiting; /* pending_wait collects: no ready queue */
 
     nws_sleigh_accum_fn p_accum;
     void               *p_accum_arg;
@@ -263,12 +265,14 @@ batch_put_args(nws_sleigh_pending *p, struct nwsp_buf *b, size_t i)
 
     if (p->p_pushed != NULL)
         return nwsp_sleigh_json_put(b, json_array_get(p->p_pushed, i - p->p_pushed_off));
-    if (nwsp_buf_add(b, "[", 1) != 0)
+    if (nwsp_buf_reserve(b, 2) != 0)
         return -1;
+    b->data[b->len++] = '[';
     json_array_foreach(p->p_vectors, k, vec)
     {
-        if ((k > 0 && nwsp_buf_add(b, ",", 1) != 0) ||
-            nwsp_sleigh_json_put(b, json_array_get(vec, i)) != 0)
+        if (k > 0 && nwsp_buf_add(b, ",", 1) != 0)
+            return -1;
+        if (nwsp_sleigh_json_put(b, json_array_get(vec, i)) != 0)
             return -1;
     }
     return nwsp_buf_add(b, "]", 1);
@@ -398,7 +402,7 @@ batch_submit_some(nws_sleigh_pending *p, int partial, nws_error *err)
 {
     nws_bulk  *b;
     nws_value *v;
-    size_t     n;
+    size_t     n, bytes = 0;
     int        rc = 0;
 
     if (p->p_each_worker || p->p_attached || p->p_recorded)
@@ -418,13 +422,17 @@ batch_submit_some(nws_sleigh_pending *p, int partial, nws_error *err)
             break;
         }
         rc = nws_bulk_store(b, NWSP_SLEIGH_TASK, v, err);
+        bytes += nws_value_size(v);
         nws_value_free(v);
         if (rc != 0)
             break;
         p->p_next += n;
         p->p_submitted++;
-        if (nws_bulk_count(b) >= BATCH_FLUSH && (rc = batch_flush(b, err)) != 0)
+        if ((nws_bulk_count(b) >= BATCH_FLUSH || bytes >= BATCH_FLUSH_SIZE) &&
+            (rc = batch_flush(b, err)) != 0)
             break;
+        if (nws_bulk_count(b) == 0)
+            bytes = 0;
     }
     if (rc == 0 && p->p_ended && p->p_next == p->p_nelems)
         rc = batch_record(p, b, err);
@@ -541,6 +549,8 @@ batch_element(nws_sleigh_pending *p, size_t index, json_t *value, const char *er
         r.seconds = seconds;
         p->p_accum(&r, p->p_accum_arg);
     }
+    if (p->p_waiting)
+        return 0; /* nobody will take it from the ready queue */
     if (error != NULL && (errcopy = strdup(error)) == NULL)
         return batch_nomem(err);
     return batch_ready_add(p, index, value != NULL ? json_incref(value) : NULL, errcopy,
@@ -899,8 +909,11 @@ nws_sleigh_pending_wait(nws_sleigh_pending *p, nws_error *err)
         nwsp_err_set(err, NWS_ERR_INVALID, 0, "a streaming batch must be ended first");
         return NULL;
     }
+    /* What pending_next would hand out from now on is only gathered here. */
+    p->p_waiting = 1;
     while ((rc = nws_sleigh_pending_next(p, &r, -1, err)) == 1)
         ;
+    p->p_waiting = 0;
     if (rc != 0)
         return NULL;
     if (p->p_flags & NWS_SLEIGH_DISCARD)

@@ -32,6 +32,7 @@ sjson_put_int(struct nwsp_buf *b, json_int_t n)
 {
     char               tmp[24], *p = tmp + sizeof(tmp);
     unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+    size_t             len;
 
     do {
         *--p = (char)('0' + u % 10);
@@ -39,7 +40,12 @@ sjson_put_int(struct nwsp_buf *b, json_int_t n)
     } while (u != 0);
     if (n < 0)
         *--p = '-';
-    return nwsp_buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
+    len = (size_t)(tmp + sizeof(tmp) - p);
+    if (b->cap - b->len < len && nwsp_buf_reserve(b, len) != 0)
+        return -1;
+    memcpy(b->data + b->len, p, len);
+    b->len += len;
+    return 0;
 }
 
 /* Appends a real as jansson writes it ("%.17g", with ".0" if it looks integral). */
