@@ -378,13 +378,87 @@ conn_run(struct conn *c)
         c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
 }
 
+/*
+ * The decoder reads through a cursor: a contiguous window at the head of the
+ * input (one evbuffer chain, usually holding many small requests), consumed
+ * by moving a pointer and drained from the evbuffer once, when the window is
+ * used up or decoding stops.  Only a field split between chains is pulled up
+ * into one piece.
+ */
+struct cursor {
+    struct evbuffer *k_in;
+    const char      *k_p;     /* unconsumed bytes of the window */
+    size_t           k_n;
+    size_t           k_used;  /* consumed, not drained yet */
+};
+
+/* Drains what was consumed and opens a window on the first chain. */
+static void
+cur_sync(struct cursor *k)
+{
+    struct evbuffer_iovec v;
+
+    if (k->k_used > 0)
+        evbuffer_drain(k->k_in, k->k_used);
+    k->k_used = 0;
+    if (evbuffer_peek(k->k_in, -1, NULL, &v, 1) > 0) {
+        k->k_p = v.iov_base;
+        k->k_n = v.iov_len;
+    } else {
+        k->k_p = NULL;
+        k->k_n = 0;
+    }
+}
+
+/* Bytes not consumed yet, in the window or beyond. */
+static size_t
+cur_avail(const struct cursor *k)
+{
+    return evbuffer_get_length(k->k_in) - k->k_used;
+}
+
+/* Makes want bytes contiguous in the window: 1, or 0 if they have not all come. */
+static int
+cur_need(struct cursor *k, size_t want)
+{
+    if (k->k_n >= want)
+        return 1;
+    if (cur_avail(k) < want)
+        return 0;
+    cur_sync(k);
+    if (k->k_n < want) {
+        if ((k->k_p = (const char *)evbuffer_pullup(k->k_in, (ev_ssize_t)want)) == NULL)
+            fatalx("conn input");
+        cur_sync(k);
+    }
+    return 1;
+}
+
+/* Some bytes in the window (none only when nothing is buffered). */
+static size_t
+cur_some(struct cursor *k)
+{
+    if (k->k_n == 0 && cur_avail(k) > 0)
+        cur_sync(k);
+    return k->k_n;
+}
+
+static void
+cur_take(struct cursor *k, size_t n)
+{
+    k->k_p += n;
+    k->k_n -= n;
+    k->k_used += n;
+}
+
 /* The first 4 bytes choose the handshake (section 2.1). */
 static enum step
-conn_hs_first(struct conn *c, struct evbuffer *in)
+conn_hs_first(struct conn *c, struct cursor *k)
 {
     char b[4];
 
-    evbuffer_remove(in, b, 4);
+    memcpy(b, k->k_p, 4);
+    cur_take(k, 4);
     if (b[0] == 'X') {
         c->c_cookie = 1;
         evbuffer_add(conn_output(c), NWSP_HS_ADVERTISE, 4);
@@ -457,22 +531,34 @@ conn_hs_options(struct conn *c, const char *dict, size_t len)
 }
 
 /*
- * Scans a dictionary at the head of in.  Returns its length, 0 if more bytes
- * are needed, or -1 when it is malformed (*why set).
+ * Scans a dictionary at the cursor.  Returns its length (its bytes at
+ * *start, contiguous), 0 if more bytes are needed, or -1 when it is
+ * malformed (*why set).
  */
 static ssize_t
-conn_scan_dict(struct evbuffer *in, const char **why, char **start)
+conn_scan_dict(struct cursor *k, const char **why, const char **start)
 {
-    size_t  avail = evbuffer_get_length(in), n;
+    size_t  n;
     ssize_t r;
 
-    n = avail < NWS_MAX_DICT_BYTES ? avail : NWS_MAX_DICT_BYTES;
-    *start = (char *)evbuffer_pullup(in, (ev_ssize_t)n);
-    r = nwsp_dict_scan(*start, n, NWS_MAX_DICT_ENTRIES, NWS_MAX_DICT_BYTES, why);
+    r = nwsp_dict_scan(k->k_p, k->k_n, NWS_MAX_DICT_ENTRIES, NWS_MAX_DICT_BYTES, why);
+    if (r != NWSP_SCAN_MORE || cur_avail(k) == k->k_n) {
+        if (r == NWSP_SCAN_MORE && k->k_n >= NWS_MAX_DICT_BYTES) {
+            *why = "dictionary too large";
+            return -1;
+        }
+        *start = k->k_p;
+        return r;
+    }
+    /* It goes on past the window: look at up to the limit in one piece. */
+    n = cur_avail(k) < NWS_MAX_DICT_BYTES ? cur_avail(k) : NWS_MAX_DICT_BYTES;
+    cur_need(k, n);
+    r = nwsp_dict_scan(k->k_p, n, NWS_MAX_DICT_ENTRIES, NWS_MAX_DICT_BYTES, why);
     if (r == NWSP_SCAN_MORE && n == NWS_MAX_DICT_BYTES) {
         *why = "dictionary too large";
         return -1;
     }
+    *start = k->k_p;
     return r;
 }
 
@@ -546,38 +632,38 @@ conn_arg_end(struct conn *c)
 
 /* One step of the decoder; see enum conn_state. */
 static enum step
-conn_step(struct conn *c, struct evbuffer *in)
+conn_step(struct conn *c, struct cursor *k)
 {
-    size_t      avail = evbuffer_get_length(in), n;
-    char        b[NWSP_D20_LEN];
     const char *why = NULL;
-    char       *start;
+    const char *start;
     ssize_t     r, w;
     uint64_t    v;
+    size_t      n;
 
     switch (c->c_state) {
     case CONN_HS_FIRST:
-        if (avail < 4)
+        if (!cur_need(k, 4))
             return STEP_MORE;
-        return conn_hs_first(c, in);
+        return conn_hs_first(c, k);
     case CONN_HS_REQUEST:
-        if (avail < 4)
+        if (!cur_need(k, 4))
             return STEP_MORE;
-        evbuffer_remove(in, b, 4);
-        if (memcmp(b, NWSP_HS_REQUEST, 4) != 0)
+        r = memcmp(k->k_p, NWSP_HS_REQUEST, 4);
+        cur_take(k, 4);
+        if (r != 0)
             return conn_hs_deny(c, "invalid handshake response");
         c->c_state = CONN_HS_OPTIONS;
         return STEP_PROGRESS;
     case CONN_HS_OPTIONS:
-        if ((r = conn_scan_dict(in, &why, &start)) == 0)
+        if ((r = conn_scan_dict(k, &why, &start)) == 0)
             return STEP_MORE;
         if (r < 0)
             return conn_hs_deny(c, why);
         conn_hs_options(c, start, (size_t)r);
-        evbuffer_drain(in, (size_t)r);
+        cur_take(k, (size_t)r);
         return STEP_PROGRESS;
     case CONN_REQ_META:
-        if ((r = conn_scan_dict(in, &why, &start)) == 0)
+        if ((r = conn_scan_dict(k, &why, &start)) == 0)
             return STEP_MORE;
         if (r < 0) {
             conn_proto_error(c, "Malformed request: bad metadata dictionary.");
@@ -587,14 +673,15 @@ conn_step(struct conn *c, struct evbuffer *in)
             c->c_rq_meta = xmemdup(start, (size_t)r);
             c->c_rq_metalen = (size_t)r;
         }
-        evbuffer_drain(in, (size_t)r);
+        cur_take(k, (size_t)r);
         c->c_state = CONN_REQ_ARGC;
         return STEP_PROGRESS;
     case CONN_REQ_ARGC:
-        if (avail < NWSP_D4_LEN)
+        if (!cur_need(k, NWSP_D4_LEN))
             return STEP_MORE;
-        evbuffer_remove(in, b, NWSP_D4_LEN);
-        if (nwsp_parse_u64(b, NWSP_D4_LEN, NWSP_ARGC_MAX, &v) != 0) {
+        r = nwsp_parse_u64(k->k_p, NWSP_D4_LEN, NWSP_ARGC_MAX, &v);
+        cur_take(k, NWSP_D4_LEN);
+        if (r != 0) {
             conn_proto_error(c, "Malformed request: bad argument count.");
             return STEP_PROGRESS;
         }
@@ -607,10 +694,11 @@ conn_step(struct conn *c, struct evbuffer *in)
         c->c_state = CONN_REQ_ARGLEN;
         return STEP_PROGRESS;
     case CONN_REQ_ARGLEN:
-        if (avail < NWSP_D20_LEN)
+        if (!cur_need(k, NWSP_D20_LEN))
             return STEP_MORE;
-        evbuffer_remove(in, b, NWSP_D20_LEN);
-        if (nwsp_parse_u64(b, NWSP_D20_LEN, UINT64_MAX, &v) != 0) {
+        r = nwsp_parse_u64(k->k_p, NWSP_D20_LEN, UINT64_MAX, &v);
+        cur_take(k, NWSP_D20_LEN);
+        if (r != 0) {
             conn_proto_error(c, "Malformed request: bad argument length.");
             return STEP_PROGRESS;
         }
@@ -619,25 +707,26 @@ conn_step(struct conn *c, struct evbuffer *in)
             return conn_arg_end(c);
         return STEP_PROGRESS;
     case CONN_REQ_ARG:
-        if (avail == 0)
+        if ((n = cur_some(k)) == 0)
             return STEP_MORE;
-        n = avail < c->c_rq_left ? avail : (size_t)c->c_rq_left;
-        evbuffer_remove(in,
-                        c->c_rq_args.data + c->c_rq_off[c->c_rq_argi] +
-                            (c->c_rq_len[c->c_rq_argi] - (size_t)c->c_rq_left),
-                        n);
+        if (n > c->c_rq_left)
+            n = (size_t)c->c_rq_left;
+        memcpy(c->c_rq_args.data + c->c_rq_off[c->c_rq_argi] +
+                   (c->c_rq_len[c->c_rq_argi] - (size_t)c->c_rq_left),
+               k->k_p, n);
+        cur_take(k, n);
         if ((c->c_rq_left -= n) > 0)
-            return STEP_MORE;
+            return STEP_PROGRESS;
         return conn_arg_end(c);
     case CONN_REQ_VALUE:
         if (c->c_rq_left == 0)
             return conn_arg_end(c);   /* read straight in by conn_sock_read_value() */
-        if (avail == 0)
+        if ((n = cur_some(k)) == 0)
             return STEP_MORE;
-        n = avail < c->c_rq_left ? avail : (size_t)c->c_rq_left;
+        if (n > c->c_rq_left)
+            n = (size_t)c->c_rq_left;
         if (c->c_rq_value->v_flags & VALUE_SPOOLED) {
-            w = evbuffer_write_atmost(in, c->c_rq_value->v_fd, (ev_ssize_t)n);
-            if (w <= 0) {
+            if ((w = write(c->c_rq_value->v_fd, k->k_p, n)) <= 0) {
                 log_warn("%s: writing a spooled value", c->c_peer);
                 conn_refuse(c, "Failed to read long data from the filesystem.");
                 c->c_rq_err_close = 1;
@@ -646,20 +735,22 @@ conn_step(struct conn *c, struct evbuffer *in)
             }
             n = (size_t)w;
         } else {
-            evbuffer_remove(in, value_data(c->c_rq_value) + c->c_rq_vfill, n);
+            memcpy(value_data(c->c_rq_value) + c->c_rq_vfill, k->k_p, n);
         }
+        cur_take(k, n);
         c->c_rq_vfill += n;
         if ((c->c_rq_left -= n) > 0)
-            return STEP_MORE;
+            return STEP_PROGRESS;
         return conn_arg_end(c);
     case CONN_REQ_SKIP:
         if (c->c_rq_left > 0) {
-            if (avail == 0)
+            if ((n = cur_some(k)) == 0)
                 return STEP_MORE;
-            n = avail < c->c_rq_left ? avail : (size_t)c->c_rq_left;
-            evbuffer_drain(in, n);
+            if (n > c->c_rq_left)
+                n = (size_t)c->c_rq_left;
+            cur_take(k, n);
             if ((c->c_rq_left -= n) > 0)
-                return STEP_MORE;
+                return STEP_PROGRESS;
         }
         return conn_arg_end(c);
     case CONN_BLOCKED:
@@ -786,16 +877,19 @@ conn_sock_flush(struct conn *c)
 static void
 conn_process(struct conn *c)
 {
-    struct evbuffer *in = conn_input(c);
-    int              budget = NWS_REQS_PER_EVENT;
-    enum step        s;
+    struct cursor k;
+    int           budget = NWS_REQS_PER_EVENT;
+    enum step     s;
 
+    k.k_in = conn_input(c);
+    k.k_used = 0;
+    cur_sync(&k);
     while (!c->c_closing && c->c_state != CONN_BLOCKED) {
         if (evbuffer_get_length(conn_output(c)) > NWS_OUT_HIGH) {
             c->c_paused = 1;  /* the output's drain resumes us */
             break;
         }
-        s = conn_step(c, in);
+        s = conn_step(c, &k);
         if (s == STEP_MORE)
             break;
         if (s == STEP_REQUEST && --budget == 0) {
@@ -803,6 +897,8 @@ conn_process(struct conn *c)
             break;
         }
     }
+    if (k.k_used > 0)
+        evbuffer_drain(k.k_in, k.k_used);
     if (c->c_bev != NULL) {
         if (c->c_closing) {
             bufferevent_disable(c->c_bev, EV_READ);
