@@ -30,14 +30,25 @@
 static int
 sjson_put_int(struct nwsp_buf *b, json_int_t n)
 {
+    static const char  pairs[] = "00010203040506070809101112131415161718192021222324"
+                                 "25262728293031323334353637383940414243444546474849"
+                                 "50515253545556575859606162636465666768697071727374"
+                                 "75767778798081828384858687888990919293949596979899";
     char               tmp[24], *p = tmp + sizeof(tmp);
     unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
     size_t             len;
 
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
+    while (u >= 100) { /* two digits a step */
+        p -= 2;
+        memcpy(p, pairs + 2 * (u % 100), 2);
+        u /= 100;
+    }
+    if (u >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * u, 2);
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (n < 0)
         *--p = '-';
     len = (size_t)(tmp + sizeof(tmp) - p);
@@ -116,7 +127,7 @@ int
 nwsp_sleigh_json_put(struct nwsp_buf *b, const json_t *j)
 {
     const char *key;
-    size_t      i, klen;
+    size_t      i, n, klen;
     json_t     *x;
     int         first = 1;
 
@@ -134,14 +145,17 @@ nwsp_sleigh_json_put(struct nwsp_buf *b, const json_t *j)
     case JSON_STRING:
         return sjson_put_str(b, json_string_value(j), json_string_length(j));
     case JSON_ARRAY:
-        if (nwsp_buf_add(b, "[", 1) != 0)
-            return -1;
-        for (i = 0; i < json_array_size(j); i++) {
-            if ((i > 0 && nwsp_buf_add(b, ",", 1) != 0) ||
-                nwsp_sleigh_json_put(b, json_array_get(j, i)) != 0)
+        n = json_array_size(j);
+        for (i = 0; i < n; i++) {
+            if (b->cap == b->len && nwsp_buf_reserve(b, 1) != 0)
+                return -1;
+            b->data[b->len++] = i == 0 ? '[' : ',';
+            x = json_array_get(j, i);
+            if ((json_is_integer(x) ? sjson_put_int(b, json_integer_value(x))
+                                    : nwsp_sleigh_json_put(b, x)) != 0)
                 return -1;
         }
-        return nwsp_buf_add(b, "]", 1);
+        return n == 0 ? nwsp_buf_add(b, "[]", 2) : nwsp_buf_add(b, "]", 1);
     case JSON_OBJECT:
         if (nwsp_buf_add(b, "{", 1) != 0)
             return -1;
@@ -398,4 +412,219 @@ nwsp_sleigh_json_parse(const char *text, size_t len)
         json_decref(j);
     }
     return json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+}
+
+/* ---- reading a task record's argument lists one at a time --------------------- */
+
+/*
+ * Skips one value at in->p without building it (balanced brackets,
+ * strings); 0, or -1.  When items is not NULL and the value is an array,
+ * *items is its number of items (commas at its level, plus one).
+ */
+static int
+sjson_skip(struct sjson_in *in, size_t *items)
+{
+    const char *p = in->p;
+    int         depth = 0;
+    size_t      commas = 0, seen = 0;
+
+    for (;;) {
+        if (p >= in->end)
+            return -1;
+        switch (*p) {
+        case '"':
+            for (p++; p < in->end && *p != '"'; p++)
+                if (*p == '\\')
+                    p++;
+            if (p >= in->end)
+                return -1;
+            p++;
+            break;
+        case '[':
+        case '{':
+            depth++;
+            p++;
+            break;
+        case ']':
+        case '}':
+            if (depth == 0)
+                return -1;
+            depth--;
+            p++;
+            break;
+        case ',':
+            commas += depth == 1;
+            p++;
+            break;
+        case ' ':
+        case '\n':
+        case '\t':
+        case '\r':
+            p++;
+            continue; /* not an item */
+        default:
+            if (depth == 0) { /* a number or literal: up to a delimiter */
+                while (p < in->end && *p != ',' && *p != ']' && *p != '}' && *p != ' ' &&
+                       *p != '\n' && *p != '\t' && *p != '\r')
+                    p++;
+                if (p == in->p)
+                    return -1;
+                in->p = p;
+                return 0;
+            }
+            p++;
+            break;
+        }
+        if (depth == 0) {
+            if (items != NULL)
+                *items = seen > 1 ? commas + 1 : 0;
+            in->p = p;
+            return 0;
+        }
+        seen++;
+    }
+}
+
+/*
+ * Parses a JSON object like nwsp_sleigh_json_parse, but leaves out the
+ * value of key skip, which must be an array, and returns where its text is
+ * in *span and *spanlen, and how many items it has in *nitems (counted by
+ * its commas: a malformed item shows only when it is read).  NULL when
+ * this reader cannot (the caller then parses the text whole): not an
+ * object, no such key, anything unusual.
+ */
+json_t *
+nwsp_sleigh_json_parse_except(const char *text, size_t len, const char *skip,
+                              const char **span, size_t *spanlen, size_t *nitems)
+{
+    struct sjson_in in = {text, text + len, 1};
+    size_t          skiplen = strlen(skip), klen;
+    const char     *key, *start;
+    json_t         *o, *x;
+    int             found = 0;
+
+    sjson_ws(&in);
+    if (in.p == in.end || *in.p != '{' || (o = json_object()) == NULL)
+        return NULL;
+    in.p++;
+    sjson_ws(&in);
+    if (in.p < in.end && *in.p == '}') {
+        json_decref(o);
+        return NULL; /* no key at all */
+    }
+    for (;;) {
+        sjson_ws(&in);
+        if (in.p == in.end || *in.p != '"' || sjson_str(&in, &key, &klen) != 0)
+            break;
+        sjson_ws(&in);
+        if (in.p == in.end || *in.p++ != ':')
+            break;
+        sjson_ws(&in);
+        if (klen == skiplen && memcmp(key, skip, klen) == 0) {
+            start = in.p;
+            if (in.p == in.end || *in.p != '[' || sjson_skip(&in, nitems) != 0)
+                break;
+            *span = start; /* a later duplicate wins, as in jansson */
+            *spanlen = (size_t)(in.p - start);
+            found = 1;
+            json_object_deln(o, key, klen);
+        } else if ((x = sjson_value(&in)) == NULL ||
+                   json_object_setn_new_nocheck(o, key, klen, x) != 0) {
+            break;
+        }
+        sjson_ws(&in);
+        if (in.p < in.end && *in.p == ',') {
+            in.p++;
+            continue;
+        }
+        if (in.p < in.end && *in.p == '}') {
+            in.p++;
+            sjson_ws(&in);
+            if (in.p != in.end || !found)
+                break;
+            return o;
+        }
+        break;
+    }
+    json_decref(o);
+    return NULL;
+}
+
+/* Starts reading the items of the array whose text is span. */
+void
+nwsp_sleigh_items_init(struct nwsp_sleigh_items *it, const char *span, size_t len)
+{
+    it->si_p = span;
+    it->si_end = span + len;
+    it->si_started = 0;
+}
+
+/* The next item's text: 1 and *item, *len; 0 after the last; -1 if malformed. */
+int
+nwsp_sleigh_items_next(struct nwsp_sleigh_items *it, const char **item, size_t *len)
+{
+    struct sjson_in in = {it->si_p, it->si_end, 0};
+
+    sjson_ws(&in);
+    if (!it->si_started) {
+        if (in.p == in.end || *in.p++ != '[')
+            return -1;
+        sjson_ws(&in);
+        it->si_started = 1;
+        if (in.p < in.end && *in.p == ']') {
+            it->si_p = in.p;
+            return 0;
+        }
+    } else if (in.p < in.end && *in.p == ',') {
+        in.p++;
+        sjson_ws(&in);
+    } else if (in.p < in.end && *in.p == ']') {
+        it->si_p = in.p;
+        return 0;
+    } else {
+        return -1;
+    }
+    *item = in.p;
+    if (sjson_skip(&in, NULL) != 0)
+        return -1;
+    *len = (size_t)(in.p - *item);
+    it->si_p = in.p;
+    return 1;
+}
+
+/*
+ * Replaces the contents of array a with the values of the array whose text
+ * is given: 0, or -1 when this reader does not take it (the caller then uses
+ * json_loadb on the text).
+ */
+int
+nwsp_sleigh_json_fill(json_t *a, const char *text, size_t len)
+{
+    struct sjson_in in = {text, text + len, 1};
+    json_t         *x;
+
+    if (json_array_clear(a) != 0 || len == 0 || *in.p != '[')
+        return -1;
+    in.p++;
+    sjson_ws(&in);
+    if (in.p < in.end && *in.p == ']') {
+        in.p++;
+    } else {
+        for (;;) {
+            if ((x = sjson_value(&in)) == NULL || json_array_append_new(a, x) != 0)
+                return -1;
+            sjson_ws(&in);
+            if (in.p < in.end && *in.p == ',') {
+                in.p++;
+                continue;
+            }
+            if (in.p < in.end && *in.p == ']') {
+                in.p++;
+                break;
+            }
+            return -1;
+        }
+    }
+    sjson_ws(&in);
+    return in.p == in.end ? 0 : -1;
 }

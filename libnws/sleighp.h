@@ -96,6 +96,23 @@ int nwsp_sleigh_json_put(struct nwsp_buf *b, const json_t *j);
 nws_value *nwsp_sleigh_encode(const json_t *j, nws_error *err);
 /* Parses JSON text (any value, NUL bytes allowed in strings): new reference, or NULL. */
 json_t *nwsp_sleigh_json_parse(const char *text, size_t len);
+/*
+ * Parses an object but leaves out key skip (an array), whose text goes to
+ * *span, its item count to *nitems: new reference, or NULL when it cannot
+ * (parse the text whole then).
+ */
+json_t *nwsp_sleigh_json_parse_except(const char *text, size_t len, const char *skip,
+                                      const char **span, size_t *spanlen, size_t *nitems);
+/* The items of an array's text, one at a time, without building them. */
+struct nwsp_sleigh_items {
+    const char *si_p, *si_end;
+    int         si_started;
+};
+void nwsp_sleigh_items_init(struct nwsp_sleigh_items *it, const char *span, size_t len);
+/* 1 and the next item's text, 0 after the last, -1 if malformed. */
+int nwsp_sleigh_items_next(struct nwsp_sleigh_items *it, const char **item, size_t *len);
+/* Replaces a's contents with the values of an array's text; 0, or -1 (use json_loadb). */
+int nwsp_sleigh_json_fill(json_t *a, const char *text, size_t len);
 
 /* ---- sleigh.c --------------------------------------------------------------- */
 

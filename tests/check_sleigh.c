@@ -268,6 +268,18 @@ START_TEST(fixed_args_and_permute)
     json_decref(r);
     json_decref(want);
 
+    /* Elements of one chunk, the function keeping its argument list each time
+     * (the worker reuses the list between elements only when nobody holds it). */
+    json_decref(task);
+    task = st_task("same");
+    memset(&eo, 0, sizeof(eo));
+    eo.chunk = 3;
+    r = nws_sleigh_each_elem(s, task, args, NULL, &eo, &err);
+    want = st_json("[[1, 11], [2, 12], [3, 13]]");
+    ck_assert_msg(r != NULL && json_equal(r, want), "same: %s", r ? json_dumps(r, 0) : err.text);
+    json_decref(r);
+    json_decref(want);
+
     /* add(a, b, fixed) with chunks of two. */
     json_decref(task);
     task = st_task("add");

@@ -118,6 +118,22 @@ START_TEST(writes_what_jansson_reads)
     sj_roundtrip(json_string("quote \" backslash \\ slash / \b\f\n\r\t \x01\x1f caf\xc3\xa9"));
     sj_roundtrip(json_stringn("nul\0inside", 10));
     sj_roundtrip(json_pack("[n, b, b, [], {}]", 1, 0));
+    {
+        /* Many integers of every length, both signs, arrays in arrays. */
+        json_t    *a = json_array();
+        json_int_t x = 1;
+        int        k;
+
+        for (k = 0; k < 18; k++, x *= 10) {
+            json_array_append_new(a, json_integer(x - 1));
+            json_array_append_new(a, json_integer(x));
+            json_array_append_new(a, json_integer(-x));
+            json_array_append_new(a, json_pack("[I, [], [[]]]", x + 1));
+        }
+        json_array_append_new(a, json_integer(LLONG_MIN));
+        json_array_append_new(a, json_integer(LLONG_MAX));
+        sj_roundtrip(a);
+    }
     sj_roundtrip(json_pack("{s:[i, f, s], s:{s:n}}", "a", 1, 2.5, "x", "b\n", "c"));
     obj = json_pack("{s:i}", "k", 5);
     v = nwsp_sleigh_encode(obj, NULL);
@@ -129,6 +145,80 @@ START_TEST(writes_what_jansson_reads)
 }
 END_TEST
 
+/* Reads a record's args item by item, as the worker does; checks against jansson. */
+static void
+sj_items_same(const char *text)
+{
+    json_t                  *whole = json_loads(text, JSON_DECODE_ANY, NULL), *rec, *a, *x;
+    const char              *span, *item;
+    size_t                   spanlen, len, i = 0, n;
+    struct nwsp_sleigh_items it;
+
+    ck_assert_ptr_nonnull(whole);
+    rec = nwsp_sleigh_json_parse_except(text, strlen(text), "args", &span, &spanlen, &n);
+    ck_assert_msg(rec != NULL, "refused %s", text);
+    ck_assert_uint_eq(n, json_array_size(json_object_get(whole, "args")));
+    ck_assert_ptr_null(json_object_get(rec, "args"));
+    json_object_del(whole, "args");
+    ck_assert(json_equal(rec, whole));
+    json_decref(rec);
+    json_decref(whole);
+    whole = json_loads(text, JSON_DECODE_ANY, NULL);
+    a = json_array();
+    nwsp_sleigh_items_init(&it, span, spanlen);
+    while (nwsp_sleigh_items_next(&it, &item, &len) == 1) {
+        if (nwsp_sleigh_json_fill(a, item, len) == 0)
+            x = json_incref(a);
+        else
+            x = json_loadb(item, len, JSON_DECODE_ANY, NULL);
+        ck_assert_msg(json_equal(x, json_array_get(json_object_get(whole, "args"), i)),
+                      "item %zu of %s", i, text);
+        json_decref(x);
+        i++;
+    }
+    ck_assert_uint_eq(i, json_array_size(json_object_get(whole, "args")));
+    json_decref(a);
+    json_decref(whole);
+}
+
+START_TEST(args_one_at_a_time)
+{
+    const char              *span, *item;
+    size_t                   spanlen, len, n;
+    struct nwsp_sleigh_items it;
+    json_t                  *a = json_array();
+
+    sj_items_same("{\"kind\":\"call\",\"first\":3,\"args\":[[1],[2,\"x\"],[]]}");
+    sj_items_same("{ \"args\" : [ [ 1 , [2, {\"a\": \"]\"}] ] , [\"q\\\"]\"] ] , \"b\": null }");
+    sj_items_same("{\"args\":[[\"caf\\u00e9\", 1e3], [-0], [true]],\"z\":[]}");
+    sj_items_same("{\"args\":[]}");
+    sj_items_same("{\"args\":[[0]],\"args\":[[1],[2]]}"); /* the last one wins */
+    /* Not taken: no args, args not an array, not an object, broken text. */
+    ck_assert_ptr_null(nwsp_sleigh_json_parse_except("{\"a\":1}", 7, "args", &span, &spanlen, &n));
+    ck_assert_ptr_null(nwsp_sleigh_json_parse_except("{\"args\":5}", 10, "args", &span, &spanlen, &n));
+    ck_assert_ptr_null(nwsp_sleigh_json_parse_except("[1]", 3, "args", &span, &spanlen, &n));
+    ck_assert_ptr_null(nwsp_sleigh_json_parse_except("{\"args\":[[1]", 12, "args", &span, &spanlen, &n));
+    ck_assert_ptr_null(nwsp_sleigh_json_parse_except("{\"args\":[]} x", 14, "args", &span, &spanlen, &n));
+    /* Malformed item lists end with -1. */
+    nwsp_sleigh_items_init(&it, "[[1],]", 6);
+    ck_assert_int_eq(nwsp_sleigh_items_next(&it, &item, &len), 1);
+    ck_assert_int_eq(nwsp_sleigh_items_next(&it, &item, &len), -1);
+    nwsp_sleigh_items_init(&it, "[[1] [2]]", 9);
+    ck_assert_int_eq(nwsp_sleigh_items_next(&it, &item, &len), 1);
+    ck_assert_int_eq(nwsp_sleigh_items_next(&it, &item, &len), -1);
+    nwsp_sleigh_items_init(&it, "[\"open]", 7);
+    ck_assert_int_eq(nwsp_sleigh_items_next(&it, &item, &len), -1);
+    /* fill takes only arrays it can read itself, and empties a first. */
+    ck_assert_int_eq(nwsp_sleigh_json_fill(a, "[1,2]", 5), 0);
+    ck_assert_int_eq(nwsp_sleigh_json_fill(a, "[3]", 3), 0);
+    ck_assert_uint_eq(json_array_size(a), 1);
+    ck_assert_int_eq(nwsp_sleigh_json_fill(a, "5", 1), -1);
+    ck_assert_int_eq(nwsp_sleigh_json_fill(a, "[\"a\\nb\"]", 8), -1);
+    ck_assert_int_eq(nwsp_sleigh_json_fill(a, "[1 2]", 5), -1);
+    json_decref(a);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_json)
 {
     Suite *s = suite_create("sleigh_json");
@@ -137,6 +227,7 @@ NWSTEST_SUITE(sleigh_json)
     tcase_add_test(tc, reads_like_jansson);
     tcase_add_test(tc, deep_nesting);
     tcase_add_test(tc, writes_what_jansson_reads);
+    tcase_add_test(tc, args_one_at_a_time);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -353,36 +353,88 @@ task_record(struct worker *w, long first, struct task_out *outs, size_t n, int c
                      (json_int_t)w->w_rank, "values", list, "seconds", secs);
 }
 
+/*
+ * Decodes a task record.  When it can, the argument lists are left as text
+ * (*span, with *n items) to be read one at a time into one reused array
+ * (task_own): for short tasks, building an array per element was a third
+ * of the worker's time.  Otherwise *span is NULL and the record is whole.
+ * A new reference, or NULL.
+ */
+static json_t *
+task_decode(const nws_value *v, const char **span, size_t *spanlen, size_t *n)
+{
+    json_t *rec;
+
+    *span = NULL;
+    *n = 0;
+    if ((nws_value_desc(v) & NWS_DESC_DIRECT_STRING) &&
+        (rec = nwsp_sleigh_json_parse_except(nws_value_data(v), nws_value_size(v), "args",
+                                             span, spanlen, n)) != NULL)
+        return rec;
+    *span = NULL;
+    return nwsp_sleigh_decode(v);
+}
+
+/*
+ * The next element's own argument list from the text of the record's args:
+ * *reuse refilled (made again if task code kept a reference to it), or,
+ * for text the fast reader does not take, jansson's reading of it.  A new
+ * reference (NULL when the text is not JSON).
+ */
+static json_t *
+task_own(struct nwsp_sleigh_items *it, json_t **reuse)
+{
+    const char *item;
+    size_t      len;
+
+    if (nwsp_sleigh_items_next(it, &item, &len) != 1)
+        return NULL; /* cannot happen: the items were counted */
+    if (*reuse != NULL && (*reuse)->refcount > 1) {
+        json_decref(*reuse); /* someone holds it: leave it to them */
+        *reuse = NULL;
+    }
+    if (*reuse == NULL && (*reuse = json_array()) == NULL)
+        return NULL;
+    if (nwsp_sleigh_json_fill(*reuse, item, len) == 0)
+        return json_incref(*reuse);
+    return json_loadb(item, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+}
+
 nws_value *
 task_run(struct worker *w, const nws_value *v)
 {
     const nws_meta *m = nws_value_meta_get(v);
     const char     *kind, *batch = nws_meta_get(m, "batchId");
-    json_t         *rec, *args, *own, *out;
+    json_t         *rec, *args = NULL, *own, *out, *reuse = NULL;
     const json_t   *fixed, *permute;
     struct task_out *outs;
+    struct nwsp_sleigh_items it;
     nws_task_fn     fn = NULL;
     nws_value      *res;
     long            first = 0, count = 0;
     int             each_worker;
-    size_t          i, n;
+    size_t          i, n, spanlen = 0;
+    const char     *span;
     double          t0, t1;
     char            why[512];
 
     nwsp_sleigh_meta_long(m, "nwsFirst", &first);
     nwsp_sleigh_meta_long(m, "nwsCount", &count);
-    if ((rec = nwsp_sleigh_decode(v)) == NULL || !json_is_object(rec)) {
+    if ((rec = task_decode(v, &span, &spanlen, &n)) == NULL || !json_is_object(rec)) {
         json_decref(rec);
         return task_fail(w, first, count, "malformed task record: not a JSON object");
     }
     if (json_is_integer(json_object_get(rec, "first")))
         first = (long)json_integer_value(json_object_get(rec, "first"));
-    args = json_object_get(rec, "args");
+    if (span == NULL) {
+        args = json_object_get(rec, "args");
+        n = json_array_size(args);
+    }
     each_worker = json_is_true(json_object_get(rec, "each_worker"));
     kind = json_string_value(json_object_get(rec, "kind"));
     if (batch == NULL)
         batch = json_string_value(json_object_get(rec, "batch"));
-    if (!json_is_array(args)) {
+    if (span == NULL && !json_is_array(args)) {
         json_decref(rec);
         return task_fail(w, first, count, "malformed task record: no \"args\"");
     }
@@ -390,7 +442,7 @@ task_run(struct worker *w, const nws_value *v)
         const char *fname = json_string_value(json_object_get(rec, "function"));
 
         if (fname == NULL) {
-            res = task_fail(w, first, (long)json_array_size(args),
+            res = task_fail(w, first, (long)n,
                             "malformed task record: no \"function\"");
             json_decref(rec);
             return res;
@@ -398,38 +450,52 @@ task_run(struct worker *w, const nws_value *v)
         fn = task_resolve(json_string_value(json_object_get(rec, "module")), fname, why,
                           sizeof(why));
         if (fn == NULL) {
-            res = task_fail(w, first, (long)json_array_size(args), why);
+            res = task_fail(w, first, (long)n, why);
             json_decref(rec);
             return res;
         }
     } else if (kind == NULL || strcmp(kind, "command") != 0) {
         snprintf(why, sizeof(why), "unknown task kind %s", kind ? kind : "(none)");
-        res = task_fail(w, first, (long)json_array_size(args), why);
+        res = task_fail(w, first, (long)n, why);
         json_decref(rec);
         return res;
     }
     worker_log(w, "batch %s: %s elements %ld..%ld", batch ? batch : "?", kind, first,
-               first + (long)json_array_size(args) - 1);
-    n = json_array_size(args);
+               first + (long)n - 1);
     if ((outs = calloc(n > 0 ? n : 1, sizeof(*outs))) == NULL) {
         json_decref(rec);
         return NULL;
     }
     fixed = json_object_get(rec, "fixed");
     permute = json_object_get(rec, "permute");
+    if (span != NULL)
+        nwsp_sleigh_items_init(&it, span, spanlen);
     t0 = nwsp_sleigh_mono();
-    json_array_foreach(args, i, own)
-    {
-        if (task_element(w, rec, fn, fixed, permute, own, each_worker ? -1 : first + (long)i,
-                         batch, &outs[i]) != 0) {
+    for (i = 0; i < n; i++) {
+        own = span != NULL ? task_own(&it, &reuse) : json_incref(json_array_get(args, i));
+        if (own == NULL) {
+            /* Not JSON (the fast reader found its end, jansson refused it). */
+            outs[i].to_error = strdup("malformed task record: an argument list is not JSON");
+            if (outs[i].to_error == NULL) {
+                task_outs_free(outs, i);
+                json_decref(reuse);
+                json_decref(rec);
+                return NULL;
+            }
+        } else if (task_element(w, rec, fn, fixed, permute, own,
+                                each_worker ? -1 : first + (long)i, batch, &outs[i]) != 0) {
+            json_decref(own);
             task_outs_free(outs, i);
+            json_decref(reuse);
             json_decref(rec);
             return NULL;
         }
+        json_decref(own);
         t1 = nwsp_sleigh_mono();
         outs[i].to_secs = t1 - t0;
         t0 = t1;
     }
+    json_decref(reuse);
     out = task_record(w, first, outs, n, fn != NULL);
     task_outs_free(outs, n);
     json_decref(rec);
