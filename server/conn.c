@@ -1273,15 +1273,78 @@ conn_new_socket(evutil_socket_t fd, struct sockaddr *sa)
     return c;
 }
 
+/*
+ * On a TLS port a socket waits for its first byte before TLS starts: a TLS
+ * client's is 0x16, a handshake record.  A plain NWS client's greeting is 4
+ * bytes, on which OpenSSL would sit waiting for the rest of a 5-byte record
+ * header until the frame timeout; instead it is closed at once, with a log
+ * line that says why.
+ */
+struct tls_wait {
+    TAILQ_ENTRY(tls_wait)   tw_link;
+    evutil_socket_t         tw_fd;
+    struct event           *tw_ev;
+    struct sockaddr_storage tw_sa;
+};
+static TAILQ_HEAD(, tls_wait) tls_waits = TAILQ_HEAD_INITIALIZER(tls_waits);
+
+static void
+conn_tls_wait_free(struct tls_wait *tw, int close_fd)
+{
+    TAILQ_REMOVE(&tls_waits, tw, tw_link);
+    event_free(tw->tw_ev);
+    if (close_fd)
+        evutil_closesocket(tw->tw_fd);
+    srv.nconns--;
+    free(tw);
+}
+
+static void
+conn_tls_first_byte(evutil_socket_t fd, short what, void *arg)
+{
+    struct tls_wait        *tw = arg;
+    struct sockaddr_storage sa = tw->tw_sa;
+    struct bufferevent     *bev;
+    struct conn             tmp;
+    unsigned char           b;
+    ssize_t                 n;
+
+    conn_peer_text(&tmp, (struct sockaddr *)&sa);
+    if (what & EV_TIMEOUT) {
+        log_info("%s: no TLS handshake for %d s; closing", tmp.c_peer, srv.cfg.frame_timeout);
+        conn_tls_wait_free(tw, 1);
+        return;
+    }
+    if ((n = recv(fd, &b, 1, MSG_PEEK)) == -1 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        log_debug("%s: closed before the TLS handshake", tmp.c_peer);
+        conn_tls_wait_free(tw, 1);
+        return;
+    }
+    if (b != 0x16) {
+        log_info("%s: refused: not a TLS client, and this server requires TLS", tmp.c_peer);
+        conn_tls_wait_free(tw, 1);
+        return;
+    }
+    conn_tls_wait_free(tw, 0);
+    if ((bev = tls_bufferevent(fd)) == NULL) {
+        log_warnx("cannot set up a connection");
+        evutil_closesocket(fd);
+        return;
+    }
+    conn_new(bev, (struct sockaddr *)&sa);
+}
+
 /* Takes a freshly accepted socket, unless --max-clients are connected already. */
 void
 conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
 {
-    struct bufferevent *bev;
-    struct conn         tmp;
-    int                 one = 1;
+    struct timeval   tv = {srv.cfg.frame_timeout, 0};
+    struct tls_wait *tw;
+    struct conn      tmp;
+    int              one = 1;
 
-    (void)salen;
     if (srv.cfg.max_clients != 0 && srv.nconns >= srv.cfg.max_clients) {
         conn_peer_text(&tmp, sa);
         log_warnx("%s: refused: %u connections already (--max-clients)", tmp.c_peer,
@@ -1308,12 +1371,15 @@ conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
         conn_new_socket(fd, sa);
         return;
     }
-    if ((bev = tls_bufferevent(fd)) == NULL) {
-        log_warnx("cannot set up a connection");
-        evutil_closesocket(fd);
-        return;
-    }
-    conn_new(bev, sa);
+    tw = xcalloc(1, sizeof(*tw));
+    tw->tw_fd = fd;
+    memcpy(&tw->tw_sa, sa, (size_t)salen < sizeof(tw->tw_sa) ? (size_t)salen : sizeof(tw->tw_sa));
+    if ((tw->tw_ev = event_new(srv.base, fd, EV_READ | EV_PERSIST, conn_tls_first_byte, tw)) ==
+        NULL)
+        fatalx("cannot set up a connection");
+    event_add(tw->tw_ev, srv.cfg.frame_timeout > 0 ? &tv : NULL);
+    TAILQ_INSERT_TAIL(&tls_waits, tw, tw_link);
+    srv.nconns++;   /* counts for --max-clients already */
 }
 
 /* Drops every connection (server shutdown); workspaces are purged after. */
@@ -1325,4 +1391,6 @@ conn_shutdown_all(void)
     srv.shutting_down = 1;
     while ((c = TAILQ_FIRST(&conn_all)) != NULL)
         conn_free(c, 0);
+    while (!TAILQ_EMPTY(&tls_waits))
+        conn_tls_wait_free(TAILQ_FIRST(&tls_waits), 1);
 }
