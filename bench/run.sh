@@ -95,6 +95,7 @@ redis_stop() {
     fi
     [ -n "$RDS_DIR" ] && rm -rf "$RDS_DIR"
     RDS_DIR=
+    RDS_PORT=
 }
 
 # shellcheck disable=SC2317 # called through the trap
@@ -192,6 +193,19 @@ once() {
     fi
 }
 
+# pick_median FILE KEY: the line of FILE's median run by KEY (empty if none).
+pick_median() {
+    awk -v k="$2" '{
+            v = ""
+            for (i = 1; i <= NF; i++)
+                if (index($i, k "=") == 1)
+                    v = substr($i, length(k) + 2)
+            if (v != "")
+                print v "\t" $0
+        }' "$1" | sort -n |
+        awk -F '\t' '{ l[NR] = $2 } END { if (NR > 0) print l[int((NR + 1) / 2)] }'
+}
+
 # median TAG KEY ARGS...: RUNS nwsload runs; prints the line of the median
 # run by KEY (empty if every run failed).
 median() {
@@ -204,50 +218,65 @@ median() {
         once "$tag" "$@" >>"$OUT/$tag.runs"
         r=$((r + 1))
     done
-    awk -v k="$key" '{
-            v = ""
-            for (i = 1; i <= NF; i++)
-                if (index($i, k "=") == 1)
-                    v = substr($i, length(k) + 2)
-            if (v != "")
-                print v "\t" $0
-        }' "$OUT/$tag.runs" | sort -n |
-        awk -F '\t' '{ l[NR] = $2 } END { if (NR > 0) print l[int((NR + 1) / 2)] }'
+    pick_median "$OUT/$tag.runs" "$key"
 }
 
-# The measurements of one server.  $1 = nws or redis; PORT and PID given.
-# Sets <p>_RR_<size>_<conns> <p>_RR_<size>_1same <p>_RR_<size>_1cross
-# <p>_PIPE <p>_PP <p>_FILL <p>_LARGE <p>_CONNS (p = NWS or RDS).
+# median_both TAG KEY ARGS...: RUNS runs against each server, taking turns
+# (nws, redis, nws, redis, ...) so that whatever else the machine does in
+# the meantime falls on both alike; sets MN and MR to the median lines
+# (MR empty without redis).  Runs are logged as nws-TAG and redis-TAG.
+median_both() {
+    mb_tag=$1 # not $tag: once() sets that
+    mb_key=$2
+    shift 2
+    : >"$OUT/nws-$mb_tag.runs"
+    : >"$OUT/redis-$mb_tag.runs"
+    mb_r=0
+    while [ $mb_r -lt "$RUNS" ]; do
+        once "nws-$mb_tag" --proto nws --port "$SRV_PORT" "$@" >>"$OUT/nws-$mb_tag.runs"
+        if [ -n "$RDS_PORT" ]; then
+            once "redis-$mb_tag" --proto redis --port "$RDS_PORT" "$@" \
+                >>"$OUT/redis-$mb_tag.runs"
+        fi
+        mb_r=$((mb_r + 1))
+    done
+    MN=$(pick_median "$OUT/nws-$mb_tag.runs" "$mb_key")
+    MR=$(pick_median "$OUT/redis-$mb_tag.runs" "$mb_key")
+}
+
+# The round-trip rows, with nwsserver and redis-server (when RDS_PORT is
+# set) both running.  Sets <p>_RR_<size>_<conns> <p>_RR_<size>_1same
+# <p>_RR_<size>_1cross <p>_PIPE <p>_PP (p = NWS or RDS).
 measure_rr() {
-    proto=$1 port=$2 pid=$3 pfx=$4
-    echo "== $proto: round trips (median of $RUNS x ${SECS}s)" >&2
+    echo "== round trips, nwsserver and redis taking turns (median of $RUNS x ${SECS}s)" >&2
     for size in $SIZES; do
         for c in $CONCS; do
-            v=$(median "$proto-rr-$size-$c" pairs_per_s --proto "$proto" --port "$port" \
-                --conns "$c" --size "$size" --duration "$SECS")
-            eval "${pfx}_RR_${size}_$c=\$v"
+            median_both "rr-$size-$c" pairs_per_s --conns "$c" --size "$size" \
+                --duration "$SECS"
+            eval "NWS_RR_${size}_$c=\$MN RDS_RR_${size}_$c=\$MR"
         done
     done
-    # One connection again with the server on CPU 0 and the client on CPU 0
+    # One connection again with the servers on CPU 0 and the client on CPU 0
     # (same) or CPU 1 (cross): unpinned, the scheduler's choice decides it.
-    if [ "$PIN" = 1 ] && taskset -a -p -c 0 "$pid" >/dev/null 2>&1; then
+    if [ "$PIN" = 1 ] && taskset -a -p -c 0 "$SRV_MPID" >/dev/null 2>&1 &&
+        { [ -z "$RDS_PORT" ] || taskset -a -p -c 0 "$RDS_PID" >/dev/null 2>&1; }; then
         for size in $SIZES; do
             for where in same:0 cross:1; do
                 PINCPU=${where#*:}
-                v=$(median "$proto-rr-$size-1${where%%:*}" pairs_per_s --proto "$proto" \
-                    --port "$port" --conns 1 --size "$size" --duration "$SECS")
+                median_both "rr-$size-1${where%%:*}" pairs_per_s --conns 1 --size "$size" \
+                    --duration "$SECS"
                 PINCPU=''
-                eval "${pfx}_RR_${size}_1${where%%:*}=\$v"
+                eval "NWS_RR_${size}_1${where%%:*}=\$MN RDS_RR_${size}_1${where%%:*}=\$MR"
             done
         done
-        taskset -a -p -c "0-$(($(nproc) - 1))" "$pid" >/dev/null 2>&1
     fi
-    v=$(median "$proto-pipe16" pairs_per_s --proto "$proto" --port "$port" --conns 10 \
-        --pipeline 16 --size 16 --duration "$SECS")
-    eval "${pfx}_PIPE=\$v"
-    v=$(median "$proto-pingpong" roundtrips_per_s --proto "$proto" --port "$port" \
-        --mode pingpong --size 16 --duration "$SECS")
-    eval "${pfx}_PP=\$v"
+    all="0-$(($(nproc) - 1))"
+    taskset -a -p -c "$all" "$SRV_MPID" >/dev/null 2>&1
+    [ -n "$RDS_PORT" ] && taskset -a -p -c "$all" "$RDS_PID" >/dev/null 2>&1
+    median_both pipe16 pairs_per_s --conns 10 --pipeline 16 --size 16 --duration "$SECS"
+    NWS_PIPE=$MN RDS_PIPE=$MR
+    median_both pingpong roundtrips_per_s --mode pingpong --size 16 --duration "$SECS"
+    NWS_PP=$MN RDS_PP=$MR
 }
 
 measure_fill() {
@@ -295,9 +324,21 @@ for size in $SIZES; do
     eval "NWS_RR_${size}_1cross='' RDS_RR_${size}_1cross=''"
 done
 
+REDIS_NOTE="redis: not installed"
+HAVE_REDIS=0
+if [ "${BENCH_REDIS:-1}" = 0 ]; then
+    REDIS_NOTE="redis: skipped (BENCH_REDIS=0)"
+elif command -v redis-server >/dev/null 2>&1; then
+    REDIS_NOTE="redis: $(redis-server --version 2>/dev/null | head -n 1)"
+    HAVE_REDIS=1
+fi
 if nws_start; then
-    measure_rr nws "$SRV_PORT" "$SRV_MPID" NWS
+    if [ "$HAVE_REDIS" = 1 ] && ! redis_start; then
+        FAILED=1
+    fi
+    measure_rr
     nws_stop
+    [ -n "$RDS_PID" ] && redis_stop
 else
     FAILED=1
 fi
@@ -323,19 +364,7 @@ if [ -x "$B/bench/sleighbench" ] && [ -x "$BIN/nws-worker" ] && command -v pytho
     nws_stop
 fi
 
-REDIS_NOTE="redis: not installed"
-HAVE_REDIS=0
-if [ "${BENCH_REDIS:-1}" = 0 ]; then
-    REDIS_NOTE="redis: skipped (BENCH_REDIS=0)"
-elif command -v redis-server >/dev/null 2>&1; then
-    REDIS_NOTE="redis: $(redis-server --version 2>/dev/null | head -n 1)"
-    HAVE_REDIS=1
-    if redis_start; then
-        measure_rr redis "$RDS_PORT" "$RDS_PID" RDS
-        redis_stop
-    else
-        FAILED=1
-    fi
+if [ "$HAVE_REDIS" = 1 ]; then
     if redis_start; then
         measure_fill redis "$RDS_PORT" "$RDS_PID" RDS
         redis_stop
@@ -563,7 +592,9 @@ NWSV=$("$BIN/nwsserver" --version 2>&1 | head -n 1)
     echo "- NWS connections use the new-style handshake with no options (no metadata), then" \
         "\`use ws\` once. Values are 16 bytes unless stated."
     echo "- Round-trip rows: median of $RUNS runs of ${SECS} s after a 0.3 s warm-up, all on" \
-        "one server instance; \"runs\" gives the lowest and highest run. Memory and" \
+        "one instance of each server, both running; the two servers take turns run by run" \
+        "(nws, redis, nws, ...) so that a drift of the machine falls on both alike;" \
+        "\"runs\" gives the lowest and highest run. Memory and" \
         "large-value rows each use a fresh server. $RUNS runs of ${SECS} s (rather than" \
         "5 of 3 s) keep the whole \`make bench\` under 10 minutes with the 14 round-trip" \
         "configurations per server (BENCH_RUNS and BENCH_SECS raise them)."
