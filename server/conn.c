@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1014,14 +1015,25 @@ conn_sock_read_value(struct conn *c)
     return 1;
 }
 
+/*
+ * With SO_RCVLOWAT set, a slow peer's bytes may sit below the mark for the
+ * whole frame timeout: they are progress all the same, not silence.
+ */
+static int
+conn_sock_trickle(struct conn *c, evutil_socket_t fd)
+{
+    int n;
+
+    return c->c_lowat > 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 static void
 conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     int          r;
 
-    (void)fd;
-    if (what & EV_TIMEOUT) {
+    if ((what & EV_TIMEOUT) && !conn_sock_trickle(c, fd)) {
         log_info("%s: no byte of its unfinished request for %d s; closing", c->c_peer,
                  srv.cfg.frame_timeout);
         conn_free(c, 1);

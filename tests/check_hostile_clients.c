@@ -283,6 +283,52 @@ START_TEST(client_dies_while_receiving)
 }
 END_TEST
 
+/*
+ * A large store that trickles in below the server's read low-water mark
+ * (SO_RCVLOWAT, 256 KiB for values of 1 MiB or more) for several frame
+ * timeouts is slow, not silent: it is not cut, and the value arrives whole.
+ */
+START_TEST(slow_large_store_is_not_cut)
+{
+    struct rawc       c;
+    struct rawc_reply r;
+    size_t            len = 2 * 1024 * 1024, sent = 0, n, i;
+    char             *val = malloc(len), hdr[256];
+    int               h;
+
+    ck_assert_ptr_nonnull(val);
+    for (i = 0; i < len; i++)
+        val[i] = (char)('a' + i % 23);
+    PT_OPEN(&c, hc_srv->port, RAWC_PLAIN);
+    PT_OK(&c, "use ws", "keep", "", "no");
+    h = snprintf(hdr, sizeof(hdr), "0005%020d%s%020d%s%020d%s%020d%s%020zu", 5, "store", 4,
+                 "keep", 4, "slow", 1, "1", len);
+    PT_RC(&c, rawc_write(&c, hdr, (size_t)h));
+    /* 2 KiB every 100 ms for 3 s (3 frame timeouts): 60 KiB in all. */
+    for (i = 0; i < 30; i++) {
+        PT_RC(&c, rawc_write(&c, val + sent, 2048));
+        sent += 2048;
+        usleep(100000);
+    }
+    while (sent < len) {
+        n = len - sent < 65536 ? len - sent : 65536;
+        PT_RC(&c, rawc_write(&c, val + sent, n));
+        sent += n;
+    }
+    PT_RC(&c, rawc_read_short(&c, &r));
+    ck_assert_int_eq(r.status, 0);
+    rawc_reply_free(&r);
+    PT_RC(&c, rawc_sendv(&c, NULL, "fetchTry", "keep", "slow", NULL));
+    PT_RC(&c, rawc_read_long(&c, &r));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_eq(r.len, len);
+    ck_assert(memcmp(r.value, val, len) == 0);
+    rawc_reply_free(&r);
+    rawc_close(&c);
+    free(val);
+}
+END_TEST
+
 NWSTEST_SUITE(hostile_clients)
 {
     Suite *s = suite_create("hostile_clients");
@@ -297,6 +343,7 @@ NWSTEST_SUITE(hostile_clients)
     tcase_add_test(tc, max_clients_refused_others_unaffected);
     tcase_add_test(tc, client_dies_in_a_large_store);
     tcase_add_test(tc, client_dies_while_receiving);
+    tcase_add_test(tc, slow_large_store_is_not_cut);
     suite_add_tcase(s, tc);
     return s;
 }
