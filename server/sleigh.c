@@ -26,11 +26,14 @@
  * fetch without nwsKeep, the only kind classic workers send, puts every
  * task the connection still runs back first, as before.  At most
  * SLEIGH_KEEP_MAX tasks run on one connection; a fetchTry past that finds
- * nothing.  When a worker dies holding several tasks, nobody knows which one
- * killed it: they all go back without a death counted, marked suspect, and
- * a suspect task is only ever run alone (nwsKeep takes nothing next to
- * one), so each death is charged to exactly the task that was running and
- * the retry limit means what it did.
+ * nothing, and so does one that would take from the shared queue while
+ * another registered worker waits for a task: extra tasks never starve an
+ * idle worker.  A fetch without nwsKeep that puts tasks back hands them to
+ * waiting workers at once.  When a worker dies holding several tasks,
+ * nobody knows which one killed it: they all go back without a death
+ * counted, marked suspect, and a suspect task is only ever run alone
+ * (nwsKeep takes nothing next to one), so each death is charged to exactly
+ * the task that was running and the retry limit means what it did.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -501,6 +504,21 @@ sleigh_requeue(struct sleigh *s, struct sleigh_worker *sw)
             TAILQ_INSERT_HEAD(&s->s_tasks, t, t_link);
         s->s_ntasks++;
     }
+}
+
+/* 1 if a registered worker other than c waits for a task. */
+static int
+sleigh_other_waits(struct sleigh *s, struct conn *c)
+{
+    struct waiter *w;
+    struct conn   *wc;
+
+    TAILQ_FOREACH(w, &s->s_v[SV_TASK]->var_fetchers, w_link) {
+        wc = conn_from_waiter(w);
+        if (wc != c && sleigh_worker_of(s, wc) != NULL)
+            return 1;
+    }
+    return 0;
 }
 
 /* Serves waiting registered workers while there is work for them. */
@@ -1075,6 +1093,7 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
     long                  delay;
     char                  buf[64];
     enum cmd_ret          ret = CMD_DONE;
+    int                   requeued;
 
     switch (sleigh_which(s, var)) {
     case SV_VERSION:
@@ -1158,18 +1177,25 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
         }
         if ((sw = sleigh_worker_of(s, c)) == NULL)
             return sleigh_park(rq, var, remove, blocking);
+        requeued = 0;
         if (sw->sw_nrunning > 0) {
-            if (!sleigh_meta(rq, "nwsKeep", &mv, &ml) || ml != 1 || mv[0] != '1')
+            if (!sleigh_meta(rq, "nwsKeep", &mv, &ml) || ml != 1 || mv[0] != '1') {
                 sleigh_requeue(s, sw); /* it asked for more without a result */
-            else if (sw->sw_nrunning >= SLEIGH_KEEP_MAX ||
-                     TAILQ_FIRST(&sw->sw_running)->t_suspect ||
-                     ((t = TAILQ_FIRST(&sw->sw_copies)) == NULL &&
-                      (t = TAILQ_FIRST(&s->s_tasks)) != NULL && t->t_suspect))
-                return sleigh_park(rq, var, remove, 0); /* nothing next to a suspect */
+                requeued = 1;
+            } else if (sw->sw_nrunning >= SLEIGH_KEEP_MAX ||
+                       TAILQ_FIRST(&sw->sw_running)->t_suspect ||
+                       (TAILQ_EMPTY(&sw->sw_copies) &&
+                        (((t = TAILQ_FIRST(&s->s_tasks)) != NULL && t->t_suspect) ||
+                         sleigh_other_waits(s, c)))) {
+                /* Nothing next to a suspect, nor what an idle worker could run. */
+                return sleigh_park(rq, var, remove, 0);
+            }
         }
         if ((t = sleigh_next_task(s, sw)) == NULL)
             return sleigh_park(rq, var, remove, blocking);
         reply_value(c, t->t_value, var->var_id, 0);
+        if (requeued)
+            sleigh_dispatch(s); /* what it gave back, to workers waiting */
         return CMD_DONE;
     case SV_BROADCAST:
         return sleigh_reply(rq, var, "0", NULL);

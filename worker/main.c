@@ -188,8 +188,8 @@ worker_loop(struct worker *w)
     nws_meta       *keep = NULL;
     nws_error       err = {0};
     long            done = 0;
-    int             rc, i, ntasks = 0, ntries = 0, hold = 1, stores = 0;
-    double          avg = -1, t0, dt;
+    int             rc, i, j, ntasks = 0, ntries = 0, hold = 1, stores = 0;
+    double          avg = -1, t0, dt, started;
 
     if (w->w_keep && ((keep = nws_meta_new()) == NULL ||
                       nws_meta_set(keep, "nwsKeep", "1", NULL) != 0)) {
@@ -214,7 +214,17 @@ worker_loop(struct worker *w)
                 tasks[ntasks++] = v;
         }
         ntries = 0;
+        started = nwsp_sleigh_mono();
         for (i = 0; i < ntasks; i++) {
+            if (i > 0 && nwsp_sleigh_mono() - started > 2 * WORKER_HOLD_BUDGET) {
+                /* These turned out long: give the rest back (below), so that
+                 * other workers can start them now. */
+                for (j = i; j < ntasks; j++)
+                    nws_value_free(tasks[j]);
+                ntasks = i;
+                worker_log(w, "giving back tasks: these are long");
+                break;
+            }
             t0 = nwsp_sleigh_mono();
             if ((res = task_run(w, tasks[i])) == NULL) {
                 fprintf(stderr, "nws-worker: out of memory\n");
@@ -250,6 +260,7 @@ worker_loop(struct worker *w)
             res = NULL;
         }
         hold = worker_hold(w, avg);
+        /* A fetch without nwsKeep: whatever we still hold goes back first. */
         if (nwsp_sleigh_put_get(w->w_ws, &out, NWSP_SLEIGH_TASK, NWS_OP_FETCH, NULL, &err) !=
             0)
             goto over;
