@@ -265,17 +265,20 @@ batch_put_args(nws_sleigh_pending *p, struct nwsp_buf *b, size_t i)
 
     if (p->p_pushed != NULL)
         return nwsp_sleigh_json_put(b, json_array_get(p->p_pushed, i - p->p_pushed_off));
-    if (nwsp_buf_reserve(b, 2) != 0)
-        return -1;
-    b->data[b->len++] = '[';
     json_array_foreach(p->p_vectors, k, vec)
     {
-        if (k > 0 && nwsp_buf_add(b, ",", 1) != 0)
+        if (b->cap - b->len < 2 && nwsp_buf_reserve(b, 2) != 0)
             return -1;
+        b->data[b->len++] = k == 0 ? '[' : ',';
         if (nwsp_sleigh_json_put(b, json_array_get(vec, i)) != 0)
             return -1;
     }
-    return nwsp_buf_add(b, "]", 1);
+    if (b->cap - b->len < 2 && nwsp_buf_reserve(b, 2) != 0)
+        return -1;
+    if (k == 0)
+        b->data[b->len++] = '[';
+    b->data[b->len++] = ']';
+    return 0;
 }
 
 /*
@@ -299,7 +302,11 @@ batch_task_value(nws_sleigh_pending *p, size_t first, size_t n, nws_error *err)
         nwsp_buf_add(&b, num, (size_t)len) != 0)
         goto nomem;
     for (i = 0; i < n; i++) {
-        if ((i > 0 && nwsp_buf_add(&b, ",", 1) != 0) || batch_put_args(p, &b, first + i) != 0) {
+        if (i > 0 && b.cap == b.len && nwsp_buf_reserve(&b, 1) != 0)
+            goto nomem;
+        if (i > 0)
+            b.data[b.len++] = ',';
+        if (batch_put_args(p, &b, first + i) != 0) {
             /* Out of memory, or a number JSON cannot hold (NaN, infinity). */
             nwsp_buf_free(&b);
             nwsp_err_set(err, NWS_ERR_INVALID, 0,

@@ -416,6 +416,14 @@ nwsp_sleigh_json_parse(const char *text, size_t len)
 
 /* ---- reading a task record's argument lists one at a time --------------------- */
 
+/* Character classes for sjson_skip: 0 is "nothing to do but step over it". */
+enum { SK_PLAIN, SK_QUOTE, SK_OPEN, SK_CLOSE, SK_COMMA, SK_SPACE };
+static const unsigned char sjson_class[256] = {
+    ['"'] = SK_QUOTE, ['['] = SK_OPEN,  ['{'] = SK_OPEN,   [']'] = SK_CLOSE,
+    ['}'] = SK_CLOSE, [','] = SK_COMMA, [' '] = SK_SPACE,  ['\n'] = SK_SPACE,
+    ['\t'] = SK_SPACE, ['\r'] = SK_SPACE,
+};
+
 /*
  * Skips one value at in->p without building it (balanced brackets,
  * strings); 0, or -1.  When items is not NULL and the value is an array,
@@ -424,64 +432,57 @@ nwsp_sleigh_json_parse(const char *text, size_t len)
 static int
 sjson_skip(struct sjson_in *in, size_t *items)
 {
-    const char *p = in->p;
-    int         depth = 0;
-    size_t      commas = 0, seen = 0;
+    const unsigned char *p = (const unsigned char *)in->p;
+    const unsigned char *end = (const unsigned char *)in->end;
+    size_t               commas = 0, n;
+    int                  depth = 0, empty;
 
-    for (;;) {
-        if (p >= in->end)
+    if (p >= end)
+        return -1;
+    if (sjson_class[*p] != SK_OPEN && *p != '"') { /* a number or literal */
+        while (p < end && sjson_class[*p] == SK_PLAIN)
+            p++;
+        if (p == (const unsigned char *)in->p)
             return -1;
-        switch (*p) {
-        case '"':
-            for (p++; p < in->end && *p != '"'; p++)
-                if (*p == '\\')
-                    p++;
-            if (p >= in->end)
-                return -1;
+        in->p = (const char *)p;
+        return 0;
+    }
+    for (n = 1; p + n < end && sjson_class[p[n]] == SK_SPACE; n++)
+        ;
+    empty = *p == '[' && p + n < end && p[n] == ']';
+    for (;;) {
+        while (p < end && sjson_class[*p] == SK_PLAIN)
             p++;
-            break;
-        case '[':
-        case '{':
-            depth++;
-            p++;
-            break;
-        case ']':
-        case '}':
-            if (depth == 0)
-                return -1;
-            depth--;
-            p++;
-            break;
-        case ',':
-            commas += depth == 1;
-            p++;
-            break;
-        case ' ':
-        case '\n':
-        case '\t':
-        case '\r':
-            p++;
-            continue; /* not an item */
-        default:
-            if (depth == 0) { /* a number or literal: up to a delimiter */
-                while (p < in->end && *p != ',' && *p != ']' && *p != '}' && *p != ' ' &&
-                       *p != '\n' && *p != '\t' && *p != '\r')
-                    p++;
-                if (p == in->p)
+        if (p >= end)
+            return -1;
+        switch (sjson_class[*p++]) {
+        case SK_QUOTE:
+            for (; p < end && *p != '"'; p++)
+                if (*p == '\\' && ++p == end)
                     return -1;
-                in->p = p;
-                return 0;
-            }
+            if (p >= end)
+                return -1;
             p++;
+            break;
+        case SK_OPEN:
+            depth++;
+            break;
+        case SK_CLOSE:
+            if (--depth < 0)
+                return -1;
+            break;
+        case SK_COMMA:
+            commas += depth == 1;
+            break;
+        default:
             break;
         }
         if (depth == 0) {
             if (items != NULL)
-                *items = seen > 1 ? commas + 1 : 0;
-            in->p = p;
+                *items = empty ? 0 : commas + 1;
+            in->p = (const char *)p;
             return 0;
         }
-        seen++;
     }
 }
 

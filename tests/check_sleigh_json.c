@@ -192,6 +192,7 @@ START_TEST(args_one_at_a_time)
     sj_items_same("{ \"args\" : [ [ 1 , [2, {\"a\": \"]\"}] ] , [\"q\\\"]\"] ] , \"b\": null }");
     sj_items_same("{\"args\":[[\"caf\\u00e9\", 1e3], [-0], [true]],\"z\":[]}");
     sj_items_same("{\"args\":[]}");
+    sj_items_same("{\"args\":[[\"a\\\\\"],[\"\\\"x\"],[\"]\"]]}"); /* escapes in strings */
     sj_items_same("{\"args\":[[0]],\"args\":[[1],[2]]}"); /* the last one wins */
     /* Not taken: no args, args not an array, not an object, broken text. */
     ck_assert_ptr_null(nwsp_sleigh_json_parse_except("{\"a\":1}", 7, "args", &span, &spanlen, &n));
