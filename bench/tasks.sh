@@ -7,8 +7,10 @@
 # usage: sh bench/tasks.sh BUILD_DIR SERVER_PORT OUT_DIR
 #
 # Knobs: BENCH_TASKS, BENCH_TASKS_CHUNKED, BENCH_TASKS_SLEEP (elements),
-# BENCH_CMDS (commands for sleigh/parallel, default 1000), BENCH_CMD_RUNS
-# (runs per median, default 3).
+# BENCH_TASK_RUNS (sleighbench runs per median of the cube rows, default 3:
+# the short rows swing with scheduling on a small machine), BENCH_CMDS
+# (commands for sleigh/parallel, default 1000), BENCH_CMD_RUNS (runs per
+# median, default 3).
 set -u
 B=$1
 PORT=$2
@@ -21,6 +23,7 @@ NCHUNK=${BENCH_TASKS_CHUNKED:-200000}
 NSLEEP=${BENCH_TASKS_SLEEP:-2000}
 NCMD=${BENCH_CMDS:-1000}
 CMD_RUNS=${BENCH_CMD_RUNS:-3}
+TASK_RUNS=${BENCH_TASK_RUNS:-3}
 
 export NWS_HOST=127.0.0.1 NWS_PORT="$PORT"
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
@@ -31,8 +34,21 @@ sb() {
     printf '%s\n' "$l"
 }
 
-S1=$(sb --fn cube --n "$N")
-SC=$(sb --fn cube --n "$NCHUNK" --chunk 1000)
+# sbm ARGS: the median (by elems_per_s) of TASK_RUNS sleighbench lines.
+sbm() {
+    : >"$OUT/sbm.runs"
+    r=0
+    while [ $r -lt "$TASK_RUNS" ]; do
+        sb "$@" >>"$OUT/sbm.runs"
+        r=$((r + 1))
+    done
+    awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^elems_per_s=/) { split($i, kv, "="); print kv[2], NR } }' \
+        "$OUT/sbm.runs" | sort -n | awk '{ l[NR] = $2 } END { if (NR) print l[int((NR + 1) / 2)] }' |
+        while read -r n; do sed -n "${n}p" "$OUT/sbm.runs"; done
+}
+
+S1=$(sbm --fn cube --n "$N")
+SC=$(sbm --fn cube --n "$NCHUNK" --chunk 1000)
 SS=$(sb --fn sleep1ms --n "$NSLEEP")
 SSC=$(sb --fn sleep1ms --n "$NSLEEP" --chunk 20)
 SK=$(sb --kill --n 3000)
