@@ -158,6 +158,37 @@ uint64_t      value_footprint(const struct value *);
 /* Open an unlinked temp file in the configured tmpdir; -1 on failure. */
 int           value_spool_open(void);
 
+/*
+ * vqueue.c: a variable's values in store order; small ones packed into
+ * blocks (values of at most VQ_PACK_MAX bytes without metadata, once the
+ * queue holds VQ_PACK_AFTER values).  Zeroed memory is an empty queue.
+ */
+#define VQ_PACK_MAX   1024
+#define VQ_PACK_AFTER 64
+struct vq_block;
+struct vqueue {
+    struct vq_block **q_blocks;  /* a ring of blocks, oldest first */
+    size_t            q_bhead;
+    size_t            q_nblocks;
+    size_t            q_bcap;    /* power of two, or 0 */
+    size_t            q_len;     /* values held */
+    struct vq_block  *q_spare;   /* an emptied small block kept for reuse */
+};
+/* Appends v (borrowed: packed as a copy, or held with a new reference). */
+void          vqueue_push(struct vqueue *, struct value *v);
+/* These need q_len > 0; they return a new reference (a fresh value if packed). */
+struct value *vqueue_pop_front(struct vqueue *);
+struct value *vqueue_pop_back(struct vqueue *);
+void          vqueue_drop_front(struct vqueue *);
+/* Position i < q_len (0 = oldest): a new reference. */
+struct value *vqueue_get(const struct vqueue *, size_t i);
+/* Position i < q_len, borrowed: packed values are a scratch copy that lives
+ * until the next vqueue_peek; never take a reference to it. */
+const struct value *vqueue_peek(const struct vqueue *, size_t i);
+void          vqueue_clear(struct vqueue *);
+int           vqueue_is_packed(const struct vqueue *, size_t i);   /* for tests */
+size_t        vqueue_nblocks(const struct vqueue *);               /* for tests */
+
 /* waiter.c: a request parked on a variable until a value arrives. */
 struct var;
 struct waiter;
@@ -191,12 +222,6 @@ enum var_mode {
     VAR_TIME,
     VAR_BARRIER,
     VAR_CUSTOM,     /* a sleigh workspace's special variable (sleigh.c) */
-};
-struct vqueue {
-    struct value **q_items;
-    size_t         q_head;
-    size_t         q_len;
-    size_t         q_cap;   /* power of two, or 0 */
 };
 struct ws;
 struct var {
@@ -235,8 +260,9 @@ enum var_res  var_get(struct var *, int remove, int blocking, int64_t idx, void 
                       struct var_got *);
 /* A connection went away: drop it from a __barrier group. */
 void          var_barrier_leave(struct var *, void *who);
-/* Value at queue position i (0 = oldest), borrowed; for the web UI and tests. */
-struct value *var_value_at(const struct var *, size_t i);
+/* Value at queue position i (0 = oldest), borrowed until the next call or change
+ * of var (a packed value is a scratch copy); for the web UI and tests. */
+const struct value *var_value_at(const struct var *, size_t i);
 
 /* ws.c: workspaces and the global name table. */
 struct ws {

@@ -9,7 +9,7 @@
  *
  * var_get() never blocks: it answers VAR_BLOCK and the caller parks itself
  * with waiter_park().  var_store() serves waiters first and stores only what
- * no fetcher took.
+ * no fetcher took, in a vqueue (vqueue.c), which packs small values.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,61 +45,6 @@ var_mode_parse(const char *s, size_t len, enum var_mode *m)
     return -1;
 }
 
-/* Queue helpers: a ring of value pointers, power-of-two capacity. */
-static struct value **
-vq_at(const struct vqueue *q, size_t i)
-{
-    return &q->q_items[(q->q_head + i) & (q->q_cap - 1)];
-}
-
-static void
-vq_grow(struct vqueue *q)
-{
-    size_t         cap = q->q_cap ? q->q_cap * 2 : 4, i;
-    struct value **items = xcalloc(cap, sizeof(*items));
-
-    for (i = 0; i < q->q_len; i++)
-        items[i] = *vq_at(q, i);
-    free(q->q_items);
-    q->q_items = items;
-    q->q_cap = cap;
-    q->q_head = 0;
-}
-
-static void
-vq_push(struct vqueue *q, struct value *v)
-{
-    if (q->q_len == q->q_cap)
-        vq_grow(q);
-    *vq_at(q, q->q_len++) = v;
-}
-
-static struct value *
-vq_pop_front(struct vqueue *q)
-{
-    struct value *v = *vq_at(q, 0);
-
-    q->q_head = (q->q_head + 1) & (q->q_cap - 1);
-    q->q_len--;
-    return v;
-}
-
-static struct value *
-vq_pop_back(struct vqueue *q)
-{
-    return *vq_at(q, --q->q_len);
-}
-
-/* Frees a queue that has grown sparse, so a drained variable gives memory back. */
-static void
-vq_shrink(struct vqueue *q)
-{
-    if (q->q_len == 0 && q->q_cap > 64) {
-        free(q->q_items);
-        memset(q, 0, sizeof(*q));
-    }
-}
-
 /* Makes a fresh 20-digit variable id, as the reference does (random, 0..999999999). */
 static void
 var_new_id(struct var *var)
@@ -132,9 +77,7 @@ void
 var_free(struct var *var)
 {
     waiter_fail_all(var, "Variable purged.");
-    while (var->var_values.q_len > 0)
-        value_unref(vq_pop_front(&var->var_values));
-    free(var->var_values.q_items);
+    vqueue_clear(&var->var_values);
     free(var->var_members);
     free(var);
 }
@@ -171,12 +114,12 @@ var_nvalues(const struct var *var)
     }
 }
 
-struct value *
+const struct value *
 var_value_at(const struct var *var, size_t i)
 {
     if (i >= var->var_values.q_len)
         return NULL;
-    return *vq_at(&var->var_values, i);
+    return vqueue_peek(&var->var_values, i);
 }
 
 /* Index of member who in a barrier group, or -1. */
@@ -254,12 +197,12 @@ var_store(struct var *var, struct value *v, void *who, const char **err)
         if (waiter_serve(var, v, index))
             var->var_base++;
         else
-            vq_push(&var->var_values, value_ref(v));
+            vqueue_push(&var->var_values, v);
         break;
     case VAR_LIFO:
     case VAR_MULTI:
         if (!waiter_serve(var, v, 0))
-            vq_push(&var->var_values, value_ref(v));
+            vqueue_push(&var->var_values, v);
         break;
     case VAR_SINGLE:
         held = var->var_values.q_len > 0;
@@ -267,11 +210,11 @@ var_store(struct var *var, struct value *v, void *who, const char **err)
         if (waiter_serve(var, v, index)) {
             var->var_base++;
         } else if (held) {
-            value_unref(vq_pop_front(&var->var_values));
-            vq_push(&var->var_values, value_ref(v));
+            vqueue_drop_front(&var->var_values);
+            vqueue_push(&var->var_values, v);
             var->var_base++;
         } else {
-            vq_push(&var->var_values, value_ref(v));
+            vqueue_push(&var->var_values, v);
         }
         break;
     case VAR_UNKNOWN:
@@ -358,14 +301,13 @@ var_get(struct var *var, int remove, int blocking, int64_t idx, void *who,
             }
             if (q->q_len == 0)
                 return VAR_BLOCK;
-            got->value = vq_pop_front(q);
+            got->value = vqueue_pop_front(q);
             got->index = var->var_base++;
-            vq_shrink(q);
             return VAR_OK;
         }
         if (p >= q->q_len)
             return VAR_BLOCK;
-        got->value = value_ref(*vq_at(q, (size_t)p));
+        got->value = vqueue_get(q, (size_t)p);
         got->index = var->var_base + p;
         return VAR_OK;
     case VAR_LIFO:
@@ -378,10 +320,9 @@ var_get(struct var *var, int remove, int blocking, int64_t idx, void *who,
         if (q->q_len == 0)
             return VAR_BLOCK;
         if (remove) {
-            got->value = vq_pop_back(q);
-            vq_shrink(q);
+            got->value = vqueue_pop_back(q);
         } else {
-            got->value = value_ref(*vq_at(q, q->q_len - 1));
+            got->value = vqueue_get(q, q->q_len - 1);
         }
         got->index = 0;
         return VAR_OK;
@@ -391,10 +332,10 @@ var_get(struct var *var, int remove, int blocking, int64_t idx, void *who,
             return VAR_BLOCK;
         got->index = var->var_base;
         if (remove) {
-            got->value = vq_pop_front(q);
+            got->value = vqueue_pop_front(q);
             var->var_base++;
         } else {
-            got->value = value_ref(*vq_at(q, 0));
+            got->value = vqueue_get(q, 0);
         }
         return VAR_OK;
     }
