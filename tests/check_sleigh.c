@@ -360,17 +360,17 @@ st_acc_check(const struct st_acc *a)
 
 /*
  * Short tasks make workers take several per round trip; when long ones
- * follow, no worker may sit on them while another is idle: 300 instant
- * elements, then 8 of 150 ms on 2 workers take about 0.6 s shared out,
- * 1.2 s if one worker kept them.
+ * follow, no worker may sit on them while the other is idle: of 8 tasks of
+ * 150 ms after 300 instant ones, each of the 2 workers runs at least 2
+ * (hoarded, one worker ran 7 or 8).  The time is printed, not judged.
  */
 START_TEST(long_tasks_after_short_ones_are_shared)
 {
     nws_sleigh *s = st_sleigh(2, 0, -1);
-    json_t     *task = st_task("sleep_ms"), *ms = json_array(), *args, *r;
+    json_t     *task = st_task("sleep_rank"), *ms = json_array(), *args, *r;
     nws_error   err;
-    double      t0, secs;
-    int         i, round;
+    double      t0;
+    int         i, round, by[2];
 
     for (i = 0; i < 308; i++)
         json_array_append_new(ms, json_integer(i < 300 ? 0 : 150));
@@ -378,13 +378,21 @@ START_TEST(long_tasks_after_short_ones_are_shared)
     for (round = 0; round < 2; round++) {
         t0 = st_now();
         r = nws_sleigh_each_elem(s, task, args, NULL, NULL, &err);
-        secs = st_now() - t0;
         ck_assert_msg(r != NULL, "each_elem: %s", err.text);
         ck_assert_uint_eq(json_array_size(r), 308);
-        ck_assert_int_eq(json_integer_value(json_array_get(r, 307)), 150);
+        by[0] = by[1] = 0;
+        for (i = 300; i < 308; i++) {
+            json_int_t rank = json_integer_value(json_array_get(r, (size_t)i));
+
+            ck_assert_msg(rank == 0 || rank == 1, "element %d: rank %lld", i, (long long)rank);
+            by[rank]++;
+        }
         json_decref(r);
-        ck_assert_msg(secs < 0.95, "round %d took %.2f s: long tasks were hoarded", round,
-                      secs);
+        printf("long_tasks_after_short_ones_are_shared: round %d, %.2f s, long tasks %d/%d\n",
+               round, st_now() - t0, by[0], by[1]);
+        ck_assert_msg(by[0] >= 2 && by[1] >= 2,
+                      "round %d: long tasks ran %d and %d per worker: hoarded", round, by[0],
+                      by[1]);
     }
     json_decref(args);
     json_decref(task);

@@ -73,6 +73,16 @@ NWS_TASK_FN(sleep_ms)
     return json_integer(ms);
 }
 
+/* sleep_rank(ms) -> the rank of the worker that slept ms milliseconds. */
+NWS_TASK_FN(sleep_rank)
+{
+    json_int_t      ms = st_int(args, 0);
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+    return json_integer(nws_task_rank(ctx));
+}
+
 /* fail(message) -> always an error. */
 NWS_TASK_FN(fail)
 {
