@@ -13,7 +13,8 @@
 #   BENCH_LARGE_RUNS  large-value runs per median (store rate)   (default 3)
 #   BENCH_CONNS  connections held for the per-connection memory (default 10000)
 #   BENCH_REDIS  set to 0 to skip redis-server even if it is installed
-#   (bench/tasks.sh has its own: BENCH_TASKS*, BENCH_CMDS, BENCH_CMD_RUNS)
+#   (bench/tasks.sh has its own: BENCH_TASKS*, BENCH_TASK_RUNS, BENCH_CMDS,
+#   BENCH_CMD_RUNS)
 #
 # The rows are issue 7's: 1 round trips (16 B and 1 KiB, 1/10/50/200
 # connections), 2 pipelined, 3 blocking ping-pong, 4 task throughput
