@@ -306,17 +306,15 @@ vq_to_var(struct vqueue *q, struct vq_block *b, uint32_t need)
     return nb;
 }
 
-/* Appends v (borrowed): packed if it may be, else with a new reference. */
-void
-vqueue_push(struct vqueue *q, struct value *v)
+/* vqueue_push past its fast path: any block kind, any room. */
+static __attribute__((noinline)) void
+vq_push_slow(struct vqueue *q, struct value *v)
 {
     struct vq_block *b = q->q_nblocks > 0 ? vq_blk(q, q->q_nblocks - 1) : NULL;
     uint32_t         len = (uint32_t)v->v_len, need;
 
     if (q->q_len < VQ_PACK_AFTER || !vq_packable(v)) {
-        /* The common case first: a short queue with room in its last block. */
-        if (b == NULL || b->b_kind != VQB_REFS ||
-            (VQ_REF_SIZE > b->b_size - b->b_tail && (b = vq_room(q, b, VQ_REF_SIZE)) == NULL))
+        if (b == NULL || b->b_kind != VQB_REFS || (b = vq_room(q, b, VQ_REF_SIZE)) == NULL)
             b = vq_append_block(q, VQB_REFS, 0, VQ_REF_SIZE, VQ_REF_SIZE);
         value_ref(v);
         memcpy(b->b_data + b->b_tail, &v, VQ_REF_SIZE);
@@ -346,6 +344,26 @@ vqueue_push(struct vqueue *q, struct value *v)
     }
     b->b_count++;
     q->q_len++;
+}
+
+/* Appends v (borrowed): packed if it may be, else with a new reference. */
+void
+vqueue_push(struct vqueue *q, struct value *v)
+{
+    struct vq_block *b;
+
+    /* The common case, kept small: a short queue with room in its last block. */
+    if (q->q_len < VQ_PACK_AFTER && q->q_nblocks > 0 &&
+        (b = vq_blk(q, q->q_nblocks - 1))->b_kind == VQB_REFS &&
+        VQ_REF_SIZE <= b->b_size - b->b_tail) {
+        value_ref(v);
+        memcpy(b->b_data + b->b_tail, &v, VQ_REF_SIZE);
+        b->b_tail += VQ_REF_SIZE;
+        b->b_count++;
+        q->q_len++;
+        return;
+    }
+    vq_push_slow(q, v);
 }
 
 /* The offset of entry j (0 = first live) of block b. */
@@ -490,7 +508,7 @@ vqueue_nblocks(const struct vqueue *q)
 }
 
 /* Takes the first value off: a new reference if want, else it is released. */
-static struct value *
+static __attribute__((noinline)) struct value *
 vq_take_front(struct vqueue *q, int want)
 {
     struct vq_block *b = vq_blk(q, 0);
@@ -526,6 +544,18 @@ vq_take_front(struct vqueue *q, int want)
 struct value *
 vqueue_pop_front(struct vqueue *q)
 {
+    struct vq_block *b = vq_blk(q, 0);
+    struct value    *v;
+
+    /* The common case, kept small: an unpacked value, its block not emptied. */
+    if (b->b_kind == VQB_REFS && b->b_count > 1) {
+        memcpy(&v, b->b_data + b->b_head, VQ_REF_SIZE);
+        b->b_head += VQ_REF_SIZE;
+        b->b_seq++;
+        b->b_count--;
+        q->q_len--;
+        return v;
+    }
     return vq_take_front(q, 1);
 }
 
