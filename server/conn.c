@@ -15,9 +15,13 @@
  * input buffer (pipelining, an extension); reading goes on up to a high-water
  * mark so a peer that closes is still noticed.  Delivering to a blocked conn
  * only queues its reply and schedules c_ev_resume: nothing re-enters the
- * decoder of another connection.
+ * decoder of another connection.  Every path that adds to a conn's output
+ * thus ends in conn_process() on that conn, which puts a socket conn on the
+ * list of those whose replies are written when the loop's turn ends
+ * (conn_flush_pending).
  *
- * A conn is freed only from the top of one of its own callbacks.
+ * A conn is freed only from the top of one of its own callbacks, or from
+ * conn_flush_pending() between two turns of the loop.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,6 +67,8 @@ struct conn {
     int                 c_read_timed; /* ... with the frame timeout */
     int                 c_writing;    /* c_ev_write is added */
     int                 c_lowat;      /* SO_RCVLOWAT set for a large value, or 0 */
+    int                 c_dirty;      /* on conn_dirty */
+    TAILQ_ENTRY(conn)   c_dirty_link;
     struct event       *c_ev_resume;  /* deferred: continue decoding */
     TAILQ_ENTRY(conn)   c_link;
     char                c_peer[96];
@@ -98,10 +104,13 @@ struct conn {
 };
 
 static TAILQ_HEAD(, conn) conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
+/* Socket conns with replies to write at the end of this turn of the loop. */
+static TAILQ_HEAD(, conn) conn_dirty = TAILQ_HEAD_INITIALIZER(conn_dirty);
 
 static void conn_process(struct conn *);
 static void conn_free(struct conn *, int purge);
 static void conn_timeouts(struct conn *);
+static void conn_sock_finish(struct conn *);
 
 int
 conn_has_cookie(const struct conn *c)
@@ -872,8 +881,8 @@ conn_sock_flush(struct conn *c)
 
 /*
  * Decodes and runs what the input holds, within the per-event budget; a
- * socket conn then writes its replies at once (one system call for all the
- * replies of one read).  May free c: callers return straight after.
+ * socket conn's replies are then written at the end of the loop's turn, all
+ * of them in one system call.  May free c: callers return straight after.
  */
 static void
 conn_process(struct conn *c)
@@ -912,6 +921,21 @@ conn_process(struct conn *c)
     }
     conn_timeouts(c);
     conn_sock_lowat(c);
+    if (c->c_closing || c->c_paused) {
+        conn_sock_finish(c);
+    } else if (!c->c_dirty && evbuffer_get_length(c->c_out) > 0) {
+        c->c_dirty = 1;
+        TAILQ_INSERT_TAIL(&conn_dirty, c, c_dirty_link);
+    }
+}
+
+/*
+ * Writes a socket conn's output, then finishes a close or a pause if it all
+ * went.  May free c.
+ */
+static void
+conn_sock_finish(struct conn *c)
+{
     if (conn_sock_flush(c) != 0) {
         log_debug("%s: connection error: %s", c->c_peer, strerror(errno));
         conn_free(c, 1);
@@ -924,6 +948,25 @@ conn_process(struct conn *c)
             c->c_paused = 0;
             conn_resume_later(c);
         }
+    }
+}
+
+/*
+ * Writes the replies made in one turn of the event loop (main.c calls it
+ * after each): every connection read in the turn has run its requests
+ * first, so the peers are woken in one burst at the end instead of one by
+ * one in the middle of the turn (Redis writes in its beforeSleep for the
+ * same reason).  Called from the top of the loop: it may free conns.
+ */
+void
+conn_flush_pending(void)
+{
+    struct conn *c;
+
+    while ((c = TAILQ_FIRST(&conn_dirty)) != NULL) {
+        TAILQ_REMOVE(&conn_dirty, c, c_dirty_link);
+        c->c_dirty = 0;
+        conn_sock_finish(c);
     }
 }
 
@@ -1160,6 +1203,8 @@ conn_free(struct conn *c, int purge)
 {
     waiter_cancel(&c->c_waiter);
     free(c->c_waiter.w_tag);
+    if (c->c_dirty)
+        TAILQ_REMOVE(&conn_dirty, c, c_dirty_link);
     if (c->c_ev_timeout != NULL)
         event_free(c->c_ev_timeout);
     sleigh_conn_gone(c);
@@ -1264,8 +1309,8 @@ conn_new(struct bufferevent *bev, struct sockaddr *sa)
  * driven without a bufferevent: a bufferevent asks the kernel how much is
  * readable before each read, re-arms its write event for every reply and
  * runs its buffer callbacks on every drain, which made 7 system calls per
- * request where reading, running what was read and writing the replies at
- * once takes 3 (epoll_wait, read, writev).
+ * request where reading, running what was read and writing the replies
+ * when the loop's turn ends takes 3 (epoll_wait, read, writev).
  */
 static struct conn *
 conn_new_socket(evutil_socket_t fd, struct sockaddr *sa)

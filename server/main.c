@@ -461,7 +461,9 @@ main(int argc, char **argv)
     evsignal_add(sigint, NULL);
     sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 
-    event_base_dispatch(srv.base);
+    /* One turn of the loop at a time: the replies it made are written after it. */
+    while (event_base_loop(srv.base, EVLOOP_ONCE) == 0 && !event_base_got_exit(srv.base))
+        conn_flush_pending();
 
     listen_stop();
     web_stop();

@@ -291,6 +291,7 @@ struct conn;
 void        conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen);
 struct conn *conn_new(struct bufferevent *, struct sockaddr *);
 void        conn_shutdown_all(void);
+void        conn_flush_pending(void);
 int         conn_has_cookie(const struct conn *);
 int         conn_meta_out(const struct conn *);
 const char *conn_peer(const struct conn *);
