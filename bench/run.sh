@@ -7,7 +7,7 @@
 #
 # Knobs (environment):
 #   BENCH_SECS   measured seconds per round-trip run       (default 2)
-#   BENCH_RUNS   runs per median                           (default 3)
+#   BENCH_RUNS   runs per median                           (default 5)
 #   BENCH_FILL   small values held for the memory figure   (default 1000000)
 #   BENCH_LARGE  size of the large value                   (default 1G)
 #   BENCH_LARGE_RUNS  large-value runs per median (store rate)   (default 3)
@@ -23,7 +23,7 @@
 #
 # Every server is started here on loopback, a fresh one per group of
 # measurements (so RSS figures are not polluted by the previous group), and
-# stopped by its pid on exit.  The whole run takes about 6-8 minutes.
+# stopped by its pid on exit.  The whole run takes about 7 minutes.
 set -u
 
 B=${1:?usage: sh bench/run.sh BUILD_DIR}
@@ -33,7 +33,7 @@ LOAD=$B/bench/nwsload
 OUT=$SRC/bench/out
 RESULTS=$SRC/bench/results.md
 SECS=${BENCH_SECS:-2}
-RUNS=${BENCH_RUNS:-3}
+RUNS=${BENCH_RUNS:-5}
 NCONNS=${BENCH_CONNS:-10000}
 SIZES='16 1024'
 CONCS='1 10 50 200'
@@ -234,9 +234,10 @@ median_both() {
     : >"$OUT/redis-$mb_tag.runs"
     mb_r=0
     while [ $mb_r -lt "$RUNS" ]; do
-        once "nws-$mb_tag" --proto nws --port "$SRV_PORT" "$@" >>"$OUT/nws-$mb_tag.runs"
+        once "nws-$mb_tag" --proto nws --port "$SRV_PORT" --server-pid "$SRV_MPID" "$@" \
+            >>"$OUT/nws-$mb_tag.runs"
         if [ -n "$RDS_PORT" ]; then
-            once "redis-$mb_tag" --proto redis --port "$RDS_PORT" "$@" \
+            once "redis-$mb_tag" --proto redis --port "$RDS_PORT" --server-pid "$RDS_PID" "$@" \
                 >>"$OUT/redis-$mb_tag.runs"
         fi
         mb_r=$((mb_r + 1))
@@ -432,11 +433,14 @@ spread() {
         } END { if (n > 0) printf "%d-%d\n", lo, hi }' "$OUT/$1.runs" 2>/dev/null
 }
 
-# fmt_rr LINE KEY TAG: "N/s (runs: min-max; median run: p50 X us, p99 Y us)".
+# fmt_rr LINE KEY TAG: "N/s (runs min-max; p50 X us, p99 Y us; server CPU Z us
+# per pair)" for the median run (the CPU figure only where nwsload measured it).
 fmt_rr() {
     [ -z "$1" ] && { echo "failed"; return; }
-    printf '%s/s (runs %s; p50 %s us, p99 %s us)\n' "$(kv "$1" "$2")" \
-        "$(spread "$3" "$2")" "$(kv "$1" lat_p50_us)" "$(kv "$1" lat_p99_us)"
+    cpu=$(kv "$1" server_cpu_us_per_pair)
+    printf '%s/s (runs %s; p50 %s us, p99 %s us%s)\n' "$(kv "$1" "$2")" \
+        "$(spread "$3" "$2")" "$(kv "$1" lat_p50_us)" "$(kv "$1" lat_p99_us)" \
+        "${cpu:+; server CPU $cpu us/pair}"
 }
 
 # kib_mib KB: kB as MiB, one decimal.
@@ -596,9 +600,9 @@ NWSV=$("$BIN/nwsserver" --version 2>&1 | head -n 1)
         "one instance of each server, both running; the two servers take turns run by run" \
         "(nws, redis, nws, ...) so that a drift of the machine falls on both alike;" \
         "\"runs\" gives the lowest and highest run. Memory and" \
-        "large-value rows each use a fresh server. $RUNS runs of ${SECS} s (rather than" \
-        "5 of 3 s) keep the whole \`make bench\` under 10 minutes with the 14 round-trip" \
-        "configurations per server (BENCH_RUNS and BENCH_SECS raise them)."
+        "large-value rows each use a fresh server. $RUNS runs of ${SECS} s keep the whole" \
+        "\`make bench\` under 10 minutes with the 14 round-trip configurations per server" \
+        "(BENCH_RUNS and BENCH_SECS change them)."
     echo "- Ratio is nws/peer, so above 1 is faster for rates and below 1 is leaner for" \
         "memory; *met* compares it with issue 7's target for the row."
     echo "- redis-benchmark's figures are its own (LPUSH and RPOP measured separately, one" \
@@ -615,6 +619,10 @@ NWSV=$("$BIN/nwsserver" --version 2>&1 | head -n 1)
         "pinned one-connection rows put the server (all its threads) on CPU 0 with" \
         "\`taskset -a -p\` and the client on CPU 0 (same) or CPU 1 (different), so both" \
         "servers are compared under the same placement."
+    echo "- Server CPU per pair (round-trip rows): the server's user + system time from" \
+        "/proc/<pid>/stat over the measured window, divided by the pairs completed in it" \
+        "(10 ms ticks). Unlike the rate, it does not depend on where the scheduler put the" \
+        "client's and the server's threads, so it compares the servers' own cost."
     echo "- Memory: server VmRSS from /proc/<pid>/status (peak sampled every 10 ms while" \
         "storing); growth per value = (RSS full - RSS before) / count. Redis also reports" \
         "its own INFO used_memory."
