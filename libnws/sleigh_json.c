@@ -522,13 +522,18 @@ nwsp_sleigh_json_parse_except(const char *text, size_t len, const char *skip,
             break;
         sjson_ws(&in);
         if (klen == skiplen && memcmp(key, skip, klen) == 0) {
+            /*
+             * Twice: the first one's items would never be read, so nothing
+             * would check them; let the whole parse judge such a text.
+             */
+            if (found)
+                break;
             start = in.p;
             if (in.p == in.end || *in.p != '[' || sjson_skip(&in, nitems) != 0)
                 break;
-            *span = start; /* a later duplicate wins, as in jansson */
+            *span = start;
             *spanlen = (size_t)(in.p - start);
             found = 1;
-            json_object_deln(o, key, klen);
         } else if ((x = sjson_value(&in)) == NULL ||
                    json_object_setn_new_nocheck(o, key, klen, x) != 0) {
             break;
