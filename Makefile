@@ -67,7 +67,7 @@ BENCH_SRC  := $(wildcard bench/*.c)
 TEST_SRC   := $(wildcard tests/*.c)
 # The fuzzing harnesses: linked into the tests too, which replay their inputs.
 FUZZ_SRC   := $(filter-out fuzz/libfuzzer_main.c,$(wildcard fuzz/*.c))
-FUZZ_TARGETS = frame handshake server sleigh list reply
+FUZZ_TARGETS = frame handshake server sleigh list reply sjson
 FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 300
 

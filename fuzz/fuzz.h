@@ -16,6 +16,7 @@
  *   sleigh     sleigh workspace operations, encoded from a compact script
  *   list       libnws's listing parsers (nws_ws_list_parse, nws_var_list_parse)
  *   reply      libnws's reply reader behind the public calls, over a socketpair
+ *   sjson      the sleigh records' JSON reader and writer against jansson
  */
 #ifndef NWS_FUZZ_H
 #define NWS_FUZZ_H
@@ -29,6 +30,7 @@ int nwsfuzz_server(const uint8_t *data, size_t size);
 int nwsfuzz_sleigh(const uint8_t *data, size_t size);
 int nwsfuzz_list(const uint8_t *data, size_t size);
 int nwsfuzz_reply(const uint8_t *data, size_t size);
+int nwsfuzz_sjson(const uint8_t *data, size_t size);
 
 /* An invariant the harness checks: abort (a crash for libFuzzer, an error for Check). */
 #define FUZZ_ASSERT(cond) ((cond) ? (void)0 : fuzz_fail(#cond, __FILE__, __LINE__))

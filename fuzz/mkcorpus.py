@@ -326,9 +326,28 @@ def reply_seeds():
     }
 
 
+def sjson_seeds():
+    """JSON texts as the sleigh's records carry them, and a few edge cases."""
+    return {
+        "task": b'{"f":"cube","m":"bench_tasks","a":[[1],[2],[3]],"first":0}',
+        "task-args": b'{"a":[[1,"x",{"k":[true,false,null]}],[-2.5e3,""]],"n":2}',
+        "result": b'[{"v":1,"i":0},{"v":[1,2],"i":1},{"e":"boom","i":2}]',
+        "numbers": b'[0,-0,1,-1,123456789012345678,1234567890123456789,0.5,-1e-5,1E+20]',
+        "strings": b'["plain","esc\\\"\\n\\u0041","caf\xc3\xa9","\\u0000nul"]',
+        "nested": b"[" * 40 + b"1" + b"]" * 40,
+        "spaces": b' \n{ "a" : [ 1 , 2 ] , "b" : { } }\t',
+        "dup-keys": b'{"a":[1],"b":2,"a":[3,4]}',
+        "scalar": b"42",
+        "bad-tail": b'{"a":[1,2]}x',
+        "bad-item": b'{"a":[1,2x]}',
+        "lead-zero": b"[01]",
+    }
+
+
 def main():
     gens = {"server": server_seeds, "sleigh": sleigh_seeds, "handshake": handshake_seeds,
-            "frame": frame_seeds, "list": list_seeds, "reply": reply_seeds}
+            "frame": frame_seeds, "list": list_seeds, "reply": reply_seeds,
+            "sjson": sjson_seeds}
     for harness, gen in gens.items():
         d = os.path.join(OUT, harness)
         shutil.rmtree(d, ignore_errors=True)

@@ -104,6 +104,12 @@ START_TEST(reply)
 }
 END_TEST
 
+START_TEST(sjson)
+{
+    replay("sjson", nwsfuzz_sjson);
+}
+END_TEST
+
 NWSTEST_SUITE(fuzz_replay)
 {
     Suite *s = suite_create("fuzz_replay");
@@ -116,6 +122,7 @@ NWSTEST_SUITE(fuzz_replay)
     tcase_add_test(tc, sleigh);
     tcase_add_test(tc, list);
     tcase_add_test(tc, reply);
+    tcase_add_test(tc, sjson);
     suite_add_tcase(s, tc);
     return s;
 }
