@@ -417,7 +417,7 @@ num() {
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN {
         if (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) print "-";
-        else printf "%.2fx\n", a / b }'
+        else printf "%.3fx\n", a / b }'
 }
 
 # spread TAG KEY: "min-max" of KEY over the runs of TAG.
@@ -469,7 +469,7 @@ met() {
 div() {
     awk -v a="$1" -v b="$2" 'BEGIN {
         if (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) print "-";
-        else printf "%.2f\n", a / b }'
+        else printf "%.3f\n", a / b }'
 }
 
 TABLE=$OUT/table.md

@@ -56,7 +56,7 @@ PY=$(python3 "$SRC/bench/pypool.py" "$N" "$NCHUNK" "$NSLEEP" 2>>"$OUT/nwsload.er
 printf '%s\n' "$PY" | sed 's/^/tasks /' >>"$OUT/raw.txt"
 py() { printf '%s\n' "$PY" | grep "pypool $1 fn=$2 " | head -n 1; }
 rate() { r=$(kv "$1" elems_per_s); echo "${r:--}"; }
-x() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
+x() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b; else print "-" }'; }
 # met RATIO MIN: "met" or "missed" (RATIO against the target MIN), "-" if none.
 met() {
     awk -v r="$1" -v m="$2" 'BEGIN {
