@@ -111,6 +111,7 @@ static void conn_process(struct conn *);
 static void conn_free(struct conn *, int purge);
 static void conn_timeouts(struct conn *);
 static void conn_sock_finish(struct conn *);
+static void conn_drained(struct conn *);
 
 int
 conn_has_cookie(const struct conn *c)
@@ -572,6 +573,33 @@ conn_scan_dict(struct cursor *k, const char **why, const char **start)
     return r;
 }
 
+/*
+ * Appends n bytes of the value being stored to its spool file.  On failure
+ * the request is refused, its remaining bytes are read and dropped, and the
+ * connection closes after the reply: -1.
+ */
+static int
+conn_spool(struct conn *c, const char *p, size_t n)
+{
+    int     fd = c->c_rq_value->v_fd;
+    ssize_t w;
+
+    while (n > 0) {
+        if ((w = write(fd, p, n)) == -1 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            log_warn("%s: writing a spooled value", c->c_peer);
+            conn_refuse(c, "Failed to read long data from the filesystem.");
+            c->c_rq_err_close = 1;
+            c->c_state = CONN_REQ_SKIP;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 /* Decides where the bytes of argument argi (len long) go. */
 static void
 conn_arg_begin(struct conn *c, uint64_t len)
@@ -646,7 +674,7 @@ conn_step(struct conn *c, struct cursor *k)
 {
     const char *why = NULL;
     const char *start;
-    ssize_t     r, w;
+    ssize_t     r;
     uint64_t    v;
     size_t      n;
 
@@ -735,18 +763,10 @@ conn_step(struct conn *c, struct cursor *k)
             return STEP_MORE;
         if (n > c->c_rq_left)
             n = (size_t)c->c_rq_left;
-        if (c->c_rq_value->v_flags & VALUE_SPOOLED) {
-            if ((w = write(c->c_rq_value->v_fd, k->k_p, n)) <= 0) {
-                log_warn("%s: writing a spooled value", c->c_peer);
-                conn_refuse(c, "Failed to read long data from the filesystem.");
-                c->c_rq_err_close = 1;
-                c->c_state = CONN_REQ_SKIP;
-                return STEP_PROGRESS;
-            }
-            n = (size_t)w;
-        } else {
+        if (!(c->c_rq_value->v_flags & VALUE_SPOOLED))
             memcpy(value_data(c->c_rq_value) + c->c_rq_vfill, k->k_p, n);
-        }
+        else if (conn_spool(c, k->k_p, n) != 0)
+            return STEP_PROGRESS;   /* CONN_REQ_SKIP drops these bytes and the rest */
         cur_take(k, n);
         c->c_rq_vfill += n;
         if ((c->c_rq_left -= n) > 0)
@@ -941,14 +961,8 @@ conn_sock_finish(struct conn *c)
         conn_free(c, 1);
         return;
     }
-    if (evbuffer_get_length(c->c_out) == 0) {
-        if (c->c_closing) {
-            conn_free(c, 1);
-        } else if (c->c_paused) {
-            c->c_paused = 0;
-            conn_resume_later(c);
-        }
-    }
+    if (evbuffer_get_length(c->c_out) == 0)
+        conn_drained(c);
 }
 
 /*
@@ -970,7 +984,7 @@ conn_flush_pending(void)
     }
 }
 
-/* The output drained: finish a close, or go on decoding after a pause. */
+/* The output drained: finish a close, or go on decoding after a pause. May free c. */
 static void
 conn_drained(struct conn *c)
 {
@@ -978,7 +992,7 @@ conn_drained(struct conn *c)
         conn_free(c, 1);
     } else if (c->c_paused) {
         c->c_paused = 0;
-        conn_process(c);
+        conn_resume_later(c);
     }
 }
 
@@ -997,24 +1011,6 @@ conn_sock_read(struct conn *c)
     if (n == 0)
         return 0;
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 1 : -1;
-}
-
-/* Appends n bytes to a spooled value's file; -1 (errno set) on failure. */
-static int
-conn_spool_write(int fd, const char *p, size_t n)
-{
-    ssize_t w;
-
-    while (n > 0) {
-        if ((w = write(fd, p, n)) == -1) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /*
@@ -1045,13 +1041,8 @@ conn_sock_read_value(struct conn *c)
         c->c_rq_left -= (size_t)r;
         c->c_rq_vfill += (size_t)r;
         budget -= (size_t)r;
-        if ((v->v_flags & VALUE_SPOOLED) && conn_spool_write(v->v_fd, dst, (size_t)r) != 0) {
-            log_warn("%s: writing a spooled value", c->c_peer);
-            conn_refuse(c, "Failed to read long data from the filesystem.");
-            c->c_rq_err_close = 1;
-            c->c_state = CONN_REQ_SKIP;   /* the rest is read and dropped */
-            return 1;
-        }
+        if ((v->v_flags & VALUE_SPOOLED) && conn_spool(c, dst, (size_t)r) != 0)
+            return 1;   /* the rest is read and dropped */
         if ((size_t)r < n)
             break;  /* the socket is drained */
     }
