@@ -401,6 +401,12 @@ main(int argc, char **argv)
         fatalx("cannot set up TLS");
     signal(SIGPIPE, SIG_IGN);
     /*
+     * Past a file size limit (ulimit -f) a spool write fails with EFBIG and
+     * the store is refused, as on a full disk, instead of the signal's
+     * default killing the server.
+     */
+    signal(SIGXFSZ, SIG_IGN);
+    /*
      * Hold SIGTERM and SIGINT until the event loop handles them: whoever reads
      * the ready line may signal at once, and must get a clean shutdown.
      */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -268,6 +269,50 @@ START_TEST(client_drops_in_the_middle_of_a_transfer)
 }
 END_TEST
 
+/*
+ * A spool file that cannot grow (here RLIMIT_FSIZE of 1 MiB, as a full disk
+ * would do): the store is refused with the server's reason, its remaining
+ * bytes are read and dropped, that connection closes after the reply, and
+ * the server and every other value live on.  Without SIGXFSZ ignored, the
+ * kernel would kill the server at the first write past the limit.
+ */
+START_TEST(spool_write_failure_refuses_the_store)
+{
+    static const char *const opts[] = {"--spool-threshold", "1K", NULL};
+    struct rlimit            old, lim;
+    struct nwstest_server   *s;
+    struct rawc              a, b;
+    struct rawc_reply        r;
+    uint64_t                 want;
+
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 1024 * 1024;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0); /* the server inherits it */
+    s = ptest_start(opts);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    PT_OPEN(&a, s->port, RAWC_META);
+    PT_OPEN(&b, s->port, RAWC_META);
+    PT_OK(&a, "use ws", "w", "", "no");
+    PT_OK(&b, "use ws", "w", "", "no");
+    want = big_store(&a, NULL, "w", "small", 64 * 1024, 3); /* spooled, under the limit */
+    PT_RC(&a, rawc_read_short(&a, &r));
+    PT_IS_SHORT(&a, &r, 0, NULL);
+    rawc_reply_free(&r);
+    big_store(&b, NULL, "w", "big", 4 * 1024 * 1024, 0);
+    PT_RC(&b, rawc_read_short(&b, &r));
+    PT_IS_SHORT(&b, &r, 1, "Failed to read long data from the filesystem.");
+    rawc_reply_free(&r);
+    ck_assert_msg(rawc_expect_eof(&b, 5000) == 0, "not closed after the refusal: %s", b.err);
+    rawc_close(&b);
+    PT_NOVAL(&a, "findTry", "w", "big");
+    PT_RC(&a, rawc_sendv(&a, NULL, "find", "w", "small", NULL));
+    ck_assert_msg(big_read(__LINE__, &a, 64 * 1024, "0000") == want, "the other value damaged");
+    rawc_close(&a);
+    ptest_stop(s);
+}
+END_TEST
+
 NWSTEST_SUITE(proto_large)
 {
     Suite *s = suite_create("proto_large");
@@ -278,6 +323,7 @@ NWSTEST_SUITE(proto_large)
     tcase_add_test(tc, spooled_value_handed_to_a_blocked_fetcher);
     tcase_add_test(tc, spooled_values_live_and_die_with_their_variables);
     tcase_add_test(tc, client_drops_in_the_middle_of_a_transfer);
+    tcase_add_test(tc, spool_write_failure_refuses_the_store);
     suite_add_tcase(s, tc);
     return s;
 }
