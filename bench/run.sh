@@ -428,9 +428,10 @@ ratio() {
         else printf "%.3fx\n", a / b }'
 }
 
-# spread TAG KEY: "min-max" of KEY over the runs of TAG.
+# spread TAG KEY [DECIMALS]: "min-max" of KEY over the runs of TAG (whole
+# numbers unless DECIMALS is given).
 spread() {
-    awk -v k="$2" '{
+    awk -v k="$2" -v d="${3:-0}" '{
             for (i = 1; i <= NF; i++)
                 if (index($i, k "=") == 1) {
                     v = substr($i, length(k) + 2) + 0
@@ -438,20 +439,7 @@ spread() {
                     if (n == 0 || v > hi) hi = v
                     n++
                 }
-        } END { if (n > 0) printf "%d-%d\n", lo, hi }' "$OUT/$1.runs" 2>/dev/null
-}
-
-# spread_f TAG KEY: "min-max" of KEY over the runs of TAG, two decimals.
-spread_f() {
-    awk -v k="$2" '{
-            for (i = 1; i <= NF; i++)
-                if (index($i, k "=") == 1) {
-                    v = substr($i, length(k) + 2) + 0
-                    if (n == 0 || v < lo) lo = v
-                    if (n == 0 || v > hi) hi = v
-                    n++
-                }
-        } END { if (n > 0) printf "%.2f-%.2f\n", lo, hi }' "$OUT/$1.runs" 2>/dev/null
+        } END { if (n > 0) printf "%.*f-%.*f\n", d, lo, d, hi }' "$OUT/$1.runs" 2>/dev/null
 }
 
 # fmt_rr LINE KEY TAG: "N/s (runs min-max; p50 X us, p99 Y us; server CPU Z us
@@ -532,8 +520,8 @@ TABLE=$OUT/table.md
     n=$NWS_LARGE r=$RDS_LARGE
     lb=$(num "$n" loopback_GBps)
     q=$(ratio "$(num "$n" store_GBps)" "$lb")
-    echo "| 5 | store one $LARGE value, GB/s (s) (the median of $LARGE_RUNS runs) | $(num "$n" store_GBps) ($(num "$n" store_s) s; runs $(spread_f nws-large store_GBps)) |" \
-        "loopback copy $lb GB/s; $(rdcol "redis $(num "$r" store_GBps) GB/s ($(num "$r" store_s) s; runs $(spread_f redis-large store_GBps))") |" \
+    echo "| 5 | store one $LARGE value, GB/s (s) (the median of $LARGE_RUNS runs) | $(num "$n" store_GBps) ($(num "$n" store_s) s; runs $(spread nws-large store_GBps 2)) |" \
+        "loopback copy $lb GB/s; $(rdcol "redis $(num "$r" store_GBps) GB/s ($(num "$r" store_s) s; runs $(spread redis-large store_GBps 2))") |" \
         "$q of loopback | >= 0.5x loopback | $(met "$q" ge 0.5) |"
     q=$(ratio "$(num "$n" fetch_GBps)" "$lb")
     echo "| 5 | fetch it back, GB/s (s), checksum | $(num "$n" fetch_GBps) ($(num "$n" fetch_s) s), $(num "$n" checksum) |" \
