@@ -26,13 +26,19 @@ op_open_exec(struct request *rq)
             request_error(rq, NWSP_STATUS_NO_WS, "No such workspace.");
             return CMD_DONE;
         }
+        if (!ws_fits(rq->rq_len[1])) {
+            request_error(rq, NWSP_STATUS_FAIL, "Server memory limit reached.");
+            return CMD_DONE;
+        }
         ws = ws_create_typed(rq->rq_arg[1], rq->rq_len[1], rq->rq_meta, rq->rq_metalen);
     }
     conn_map_ws(c, ws);
     if (rq->rq_cmd->flags & OPEN_OWNS) {
         if (ws->ws_owner == NULL) {
-            xasprintf(&ws->ws_owner, "%s (%.*s)", conn_peer(c), (int)rq->rq_len[2],
-                      rq->rq_arg[2]);
+            char *owner;
+
+            xasprintf(&owner, "%s (%.*s)", conn_peer(c), (int)rq->rq_len[2], rq->rq_arg[2]);
+            ws_set_owner(ws, owner);
             ws->ws_persistent = request_arg_is(rq, 3, "yes");
         }
         conn_own_ws(c, ws);

@@ -73,7 +73,7 @@ struct server {
     struct event_base *base;
     char               suffix[32];    /* mktemp server suffix, "__nwssXXXXXX" */
     char               suffix_path[1024];
-    uint64_t           mem_used;      /* bytes held by in-memory values */
+    uint64_t           mem_used;      /* bytes held for clients: see mem.c */
     uint64_t           counter;       /* workspace instance ids and mktemp numbers */
     unsigned           nconns;
     uint64_t           nops;
@@ -105,6 +105,13 @@ void *xrealloc(void *, size_t);
 char *xstrndup(const char *, size_t);
 void *xmemdup(const void *, size_t);
 int   xasprintf(char **, const char *, ...) __attribute__((format(printf, 2, 3)));
+
+/* mem.c: what counts against --max-memory (srv.mem_used). */
+int      mem_fits(uint64_t n);
+int      mem_tight(void);
+uint64_t mem_name_cost(size_t len);
+uint64_t mem_ws_cost(size_t len);
+uint64_t mem_var_cost(size_t len);
 
 /* htab.c: a hash table keyed by byte strings (keyed SipHash, linear probing). */
 struct htab_ent {
@@ -281,7 +288,11 @@ struct ws *ws_create(const char *name, size_t len);
 /* Create with the request's metadata: wstype=sleigh makes a sleigh workspace. */
 struct ws *ws_create_typed(const char *name, size_t len, const char *meta, size_t metalen);
 void       ws_destroy(struct ws *);     /* purges every variable */
+int        ws_fits(size_t namelen);    /* a new workspace fits under --max-memory */
+void       ws_set_owner(struct ws *, char *owner);   /* owner: owned from now on */
 struct var *ws_var(struct ws *, const char *name, size_t len);   /* get or create */
+/* Get or create, but NULL if a new variable would pass --max-memory. */
+struct var *ws_var_try(struct ws *, const char *name, size_t len);
 struct var *ws_var_find(struct ws *, const char *name, size_t len);
 void       ws_var_delete(struct ws *, struct var *);
 struct htab *ws_table(void);
