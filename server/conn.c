@@ -101,6 +101,14 @@ struct conn {
     uint64_t            c_rq_vfill;
     char               *c_rq_err;     /* refuse the request with this text */
     int                 c_rq_err_close;
+
+    /* Memory (mem.c): what this conn holds is charged to srv.mem_used. */
+    uint64_t            c_mem;        /* bytes charged now (conn_mem_sync) */
+    struct outacct     *c_acct;       /* output bytes not copied (reply.c) */
+    int                 c_aborted;    /* conn_abort(): close, send nothing more */
+    struct event       *c_ev_soft;    /* fires when over the soft output limit too long */
+    int                 c_soft;       /* c_ev_soft is added */
+    struct listing     *c_list;       /* a listing being sent (listing.c) */
 };
 
 static TAILQ_HEAD(, conn) conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
@@ -135,6 +143,18 @@ struct waiter *
 conn_waiter(struct conn *c)
 {
     return &c->c_waiter;
+}
+
+struct outacct *
+conn_outacct(struct conn *c)
+{
+    return c->c_acct;
+}
+
+int
+conn_aborted(const struct conn *c)
+{
+    return c->c_aborted;
 }
 
 struct evbuffer *
@@ -226,6 +246,127 @@ struct var *
 conn_blocked_var(struct conn *c)
 {
     return c->c_blocked_var;
+}
+
+/*
+ * Memory and output limits.  What a conn holds (unparsed input, the bytes
+ * its pending replies copied, its request's kept arguments, a listing's
+ * snapshot) is charged to srv.mem_used by conn_mem_sync(), called wherever
+ * those change: the end of conn_process() and every flush.  Output that
+ * only references a stored value or a spool file costs nothing more, so it
+ * is left out (struct outacct).
+ *
+ * Limits, after Redis's client-output-buffer-limit: past the hard limit a
+ * conn is closed at once; past the soft limit for out_soft_secs seconds in
+ * a row, too.  A conn stops decoding past NWS_OUT_HIGH of output, and past
+ * NWS_OUT_TIGHT once the server is at --max-memory; it stops reading past
+ * NWS_READ_HIGH of input, and past NWS_READ_TIGHT at --max-memory (unless
+ * it needs more of a metadata dictionary, which is decoded whole).  So a
+ * full server holds at most about NWS_READ_TIGHT + NWS_OUT_TIGHT + one
+ * reply per conn beyond the limit.
+ */
+static uint64_t
+conn_out_copied(struct conn *c)
+{
+    size_t len = evbuffer_get_length(conn_output(c));
+
+    return len > c->c_acct->oa_bytes ? len - c->c_acct->oa_bytes : 0;
+}
+
+/* Charges srv.mem_used with what c holds now. */
+static void
+conn_mem_sync(struct conn *c)
+{
+    uint64_t now = evbuffer_get_length(conn_input(c)) + conn_out_copied(c) +
+                   c->c_rq_args.cap + c->c_rq_metalen + listing_mem(c->c_list);
+
+    srv.mem_used = srv.mem_used - c->c_mem + now;
+    c->c_mem = now;
+}
+
+void
+conn_abort(struct conn *c, const char *why)
+{
+    struct evbuffer *out = conn_output(c);
+
+    if (c->c_aborted)
+        return;
+    log_warnx("%s: %s; closing", c->c_peer, why);
+    c->c_aborted = 1;
+    c->c_closing = 1;
+    waiter_cancel(&c->c_waiter);
+    evbuffer_drain(out, evbuffer_get_length(out));
+    conn_resume_later(c);
+}
+
+static void
+conn_soft_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    c->c_soft = 0;
+    if (conn_out_copied(c) > srv.cfg.out_soft)
+        conn_abort(c, "replies over the soft output limit for too long "
+                      "(--client-output-limit)");
+}
+
+/* Syncs c's memory and applies the output limits (c may be aborted). */
+static void
+conn_limits(struct conn *c)
+{
+    struct timeval tv = {srv.cfg.out_soft_secs, 0};
+    uint64_t       out;
+
+    conn_mem_sync(c);
+    if (c->c_aborted)
+        return;
+    out = conn_out_copied(c);
+    if (srv.cfg.out_hard != 0 && out > srv.cfg.out_hard) {
+        conn_abort(c, "replies over the hard output limit (--client-output-limit)");
+        return;
+    }
+    if (srv.cfg.out_soft != 0 && out > srv.cfg.out_soft) {
+        if (c->c_soft)
+            return;
+        if (c->c_ev_soft == NULL &&
+            (c->c_ev_soft = evtimer_new(srv.base, conn_soft_cb, c)) == NULL)
+            fatalx("evtimer_new");
+        evtimer_add(c->c_ev_soft, &tv);
+        c->c_soft = 1;
+    } else if (c->c_soft) {
+        evtimer_del(c->c_ev_soft);
+        c->c_soft = 0;
+    }
+}
+
+/* Whether c must stop decoding until its output drains. */
+static int
+conn_out_full(struct conn *c)
+{
+    return evbuffer_get_length(conn_output(c)) > NWS_OUT_HIGH ||
+           (mem_tight() && conn_out_copied(c) > NWS_OUT_TIGHT);
+}
+
+/* Whether c may read more input now. */
+static int
+conn_in_room(struct conn *c)
+{
+    size_t in = evbuffer_get_length(conn_input(c));
+
+    if (in >= NWS_READ_HIGH)
+        return 0;
+    if (in < NWS_READ_TIGHT || !mem_tight())
+        return 1;
+    return (c->c_state == CONN_REQ_META || c->c_state == CONN_HS_OPTIONS) &&
+           in < NWS_MAX_DICT_BYTES + NWS_READ_TIGHT;
+}
+
+void
+conn_send_listing(struct conn *c, struct listing *l)
+{
+    c->c_list = l;
 }
 
 /* The parked request is answered: forget its state, go on with the next one. */
@@ -335,6 +476,8 @@ conn_request_reset(struct conn *c)
     c->c_rq_metalen = 0;
     c->c_rq_argc = c->c_rq_argi = 0;
     c->c_rq_cmd = NULL;
+    if (c->c_rq_value != NULL)
+        value_settle(c->c_rq_value, c->c_rq_vfill);
     value_unref(c->c_rq_value);
     c->c_rq_value = NULL;
     c->c_rq_vfill = 0;
@@ -631,8 +774,8 @@ conn_arg_begin(struct conn *c, uint64_t len)
             } else {
                 c->c_state = CONN_REQ_VALUE;
             }
-        } else if ((c->c_rq_value = value_new(0, c->c_rq_meta, c->c_rq_metalen, len)) ==
-                   NULL) {
+        } else if ((c->c_rq_value = value_new_incoming(c->c_rq_meta, c->c_rq_metalen,
+                                                       len)) == NULL) {
             conn_refuse(c, "Server memory limit reached.");
             c->c_state = CONN_REQ_SKIP;
         } else {
@@ -763,6 +906,11 @@ conn_step(struct conn *c, struct cursor *k)
             return STEP_MORE;
         if (n > c->c_rq_left)
             n = (size_t)c->c_rq_left;
+        if (!(c->c_rq_value->v_flags & VALUE_SPOOLED) && value_charge(n) != 0) {
+            conn_refuse(c, "Server memory limit reached.");
+            c->c_state = CONN_REQ_SKIP;   /* drops these bytes and the rest */
+            return STEP_PROGRESS;
+        }
         if (!(c->c_rq_value->v_flags & VALUE_SPOOLED))
             memcpy(value_data(c->c_rq_value) + c->c_rq_vfill, k->k_p, n);
         else if (conn_spool(c, k->k_p, n) != 0)
@@ -814,7 +962,7 @@ static void
 conn_sock_arm(struct conn *c, int timed)
 {
     struct timeval rtv = {srv.cfg.frame_timeout, 0};
-    int            want = !c->c_closing && evbuffer_get_length(c->c_in) < NWS_READ_HIGH;
+    int            want = !c->c_closing && conn_in_room(c);
 
     if (!want) {
         if (c->c_reading)
@@ -848,6 +996,7 @@ conn_timeouts(struct conn *c)
         conn_sock_arm(c, timed);
         return;
     }
+    bufferevent_setwatermark(c->c_bev, EV_READ, 0, mem_tight() ? NWS_READ_TIGHT : NWS_READ_HIGH);
     bufferevent_set_timeouts(c->c_bev, timed ? &rtv : NULL,
                              srv.cfg.write_timeout > 0 ? &wtv : NULL);
 }
@@ -911,11 +1060,28 @@ conn_process(struct conn *c)
     int           budget = NWS_REQS_PER_EVENT;
     enum step     s;
 
+    if (c->c_aborted) {
+        conn_free(c, 1);
+        return;
+    }
     k.k_in = conn_input(c);
     k.k_used = 0;
     cur_sync(&k);
     while (!c->c_closing && c->c_state != CONN_BLOCKED) {
-        if (evbuffer_get_length(conn_output(c)) > NWS_OUT_HIGH) {
+        if (c->c_list != NULL) {
+            /* A listing goes out a piece at a time, before the next request. */
+            int r = listing_fill(c->c_list, c);
+
+            if (r == 1) {
+                c->c_paused = 1;  /* the output's drain brings the next piece */
+                break;
+            }
+            listing_free(c->c_list);
+            c->c_list = NULL;
+            if (r < 0)
+                break;
+        }
+        if (conn_out_full(c)) {
             c->c_paused = 1;  /* the output's drain resumes us */
             break;
         }
@@ -929,6 +1095,11 @@ conn_process(struct conn *c)
     }
     if (k.k_used > 0)
         evbuffer_drain(k.k_in, k.k_used);
+    conn_limits(c);
+    if (c->c_aborted) {
+        conn_free(c, 1);
+        return;
+    }
     if (c->c_bev != NULL) {
         if (c->c_closing) {
             bufferevent_disable(c->c_bev, EV_READ);
@@ -961,6 +1132,7 @@ conn_sock_finish(struct conn *c)
         conn_free(c, 1);
         return;
     }
+    conn_limits(c);
     if (evbuffer_get_length(c->c_out) == 0)
         conn_drained(c);
 }
@@ -1034,7 +1206,15 @@ conn_sock_read_value(struct conn *c)
         if (n > NWS_VALUE_READ_CHUNK)
             n = NWS_VALUE_READ_CHUNK;
         dst = (v->v_flags & VALUE_SPOOLED) ? spool_buf : value_data(v) + c->c_rq_vfill;
-        if ((r = read(c->c_fd, dst, n)) == 0)
+        if (!(v->v_flags & VALUE_SPOOLED) && value_charge(n) != 0) {
+            conn_refuse(c, "Server memory limit reached.");
+            c->c_state = CONN_REQ_SKIP;   /* the rest is read and dropped */
+            return 1;
+        }
+        r = read(c->c_fd, dst, n);
+        if (!(v->v_flags & VALUE_SPOOLED))
+            srv.mem_used -= n - (r > 0 ? (size_t)r : 0);   /* charge what came */
+        if (r == 0)
             return 0;
         if (r < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 1 : -1;
@@ -1105,6 +1285,7 @@ conn_sock_write_cb(evutil_socket_t fd, short what, void *arg)
         conn_free(c, 1);
         return;
     }
+    conn_limits(c);
     if (evbuffer_get_length(c->c_out) == 0)
         conn_drained(c);
 }
@@ -1128,6 +1309,7 @@ static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
     (void)bev;
+    conn_limits(arg);
     conn_drained(arg);
 }
 
@@ -1198,6 +1380,10 @@ conn_free(struct conn *c, int purge)
         TAILQ_REMOVE(&conn_dirty, c, c_dirty_link);
     if (c->c_ev_timeout != NULL)
         event_free(c->c_ev_timeout);
+    if (c->c_ev_soft != NULL)
+        event_free(c->c_ev_soft);
+    listing_free(c->c_list);
+    c->c_list = NULL;
     sleigh_conn_gone(c);
     if (purge) {
         if (c->c_barriers > 0)
@@ -1218,6 +1404,8 @@ conn_free(struct conn *c, int purge)
         evutil_closesocket(c->c_fd);
     }
     event_free(c->c_ev_resume);
+    outacct_unref(c->c_acct);   /* after the output buffer: its cleanups use it */
+    srv.mem_used -= c->c_mem;
     TAILQ_REMOVE(&conn_all, c, c_link);
     srv.nconns--;
     if (c->c_deadman && !srv.shutting_down) {
@@ -1265,6 +1453,7 @@ conn_alloc(struct sockaddr *sa)
     c->c_waiter.w_fail = conn_waiter_fail;
     htab_init(&c->c_map);
     htab_init(&c->c_owned);
+    c->c_acct = outacct_new();
     c->c_ev_resume = event_new(srv.base, -1, 0, conn_resume_cb, c);
     if (c->c_ev_resume == NULL)
         fatalx("cannot set up a connection");

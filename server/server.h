@@ -33,6 +33,11 @@
 #define NWS_MAX_KEPT_ARGS   6         /* arguments kept per request; more are skipped */
 #define NWS_READ_HIGH       (4 * 1024 * 1024)   /* stop reading a conn past this input */
 #define NWS_OUT_HIGH        (8 * 1024 * 1024)   /* stop parsing a conn past this output */
+#define NWS_READ_TIGHT      (64 * 1024)  /* ... past this input when memory is full */
+#define NWS_OUT_TIGHT       (64 * 1024)  /* ... past this copied output when memory is full */
+#define NWS_OUT_HARD_DEF    (16 * 1024 * 1024)  /* --client-output-limit defaults */
+#define NWS_OUT_SOFT_DEF    (4 * 1024 * 1024)
+#define NWS_OUT_SOFT_SECS_DEF 30
 #define NWS_REQS_PER_EVENT  64        /* fairness: requests per callback */
 #define NWS_MAX_SINGLE_READ  (64 * 1024)  /* bytes read per event and connection */
 #define NWS_MAX_SINGLE_WRITE (1024 * 1024) /* bytes written per event and connection */
@@ -54,6 +59,9 @@ struct config {
     uint64_t    spool_threshold;      /* 0: never spool */
     uint64_t    max_value_size;
     uint64_t    max_memory;
+    uint64_t    out_hard;             /* copied reply bytes that close a client; 0: none */
+    uint64_t    out_soft;             /* ... if held for out_soft_secs; 0: none */
+    int         out_soft_secs;
     const char *pidfile;
     int         daemon;
     int         log_level;
@@ -124,6 +132,7 @@ struct htab {
     struct htab_ent *ht_ents;
     size_t           ht_cap;  /* power of two, or 0 */
     size_t           ht_n;
+    int              ht_listed;   /* keys may be in a listing: listing_free_name() */
 };
 void   htab_seed(const unsigned char key[16]);
 void   htab_init(struct htab *);
@@ -154,6 +163,10 @@ struct value {
 #define value_data(v) ((v)->v_buf + (v)->v_metalen)
 /* A value with room for len bytes (filled later); NULL past the memory limit. */
 struct value *value_new(int64_t desc, const char *meta, size_t metalen, uint64_t len);
+/* A value still to arrive: its bytes are charged by value_charge() as they come. */
+struct value *value_new_incoming(const char *meta, size_t metalen, uint64_t len);
+int           value_charge(uint64_t n);
+void          value_settle(struct value *, uint64_t filled);
 /* A spooled value backed by fd (owned); NULL on allocation failure. */
 struct value *value_new_spooled(int64_t desc, const char *meta, size_t metalen,
                                 uint64_t len, int fd);
@@ -328,11 +341,43 @@ struct var *conn_blocked_var(struct conn *);
 
 struct evbuffer *conn_output(struct conn *);
 
+/* Abort c: log why, drop its output, close it soon (allocation failure, limits). */
+void        conn_abort(struct conn *, const char *why);
+int         conn_aborted(const struct conn *);
+struct outacct *conn_outacct(struct conn *);
+
 /* reply.c: replies on a connection's output. */
 void reply_short(struct conn *, int status, const char *reason);
 void reply_long_error(struct conn *, int status, const char *reason);
 void reply_value(struct conn *, struct value *, const char *varid, uint64_t index);
 void reply_text(struct conn *, const char *s, size_t len);
+int  reply_text_begin(struct conn *, size_t len);
+int  reply_text_add(struct conn *, const char *s, size_t len);
+/*
+ * Bytes a connection's output holds without a copy (values by reference,
+ * spooled values as file segments): refcounted, since an output buffer may
+ * outlive its connection (a bufferevent frees it later).
+ */
+struct outacct {
+    unsigned oa_refs;
+    uint64_t oa_bytes;
+};
+struct outacct *outacct_new(void);
+struct outacct *outacct_add(struct outacct *, uint64_t len);
+void            outacct_sub(struct outacct *, uint64_t len);
+void            outacct_unref(struct outacct *);
+
+/* listing.c: list wss / list vars replies in bounded pieces. */
+struct listing;
+struct listing *listing_wss(struct conn *, const char *name, size_t len);
+struct listing *listing_vars(struct ws *);
+uint64_t        listing_length(const struct listing *);
+int             listing_fill(struct listing *, struct conn *);
+uint64_t        listing_mem(const struct listing *);
+void            listing_free(struct listing *);
+void            listing_free_name(char *);
+/* conn.c: c sends l after the reply header already written (takes l). */
+void            conn_send_listing(struct conn *, struct listing *l);
 
 /* dispatch.c: the command table. */
 struct request {

@@ -63,6 +63,7 @@ ws_create(const char *name, size_t len)
     ws->ws_namelen = len;
     ws->ws_id = ++srv.counter;
     htab_init(&ws->ws_vars);
+    ws->ws_vars.ht_listed = 1;
     htab_put(&ws_names, name, len, ws);
     srv.mem_used += mem_ws_cost(len);
     return ws;
@@ -116,8 +117,8 @@ ws_destroy(struct ws *ws)
     htab_free(&ws->ws_vars);
     if (ws->ws_sleigh != NULL)
         sleigh_free(ws->ws_sleigh);
-    free(ws->ws_owner);
-    free(ws->ws_name);
+    listing_free_name(ws->ws_owner);    /* a listing in progress may show them */
+    listing_free_name(ws->ws_name);
     free(ws);
 }
 

@@ -1,0 +1,330 @@
+/*
+ * listing.c -- "list wss" and "list vars" replies, produced in bounded
+ * pieces (sections 7.7, 7.8; op_list.c runs the commands).
+ *
+ * A listing may be hundreds of megabytes (200,000 variables with 1000-byte
+ * names): built whole it held the event loop for a second and its memory
+ * once per client that asked.  Instead the request takes a snapshot (one
+ * small record per workspace or variable, pointing at the names, plus the
+ * numbers a line shows), computes the reply's exact length from it for the
+ * header the protocol puts first, and the connection then appends at most
+ * LISTING_CHUNK bytes at a time, each time its output has drained (conn.c).
+ *
+ * The rule for changes while a listing is sent: the listing shows the state
+ * when the request ran, byte for byte as if it had been built then.  The
+ * numbers are copied into the snapshot; the names are not, so a name freed
+ * while any listing is in progress (its workspace or variable deleted) is
+ * kept in a graveyard instead (listing_free_name) until the last listing
+ * ends.  The snapshot and the graveyard count against --max-memory.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server.h"
+
+#define LISTING_CHUNK (256 * 1024)
+
+struct listing_name {
+    const char *ln_name;
+    size_t      ln_len;
+};
+
+struct listing_ent {
+    const char          *le_name;
+    size_t               le_len;
+    /* list vars */
+    size_t               le_nvalues;
+    unsigned             le_nfetchers, le_nfinders;
+    enum var_mode        le_mode;
+    /* list wss */
+    const char          *le_owner;     /* NULL: none */
+    int                  le_persistent, le_owned;
+    struct listing_name *le_vars;      /* sorted */
+    size_t               le_nvars;
+};
+
+struct listing {
+    int                 l_wss;        /* list wss, else list vars */
+    struct listing_ent *l_ents;
+    size_t              l_n;
+    size_t              l_i;          /* the entry being sent */
+    size_t              l_vi;         /* list wss: its next variable name */
+    int                 l_head;       /* list wss: its head is sent */
+    uint64_t            l_total;      /* the length the header announced */
+    uint64_t            l_sent;
+    uint64_t            l_mem;        /* the snapshot's bytes */
+};
+
+static unsigned listing_nactive;
+static char   **listing_grave;
+static size_t   listing_ngrave, listing_gravecap;
+static uint64_t listing_gravemem;
+
+/* Frees a workspace or variable name, or keeps it while listings may show it. */
+void
+listing_free_name(char *p)
+{
+    if (p == NULL)
+        return;
+    if (listing_nactive == 0) {
+        free(p);
+        return;
+    }
+    if (listing_ngrave == listing_gravecap) {
+        listing_gravecap = listing_gravecap ? 2 * listing_gravecap : 64;
+        listing_grave = xrealloc(listing_grave, listing_gravecap * sizeof(*listing_grave));
+    }
+    listing_grave[listing_ngrave++] = p;
+    listing_gravemem += strlen(p) + 1 + sizeof(char *);
+    srv.mem_used += strlen(p) + 1 + sizeof(char *);
+}
+
+uint64_t
+listing_mem(const struct listing *l)
+{
+    return l != NULL ? l->l_mem : 0;
+}
+
+void
+listing_free(struct listing *l)
+{
+    size_t i;
+
+    if (l == NULL)
+        return;
+    if (l->l_wss) {
+        for (i = 0; i < l->l_n; i++)
+            free(l->l_ents[i].le_vars);
+    }
+    free(l->l_ents);
+    free(l);
+    if (--listing_nactive > 0)
+        return;
+    for (i = 0; i < listing_ngrave; i++)
+        free(listing_grave[i]);
+    free(listing_grave);
+    listing_grave = NULL;
+    listing_ngrave = listing_gravecap = 0;
+    srv.mem_used -= listing_gravemem;
+    listing_gravemem = 0;
+}
+
+/* Digits of n in decimal. */
+static size_t
+listing_digits(uint64_t n)
+{
+    char buf[32];
+
+    return (size_t)snprintf(buf, sizeof(buf), "%llu", (unsigned long long)n);
+}
+
+static struct listing *
+listing_new(int wss, size_t n)
+{
+    struct listing *l = xcalloc(1, sizeof(*l));
+
+    l->l_wss = wss;
+    l->l_ents = xcalloc(n, sizeof(*l->l_ents));
+    l->l_mem = sizeof(*l) + n * sizeof(*l->l_ents);
+    listing_nactive++;
+    return l;
+}
+
+/* The list wss entry of ws, its line's length added to l_total. */
+static void
+listing_ws_ent(struct listing *l, struct listing_ent *e, struct conn *c, struct ws *ws)
+{
+    struct htab_ent **vars;
+    size_t            i;
+
+    e->le_name = ws->ws_name;
+    e->le_len = ws->ws_namelen;
+    e->le_owner = ws->ws_owner;
+    e->le_persistent = ws->ws_persistent;
+    e->le_owned = conn_owns(c, ws);
+    vars = htab_sorted(&ws->ws_vars, &e->le_nvars);
+    e->le_vars = xcalloc(e->le_nvars, sizeof(*e->le_vars));
+    l->l_mem += e->le_nvars * sizeof(*e->le_vars);
+    l->l_total += 1 + e->le_len + 1 + (e->le_owner ? strlen(e->le_owner) : 0) +
+                  (e->le_persistent ? 6 : 7) + listing_digits(e->le_nvars) + 1 + 1;
+    for (i = 0; i < e->le_nvars; i++) {
+        e->le_vars[i].ln_name = vars[i]->h_key;
+        e->le_vars[i].ln_len = vars[i]->h_klen;
+        l->l_total += vars[i]->h_klen + (i > 0);
+    }
+    free(vars);
+}
+
+/* The snapshot's cost for list wss, before it is taken. */
+static uint64_t
+listing_wss_cost(struct ws **wss, size_t n)
+{
+    uint64_t cost = sizeof(struct listing) + n * sizeof(struct listing_ent);
+    size_t   i;
+
+    for (i = 0; i < n; i++)
+        cost += htab_count(&wss[i]->ws_vars) * (sizeof(struct listing_name) + sizeof(void *));
+    return cost;
+}
+
+/*
+ * Snapshot for list wss: every workspace (name NULL) or the one named.
+ * NULL if it would pass --max-memory.
+ */
+struct listing *
+listing_wss(struct conn *c, const char *name, size_t len)
+{
+    struct htab_ent **all = NULL;
+    struct ws       **wss, *one;
+    struct listing   *l;
+    size_t            n, i;
+
+    if (name != NULL) {
+        one = ws_find(name, len);
+        n = one != NULL;
+        wss = xcalloc(1, sizeof(*wss));
+        wss[0] = one;
+    } else {
+        all = htab_sorted(ws_table(), &n);
+        wss = xcalloc(n, sizeof(*wss));
+        for (i = 0; i < n; i++)
+            wss[i] = all[i]->h_val;
+        free(all);
+    }
+    if (!mem_fits(listing_wss_cost(wss, n) + n * sizeof(void *))) {
+        free(wss);
+        return NULL;
+    }
+    l = listing_new(1, n);
+    l->l_n = n;
+    for (i = 0; i < n; i++)
+        listing_ws_ent(l, &l->l_ents[i], c, wss[i]);
+    free(wss);
+    if (n == 0)
+        l->l_total = 1;   /* a lone LF */
+    return l;
+}
+
+/* Snapshot for list vars of ws; NULL if it would pass --max-memory. */
+struct listing *
+listing_vars(struct ws *ws)
+{
+    struct htab_ent **vars;
+    struct listing   *l;
+    size_t            n, i, k = 0;
+
+    if (!mem_fits(htab_count(&ws->ws_vars) * (sizeof(struct listing_ent) + sizeof(void *))))
+        return NULL;
+    vars = htab_sorted(&ws->ws_vars, &n);
+    l = listing_new(0, n);
+    for (i = 0; i < n; i++) {
+        struct var         *var = vars[i]->h_val;
+        struct listing_ent *e = &l->l_ents[k];
+
+        if (var->var_hidden)
+            continue;
+        e->le_name = vars[i]->h_key;
+        e->le_len = vars[i]->h_klen;
+        e->le_nvalues = var_nvalues(var);
+        e->le_nfetchers = var->var_nfetchers;
+        e->le_nfinders = var->var_nfinders;
+        e->le_mode = var->var_mode;
+        l->l_total += (k > 0) + e->le_len + 1 + listing_digits(e->le_nvalues) + 1 +
+                      listing_digits(e->le_nfetchers) + 1 + listing_digits(e->le_nfinders) +
+                      1 + strlen(var_mode_name(e->le_mode));
+        k++;
+    }
+    free(vars);
+    l->l_n = k;
+    return l;
+}
+
+uint64_t
+listing_length(const struct listing *l)
+{
+    return l->l_total;
+}
+
+/* Appends to c's output, counting; 0 or -1 (c was aborted). */
+static int
+listing_add(struct listing *l, struct conn *c, const char *p, size_t len)
+{
+    l->l_sent += len;
+    return reply_text_add(c, p, len);
+}
+
+/* The head of a list wss line: everything before the variable names. */
+static int
+listing_ws_head(struct listing *l, struct conn *c, const struct listing_ent *e)
+{
+    char num[32];
+
+    snprintf(num, sizeof(num), "%zu\t", e->le_nvars);
+    if (listing_add(l, c, e->le_owned ? ">" : " ", 1) != 0 ||
+        listing_add(l, c, e->le_name, e->le_len) != 0 || listing_add(l, c, "\t", 1) != 0 ||
+        (e->le_owner != NULL && listing_add(l, c, e->le_owner, strlen(e->le_owner)) != 0) ||
+        listing_add(l, c, e->le_persistent ? "\tTrue\t" : "\tFalse\t",
+                    e->le_persistent ? 6 : 7) != 0 ||
+        listing_add(l, c, num, strlen(num)) != 0)
+        return -1;
+    return 0;
+}
+
+/*
+ * Appends the next piece (up to about LISTING_CHUNK bytes in c's output).
+ * Returns 1 while more is to come, 0 when the listing is whole, -1 if c was
+ * aborted (allocation failure, or a length that did not match).
+ */
+int
+listing_fill(struct listing *l, struct conn *c)
+{
+    struct evbuffer *out = conn_output(c);
+    char             line[128];
+
+    if (l->l_wss && l->l_n == 0 && l->l_sent == 0 && listing_add(l, c, "\n", 1) != 0)
+        return -1;
+    while (l->l_i < l->l_n) {
+        const struct listing_ent *e = &l->l_ents[l->l_i];
+
+        if (evbuffer_get_length(out) >= LISTING_CHUNK)
+            return 1;
+        if (!l->l_wss) {
+            snprintf(line, sizeof(line), "\t%zu\t%u\t%u\t%s", e->le_nvalues, e->le_nfetchers,
+                     e->le_nfinders, var_mode_name(e->le_mode));
+            if ((l->l_i > 0 && listing_add(l, c, "\n", 1) != 0) ||
+                listing_add(l, c, e->le_name, e->le_len) != 0 ||
+                listing_add(l, c, line, strlen(line)) != 0)
+                return -1;
+            l->l_i++;
+            continue;
+        }
+        if (!l->l_head) {
+            if (listing_ws_head(l, c, e) != 0)
+                return -1;
+            l->l_head = 1;
+        }
+        while (l->l_vi < e->le_nvars && evbuffer_get_length(out) < LISTING_CHUNK) {
+            const struct listing_name *v = &e->le_vars[l->l_vi];
+
+            if ((l->l_vi > 0 && listing_add(l, c, ",", 1) != 0) ||
+                listing_add(l, c, v->ln_name, v->ln_len) != 0)
+                return -1;
+            l->l_vi++;
+        }
+        if (l->l_vi < e->le_nvars)
+            return 1;
+        if (listing_add(l, c, "\n", 1) != 0)
+            return -1;
+        l->l_i++;
+        l->l_vi = 0;
+        l->l_head = 0;
+    }
+    if (l->l_sent != l->l_total) {
+        log_warnx("listing: %llu bytes announced, %llu made", (unsigned long long)l->l_total,
+                  (unsigned long long)l->l_sent);
+        conn_abort(c, "a listing did not match its length");
+        return -1;
+    }
+    return 0;
+}
