@@ -8,7 +8,8 @@
  * small record per workspace or variable, pointing at the names, plus the
  * numbers a line shows), computes the reply's exact length from it for the
  * header the protocol puts first, and the connection then appends at most
- * LISTING_CHUNK bytes at a time, each time its output has drained (conn.c).
+ * about LISTING_CHUNK bytes (less under small output limits) each time its
+ * output has drained (conn.c).
  *
  * The rule for changes while a listing is sent: the listing shows the state
  * when the request ran, byte for byte as if it had been built then.  The
@@ -271,6 +272,19 @@ listing_ws_head(struct listing *l, struct conn *c, const struct listing_ent *e)
     return 0;
 }
 
+/* Output bytes a listing tops up to: well under the client output limits. */
+static size_t
+listing_chunk(void)
+{
+    uint64_t n = LISTING_CHUNK;
+
+    if (srv.cfg.out_soft != 0 && srv.cfg.out_soft / 2 < n)
+        n = srv.cfg.out_soft / 2;
+    if (srv.cfg.out_hard != 0 && srv.cfg.out_hard / 2 < n)
+        n = srv.cfg.out_hard / 2;
+    return n < 4096 ? 4096 : (size_t)n;
+}
+
 /*
  * Appends the next piece (up to about LISTING_CHUNK bytes in c's output).
  * Returns 1 while more is to come, 0 when the listing is whole, -1 if c was
@@ -280,6 +294,7 @@ int
 listing_fill(struct listing *l, struct conn *c)
 {
     struct evbuffer *out = conn_output(c);
+    size_t           chunk = listing_chunk();
     char             line[128];
 
     if (l->l_wss && l->l_n == 0 && l->l_sent == 0 && listing_add(l, c, "\n", 1) != 0)
@@ -287,7 +302,7 @@ listing_fill(struct listing *l, struct conn *c)
     while (l->l_i < l->l_n) {
         const struct listing_ent *e = &l->l_ents[l->l_i];
 
-        if (evbuffer_get_length(out) >= LISTING_CHUNK)
+        if (evbuffer_get_length(out) >= chunk)
             return 1;
         if (!l->l_wss) {
             snprintf(line, sizeof(line), "\t%zu\t%u\t%u\t%s", e->le_nvalues, e->le_nfetchers,
@@ -304,7 +319,7 @@ listing_fill(struct listing *l, struct conn *c)
                 return -1;
             l->l_head = 1;
         }
-        while (l->l_vi < e->le_nvars && evbuffer_get_length(out) < LISTING_CHUNK) {
+        while (l->l_vi < e->le_nvars && evbuffer_get_length(out) < chunk) {
             const struct listing_name *v = &e->le_vars[l->l_vi];
 
             if ((l->l_vi > 0 && listing_add(l, c, ",", 1) != 0) ||
