@@ -544,6 +544,7 @@ struct cursor {
     const char      *k_p;     /* unconsumed bytes of the window */
     size_t           k_n;
     size_t           k_used;  /* consumed, not drained yet */
+    int              k_nomem; /* a pullup failed: the conn is aborted */
 };
 
 /* Drains what was consumed and opens a window on the first chain. */
@@ -581,8 +582,10 @@ cur_need(struct cursor *k, size_t want)
         return 0;
     cur_sync(k);
     if (k->k_n < want) {
-        if ((k->k_p = (const char *)evbuffer_pullup(k->k_in, (ev_ssize_t)want)) == NULL)
-            fatalx("conn input");
+        if (evbuffer_pullup(k->k_in, (ev_ssize_t)want) == NULL) {
+            k->k_nomem = 1;   /* conn_process() aborts the conn */
+            return 0;
+        }
         cur_sync(k);
     }
     return 1;
@@ -1066,6 +1069,7 @@ conn_process(struct conn *c)
     }
     k.k_in = conn_input(c);
     k.k_used = 0;
+    k.k_nomem = 0;
     cur_sync(&k);
     while (!c->c_closing && c->c_state != CONN_BLOCKED) {
         if (c->c_list != NULL) {
@@ -1095,6 +1099,8 @@ conn_process(struct conn *c)
     }
     if (k.k_used > 0)
         evbuffer_drain(k.k_in, k.k_used);
+    if (k.k_nomem)
+        conn_abort(c, "cannot allocate memory for its input");
     conn_limits(c);
     if (c->c_aborted) {
         conn_free(c, 1);
@@ -1177,7 +1183,7 @@ conn_sock_read(struct conn *c)
 
     if ((n = read(c->c_fd, scratch, sizeof(scratch))) > 0) {
         if (evbuffer_add(c->c_in, scratch, (size_t)n) != 0)
-            fatalx("conn input");
+            conn_abort(c, "cannot allocate memory for its input");
         return 1;
     }
     if (n == 0)
