@@ -109,6 +109,7 @@ struct conn {
     struct event       *c_ev_soft;    /* fires when over the soft output limit too long */
     int                 c_soft;       /* c_ev_soft is added */
     struct listing     *c_list;       /* a listing being sent (listing.c) */
+    struct event       *c_ev_next;    /* zero timer: its next piece */
 };
 
 static TAILQ_HEAD(, conn) conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
@@ -120,6 +121,7 @@ static void conn_free(struct conn *, int purge);
 static void conn_timeouts(struct conn *);
 static void conn_sock_finish(struct conn *);
 static void conn_drained(struct conn *);
+static void conn_resume_cb(evutil_socket_t, short, void *);
 
 int
 conn_has_cookie(const struct conn *c)
@@ -1166,8 +1168,22 @@ conn_flush_pending(void)
 static void
 conn_drained(struct conn *c)
 {
+    struct timeval now = {0, 0};
+
     if (c->c_closing) {
         conn_free(c, 1);
+    } else if (c->c_paused && c->c_list != NULL) {
+        /*
+         * The next piece of a listing waits for the loop's next turn: a
+         * zero timer runs after the loop has polled the sockets, where
+         * event_active would run in this turn, again and again while
+         * the socket takes it, starving every other client.
+         */
+        c->c_paused = 0;
+        if (c->c_ev_next == NULL &&
+            (c->c_ev_next = evtimer_new(srv.base, conn_resume_cb, c)) == NULL)
+            fatalx("evtimer_new");
+        evtimer_add(c->c_ev_next, &now);
     } else if (c->c_paused) {
         c->c_paused = 0;
         conn_resume_later(c);
@@ -1388,6 +1404,8 @@ conn_free(struct conn *c, int purge)
         event_free(c->c_ev_timeout);
     if (c->c_ev_soft != NULL)
         event_free(c->c_ev_soft);
+    if (c->c_ev_next != NULL)
+        event_free(c->c_ev_next);
     listing_free(c->c_list);
     c->c_list = NULL;
     sleigh_conn_gone(c);

@@ -24,11 +24,25 @@
 
 #include "server.h"
 
-#define LISTING_CHUNK (256 * 1024)
+#define LISTING_CHUNK (64 * 1024)
 
-struct listing_name {
-    const char *ln_name;
-    size_t      ln_len;
+/*
+ * A table's entries sorted by name, shared: sorting 20,000 names of 1000
+ * bytes takes milliseconds, and 60 clients asking at once held the loop for
+ * seconds.  A workspace keeps the sorted view of its variables, the server
+ * one of its workspaces, until a name is added or removed (ws.c calls
+ * listing_forget); every listing meanwhile takes a reference to it.
+ */
+struct sview_ent {
+    const char *se_name;
+    size_t      se_len;
+    void       *se_val;     /* valid only while the view is current */
+};
+struct sview {
+    unsigned         sv_refs;
+    size_t           sv_n;
+    uint64_t         sv_mem;
+    struct sview_ent sv_e[];
 };
 
 struct listing_ent {
@@ -41,7 +55,7 @@ struct listing_ent {
     /* list wss */
     const char          *le_owner;     /* NULL: none */
     int                  le_persistent, le_owned;
-    struct listing_name *le_vars;      /* sorted */
+    struct sview        *le_vars;      /* a reference */
     size_t               le_nvars;
 };
 
@@ -57,7 +71,8 @@ struct listing {
     uint64_t            l_mem;        /* the snapshot's bytes */
 };
 
-static unsigned listing_nactive;
+static unsigned      listing_nactive;
+static struct sview *listing_wss_view;   /* the workspace table, sorted */
 static char   **listing_grave;
 static size_t   listing_ngrave, listing_gravecap;
 static uint64_t listing_gravemem;
@@ -81,6 +96,58 @@ listing_free_name(char *p)
     srv.mem_used += strlen(p) + 1 + sizeof(char *);
 }
 
+static void
+sview_unref(struct sview *v)
+{
+    if (v == NULL || --v->sv_refs > 0)
+        return;
+    srv.mem_used -= v->sv_mem;
+    free(v);
+}
+
+/* The sorted view of t, cached in *cache; a new reference. */
+static struct sview *
+sview_get(struct htab *t, struct sview **cache)
+{
+    struct htab_ent **all;
+    struct sview     *v;
+    size_t            n, i;
+
+    if (*cache == NULL) {
+        all = htab_sorted(t, &n);
+        v = xmalloc(sizeof(*v) + n * sizeof(v->sv_e[0]));
+        v->sv_refs = 1;
+        v->sv_n = n;
+        v->sv_mem = sizeof(*v) + n * sizeof(v->sv_e[0]);
+        for (i = 0; i < n; i++) {
+            v->sv_e[i].se_name = all[i]->h_key;
+            v->sv_e[i].se_len = all[i]->h_klen;
+            v->sv_e[i].se_val = all[i]->h_val;
+        }
+        free(all);
+        srv.mem_used += v->sv_mem;
+        *cache = v;
+    }
+    (*cache)->sv_refs++;
+    return *cache;
+}
+
+/* A name was added to or removed from the table whose view is *cache. */
+void
+listing_forget(void **cache)
+{
+    sview_unref(*cache);
+    *cache = NULL;
+}
+
+/* The workspace table changed. */
+void
+listing_forget_wss(void)
+{
+    sview_unref(listing_wss_view);
+    listing_wss_view = NULL;
+}
+
 uint64_t
 listing_mem(const struct listing *l)
 {
@@ -96,7 +163,7 @@ listing_free(struct listing *l)
         return;
     if (l->l_wss) {
         for (i = 0; i < l->l_n; i++)
-            free(l->l_ents[i].le_vars);
+            sview_unref(l->l_ents[i].le_vars);
     }
     free(l->l_ents);
     free(l);
@@ -136,37 +203,20 @@ listing_new(int wss, size_t n)
 static void
 listing_ws_ent(struct listing *l, struct listing_ent *e, struct conn *c, struct ws *ws)
 {
-    struct htab_ent **vars;
-    size_t            i;
+    struct sview *v = sview_get(&ws->ws_vars, (struct sview **)&ws->ws_view);
+    size_t        i;
 
     e->le_name = ws->ws_name;
     e->le_len = ws->ws_namelen;
     e->le_owner = ws->ws_owner;
     e->le_persistent = ws->ws_persistent;
     e->le_owned = conn_owns(c, ws);
-    vars = htab_sorted(&ws->ws_vars, &e->le_nvars);
-    e->le_vars = xcalloc(e->le_nvars, sizeof(*e->le_vars));
-    l->l_mem += e->le_nvars * sizeof(*e->le_vars);
+    e->le_vars = v;
+    e->le_nvars = v->sv_n;
     l->l_total += 1 + e->le_len + 1 + (e->le_owner ? strlen(e->le_owner) : 0) +
                   (e->le_persistent ? 6 : 7) + listing_digits(e->le_nvars) + 1 + 1;
-    for (i = 0; i < e->le_nvars; i++) {
-        e->le_vars[i].ln_name = vars[i]->h_key;
-        e->le_vars[i].ln_len = vars[i]->h_klen;
-        l->l_total += vars[i]->h_klen + (i > 0);
-    }
-    free(vars);
-}
-
-/* The snapshot's cost for list wss, before it is taken. */
-static uint64_t
-listing_wss_cost(struct ws **wss, size_t n)
-{
-    uint64_t cost = sizeof(struct listing) + n * sizeof(struct listing_ent);
-    size_t   i;
-
-    for (i = 0; i < n; i++)
-        cost += htab_count(&wss[i]->ws_vars) * (sizeof(struct listing_name) + sizeof(void *));
-    return cost;
+    for (i = 0; i < e->le_nvars; i++)
+        l->l_total += v->sv_e[i].se_len + (i > 0);
 }
 
 /*
@@ -176,32 +226,26 @@ listing_wss_cost(struct ws **wss, size_t n)
 struct listing *
 listing_wss(struct conn *c, const char *name, size_t len)
 {
-    struct htab_ent **all = NULL;
-    struct ws       **wss, *one;
-    struct listing   *l;
-    size_t            n, i;
+    struct sview   *all = NULL;
+    struct ws      *one = NULL;
+    struct listing *l;
+    size_t          n, i;
 
     if (name != NULL) {
         one = ws_find(name, len);
         n = one != NULL;
-        wss = xcalloc(1, sizeof(*wss));
-        wss[0] = one;
     } else {
-        all = htab_sorted(ws_table(), &n);
-        wss = xcalloc(n, sizeof(*wss));
-        for (i = 0; i < n; i++)
-            wss[i] = all[i]->h_val;
-        free(all);
+        n = htab_count(ws_table());
     }
-    if (!mem_fits(listing_wss_cost(wss, n) + n * sizeof(void *))) {
-        free(wss);
+    if (!mem_fits(sizeof(*l) + n * sizeof(struct listing_ent)))
         return NULL;
-    }
+    if (name == NULL)
+        all = sview_get(ws_table(), &listing_wss_view);
     l = listing_new(1, n);
     l->l_n = n;
     for (i = 0; i < n; i++)
-        listing_ws_ent(l, &l->l_ents[i], c, wss[i]);
-    free(wss);
+        listing_ws_ent(l, &l->l_ents[i], c, one != NULL ? one : all->sv_e[i].se_val);
+    sview_unref(all);
     if (n == 0)
         l->l_total = 1;   /* a lone LF */
     return l;
@@ -211,22 +255,22 @@ listing_wss(struct conn *c, const char *name, size_t len)
 struct listing *
 listing_vars(struct ws *ws)
 {
-    struct htab_ent **vars;
-    struct listing   *l;
-    size_t            n, i, k = 0;
+    struct sview   *v;
+    struct listing *l;
+    size_t          n = htab_count(&ws->ws_vars), i, k = 0;
 
-    if (!mem_fits(htab_count(&ws->ws_vars) * (sizeof(struct listing_ent) + sizeof(void *))))
+    if (!mem_fits(sizeof(*l) + n * sizeof(struct listing_ent)))
         return NULL;
-    vars = htab_sorted(&ws->ws_vars, &n);
+    v = sview_get(&ws->ws_vars, (struct sview **)&ws->ws_view);
     l = listing_new(0, n);
     for (i = 0; i < n; i++) {
-        struct var         *var = vars[i]->h_val;
+        struct var         *var = v->sv_e[i].se_val;
         struct listing_ent *e = &l->l_ents[k];
 
         if (var->var_hidden)
             continue;
-        e->le_name = vars[i]->h_key;
-        e->le_len = vars[i]->h_klen;
+        e->le_name = v->sv_e[i].se_name;
+        e->le_len = v->sv_e[i].se_len;
         e->le_nvalues = var_nvalues(var);
         e->le_nfetchers = var->var_nfetchers;
         e->le_nfinders = var->var_nfinders;
@@ -236,7 +280,7 @@ listing_vars(struct ws *ws)
                       1 + strlen(var_mode_name(e->le_mode));
         k++;
     }
-    free(vars);
+    sview_unref(v);
     l->l_n = k;
     return l;
 }
@@ -320,10 +364,10 @@ listing_fill(struct listing *l, struct conn *c)
             l->l_head = 1;
         }
         while (l->l_vi < e->le_nvars && evbuffer_get_length(out) < chunk) {
-            const struct listing_name *v = &e->le_vars[l->l_vi];
+            const struct sview_ent *v = &e->le_vars->sv_e[l->l_vi];
 
             if ((l->l_vi > 0 && listing_add(l, c, ",", 1) != 0) ||
-                listing_add(l, c, v->ln_name, v->ln_len) != 0)
+                listing_add(l, c, v->se_name, v->se_len) != 0)
                 return -1;
             l->l_vi++;
         }

@@ -293,6 +293,7 @@ struct ws {
     int         ws_persistent;
     struct htab ws_vars;        /* name -> struct var */
     struct sleigh *ws_sleigh;   /* a sleigh workspace (wstype=sleigh), else NULL */
+    void       *ws_view;        /* listing.c: its variables sorted, or NULL */
 };
 void       ws_init(void);
 void       ws_shutdown(void);
@@ -376,6 +377,8 @@ int             listing_fill(struct listing *, struct conn *);
 uint64_t        listing_mem(const struct listing *);
 void            listing_free(struct listing *);
 void            listing_free_name(char *);
+void            listing_forget(void **view);   /* a table's names changed */
+void            listing_forget_wss(void);
 /* conn.c: c sends l after the reply header already written (takes l). */
 void            conn_send_listing(struct conn *, struct listing *l);
 

@@ -65,6 +65,7 @@ ws_create(const char *name, size_t len)
     htab_init(&ws->ws_vars);
     ws->ws_vars.ht_listed = 1;
     htab_put(&ws_names, name, len, ws);
+    listing_forget_wss();
     srv.mem_used += mem_ws_cost(len);
     return ws;
 }
@@ -110,6 +111,8 @@ ws_destroy(struct ws *ws)
     if (ws->ws_owner != NULL)
         srv.mem_used -= strlen(ws->ws_owner) + 1;
     htab_del(&ws_names, ws->ws_name, ws->ws_namelen);
+    listing_forget_wss();
+    listing_forget(&ws->ws_view);
     while ((e = htab_next(&ws->ws_vars, &pos)) != NULL) {
         srv.mem_used -= mem_var_cost(e->h_klen);
         var_free(e->h_val);
@@ -139,6 +142,7 @@ ws_var(struct ws *ws, const char *name, size_t len)
     var = var_new(ws, name, len);
     /* The variable's name is the table's own copy of the key. */
     var->var_name = htab_put(&ws->ws_vars, name, len, var);
+    listing_forget(&ws->ws_view);
     srv.mem_used += mem_var_cost(len);
     return var;
 }
@@ -158,6 +162,7 @@ void
 ws_var_delete(struct ws *ws, struct var *var)
 {
     srv.mem_used -= mem_var_cost(var->var_namelen);
+    listing_forget(&ws->ws_view);
     htab_del(&ws->ws_vars, var->var_name, var->var_namelen);
     var_free(var);
 }
