@@ -3,7 +3,7 @@
  * measured: the server's peak RSS and a probe client's latency.
  *
  * usage: memattack --server PATH --attack NAME [--max-memory SIZE]
- *                  [--seconds N] [--scale F] [-- server options...]
+ *                  [--seconds N] [--scale F] [--rcvbuf N] [-- server options...]
  *
  * Starts PATH on 127.0.0.1 (port 0, no web interface, a private temp
  * directory) with --max-memory SIZE (default 64M), and runs one attack
@@ -19,10 +19,13 @@
  *   findtry  100 connections pipeline findTry of a 4000-byte value (10,000
  *            each) and never read
  *   trickle  17 connections announce a 15 MiB store and send one byte
- *            every 2 s; the probe stores 2 MiB values instead (a refused
+ *            every 2 s; the probe stores 8 MiB values instead (a refused
  *            probe store is counted as an error)
  *
- * Counts scale with --scale (default 1).  Prints one line: the attack,
+ * Counts scale with --scale (default 1).  --rcvbuf sets the attackers'
+ * SO_RCVBUF: on loopback their receive buffers are this machine's memory
+ * too, and filling them is CPU time the server spends before the sockets
+ * are full (an attacker elsewhere costs the server only its send buffers).  Prints one line: the attack,
  * the server's RSS before and its peak (VmHWM), the probe's p50, p99 and
  * maximum in ms, and the probe's errors.  Loopback only; bounded in time
  * (the setup plus --seconds, default 8) and in traffic.
@@ -46,6 +49,7 @@
 #define MA_MAX_PROBES 100000
 
 static int    ma_port;
+static int    ma_rcvbuf;      /* attackers' SO_RCVBUF (0: the system's) */
 static pid_t  ma_pid;
 static double ma_scale = 1.0;
 
@@ -291,6 +295,8 @@ ma_probe_once(struct ma_probe *pr)
         pr->errors++;
     if (ma_long(pr->fd) != 0)
         pr->errors++;
+    if (getenv("MEMATTACK_SLOW") != NULL && ma_now() - t0 > 0.05)
+        fprintf(stderr, "slow probe %d: %.1f ms\n", pr->n, (ma_now() - t0) * 1000.0);
     if (pr->n < MA_MAX_PROBES)
         pr->lat[pr->n++] = (ma_now() - t0) * 1000.0;
     free(b.p);
@@ -377,6 +383,8 @@ main(int argc, char **argv)
             maxmem = argv[++i];
         else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = atof(argv[++i]);
+        else if (strcmp(argv[i], "--rcvbuf") == 0 && i + 1 < argc)
+            ma_rcvbuf = atoi(argv[++i]);
         else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
             ma_scale = atof(argv[++i]);
         else if (strcmp(argv[i], "--") == 0) {
@@ -395,7 +403,7 @@ main(int argc, char **argv)
     ma_start(server, maxmem, extra, nextra);
     ctl = ma_connect();
     pr.fd = ma_connect();
-    pr.vlen = strcmp(attack, "trickle") == 0 ? 2 << 20 : 100;
+    pr.vlen = strcmp(attack, "trickle") == 0 ? 8 << 20 : 100;
     if ((pr.val = malloc(pr.vlen)) == NULL)
         ma_die("malloc");
     memset(pr.val, 'p', pr.vlen);
@@ -446,6 +454,8 @@ main(int argc, char **argv)
         const char *u[] = {"use ws", "w", "", "no"};
 
         fds[i] = ma_connect();
+        if (ma_rcvbuf > 0)
+            setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &ma_rcvbuf, sizeof(ma_rcvbuf));
         ma_req(&blobs[i], 4, u, NULL);
         if (strcmp(attack, "listing") == 0) {
             const char *l[] = {"list wss"};

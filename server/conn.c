@@ -121,7 +121,7 @@ static void conn_free(struct conn *, int purge);
 static void conn_timeouts(struct conn *);
 static void conn_sock_finish(struct conn *);
 static void conn_drained(struct conn *);
-static void conn_resume_cb(evutil_socket_t, short, void *);
+static void conn_resume_next(struct conn *);
 
 int
 conn_has_cookie(const struct conn *c)
@@ -231,6 +231,46 @@ conn_resolve_ws(struct conn *c, const char *name, size_t len, struct ws **out)
     return 0;
 }
 
+/* Conns with a zero timer pending (conn_resume_next). */
+static unsigned conn_nnext;
+
+static void
+conn_next_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_nnext--;
+    conn_process(arg);
+}
+
+/*
+ * Schedules more work for the loop's next turn: a zero timer, which runs
+ * after the replies of this turn are written and the sockets polled again.
+ * event_active would run in this same turn: a hundred busy clients (their
+ * next 64 requests, a listing's next piece) made one turn last for seconds
+ * while every reply made in it, other clients' too, waited for its end.
+ */
+static void
+conn_resume_next(struct conn *c)
+{
+    struct timeval now = {0, 0};
+
+    if (c->c_ev_next == NULL &&
+        (c->c_ev_next = evtimer_new(srv.base, conn_next_cb, c)) == NULL)
+        fatalx("evtimer_new");
+    if (evtimer_pending(c->c_ev_next, NULL))
+        return;
+    evtimer_add(c->c_ev_next, &now);
+    conn_nnext++;
+}
+
+/* 1 while some conn has work waiting for the next turn (the fuzzing harness). */
+int
+conn_work_pending(void)
+{
+    return conn_nnext > 0;
+}
+
 /* Schedules more decoding from the event loop (never from a caller's stack). */
 static void
 conn_resume_later(struct conn *c)
@@ -261,11 +301,11 @@ conn_blocked_var(struct conn *c)
  * Limits, after Redis's client-output-buffer-limit: past the hard limit a
  * conn is closed at once; past the soft limit for out_soft_secs seconds in
  * a row, too.  A conn stops decoding past NWS_OUT_HIGH of output, and past
- * NWS_OUT_TIGHT once the server is at --max-memory; it stops reading past
- * NWS_READ_HIGH of input, and past NWS_READ_TIGHT at --max-memory (unless
- * it needs more of a metadata dictionary, which is decoded whole).  So a
- * full server holds at most about NWS_READ_TIGHT + NWS_OUT_TIGHT + one
- * reply per conn beyond the limit.
+ * NWS_OUT_TIGHT when memory is tight (conn_tight); it stops reading past
+ * NWS_READ_HIGH of input, and past NWS_READ_TIGHT when tight (unless it
+ * needs more of a metadata dictionary, which is decoded whole).  So a full
+ * server holds at most about NWS_READ_TIGHT + NWS_OUT_TIGHT + one reply
+ * per conn beyond the limit.
  */
 static uint64_t
 conn_out_copied(struct conn *c)
@@ -275,6 +315,9 @@ conn_out_copied(struct conn *c)
     return len > c->c_acct->oa_bytes ? len - c->c_acct->oa_bytes : 0;
 }
 
+/* Bytes all conns hold (their part of srv.mem_used). */
+static uint64_t conn_mem_all;
+
 /* Charges srv.mem_used with what c holds now. */
 static void
 conn_mem_sync(struct conn *c)
@@ -283,7 +326,20 @@ conn_mem_sync(struct conn *c)
                    c->c_rq_args.cap + c->c_rq_metalen + listing_mem(c->c_list);
 
     srv.mem_used = srv.mem_used - c->c_mem + now;
+    conn_mem_all = conn_mem_all - c->c_mem + now;
     c->c_mem = now;
+}
+
+/*
+ * Buffers are kept small once the server is at --max-memory, or once the
+ * conns' buffers alone hold a quarter of it: clients that do not read
+ * cannot take the whole budget from the values of those who do.
+ */
+static int
+conn_tight(void)
+{
+    return mem_tight() ||
+           (srv.cfg.max_memory != 0 && conn_mem_all >= srv.cfg.max_memory / 4);
 }
 
 void
@@ -348,7 +404,7 @@ static int
 conn_out_full(struct conn *c)
 {
     return evbuffer_get_length(conn_output(c)) > NWS_OUT_HIGH ||
-           (mem_tight() && conn_out_copied(c) > NWS_OUT_TIGHT);
+           (conn_tight() && conn_out_copied(c) > NWS_OUT_TIGHT);
 }
 
 /* Whether c may read more input now. */
@@ -359,7 +415,7 @@ conn_in_room(struct conn *c)
 
     if (in >= NWS_READ_HIGH)
         return 0;
-    if (in < NWS_READ_TIGHT || !mem_tight())
+    if (in < NWS_READ_TIGHT || !conn_tight())
         return 1;
     return (c->c_state == CONN_REQ_META || c->c_state == CONN_HS_OPTIONS) &&
            in < NWS_MAX_DICT_BYTES + NWS_READ_TIGHT;
@@ -1001,7 +1057,8 @@ conn_timeouts(struct conn *c)
         conn_sock_arm(c, timed);
         return;
     }
-    bufferevent_setwatermark(c->c_bev, EV_READ, 0, mem_tight() ? NWS_READ_TIGHT : NWS_READ_HIGH);
+    bufferevent_setwatermark(c->c_bev, EV_READ, 0,
+                             conn_tight() ? NWS_READ_TIGHT : NWS_READ_HIGH);
     bufferevent_set_timeouts(c->c_bev, timed ? &rtv : NULL,
                              srv.cfg.write_timeout > 0 ? &wtv : NULL);
 }
@@ -1064,6 +1121,7 @@ conn_process(struct conn *c)
     struct cursor k;
     int           budget = NWS_REQS_PER_EVENT;
     enum step     s;
+    size_t        out0 = evbuffer_get_length(conn_output(c));
 
     if (c->c_aborted) {
         conn_free(c, 1);
@@ -1094,8 +1152,10 @@ conn_process(struct conn *c)
         s = conn_step(c, &k);
         if (s == STEP_MORE)
             break;
-        if (s == STEP_REQUEST && --budget == 0) {
-            conn_resume_later(c);
+        /* Fairness: so many requests, or replies of so many bytes, per event. */
+        if (s == STEP_REQUEST &&
+            (--budget == 0 || evbuffer_get_length(conn_output(c)) > out0 + NWS_OUT_PER_EVENT)) {
+            conn_resume_next(c);
             break;
         }
     }
@@ -1168,22 +1228,11 @@ conn_flush_pending(void)
 static void
 conn_drained(struct conn *c)
 {
-    struct timeval now = {0, 0};
-
     if (c->c_closing) {
         conn_free(c, 1);
     } else if (c->c_paused && c->c_list != NULL) {
-        /*
-         * The next piece of a listing waits for the loop's next turn: a
-         * zero timer runs after the loop has polled the sockets, where
-         * event_active would run in this turn, again and again while
-         * the socket takes it, starving every other client.
-         */
         c->c_paused = 0;
-        if (c->c_ev_next == NULL &&
-            (c->c_ev_next = evtimer_new(srv.base, conn_resume_cb, c)) == NULL)
-            fatalx("evtimer_new");
-        evtimer_add(c->c_ev_next, &now);
+        conn_resume_next(c);   /* a listing's next piece */
     } else if (c->c_paused) {
         c->c_paused = 0;
         conn_resume_later(c);
@@ -1404,8 +1453,11 @@ conn_free(struct conn *c, int purge)
         event_free(c->c_ev_timeout);
     if (c->c_ev_soft != NULL)
         event_free(c->c_ev_soft);
-    if (c->c_ev_next != NULL)
+    if (c->c_ev_next != NULL) {
+        if (evtimer_pending(c->c_ev_next, NULL))
+            conn_nnext--;
         event_free(c->c_ev_next);
+    }
     listing_free(c->c_list);
     c->c_list = NULL;
     sleigh_conn_gone(c);
@@ -1430,6 +1482,7 @@ conn_free(struct conn *c, int purge)
     event_free(c->c_ev_resume);
     outacct_unref(c->c_acct);   /* after the output buffer: its cleanups use it */
     srv.mem_used -= c->c_mem;
+    conn_mem_all -= c->c_mem;
     TAILQ_REMOVE(&conn_all, c, c_link);
     srv.nconns--;
     if (c->c_deadman && !srv.shutting_down) {

@@ -39,6 +39,7 @@
 #define NWS_OUT_SOFT_DEF    (4 * 1024 * 1024)
 #define NWS_OUT_SOFT_SECS_DEF 30
 #define NWS_REQS_PER_EVENT  64        /* fairness: requests per callback */
+#define NWS_OUT_PER_EVENT   (64 * 1024)  /* ... and bytes of replies per callback */
 #define NWS_MAX_SINGLE_READ  (64 * 1024)  /* bytes read per event and connection */
 #define NWS_MAX_SINGLE_WRITE (1024 * 1024) /* bytes written per event and connection */
 #define NWS_COPY_MAX        4096      /* smaller values are copied into replies */
@@ -317,6 +318,7 @@ void        conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen);
 struct conn *conn_new(struct bufferevent *, struct sockaddr *);
 void        conn_shutdown_all(void);
 void        conn_flush_pending(void);
+int         conn_work_pending(void);
 int         conn_has_cookie(const struct conn *);
 int         conn_meta_out(const struct conn *);
 const char *conn_peer(const struct conn *);
