@@ -231,6 +231,14 @@ conn_resolve_ws(struct conn *c, const char *name, size_t len, struct ws **out)
     return 0;
 }
 
+/*
+ * Bytes written to sockets in this turn of the loop.  Writing into a
+ * hundred sockets whose peers do not read fills their kernel buffers,
+ * megabytes each: a turn that did it all at once held every other client
+ * for a second.  Past NWS_WRITE_PER_TURN, a conn writes NWS_WRITE_MIN.
+ */
+static size_t conn_turn_written;
+
 /* Conns with a zero timer pending (conn_resume_next). */
 static unsigned conn_nnext;
 
@@ -1095,9 +1103,16 @@ conn_sock_flush(struct conn *c)
     size_t         len = evbuffer_get_length(c->c_out);
 
     if (len > 0) {
-        if (evbuffer_write_atmost(c->c_out, c->c_fd, NWS_MAX_SINGLE_WRITE) < 0 &&
-            errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        ssize_t w, most = NWS_MAX_SINGLE_WRITE;
+
+        /* Once this turn has written its share, each conn writes a little. */
+        if (conn_turn_written >= NWS_WRITE_PER_TURN)
+            most = NWS_WRITE_MIN;
+        if ((w = evbuffer_write_atmost(c->c_out, c->c_fd, most)) < 0 && errno != EAGAIN &&
+            errno != EWOULDBLOCK && errno != EINTR)
             return -1;
+        if (w > 0)
+            conn_turn_written += (size_t)w;
         len = evbuffer_get_length(c->c_out);
     }
     if (len > 0 && !c->c_writing) {
@@ -1222,6 +1237,7 @@ conn_flush_pending(void)
         c->c_dirty = 0;
         conn_sock_finish(c);
     }
+    conn_turn_written = 0;
 }
 
 /* The output drained: finish a close, or go on decoding after a pause. May free c. */

@@ -178,13 +178,17 @@ listing_free(struct listing *l)
     listing_gravemem = 0;
 }
 
-/* Digits of n in decimal. */
+/* Digits of n in decimal (called for every line of a listing: no snprintf). */
 static size_t
 listing_digits(uint64_t n)
 {
-    char buf[32];
+    size_t d = 1;
 
-    return (size_t)snprintf(buf, sizeof(buf), "%llu", (unsigned long long)n);
+    while (n >= 10) {
+        n /= 10;
+        d++;
+    }
+    return d;
 }
 
 static struct listing *

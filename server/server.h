@@ -42,6 +42,8 @@
 #define NWS_OUT_PER_EVENT   (64 * 1024)  /* ... and bytes of replies per callback */
 #define NWS_MAX_SINGLE_READ  (64 * 1024)  /* bytes read per event and connection */
 #define NWS_MAX_SINGLE_WRITE (1024 * 1024) /* bytes written per event and connection */
+#define NWS_WRITE_PER_TURN  (8 * 1024 * 1024) /* ... until a turn wrote this much, then */
+#define NWS_WRITE_MIN       (64 * 1024)        /* ... this much */
 #define NWS_COPY_MAX        4096      /* smaller values are copied into replies */
 #define NWS_VALUE_LOWAT_MIN  (1024 * 1024)   /* values this large use SO_RCVLOWAT... */
 #define NWS_VALUE_LOWAT      (256 * 1024)    /* ... of this many bytes */
