@@ -264,11 +264,16 @@ conn_resume_next(struct conn *c)
     struct timeval now = {0, 0};
 
     if (c->c_ev_next == NULL &&
-        (c->c_ev_next = evtimer_new(srv.base, conn_next_cb, c)) == NULL)
-        fatalx("evtimer_new");
+        (c->c_ev_next = evtimer_new(srv.base, conn_next_cb, c)) == NULL) {
+        event_active(c->c_ev_resume, EV_TIMEOUT, 0);   /* out of memory: this turn */
+        return;
+    }
     if (evtimer_pending(c->c_ev_next, NULL))
         return;
-    evtimer_add(c->c_ev_next, &now);
+    if (evtimer_add(c->c_ev_next, &now) != 0) {
+        event_active(c->c_ev_resume, EV_TIMEOUT, 0);
+        return;
+    }
     conn_nnext++;
 }
 
@@ -397,8 +402,10 @@ conn_limits(struct conn *c)
         if (c->c_soft)
             return;
         if (c->c_ev_soft == NULL &&
-            (c->c_ev_soft = evtimer_new(srv.base, conn_soft_cb, c)) == NULL)
-            fatalx("evtimer_new");
+            (c->c_ev_soft = evtimer_new(srv.base, conn_soft_cb, c)) == NULL) {
+            conn_abort(c, "cannot allocate its output limit timer");
+            return;
+        }
         evtimer_add(c->c_ev_soft, &tv);
         c->c_soft = 1;
     } else if (c->c_soft) {
