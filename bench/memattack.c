@@ -347,7 +347,7 @@ ma_make_vars(int fd, const char *ws, int n)
     memset(name, 'n', 1000);
     name[1000] = '\0';
     for (i = 0; i < n; i++) {
-        snprintf(name + 990, 11, "%010d", i);
+        snprintf(name + 990, 11, "%010u", (unsigned)i % 1000000000u);
         ma_req(&b, 4, a, NULL);
         if (++k == 1000) {
             ma_pipeline(fd, &b, k, 0);
@@ -489,11 +489,11 @@ main(int argc, char **argv)
             memset(name, 'n', 1024);
             name[1024] = '\0';
             for (k = 0; k < ma_scaled(200000); k++) {
-                snprintf(name + 1014, 11, "%010d", k);
+                snprintf(name + 1014, 11, "%010u", (unsigned)k % 1000000000u);
                 ma_req(&blobs[i], 3, f, NULL);
             }
             for (k = 0; k < ma_scaled(50000); k++) {
-                snprintf(name + 1014, 11, "%010d", k);
+                snprintf(name + 1014, 11, "%010u", (unsigned)k % 1000000000u);
                 ma_req(&blobs[i], 4, o, NULL);
             }
         }

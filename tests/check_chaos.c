@@ -88,7 +88,7 @@ chaos_script(struct nwsp_buf *b)
     CHAOS_REQ(b, "open ws", "w", "me", "no");
     for (i = 0; i < 300; i++) {
         memset(name, 'n', 1000);
-        snprintf(name + 992, 9, "%08d", i);
+        snprintf(name + 992, 9, "%08u", (unsigned)i % 100000000u);
         CHAOS_REQ(b, "declare var", "w", name, "fifo");
     }
     {
