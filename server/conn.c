@@ -238,6 +238,7 @@ conn_resolve_ws(struct conn *c, const char *name, size_t len, struct ws **out)
  * for a second.  Past NWS_WRITE_PER_TURN, a conn writes NWS_WRITE_MIN.
  */
 static size_t conn_turn_written;
+static unsigned conn_turn_runs;   /* conn_process() calls in this turn */
 
 /* Conns with a zero timer pending (conn_resume_next). */
 static unsigned conn_nnext;
@@ -1149,6 +1150,7 @@ conn_process(struct conn *c)
         conn_free(c, 1);
         return;
     }
+    conn_turn_runs++;
     k.k_in = conn_input(c);
     k.k_used = 0;
     k.k_nomem = 0;
@@ -1177,7 +1179,11 @@ conn_process(struct conn *c)
         /* Fairness: so many requests, or replies of so many bytes, per event. */
         if (s == STEP_REQUEST &&
             (--budget == 0 || evbuffer_get_length(conn_output(c)) > out0 + NWS_OUT_PER_EVENT)) {
-            conn_resume_next(c);
+            /* A busy turn ends before this conn goes on: see conn_resume_next. */
+            if (conn_turn_runs > NWS_RUNS_PER_TURN)
+                conn_resume_next(c);
+            else
+                conn_resume_later(c);
             break;
         }
     }
@@ -1245,6 +1251,7 @@ conn_flush_pending(void)
         conn_sock_finish(c);
     }
     conn_turn_written = 0;
+    conn_turn_runs = 0;
 }
 
 /* The output drained: finish a close, or go on decoding after a pause. May free c. */

@@ -39,7 +39,8 @@
 #define NWS_OUT_SOFT_DEF    (4 * 1024 * 1024)
 #define NWS_OUT_SOFT_SECS_DEF 30
 #define NWS_REQS_PER_EVENT  64        /* fairness: requests per callback */
-#define NWS_OUT_PER_EVENT   (64 * 1024)  /* ... and bytes of replies per callback */
+#define NWS_OUT_PER_EVENT   (256 * 1024) /* ... and bytes of replies per callback */
+#define NWS_RUNS_PER_TURN   64        /* past so many, more work waits for the next turn */
 #define NWS_MAX_SINGLE_READ  (64 * 1024)  /* bytes read per event and connection */
 #define NWS_MAX_SINGLE_WRITE (1024 * 1024) /* bytes written per event and connection */
 #define NWS_WRITE_PER_TURN  (8 * 1024 * 1024) /* ... until a turn wrote this much, then */
