@@ -256,28 +256,6 @@ config_from_env(struct config *cfg)
         cfg->spool_threshold = v;
 }
 
-/*
- * The event base.  libevent runs every callback made active during a pass
- * in that same pass, so a hundred busy clients re-activating themselves
- * (their next requests, a listing's next piece) would run round after round
- * before the sockets are polled again: other clients waited for seconds.
- * Polling again after SERVER_MAX_CALLBACKS callbacks bounds that wait.
- */
-#define SERVER_MAX_CALLBACKS 32
-static struct event_base *
-server_base_new(void)
-{
-    struct event_config *ec = event_config_new();
-    struct event_base   *base;
-
-    if (ec == NULL)
-        return NULL;
-    event_config_set_max_dispatch_interval(ec, NULL, SERVER_MAX_CALLBACKS, 0);
-    base = event_base_new_with_config(ec);
-    event_config_free(ec);
-    return base;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -514,7 +492,7 @@ main(int argc, char **argv)
     }
     log_info("nwsserver %s listening on %s port %d", NWS_VERSION, cfg->bind, port);
 
-    if ((srv.base = server_base_new()) == NULL)
+    if ((srv.base = event_base_new()) == NULL)
         fatalx("event_base_new");
     ws_init();
     if (listen_start(fd) != 0)
