@@ -27,7 +27,8 @@
  * too, and filling them is CPU time the server spends before the sockets
  * are full (an attacker elsewhere costs the server only its send buffers).  Prints one line: the attack,
  * the server's RSS before and its peak (VmHWM), the probe's p50, p99 and
- * maximum in ms, and the probe's errors.  Loopback only; bounded in time
+ * maximum in ms, and the probe's errors (MEMATTACK_SLOW=1 in the
+ * environment also prints each probe over 50 ms).  Loopback only; bounded in time
  * (the setup plus --seconds, default 8) and in traffic.
  */
 #include <errno.h>
