@@ -49,6 +49,7 @@
 #define MA_MAX_CONNS 256
 #define MA_MAX_PROBES 100000
 
+static char   ma_tmpdir[] = "/tmp/memattack.XXXXXX";
 static int    ma_port;
 static int    ma_rcvbuf;      /* attackers' SO_RCVBUF (0: the system's) */
 static pid_t  ma_pid;
@@ -224,12 +225,23 @@ ma_status_kib(const char *field)
     return kib;
 }
 
+/* Removes the server's temp directory and what it left there. */
+static void
+ma_rmdir(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ma_tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "memattack: could not remove %s\n", ma_tmpdir);
+}
+
 /* Starts the server; its port goes to ma_port. */
 static void
 ma_start(const char *path, const char *maxmem, char **extra, int nextra)
 {
     const char *argv[64];
-    char        tmpdir[] = "/tmp/memattack.XXXXXX", line[512], *p;
+    char       *tmpdir = ma_tmpdir, line[512], *p;
     int         pfd[2], argc = 0, i;
     FILE       *fp;
 
@@ -554,7 +566,8 @@ main(int argc, char **argv)
            "max=%.1fms probe_errors=%d\n",
            attack, rss0 / 1024, hwm / 1024, pr.n, pr.n ? pr.lat[pr.n / 2] : 0.0,
            pr.n ? pr.lat[(int)(pr.n * 0.99)] : 0.0, pr.n ? pr.lat[pr.n - 1] : 0.0, pr.errors);
-    kill(ma_pid, SIGKILL);
+    kill(ma_pid, SIGTERM);
     waitpid(ma_pid, NULL, 0);
+    ma_rmdir();
     return 0;
 }
