@@ -37,6 +37,10 @@ usage(FILE *fp)
             "                           --bind says; reach it from elsewhere by ssh -L)\n"
             "      --web-readonly       the web interface only shows: no delete, fetch, store\n"
             "      --no-web             no web interface\n"
+            "      --web-max-clients N  web connections served at once; more wait to be\n"
+            "                           accepted (default 64)\n"
+            "      --web-request-timeout S  close a web connection that has not sent a\n"
+            "                           whole request within S seconds (default 20)\n"
             "  -i, --bind ADDR          address to listen on (default 127.0.0.1,\n"
             "                           env NWS_INTERFACE; 0.0.0.0 or :: serves the LAN)\n"
             "  -t, --tmpdir DIR         where long values are spooled (env NWS_TMP_DIR,\n"
@@ -254,6 +258,8 @@ main(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 13},
         {"tls-key", required_argument, NULL, 14},
         {"keepalive", required_argument, NULL, 15},
+        {"web-max-clients", required_argument, NULL, 40},
+        {"web-request-timeout", required_argument, NULL, 41},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -277,6 +283,8 @@ main(int argc, char **argv)
     cfg->frame_timeout = 60;
     cfg->write_timeout = 120;
     cfg->keepalive = 30;
+    cfg->web_max_clients = 64;
+    cfg->web_request_timeout = 20;
     pages = sysconf(_SC_PHYS_PAGES);
     pagesize = sysconf(_SC_PAGESIZE);
     cfg->max_memory = pages > 0 && pagesize > 0 ? (uint64_t)pages * (uint64_t)pagesize / 2
@@ -369,6 +377,17 @@ main(int argc, char **argv)
             break;
         case 14:
             cfg->tls_key = optarg;
+            break;
+        case 40:
+        case 41:
+            if (parse_count(optarg, &v) != 0 || v == 0 || v > 100000) {
+                fprintf(stderr, "nwsserver: bad number: %s\n", optarg);
+                return 2;
+            }
+            if (ch == 40)
+                cfg->web_max_clients = (unsigned)v;
+            else
+                cfg->web_request_timeout = (int)v;
             break;
         case 'V':
             printf("nwsserver %s\n", NWS_VERSION);

@@ -50,6 +50,8 @@ struct config {
     const char *web_bind;             /* web interface address (default loopback) */
     int         web_readonly;         /* refuse the web interface's actions */
     int         no_web;               /* no web interface at all */
+    unsigned    web_max_clients;      /* web connections at once; more wait in the backlog */
+    int         web_request_timeout;  /* s for a web request to arrive whole */
     const char *tmpdir;
     uint64_t    spool_threshold;      /* 0: never spool */
     uint64_t    max_value_size;
@@ -431,5 +433,10 @@ void                tls_shutdown(void);
 int  listen_bind(const char *addr, int port, int *bound_port);
 int  listen_start(int fd);
 void listen_stop(void);
+/* The EMFILE reserve descriptor shared by both listeners (see listen.c). */
+#define LISTEN_BACKOFF_US 100000      /* pause of a listener out of descriptors */
+#define LISTEN_REFUSE_MAX 64          /* connections refused per pause */
+int  listen_reserve(void);
+int  listen_refuse(evutil_socket_t lfd, const char *what);
 
 #endif

@@ -15,6 +15,16 @@
  * polls it for live updates.  Every reply carries a Content-Security-Policy
  * that allows only our own script and style sheet, nosniff and no-cache.
  * evhttp bounds header and body sizes and drops idle connections.
+ *
+ * Connections are counted and bounded here, because evhttp (2.1) has no cap
+ * and its idle timer restarts on every byte: at --web-max-clients the
+ * listener stops accepting (new clients wait in the kernel's backlog, using
+ * no descriptor of ours), so the web port can never take the descriptors
+ * the protocol port needs.  Each connection also has a deadline, armed when
+ * it opens and again after each request: a client that has not sent a whole
+ * request by then (a slowloris sending a header line now and then) is shut
+ * down.  evhttp creates each connection's bufferevent through our bevcb; the
+ * connection object itself is learnt one step later (see web_conn_setup).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
@@ -74,6 +87,21 @@ static char            web_token[33];  /* the CSRF token, hex */
 static double          web_started;
 static int             web_loopback;   /* bound to a loopback address */
 static char            web_hostname[256];
+static int             web_lev_full;   /* accepting paused: web_max_clients reached */
+
+/* One web connection, from its bufferevent's creation to evhttp's close. */
+struct web_conn {
+    struct bufferevent       *wc_bev;
+    struct evhttp_connection *wc_evcon;    /* NULL until web_conn_setup ran */
+    struct event             *wc_timer;    /* setup, then the request deadline */
+    int                       wc_busy;     /* a streamed reply is being sent */
+    LIST_ENTRY(web_conn)      wc_link;
+};
+static LIST_HEAD(, web_conn) web_conns = LIST_HEAD_INITIALIZER(web_conns);
+static unsigned              web_nconns;
+
+static void             web_conn_arm(struct web_conn *);
+static struct web_conn *web_conn_of(struct evhttp_request *);
 
 /* Request counter samples, one a second, for the ops/s average. */
 static struct {
@@ -467,8 +495,12 @@ web_request_cb(struct evhttp_request *req, void *arg)
     struct evbuffer         *body;
     size_t                   i, blen;
     int                      is_api;
+    struct web_conn         *wc;
 
     (void)arg;
+    /* A whole request came: the deadline now runs for the next one. */
+    if ((wc = web_conn_of(req)) != NULL)
+        web_conn_arm(wc);
     path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     if (path == NULL || *path == '\0')
         path = "/";
@@ -550,13 +582,133 @@ web_request_cb(struct evhttp_request *req, void *arg)
     web_params_free(&ps);
 }
 
-/* With --tls-cert, every web connection is HTTPS (evhttp sets the fd later). */
-static struct bufferevent *
-web_tls_bevcb(struct event_base *base, void *arg)
+/* Accepting resumes when below the cap and not pausing after EMFILE. */
+static void
+web_accept_update(void)
 {
-    (void)base;
+    if (web_lev == NULL)
+        return;
+    if (web_nconns >= srv.cfg.web_max_clients) {
+        if (!web_lev_full)
+            log_info("web: %u connections (--web-max-clients): new ones wait", web_nconns);
+        web_lev_full = 1;
+        evconnlistener_disable(web_lev);
+    } else if (web_lev_full) {
+        web_lev_full = 0;
+        if (!evtimer_pending(web_retry, NULL))
+            evconnlistener_enable(web_lev);
+    }
+}
+
+/* Closes a connection's socket under evhttp, which then frees it on its own. */
+static void
+web_conn_cut(struct web_conn *wc)
+{
+    evutil_socket_t fd = bufferevent_getfd(wc->wc_bev);
+
+    if (fd != -1)
+        shutdown(fd, SHUT_RDWR);
+}
+
+/* evhttp is freeing the connection: forget it. */
+static void
+web_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct web_conn *wc = arg;
+
+    evhttp_connection_set_closecb(evcon, NULL, NULL);   /* called once only */
+    LIST_REMOVE(wc, wc_link);
+    event_free(wc->wc_timer);
+    free(wc);
+    web_nconns--;
+    web_accept_update();
+}
+
+/* (Re)starts the connection's whole-request deadline. */
+static void
+web_conn_arm(struct web_conn *wc)
+{
+    struct timeval tv = {srv.cfg.web_request_timeout, 0};
+
+    evtimer_add(wc->wc_timer, &tv);
+}
+
+/*
+ * The connection's timer: first run (made active by web_bevcb, so it runs
+ * in the same turn of the loop, before any byte can be read) learns the
+ * evhttp connection, which is the bufferevent's callback argument once evhttp
+ * has set it up, and hooks its close; later runs are the deadline.
+ */
+static void
+web_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct web_conn *wc = arg;
+    void            *cbarg = NULL;
+
+    (void)fd;
+    (void)what;
+    if (wc->wc_evcon == NULL) {
+        bufferevent_getcb(wc->wc_bev, NULL, NULL, NULL, &cbarg);
+        if (cbarg == NULL)
+            fatalx("web: a connection without evhttp behind it");
+        wc->wc_evcon = cbarg;
+        evhttp_connection_set_closecb(wc->wc_evcon, web_conn_closed, wc);
+        web_conn_arm(wc);
+        return;
+    }
+    if (wc->wc_busy) {
+        web_conn_arm(wc);   /* sending a long reply: evhttp's write timeout watches */
+        return;
+    }
+    log_info("web: a connection sent no whole request in %d s "
+             "(--web-request-timeout): closed", srv.cfg.web_request_timeout);
+    web_conn_cut(wc);
+}
+
+/* The tracked connection behind a request, or NULL. */
+static struct web_conn *
+web_conn_of(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct web_conn          *wc;
+
+    LIST_FOREACH(wc, &web_conns, wc_link)
+        if (wc->wc_evcon == evcon)
+            return wc;
+    return NULL;
+}
+
+void
+web_conn_busy(struct evhttp_request *req, int busy)
+{
+    struct web_conn *wc = web_conn_of(req);
+
+    if (wc != NULL) {
+        wc->wc_busy = busy;
+        if (!busy)
+            web_conn_arm(wc);
+    }
+}
+
+/*
+ * Makes each new connection's bufferevent (evhttp sets its socket later);
+ * with --tls-cert every web connection is HTTPS.  Counts the connection.
+ */
+static struct bufferevent *
+web_bevcb(struct event_base *base, void *arg)
+{
+    struct web_conn *wc = xcalloc(1, sizeof(*wc));
+
     (void)arg;
-    return tls_bufferevent(-1);
+    wc->wc_bev = tls_enabled() ? tls_bufferevent(-1)
+                               : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (wc->wc_bev == NULL || (wc->wc_timer = evtimer_new(base, web_conn_timer_cb, wc)) == NULL)
+        fatalx("web: cannot set up a connection");
+    LIST_INSERT_HEAD(&web_conns, wc, wc_link);
+    web_nconns++;
+    event_active(wc->wc_timer, EV_TIMEOUT, 0);
+    web_accept_update();
+    return wc->wc_bev;
 }
 
 static void
@@ -565,18 +717,23 @@ web_retry_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    evconnlistener_enable(web_lev);
+    if (!web_lev_full)
+        evconnlistener_enable(web_lev);
 }
 
-/* Out of descriptors: pause accepting for a second instead of spinning. */
+/* Out of descriptors: refuse one waiting client cleanly, then pause briefly. */
 static void
 web_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-    struct timeval tv = {1, 0};
+    struct timeval tv = {0, LISTEN_BACKOFF_US};
+    int            err = errno;
 
     (void)arg;
-    log_warn("web: accept");
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+    if (err == EMFILE || err == ENFILE)
+        listen_refuse(evconnlistener_get_fd(lev), "web: accept");
+    else
+        log_warn("web: accept");
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         evconnlistener_disable(lev);
         evtimer_add(web_retry, &tv);
     }
@@ -626,8 +783,7 @@ web_start(int fd)
                                              EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
                                              EVHTTP_REQ_PATCH);
     evhttp_set_gencb(web_http, web_request_cb, NULL);
-    if (tls_enabled())
-        evhttp_set_bevcb(web_http, web_tls_bevcb, NULL);
+    evhttp_set_bevcb(web_http, web_bevcb, NULL);
     if ((bound = evhttp_accept_socket_with_handle(web_http, fd)) == NULL) {
         evhttp_free(web_http);
         web_http = NULL;
@@ -650,8 +806,17 @@ web_start(int fd)
 void
 web_stop(void)
 {
+    struct web_conn *wc;
+
+    web_lev = NULL;   /* evhttp_free frees it; closing connections must not touch it */
     if (web_http != NULL)
         evhttp_free(web_http);
+    while ((wc = LIST_FIRST(&web_conns)) != NULL) {   /* any not set up yet */
+        LIST_REMOVE(wc, wc_link);
+        event_free(wc->wc_timer);
+        free(wc);
+    }
+    web_nconns = 0;
     if (web_tick != NULL)
         event_free(web_tick);
     if (web_retry != NULL)
@@ -659,6 +824,7 @@ web_stop(void)
     web_sleigh_forget();
     web_http = NULL;
     web_lev = NULL;
+    web_lev_full = 0;
     web_tick = NULL;
     web_retry = NULL;
 }

@@ -88,6 +88,8 @@ double web_now(void);          /* monotonic seconds */
 double web_uptime(void);
 double web_ops_rate(void);     /* requests per second, averaged */
 int    web_readonly(void);
+/* A streamed reply is (1) or is no longer (0) being sent: the deadline waits. */
+void   web_conn_busy(struct evhttp_request *, int busy);
 /* Replies: JSON (steals obj; NULL means an allocation failed) or an error. */
 void   web_reply_json(struct evhttp_request *, int code, json_t *obj);
 void   web_reply_error(struct evhttp_request *, int code, const char *msg);
