@@ -109,16 +109,19 @@ void *xmemdup(const void *, size_t);
 int   xasprintf(char **, const char *, ...) __attribute__((format(printf, 2, 3)));
 
 /* htab.c: a hash table keyed by byte strings (keyed SipHash, linear probing). */
+struct htab_node;
 struct htab_ent {
     uint64_t h_hash;
     char    *h_key;   /* owned copy, NUL-terminated for convenience */
     size_t   h_klen;
     void    *h_val;
+    struct htab_node *h_node;   /* the entry in the key order */
 };
 struct htab {
     struct htab_ent *ht_ents;
     size_t           ht_cap;  /* power of two, or 0 */
     size_t           ht_n;
+    struct htab_node *ht_root;  /* every key in byte order (a treap with sizes) */
 };
 void   htab_seed(const unsigned char key[16]);
 void   htab_init(struct htab *);
@@ -131,6 +134,14 @@ size_t htab_count(const struct htab *);
 struct htab_ent **htab_sorted(struct htab *, size_t *);
 /* Iterate: *pos starts at 0; returns the next entry or NULL. */
 struct htab_ent *htab_next(struct htab *, size_t *);
+/*
+ * The key order, kept up to date on every put and delete, so that a page of
+ * a large table costs O(log n) a row instead of a sort: htab_rank() is how
+ * many keys sort before key (also key itself when inclusive), htab_nth()
+ * the i-th key (from 0) and its value (both borrowed), or NULL past the end.
+ */
+size_t      htab_rank(const struct htab *, const char *key, size_t len, int inclusive);
+const char *htab_nth(const struct htab *, size_t i, size_t *len, void **val);
 
 /* value.c: refcounted values, in memory or spooled to an unlinked temp file. */
 #define VALUE_SPOOLED 0x1

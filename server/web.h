@@ -38,6 +38,10 @@
 #define WEB_JSON_MAX        65536          /* longer values are not parsed as JSON */
 #define WEB_META_MAX        32             /* metadata entries shown per value */
 #define WEB_FILTER_MAX      256
+#define WEB_SCAN_MAX        10000          /* names a listing looks at per request */
+#define WEB_SORT_MAX        5000           /* workspaces sorted other than by name */
+#define WEB_SORT_VARS_MAX   50000          /* ... and variables walked to count values */
+#define WEB_COUNT_MAX       10000          /* variables of one workspace walked to count */
 #define WEB_SLEIGH_BATCHES  100            /* batches listed per sleigh */
 #define WEB_SLEIGH_WORKERS  1000           /* workers listed per sleigh */
 #define WEB_OUTPUT_LINES    3              /* last output@<rank> values shown */

@@ -950,6 +950,142 @@ START_TEST(many_workspaces_bounded)
 }
 END_TEST
 
+/*
+ * Sends n pipelined requests, "use ws" or "store" into ws, for the names
+ * prefix followed by i in five digits, and checks each short reply.
+ */
+static void
+wt_pipeline(struct rawc *c, int n, const char *cmd, const char *ws, const char *prefix)
+{
+    char name[64];
+    int  i;
+
+    rawc_cork(c);
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "%s%05d", prefix, i);
+        if (strcmp(cmd, "use ws") == 0)
+            PT_RC(c, rawc_sendv(c, NULL, "use ws", name, "", "no", NULL));
+        else
+            PT_RC(c, rawc_sendv(c, NULL, "store", ws, name, "00000000000000000001", "v",
+                                NULL));
+    }
+    PT_RC(c, rawc_uncork(c));
+    for (i = 0; i < n; i++) {
+        struct rawc_reply r;
+
+        PT_RC(c, rawc_read_short(c, &r));
+        ck_assert_int_eq(r.status, 0);
+    }
+}
+
+/* The names of a listing's items, joined by commas. */
+static void
+wt_names(json_t *o, char *buf, size_t cap)
+{
+    json_t *items = json_object_get(o, "items"), *it;
+    size_t  i, len = 0;
+
+    buf[0] = '\0';
+    json_array_foreach(items, i, it)
+    {
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? "," : "", wt_str(it, "name"));
+        ck_assert_uint_lt(len, cap);
+    }
+}
+
+/*
+ * A workspace of 12,000 variables (more than a listing looks at per
+ * request): a page anywhere comes in name order from the table's key order,
+ * a cursor (after=) continues right after names are added and removed,
+ * and a filter looks at a bounded number of names, saying when it stopped.
+ */
+START_TEST(ws_paging_big_table)
+{
+    struct rawc c;
+    json_t     *o;
+    char        names[4096];
+
+    wt_client(&c, "big");
+    wt_pipeline(&c, 12000, "store", "big", "v");
+    o = wt_get_json("/api/ws?ws=big&offset=11000&limit=3", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v11000,v11001,v11002");
+    ck_assert_int_eq(wt_int(o, "matched"), 12000);
+    ck_assert(json_is_true(json_object_get(o, "more")));
+    json_decref(o);
+    o = wt_get_json("/api/ws?ws=big&offset=11998&limit=5", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v11998,v11999");
+    ck_assert(json_is_false(json_object_get(o, "more")));
+    json_decref(o);
+
+    /* A cursor: the page after v05000; then v05001 goes and v05001a comes. */
+    o = wt_get_json("/api/ws?ws=big&after=v05000&limit=3", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v05001,v05002,v05003");
+    json_decref(o);
+    PT_OK(&c, "delete var", "big", "v05001");
+    PT_OK(&c, "store", "big", "v05001a", "00000000000000000001", "x");
+    o = wt_get_json("/api/ws?ws=big&after=v05001&limit=3", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v05001a,v05002,v05003");
+    json_decref(o);
+    o = wt_get_json("/api/ws?ws=big&after=v05000&limit=2", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v05001a,v05002");
+    json_decref(o);
+
+    /* A filter whose matches lie past the names looked at per request. */
+    o = wt_get_json("/api/ws?ws=big&filter=v1199", 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(o, "items")), 0);
+    ck_assert(json_is_null(json_object_get(o, "matched")));
+    ck_assert(json_is_true(json_object_get(o, "more")));
+    json_decref(o);
+    o = wt_get_json("/api/ws?ws=big&filter=v1199&after=v09999&limit=3", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v11990,v11991,v11992");
+    json_decref(o);
+    /* Counting every value of so many variables is left out, not done. */
+    o = wt_get_json("/api/ws?ws=big&limit=1", 200);
+    ck_assert(json_is_null(json_object_get(o, "total_values")));
+    json_decref(o);
+    rawc_close(&c);
+}
+END_TEST
+
+/*
+ * More workspaces than are ever sorted whole: name order both ways from the
+ * key order, and another order falls back to name order and says so.
+ */
+START_TEST(workspaces_paging_big_table)
+{
+    struct rawc c;
+    json_t     *o;
+    char        names[4096];
+
+    PT_OPEN(&c, wt_srv->port, RAWC_PLAIN);
+    wt_pipeline(&c, 6000, "use ws", NULL, "w");
+    o = wt_get_json("/api/workspaces?offset=3001&limit=2", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "w03000,w03001");
+    ck_assert_int_eq(wt_int(o, "total"), 6001);   /* and __default, first */
+    json_decref(o);
+    o = wt_get_json("/api/workspaces?order=desc&offset=1&limit=2", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "w05998,w05997");
+    json_decref(o);
+    o = wt_get_json("/api/workspaces?after=w04000&limit=2", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "w04001,w04002");
+    json_decref(o);
+    o = wt_get_json("/api/workspaces?sort=vars&order=desc&limit=2", 200);
+    ck_assert_str_eq(wt_str(o, "sort"), "name");
+    ck_assert_ptr_nonnull(json_object_get(o, "note"));
+    json_decref(o);
+    rawc_close(&c);
+}
+END_TEST
+
 /* Slow or stuck web clients never hold up the protocol port. */
 START_TEST(protocol_unaffected_by_web)
 {
@@ -1096,6 +1232,8 @@ NWSTEST_SUITE(web_api)
     tcase_add_test(tc, paths_and_methods);
     tcase_add_test(tc, oversized_refused);
     tcase_add_test(tc, many_workspaces_bounded);
+    tcase_add_test(tc, ws_paging_big_table);
+    tcase_add_test(tc, workspaces_paging_big_table);
     tcase_add_test(tc, protocol_unaffected_by_web);
     suite_add_tcase(s, tc);
 
