@@ -95,6 +95,8 @@ struct web_conn {
     struct evhttp_connection *wc_evcon;    /* NULL until web_conn_setup ran */
     struct event             *wc_timer;    /* setup, then the request deadline */
     int                       wc_busy;     /* a streamed reply is being sent */
+    int                       wc_nul;      /* a NUL byte came: refuse, then close */
+    struct evbuffer_cb_entry *wc_incb;     /* web_input_cb on the input buffer */
     LIST_ENTRY(web_conn)      wc_link;
 };
 static LIST_HEAD(, web_conn) web_conns = LIST_HEAD_INITIALIZER(web_conns);
@@ -330,6 +332,19 @@ web_host_ok(const char *h)
     return web_host_name_ok(h, colon != NULL ? (size_t)(colon - h) : strlen(h));
 }
 
+/* How many Host headers a request has: more than one is ambiguous, refused. */
+static int
+web_host_count(const struct evkeyvalq *h)
+{
+    const struct evkeyval *kv;
+    int                    n = 0;
+
+    TAILQ_FOREACH(kv, h, next)
+        if (strcasecmp(kv->key, "Host") == 0)
+            n++;
+    return n;
+}
+
 /* Compares in constant time. */
 static int
 web_token_ok(const char *t)
@@ -505,6 +520,11 @@ web_request_cb(struct evhttp_request *req, void *arg)
     if (path == NULL || *path == '\0')
         path = "/";
     is_api = strncmp(path, "/api/", 5) == 0;
+    /* One Host, no NUL anywhere (evhttp would have cut a header at it). */
+    if ((wc != NULL && wc->wc_nul) || web_host_count(in) > 1) {
+        web_reply_text(req, 400, "Bad request: a NUL byte or more than one Host header.");
+        return;
+    }
     /* The Host must name this server (and so must an absolute URI's host). */
     if (!web_host_ok(evhttp_find_header(in, "Host")) ||
         (uri != NULL && evhttp_uri_get_host(uri) != NULL &&
@@ -617,6 +637,7 @@ web_conn_closed(struct evhttp_connection *evcon, void *arg)
     struct web_conn *wc = arg;
 
     evhttp_connection_set_closecb(evcon, NULL, NULL);   /* called once only */
+    evbuffer_remove_cb_entry(bufferevent_get_input(wc->wc_bev), wc->wc_incb);
     LIST_REMOVE(wc, wc_link);
     event_free(wc->wc_timer);
     free(wc);
@@ -691,6 +712,29 @@ web_conn_busy(struct evhttp_request *req, int busy)
 }
 
 /*
+ * Sees every byte a web client sends, before evhttp parses it: a NUL has
+ * no place in a request (bodies are urlencoded forms) and evhttp would cut
+ * a header at it, so that "Host: localhost\0.evil" passed for localhost.
+ */
+static void
+web_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct web_conn     *wc = arg;
+    struct evbuffer_ptr  p;
+    size_t               len = evbuffer_get_length(buf);
+
+    if (info->n_added == 0 || wc->wc_nul || info->n_added > len)
+        return;
+    if (evbuffer_ptr_set(buf, &p, len - info->n_added, EVBUFFER_PTR_SET) != 0)
+        return;
+    if (evbuffer_search(buf, "", 1, &p).pos != -1) {
+        wc->wc_nul = 1;
+        log_info("web: a request with a NUL byte: refused");
+        web_conn_cut(wc);
+    }
+}
+
+/*
  * Makes each new connection's bufferevent (evhttp sets its socket later);
  * with --tls-cert every web connection is HTTPS.  Counts the connection.
  */
@@ -704,6 +748,9 @@ web_bevcb(struct event_base *base, void *arg)
                                : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (wc->wc_bev == NULL || (wc->wc_timer = evtimer_new(base, web_conn_timer_cb, wc)) == NULL)
         fatalx("web: cannot set up a connection");
+    wc->wc_incb = evbuffer_add_cb(bufferevent_get_input(wc->wc_bev), web_input_cb, wc);
+    if (wc->wc_incb == NULL)
+        fatalx("web: cannot watch a connection's input");
     LIST_INSERT_HEAD(&web_conns, wc, wc_link);
     web_nconns++;
     event_active(wc->wc_timer, EV_TIMEOUT, 0);

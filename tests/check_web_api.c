@@ -1086,6 +1086,42 @@ START_TEST(workspaces_paging_big_table)
 }
 END_TEST
 
+/* Sends len raw bytes as a request; the reply's status, or 0 if none came. */
+static int
+wt_raw_status(const char *req, size_t len)
+{
+    char buf[16] = {0};
+    int  fd = nwstest_connect(wt_srv->web_port, 5), st = 0;
+
+    ck_assert_int_ge(fd, 0);
+    (void)nwstest_write_all(fd, req, len);
+    if (nwstest_read_exact(fd, buf, 12) == 0 && strncmp(buf, "HTTP/1.1 ", 9) == 0)
+        st = atoi(buf + 9);
+    close(fd);
+    return st;
+}
+
+/*
+ * A Host that could mean two things is refused: two Host headers, or one
+ * with a NUL byte (evhttp would keep only what comes before it).
+ */
+START_TEST(host_ambiguous_refused)
+{
+    static const char two[] = "GET /api/overview HTTP/1.1\r\nHost: localhost\r\n"
+                              "Host: evil.example\r\nConnection: close\r\n\r\n";
+    static const char nul[] = "GET /api/overview HTTP/1.1\r\nHost: localhost\0.evil.example"
+                              "\r\nConnection: close\r\n\r\n";
+    static const char ok[] = "GET /api/overview HTTP/1.1\r\nHost: localhost\r\n"
+                             "Connection: close\r\n\r\n";
+    int st;
+
+    ck_assert_int_eq(wt_raw_status(two, sizeof(two) - 1), 400);
+    st = wt_raw_status(nul, sizeof(nul) - 1);
+    ck_assert_msg(st == 400 || st == 0, "a Host with a NUL got %d", st);
+    ck_assert_int_eq(wt_raw_status(ok, sizeof(ok) - 1), 200);
+}
+END_TEST
+
 /* Slow or stuck web clients never hold up the protocol port. */
 START_TEST(protocol_unaffected_by_web)
 {
@@ -1233,6 +1269,7 @@ NWSTEST_SUITE(web_api)
     tcase_add_test(tc, oversized_refused);
     tcase_add_test(tc, many_workspaces_bounded);
     tcase_add_test(tc, ws_paging_big_table);
+    tcase_add_test(tc, host_ambiguous_refused);
     tcase_add_test(tc, workspaces_paging_big_table);
     tcase_add_test(tc, protocol_unaffected_by_web);
     suite_add_tcase(s, tc);
