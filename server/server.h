@@ -76,6 +76,8 @@ struct server {
     char               suffix[32];    /* mktemp server suffix, "__nwssXXXXXX" */
     char               suffix_path[1024];
     uint64_t           mem_used;      /* bytes held by in-memory values */
+    uint64_t           spooled_bytes; /* bytes of spooled values (on disk, not in mem_used) */
+    uint64_t           nspooled;      /* spooled values held */
     uint64_t           counter;       /* workspace instance ids and mktemp numbers */
     unsigned           nconns;
     uint64_t           nops;

@@ -76,6 +76,7 @@ static const struct web_route web_routes[] = {
     {"/api/delete-var", WEB_POST, NULL, web_api_delete_var},
     {"/api/delete-ws", WEB_POST, NULL, web_api_delete_ws},
     {"/api/fetch-try", WEB_POST, NULL, web_api_fetch_try},
+    {"/api/download", WEB_GET, NULL, web_api_download},
     {"/api/store", WEB_POST, NULL, web_api_store},
 };
 
@@ -160,7 +161,7 @@ web_ops_rate(void)
 }
 
 /* The security headers every reply of ours carries. */
-static void
+void
 web_headers(struct evhttp_request *req, const char *type)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -638,6 +639,7 @@ web_conn_closed(struct evhttp_connection *evcon, void *arg)
 
     evhttp_connection_set_closecb(evcon, NULL, NULL);   /* called once only */
     evbuffer_remove_cb_entry(bufferevent_get_input(wc->wc_bev), wc->wc_incb);
+    web_download_cancel(evcon);
     LIST_REMOVE(wc, wc_link);
     event_free(wc->wc_timer);
     free(wc);
@@ -869,6 +871,7 @@ web_stop(void)
     if (web_retry != NULL)
         event_free(web_retry);
     web_sleigh_forget();
+    web_taken_forget();
     web_http = NULL;
     web_lev = NULL;
     web_lev_full = 0;

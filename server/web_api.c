@@ -101,6 +101,8 @@ web_api_overview(struct evhttp_request *req, const struct web_params *ps)
     json_object_set_new(o, "connections", json_integer((json_int_t)srv.nconns));
     json_object_set_new(o, "memory_used", json_integer((json_int_t)srv.mem_used));
     json_object_set_new(o, "memory_limit", json_integer((json_int_t)srv.cfg.max_memory));
+    json_object_set_new(o, "spooled_bytes", json_integer((json_int_t)srv.spooled_bytes));
+    json_object_set_new(o, "spooled_values", json_integer((json_int_t)srv.nspooled));
     json_object_set_new(o, "spool_threshold",
                         json_integer((json_int_t)srv.cfg.spool_threshold));
     json_object_set_new(o, "workspaces", json_integer((json_int_t)nws));
@@ -744,7 +746,7 @@ web_api_fetch_try(struct evhttp_request *req, const struct web_params *ps)
     struct ws     *ws = web_find_ws(req, ps);
     struct var    *var;
     struct var_got got;
-    json_t        *o;
+    json_t        *o, *vj;
 
     if (ws == NULL || (var = web_find_var(req, ps, ws)) == NULL || web_var_refused(req, var))
         return;
@@ -752,8 +754,15 @@ web_api_fetch_try(struct evhttp_request *req, const struct web_params *ps)
     case VAR_OK:
         o = json_object();
         json_object_set_new(o, "ok", json_true());
-        json_object_set_new(o, "value", web_value_json(NULL, got.value, 0,
-                                                       WEB_PREVIEW_DEFAULT));
+        vj = web_value_json(NULL, got.value, 0, WEB_PREVIEW_DEFAULT);
+        json_object_set_new(o, "value", vj);
+        /*
+         * What the preview cannot show (a spooled value, or past its length)
+         * stays downloadable a while, so taking a value never loses it unseen.
+         */
+        if ((got.value->v_flags & VALUE_SPOOLED) || json_is_true(json_object_get(vj, "truncated")))
+            json_object_set_new(o, "taken", json_string(web_taken_keep(got.value, var->var_name,
+                                                                       var->var_namelen)));
         value_unref(got.value);
         web_reply_json(req, 200, o);
         return;

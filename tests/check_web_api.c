@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -600,6 +602,128 @@ START_TEST(var_spooled)
     json_decref(o);
     rawc_close(&c);
     ptest_stop(s2);
+}
+END_TEST
+
+/* A byte pattern that shows where a piece went missing or moved. */
+static void
+wt_pattern(unsigned char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        p[i] = (unsigned char)((i * 7 + i / 4096) & 0xff);
+}
+
+/*
+ * Whole values download as attachments: one in memory, and a spooled one of
+ * several pieces streamed from its file; a value fetch-try takes out stays
+ * downloadable by its token; the overview shows spooled bytes apart.
+ */
+START_TEST(download_whole_values)
+{
+    static const char *const spool[] = {"--spool-threshold", "1000", NULL};
+    struct nwstest_server   *s2 = ptest_start(spool);
+    struct nwstest_server   *keep = wt_srv;
+    enum { BIG = 3 * 1024 * 1024 + 123 };
+    unsigned char           *big = malloc(BIG);
+    struct rawc              c;
+    struct wt_resp           r;
+    json_t                  *o;
+    char                     path[128];
+
+    ck_assert_ptr_nonnull(big);
+    wt_pattern(big, BIG);
+    PT_OPEN(&c, s2->port, RAWC_PLAIN);
+    PT_OK(&c, "open ws", "dl", "x", "yes");
+    wt_store(&c, "dl", "v/a\"b", 1, "hello", 5);
+    wt_store(&c, "dl", "v/a\"b", 3, big, BIG);
+    wt_srv = s2;
+
+    o = wt_get_json("/api/overview", 200);
+    ck_assert_int_eq(wt_int(o, "spooled_bytes"), BIG);
+    ck_assert_int_eq(wt_int(o, "spooled_values"), 1);
+    json_decref(o);
+
+    /* pos 0 is the newest: the spooled one, streamed whole. */
+    wt_get("/api/download?ws=dl&var=v%2Fa%22b&pos=0", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.raw, "Content-Disposition: attachment; filename=\"v_a_b-0.bin\""));
+    ck_assert_ptr_nonnull(strstr(r.raw, "Content-Type: application/octet-stream"));
+    ck_assert_uint_eq(r.body_len, BIG);
+    ck_assert_int_eq(memcmp(r.body, big, BIG), 0);
+    wt_free(&r);
+    wt_get("/api/download?ws=dl&var=v%2Fa%22b&pos=1", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.body_len, 5);
+    ck_assert_int_eq(memcmp(r.body, "hello", 5), 0);
+    wt_free(&r);
+    json_decref(wt_get_json("/api/download?ws=dl&var=v%2Fa%22b&pos=2", 404));
+
+    /* fetch-try takes the oldest (hello, whole in the preview), then the spooled one. */
+    o = wt_action("/api/fetch-try", "ws=dl&var=v%2Fa%22b", 200);
+    ck_assert_ptr_null(json_object_get(o, "taken"));
+    json_decref(o);
+    o = wt_action("/api/fetch-try", "ws=dl&var=v%2Fa%22b", 200);
+    ck_assert_str_eq(wt_str(json_object_get(o, "value"), "render"), "spooled");
+    snprintf(path, sizeof(path), "/api/download?taken=%s", wt_str(o, "taken"));
+    json_decref(o);
+    wt_get(path, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.body_len, BIG);
+    ck_assert_int_eq(memcmp(r.body, big, BIG), 0);
+    wt_free(&r);
+    json_decref(wt_get_json("/api/download?taken=0123456789abcdef0123456789abcdef", 404));
+    wt_srv = keep;
+    free(big);
+    rawc_close(&c);
+    ptest_stop(s2);
+}
+END_TEST
+
+/* nws-worker's workers show their pid (sent as registration metadata). */
+START_TEST(sleigh_worker_pid)
+{
+    struct rawc       m;
+    struct rawc_reply r;
+    char             *meta = rawc_dict_new("wstype", "sleigh", NULL);
+    char              path[256], name[128], port[16], bin[512];
+    json_t           *o, *wk;
+    pid_t             pid;
+    int               i, st;
+    json_int_t        seen = -1;
+
+    PT_OPEN(&m, wt_srv->port, RAWC_META);
+    PT_LONG_M(&m, meta, &r, "mktemp ws", "slp_%d");
+    snprintf(name, sizeof(name), "%s", r.value);
+    rawc_reply_free(&r);
+    PT_OK_M(&m, "0000", "open ws", name, "master", "no");
+    snprintf(port, sizeof(port), "%d", wt_srv->port);
+    nwstest_bin("nws-worker", bin, sizeof(bin));
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (freopen("/dev/null", "w", stdout) == NULL)
+            _exit(99);
+        execl(bin, bin, "--host", "127.0.0.1", "--port", port, "--workspace", name,
+              (char *)NULL);
+        _exit(127);
+    }
+    snprintf(path, sizeof(path), "/api/sleigh?ws=%s", name);
+    for (i = 0; i < 100 && seen == -1; i++) {
+        o = wt_get_json(path, 200);
+        wk = json_array_get(json_object_get(o, "workers"), 0);
+        if (wk != NULL && json_is_integer(json_object_get(wk, "pid")))
+            seen = json_integer_value(json_object_get(wk, "pid"));
+        json_decref(o);
+        if (seen == -1)
+            usleep(100 * 1000);
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, &st, 0);
+    ck_assert_int_eq(seen, pid);
+    free(meta);
+    rawc_close(&m);
 }
 END_TEST
 
@@ -1256,7 +1380,9 @@ NWSTEST_SUITE(web_api)
     tcase_add_test(tc, var_values);
     tcase_add_test(tc, var_paging_cap);
     tcase_add_test(tc, var_spooled);
+    tcase_add_test(tc, download_whole_values);
     tcase_add_test(tc, sleigh_view);
+    tcase_add_test(tc, sleigh_worker_pid);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("safety");
