@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/bufferevent.h>
@@ -413,10 +414,13 @@ struct sleigh_worker_view {
     uint64_t      wv_done;      /* results stored */
     size_t        wv_copies;    /* broadcast copies it has not taken */
 };
+#define SLEIGH_WHAT_MAX 160
 struct sleigh_batch_view {
     const char *bv_id;
     size_t      bv_idlen;
     uint64_t    bv_queued, bv_running, bv_done, bv_failed;
+    time_t      bv_started;   /* when its first task came */
+    const char *bv_what;      /* its function or command ("" if unknown), borrowed */
 };
 void sleigh_view(const struct sleigh *, struct sleigh_view *);
 /* Worker i (0 <= i < sv_nworkers); 0, or -1 past the end. */

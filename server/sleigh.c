@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "server.h"
 
 #define SLEIGH_RETRIES      3
@@ -111,6 +113,8 @@ struct sleigh_batch {
     char    *b_id;
     size_t   b_idlen;
     uint64_t b_queued, b_running, b_done, b_failed;
+    time_t   b_started;     /* when its first task came */
+    char     b_what[SLEIGH_WHAT_MAX];   /* its function or command, "" if unknown */
     TAILQ_HEAD(, sleigh_result) b_results;
 };
 
@@ -257,10 +261,43 @@ sleigh_batch(struct sleigh *s, const char *id, size_t len)
         b = xcalloc(1, sizeof(*b));
         b->b_id = xstrndup(id, len);
         b->b_idlen = len;
+        b->b_started = time(NULL);
         TAILQ_INIT(&b->b_results);
         htab_put(&s->s_batches, id, len, b);
     }
     return b;
+}
+
+/*
+ * Notes what a batch runs, from its first task (a libnws task: JSON with
+ * kind "call" and module/function, or kind "command" and argv), for the
+ * web view.  Larger or other values are not parsed: the batch shows no name.
+ */
+static void
+sleigh_batch_what(struct sleigh_batch *b, const struct value *v)
+{
+    json_t     *j, *x;
+    const char *kind, *mod, *fn;
+    size_t      i, n = 0;
+
+    if (b->b_what[0] != '\0' || (v->v_flags & VALUE_SPOOLED) || v->v_len > 65536 ||
+        v->v_len == 0 || value_data(v)[0] != '{' ||
+        (j = json_loadb(value_data(v), (size_t)v->v_len, 0, NULL)) == NULL)
+        return;
+    kind = json_string_value(json_object_get(j, "kind"));
+    if (kind != NULL && strcmp(kind, "call") == 0 &&
+        (fn = json_string_value(json_object_get(j, "function"))) != NULL) {
+        mod = json_string_value(json_object_get(j, "module"));
+        snprintf(b->b_what, sizeof(b->b_what), "%s%s%s", mod != NULL ? mod : "",
+                 mod != NULL ? "." : "", fn);
+    } else if (kind != NULL && strcmp(kind, "command") == 0) {
+        json_array_foreach(json_object_get(j, "argv"), i, x) {
+            if (json_is_string(x) && n + 1 < sizeof(b->b_what))
+                n += (size_t)snprintf(b->b_what + n, sizeof(b->b_what) - n, "%s%s",
+                                      i > 0 ? " " : "", json_string_value(x));
+        }
+    }
+    json_decref(j);
 }
 
 /* The batch a request names through metadata batchId ("" when none), made if missing. */
@@ -978,6 +1015,7 @@ sleigh_store(struct request *rq, struct ws *ws, struct var *var)
             break;
         }
         t = sleigh_task_new(value_ref(v), sleigh_rq_batch(s, rq), 0);
+        sleigh_batch_what(t->t_batch, v);
         TAILQ_INSERT_TAIL(&s->s_tasks, t, t_link);
         s->s_ntasks++;
         reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
@@ -990,6 +1028,7 @@ sleigh_store(struct request *rq, struct ws *ws, struct var *var)
             break;
         }
         b = sleigh_rq_batch(s, rq);
+        sleigh_batch_what(b, v);
         for (i = 0; i < s->s_nworkers; i++) {
             t = sleigh_task_new(value_ref(v), b, 1);
             TAILQ_INSERT_TAIL(&s->s_workers[i]->sw_copies, t, t_link);
@@ -1339,5 +1378,7 @@ sleigh_batch_view(const struct sleigh *s, size_t *pos, struct sleigh_batch_view 
     out->bv_running = b->b_running;
     out->bv_done = b->b_done;
     out->bv_failed = b->b_failed;
+    out->bv_started = b->b_started;
+    out->bv_what = b->b_what;
     return 1;
 }

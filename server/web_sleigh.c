@@ -418,6 +418,12 @@ web_api_sleigh(struct evhttp_request *req, const struct web_params *ps)
         json_object_set_new(b, "running", json_integer((json_int_t)bv[i].bv_running));
         json_object_set_new(b, "done", json_integer((json_int_t)bv[i].bv_done));
         json_object_set_new(b, "failed", json_integer((json_int_t)bv[i].bv_failed));
+        /* What it runs (escaped like every name) and when it began (Unix seconds). */
+        json_object_set_new(b, "what", bv[i].bv_what != NULL && bv[i].bv_what[0] != '\0'
+                                           ? web_json_display(bv[i].bv_what,
+                                                              strlen(bv[i].bv_what))
+                                           : json_null());
+        json_object_set_new(b, "started", json_integer((json_int_t)bv[i].bv_started));
         json_object_set_new(b, "total", json_integer((json_int_t)total));
         json_object_set_new(b, "percent", json_real(total > 0 ? 100.0 * (double)bv[i].bv_done /
                                                                     (double)total

@@ -681,6 +681,63 @@ START_TEST(download_whole_values)
 }
 END_TEST
 
+/* The batch of name in a /api/sleigh reply, or NULL. */
+static json_t *
+wt_batch(json_t *o, const char *name)
+{
+    json_t *b;
+    size_t  i;
+
+    json_array_foreach(json_object_get(o, "batches"), i, b)
+        if (strcmp(wt_str(b, "name"), name) == 0)
+            return b;
+    return NULL;
+}
+
+/* A batch shows what it runs (function or command) and when it started. */
+START_TEST(sleigh_batch_detail)
+{
+    struct rawc       m;
+    struct rawc_reply r;
+    char             *meta = rawc_dict_new("wstype", "sleigh", NULL);
+    char             *call = rawc_dict_new("batchId", "bcall", NULL);
+    char             *cmd = rawc_dict_new("batchId", "bcmd", NULL);
+    char             *raw = rawc_dict_new("batchId", "braw", NULL);
+    char              path[256], name[128];
+    json_t           *o, *b;
+    long long         now = (long long)time(NULL);
+
+    PT_OPEN(&m, wt_srv->port, RAWC_META);
+    PT_LONG_M(&m, meta, &r, "mktemp ws", "sb_%d");
+    snprintf(name, sizeof(name), "%s", r.value);
+    rawc_reply_free(&r);
+    PT_OK_M(&m, "0000", "open ws", name, "master", "no");
+    PT_OK_M(&m, call, "store", name, "task", "00000000000000000001",
+            "{\"kind\":\"call\",\"module\":\"stats\",\"function\":\"mean\",\"first\":0,"
+            "\"args\":[[1]]}");
+    PT_OK_M(&m, cmd, "store", name, "task", "00000000000000000001",
+            "{\"kind\":\"command\",\"argv\":[\"gzip\",\"-9\",\"<b>x\"],\"first\":0,"
+            "\"args\":[[]]}");
+    PT_OK_M(&m, raw, "store", name, "task", "00000000000000000001", "not json");
+    snprintf(path, sizeof(path), "/api/sleigh?ws=%s", name);
+    o = wt_get_json(path, 200);
+    ck_assert_ptr_nonnull(b = wt_batch(o, "bcall"));
+    ck_assert_str_eq(wt_str(b, "what"), "stats.mean");
+    ck_assert_int_ge(wt_int(b, "started"), now - 60);
+    ck_assert_int_le(wt_int(b, "started"), now + 60);
+    ck_assert_ptr_nonnull(b = wt_batch(o, "bcmd"));
+    ck_assert_str_eq(wt_str(b, "what"), "gzip -9 <b>x");   /* JSON text; the page escapes */
+    ck_assert_ptr_nonnull(b = wt_batch(o, "braw"));
+    ck_assert(json_is_null(json_object_get(b, "what")));
+    json_decref(o);
+    rawc_close(&m);
+    free(meta);
+    free(call);
+    free(cmd);
+    free(raw);
+}
+END_TEST
+
 /* nws-worker's workers show their pid (sent as registration metadata). */
 START_TEST(sleigh_worker_pid)
 {
@@ -1383,6 +1440,7 @@ NWSTEST_SUITE(web_api)
     tcase_add_test(tc, download_whole_values);
     tcase_add_test(tc, sleigh_view);
     tcase_add_test(tc, sleigh_worker_pid);
+    tcase_add_test(tc, sleigh_batch_detail);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("safety");
