@@ -157,6 +157,14 @@ web_dl_filename(char *out, size_t cap, const char *name, size_t len, const char 
     snprintf(out + o, cap - o, "%s", suffix);
 }
 
+/* evhttp has written an in-memory download whole. */
+static void
+web_dl_sent(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    web_conn_busy(req, 0);
+}
+
 /* Sends value v (borrowed; the download takes its own reference) as a file. */
 static void
 web_dl_send(struct evhttp_request *req, struct value *v, const char *fname)
@@ -184,6 +192,9 @@ web_dl_send(struct evhttp_request *req, struct value *v, const char *fname)
         else
             evbuffer_add_reference(b, value_data(v), (size_t)v->v_len, web_dl_unref,
                                    value_ref(v));
+        /* A long value may take a while to send: the request deadline waits. */
+        web_conn_busy(req, 1);
+        evhttp_request_set_on_complete_cb(req, web_dl_sent, NULL);
         evhttp_send_reply(req, 200, "OK", b);
         evbuffer_free(b);
         return;

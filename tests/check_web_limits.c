@@ -178,6 +178,68 @@ START_TEST(emfile_refused_cleanly)
 }
 END_TEST
 
+/*
+ * A download that takes longer than --web-request-timeout (a slow reader)
+ * is not cut: the deadline is for requests arriving, not replies leaving.
+ */
+START_TEST(slow_download_not_cut)
+{
+    const char            *args[] = {"--web-request-timeout", "1", "--spool-threshold",
+                                     "1000", NULL};
+    struct nwstest_server *s = ptest_start(args);
+    enum { BIG = 12 * 1024 * 1024 };   /* more than the kernel buffers on both ends */
+    char                  *val = malloc(BIG), *buf = malloc(65536);
+    const char            *argv[5] = {"store", "dl", "v", "00000000000000000001", NULL};
+    size_t                 lens[5] = {5, 2, 1, 20, BIG}, got = 0;
+    struct rawc            c;
+    struct rawc_reply      r;
+    char                   req[256];
+    int                    fd, small = 16384;
+    ssize_t                n;
+    double                 t0;
+
+    ck_assert_ptr_nonnull(val);
+    ck_assert_ptr_nonnull(buf);
+    memset(val, 'q', BIG);
+    argv[4] = val;
+    PT_OPEN(&c, s->port, RAWC_PLAIN);
+    PT_OK(&c, "open ws", "dl", "x", "yes");
+    PT_RC(&c, rawc_send(&c, NULL, 0, 5, argv, lens));
+    PT_RC(&c, rawc_read_short(&c, &r));
+    ck_assert_int_eq(r.status, 0);
+    rawc_reply_free(&r);
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    {
+        struct sockaddr_in sa = {0};
+        struct timeval     tv = {10, 0};
+
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)s->web_port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
+    snprintf(req, sizeof(req), "GET /api/download?ws=dl&var=v HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "Connection: close\r\n\r\n");
+    ck_assert_int_eq(nwstest_write_all(fd, req, strlen(req)), 0);
+    t0 = wl_now();
+    while ((n = recv(fd, buf, 32768, 0)) > 0) {
+        got += (size_t)n;
+        usleep(5 * 1000);
+    }
+    close(fd);
+    ck_assert_double_gt(wl_now() - t0, 1.5);   /* it did outlast the deadline */
+    ck_assert_uint_gt(got, BIG);               /* headers and every byte */
+    rawc_close(&c);
+    free(val);
+    free(buf);
+    ptest_stop(s);
+}
+END_TEST
+
 NWSTEST_SUITE(web_limits)
 {
     Suite *s = suite_create("web_limits");
@@ -187,6 +249,7 @@ NWSTEST_SUITE(web_limits)
     tcase_add_test(tc, slow_request_cut);
     tcase_add_test(tc, web_flood_leaves_protocol_port);
     tcase_add_test(tc, emfile_refused_cleanly);
+    tcase_add_test(tc, slow_download_not_cut);
     suite_add_tcase(s, tc);
     return s;
 }
