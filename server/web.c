@@ -672,8 +672,9 @@ web_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (wc->wc_evcon == NULL) {
         bufferevent_getcb(wc->wc_bev, NULL, NULL, NULL, &cbarg);
-        if (cbarg == NULL)
-            fatalx("web: a connection without evhttp behind it");
+        /* What evhttp 2.0 to 2.2 do; checked, since no API promises it. */
+        if (cbarg == NULL || evhttp_connection_get_bufferevent(cbarg) != wc->wc_bev)
+            fatalx("web: cannot find the evhttp connection of a bufferevent");
         wc->wc_evcon = cbarg;
         evhttp_connection_set_closecb(wc->wc_evcon, web_conn_closed, wc);
         web_conn_arm(wc);

@@ -54,6 +54,18 @@ static struct web_taken {
     size_t        wt_namelen;
 } web_taken[WEB_TAKEN_MAX];
 
+/* 1 if the 32 characters at a and b are equal; in constant time (tokens are secrets). */
+static int
+web_token_eq(const char *a, const char *b)
+{
+    unsigned char diff = 0;
+    size_t        i;
+
+    for (i = 0; i < 32; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 static void
 web_dl_free(struct web_dl *dl)
 {
@@ -287,7 +299,7 @@ web_api_download(struct evhttp_request *req, const struct web_params *ps)
         web_taken_expire();
         for (i = 0; i < WEB_TAKEN_MAX; i++) {
             if (web_taken[i].wt_value != NULL && tlen == 32 &&
-                memcmp(web_taken[i].wt_token, token, 32) == 0)
+                web_token_eq(web_taken[i].wt_token, token))
                 break;
         }
         if (i == WEB_TAKEN_MAX) {
