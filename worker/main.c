@@ -117,7 +117,13 @@ worker_register(struct worker *w, const char *rank, nws_error *err)
         nws_value_free(v);
         return -1;
     }
-    return nws_store_new(w->w_ws, "worker_ids", v, err);
+    if (nws_store_new(w->w_ws, "worker_ids", v, err) == 0)
+        return 0;
+    if (err->code != NWS_ERR_UNSUPPORTED)
+        return -1;
+    /* A server that takes no request metadata: register without pid and host. */
+    memset(err, 0, sizeof(*err));
+    return nws_store_string(w->w_ws, "worker_ids", rank, err);
 }
 
 /* Gets a rank (if none was given) and registers; 0, or -1. */
