@@ -678,6 +678,9 @@ web_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
         wc->wc_evcon = cbarg;
         evhttp_connection_set_closecb(wc->wc_evcon, web_conn_closed, wc);
         web_conn_arm(wc);
+        /* Past the cap (accepted in the same batch as the one that reached it). */
+        if (web_nconns > srv.cfg.web_max_clients)
+            web_conn_cut(wc);
         return;
     }
     if (wc->wc_busy) {

@@ -240,6 +240,39 @@ START_TEST(slow_download_not_cut)
 }
 END_TEST
 
+/*
+ * At --web-max-clients connections, the next one waits (accepted by nobody,
+ * in the kernel's queue) and is served as soon as one of them leaves.
+ */
+START_TEST(web_cap_waits)
+{
+    const char            *args[] = {"--web-max-clients", "4", NULL};
+    struct nwstest_server *s = ptest_start(args);
+    static const char      full[] = "GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                    "Connection: close\r\n\r\n";
+    int                    fds[4], fd, i;
+    char                   buf[16];
+
+    for (i = 0; i < 4; i++) {
+        fds[i] = nwstest_connect(s->web_port, 5);
+        ck_assert_int_ge(fds[i], 0);
+        ck_assert_int_eq(nwstest_write_all(fds[i], "GET / HTTP/1.1\r\n", 16), 0);
+    }
+    usleep(300 * 1000);
+    fd = nwstest_connect(s->web_port, 5);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(nwstest_write_all(fd, full, sizeof(full) - 1), 0);
+    ck_assert_msg(!nwstest_peer_closed(fd, 1000), "a connection past the cap was served");
+    close(fds[0]);
+    ck_assert_int_eq(nwstest_read_exact(fd, buf, 12), 0);
+    ck_assert_int_eq(memcmp(buf, "HTTP/1.1 200", 12), 0);
+    close(fd);
+    for (i = 1; i < 4; i++)
+        close(fds[i]);
+    ptest_stop(s);
+}
+END_TEST
+
 NWSTEST_SUITE(web_limits)
 {
     Suite *s = suite_create("web_limits");
@@ -247,6 +280,7 @@ NWSTEST_SUITE(web_limits)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, slow_request_cut);
+    tcase_add_test(tc, web_cap_waits);
     tcase_add_test(tc, web_flood_leaves_protocol_port);
     tcase_add_test(tc, emfile_refused_cleanly);
     tcase_add_test(tc, slow_download_not_cut);
