@@ -876,6 +876,7 @@ web_stop(void)
         event_free(web_retry);
     web_sleigh_forget();
     web_taken_forget();
+    web_census_forget();
     web_http = NULL;
     web_lev = NULL;
     web_lev_full = 0;

@@ -44,6 +44,7 @@
 #define WEB_SORT_MAX        5000           /* workspaces sorted other than by name */
 #define WEB_SORT_VARS_MAX   50000          /* ... and variables walked to count values */
 #define WEB_COUNT_MAX       10000          /* variables of one workspace walked to count */
+#define WEB_CENSUS_STEP     20000          /* variables the overview counts per request */
 #define WEB_SLEIGH_BATCHES  100            /* batches listed per sleigh */
 #define WEB_SLEIGH_WORKERS  1000           /* workers listed per sleigh */
 #define WEB_OUTPUT_LINES    3              /* last output@<rank> values shown */
@@ -120,6 +121,7 @@ void web_api_fetch_try(struct evhttp_request *, const struct web_params *);
 void web_api_store(struct evhttp_request *, const struct web_params *);
 /* A value as JSON (new reference); pos is its place, newest first. */
 json_t *web_value_json(const struct var *, const struct value *, size_t pos, size_t preview);
+void    web_census_forget(void);   /* frees the overview's count in progress */
 /* Visible (non-hidden) variables of ws and the values they hold. */
 void    web_ws_counts(struct ws *, size_t *nvars, uint64_t *nvalues);
 

@@ -65,34 +65,103 @@ web_count_json(uint64_t n)
     return n == UINT64_MAX ? json_null() : json_integer((json_int_t)n);
 }
 
+/*
+ * The count of values of the whole server, taken a bounded step at a time:
+ * each overview request looks at WEB_CENSUS_STEP variables at most, going
+ * on from where the previous one stopped (a workspace name and a rank in
+ * it, so names coming and going meanwhile only make the count approximate).
+ * The overview shows the last complete count; a server small enough to
+ * count in one step is counted afresh at each request.
+ */
+static struct {
+    char    *c_ws;          /* the workspace being counted (a copy), or NULL */
+    size_t   c_wslen;
+    size_t   c_var;         /* its next variable, by rank */
+    int      c_ws_done;     /* c_ws is finished: go on after it */
+    uint64_t c_values, c_vars;        /* so far */
+    uint64_t c_total, c_total_vars;   /* the last complete count */
+    int      c_known;
+} web_census;
+
+/* Moves the census cursor to ws (a new copy of its name), at its variable var. */
+static void
+web_census_at(const char *name, size_t len, size_t var, int done)
+{
+    if (web_census.c_ws == NULL || web_census.c_wslen != len ||
+        memcmp(web_census.c_ws, name, len) != 0) {
+        free(web_census.c_ws);
+        web_census.c_ws = xmemdup(name, len);
+        web_census.c_wslen = len;
+    }
+    web_census.c_var = var;
+    web_census.c_ws_done = done;
+}
+
+/* One step of the census; 1 if it completed a count in this step. */
+static int
+web_census_step(void)
+{
+    struct htab *t = ws_table();
+    size_t       budget = WEB_CENSUS_STEP, i = 0, klen, vlen, n, var;
+    const char  *k, *vk;
+    void        *val, *vv;
+
+    if (web_census.c_ws != NULL)
+        i = htab_rank(t, web_census.c_ws, web_census.c_wslen, web_census.c_ws_done);
+    for (; budget > 0; i++) {
+        if ((k = htab_nth(t, i, &klen, &val)) == NULL) {
+            web_census.c_total = web_census.c_values;
+            web_census.c_total_vars = web_census.c_vars;
+            web_census.c_known = 1;
+            web_census.c_values = web_census.c_vars = 0;
+            free(web_census.c_ws);
+            web_census.c_ws = NULL;
+            return 1;
+        }
+        /* Resuming in the same workspace, or starting the next one at 0. */
+        var = web_census.c_ws != NULL && !web_census.c_ws_done &&
+                      klen == web_census.c_wslen && memcmp(k, web_census.c_ws, klen) == 0
+                  ? web_census.c_var
+                  : 0;
+        n = htab_count(&((struct ws *)val)->ws_vars);
+        for (; var < n && budget > 0; var++, budget--) {
+            if ((vk = htab_nth(&((struct ws *)val)->ws_vars, var, &vlen, &vv)) == NULL ||
+                ((struct var *)vv)->var_hidden)
+                continue;
+            web_census.c_vars++;
+            web_census.c_values += var_nvalues(vv);
+        }
+        web_census_at(k, klen, var, var >= n);
+        if (var < n)
+            break;
+    }
+    return 0;
+}
+
+void
+web_census_forget(void)
+{
+    free(web_census.c_ws);
+    memset(&web_census, 0, sizeof(web_census));
+}
+
 void
 web_api_overview(struct evhttp_request *req, const struct web_params *ps)
 {
     struct htab_ent *e;
-    size_t           pos = 0, nws = 0, nvars = 0, n;
-    uint64_t         nvalues = 0, v;
+    size_t           pos = 0, nws = 0, nvars = 0;
     json_t          *o = json_object();
 
     (void)ps;
-    /*
-     * Variables are counted from each workspace's table size (O(workspaces));
-     * values only while the server holds few enough variables to walk.
-     */
+    /* Variables from each table's size (O(workspaces)), hidden ones included... */
     while ((e = htab_next(ws_table(), &pos)) != NULL) {
         nws++;
         nvars += htab_count(&((struct ws *)e->h_val)->ws_vars);
     }
-    if (nvars <= WEB_SORT_VARS_MAX) {
-        nvars = 0;
-        pos = 0;
-        while ((e = htab_next(ws_table(), &pos)) != NULL) {
-            web_ws_counts(e->h_val, &n, &v);
-            nvars += n;
-            nvalues += v;
-        }
-    } else {
-        nvalues = UINT64_MAX;
-    }
+    /* ... unless a census counted them, and the values, without hidden ones. */
+    web_census_step();
+    if (web_census.c_known)
+        nvars = (size_t)web_census.c_total_vars;
     json_object_set_new(o, "version", json_string(NWS_VERSION));
     json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
     json_object_set_new(o, "uptime", json_real(web_uptime()));
@@ -107,7 +176,9 @@ web_api_overview(struct evhttp_request *req, const struct web_params *ps)
                         json_integer((json_int_t)srv.cfg.spool_threshold));
     json_object_set_new(o, "workspaces", json_integer((json_int_t)nws));
     json_object_set_new(o, "variables", json_integer((json_int_t)nvars));
-    json_object_set_new(o, "values", web_count_json(nvalues));
+    json_object_set_new(o, "values", web_census.c_known
+                                         ? json_integer((json_int_t)web_census.c_total)
+                                         : json_null());
     json_object_set_new(o, "ops", json_integer((json_int_t)srv.nops));
     json_object_set_new(o, "ops_per_sec", json_real(web_ops_rate()));
     json_object_set_new(o, "sleighs", web_sleighs_json(20));
