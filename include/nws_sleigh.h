@@ -29,12 +29,21 @@
  *       words.  Optional keys: "shell": true (run argv joined by spaces with
  *       /bin/sh -c, arguments single-quoted), "timeout": seconds (then
  *       SIGKILL), "max_output": bytes kept per stream (default 1 MiB),
- *       "cwd": directory.  The value of an element is an object
- *       {"status": exit status (128+N if killed by signal N), "signal": N,
- *       "stdout": text, "stderr": text, "truncated": bool, "seconds": run
- *       time, "start": Unix time}; output that is not UTF-8 comes as
- *       "stdout_b64"/"stderr_b64" instead (see nws_sleigh_output).  A
- *       non-zero status also sets the element's error ("exit status 2").
+ *       "cwd": directory, "spill": bytes (see below).  The value of an
+ *       element is an object {"status": exit status (128+N if killed by
+ *       signal N), "signal": N, "stdout": text, "stderr": text,
+ *       "truncated": bool, "seconds": run time, "start": Unix time};
+ *       output that is not UTF-8 comes as "stdout_b64"/"stderr_b64"
+ *       instead (see nws_sleigh_output).  A non-zero status also sets the
+ *       element's error ("exit status 2").  An argument that is not UTF-8
+ *       travels as {"nwsBytes": base64} (nws_sleigh_bytes).
+ *       With "spill": N, output is never cut unless "max_output" is given,
+ *       and then a cut output sets the element's error ("output cut at M
+ *       bytes (max_output)"); a stream longer than N bytes is stored raw
+ *       as a value of its own in the sleigh workspace, and the result has
+ *       "stdout_var"/"stderr_var" (its variable) and "stdout_bytes"/
+ *       "stderr_bytes" instead of the text: nws_sleigh_output_fd copies it
+ *       out (and deletes it) without holding it in memory.
  *
  * Arguments.  eachElem gets element arguments as a JSON array of vectors
  * (arrays of equal length) and fixed arguments as a JSON array: element i
@@ -305,6 +314,25 @@ NWS_API const char *nws_sleigh_error(const json_t *elem);
  * NULL (no such stream, or out of memory).
  */
 NWS_API char *nws_sleigh_output(const json_t *cmd_value, const char *stream, size_t *len);
+
+/*
+ * Writes the bytes of a command result's stream ("stdout" or "stderr") to
+ * fd: from the record, or, for a stream stored as a value of its own (a
+ * task with "spill"), from the server as they arrive, without holding it
+ * in memory; the stored value's variable is then deleted.  fd -1: write
+ * nothing, only delete.  *len (may be NULL) gets the bytes written.  0, or
+ * -1 (a write error on fd: NWS_ERR_IO; the stored value is gone all the same).
+ */
+NWS_API int nws_sleigh_output_fd(nws_sleigh *s, const json_t *cmd_value, const char *stream,
+                                 int fd, uint64_t *len, nws_error *err);
+
+/*
+ * A command argument made of len bytes (any bytes but NUL): a JSON string
+ * if they are UTF-8, else {"nwsBytes": base64} (JSON text cannot carry
+ * other bytes), which the worker passes to the program as those bytes.
+ * New reference, or NULL.
+ */
+NWS_API json_t *nws_sleigh_bytes(const char *p, size_t len);
 
 /* ---- eachElem and eachWorker -------------------------------------------- */
 
