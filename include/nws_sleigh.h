@@ -321,7 +321,8 @@ NWS_API char *nws_sleigh_output(const json_t *cmd_value, const char *stream, siz
  * task with "spill"), from the server as they arrive, without holding it
  * in memory; the stored value's variable is then deleted.  fd -1: write
  * nothing, only delete.  *len (may be NULL) gets the bytes written.  0, or
- * -1 (a write error on fd: NWS_ERR_IO; the stored value is gone all the same).
+ * -1: NWS_ERR_IO only for a write error on fd (the stored value is gone all
+ * the same); a lost server is NWS_ERR_CONNECT or NWS_ERR_CLOSED.
  */
 NWS_API int nws_sleigh_output_fd(nws_sleigh *s, const json_t *cmd_value, const char *stream,
                                  int fd, uint64_t *len, nws_error *err);

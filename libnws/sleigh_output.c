@@ -64,7 +64,7 @@ nws_sleigh_output_fd(nws_sleigh *s, const json_t *cmd_value, const char *stream,
     uint64_t    got = 0;
     nws_client *c;
     nws_ws     *ws;
-    nws_error   e2;
+    nws_error   e, e2;
     int         rc;
 
     nwsp_err_clear(err);
@@ -89,23 +89,33 @@ nws_sleigh_output_fd(nws_sleigh *s, const json_t *cmd_value, const char *stream,
             *len = n;
         return 0;
     }
-    if ((c = nwsp_sleigh_conn_get(s, &ws, err)) == NULL)
+    memset(&e, 0, sizeof(e));
+    if ((c = nwsp_sleigh_conn_get(s, &ws, &e)) == NULL) {
+        nwsp_err_set(err, e.code == NWS_ERR_IO ? NWS_ERR_CONNECT : e.code, e.status, "%s",
+                     e.text);
         return -1;
+    }
     rc = 1;
     if (fd >= 0) {
         /* Try: the value is there once the result is, so never wait for it. */
-        rc = nws_fetch_fd(ws, var, NWS_OP_FETCH_TRY, fd, NULL, &got, err);
+        rc = nws_fetch_fd(ws, var, NWS_OP_FETCH_TRY, fd, NULL, &got, &e);
         if (rc == 0)
-            nwsp_err_set(err, NWS_ERR_NO_VALUE, 0, "the stored %s is gone", stream);
+            nwsp_err_set(&e, NWS_ERR_NO_VALUE, 0, "the stored %s is gone", stream);
+        /* NWS_ERR_IO means the caller's fd only: a lost connection says so. */
+        if (rc < 0 && e.code == NWS_ERR_IO && !nws_is_open(c))
+            e.code = NWS_ERR_CLOSED;
     }
     /* The variable goes whatever happened, so the workspace keeps nothing. */
     memset(&e2, 0, sizeof(e2));
-    if (nws_delete_var(ws, var, &e2) != 0 && rc == 1 && e2.code != NWS_ERR_SERVER) {
-        nwsp_err_set(err, e2.code, e2.status, "%s", e2.text);
+    if (nws_is_open(c) && nws_delete_var(ws, var, &e2) != 0 && rc == 1 &&
+        e2.code != NWS_ERR_SERVER) {
+        e = e2;
         rc = -1;
     }
     nwsp_sleigh_conn_put(s, c, ws, nws_is_open(c));
     if (len != NULL)
         *len = got;
+    if (rc != 1)
+        nwsp_err_set(err, e.code, e.status, "%s", e.text);
     return rc == 1 ? 0 : -1;
 }
