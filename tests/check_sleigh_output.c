@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nws_sleigh.h"
 #include "nwstest.h"
 
 #define SOUT_RUN_TIMEOUT_S 60
@@ -379,6 +380,66 @@ START_TEST(non_utf8_in_and_out)
 }
 END_TEST
 
+/* ---- the same through the Sleigh API ------------------------------------------- */
+
+START_TEST(api_spill_and_bytes)
+{
+    nws_sleigh_options o;
+    nws_sleigh        *s;
+    nws_error          err;
+    json_t            *task, *elems, *vec, *r, *v;
+    char               worker[512], *buf;
+    uint64_t           len;
+    size_t             n, i;
+    int                fd = sout_tmpfile();
+
+    nws_sleigh_options_init(&o);
+    o.host = "127.0.0.1";
+    o.port = sout_srv.port;
+    o.workers = 1;
+    o.worker_path = nwstest_bin("nws-worker", worker, sizeof(worker));
+    s = nws_sleigh_new(&o, &err);
+    ck_assert_msg(s != NULL, "nws_sleigh_new: %s", err.text);
+    task = json_loads("{\"kind\": \"command\", \"spill\": 65536, \"argv\": [\"sh\", \"-c\", "
+                      "\"head -c 200000 /dev/zero; printf %s \\\"$1\\\" >&2\", \"sh\", \"{}\"]}",
+                      0, NULL);
+    ck_assert_ptr_nonnull(task);
+    vec = json_array();
+    json_array_append_new(vec, nws_sleigh_bytes("\xfe\xff", 2)); /* not UTF-8 */
+    ck_assert(json_is_object(json_array_get(vec, 0)));
+    elems = json_array();
+    json_array_append_new(elems, vec);
+    r = nws_sleigh_each_elem(s, task, elems, NULL, NULL, &err);
+    ck_assert_msg(r != NULL, "each_elem: %s", err.text);
+    v = json_array_get(r, 0);
+    ck_assert_msg(nws_sleigh_error(v) == NULL, "%s", nws_sleigh_error(v));
+    /* stdout is stored apart, raw; stderr, small and not UTF-8, is in the record. */
+    ck_assert_ptr_null(json_object_get(v, "stdout"));
+    ck_assert(json_is_string(json_object_get(v, "stdout_var")));
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "stdout_bytes")), 200000);
+    buf = nws_sleigh_output(v, "stderr", &n);
+    ck_assert(buf != NULL && n == 2 && memcmp(buf, "\xfe\xff", 2) == 0);
+    free(buf);
+    ck_assert_int_eq(nws_sleigh_output_fd(s, v, "stdout", fd, &len, &err), 0);
+    ck_assert_uint_eq(len, 200000);
+    buf = sout_slurp(fd, &n);
+    ck_assert_uint_eq(n, 200000);
+    for (i = 0; i < n && buf[i] == '\0'; i++)
+        ;
+    ck_assert_uint_eq(i, n);
+    free(buf);
+    /* Fetched once: the variable is gone. */
+    ck_assert_int_eq(nws_sleigh_output_fd(s, v, "stdout", fd, &len, &err), -1);
+    ck_assert_int_eq(err.code, NWS_ERR_NO_VALUE);
+    json_decref(r);
+    json_decref(elems);
+    json_decref(task);
+    close(fd);
+    ck_assert_int_eq(nws_sleigh_stop(s, &err), 0);
+    nws_sleigh_free(s);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_output)
 {
     Suite *s = suite_create("sleigh_output");
@@ -391,6 +452,7 @@ NWSTEST_SUITE(sleigh_output)
     tcase_add_test(tc, large_output_held_and_tagged);
     tcase_add_test(tc, max_output_cut_fails);
     tcase_add_test(tc, non_utf8_in_and_out);
+    tcase_add_test(tc, api_spill_and_bytes);
     suite_add_tcase(s, tc);
     return s;
 }
