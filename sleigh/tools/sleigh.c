@@ -1825,7 +1825,7 @@ struct sl_done {
     char  *out, *err; /* new buffers (NULL: none) */
     size_t outlen, errlen;
     json_t *val;       /* the result, while a stream of it is still on the server */
-    int     outfd, errfd; /* -k: a stream moved from the server to a temp file, or -1 */
+    int     outfd, errfd; /* -k: a stream moved to a temp file; -1 none, -2 lost */
     char  *cmd; /* -v: the command line */
     char  *tag; /* --tag: the inputs */
 };
@@ -2030,11 +2030,12 @@ sl_stream_bytes(const json_t *v, const char *stream)
 
 /*
  * Moves a stream of v stored apart from the server into a new unlinked
- * temporary file.  Its descriptor, or -1 (message printed; the output is
- * lost, the run goes on).
+ * temporary file.  Its descriptor; -1 with keep when no file could be made
+ * (the stream stays on the server, nothing printed); else -2, with a
+ * message (the output is lost, the run goes on).
  */
 static int
-sl_stream_to_file(struct sl_run *run, const json_t *v, const char *stream)
+sl_stream_to_file(struct sl_run *run, const json_t *v, const char *stream, int keep)
 {
     const char *dir = getenv("TMPDIR");
     char        path[PATH_MAX];
@@ -2044,10 +2045,12 @@ sl_stream_to_file(struct sl_run *run, const json_t *v, const char *stream)
     snprintf(path, sizeof(path), "%s/sleigh.out.XXXXXX",
              dir != NULL && *dir != '\0' ? dir : "/tmp");
     if ((fd = mkostemp(path, O_CLOEXEC)) < 0) {
+        if (keep)
+            return -1;
         sl_progress_clear(run);
         sl_warnx("cannot keep a job's %s: %s: %s", stream, path, strerror(errno));
         nws_sleigh_output_fd(run->s, v, stream, -1, NULL, NULL);
-        return -1;
+        return -2;
     }
     unlink(path);
     if (nws_sleigh_output_fd(run->s, v, stream, fd, NULL, &err) != 0) {
@@ -2055,7 +2058,7 @@ sl_stream_to_file(struct sl_run *run, const json_t *v, const char *stream)
         sl_warnx("cannot keep a job's %s: %s", stream,
                  err.text[0] ? err.text : nws_errcode_str(err.code));
         close(fd);
-        return -1;
+        return -2;
     }
     return fd;
 }
@@ -2109,7 +2112,9 @@ sl_emit_file(int fd, int in, const char *tag)
 
 /*
  * -k: moves d's streams stored apart into temporary files now, so that
- * the server does not keep them while the job waits for its turn.
+ * the server does not keep them while the job waits for its turn.  One
+ * that cannot have a file (out of descriptors: very many jobs held) waits
+ * on the server instead.
  */
 static void
 sl_stream_hold(struct sl_run *run, struct sl_done *d)
@@ -2117,11 +2122,9 @@ sl_stream_hold(struct sl_run *run, struct sl_done *d)
     if (d->val == NULL)
         return;
     if (sl_stream_apart(d->val, "stdout"))
-        d->outfd = sl_stream_to_file(run, d->val, "stdout");
+        d->outfd = sl_stream_to_file(run, d->val, "stdout", 1);
     if (sl_stream_apart(d->val, "stderr"))
-        d->errfd = sl_stream_to_file(run, d->val, "stderr");
-    json_decref(d->val);
-    d->val = NULL;
+        d->errfd = sl_stream_to_file(run, d->val, "stderr", 1);
 }
 
 /*
@@ -2139,11 +2142,11 @@ sl_print_stream(struct sl_run *run, struct sl_done *d, int fd)
     nws_error   err;
     int         rc = 0;
 
-    if (tmp < 0 && d->val != NULL && sl_stream_apart(d->val, name)) {
+    if (tmp == -1 && d->val != NULL && sl_stream_apart(d->val, name)) {
         if (gone) {
             nws_sleigh_output_fd(run->s, d->val, name, -1, NULL, NULL);
         } else if (d->tag != NULL) {
-            tmp = sl_stream_to_file(run, d->val, name);
+            tmp = sl_stream_to_file(run, d->val, name, 0);
         } else if (nws_sleigh_output_fd(run->s, d->val, name, fd, NULL, &err) != 0) {
             if (err.code == NWS_ERR_IO)
                 rc = -1;
