@@ -27,6 +27,7 @@
 
 static struct nwstest_server sout_srv;
 static char                  sout_dir[64];
+static int                   sout_nofile; /* > 0: the descriptor limit of the next run */
 
 /* What one run gave. */
 struct sout_res {
@@ -118,6 +119,11 @@ sout_exec(struct sout_res *r, const char *in, size_t inlen, char *const *argv)
     if (pid == 0) {
         setenv("NWS_HOST", "127.0.0.1", 1);
         setenv("NWS_PORT", port, 1);
+        if (sout_nofile > 0) {
+            struct rlimit rl = {(rlim_t)sout_nofile, (rlim_t)sout_nofile};
+
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
         dup2(fin, 0);
         dup2(fout, 1);
         dup2(ferr, 2);
@@ -306,6 +312,37 @@ START_TEST(large_output_held_and_tagged)
 }
 END_TEST
 
+/*
+ * -k holding more large outputs than sleigh has descriptors for temp
+ * files: those that get none wait on the server, and nothing is lost.
+ */
+START_TEST(held_outputs_past_descriptors)
+{
+    struct sout_res r;
+    char            list[128], line[64], *want;
+    size_t          wlen;
+    FILE           *fp;
+    int             i;
+
+    snprintf(list, sizeof(list), "%s/cmds", sout_dir);
+    ck_assert_ptr_nonnull(fp = fopen(list, "w"));
+    fprintf(fp, "sleep 1; echo first\n");
+    for (i = 0; i < 60; i++)
+        fprintf(fp, "seq 1 %d\n", 20000 + i);
+    fclose(fp);
+    sout_nofile = 40;
+    sout_sleigh(&r, NULL, 0, "-k", "-j", "2", "::::", list, NULL);
+    sout_nofile = 0;
+    ck_assert_msg(r.rc == 0, "rc %d: %s", r.rc, r.err);
+    ck_assert_str_eq(r.err, "");
+    snprintf(line, sizeof(line), "echo first; for i in $(seq 0 59); do seq 1 $((20000 + i)); done");
+    want = sout_sh(line, &wlen);
+    sout_assert_out(&r, want, wlen, "60 held outputs");
+    sout_free(&r);
+    free(want);
+}
+END_TEST
+
 /* ---- a cap the user sets ------------------------------------------------------- */
 
 START_TEST(max_output_cut_fails)
@@ -450,6 +487,7 @@ NWSTEST_SUITE(sleigh_output)
     tcase_add_test(tc, zcat_whole);
     tcase_add_loop_test(tc, large_output_bounded, 0, 2);
     tcase_add_test(tc, large_output_held_and_tagged);
+    tcase_add_test(tc, held_outputs_past_descriptors);
     tcase_add_test(tc, max_output_cut_fails);
     tcase_add_test(tc, non_utf8_in_and_out);
     tcase_add_test(tc, api_spill_and_bytes);
