@@ -400,6 +400,7 @@ main(int argc, char **argv)
     if (output)
         output_stop();
     task_cleanup(&w);
+    cmdout_cleanup();
     nws_ws_free(w.w_ws);
     nws_close(w.w_c);
     return rc;
