@@ -389,7 +389,8 @@ typedef struct nws_sleigh_progress {
     size_t queued;     /* tasks waiting for a worker (server) */
     size_t running;    /* tasks on a worker now (server) */
     size_t done;       /* tasks finished, failed ones included (server) */
-    size_t failed;     /* tasks failed because their workers died (server) */
+    size_t failed;     /* elements whose result is an error: the task set an
+                          error, the command failed, the worker died (server) */
     size_t collected;  /* elements whose result this pending has taken */
     size_t errors;     /* of which errors */
     size_t duplicates; /* results dropped because their element had one already */

@@ -1077,6 +1077,11 @@ nws_sleigh_pending_progress(nws_sleigh_pending *p, nws_sleigh_progress *pr,
         pr->tasks = pr->queued + pr->running + pr->done;
         pr->submitted = pr->tasks;
     }
+    if (p->p_finished && strcmp(p->p_state, "none") == 0) {
+        /* Collected long ago: the server forgot it; what this pending saw. */
+        pr->done = pr->tasks;
+        pr->failed = p->p_errors;
+    }
     pr->collected = p->p_collected;
     pr->errors = p->p_errors;
     pr->duplicates = p->p_dups;

@@ -645,6 +645,26 @@ sleigh_fail_task(struct sleigh *s, struct sleigh_task *t, long rank, const char 
     sleigh_task_free(t);
 }
 
+/*
+ * With the group closed and no worker registered, no worker can ever come
+ * to run the queued tasks: they end as error results now, so masters
+ * waiting for them get an answer rather than wait for ever.
+ */
+static void
+sleigh_fail_orphans(struct sleigh *s)
+{
+    struct sleigh_task *t;
+
+    if (s->s_join != JOIN_CLOSED || s->s_nworkers > 0)
+        return;
+    while ((t = TAILQ_FIRST(&s->s_tasks)) != NULL) {
+        TAILQ_REMOVE(&s->s_tasks, t, t_link);
+        s->s_ntasks--;
+        t->t_batch->b_queued--;
+        sleigh_fail_task(s, t, -1, "no worker left to run this task (the group is closed)");
+    }
+}
+
 /* Takes the next task for worker: its broadcast copies first, then the queue. */
 static struct sleigh_task *
 sleigh_next_task(struct sleigh *s, struct sleigh_worker *sw)
@@ -770,6 +790,7 @@ sleigh_close_group(struct sleigh *s)
     snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
     sleigh_wake_all(s->s_v[SV_STATUS], buf);
     sleigh_wake_all(s->s_v[SV_WAIT], buf);
+    sleigh_fail_orphans(s);
 }
 
 /* Shutdown: sentinels hear "1", result waiters fail (section 13.5). */
@@ -1006,6 +1027,7 @@ sleigh_conn_gone(struct conn *c)
         }
         free(sw);
         sleigh_dispatch(s);
+        sleigh_fail_orphans(s);
     }
 }
 
@@ -1165,6 +1187,7 @@ sleigh_store(struct request *rq, struct ws *ws, struct var *var)
         s->s_ntasks++;
         reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
         sleigh_dispatch(s);
+        sleigh_fail_orphans(s);
         break;
     case SV_BROADCAST:
         if (s->s_shutdown) {
@@ -1479,7 +1502,7 @@ sleigh_record_stored(struct sleigh *s, struct var *var)
     const char          *id, *flag;
     size_t               idlen, flaglen;
 
-    if (var->var_mode != VAR_SINGLE || var_nvalues(var) == 0)
+    if (var->var_mode == VAR_CUSTOM || var_nvalues(var) == 0)
         return;
     v = var_value_at(var, var_nvalues(var) - 1);
     if (v == NULL || v->v_metalen == 0 ||
