@@ -419,6 +419,14 @@ NWS_API int nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r,
  * for eachWorker), including those already taken by pending_next: a new
  * array (empty with NWS_SLEIGH_DISCARD), or NULL.  A streaming batch must
  * be ended first.
+ *
+ * Never waits for what cannot come: when the batch was collected by
+ * another process, the workspace was deleted, the sleigh shut down or no
+ * worker is left in a closed group, the elements still missing get error
+ * entries saying so ("no result (collected elsewhere)", "no result: WHY",
+ * ...), the array is returned, and err is filled with the reason as well
+ * (err->code != 0 although the call returned an array).  pending_next
+ * hands those errors out as results, then returns 0.
  */
 NWS_API json_t *nws_sleigh_pending_wait(nws_sleigh_pending *p, nws_error *err) NWS_WUR;
 
@@ -428,7 +436,11 @@ NWS_API json_t *nws_sleigh_pending_wait(nws_sleigh_pending *p, nws_error *err) N
  * elements, or 0 to read it from the record the submitter keeps in the
  * workspace.  Results taken by someone else before do not come again:
  * once the server has nothing left for the batch, those elements get the
- * error "no result (collected elsewhere)".  New pending, or NULL.
+ * error "no result (collected elsewhere)".  A batch whose results were all
+ * collected is gone from the server (but for its counts, kept for the
+ * last 16): attaching to it fails with "batch ID was already collected",
+ * or "no such batch" (never submitted, or collected longer ago).  New
+ * pending, or NULL.
  */
 NWS_API nws_sleigh_pending *nws_sleigh_pending_attach(nws_sleigh *s, const char *batch_id,
                                                       size_t nelems,
