@@ -5,7 +5,8 @@
  * lifetime: a collected batch leaves nothing in the sleigh workspace but
  * a bounded history of counts: thousands of batches on one sleigh keep the
  * workspace's variables and the server's memory_used flat (set
- * NWSTEST_BATCHES=100000 for the long run).
+ * NWSTEST_BATCHES=100000 for the long run, NWSTEST_PROGRESS=1 to print
+ * variables, memory_used and the server's RSS every 10,000 batches).
  *
  * gone: pending_next, pending_wait, each_elem and attach return, with the
  * results they can give and an error saying why, when the batch was
@@ -166,6 +167,24 @@ ss_memory_used(void)
     return m;
 }
 
+/* The server's resident set in kB (for the long run's report), or -1. */
+static long
+ss_server_rss(void)
+{
+    char  path[64], line[256];
+    FILE *fp;
+    long  kb = -1;
+
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)ss_srv.pid);
+    if ((fp = fopen(path, "r")) == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), fp) != NULL)
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = atol(line + 6);
+    fclose(fp);
+    return kb;
+}
+
 /* Variables in workspace ws (`list vars`, hidden ones included), via a fresh connection. */
 static long
 ss_nvars(const char *ws)
@@ -232,9 +251,9 @@ START_TEST(collected_batches_leave_nothing)
             vars0 = ss_nvars(ws);
             mem0 = ss_memory_used();
         }
-        if (getenv("NWSTEST_VERBOSE") != NULL && i % 10000 == 0)
-            fprintf(stderr, "batch %ld: %ld variables, memory_used %lld\n", i,
-                    ss_nvars(ws), ss_memory_used());
+        if (getenv("NWSTEST_PROGRESS") != NULL && (i % 10000 == 0 || i == 1000))
+            fprintf(stderr, "batch %ld: %ld variables, memory_used %lld, server RSS %ld kB\n",
+                    i, ss_nvars(ws), ss_memory_used(), ss_server_rss());
     }
     ss_nap(50);
     vars1 = ss_nvars(ws);
