@@ -1111,6 +1111,11 @@ nws_sleigh_pending_push(nws_sleigh_pending *p, const json_t *args, nws_error *er
                      p->p_ended ? "the batch was ended" : "not a streaming batch");
         return -1;
     }
+    if (p->p_gone.code != 0) {
+        /* Its results can no longer come: more elements would be lost too. */
+        nwsp_err_set(err, p->p_gone.code, p->p_gone.status, "%s", p->p_gone.text);
+        return -1;
+    }
     if (json_array_append(p->p_pushed, (json_t *)args) != 0 ||
         (p->p_results != NULL && json_array_append(p->p_results, json_null()) != 0))
         return batch_nomem(err);

@@ -495,6 +495,52 @@ START_TEST(wait_when_workspace_deleted)
 }
 END_TEST
 
+START_TEST(polled_when_workspace_deleted)
+{
+    nws_sleigh         *s = ss_sleigh(1, 0), *s2;
+    json_t             *task = ss_task("sleep_ms"), *r;
+    json_t             *args = ss_json("[[20000, 20000], [0, 1]]"), *wargs = ss_json("[20000]");
+    nws_sleigh_pending *pw, *pe, *pa;
+    nws_client         *c;
+    nws_error           err;
+    char                ws[128];
+
+    /* Polled collection: an eachWorker batch, and a batch attached from another
+     * sleigh handle; the workspace goes while both wait. */
+    snprintf(ws, sizeof(ws), "%s", nws_sleigh_ws_name(s));
+    pw = nws_sleigh_each_worker_async(s, task, wargs, &err);
+    ck_assert_msg(pw != NULL, "each_worker_async: %s", err.text);
+    pe = nws_sleigh_each_elem_async(s, task, args, NULL, NULL, &err);
+    ck_assert_msg(pe != NULL, "async: %s", err.text);
+    s2 = ss_attach(ws);
+    pa = nws_sleigh_pending_attach(s2, nws_sleigh_pending_id(pe), 0, &err);
+    ck_assert_msg(pa != NULL, "pending_attach: %s", err.text);
+    c = nws_connect("127.0.0.1", ss_srv.port, 0, &err);
+    ck_assert_msg(c != NULL, "connect: %s", err.text);
+    ck_assert_int_eq(nws_ws_delete(c, ws, &err), 0);
+    nws_close(c);
+    alarm(60);
+    r = nws_sleigh_pending_wait(pa, &err);
+    ck_assert_msg(r != NULL, "attached wait: %s", err.text);
+    ck_assert_int_eq(ss_count_errors(r, 2, "no result: "), 2);
+    ck_assert_int_ne(err.code, 0);
+    json_decref(r);
+    r = nws_sleigh_pending_wait(pw, &err);
+    alarm(0);
+    ck_assert_msg(r != NULL && json_array_size(r) == 0, "each_worker wait: %s", err.text);
+    ck_assert_int_ne(err.code, 0);
+    json_decref(r);
+    nws_sleigh_pending_free(pa);
+    nws_sleigh_pending_free(pw);
+    nws_sleigh_pending_free(pe);
+    nws_sleigh_free(s2);
+    json_decref(wargs);
+    json_decref(args);
+    json_decref(task);
+    nws_sleigh_free(s);
+}
+END_TEST
+
 START_TEST(each_elem_when_sleigh_shuts_down)
 {
     nws_sleigh *s = ss_sleigh(1, 0);
@@ -643,6 +689,7 @@ NWSTEST_SUITE(sleigh_state)
     tcase_add_test(tc, pending_after_collected_elsewhere);
     tcase_add_test(tc, wait_when_collected_while_waiting);
     tcase_add_test(tc, wait_when_workspace_deleted);
+    tcase_add_test(tc, polled_when_workspace_deleted);
     tcase_add_test(tc, each_elem_when_sleigh_shuts_down);
     tcase_add_test(tc, no_worker_left_in_closed_group);
     suite_add_tcase(s, tc);
