@@ -326,6 +326,74 @@ START_TEST(collected_batch_history_and_attach)
 }
 END_TEST
 
+START_TEST(every_kind_of_batch_leaves_nothing)
+{
+    nws_sleigh          *s = ss_sleigh(2, 0);
+    json_t              *task = ss_task("cube"), *args = ss_json("[[1, 2, 3, 4, 5, 6, 7]]");
+    json_t              *r, *one;
+    nws_sleigh_elem_opts eo;
+    nws_sleigh_pending  *p;
+    nws_error            err;
+    char                 ws[128];
+    long                 vars0;
+    int                  round, i;
+
+    snprintf(ws, sizeof(ws), "%s", nws_sleigh_ws_name(s));
+    r = nws_sleigh_each_elem(s, task, args, NULL, NULL, &err);
+    ck_assert_msg(r != NULL, "each_elem: %s", err.text);
+    json_decref(r);
+    ss_nap(50);
+    vars0 = ss_nvars(ws);
+    for (round = 0; round < 3; round++) {
+        /* Chunked under a load factor, kept or discarded... */
+        memset(&eo, 0, sizeof(eo));
+        eo.chunk = 2;
+        eo.load_factor = 1;
+        eo.flags = round == 1 ? NWS_SLEIGH_DISCARD : 0;
+        r = nws_sleigh_each_elem(s, task, args, NULL, &eo, &err);
+        ck_assert_msg(r != NULL, "each_elem: %s", err.text);
+        json_decref(r);
+        /* ...streamed, read one by one... */
+        memset(&eo, 0, sizeof(eo));
+        eo.chunk = 3;
+        p = nws_sleigh_each_elem_async(s, task, NULL, NULL, &eo, &err);
+        ck_assert_msg(p != NULL, "async: %s", err.text);
+        for (i = 0; i < 10; i++) {
+            one = json_pack("[i]", i);
+            ck_assert_int_eq(nws_sleigh_pending_push(p, one, &err), 0);
+            json_decref(one);
+        }
+        ck_assert_int_eq(nws_sleigh_pending_end(p, &err), 0);
+        r = nws_sleigh_pending_wait(p, &err);
+        ck_assert_msg(r != NULL && json_array_size(r) == 10, "stream: %s", err.text);
+        json_decref(r);
+        nws_sleigh_pending_free(p);
+        /* ...and collected by another pending that attached to it. */
+        p = nws_sleigh_each_elem_async(s, task, args, NULL, NULL, &err);
+        ck_assert_msg(p != NULL, "async: %s", err.text);
+        {
+            nws_sleigh         *s2 = ss_attach(ws);
+            nws_sleigh_pending *p2 = nws_sleigh_pending_attach(s2, nws_sleigh_pending_id(p),
+                                                               0, &err);
+
+            ck_assert_msg(p2 != NULL, "pending_attach: %s", err.text);
+            r = nws_sleigh_pending_wait(p2, &err);
+            ck_assert_msg(r != NULL && nws_sleigh_error(json_array_get(r, 6)) == NULL,
+                          "attached wait: %s", err.text);
+            json_decref(r);
+            nws_sleigh_pending_free(p2);
+            nws_sleigh_free(s2);
+        }
+        nws_sleigh_pending_free(p);
+    }
+    ss_nap(50);
+    ck_assert_int_eq(ss_nvars(ws), vars0);
+    json_decref(args);
+    json_decref(task);
+    nws_sleigh_free(s);
+}
+END_TEST
+
 /* ---- gone: blocking calls return when what they wait for cannot come ------------ */
 
 /* Checks that r (n elements) holds, at each i, value want[i] or error text with sub. */
@@ -541,6 +609,33 @@ START_TEST(polled_when_workspace_deleted)
 }
 END_TEST
 
+START_TEST(wait_after_stop)
+{
+    nws_sleigh         *s = ss_sleigh(1, 0);
+    json_t             *task = ss_task("sleep_ms"), *r;
+    json_t             *args = ss_json("[[20000, 20000], [0, 1]]");
+    nws_sleigh_pending *p;
+    nws_sleigh_result   res;
+    nws_error           err;
+
+    p = nws_sleigh_each_elem_async(s, task, args, NULL, NULL, &err);
+    ck_assert_msg(p != NULL, "async: %s", err.text);
+    ck_assert_int_eq(nws_sleigh_pending_next(p, &res, 0, &err), NWS_SLEIGH_TIMEOUT);
+    ck_assert_int_eq(nws_sleigh_stop(s, &err), 0);
+    alarm(60);
+    r = nws_sleigh_pending_wait(p, &err);
+    alarm(0);
+    ck_assert_msg(r != NULL, "wait: %s", err.text);
+    ck_assert_int_eq(ss_count_errors(r, 2, "no result: "), 2);
+    ck_assert_int_ne(err.code, 0);
+    json_decref(r);
+    nws_sleigh_pending_free(p);
+    json_decref(args);
+    json_decref(task);
+    nws_sleigh_free(s);
+}
+END_TEST
+
 START_TEST(each_elem_when_sleigh_shuts_down)
 {
     nws_sleigh *s = ss_sleigh(1, 0);
@@ -681,6 +776,7 @@ NWSTEST_SUITE(sleigh_state)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, collected_batches_leave_nothing);
     tcase_add_test(tc, collected_batch_history_and_attach);
+    tcase_add_test(tc, every_kind_of_batch_leaves_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("gone");
@@ -690,6 +786,7 @@ NWSTEST_SUITE(sleigh_state)
     tcase_add_test(tc, wait_when_collected_while_waiting);
     tcase_add_test(tc, wait_when_workspace_deleted);
     tcase_add_test(tc, polled_when_workspace_deleted);
+    tcase_add_test(tc, wait_after_stop);
     tcase_add_test(tc, each_elem_when_sleigh_shuts_down);
     tcase_add_test(tc, no_worker_left_in_closed_group);
     suite_add_tcase(s, tc);
