@@ -202,7 +202,8 @@ NWS_API nws_sleigh *nws_sleigh_attach(const char *ws_name, const nws_sleigh_opti
 
 /*
  * Stops the sleigh: deletes its workspace on the server (so every worker's
- * wait for a task fails and it exits; pending batches fail), then waits
+ * wait for a task fails and it exits; the elements of pending batches
+ * still without a result get the error "no result: ..."), then waits
  * for the local workers, killing those that do not exit within a few
  * seconds, and reaps them all.  0, or -1 (the workers are reaped anyway).
  */
