@@ -53,7 +53,10 @@ ss_setup(void)
 static void
 ss_teardown(void)
 {
-    nwstest_server_stop(&ss_srv);
+    int st = nwstest_server_stop(&ss_srv);
+
+    /* A clean exit: under SAN=1 that also means no leak in the server. */
+    ck_assert_msg(st == 0, "nwsserver exit status %d", st);
 }
 
 /* A sleigh of n local workers on the test server; fails the test if it cannot. */
