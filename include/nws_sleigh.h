@@ -211,7 +211,8 @@ NWS_API nws_sleigh *nws_sleigh_attach(const char *ws_name, const nws_sleigh_opti
 
 /*
  * Stops the sleigh: deletes its workspace on the server (so every worker's
- * wait for a task fails and it exits; pending batches fail), then waits
+ * wait for a task fails and it exits; the elements of pending batches
+ * still without a result get the error "no result: ..."), then waits
  * for the local workers, killing those that do not exit within a few
  * seconds, and reaps them all.  0, or -1 (the workers are reaped anyway).
  */
@@ -418,7 +419,8 @@ typedef struct nws_sleigh_progress {
     size_t queued;     /* tasks waiting for a worker (server) */
     size_t running;    /* tasks on a worker now (server) */
     size_t done;       /* tasks finished, failed ones included (server) */
-    size_t failed;     /* tasks failed because their workers died (server) */
+    size_t failed;     /* elements whose result is an error: the task set an
+                          error, the command failed, the worker died (server) */
     size_t collected;  /* elements whose result this pending has taken */
     size_t errors;     /* of which errors */
     size_t duplicates; /* results dropped because their element had one already */
@@ -447,6 +449,14 @@ NWS_API int nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r,
  * for eachWorker), including those already taken by pending_next: a new
  * array (empty with NWS_SLEIGH_DISCARD), or NULL.  A streaming batch must
  * be ended first.
+ *
+ * Never waits for what cannot come: when the batch was collected by
+ * another process, the workspace was deleted, the sleigh shut down or no
+ * worker is left in a closed group, the elements still missing get error
+ * entries saying so ("no result (collected elsewhere)", "no result: WHY",
+ * ...), the array is returned, and err is filled with the reason as well
+ * (err->code != 0 although the call returned an array).  pending_next
+ * hands those errors out as results, then returns 0.
  */
 NWS_API json_t *nws_sleigh_pending_wait(nws_sleigh_pending *p, nws_error *err) NWS_WUR;
 
@@ -456,7 +466,11 @@ NWS_API json_t *nws_sleigh_pending_wait(nws_sleigh_pending *p, nws_error *err) N
  * elements, or 0 to read it from the record the submitter keeps in the
  * workspace.  Results taken by someone else before do not come again:
  * once the server has nothing left for the batch, those elements get the
- * error "no result (collected elsewhere)".  New pending, or NULL.
+ * error "no result (collected elsewhere)".  A batch whose results were all
+ * collected is gone from the server (but for its counts, kept for the
+ * last 16): attaching to it fails with "batch ID was already collected",
+ * or "no such batch" (never submitted, or collected longer ago).  New
+ * pending, or NULL.
  */
 NWS_API nws_sleigh_pending *nws_sleigh_pending_attach(nws_sleigh *s, const char *batch_id,
                                                       size_t nelems,

@@ -49,6 +49,8 @@ void worker_log(const struct worker *w, const char *fmt, ...)
  * and returns the result record as a new value, or NULL when out of memory.
  */
 nws_value *task_run(struct worker *w, const nws_value *v);
+/* Copies the failed-element count of result res (nwsErrors) onto task's metadata. */
+void task_note_errors(nws_value *task, const nws_value *res);
 /* task.c: closes the task connection and forgets loaded modules' symbols. */
 void task_cleanup(struct worker *w);
 
