@@ -376,8 +376,10 @@ void          request_error(struct request *, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Resolve argument i as a workspace; on failure the error is replied and NULL returned. */
 struct ws    *request_ws(struct request *, unsigned i);
-/* Check argument i as a name; -1 (error replied) if too long. */
+/* Check argument i as a name; -1 (error replied) if too long or with a control character. */
 int           request_name_ok(struct request *, unsigned i);
+/* Offset of the first control character (< 0x20, 0x7f) in p, or -1. */
+ssize_t       request_ctl_at(const char *p, size_t len);
 int           request_arg_is(const struct request *, unsigned i, const char *s);
 
 /* op_*.c: one command-table entry each (or a family). */
