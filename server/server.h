@@ -454,6 +454,18 @@ struct bufferevent *tls_bufferevent(evutil_socket_t fd);
 const char         *tls_error(struct bufferevent *);
 void                tls_shutdown(void);
 
+/* tmpfiles.c: the suffix file (locked, with our pid) and the pid file. */
+/* Removes "__nwss*" files of dead servers of this user from the tmpdir; how many. */
+size_t tmpfiles_clean_stale(void);
+void   tmpfiles_make_suffix(void);
+/* Writes the current pid into the suffix file (again after daemon()). */
+void   tmpfiles_mark(void);
+void   tmpfiles_remove_suffix(void);
+/* -1 (logged) if the pid file path is a symbolic link. */
+int    tmpfiles_check_pidfile(const char *path);
+/* A new file renamed over path (never through a symbolic link); 0 or -1. */
+int    tmpfiles_write_pidfile(const char *path);
+
 /* listen.c */
 int  listen_bind(const char *addr, int port, int *bound_port);
 int  listen_start(int fd);
