@@ -1141,9 +1141,12 @@ conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * The peer closed while its input was not being read (past NWS_READ_HIGH,
- * typically behind a blocked fetch): nobody is left to read the replies of
- * the requests it queued, so they are dropped with it, unrun.
+ * The peer closed while its input was not being read (past NWS_READ_HIGH).
+ * Parked in a fetch, or paused until it reads its replies, the conn would
+ * wait forever, and a value would be handed to nobody: it is dropped now
+ * with the requests it queued, unrun.  A conn still decoding goes on: its
+ * input drains, reading resumes and meets the end of file as usual (the
+ * watch is added again if it parks first).
  */
 static void
 conn_sock_closed_cb(evutil_socket_t fd, short what, void *arg)
@@ -1152,6 +1155,10 @@ conn_sock_closed_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (c->c_state != CONN_BLOCKED && !c->c_paused) {
+        event_del(c->c_ev_closed);
+        return;
+    }
     log_info("%s: closed by peer; dropping %zu bytes of requests not run", c->c_peer,
              evbuffer_get_length(c->c_in));
     conn_free(c, 1);
