@@ -197,6 +197,44 @@ cl_cut_reply_goes_back(size_t len)
     free(big);
 }
 
+/* A client fetches a large value, reads a little of it and resets: it comes back. */
+START_TEST(reset_while_receiving_puts_value_back)
+{
+    struct rawc       c, d;
+    struct rawc_reply r;
+    size_t            len = 8 * 1024 * 1024;
+    char             *big = malloc(len), buf[4096];
+    const char       *argv[5] = {"store", "keep", "big", "1", big};
+    size_t            lens[5] = {5, 4, 3, 1, len};
+    struct linger     lg = {1, 0};
+    int               back = 0, i;
+
+    ck_assert_ptr_nonnull(big);
+    ptest_pattern(big, len, 7);
+    PT_OPEN(&c, cl_srv->port, RAWC_PLAIN);
+    PT_OK(&c, "use ws", "keep", "", "no");
+    PT_RC(&c, rawc_send(&c, NULL, 0, 5, argv, lens));
+    PT_RC(&c, rawc_read_short(&c, &r));
+    PT_IS_SHORT(&c, &r, 0, NULL);
+    PT_OPEN(&d, cl_srv->port, RAWC_PLAIN);
+    PT_OK(&d, "use ws", "keep", "", "no");
+    PT_RC(&d, rawc_sendv(&d, NULL, "fetch", "keep", "big", NULL));
+    PT_RC(&d, rawc_read(&d, buf, sizeof(buf)));
+    setsockopt(d.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    rawc_close(&d);
+    for (i = 0; i < 100 && !back; i++) {
+        PT_LONG(&c, &r, "findTry", "keep", "big");
+        back = r.status == 0 && r.len == len && memcmp(r.value, big, len) == 0;
+        rawc_reply_free(&r);
+        if (!back)
+            usleep(50000);
+    }
+    ck_assert_msg(back, "the value whose reply was cut by a reset did not come back");
+    rawc_close(&c);
+    free(big);
+}
+END_TEST
+
 START_TEST(write_timeout_puts_value_back)
 {
     cl_cut_reply_goes_back(8 * 1024 * 1024);
@@ -218,6 +256,7 @@ NWSTEST_SUITE(proto_close)
     tcase_set_timeout(tc, 40);
     tcase_add_test(tc, close_noticed_while_input_not_read);
     tcase_add_test(tc, reset_peer_gets_no_value);
+    tcase_add_test(tc, reset_while_receiving_puts_value_back);
     tcase_add_test(tc, write_timeout_puts_value_back);
     tcase_add_test(tc, write_timeout_puts_spooled_value_back);
     suite_add_tcase(s, tc);
