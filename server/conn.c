@@ -117,6 +117,7 @@ static void conn_free(struct conn *, int purge);
 static void conn_timeouts(struct conn *);
 static void conn_sock_finish(struct conn *);
 static void conn_drained(struct conn *);
+static void conn_bev_watch(struct conn *, int on);
 
 int
 conn_has_cookie(const struct conn *c)
@@ -243,6 +244,7 @@ conn_unpark(struct conn *c)
     c->c_waiter.w_taglen = 0;
     if (c->c_ev_timeout != NULL)
         evtimer_del(c->c_ev_timeout);
+    conn_bev_watch(c, 0);
     c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
     conn_resume_later(c);
 }
@@ -309,6 +311,7 @@ conn_block(struct conn *c, struct var *var, int fetch)
     c->c_blocked_var = var;
     waiter_park(&c->c_waiter, var, fetch);
     c->c_state = CONN_BLOCKED;
+    conn_bev_watch(c, 1);
 }
 
 /* The time limit of a parked request passed: its owner replies. */
@@ -1160,8 +1163,36 @@ conn_sock_closed_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     log_info("%s: closed by peer; dropping %zu bytes of requests not run", c->c_peer,
-             evbuffer_get_length(c->c_in));
+             evbuffer_get_length(conn_input(c)));
     conn_free(c, 1);
+}
+
+/*
+ * A TLS conn parked in a fetch stops reading at its watermark like a socket
+ * conn, and the bufferevent would not see a close behind the unread bytes:
+ * while parked, its socket is watched for the close alone (EV_CLOSED).
+ */
+static void
+conn_bev_watch(struct conn *c, int on)
+{
+    evutil_socket_t fd;
+
+    if (c->c_bev == NULL)
+        return;
+    if (!on) {
+        if (c->c_ev_closed != NULL)
+            event_del(c->c_ev_closed);
+        return;
+    }
+    if (c->c_ev_closed == NULL) {
+        if (!(event_base_get_features(srv.base) & EV_FEATURE_EARLY_CLOSE) ||
+            (fd = bufferevent_getfd(c->c_bev)) < 0)
+            return;
+        if ((c->c_ev_closed = event_new(srv.base, fd, EV_CLOSED | EV_PERSIST,
+                                        conn_sock_closed_cb, c)) == NULL)
+            fatalx("cannot watch a connection");
+    }
+    event_add(c->c_ev_closed, NULL);
 }
 
 static void
@@ -1305,13 +1336,13 @@ conn_free(struct conn *c, int purge)
     nwsp_buf_free(&c->c_rq_args);
     htab_free(&c->c_map);
     htab_free(&c->c_owned);
+    if (c->c_ev_closed != NULL)
+        event_free(c->c_ev_closed);     /* before the socket closes */
     if (c->c_bev != NULL) {
         bufferevent_free(c->c_bev);
     } else {
         event_free(c->c_ev_read);
         event_free(c->c_ev_write);
-        if (c->c_ev_closed != NULL)
-            event_free(c->c_ev_closed);
         evbuffer_free(c->c_in);
         evbuffer_free(c->c_out);  /* drops the values its replies referenced */
         evutil_closesocket(c->c_fd);
