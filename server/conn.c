@@ -1011,7 +1011,11 @@ conn_process(struct conn *c)
 static void
 conn_sock_finish(struct conn *c)
 {
-    if (c->c_dead || conn_sock_flush(c) != 0) {
+    if (c->c_dead) {
+        conn_free(c, 1);    /* its output would be lost: the values in it go back */
+        return;
+    }
+    if (conn_sock_flush(c) != 0) {
         log_debug("%s: connection error: %s", c->c_peer, strerror(errno));
         conn_free(c, 1);
         return;
