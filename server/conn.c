@@ -109,6 +109,8 @@ struct conn {
 };
 
 static TAILQ_HEAD(, conn) conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
+/* How often a conn watched for its peer's close (c_ev_closed) is also probed for a reset. */
+static const struct timeval conn_watch_period = {2, 0};
 /* Socket conns with replies to write at the end of this turn of the loop. */
 static TAILQ_HEAD(, conn) conn_dirty = TAILQ_HEAD_INITIALIZER(conn_dirty);
 
@@ -261,6 +263,19 @@ conn_waiter_deliver(struct waiter *w, struct value *v, uint64_t index)
     conn_unpark(c);
 }
 
+/* Whether the peer closed or reset its end (unread input or not): one poll(). */
+static int
+conn_peer_gone(struct conn *c)
+{
+    struct pollfd pfd;
+
+    pfd.fd = c->c_bev != NULL ? bufferevent_getfd(c->c_bev) : c->c_fd;
+    pfd.events = POLLRDHUP;
+    pfd.revents = 0;
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 &&
+           (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 /*
  * Checked before a parked fetch is handed a value: a peer that closed (or
  * reset) its end would take the value with it, so it gets nothing, and the
@@ -269,14 +284,9 @@ conn_waiter_deliver(struct waiter *w, struct value *v, uint64_t index)
 static int
 conn_waiter_gone(struct waiter *w)
 {
-    struct conn  *c = conn_from_waiter(w);
-    struct pollfd pfd;
+    struct conn *c = conn_from_waiter(w);
 
-    pfd.fd = c->c_bev != NULL ? bufferevent_getfd(c->c_bev) : c->c_fd;
-    pfd.events = POLLRDHUP;
-    pfd.revents = 0;
-    if (!c->c_dead && (pfd.fd < 0 || poll(&pfd, 1, 0) != 1 ||
-                       !(pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))))
+    if (!c->c_dead && !conn_peer_gone(c))
         return 0;
     if (!c->c_dead)
         log_info("%s: closed by peer while waiting in a fetch; dropping its requests",
@@ -865,7 +875,7 @@ conn_sock_arm(struct conn *c, int timed)
         c->c_reading = c->c_read_timed = 0;
         /* Not reading, so a close would not be seen: watch for it alone. */
         if (c->c_ev_closed != NULL && !c->c_closing)
-            event_add(c->c_ev_closed, NULL);
+            event_add(c->c_ev_closed, &conn_watch_period);
         return;
     }
     if (c->c_ev_closed != NULL && !c->c_reading)
@@ -1161,7 +1171,10 @@ conn_sock_closed_cb(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
 
     (void)fd;
-    (void)what;
+    /* A reset shows as an error, which libevent reports to EV_READ and
+     * EV_WRITE events only: the watch's period looks for it. */
+    if ((what & EV_TIMEOUT) && !conn_peer_gone(c))
+        return;
     if (c->c_state != CONN_BLOCKED && !c->c_paused) {
         event_del(c->c_ev_closed);
         return;
@@ -1196,7 +1209,7 @@ conn_bev_watch(struct conn *c, int on)
                                         conn_sock_closed_cb, c)) == NULL)
             fatalx("cannot watch a connection");
     }
-    event_add(c->c_ev_closed, NULL);
+    event_add(c->c_ev_closed, &conn_watch_period);
 }
 
 static void

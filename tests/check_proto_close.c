@@ -147,6 +147,20 @@ START_TEST(reset_peer_gets_no_value)
 }
 END_TEST
 
+/* A reset is an error, not a close, to epoll: it is found by the watch's probe. */
+START_TEST(reset_noticed_while_input_not_read)
+{
+    struct rawc b;
+
+    cl_blocked_then_gone(1);
+    PT_OPEN(&b, cl_srv->port, RAWC_PLAIN);
+    PT_OK(&b, "use ws", "w", "", "no");
+    PT_WAIT_WAITERS(&b, "w", "x", 0, 0);
+    rawc_close(&b);
+    cl_value_kept();
+}
+END_TEST
+
 /*
  * lazy fetches a len-byte value from keep/big and never reads; after
  * --write-timeout the value must be back at the front, before "after".
@@ -262,6 +276,7 @@ NWSTEST_SUITE(proto_close)
     tcase_set_timeout(tc, 40);
     tcase_add_test(tc, close_noticed_while_input_not_read);
     tcase_add_test(tc, reset_peer_gets_no_value);
+    tcase_add_test(tc, reset_noticed_while_input_not_read);
     tcase_add_test(tc, reset_while_receiving_puts_value_back);
     tcase_add_test(tc, write_timeout_puts_value_back);
     tcase_add_test(tc, write_timeout_puts_spooled_value_back);
