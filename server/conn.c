@@ -947,7 +947,7 @@ conn_sock_flush(struct conn *c)
             return -1;
         c->c_out_done += len - evbuffer_get_length(c->c_out);
         len = evbuffer_get_length(c->c_out);
-        if (!TAILQ_EMPTY(&c->c_fetched))
+        if (c->c_fetched.fl_n > 0)
             requeue_written(&c->c_fetched, c->c_out_done);
     }
     if (len > 0 && !c->c_writing) {
@@ -1243,7 +1243,7 @@ conn_bev_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void 
     if (info->n_deleted == 0)
         return;
     c->c_out_done += info->n_deleted;
-    if (!TAILQ_EMPTY(&c->c_fetched))
+    if (c->c_fetched.fl_n > 0)
         requeue_written(&c->c_fetched, c->c_out_done);
 }
 
@@ -1411,7 +1411,6 @@ conn_alloc(struct sockaddr *sa)
     c->c_waiter.w_deliver = conn_waiter_deliver;
     c->c_waiter.w_fail = conn_waiter_fail;
     c->c_waiter.w_gone = conn_waiter_gone;
-    TAILQ_INIT(&c->c_fetched);
     htab_init(&c->c_map);
     htab_init(&c->c_owned);
     c->c_ev_resume = event_new(srv.base, -1, 0, conn_resume_cb, c);

@@ -22,22 +22,25 @@
  * and then could not deliver (the peer vanished after write() returned) are
  * not seen here; SECURITY.md says so.
  *
- * Each conn keeps its notes in reply order (conn.c calls requeue_note,
- * requeue_written and requeue_close); each variable keeps its own so that
- * deleting it can detach them (requeue_var_gone).
+ * Each conn keeps its notes in reply order in a ring (struct fetched_list,
+ * no allocation per fetch once it has grown); conn.c calls requeue_note,
+ * requeue_written and requeue_close.  A variable only counts its notes:
+ * when one with notes is deleted, the non-empty rings are searched and
+ * their notes detached (requeue_var_gone), a rare event.
  */
 #include <stdlib.h>
 
 #include "server.h"
 
 struct fetched {
-    TAILQ_ENTRY(fetched) f_conn_link;   /* the connection's notes, in reply order */
-    TAILQ_ENTRY(fetched) f_var_link;    /* the variable's notes */
-    struct var          *f_var;         /* NULL once the variable is gone */
-    struct value        *f_value;       /* a reference */
-    uint64_t             f_index;       /* the index the reply carried */
-    uint64_t             f_end;         /* output bytes written once the reply is */
+    struct var   *f_var;       /* NULL once the variable is gone */
+    struct value *f_value;     /* a reference */
+    uint64_t      f_index;     /* the index the reply carried */
+    uint64_t      f_end;       /* output bytes written once the reply is */
 };
+
+/* The rings that hold notes. */
+static TAILQ_HEAD(, fetched_list) requeue_lists = TAILQ_HEAD_INITIALIZER(requeue_lists);
 
 /* Whether values of this mode are consumed by a fetch and can go back. */
 static int
@@ -46,41 +49,61 @@ requeue_mode_ok(enum var_mode m)
     return m == VAR_FIFO || m == VAR_LIFO || m == VAR_MULTI || m == VAR_SINGLE;
 }
 
+/* Note i (0 = oldest) of l. */
+static struct fetched *
+requeue_at(struct fetched_list *l, size_t i)
+{
+    return &l->fl_ring[(l->fl_head + i) & (l->fl_cap - 1)];
+}
+
 void
 requeue_note(struct fetched_list *l, struct var *var, struct value *v, uint64_t index,
              uint64_t end)
 {
-    struct fetched *f;
+    struct fetched *f, *ring;
+    size_t          i, cap;
 
     if (!requeue_mode_ok(var->var_mode))
         return;
-    f = xmalloc(sizeof(*f));
+    if (l->fl_n == l->fl_cap) {
+        cap = l->fl_cap ? l->fl_cap * 2 : 8;
+        ring = xcalloc(cap, sizeof(*ring));
+        for (i = 0; i < l->fl_n; i++)
+            ring[i] = *requeue_at(l, i);
+        free(l->fl_ring);
+        l->fl_ring = ring;
+        l->fl_cap = cap;
+        l->fl_head = 0;
+    }
+    if (l->fl_n++ == 0)
+        TAILQ_INSERT_TAIL(&requeue_lists, l, fl_link);
+    f = requeue_at(l, l->fl_n - 1);
     f->f_var = var;
     f->f_value = value_ref(v);
     f->f_index = index;
     f->f_end = end;
-    TAILQ_INSERT_TAIL(l, f, f_conn_link);
-    TAILQ_INSERT_TAIL(&var->var_fetched, f, f_var_link);
+    var->var_nfetched++;
 }
 
-/* Forgets note f of list l (its value reference goes). */
+/* Forgets the oldest note of l (its value reference goes). */
 static void
-requeue_drop(struct fetched_list *l, struct fetched *f)
+requeue_drop_first(struct fetched_list *l)
 {
-    TAILQ_REMOVE(l, f, f_conn_link);
+    struct fetched *f = requeue_at(l, 0);
+
     if (f->f_var != NULL)
-        TAILQ_REMOVE(&f->f_var->var_fetched, f, f_var_link);
+        f->f_var->var_nfetched--;
     value_unref(f->f_value);
-    free(f);
+    l->fl_head = (l->fl_head + 1) & (l->fl_cap - 1);
+    if (--l->fl_n == 0)
+        TAILQ_REMOVE(&requeue_lists, l, fl_link);
 }
 
 void
 requeue_written(struct fetched_list *l, uint64_t written)
 {
-    struct fetched *f;
-
-    while ((f = TAILQ_FIRST(l)) != NULL && f->f_end <= written)
-        requeue_drop(l, f);
+    while (l->fl_n > 0 && requeue_at(l, 0)->f_end <= written)
+        requeue_drop_first(l);
 }
 
 /* Puts f's value back into its variable (see the rules at the top). */
@@ -127,32 +150,45 @@ requeue_close(struct fetched_list *l, uint64_t written)
 
     requeue_written(l, written);
     /* Newest first, so that values going to a fifo's front keep their order. */
-    while ((f = TAILQ_LAST(l, fetched_list)) != NULL) {
+    while (l->fl_n > 0) {
+        f = requeue_at(l, l->fl_n - 1);
         if (f->f_var != NULL) {
+            f->f_var->var_nfetched--;
             requeue_put_back(f);
             n++;
         }
-        requeue_drop(l, f);
+        value_unref(f->f_value);
+        if (--l->fl_n == 0)
+            TAILQ_REMOVE(&requeue_lists, l, fl_link);
     }
+    requeue_forget(l);
     return n;
 }
 
 void
 requeue_forget(struct fetched_list *l)
 {
-    struct fetched *f;
-
-    while ((f = TAILQ_FIRST(l)) != NULL)
-        requeue_drop(l, f);
+    while (l->fl_n > 0)
+        requeue_drop_first(l);
+    free(l->fl_ring);
+    l->fl_ring = NULL;
+    l->fl_head = l->fl_cap = 0;
 }
 
 void
 requeue_var_gone(struct var *var)
 {
-    struct fetched *f;
+    struct fetched_list *l;
+    struct fetched      *f;
+    size_t               i;
 
-    while ((f = TAILQ_FIRST(&var->var_fetched)) != NULL) {
-        TAILQ_REMOVE(&var->var_fetched, f, f_var_link);
-        f->f_var = NULL;
+    TAILQ_FOREACH(l, &requeue_lists, fl_link) {
+        for (i = 0; i < l->fl_n && var->var_nfetched > 0; i++) {
+            f = requeue_at(l, i);
+            if (f->f_var == var) {
+                f->f_var = NULL;
+                var->var_nfetched--;
+            }
+        }
     }
 }

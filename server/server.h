@@ -221,7 +221,11 @@ void waiter_fail_all(struct var *, const char *reason);
  * closing connection did not write whole go back to their variables.
  */
 struct fetched;
-TAILQ_HEAD(fetched_list, fetched);
+struct fetched_list {                   /* zeroed: empty */
+    struct fetched *fl_ring;            /* in reply order, from fl_head */
+    size_t          fl_head, fl_n, fl_cap;   /* fl_cap: a power of two, or 0 */
+    TAILQ_ENTRY(fetched_list) fl_link;  /* on the list of non-empty ones */
+};
 /* Notes v (fetched from var with index) whose reply ends at output byte end. */
 void   requeue_note(struct fetched_list *, struct var *, struct value *v, uint64_t index,
                     uint64_t end);
@@ -260,7 +264,7 @@ struct var {
     unsigned            var_nfetchers;
     unsigned            var_nfinders;
     void              **var_members; /* __barrier: member connections */
-    struct fetched_list var_fetched; /* fetched values not written yet (requeue.c) */
+    unsigned            var_nfetched; /* fetched values not written yet (requeue.c) */
     size_t              var_nmembers;
 };
 /* Result of var_get(). */

@@ -68,7 +68,6 @@ var_new(struct ws *ws, const char *name, size_t len)
     var->var_mode = VAR_UNKNOWN;
     TAILQ_INIT(&var->var_fetchers);
     TAILQ_INIT(&var->var_finders);
-    TAILQ_INIT(&var->var_fetched);
     var_new_id(var);
     return var;
 }
@@ -78,7 +77,8 @@ void
 var_free(struct var *var)
 {
     waiter_fail_all(var, "Variable purged.");
-    requeue_var_gone(var);
+    if (var->var_nfetched > 0)
+        requeue_var_gone(var);
     vqueue_clear(&var->var_values);
     free(var->var_members);
     free(var);

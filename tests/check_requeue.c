@@ -70,11 +70,11 @@ rq_take(struct var *var, uint64_t *index)
 
 START_TEST(fifo_front_in_order)
 {
-    struct fetched_list l = TAILQ_HEAD_INITIALIZER(l);
+    struct fetched_list l;
     struct var         *var = ws_var(rq_ws, "x", 1);
     uint64_t            idx = 99;
 
-    TAILQ_INIT(&l);
+    memset(&l, 0, sizeof(l));
     rq_store(var, "a");
     rq_store(var, "b");
     rq_store(var, "c");
@@ -94,7 +94,7 @@ START_TEST(fifo_several_keep_order)
     struct fetched_list l;
     struct var         *var = ws_var(rq_ws, "x", 1);
 
-    TAILQ_INIT(&l);
+    memset(&l, 0, sizeof(l));
     rq_store(var, "a");
     rq_store(var, "b");
     rq_store(var, "c");
@@ -112,11 +112,11 @@ START_TEST(written_whole_stays_taken)
     struct fetched_list l;
     struct var         *var = ws_var(rq_ws, "x", 1);
 
-    TAILQ_INIT(&l);
+    memset(&l, 0, sizeof(l));
     rq_store(var, "a");
     rq_fetch(&l, var, "a", 10);
     requeue_written(&l, 10);
-    ck_assert(TAILQ_EMPTY(&l));
+    ck_assert_uint_eq(l.fl_n, 0);
     ck_assert_uint_eq(requeue_close(&l, 10), 0);
     ck_assert_str_eq(rq_take(var, NULL), "");
 }
@@ -127,7 +127,7 @@ START_TEST(lifo_back_on_top)
     struct fetched_list l;
     struct var         *var = ws_var(rq_ws, "x", 1);
 
-    TAILQ_INIT(&l);
+    memset(&l, 0, sizeof(l));
     ck_assert_int_eq(var_declare(var, "lifo", 4), 0);
     rq_store(var, "a");
     rq_store(var, "b");
@@ -147,7 +147,7 @@ START_TEST(single_back_unless_newer)
     struct var         *var2 = ws_var(rq_ws, "y", 1);
     uint64_t            idx = 99;
 
-    TAILQ_INIT(&l);
+    memset(&l, 0, sizeof(l));
     ck_assert_int_eq(var_declare(var, "single", 6), 0);
     rq_store(var, "old");
     rq_fetch(&l, var, "old", 10);
@@ -203,7 +203,7 @@ START_TEST(waiting_fetcher_served_dead_one_skipped)
     struct var         *var = ws_var(rq_ws, "x", 1);
     struct rq_waiter    dead, live;
 
-    TAILQ_INIT(&l);
+    memset(&l, 0, sizeof(l));
     memset(&dead, 0, sizeof(dead));
     memset(&live, 0, sizeof(live));
     dead.w.w_deliver = live.w.w_deliver = rq_deliver;
@@ -226,7 +226,7 @@ START_TEST(deleted_variable_gets_nothing)
     struct fetched_list l;
     struct var         *var = ws_var(rq_ws, "x", 1);
 
-    TAILQ_INIT(&l);
+    memset(&l, 0, sizeof(l));
     rq_store(var, "a");
     rq_fetch(&l, var, "a", 10);
     ws_var_delete(rq_ws, var);
@@ -244,7 +244,7 @@ START_TEST(fifo_front_of_packed_queue)
     char                buf[16];
     int                 i;
 
-    TAILQ_INIT(&l);
+    memset(&l, 0, sizeof(l));
     for (i = 0; i < 300; i++) {
         snprintf(buf, sizeof(buf), "v%d", i);
         rq_store(var, buf);
