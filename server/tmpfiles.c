@@ -5,14 +5,16 @@
  * Stale files.  A server killed by SIGKILL (or a crash) cannot remove its
  * suffix file "__nwssXXXXXX".  So a server marks its own: it holds an
  * exclusive flock on the file for its whole life and writes its pid in it
- * once the lock is held.  At start-up, each "__nwss*" file in the temp
- * directory that belongs to this user, is a plain file, carries a pid, is
- * not locked (no live server holds it) and whose pid is gone is removed.
- * The lock makes this safe across pid namespaces sharing /tmp and against a
- * recycled pid; a file without a pid (another server just starting, or an
- * older version's) is left alone.  Spool files normally have no name at all
- * (O_TMPFILE); the fallback's, named "__nwss<pid>_XXXXXX.dat" and unlinked
- * at once, are removed when their pid is gone.
+ * once the lock is held (it unlinks the file before it lets go).  At
+ * start-up, each "__nwss*" file in the temp directory that belongs to this
+ * user, is a plain file, carries a pid and is not locked is one whose
+ * server is gone, and is removed.  The lock, not the pid, decides: it holds
+ * across pid namespaces sharing /tmp, and a killed server's pid may still
+ * look alive (a zombie not reaped yet) or be reused.  A file without a pid
+ * (a server just starting, or an older version's) is left alone.  Spool
+ * files normally have no name at all (O_TMPFILE); the fallback's, named
+ * "__nwss<pid>_XXXXXX.dat" and unlinked at once, are removed when their
+ * pid is gone.
  *
  * The pid file is written as a new file beside the target and renamed over
  * it, so a symbolic link planted at that path is replaced, never followed;
@@ -77,7 +79,7 @@ tmpfiles_clean_one(int dfd, const char *name)
     } else if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
         if (flock(fd, LOCK_EX | LOCK_NB) == 0 && (n = read(fd, buf, sizeof(buf) - 1)) > 0) {
             buf[n] = '\0';
-            stale = tmpfiles_pid_gone(tmpfiles_pid(buf));
+            stale = tmpfiles_pid(buf) > 0;
         }
         close(fd);
     }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -137,7 +138,7 @@ START_TEST(stale_suffix_file_removed)
     char                  first[256], path[512], now[512], keep[256];
     const char           *extra[] = {"--tmpdir", sf_dir, NULL};
     pid_t                 dead;
-    int                   st;
+    int                   st, lockfd;
 
     /* A pid that is surely gone: a child we have reaped. */
     if ((dead = fork()) == 0)
@@ -145,17 +146,26 @@ START_TEST(stale_suffix_file_removed)
     ck_assert_int_eq(waitpid(dead, &st, 0), dead);
     ck_assert_int_eq(nwstest_server_start(&a, extra), 0);
     ck_assert_int_eq(sf_suffix_files(sf_dir, first, sizeof(first)), 1);
+    /*
+     * Killed and not reaped yet: a zombie, so its pid still looks alive; its
+     * lock went with its descriptors, and that is what counts.
+     */
     kill(a.pid, SIGKILL);
-    waitpid(a.pid, &st, 0);
-    a.pid = 0;
-    nwstest_server_stop(&a);
+    first[strcspn(first, " ")] = '\0';
+    snprintf(path, sizeof(path), "%s/%s", sf_dir, first);
+    ck_assert_int_ge(lockfd = open(path, O_RDONLY), 0);
+    for (st = 0; st < 200 && flock(lockfd, LOCK_EX | LOCK_NB) != 0; st++)
+        usleep(10000);
+    close(lockfd);
     /* Files that must stay: an empty one (a server starting now, or an older
-     * version), one naming a live process, and one of another name. */
+     * version), one locked as a live server's is, and one of another name. */
     snprintf(path, sizeof(path), "%s/__nwssempty1", sf_dir);
     sf_write(path, "");
     snprintf(path, sizeof(path), "%s/__nwsslive01", sf_dir);
     snprintf(keep, sizeof(keep), "%d\n", (int)getpid());
     sf_write(path, keep);
+    ck_assert_int_ge(lockfd = open(path, O_RDONLY), 0);
+    ck_assert_int_eq(flock(lockfd, LOCK_EX | LOCK_NB), 0);
     snprintf(path, sizeof(path), "%s/other", sf_dir);
     sf_write(path, keep);
     /* And a spool file of a dead server, never unlinked. */
@@ -181,6 +191,10 @@ START_TEST(stale_suffix_file_removed)
         ck_assert_int_eq(nwstest_server_stop(&c), 0);
     }
     ck_assert_int_eq(nwstest_server_stop(&b), 0);
+    close(lockfd);
+    waitpid(a.pid, &st, 0);
+    a.pid = 0;
+    nwstest_server_stop(&a);
 }
 END_TEST
 
