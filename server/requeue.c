@@ -18,9 +18,14 @@
  *                  newer value wins, as it would have replaced ours.
  *
  * A value going back is offered to the variable's waiters first, as a store
- * would be.  "Written" means handed to the kernel: bytes the kernel took
+ * would be (a finder iterating with ifind may then see its index again).  "Written" means handed to the kernel: bytes the kernel took
  * and then could not deliver (the peer vanished after write() returned) are
  * not seen here; SECURITY.md says so.
+ *
+ * Output bytes dropped unwritten (a buffer discarded before a close) must
+ * not be counted as written, or their values are not put back: conn.c
+ * counts what write()/sendfile() took, and for a bufferevent what left its
+ * output buffer, which only writing does.
  *
  * Each conn keeps its notes in reply order in a ring (struct fetched_list,
  * no allocation per fetch once it has grown); conn.c calls requeue_note,
