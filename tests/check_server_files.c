@@ -96,7 +96,7 @@ START_TEST(pidfile_written_whole)
     struct stat           st;
     int                   i;
 
-    snprintf(path, sizeof(path), "%s/nws.pid", sf_dir);
+    snprintf(path, sizeof(path), "%s/plain.pid", sf_dir);
     sf_write(path, "99999999 and some old text\n");
     ck_assert_int_eq(nwstest_server_start(&s, extra), 0);
     snprintf(want, sizeof(want), "%d\n", (int)s.pid);
@@ -254,7 +254,8 @@ NWSTEST_SUITE(server_files)
     Suite *s = suite_create("server_files");
     TCase *tc = tcase_create("files");
 
-    tcase_add_checked_fixture(tc, sf_setup, sf_teardown);
+    /* Unchecked: the directory goes even when a test fails (one for the case). */
+    tcase_add_unchecked_fixture(tc, sf_setup, sf_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, pidfile_symlink_refused);
     tcase_add_test(tc, pidfile_written_whole);
