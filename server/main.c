@@ -175,19 +175,6 @@ build_advert(void)
     srv.advert_len = b.len;
 }
 
-/* Makes the server suffix file "__nwssXXXXXX" in the temp dir (section 7.5). */
-static void
-make_suffix(void)
-{
-    int fd;
-
-    snprintf(srv.suffix_path, sizeof(srv.suffix_path), "%s/__nwssXXXXXX", srv.cfg.tmpdir);
-    if ((fd = mkstemp(srv.suffix_path)) == -1)
-        fatal("cannot create a file in %s", srv.cfg.tmpdir);
-    close(fd);
-    snprintf(srv.suffix, sizeof(srv.suffix), "%s", strrchr(srv.suffix_path, '/') + 1);
-}
-
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -270,7 +257,6 @@ main(int argc, char **argv)
     uint64_t       v;
     long           pages, pagesize;
     int            ch, fd, web_fd = -1, port = 0;
-    FILE          *fp;
 
     cfg->bind = "127.0.0.1";
     cfg->port = 8765;
@@ -412,6 +398,9 @@ main(int argc, char **argv)
         if (cfg->max_clients == 0 || cfg->max_clients > fit)
             cfg->max_clients = fit;
     }
+    /* Refused before the ready line, so whoever starts us sees the failure. */
+    if (cfg->pidfile != NULL && tmpfiles_check_pidfile(cfg->pidfile) != 0)
+        fatalx("cannot use the pid file %s", cfg->pidfile);
     if (cfg->auth_file != NULL && auth_load(cfg->auth_file) != 0)
         fatalx("cannot use the auth file %s", cfg->auth_file);
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
@@ -446,7 +435,9 @@ main(int argc, char **argv)
                   cfg->web_port);
         cfg->no_web = 1;
     }
-    make_suffix();
+    if (tmpfiles_clean_stale() > 0)
+        log_info("stale files of dead servers removed from %s", cfg->tmpdir);
+    tmpfiles_make_suffix();
     build_advert();
 
     if (cfg->r_startup) {
@@ -464,13 +455,10 @@ main(int argc, char **argv)
         if (daemon(1, 0) != 0)
             fatal("daemon");
         log_init(cfg->log_level, 1);
+        tmpfiles_mark();    /* the pid changed */
     }
-    if (cfg->pidfile != NULL) {
-        if ((fp = fopen(cfg->pidfile, "w")) == NULL)
-            fatal("cannot write %s", cfg->pidfile);
-        fprintf(fp, "%d\n", (int)getpid());
-        fclose(fp);
-    }
+    if (cfg->pidfile != NULL && tmpfiles_write_pidfile(cfg->pidfile) != 0)
+        fatalx("cannot write the pid file %s", cfg->pidfile);
     log_info("nwsserver %s listening on %s port %d", NWS_VERSION, cfg->bind, port);
 
     if ((srv.base = event_base_new()) == NULL)
@@ -499,7 +487,7 @@ main(int argc, char **argv)
     event_base_free(srv.base);
     tls_shutdown();
     free(srv.advert);
-    unlink(srv.suffix_path);
+    tmpfiles_remove_suffix();
     if (cfg->pidfile != NULL)
         unlink(cfg->pidfile);
     log_info("stopped");

@@ -192,6 +192,8 @@ struct vqueue {
 };
 /* Appends v (borrowed: packed as a copy, or held with a new reference). */
 void          vqueue_push(struct vqueue *, struct value *v);
+/* Puts v (borrowed) back before the oldest value. */
+void          vqueue_push_front(struct vqueue *, struct value *v);
 /* These need q_len > 0; they return a new reference (a fresh value if packed). */
 struct value *vqueue_pop_front(struct vqueue *);
 struct value *vqueue_pop_back(struct vqueue *);
@@ -216,6 +218,7 @@ struct waiter {
     int                 w_fetch;     /* 1: fetcher list, 0: finder list */
     waiter_deliver_fn   w_deliver;
     waiter_fail_fn      w_fail;
+    int               (*w_gone)(struct waiter *);  /* optional: 1 if the owner is dead */
     char               *w_tag;       /* sleigh: the batch a result waiter wants */
     size_t              w_taglen;
     int64_t             w_arg;       /* sleigh: per-variable state */
@@ -223,10 +226,33 @@ struct waiter {
 TAILQ_HEAD(waiter_list, waiter);
 void waiter_park(struct waiter *, struct var *, int fetch);
 void waiter_cancel(struct waiter *);
-/* Serve a new value: all finders, then the oldest fetcher; 1 if it was consumed. */
+/* Serve a new value: all finders, then the oldest fetcher whose owner is not
+ * gone (w_gone); 1 if it was consumed. */
 int  waiter_serve(struct var *, struct value *, uint64_t index);
 /* Fail every waiter of var with reason (e.g. "Variable purged."). */
 void waiter_fail_all(struct var *, const char *reason);
+
+/*
+ * requeue.c: fetched values noted until their replies are written; those a
+ * closing connection did not write whole go back to their variables.
+ */
+struct fetched;
+struct fetched_list {                   /* zeroed: empty */
+    struct fetched *fl_ring;            /* in reply order, from fl_head */
+    size_t          fl_head, fl_n, fl_cap;   /* fl_cap: a power of two, or 0 */
+    TAILQ_ENTRY(fetched_list) fl_link;  /* on the list of non-empty ones */
+};
+/* Notes v (fetched from var with index) whose reply ends at output byte end. */
+void   requeue_note(struct fetched_list *, struct var *, struct value *v, uint64_t index,
+                    uint64_t end);
+/* The connection has written this many bytes: drop the notes done with. */
+void   requeue_written(struct fetched_list *, uint64_t written);
+/* The connection closes: put back what was not written; returns how many. */
+size_t requeue_close(struct fetched_list *, uint64_t written);
+/* The same without putting anything back (server shutdown). */
+void   requeue_forget(struct fetched_list *);
+/* var is being freed: its notes no longer point at it. */
+void   requeue_var_gone(struct var *);
 
 /* var.c: variables and their modes (section 6 of the protocol). */
 enum var_mode {
@@ -254,6 +280,7 @@ struct var {
     unsigned            var_nfetchers;
     unsigned            var_nfinders;
     void              **var_members; /* __barrier: member connections */
+    unsigned            var_nfetched; /* fetched values not written yet (requeue.c) */
     size_t              var_nmembers;
 };
 /* Result of var_get(). */
@@ -330,6 +357,8 @@ void        conn_block_timeout(struct conn *, struct var *, int fetch, long time
 /* Reply to a parked request and unpark it (for timeouts and sleigh wakeups). */
 struct conn *conn_from_waiter(struct waiter *);
 struct var *conn_blocked_var(struct conn *);
+/* The reply to a fetch of v (index) from var was just queued (requeue.c). */
+void        conn_note_fetched(struct conn *, struct var *, struct value *v, uint64_t index);
 
 struct evbuffer *conn_output(struct conn *);
 
@@ -367,8 +396,10 @@ void          request_error(struct request *, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Resolve argument i as a workspace; on failure the error is replied and NULL returned. */
 struct ws    *request_ws(struct request *, unsigned i);
-/* Check argument i as a name; -1 (error replied) if too long. */
+/* Check argument i as a name; -1 (error replied) if too long or with a control character. */
 int           request_name_ok(struct request *, unsigned i);
+/* Offset of the first control character (< 0x20, 0x7f) in p, or -1. */
+ssize_t       request_ctl_at(const char *p, size_t len);
 int           request_arg_is(const struct request *, unsigned i, const char *s);
 
 /* op_*.c: one command-table entry each (or a family). */
@@ -445,6 +476,18 @@ int                 tls_enabled(void);
 struct bufferevent *tls_bufferevent(evutil_socket_t fd);
 const char         *tls_error(struct bufferevent *);
 void                tls_shutdown(void);
+
+/* tmpfiles.c: the suffix file (locked, with our pid) and the pid file. */
+/* Removes "__nwss*" files of dead servers of this user from the tmpdir; how many. */
+size_t tmpfiles_clean_stale(void);
+void   tmpfiles_make_suffix(void);
+/* Writes the current pid into the suffix file (again after daemon()). */
+void   tmpfiles_mark(void);
+void   tmpfiles_remove_suffix(void);
+/* -1 (logged) if the pid file path is a symbolic link. */
+int    tmpfiles_check_pidfile(const char *path);
+/* A new file renamed over path (never through a symbolic link); 0 or -1. */
+int    tmpfiles_write_pidfile(const char *path);
 
 /* listen.c */
 int  listen_bind(const char *addr, int port, int *bound_port);

@@ -48,6 +48,7 @@
 #define SLEIGH_RETRIES      3
 #define SLEIGH_DURATION_MS  60000
 #define SLEIGH_REFRESH_MS   60000
+#define SLEIGH_REFRESH_MIN_MS 1000  /* a shorter sentinelRefreshPeriod only burns CPU */
 #define SLEIGH_GRACE_MS     300000
 #define SLEIGH_KEEP_MAX     256
 #define SLEIGH_HISTORY      16 /* collected batches remembered (counts only) */
@@ -903,6 +904,8 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
     s->s_retries = SLEIGH_RETRIES;
     s->s_refresh_ms = sleigh_meta_ms(meta, metalen, "sentinelRefreshPeriod",
                                      SLEIGH_REFRESH_MS);
+    if (s->s_refresh_ms < SLEIGH_REFRESH_MIN_MS)
+        s->s_refresh_ms = SLEIGH_REFRESH_MIN_MS;
     grace = sleigh_meta_ms(meta, metalen, "workerGracePeriod", SLEIGH_GRACE_MS);
     if (meta != NULL && nwsp_dict_get(meta, metalen, "rankCount", &v, &vl)) {
         long n = sleigh_parse_long(v, vl, &ok);

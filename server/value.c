@@ -159,7 +159,8 @@ value_spool_open(void)
     fd = open(srv.cfg.tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd != -1)
         return fd;
-    snprintf(path, sizeof(path), "%s/__nwssXXXXXX.dat", srv.cfg.tmpdir);
+    /* The pid in the name lets a later server remove it if we die right here. */
+    snprintf(path, sizeof(path), "%s/__nwss%d_XXXXXX.dat", srv.cfg.tmpdir, (int)getpid());
     if ((fd = mkostemps(path, 4, O_CLOEXEC)) == -1) {
         log_warn("spool file in %s", srv.cfg.tmpdir);
         return -1;
