@@ -201,6 +201,7 @@ sleigh_launch(nws_sleigh *s, const nws_sleigh_options *opt,
     spec.output = !!(opt->flags & NWS_SLEIGH_OUTPUT);
     spec.restart = !(opt->flags & NWS_SLEIGH_NO_RESTART);
     spec.total = n;
+    spec.secret = nwsp_conn_secret(s->c);
     spec.nodes = nodes;
     spec.remote_host = opt->remote_host;
     spec.remote_port = opt->remote_port;

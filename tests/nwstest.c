@@ -53,8 +53,38 @@ nwstest_valgrind_argv(const char **argv, char *logopt, size_t len)
     return argc;
 }
 
+/* 1 if extra (NULL-terminated, may be NULL) holds the argument a. */
+static int
+nwstest_has_arg(const char *const *extra, const char *a)
+{
+    int i;
+
+    for (i = 0; extra != NULL && extra[i] != NULL; i++)
+        if (strcmp(extra[i], a) == 0)
+            return 1;
+    return 0;
+}
+
+static int nwstest_start(struct nwstest_server *s, const char *const *extra, int no_auth);
+
 int
 nwstest_server_start(struct nwstest_server *s, const char *const *extra)
+{
+    /* The raw-protocol tests speak without a secret unless they choose one. */
+    return nwstest_start(s, extra,
+                         !nwstest_has_arg(extra, "--auth-file") &&
+                             !nwstest_has_arg(extra, "--no-auth"));
+}
+
+int
+nwstest_server_start_defaults(struct nwstest_server *s, const char *const *extra)
+{
+    return nwstest_start(s, extra, 0);
+}
+
+/* Starts the server; no_auth adds --no-auth. */
+static int
+nwstest_start(struct nwstest_server *s, const char *const *extra, int no_auth)
 {
     char        bin[512], line[512], vglog[512];
     const char *argv[80];
@@ -80,6 +110,8 @@ nwstest_server_start(struct nwstest_server *s, const char *const *extra)
     argv[argc++] = "--log-level";
     argv[argc++] = getenv("NWS_TEST_LOG_LEVEL") != NULL ? getenv("NWS_TEST_LOG_LEVEL")
                                                         : "warn";
+    if (no_auth)
+        argv[argc++] = "--no-auth";
     for (i = 0; extra != NULL && extra[i] != NULL && argc < 78; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;

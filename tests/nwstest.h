@@ -40,6 +40,13 @@ struct nwstest_server {
  * Returns 0, or -1 (the test should fail).
  */
 int nwstest_server_start(struct nwstest_server *s, const char *const *extra);
+/*
+ * Unless extra has --auth-file or --no-auth, nwstest_server_start adds
+ * --no-auth, for the raw-protocol tests; this one adds nothing, so the
+ * server requires the secret of $NWS_AUTH_FILE or ~/.nws/secret, as it does
+ * by default.  check_main.c points NWS_AUTH_FILE at a private file of the run.
+ */
+int nwstest_server_start_defaults(struct nwstest_server *s, const char *const *extra);
 
 /* SIGTERM the server, wait for it, and return its exit status (or -1). */
 int nwstest_server_stop(struct nwstest_server *s);
