@@ -277,13 +277,9 @@ atk_nothing_ran(void)
 static void
 atk_secret_hidden(void)
 {
-    char           path[160], secret[128], buf[65536];
-    DIR           *d;
-    struct dirent *de;
-    FILE          *fp;
-    ssize_t        n;
-    long           pid;
-    char          *end;
+    char  path[160], secret[128];
+    FILE *fp;
+    pid_t pid;
 
     snprintf(path, sizeof(path), "%s/.nws/secret", atk_home);
     ck_assert_ptr_nonnull(fp = fopen(path, "r"));
@@ -291,18 +287,9 @@ atk_secret_hidden(void)
     fclose(fp);
     secret[strcspn(secret, "\n")] = '\0';
     ck_assert_int_eq(strlen(secret), 64);
-    ck_assert_ptr_nonnull(d = opendir("/proc"));
-    while ((de = readdir(d)) != NULL) {
-        if ((pid = strtol(de->d_name, &end, 10)) <= 0 || *end != '\0')
-            continue;
-        if ((n = atk_proc_read(pid, "cmdline", buf, sizeof(buf))) > 0)
-            ck_assert_msg(memmem(buf, (size_t)n, secret, 64) == NULL,
-                          "the secret is on the command line of pid %ld", pid);
-        if ((n = atk_proc_read(pid, "environ", buf, sizeof(buf))) > 0)
-            ck_assert_msg(memmem(buf, (size_t)n, secret, 64) == NULL,
-                          "the secret is in the environment of pid %ld", pid);
-    }
-    closedir(d);
+    pid = nwstest_proc_holding(secret);
+    ck_assert_msg(pid == 0, "the secret is on the command line or in the environment "
+                            "of pid %ld", (long)pid);
 }
 
 /* A TCP port of 127.0.0.1 nothing listens on (bound, then released). */

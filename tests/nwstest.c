@@ -2,6 +2,7 @@
  * nwstest.c -- starting real servers and talking raw TCP for the tests.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -254,4 +255,46 @@ nwstest_peer_closed(int fd, int timeout_ms)
             return 1;
         /* Unread reply bytes: keep draining until EOF or the timeout. */
     }
+}
+
+/* Reads /proc/pid/name into buf; its length, or -1. */
+static ssize_t
+nwstest_proc_read(long pid, const char *name, char *buf, size_t len)
+{
+    char    path[64];
+    int     fd;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/%s", pid, name);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    n = read(fd, buf, len);
+    close(fd);
+    return n;
+}
+
+pid_t
+nwstest_proc_holding(const char *s)
+{
+    static const char *const what[] = {"cmdline", "environ"};
+    static char              buf[1 << 17];
+    DIR                     *d = opendir("/proc");
+    struct dirent           *de;
+    ssize_t                  n;
+    long                     pid, found = 0;
+    char                    *end;
+    size_t                   i;
+
+    if (d == NULL)
+        return 0;
+    while (found == 0 && (de = readdir(d)) != NULL) {
+        if ((pid = strtol(de->d_name, &end, 10)) <= 0 || *end != '\0')
+            continue;
+        for (i = 0; i < 2; i++)
+            if ((n = nwstest_proc_read(pid, what[i], buf, sizeof(buf))) > 0 &&
+                memmem(buf, (size_t)n, s, strlen(s)) != NULL)
+                found = pid;
+    }
+    closedir(d);
+    return (pid_t)found;
 }

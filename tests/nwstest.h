@@ -66,4 +66,10 @@ int nwstest_read_exact(int fd, void *buf, size_t len);
 /* Returns 1 if the peer closed the connection (EOF within timeout_ms), else 0. */
 int nwstest_peer_closed(int fd, int timeout_ms);
 
+/*
+ * The first process whose command line or environment holds the string s
+ * (what another user, or ps e, might read), or 0 if none does.
+ */
+pid_t nwstest_proc_holding(const char *s);
+
 #endif
