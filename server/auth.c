@@ -68,6 +68,27 @@ auth_enabled(void)
     return auth_len > 0;
 }
 
+/*
+ * Logs a refused handshake.  The first one refused for want of the secret
+ * is a warning with a hint, since a classic client meeting the default is
+ * the likely cause; the others are info, so a client retrying in a loop
+ * cannot flood the log.
+ */
+void
+auth_log_refusal(const char *peer, const char *why)
+{
+    static int warned;
+
+    if (!warned && auth_enabled() && strncmp(why, "authentication", 14) == 0) {
+        warned = 1;
+        log_warnx("%s: handshake refused: %s (clients need the secret of %s; the classic "
+                  "Python, R and Java clients cannot send one: serve them with --no-auth)",
+                  peer, why, auth_path);
+        return;
+    }
+    log_info("%s: handshake refused: %s", peer, why);
+}
+
 /* Where the secret came from ("none" with --no-auth), for the log. */
 const char *
 auth_source(void)

@@ -486,7 +486,7 @@ conn_hs_first(struct conn *c, struct cursor *k)
     }
     if (auth_enabled()) {
         /* The old greeting has no options, so no room for the secret. */
-        log_info("%s: refused: authentication required, old-style handshake", c->c_peer);
+        auth_log_refusal(c->c_peer, "authentication required: old-style handshake");
         c->c_closing = 1;
         return STEP_PROGRESS;
     }
@@ -500,7 +500,7 @@ conn_hs_first(struct conn *c, struct cursor *k)
 static enum step
 conn_hs_deny(struct conn *c, const char *why)
 {
-    log_info("%s: handshake refused: %s", c->c_peer, why);
+    auth_log_refusal(c->c_peer, why);
     evbuffer_add(conn_output(c), NWSP_HS_DENY, 4);
     c->c_closing = 1;
     return STEP_PROGRESS;

@@ -419,6 +419,7 @@ void web_stop(void);
 int         auth_setup(const char *file, int no_auth);
 int         auth_enabled(void);
 const char *auth_source(void);
+void        auth_log_refusal(const char *peer, const char *why);
 int         auth_check(const char *p, size_t len);
 int         auth_advertise(struct evbuffer *out, char *nonce, size_t len);
 int         auth_check_response(const char *nonce, const char *p, size_t len);

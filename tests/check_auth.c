@@ -7,6 +7,7 @@
  * interface asks for it (HTTP Basic).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "nwstest.h"
 #include "ptest.h"
 #include "rawc.h"
+#include "secret.h"
 
 static struct nwstest_server *au_srv;
 static char                   au_file[64];
@@ -333,6 +335,177 @@ START_TEST(web_asks_for_the_secret)
 }
 END_TEST
 
+/* ---- the secret file (libnws/secret.c) and the server's defaults --------- */
+
+static char sf_dir[64];
+
+static void
+sf_setup(void)
+{
+    snprintf(sf_dir, sizeof(sf_dir), "/tmp/nwssecret.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(sf_dir));
+    setenv("HOME", sf_dir, 1);
+    unsetenv("NWS_AUTH_FILE");
+}
+
+static void
+sf_teardown(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sf_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Programs that start at once and all make the missing file agree on one secret. */
+START_TEST(concurrent_creation_agrees)
+{
+    enum { N = 8 };
+    char           path[128], why[300], mine[NWSP_SECRET_MAX + 1], got[N][80];
+    int            p[N][2], i, st, is_default;
+    pid_t          pid[N];
+    struct stat    sb;
+    DIR           *d;
+    struct dirent *de;
+    ssize_t        n;
+
+    ck_assert_int_eq(nwsp_secret_path(path, sizeof(path), &is_default, why, sizeof(why)), 0);
+    ck_assert_int_eq(is_default, 1);
+    ck_assert_msg(strncmp(path, sf_dir, strlen(sf_dir)) == 0 &&
+                      strcmp(path + strlen(sf_dir), "/.nws/secret") == 0,
+                  "%s", path);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(pipe(p[i]), 0);
+        ck_assert_int_ge(pid[i] = fork(), 0);
+        if (pid[i] == 0) {
+            if (nwsp_secret_read(path, 1, mine, sizeof(mine), why, sizeof(why)) != 0)
+                _exit(1);
+            _exit(write(p[i][1], mine, strlen(mine)) == (ssize_t)strlen(mine) ? 0 : 1);
+        }
+        close(p[i][1]);
+    }
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(waitpid(pid[i], &st, 0), pid[i]);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reader %d failed", i);
+        n = read(p[i][0], got[i], sizeof(got[i]) - 1);
+        close(p[i][0]);
+        ck_assert_int_eq(n, 64);
+        got[i][n] = '\0';
+        ck_assert_str_eq(got[i], got[0]);
+    }
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    ck_assert_int_eq(sb.st_size, 65);
+    /* No temporary file is left next to it. */
+    *strrchr(path, '/') = '\0';
+    ck_assert_int_eq(stat(path, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0700);
+    ck_assert_ptr_nonnull(d = opendir(path));
+    while ((de = readdir(d)) != NULL)
+        ck_assert_msg(strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                          strcmp(de->d_name, "secret") == 0,
+                      "left behind: %s", de->d_name);
+    closedir(d);
+}
+END_TEST
+
+/* Reads path as a secret file and asserts it is refused with a text holding want. */
+static void
+sf_refused(const char *path, const char *want)
+{
+    char why[300], out[NWSP_SECRET_MAX + 1];
+
+    ck_assert_int_eq(nwsp_secret_read(path, 0, out, sizeof(out), why, sizeof(why)), -1);
+    ck_assert_msg(strstr(why, want) != NULL, "%s: \"%s\" lacks \"%s\"", path, why, want);
+}
+
+/* Like ssh with a private key: a file others could read or replace is refused. */
+START_TEST(unsafe_files_refused)
+{
+    char  path[128], link[128], why[300], out[NWSP_SECRET_MAX + 1];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/s", sf_dir);
+    ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+    fputs("a secret\n", fp);
+    fclose(fp);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+    ck_assert_int_eq(nwsp_secret_read(path, 0, out, sizeof(out), why, sizeof(why)), 0);
+    ck_assert_str_eq(out, "a secret");
+    ck_assert_int_eq(chmod(path, 0640), 0);
+    sf_refused(path, "other users");
+    ck_assert_int_eq(chmod(path, 0602), 0);
+    sf_refused(path, "other users");
+    ck_assert_int_eq(chmod(path, 0600), 0);
+    snprintf(link, sizeof(link), "%s/l", sf_dir);
+    ck_assert_int_eq(symlink(path, link), 0);
+    sf_refused(link, "symbolic link");
+    if (geteuid() == 0) {
+        ck_assert_int_eq(chown(path, 65534, 65534), 0);
+        sf_refused(path, "belongs to uid 65534");
+        ck_assert_int_eq(chown(path, 0, 0), 0);
+    }
+    ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+    fclose(fp);
+    sf_refused(path, "one line");
+    /* Without create, a missing file is an error, not a new secret. */
+    snprintf(path, sizeof(path), "%s/missing", sf_dir);
+    sf_refused(path, "No such file");
+}
+END_TEST
+
+/*
+ * nwsserver with its defaults requires the secret of ~/.nws/secret (made on
+ * first use), refuses to start on an unsafe one, and --no-auth serves the
+ * classic clients (old-style greeting, no NwsAuth advertised).
+ */
+START_TEST(server_defaults)
+{
+    struct nwstest_server    s;
+    const char *const        noauth[] = {"--no-auth", NULL};
+    static const char *const none[] = {NULL};
+    struct rawc              c;
+    char                     path[128], secret[80];
+    const char              *v;
+    size_t                   vl;
+    FILE                    *fp;
+    nws_client              *nc;
+    nws_error                err;
+
+    ck_assert_int_eq(nwstest_server_start_defaults(&s, NULL), 0);
+    snprintf(path, sizeof(path), "%s/.nws/secret", sf_dir);
+    ck_assert_ptr_nonnull(fp = fopen(path, "r"));
+    ck_assert_ptr_nonnull(fgets(secret, sizeof(secret), fp));
+    fclose(fp);
+    secret[strcspn(secret, "\n")] = '\0';
+    PT_OPEN(&c, s.port, RAWC_NONE);
+    ck_assert_int_eq(rawc_hs_new(&c, none), 1);
+    rawc_close(&c);
+    PT_OPEN(&c, s.port, RAWC_NONE);
+    c.secret = secret;
+    ck_assert_msg(rawc_hs_new(&c, none) == 0, "%s", c.err);
+    rawc_close(&c);
+    nc = nws_connect("127.0.0.1", s.port, 0, &err); /* same HOME: same file */
+    ck_assert_msg(nc != NULL, "%s", err.text);
+    nws_close(nc);
+    ck_assert_int_eq(nwstest_server_stop(&s), 0);
+
+    ck_assert_int_eq(chmod(path, 0644), 0);
+    ck_assert_int_eq(nwstest_server_start_defaults(&s, NULL), -1);
+    ck_assert_int_eq(chmod(path, 0600), 0);
+
+    ck_assert_int_eq(nwstest_server_start_defaults(&s, noauth), 0);
+    PT_OPEN(&c, s.port, RAWC_NONE);
+    ck_assert_msg(rawc_hs_new(&c, none) == 0, "%s", c.err);
+    ck_assert_int_eq(rawc_dict_get(c.adv, c.adv_len, "NwsAuth", &v, &vl), 0);
+    rawc_close(&c);
+    PT_OPEN(&c, s.port, RAWC_OLD_COOKIE); /* "1112", as the Java client */
+    PT_OK(&c, "use ws", "w", "", "no");
+    rawc_close(&c);
+    ck_assert_int_eq(nwstest_server_stop(&s), 0);
+}
+END_TEST
+
 NWSTEST_SUITE(auth)
 {
     Suite *s = suite_create("auth");
@@ -346,6 +519,13 @@ NWSTEST_SUITE(auth)
     tcase_add_test(tc, libnws_never_sends_the_secret);
     tcase_add_test(tc, sleigh_workers_inherit_the_secret);
     tcase_add_test(tc, web_asks_for_the_secret);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("secret_file");
+    tcase_add_checked_fixture(tc, sf_setup, sf_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, concurrent_creation_agrees);
+    tcase_add_test(tc, unsafe_files_refused);
+    tcase_add_test(tc, server_defaults);
     suite_add_tcase(s, tc);
     return s;
 }
