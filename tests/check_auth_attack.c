@@ -319,7 +319,7 @@ atk_closed_port(void)
 static pid_t
 atk_sleigh_start(int out)
 {
-    char  bin[512], cmd[256], num[40][4];
+    char  bin[512], cmd[256], num[40][12];
     const char *argv[60];
     int         n = 0, i;
     pid_t pid;

@@ -107,10 +107,16 @@ nwstest_start(struct nwstest_server *s, const char *const *extra, int no_auth)
     argv[argc++] = "0";
     argv[argc++] = "--tmpdir";
     argv[argc++] = s->tmpdir;
-    /* Keep the test output to warnings; a test may ask for more after these. */
+    /*
+     * Keep the test output to warnings; a test may ask for more after these.
+     * The --no-auth servers the harness adds by itself keep to errors: each
+     * would print the warning of --no-auth, hundreds in a run, burying the
+     * rest (NWS_TEST_LOG_LEVEL=warn shows it all again).
+     */
     argv[argc++] = "--log-level";
     argv[argc++] = getenv("NWS_TEST_LOG_LEVEL") != NULL ? getenv("NWS_TEST_LOG_LEVEL")
-                                                        : "warn";
+                   : no_auth                           ? "error"
+                                                       : "warn";
     if (no_auth)
         argv[argc++] = "--no-auth";
     for (i = 0; extra != NULL && extra[i] != NULL && argc < 78; i++)

@@ -42,7 +42,8 @@ struct nwstest_server {
 int nwstest_server_start(struct nwstest_server *s, const char *const *extra);
 /*
  * Unless extra has --auth-file or --no-auth, nwstest_server_start adds
- * --no-auth, for the raw-protocol tests; this one adds nothing, so the
+ * --no-auth, for the raw-protocol tests (and logs only errors, unless
+ * NWS_TEST_LOG_LEVEL says otherwise); this one adds nothing, so the
  * server requires the secret of $NWS_AUTH_FILE or ~/.nws/secret, as it does
  * by default.  check_main.c points NWS_AUTH_FILE at a private file of the run.
  */
