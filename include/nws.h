@@ -207,6 +207,12 @@ NWS_API int nws_has_meta_to_server(const nws_client *c);
 NWS_API int nws_has_meta_from_server(const nws_client *c);
 /* 1 if long replies carry the iteration cookie (not on a "2222" server). */
 NWS_API int nws_has_cookie(const nws_client *c);
+/*
+ * 1 if the server asked for a secret and took our answer: it knows our
+ * secret, so it is ours (or trusted with it); 0 for a server that asked for
+ * none (--no-auth, a classic server), which anyone may have started.
+ */
+NWS_API int nws_authenticated(const nws_client *c);
 /* The web port the server advertised (NwsWebPort), or 0. */
 NWS_API int nws_web_port(const nws_client *c);
 /* 1 while the connection is usable, 0 once it was closed by an error. */

@@ -502,6 +502,13 @@ nws_close(nws_client *c)
     free(c);
 }
 
+/* 1 if the server asked for our secret and took the answer. */
+int
+nws_authenticated(const nws_client *c)
+{
+    return c != NULL && c->secret != NULL;
+}
+
 /* The secret c answered the server's challenge with (borrowed), or NULL. */
 const char *
 nwsp_conn_secret(const nws_client *c)

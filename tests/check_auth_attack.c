@@ -17,7 +17,9 @@
  *
  * Covered: the sleigh CLI with its private server; the sleigh CLI against
  * an nwsserver started with its defaults; the C Sleigh API against such a
- * server.  The tests need root (to become another user): without it they
+ * server; and the other way round, another user's --no-auth server
+ * squatting the default port, which neither the sleigh CLI nor the C API
+ * may give workers to when no server was named.  The tests need root (to become another user): without it they
  * pass after printing "SKIPPED: <reason>".
  */
 #include <dirent.h>
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -475,6 +478,117 @@ START_TEST(c_master_default_server)
 }
 END_TEST
 
+/*
+ * Starts nwsserver --no-auth on 127.0.0.1:8765 as uid 65534: another user
+ * squatting the default port of a shared machine.  Its pid, or 0 when the
+ * port is taken (the caller skips).
+ */
+static pid_t
+atk_squatter_start(void)
+{
+    struct sockaddr_in sa;
+    char               bin[512], dir[128], line[256];
+    int                fd, one = 1, p[2];
+    pid_t              pid;
+    FILE              *fp;
+
+    ck_assert_int_ge(fd = socket(AF_INET, SOCK_STREAM, 0), 0);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons(NWS_DEFAULT_PORT);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return 0;
+    }
+    close(fd);
+    snprintf(dir, sizeof(dir), "%s/squat", atk_dir);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_int_eq(chown(dir, ATK_UID, ATK_UID), 0);
+    ck_assert_int_eq(chmod(atk_dir, 0711), 0);
+    nwstest_bin("nwsserver", bin, sizeof(bin));
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_ge(pid = fork(), 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        if (setgroups(0, NULL) != 0 || setresgid(ATK_UID, ATK_UID, ATK_UID) != 0 ||
+            setresuid(ATK_UID, ATK_UID, ATK_UID) != 0)
+            _exit(126);
+        execl(bin, bin, "--no-auth", "--bind", "127.0.0.1", "--port", "8765", "--web-port",
+              "0", "--tmpdir", dir, "--log-level", "error", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    ck_assert_ptr_nonnull(fp = fdopen(p[0], "r"));
+    ck_assert_msg(fgets(line, sizeof(line), fp) != NULL &&
+                      strstr(line, " port=8765 ") != NULL,
+                  "the squatter did not start");
+    fclose(fp);
+    return pid;
+}
+
+/*
+ * Nobody names a server: the sleigh CLI and the C Sleigh API look at
+ * localhost:8765, where another user's --no-auth server waits for workers
+ * to feed.  The CLI must use a private server instead, the API refuse.
+ */
+START_TEST(squatter_on_default_port)
+{
+    nws_sleigh_options opt;
+    nws_sleigh        *sl;
+    nws_error          err;
+    char               bin[512], out[4096], errtxt[4096];
+    int                fo = atk_tmpfile(), fe = atk_tmpfile(), st;
+    pid_t              squat, pid;
+    ssize_t            n;
+
+    if (atk_skip("squatter_on_default_port"))
+        return;
+    if ((squat = atk_squatter_start()) == 0) {
+        printf("SKIPPED: auth_attack squatter_on_default_port: port 8765 is taken\n");
+        fflush(stdout);
+        return;
+    }
+    nwstest_bin("sleigh", bin, sizeof(bin));
+    ck_assert_int_ge(pid = fork(), 0);
+    if (pid == 0) {
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execl(bin, bin, "-j", "2", "echo {}", ":::", "1", "2", "3", (char *)NULL);
+        _exit(127);
+    }
+    alarm(120);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    alarm(0);
+    n = pread(fe, errtxt, sizeof(errtxt) - 1, 0);
+    errtxt[n > 0 ? n : 0] = '\0';
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sleigh: status %d: %s", st,
+                  errtxt);
+    ck_assert_msg(strstr(errtxt, "asks for no secret") != NULL, "no warning: %s", errtxt);
+    n = pread(fo, out, sizeof(out) - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    ck_assert_str_eq(out, "1\n2\n3\n");
+
+    nws_sleigh_options_init(&opt);
+    opt.workers = 1;
+    sl = nws_sleigh_new(&opt, &err);
+    if (sl != NULL) {
+        nws_sleigh_stop(sl, NULL);
+        nws_sleigh_free(sl);
+    }
+    ck_assert_msg(sl == NULL, "the C Sleigh API gave workers to the squatter");
+    ck_assert_msg(strstr(err.text, "asks for no secret") != NULL, "%s", err.text);
+    kill(squat, SIGTERM);
+    waitpid(squat, NULL, 0);
+    close(fo);
+    close(fe);
+}
+END_TEST
+
 NWSTEST_SUITE(auth_attack)
 {
     Suite *s = suite_create("auth_attack");
@@ -485,6 +599,7 @@ NWSTEST_SUITE(auth_attack)
     tcase_add_test(tc, cli_private_server);
     tcase_add_test(tc, cli_default_server);
     tcase_add_test(tc, c_master_default_server);
+    tcase_add_test(tc, squatter_on_default_port);
     suite_add_tcase(s, tc);
     return s;
 }
