@@ -19,8 +19,9 @@
  * an nwsserver started with its defaults; the C Sleigh API against such a
  * server; and the other way round, another user's --no-auth server
  * squatting the default port, which neither the sleigh CLI nor the C API
- * may give workers to when no server was named.  The tests need root (to become another user): without it they
- * pass after printing "SKIPPED: <reason>".
+ * may give workers to when no server was named.  The tests need root (to
+ * become another user): without it they pass after printing
+ * "SKIPPED: <reason>".
  */
 #include <dirent.h>
 #include <errno.h>
