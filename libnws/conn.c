@@ -223,13 +223,14 @@ conn_allows_one(const char *v, size_t vlen)
 /*
  * Answers the challenge v (vlen bytes: "hmac-sha256:" NONCE) into answer
  * (NWSP_HMAC_HEX hex digits and a NUL), with secret, or when it is NULL with
- * the user's secret file (secret.h), which is made if missing; the secret
- * is kept on c for the launchers of a sleigh.  Nothing is sent to a server
+ * the user's secret file (secret.h), which is made if missing (its path
+ * then goes into src, for messages); the secret is kept on c for the
+ * launchers of a sleigh.  Nothing is sent to a server
  * that asks otherwise: the secret itself never goes on the wire.  0, or -1.
  */
 static int
 conn_auth_response(nws_client *c, const char *v, size_t vlen, const char *secret,
-                   char *answer, size_t len, nws_error *err)
+                   char *answer, size_t len, char *src, size_t srclen, nws_error *err)
 {
     static const size_t slen = sizeof(NWSP_AUTH_SCHEME) - 1;
     char                path[4096], why[300], buf[NWSP_SECRET_MAX + 1];
@@ -249,6 +250,7 @@ conn_auth_response(nws_client *c, const char *v, size_t vlen, const char *secret
             return -1;
         }
         secret = buf;
+        snprintf(src, srclen, "%.200s", path);
     }
     if (secret[0] == '\0') {
         nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0,
@@ -277,7 +279,7 @@ conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err
     const char     *why = "", *v;
     size_t          vlen;
     ssize_t         n;
-    char            w[4], answer[NWSP_HMAC_HEX + 1];
+    char            w[4], answer[NWSP_HMAC_HEX + 1], src[256] = "the caller";
     int             want_to = 0, want_from = 0, rc, auth;
     uint64_t        port;
 
@@ -310,7 +312,8 @@ conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err
     }
     /* A server that wants the secret advertises NwsAuth with a challenge. */
     auth = nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "NwsAuth", &v, &vlen);
-    if (auth && conn_auth_response(c, v, vlen, secret, answer, sizeof(answer), err) != 0)
+    if (auth && conn_auth_response(c, v, vlen, secret, answer, sizeof(answer), src,
+                                   sizeof(src), err) != 0)
         return -1;
     if (nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "NwsWebPort", &v, &vlen) &&
         nwsp_parse_u64(v, vlen, 65535, &port) == 0)
@@ -338,9 +341,10 @@ conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err
     if (rc != 0 || conn_word(c, w, err) != 0)
         return -1;
     if (memcmp(w, NWSP_HS_ACCEPT, 4) != 0) {
-        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "the server %s our options%s",
+        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "the server %s our options%s%.200s%s",
                      memcmp(w, NWSP_HS_DENY, 4) == 0 ? "refused" : "did not accept",
-                     auth ? " (not its secret?)" : "");
+                     auth ? " (not its secret? ours is from " : "", auth ? src : "",
+                     auth ? ")" : "");
         return -1;
     }
     c->meta_to = want_to;

@@ -81,9 +81,12 @@ auth_log_refusal(const char *peer, const char *why)
 
     if (!warned && auth_enabled() && strncmp(why, "authentication", 14) == 0) {
         warned = 1;
-        log_warnx("%s: handshake refused: %s (clients need the secret of %s; the classic "
-                  "Python, R and Java clients cannot send one: serve them with --no-auth)",
-                  peer, why, auth_path);
+        log_warnx("%s: handshake refused: %s (clients need the secret of %s%s)", peer, why,
+                  auth_path,
+                  strstr(why, "wrong") != NULL
+                      ? ""
+                      : "; the classic Python, R and Java clients cannot send one: serve "
+                        "them with --no-auth");
         return;
     }
     log_info("%s: handshake refused: %s", peer, why);
