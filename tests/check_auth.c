@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -506,6 +507,69 @@ START_TEST(server_defaults)
 }
 END_TEST
 
+/*
+ * Runs nwsserver with arg (NULL: nothing more) on free ports; its ready line
+ * into line and what it logged before it into err; then stops it.  The
+ * exit status when it did not start, else 0.
+ */
+static int
+sf_ready(const char *arg, const char *arg2, char *line, size_t len, char *err,
+         size_t errlen)
+{
+    char    bin[512];
+    int     po[2], pe[2], st;
+    pid_t   pid;
+    FILE   *fp;
+    ssize_t n;
+
+    nwstest_bin("nwsserver", bin, sizeof(bin));
+    ck_assert_int_eq(pipe(po), 0);
+    ck_assert_int_eq(pipe(pe), 0);
+    ck_assert_int_ge(pid = fork(), 0);
+    if (pid == 0) {
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]);
+        close(pe[0]);
+        execl(bin, bin, "--bind", "127.0.0.1", "--port", "0", "--web-port", "0", "--tmpdir",
+              sf_dir, arg, arg2, (char *)NULL);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    ck_assert_ptr_nonnull(fp = fdopen(po[0], "r"));
+    line[0] = '\0';
+    if (fgets(line, (int)len, fp) != NULL)
+        kill(pid, SIGTERM);
+    fclose(fp);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    n = read(pe[0], err, errlen - 1);
+    err[n > 0 ? n : 0] = '\0';
+    close(pe[0]);
+    return line[0] != '\0' ? 0 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The ready line and the log say which mode is on; contradictions are refused. */
+START_TEST(modes_announced)
+{
+    char line[512], err[4096];
+
+    ck_assert_int_eq(sf_ready(NULL, NULL, line, sizeof(line), err, sizeof(err)), 0);
+    ck_assert_msg(strstr(line, " auth=on\n") != NULL, "%s", line);
+    ck_assert_int_eq(sf_ready("--no-auth", NULL, line, sizeof(line), err, sizeof(err)), 0);
+    ck_assert_msg(strstr(line, " auth=off\n") != NULL, "%s", line);
+    ck_assert_msg(strstr(err, "NO AUTHENTICATION") != NULL, "no warning: %s", err);
+    ck_assert_int_eq(sf_ready("--no-auth", "--auth-file=/dev/null", line, sizeof(line), err,
+                              sizeof(err)),
+                     1);
+    ck_assert_msg(strstr(err, "exclude each other") != NULL, "%s", err);
+    ck_assert_int_eq(sf_ready("--auth-file=/nonexistent/secret", NULL, line, sizeof(line),
+                              err, sizeof(err)),
+                     1);
+    ck_assert_msg(strstr(err, "No such file") != NULL, "%s", err);
+}
+END_TEST
+
 NWSTEST_SUITE(auth)
 {
     Suite *s = suite_create("auth");
@@ -526,6 +590,7 @@ NWSTEST_SUITE(auth)
     tcase_add_test(tc, concurrent_creation_agrees);
     tcase_add_test(tc, unsafe_files_refused);
     tcase_add_test(tc, server_defaults);
+    tcase_add_test(tc, modes_announced);
     suite_add_tcase(s, tc);
     return s;
 }
