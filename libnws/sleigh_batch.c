@@ -173,6 +173,23 @@ batch_new(nws_sleigh *s, const char *id, nws_error *err)
     return p;
 }
 
+/*
+ * Puts the task's timeout (its "timeout" key, seconds per element) into
+ * the task value's metadata as nwsTimeout, where the server reads it to
+ * end a task whose worker hangs (server/sleigh.c).  0, or -1.
+ */
+static int
+batch_meta_timeout(const json_t *proto, nws_meta *m, nws_error *err)
+{
+    double t = json_number_value(json_object_get(proto, "timeout"));
+    char   num[48];
+
+    if (!(t > 0))
+        return 0;
+    snprintf(num, sizeof(num), "%.3f", t);
+    return nws_meta_set(m, "nwsTimeout", num, err);
+}
+
 /* Checks a task description; 0, or -1. */
 static int
 batch_check_task(const json_t *task, nws_error *err)
@@ -196,6 +213,13 @@ batch_check_task(const json_t *task, nws_error *err)
         }
     } else {
         nwsp_err_set(err, NWS_ERR_INVALID, 0, "unknown task kind \"%s\"", kind);
+        return -1;
+    }
+    if (json_object_get(task, "timeout") != NULL &&
+        (!json_is_number(json_object_get(task, "timeout")) ||
+         !(json_number_value(json_object_get(task, "timeout")) >= 0) ||
+         json_number_value(json_object_get(task, "timeout")) > 1e7)) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "a task's \"timeout\" is seconds (0 to 1e7)");
         return -1;
     }
     return 0;
@@ -325,7 +349,8 @@ batch_task_value(nws_sleigh_pending *p, size_t first, size_t n, nws_error *err)
     if (nws_meta_set(m, "nwsFirst", num, err) != 0)
         goto fail;
     snprintf(num, sizeof(num), "%zu", n);
-    if (nws_meta_set(m, "nwsCount", num, err) != 0)
+    if (nws_meta_set(m, "nwsCount", num, err) != 0 ||
+        batch_meta_timeout(p->p_proto, m, err) != 0)
         goto fail;
     return v;
 nomem:
@@ -1312,7 +1337,8 @@ nws_sleigh_each_worker_async(nws_sleigh *s, const json_t *task, const json_t *ar
     if ((m = nws_value_meta(v)) == NULL ||
         nws_meta_set(m, "batchId", p->p_id, err) != 0 ||
         nws_meta_set(m, "nwsFirst", "0", err) != 0 ||
-        nws_meta_set(m, "nwsCount", "1", err) != 0)
+        nws_meta_set(m, "nwsCount", "1", err) != 0 ||
+        batch_meta_timeout(p->p_proto, m, err) != 0)
         goto nomem;
     if ((b = nws_bulk_new(s->ws, err)) == NULL ||
         nws_bulk_store(b, NWSP_SLEIGH_BROADCAST, v, err) != 0 ||
