@@ -233,6 +233,69 @@ START_TEST(unowned_worker_times_out_on_the_server)
 }
 END_TEST
 
+/*
+ * The node launcher (nws-worker --count, what ssh starts on each node)
+ * kills a worker that stopped past its element's timeout and starts it
+ * again, so the node keeps its workers.
+ */
+START_TEST(node_launcher_replaces_a_stopped_worker)
+{
+    nws_sleigh_options o;
+    nws_sleigh        *s;
+    json_t            *task = to_task("stop_if", 1.0), *args = to_range(6),
+                      *fixed = json_pack("[i]", 2), *r;
+    nws_error          err;
+    char               port[16], out[8192] = "";
+    size_t             len = 0;
+    ssize_t            n;
+    pid_t              pid;
+    int                st, op[2], ip[2], tries;
+
+    nws_sleigh_options_init(&o);
+    o.host = "127.0.0.1";
+    o.port = to_srv.port;
+    o.workers = 0;
+    s = nws_sleigh_new(&o, &err);
+    ck_assert_msg(s != NULL, "nws_sleigh_new: %s", err.text);
+    snprintf(port, sizeof(port), "%d", to_srv.port);
+    ck_assert_int_eq(pipe2(op, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(ip, O_CLOEXEC), 0);
+    if ((pid = fork()) == 0) {
+        dup2(ip[0], 0);
+        dup2(op[1], 1);
+        execl(to_worker, to_worker, "--host", "127.0.0.1", "--port", port, "--workspace",
+              nws_sleigh_ws_name(s), "--count", "2", "--watch-stdin", (char *)NULL);
+        _exit(127);
+    }
+    ck_assert_int_gt(pid, 0);
+    close(ip[0]);
+    close(op[1]);
+    ck_assert_int_eq(nws_sleigh_wait_workers(s, 2, 20, &err), 2);
+    r = nws_sleigh_each_elem(s, task, args, fixed, NULL, &err);
+    ck_assert_msg(r != NULL, "each_elem: %s", err.text);
+    to_check(r, 6, 2, "timed out after 1 s");
+    json_decref(r);
+    /* It says the worker went down of SIGTERM (15) and is started again. */
+    fcntl(op[0], F_SETFL, O_NONBLOCK);
+    for (tries = 0; tries < 100 && strstr(out, "again signal=15") == NULL; tries++) {
+        while ((n = read(op[0], out + len, sizeof(out) - 1 - len)) > 0)
+            len += (size_t)n;
+        out[len] = '\0';
+        if (strstr(out, "again signal=15") == NULL)
+            usleep(100000);
+    }
+    ck_assert_msg(strstr(out, "again signal=15") != NULL, "node launcher said: %s", out);
+    close(ip[1]); /* its standard input ends: it ends its workers and exits */
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    close(op[0]);
+    json_decref(fixed);
+    json_decref(args);
+    json_decref(task);
+    ck_assert_int_eq(nws_sleigh_stop(s, &err), 0);
+    nws_sleigh_free(s);
+}
+END_TEST
+
 /* The error and the verbose worker log name the signal of a crash. */
 START_TEST(crash_names_the_signal)
 {
@@ -312,6 +375,7 @@ NWSTEST_SUITE(sleigh_timeout)
     tcase_add_test(tc, stopped_worker_times_out);
     tcase_add_test(tc, spinning_function_times_out);
     tcase_add_test(tc, unowned_worker_times_out_on_the_server);
+    tcase_add_test(tc, node_launcher_replaces_a_stopped_worker);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crashes");
