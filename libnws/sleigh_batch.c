@@ -93,6 +93,9 @@ struct nws_sleigh_pending {
     nws_meta   *p_meta;       /* {batchId: id} */
     double      p_poll_s;
     int p_record_seen; /* attached: the submitter's record says all is submitted */
+
+    nws_sleigh_halt p_halt;   /* the halt policy (sleigh_halt.c) */
+    int             p_halted; /* it struck: NWS_SLEIGH_HALT_SOON or _NOW */
 };
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -437,7 +440,7 @@ batch_submit_some(nws_sleigh_pending *p, int partial, nws_error *err)
     size_t     n, bytes = 0;
     int        rc = 0;
 
-    if (p->p_each_worker || p->p_attached || p->p_recorded)
+    if (p->p_each_worker || p->p_attached || p->p_recorded || p->p_halted)
         return 0;
     if ((b = nws_bulk_new(p->p_s->ws, err)) == NULL)
         return -1;
@@ -573,6 +576,9 @@ batch_element(nws_sleigh_pending *p, size_t index, json_t *value, const char *er
     p->p_collected++;
     if (error != NULL)
         p->p_errors++;
+    if (!p->p_halted &&
+        nwsp_sleigh_halt_hit(&p->p_halt, p->p_errors, p->p_collected, p->p_nelems))
+        p->p_halted = p->p_halt.when; /* no more submitted; pending_next ends it */
     if (p->p_accum != NULL) {
         r.index = index;
         r.value = value;
@@ -694,9 +700,9 @@ batch_take(nws_sleigh_pending *p, nws_value *v, nws_error *err)
     return rc;
 }
 
-/* Marks the batch finished, giving every element still without a result an error. */
+/* Marks the batch finished, giving every element still without a result why. */
 static int
-batch_finish(nws_sleigh_pending *p, nws_error *err)
+batch_finish_why(nws_sleigh_pending *p, const char *why, nws_error *err)
 {
     size_t i;
 
@@ -706,12 +712,18 @@ batch_finish(nws_sleigh_pending *p, nws_error *err)
         if (batch_have_grow(p, p->p_nelems, err) != 0)
             return -1;
         for (i = 0; i < p->p_nelems; i++)
-            if (!p->p_have[i] &&
-                batch_element(p, i, NULL, BATCH_NO_RESULT, -1, 0, err) != 0)
+            if (!p->p_have[i] && batch_element(p, i, NULL, why, -1, 0, err) != 0)
                 return -1;
     }
     p->p_finished = 1;
     return 0;
+}
+
+/* Marks the batch finished, with BATCH_NO_RESULT for elements without a result. */
+static int
+batch_finish(nws_sleigh_pending *p, nws_error *err)
+{
+    return batch_finish_why(p, BATCH_NO_RESULT, err);
 }
 
 /* jobStatus of the batch: pending count and the reply metadata (copied) in *m. */
@@ -902,6 +914,13 @@ nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout
         if (p->p_polled) {
             rc = batch_read_polled(p, timeout_ms, err);
         } else {
+            /* Halted: now at once, soon once what was submitted is in. */
+            if (p->p_halted == NWS_SLEIGH_HALT_NOW ||
+                (p->p_halted && p->p_tasks_in == p->p_submitted)) {
+                if (batch_finish_why(p, NWS_SLEIGH_HALTED, err) != 0)
+                    return -1;
+                continue;
+            }
             if (batch_submit(p, err) != 0)
                 return -1;
             if (batch_counted_done(p)) {
@@ -1035,6 +1054,7 @@ nws_sleigh_pending_progress(nws_sleigh_pending *p, nws_sleigh_progress *pr,
     pr->errors = p->p_errors;
     pr->duplicates = p->p_dups;
     pr->ended = p->p_ended;
+    pr->halted = p->p_halted;
     nws_meta_free(m);
     return 0;
 }
@@ -1249,6 +1269,15 @@ nws_sleigh_each_elem_async(nws_sleigh *s, const json_t *task, const json_t *elem
     p->p_accum = opts->accumulate;
     p->p_accum_arg = opts->accum_arg;
     p->p_chunk = opts->chunk > 1 ? opts->chunk : 1;
+    if (opts->halt.when != NWS_SLEIGH_HALT_NEVER) {
+        if ((opts->halt.when != NWS_SLEIGH_HALT_SOON && opts->halt.when != NWS_SLEIGH_HALT_NOW) ||
+            opts->halt.what < NWS_SLEIGH_HALT_FAIL || opts->halt.what > NWS_SLEIGH_HALT_DONE ||
+            !(opts->halt.count > 0) || (opts->halt.percent && opts->halt.count > 100)) {
+            nwsp_err_set(err, NWS_ERR_INVALID, 0, "a bad halt policy");
+            goto fail;
+        }
+        p->p_halt = opts->halt;
+    }
     if (batch_proto(p, task, fixed_args, opts->arg_permute, err) != 0)
         goto fail;
     if (!(opts->flags & NWS_SLEIGH_DISCARD) && (p->p_results = json_array()) == NULL)

@@ -178,4 +178,13 @@ int nwsp_watch_read(struct nwsp_watch *ww);
  */
 int nwsp_watch_enforce(struct nwsp_watch *ww, pid_t pid, double now, double *term_at);
 
+/* ---- sleigh_halt.c ---------------------------------------------------------- */
+
+/*
+ * 1 if a batch with these counts (errors among collected results; nelems
+ * elements) is to halt under h, else 0.
+ */
+int nwsp_sleigh_halt_hit(const nws_sleigh_halt *h, size_t errors, size_t collected,
+                         size_t nelems);
+
 #endif

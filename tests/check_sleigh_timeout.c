@@ -365,6 +365,139 @@ START_TEST(always_crashing_elements)
 }
 END_TEST
 
+/* ---- halt policy ------------------------------------------------------------ */
+
+START_TEST(halt_parse)
+{
+    nws_sleigh_halt h;
+    nws_error       err;
+
+    ck_assert_int_eq(nws_sleigh_halt_parse("soon,fail=3", &h, &err), 0);
+    ck_assert(h.when == NWS_SLEIGH_HALT_SOON && h.what == NWS_SLEIGH_HALT_FAIL &&
+              h.count == 3 && !h.percent);
+    ck_assert_int_eq(nws_sleigh_halt_parse("now,fail=1", &h, &err), 0);
+    ck_assert(h.when == NWS_SLEIGH_HALT_NOW && h.count == 1);
+    ck_assert_int_eq(nws_sleigh_halt_parse("soon,fail=10%", &h, &err), 0);
+    ck_assert(h.percent && h.count == 10);
+    ck_assert_int_eq(nws_sleigh_halt_parse("now,success=2", &h, &err), 0);
+    ck_assert(h.what == NWS_SLEIGH_HALT_SUCCESS);
+    ck_assert_int_eq(nws_sleigh_halt_parse("soon,done=50%", &h, &err), 0);
+    ck_assert(h.what == NWS_SLEIGH_HALT_DONE && h.percent);
+    ck_assert_int_eq(nws_sleigh_halt_parse("2", &h, &err), 0);
+    ck_assert(h.when == NWS_SLEIGH_HALT_NOW && h.what == NWS_SLEIGH_HALT_FAIL);
+    ck_assert_int_eq(nws_sleigh_halt_parse("-1", &h, &err), 0);
+    ck_assert(h.when == NWS_SLEIGH_HALT_SOON && h.what == NWS_SLEIGH_HALT_SUCCESS);
+    ck_assert_int_eq(nws_sleigh_halt_parse("never", &h, &err), 0);
+    ck_assert(h.when == NWS_SLEIGH_HALT_NEVER);
+    ck_assert_int_eq(nws_sleigh_halt_parse("later,fail=1", &h, &err), -1);
+    ck_assert_int_eq(err.code, NWS_ERR_INVALID);
+    ck_assert_int_eq(nws_sleigh_halt_parse("soon,fail=0", &h, &err), -1);
+    ck_assert_int_eq(nws_sleigh_halt_parse("soon,fail=1.5", &h, &err), -1);
+    ck_assert_int_eq(nws_sleigh_halt_parse("soon,fail=101%", &h, &err), -1);
+    ck_assert_int_eq(nws_sleigh_halt_parse("soon,oops=1", &h, &err), -1);
+}
+END_TEST
+
+/* Counts the elements of r: values, "odd" errors, halted ones. */
+static void
+to_count(const json_t *r, size_t *values, size_t *fails, size_t *halted)
+{
+    const char *e;
+    size_t      i;
+
+    *values = *fails = *halted = 0;
+    for (i = 0; i < json_array_size(r); i++) {
+        e = nws_sleigh_error(json_array_get(r, i));
+        if (e == NULL)
+            (*values)++;
+        else if (strcmp(e, "odd") == 0)
+            (*fails)++;
+        else if (strcmp(e, NWS_SLEIGH_HALTED) == 0)
+            (*halted)++;
+        else
+            ck_abort_msg("element %zu: %s", i, e);
+    }
+}
+
+/*
+ * soon,fail=3 over 200 elements, every other one failing, one task per
+ * worker at a time: it stops after 3 failures plus what was running.
+ */
+START_TEST(halt_soon_after_failures)
+{
+    nws_sleigh          *s = to_sleigh(2, 0);
+    json_t              *task = to_task("fail_odd", 0), *args = to_range(200), *r;
+    nws_sleigh_elem_opts eo;
+    nws_sleigh_pending  *p;
+    nws_sleigh_progress  pr;
+    nws_error            err;
+    size_t               values, fails, halted;
+
+    memset(&eo, 0, sizeof(eo));
+    eo.load_factor = 1;
+    ck_assert_int_eq(nws_sleigh_halt_parse("soon,fail=3", &eo.halt, &err), 0);
+    p = nws_sleigh_each_elem_async(s, task, args, NULL, &eo, &err);
+    ck_assert_msg(p != NULL, "each_elem_async: %s", err.text);
+    r = nws_sleigh_pending_wait(p, &err);
+    ck_assert_msg(r != NULL, "pending_wait: %s", err.text);
+    ck_assert_int_eq(nws_sleigh_pending_progress(p, &pr, &err), 0);
+    ck_assert_int_eq(pr.halted, NWS_SLEIGH_HALT_SOON);
+    to_count(r, &values, &fails, &halted);
+    ck_assert_int_eq(values + fails + halted, 200);
+    /* Three, and those of the two tasks out when the third came. */
+    ck_assert_msg(fails >= 3 && fails <= 5, "%zu failures", fails);
+    ck_assert_msg(halted >= 190, "%zu halted", halted);
+    json_decref(r);
+    nws_sleigh_pending_free(p);
+
+    /* Percent: 5% of 200 is 10 failures. */
+    ck_assert_int_eq(nws_sleigh_halt_parse("soon,fail=5%", &eo.halt, &err), 0);
+    r = nws_sleigh_each_elem(s, task, args, NULL, &eo, &err);
+    ck_assert_msg(r != NULL, "each_elem: %s", err.text);
+    to_count(r, &values, &fails, &halted);
+    ck_assert_msg(fails >= 10 && fails <= 12, "%zu failures", fails);
+    ck_assert_int_eq(values + fails + halted, 200);
+    json_decref(r);
+    json_decref(args);
+    json_decref(task);
+    ck_assert_int_eq(nws_sleigh_stop(s, &err), 0);
+    nws_sleigh_free(s);
+}
+END_TEST
+
+/* now,fail=1: the batch ends at the first failure, the rest not run. */
+START_TEST(halt_now_at_first_failure)
+{
+    nws_sleigh          *s = to_sleigh(2, 0);
+    json_t              *task = to_task("fail_odd", 0), *args = to_range(100), *r;
+    nws_sleigh_elem_opts eo;
+    nws_error            err;
+    size_t               values, fails, halted;
+
+    memset(&eo, 0, sizeof(eo));
+    eo.load_factor = 2;
+    ck_assert_int_eq(nws_sleigh_halt_parse("now,fail=1", &eo.halt, &err), 0);
+    r = nws_sleigh_each_elem(s, task, args, NULL, &eo, &err);
+    ck_assert_msg(r != NULL, "each_elem: %s", err.text);
+    to_count(r, &values, &fails, &halted);
+    ck_assert_int_eq(fails, 1);
+    ck_assert_int_eq(values + fails + halted, 100);
+    ck_assert_msg(halted >= 90, "%zu halted", halted);
+    json_decref(r);
+    /* The sleigh goes on: a batch without a halt policy runs everything. */
+    memset(&eo, 0, sizeof(eo));
+    r = nws_sleigh_each_elem(s, task, args, NULL, &eo, &err);
+    ck_assert_msg(r != NULL, "each_elem: %s", err.text);
+    to_count(r, &values, &fails, &halted);
+    ck_assert(values == 50 && fails == 50 && halted == 0);
+    json_decref(r);
+    json_decref(args);
+    json_decref(task);
+    ck_assert_int_eq(nws_sleigh_stop(s, &err), 0);
+    nws_sleigh_free(s);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_timeout)
 {
     Suite *s = suite_create("sleigh_timeout");
@@ -383,6 +516,14 @@ NWSTEST_SUITE(sleigh_timeout)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, crash_names_the_signal);
     tcase_add_test(tc, always_crashing_elements);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("halt");
+    tcase_add_checked_fixture(tc, to_setup, to_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, halt_parse);
+    tcase_add_test(tc, halt_soon_after_failures);
+    tcase_add_test(tc, halt_now_at_first_failure);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -54,3 +54,11 @@ NWS_TASK_FN(abort_if)
         abort();
     return json_integer(srt_int(args, 0));
 }
+
+/* fail_odd(x) -> x, or the error "odd" when x is odd. */
+NWS_TASK_FN(fail_odd)
+{
+    if (srt_int(args, 0) % 2 != 0)
+        return nws_task_error(ctx, "odd");
+    return json_integer(srt_int(args, 0));
+}
