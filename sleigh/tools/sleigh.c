@@ -305,6 +305,8 @@ struct sl_opts {
     long        retries;
     long        chunk;
     double      timeout; /* seconds per command; 0: none */
+    const char *halt_spec; /* --halt as given */
+    nws_sleigh_halt halt;
     long        max_output;
     const char *server; /* HOST:PORT */
     char        delim;  /* '\n', or '\0' with -0 */
@@ -358,7 +360,9 @@ sl_usage(FILE *fp)
         "                        runtime, exit status, signal, command\n"
         "      --retries N       run a failing input up to N more times\n"
         "      --chunk N         inputs per task (default 1)\n"
-        "      --timeout SECS    kill a command running longer\n"
+        "      --timeout SECS    kill a command running longer (its worker too if\n"
+        "                        it hangs); the input fails (Exitval -1)\n"
+        "      --halt WHEN,WHY   stop early: now|soon,fail|success|done=N[%]\n"
         "      --max-output SIZE bytes of stdout, and of stderr, kept (1M)\n"
         "      --server HOST:PORT  the nwsserver (default: $NWS_HOST:$NWS_PORT\n"
         "                        if it answers, else a private one)\n"
@@ -400,6 +404,7 @@ enum {
     SL_OPT_RETRIES,
     SL_OPT_CHUNK,
     SL_OPT_TIMEOUT,
+    SL_OPT_HALT,
     SL_OPT_MAX_OUTPUT,
     SL_OPT_SERVER,
     SL_OPT_SHELL,
@@ -437,6 +442,8 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         {"retries", required_argument, NULL, SL_OPT_RETRIES},
         {"chunk", required_argument, NULL, SL_OPT_CHUNK},
         {"timeout", required_argument, NULL, SL_OPT_TIMEOUT},
+        {"halt", required_argument, NULL, SL_OPT_HALT},
+        {"halt-on-error", required_argument, NULL, SL_OPT_HALT},
         {"max-output", required_argument, NULL, SL_OPT_MAX_OUTPUT},
         {"server", required_argument, NULL, SL_OPT_SERVER},
         {"arg-file", required_argument, NULL, 'a'},
@@ -500,6 +507,16 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
                 return SL_EXIT_ERROR;
             }
             break;
+        case SL_OPT_HALT: {
+            nws_error herr;
+
+            if (nws_sleigh_halt_parse(optarg, &o->halt, &herr) != 0) {
+                sl_warnx("--%s", herr.text);
+                return SL_EXIT_ERROR;
+            }
+            o->halt_spec = optarg;
+            break;
+        }
         case SL_OPT_TIMEOUT:
             errno = 0;
             o->timeout = strtod(optarg, &end);
@@ -1842,6 +1859,9 @@ struct sl_run {
     /* Element bookkeeping. */
     size_t           done;   /* elements finished for good */
     size_t           failed; /* of which failed */
+    int              halted; /* --halt struck: no more inputs run */
+    size_t           not_run; /* inputs --halt left out */
+    int              fail_status; /* exit status of the first failed input (--halt) */
     struct sl_done **held;   /* -k: finished, not printed yet (by element) */
     size_t           nheld;
     size_t           next_print;
@@ -2066,6 +2086,7 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
     const json_t   *v = r->value;
     long            status = -1, sig = 0;
     double          start, secs;
+    int             timed_out = r->error != NULL && strncmp(r->error, "timed out", 9) == 0;
 
     memset(d, 0, sizeof(*d));
     if (v != NULL && json_is_object(v)) {
@@ -2076,7 +2097,14 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
     }
     sl_run_fill(run, idx);
     sl_tmpl_display(run->t, run->texts, r->rank, &cmd);
-    if (r->error != NULL && (v == NULL || !json_is_object(v) || sig != 0)) {
+    if (timed_out) {
+        /* As GNU parallel logs a job it killed for its timeout. */
+        status = -1;
+        if (sig == 0)
+            sig = SIGTERM;
+    }
+    if (r->error != NULL && (v == NULL || !json_is_object(v) || sig != 0 || timed_out ||
+                             run->o->halt.when != NWS_SLEIGH_HALT_NEVER)) {
         /* Killed, timed out, or no output at all (a worker died): say why. */
         sl_buf_add(&msg, d->err != NULL ? d->err : "", d->errlen);
         sl_buf_adds(&msg, sl_prog);
@@ -2122,8 +2150,8 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         d->tag = sl_run_inputs(run, idx);
     free(cmd.p);
     run->done++;
-    if (r->error != NULL)
-        run->failed++;
+    if (r->error != NULL && run->failed++ == 0)
+        run->fail_status = status > 0 && status < SL_EXIT_ERROR ? (int)status : 1;
     sl_output(run, idx, d);
 }
 
@@ -2211,6 +2239,9 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     memset(&eo, 0, sizeof(eo));
     eo.chunk = (size_t)run->o->chunk;
     eo.flags = NWS_SLEIGH_DISCARD;
+    eo.halt = run->o->halt;
+    if (eo.halt.when != NWS_SLEIGH_HALT_NEVER)
+        eo.load_factor = 1; /* soon: only what runs finishes, as in GNU parallel */
     /* Enough queued to keep every worker busy, not the whole input at once. */
     window = (size_t)run->workers * eo.chunk * 4 + eo.chunk;
     if (window < 64)
@@ -2227,7 +2258,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         /* Feed: push what input there is, up to the window. */
         for (;;) {
             more = list != NULL ? pushed < n : pushed < run->in->total;
-            if (ended || !more || nmap - collected >= window)
+            if (ended || !more || nmap - collected >= window || run->halted)
                 break;
             idx = list != NULL ? list[pushed] : pushed;
             pushed++;
@@ -2285,10 +2316,14 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 goto out;
             }
             idx = map[r.index];
-            if (r.error != NULL && attempt <= run->o->retries)
+            if (r.error != NULL && strcmp(r.error, NWS_SLEIGH_HALTED) == 0) {
+                run->halted = 1; /* not run: neither done nor failed */
+                run->not_run++;
+            } else if (r.error != NULL && attempt <= run->o->retries) {
                 sl_run_retry_later(run, idx);
-            else
+            } else {
                 sl_finish(run, idx, &r);
+            }
         } else {
             /* Nothing came: wait a little for stdin instead. */
             if (list == NULL && run->in->streaming && !run->in->eof &&
@@ -2314,6 +2349,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         sl_progress_draw(run, 0);
     }
     rc = 0;
+    if (run->halted) /* inputs never pushed are not run either */
+        run->not_run += list != NULL ? n - pushed : run->in->total - pushed;
 out:
     nws_sleigh_pending_free(p);
     free(map);
@@ -2354,10 +2391,18 @@ sl_run_all(struct sl_run *run)
         n = run->nretry;
         run->retry = NULL;
         run->nretry = run->cap_retry = 0;
-        if (n == 0)
+        if (run->halted)
+            run->not_run += n; /* failed once, not retried after a halt */
+        if (n == 0 || run->halted)
             break;
     }
     free(list);
+    if (run->halted) {
+        sl_progress_clear(run);
+        sl_warnx("--halt %s: stopped after %zu failed of %zu run; %zu input%s not run",
+                 run->o->halt_spec, run->failed, run->done, run->not_run,
+                 run->not_run == 1 ? "" : "s");
+    }
     /* What -k still holds can only be there after a failure: print it anyway. */
     while (run->o->keep_order && run->next_print < run->nheld) {
         if (run->held[run->next_print] != NULL)
@@ -2593,6 +2638,13 @@ main(int argc, char **argv)
         rc = SL_EXIT_ERROR;
     else if (run.broken)
         rc = SL_EXIT_ERROR;
+    else if (run.halted && o.halt.what == NWS_SLEIGH_HALT_FAIL && !o.halt.percent &&
+             o.halt.count == 1)
+        rc = run.fail_status; /* as GNU parallel: the failed input's own status */
+    else if (o.halt.when != NWS_SLEIGH_HALT_NEVER && o.halt.what == NWS_SLEIGH_HALT_FAIL &&
+             o.halt.percent) /* as GNU parallel: the percentage that failed, rounded up */
+        rc = (int)((run.failed * 100 + (in.total > 0 ? in.total : 1) - 1) /
+                   (in.total > 0 ? in.total : 1));
     else
         rc = run.failed > SL_EXIT_MAX_FAILED ? SL_EXIT_MAX_FAILED : (int)run.failed;
     json_decref(run.task);
