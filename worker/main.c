@@ -243,6 +243,7 @@ worker_loop(struct worker *w)
             dt = nwsp_sleigh_mono() - t0;
             avg = avg < 0 ? dt : (avg + dt) / 2;
             done++;
+            task_note_errors(tasks[i], res); /* the store says how many failed */
             if (nwsp_sleigh_put_store(w->w_ws, &out, NWSP_SLEIGH_RESULT, res,
                                       nws_value_meta_get(tasks[i]), &err) != 0)
                 goto over;
@@ -427,6 +428,7 @@ main(int argc, char **argv)
         output_stop();
     task_cleanup(&w);
     crash_cleanup();
+    cmdout_cleanup();
     nws_ws_free(w.w_ws);
     nws_close(w.w_c);
     return rc;
