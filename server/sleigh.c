@@ -41,11 +41,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "server.h"
 
 #define SLEIGH_RETRIES      3
 #define SLEIGH_DURATION_MS  60000
 #define SLEIGH_REFRESH_MS   60000
+#define SLEIGH_REFRESH_MIN_MS 1000  /* a shorter sentinelRefreshPeriod only burns CPU */
 #define SLEIGH_GRACE_MS     300000
 #define SLEIGH_KEEP_MAX     256
 #define SLEIGH_HISTORY      16 /* collected batches remembered (counts only) */
@@ -125,6 +128,8 @@ struct sleigh_batch {
     int      b_ended;     /* its submitter's record says every task is in */
     int      b_collected; /* every result was taken: only its counts remain */
     char    *b_record;    /* the variable holding that record, or NULL */
+    time_t   b_started;   /* when its first task came */
+    char     b_what[SLEIGH_WHAT_MAX];   /* its function or command, "" if unknown */
     TAILQ_HEAD(, sleigh_result) b_results;
     TAILQ_ENTRY(sleigh_batch) b_hist; /* while collected: s_history */
 };
@@ -279,6 +284,7 @@ sleigh_batch(struct sleigh *s, const char *id, size_t len)
         b = xcalloc(1, sizeof(*b));
         b->b_id = xstrndup(id, len);
         b->b_idlen = len;
+        b->b_started = time(NULL);
         TAILQ_INIT(&b->b_results);
         htab_put(&s->s_batches, id, len, b);
     } else if (b->b_collected) {
@@ -289,6 +295,38 @@ sleigh_batch(struct sleigh *s, const char *id, size_t len)
         b->b_ended = 0;
     }
     return b;
+}
+
+/*
+ * Notes what a batch runs, from its first task (a libnws task: JSON with
+ * kind "call" and module/function, or kind "command" and argv), for the
+ * web view.  Larger or other values are not parsed: the batch shows no name.
+ */
+static void
+sleigh_batch_what(struct sleigh_batch *b, const struct value *v)
+{
+    json_t     *j, *x;
+    const char *kind, *mod, *fn;
+    size_t      i, n = 0;
+
+    if (b->b_what[0] != '\0' || (v->v_flags & VALUE_SPOOLED) || v->v_len > 65536 ||
+        v->v_len == 0 || value_data(v)[0] != '{' ||
+        (j = json_loadb(value_data(v), (size_t)v->v_len, 0, NULL)) == NULL)
+        return;
+    kind = json_string_value(json_object_get(j, "kind"));
+    if (kind != NULL && strcmp(kind, "call") == 0 &&
+        (fn = json_string_value(json_object_get(j, "function"))) != NULL) {
+        mod = json_string_value(json_object_get(j, "module"));
+        snprintf(b->b_what, sizeof(b->b_what), "%s%s%s", mod != NULL ? mod : "",
+                 mod != NULL ? "." : "", fn);
+    } else if (kind != NULL && strcmp(kind, "command") == 0) {
+        json_array_foreach(json_object_get(j, "argv"), i, x) {
+            if (json_is_string(x) && n + 1 < sizeof(b->b_what))
+                n += (size_t)snprintf(b->b_what + n, sizeof(b->b_what) - n, "%s%s",
+                                      i > 0 ? " " : "", json_string_value(x));
+        }
+    }
+    json_decref(j);
 }
 
 /* The batch a request names through metadata batchId ("" when none), made if missing. */
@@ -1014,6 +1052,8 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
     s->s_retries = SLEIGH_RETRIES;
     s->s_refresh_ms = sleigh_meta_ms(meta, metalen, "sentinelRefreshPeriod",
                                      SLEIGH_REFRESH_MS);
+    if (s->s_refresh_ms < SLEIGH_REFRESH_MIN_MS)
+        s->s_refresh_ms = SLEIGH_REFRESH_MIN_MS;
     grace = sleigh_meta_ms(meta, metalen, "workerGracePeriod", SLEIGH_GRACE_MS);
     if (meta != NULL && nwsp_dict_get(meta, metalen, "rankCount", &v, &vl)) {
         long n = sleigh_parse_long(v, vl, &ok);
@@ -1347,6 +1387,7 @@ sleigh_store(struct request *rq, struct ws *ws, struct var *var)
             break;
         }
         t = sleigh_task_new(value_ref(v), sleigh_rq_batch(s, rq), 0);
+        sleigh_batch_what(t->t_batch, v);
         TAILQ_INSERT_TAIL(&s->s_tasks, t, t_link);
         s->s_ntasks++;
         reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
@@ -1360,6 +1401,7 @@ sleigh_store(struct request *rq, struct ws *ws, struct var *var)
             break;
         }
         b = sleigh_rq_batch(s, rq);
+        sleigh_batch_what(b, v);
         for (i = 0; i < s->s_nworkers; i++) {
             t = sleigh_task_new(value_ref(v), b, 1);
             TAILQ_INSERT_TAIL(&s->s_workers[i]->sw_copies, t, t_link);
@@ -1759,5 +1801,7 @@ sleigh_batch_view(const struct sleigh *s, size_t *pos, struct sleigh_batch_view 
     out->bv_running = b->b_running;
     out->bv_done = b->b_done;
     out->bv_failed = b->b_failed;
+    out->bv_started = b->b_started;
+    out->bv_what = b->b_what;
     return 1;
 }
