@@ -18,7 +18,8 @@
  *       calls the function (see nws_task.h) with the element's argument
  *       list; the module is loaded on first use and stays loaded.  A module
  *       name without '/' is looked up in the workers' $NWS_MODULE_PATH,
- *       then by dlopen(3) itself.
+ *       then by dlopen(3) itself.  Optional key "timeout": seconds per
+ *       element (see Timeouts).
  *   {"kind": "command", "argv": ["gzip", "-9", "{}"]}
  *       runs a program (no shell) with placeholders filled from the
  *       element's arguments: {} all arguments joined by spaces, {1} {2} ...
@@ -44,6 +45,28 @@
  *       "stdout_var"/"stderr_var" (its variable) and "stdout_bytes"/
  *       "stderr_bytes" instead of the text: nws_sleigh_output_fd copies it
  *       out (and deletes it) without holding it in memory.
+ *
+ * Timeouts.  A task with "timeout" (either kind) gives each element that
+ * many seconds.  A command past it is killed by its worker (the result
+ * says "timed out after N s" and keeps the output so far).  A function
+ * cannot be stopped from inside its worker, nor can a worker that is
+ * stopped (SIGSTOP) or stuck: the process that started the worker (the
+ * local launcher's supervisor, or the node launcher nws-worker --count
+ * on an ssh or srun node) kills it half a second past the deadline,
+ * which its worker tells it through a pipe, and starts another one; the
+ * server ends the task with the error "timed out after N s" (and ends it
+ * by itself two seconds past the deadline if nobody killed the worker,
+ * e.g. one started by hand).  A timed-out element is not run again.  A
+ * task with a timeout runs alone on its worker (no short tasks taken
+ * next to it), so its clock starts when it starts.
+ *
+ * Crashes.  A task that kills its worker with a fatal signal (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS) fails at once with
+ * the error "killed by SIGSEGV" (the worker reports it before it dies,
+ * and logs it), and is not run again: it would crash the next worker
+ * too.  The worker is replaced at once.  A worker that dies without a
+ * word (SIGKILL, its machine lost) has its task run again, up to the
+ * retries option, then the error "worker N died running this task".
  *
  * Arguments.  eachElem gets element arguments as a JSON array of vectors
  * (arrays of equal length) and fixed arguments as a JSON array: element i
@@ -342,6 +365,39 @@ NWS_API json_t *nws_sleigh_bytes(const char *p, size_t len);
 #define NWS_SLEIGH_DISCARD 0x1 /* keep no results (an accumulator sees them); the
                                   returned array is empty */
 
+/*
+ * Halting a batch early, as GNU parallel's --halt: once count results of
+ * the kind what have come (or count percent of the batch's elements; of
+ * the elements pushed so far for a streaming batch not ended yet), the
+ * batch halts.  NWS_SLEIGH_HALT_SOON: no more tasks are submitted, the
+ * tasks already submitted finish (with a load factor, about those
+ * running), and the elements never submitted get the error
+ * NWS_SLEIGH_HALTED.  NWS_SLEIGH_HALT_NOW: the batch ends at once, every
+ * element without a result getting that error; tasks already on the
+ * workers run to their end, and their results are dropped.
+ */
+enum { NWS_SLEIGH_HALT_NEVER = 0, NWS_SLEIGH_HALT_SOON = 1, NWS_SLEIGH_HALT_NOW = 2 };
+enum { NWS_SLEIGH_HALT_FAIL = 0, NWS_SLEIGH_HALT_SUCCESS = 1, NWS_SLEIGH_HALT_DONE = 2 };
+
+typedef struct nws_sleigh_halt {
+    int    when;    /* NWS_SLEIGH_HALT_NEVER (0, the default), _SOON or _NOW */
+    int    what;    /* the results that count: _FAIL (errors), _SUCCESS (values),
+                       _DONE (both) */
+    double count;   /* how many (>= 1), or a percentage (0 < count <= 100) */
+    int    percent; /* 1: count is a percentage of the elements */
+} nws_sleigh_halt;
+
+/* The error of the elements a halted batch did not run. */
+#define NWS_SLEIGH_HALTED "not run: the batch halted"
+
+/*
+ * Parses GNU parallel's --halt syntax into *h: "never", "now|soon,
+ * fail|success|done=N" or "...=N%", or the old forms 0 (never), 1
+ * (soon,fail=1), 2 (now,fail=1), -1 (soon,success=1), -2 (now,success=1).
+ * 0, or -1 (NWS_ERR_INVALID, the text says what is wrong).
+ */
+NWS_API int nws_sleigh_halt_parse(const char *spec, nws_sleigh_halt *h, nws_error *err);
+
 typedef struct nws_sleigh_elem_opts {
     const json_t       *arg_permute; /* JSON array of 0-based positions, or NULL */
     size_t              chunk;       /* elements per task; 0 or 1: one */
@@ -350,6 +406,7 @@ typedef struct nws_sleigh_elem_opts {
     nws_sleigh_accum_fn accumulate;  /* NULL, or called for each result */
     void               *accum_arg;
     unsigned            flags;       /* NWS_SLEIGH_DISCARD */
+    nws_sleigh_halt     halt;        /* when to stop early; all 0: never */
 } nws_sleigh_elem_opts;
 
 /*
@@ -425,6 +482,7 @@ typedef struct nws_sleigh_progress {
     size_t errors;     /* of which errors */
     size_t duplicates; /* results dropped because their element had one already */
     int    ended;      /* 1 once every element is known */
+    int    halted;     /* the halt policy struck: NWS_SLEIGH_HALT_SOON or _NOW, else 0 */
 } nws_sleigh_progress;
 
 /* Fills *pr (one round trip for the server's counts).  0, or -1. */

@@ -93,6 +93,9 @@ struct nws_sleigh_pending {
     nws_meta   *p_meta;       /* {batchId: id} */
     double      p_poll_s;
     int p_record_seen; /* attached: the submitter's record says all is submitted */
+
+    nws_sleigh_halt p_halt;   /* the halt policy (sleigh_halt.c) */
+    int             p_halted; /* it struck: NWS_SLEIGH_HALT_SOON or _NOW */
     char p_state[16];  /* the server's word on the batch (jobStatus nwsBatch), or "" */
     nws_error p_gone;  /* why results can no longer come (code 0: they can) */
 };
@@ -175,6 +178,23 @@ batch_new(nws_sleigh *s, const char *id, nws_error *err)
     return p;
 }
 
+/*
+ * Puts the task's timeout (its "timeout" key, seconds per element) into
+ * the task value's metadata as nwsTimeout, where the server reads it to
+ * end a task whose worker hangs (server/sleigh.c).  0, or -1.
+ */
+static int
+batch_meta_timeout(const json_t *proto, nws_meta *m, nws_error *err)
+{
+    double t = json_number_value(json_object_get(proto, "timeout"));
+    char   num[48];
+
+    if (!(t > 0))
+        return 0;
+    snprintf(num, sizeof(num), "%.3f", t);
+    return nws_meta_set(m, "nwsTimeout", num, err);
+}
+
 /* Checks a task description; 0, or -1. */
 static int
 batch_check_task(const json_t *task, nws_error *err)
@@ -198,6 +218,13 @@ batch_check_task(const json_t *task, nws_error *err)
         }
     } else {
         nwsp_err_set(err, NWS_ERR_INVALID, 0, "unknown task kind \"%s\"", kind);
+        return -1;
+    }
+    if (json_object_get(task, "timeout") != NULL &&
+        (!json_is_number(json_object_get(task, "timeout")) ||
+         !(json_number_value(json_object_get(task, "timeout")) >= 0) ||
+         json_number_value(json_object_get(task, "timeout")) > 1e7)) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "a task's \"timeout\" is seconds (0 to 1e7)");
         return -1;
     }
     return 0;
@@ -327,7 +354,8 @@ batch_task_value(nws_sleigh_pending *p, size_t first, size_t n, nws_error *err)
     if (nws_meta_set(m, "nwsFirst", num, err) != 0)
         goto fail;
     snprintf(num, sizeof(num), "%zu", n);
-    if (nws_meta_set(m, "nwsCount", num, err) != 0)
+    if (nws_meta_set(m, "nwsCount", num, err) != 0 ||
+        batch_meta_timeout(p->p_proto, m, err) != 0)
         goto fail;
     return v;
 nomem:
@@ -420,7 +448,7 @@ batch_submit_some(nws_sleigh_pending *p, int partial, nws_error *err)
     size_t     n, bytes = 0;
     int        rc = 0;
 
-    if (p->p_each_worker || p->p_attached || p->p_recorded)
+    if (p->p_each_worker || p->p_attached || p->p_recorded || p->p_halted)
         return 0;
     if ((b = nws_bulk_new(p->p_s->ws, err)) == NULL)
         return -1;
@@ -556,6 +584,9 @@ batch_element(nws_sleigh_pending *p, size_t index, json_t *value, const char *er
     p->p_collected++;
     if (error != NULL)
         p->p_errors++;
+    if (!p->p_halted &&
+        nwsp_sleigh_halt_hit(&p->p_halt, p->p_errors, p->p_collected, p->p_nelems))
+        p->p_halted = p->p_halt.when; /* no more submitted; pending_next ends it */
     if (p->p_accum != NULL) {
         r.index = index;
         r.value = value;
@@ -936,6 +967,13 @@ nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout
         if (p->p_polled) {
             rc = batch_read_polled(p, timeout_ms, err);
         } else {
+            /* Halted: now at once, soon once what was submitted is in. */
+            if (p->p_halted == NWS_SLEIGH_HALT_NOW ||
+                (p->p_halted && p->p_tasks_in == p->p_submitted)) {
+                if (batch_finish_why(p, NWS_SLEIGH_HALTED, err) != 0)
+                    return -1;
+                continue;
+            }
             if (batch_submit(p, err) != 0)
                 return -1;
             if (batch_counted_done(p)) {
@@ -1086,6 +1124,7 @@ nws_sleigh_pending_progress(nws_sleigh_pending *p, nws_sleigh_progress *pr,
     pr->errors = p->p_errors;
     pr->duplicates = p->p_dups;
     pr->ended = p->p_ended;
+    pr->halted = p->p_halted;
     nws_meta_free(m);
     return 0;
 }
@@ -1318,6 +1357,15 @@ nws_sleigh_each_elem_async(nws_sleigh *s, const json_t *task, const json_t *elem
     p->p_accum = opts->accumulate;
     p->p_accum_arg = opts->accum_arg;
     p->p_chunk = opts->chunk > 1 ? opts->chunk : 1;
+    if (opts->halt.when != NWS_SLEIGH_HALT_NEVER) {
+        if ((opts->halt.when != NWS_SLEIGH_HALT_SOON && opts->halt.when != NWS_SLEIGH_HALT_NOW) ||
+            opts->halt.what < NWS_SLEIGH_HALT_FAIL || opts->halt.what > NWS_SLEIGH_HALT_DONE ||
+            !(opts->halt.count > 0) || (opts->halt.percent && opts->halt.count > 100)) {
+            nwsp_err_set(err, NWS_ERR_INVALID, 0, "a bad halt policy");
+            goto fail;
+        }
+        p->p_halt = opts->halt;
+    }
     if (batch_proto(p, task, fixed_args, opts->arg_permute, err) != 0)
         goto fail;
     if (!(opts->flags & NWS_SLEIGH_DISCARD) && (p->p_results = json_array()) == NULL)
@@ -1406,7 +1454,8 @@ nws_sleigh_each_worker_async(nws_sleigh *s, const json_t *task, const json_t *ar
     if ((m = nws_value_meta(v)) == NULL ||
         nws_meta_set(m, "batchId", p->p_id, err) != 0 ||
         nws_meta_set(m, "nwsFirst", "0", err) != 0 ||
-        nws_meta_set(m, "nwsCount", "1", err) != 0)
+        nws_meta_set(m, "nwsCount", "1", err) != 0 ||
+        batch_meta_timeout(p->p_proto, m, err) != 0)
         goto nomem;
     if ((b = nws_bulk_new(s->ws, err)) == NULL ||
         nws_bulk_store(b, NWSP_SLEIGH_BROADCAST, v, err) != 0 ||

@@ -103,6 +103,14 @@ struct sleigh_task {
     unsigned             t_deaths;   /* workers that died running it */
     int                  t_broadcast;
     int                  t_suspect;  /* its worker died holding others too: run alone */
+    /* A task with a timeout (metadata nwsTimeout), while it runs: sleigh_timeout_*. */
+    struct event        *t_timer;
+    struct sleigh       *t_sleigh;
+    struct sleigh_worker *t_worker;
+    double               t_started;  /* monotonic seconds it was handed out */
+    double               t_limit;    /* seconds it may run (every element's), 0: none */
+    double               t_elem_limit; /* nwsTimeout: one element's, for the error text */
+    int                  t_parsed;   /* t_limit was read from the metadata */
 };
 TAILQ_HEAD(task_list, sleigh_task);
 
@@ -383,6 +391,8 @@ sleigh_task_new(struct value *v, struct sleigh_batch *b, int broadcast)
 static void
 sleigh_task_free(struct sleigh_task *t)
 {
+    if (t->t_timer != NULL)
+        event_free(t->t_timer);
     value_unref(t->t_value);
     free(t);
 }
@@ -684,6 +694,142 @@ sleigh_fail_task(struct sleigh *s, struct sleigh_task *t, long rank, const char 
 }
 
 /*
+ * Timeouts.  The master puts nwsTimeout (seconds per element) on a task
+ * whose elements have a timeout.  The worker's owner kills a worker whose
+ * element runs past it (worker/watch.c), and the worker ends a command
+ * itself; this timer is what makes the batch go on when neither happens
+ * (a worker started by hand and stopped, an owner on a lost node): once
+ * the task ran its count of timeouts plus a grace, it ends with the error
+ * "timed out after N s" and its worker no longer holds it (a late result
+ * is refused).  A timed-out task is not run again here: it is the
+ * element's failure, as in GNU parallel; the caller may retry it.
+ */
+#define SLEIGH_TIMEOUT_GRACE_S 2.0
+
+/* Monotonic seconds. */
+static double
+sleigh_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Reads the task's nwsTimeout and nwsCount into t_limit (once). */
+static void
+sleigh_timeout_parse(struct sleigh_task *t)
+{
+    const char *v;
+    size_t      vl;
+    long        ms, count = 1;
+    int         ok;
+
+    if (t->t_parsed)
+        return;
+    t->t_parsed = 1;
+    if (t->t_value->v_metalen == 0 ||
+        !nwsp_dict_get(value_meta(t->t_value), t->t_value->v_metalen, "nwsTimeout", &v, &vl))
+        return;
+    if ((ms = sleigh_parse_ms(v, vl)) <= 0)
+        return;
+    if (nwsp_dict_get(value_meta(t->t_value), t->t_value->v_metalen, "nwsCount", &v, &vl)) {
+        count = sleigh_parse_long(v, vl, &ok);
+        if (!ok || count < 1)
+            count = 1;
+    }
+    t->t_elem_limit = (double)ms / 1000;
+    t->t_limit = t->t_elem_limit * (double)count;
+}
+
+static void sleigh_timeout_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Task t was handed to worker sw: starts its clock (if it has a timeout). */
+static void
+sleigh_timeout_start(struct sleigh *s, struct sleigh_worker *sw, struct sleigh_task *t)
+{
+    struct timeval tv;
+    double         d;
+
+    sleigh_timeout_parse(t);
+    if (t->t_limit <= 0)
+        return;
+    if (t->t_timer == NULL && (t->t_timer = evtimer_new(srv.base, sleigh_timeout_cb, t)) == NULL)
+        fatalx("sleigh timeout timer");
+    t->t_sleigh = s;
+    t->t_worker = sw;
+    t->t_started = sleigh_mono();
+    d = t->t_limit + SLEIGH_TIMEOUT_GRACE_S;
+    tv.tv_sec = (time_t)d;
+    tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+    evtimer_add(t->t_timer, &tv);
+}
+
+/* Task t no longer runs (a result, requeued, its worker gone): stops its clock. */
+static void
+sleigh_timeout_stop(struct sleigh_task *t)
+{
+    if (t->t_timer != NULL)
+        evtimer_del(t->t_timer);
+    t->t_worker = NULL;
+}
+
+/*
+ * 1 if t has a timeout.  Such a task runs alone on its worker (nwsKeep
+ * takes nothing next to it): its clock starts when it is handed out, so
+ * it must start running then, and a worker that hangs in it must hold
+ * nothing else that would time out with it without having run.
+ */
+static int
+sleigh_timeout_has(struct sleigh_task *t)
+{
+    if (t == NULL)
+        return 0;
+    sleigh_timeout_parse(t);
+    return t->t_limit > 0;
+}
+
+/* 1 if t ran at least its time (its worker ending now is its timeout). */
+static int
+sleigh_timeout_passed(const struct sleigh_task *t)
+{
+    return t->t_limit > 0 && t->t_worker != NULL &&
+           sleigh_mono() - t->t_started >= t->t_limit;
+}
+
+/* The error text of a timed-out task, into why. */
+static void
+sleigh_timeout_why(const struct sleigh_task *t, char *why, size_t len)
+{
+    snprintf(why, len, "timed out after %g s", t->t_elem_limit);
+}
+
+static void sleigh_fail_task(struct sleigh *s, struct sleigh_task *t, long rank,
+                             const char *why);
+
+/* A running task's time is up: it fails, and its worker holds it no more. */
+static void
+sleigh_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sleigh_task   *t = arg;
+    struct sleigh_worker *sw = t->t_worker;
+    struct sleigh        *s = t->t_sleigh;
+    char                  why[96];
+
+    (void)fd;
+    (void)what;
+    if (sw == NULL)
+        return;
+    TAILQ_REMOVE(&sw->sw_running, t, t_link);
+    sw->sw_nrunning--;
+    t->t_batch->b_running--;
+    sleigh_timeout_why(t, why, sizeof(why));
+    log_info("sleigh %s: worker %ld: a task %s", s->s_ws->ws_name, sw->sw_rank, why);
+    sleigh_timeout_stop(t);
+    sleigh_fail_task(s, t, sw->sw_rank, why);
+}
+
+/*
  * With the group closed and no worker registered, no worker can ever come
  * to run the queued tasks: they end as error results now, so masters
  * waiting for them get an answer rather than wait for ever.
@@ -720,6 +866,7 @@ sleigh_next_task(struct sleigh *s, struct sleigh_worker *sw)
     t->t_batch->b_running++;
     TAILQ_INSERT_TAIL(&sw->sw_running, t, t_link);
     sw->sw_nrunning++;
+    sleigh_timeout_start(s, sw, t);
     return t;
 }
 
@@ -734,6 +881,7 @@ sleigh_requeue(struct sleigh *s, struct sleigh_worker *sw)
 
     while ((t = TAILQ_LAST(&sw->sw_running, task_list)) != NULL) {
         TAILQ_REMOVE(&sw->sw_running, t, t_link);
+        sleigh_timeout_stop(t);
         sw->sw_nrunning--;
         t->t_batch->b_running--;
         t->t_batch->b_queued++;
@@ -1046,6 +1194,14 @@ sleigh_conn_gone(struct conn *c)
             TAILQ_REMOVE(&sw->sw_running, t, t_link);
             sw->sw_nrunning--;
             t->t_batch->b_running--;
+            if (sleigh_timeout_passed(t)) {
+                /* Its owner killed it for running past the timeout. */
+                sleigh_timeout_why(t, why, sizeof(why));
+                sleigh_timeout_stop(t);
+                sleigh_fail_task(s, t, sw->sw_rank, why);
+                continue;
+            }
+            sleigh_timeout_stop(t);
             if (!t->t_broadcast && !alone)
                 t->t_suspect = 1; /* which of them killed it is unknown */
             if (!t->t_broadcast && (!alone || ++t->t_deaths <= s->s_retries)) {
@@ -1131,6 +1287,8 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
  * runs several, the oldest whose batchId and nwsFirst match the store's
  * request metadata (our worker sends its task's), so that a store refused
  * on the way in (memory limit) never hands later results to the wrong task.
+ * A store naming a task the worker no longer holds (it timed out) ends
+ * none: NULL, unless the worker's tasks carry no nwsFirst (classic masters).
  */
 static struct sleigh_task *
 sleigh_result_task(struct sleigh_worker *sw, const struct request *rq)
@@ -1139,7 +1297,7 @@ sleigh_result_task(struct sleigh_worker *sw, const struct request *rq)
     const char         *bid, *first, *tf;
     size_t              blen, flen, tflen;
 
-    if (head == NULL || sw->sw_nrunning == 1 || !sleigh_meta(rq, "batchId", &bid, &blen) ||
+    if (head == NULL || !sleigh_meta(rq, "batchId", &bid, &blen) ||
         !sleigh_meta(rq, "nwsFirst", &first, &flen))
         return head;
     TAILQ_FOREACH(t, &sw->sw_running, t_link) {
@@ -1150,7 +1308,12 @@ sleigh_result_task(struct sleigh_worker *sw, const struct request *rq)
             tflen == flen && memcmp(tf, first, flen) == 0)
             return t;
     }
-    return head;
+    /* A task the store names but the worker no longer holds (it timed out). */
+    return head->t_value->v_metalen > 0 &&
+                   nwsp_dict_get(value_meta(head->t_value), head->t_value->v_metalen,
+                                 "nwsFirst", &tf, &tflen)
+               ? NULL
+               : head;
 }
 
 /* A worker stores the result of a task it runs. */
@@ -1166,6 +1329,7 @@ sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
         return CMD_DONE;
     }
     TAILQ_REMOVE(&sw->sw_running, t, t_link);
+    sleigh_timeout_stop(t);
     sw->sw_nrunning--;
     sw->sw_done++;
     res = sleigh_result_value(t, v, rq->rq_meta, rq->rq_metalen, sw->sw_rank);
@@ -1433,6 +1597,9 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
                 requeued = 1;
             } else if (sw->sw_nrunning >= SLEIGH_KEEP_MAX ||
                        TAILQ_FIRST(&sw->sw_running)->t_suspect ||
+                       sleigh_timeout_has(TAILQ_FIRST(&sw->sw_running)) ||
+                       (TAILQ_EMPTY(&sw->sw_copies) &&
+                        sleigh_timeout_has(TAILQ_FIRST(&s->s_tasks))) ||
                        (TAILQ_EMPTY(&sw->sw_copies) &&
                         (((t = TAILQ_FIRST(&s->s_tasks)) != NULL && t->t_suspect) ||
                          sleigh_other_waits(s, c)))) {

@@ -39,7 +39,7 @@ worker_usage(FILE *fp)
     fprintf(fp,
             "usage: nws-worker [--host HOST] [--port PORT] --workspace NAME [--rank N]\n"
             "                  [--verbose] [--output] [--count N [--watch-stdin]\n"
-            "                  [--no-restart]] [--secret-fd FD]\n"
+            "                  [--no-restart]] [--secret-fd FD] [--watch-fd FD]\n"
             "Joins the sleigh workspace NAME on the NWS server and runs its tasks until\n"
             "the sleigh ends.  Defaults come from NWS_HOST, NWS_PORT, NWS_SLEIGH_WS and\n"
             "NWS_SLEIGH_RANK.  With --count N, runs N workers instead and looks after\n"
@@ -68,12 +68,21 @@ worker_log(const struct worker *w, const char *fmt, ...)
  * die of the signal.
  */
 static void
-worker_on_signal(int sig)
+worker_on_signal(int sig, siginfo_t *si, void *uc)
 {
+    static const char timed_out[] =
+        "nws-worker: killed by SIGTERM: the element ran past its timeout\n";
     pid_t g = command_pgid;
 
+    (void)uc;
     if (g > 0)
         kill(-g, SIGKILL);
+    /* The owner marks the SIGTERM of a timeout (sleighp.h): say so in the log. */
+    if (sig == SIGTERM && si != NULL && si->si_code == SI_QUEUE &&
+        si->si_value.sival_int == NWSP_TIMEOUT_SIGVAL &&
+        write(2, timed_out, sizeof(timed_out) - 1) < 0) {
+        /* nowhere to say it */
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -376,6 +385,7 @@ main(int argc, char **argv)
         {"watch-stdin", no_argument, NULL, 'W'},
         {"no-restart", no_argument, NULL, 'N'},
         {"secret-fd", required_argument, NULL, 'S'},
+        {"watch-fd", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
@@ -384,7 +394,9 @@ main(int argc, char **argv)
     const char   *e;
     char         *end;
     int           ch, output = 0, rc, count = 0, watch = 0, restart = 1, secret_fd = -1;
+    int           watch_fd = -1;
     static char   secret[NWSP_SECRET_MAX + 2];
+    struct sigaction sa;
 
     memset(&w, 0, sizeof(w));
     w.w_rank = -1;
@@ -442,6 +454,13 @@ main(int argc, char **argv)
                 return NWSP_WORKER_EXIT_USAGE;
             }
             break;
+        case 'F':
+            watch_fd = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || watch_fd < 0) {
+                fprintf(stderr, "nws-worker: bad watch fd %s\n", optarg);
+                return NWSP_WORKER_EXIT_USAGE;
+            }
+            break;
         case 'H':
             worker_usage(stdout);
             return 0;
@@ -463,9 +482,15 @@ main(int argc, char **argv)
     if (count > 0)
         return node_main(&w, count, watch, output, restart); /* ranks: from the sleigh */
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGTERM, worker_on_signal);
-    signal(SIGINT, worker_on_signal);
-    signal(SIGHUP, worker_on_signal);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = worker_on_signal;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    if (watch_start(watch_fd) != 0)
+        watch_fd = -1; /* not a pipe we can use: no owner to tell */
 
     if ((w.w_c = nws_connect_auth(w.w_host, w.w_port, 0, w.w_secret, &err)) == NULL ||
         (w.w_ws = nws_ws_use(w.w_c, w.w_ws_name, NWS_WS_NOCREATE, &err)) == NULL ||
@@ -476,6 +501,8 @@ main(int argc, char **argv)
         return NWSP_WORKER_EXIT_NOJOIN;
     }
     worker_log(&w, "joined %s (pid %ld)", w.w_ws_name, (long)getpid());
+    if (crash_init(&w) != 0)
+        worker_log(&w, "cannot catch crashes: they will count as deaths");
     w.w_keep = nws_has_meta_to_server(w.w_c) && getenv("NWS_WORKER_NO_HOLD") == NULL;
     if (output && output_start(&w) != 0)
         worker_log(&w, "cannot keep output in output@%ld", w.w_rank);
@@ -483,6 +510,7 @@ main(int argc, char **argv)
     if (output)
         output_stop();
     task_cleanup(&w);
+    crash_cleanup();
     cmdout_cleanup();
     nws_ws_free(w.w_ws);
     nws_close(w.w_c);

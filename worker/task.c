@@ -299,6 +299,8 @@ task_element(struct worker *w, const json_t *rec, nws_task_fn fn, const json_t *
     ctx.tc_failed = 0;
     ctx.tc_error[0] = '\0';
     args = task_args(own, fixed, permute, ctx.tc_error, sizeof(ctx.tc_error));
+    /* Our owner kills us if this element outlives its timeout (watch.c). */
+    watch_begin(json_number_value(json_object_get(rec, "timeout")));
     if (args == NULL) {
         ctx.tc_failed = 1;
     } else if (fn != NULL) {
@@ -314,6 +316,7 @@ task_element(struct worker *w, const json_t *rec, nws_task_fn fn, const json_t *
         if (val == NULL && error == NULL && (error = strdup("out of memory")) == NULL)
             return -1;
     }
+    watch_end();
     json_decref(args);
     if (ctx.tc_failed && (error = strdup(ctx.tc_error)) == NULL) {
         json_decref(val);
@@ -498,6 +501,7 @@ task_run(struct worker *w, const nws_value *v)
     permute = json_object_get(rec, "permute");
     if (span != NULL)
         nwsp_sleigh_items_init(&it, span, spanlen);
+    crash_arm(w, v, first, (long)n, batch);
     t0 = nwsp_sleigh_mono();
     for (i = 0; i < n; i++) {
         own = span != NULL ? task_own(&it, &reuse) : json_incref(json_array_get(args, i));
@@ -505,6 +509,7 @@ task_run(struct worker *w, const nws_value *v)
             /* Not JSON (the fast reader found its end, jansson refused it). */
             outs[i].to_error = strdup("malformed task record: an argument list is not JSON");
             if (outs[i].to_error == NULL) {
+                crash_disarm();
                 task_outs_free(outs, i);
                 json_decref(reuse);
                 json_decref(rec);
@@ -512,6 +517,7 @@ task_run(struct worker *w, const nws_value *v)
             }
         } else if (task_element(w, rec, fn, fixed, permute, own,
                                 each_worker ? -1 : first + (long)i, batch, &outs[i]) != 0) {
+            crash_disarm();
             json_decref(own);
             task_outs_free(outs, i);
             json_decref(reuse);
@@ -523,6 +529,7 @@ task_run(struct worker *w, const nws_value *v)
         outs[i].to_secs = t1 - t0;
         t0 = t1;
     }
+    crash_disarm();
     json_decref(reuse);
     for (i = 0, nerr = 0; i < n; i++)
         nerr += outs[i].to_error != NULL;

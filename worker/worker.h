@@ -108,4 +108,25 @@ int  output_start(struct worker *w);
 /* Flushes what is left and stops the thread. */
 void output_stop(void);
 
+/*
+ * watch.c: the pipe to the process that owns this worker (--watch-fd):
+ * watch_start takes fd (< 0: none), 0 or -1; watch_begin says an element
+ * with timeout seconds (0: none) starts, watch_end that it ended.
+ */
+int  watch_start(int fd);
+void watch_begin(double timeout);
+void watch_end(void);
+
+/*
+ * crash.c: crash_init installs the handler of fatal signals (0, or -1);
+ * crash_arm prepares the error result of the task v about to run
+ * (elements first..first+count-1), crash_disarm forgets it once the task
+ * ended; crash_cleanup frees what arming kept.
+ */
+int  crash_init(struct worker *w);
+void crash_arm(struct worker *w, const nws_value *v, long first, long count,
+               const char *batch);
+void crash_disarm(void);
+void crash_cleanup(void);
+
 #endif

@@ -306,6 +306,8 @@ struct sl_opts {
     long        retries;
     long        chunk;
     double      timeout; /* seconds per command; 0: none */
+    const char *halt_spec; /* --halt as given */
+    nws_sleigh_halt halt;
     long        max_output;
     const char *server; /* HOST:PORT */
     char        delim;  /* '\n', or '\0' with -0 */
@@ -359,7 +361,9 @@ sl_usage(FILE *fp)
         "                        runtime, exit status, signal, command\n"
         "      --retries N       run a failing input up to N more times\n"
         "      --chunk N         inputs per task (default 1)\n"
-        "      --timeout SECS    kill a command running longer\n"
+        "      --timeout SECS    kill a command running longer (its worker too if\n"
+        "                        it hangs); the input fails (Exitval -1)\n"
+        "      --halt WHEN,WHY   stop early: now|soon,fail|success|done=N[%]\n"
         "      --max-output SIZE cut a job's stdout, and its stderr, at SIZE\n"
         "                        bytes; the job then fails (default: no limit)\n"
         "      --server HOST:PORT  the nwsserver (default: $NWS_HOST:$NWS_PORT\n"
@@ -402,6 +406,7 @@ enum {
     SL_OPT_RETRIES,
     SL_OPT_CHUNK,
     SL_OPT_TIMEOUT,
+    SL_OPT_HALT,
     SL_OPT_MAX_OUTPUT,
     SL_OPT_SERVER,
     SL_OPT_SHELL,
@@ -439,6 +444,8 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         {"retries", required_argument, NULL, SL_OPT_RETRIES},
         {"chunk", required_argument, NULL, SL_OPT_CHUNK},
         {"timeout", required_argument, NULL, SL_OPT_TIMEOUT},
+        {"halt", required_argument, NULL, SL_OPT_HALT},
+        {"halt-on-error", required_argument, NULL, SL_OPT_HALT},
         {"max-output", required_argument, NULL, SL_OPT_MAX_OUTPUT},
         {"server", required_argument, NULL, SL_OPT_SERVER},
         {"arg-file", required_argument, NULL, 'a'},
@@ -502,6 +509,16 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
                 return SL_EXIT_ERROR;
             }
             break;
+        case SL_OPT_HALT: {
+            nws_error herr;
+
+            if (nws_sleigh_halt_parse(optarg, &o->halt, &herr) != 0) {
+                sl_warnx("--%s", herr.text);
+                return SL_EXIT_ERROR;
+            }
+            o->halt_spec = optarg;
+            break;
+        }
         case SL_OPT_TIMEOUT:
             errno = 0;
             o->timeout = strtod(optarg, &end);
@@ -1866,6 +1883,9 @@ struct sl_run {
     /* Element bookkeeping. */
     size_t           done;   /* elements finished for good */
     size_t           failed; /* of which failed */
+    int              halted; /* --halt struck: no more inputs run */
+    size_t           not_run; /* inputs --halt left out */
+    int              fail_status; /* exit status of the first failed input (--halt) */
     struct sl_done **held;   /* -k: finished, not printed yet (by element) */
     size_t           nheld;
     size_t           next_print;
@@ -2267,6 +2287,7 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
     const json_t   *v = r->value;
     long            status = -1, sig = 0;
     double          start, secs;
+    int             timed_out = r->error != NULL && strncmp(r->error, "timed out", 9) == 0;
 
     memset(d, 0, sizeof(*d));
     d->outfd = d->errfd = -1;
@@ -2280,7 +2301,14 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
     }
     sl_run_fill(run, idx);
     sl_tmpl_display(run->t, run->texts, r->rank, &cmd);
-    if (r->error != NULL && (v == NULL || !json_is_object(v) || sig != 0)) {
+    if (timed_out) {
+        /* As GNU parallel logs a job it killed for its timeout. */
+        status = -1;
+        if (sig == 0)
+            sig = SIGTERM;
+    }
+    if (r->error != NULL && (v == NULL || !json_is_object(v) || sig != 0 || timed_out ||
+                             run->o->halt.when != NWS_SLEIGH_HALT_NEVER)) {
         /* Killed, timed out, or no output at all (a worker died): say why. */
         sl_buf_add(&msg, d->err != NULL ? d->err : "", d->errlen);
         sl_buf_adds(&msg, sl_prog);
@@ -2315,6 +2343,14 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         secs = v != NULL && json_is_number(json_object_get(v, "seconds"))
                    ? json_number_value(json_object_get(v, "seconds"))
                    : r->seconds;
+        if (timed_out && start == 0) {
+            /* Its worker was killed, with the times it knew: it ran its timeout. */
+            struct timespec ts;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            secs = run->o->timeout;
+            start = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - secs;
+        }
         sl_one_line(cmd.p);
         snprintf(rk, sizeof(rk), "%d", r->rank);
         host = json_string_value(json_object_get(run->rank_nodes, rk));
@@ -2331,8 +2367,8 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         d->tag = sl_run_inputs(run, idx);
     free(cmd.p);
     run->done++;
-    if (r->error != NULL)
-        run->failed++;
+    if (r->error != NULL && run->failed++ == 0)
+        run->fail_status = status > 0 && status < SL_EXIT_ERROR ? (int)status : 1;
     sl_output(run, idx, d);
 }
 
@@ -2416,6 +2452,9 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     memset(&eo, 0, sizeof(eo));
     eo.chunk = (size_t)run->o->chunk;
     eo.flags = NWS_SLEIGH_DISCARD;
+    eo.halt = run->o->halt;
+    if (eo.halt.when != NWS_SLEIGH_HALT_NEVER)
+        eo.load_factor = 1; /* soon: only what runs finishes, as in GNU parallel */
     /* Enough queued to keep every worker busy, not the whole input at once. */
     window = (size_t)run->workers * eo.chunk * 4 + eo.chunk;
     if (window < 64)
@@ -2432,7 +2471,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         /* Feed: push what input there is, up to the window. */
         for (;;) {
             more = list != NULL ? pushed < n : pushed < run->in->total;
-            if (ended || !more || nmap - collected >= window)
+            if (ended || !more || nmap - collected >= window || run->halted)
                 break;
             idx = list != NULL ? list[pushed] : pushed;
             pushed++;
@@ -2484,7 +2523,10 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 goto out;
             }
             idx = map[r.index];
-            if (r.error != NULL && attempt <= run->o->retries) {
+            if (r.error != NULL && strcmp(r.error, NWS_SLEIGH_HALTED) == 0) {
+                run->halted = 1; /* not run: neither done nor failed */
+                run->not_run++;
+            } else if (r.error != NULL && attempt <= run->o->retries) {
                 sl_stream_drop(run, r.value); /* this attempt's output is not shown */
                 sl_run_retry_later(run, idx);
             } else {
@@ -2515,6 +2557,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         sl_progress_draw(run, 0);
     }
     rc = 0;
+    if (run->halted) /* inputs never pushed are not run either */
+        run->not_run += list != NULL ? n - pushed : run->in->total - pushed;
 out:
     nws_sleigh_pending_free(p);
     free(map);
@@ -2555,10 +2599,18 @@ sl_run_all(struct sl_run *run)
         n = run->nretry;
         run->retry = NULL;
         run->nretry = run->cap_retry = 0;
-        if (n == 0)
+        if (run->halted)
+            run->not_run += n; /* failed once, not retried after a halt */
+        if (n == 0 || run->halted)
             break;
     }
     free(list);
+    if (run->halted) {
+        sl_progress_clear(run);
+        sl_warnx("--halt %s: stopped after %zu failed of %zu run; %zu input%s not run",
+                 run->o->halt_spec, run->failed, run->done, run->not_run,
+                 run->not_run == 1 ? "" : "s");
+    }
     /* What -k still holds can only be there after a failure: print it anyway. */
     while (run->o->keep_order && run->next_print < run->nheld) {
         if (run->held[run->next_print] != NULL)
@@ -2794,6 +2846,13 @@ main(int argc, char **argv)
         rc = SL_EXIT_ERROR;
     else if (run.broken)
         rc = SL_EXIT_ERROR;
+    else if (run.halted && o.halt.what == NWS_SLEIGH_HALT_FAIL && !o.halt.percent &&
+             o.halt.count == 1)
+        rc = run.fail_status; /* as GNU parallel: the failed input's own status */
+    else if (o.halt.when != NWS_SLEIGH_HALT_NEVER && o.halt.what == NWS_SLEIGH_HALT_FAIL &&
+             o.halt.percent) /* as GNU parallel: the percentage that failed, rounded up */
+        rc = (int)((run.failed * 100 + (in.total > 0 ? in.total : 1) - 1) /
+                   (in.total > 0 ? in.total : 1));
     else
         rc = run.failed > SL_EXIT_MAX_FAILED ? SL_EXIT_MAX_FAILED : (int)run.failed;
     json_decref(run.task);
