@@ -101,11 +101,13 @@ deps:
 	@sh .ci/deps
 
 # The tests also need chromium, node and playwright-core (browser tests).
-deps-test:
+# After deps, never beside it: two apt-get runs at once (make -j) fail on
+# apt's lock.
+deps-test: deps
 	@sh .ci/deps test
 
 # make bench: redis-server, redis-benchmark and GNU parallel, the peers.
-deps-bench:
+deps-bench: deps
 	@sh .ci/deps bench
 
 # Tests reach into the server's private header for its unit tests.
