@@ -95,7 +95,7 @@ all: deps
 
 .PHONY: build
 build: $(LIBNWS_A) $(LIBNWS_SO) $(NWSSERVER) $(TOOLS) $(WORKER) $(MODULES) $(EXAMPLES) \
-       $(BENCHES) $(TESTBIN) $(B)/libnws.pc
+       $(BENCHES) $(TESTBIN)
 
 deps:
 	@sh .ci/deps
@@ -171,9 +171,15 @@ $(TESTBIN): $(call obj,$(TEST_SRC) $(FUZZ_SRC)) $(SERVER_A) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(CHECK_LIBS) $(PKG_LIBS) $(SERVER_LIBS) -lm
 
-$(B)/libnws.pc: Makefile
-	@mkdir -p $(dir $@)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: libnws\nDescription: NetWorkSpaces client library\nVersion: %s\nRequires.private: libevent jansson openssl libssh\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lnws\n' '$(PREFIX)' '$(VERSION)' > $@
+# libnws.pc is written by make install, with the PREFIX of that install (a
+# DESTDIR only stages the files, so it is not in the file).  jansson is
+# Required: nws_json.h and nws_sleigh.h use its types, so programs need its
+# flags too.  The rest is private: libnws.so carries it, and a program linked
+# with libnws.a gets it from `pkg-config --static`.
+NWS_PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+    'Name: libnws' 'Description: NetWorkSpaces client library' 'Version: $(VERSION)' \
+    'Requires: jansson' 'Requires.private: libevent openssl libssh' \
+    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lnws' 'Libs.private: -pthread'
 
 run: all
 	$(NWSSERVER) --port $${NWS_SERVER_PORT:-8765} --web-port $${NWS_WEB_PORT:-8766}
@@ -267,8 +273,15 @@ install: all
 	install -m 755 $(LIBNWS_SO) $(DESTDIR)$(LIBDIR)/libnws.so.0
 	ln -sf libnws.so.0 $(DESTDIR)$(LIBDIR)/libnws.so
 	install -m 644 include/*.h $(DESTDIR)$(INCDIR)/
-	install -m 644 $(B)/libnws.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	printf '%s\n' $(NWS_PC_LINES) > $(DESTDIR)$(LIBDIR)/pkgconfig/libnws.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/libnws.pc
 	for m in man/*.[0-9]; do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	@# A real install as root into a directory the loader searches (such as
+	@# /usr/local/lib): refresh its cache, or programs linked with -lnws do
+	@# not find libnws.so.0.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && \
+	    cat /etc/ld.so.conf /etc/ld.so.conf.d/*.conf 2>/dev/null | grep -qx '$(LIBDIR)'; then \
+	    echo ldconfig; ldconfig; fi
 
 clean:
 	rm -rf build build-san build-fuzz
