@@ -281,6 +281,7 @@ struct ws *ws_create(const char *name, size_t len);
 /* Create with the request's metadata: wstype=sleigh makes a sleigh workspace. */
 struct ws *ws_create_typed(const char *name, size_t len, const char *meta, size_t metalen);
 void       ws_destroy(struct ws *);     /* purges every variable */
+void       ws_owner_gone(struct ws *ws, const char *peer);
 struct var *ws_var(struct ws *, const char *name, size_t len);   /* get or create */
 struct var *ws_var_find(struct ws *, const char *name, size_t len);
 void       ws_var_delete(struct ws *, struct var *);
