@@ -138,6 +138,18 @@ $(B)/bin/%: $(B)/obj/libnws/tools/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
 
+# nws's interactive mode (libnws/tools/nws-cli/) edits lines with libedit,
+# Debian's libedit-dev: history, key bindings and ~/.editrc come from a
+# maintained library instead of code of ours.  Only nws links it.
+NWS_CLI_SRC := $(wildcard libnws/tools/nws-cli/*.c)
+EDIT_CFLAGS := $(shell pkg-config --cflags libedit 2>/dev/null)
+EDIT_LIBS   := $(shell pkg-config --libs libedit 2>/dev/null)
+$(B)/obj/libnws/tools/nws-cli/%.o: CFLAGS += $(EDIT_CFLAGS)
+
+$(B)/bin/nws: $(B)/obj/libnws/tools/nws.o $(call obj,$(NWS_CLI_SRC)) $(LIBNWS_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) $(EDIT_LIBS)
+
 $(B)/bin/%: $(B)/obj/sleigh/tools/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lm

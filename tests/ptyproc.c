@@ -97,10 +97,28 @@ ptyproc_read(struct ptyproc *p, int ms)
         p->out = q;
         p->cap *= 2;
     }
-    n = read(p->fd, p->out + p->len, 4096);
+    char    raw[4096];
+    ssize_t i;
+
+    n = read(p->fd, raw, sizeof(raw));
     if (n <= 0) /* EIO once the last slave fd is closed */
         return -1;
-    p->len += (size_t)n;
+    /* Terminal control sequences (ESC [ ... final byte, ESC x) are dropped,
+     * so that text redrawn by a line editor reads as the person sees it. */
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)raw[i];
+
+        if (p->esc == 1) {
+            p->esc = ch == '[' ? 2 : 0;
+        } else if (p->esc == 2) {
+            if (ch >= 0x40 && ch <= 0x7e)
+                p->esc = 0;
+        } else if (ch == 0x1b) {
+            p->esc = 1;
+        } else if (ch != 0x07) {
+            p->out[p->len++] = (char)ch;
+        }
+    }
     p->out[p->len] = '\0';
     return 1;
 }

@@ -4,7 +4,8 @@
  * completion, messages shown on a terminal only).
  *
  * The child gets a new session with the pty as its controlling terminal
- * and as stdin, stdout and stderr.  Everything it writes is kept; expect
+ * and as stdin, stdout and stderr.  Everything it writes is kept, minus
+ * terminal control sequences and bells (see ptyproc_read); expect
  * looks for text after the previous match, so a test reads as a dialogue.
  * Every wait is bounded, and free kills what is still running.
  */
@@ -21,6 +22,7 @@ struct ptyproc {
     size_t len, cap;
     size_t mark;   /* expect searches from here */
     int    status; /* wait status once reaped, else -1 */
+    int    esc;    /* inside a control sequence: 1 after ESC, 2 after ESC [ */
 };
 
 /*
