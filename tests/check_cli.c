@@ -475,6 +475,31 @@ START_TEST(timeout_fractional_and_own_status)
 }
 END_TEST
 
+/* nws info: the server's figures, read from the server itself. */
+START_TEST(info_figures)
+{
+    struct cli_res r;
+    char           want[64];
+
+    cli_check(0, "", "store", "iw", "a", "1", NULL);
+    cli_check(0, "", "store", "iw", "b", "2", NULL);
+    cli_check(0, "", "store", "iw", "b", "3", NULL);
+    cli_nws(&r, NULL, 0, "info", NULL);
+    ck_assert_msg(r.rc == 0, "nws info: exit %d: %s", r.rc, r.err);
+    ck_assert_msg(strncmp(r.out, "version: ", 9) == 0, "%s", r.out);
+    snprintf(want, sizeof(want), "\npid: %d\n", (int)cli_srv.pid);
+    ck_assert_msg(strstr(r.out, want) != NULL, "no %s in %s", want + 1, r.out);
+    /* __default and iw; a and b; three values.  (The connection count is
+     * not checked: earlier nws runs may not have been seen leaving yet.) */
+    ck_assert_msg(strstr(r.out, "\nworkspaces: 2\n") && strstr(r.out, "\nvariables: 2\n") &&
+                      strstr(r.out, "\nvalues: 3\n") && strstr(r.out, "\nconnections: "),
+                  "%s", r.out);
+    ck_assert_msg(strstr(r.out, "\nmemory_used: ") && strstr(r.out, "\nmemory_limit: "),
+                  "%s", r.out);
+    free(r.out);
+}
+END_TEST
+
 /* nws --version and nws-worker --version. */
 START_TEST(versions)
 {
@@ -619,6 +644,7 @@ NWSTEST_SUITE(cli)
     tcase_add_test(tc, watch_follows);
     tcase_add_test(tc, timeout_fractional_and_own_status);
     tcase_add_test(tc, versions);
+    tcase_add_test(tc, info_figures);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("terminal");

@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "nws.h"
 #include "nws-cli/cli.h"
 
@@ -344,6 +346,40 @@ cli_cmd_watch(nws_client *c, int argc, char **argv)
     return rc;
 }
 
+/* info: the server's figures, one "name: value" line each (nwsserver only). */
+static int
+cli_cmd_info(nws_client *c, int argc, char **argv)
+{
+    nws_error   err;
+    json_t     *o, *v;
+    const char *k;
+    char       *text;
+
+    (void)argc;
+    (void)argv;
+    if ((text = nws_server_info(c, &err)) == NULL)
+        return cli_fail("info", &err);
+    o = json_loads(text, 0, NULL);
+    free(text);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        fprintf(stderr, "%s: info: the server's figures are not a JSON object\n",
+                cli_progname);
+        return CLI_EXIT_ERROR;
+    }
+    json_object_foreach(o, k, v)
+    {
+        if (json_is_integer(v))
+            printf("%s: %" JSON_INTEGER_FORMAT "\n", k, json_integer_value(v));
+        else if (json_is_real(v))
+            printf("%s: %.1f\n", k, json_real_value(v));
+        else if (json_is_string(v))
+            printf("%s: %s\n", k, json_string_value(v));
+    }
+    json_decref(o);
+    return CLI_EXIT_OK;
+}
+
 static const struct cli_cmd cli_cmds[] = {
     {"store", "[-b] WS VAR VALUE",
      "Store VALUE in VAR of workspace WS, as a string (type descriptor 1) that\n"
@@ -381,6 +417,11 @@ static const struct cli_cmd cli_cmds[] = {
      "Print every value of VAR, each followed by a newline, waiting for new\n"
      "ones as they are stored (ifind); stop after COUNT values with -n.",
      2, 4, cli_cmd_watch},
+    {"info", "",
+     "Print the server's figures, one \"name: value\" line each: version, pid,\n"
+     "connections, workspaces, variables, values, memory used and its limit,\n"
+     "operations, uptime...  (nwsserver only: other servers have no such request.)",
+     0, 0, cli_cmd_info},
 };
 
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
