@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "cli.h"
 
@@ -298,7 +299,9 @@ cli_repl(const char *host, int port, int ms)
     el_set(el, EL_PROMPT, repl_prompt);
     el_set(el, EL_EDITOR, "emacs");
     el_set(el, EL_HIST, history, hist);
-    el_set(el, EL_ADDFN, "nws-complete", "complete a command or a name", repl_complete);
+    /* The wide form: el_set's narrow EL_ADDFN keeps wide copies of the
+     * name and help that el_end never frees (LeakSanitizer sees them). */
+    el_wset(el, EL_ADDFN, L"nws-complete", L"complete a command or a name", repl_complete);
     el_set(el, EL_BIND, "^I", "nws-complete", NULL);
     el_source(el, NULL); /* the user's ~/.editrc, as other libedit programs */
     while ((line = el_gets(el, &count)) != NULL && count > 0) {
