@@ -527,6 +527,28 @@ START_TEST(install_destdir_staged)
 }
 END_TEST
 
+/*
+ * The targets that run apt-get come after deps, never beside it: with
+ * make -j2 check, deps (for all) and deps-test ran at once and the second
+ * apt-get failed on apt's lock on a fresh machine.  Read from make's own
+ * database of the Makefile (-p), running nothing (-n, -q).
+ */
+START_TEST(deps_targets_serialized)
+{
+    const char       *src = getenv("NWS_SRC_DIR");
+    const char *const env[] = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", NULL};
+    char             *out;
+
+    ck_assert_msg(src != NULL, "run through make check (NWS_SRC_DIR)");
+    inst_sh(src, env, "make -pnq deps-test", &out); /* -q: exit 1, out of date */
+    ck_assert_msg(strstr(out, "\ndeps-test: deps\n") != NULL,
+                  "deps-test does not depend on deps");
+    ck_assert_msg(strstr(out, "\ndeps-bench: deps\n") != NULL,
+                  "deps-bench does not depend on deps");
+    free(out);
+}
+END_TEST
+
 NWSTEST_SUITE(install)
 {
     Suite *s = suite_create("install");
@@ -536,6 +558,10 @@ NWSTEST_SUITE(install)
     tcase_set_timeout(tc, 4 * INST_LIMIT_S);
     tcase_add_test(tc, install_prefix_readme_examples);
     tcase_add_test(tc, install_destdir_staged);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("deps");
+    tcase_add_checked_fixture(tc, inst_setup, inst_teardown);
+    tcase_add_test(tc, deps_targets_serialized);
     suite_add_tcase(s, tc);
     return s;
 }
