@@ -371,6 +371,7 @@ typedef struct nws_ws_list {
     nws_ws_info *items;
     char        *raw; /* the server's text, NUL-terminated */
     size_t       raw_len;
+    size_t       skipped; /* nws_list_wss: malformed lines left out */
 } nws_ws_list;
 
 /* One line of `list vars` (section 7.8). */
@@ -387,9 +388,16 @@ typedef struct nws_var_list {
     nws_var_info *items;
     char         *raw;
     size_t        raw_len;
+    size_t        skipped; /* nws_list_vars: malformed lines left out */
 } nws_var_list;
 
-/* `list wss`: every workspace, or only name (non-NULL).  New list, or NULL. */
+/*
+ * `list wss`: every workspace, or only name (non-NULL).  New list, or NULL.
+ * A line that does not parse (a name holding TAB or LF, from a server that
+ * allows them) is left out and counted in skipped, so one odd workspace
+ * hides nothing else; the same for nws_list_vars.  The _parse functions
+ * below are strict: any malformed line fails them.
+ */
 NWS_API nws_ws_list *nws_list_wss(nws_client *c, const char *name, nws_error *err) NWS_WUR;
 NWS_API void         nws_ws_list_free(nws_ws_list *l);
 /* `list vars` of ws.  New list, or NULL. */

@@ -93,6 +93,8 @@ struct nws_sleigh_pending {
     nws_meta   *p_meta;       /* {batchId: id} */
     double      p_poll_s;
     int p_record_seen; /* attached: the submitter's record says all is submitted */
+    char p_state[16];  /* the server's word on the batch (jobStatus nwsBatch), or "" */
+    nws_error p_gone;  /* why results can no longer come (code 0: they can) */
 };
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -356,6 +358,12 @@ batch_record(nws_sleigh_pending *p, nws_bulk *b, nws_error *err)
     json_decref(rec);
     if (v == NULL)
         return -1;
+    /* The server ties the record to the batch: both go once it is collected. */
+    if (nws_meta_set(nws_value_meta(v), "batchId", p->p_id, err) != 0 ||
+        nws_meta_set(nws_value_meta(v), "nwsRecord", "1", err) != 0) {
+        nws_value_free(v);
+        return -1;
+    }
     snprintf(var, sizeof(var), NWSP_SLEIGH_BATCH_FMT, p->p_id);
     rc = nws_bulk_store(b, var, v, err);
     nws_value_free(v);
@@ -669,9 +677,12 @@ batch_take(nws_sleigh_pending *p, nws_value *v, nws_error *err)
     return rc;
 }
 
-/* Marks the batch finished, giving every element still without a result an error. */
+/*
+ * Marks the batch finished, giving every element still without a result
+ * the error why (NULL: BATCH_NO_RESULT).
+ */
 static int
-batch_finish(nws_sleigh_pending *p, nws_error *err)
+batch_finish_why(nws_sleigh_pending *p, const char *why, nws_error *err)
 {
     size_t i;
 
@@ -682,11 +693,46 @@ batch_finish(nws_sleigh_pending *p, nws_error *err)
             return -1;
         for (i = 0; i < p->p_nelems; i++)
             if (!p->p_have[i] &&
-                batch_element(p, i, NULL, BATCH_NO_RESULT, -1, 0, err) != 0)
+                batch_element(p, i, NULL, why != NULL ? why : BATCH_NO_RESULT, -1, 0,
+                              err) != 0)
                 return -1;
     }
     p->p_finished = 1;
     return 0;
+}
+
+/* Marks the batch finished, giving every element still without a result an error. */
+static int
+batch_finish(nws_sleigh_pending *p, nws_error *err)
+{
+    return batch_finish_why(p, NULL, err);
+}
+
+/*
+ * The server said (error *why, NWS_ERR_SERVER) that what this pending
+ * waits for can no longer come: the batch was collected elsewhere, the
+ * sleigh shut down, its workspace was deleted.  Every element without a
+ * result gets an error saying so, the batch is finished, and why is kept
+ * for pending_wait.  0, or -1 (out of memory).
+ */
+static int
+batch_gone(nws_sleigh_pending *p, const nws_error *why, nws_error *err)
+{
+    char text[sizeof(why->text) + 16];
+
+    if (p->p_gone.code == 0)
+        p->p_gone = *why;
+    if (strncmp(why->text, NWSP_SLEIGH_OVER_TEXT, strlen(NWSP_SLEIGH_OVER_TEXT)) == 0)
+        return batch_finish_why(p, BATCH_NO_RESULT, err);
+    snprintf(text, sizeof(text), "no result: %s", why->text);
+    return batch_finish_why(p, text, err);
+}
+
+/* 1 when the server no longer has the batch (collected, or never known). */
+static int
+batch_over(const nws_sleigh_pending *p)
+{
+    return strcmp(p->p_state, "collected") == 0 || strcmp(p->p_state, "none") == 0;
 }
 
 /* jobStatus of the batch: pending count and the reply metadata (copied) in *m. */
@@ -706,6 +752,10 @@ batch_job_status(nws_sleigh_pending *p, nws_meta **m, nws_error *err)
         return -1;
     }
     n = strtol(nws_value_str(v) ? nws_value_str(v) : "0", NULL, 10);
+    snprintf(p->p_state, sizeof(p->p_state), "%s",
+             nws_meta_get(nws_value_meta_get(v), "nwsBatch")
+                 ? nws_meta_get(nws_value_meta_get(v), "nwsBatch")
+                 : "");
     if (m != NULL)
         *m = nws_meta_copy(nws_value_meta_get(v));
     nws_value_free(v);
@@ -762,6 +812,8 @@ batch_read_counted(nws_sleigh_pending *p, int timeout_ms, nws_error *err)
         p->p_inflight = (int)want;
     }
     rc = nwsp_sleigh_read_value(p->p_c, 0, timeout_ms, &v, err);
+    if (rc < 0 && err != NULL && err->code == NWS_ERR_SERVER)
+        p->p_inflight--; /* an error reply: it was read */
     if (rc != 1)
         return rc == NWS_SLEIGH_TIMEOUT ? rc : -1;
     p->p_inflight--;
@@ -788,8 +840,12 @@ batch_read_polled(nws_sleigh_pending *p, int timeout_ms, nws_error *err)
             p->p_poll_s = 0.001;
             return batch_take(p, v, err) == 0 ? 1 : -1;
         }
-        if ((seen = batch_record_seen(p, err)) < 0 ||
-            (pending = batch_job_status(p, NULL, err)) < 0)
+        if ((pending = batch_job_status(p, NULL, err)) < 0)
+            return -1;
+        /* The server's word on the batch, else (older servers) the record's. */
+        if (strcmp(p->p_state, "ended") == 0 || batch_over(p))
+            seen = 1;
+        else if ((seen = batch_record_seen(p, err)) < 0)
             return -1;
         if (seen && pending == 0) {
             /* Nothing queued or running: every result is in the server now. */
@@ -853,8 +909,11 @@ nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout
                         nws_error *err)
 {
     struct batch_ready *br;
+    nws_error           local;
     int                 rc;
 
+    if (err == NULL)
+        err = &local; /* the server's errors are looked at below */
     nwsp_err_clear(err);
     if (p == NULL || r == NULL) {
         nwsp_err_set(err, NWS_ERR_INVALID, 0, "NULL argument");
@@ -893,6 +952,15 @@ nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout
                 return NWS_SLEIGH_TIMEOUT; /* a streaming batch waiting for input */
             rc = batch_read_counted(p, timeout_ms, err);
         }
+        if (rc < 0 && err->code == NWS_ERR_SERVER) {
+            /* Results that can no longer come become errors: hand them out. */
+            nws_error why = *err;
+
+            nwsp_err_clear(err);
+            if (batch_gone(p, &why, err) != 0)
+                return -1;
+            continue;
+        }
         if (rc < 0 || rc == NWS_SLEIGH_TIMEOUT)
             return rc;
     }
@@ -923,6 +991,9 @@ nws_sleigh_pending_wait(nws_sleigh_pending *p, nws_error *err)
     p->p_waiting = 0;
     if (rc != 0)
         return NULL;
+    /* Some results could not come: the array says which, err says why. */
+    if (p->p_gone.code != 0 && err != NULL)
+        *err = p->p_gone;
     if (p->p_flags & NWS_SLEIGH_DISCARD)
         return json_array();
     if (!p->p_each_worker)
@@ -1006,6 +1077,11 @@ nws_sleigh_pending_progress(nws_sleigh_pending *p, nws_sleigh_progress *pr,
         pr->tasks = pr->queued + pr->running + pr->done;
         pr->submitted = pr->tasks;
     }
+    if (p->p_finished && strcmp(p->p_state, "none") == 0) {
+        /* Collected long ago: the server forgot it; what this pending saw. */
+        pr->done = pr->tasks;
+        pr->failed = p->p_errors;
+    }
     pr->collected = p->p_collected;
     pr->errors = p->p_errors;
     pr->duplicates = p->p_dups;
@@ -1033,6 +1109,11 @@ nws_sleigh_pending_push(nws_sleigh_pending *p, const json_t *args, nws_error *er
     if (p->p_pushed == NULL || p->p_ended) {
         nwsp_err_set(err, NWS_ERR_INVALID, 0,
                      p->p_ended ? "the batch was ended" : "not a streaming batch");
+        return -1;
+    }
+    if (p->p_gone.code != 0) {
+        /* Its results can no longer come: more elements would be lost too. */
+        nwsp_err_set(err, p->p_gone.code, p->p_gone.status, "%s", p->p_gone.text);
         return -1;
     }
     if (json_array_append(p->p_pushed, (json_t *)args) != 0 ||
@@ -1103,6 +1184,19 @@ nws_sleigh_pending_attach(nws_sleigh *s, const char *batch_id, size_t nelems,
     if ((p = batch_new(s, batch_id, err)) == NULL)
         return NULL;
     p->p_attached = p->p_polled = p->p_ended = 1;
+    /* A collected batch is gone from the server but for its counts: say so
+     * rather than wait for results that cannot come. */
+    if (batch_job_status(p, NULL, err) < 0)
+        goto fail;
+    if (strcmp(p->p_state, "collected") == 0) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "batch %s was already collected", batch_id);
+        goto fail;
+    }
+    if (strcmp(p->p_state, "none") == 0) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0,
+                     "no such batch %s (never submitted, or collected)", batch_id);
+        goto fail;
+    }
     snprintf(var, sizeof(var), NWSP_SLEIGH_BATCH_FMT, batch_id);
     if ((rc = nws_find_try_json(s->ws, var, &rec, err)) < 0)
         goto fail;

@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,7 @@ struct conn {
     struct evbuffer    *c_out;
     struct event       *c_ev_read;    /* persistent; deleted past NWS_READ_HIGH */
     struct event       *c_ev_write;   /* added only while output is left over */
+    struct event       *c_ev_closed;  /* EV_CLOSED, added while c_ev_read is not */
     int                 c_reading;    /* c_ev_read is added */
     int                 c_read_timed; /* ... with the frame timeout */
     int                 c_writing;    /* c_ev_write is added */
@@ -79,6 +81,9 @@ struct conn {
     int                 c_deadman;    /* closing stops the server */
     int                 c_closing;    /* flush the output, then close */
     int                 c_paused;     /* output too large: decode later */
+    int                 c_dead;       /* the peer is known gone: free, run nothing */
+    uint64_t            c_out_done;   /* output bytes written (handed to the kernel) */
+    struct fetched_list c_fetched;    /* fetched values in unwritten replies */
     unsigned            c_barriers;   /* __barrier groups joined */
     struct htab         c_map;        /* ws name -> instance id + 1 */
     struct htab         c_owned;      /* ws name -> instance id + 1 */
@@ -104,6 +109,8 @@ struct conn {
 };
 
 static TAILQ_HEAD(, conn) conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
+/* How often a conn watched for its peer's close (c_ev_closed) is also probed for a reset. */
+static const struct timeval conn_watch_period = {2, 0};
 /* Socket conns with replies to write at the end of this turn of the loop. */
 static TAILQ_HEAD(, conn) conn_dirty = TAILQ_HEAD_INITIALIZER(conn_dirty);
 
@@ -112,6 +119,7 @@ static void conn_free(struct conn *, int purge);
 static void conn_timeouts(struct conn *);
 static void conn_sock_finish(struct conn *);
 static void conn_drained(struct conn *);
+static void conn_bev_watch(struct conn *, int on);
 
 int
 conn_has_cookie(const struct conn *c)
@@ -238,6 +246,7 @@ conn_unpark(struct conn *c)
     c->c_waiter.w_taglen = 0;
     if (c->c_ev_timeout != NULL)
         evtimer_del(c->c_ev_timeout);
+    conn_bev_watch(c, 0);
     c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
     conn_resume_later(c);
 }
@@ -249,7 +258,50 @@ conn_waiter_deliver(struct waiter *w, struct value *v, uint64_t index)
     struct conn *c = conn_from_waiter(w);
 
     reply_value(c, v, c->c_blocked_var->var_id, index);
+    if (w->w_fetch)
+        conn_note_fetched(c, c->c_blocked_var, v, index);
     conn_unpark(c);
+}
+
+/* Whether the peer closed or reset its end (unread input or not): one poll(). */
+static int
+conn_peer_gone(struct conn *c)
+{
+    struct pollfd pfd;
+
+    pfd.fd = c->c_bev != NULL ? bufferevent_getfd(c->c_bev) : c->c_fd;
+    pfd.events = POLLRDHUP;
+    pfd.revents = 0;
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 &&
+           (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/*
+ * Checked before a parked fetch is handed a value: a peer that closed (or
+ * reset) its end would take the value with it, so it gets nothing, and the
+ * conn is freed from its own callback with its unread requests.
+ */
+static int
+conn_waiter_gone(struct waiter *w)
+{
+    struct conn *c = conn_from_waiter(w);
+
+    if (!c->c_dead && !conn_peer_gone(c))
+        return 0;
+    if (!c->c_dead)
+        log_info("%s: closed by peer while waiting in a fetch; dropping its requests",
+                 c->c_peer);
+    c->c_dead = 1;
+    conn_resume_later(c);
+    return 1;
+}
+
+/* Notes a fetched value until its reply, which ends the output now, is written. */
+void
+conn_note_fetched(struct conn *c, struct var *var, struct value *v, uint64_t index)
+{
+    requeue_note(&c->c_fetched, var, v, index,
+                 c->c_out_done + evbuffer_get_length(conn_output(c)));
 }
 
 /* A parked request failed (its variable was purged). */
@@ -269,6 +321,7 @@ conn_block(struct conn *c, struct var *var, int fetch)
     c->c_blocked_var = var;
     waiter_park(&c->c_waiter, var, fetch);
     c->c_state = CONN_BLOCKED;
+    conn_bev_watch(c, 1);
 }
 
 /* The time limit of a parked request passed: its owner replies. */
@@ -820,8 +873,13 @@ conn_sock_arm(struct conn *c, int timed)
         if (c->c_reading)
             event_del(c->c_ev_read);
         c->c_reading = c->c_read_timed = 0;
+        /* Not reading, so a close would not be seen: watch for it alone. */
+        if (c->c_ev_closed != NULL && !c->c_closing)
+            event_add(c->c_ev_closed, &conn_watch_period);
         return;
     }
+    if (c->c_ev_closed != NULL && !c->c_reading)
+        event_del(c->c_ev_closed);
     if (c->c_reading && timed == c->c_read_timed)
         return;
     if (c->c_reading && !timed)
@@ -887,7 +945,10 @@ conn_sock_flush(struct conn *c)
         if (evbuffer_write_atmost(c->c_out, c->c_fd, NWS_MAX_SINGLE_WRITE) < 0 &&
             errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return -1;
+        c->c_out_done += len - evbuffer_get_length(c->c_out);
         len = evbuffer_get_length(c->c_out);
+        if (c->c_fetched.fl_n > 0)
+            requeue_written(&c->c_fetched, c->c_out_done);
     }
     if (len > 0 && !c->c_writing) {
         event_add(c->c_ev_write, srv.cfg.write_timeout > 0 ? &wtv : NULL);
@@ -911,6 +972,10 @@ conn_process(struct conn *c)
     int           budget = NWS_REQS_PER_EVENT;
     enum step     s;
 
+    if (c->c_dead) {
+        conn_free(c, 1);
+        return;
+    }
     k.k_in = conn_input(c);
     k.k_used = 0;
     cur_sync(&k);
@@ -956,6 +1021,10 @@ conn_process(struct conn *c)
 static void
 conn_sock_finish(struct conn *c)
 {
+    if (c->c_dead) {
+        conn_free(c, 1);    /* its output would be lost: the values in it go back */
+        return;
+    }
     if (conn_sock_flush(c) != 0) {
         log_debug("%s: connection error: %s", c->c_peer, strerror(errno));
         conn_free(c, 1);
@@ -1088,6 +1157,61 @@ conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
     conn_process(c);
 }
 
+/*
+ * The peer closed while its input was not being read (past NWS_READ_HIGH).
+ * Parked in a fetch, or paused until it reads its replies, the conn would
+ * wait forever, and a value would be handed to nobody: it is dropped now
+ * with the requests it queued, unrun.  A conn still decoding goes on: its
+ * input drains, reading resumes and meets the end of file as usual (the
+ * watch is added again if it parks first).
+ */
+static void
+conn_sock_closed_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    /* A reset shows as an error, which libevent reports to EV_READ and
+     * EV_WRITE events only: the watch's period looks for it. */
+    if ((what & EV_TIMEOUT) && !conn_peer_gone(c))
+        return;
+    if (c->c_state != CONN_BLOCKED && !c->c_paused) {
+        event_del(c->c_ev_closed);
+        return;
+    }
+    log_info("%s: closed by peer; dropping %zu bytes of requests not run", c->c_peer,
+             evbuffer_get_length(conn_input(c)));
+    conn_free(c, 1);
+}
+
+/*
+ * A TLS conn parked in a fetch stops reading at its watermark like a socket
+ * conn, and the bufferevent would not see a close behind the unread bytes:
+ * while parked, its socket is watched for the close alone (EV_CLOSED).
+ */
+static void
+conn_bev_watch(struct conn *c, int on)
+{
+    evutil_socket_t fd;
+
+    if (c->c_bev == NULL)
+        return;
+    if (!on) {
+        if (c->c_ev_closed != NULL)
+            event_del(c->c_ev_closed);
+        return;
+    }
+    if (c->c_ev_closed == NULL) {
+        if (!(event_base_get_features(srv.base) & EV_FEATURE_EARLY_CLOSE) ||
+            (fd = bufferevent_getfd(c->c_bev)) < 0)
+            return;
+        if ((c->c_ev_closed = event_new(srv.base, fd, EV_CLOSED | EV_PERSIST,
+                                        conn_sock_closed_cb, c)) == NULL)
+            fatalx("cannot watch a connection");
+    }
+    event_add(c->c_ev_closed, &conn_watch_period);
+}
+
 static void
 conn_sock_write_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1107,6 +1231,20 @@ conn_sock_write_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (evbuffer_get_length(c->c_out) == 0)
         conn_drained(c);
+}
+
+/* A bufferevent conn's output drained: count what was written (requeue.c). */
+static void
+conn_bev_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)buf;
+    if (info->n_deleted == 0)
+        return;
+    c->c_out_done += info->n_deleted;
+    if (c->c_fetched.fl_n > 0)
+        requeue_written(&c->c_fetched, c->c_out_done);
 }
 
 static void
@@ -1195,8 +1333,15 @@ conn_purge_owned(struct conn *c)
 static void
 conn_free(struct conn *c, int purge)
 {
+    size_t n;
+
     waiter_cancel(&c->c_waiter);
     free(c->c_waiter.w_tag);
+    /* Every way a conn closes ends here: values its replies did not carry whole go back. */
+    if (purge && (n = requeue_close(&c->c_fetched, c->c_out_done)) > 0)
+        log_info("%s: %zu fetched value%s not sent whole put back", c->c_peer, n,
+                 n == 1 ? "" : "s");
+    requeue_forget(&c->c_fetched);
     if (c->c_dirty)
         TAILQ_REMOVE(&conn_dirty, c, c_dirty_link);
     if (c->c_ev_timeout != NULL)
@@ -1211,6 +1356,8 @@ conn_free(struct conn *c, int purge)
     nwsp_buf_free(&c->c_rq_args);
     htab_free(&c->c_map);
     htab_free(&c->c_owned);
+    if (c->c_ev_closed != NULL)
+        event_free(c->c_ev_closed);     /* before the socket closes */
     if (c->c_bev != NULL) {
         bufferevent_free(c->c_bev);
     } else {
@@ -1271,6 +1418,7 @@ conn_alloc(struct sockaddr *sa)
     c->c_state = CONN_HS_FIRST;
     c->c_waiter.w_deliver = conn_waiter_deliver;
     c->c_waiter.w_fail = conn_waiter_fail;
+    c->c_waiter.w_gone = conn_waiter_gone;
     htab_init(&c->c_map);
     htab_init(&c->c_owned);
     c->c_ev_resume = event_new(srv.base, -1, 0, conn_resume_cb, c);
@@ -1295,6 +1443,8 @@ conn_new(struct bufferevent *bev, struct sockaddr *sa)
     c->c_bev = bev;
     bufferevent_setcb(c->c_bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->c_bev, EV_READ, 0, NWS_READ_HIGH);
+    if (evbuffer_add_cb(bufferevent_get_output(c->c_bev), conn_bev_out_cb, c) == NULL)
+        fatalx("cannot set up a connection");
     /* libevent reads 16 KiB per event by default: too little for large values. */
     bufferevent_set_max_single_read(c->c_bev, NWS_MAX_SINGLE_READ);
     bufferevent_set_max_single_write(c->c_bev, NWS_MAX_SINGLE_WRITE);
@@ -1322,6 +1472,11 @@ conn_new_socket(evutil_socket_t fd, struct sockaddr *sa)
                                   c)) == NULL ||
         (c->c_ev_write = event_new(srv.base, fd, EV_WRITE | EV_PERSIST, conn_sock_write_cb,
                                    c)) == NULL)
+        fatalx("cannot set up a connection");
+    /* EV_CLOSED is EPOLLRDHUP: a peer's close seen without reading its bytes. */
+    if ((event_base_get_features(srv.base) & EV_FEATURE_EARLY_CLOSE) &&
+        (c->c_ev_closed = event_new(srv.base, fd, EV_CLOSED | EV_PERSIST, conn_sock_closed_cb,
+                                    c)) == NULL)
         fatalx("cannot set up a connection");
     /* Lets file segments (spooled values) go out with sendfile, not mmap. */
     evbuffer_set_flags(c->c_out, EVBUFFER_FLAG_DRAINS_TO_FD);

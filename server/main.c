@@ -39,6 +39,10 @@ usage(FILE *fp)
             "                           --bind says; reach it from elsewhere by ssh -L)\n"
             "      --web-readonly       the web interface only shows: no delete, fetch, store\n"
             "      --no-web             no web interface\n"
+            "      --web-max-clients N  web connections served at once; more wait to be\n"
+            "                           accepted (default 64)\n"
+            "      --web-request-timeout S  close a web connection that has not sent a\n"
+            "                           whole request within S seconds (default 20)\n"
             "  -i, --bind ADDR          address to listen on (default 127.0.0.1,\n"
             "                           env NWS_INTERFACE; 0.0.0.0 or :: serves the LAN)\n"
             "  -t, --tmpdir DIR         where long values are spooled (env NWS_TMP_DIR,\n"
@@ -242,19 +246,6 @@ build_advert(void)
     srv.advert_len = b.len;
 }
 
-/* Makes the server suffix file "__nwssXXXXXX" in the temp dir (section 7.5). */
-static void
-make_suffix(void)
-{
-    int fd;
-
-    snprintf(srv.suffix_path, sizeof(srv.suffix_path), "%s/__nwssXXXXXX", srv.cfg.tmpdir);
-    if ((fd = mkstemp(srv.suffix_path)) == -1)
-        fatal("cannot create a file in %s", srv.cfg.tmpdir);
-    close(fd);
-    snprintf(srv.suffix, sizeof(srv.suffix), "%s", strrchr(srv.suffix_path, '/') + 1);
-}
-
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -325,6 +316,8 @@ main(int argc, char **argv)
         {"tls-cert", required_argument, NULL, 13},
         {"tls-key", required_argument, NULL, 14},
         {"keepalive", required_argument, NULL, 15},
+        {"web-max-clients", required_argument, NULL, 40},
+        {"web-request-timeout", required_argument, NULL, 41},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -337,7 +330,6 @@ main(int argc, char **argv)
     int            ch, fd, web_fd = -1, port = 0, daemon_fd = -1;
     const char    *web_port = "off";
     char           web_port_buf[16];
-    FILE          *fp;
 
     cfg->bind = "127.0.0.1";
     cfg->port = 8765;
@@ -350,6 +342,8 @@ main(int argc, char **argv)
     cfg->frame_timeout = 60;
     cfg->write_timeout = 120;
     cfg->keepalive = 30;
+    cfg->web_max_clients = 64;
+    cfg->web_request_timeout = 20;
     pages = sysconf(_SC_PHYS_PAGES);
     pagesize = sysconf(_SC_PAGESIZE);
     cfg->max_memory = pages > 0 && pagesize > 0 ? (uint64_t)pages * (uint64_t)pagesize / 2
@@ -444,6 +438,17 @@ main(int argc, char **argv)
         case 14:
             cfg->tls_key = optarg;
             break;
+        case 40:
+        case 41:
+            if (parse_count(optarg, &v) != 0 || v == 0 || v > 100000) {
+                fprintf(stderr, "nwsserver: bad number: %s\n", optarg);
+                return 2;
+            }
+            if (ch == 40)
+                cfg->web_max_clients = (unsigned)v;
+            else
+                cfg->web_request_timeout = (int)v;
+            break;
         case 'V':
             printf("nwsserver %s\n", NWS_VERSION);
             return 0;
@@ -468,6 +473,9 @@ main(int argc, char **argv)
         if (cfg->max_clients == 0 || cfg->max_clients > fit)
             cfg->max_clients = fit;
     }
+    /* Refused before the ready line, so whoever starts us sees the failure. */
+    if (cfg->pidfile != NULL && tmpfiles_check_pidfile(cfg->pidfile) != 0)
+        fatalx("cannot use the pid file %s", cfg->pidfile);
     if (cfg->auth_file != NULL && auth_load(cfg->auth_file) != 0)
         fatalx("cannot use the auth file %s", cfg->auth_file);
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
@@ -508,17 +516,17 @@ main(int argc, char **argv)
         snprintf(web_port_buf, sizeof(web_port_buf), "%d", srv.actual_web_port);
         web_port = web_port_buf;
     }
-    make_suffix();
+    if (tmpfiles_clean_stale() > 0)
+        log_info("stale files of dead servers removed from %s", cfg->tmpdir);
+    tmpfiles_make_suffix();
     build_advert();
 
-    if (cfg->daemon)
+    if (cfg->daemon) {
         daemon_fd = main_daemon_fork();
-    if (cfg->pidfile != NULL) {
-        if ((fp = fopen(cfg->pidfile, "w")) == NULL)
-            fatal("cannot write %s", cfg->pidfile);
-        fprintf(fp, "%d\n", (int)getpid());
-        fclose(fp);
+        tmpfiles_mark(); /* the pid changed */
     }
+    if (cfg->pidfile != NULL && tmpfiles_write_pidfile(cfg->pidfile) != 0)
+        fatalx("cannot write the pid file %s", cfg->pidfile);
     if (cfg->r_startup) {
         printf("%d\n%d\n%d\n%s\n", port, srv.actual_web_port, (int)getpid(), cfg->bind);
         fflush(stdout);
@@ -560,7 +568,7 @@ main(int argc, char **argv)
     event_base_free(srv.base);
     tls_shutdown();
     free(srv.advert);
-    unlink(srv.suffix_path);
+    tmpfiles_remove_suffix();
     if (cfg->pidfile != NULL)
         unlink(cfg->pidfile);
     log_info("stopped");

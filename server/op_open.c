@@ -41,6 +41,11 @@ op_open_exec(struct request *rq)
 
     if (request_name_ok(rq, 1) != 0)
         return CMD_DONE;
+    /* The owner label is shown in listings like a name: same rule (it may be empty). */
+    if (request_ctl_at(rq->rq_arg[2], rq->rq_len[2]) >= 0) {
+        request_error(rq, NWSP_STATUS_FAIL, "Bad owner label: it holds a control character.");
+        return CMD_DONE;
+    }
     ws = ws_find(rq->rq_arg[1], rq->rq_len[1]);
     if (ws == NULL) {
         if (!create) {

@@ -27,7 +27,9 @@
 
 START_TEST(browser_end_to_end)
 {
-    struct nwstest_server *s = ptest_start(NULL);
+    /* Small values spool, so the page shows spooled values and their downloads. */
+    static const char *const args[] = {"--spool-threshold", "4096", NULL};
+    struct nwstest_server   *s = ptest_start(args);
     const char            *src = getenv("NWS_SRC_DIR");
     char                   script[1024], mods[1024], out[1024], port[16], web[16];
     int                    status = -1, i;

@@ -93,6 +93,40 @@ worker_nap(int ms)
     nanosleep(&ts, NULL);
 }
 
+/*
+ * Stores rank into worker_ids, with our pid and host name as metadata: the
+ * server keeps both in "worker registrations", where the web view finds
+ * them.  0, or -1.
+ */
+static int
+worker_register(struct worker *w, const char *rank, nws_error *err)
+{
+    nws_value *v = nws_value_string(rank, err);
+    nws_meta  *m = v != NULL ? nws_value_meta(v) : NULL;
+    char       pid[32], host[256];
+
+    if (m == NULL) {
+        nws_value_free(v);
+        return -1;
+    }
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    if (gethostname(host, sizeof(host)) != 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+    if (nws_meta_set(m, "pid", pid, err) != 0 ||
+        (host[0] != '\0' && nws_meta_set(m, "host", host, err) != 0)) {
+        nws_value_free(v);
+        return -1;
+    }
+    if (nws_store_new(w->w_ws, "worker_ids", v, err) == 0)
+        return 0;
+    if (err->code != NWS_ERR_UNSUPPORTED)
+        return -1;
+    /* A server that takes no request metadata: register without pid and host. */
+    memset(err, 0, sizeof(*err));
+    return nws_store_string(w->w_ws, "worker_ids", rank, err);
+}
+
 /* Gets a rank (if none was given) and registers; 0, or -1. */
 static int
 worker_join(struct worker *w, nws_error *err)
@@ -113,7 +147,7 @@ worker_join(struct worker *w, nws_error *err)
     }
     snprintf(buf, sizeof(buf), "%ld", w->w_rank);
     for (i = 0;; i++) {
-        if (nws_store_string(w->w_ws, "worker_ids", buf, err) == 0)
+        if (worker_register(w, buf, err) == 0)
             return 0;
         /* A worker of the same rank that just died may not be gone yet. */
         if (err->code != NWS_ERR_SERVER || strstr(err->text, "duplicate") == NULL ||
@@ -235,6 +269,7 @@ worker_loop(struct worker *w)
             dt = nwsp_sleigh_mono() - t0;
             avg = avg < 0 ? dt : (avg + dt) / 2;
             done++;
+            task_note_errors(tasks[i], res); /* the store says how many failed */
             if (nwsp_sleigh_put_store(w->w_ws, &out, NWSP_SLEIGH_RESULT, res,
                                       nws_value_meta_get(tasks[i]), &err) != 0)
                 goto over;
@@ -405,6 +440,7 @@ main(int argc, char **argv)
     if (output)
         output_stop();
     task_cleanup(&w);
+    cmdout_cleanup();
     nws_ws_free(w.w_ws);
     nws_close(w.w_c);
     return rc;

@@ -241,6 +241,32 @@ task_args(const json_t *own, const json_t *fixed, const json_t *permute, char *w
     return out;
 }
 
+/*
+ * Notes on result value v how many of its elements failed (metadata
+ * nwsErrors), for the server's failed count; nothing when none did.
+ */
+static void
+task_mark_errors(nws_value *v, size_t nerr)
+{
+    char num[32];
+
+    if (v == NULL || nerr == 0)
+        return;
+    snprintf(num, sizeof(num), "%zu", nerr);
+    nws_meta_set(nws_value_meta(v), "nwsErrors", num, NULL);
+}
+
+/* Copies the failed count of result res onto task's metadata, which the result's
+ * store carries. */
+void
+task_note_errors(nws_value *task, const nws_value *res)
+{
+    const char *n = nws_meta_get(nws_value_meta_get(res), "nwsErrors");
+
+    if (n != NULL)
+        nws_meta_set(nws_value_meta(task), "nwsErrors", n, NULL);
+}
+
 /* A whole-task error record as a value (new), or NULL. */
 static nws_value *
 task_fail(struct worker *w, long first, long count, const char *why)
@@ -251,6 +277,7 @@ task_fail(struct worker *w, long first, long count, const char *why)
     nws_value *v = rec != NULL ? nws_value_from_json(rec, NULL) : NULL;
 
     json_decref(rec);
+    task_mark_errors(v, count > 0 ? (size_t)count : 1);
     return v;
 }
 
@@ -422,7 +449,7 @@ task_run(struct worker *w, const nws_value *v)
     nws_value      *res;
     long            first = 0, count = 0;
     int             each_worker;
-    size_t          i, n, spanlen = 0;
+    size_t          i, n, spanlen = 0, nerr;
     const char     *span;
     double          t0, t1;
     char            why[512];
@@ -505,6 +532,8 @@ task_run(struct worker *w, const nws_value *v)
         t0 = t1;
     }
     json_decref(reuse);
+    for (i = 0, nerr = 0; i < n; i++)
+        nerr += outs[i].to_error != NULL;
     out = task_record(w, first, outs, n, fn != NULL);
     task_outs_free(outs, n);
     json_decref(rec);
@@ -514,5 +543,6 @@ task_run(struct worker *w, const nws_value *v)
     json_decref(out);
     if (res == NULL) /* e.g. a value JSON cannot encode */
         return task_fail(w, first, count, "the result cannot be encoded as JSON");
+    task_mark_errors(res, nerr);
     return res;
 }

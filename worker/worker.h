@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <signal.h>
+#include <stdint.h>
 
 #include "nws.h"
 #include "nws_json.h"
@@ -48,6 +49,8 @@ void worker_log(const struct worker *w, const char *fmt, ...)
  * and returns the result record as a new value, or NULL when out of memory.
  */
 nws_value *task_run(struct worker *w, const nws_value *v);
+/* Copies the failed-element count of result res (nwsErrors) onto task's metadata. */
+void task_note_errors(nws_value *task, const nws_value *res);
 /* task.c: closes the task connection and forgets loaded modules' symbols. */
 void task_cleanup(struct worker *w);
 
@@ -62,6 +65,31 @@ extern volatile sig_atomic_t command_pgid;
  */
 json_t *command_run(const struct worker *w, const json_t *task, const json_t *args,
                     long index, char **error);
+
+/* cmdout.c: one stream of a command, in memory or spilled to a temp file. */
+struct cmdout {
+    char    *co_buf; /* in memory (up to co_spill bytes when spilling) */
+    size_t   co_len, co_cap;
+    int      co_fd;        /* the temporary file once spilled, or -1 */
+    uint64_t co_total;     /* bytes kept */
+    uint64_t co_max;       /* bytes kept at most */
+    size_t   co_spill;     /* past this many bytes, to the file; 0: never */
+    int      co_truncated; /* bytes past co_max were dropped */
+    char     co_why[160];  /* why keeping failed, or "" */
+};
+void cmdout_init(struct cmdout *o, uint64_t max, size_t spill);
+/* Keeps n more bytes (those past the cap are dropped). */
+void cmdout_add(struct cmdout *o, const char *p, size_t n);
+/*
+ * Puts the stream into the result res as name (text), name_b64, or, when
+ * spilled, stores it as a value of its own and sets name_var and
+ * name_bytes.  0, or -1 with *error (new, may be NULL when out of memory).
+ */
+int cmdout_result(struct cmdout *o, const struct worker *w, json_t *res, const char *name,
+                  char **error);
+void cmdout_free(struct cmdout *o);
+/* Closes the connection used for stored outputs. */
+void cmdout_cleanup(void);
 
 /*
  * node.c: nws-worker --count N, the node launcher: takes count ranks,

@@ -271,6 +271,9 @@ cli_cmd_ls(nws_client *c, int argc, char **argv)
             printf("%s%s", j ? "," : "", w->vars[j]);
         putchar('\n');
     }
+    if (l->skipped > 0)
+        fprintf(stderr, "nws: ls: skipped %zu malformed listing line%s\n", l->skipped,
+                l->skipped == 1 ? "" : "s");
     nws_ws_list_free(l);
     return CLI_EXIT_OK;
 }
@@ -298,6 +301,9 @@ cli_cmd_vars(nws_client *c, int argc, char **argv)
                    (unsigned long long)l->items[i].values,
                    (unsigned long long)l->items[i].fetchers,
                    (unsigned long long)l->items[i].finders, l->items[i].mode);
+        if (l->skipped > 0)
+            fprintf(stderr, "nws: vars: skipped %zu malformed listing line%s\n", l->skipped,
+                    l->skipped == 1 ? "" : "s");
         nws_var_list_free(l);
     }
     nws_ws_free(ws);

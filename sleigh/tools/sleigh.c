@@ -77,6 +77,7 @@
 #define SL_IDLE_MS         250 /* a wait for results when all input is in */
 #define SL_HEALTH_S        2.0 /* look at the workers after this long without results */
 #define SL_PROGRESS_S      0.2
+#define SL_SPILL           65536 /* a job's stream past this travels as a value of its own */
 
 static const char *sl_prog = "sleigh";
 
@@ -359,7 +360,8 @@ sl_usage(FILE *fp)
         "      --retries N       run a failing input up to N more times\n"
         "      --chunk N         inputs per task (default 1)\n"
         "      --timeout SECS    kill a command running longer\n"
-        "      --max-output SIZE bytes of stdout, and of stderr, kept (1M)\n"
+        "      --max-output SIZE cut a job's stdout, and its stderr, at SIZE\n"
+        "                        bytes; the job then fails (default: no limit)\n"
         "      --server HOST:PORT  the nwsserver (default: $NWS_HOST:$NWS_PORT\n"
         "                        if it answers, else a private one)\n"
         "  -a, --arg-file FILE   an input source read from FILE (as :::: FILE)\n"
@@ -1399,9 +1401,8 @@ sl_tmpl_display(const struct sl_tmpl *t, char *const *texts, int rank, struct sl
 
 /*
  * The task record: argv of "{N}" (slot N's text) and "{%}" pieces, plus
- * timeout and output limit.  A new reference, *fixed getting the fixed
- * arguments (new); or NULL (message printed) if a command word is not
- * UTF-8, which JSON cannot carry.
+ * timeout, output limit and spill size.  A new reference, *fixed getting
+ * the fixed arguments (new).
  */
 static json_t *
 sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed)
@@ -1439,6 +1440,9 @@ sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed)
     if (o->timeout > 0 &&
         json_object_set_new(task, "timeout", json_real(o->timeout)) != 0)
         sl_nomem();
+    /* Output of any size, streamed (sl_stream_*): see the output section. */
+    if (json_object_set_new(task, "spill", json_integer(SL_SPILL)) != 0)
+        sl_nomem();
     if (o->max_output >= 0 &&
         json_object_set_new(task, "max_output", json_integer(o->max_output)) != 0)
         sl_nomem();
@@ -1447,13 +1451,9 @@ sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed)
     for (i = 0; i < t->nslots; i++) {
         if (!t->slots[i].fixed)
             continue;
-        if ((s = json_string(t->slots[i].text)) == NULL) {
-            sl_warnx("the command is not UTF-8 text: %s", t->slots[i].text);
-            json_decref(*fixed);
-            json_decref(task);
-            return NULL;
-        }
-        if (json_array_append_new(*fixed, s) != 0)
+        /* Any bytes: nws_sleigh_bytes wraps those that are not UTF-8. */
+        if ((s = nws_sleigh_bytes(t->slots[i].text, strlen(t->slots[i].text))) == NULL ||
+            json_array_append_new(*fixed, s) != 0)
             sl_nomem();
     }
     return task;
@@ -1830,6 +1830,8 @@ sl_rank_nodes(nws_sleigh *s)
 struct sl_done {
     char  *out, *err; /* new buffers (NULL: none) */
     size_t outlen, errlen;
+    json_t *val;       /* the result, while a stream of it is still on the server */
+    int     outfd, errfd; /* -k: a stream moved to a temp file; -1 none, -2 lost */
     char  *cmd; /* -v: the command line */
     char  *tag; /* --tag: the inputs */
 };
@@ -1998,6 +2000,181 @@ sl_emit(int fd, const char *p, size_t len, const char *tag)
     return 0;
 }
 
+/* ---- output of any size ------------------------------------------------------
+ *
+ * The task asks for "spill": a job's stream longer than SL_SPILL bytes is
+ * stored by the worker as a value of its own, raw bytes, and the result
+ * only names it.  Such a stream is copied from the server straight to our
+ * stdout or stderr as it arrives (nws_sleigh_output_fd); when -k must hold
+ * the job back, or --tag must prefix its lines, it goes to an unlinked
+ * temporary file first, as GNU parallel does.  Either way sleigh's memory
+ * does not grow with the output, and the bytes come back exactly.
+ */
+
+/* Returns 1 if stream ("stdout", "stderr") of result v is stored apart. */
+static int
+sl_stream_apart(const json_t *v, const char *stream)
+{
+    char key[32];
+
+    snprintf(key, sizeof(key), "%s_var", stream);
+    return json_is_string(json_object_get(v, key));
+}
+
+/* The length of a stream of v stored apart, or 0. */
+static size_t
+sl_stream_bytes(const json_t *v, const char *stream)
+{
+    char          key[32];
+    const json_t *n;
+
+    snprintf(key, sizeof(key), "%s_bytes", stream);
+    n = json_object_get(v, key);
+    return json_is_integer(n) && json_integer_value(n) > 0 ? (size_t)json_integer_value(n)
+                                                           : 0;
+}
+
+/*
+ * Moves a stream of v stored apart from the server into a new unlinked
+ * temporary file.  Its descriptor; -1 with keep when no file could be made
+ * (the stream stays on the server, nothing printed); else -2, with a
+ * message (the output is lost, the run goes on).
+ */
+static int
+sl_stream_to_file(struct sl_run *run, const json_t *v, const char *stream, int keep)
+{
+    const char *dir = getenv("TMPDIR");
+    char        path[PATH_MAX];
+    nws_error   err;
+    int         fd;
+
+    snprintf(path, sizeof(path), "%s/sleigh.out.XXXXXX",
+             dir != NULL && *dir != '\0' ? dir : "/tmp");
+    if ((fd = mkostemp(path, O_CLOEXEC)) < 0) {
+        if (keep)
+            return -1;
+        sl_progress_clear(run);
+        sl_warnx("cannot keep a job's %s: %s: %s", stream, path, strerror(errno));
+        nws_sleigh_output_fd(run->s, v, stream, -1, NULL, NULL);
+        return -2;
+    }
+    unlink(path);
+    if (nws_sleigh_output_fd(run->s, v, stream, fd, NULL, &err) != 0) {
+        sl_progress_clear(run);
+        sl_warnx("cannot keep a job's %s: %s", stream,
+                 err.text[0] ? err.text : nws_errcode_str(err.code));
+        close(fd);
+        return -2;
+    }
+    return fd;
+}
+
+/* Deletes the streams of result v stored apart (an attempt to be retried). */
+static void
+sl_stream_drop(struct sl_run *run, const json_t *v)
+{
+    if (v != NULL && sl_stream_apart(v, "stdout"))
+        nws_sleigh_output_fd(run->s, v, "stdout", -1, NULL, NULL);
+    if (v != NULL && sl_stream_apart(v, "stderr"))
+        nws_sleigh_output_fd(run->s, v, "stderr", -1, NULL, NULL);
+}
+
+/* Copies what file in holds to fd, each line prefixed as sl_emit does; 0, or -1. */
+static int
+sl_emit_file(int fd, int in, const char *tag)
+{
+    char        buf[65536];
+    const char *p, *nl;
+    ssize_t     n;
+    size_t      k, left;
+    int         line_start = 1;
+
+    if (lseek(in, 0, SEEK_SET) != 0)
+        return -1;
+    for (;;) {
+        n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -1 : 0;
+        if (tag == NULL) {
+            if (sl_write_all(fd, buf, (size_t)n) != 0)
+                return -1;
+            continue;
+        }
+        /* A line may straddle two reads: the tag goes only where one starts. */
+        for (p = buf, left = (size_t)n; left > 0; p += k, left -= k) {
+            nl = memchr(p, '\n', left);
+            k = nl != NULL ? (size_t)(nl - p) + 1 : left;
+            if (line_start && (sl_write_all(fd, tag, strlen(tag)) != 0 ||
+                               sl_write_all(fd, "\t", 1) != 0))
+                return -1;
+            if (sl_write_all(fd, p, k) != 0)
+                return -1;
+            line_start = nl != NULL;
+        }
+    }
+}
+
+/*
+ * -k: moves d's streams stored apart into temporary files now, so that
+ * the server does not keep them while the job waits for its turn.  One
+ * that cannot have a file (out of descriptors: very many jobs held) waits
+ * on the server instead.
+ */
+static void
+sl_stream_hold(struct sl_run *run, struct sl_done *d)
+{
+    if (d->val == NULL)
+        return;
+    if (sl_stream_apart(d->val, "stdout"))
+        d->outfd = sl_stream_to_file(run, d->val, "stdout", 1);
+    if (sl_stream_apart(d->val, "stderr"))
+        d->errfd = sl_stream_to_file(run, d->val, "stderr", 1);
+}
+
+/*
+ * Prints one stream of d to fd (1: stdout, 2: stderr): the part stored
+ * apart (from the server or a temp file), then the part in memory.
+ * Returns -1 if writing to fd failed (the rest is dropped), else 0.
+ */
+static int
+sl_print_stream(struct sl_run *run, struct sl_done *d, int fd)
+{
+    const char *name = fd == 1 ? "stdout" : "stderr";
+    int         tmp = fd == 1 ? d->outfd : d->errfd, gone = fd == 1 && run->broken;
+    const char *mem = fd == 1 ? d->out : d->err;
+    size_t      len = fd == 1 ? d->outlen : d->errlen;
+    nws_error   err;
+    int         rc = 0;
+
+    if (tmp == -1 && d->val != NULL && sl_stream_apart(d->val, name)) {
+        if (gone) {
+            nws_sleigh_output_fd(run->s, d->val, name, -1, NULL, NULL);
+        } else if (d->tag != NULL) {
+            tmp = sl_stream_to_file(run, d->val, name, 0);
+        } else if (nws_sleigh_output_fd(run->s, d->val, name, fd, NULL, &err) != 0) {
+            if (err.code == NWS_ERR_IO)
+                rc = -1;
+            else
+                sl_warnx("a job's %s is lost: %s", name,
+                         err.text[0] ? err.text : nws_errcode_str(err.code));
+        }
+    }
+    if (tmp >= 0) {
+        if (!gone && rc == 0 && sl_emit_file(fd, tmp, d->tag) != 0)
+            rc = -1;
+        close(tmp);
+        if (fd == 1)
+            d->outfd = -1;
+        else
+            d->errfd = -1;
+    }
+    if (!gone && rc == 0 && len > 0 && sl_emit(fd, mem, len, d->tag) != 0)
+        rc = -1;
+    return rc;
+}
+
 /* Prints an element's command (-v), stdout and stderr, and frees d. */
 static void
 sl_print(struct sl_run *run, struct sl_done *d)
@@ -2006,10 +2183,10 @@ sl_print(struct sl_run *run, struct sl_done *d)
     if (!run->broken && d->cmd != NULL &&
         (sl_write_all(1, d->cmd, strlen(d->cmd)) != 0 || sl_write_all(1, "\n", 1) != 0))
         run->broken = 1;
-    if (!run->broken && d->outlen > 0 && sl_emit(1, d->out, d->outlen, d->tag) != 0)
+    if (sl_print_stream(run, d, 1) != 0)
         run->broken = 1;
-    if (d->errlen > 0)
-        sl_emit(2, d->err, d->errlen, d->tag);
+    sl_print_stream(run, d, 2);
+    json_decref(d->val);
     free(d->out);
     free(d->err);
     free(d->cmd);
@@ -2035,6 +2212,8 @@ sl_output(struct sl_run *run, size_t idx, struct sl_done *d)
         memset(run->held + run->nheld, 0, (n - run->nheld) * sizeof(*run->held));
         run->nheld = n;
     }
+    if (idx != run->next_print)
+        sl_stream_hold(run, d);
     run->held[idx] = d;
     while (run->next_print < run->nheld && run->held[run->next_print] != NULL) {
         sl_print(run, run->held[run->next_print]);
@@ -2074,9 +2253,12 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
     double          start, secs;
 
     memset(d, 0, sizeof(*d));
+    d->outfd = d->errfd = -1;
     if (v != NULL && json_is_object(v)) {
         d->out = nws_sleigh_output(v, "stdout", &d->outlen);
         d->err = nws_sleigh_output(v, "stderr", &d->errlen);
+        if (sl_stream_apart(v, "stdout") || sl_stream_apart(v, "stderr"))
+            d->val = json_incref((json_t *)v);
         status = sl_value_int(v, "status", -1);
         sig = sl_value_int(v, "signal", 0);
     }
@@ -2099,7 +2281,10 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         sl_buf_adds(&msg, sl_prog);
         sl_buf_adds(&msg, ": ");
         sl_buf_adds(&msg, cmd.p);
-        sl_buf_adds(&msg, ": output truncated (see --max-output)\n");
+        if (r->error != NULL)
+            sl_buf_adds(&msg, ": output cut at --max-output; the job failed\n");
+        else
+            sl_buf_adds(&msg, ": output truncated (see --max-output)\n");
         free(d->err);
         d->err = msg.p;
         d->errlen = msg.len;
@@ -2118,8 +2303,10 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         snprintf(rk, sizeof(rk), "%d", r->rank);
         host = json_string_value(json_object_get(run->rank_nodes, rk));
         fprintf(run->joblog, "%zu\t%s/%d\t%.3f\t%.3f\t0\t%zu\t%ld\t%ld\t%s\n", idx + 1,
-                host ? host : run->hostname, r->rank, start, secs, d->outlen + d->errlen,
-                status, sig, cmd.p);
+                host ? host : run->hostname, r->rank, start, secs,
+                d->outlen + d->errlen + sl_stream_bytes(v, "stdout") +
+                    sl_stream_bytes(v, "stderr"),
+                status == 0 && r->error != NULL ? 1 : status, sig, cmd.p);
         fflush(run->joblog);
     }
     if (run->o->verbose)
@@ -2133,7 +2320,7 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
     sl_output(run, idx, d);
 }
 
-/* The JSON argument list of element idx (its varying slots), or NULL if not UTF-8. */
+/* The JSON argument list of element idx (its varying slots): any bytes (nws_sleigh_bytes). */
 static json_t *
 sl_run_args(struct sl_run *run, size_t idx)
 {
@@ -2146,11 +2333,8 @@ sl_run_args(struct sl_run *run, size_t idx)
     for (i = 0; i < run->t->nslots; i++) {
         if (run->t->slots[i].fixed)
             continue;
-        if ((s = json_stringn(run->texts[i], run->slot_bufs[i].len)) == NULL) {
-            json_decref(a);
-            return NULL;
-        }
-        if (json_array_append_new(a, s) != 0)
+        if ((s = nws_sleigh_bytes(run->texts[i], run->slot_bufs[i].len)) == NULL ||
+            json_array_append_new(a, s) != 0)
             sl_nomem();
     }
     return a;
@@ -2197,9 +2381,8 @@ sl_run_health(struct sl_run *run)
  * retried go to run->retry.  0, or -1 (message printed, or interrupted).
  *
  * pushed counts the elements taken from the round's list; map[0..nmap-1]
- * maps batch indexes to elements for those submitted (an input that JSON
- * cannot carry is finished at once instead), so nmap - collected is what
- * the workers still owe.
+ * maps batch indexes to elements for those submitted, so nmap - collected
+ * is what the workers still owe.
  */
 static int
 sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
@@ -2237,13 +2420,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 break;
             idx = list != NULL ? list[pushed] : pushed;
             pushed++;
-            if ((args = sl_run_args(run, idx)) == NULL) {
-                memset(&r, 0, sizeof(r));
-                r.rank = -1;
-                r.error = "the input is not UTF-8 text (not supported yet)";
-                sl_finish(run, idx, &r);
-                continue;
-            }
+            args = sl_run_args(run, idx);
             if (nmap == capmap) {
                 capmap = capmap != 0 ? capmap * 2 : 256;
                 map = sl_reallocarray(map, capmap, sizeof(*map));
@@ -2291,10 +2468,12 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 goto out;
             }
             idx = map[r.index];
-            if (r.error != NULL && attempt <= run->o->retries)
+            if (r.error != NULL && attempt <= run->o->retries) {
+                sl_stream_drop(run, r.value); /* this attempt's output is not shown */
                 sl_run_retry_later(run, idx);
-            else
+            } else {
                 sl_finish(run, idx, &r);
+            }
         } else {
             /* Nothing came: wait a little for stdin instead. */
             if (list == NULL && run->in->streaming && !run->in->eof &&
