@@ -113,8 +113,10 @@ trap 'exit 130' INT TERM
 nws_start() {
     SRV_DIR=$(mktemp -d "$OUT/nwstmp.XXXXXX") || return 1
     : >"$OUT/nwsserver.out"
+    # --no-auth: nwsload speaks the classic handshake, as the classic clients
+    # do (the server is on loopback for the run only).
     "$BIN/nwsserver" --bind 127.0.0.1 --port 0 --web-port 0 --tmpdir "$SRV_DIR" \
-        >"$OUT/nwsserver.out" 2>>"$OUT/nwsserver.log" &
+        --no-auth >"$OUT/nwsserver.out" 2>>"$OUT/nwsserver.log" &
     SRV_PID=$!
     i=0
     while [ $i -lt 100 ]; do

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "secret.h"
 #include "server.h"
 
 enum conn_state {
@@ -79,6 +80,7 @@ struct conn {
     int                 c_meta_in;    /* MetadataToServer */
     int                 c_meta_out;   /* MetadataFromServer */
     int                 c_deadman;    /* closing stops the server */
+    char                c_nonce[NWSP_NONCE_HEX + 1]; /* this handshake's challenge */
     int                 c_closing;    /* flush the output, then close */
     int                 c_paused;     /* output too large: decode later */
     int                 c_dead;       /* the peer is known gone: free, run nothing */
@@ -515,6 +517,8 @@ cur_take(struct cursor *k, size_t n)
     k->k_used += n;
 }
 
+static enum step conn_hs_deny(struct conn *c, const char *why);
+
 /* The first 4 bytes choose the handshake (section 2.1). */
 static enum step
 conn_hs_first(struct conn *c, struct cursor *k)
@@ -526,13 +530,16 @@ conn_hs_first(struct conn *c, struct cursor *k)
     if (b[0] == 'X') {
         c->c_cookie = 1;
         evbuffer_add(conn_output(c), NWSP_HS_ADVERTISE, 4);
-        evbuffer_add(conn_output(c), srv.advert, srv.advert_len);
+        if (!auth_enabled())
+            evbuffer_add(conn_output(c), srv.advert, srv.advert_len);
+        else if (auth_advertise(conn_output(c), c->c_nonce, sizeof(c->c_nonce)) != 0)
+            return conn_hs_deny(c, "no random bytes for a challenge");
         c->c_state = CONN_HS_REQUEST;
         return STEP_PROGRESS;
     }
     if (auth_enabled()) {
         /* The old greeting has no options, so no room for the secret. */
-        log_info("%s: refused: authentication required, old-style handshake", c->c_peer);
+        auth_log_refusal(c->c_peer, "authentication required: old-style handshake");
         c->c_closing = 1;
         return STEP_PROGRESS;
     }
@@ -546,13 +553,19 @@ conn_hs_first(struct conn *c, struct cursor *k)
 static enum step
 conn_hs_deny(struct conn *c, const char *why)
 {
-    log_info("%s: handshake refused: %s", c->c_peer, why);
+    auth_log_refusal(c->c_peer, why);
     evbuffer_add(conn_output(c), NWSP_HS_DENY, 4);
     c->c_closing = 1;
     return STEP_PROGRESS;
 }
 
-/* Checks the requested options against the advertisement (section 2.6). */
+/*
+ * Checks the requested options against the advertisement (section 2.6).
+ * Options are only noted while checking and take effect once the whole
+ * request passed, the secret included: a refused handshake changes nothing
+ * (a KillServerOnClose of a client without the secret must not stop the
+ * server when it closes).
+ */
 static enum step
 conn_hs_options(struct conn *c, const char *dict, size_t len)
 {
@@ -561,34 +574,39 @@ conn_hs_options(struct conn *c, const char *dict, size_t len)
     const char          *adv;
     size_t               advlen;
     char                 key[64];
-    int                  authed = 0;
+    int                  authed = 0, meta_in = 0, meta_out = 0, deadman = 0;
 
     while (nwsp_dict_next(dict, len, &pos, &e)) {
         if (e.klen >= sizeof(key))
             return conn_hs_deny(c, "unknown option requested");
         memcpy(key, e.key, e.klen);
         key[e.klen] = '\0';
+        if (strcmp(key, "NwsAuth") == 0) {
+            if (!auth_enabled())
+                return conn_hs_deny(c, "unknown option requested");
+            if (!auth_check_response(c->c_nonce, e.val, e.vlen))
+                return conn_hs_deny(c, "authentication failed: wrong response");
+            authed = 1;
+            continue;
+        }
         if (!nwsp_dict_get(srv.advert, srv.advert_len, key, &adv, &advlen))
             return conn_hs_deny(c, "unknown option requested");
         if (advlen != 0 && (advlen != e.vlen || memcmp(adv, e.val, advlen) != 0))
             return conn_hs_deny(c, "option value not allowed");
-        if (strcmp(key, "NwsAuth") == 0) {
-            if (!auth_check(e.val, e.vlen))
-                return conn_hs_deny(c, "authentication failed: wrong secret");
-            authed = 1;
-            continue;
-        }
         if (e.vlen == 1 && e.val[0] == '1') {
             if (strcmp(key, "MetadataToServer") == 0)
-                c->c_meta_in = 1;
+                meta_in = 1;
             else if (strcmp(key, "MetadataFromServer") == 0)
-                c->c_meta_out = 1;
+                meta_out = 1;
             else if (strcmp(key, "KillServerOnClose") == 0)
-                c->c_deadman = 1;
+                deadman = 1;
         }
     }
     if (auth_enabled() && !authed)
         return conn_hs_deny(c, "authentication required: no NwsAuth option");
+    c->c_meta_in = meta_in;
+    c->c_meta_out = meta_out;
+    c->c_deadman = deadman;
     evbuffer_add(conn_output(c), NWSP_HS_ACCEPT, 4);
     c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
     return STEP_PROGRESS;

@@ -58,9 +58,13 @@ usage(FILE *fp)
             "                           waiting in a blocking fetch never times out\n"
             "      --write-timeout S    close a client that reads none of its replies for S\n"
             "                           seconds (default 120; 0: never)\n"
-            "      --auth-file FILE     require the secret on FILE's first line: clients\n"
-            "                           send it as handshake option NwsAuth, browsers as\n"
-            "                           the password (HTTP Basic); off by default\n"
+            "      --auth-file FILE     require the secret on FILE's first line instead of\n"
+            "                           the default: $NWS_AUTH_FILE, else ~/.nws/secret\n"
+            "                           (made on first use); clients answer a challenge\n"
+            "                           with it, browsers give it as the password\n"
+            "      --no-auth            require no secret: for the classic Python, R and\n"
+            "                           Java clients; anyone who reaches the port can then\n"
+            "                           read every value and run tasks on sleigh workers\n"
             "      --tls-cert FILE      PEM certificate chain: both ports speak TLS from the\n"
             "                           first byte (with --tls-key; classic clients cannot)\n"
             "      --tls-key FILE       the certificate's PEM private key\n"
@@ -234,8 +238,8 @@ build_advert(void)
 
     /* NwsWebPort only when a web interface runs (section 2.5). */
     snprintf(port, sizeof(port), "%d", srv.actual_web_port);
-    if (nwsp_buf_dict_begin(&b, (srv.cfg.no_web ? 3 : 4) + (auth_enabled() ? 1 : 0)) != 0 ||
-        (auth_enabled() && nwsp_buf_dict_put(&b, "NwsAuth", 7, "", 0) != 0) ||
+    /* NwsAuth, with its challenge, is added per connection (auth_advertise). */
+    if (nwsp_buf_dict_begin(&b, srv.cfg.no_web ? 3 : 4) != 0 ||
         (!srv.cfg.no_web &&
          nwsp_buf_dict_put(&b, "NwsWebPort", 10, port, strlen(port)) != 0) ||
         nwsp_buf_dict_put(&b, "MetadataFromServer", 18, "", 0) != 0 ||
@@ -313,6 +317,7 @@ main(int argc, char **argv)
         {"frame-timeout", required_argument, NULL, 10},
         {"write-timeout", required_argument, NULL, 11},
         {"auth-file", required_argument, NULL, 12},
+        {"no-auth", no_argument, NULL, 16},
         {"tls-cert", required_argument, NULL, 13},
         {"tls-key", required_argument, NULL, 14},
         {"keepalive", required_argument, NULL, 15},
@@ -425,6 +430,9 @@ main(int argc, char **argv)
         case 12:
             cfg->auth_file = optarg;
             break;
+        case 16:
+            cfg->no_auth = 1;
+            break;
         case 13:
             cfg->tls_cert = optarg;
             break;
@@ -476,8 +484,10 @@ main(int argc, char **argv)
     /* Refused before the ready line, so whoever starts us sees the failure. */
     if (cfg->pidfile != NULL && tmpfiles_check_pidfile(cfg->pidfile) != 0)
         fatalx("cannot use the pid file %s", cfg->pidfile);
-    if (cfg->auth_file != NULL && auth_load(cfg->auth_file) != 0)
-        fatalx("cannot use the auth file %s", cfg->auth_file);
+    if (cfg->no_auth && cfg->auth_file != NULL)
+        fatalx("--no-auth and --auth-file exclude each other");
+    if (auth_setup(cfg->auth_file, cfg->no_auth) != 0)
+        fatalx("no secret to require (see above); --no-auth serves without one");
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
         fatalx("--tls-cert and --tls-key go together");
     if (cfg->tls_cert != NULL && tls_init(cfg->tls_cert, cfg->tls_key) != 0)
@@ -534,13 +544,14 @@ main(int argc, char **argv)
         if (open("/dev/null", O_WRONLY) != STDOUT_FILENO)
             fatal("reopening stdout");
     } else {
-        printf("nwsserver ready: port=%d web-port=%s bind=%s pid=%d\n", port, web_port,
-               cfg->bind, (int)getpid());
+        printf("nwsserver ready: port=%d web-port=%s bind=%s pid=%d auth=%s\n", port,
+               web_port, cfg->bind, (int)getpid(), auth_enabled() ? "on" : "off");
         fflush(stdout);
     }
     if (cfg->daemon)
         main_daemon_detach(daemon_fd, cfg->log_level);
-    log_info("nwsserver %s listening on %s port %d", NWS_VERSION, cfg->bind, port);
+    log_info("nwsserver %s listening on %s port %d, authentication %s (secret: %s)",
+             NWS_VERSION, cfg->bind, port, auth_enabled() ? "on" : "OFF", auth_source());
 
     if ((srv.base = event_base_new()) == NULL)
         fatalx("event_base_new");

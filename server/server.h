@@ -65,7 +65,8 @@ struct config {
     int         frame_timeout;        /* s without a byte of a half-sent request */
     int         write_timeout;        /* s without progress writing replies */
     int         keepalive;            /* s of TCP silence before probing a peer; 0: system */
-    const char *auth_file;            /* the shared secret, or NULL: no authentication */
+    const char *auth_file;            /* the shared secret; NULL: the user's default */
+    int         no_auth;              /* --no-auth: no secret at all */
     const char *tls_cert;             /* PEM chain; with tls_key, TLS on both ports */
     const char *tls_key;
 };
@@ -466,10 +467,14 @@ int  sleigh_batch_view(const struct sleigh *, size_t *pos, struct sleigh_batch_v
 int  web_start(int fd);
 void web_stop(void);
 
-/* auth.c: the optional shared secret (--auth-file). */
-int auth_load(const char *path);
-int auth_enabled(void);
-int auth_check(const char *p, size_t len);
+/* auth.c: the shared secret (default, --auth-file, --no-auth). */
+int         auth_setup(const char *file, int no_auth);
+int         auth_enabled(void);
+const char *auth_source(void);
+void        auth_log_refusal(const char *peer, const char *why);
+int         auth_check(const char *p, size_t len);
+int         auth_advertise(struct evbuffer *out, char *nonce, size_t len);
+int         auth_check_response(const char *nonce, const char *p, size_t len);
 int auth_check_basic(const char *authorization);
 
 /* tls.c: TLS from the first byte on both ports (--tls-cert, --tls-key). */

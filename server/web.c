@@ -533,7 +533,7 @@ web_request_cb(struct evhttp_request *req, void *arg)
         web_reply_text(req, 403, "Forbidden: unknown Host.");
         return;
     }
-    /* With --auth-file, the secret is the password of HTTP Basic authentication. */
+    /* Unless --no-auth, the secret is the password of HTTP Basic authentication. */
     if (auth_enabled() && !auth_check_basic(evhttp_find_header(in, "Authorization"))) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Basic realm=\"nwsserver\", charset=\"UTF-8\"");
@@ -541,7 +541,8 @@ web_request_cb(struct evhttp_request *req, void *arg)
             web_reply_error(req, 401, "authentication required");
         else
             web_reply_text(req, 401, "Authentication required: any user name, and the "
-                                     "secret of the server's --auth-file as password.");
+                                     "server's secret (the first line of its secret "
+                                     "file, ~/.nws/secret by default) as password.");
         return;
     }
     for (i = 0; i < sizeof(web_routes) / sizeof(web_routes[0]); i++) {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "secret.h"
 #include "sleighp.h"
 #include "worker.h"
 
@@ -38,12 +39,14 @@ worker_usage(FILE *fp)
     fprintf(fp,
             "usage: nws-worker [--host HOST] [--port PORT] --workspace NAME [--rank N]\n"
             "                  [--verbose] [--output] [--count N [--watch-stdin]\n"
-            "                  [--no-restart]]\n"
+            "                  [--no-restart]] [--secret-fd FD]\n"
             "       nws-worker --version | --help\n"
             "Joins the sleigh workspace NAME on the NWS server and runs its tasks until\n"
             "the sleigh ends.  Defaults come from NWS_HOST, NWS_PORT, NWS_SLEIGH_WS and\n"
             "NWS_SLEIGH_RANK.  With --count N, runs N workers instead and looks after\n"
-            "them (--watch-stdin: until standard input closes).  See nws-worker(1).\n");
+            "them (--watch-stdin: until standard input closes).  A server's secret\n"
+            "comes from the first line read on FD, else NWS_AUTH_FILE or ~/.nws/secret.\n"
+            "See nws-worker(1).\n");
 }
 
 void
@@ -329,6 +332,37 @@ fail:
     return 1;
 }
 
+/*
+ * Reads the secret, one line, from fd (closed after, unless it is standard
+ * input, which a node launcher goes on watching).  Byte by byte: nothing
+ * after the line is consumed.  0, or -1 (reported).
+ */
+static int
+worker_read_secret(int fd, char *buf, size_t len)
+{
+    size_t  n = 0;
+    ssize_t r;
+    char    ch;
+
+    for (;;) {
+        while ((r = read(fd, &ch, 1)) < 0 && errno == EINTR)
+            ;
+        if (r <= 0 || ch == '\n' || n == len - 1)
+            break;
+        if (ch != '\r')
+            buf[n++] = ch;
+    }
+    buf[n] = '\0';
+    if (fd != 0)
+        close(fd);
+    if (r != 1 || ch != '\n' || n == 0) {
+        explicit_bzero(buf, len);
+        fprintf(stderr, "nws-worker: --secret-fd %d: no secret line\n", fd);
+        return -1;
+    }
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -342,6 +376,7 @@ main(int argc, char **argv)
         {"count", required_argument, NULL, 'c'},
         {"watch-stdin", no_argument, NULL, 'W'},
         {"no-restart", no_argument, NULL, 'N'},
+        {"secret-fd", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'H'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -350,7 +385,8 @@ main(int argc, char **argv)
     nws_error     err;
     const char   *e;
     char         *end;
-    int           ch, output = 0, rc, count = 0, watch = 0, restart = 1;
+    int           ch, output = 0, rc, count = 0, watch = 0, restart = 1, secret_fd = -1;
+    static char   secret[NWSP_SECRET_MAX + 2];
 
     memset(&w, 0, sizeof(w));
     w.w_rank = -1;
@@ -401,6 +437,13 @@ main(int argc, char **argv)
         case 'N':
             restart = 0;
             break;
+        case 'S':
+            secret_fd = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || secret_fd < 0) {
+                fprintf(stderr, "nws-worker: bad descriptor %s\n", optarg);
+                return NWSP_WORKER_EXIT_USAGE;
+            }
+            break;
         case 'H':
             worker_usage(stdout);
             return 0;
@@ -417,6 +460,11 @@ main(int argc, char **argv)
         worker_usage(stderr);
         return NWSP_WORKER_EXIT_USAGE;
     }
+    if (secret_fd >= 0) {
+        if (worker_read_secret(secret_fd, secret, sizeof(secret)) != 0)
+            return NWSP_WORKER_EXIT_NOJOIN;
+        w.w_secret = secret;
+    }
     if (count > 0)
         return node_main(&w, count, watch, output, restart); /* ranks: from the sleigh */
     signal(SIGPIPE, SIG_IGN);
@@ -424,7 +472,7 @@ main(int argc, char **argv)
     signal(SIGINT, worker_on_signal);
     signal(SIGHUP, worker_on_signal);
 
-    if ((w.w_c = nws_connect(w.w_host, w.w_port, 0, &err)) == NULL ||
+    if ((w.w_c = nws_connect_auth(w.w_host, w.w_port, 0, w.w_secret, &err)) == NULL ||
         (w.w_ws = nws_ws_use(w.w_c, w.w_ws_name, NWS_WS_NOCREATE, &err)) == NULL ||
         worker_join(&w, &err) != 0) {
         fprintf(stderr, "nws-worker: cannot join sleigh %s: %s\n", w.w_ws_name, err.text);

@@ -110,7 +110,7 @@ node_ranks(const struct worker *w, long *ranks, int n)
     char       *txt;
     int         i, rc = -1;
 
-    if ((c = nws_connect(w->w_host, w->w_port, 0, &err)) == NULL ||
+    if ((c = nws_connect_auth(w->w_host, w->w_port, 0, w->w_secret, &err)) == NULL ||
         (ws = nws_ws_use(c, w->w_ws_name, NWS_WS_NOCREATE, &err)) == NULL)
         goto out;
     for (i = 0; i < n; i++) {
@@ -138,15 +138,31 @@ out:
 
 /* Forks and execs one worker of rank; its pid, or -1. */
 static pid_t
-node_spawn(const char **argv, char *rankbuf, size_t ranklen, long rank, int verbose)
+node_spawn(const char **argv, char *rankbuf, size_t ranklen, long rank, int verbose,
+           const char *secret)
 {
     sigset_t empty;
     pid_t    parent = getpid(), pid;
-    int      devnull;
+    int      devnull, sp[2] = {-1, -1}, first = 3;
 
     snprintf(rankbuf, ranklen, "%ld", rank);
-    if ((pid = fork()) != 0)
+    /* The secret goes through a pipe (argv has --secret-fd 3), never argv or env. */
+    if (secret != NULL) {
+        if (pipe2(sp, O_CLOEXEC) != 0)
+            return -1;
+        if (write(sp[1], secret, strlen(secret)) != (ssize_t)strlen(secret) ||
+            write(sp[1], "\n", 1) != 1) {
+            close(sp[0]);
+            close(sp[1]);
+            return -1;
+        }
+        close(sp[1]);
+    }
+    if ((pid = fork()) != 0) {
+        if (sp[0] >= 0)
+            close(sp[0]);
         return pid;
+    }
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(127);
@@ -164,8 +180,15 @@ node_spawn(const char **argv, char *rankbuf, size_t ranklen, long rank, int verb
         if (!verbose)
             dup2(devnull, 2);
     }
-    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-        for (devnull = 3; devnull < 1024; devnull++)
+    if (sp[0] >= 0) {
+        if (sp[0] == 3)
+            fcntl(3, F_SETFD, 0);
+        else if (dup2(sp[0], 3) != 3)
+            _exit(127);
+        first = 4;
+    }
+    if (close_range((unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        for (devnull = first; devnull < 1024; devnull++)
             fcntl(devnull, F_SETFD, FD_CLOEXEC);
     execv(argv[0], (char *const *)argv);
     fprintf(stderr, "nws-worker: %s: %s\n", argv[0], strerror(errno));
@@ -342,6 +365,10 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
         argv[a++] = "--verbose";
     if (output)
         argv[a++] = "--output";
+    if (w->w_secret != NULL) {
+        argv[a++] = "--secret-fd";
+        argv[a++] = "3";
+    }
     argv[a] = NULL;
 
     for (i = 0; i < count && !lost; i++) {
@@ -349,7 +376,7 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
         s[i].ns_status = -1;
         s[i].ns_started = node_now();
         if ((s[i].ns_pid = node_spawn(argv, rankbuf, sizeof(rankbuf), ranks[i],
-                                      w->w_verbose)) < 0) {
+                                      w->w_verbose, w->w_secret)) < 0) {
             s[i].ns_pid = 0;
             s[i].ns_gone = 1;
             node_say("down %ld final exit=127", ranks[i]);
@@ -372,7 +399,7 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
                     s[i].ns_started = now;
                     s[i].ns_restart_at = 0;
                     s[i].ns_pid = node_spawn(argv, rankbuf, sizeof(rankbuf), s[i].ns_rank,
-                                             w->w_verbose);
+                                             w->w_verbose, w->w_secret);
                     if (s[i].ns_pid < 0) {
                         s[i].ns_pid = 0;
                         s[i].ns_gone = 1;

@@ -84,7 +84,8 @@ nws_task_ws(nws_task_ctx *ctx, nws_error *err)
     w = ctx->tc_w;
     if (w->w_ws2 != NULL)
         return w->w_ws2;
-    if (w->w_c2 == NULL && (w->w_c2 = nws_connect(w->w_host, w->w_port, 0, err)) == NULL)
+    if (w->w_c2 == NULL &&
+        (w->w_c2 = nws_connect_auth(w->w_host, w->w_port, 0, w->w_secret, err)) == NULL)
         return NULL;
     w->w_ws2 = nws_ws_use(w->w_c2, w->w_ws_name, NWS_WS_NOCREATE, err);
     return w->w_ws2;

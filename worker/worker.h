@@ -21,6 +21,7 @@
 struct worker {
     const char *w_host;
     int         w_port;
+    const char *w_secret;  /* from --secret-fd, or NULL: the user's secret file */
     const char *w_ws_name;
     long        w_rank;
     int         w_workers; /* $NWS_SLEIGH_WORKERS, or -1 */

@@ -1537,6 +1537,9 @@ sl_server_start(struct sl_server *sv, int verbose)
     ssize_t       n;
     int           pfd2[2], errfd, devnull, rc;
 
+    /* Only the ready line sets it: a start that fails must not leave the
+     * probed address (perhaps someone else's server) in place. */
+    sv->port = 0;
     path = sl_server_path();
     if ((errfd = mkostemp(tmpl, O_CLOEXEC)) < 0) {
         sl_warnx("cannot make a temporary file: %s", strerror(errno));
@@ -1613,8 +1616,11 @@ sl_server_start(struct sl_server *sv, int verbose)
              * gets its address (--worker-log shows it in the server's log). */
             else if (!verbose && isatty(2) && (p = strstr(line, " web-port=")) != NULL &&
                      atoi(p + 10) > 0)
-                sl_warnx("private nwsserver's web interface: http://127.0.0.1:%d/",
-                         atoi(p + 10));
+                sl_warnx("private nwsserver's web interface: http://127.0.0.1:%d/%s",
+                         atoi(p + 10),
+                         strstr(line, " auth=on") != NULL
+                             ? " (password: your nws secret, ~/.nws/secret by default)"
+                             : "");
             break;
         }
     }
@@ -1640,6 +1646,7 @@ sl_server_find(struct sl_server *sv, const struct sl_opts *o)
     nws_client *c;
     nws_error   err;
     long        v;
+    int         named, ours;
 
     memset(sv, 0, sizeof(*sv));
     sv->ready_fd = -1;
@@ -1664,9 +1671,27 @@ sl_server_find(struct sl_server *sv, const struct sl_opts *o)
     snprintf(sv->host, sizeof(sv->host), "%s",
              host != NULL && *host != '\0' ? host : NWS_DEFAULT_HOST);
     sv->port = port != NULL && *port != '\0' ? (int)v : NWS_DEFAULT_PORT;
+    named = (host != NULL && *host != '\0') || (port != NULL && *port != '\0');
     if ((c = nws_connect(sv->host, sv->port, 0, &err)) != NULL) {
+        ours = nws_authenticated(c);
         nws_close(c);
-        return 0;
+        /*
+         * At the default address, unnamed: a server that asks for no secret
+         * may be anyone's (a squatter on a shared machine would get our
+         * workers), so it is not used.
+         */
+        if (ours || named)
+            return 0;
+        sl_warnx("the server at %s:%d asks for no secret, so anyone may have started it: "
+                 "using a private server (--server %s:%d uses it anyway)",
+                 sv->host, sv->port, sv->host, sv->port);
+        return sl_server_start(sv, o->worker_log);
+    }
+    if (!named && err.code == NWS_ERR_HANDSHAKE) {
+        /* Someone else's server (it refused our secret) holds the default port. */
+        sl_warnx("the server at %s:%d is not ours (%s): using a private server", sv->host,
+                 sv->port, err.text);
+        return sl_server_start(sv, o->worker_log);
     }
     if (err.code != NWS_ERR_CONNECT || !sl_host_is_local(host)) {
         sl_warnx("cannot reach the server at %s:%d: %s", sv->host, sv->port,
