@@ -411,6 +411,14 @@ NWS_API void         nws_ws_list_free(nws_ws_list *l);
 /* `list vars` of ws.  New list, or NULL. */
 NWS_API nws_var_list *nws_list_vars(nws_ws *ws, nws_error *err) NWS_WUR;
 NWS_API void          nws_var_list_free(nws_var_list *l);
+/*
+ * The server's figures (version, pid, connections, workspaces, variables,
+ * values, memory, operations...; those of its web overview) as the text
+ * of one JSON object: new, free() it.  An nwsserver extension: another
+ * server gives NULL with NWS_ERR_UNSUPPORTED, and the connection stays
+ * usable.
+ */
+NWS_API char *nws_server_info(nws_client *c, nws_error *err) NWS_WUR;
 /* Parse listing text (as the server sends it) into a new list, or NULL. */
 NWS_API nws_ws_list  *nws_ws_list_parse(const char *text, size_t len, nws_error *err) NWS_WUR;
 NWS_API nws_var_list *nws_var_list_parse(const char *text, size_t len,

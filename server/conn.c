@@ -1327,7 +1327,8 @@ conn_leave_barriers(struct conn *c)
     }
 }
 
-/* Purges the non-persistent workspaces c opened (section 7.4, co-owners: Q7). */
+/* Purges the non-persistent workspaces c opened (section 7.4, co-owners: Q7);
+ * a persistent one stays, its owner text marked gone if c was that owner. */
 static void
 conn_purge_owned(struct conn *c)
 {
@@ -1340,6 +1341,8 @@ conn_purge_owned(struct conn *c)
         if (ws != NULL && conn_id_val(ws->ws_id) == e->h_val && !ws->ws_persistent) {
             log_debug("%s: purging workspace %s", c->c_peer, ws->ws_name);
             ws_destroy(ws);
+        } else if (ws != NULL && conn_id_val(ws->ws_id) == e->h_val) {
+            ws_owner_gone(ws, c->c_peer);
         }
     }
 }
@@ -1393,7 +1396,12 @@ conn_free(struct conn *c, int purge)
     free(c);
 }
 
-/* Formats the peer as the reference's Twisted address text (section 7.3). */
+/*
+ * Formats the peer as "host:port" ("[v6]:port" for IPv6), for logs and
+ * owner texts.  The reference server showed Twisted's repr here
+ * ("IPv4Address(TCP, '127.0.0.1', 51966)"); any readable text will do
+ * (quirk Q25), and this one reads like the rest of the tools.
+ */
 static void
 conn_peer_text(struct conn *c, struct sockaddr *sa)
 {
@@ -1405,15 +1413,15 @@ conn_peer_text(struct conn *c, struct sockaddr *sa)
 
         inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
         port = ntohs(sin->sin_port);
-        snprintf(c->c_peer, sizeof(c->c_peer), "IPv4Address(TCP, '%s', %d)", host, port);
+        snprintf(c->c_peer, sizeof(c->c_peer), "%s:%d", host, port);
     } else if (sa->sa_family == AF_INET6) {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
 
         inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
         port = ntohs(sin6->sin6_port);
-        snprintf(c->c_peer, sizeof(c->c_peer), "IPv6Address(TCP, '%s', %d)", host, port);
+        snprintf(c->c_peer, sizeof(c->c_peer), "[%s]:%d", host, port);
     } else {
-        snprintf(c->c_peer, sizeof(c->c_peer), "UNIXAddress(None)");
+        snprintf(c->c_peer, sizeof(c->c_peer), "local");
     }
 }
 

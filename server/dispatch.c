@@ -15,7 +15,7 @@ static const struct command *const dispatch_table[] = {
     &op_store,     &op_fetch,     &op_fetch_try,   &op_find,      &op_find_try,
     &op_ifetch,    &op_ifetch_try, &op_ifind,      &op_ifind_try, &op_open_ws,
     &op_use_ws,    &op_mktemp_ws, &op_delete_ws,   &op_list_wss,  &op_declare_var,
-    &op_delete_var, &op_list_vars, &op_deadman,
+    &op_delete_var, &op_list_vars, &op_deadman,   &op_server_info,
 };
 
 /* Returns the command named by the len bytes at name, or NULL. */

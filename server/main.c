@@ -2,8 +2,10 @@
  * main.c -- nwsserver: options, start-up, the event loop, shutdown.
  *
  * Start-up order: parse options (flags over environment over defaults),
- * bind the protocol port, print the ready line, daemonize if asked, then
- * build the event base (after the fork, as libevent requires) and run.
+ * bind the protocol port, daemonize if asked (the parent waits), write the
+ * pid file, print the ready line (from the process that serves, so its pid
+ * is the daemon's), let the parent go, then build the event base (after the
+ * fork, as libevent requires) and run.
  * SIGTERM and SIGINT end the loop; shutdown drops every connection, purges
  * every workspace (which closes every spool file) and removes the suffix
  * and pid files.
@@ -76,6 +78,75 @@ usage(FILE *fp)
             "  -V, --version            print the version and exit\n"
             "  -h, --help               print this help and exit\n"
             "SIZE takes a K, M or G suffix (powers of 1024).\n");
+}
+
+/*
+ * A bad command line: one line naming the problem, then where the help is
+ * (not the whole help), as sleigh does.  getopt's own messages are off
+ * (opterr = 0) because they name the program by its path.
+ */
+static void
+main_optfail(char **argv, int ch)
+{
+    const char *arg = argv[optind - 1];
+
+    if (ch == ':')
+        fprintf(stderr, "nwsserver: option %s needs a value\n", arg);
+    else if (optopt != 0)
+        fprintf(stderr, "nwsserver: unknown option -%c\n", optopt);
+    else
+        fprintf(stderr, "nwsserver: unknown option %s\n", arg);
+    fprintf(stderr, "Try 'nwsserver --help'.\n");
+}
+
+/*
+ * --daemon, first half: forks.  The parent waits until the child has
+ * written its pid file and ready line (main_daemon_detach), then exits 0,
+ * or 1 if the child died first; only the child returns, in a new session.
+ * Returns the fd the child signals on.
+ */
+static int
+main_daemon_fork(void)
+{
+    int   pfd[2];
+    char  ok = 0;
+    pid_t pid;
+
+    fflush(NULL); /* nothing buffered is written twice */
+    if (pipe(pfd) != 0)
+        fatal("pipe");
+    if ((pid = fork()) == -1)
+        fatal("fork");
+    if (pid > 0) {
+        close(pfd[1]);
+        while (read(pfd[0], &ok, 1) == -1 && errno == EINTR)
+            ;
+        _exit(ok == 'k' ? 0 : 1);
+    }
+    close(pfd[0]);
+    if (setsid() == -1)
+        fatal("setsid");
+    return pfd[1];
+}
+
+/* --daemon, second half: standard streams to /dev/null, the parent let go. */
+static void
+main_daemon_detach(int fd, int log_level)
+{
+    int null = open("/dev/null", O_RDWR);
+
+    if (null == -1)
+        fatal("/dev/null");
+    fflush(NULL);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2)
+        close(null);
+    log_init(log_level, 1);
+    if (write(fd, "k", 1) != 1)
+        log_warn("cannot signal the parent");
+    close(fd);
 }
 
 /* Parses a size with an optional K/M/G suffix; -1 when malformed. */
@@ -261,7 +332,9 @@ main(int argc, char **argv)
     sigset_t       stopsigs;
     uint64_t       v;
     long           pages, pagesize;
-    int            ch, fd, web_fd = -1, port = 0;
+    int            ch, fd, web_fd = -1, port = 0, daemon_fd = -1;
+    const char    *web_port = "off";
+    char           web_port_buf[16];
 
     cfg->bind = "127.0.0.1";
     cfg->port = 8765;
@@ -282,7 +355,8 @@ main(int argc, char **argv)
                                                 : 1ULL << 30;
     config_from_env(cfg);
 
-    while ((ch = getopt_long(argc, argv, "p:w:i:t:s:dVh", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":p:w:i:t:s:dVh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'p':
         case 'w':
@@ -390,12 +464,13 @@ main(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
+            main_optfail(argv, ch);
             return 2;
         }
     }
     if (optind != argc) {
-        usage(stderr);
+        fprintf(stderr, "nwsserver: unexpected argument %s\nTry 'nwsserver --help'.\n",
+                argv[optind]);
         return 2;
     }
 
@@ -436,20 +511,32 @@ main(int argc, char **argv)
     if ((fd = listen_bind(cfg->bind, cfg->port, &port)) == -1)
         fatalx("cannot listen on %s port %d", cfg->bind, cfg->port);
     /* The web port is bound now too, so the advertisement and the ready line
-     * carry the real one (0: no web interface).  A busy web port costs only
-     * the web interface, never the protocol service. */
+     * carry the real one.  A busy web port costs only the web interface,
+     * never the protocol service; the log and the ready line say so in
+     * words (web-port=unavailable), since web-port=0 reads as "any port". */
     srv.actual_web_port = 0;
     if (!cfg->no_web &&
         (web_fd = listen_bind(cfg->web_bind, cfg->web_port, &srv.actual_web_port)) == -1) {
-        log_warnx("no web interface: cannot listen on %s port %d", cfg->web_bind,
-                  cfg->web_port);
+        log_warnx("running WITHOUT the web interface: %s port %d is not available; "
+                  "--web-port chooses another (0: any free port)",
+                  cfg->web_bind, cfg->web_port);
         cfg->no_web = 1;
+        web_port = "unavailable";
+    } else if (!cfg->no_web) {
+        snprintf(web_port_buf, sizeof(web_port_buf), "%d", srv.actual_web_port);
+        web_port = web_port_buf;
     }
     if (tmpfiles_clean_stale() > 0)
         log_info("stale files of dead servers removed from %s", cfg->tmpdir);
     tmpfiles_make_suffix();
     build_advert();
 
+    if (cfg->daemon) {
+        daemon_fd = main_daemon_fork();
+        tmpfiles_mark(); /* the pid changed */
+    }
+    if (cfg->pidfile != NULL && tmpfiles_write_pidfile(cfg->pidfile) != 0)
+        fatalx("cannot write the pid file %s", cfg->pidfile);
     if (cfg->r_startup) {
         printf("%d\n%d\n%d\n%s\n", port, srv.actual_web_port, (int)getpid(), cfg->bind);
         fflush(stdout);
@@ -457,18 +544,12 @@ main(int argc, char **argv)
         if (open("/dev/null", O_WRONLY) != STDOUT_FILENO)
             fatal("reopening stdout");
     } else {
-        printf("nwsserver ready: port=%d web-port=%d bind=%s pid=%d auth=%s\n", port,
-               srv.actual_web_port, cfg->bind, (int)getpid(), auth_enabled() ? "on" : "off");
+        printf("nwsserver ready: port=%d web-port=%s bind=%s pid=%d auth=%s\n", port,
+               web_port, cfg->bind, (int)getpid(), auth_enabled() ? "on" : "off");
         fflush(stdout);
     }
-    if (cfg->daemon) {
-        if (daemon(1, 0) != 0)
-            fatal("daemon");
-        log_init(cfg->log_level, 1);
-        tmpfiles_mark();    /* the pid changed */
-    }
-    if (cfg->pidfile != NULL && tmpfiles_write_pidfile(cfg->pidfile) != 0)
-        fatalx("cannot write the pid file %s", cfg->pidfile);
+    if (cfg->daemon)
+        main_daemon_detach(daemon_fd, cfg->log_level);
     log_info("nwsserver %s listening on %s port %d, authentication %s (secret: %s)",
              NWS_VERSION, cfg->bind, port, auth_enabled() ? "on" : "OFF", auth_source());
 

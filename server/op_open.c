@@ -11,6 +11,27 @@
 
 #define OPEN_OWNS 1
 
+/*
+ * The owner text: "<peer> pid <label>" when the label is a pid (Python, R,
+ * libnws send theirs), "<peer>" for Java's "0" or an empty label, else
+ * "<peer> (<label>)".  The reference's "<Twisted repr> (<label>)" is not
+ * kept: any readable text is allowed (quirk Q25).
+ */
+static void
+op_open_owner(struct ws *ws, const char *peer, const char *label, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len && label[i] >= '0' && label[i] <= '9'; i++)
+        ;
+    if (len == 0 || (len == 1 && label[0] == '0'))
+        xasprintf(&ws->ws_owner, "%s", peer);
+    else if (i == len)
+        xasprintf(&ws->ws_owner, "%s pid %.*s", peer, (int)len, label);
+    else
+        xasprintf(&ws->ws_owner, "%s (%.*s)", peer, (int)len, label);
+}
+
 static enum cmd_ret
 op_open_exec(struct request *rq)
 {
@@ -36,8 +57,7 @@ op_open_exec(struct request *rq)
     conn_map_ws(c, ws);
     if (rq->rq_cmd->flags & OPEN_OWNS) {
         if (ws->ws_owner == NULL) {
-            xasprintf(&ws->ws_owner, "%s (%.*s)", conn_peer(c), (int)rq->rq_len[2],
-                      rq->rq_arg[2]);
+            op_open_owner(ws, conn_peer(c), rq->rq_arg[2], rq->rq_len[2]);
             ws->ws_persistent = request_arg_is(rq, 3, "yes");
         }
         conn_own_ws(c, ws);

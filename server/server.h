@@ -325,6 +325,7 @@ struct ws *ws_create(const char *name, size_t len);
 /* Create with the request's metadata: wstype=sleigh makes a sleigh workspace. */
 struct ws *ws_create_typed(const char *name, size_t len, const char *meta, size_t metalen);
 void       ws_destroy(struct ws *);     /* purges every variable */
+void       ws_owner_gone(struct ws *ws, const char *peer);
 struct var *ws_var(struct ws *, const char *name, size_t len);   /* get or create */
 struct var *ws_var_find(struct ws *, const char *name, size_t len);
 void       ws_var_delete(struct ws *, struct var *);
@@ -406,6 +407,7 @@ int           request_arg_is(const struct request *, unsigned i, const char *s);
 /* op_*.c: one command-table entry each (or a family). */
 extern const struct command op_open_ws, op_use_ws, op_mktemp_ws, op_delete_ws,
     op_list_wss, op_declare_var, op_delete_var, op_store, op_list_vars, op_deadman;
+extern const struct command op_server_info; /* an nwsserver extension (op_info.c) */
 extern const struct command op_fetch, op_fetch_try, op_find, op_find_try, op_ifetch,
     op_ifetch_try, op_ifind, op_ifind_try;
 /* op_mktemp.c: format a mktemp template with n; 0, or -1 if the template is bad. */

@@ -156,18 +156,22 @@ web_cmp_batches(const void *pa, const void *pb)
     return c != 0 ? c : (a->bv_idlen > b->bv_idlen) - (a->bv_idlen < b->bv_idlen);
 }
 
-/* Host and port from a peer text such as "IPv4Address(TCP, '10.0.0.2', 5000)". */
+/* Host and port from a peer text "10.0.0.2:5000" or "[::1]:5000" (conn.c). */
 static void
 web_peer_fields(json_t *o, const char *peer)
 {
-    const char *q1 = strchr(peer, '\''), *q2 = q1 != NULL ? strchr(q1 + 1, '\'') : NULL;
+    const char *colon = strrchr(peer, ':');
+    size_t      hl;
 
     json_object_set_new(o, "peer", json_string(peer));
-    if (q2 != NULL) {
-        json_object_set_new(o, "host", json_stringn(q1 + 1, (size_t)(q2 - q1 - 1)));
-        if (q2[1] == ',')
-            json_object_set_new(o, "port", json_integer(atoi(q2 + 2)));
-    }
+    if (colon == NULL || colon == peer)
+        return;
+    hl = (size_t)(colon - peer);
+    if (peer[0] == '[' && hl >= 2 && peer[hl - 1] == ']')
+        json_object_set_new(o, "host", json_stringn(peer + 1, hl - 2));
+    else
+        json_object_set_new(o, "host", json_stringn(peer, hl));
+    json_object_set_new(o, "port", json_integer(atoi(colon + 1)));
 }
 
 /* The last values of a worker's output@<rank> variable, oldest first. */

@@ -126,3 +126,26 @@ ws_var_delete(struct ws *ws, struct var *var)
     htab_del(&ws->ws_vars, var->var_name, var->var_namelen);
     var_free(var);
 }
+
+/*
+ * The connection peer ("host:port") left while owning the persistent ws:
+ * if the owner text is that peer's, it gets " (gone)", so listings show
+ * that nobody holds the workspace any more (ownership is never handed on).
+ */
+void
+ws_owner_gone(struct ws *ws, const char *peer)
+{
+    static const char gone[] = " (gone)";
+    size_t            n = strlen(peer), len;
+    char             *s;
+
+    if (ws->ws_owner == NULL || strncmp(ws->ws_owner, peer, n) != 0 ||
+        (ws->ws_owner[n] != '\0' && ws->ws_owner[n] != ' '))
+        return;
+    len = strlen(ws->ws_owner);
+    if (len >= sizeof(gone) - 1 && strcmp(ws->ws_owner + len - (sizeof(gone) - 1), gone) == 0)
+        return;
+    xasprintf(&s, "%s%s", ws->ws_owner, gone);
+    free(ws->ws_owner);
+    ws->ws_owner = s;
+}

@@ -229,6 +229,19 @@ START_TEST(each_elem_order)
     ck_assert_ptr_null(nws_sleigh_each_elem(s, task, args, NULL, NULL, &err));
     ck_assert_int_eq(err.code, NWS_ERR_INVALID);
     json_decref(args);
+    /* Fixed arguments that are not an array are refused, not dropped. */
+    args = st_json("[[1, 2]]");
+    {
+        json_t *five = json_integer(5);
+
+        memset(&err, 0, sizeof(err));
+        r = nws_sleigh_each_elem(s, task, args, five, NULL, &err);
+        ck_assert_msg(r == NULL && err.code == NWS_ERR_INVALID &&
+                          strstr(err.text, "fixed") != NULL,
+                      "fixed argument 5: %s", r ? "accepted" : err.text);
+        json_decref(five);
+    }
+    json_decref(args);
     args = st_json("[1, 2]");
     ck_assert_ptr_null(nws_sleigh_each_elem(s, task, args, NULL, NULL, &err));
     ck_assert_int_eq(err.code, NWS_ERR_INVALID);

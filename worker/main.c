@@ -40,6 +40,7 @@ worker_usage(FILE *fp)
             "usage: nws-worker [--host HOST] [--port PORT] --workspace NAME [--rank N]\n"
             "                  [--verbose] [--output] [--count N [--watch-stdin]\n"
             "                  [--no-restart]] [--secret-fd FD] [--watch-fd FD]\n"
+            "       nws-worker --version | --help\n"
             "Joins the sleigh workspace NAME on the NWS server and runs its tasks until\n"
             "the sleigh ends.  Defaults come from NWS_HOST, NWS_PORT, NWS_SLEIGH_WS and\n"
             "NWS_SLEIGH_RANK.  With --count N, runs N workers instead and looks after\n"
@@ -387,6 +388,7 @@ main(int argc, char **argv)
         {"secret-fd", required_argument, NULL, 'S'},
         {"watch-fd", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'H'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct worker w;
@@ -463,6 +465,9 @@ main(int argc, char **argv)
             break;
         case 'H':
             worker_usage(stdout);
+            return 0;
+        case 'V':
+            printf("nws-worker %s\n", NWS_VERSION);
             return 0;
         default:
             worker_usage(stderr);

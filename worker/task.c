@@ -202,6 +202,15 @@ task_args(const json_t *own, const json_t *fixed, const json_t *permute, char *w
         snprintf(why, len, "malformed task record: an argument list is not an array");
         return NULL;
     }
+    /* A "fixed" that is not an array was once dropped without a word. */
+    if (fixed != NULL && !json_is_array(fixed)) {
+        snprintf(why, len, "malformed task record: the fixed arguments are not an array");
+        return NULL;
+    }
+    if (permute != NULL && !json_is_array(permute)) {
+        snprintf(why, len, "malformed task record: arg_permute is not an array");
+        return NULL;
+    }
     if (json_array_size(fixed) == 0 && permute == NULL)
         return json_incref((json_t *)own); /* nothing to add: no copy */
     if ((all = json_copy((json_t *)own)) == NULL ||

@@ -1629,6 +1629,15 @@ sl_server_start(struct sl_server *sv, int verbose)
                 sv->port = atoi(p + 6);
             if (sv->port <= 0)
                 sl_warnx("%s: unexpected first line: %s", path, line);
+            /* Its web interface shows the run live; a person at a terminal
+             * gets its address (--worker-log shows it in the server's log). */
+            else if (!verbose && isatty(2) && (p = strstr(line, " web-port=")) != NULL &&
+                     atoi(p + 10) > 0)
+                sl_warnx("private nwsserver's web interface: http://127.0.0.1:%d/%s",
+                         atoi(p + 10),
+                         strstr(line, " auth=on") != NULL
+                             ? " (password: your nws secret, ~/.nws/secret by default)"
+                             : "");
             break;
         }
     }
