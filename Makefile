@@ -95,17 +95,19 @@ all: deps
 
 .PHONY: build
 build: $(LIBNWS_A) $(LIBNWS_SO) $(NWSSERVER) $(TOOLS) $(WORKER) $(MODULES) $(EXAMPLES) \
-       $(BENCHES) $(TESTBIN) $(B)/libnws.pc
+       $(BENCHES) $(TESTBIN)
 
 deps:
 	@sh .ci/deps
 
 # The tests also need chromium, node and playwright-core (browser tests).
-deps-test:
+# After deps, never beside it: two apt-get runs at once (make -j) fail on
+# apt's lock.
+deps-test: deps
 	@sh .ci/deps test
 
 # make bench: redis-server, redis-benchmark and GNU parallel, the peers.
-deps-bench:
+deps-bench: deps
 	@sh .ci/deps bench
 
 # Tests reach into the server's private header for its unit tests.
@@ -135,6 +137,18 @@ $(NWSSERVER): $(call obj,server/main.c) $(SERVER_A) $(LIBNWS_A)
 $(B)/bin/%: $(B)/obj/libnws/tools/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS)
+
+# nws's interactive mode (libnws/tools/nws-cli/) edits lines with libedit,
+# Debian's libedit-dev: history, key bindings and ~/.editrc come from a
+# maintained library instead of code of ours.  Only nws links it.
+NWS_CLI_SRC := $(wildcard libnws/tools/nws-cli/*.c)
+EDIT_CFLAGS := $(shell pkg-config --cflags libedit 2>/dev/null)
+EDIT_LIBS   := $(shell pkg-config --libs libedit 2>/dev/null)
+$(B)/obj/libnws/tools/nws-cli/%.o: CFLAGS += $(EDIT_CFLAGS)
+
+$(B)/bin/nws: $(B)/obj/libnws/tools/nws.o $(call obj,$(NWS_CLI_SRC)) $(LIBNWS_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) $(EDIT_LIBS)
 
 $(B)/bin/%: $(B)/obj/sleigh/tools/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
@@ -169,9 +183,15 @@ $(TESTBIN): $(call obj,$(TEST_SRC) $(FUZZ_SRC)) $(SERVER_A) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(CHECK_LIBS) $(PKG_LIBS) $(SERVER_LIBS) -lm
 
-$(B)/libnws.pc: Makefile
-	@mkdir -p $(dir $@)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: libnws\nDescription: NetWorkSpaces client library\nVersion: %s\nRequires.private: libevent jansson openssl libssh\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lnws\n' '$(PREFIX)' '$(VERSION)' > $@
+# libnws.pc is written by make install, with the PREFIX of that install (a
+# DESTDIR only stages the files, so it is not in the file).  jansson is
+# Required: nws_json.h and nws_sleigh.h use its types, so programs need its
+# flags too.  The rest is private: libnws.so carries it, and a program linked
+# with libnws.a gets it from `pkg-config --static`.
+NWS_PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+    'Name: libnws' 'Description: NetWorkSpaces client library' 'Version: $(VERSION)' \
+    'Requires: jansson' 'Requires.private: libevent openssl libssh' \
+    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lnws' 'Libs.private: -pthread'
 
 run: all
 	$(NWSSERVER) --port $${NWS_SERVER_PORT:-8765} --web-port $${NWS_WEB_PORT:-8766}
@@ -265,8 +285,15 @@ install: all
 	install -m 755 $(LIBNWS_SO) $(DESTDIR)$(LIBDIR)/libnws.so.0
 	ln -sf libnws.so.0 $(DESTDIR)$(LIBDIR)/libnws.so
 	install -m 644 include/*.h $(DESTDIR)$(INCDIR)/
-	install -m 644 $(B)/libnws.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	printf '%s\n' $(NWS_PC_LINES) > $(DESTDIR)$(LIBDIR)/pkgconfig/libnws.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/libnws.pc
 	for m in man/*.[0-9]; do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	@# A real install as root into a directory the loader searches (such as
+	@# /usr/local/lib): refresh its cache, or programs linked with -lnws do
+	@# not find libnws.so.0.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && \
+	    cat /etc/ld.so.conf /etc/ld.so.conf.d/*.conf 2>/dev/null | grep -qx '$(LIBDIR)'; then \
+	    echo ldconfig; ldconfig; fi
 
 clean:
 	rm -rf build build-san build-fuzz

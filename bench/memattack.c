@@ -251,6 +251,7 @@ ma_start(const char *path, const char *maxmem, char **extra, int nextra)
     argv[argc++] = "--port";
     argv[argc++] = "0";
     argv[argc++] = "--no-web";
+    argv[argc++] = "--no-auth";     /* it speaks the classic protocol, no handshake secret */
     argv[argc++] = "--tmpdir";
     argv[argc++] = tmpdir;
     argv[argc++] = "--max-memory";

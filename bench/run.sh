@@ -14,12 +14,13 @@
 #   BENCH_CONNS  connections held for the per-connection memory (default 10000)
 #   BENCH_REDIS  set to 0 to skip redis-server even if it is installed
 #   (bench/tasks.sh has its own: BENCH_TASKS*, BENCH_TASK_RUNS, BENCH_CMDS,
-#   BENCH_CMD_RUNS)
+#   BENCH_CMD_RUNS; bench/output.sh: BENCH_OUT_BYTES, BENCH_OUT_RUNS)
 #
 # The rows are issue 7's: 1 round trips (16 B and 1 KiB, 1/10/50/200
 # connections), 2 pipelined, 3 blocking ping-pong, 4 task throughput
 # (tasks.sh), 5 one large value, 6 memory, 7 the classic server's figures;
-# each with our figure, the peer's, the ratio, the target and whether it is met.
+# each with our figure, the peer's, the ratio, the target and whether it is met;
+# then one sleigh job's large output against GNU parallel (output.sh).
 #
 # Every server is started here on loopback, a fresh one per group of
 # measurements (so RSS figures are not polluted by the previous group), and
@@ -112,8 +113,10 @@ trap 'exit 130' INT TERM
 nws_start() {
     SRV_DIR=$(mktemp -d "$OUT/nwstmp.XXXXXX") || return 1
     : >"$OUT/nwsserver.out"
+    # --no-auth: nwsload speaks the classic handshake, as the classic clients
+    # do (the server is on loopback for the run only).
     "$BIN/nwsserver" --bind 127.0.0.1 --port 0 --web-port 0 --tmpdir "$SRV_DIR" \
-        >"$OUT/nwsserver.out" 2>>"$OUT/nwsserver.log" &
+        --no-auth >"$OUT/nwsserver.out" 2>>"$OUT/nwsserver.log" &
     SRV_PID=$!
     i=0
     while [ $i -lt 100 ]; do
@@ -374,6 +377,13 @@ if [ -x "$B/bench/sleighbench" ] && [ -x "$BIN/nws-worker" ] && command -v pytho
     nws_stop
 fi
 
+OUTPUT_MD=''
+if [ -x "$B/bench/treerss" ] && [ -x "$BIN/sleigh" ] && [ -x "$BIN/nws-worker" ]; then
+    echo "== one job's large output (sleigh vs GNU parallel)" >&2
+    PATH=$BIN:$PATH NWS_WORKER=$BIN/nws-worker sh "$SRC/bench/output.sh" "$B" "$OUT" \
+        >"$OUT/output.md" && OUTPUT_MD=$OUT/output.md
+fi
+
 if [ "$HAVE_REDIS" = 1 ]; then
     if redis_start; then
         measure_fill redis "$RDS_PORT" "$RDS_PID" RDS
@@ -597,6 +607,12 @@ NWSV=$("$BIN/nwsserver" --version 2>&1 | head -n 1)
         cat "$TASKS_MD"
         echo
     fi
+    if [ -n "$OUTPUT_MD" ]; then
+        echo "## Large job output"
+        echo
+        cat "$OUTPUT_MD"
+        echo
+    fi
     echo "## Method"
     echo
     echo "- A *pair* is one store plus one fetch on the same variable (Redis: LPUSH + RPOP" \
@@ -656,6 +672,7 @@ NWSV=$("$BIN/nwsserver" --version 2>&1 | head -n 1)
 echo
 cat "$TABLE"
 [ -n "$TASKS_MD" ] && { echo; cat "$TASKS_MD"; }
+[ -n "$OUTPUT_MD" ] && { echo; cat "$OUTPUT_MD"; }
 echo
 echo "$REDIS_NOTE"
 echo "wrote $RESULTS ($((T1 - T0)) s)"

@@ -99,7 +99,7 @@ fzh_peer_main(void *arg)
     return NULL;
 }
 
-/* The client side: nws_connect() against the input. */
+/* The client side: nws_connect_auth() against the input. */
 static void
 fzh_client(unsigned ctl, const uint8_t *p, size_t n)
 {
@@ -120,7 +120,9 @@ fzh_client(unsigned ctl, const uint8_t *p, size_t n)
     if (ctl & 0x40)
         flags |= NWS_CONNECT_NO_METADATA;
     memset(&err, 0, sizeof(err));
-    c = nws_connect("127.0.0.1", port, flags, &err);
+    /* A secret given: an advertised challenge is answered without reading
+     * (or making) the user's secret file. */
+    c = nws_connect_auth("127.0.0.1", port, flags, "fuzz secret", &err);
     if (c == NULL)
         FUZZ_ASSERT(err.code != NWS_ERR_NONE);
     else

@@ -174,15 +174,17 @@ typedef struct nws_client nws_client;
  * metadata, no iterators).  host NULL or "" means $NWS_HOST, else
  * "localhost"; port 0 means $NWS_PORT, else 8765.  flags: NWS_CONNECT_*.
  * The handshake gives up after 30 s; later calls wait as long as needed.
- * A server started with --auth-file wants a secret: nws_connect sends the
- * first line of the file named by $NWS_AUTH_FILE.
+ * A server that wants a secret (nwsserver's default) sends a challenge;
+ * nws_connect answers it with an HMAC keyed with the first line of
+ * $NWS_AUTH_FILE, else of ~/.nws/secret (made, mode 600, if missing).  The
+ * secret itself is never sent.
  * Returns a new connection (close it with nws_close), or NULL.
  */
 NWS_API nws_client *nws_connect(const char *host, int port, unsigned flags,
                                 nws_error *err) NWS_WUR;
 /*
- * The same with the secret given (borrowed; NULL: $NWS_AUTH_FILE as above).
- * It is sent only to a server that asks for it (option NwsAuth).
+ * The same with the secret given (borrowed; NULL: the file as above).
+ * It is used only to answer a server's challenge (option NwsAuth).
  */
 NWS_API nws_client *nws_connect_auth(const char *host, int port, unsigned flags,
                                      const char *secret, nws_error *err) NWS_WUR;
@@ -205,6 +207,12 @@ NWS_API int nws_has_meta_to_server(const nws_client *c);
 NWS_API int nws_has_meta_from_server(const nws_client *c);
 /* 1 if long replies carry the iteration cookie (not on a "2222" server). */
 NWS_API int nws_has_cookie(const nws_client *c);
+/*
+ * 1 if the server asked for a secret and took our answer: it knows our
+ * secret, so it is ours (or trusted with it); 0 for a server that asked for
+ * none (--no-auth, a classic server), which anyone may have started.
+ */
+NWS_API int nws_authenticated(const nws_client *c);
 /* The web port the server advertised (NwsWebPort), or 0. */
 NWS_API int nws_web_port(const nws_client *c);
 /* 1 while the connection is usable, 0 once it was closed by an error. */
@@ -371,6 +379,7 @@ typedef struct nws_ws_list {
     nws_ws_info *items;
     char        *raw; /* the server's text, NUL-terminated */
     size_t       raw_len;
+    size_t       skipped; /* nws_list_wss: malformed lines left out */
 } nws_ws_list;
 
 /* One line of `list vars` (section 7.8). */
@@ -387,14 +396,29 @@ typedef struct nws_var_list {
     nws_var_info *items;
     char         *raw;
     size_t        raw_len;
+    size_t        skipped; /* nws_list_vars: malformed lines left out */
 } nws_var_list;
 
-/* `list wss`: every workspace, or only name (non-NULL).  New list, or NULL. */
+/*
+ * `list wss`: every workspace, or only name (non-NULL).  New list, or NULL.
+ * A line that does not parse (a name holding TAB or LF, from a server that
+ * allows them) is left out and counted in skipped, so one odd workspace
+ * hides nothing else; the same for nws_list_vars.  The _parse functions
+ * below are strict: any malformed line fails them.
+ */
 NWS_API nws_ws_list *nws_list_wss(nws_client *c, const char *name, nws_error *err) NWS_WUR;
 NWS_API void         nws_ws_list_free(nws_ws_list *l);
 /* `list vars` of ws.  New list, or NULL. */
 NWS_API nws_var_list *nws_list_vars(nws_ws *ws, nws_error *err) NWS_WUR;
 NWS_API void          nws_var_list_free(nws_var_list *l);
+/*
+ * The server's figures (version, pid, connections, workspaces, variables,
+ * values, memory, operations...; those of its web overview) as the text
+ * of one JSON object: new, free() it.  An nwsserver extension: another
+ * server gives NULL with NWS_ERR_UNSUPPORTED, and the connection stays
+ * usable.
+ */
+NWS_API char *nws_server_info(nws_client *c, nws_error *err) NWS_WUR;
 /* Parse listing text (as the server sends it) into a new list, or NULL. */
 NWS_API nws_ws_list  *nws_ws_list_parse(const char *text, size_t len, nws_error *err) NWS_WUR;
 NWS_API nws_var_list *nws_var_list_parse(const char *text, size_t len,

@@ -18,7 +18,8 @@
  *       calls the function (see nws_task.h) with the element's argument
  *       list; the module is loaded on first use and stays loaded.  A module
  *       name without '/' is looked up in the workers' $NWS_MODULE_PATH,
- *       then by dlopen(3) itself.
+ *       then by dlopen(3) itself.  Optional key "timeout": seconds per
+ *       element (see Timeouts).
  *   {"kind": "command", "argv": ["gzip", "-9", "{}"]}
  *       runs a program (no shell) with placeholders filled from the
  *       element's arguments: {} all arguments joined by spaces, {1} {2} ...
@@ -29,12 +30,43 @@
  *       words.  Optional keys: "shell": true (run argv joined by spaces with
  *       /bin/sh -c, arguments single-quoted), "timeout": seconds (then
  *       SIGKILL), "max_output": bytes kept per stream (default 1 MiB),
- *       "cwd": directory.  The value of an element is an object
- *       {"status": exit status (128+N if killed by signal N), "signal": N,
- *       "stdout": text, "stderr": text, "truncated": bool, "seconds": run
- *       time, "start": Unix time}; output that is not UTF-8 comes as
- *       "stdout_b64"/"stderr_b64" instead (see nws_sleigh_output).  A
- *       non-zero status also sets the element's error ("exit status 2").
+ *       "cwd": directory, "spill": bytes (see below).  The value of an
+ *       element is an object {"status": exit status (128+N if killed by
+ *       signal N), "signal": N, "stdout": text, "stderr": text,
+ *       "truncated": bool, "seconds": run time, "start": Unix time};
+ *       output that is not UTF-8 comes as "stdout_b64"/"stderr_b64"
+ *       instead (see nws_sleigh_output).  A non-zero status also sets the
+ *       element's error ("exit status 2").  An argument that is not UTF-8
+ *       travels as {"nwsBytes": base64} (nws_sleigh_bytes).
+ *       With "spill": N, output is never cut unless "max_output" is given,
+ *       and then a cut output sets the element's error ("output cut at M
+ *       bytes (max_output)"); a stream longer than N bytes is stored raw
+ *       as a value of its own in the sleigh workspace, and the result has
+ *       "stdout_var"/"stderr_var" (its variable) and "stdout_bytes"/
+ *       "stderr_bytes" instead of the text: nws_sleigh_output_fd copies it
+ *       out (and deletes it) without holding it in memory.
+ *
+ * Timeouts.  A task with "timeout" (either kind) gives each element that
+ * many seconds.  A command past it is killed by its worker (the result
+ * says "timed out after N s" and keeps the output so far).  A function
+ * cannot be stopped from inside its worker, nor can a worker that is
+ * stopped (SIGSTOP) or stuck: the process that started the worker (the
+ * local launcher's supervisor, or the node launcher nws-worker --count
+ * on an ssh or srun node) kills it half a second past the deadline,
+ * which its worker tells it through a pipe, and starts another one; the
+ * server ends the task with the error "timed out after N s" (and ends it
+ * by itself two seconds past the deadline if nobody killed the worker,
+ * e.g. one started by hand).  A timed-out element is not run again.  A
+ * task with a timeout runs alone on its worker (no short tasks taken
+ * next to it), so its clock starts when it starts.
+ *
+ * Crashes.  A task that kills its worker with a fatal signal (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS) fails at once with
+ * the error "killed by SIGSEGV" (the worker reports it before it dies,
+ * and logs it), and is not run again: it would crash the next worker
+ * too.  The worker is replaced at once.  A worker that dies without a
+ * word (SIGKILL, its machine lost) has its task run again, up to the
+ * retries option, then the error "worker N died running this task".
  *
  * Arguments.  eachElem gets element arguments as a JSON array of vectors
  * (arrays of equal length) and fixed arguments as a JSON array: element i
@@ -202,7 +234,8 @@ NWS_API nws_sleigh *nws_sleigh_attach(const char *ws_name, const nws_sleigh_opti
 
 /*
  * Stops the sleigh: deletes its workspace on the server (so every worker's
- * wait for a task fails and it exits; pending batches fail), then waits
+ * wait for a task fails and it exits; the elements of pending batches
+ * still without a result get the error "no result: ..."), then waits
  * for the local workers, killing those that do not exit within a few
  * seconds, and reaps them all.  0, or -1 (the workers are reaped anyway).
  */
@@ -306,11 +339,64 @@ NWS_API const char *nws_sleigh_error(const json_t *elem);
  */
 NWS_API char *nws_sleigh_output(const json_t *cmd_value, const char *stream, size_t *len);
 
+/*
+ * Writes the bytes of a command result's stream ("stdout" or "stderr") to
+ * fd: from the record, or, for a stream stored as a value of its own (a
+ * task with "spill"), from the server as they arrive, without holding it
+ * in memory; the stored value's variable is then deleted.  fd -1: write
+ * nothing, only delete.  *len (may be NULL) gets the bytes written.  0, or
+ * -1: NWS_ERR_IO only for a write error on fd (the stored value is gone all
+ * the same); a lost server is NWS_ERR_CONNECT or NWS_ERR_CLOSED.
+ */
+NWS_API int nws_sleigh_output_fd(nws_sleigh *s, const json_t *cmd_value, const char *stream,
+                                 int fd, uint64_t *len, nws_error *err);
+
+/*
+ * A command argument made of len bytes (any bytes but NUL): a JSON string
+ * if they are UTF-8, else {"nwsBytes": base64} (JSON text cannot carry
+ * other bytes), which the worker passes to the program as those bytes.
+ * New reference, or NULL.
+ */
+NWS_API json_t *nws_sleigh_bytes(const char *p, size_t len);
+
 /* ---- eachElem and eachWorker -------------------------------------------- */
 
 /* nws_sleigh_elem_opts.flags */
 #define NWS_SLEIGH_DISCARD 0x1 /* keep no results (an accumulator sees them); the
                                   returned array is empty */
+
+/*
+ * Halting a batch early, as GNU parallel's --halt: once count results of
+ * the kind what have come (or count percent of the batch's elements; of
+ * the elements pushed so far for a streaming batch not ended yet), the
+ * batch halts.  NWS_SLEIGH_HALT_SOON: no more tasks are submitted, the
+ * tasks already submitted finish (with a load factor, about those
+ * running), and the elements never submitted get the error
+ * NWS_SLEIGH_HALTED.  NWS_SLEIGH_HALT_NOW: the batch ends at once, every
+ * element without a result getting that error; tasks already on the
+ * workers run to their end, and their results are dropped.
+ */
+enum { NWS_SLEIGH_HALT_NEVER = 0, NWS_SLEIGH_HALT_SOON = 1, NWS_SLEIGH_HALT_NOW = 2 };
+enum { NWS_SLEIGH_HALT_FAIL = 0, NWS_SLEIGH_HALT_SUCCESS = 1, NWS_SLEIGH_HALT_DONE = 2 };
+
+typedef struct nws_sleigh_halt {
+    int    when;    /* NWS_SLEIGH_HALT_NEVER (0, the default), _SOON or _NOW */
+    int    what;    /* the results that count: _FAIL (errors), _SUCCESS (values),
+                       _DONE (both) */
+    double count;   /* how many (>= 1), or a percentage (0 < count <= 100) */
+    int    percent; /* 1: count is a percentage of the elements */
+} nws_sleigh_halt;
+
+/* The error of the elements a halted batch did not run. */
+#define NWS_SLEIGH_HALTED "not run: the batch halted"
+
+/*
+ * Parses GNU parallel's --halt syntax into *h: "never", "now|soon,
+ * fail|success|done=N" or "...=N%", or the old forms 0 (never), 1
+ * (soon,fail=1), 2 (now,fail=1), -1 (soon,success=1), -2 (now,success=1).
+ * 0, or -1 (NWS_ERR_INVALID, the text says what is wrong).
+ */
+NWS_API int nws_sleigh_halt_parse(const char *spec, nws_sleigh_halt *h, nws_error *err);
 
 typedef struct nws_sleigh_elem_opts {
     const json_t       *arg_permute; /* JSON array of 0-based positions, or NULL */
@@ -320,6 +406,7 @@ typedef struct nws_sleigh_elem_opts {
     nws_sleigh_accum_fn accumulate;  /* NULL, or called for each result */
     void               *accum_arg;
     unsigned            flags;       /* NWS_SLEIGH_DISCARD */
+    nws_sleigh_halt     halt;        /* when to stop early; all 0: never */
 } nws_sleigh_elem_opts;
 
 /*
@@ -389,11 +476,13 @@ typedef struct nws_sleigh_progress {
     size_t queued;     /* tasks waiting for a worker (server) */
     size_t running;    /* tasks on a worker now (server) */
     size_t done;       /* tasks finished, failed ones included (server) */
-    size_t failed;     /* tasks failed because their workers died (server) */
+    size_t failed;     /* elements whose result is an error: the task set an
+                          error, the command failed, the worker died (server) */
     size_t collected;  /* elements whose result this pending has taken */
     size_t errors;     /* of which errors */
     size_t duplicates; /* results dropped because their element had one already */
     int    ended;      /* 1 once every element is known */
+    int    halted;     /* the halt policy struck: NWS_SLEIGH_HALT_SOON or _NOW, else 0 */
 } nws_sleigh_progress;
 
 /* Fills *pr (one round trip for the server's counts).  0, or -1. */
@@ -418,6 +507,14 @@ NWS_API int nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r,
  * for eachWorker), including those already taken by pending_next: a new
  * array (empty with NWS_SLEIGH_DISCARD), or NULL.  A streaming batch must
  * be ended first.
+ *
+ * Never waits for what cannot come: when the batch was collected by
+ * another process, the workspace was deleted, the sleigh shut down or no
+ * worker is left in a closed group, the elements still missing get error
+ * entries saying so ("no result (collected elsewhere)", "no result: WHY",
+ * ...), the array is returned, and err is filled with the reason as well
+ * (err->code != 0 although the call returned an array).  pending_next
+ * hands those errors out as results, then returns 0.
  */
 NWS_API json_t *nws_sleigh_pending_wait(nws_sleigh_pending *p, nws_error *err) NWS_WUR;
 
@@ -427,7 +524,11 @@ NWS_API json_t *nws_sleigh_pending_wait(nws_sleigh_pending *p, nws_error *err) N
  * elements, or 0 to read it from the record the submitter keeps in the
  * workspace.  Results taken by someone else before do not come again:
  * once the server has nothing left for the batch, those elements get the
- * error "no result (collected elsewhere)".  New pending, or NULL.
+ * error "no result (collected elsewhere)".  A batch whose results were all
+ * collected is gone from the server (but for its counts, kept for the
+ * last 16): attaching to it fails with "batch ID was already collected",
+ * or "no such batch" (never submitted, or collected longer ago).  New
+ * pending, or NULL.
  */
 NWS_API nws_sleigh_pending *nws_sleigh_pending_attach(nws_sleigh *s, const char *batch_id,
                                                       size_t nelems,

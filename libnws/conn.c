@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "nwsp.h"
+#include "secret.h"
 
 /* The handshake must not hang on a peer that accepts but never speaks NWS. */
 #define CONN_HANDSHAKE_TIMEOUT_MS 30000
@@ -220,6 +221,54 @@ conn_allows_one(const char *v, size_t vlen)
 }
 
 /*
+ * Answers the challenge v (vlen bytes: "hmac-sha256:" NONCE) into answer
+ * (NWSP_HMAC_HEX hex digits and a NUL), with secret, or when it is NULL with
+ * the user's secret file (secret.h), which is made if missing (its path
+ * then goes into src, for messages); the secret is kept on c for the
+ * launchers of a sleigh.  Nothing is sent to a server
+ * that asks otherwise: the secret itself never goes on the wire.  0, or -1.
+ */
+static int
+conn_auth_response(nws_client *c, const char *v, size_t vlen, const char *secret,
+                   char *answer, size_t len, char *src, size_t srclen, nws_error *err)
+{
+    static const size_t slen = sizeof(NWSP_AUTH_SCHEME) - 1;
+    char                path[4096], why[300], buf[NWSP_SECRET_MAX + 1];
+
+    if (vlen != slen + NWSP_NONCE_HEX || memcmp(v, NWSP_AUTH_SCHEME, slen) != 0) {
+        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0,
+                     "the server wants a secret in a way we do not speak (not "
+                     "\"%s\" NONCE): not sending it",
+                     NWSP_AUTH_SCHEME);
+        return -1;
+    }
+    if (secret == NULL) {
+        if (nwsp_secret_path(path, sizeof(path), NULL, why, sizeof(why)) != 0 ||
+            nwsp_secret_read(path, 1, buf, sizeof(buf), why, sizeof(why)) != 0) {
+            nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0,
+                         "the server requires authentication: %s", why);
+            return -1;
+        }
+        secret = buf;
+        snprintf(src, srclen, "%.200s", path);
+    }
+    if (secret[0] == '\0') {
+        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0,
+                     "the server requires authentication, and the secret is empty");
+        return -1;
+    }
+    free(c->secret);
+    if ((c->secret = strdup(secret)) == NULL ||
+        nwsp_hmac_hex(secret, strlen(secret), v + slen, NWSP_NONCE_HEX, answer, len) != 0) {
+        explicit_bzero(buf, sizeof(buf));
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+        return -1;
+    }
+    explicit_bzero(buf, sizeof(buf));
+    return 0;
+}
+
+/*
  * Reads the advertisement after "P000", sends "R000" with the options we
  * want, and expects "A000".  0, or -1.
  */
@@ -230,7 +279,7 @@ conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err
     const char     *why = "", *v;
     size_t          vlen;
     ssize_t         n;
-    char            w[4];
+    char            w[4], answer[NWSP_HMAC_HEX + 1], src[256] = "the caller";
     int             want_to = 0, want_from = 0, rc, auth;
     uint64_t        port;
 
@@ -261,14 +310,11 @@ conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err
             return -1;
         }
     }
-    /* A server with --auth-file advertises NwsAuth and wants the secret. */
+    /* A server that wants the secret advertises NwsAuth with a challenge. */
     auth = nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "NwsAuth", &v, &vlen);
-    if (auth && (secret == NULL || secret[0] == '\0')) {
-        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0,
-                     "the server requires authentication: set NWS_AUTH_FILE to the file "
-                     "holding its secret");
+    if (auth && conn_auth_response(c, v, vlen, secret, answer, sizeof(answer), src,
+                                   sizeof(src), err) != 0)
         return -1;
-    }
     if (nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "NwsWebPort", &v, &vlen) &&
         nwsp_parse_u64(v, vlen, 65535, &port) == 0)
         c->web_port = (int)port;
@@ -278,7 +324,7 @@ conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err
     rc |= nwsp_buf_dict_begin(&req, (unsigned)(want_to + want_from + auth +
                                                !!(flags & NWS_CONNECT_KILL_ON_CLOSE)));
     if (auth)
-        rc |= nwsp_buf_dict_put(&req, "NwsAuth", 7, secret, strlen(secret));
+        rc |= nwsp_buf_dict_put(&req, "NwsAuth", 7, answer, NWSP_HMAC_HEX);
     if (want_to)
         rc |= nwsp_buf_dict_put(&req, "MetadataToServer", 16, "1", 1);
     if (want_from)
@@ -295,9 +341,10 @@ conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err
     if (rc != 0 || conn_word(c, w, err) != 0)
         return -1;
     if (memcmp(w, NWSP_HS_ACCEPT, 4) != 0) {
-        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "the server %s our options%s",
+        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "the server %s our options%s%.200s%s",
                      memcmp(w, NWSP_HS_DENY, 4) == 0 ? "refused" : "did not accept",
-                     auth ? " (a wrong secret?)" : "");
+                     auth ? " (not its secret? ours is from " : "", auth ? src : "",
+                     auth ? ")" : "");
         return -1;
     }
     c->meta_to = want_to;
@@ -385,31 +432,6 @@ conn_dial(const char *host, int port, nws_error *err)
 }
 
 /* Returns a new, handshaken connection, or NULL; the caller nws_close()s it. */
-/*
- * Reads the secret of $NWS_AUTH_FILE (its first line) into buf; "" when the
- * variable is unset; -1 when the file cannot be read.
- */
-static int
-conn_env_secret(char *buf, size_t len, nws_error *err)
-{
-    const char *path = getenv("NWS_AUTH_FILE");
-    FILE       *fp;
-
-    buf[0] = '\0';
-    if (path == NULL || path[0] == '\0')
-        return 0;
-    if ((fp = fopen(path, "r")) == NULL) {
-        nwsp_err_set(err, NWS_ERR_INVALID, 0, "NWS_AUTH_FILE %.100s: %s", path,
-                     strerror(errno));
-        return -1;
-    }
-    if (fgets(buf, (int)len, fp) == NULL)
-        buf[0] = '\0';
-    fclose(fp);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    return 0;
-}
-
 nws_client *
 nws_connect(const char *host, int port, unsigned flags, nws_error *err)
 {
@@ -422,17 +444,11 @@ nws_connect_auth(const char *host, int port, unsigned flags, const char *secret,
 {
     nws_client *c;
     const char *env;
-    char        envsecret[NWSP_DICT_FIELD_MAX + 2];
 
     nwsp_err_clear(err);
-    if (secret == NULL) {
-        if (conn_env_secret(envsecret, sizeof(envsecret), err) != 0)
-            return NULL;
-        secret = envsecret;
-    }
-    if (strlen(secret) > NWSP_DICT_FIELD_MAX) {
+    if (secret != NULL && strlen(secret) > NWSP_SECRET_MAX) {
         nwsp_err_set(err, NWS_ERR_INVALID, 0, "the secret is longer than %d bytes",
-                     NWSP_DICT_FIELD_MAX);
+                     NWSP_SECRET_MAX);
         return NULL;
     }
     if (host == NULL || host[0] == '\0')
@@ -483,7 +499,25 @@ nws_close(nws_client *c)
     free(c->rbuf);
     nws_meta_free(c->next_meta);
     nws_meta_free(c->reply_meta);
+    if (c->secret != NULL) {
+        explicit_bzero(c->secret, strlen(c->secret));
+        free(c->secret);
+    }
     free(c);
+}
+
+/* 1 if the server asked for our secret and took the answer. */
+int
+nws_authenticated(const nws_client *c)
+{
+    return c != NULL && c->secret != NULL;
+}
+
+/* The secret c answered the server's challenge with (borrowed), or NULL. */
+const char *
+nwsp_conn_secret(const nws_client *c)
+{
+    return c == NULL ? NULL : c->secret;
 }
 
 /* Sets send/receive timeouts; 0, or -1. */

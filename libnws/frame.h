@@ -36,6 +36,9 @@
 #define NWSP_STATUS_INTERNAL     2000
 #define NWSP_STATUS_NOT_OPENED   2001
 #define NWSP_STATUS_SLEIGH_DEAD  5001
+/* How nwsserver's error text starts when a sleigh batch's result can never
+ * come (taken elsewhere, or no such batch); libnws recognizes it. */
+#define NWSP_SLEIGH_OVER_TEXT    "Batch over:"
 
 /* Type descriptor bits (section 8.2). */
 #define NWSP_DESC_DIRECT_STRING 0x00000001

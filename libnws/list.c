@@ -4,7 +4,10 @@
  * Both listings are tab-separated text.  The parsers are strict about the
  * shape (field counts, numbers, the ' '/'>' mark) and report a malformed
  * listing as NWS_ERR_PROTOCOL; the connection stays usable, since the
- * reply itself was framed correctly.  The raw text is kept as well.
+ * reply itself was framed correctly.  The raw text is kept as well.  The
+ * network calls are lax instead: a name with a TAB or LF (which older
+ * servers allowed) breaks its own line only, so that line is skipped and
+ * counted rather than failing everyone's listing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -133,9 +136,9 @@ list_ws_line(const char *s, const char *e, nws_ws_info *wi)
     return 0;
 }
 
-/* Parses `list wss` text; a new list, or NULL. */
-nws_ws_list *
-nws_ws_list_parse(const char *text, size_t len, nws_error *err)
+/* Parses `list wss` text; a new list, or NULL.  lax: skip malformed lines. */
+static nws_ws_list *
+list_ws_parse(const char *text, size_t len, int lax, nws_error *err)
 {
     const char  *s = text, *e = text + len, *nl;
     nws_ws_list *l;
@@ -161,6 +164,12 @@ nws_ws_list_parse(const char *text, size_t len, nws_error *err)
         if (nl == s)
             continue; /* the "\n" of an unknown name */
         rc = list_ws_line(s, nl, &l->items[l->count]);
+        if (rc == -1 && lax) {
+            /* list_ws_line allocates nothing before it finds a line malformed. */
+            memset(&l->items[l->count], 0, sizeof(l->items[0]));
+            l->skipped++;
+            continue;
+        }
         l->count++;
         if (rc == -2)
             goto nomem;
@@ -176,6 +185,12 @@ nomem:
     nws_ws_list_free(l);
     nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
     return NULL;
+}
+
+nws_ws_list *
+nws_ws_list_parse(const char *text, size_t len, nws_error *err)
+{
+    return list_ws_parse(text, len, 0, err);
 }
 
 /* Parses one `list vars` line [s, e) into vi; 0, -1 malformed, -2 no memory. */
@@ -203,9 +218,9 @@ list_var_line(const char *s, const char *e, nws_var_info *vi)
     return 0;
 }
 
-/* Parses `list vars` text; a new list, or NULL. */
-nws_var_list *
-nws_var_list_parse(const char *text, size_t len, nws_error *err)
+/* Parses `list vars` text; a new list, or NULL.  lax: skip malformed lines. */
+static nws_var_list *
+list_var_parse(const char *text, size_t len, int lax, nws_error *err)
 {
     const char   *s = text, *e = text + len, *nl;
     nws_var_list *l;
@@ -229,6 +244,11 @@ nws_var_list_parse(const char *text, size_t len, nws_error *err)
         if ((nl = memchr(s, '\n', (size_t)(e - s))) == NULL)
             nl = e;
         rc = list_var_line(s, nl, &l->items[l->count]);
+        if (rc == -1 && lax) {
+            memset(&l->items[l->count], 0, sizeof(l->items[0]));
+            l->skipped++;
+            continue;
+        }
         l->count++;
         if (rc == -2)
             goto nomem;
@@ -244,6 +264,12 @@ nomem:
     nws_var_list_free(l);
     nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
     return NULL;
+}
+
+nws_var_list *
+nws_var_list_parse(const char *text, size_t len, nws_error *err)
+{
+    return list_var_parse(text, len, 0, err);
 }
 
 /* Sends a listing request (argc args already begun) and reads its text; new value or NULL. */
@@ -271,7 +297,7 @@ nws_list_wss(nws_client *c, const char *name, nws_error *err)
         (name != NULL && nwsp_req_str(c, name, err) != 0) ||
         (v = list_fetch(c, err)) == NULL)
         return NULL;
-    l = nws_ws_list_parse(v->data, v->len, err);
+    l = list_ws_parse(v->data, v->len, 1, err);
     nws_value_free(v);
     return l;
 }
@@ -292,7 +318,7 @@ nws_list_vars(nws_ws *ws, nws_error *err)
         nwsp_req_str(ws->c, "list vars", err) != 0 ||
         nwsp_req_str(ws->c, ws->name, err) != 0 || (v = list_fetch(ws->c, err)) == NULL)
         return NULL;
-    l = nws_var_list_parse(v->data, v->len, err);
+    l = list_var_parse(v->data, v->len, 1, err);
     nws_value_free(v);
     return l;
 }

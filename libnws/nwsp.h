@@ -78,6 +78,7 @@ struct nws_client {
     nws_meta *next_meta;  /* metadata for the next request only */
     nws_meta *reply_meta; /* metadata of the last reply */
     struct ssl_st *ssl;   /* TLS, or NULL */
+    char          *secret; /* what answered the server's challenge, or NULL */
 };
 
 /* tls.c: TLS, and the byte I/O every file uses (TLS or not). */
@@ -88,6 +89,8 @@ ssize_t nwsp_io_send(nws_client *c, const void *p, size_t len, int dontwait);
 ssize_t nwsp_io_recv(nws_client *c, void *p, size_t len, int dontwait);
 int     nwsp_io_pending(const nws_client *c);
 
+/* conn.c: the secret c answered the server's challenge with (borrowed), or NULL. */
+const char *nwsp_conn_secret(const nws_client *c);
 /* Marks c broken: closes the socket so every later call fails. */
 void nwsp_conn_fail(nws_client *c);
 /* 0 if c can be used, else -1 with NWS_ERR_CLOSED/INVALID recorded. */

@@ -58,6 +58,7 @@ sleigh_alloc(const nws_sleigh_options *opt, nws_error *err)
     const char *host = opt->host;
     nws_sleigh *s = calloc(1, sizeof(*s));
     char       *end;
+    int         named;
 
     if (s == NULL) {
         nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
@@ -65,6 +66,8 @@ sleigh_alloc(const nws_sleigh_options *opt, nws_error *err)
     }
     if (host == NULL || *host == '\0')
         host = getenv("NWS_HOST");
+    named = (host != NULL && *host != '\0') || opt->port > 0 ||
+            (getenv("NWS_PORT") != NULL && *getenv("NWS_PORT") != '\0');
     if (host == NULL || *host == '\0')
         host = NWS_DEFAULT_HOST;
     s->port = opt->port;
@@ -78,6 +81,22 @@ sleigh_alloc(const nws_sleigh_options *opt, nws_error *err)
         return NULL;
     }
     if ((s->c = nws_connect(s->host, s->port, 0, err)) == NULL) {
+        free(s->host);
+        free(s);
+        return NULL;
+    }
+    /*
+     * Nobody named the server: on a shared machine anyone may have started
+     * one on the default port, and workers take tasks from whoever can
+     * store them.  Only a server that knows our secret is ours.
+     */
+    if (!named && !nws_authenticated(s->c)) {
+        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0,
+                     "the server at %s:%d asks for no secret, so anyone may have started "
+                     "it: not giving it workers (name it, by host, port, NWS_HOST or "
+                     "NWS_PORT, to use it anyway)",
+                     s->host, s->port);
+        nws_close(s->c);
         free(s->host);
         free(s);
         return NULL;
@@ -201,6 +220,7 @@ sleigh_launch(nws_sleigh *s, const nws_sleigh_options *opt,
     spec.output = !!(opt->flags & NWS_SLEIGH_OUTPUT);
     spec.restart = !(opt->flags & NWS_SLEIGH_NO_RESTART);
     spec.total = n;
+    spec.secret = nwsp_conn_secret(s->c);
     spec.nodes = nodes;
     spec.remote_host = opt->remote_host;
     spec.remote_port = opt->remote_port;

@@ -93,6 +93,11 @@ struct nws_sleigh_pending {
     nws_meta   *p_meta;       /* {batchId: id} */
     double      p_poll_s;
     int p_record_seen; /* attached: the submitter's record says all is submitted */
+
+    nws_sleigh_halt p_halt;   /* the halt policy (sleigh_halt.c) */
+    int             p_halted; /* it struck: NWS_SLEIGH_HALT_SOON or _NOW */
+    char p_state[16];  /* the server's word on the batch (jobStatus nwsBatch), or "" */
+    nws_error p_gone;  /* why results can no longer come (code 0: they can) */
 };
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -173,6 +178,23 @@ batch_new(nws_sleigh *s, const char *id, nws_error *err)
     return p;
 }
 
+/*
+ * Puts the task's timeout (its "timeout" key, seconds per element) into
+ * the task value's metadata as nwsTimeout, where the server reads it to
+ * end a task whose worker hangs (server/sleigh.c).  0, or -1.
+ */
+static int
+batch_meta_timeout(const json_t *proto, nws_meta *m, nws_error *err)
+{
+    double t = json_number_value(json_object_get(proto, "timeout"));
+    char   num[48];
+
+    if (!(t > 0))
+        return 0;
+    snprintf(num, sizeof(num), "%.3f", t);
+    return nws_meta_set(m, "nwsTimeout", num, err);
+}
+
 /* Checks a task description; 0, or -1. */
 static int
 batch_check_task(const json_t *task, nws_error *err)
@@ -196,6 +218,13 @@ batch_check_task(const json_t *task, nws_error *err)
         }
     } else {
         nwsp_err_set(err, NWS_ERR_INVALID, 0, "unknown task kind \"%s\"", kind);
+        return -1;
+    }
+    if (json_object_get(task, "timeout") != NULL &&
+        (!json_is_number(json_object_get(task, "timeout")) ||
+         !(json_number_value(json_object_get(task, "timeout")) >= 0) ||
+         json_number_value(json_object_get(task, "timeout")) > 1e7)) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "a task's \"timeout\" is seconds (0 to 1e7)");
         return -1;
     }
     return 0;
@@ -325,7 +354,8 @@ batch_task_value(nws_sleigh_pending *p, size_t first, size_t n, nws_error *err)
     if (nws_meta_set(m, "nwsFirst", num, err) != 0)
         goto fail;
     snprintf(num, sizeof(num), "%zu", n);
-    if (nws_meta_set(m, "nwsCount", num, err) != 0)
+    if (nws_meta_set(m, "nwsCount", num, err) != 0 ||
+        batch_meta_timeout(p->p_proto, m, err) != 0)
         goto fail;
     return v;
 nomem:
@@ -356,6 +386,12 @@ batch_record(nws_sleigh_pending *p, nws_bulk *b, nws_error *err)
     json_decref(rec);
     if (v == NULL)
         return -1;
+    /* The server ties the record to the batch: both go once it is collected. */
+    if (nws_meta_set(nws_value_meta(v), "batchId", p->p_id, err) != 0 ||
+        nws_meta_set(nws_value_meta(v), "nwsRecord", "1", err) != 0) {
+        nws_value_free(v);
+        return -1;
+    }
     snprintf(var, sizeof(var), NWSP_SLEIGH_BATCH_FMT, p->p_id);
     rc = nws_bulk_store(b, var, v, err);
     nws_value_free(v);
@@ -412,7 +448,7 @@ batch_submit_some(nws_sleigh_pending *p, int partial, nws_error *err)
     size_t     n, bytes = 0;
     int        rc = 0;
 
-    if (p->p_each_worker || p->p_attached || p->p_recorded)
+    if (p->p_each_worker || p->p_attached || p->p_recorded || p->p_halted)
         return 0;
     if ((b = nws_bulk_new(p->p_s->ws, err)) == NULL)
         return -1;
@@ -548,6 +584,9 @@ batch_element(nws_sleigh_pending *p, size_t index, json_t *value, const char *er
     p->p_collected++;
     if (error != NULL)
         p->p_errors++;
+    if (!p->p_halted &&
+        nwsp_sleigh_halt_hit(&p->p_halt, p->p_errors, p->p_collected, p->p_nelems))
+        p->p_halted = p->p_halt.when; /* no more submitted; pending_next ends it */
     if (p->p_accum != NULL) {
         r.index = index;
         r.value = value;
@@ -669,9 +708,12 @@ batch_take(nws_sleigh_pending *p, nws_value *v, nws_error *err)
     return rc;
 }
 
-/* Marks the batch finished, giving every element still without a result an error. */
+/*
+ * Marks the batch finished, giving every element still without a result
+ * the error why (NULL: BATCH_NO_RESULT).
+ */
 static int
-batch_finish(nws_sleigh_pending *p, nws_error *err)
+batch_finish_why(nws_sleigh_pending *p, const char *why, nws_error *err)
 {
     size_t i;
 
@@ -682,11 +724,46 @@ batch_finish(nws_sleigh_pending *p, nws_error *err)
             return -1;
         for (i = 0; i < p->p_nelems; i++)
             if (!p->p_have[i] &&
-                batch_element(p, i, NULL, BATCH_NO_RESULT, -1, 0, err) != 0)
+                batch_element(p, i, NULL, why != NULL ? why : BATCH_NO_RESULT, -1, 0,
+                              err) != 0)
                 return -1;
     }
     p->p_finished = 1;
     return 0;
+}
+
+/* Marks the batch finished, giving every element still without a result an error. */
+static int
+batch_finish(nws_sleigh_pending *p, nws_error *err)
+{
+    return batch_finish_why(p, NULL, err);
+}
+
+/*
+ * The server said (error *why, NWS_ERR_SERVER) that what this pending
+ * waits for can no longer come: the batch was collected elsewhere, the
+ * sleigh shut down, its workspace was deleted.  Every element without a
+ * result gets an error saying so, the batch is finished, and why is kept
+ * for pending_wait.  0, or -1 (out of memory).
+ */
+static int
+batch_gone(nws_sleigh_pending *p, const nws_error *why, nws_error *err)
+{
+    char text[sizeof(why->text) + 16];
+
+    if (p->p_gone.code == 0)
+        p->p_gone = *why;
+    if (strncmp(why->text, NWSP_SLEIGH_OVER_TEXT, strlen(NWSP_SLEIGH_OVER_TEXT)) == 0)
+        return batch_finish_why(p, BATCH_NO_RESULT, err);
+    snprintf(text, sizeof(text), "no result: %s", why->text);
+    return batch_finish_why(p, text, err);
+}
+
+/* 1 when the server no longer has the batch (collected, or never known). */
+static int
+batch_over(const nws_sleigh_pending *p)
+{
+    return strcmp(p->p_state, "collected") == 0 || strcmp(p->p_state, "none") == 0;
 }
 
 /* jobStatus of the batch: pending count and the reply metadata (copied) in *m. */
@@ -706,6 +783,10 @@ batch_job_status(nws_sleigh_pending *p, nws_meta **m, nws_error *err)
         return -1;
     }
     n = strtol(nws_value_str(v) ? nws_value_str(v) : "0", NULL, 10);
+    snprintf(p->p_state, sizeof(p->p_state), "%s",
+             nws_meta_get(nws_value_meta_get(v), "nwsBatch")
+                 ? nws_meta_get(nws_value_meta_get(v), "nwsBatch")
+                 : "");
     if (m != NULL)
         *m = nws_meta_copy(nws_value_meta_get(v));
     nws_value_free(v);
@@ -762,6 +843,8 @@ batch_read_counted(nws_sleigh_pending *p, int timeout_ms, nws_error *err)
         p->p_inflight = (int)want;
     }
     rc = nwsp_sleigh_read_value(p->p_c, 0, timeout_ms, &v, err);
+    if (rc < 0 && err != NULL && err->code == NWS_ERR_SERVER)
+        p->p_inflight--; /* an error reply: it was read */
     if (rc != 1)
         return rc == NWS_SLEIGH_TIMEOUT ? rc : -1;
     p->p_inflight--;
@@ -788,8 +871,12 @@ batch_read_polled(nws_sleigh_pending *p, int timeout_ms, nws_error *err)
             p->p_poll_s = 0.001;
             return batch_take(p, v, err) == 0 ? 1 : -1;
         }
-        if ((seen = batch_record_seen(p, err)) < 0 ||
-            (pending = batch_job_status(p, NULL, err)) < 0)
+        if ((pending = batch_job_status(p, NULL, err)) < 0)
+            return -1;
+        /* The server's word on the batch, else (older servers) the record's. */
+        if (strcmp(p->p_state, "ended") == 0 || batch_over(p))
+            seen = 1;
+        else if ((seen = batch_record_seen(p, err)) < 0)
             return -1;
         if (seen && pending == 0) {
             /* Nothing queued or running: every result is in the server now. */
@@ -853,8 +940,11 @@ nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout
                         nws_error *err)
 {
     struct batch_ready *br;
+    nws_error           local;
     int                 rc;
 
+    if (err == NULL)
+        err = &local; /* the server's errors are looked at below */
     nwsp_err_clear(err);
     if (p == NULL || r == NULL) {
         nwsp_err_set(err, NWS_ERR_INVALID, 0, "NULL argument");
@@ -877,6 +967,13 @@ nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout
         if (p->p_polled) {
             rc = batch_read_polled(p, timeout_ms, err);
         } else {
+            /* Halted: now at once, soon once what was submitted is in. */
+            if (p->p_halted == NWS_SLEIGH_HALT_NOW ||
+                (p->p_halted && p->p_tasks_in == p->p_submitted)) {
+                if (batch_finish_why(p, NWS_SLEIGH_HALTED, err) != 0)
+                    return -1;
+                continue;
+            }
             if (batch_submit(p, err) != 0)
                 return -1;
             if (batch_counted_done(p)) {
@@ -892,6 +989,15 @@ nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout
             if (p->p_submitted == p->p_tasks_in)
                 return NWS_SLEIGH_TIMEOUT; /* a streaming batch waiting for input */
             rc = batch_read_counted(p, timeout_ms, err);
+        }
+        if (rc < 0 && err->code == NWS_ERR_SERVER) {
+            /* Results that can no longer come become errors: hand them out. */
+            nws_error why = *err;
+
+            nwsp_err_clear(err);
+            if (batch_gone(p, &why, err) != 0)
+                return -1;
+            continue;
         }
         if (rc < 0 || rc == NWS_SLEIGH_TIMEOUT)
             return rc;
@@ -923,6 +1029,9 @@ nws_sleigh_pending_wait(nws_sleigh_pending *p, nws_error *err)
     p->p_waiting = 0;
     if (rc != 0)
         return NULL;
+    /* Some results could not come: the array says which, err says why. */
+    if (p->p_gone.code != 0 && err != NULL)
+        *err = p->p_gone;
     if (p->p_flags & NWS_SLEIGH_DISCARD)
         return json_array();
     if (!p->p_each_worker)
@@ -1006,10 +1115,16 @@ nws_sleigh_pending_progress(nws_sleigh_pending *p, nws_sleigh_progress *pr,
         pr->tasks = pr->queued + pr->running + pr->done;
         pr->submitted = pr->tasks;
     }
+    if (p->p_finished && strcmp(p->p_state, "none") == 0) {
+        /* Collected long ago: the server forgot it; what this pending saw. */
+        pr->done = pr->tasks;
+        pr->failed = p->p_errors;
+    }
     pr->collected = p->p_collected;
     pr->errors = p->p_errors;
     pr->duplicates = p->p_dups;
     pr->ended = p->p_ended;
+    pr->halted = p->p_halted;
     nws_meta_free(m);
     return 0;
 }
@@ -1033,6 +1148,11 @@ nws_sleigh_pending_push(nws_sleigh_pending *p, const json_t *args, nws_error *er
     if (p->p_pushed == NULL || p->p_ended) {
         nwsp_err_set(err, NWS_ERR_INVALID, 0,
                      p->p_ended ? "the batch was ended" : "not a streaming batch");
+        return -1;
+    }
+    if (p->p_gone.code != 0) {
+        /* Its results can no longer come: more elements would be lost too. */
+        nwsp_err_set(err, p->p_gone.code, p->p_gone.status, "%s", p->p_gone.text);
         return -1;
     }
     if (json_array_append(p->p_pushed, (json_t *)args) != 0 ||
@@ -1103,6 +1223,19 @@ nws_sleigh_pending_attach(nws_sleigh *s, const char *batch_id, size_t nelems,
     if ((p = batch_new(s, batch_id, err)) == NULL)
         return NULL;
     p->p_attached = p->p_polled = p->p_ended = 1;
+    /* A collected batch is gone from the server but for its counts: say so
+     * rather than wait for results that cannot come. */
+    if (batch_job_status(p, NULL, err) < 0)
+        goto fail;
+    if (strcmp(p->p_state, "collected") == 0) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0, "batch %s was already collected", batch_id);
+        goto fail;
+    }
+    if (strcmp(p->p_state, "none") == 0) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0,
+                     "no such batch %s (never submitted, or collected)", batch_id);
+        goto fail;
+    }
     snprintf(var, sizeof(var), NWSP_SLEIGH_BATCH_FMT, batch_id);
     if ((rc = nws_find_try_json(s->ws, var, &rec, err)) < 0)
         goto fail;
@@ -1224,6 +1357,15 @@ nws_sleigh_each_elem_async(nws_sleigh *s, const json_t *task, const json_t *elem
     p->p_accum = opts->accumulate;
     p->p_accum_arg = opts->accum_arg;
     p->p_chunk = opts->chunk > 1 ? opts->chunk : 1;
+    if (opts->halt.when != NWS_SLEIGH_HALT_NEVER) {
+        if ((opts->halt.when != NWS_SLEIGH_HALT_SOON && opts->halt.when != NWS_SLEIGH_HALT_NOW) ||
+            opts->halt.what < NWS_SLEIGH_HALT_FAIL || opts->halt.what > NWS_SLEIGH_HALT_DONE ||
+            !(opts->halt.count > 0) || (opts->halt.percent && opts->halt.count > 100)) {
+            nwsp_err_set(err, NWS_ERR_INVALID, 0, "a bad halt policy");
+            goto fail;
+        }
+        p->p_halt = opts->halt;
+    }
     if (batch_proto(p, task, fixed_args, opts->arg_permute, err) != 0)
         goto fail;
     if (!(opts->flags & NWS_SLEIGH_DISCARD) && (p->p_results = json_array()) == NULL)
@@ -1312,7 +1454,8 @@ nws_sleigh_each_worker_async(nws_sleigh *s, const json_t *task, const json_t *ar
     if ((m = nws_value_meta(v)) == NULL ||
         nws_meta_set(m, "batchId", p->p_id, err) != 0 ||
         nws_meta_set(m, "nwsFirst", "0", err) != 0 ||
-        nws_meta_set(m, "nwsCount", "1", err) != 0)
+        nws_meta_set(m, "nwsCount", "1", err) != 0 ||
+        batch_meta_timeout(p->p_proto, m, err) != 0)
         goto nomem;
     if ((b = nws_bulk_new(s->ws, err)) == NULL ||
         nws_bulk_store(b, NWSP_SLEIGH_BROADCAST, v, err) != 0 ||

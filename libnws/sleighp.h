@@ -24,6 +24,7 @@
 #define SLEIGHP_H
 
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "nws.h"
 #include "nws_json.h"
@@ -140,5 +141,50 @@ nws_client *nwsp_sleigh_conn_get(nws_sleigh *s, nws_ws **ws, nws_error *err);
 void nwsp_sleigh_conn_put(nws_sleigh *s, nws_client *c, nws_ws *ws, int reusable);
 /* Registered workers (rankCount), or -1. */
 long nwsp_sleigh_rank_count(nws_sleigh *s, nws_error *err);
+
+/* ---- sleigh_watch.c: a worker's messages to the process that owns it ------ */
+
+/*
+ * Seconds the owner of a worker (local launcher, node launcher) waits past
+ * an element's timeout before it kills the worker: a worker that is alive
+ * ends a command itself at the timeout and reports it with its output.
+ */
+#define NWSP_TIMEOUT_GRACE_S 0.5
+/* After the SIGTERM of a timeout, seconds until SIGKILL. */
+#define NWSP_TIMEOUT_TERM_S 1.0
+/* The si_value.sival_int of the SIGTERM an owner queues at a timeout. */
+#define NWSP_TIMEOUT_SIGVAL 0x6e777374
+
+/*
+ * The reading end of a worker's watch pipe (worker/watch.c has the
+ * messages).  ww_deadline: the monotonic second after which the worker
+ * is to be killed, 0 for none; ww_took: it ran a task once.
+ */
+struct nwsp_watch {
+    int    ww_fd;       /* -1: none */
+    char   ww_line[64];
+    size_t ww_len;
+    double ww_deadline;
+    int    ww_took;
+};
+
+/* Reads what the pipe has (non-blocking); 1 at end of file or error, else 0. */
+int nwsp_watch_read(struct nwsp_watch *ww);
+/*
+ * Acts on a watched worker's deadline at monotonic time now: SIGTERM (with
+ * SIGCONT, so a stopped worker takes it) once the deadline passed, SIGKILL
+ * NWSP_TIMEOUT_TERM_S later.  *term_at: 0, or when SIGTERM was sent.
+ * Returns 1 when a signal was sent now.
+ */
+int nwsp_watch_enforce(struct nwsp_watch *ww, pid_t pid, double now, double *term_at);
+
+/* ---- sleigh_halt.c ---------------------------------------------------------- */
+
+/*
+ * 1 if a batch with these counts (errors among collected results; nelems
+ * elements) is to halt under h, else 0.
+ */
+int nwsp_sleigh_halt_hit(const nws_sleigh_halt *h, size_t errors, size_t collected,
+                         size_t nelems);
 
 #endif

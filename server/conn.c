@@ -28,11 +28,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "secret.h"
 #include "server.h"
 
 enum conn_state {
@@ -63,6 +65,7 @@ struct conn {
     struct evbuffer    *c_out;
     struct event       *c_ev_read;    /* persistent; deleted past NWS_READ_HIGH */
     struct event       *c_ev_write;   /* added only while output is left over */
+    struct event       *c_ev_closed;  /* EV_CLOSED, added while c_ev_read is not */
     int                 c_reading;    /* c_ev_read is added */
     int                 c_read_timed; /* ... with the frame timeout */
     int                 c_writing;    /* c_ev_write is added */
@@ -77,8 +80,12 @@ struct conn {
     int                 c_meta_in;    /* MetadataToServer */
     int                 c_meta_out;   /* MetadataFromServer */
     int                 c_deadman;    /* closing stops the server */
+    char                c_nonce[NWSP_NONCE_HEX + 1]; /* this handshake's challenge */
     int                 c_closing;    /* flush the output, then close */
     int                 c_paused;     /* output too large: decode later */
+    int                 c_dead;       /* the peer is known gone: free, run nothing */
+    uint64_t            c_out_done;   /* output bytes written (handed to the kernel) */
+    struct fetched_list c_fetched;    /* fetched values in unwritten replies */
     unsigned            c_barriers;   /* __barrier groups joined */
     struct htab         c_map;        /* ws name -> instance id + 1 */
     struct htab         c_owned;      /* ws name -> instance id + 1 */
@@ -113,6 +120,8 @@ struct conn {
 };
 
 static TAILQ_HEAD(, conn) conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
+/* How often a conn watched for its peer's close (c_ev_closed) is also probed for a reset. */
+static const struct timeval conn_watch_period = {2, 0};
 /* Socket conns with replies to write at the end of this turn of the loop. */
 static TAILQ_HEAD(, conn) conn_dirty = TAILQ_HEAD_INITIALIZER(conn_dirty);
 
@@ -122,6 +131,7 @@ static void conn_timeouts(struct conn *);
 static void conn_sock_finish(struct conn *);
 static void conn_drained(struct conn *);
 static void conn_resume_next(struct conn *);
+static void conn_bev_watch(struct conn *, int on);
 
 int
 conn_has_cookie(const struct conn *c)
@@ -453,6 +463,7 @@ conn_unpark(struct conn *c)
     c->c_waiter.w_taglen = 0;
     if (c->c_ev_timeout != NULL)
         evtimer_del(c->c_ev_timeout);
+    conn_bev_watch(c, 0);
     c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
     conn_resume_later(c);
 }
@@ -464,7 +475,50 @@ conn_waiter_deliver(struct waiter *w, struct value *v, uint64_t index)
     struct conn *c = conn_from_waiter(w);
 
     reply_value(c, v, c->c_blocked_var->var_id, index);
+    if (w->w_fetch)
+        conn_note_fetched(c, c->c_blocked_var, v, index);
     conn_unpark(c);
+}
+
+/* Whether the peer closed or reset its end (unread input or not): one poll(). */
+static int
+conn_peer_gone(struct conn *c)
+{
+    struct pollfd pfd;
+
+    pfd.fd = c->c_bev != NULL ? bufferevent_getfd(c->c_bev) : c->c_fd;
+    pfd.events = POLLRDHUP;
+    pfd.revents = 0;
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 &&
+           (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/*
+ * Checked before a parked fetch is handed a value: a peer that closed (or
+ * reset) its end would take the value with it, so it gets nothing, and the
+ * conn is freed from its own callback with its unread requests.
+ */
+static int
+conn_waiter_gone(struct waiter *w)
+{
+    struct conn *c = conn_from_waiter(w);
+
+    if (!c->c_dead && !conn_peer_gone(c))
+        return 0;
+    if (!c->c_dead)
+        log_info("%s: closed by peer while waiting in a fetch; dropping its requests",
+                 c->c_peer);
+    c->c_dead = 1;
+    conn_resume_later(c);
+    return 1;
+}
+
+/* Notes a fetched value until its reply, which ends the output now, is written. */
+void
+conn_note_fetched(struct conn *c, struct var *var, struct value *v, uint64_t index)
+{
+    requeue_note(&c->c_fetched, var, v, index,
+                 c->c_out_done + evbuffer_get_length(conn_output(c)));
 }
 
 /* A parked request failed (its variable was purged). */
@@ -484,6 +538,7 @@ conn_block(struct conn *c, struct var *var, int fetch)
     c->c_blocked_var = var;
     waiter_park(&c->c_waiter, var, fetch);
     c->c_state = CONN_BLOCKED;
+    conn_bev_watch(c, 1);
 }
 
 /* The time limit of a parked request passed: its owner replies. */
@@ -682,6 +737,8 @@ cur_take(struct cursor *k, size_t n)
     k->k_used += n;
 }
 
+static enum step conn_hs_deny(struct conn *c, const char *why);
+
 /* The first 4 bytes choose the handshake (section 2.1). */
 static enum step
 conn_hs_first(struct conn *c, struct cursor *k)
@@ -693,13 +750,16 @@ conn_hs_first(struct conn *c, struct cursor *k)
     if (b[0] == 'X') {
         c->c_cookie = 1;
         evbuffer_add(conn_output(c), NWSP_HS_ADVERTISE, 4);
-        evbuffer_add(conn_output(c), srv.advert, srv.advert_len);
+        if (!auth_enabled())
+            evbuffer_add(conn_output(c), srv.advert, srv.advert_len);
+        else if (auth_advertise(conn_output(c), c->c_nonce, sizeof(c->c_nonce)) != 0)
+            return conn_hs_deny(c, "no random bytes for a challenge");
         c->c_state = CONN_HS_REQUEST;
         return STEP_PROGRESS;
     }
     if (auth_enabled()) {
         /* The old greeting has no options, so no room for the secret. */
-        log_info("%s: refused: authentication required, old-style handshake", c->c_peer);
+        auth_log_refusal(c->c_peer, "authentication required: old-style handshake");
         c->c_closing = 1;
         return STEP_PROGRESS;
     }
@@ -713,13 +773,19 @@ conn_hs_first(struct conn *c, struct cursor *k)
 static enum step
 conn_hs_deny(struct conn *c, const char *why)
 {
-    log_info("%s: handshake refused: %s", c->c_peer, why);
+    auth_log_refusal(c->c_peer, why);
     evbuffer_add(conn_output(c), NWSP_HS_DENY, 4);
     c->c_closing = 1;
     return STEP_PROGRESS;
 }
 
-/* Checks the requested options against the advertisement (section 2.6). */
+/*
+ * Checks the requested options against the advertisement (section 2.6).
+ * Options are only noted while checking and take effect once the whole
+ * request passed, the secret included: a refused handshake changes nothing
+ * (a KillServerOnClose of a client without the secret must not stop the
+ * server when it closes).
+ */
 static enum step
 conn_hs_options(struct conn *c, const char *dict, size_t len)
 {
@@ -728,34 +794,39 @@ conn_hs_options(struct conn *c, const char *dict, size_t len)
     const char          *adv;
     size_t               advlen;
     char                 key[64];
-    int                  authed = 0;
+    int                  authed = 0, meta_in = 0, meta_out = 0, deadman = 0;
 
     while (nwsp_dict_next(dict, len, &pos, &e)) {
         if (e.klen >= sizeof(key))
             return conn_hs_deny(c, "unknown option requested");
         memcpy(key, e.key, e.klen);
         key[e.klen] = '\0';
+        if (strcmp(key, "NwsAuth") == 0) {
+            if (!auth_enabled())
+                return conn_hs_deny(c, "unknown option requested");
+            if (!auth_check_response(c->c_nonce, e.val, e.vlen))
+                return conn_hs_deny(c, "authentication failed: wrong response");
+            authed = 1;
+            continue;
+        }
         if (!nwsp_dict_get(srv.advert, srv.advert_len, key, &adv, &advlen))
             return conn_hs_deny(c, "unknown option requested");
         if (advlen != 0 && (advlen != e.vlen || memcmp(adv, e.val, advlen) != 0))
             return conn_hs_deny(c, "option value not allowed");
-        if (strcmp(key, "NwsAuth") == 0) {
-            if (!auth_check(e.val, e.vlen))
-                return conn_hs_deny(c, "authentication failed: wrong secret");
-            authed = 1;
-            continue;
-        }
         if (e.vlen == 1 && e.val[0] == '1') {
             if (strcmp(key, "MetadataToServer") == 0)
-                c->c_meta_in = 1;
+                meta_in = 1;
             else if (strcmp(key, "MetadataFromServer") == 0)
-                c->c_meta_out = 1;
+                meta_out = 1;
             else if (strcmp(key, "KillServerOnClose") == 0)
-                c->c_deadman = 1;
+                deadman = 1;
         }
     }
     if (auth_enabled() && !authed)
         return conn_hs_deny(c, "authentication required: no NwsAuth option");
+    c->c_meta_in = meta_in;
+    c->c_meta_out = meta_out;
+    c->c_deadman = deadman;
     evbuffer_add(conn_output(c), NWSP_HS_ACCEPT, 4);
     c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
     return STEP_PROGRESS;
@@ -1045,8 +1116,13 @@ conn_sock_arm(struct conn *c, int timed)
         if (c->c_reading)
             event_del(c->c_ev_read);
         c->c_reading = c->c_read_timed = 0;
+        /* Not reading, so a close would not be seen: watch for it alone. */
+        if (c->c_ev_closed != NULL && !c->c_closing)
+            event_add(c->c_ev_closed, &conn_watch_period);
         return;
     }
+    if (c->c_ev_closed != NULL && !c->c_reading)
+        event_del(c->c_ev_closed);
     if (c->c_reading && timed == c->c_read_timed)
         return;
     if (c->c_reading && !timed)
@@ -1121,7 +1197,10 @@ conn_sock_flush(struct conn *c)
             return -1;
         if (w > 0)
             conn_turn_written += (size_t)w;
+        c->c_out_done += len - evbuffer_get_length(c->c_out);
         len = evbuffer_get_length(c->c_out);
+        if (c->c_fetched.fl_n > 0)
+            requeue_written(&c->c_fetched, c->c_out_done);
     }
     if (len > 0 && !c->c_writing) {
         event_add(c->c_ev_write, srv.cfg.write_timeout > 0 ? &wtv : NULL);
@@ -1146,7 +1225,7 @@ conn_process(struct conn *c)
     enum step     s;
     size_t        out0 = evbuffer_get_length(conn_output(c));
 
-    if (c->c_aborted) {
+    if (c->c_aborted || c->c_dead) {
         conn_free(c, 1);
         return;
     }
@@ -1223,6 +1302,10 @@ conn_process(struct conn *c)
 static void
 conn_sock_finish(struct conn *c)
 {
+    if (c->c_dead) {
+        conn_free(c, 1);    /* its output would be lost: the values in it go back */
+        return;
+    }
     if (conn_sock_flush(c) != 0) {
         log_debug("%s: connection error: %s", c->c_peer, strerror(errno));
         conn_free(c, 1);
@@ -1369,6 +1452,61 @@ conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
     conn_process(c);
 }
 
+/*
+ * The peer closed while its input was not being read (past NWS_READ_HIGH).
+ * Parked in a fetch, or paused until it reads its replies, the conn would
+ * wait forever, and a value would be handed to nobody: it is dropped now
+ * with the requests it queued, unrun.  A conn still decoding goes on: its
+ * input drains, reading resumes and meets the end of file as usual (the
+ * watch is added again if it parks first).
+ */
+static void
+conn_sock_closed_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    /* A reset shows as an error, which libevent reports to EV_READ and
+     * EV_WRITE events only: the watch's period looks for it. */
+    if ((what & EV_TIMEOUT) && !conn_peer_gone(c))
+        return;
+    if (c->c_state != CONN_BLOCKED && !c->c_paused) {
+        event_del(c->c_ev_closed);
+        return;
+    }
+    log_info("%s: closed by peer; dropping %zu bytes of requests not run", c->c_peer,
+             evbuffer_get_length(conn_input(c)));
+    conn_free(c, 1);
+}
+
+/*
+ * A TLS conn parked in a fetch stops reading at its watermark like a socket
+ * conn, and the bufferevent would not see a close behind the unread bytes:
+ * while parked, its socket is watched for the close alone (EV_CLOSED).
+ */
+static void
+conn_bev_watch(struct conn *c, int on)
+{
+    evutil_socket_t fd;
+
+    if (c->c_bev == NULL)
+        return;
+    if (!on) {
+        if (c->c_ev_closed != NULL)
+            event_del(c->c_ev_closed);
+        return;
+    }
+    if (c->c_ev_closed == NULL) {
+        if (!(event_base_get_features(srv.base) & EV_FEATURE_EARLY_CLOSE) ||
+            (fd = bufferevent_getfd(c->c_bev)) < 0)
+            return;
+        if ((c->c_ev_closed = event_new(srv.base, fd, EV_CLOSED | EV_PERSIST,
+                                        conn_sock_closed_cb, c)) == NULL)
+            fatalx("cannot watch a connection");
+    }
+    event_add(c->c_ev_closed, &conn_watch_period);
+}
+
 static void
 conn_sock_write_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1389,6 +1527,20 @@ conn_sock_write_cb(evutil_socket_t fd, short what, void *arg)
     conn_limits(c);
     if (evbuffer_get_length(c->c_out) == 0)
         conn_drained(c);
+}
+
+/* A bufferevent conn's output drained: count what was written (requeue.c). */
+static void
+conn_bev_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)buf;
+    if (info->n_deleted == 0)
+        return;
+    c->c_out_done += info->n_deleted;
+    if (c->c_fetched.fl_n > 0)
+        requeue_written(&c->c_fetched, c->c_out_done);
 }
 
 static void
@@ -1454,7 +1606,8 @@ conn_leave_barriers(struct conn *c)
     }
 }
 
-/* Purges the non-persistent workspaces c opened (section 7.4, co-owners: Q7). */
+/* Purges the non-persistent workspaces c opened (section 7.4, co-owners: Q7);
+ * a persistent one stays, its owner text marked gone if c was that owner. */
 static void
 conn_purge_owned(struct conn *c)
 {
@@ -1467,6 +1620,8 @@ conn_purge_owned(struct conn *c)
         if (ws != NULL && conn_id_val(ws->ws_id) == e->h_val && !ws->ws_persistent) {
             log_debug("%s: purging workspace %s", c->c_peer, ws->ws_name);
             ws_destroy(ws);
+        } else if (ws != NULL && conn_id_val(ws->ws_id) == e->h_val) {
+            ws_owner_gone(ws, c->c_peer);
         }
     }
 }
@@ -1475,8 +1630,15 @@ conn_purge_owned(struct conn *c)
 static void
 conn_free(struct conn *c, int purge)
 {
+    size_t n;
+
     waiter_cancel(&c->c_waiter);
     free(c->c_waiter.w_tag);
+    /* Every way a conn closes ends here: values its replies did not carry whole go back. */
+    if (purge && (n = requeue_close(&c->c_fetched, c->c_out_done)) > 0)
+        log_info("%s: %zu fetched value%s not sent whole put back", c->c_peer, n,
+                 n == 1 ? "" : "s");
+    requeue_forget(&c->c_fetched);
     if (c->c_dirty)
         TAILQ_REMOVE(&conn_dirty, c, c_dirty_link);
     if (c->c_ev_timeout != NULL)
@@ -1500,6 +1662,8 @@ conn_free(struct conn *c, int purge)
     nwsp_buf_free(&c->c_rq_args);
     htab_free(&c->c_map);
     htab_free(&c->c_owned);
+    if (c->c_ev_closed != NULL)
+        event_free(c->c_ev_closed);     /* before the socket closes */
     if (c->c_bev != NULL) {
         bufferevent_free(c->c_bev);
     } else {
@@ -1523,7 +1687,12 @@ conn_free(struct conn *c, int purge)
     free(c);
 }
 
-/* Formats the peer as the reference's Twisted address text (section 7.3). */
+/*
+ * Formats the peer as "host:port" ("[v6]:port" for IPv6), for logs and
+ * owner texts.  The reference server showed Twisted's repr here
+ * ("IPv4Address(TCP, '127.0.0.1', 51966)"); any readable text will do
+ * (quirk Q25), and this one reads like the rest of the tools.
+ */
 static void
 conn_peer_text(struct conn *c, struct sockaddr *sa)
 {
@@ -1535,15 +1704,15 @@ conn_peer_text(struct conn *c, struct sockaddr *sa)
 
         inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
         port = ntohs(sin->sin_port);
-        snprintf(c->c_peer, sizeof(c->c_peer), "IPv4Address(TCP, '%s', %d)", host, port);
+        snprintf(c->c_peer, sizeof(c->c_peer), "%s:%d", host, port);
     } else if (sa->sa_family == AF_INET6) {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
 
         inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
         port = ntohs(sin6->sin6_port);
-        snprintf(c->c_peer, sizeof(c->c_peer), "IPv6Address(TCP, '%s', %d)", host, port);
+        snprintf(c->c_peer, sizeof(c->c_peer), "[%s]:%d", host, port);
     } else {
-        snprintf(c->c_peer, sizeof(c->c_peer), "UNIXAddress(None)");
+        snprintf(c->c_peer, sizeof(c->c_peer), "local");
     }
 }
 
@@ -1558,6 +1727,7 @@ conn_alloc(struct sockaddr *sa)
     c->c_state = CONN_HS_FIRST;
     c->c_waiter.w_deliver = conn_waiter_deliver;
     c->c_waiter.w_fail = conn_waiter_fail;
+    c->c_waiter.w_gone = conn_waiter_gone;
     htab_init(&c->c_map);
     htab_init(&c->c_owned);
     c->c_acct = outacct_new();
@@ -1583,6 +1753,8 @@ conn_new(struct bufferevent *bev, struct sockaddr *sa)
     c->c_bev = bev;
     bufferevent_setcb(c->c_bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->c_bev, EV_READ, 0, NWS_READ_HIGH);
+    if (evbuffer_add_cb(bufferevent_get_output(c->c_bev), conn_bev_out_cb, c) == NULL)
+        fatalx("cannot set up a connection");
     /* libevent reads 16 KiB per event by default: too little for large values. */
     bufferevent_set_max_single_read(c->c_bev, NWS_MAX_SINGLE_READ);
     bufferevent_set_max_single_write(c->c_bev, NWS_MAX_SINGLE_WRITE);
@@ -1610,6 +1782,11 @@ conn_new_socket(evutil_socket_t fd, struct sockaddr *sa)
                                   c)) == NULL ||
         (c->c_ev_write = event_new(srv.base, fd, EV_WRITE | EV_PERSIST, conn_sock_write_cb,
                                    c)) == NULL)
+        fatalx("cannot set up a connection");
+    /* EV_CLOSED is EPOLLRDHUP: a peer's close seen without reading its bytes. */
+    if ((event_base_get_features(srv.base) & EV_FEATURE_EARLY_CLOSE) &&
+        (c->c_ev_closed = event_new(srv.base, fd, EV_CLOSED | EV_PERSIST, conn_sock_closed_cb,
+                                    c)) == NULL)
         fatalx("cannot set up a connection");
     /* Lets file segments (spooled values) go out with sendfile, not mmap. */
     evbuffer_set_flags(c->c_out, EVBUFFER_FLAG_DRAINS_TO_FD);

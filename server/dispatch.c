@@ -15,7 +15,7 @@ static const struct command *const dispatch_table[] = {
     &op_store,     &op_fetch,     &op_fetch_try,   &op_find,      &op_find_try,
     &op_ifetch,    &op_ifetch_try, &op_ifind,      &op_ifind_try, &op_open_ws,
     &op_use_ws,    &op_mktemp_ws, &op_delete_ws,   &op_list_wss,  &op_declare_var,
-    &op_delete_var, &op_list_vars, &op_deadman,
+    &op_delete_var, &op_list_vars, &op_deadman,   &op_server_info,
 };
 
 /* Returns the command named by the len bytes at name, or NULL. */
@@ -73,12 +73,36 @@ request_arg_is(const struct request *rq, unsigned i, const char *s)
     return rq->rq_len[i] == strlen(s) && memcmp(rq->rq_arg[i], s, rq->rq_len[i]) == 0;
 }
 
+/* Offset of the first control character (below 0x20, or 0x7f) in [p, p + len), or -1. */
+ssize_t
+request_ctl_at(const char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] == 0x7f)
+            return (ssize_t)i;
+    return -1;
+}
+
+/*
+ * Refuses a name that is too long, or that holds a control character: a
+ * TAB or LF in a name would forge lines and fields in other clients'
+ * listings (sections 7.7, 7.8), and no client needs one.
+ */
 int
 request_name_ok(struct request *rq, unsigned i)
 {
-    if (rq->rq_len[i] <= NWS_MAX_NAME)
+    ssize_t at;
+
+    if (rq->rq_len[i] > NWS_MAX_NAME) {
+        request_error(rq, NWSP_STATUS_FAIL, "Name too long (at most %d bytes).", NWS_MAX_NAME);
+        return -1;
+    }
+    if ((at = request_ctl_at(rq->rq_arg[i], rq->rq_len[i])) < 0)
         return 0;
-    request_error(rq, NWSP_STATUS_FAIL, "Name too long (at most %d bytes).", NWS_MAX_NAME);
+    request_error(rq, NWSP_STATUS_FAIL, "Bad name: control character 0x%02x at byte %zd.",
+                  (unsigned char)rq->rq_arg[i][at], at);
     return -1;
 }
 

@@ -6,6 +6,12 @@
  * Open addressing with linear probing; deletion shifts the following entries
  * back, so there are no tombstones and a lookup stops at the first hole.
  * The table owns a NUL-terminated copy of each key; values are the caller's.
+ *
+ * Beside the slots, every key is also in a treap ordered by key bytes
+ * (shorter first on a common prefix), each node knowing its subtree's size:
+ * ordered paging (the web interface over 100,000s of names) costs O(log n)
+ * a row, and a put or delete pays O(log n) to keep it.  Priorities are
+ * random, so client-chosen names cannot unbalance it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +19,7 @@
 #include "server.h"
 
 static uint64_t htab_k0 = 0x0706050403020100ULL, htab_k1 = 0x0f0e0d0c0b0a0908ULL;
+static uint64_t htab_rng = 0x9e3779b97f4a7c15ULL;   /* treap priorities */
 
 #define HTAB_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define HTAB_ROUND                                                               \
@@ -39,6 +46,7 @@ htab_seed(const unsigned char key[16])
 {
     memcpy(&htab_k0, key, 8);
     memcpy(&htab_k1, key + 8, 8);
+    htab_rng = (htab_k0 ^ (htab_k1 << 1)) | 1;   /* xorshift needs a nonzero state */
 }
 
 /* SipHash-1-3 of the len bytes at p under the process key. */
@@ -70,6 +78,137 @@ htab_hash(const char *p, size_t len)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
+struct htab_node {
+    const char       *n_key;   /* the slot's key copy */
+    size_t            n_klen;
+    void             *n_val;
+    uint64_t          n_prio;
+    size_t            n_size;  /* nodes in this subtree */
+    struct htab_node *n_left, *n_right;
+};
+
+static uint64_t
+htab_random(void)
+{
+    htab_rng ^= htab_rng << 13;
+    htab_rng ^= htab_rng >> 7;
+    htab_rng ^= htab_rng << 17;
+    return htab_rng;
+}
+
+/* <0, 0, >0 as a sorts before, with or after b. */
+static int
+htab_keycmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+
+    return c != 0 ? c : al < bl ? -1 : al > bl;
+}
+
+static size_t
+htab_size(const struct htab_node *n)
+{
+    return n != NULL ? n->n_size : 0;
+}
+
+static void
+htab_fix(struct htab_node *n)
+{
+    n->n_size = 1 + htab_size(n->n_left) + htab_size(n->n_right);
+}
+
+/* Splits n into keys before key (or up to it, inclusive) and the rest. */
+static void
+htab_split(struct htab_node *n, const char *key, size_t len, int inclusive,
+           struct htab_node **l, struct htab_node **r)
+{
+    int c;
+
+    if (n == NULL) {
+        *l = *r = NULL;
+        return;
+    }
+    c = htab_keycmp(n->n_key, n->n_klen, key, len);
+    if (c < 0 || (inclusive && c == 0)) {
+        htab_split(n->n_right, key, len, inclusive, &n->n_right, r);
+        *l = n;
+    } else {
+        htab_split(n->n_left, key, len, inclusive, l, &n->n_left);
+        *r = n;
+    }
+    htab_fix(n);
+}
+
+/* Joins l and r, every key of l sorting before every key of r. */
+static struct htab_node *
+htab_merge(struct htab_node *l, struct htab_node *r)
+{
+    if (l == NULL)
+        return r;
+    if (r == NULL)
+        return l;
+    if (l->n_prio > r->n_prio) {
+        l->n_right = htab_merge(l->n_right, r);
+        htab_fix(l);
+        return l;
+    }
+    r->n_left = htab_merge(l, r->n_left);
+    htab_fix(r);
+    return r;
+}
+
+static void
+htab_tree_free(struct htab_node *n)
+{
+    if (n == NULL)
+        return;
+    htab_tree_free(n->n_left);
+    htab_tree_free(n->n_right);
+    free(n);
+}
+
+size_t
+htab_rank(const struct htab *t, const char *key, size_t len, int inclusive)
+{
+    const struct htab_node *n = t->ht_root;
+    size_t                  rank = 0;
+    int                     c;
+
+    while (n != NULL) {
+        c = htab_keycmp(n->n_key, n->n_klen, key, len);
+        if (c < 0 || (inclusive && c == 0)) {
+            rank += htab_size(n->n_left) + 1;
+            n = n->n_right;
+        } else {
+            n = n->n_left;
+        }
+    }
+    return rank;
+}
+
+const char *
+htab_nth(const struct htab *t, size_t i, size_t *len, void **val)
+{
+    const struct htab_node *n = t->ht_root;
+
+    while (n != NULL) {
+        size_t l = htab_size(n->n_left);
+
+        if (i < l) {
+            n = n->n_left;
+        } else if (i == l) {
+            *len = n->n_klen;
+            if (val != NULL)
+                *val = n->n_val;
+            return n->n_key;
+        } else {
+            i -= l + 1;
+            n = n->n_right;
+        }
+    }
+    return NULL;
+}
+
 void
 htab_init(struct htab *t)
 {
@@ -95,6 +234,7 @@ htab_free(struct htab *t)
     for (i = 0; i < t->ht_cap; i++)
         htab_key_free(t, t->ht_ents[i].h_key);
     free(t->ht_ents);
+    htab_tree_free(t->ht_root);
     htab_init(t);
 }
 
@@ -154,12 +294,22 @@ htab_put(struct htab *t, const char *key, size_t len, void *val)
         htab_grow(t);
     e = htab_slot(t, key, len, h);
     if (e->h_key == NULL) {
+        struct htab_node *n = xcalloc(1, sizeof(*n)), *l, *r;
+
         e->h_key = xstrndup(key, len);
         e->h_klen = len;
         e->h_hash = h;
+        e->h_node = n;
         t->ht_n++;
+        n->n_key = e->h_key;
+        n->n_klen = len;
+        n->n_prio = htab_random();
+        n->n_size = 1;
+        htab_split(t->ht_root, key, len, 0, &l, &r);
+        t->ht_root = htab_merge(htab_merge(l, n), r);
     }
     e->h_val = val;
+    e->h_node->n_val = val;
     return e->h_key;
 }
 
@@ -177,6 +327,14 @@ htab_del(struct htab *t, const char *key, size_t len)
     if (e->h_key == NULL)
         return NULL;
     val = e->h_val;
+    {
+        struct htab_node *l, *m, *r;
+
+        htab_split(t->ht_root, key, len, 0, &l, &m);
+        htab_split(m, key, len, 1, &m, &r);   /* m: this key's node alone */
+        free(m);
+        t->ht_root = htab_merge(l, r);
+    }
     htab_key_free(t, e->h_key);
     mask = t->ht_cap - 1;
     i = (size_t)(e - t->ht_ents);

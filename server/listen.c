@@ -3,10 +3,16 @@
  *
  * The socket is bound before the server daemonizes (so a busy port is
  * reported to the person starting it) and handed to libevent afterwards.
- * When accept() fails for lack of descriptors the listener pauses for a
- * second instead of spinning on a readable socket it cannot accept from.
+ *
+ * Running out of descriptors (EMFILE) must not leave clients hanging in the
+ * backlog, nor spin the loop on a readable socket that cannot be accepted
+ * from.  One descriptor (on /dev/null) is held in reserve: on EMFILE it is
+ * closed, the waiting connection is accepted and closed at once, so its
+ * client sees the refusal, and the reserve is opened again.  Then the
+ * listener pauses briefly.  The web listener (web.c) does the same.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +24,43 @@
 
 static struct evconnlistener *listen_lev;
 static struct event          *listen_retry;
+static int                    listen_spare = -1;   /* the reserve descriptor */
+
+/* Opens the reserve descriptor if it is not held; 0 or -1. */
+int
+listen_reserve(void)
+{
+    if (listen_spare == -1)
+        listen_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return listen_spare == -1 ? -1 : 0;
+}
+
+/*
+ * After EMFILE on listening socket lfd: uses the reserve descriptor to take
+ * the waiting connections (up to LISTEN_REFUSE_MAX) and close each at once,
+ * so their clients see the connection closed, not a hang.  Returns how many
+ * were refused so.
+ */
+int
+listen_refuse(evutil_socket_t lfd, const char *what)
+{
+    int fd, refused = 0;
+
+    if (listen_spare == -1 && listen_reserve() != 0)
+        return 0;
+    close(listen_spare);
+    listen_spare = -1;
+    while (refused < LISTEN_REFUSE_MAX && (fd = accept(lfd, NULL, NULL)) != -1) {
+        close(fd);
+        refused++;
+    }
+    if (listen_reserve() != 0)
+        log_warn("cannot reopen the reserve descriptor");
+    if (refused > 0)
+        log_warnx("%s: out of descriptors: %d new connection%s closed", what, refused,
+                  refused == 1 ? " was" : "s were");
+    return refused;
+}
 
 /* Binds addr:port (port 0: any free port); returns the socket, *bound_port set. */
 int
@@ -82,13 +125,21 @@ listen_retry_cb(evutil_socket_t fd, short what, void *arg)
 static void
 listen_error_cb(struct evconnlistener *lev, void *arg)
 {
-    struct timeval tv = {1, 0};
+    struct timeval tv = {0, LISTEN_BACKOFF_US};
+    int            err = errno;
 
     (void)arg;
-    log_warn("accept");
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+    if (err == EMFILE || err == ENFILE) {
+        /* Refuse cleanly, then pause: progress without a busy loop. */
+        listen_refuse(evconnlistener_get_fd(lev), "accept");
         evconnlistener_disable(lev);
         evtimer_add(listen_retry, &tv);
+    } else if (err == ENOBUFS || err == ENOMEM) {
+        log_warn("accept");
+        evconnlistener_disable(lev);
+        evtimer_add(listen_retry, &tv);
+    } else {
+        log_warn("accept");
     }
 }
 
@@ -103,6 +154,8 @@ listen_start(int fd)
         return -1;
     evconnlistener_set_error_cb(listen_lev, listen_error_cb);
     listen_retry = evtimer_new(srv.base, listen_retry_cb, NULL);
+    if (listen_reserve() != 0)
+        log_warn("cannot open a reserve descriptor");
     return 0;
 }
 
@@ -115,4 +168,7 @@ listen_stop(void)
         event_free(listen_retry);
     listen_lev = NULL;
     listen_retry = NULL;
+    if (listen_spare != -1)
+        close(listen_spare);
+    listen_spare = -1;
 }

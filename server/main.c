@@ -2,8 +2,10 @@
  * main.c -- nwsserver: options, start-up, the event loop, shutdown.
  *
  * Start-up order: parse options (flags over environment over defaults),
- * bind the protocol port, print the ready line, daemonize if asked, then
- * build the event base (after the fork, as libevent requires) and run.
+ * bind the protocol port, daemonize if asked (the parent waits), write the
+ * pid file, print the ready line (from the process that serves, so its pid
+ * is the daemon's), let the parent go, then build the event base (after the
+ * fork, as libevent requires) and run.
  * SIGTERM and SIGINT end the loop; shutdown drops every connection, purges
  * every workspace (which closes every spool file) and removes the suffix
  * and pid files.
@@ -37,6 +39,10 @@ usage(FILE *fp)
             "                           --bind says; reach it from elsewhere by ssh -L)\n"
             "      --web-readonly       the web interface only shows: no delete, fetch, store\n"
             "      --no-web             no web interface\n"
+            "      --web-max-clients N  web connections served at once; more wait to be\n"
+            "                           accepted (default 64)\n"
+            "      --web-request-timeout S  close a web connection that has not sent a\n"
+            "                           whole request within S seconds (default 20)\n"
             "  -i, --bind ADDR          address to listen on (default 127.0.0.1,\n"
             "                           env NWS_INTERFACE; 0.0.0.0 or :: serves the LAN)\n"
             "  -t, --tmpdir DIR         where long values are spooled (env NWS_TMP_DIR,\n"
@@ -56,9 +62,13 @@ usage(FILE *fp)
             "                           waiting in a blocking fetch never times out\n"
             "      --write-timeout S    close a client that reads none of its replies for S\n"
             "                           seconds (default 120; 0: never)\n"
-            "      --auth-file FILE     require the secret on FILE's first line: clients\n"
-            "                           send it as handshake option NwsAuth, browsers as\n"
-            "                           the password (HTTP Basic); off by default\n"
+            "      --auth-file FILE     require the secret on FILE's first line instead of\n"
+            "                           the default: $NWS_AUTH_FILE, else ~/.nws/secret\n"
+            "                           (made on first use); clients answer a challenge\n"
+            "                           with it, browsers give it as the password\n"
+            "      --no-auth            require no secret: for the classic Python, R and\n"
+            "                           Java clients; anyone who reaches the port can then\n"
+            "                           read every value and run tasks on sleigh workers\n"
             "      --tls-cert FILE      PEM certificate chain: both ports speak TLS from the\n"
             "                           first byte (with --tls-key; classic clients cannot)\n"
             "      --tls-key FILE       the certificate's PEM private key\n"
@@ -72,6 +82,75 @@ usage(FILE *fp)
             "  -V, --version            print the version and exit\n"
             "  -h, --help               print this help and exit\n"
             "SIZE takes a K, M or G suffix (powers of 1024).\n");
+}
+
+/*
+ * A bad command line: one line naming the problem, then where the help is
+ * (not the whole help), as sleigh does.  getopt's own messages are off
+ * (opterr = 0) because they name the program by its path.
+ */
+static void
+main_optfail(char **argv, int ch)
+{
+    const char *arg = argv[optind - 1];
+
+    if (ch == ':')
+        fprintf(stderr, "nwsserver: option %s needs a value\n", arg);
+    else if (optopt != 0)
+        fprintf(stderr, "nwsserver: unknown option -%c\n", optopt);
+    else
+        fprintf(stderr, "nwsserver: unknown option %s\n", arg);
+    fprintf(stderr, "Try 'nwsserver --help'.\n");
+}
+
+/*
+ * --daemon, first half: forks.  The parent waits until the child has
+ * written its pid file and ready line (main_daemon_detach), then exits 0,
+ * or 1 if the child died first; only the child returns, in a new session.
+ * Returns the fd the child signals on.
+ */
+static int
+main_daemon_fork(void)
+{
+    int   pfd[2];
+    char  ok = 0;
+    pid_t pid;
+
+    fflush(NULL); /* nothing buffered is written twice */
+    if (pipe(pfd) != 0)
+        fatal("pipe");
+    if ((pid = fork()) == -1)
+        fatal("fork");
+    if (pid > 0) {
+        close(pfd[1]);
+        while (read(pfd[0], &ok, 1) == -1 && errno == EINTR)
+            ;
+        _exit(ok == 'k' ? 0 : 1);
+    }
+    close(pfd[0]);
+    if (setsid() == -1)
+        fatal("setsid");
+    return pfd[1];
+}
+
+/* --daemon, second half: standard streams to /dev/null, the parent let go. */
+static void
+main_daemon_detach(int fd, int log_level)
+{
+    int null = open("/dev/null", O_RDWR);
+
+    if (null == -1)
+        fatal("/dev/null");
+    fflush(NULL);
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2)
+        close(null);
+    log_init(log_level, 1);
+    if (write(fd, "k", 1) != 1)
+        log_warn("cannot signal the parent");
+    close(fd);
 }
 
 /* Parses a size with an optional K/M/G suffix; -1 when malformed. */
@@ -186,8 +265,8 @@ build_advert(void)
 
     /* NwsWebPort only when a web interface runs (section 2.5). */
     snprintf(port, sizeof(port), "%d", srv.actual_web_port);
-    if (nwsp_buf_dict_begin(&b, (srv.cfg.no_web ? 3 : 4) + (auth_enabled() ? 1 : 0)) != 0 ||
-        (auth_enabled() && nwsp_buf_dict_put(&b, "NwsAuth", 7, "", 0) != 0) ||
+    /* NwsAuth, with its challenge, is added per connection (auth_advertise). */
+    if (nwsp_buf_dict_begin(&b, srv.cfg.no_web ? 3 : 4) != 0 ||
         (!srv.cfg.no_web &&
          nwsp_buf_dict_put(&b, "NwsWebPort", 10, port, strlen(port)) != 0) ||
         nwsp_buf_dict_put(&b, "MetadataFromServer", 18, "", 0) != 0 ||
@@ -196,19 +275,6 @@ build_advert(void)
         fatalx("advertisement");
     srv.advert = b.data;
     srv.advert_len = b.len;
-}
-
-/* Makes the server suffix file "__nwssXXXXXX" in the temp dir (section 7.5). */
-static void
-make_suffix(void)
-{
-    int fd;
-
-    snprintf(srv.suffix_path, sizeof(srv.suffix_path), "%s/__nwssXXXXXX", srv.cfg.tmpdir);
-    if ((fd = mkstemp(srv.suffix_path)) == -1)
-        fatal("cannot create a file in %s", srv.cfg.tmpdir);
-    close(fd);
-    snprintf(srv.suffix, sizeof(srv.suffix), "%s", strrchr(srv.suffix_path, '/') + 1);
 }
 
 static void
@@ -278,10 +344,13 @@ main(int argc, char **argv)
         {"frame-timeout", required_argument, NULL, 10},
         {"write-timeout", required_argument, NULL, 11},
         {"auth-file", required_argument, NULL, 12},
+        {"no-auth", no_argument, NULL, 16},
         {"tls-cert", required_argument, NULL, 13},
         {"tls-key", required_argument, NULL, 14},
         {"keepalive", required_argument, NULL, 15},
-        {"client-output-limit", required_argument, NULL, 40},
+        {"web-max-clients", required_argument, NULL, 40},
+        {"web-request-timeout", required_argument, NULL, 41},
+        {"client-output-limit", required_argument, NULL, 42},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -291,8 +360,9 @@ main(int argc, char **argv)
     sigset_t       stopsigs;
     uint64_t       v;
     long           pages, pagesize;
-    int            ch, fd, web_fd = -1, port = 0;
-    FILE          *fp;
+    int            ch, fd, web_fd = -1, port = 0, daemon_fd = -1;
+    const char    *web_port = "off";
+    char           web_port_buf[16];
 
     cfg->bind = "127.0.0.1";
     cfg->port = 8765;
@@ -308,13 +378,16 @@ main(int argc, char **argv)
     cfg->out_hard = NWS_OUT_HARD_DEF;
     cfg->out_soft = NWS_OUT_SOFT_DEF;
     cfg->out_soft_secs = NWS_OUT_SOFT_SECS_DEF;
+    cfg->web_max_clients = 64;
+    cfg->web_request_timeout = 20;
     pages = sysconf(_SC_PHYS_PAGES);
     pagesize = sysconf(_SC_PAGESIZE);
     cfg->max_memory = pages > 0 && pagesize > 0 ? (uint64_t)pages * (uint64_t)pagesize / 2
                                                 : 1ULL << 30;
     config_from_env(cfg);
 
-    while ((ch = getopt_long(argc, argv, "p:w:i:t:s:dVh", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":p:w:i:t:s:dVh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'p':
         case 'w':
@@ -388,6 +461,9 @@ main(int argc, char **argv)
         case 12:
             cfg->auth_file = optarg;
             break;
+        case 16:
+            cfg->no_auth = 1;
+            break;
         case 13:
             cfg->tls_cert = optarg;
             break;
@@ -402,6 +478,17 @@ main(int argc, char **argv)
             cfg->tls_key = optarg;
             break;
         case 40:
+        case 41:
+            if (parse_count(optarg, &v) != 0 || v == 0 || v > 100000) {
+                fprintf(stderr, "nwsserver: bad number: %s\n", optarg);
+                return 2;
+            }
+            if (ch == 40)
+                cfg->web_max_clients = (unsigned)v;
+            else
+                cfg->web_request_timeout = (int)v;
+            break;
+        case 42:
             if (parse_output_limit(optarg, cfg) != 0) {
                 fprintf(stderr, "nwsserver: bad --client-output-limit: %s "
                                 "(want HARD,SOFT,SECONDS)\n", optarg);
@@ -415,12 +502,13 @@ main(int argc, char **argv)
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
+            main_optfail(argv, ch);
             return 2;
         }
     }
     if (optind != argc) {
-        usage(stderr);
+        fprintf(stderr, "nwsserver: unexpected argument %s\nTry 'nwsserver --help'.\n",
+                argv[optind]);
         return 2;
     }
 
@@ -431,8 +519,13 @@ main(int argc, char **argv)
         if (cfg->max_clients == 0 || cfg->max_clients > fit)
             cfg->max_clients = fit;
     }
-    if (cfg->auth_file != NULL && auth_load(cfg->auth_file) != 0)
-        fatalx("cannot use the auth file %s", cfg->auth_file);
+    /* Refused before the ready line, so whoever starts us sees the failure. */
+    if (cfg->pidfile != NULL && tmpfiles_check_pidfile(cfg->pidfile) != 0)
+        fatalx("cannot use the pid file %s", cfg->pidfile);
+    if (cfg->no_auth && cfg->auth_file != NULL)
+        fatalx("--no-auth and --auth-file exclude each other");
+    if (auth_setup(cfg->auth_file, cfg->no_auth) != 0)
+        fatalx("no secret to require (see above); --no-auth serves without one");
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
         fatalx("--tls-cert and --tls-key go together");
     if (cfg->tls_cert != NULL && tls_init(cfg->tls_cert, cfg->tls_key) != 0)
@@ -456,18 +549,32 @@ main(int argc, char **argv)
     if ((fd = listen_bind(cfg->bind, cfg->port, &port)) == -1)
         fatalx("cannot listen on %s port %d", cfg->bind, cfg->port);
     /* The web port is bound now too, so the advertisement and the ready line
-     * carry the real one (0: no web interface).  A busy web port costs only
-     * the web interface, never the protocol service. */
+     * carry the real one.  A busy web port costs only the web interface,
+     * never the protocol service; the log and the ready line say so in
+     * words (web-port=unavailable), since web-port=0 reads as "any port". */
     srv.actual_web_port = 0;
     if (!cfg->no_web &&
         (web_fd = listen_bind(cfg->web_bind, cfg->web_port, &srv.actual_web_port)) == -1) {
-        log_warnx("no web interface: cannot listen on %s port %d", cfg->web_bind,
-                  cfg->web_port);
+        log_warnx("running WITHOUT the web interface: %s port %d is not available; "
+                  "--web-port chooses another (0: any free port)",
+                  cfg->web_bind, cfg->web_port);
         cfg->no_web = 1;
+        web_port = "unavailable";
+    } else if (!cfg->no_web) {
+        snprintf(web_port_buf, sizeof(web_port_buf), "%d", srv.actual_web_port);
+        web_port = web_port_buf;
     }
-    make_suffix();
+    if (tmpfiles_clean_stale() > 0)
+        log_info("stale files of dead servers removed from %s", cfg->tmpdir);
+    tmpfiles_make_suffix();
     build_advert();
 
+    if (cfg->daemon) {
+        daemon_fd = main_daemon_fork();
+        tmpfiles_mark(); /* the pid changed */
+    }
+    if (cfg->pidfile != NULL && tmpfiles_write_pidfile(cfg->pidfile) != 0)
+        fatalx("cannot write the pid file %s", cfg->pidfile);
     if (cfg->r_startup) {
         printf("%d\n%d\n%d\n%s\n", port, srv.actual_web_port, (int)getpid(), cfg->bind);
         fflush(stdout);
@@ -475,22 +582,14 @@ main(int argc, char **argv)
         if (open("/dev/null", O_WRONLY) != STDOUT_FILENO)
             fatal("reopening stdout");
     } else {
-        printf("nwsserver ready: port=%d web-port=%d bind=%s pid=%d\n", port,
-               srv.actual_web_port, cfg->bind, (int)getpid());
+        printf("nwsserver ready: port=%d web-port=%s bind=%s pid=%d auth=%s\n", port,
+               web_port, cfg->bind, (int)getpid(), auth_enabled() ? "on" : "off");
         fflush(stdout);
     }
-    if (cfg->daemon) {
-        if (daemon(1, 0) != 0)
-            fatal("daemon");
-        log_init(cfg->log_level, 1);
-    }
-    if (cfg->pidfile != NULL) {
-        if ((fp = fopen(cfg->pidfile, "w")) == NULL)
-            fatal("cannot write %s", cfg->pidfile);
-        fprintf(fp, "%d\n", (int)getpid());
-        fclose(fp);
-    }
-    log_info("nwsserver %s listening on %s port %d", NWS_VERSION, cfg->bind, port);
+    if (cfg->daemon)
+        main_daemon_detach(daemon_fd, cfg->log_level);
+    log_info("nwsserver %s listening on %s port %d, authentication %s (secret: %s)",
+             NWS_VERSION, cfg->bind, port, auth_enabled() ? "on" : "OFF", auth_source());
 
     if ((srv.base = event_base_new()) == NULL)
         fatalx("event_base_new");
@@ -518,7 +617,7 @@ main(int argc, char **argv)
     event_base_free(srv.base);
     tls_shutdown();
     free(srv.advert);
-    unlink(srv.suffix_path);
+    tmpfiles_remove_suffix();
     if (cfg->pidfile != NULL)
         unlink(cfg->pidfile);
     log_info("stopped");

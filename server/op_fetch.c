@@ -58,6 +58,8 @@ op_fetch_exec(struct request *rq)
     switch (var_get(var, flags & FETCH_REMOVE, flags & FETCH_BLOCK, idx, c, &got)) {
     case VAR_OK:
         reply_value(c, got.value, var->var_id, got.index);
+        if (flags & FETCH_REMOVE)
+            conn_note_fetched(c, var, got.value, got.index);
         value_unref(got.value);
         return CMD_DONE;
     case VAR_ERR:

@@ -130,6 +130,10 @@ op_mktemp_exec(struct request *rq)
     char       *base, *name;
     struct ws  *ws;
 
+    if (request_ctl_at(tmpl, tlen) >= 0) {
+        request_error(rq, NWSP_STATUS_FAIL, "mktemp: bad template \"%.*s\".", shown, tmpl);
+        return CMD_DONE;
+    }
     for (i = 0; i < MKTEMP_TRIES; i++) {
         if (mktemp_format(tmpl, tlen, ++srv.counter, &base) != 0) {
             request_error(rq, NWSP_STATUS_FAIL, "mktemp: bad template \"%.*s\".", shown,
@@ -144,7 +148,8 @@ op_mktemp_exec(struct request *rq)
                           NWS_MAX_NAME);
             return CMD_DONE;
         }
-        if (ws_find(name, nlen) == NULL) {
+        /* A %c conversion may make a control character: try the next number. */
+        if (request_ctl_at(name, nlen) < 0 && ws_find(name, nlen) == NULL) {
             if (!ws_fits(nlen)) {
                 free(name);
                 request_error(rq, NWSP_STATUS_FAIL, "Server memory limit reached.");

@@ -11,6 +11,29 @@
 
 #define OPEN_OWNS 1
 
+/*
+ * The owner text: "<peer> pid <label>" when the label is a pid (Python, R,
+ * libnws send theirs), "<peer>" for Java's "0" or an empty label, else
+ * "<peer> (<label>)".  The reference's "<Twisted repr> (<label>)" is not
+ * kept: any readable text is allowed (quirk Q25).
+ */
+static void
+op_open_owner(struct ws *ws, const char *peer, const char *label, size_t len)
+{
+    char  *owner;
+    size_t i;
+
+    for (i = 0; i < len && label[i] >= '0' && label[i] <= '9'; i++)
+        ;
+    if (len == 0 || (len == 1 && label[0] == '0'))
+        xasprintf(&owner, "%s", peer);
+    else if (i == len)
+        xasprintf(&owner, "%s pid %.*s", peer, (int)len, label);
+    else
+        xasprintf(&owner, "%s (%.*s)", peer, (int)len, label);
+    ws_set_owner(ws, owner);    /* counts it against --max-memory */
+}
+
 static enum cmd_ret
 op_open_exec(struct request *rq)
 {
@@ -20,6 +43,11 @@ op_open_exec(struct request *rq)
 
     if (request_name_ok(rq, 1) != 0)
         return CMD_DONE;
+    /* The owner label is shown in listings like a name: same rule (it may be empty). */
+    if (request_ctl_at(rq->rq_arg[2], rq->rq_len[2]) >= 0) {
+        request_error(rq, NWSP_STATUS_FAIL, "Bad owner label: it holds a control character.");
+        return CMD_DONE;
+    }
     ws = ws_find(rq->rq_arg[1], rq->rq_len[1]);
     if (ws == NULL) {
         if (!create) {
@@ -35,10 +63,7 @@ op_open_exec(struct request *rq)
     conn_map_ws(c, ws);
     if (rq->rq_cmd->flags & OPEN_OWNS) {
         if (ws->ws_owner == NULL) {
-            char *owner;
-
-            xasprintf(&owner, "%s (%.*s)", conn_peer(c), (int)rq->rq_len[2], rq->rq_arg[2]);
-            ws_set_owner(ws, owner);
+            op_open_owner(ws, conn_peer(c), rq->rq_arg[2], rq->rq_len[2]);
             ws->ws_persistent = request_arg_is(rq, 3, "yes");
         }
         conn_own_ws(c, ws);

@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/bufferevent.h>
@@ -59,6 +60,8 @@ struct config {
     const char *web_bind;             /* web interface address (default loopback) */
     int         web_readonly;         /* refuse the web interface's actions */
     int         no_web;               /* no web interface at all */
+    unsigned    web_max_clients;      /* web connections at once; more wait in the backlog */
+    int         web_request_timeout;  /* s for a web request to arrive whole */
     const char *tmpdir;
     uint64_t    spool_threshold;      /* 0: never spool */
     uint64_t    max_value_size;
@@ -74,7 +77,8 @@ struct config {
     int         frame_timeout;        /* s without a byte of a half-sent request */
     int         write_timeout;        /* s without progress writing replies */
     int         keepalive;            /* s of TCP silence before probing a peer; 0: system */
-    const char *auth_file;            /* the shared secret, or NULL: no authentication */
+    const char *auth_file;            /* the shared secret; NULL: the user's default */
+    int         no_auth;              /* --no-auth: no secret at all */
     const char *tls_cert;             /* PEM chain; with tls_key, TLS on both ports */
     const char *tls_key;
 };
@@ -86,6 +90,8 @@ struct server {
     char               suffix[32];    /* mktemp server suffix, "__nwssXXXXXX" */
     char               suffix_path[1024];
     uint64_t           mem_used;      /* bytes held for clients: see mem.c */
+    uint64_t           spooled_bytes; /* bytes of spooled values (on disk, not in mem_used) */
+    uint64_t           nspooled;      /* spooled values held */
     uint64_t           counter;       /* workspace instance ids and mktemp numbers */
     unsigned           nconns;
     uint64_t           nops;
@@ -126,16 +132,19 @@ uint64_t mem_ws_cost(size_t len);
 uint64_t mem_var_cost(size_t len);
 
 /* htab.c: a hash table keyed by byte strings (keyed SipHash, linear probing). */
+struct htab_node;
 struct htab_ent {
     uint64_t h_hash;
     char    *h_key;   /* owned copy, NUL-terminated for convenience */
     size_t   h_klen;
     void    *h_val;
+    struct htab_node *h_node;   /* the entry in the key order */
 };
 struct htab {
     struct htab_ent *ht_ents;
     size_t           ht_cap;  /* power of two, or 0 */
     size_t           ht_n;
+    struct htab_node *ht_root;  /* every key in byte order (a treap with sizes) */
     int              ht_listed;   /* keys may be in a listing: listing_free_name() */
 };
 void   htab_seed(const unsigned char key[16]);
@@ -149,6 +158,14 @@ size_t htab_count(const struct htab *);
 struct htab_ent **htab_sorted(struct htab *, size_t *);
 /* Iterate: *pos starts at 0; returns the next entry or NULL. */
 struct htab_ent *htab_next(struct htab *, size_t *);
+/*
+ * The key order, kept up to date on every put and delete, so that a page of
+ * a large table costs O(log n) a row instead of a sort: htab_rank() is how
+ * many keys sort before key (also key itself when inclusive), htab_nth()
+ * the i-th key (from 0) and its value (both borrowed), or NULL past the end.
+ */
+size_t      htab_rank(const struct htab *, const char *key, size_t len, int inclusive);
+const char *htab_nth(const struct htab *, size_t i, size_t *len, void **val);
 
 /* value.c: refcounted values, in memory or spooled to an unlinked temp file. */
 #define VALUE_SPOOLED 0x1
@@ -200,6 +217,8 @@ struct vqueue {
 };
 /* Appends v (borrowed: packed as a copy, or held with a new reference). */
 void          vqueue_push(struct vqueue *, struct value *v);
+/* Puts v (borrowed) back before the oldest value. */
+void          vqueue_push_front(struct vqueue *, struct value *v);
 /* These need q_len > 0; they return a new reference (a fresh value if packed). */
 struct value *vqueue_pop_front(struct vqueue *);
 struct value *vqueue_pop_back(struct vqueue *);
@@ -224,6 +243,7 @@ struct waiter {
     int                 w_fetch;     /* 1: fetcher list, 0: finder list */
     waiter_deliver_fn   w_deliver;
     waiter_fail_fn      w_fail;
+    int               (*w_gone)(struct waiter *);  /* optional: 1 if the owner is dead */
     char               *w_tag;       /* sleigh: the batch a result waiter wants */
     size_t              w_taglen;
     int64_t             w_arg;       /* sleigh: per-variable state */
@@ -231,10 +251,33 @@ struct waiter {
 TAILQ_HEAD(waiter_list, waiter);
 void waiter_park(struct waiter *, struct var *, int fetch);
 void waiter_cancel(struct waiter *);
-/* Serve a new value: all finders, then the oldest fetcher; 1 if it was consumed. */
+/* Serve a new value: all finders, then the oldest fetcher whose owner is not
+ * gone (w_gone); 1 if it was consumed. */
 int  waiter_serve(struct var *, struct value *, uint64_t index);
 /* Fail every waiter of var with reason (e.g. "Variable purged."). */
 void waiter_fail_all(struct var *, const char *reason);
+
+/*
+ * requeue.c: fetched values noted until their replies are written; those a
+ * closing connection did not write whole go back to their variables.
+ */
+struct fetched;
+struct fetched_list {                   /* zeroed: empty */
+    struct fetched *fl_ring;            /* in reply order, from fl_head */
+    size_t          fl_head, fl_n, fl_cap;   /* fl_cap: a power of two, or 0 */
+    TAILQ_ENTRY(fetched_list) fl_link;  /* on the list of non-empty ones */
+};
+/* Notes v (fetched from var with index) whose reply ends at output byte end. */
+void   requeue_note(struct fetched_list *, struct var *, struct value *v, uint64_t index,
+                    uint64_t end);
+/* The connection has written this many bytes: drop the notes done with. */
+void   requeue_written(struct fetched_list *, uint64_t written);
+/* The connection closes: put back what was not written; returns how many. */
+size_t requeue_close(struct fetched_list *, uint64_t written);
+/* The same without putting anything back (server shutdown). */
+void   requeue_forget(struct fetched_list *);
+/* var is being freed: its notes no longer point at it. */
+void   requeue_var_gone(struct var *);
 
 /* var.c: variables and their modes (section 6 of the protocol). */
 enum var_mode {
@@ -262,6 +305,7 @@ struct var {
     unsigned            var_nfetchers;
     unsigned            var_nfinders;
     void              **var_members; /* __barrier: member connections */
+    unsigned            var_nfetched; /* fetched values not written yet (requeue.c) */
     size_t              var_nmembers;
 };
 /* Result of var_get(). */
@@ -308,6 +352,7 @@ struct ws *ws_create_typed(const char *name, size_t len, const char *meta, size_
 void       ws_destroy(struct ws *);     /* purges every variable */
 int        ws_fits(size_t namelen);    /* a new workspace fits under --max-memory */
 void       ws_set_owner(struct ws *, char *owner);   /* owner: owned from now on */
+void       ws_owner_gone(struct ws *ws, const char *peer);
 struct var *ws_var(struct ws *, const char *name, size_t len);   /* get or create */
 /* Get or create, but NULL if a new variable would pass --max-memory. */
 struct var *ws_var_try(struct ws *, const char *name, size_t len);
@@ -344,6 +389,8 @@ void        conn_block_timeout(struct conn *, struct var *, int fetch, long time
 /* Reply to a parked request and unpark it (for timeouts and sleigh wakeups). */
 struct conn *conn_from_waiter(struct waiter *);
 struct var *conn_blocked_var(struct conn *);
+/* The reply to a fetch of v (index) from var was just queued (requeue.c). */
+void        conn_note_fetched(struct conn *, struct var *, struct value *v, uint64_t index);
 
 struct evbuffer *conn_output(struct conn *);
 
@@ -415,13 +462,16 @@ void          request_error(struct request *, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Resolve argument i as a workspace; on failure the error is replied and NULL returned. */
 struct ws    *request_ws(struct request *, unsigned i);
-/* Check argument i as a name; -1 (error replied) if too long. */
+/* Check argument i as a name; -1 (error replied) if too long or with a control character. */
 int           request_name_ok(struct request *, unsigned i);
+/* Offset of the first control character (< 0x20, 0x7f) in p, or -1. */
+ssize_t       request_ctl_at(const char *p, size_t len);
 int           request_arg_is(const struct request *, unsigned i, const char *s);
 
 /* op_*.c: one command-table entry each (or a family). */
 extern const struct command op_open_ws, op_use_ws, op_mktemp_ws, op_delete_ws,
     op_list_wss, op_declare_var, op_delete_var, op_store, op_list_vars, op_deadman;
+extern const struct command op_server_info; /* an nwsserver extension (op_info.c) */
 extern const struct command op_fetch, op_fetch_try, op_find, op_find_try, op_ifetch,
     op_ifetch_try, op_ifind, op_ifind_try;
 /* op_mktemp.c: format a mktemp template with n; 0, or -1 if the template is bad. */
@@ -462,10 +512,13 @@ struct sleigh_worker_view {
     uint64_t      wv_done;      /* results stored */
     size_t        wv_copies;    /* broadcast copies it has not taken */
 };
+#define SLEIGH_WHAT_MAX 160
 struct sleigh_batch_view {
     const char *bv_id;
     size_t      bv_idlen;
     uint64_t    bv_queued, bv_running, bv_done, bv_failed;
+    time_t      bv_started;   /* when its first task came */
+    const char *bv_what;      /* its function or command ("" if unknown), borrowed */
 };
 void sleigh_view(const struct sleigh *, struct sleigh_view *);
 /* Worker i (0 <= i < sv_nworkers); 0, or -1 past the end. */
@@ -478,10 +531,14 @@ int  sleigh_batch_view(const struct sleigh *, size_t *pos, struct sleigh_batch_v
 int  web_start(int fd);
 void web_stop(void);
 
-/* auth.c: the optional shared secret (--auth-file). */
-int auth_load(const char *path);
-int auth_enabled(void);
-int auth_check(const char *p, size_t len);
+/* auth.c: the shared secret (default, --auth-file, --no-auth). */
+int         auth_setup(const char *file, int no_auth);
+int         auth_enabled(void);
+const char *auth_source(void);
+void        auth_log_refusal(const char *peer, const char *why);
+int         auth_check(const char *p, size_t len);
+int         auth_advertise(struct evbuffer *out, char *nonce, size_t len);
+int         auth_check_response(const char *nonce, const char *p, size_t len);
 int auth_check_basic(const char *authorization);
 
 /* tls.c: TLS from the first byte on both ports (--tls-cert, --tls-key). */
@@ -491,9 +548,26 @@ struct bufferevent *tls_bufferevent(evutil_socket_t fd);
 const char         *tls_error(struct bufferevent *);
 void                tls_shutdown(void);
 
+/* tmpfiles.c: the suffix file (locked, with our pid) and the pid file. */
+/* Removes "__nwss*" files of dead servers of this user from the tmpdir; how many. */
+size_t tmpfiles_clean_stale(void);
+void   tmpfiles_make_suffix(void);
+/* Writes the current pid into the suffix file (again after daemon()). */
+void   tmpfiles_mark(void);
+void   tmpfiles_remove_suffix(void);
+/* -1 (logged) if the pid file path is a symbolic link. */
+int    tmpfiles_check_pidfile(const char *path);
+/* A new file renamed over path (never through a symbolic link); 0 or -1. */
+int    tmpfiles_write_pidfile(const char *path);
+
 /* listen.c */
 int  listen_bind(const char *addr, int port, int *bound_port);
 int  listen_start(int fd);
 void listen_stop(void);
+/* The EMFILE reserve descriptor shared by both listeners (see listen.c). */
+#define LISTEN_BACKOFF_US 100000      /* pause of a listener out of descriptors */
+#define LISTEN_REFUSE_MAX 64          /* connections refused per pause */
+int  listen_reserve(void);
+int  listen_refuse(evutil_socket_t lfd, const char *what);
 
 #endif

@@ -41,13 +41,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "server.h"
 
 #define SLEIGH_RETRIES      3
 #define SLEIGH_DURATION_MS  60000
 #define SLEIGH_REFRESH_MS   60000
+#define SLEIGH_REFRESH_MIN_MS 1000  /* a shorter sentinelRefreshPeriod only burns CPU */
 #define SLEIGH_GRACE_MS     300000
 #define SLEIGH_KEEP_MAX     256
+#define SLEIGH_HISTORY      16 /* collected batches remembered (counts only) */
 
 enum sleigh_join { JOIN_OPEN, JOIN_JOINING, JOIN_CLOSED };
 
@@ -99,6 +103,14 @@ struct sleigh_task {
     unsigned             t_deaths;   /* workers that died running it */
     int                  t_broadcast;
     int                  t_suspect;  /* its worker died holding others too: run alone */
+    /* A task with a timeout (metadata nwsTimeout), while it runs: sleigh_timeout_*. */
+    struct event        *t_timer;
+    struct sleigh       *t_sleigh;
+    struct sleigh_worker *t_worker;
+    double               t_started;  /* monotonic seconds it was handed out */
+    double               t_limit;    /* seconds it may run (every element's), 0: none */
+    double               t_elem_limit; /* nwsTimeout: one element's, for the error text */
+    int                  t_parsed;   /* t_limit was read from the metadata */
 };
 TAILQ_HEAD(task_list, sleigh_task);
 
@@ -110,9 +122,18 @@ struct sleigh_result {
 struct sleigh_batch {
     char    *b_id;
     size_t   b_idlen;
-    uint64_t b_queued, b_running, b_done, b_failed;
+    uint64_t b_queued, b_running, b_done;
+    uint64_t b_failed;    /* elements whose result is an error */
+    size_t   b_kept;      /* broadcast templates kept for workers joining later */
+    int      b_ended;     /* its submitter's record says every task is in */
+    int      b_collected; /* every result was taken: only its counts remain */
+    char    *b_record;    /* the variable holding that record, or NULL */
+    time_t   b_started;   /* when its first task came */
+    char     b_what[SLEIGH_WHAT_MAX];   /* its function or command, "" if unknown */
     TAILQ_HEAD(, sleigh_result) b_results;
+    TAILQ_ENTRY(sleigh_batch) b_hist; /* while collected: s_history */
 };
+TAILQ_HEAD(batch_list, sleigh_batch);
 
 struct sleigh_worker {
     struct conn        *sw_conn;
@@ -146,7 +167,12 @@ struct sleigh {
     size_t                 s_nworkers;
     struct conn          **s_sentinels;
     size_t                 s_nsentinels;
-    struct htab            s_batches;
+    struct htab            s_batches;     /* live batches and s_history */
+    struct batch_list      s_history;     /* collected, oldest first */
+    size_t                 s_nhistory;
+    char                 **s_reap;        /* record variables to delete */
+    size_t                 s_nreap;
+    struct event          *s_reap_timer;
     unsigned               s_fixedarg;
     struct var            *s_v[SV_MAX];
 };
@@ -154,6 +180,7 @@ struct sleigh {
 static LIST_HEAD(, sleigh) sleigh_all = LIST_HEAD_INITIALIZER(sleigh_all);
 
 static void sleigh_close_group(struct sleigh *);
+static void sleigh_batch_settle(struct sleigh *, struct sleigh_batch *);
 
 /* Which special variable var is, or -1. */
 static int
@@ -257,10 +284,49 @@ sleigh_batch(struct sleigh *s, const char *id, size_t len)
         b = xcalloc(1, sizeof(*b));
         b->b_id = xstrndup(id, len);
         b->b_idlen = len;
+        b->b_started = time(NULL);
         TAILQ_INIT(&b->b_results);
         htab_put(&s->s_batches, id, len, b);
+    } else if (b->b_collected) {
+        /* More tasks under a collected batch's id: it lives again. */
+        TAILQ_REMOVE(&s->s_history, b, b_hist);
+        s->s_nhistory--;
+        b->b_collected = 0;
+        b->b_ended = 0;
     }
     return b;
+}
+
+/*
+ * Notes what a batch runs, from its first task (a libnws task: JSON with
+ * kind "call" and module/function, or kind "command" and argv), for the
+ * web view.  Larger or other values are not parsed: the batch shows no name.
+ */
+static void
+sleigh_batch_what(struct sleigh_batch *b, const struct value *v)
+{
+    json_t     *j, *x;
+    const char *kind, *mod, *fn;
+    size_t      i, n = 0;
+
+    if (b->b_what[0] != '\0' || (v->v_flags & VALUE_SPOOLED) || v->v_len > 65536 ||
+        v->v_len == 0 || value_data(v)[0] != '{' ||
+        (j = json_loadb(value_data(v), (size_t)v->v_len, 0, NULL)) == NULL)
+        return;
+    kind = json_string_value(json_object_get(j, "kind"));
+    if (kind != NULL && strcmp(kind, "call") == 0 &&
+        (fn = json_string_value(json_object_get(j, "function"))) != NULL) {
+        mod = json_string_value(json_object_get(j, "module"));
+        snprintf(b->b_what, sizeof(b->b_what), "%s%s%s", mod != NULL ? mod : "",
+                 mod != NULL ? "." : "", fn);
+    } else if (kind != NULL && strcmp(kind, "command") == 0) {
+        json_array_foreach(json_object_get(j, "argv"), i, x) {
+            if (json_is_string(x) && n + 1 < sizeof(b->b_what))
+                n += (size_t)snprintf(b->b_what + n, sizeof(b->b_what) - n, "%s%s",
+                                      i > 0 ? " " : "", json_string_value(x));
+        }
+    }
+    json_decref(j);
 }
 
 /* The batch a request names through metadata batchId ("" when none), made if missing. */
@@ -325,6 +391,8 @@ sleigh_task_new(struct value *v, struct sleigh_batch *b, int broadcast)
 static void
 sleigh_task_free(struct sleigh_task *t)
 {
+    if (t->t_timer != NULL)
+        event_free(t->t_timer);
     value_unref(t->t_value);
     free(t);
 }
@@ -417,6 +485,166 @@ sleigh_result_value(struct sleigh_task *t, struct value *src, const char *extra,
     return v;
 }
 
+/*
+ * Batch lifetime.  A batch exists from its first task on.  Once its
+ * submitter's record says every task is in (a store with request
+ * metadata nwsRecord=1 and batchId, sleigh_stored) and nothing of it is
+ * queued, running, kept for later workers or waiting to be taken, every
+ * result was collected: the batch keeps only its counts, in s_history
+ * (the last SLEIGH_HISTORY of them, for jobStatus, attach and the web
+ * UI), and its record variable is deleted, so a long-lived sleigh does
+ * not grow with the batches it served.  Any batch (named, record or not)
+ * with nothing queued, running, kept or left fails its result waiters at
+ * once: what they wait for was taken elsewhere and can never come.
+ */
+
+/* Frees a batch and the results it still holds. */
+static void
+sleigh_batch_free(struct sleigh_batch *b)
+{
+    struct sleigh_result *r;
+
+    while ((r = TAILQ_FIRST(&b->b_results)) != NULL) {
+        TAILQ_REMOVE(&b->b_results, r, r_link);
+        value_unref(r->r_value);
+        free(r);
+    }
+    free(b->b_record);
+    free(b->b_id);
+    free(b);
+}
+
+/* Deletes the record variables of collected batches (from a zero timeout, so
+ * that no request still holds the variable). */
+static void
+sleigh_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sleigh *s = arg;
+    struct var    *var;
+    size_t         i;
+
+    (void)fd;
+    (void)what;
+    for (i = 0; i < s->s_nreap; i++) {
+        var = ws_var_find(s->s_ws, s->s_reap[i], strlen(s->s_reap[i]));
+        if (var != NULL && var->var_mode != VAR_CUSTOM)
+            ws_var_delete(s->s_ws, var);
+        free(s->s_reap[i]);
+    }
+    free(s->s_reap);
+    s->s_reap = NULL;
+    s->s_nreap = 0;
+}
+
+/* Queues the deletion of b's record variable, if it has one. */
+static void
+sleigh_reap_record(struct sleigh *s, struct sleigh_batch *b)
+{
+    if (b->b_record == NULL)
+        return;
+    s->s_reap = xrealloc(s->s_reap, (s->s_nreap + 1) * sizeof(*s->s_reap));
+    s->s_reap[s->s_nreap++] = b->b_record;
+    b->b_record = NULL;
+    event_active(s->s_reap_timer, EV_TIMEOUT, 0);
+}
+
+/* Fails the result waiters of batch b: nothing more can come for them. */
+static void
+sleigh_batch_fail_waiters(struct sleigh *s, struct sleigh_batch *b)
+{
+    struct var    *rv = s->s_v[SV_RESULT];
+    struct waiter *w, *next;
+    char           why[160];
+    int            pass;
+
+    snprintf(why, sizeof(why), NWSP_SLEIGH_OVER_TEXT " batch %.*s has no result left"
+             " (collected elsewhere)", (int)(b->b_idlen > 64 ? 64 : b->b_idlen), b->b_id);
+    for (pass = 0; pass < 2; pass++) {
+        for (w = TAILQ_FIRST(pass ? &rv->var_fetchers : &rv->var_finders); w != NULL;
+             w = next) {
+            next = TAILQ_NEXT(w, w_link);
+            if (w->w_taglen == b->b_idlen && memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
+                waiter_cancel(w);
+                w->w_fail(w, why);
+            }
+        }
+    }
+}
+
+/* 1 when batch b can give no more results: nothing queued, running, kept or left. */
+static int
+sleigh_batch_empty(const struct sleigh_batch *b)
+{
+    return b->b_queued == 0 && b->b_running == 0 && b->b_kept == 0 &&
+           TAILQ_EMPTY(&b->b_results);
+}
+
+/* After b lost a task or a result: fails hopeless waiters, retires b if collected. */
+static void
+sleigh_batch_settle(struct sleigh *s, struct sleigh_batch *b)
+{
+    struct sleigh_batch *old;
+
+    if (b->b_collected || b->b_idlen == 0 || !sleigh_batch_empty(b))
+        return;
+    sleigh_batch_fail_waiters(s, b);
+    if (!b->b_ended)
+        return; /* its submitter may add tasks yet */
+    b->b_collected = 1;
+    sleigh_reap_record(s, b);
+    TAILQ_INSERT_TAIL(&s->s_history, b, b_hist);
+    if (++s->s_nhistory > SLEIGH_HISTORY) {
+        old = TAILQ_FIRST(&s->s_history);
+        TAILQ_REMOVE(&s->s_history, old, b_hist);
+        s->s_nhistory--;
+        htab_del(&s->s_batches, old->b_id, old->b_idlen);
+        sleigh_reap_record(s, old);
+        sleigh_batch_free(old);
+    }
+}
+
+/* The elements task t runs (its nwsCount metadata; 1 when unknown). */
+static uint64_t
+sleigh_task_elems(const struct sleigh_task *t)
+{
+    const char *v;
+    size_t      vl;
+    int64_t     n;
+
+    if (t->t_broadcast || t->t_value->v_metalen == 0 ||
+        !nwsp_dict_get(value_meta(t->t_value), t->t_value->v_metalen, "nwsCount", &v,
+                       &vl) ||
+        nwsp_parse_i64(v, vl, &n) != 0 || n < 1)
+        return 1;
+    return (uint64_t)n;
+}
+
+/*
+ * Elements of task t a result store reports as errors: its request
+ * metadata nwsErrors (nws-worker sends it), at most the task's elements;
+ * 0 when absent (classic workers).
+ */
+static uint64_t
+sleigh_result_errors(const struct sleigh_task *t, const struct request *rq)
+{
+    const char *v;
+    size_t      vl;
+    int64_t     n;
+
+    if (!sleigh_meta(rq, "nwsErrors", &v, &vl) || nwsp_parse_i64(v, vl, &n) != 0 || n < 1)
+        return 0;
+    return (uint64_t)n < sleigh_task_elems(t) ? (uint64_t)n : sleigh_task_elems(t);
+}
+
+/* What jobStatus says of a batch: "none", "open", "ended" or "collected". */
+static const char *
+sleigh_batch_state(const struct sleigh_batch *b)
+{
+    if (b == NULL)
+        return "none";
+    return b->b_collected ? "collected" : b->b_ended ? "ended" : "open";
+}
+
 /* Gives a result of batch b to its waiters (all finders, the oldest fetcher) or keeps it. */
 static void
 sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
@@ -437,6 +665,7 @@ sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
             waiter_cancel(w);
             w->w_deliver(w, v, 0);
             value_unref(v);
+            sleigh_batch_settle(s, b);
             return;
         }
     }
@@ -458,10 +687,166 @@ sleigh_fail_task(struct sleigh *s, struct sleigh_task *t, long rank, const char 
     nwsp_buf_dict_put(&b, "nwsError", 8, why, strlen(why));
     v = sleigh_result_value(t, NULL, b.data, b.len, rank);
     nwsp_buf_free(&b);
-    t->t_batch->b_failed++;
+    t->t_batch->b_failed += sleigh_task_elems(t);
     t->t_batch->b_done++;
     sleigh_add_result(s, t->t_batch, v);
     sleigh_task_free(t);
+}
+
+/*
+ * Timeouts.  The master puts nwsTimeout (seconds per element) on a task
+ * whose elements have a timeout.  The worker's owner kills a worker whose
+ * element runs past it (worker/watch.c), and the worker ends a command
+ * itself; this timer is what makes the batch go on when neither happens
+ * (a worker started by hand and stopped, an owner on a lost node): once
+ * the task ran its count of timeouts plus a grace, it ends with the error
+ * "timed out after N s" and its worker no longer holds it (a late result
+ * is refused).  A timed-out task is not run again here: it is the
+ * element's failure, as in GNU parallel; the caller may retry it.
+ */
+#define SLEIGH_TIMEOUT_GRACE_S 2.0
+
+/* Monotonic seconds. */
+static double
+sleigh_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Reads the task's nwsTimeout and nwsCount into t_limit (once). */
+static void
+sleigh_timeout_parse(struct sleigh_task *t)
+{
+    const char *v;
+    size_t      vl;
+    long        ms, count = 1;
+    int         ok;
+
+    if (t->t_parsed)
+        return;
+    t->t_parsed = 1;
+    if (t->t_value->v_metalen == 0 ||
+        !nwsp_dict_get(value_meta(t->t_value), t->t_value->v_metalen, "nwsTimeout", &v, &vl))
+        return;
+    if ((ms = sleigh_parse_ms(v, vl)) <= 0)
+        return;
+    if (nwsp_dict_get(value_meta(t->t_value), t->t_value->v_metalen, "nwsCount", &v, &vl)) {
+        count = sleigh_parse_long(v, vl, &ok);
+        if (!ok || count < 1)
+            count = 1;
+    }
+    t->t_elem_limit = (double)ms / 1000;
+    t->t_limit = t->t_elem_limit * (double)count;
+}
+
+static void sleigh_timeout_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Task t was handed to worker sw: starts its clock (if it has a timeout). */
+static void
+sleigh_timeout_start(struct sleigh *s, struct sleigh_worker *sw, struct sleigh_task *t)
+{
+    struct timeval tv;
+    double         d;
+
+    sleigh_timeout_parse(t);
+    if (t->t_limit <= 0)
+        return;
+    if (t->t_timer == NULL && (t->t_timer = evtimer_new(srv.base, sleigh_timeout_cb, t)) == NULL)
+        fatalx("sleigh timeout timer");
+    t->t_sleigh = s;
+    t->t_worker = sw;
+    t->t_started = sleigh_mono();
+    d = t->t_limit + SLEIGH_TIMEOUT_GRACE_S;
+    tv.tv_sec = (time_t)d;
+    tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+    evtimer_add(t->t_timer, &tv);
+}
+
+/* Task t no longer runs (a result, requeued, its worker gone): stops its clock. */
+static void
+sleigh_timeout_stop(struct sleigh_task *t)
+{
+    if (t->t_timer != NULL)
+        evtimer_del(t->t_timer);
+    t->t_worker = NULL;
+}
+
+/*
+ * 1 if t has a timeout.  Such a task runs alone on its worker (nwsKeep
+ * takes nothing next to it): its clock starts when it is handed out, so
+ * it must start running then, and a worker that hangs in it must hold
+ * nothing else that would time out with it without having run.
+ */
+static int
+sleigh_timeout_has(struct sleigh_task *t)
+{
+    if (t == NULL)
+        return 0;
+    sleigh_timeout_parse(t);
+    return t->t_limit > 0;
+}
+
+/* 1 if t ran at least its time (its worker ending now is its timeout). */
+static int
+sleigh_timeout_passed(const struct sleigh_task *t)
+{
+    return t->t_limit > 0 && t->t_worker != NULL &&
+           sleigh_mono() - t->t_started >= t->t_limit;
+}
+
+/* The error text of a timed-out task, into why. */
+static void
+sleigh_timeout_why(const struct sleigh_task *t, char *why, size_t len)
+{
+    snprintf(why, len, "timed out after %g s", t->t_elem_limit);
+}
+
+static void sleigh_fail_task(struct sleigh *s, struct sleigh_task *t, long rank,
+                             const char *why);
+
+/* A running task's time is up: it fails, and its worker holds it no more. */
+static void
+sleigh_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sleigh_task   *t = arg;
+    struct sleigh_worker *sw = t->t_worker;
+    struct sleigh        *s = t->t_sleigh;
+    char                  why[96];
+
+    (void)fd;
+    (void)what;
+    if (sw == NULL)
+        return;
+    TAILQ_REMOVE(&sw->sw_running, t, t_link);
+    sw->sw_nrunning--;
+    t->t_batch->b_running--;
+    sleigh_timeout_why(t, why, sizeof(why));
+    log_info("sleigh %s: worker %ld: a task %s", s->s_ws->ws_name, sw->sw_rank, why);
+    sleigh_timeout_stop(t);
+    sleigh_fail_task(s, t, sw->sw_rank, why);
+}
+
+/*
+ * With the group closed and no worker registered, no worker can ever come
+ * to run the queued tasks: they end as error results now, so masters
+ * waiting for them get an answer rather than wait for ever.
+ */
+static void
+sleigh_fail_orphans(struct sleigh *s)
+{
+    struct sleigh_task *t;
+
+    if (s->s_join != JOIN_CLOSED || s->s_nworkers > 0)
+        return;
+    while ((t = TAILQ_FIRST(&s->s_tasks)) != NULL) {
+        TAILQ_REMOVE(&s->s_tasks, t, t_link);
+        s->s_ntasks--;
+        t->t_batch->b_queued--;
+        sleigh_fail_task(s, t, -1, "no worker left to run this task (the group is closed)");
+    }
 }
 
 /* Takes the next task for worker: its broadcast copies first, then the queue. */
@@ -481,6 +866,7 @@ sleigh_next_task(struct sleigh *s, struct sleigh_worker *sw)
     t->t_batch->b_running++;
     TAILQ_INSERT_TAIL(&sw->sw_running, t, t_link);
     sw->sw_nrunning++;
+    sleigh_timeout_start(s, sw, t);
     return t;
 }
 
@@ -495,6 +881,7 @@ sleigh_requeue(struct sleigh *s, struct sleigh_worker *sw)
 
     while ((t = TAILQ_LAST(&sw->sw_running, task_list)) != NULL) {
         TAILQ_REMOVE(&sw->sw_running, t, t_link);
+        sleigh_timeout_stop(t);
         sw->sw_nrunning--;
         t->t_batch->b_running--;
         t->t_batch->b_queued++;
@@ -579,12 +966,17 @@ sleigh_close_group(struct sleigh *s)
     if (s->s_max < 0 || (s->s_status_join && s->s_max > ranks))
         s->s_max = ranks;
     while ((t = TAILQ_FIRST(&s->s_broadcasts)) != NULL) {
+        struct sleigh_batch *b = t->t_batch;
+
         TAILQ_REMOVE(&s->s_broadcasts, t, t_link);
         sleigh_task_free(t);
+        b->b_kept--;
+        sleigh_batch_settle(s, b); /* no copy can come any more */
     }
     snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
     sleigh_wake_all(s->s_v[SV_STATUS], buf);
     sleigh_wake_all(s->s_v[SV_WAIT], buf);
+    sleigh_fail_orphans(s);
 }
 
 /* Shutdown: sentinels hear "1", result waiters fail (section 13.5). */
@@ -660,6 +1052,8 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
     s->s_retries = SLEIGH_RETRIES;
     s->s_refresh_ms = sleigh_meta_ms(meta, metalen, "sentinelRefreshPeriod",
                                      SLEIGH_REFRESH_MS);
+    if (s->s_refresh_ms < SLEIGH_REFRESH_MIN_MS)
+        s->s_refresh_ms = SLEIGH_REFRESH_MIN_MS;
     grace = sleigh_meta_ms(meta, metalen, "workerGracePeriod", SLEIGH_GRACE_MS);
     if (meta != NULL && nwsp_dict_get(meta, metalen, "rankCount", &v, &vl)) {
         long n = sleigh_parse_long(v, vl, &ok);
@@ -675,6 +1069,7 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
     }
     TAILQ_INIT(&s->s_tasks);
     TAILQ_INIT(&s->s_broadcasts);
+    TAILQ_INIT(&s->s_history);
     htab_init(&s->s_batches);
     for (i = 0; i < SV_MAX; i++) {
         struct var *var = ws_var(ws, sleigh_specials[i].name, strlen(sleigh_specials[i].name));
@@ -692,7 +1087,9 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
     s->s_join_timer = evtimer_new(srv.base, sleigh_join_cb, s);
     s->s_refresh_timer = event_new(srv.base, -1, EV_PERSIST, sleigh_refresh_cb, s);
     s->s_grace_timer = evtimer_new(srv.base, sleigh_grace_cb, s);
-    if (s->s_join_timer == NULL || s->s_refresh_timer == NULL || s->s_grace_timer == NULL)
+    s->s_reap_timer = evtimer_new(srv.base, sleigh_reap_cb, s);
+    if (s->s_join_timer == NULL || s->s_refresh_timer == NULL || s->s_grace_timer == NULL ||
+        s->s_reap_timer == NULL)
         fatalx("sleigh timers");
     tv.tv_sec = s->s_refresh_ms / 1000;
     tv.tv_usec = (s->s_refresh_ms % 1000) * 1000;
@@ -710,7 +1107,6 @@ void
 sleigh_free(struct sleigh *s)
 {
     struct sleigh_task   *t;
-    struct sleigh_result *r;
     struct htab_ent      *e;
     size_t                pos = 0, i;
 
@@ -736,18 +1132,13 @@ sleigh_free(struct sleigh *s)
         }
         free(sw);
     }
-    while ((e = htab_next(&s->s_batches, &pos)) != NULL) {
-        struct sleigh_batch *b = e->h_val;
-
-        while ((r = TAILQ_FIRST(&b->b_results)) != NULL) {
-            TAILQ_REMOVE(&b->b_results, r, r_link);
-            value_unref(r->r_value);
-            free(r);
-        }
-        free(b->b_id);
-        free(b);
-    }
+    while ((e = htab_next(&s->s_batches, &pos)) != NULL)
+        sleigh_batch_free(e->h_val);
     htab_free(&s->s_batches);
+    for (i = 0; i < s->s_nreap; i++)
+        free(s->s_reap[i]);
+    free(s->s_reap);
+    event_free(s->s_reap_timer);
     event_free(s->s_join_timer);
     event_free(s->s_refresh_timer);
     event_free(s->s_grace_timer);
@@ -803,6 +1194,14 @@ sleigh_conn_gone(struct conn *c)
             TAILQ_REMOVE(&sw->sw_running, t, t_link);
             sw->sw_nrunning--;
             t->t_batch->b_running--;
+            if (sleigh_timeout_passed(t)) {
+                /* Its owner killed it for running past the timeout. */
+                sleigh_timeout_why(t, why, sizeof(why));
+                sleigh_timeout_stop(t);
+                sleigh_fail_task(s, t, sw->sw_rank, why);
+                continue;
+            }
+            sleigh_timeout_stop(t);
             if (!t->t_broadcast && !alone)
                 t->t_suspect = 1; /* which of them killed it is unknown */
             if (!t->t_broadcast && (!alone || ++t->t_deaths <= s->s_retries)) {
@@ -824,6 +1223,7 @@ sleigh_conn_gone(struct conn *c)
         }
         free(sw);
         sleigh_dispatch(s);
+        sleigh_fail_orphans(s);
     }
 }
 
@@ -887,6 +1287,8 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
  * runs several, the oldest whose batchId and nwsFirst match the store's
  * request metadata (our worker sends its task's), so that a store refused
  * on the way in (memory limit) never hands later results to the wrong task.
+ * A store naming a task the worker no longer holds (it timed out) ends
+ * none: NULL, unless the worker's tasks carry no nwsFirst (classic masters).
  */
 static struct sleigh_task *
 sleigh_result_task(struct sleigh_worker *sw, const struct request *rq)
@@ -895,7 +1297,7 @@ sleigh_result_task(struct sleigh_worker *sw, const struct request *rq)
     const char         *bid, *first, *tf;
     size_t              blen, flen, tflen;
 
-    if (head == NULL || sw->sw_nrunning == 1 || !sleigh_meta(rq, "batchId", &bid, &blen) ||
+    if (head == NULL || !sleigh_meta(rq, "batchId", &bid, &blen) ||
         !sleigh_meta(rq, "nwsFirst", &first, &flen))
         return head;
     TAILQ_FOREACH(t, &sw->sw_running, t_link) {
@@ -906,7 +1308,12 @@ sleigh_result_task(struct sleigh_worker *sw, const struct request *rq)
             tflen == flen && memcmp(tf, first, flen) == 0)
             return t;
     }
-    return head;
+    /* A task the store names but the worker no longer holds (it timed out). */
+    return head->t_value->v_metalen > 0 &&
+                   nwsp_dict_get(value_meta(head->t_value), head->t_value->v_metalen,
+                                 "nwsFirst", &tf, &tflen)
+               ? NULL
+               : head;
 }
 
 /* A worker stores the result of a task it runs. */
@@ -922,11 +1329,13 @@ sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
         return CMD_DONE;
     }
     TAILQ_REMOVE(&sw->sw_running, t, t_link);
+    sleigh_timeout_stop(t);
     sw->sw_nrunning--;
     sw->sw_done++;
     res = sleigh_result_value(t, v, rq->rq_meta, rq->rq_metalen, sw->sw_rank);
     t->t_batch->b_running--;
     t->t_batch->b_done++;
+    t->t_batch->b_failed += sleigh_result_errors(t, rq);
     reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
     sleigh_add_result(s, t->t_batch, res);
     sleigh_task_free(t);
@@ -978,10 +1387,12 @@ sleigh_store(struct request *rq, struct ws *ws, struct var *var)
             break;
         }
         t = sleigh_task_new(value_ref(v), sleigh_rq_batch(s, rq), 0);
+        sleigh_batch_what(t->t_batch, v);
         TAILQ_INSERT_TAIL(&s->s_tasks, t, t_link);
         s->s_ntasks++;
         reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
         sleigh_dispatch(s);
+        sleigh_fail_orphans(s);
         break;
     case SV_BROADCAST:
         if (s->s_shutdown) {
@@ -990,6 +1401,7 @@ sleigh_store(struct request *rq, struct ws *ws, struct var *var)
             break;
         }
         b = sleigh_rq_batch(s, rq);
+        sleigh_batch_what(b, v);
         for (i = 0; i < s->s_nworkers; i++) {
             t = sleigh_task_new(value_ref(v), b, 1);
             TAILQ_INSERT_TAIL(&s->s_workers[i]->sw_copies, t, t_link);
@@ -1001,6 +1413,7 @@ sleigh_store(struct request *rq, struct ws *ws, struct var *var)
             t->t_value = value_ref(v);
             t->t_batch = b;
             t->t_broadcast = 1;
+            b->b_kept++;
             TAILQ_INSERT_TAIL(&s->s_broadcasts, t, t_link);
         }
         reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
@@ -1184,6 +1597,9 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
                 requeued = 1;
             } else if (sw->sw_nrunning >= SLEIGH_KEEP_MAX ||
                        TAILQ_FIRST(&sw->sw_running)->t_suspect ||
+                       sleigh_timeout_has(TAILQ_FIRST(&sw->sw_running)) ||
+                       (TAILQ_EMPTY(&sw->sw_copies) &&
+                        sleigh_timeout_has(TAILQ_FIRST(&s->s_tasks))) ||
                        (TAILQ_EMPTY(&sw->sw_copies) &&
                         (((t = TAILQ_FIRST(&s->s_tasks)) != NULL && t->t_suspect) ||
                          sleigh_other_waits(s, c)))) {
@@ -1212,11 +1628,21 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
                 s->s_nresults--;
                 value_unref(r->r_value);
                 free(r);
+                sleigh_batch_settle(s, b);
             }
             return CMD_DONE;
         }
         if (!blocking)
             return sleigh_park(rq, var, remove, blocking);
+        if (ml > 0 && (b == NULL || b->b_collected || sleigh_batch_empty(b))) {
+            /* Never submitted, or taken elsewhere: waiting would be for ever. */
+            request_error(rq, NWSP_STATUS_FAIL,
+                          b == NULL ? NWSP_SLEIGH_OVER_TEXT " no such batch %.*s"
+                                    : NWSP_SLEIGH_OVER_TEXT " batch %.*s has no result"
+                                                            " left (collected elsewhere)",
+                          (int)(ml > 64 ? 64 : ml), mv);
+            return CMD_DONE;
+        }
         ret = sleigh_park(rq, var, remove, blocking);
         conn_waiter(c)->w_tag = xstrndup(mv, ml);
         conn_waiter(c)->w_taglen = ml;
@@ -1224,6 +1650,7 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
     case SV_JOB_STATUS: {
         uint64_t q = 0, run = 0, done = 0, failed = 0;
 
+        b = NULL;
         if (sleigh_meta(rq, "all", &mv, &ml) && ml == 1 && mv[0] == '1') {
             struct htab_ent *e;
             size_t           pos = 0;
@@ -1235,13 +1662,16 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
                 done += b->b_done;
                 failed += b->b_failed;
             }
+            b = NULL; /* no one batch's state */
         } else if ((b = sleigh_rq_batch_find(s, rq, &mv, &ml)) != NULL) {
             q = b->b_queued;
             run = b->b_running;
             done = b->b_done;
             failed = b->b_failed;
         }
-        nwsp_buf_dict_begin(&meta, 5);
+        nwsp_buf_dict_begin(&meta, 6);
+        mv = sleigh_batch_state(b);
+        nwsp_buf_dict_put(&meta, "nwsBatch", 8, mv, strlen(mv));
         sleigh_put_num(&meta, "nwsPending", q + run);
         sleigh_put_num(&meta, "nwsRunning", run);
         sleigh_put_num(&meta, "nwsQueued", q);
@@ -1269,12 +1699,44 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
     return ret;
 }
 
-/* A standard variable was stored to: "Sleigh ride over" starts shutdown. */
+/*
+ * A batch record was stored to var (its value's metadata: nwsRecord=1 and
+ * batchId): every task of the batch is in, and var goes with the batch.
+ */
+static void
+sleigh_record_stored(struct sleigh *s, struct var *var)
+{
+    const struct value  *v;
+    struct sleigh_batch *b;
+    const char          *id, *flag;
+    size_t               idlen, flaglen;
+
+    if (var->var_mode == VAR_CUSTOM || var_nvalues(var) == 0)
+        return;
+    v = var_value_at(var, var_nvalues(var) - 1);
+    if (v == NULL || v->v_metalen == 0 ||
+        !nwsp_dict_get(value_meta(v), v->v_metalen, "nwsRecord", &flag, &flaglen) ||
+        flaglen != 1 || flag[0] != '1' ||
+        !nwsp_dict_get(value_meta(v), v->v_metalen, "batchId", &id, &idlen) || idlen == 0)
+        return;
+    b = sleigh_batch(s, id, idlen);
+    b->b_ended = 1;
+    free(b->b_record);
+    b->b_record = xstrndup(var->var_name, var->var_namelen);
+    sleigh_batch_settle(s, b); /* collected before its record came */
+}
+
+/*
+ * A standard variable was stored to: "Sleigh ride over" starts shutdown;
+ * a batch record ends its batch's submission.
+ */
 void
 sleigh_stored(struct ws *ws, struct var *var)
 {
     if (var->var_namelen == 16 && memcmp(var->var_name, "Sleigh ride over", 16) == 0)
         sleigh_shutdown(ws->ws_sleigh);
+    else
+        sleigh_record_stored(ws->ws_sleigh, var);
 }
 
 /*
@@ -1339,5 +1801,7 @@ sleigh_batch_view(const struct sleigh *s, size_t *pos, struct sleigh_batch_view 
     out->bv_running = b->b_running;
     out->bv_done = b->b_done;
     out->bv_failed = b->b_failed;
+    out->bv_started = b->b_started;
+    out->bv_what = b->b_what;
     return 1;
 }

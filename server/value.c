@@ -134,6 +134,8 @@ value_new_spooled(int64_t desc, const char *meta, size_t metalen, uint64_t len, 
     if (metalen > 0)
         memcpy(v->v_buf, meta, metalen);
     srv.mem_used += cost;
+    srv.spooled_bytes += len;   /* shown apart by the web interface */
+    srv.nspooled++;
     return v;
 }
 
@@ -167,6 +169,10 @@ value_unref(struct value *v)
     if (v == NULL || --v->v_refs > 0)
         return;
     srv.mem_used -= value_footprint(v);
+    if (v->v_flags & VALUE_SPOOLED) {
+        srv.spooled_bytes -= v->v_len;
+        srv.nspooled--;
+    }
     if (v->v_fd != -1)
         close(v->v_fd);
     if (v->v_flags & VALUE_MAPPED)
@@ -189,7 +195,8 @@ value_spool_open(void)
     fd = open(srv.cfg.tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd != -1)
         return fd;
-    snprintf(path, sizeof(path), "%s/__nwssXXXXXX.dat", srv.cfg.tmpdir);
+    /* The pid in the name lets a later server remove it if we die right here. */
+    snprintf(path, sizeof(path), "%s/__nwss%d_XXXXXX.dat", srv.cfg.tmpdir, (int)getpid());
     if ((fd = mkostemps(path, 4, O_CLOEXEC)) == -1) {
         log_warn("spool file in %s", srv.cfg.tmpdir);
         return -1;

@@ -77,6 +77,8 @@ void
 var_free(struct var *var)
 {
     waiter_fail_all(var, "Variable purged.");
+    if (var->var_nfetched > 0)
+        requeue_var_gone(var);
     vqueue_clear(&var->var_values);
     free(var->var_members);
     free(var);

@@ -366,6 +366,65 @@ vqueue_push(struct vqueue *q, struct value *v)
     vq_push_slow(q, v);
 }
 
+/* Makes room for one more block before the first one of the ring. */
+static void
+vq_ring_unshift(struct vqueue *q, struct vq_block *b)
+{
+    struct vq_block **ring;
+    size_t            cap, k;
+
+    if (q->q_nblocks == q->q_bcap) {
+        cap = q->q_bcap ? q->q_bcap * 2 : 4;
+        ring = xcalloc(cap, sizeof(*ring));
+        for (k = 0; k < q->q_nblocks; k++)
+            ring[k] = vq_blk(q, k);
+        free(q->q_blocks);
+        q->q_blocks = ring;
+        q->q_bcap = cap;
+        q->q_bhead = 0;
+    }
+    q->q_bhead = (q->q_bhead + q->q_bcap - 1) & (q->q_bcap - 1);
+    q->q_nblocks++;
+    vq_set_blk(q, 0, b);
+}
+
+/*
+ * Puts v (borrowed) back before the oldest value: a fetched value whose
+ * reply never reached its client (requeue.c).  Rare, so simple: it is held
+ * unpacked, in the first block if that holds references and has room at
+ * its head, else in a new block of its own in front.  Sequence numbers are
+ * shifted up first if the first block's would go below 0.
+ */
+void
+vqueue_push_front(struct vqueue *q, struct value *v)
+{
+    struct vq_block *b = q->q_nblocks > 0 ? vq_blk(q, 0) : NULL;
+    size_t           k;
+
+    if (b == NULL) {
+        vqueue_push(q, v);
+        return;
+    }
+    if (b->b_seq == 0)
+        for (k = 0; k < q->q_nblocks; k++)
+            vq_blk(q, k)->b_seq += 1u << 20;
+    if (b->b_kind != VQB_REFS || b->b_head < VQ_REF_SIZE) {
+        struct vq_block *nb = vq_block_new(q, VQB_REFS, 0, VQ_REF_SIZE, VQ_DATA_MIN);
+
+        /* Filled from its end, so that further values fit in front too. */
+        nb->b_head = nb->b_tail = nb->b_size - nb->b_size % VQ_REF_SIZE;
+        nb->b_seq = b->b_seq;
+        vq_ring_unshift(q, nb);
+        b = nb;
+    }
+    value_ref(v);
+    b->b_head -= VQ_REF_SIZE;
+    memcpy(b->b_data + b->b_head, &v, VQ_REF_SIZE);
+    b->b_seq--;
+    b->b_count++;
+    q->q_len++;
+}
+
 /* The offset of entry j (0 = first live) of block b. */
 static uint32_t
 vq_offset(const struct vq_block *b, uint32_t j)

@@ -56,8 +56,11 @@ waiter_serve(struct var *var, struct value *v, uint64_t index)
         waiter_cancel(w);
         w->w_deliver(w, v, index);
     }
-    if ((w = TAILQ_FIRST(&var->var_fetchers)) != NULL) {
+    /* A fetcher whose connection turns out closed is skipped: it would lose v. */
+    while ((w = TAILQ_FIRST(&var->var_fetchers)) != NULL) {
         waiter_cancel(w);
+        if (w->w_gone != NULL && w->w_gone(w))
+            continue;
         w->w_deliver(w, v, index);
         return 1;
     }

@@ -15,6 +15,16 @@
  * polls it for live updates.  Every reply carries a Content-Security-Policy
  * that allows only our own script and style sheet, nosniff and no-cache.
  * evhttp bounds header and body sizes and drops idle connections.
+ *
+ * Connections are counted and bounded here, because evhttp (2.1) has no cap
+ * and its idle timer restarts on every byte: at --web-max-clients the
+ * listener stops accepting (new clients wait in the kernel's backlog, using
+ * no descriptor of ours), so the web port can never take the descriptors
+ * the protocol port needs.  Each connection also has a deadline, armed when
+ * it opens and again after each request: a client that has not sent a whole
+ * request by then (a slowloris sending a header line now and then) is shut
+ * down.  evhttp creates each connection's bufferevent through our bevcb; the
+ * connection object itself is learnt one step later (see web_conn_setup).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
@@ -63,6 +76,7 @@ static const struct web_route web_routes[] = {
     {"/api/delete-var", WEB_POST, NULL, web_api_delete_var},
     {"/api/delete-ws", WEB_POST, NULL, web_api_delete_ws},
     {"/api/fetch-try", WEB_POST, NULL, web_api_fetch_try},
+    {"/api/download", WEB_GET, NULL, web_api_download},
     {"/api/store", WEB_POST, NULL, web_api_store},
 };
 
@@ -74,6 +88,23 @@ static char            web_token[33];  /* the CSRF token, hex */
 static double          web_started;
 static int             web_loopback;   /* bound to a loopback address */
 static char            web_hostname[256];
+static int             web_lev_full;   /* accepting paused: web_max_clients reached */
+
+/* One web connection, from its bufferevent's creation to evhttp's close. */
+struct web_conn {
+    struct bufferevent       *wc_bev;
+    struct evhttp_connection *wc_evcon;    /* NULL until web_conn_setup ran */
+    struct event             *wc_timer;    /* setup, then the request deadline */
+    int                       wc_busy;     /* a streamed reply is being sent */
+    int                       wc_nul;      /* a NUL byte came: refuse, then close */
+    struct evbuffer_cb_entry *wc_incb;     /* web_input_cb on the input buffer */
+    LIST_ENTRY(web_conn)      wc_link;
+};
+static LIST_HEAD(, web_conn) web_conns = LIST_HEAD_INITIALIZER(web_conns);
+static unsigned              web_nconns;
+
+static void             web_conn_arm(struct web_conn *);
+static struct web_conn *web_conn_of(struct evhttp_request *);
 
 /* Request counter samples, one a second, for the ops/s average. */
 static struct {
@@ -130,7 +161,7 @@ web_ops_rate(void)
 }
 
 /* The security headers every reply of ours carries. */
-static void
+void
 web_headers(struct evhttp_request *req, const char *type)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -302,6 +333,19 @@ web_host_ok(const char *h)
     return web_host_name_ok(h, colon != NULL ? (size_t)(colon - h) : strlen(h));
 }
 
+/* How many Host headers a request has: more than one is ambiguous, refused. */
+static int
+web_host_count(const struct evkeyvalq *h)
+{
+    const struct evkeyval *kv;
+    int                    n = 0;
+
+    TAILQ_FOREACH(kv, h, next)
+        if (strcasecmp(kv->key, "Host") == 0)
+            n++;
+    return n;
+}
+
 /* Compares in constant time. */
 static int
 web_token_ok(const char *t)
@@ -467,12 +511,21 @@ web_request_cb(struct evhttp_request *req, void *arg)
     struct evbuffer         *body;
     size_t                   i, blen;
     int                      is_api;
+    struct web_conn         *wc;
 
     (void)arg;
+    /* A whole request came: the deadline now runs for the next one. */
+    if ((wc = web_conn_of(req)) != NULL)
+        web_conn_arm(wc);
     path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     if (path == NULL || *path == '\0')
         path = "/";
     is_api = strncmp(path, "/api/", 5) == 0;
+    /* One Host, no NUL anywhere (evhttp would have cut a header at it). */
+    if ((wc != NULL && wc->wc_nul) || web_host_count(in) > 1) {
+        web_reply_text(req, 400, "Bad request: a NUL byte or more than one Host header.");
+        return;
+    }
     /* The Host must name this server (and so must an absolute URI's host). */
     if (!web_host_ok(evhttp_find_header(in, "Host")) ||
         (uri != NULL && evhttp_uri_get_host(uri) != NULL &&
@@ -480,7 +533,7 @@ web_request_cb(struct evhttp_request *req, void *arg)
         web_reply_text(req, 403, "Forbidden: unknown Host.");
         return;
     }
-    /* With --auth-file, the secret is the password of HTTP Basic authentication. */
+    /* Unless --no-auth, the secret is the password of HTTP Basic authentication. */
     if (auth_enabled() && !auth_check_basic(evhttp_find_header(in, "Authorization"))) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Basic realm=\"nwsserver\", charset=\"UTF-8\"");
@@ -488,7 +541,8 @@ web_request_cb(struct evhttp_request *req, void *arg)
             web_reply_error(req, 401, "authentication required");
         else
             web_reply_text(req, 401, "Authentication required: any user name, and the "
-                                     "secret of the server's --auth-file as password.");
+                                     "server's secret (the first line of its secret "
+                                     "file, ~/.nws/secret by default) as password.");
         return;
     }
     for (i = 0; i < sizeof(web_routes) / sizeof(web_routes[0]); i++) {
@@ -550,13 +604,165 @@ web_request_cb(struct evhttp_request *req, void *arg)
     web_params_free(&ps);
 }
 
-/* With --tls-cert, every web connection is HTTPS (evhttp sets the fd later). */
-static struct bufferevent *
-web_tls_bevcb(struct event_base *base, void *arg)
+/* Accepting resumes when below the cap and not pausing after EMFILE. */
+static void
+web_accept_update(void)
 {
-    (void)base;
+    if (web_lev == NULL)
+        return;
+    if (web_nconns >= srv.cfg.web_max_clients) {
+        if (!web_lev_full)
+            log_info("web: %u connections (--web-max-clients): new ones wait", web_nconns);
+        web_lev_full = 1;
+        evconnlistener_disable(web_lev);
+    } else if (web_lev_full) {
+        web_lev_full = 0;
+        if (!evtimer_pending(web_retry, NULL))
+            evconnlistener_enable(web_lev);
+    }
+}
+
+/* Closes a connection's socket under evhttp, which then frees it on its own. */
+static void
+web_conn_cut(struct web_conn *wc)
+{
+    evutil_socket_t fd = bufferevent_getfd(wc->wc_bev);
+
+    if (fd != -1)
+        shutdown(fd, SHUT_RDWR);
+}
+
+/* evhttp is freeing the connection: forget it. */
+static void
+web_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    struct web_conn *wc = arg;
+
+    evhttp_connection_set_closecb(evcon, NULL, NULL);   /* called once only */
+    evbuffer_remove_cb_entry(bufferevent_get_input(wc->wc_bev), wc->wc_incb);
+    web_download_cancel(evcon);
+    LIST_REMOVE(wc, wc_link);
+    event_free(wc->wc_timer);
+    free(wc);
+    web_nconns--;
+    web_accept_update();
+}
+
+/* (Re)starts the connection's whole-request deadline. */
+static void
+web_conn_arm(struct web_conn *wc)
+{
+    struct timeval tv = {srv.cfg.web_request_timeout, 0};
+
+    evtimer_add(wc->wc_timer, &tv);
+}
+
+/*
+ * The connection's timer: first run (made active by web_bevcb, so it runs
+ * in the same turn of the loop, before any byte can be read) learns the
+ * evhttp connection, which is the bufferevent's callback argument once evhttp
+ * has set it up, and hooks its close; later runs are the deadline.
+ */
+static void
+web_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct web_conn *wc = arg;
+    void            *cbarg = NULL;
+
+    (void)fd;
+    (void)what;
+    if (wc->wc_evcon == NULL) {
+        bufferevent_getcb(wc->wc_bev, NULL, NULL, NULL, &cbarg);
+        /* What evhttp 2.0 to 2.2 do; checked, since no API promises it. */
+        if (cbarg == NULL || evhttp_connection_get_bufferevent(cbarg) != wc->wc_bev)
+            fatalx("web: cannot find the evhttp connection of a bufferevent");
+        wc->wc_evcon = cbarg;
+        evhttp_connection_set_closecb(wc->wc_evcon, web_conn_closed, wc);
+        web_conn_arm(wc);
+        /* Past the cap (accepted in the same batch as the one that reached it). */
+        if (web_nconns > srv.cfg.web_max_clients)
+            web_conn_cut(wc);
+        return;
+    }
+    if (wc->wc_busy) {
+        web_conn_arm(wc);   /* sending a long reply: evhttp's write timeout watches */
+        return;
+    }
+    log_info("web: a connection sent no whole request in %d s "
+             "(--web-request-timeout): closed", srv.cfg.web_request_timeout);
+    web_conn_cut(wc);
+}
+
+/* The tracked connection behind a request, or NULL. */
+static struct web_conn *
+web_conn_of(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct web_conn          *wc;
+
+    LIST_FOREACH(wc, &web_conns, wc_link)
+        if (wc->wc_evcon == evcon)
+            return wc;
+    return NULL;
+}
+
+void
+web_conn_busy(struct evhttp_request *req, int busy)
+{
+    struct web_conn *wc = web_conn_of(req);
+
+    if (wc != NULL) {
+        wc->wc_busy = busy;
+        if (!busy)
+            web_conn_arm(wc);
+    }
+}
+
+/*
+ * Sees every byte a web client sends, before evhttp parses it: a NUL has
+ * no place in a request (bodies are urlencoded forms) and evhttp would cut
+ * a header at it, so that "Host: localhost\0.evil" passed for localhost.
+ */
+static void
+web_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct web_conn     *wc = arg;
+    struct evbuffer_ptr  p;
+    size_t               len = evbuffer_get_length(buf);
+
+    if (info->n_added == 0 || wc->wc_nul || info->n_added > len)
+        return;
+    if (evbuffer_ptr_set(buf, &p, len - info->n_added, EVBUFFER_PTR_SET) != 0)
+        return;
+    if (evbuffer_search(buf, "", 1, &p).pos != -1) {
+        wc->wc_nul = 1;
+        log_info("web: a request with a NUL byte: refused");
+        web_conn_cut(wc);
+    }
+}
+
+/*
+ * Makes each new connection's bufferevent (evhttp sets its socket later);
+ * with --tls-cert every web connection is HTTPS.  Counts the connection.
+ */
+static struct bufferevent *
+web_bevcb(struct event_base *base, void *arg)
+{
+    struct web_conn *wc = xcalloc(1, sizeof(*wc));
+
     (void)arg;
-    return tls_bufferevent(-1);
+    wc->wc_bev = tls_enabled() ? tls_bufferevent(-1)
+                               : bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (wc->wc_bev == NULL || (wc->wc_timer = evtimer_new(base, web_conn_timer_cb, wc)) == NULL)
+        fatalx("web: cannot set up a connection");
+    wc->wc_incb = evbuffer_add_cb(bufferevent_get_input(wc->wc_bev), web_input_cb, wc);
+    if (wc->wc_incb == NULL)
+        fatalx("web: cannot watch a connection's input");
+    LIST_INSERT_HEAD(&web_conns, wc, wc_link);
+    web_nconns++;
+    event_active(wc->wc_timer, EV_TIMEOUT, 0);
+    web_accept_update();
+    return wc->wc_bev;
 }
 
 static void
@@ -565,18 +771,23 @@ web_retry_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    evconnlistener_enable(web_lev);
+    if (!web_lev_full)
+        evconnlistener_enable(web_lev);
 }
 
-/* Out of descriptors: pause accepting for a second instead of spinning. */
+/* Out of descriptors: refuse one waiting client cleanly, then pause briefly. */
 static void
 web_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-    struct timeval tv = {1, 0};
+    struct timeval tv = {0, LISTEN_BACKOFF_US};
+    int            err = errno;
 
     (void)arg;
-    log_warn("web: accept");
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+    if (err == EMFILE || err == ENFILE)
+        listen_refuse(evconnlistener_get_fd(lev), "web: accept");
+    else
+        log_warn("web: accept");
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         evconnlistener_disable(lev);
         evtimer_add(web_retry, &tv);
     }
@@ -626,8 +837,7 @@ web_start(int fd)
                                              EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
                                              EVHTTP_REQ_PATCH);
     evhttp_set_gencb(web_http, web_request_cb, NULL);
-    if (tls_enabled())
-        evhttp_set_bevcb(web_http, web_tls_bevcb, NULL);
+    evhttp_set_bevcb(web_http, web_bevcb, NULL);
     if ((bound = evhttp_accept_socket_with_handle(web_http, fd)) == NULL) {
         evhttp_free(web_http);
         web_http = NULL;
@@ -650,15 +860,27 @@ web_start(int fd)
 void
 web_stop(void)
 {
+    struct web_conn *wc;
+
+    web_lev = NULL;   /* evhttp_free frees it; closing connections must not touch it */
     if (web_http != NULL)
         evhttp_free(web_http);
+    while ((wc = LIST_FIRST(&web_conns)) != NULL) {   /* any not set up yet */
+        LIST_REMOVE(wc, wc_link);
+        event_free(wc->wc_timer);
+        free(wc);
+    }
+    web_nconns = 0;
     if (web_tick != NULL)
         event_free(web_tick);
     if (web_retry != NULL)
         event_free(web_retry);
     web_sleigh_forget();
+    web_taken_forget();
+    web_census_forget();
     web_http = NULL;
     web_lev = NULL;
+    web_lev_full = 0;
     web_tick = NULL;
     web_retry = NULL;
 }

@@ -8,11 +8,13 @@
  * web_api.c     the JSON views (overview, workspaces, variables, values) and
  *               the actions (delete, fetchTry, store);
  * web_sleigh.c  the sleigh view, with throughput measured between requests;
+ * web_download.c whole values as attachments, spooled ones a piece at a time;
  * web_assets.c  the page's script, style sheet and icon, compiled in.
  *
  * Every handler runs on the server's one event loop, so each does bounded
  * work on in-memory state only: listings are paged and capped, previews are
- * cut, spooled values are never read (no disk I/O in the loop).
+ * cut; a spooled value is read only to download it, one bounded piece per
+ * turn of the loop (web_download.c says why that disk I/O is acceptable).
  */
 #ifndef NWS_WEB_H
 #define NWS_WEB_H
@@ -38,12 +40,20 @@
 #define WEB_JSON_MAX        65536          /* longer values are not parsed as JSON */
 #define WEB_META_MAX        32             /* metadata entries shown per value */
 #define WEB_FILTER_MAX      256
+#define WEB_SCAN_MAX        10000          /* names a listing looks at per request */
+#define WEB_SORT_MAX        5000           /* workspaces sorted other than by name */
+#define WEB_SORT_VARS_MAX   50000          /* ... and variables walked to count values */
+#define WEB_COUNT_MAX       10000          /* variables of one workspace walked to count */
+#define WEB_CENSUS_STEP     20000          /* variables the overview counts per request */
 #define WEB_SLEIGH_BATCHES  100            /* batches listed per sleigh */
 #define WEB_SLEIGH_WORKERS  1000           /* workers listed per sleigh */
 #define WEB_OUTPUT_LINES    3              /* last output@<rank> values shown */
 #define WEB_REG_SCAN        1000           /* "worker registrations" values read */
 #define WEB_TRACK_MAX       32             /* sleighs whose throughput is measured */
 #define WEB_OPS_WINDOW      10             /* seconds of the ops/s average */
+#define WEB_DOWNLOAD_PIECE  (256 * 1024)   /* bytes of a spooled value read per turn */
+#define WEB_TAKEN_MAX       8              /* values fetch-try took, kept to download */
+#define WEB_TAKEN_S         600            /* ... for this many seconds */
 
 /* Query or form fields, percent-decoded (values may hold any byte). */
 struct web_param {
@@ -88,6 +98,10 @@ double web_now(void);          /* monotonic seconds */
 double web_uptime(void);
 double web_ops_rate(void);     /* requests per second, averaged */
 int    web_readonly(void);
+/* Sets the security headers and Content-Type of a reply. */
+void   web_headers(struct evhttp_request *, const char *type);
+/* A streamed reply is (1) or is no longer (0) being sent: the deadline waits. */
+void   web_conn_busy(struct evhttp_request *, int busy);
 /* Replies: JSON (steals obj; NULL means an allocation failed) or an error. */
 void   web_reply_json(struct evhttp_request *, int code, json_t *obj);
 void   web_reply_error(struct evhttp_request *, int code, const char *msg);
@@ -107,8 +121,20 @@ void web_api_fetch_try(struct evhttp_request *, const struct web_params *);
 void web_api_store(struct evhttp_request *, const struct web_params *);
 /* A value as JSON (new reference); pos is its place, newest first. */
 json_t *web_value_json(const struct var *, const struct value *, size_t pos, size_t preview);
+void    web_census_forget(void);   /* frees the overview's count in progress */
 /* Visible (non-hidden) variables of ws and the values they hold. */
 void    web_ws_counts(struct ws *, size_t *nvars, uint64_t *nvalues);
+
+/* web_download.c */
+void web_api_download(struct evhttp_request *, const struct web_params *);
+/* Drops the downloads of a closing connection (their requests go with it). */
+void web_download_cancel(struct evhttp_connection *);
+/*
+ * Keeps a value fetch-try took (a new reference) for WEB_TAKEN_S seconds;
+ * returns the token that downloads it (valid until the next call).
+ */
+const char *web_taken_keep(struct value *, const char *name, size_t len);
+void        web_taken_forget(void);
 
 /* web_sleigh.c */
 void web_api_sleigh(struct evhttp_request *, const struct web_params *);

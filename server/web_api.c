@@ -1,9 +1,11 @@
 /*
  * web_api.c -- the JSON views and actions of the web interface.
  *
- * Views read the server's tables and answer at once.  Listings are sorted
- * and filtered here and returned a page at a time (offset, limit, capped),
- * so a server holding 100,000 workspaces still sends a bounded reply.
+ * Views read the server's tables and answer at once, each doing bounded
+ * work however large the tables: listings in name order come a page at a
+ * time from the tables' key order (htab_rank/htab_nth, O(log n) a row),
+ * filters look at a bounded number of names per request, and orders that
+ * need every row are served only for tables small enough to look at.
  * Values are described, not dumped: text up to a preview length, JSON
  * pretty-printed when short enough to parse, anything else as a short hex
  * preview; spooled values by their size alone, since reading their files
@@ -28,6 +30,11 @@ static const char *web_languages[] = {
     "Java", "C#",     "Objective-C", "Emacs Lisp",
 };
 
+/*
+ * Counting values walks every variable, so a workspace with more than
+ * WEB_COUNT_MAX of them is not walked: its variable count is the table's
+ * (hidden ones included) and *nvalues is UINT64_MAX, shown as unknown.
+ */
 void
 web_ws_counts(struct ws *ws, size_t *nvars, uint64_t *nvalues)
 {
@@ -37,6 +44,11 @@ web_ws_counts(struct ws *ws, size_t *nvars, uint64_t *nvalues)
 
     *nvars = 0;
     *nvalues = 0;
+    if (htab_count(&ws->ws_vars) > WEB_COUNT_MAX) {
+        *nvars = htab_count(&ws->ws_vars);
+        *nvalues = UINT64_MAX;
+        return;
+    }
     while ((e = htab_next(&ws->ws_vars, &pos)) != NULL) {
         var = e->h_val;
         if (var->var_hidden)
@@ -46,21 +58,110 @@ web_ws_counts(struct ws *ws, size_t *nvars, uint64_t *nvalues)
     }
 }
 
+/* A count as JSON: null when unknown (UINT64_MAX). */
+static json_t *
+web_count_json(uint64_t n)
+{
+    return n == UINT64_MAX ? json_null() : json_integer((json_int_t)n);
+}
+
+/*
+ * The count of values of the whole server, taken a bounded step at a time:
+ * each overview request looks at WEB_CENSUS_STEP variables at most, going
+ * on from where the previous one stopped (a workspace name and a rank in
+ * it, so names coming and going meanwhile only make the count approximate).
+ * The overview shows the last complete count; a server small enough to
+ * count in one step is counted afresh at each request.
+ */
+static struct {
+    char    *c_ws;          /* the workspace being counted (a copy), or NULL */
+    size_t   c_wslen;
+    size_t   c_var;         /* its next variable, by rank */
+    int      c_ws_done;     /* c_ws is finished: go on after it */
+    uint64_t c_values, c_vars;        /* so far */
+    uint64_t c_total, c_total_vars;   /* the last complete count */
+    int      c_known;
+} web_census;
+
+/* Moves the census cursor to ws (a new copy of its name), at its variable var. */
+static void
+web_census_at(const char *name, size_t len, size_t var, int done)
+{
+    if (web_census.c_ws == NULL || web_census.c_wslen != len ||
+        memcmp(web_census.c_ws, name, len) != 0) {
+        free(web_census.c_ws);
+        web_census.c_ws = xmemdup(name, len);
+        web_census.c_wslen = len;
+    }
+    web_census.c_var = var;
+    web_census.c_ws_done = done;
+}
+
+/* One step of the census; 1 if it completed a count in this step. */
+static int
+web_census_step(void)
+{
+    struct htab *t = ws_table();
+    size_t       budget = WEB_CENSUS_STEP, i = 0, klen, vlen, n, var;
+    const char  *k, *vk;
+    void        *val, *vv;
+
+    if (web_census.c_ws != NULL)
+        i = htab_rank(t, web_census.c_ws, web_census.c_wslen, web_census.c_ws_done);
+    for (; budget > 0; i++) {
+        if ((k = htab_nth(t, i, &klen, &val)) == NULL) {
+            web_census.c_total = web_census.c_values;
+            web_census.c_total_vars = web_census.c_vars;
+            web_census.c_known = 1;
+            web_census.c_values = web_census.c_vars = 0;
+            free(web_census.c_ws);
+            web_census.c_ws = NULL;
+            return 1;
+        }
+        /* Resuming in the same workspace, or starting the next one at 0. */
+        var = web_census.c_ws != NULL && !web_census.c_ws_done &&
+                      klen == web_census.c_wslen && memcmp(k, web_census.c_ws, klen) == 0
+                  ? web_census.c_var
+                  : 0;
+        n = htab_count(&((struct ws *)val)->ws_vars);
+        for (; var < n && budget > 0; var++, budget--) {
+            if ((vk = htab_nth(&((struct ws *)val)->ws_vars, var, &vlen, &vv)) == NULL ||
+                ((struct var *)vv)->var_hidden)
+                continue;
+            web_census.c_vars++;
+            web_census.c_values += var_nvalues(vv);
+        }
+        web_census_at(k, klen, var, var >= n);
+        if (var < n)
+            break;
+    }
+    return 0;
+}
+
+void
+web_census_forget(void)
+{
+    free(web_census.c_ws);
+    memset(&web_census, 0, sizeof(web_census));
+}
+
 void
 web_api_overview(struct evhttp_request *req, const struct web_params *ps)
 {
     struct htab_ent *e;
-    size_t           pos = 0, nws = 0, nvars = 0, n;
-    uint64_t         nvalues = 0, v;
+    size_t           pos = 0, nws = 0, nvars = 0;
     json_t          *o = json_object();
 
     (void)ps;
+    /* Variables from each table's size (O(workspaces)), hidden ones included... */
     while ((e = htab_next(ws_table(), &pos)) != NULL) {
         nws++;
-        web_ws_counts(e->h_val, &n, &v);
-        nvars += n;
-        nvalues += v;
+        nvars += htab_count(&((struct ws *)e->h_val)->ws_vars);
     }
+    /* ... unless a census counted them, and the values, without hidden ones. */
+    web_census_step();
+    if (web_census.c_known)
+        nvars = (size_t)web_census.c_total_vars;
     json_object_set_new(o, "version", json_string(NWS_VERSION));
     json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
     json_object_set_new(o, "uptime", json_real(web_uptime()));
@@ -69,11 +170,15 @@ web_api_overview(struct evhttp_request *req, const struct web_params *ps)
     json_object_set_new(o, "connections", json_integer((json_int_t)srv.nconns));
     json_object_set_new(o, "memory_used", json_integer((json_int_t)srv.mem_used));
     json_object_set_new(o, "memory_limit", json_integer((json_int_t)srv.cfg.max_memory));
+    json_object_set_new(o, "spooled_bytes", json_integer((json_int_t)srv.spooled_bytes));
+    json_object_set_new(o, "spooled_values", json_integer((json_int_t)srv.nspooled));
     json_object_set_new(o, "spool_threshold",
                         json_integer((json_int_t)srv.cfg.spool_threshold));
     json_object_set_new(o, "workspaces", json_integer((json_int_t)nws));
     json_object_set_new(o, "variables", json_integer((json_int_t)nvars));
-    json_object_set_new(o, "values", json_integer((json_int_t)nvalues));
+    json_object_set_new(o, "values", web_census.c_known
+                                         ? json_integer((json_int_t)web_census.c_total)
+                                         : json_null());
     json_object_set_new(o, "ops", json_integer((json_int_t)srv.nops));
     json_object_set_new(o, "ops_per_sec", json_real(web_ops_rate()));
     json_object_set_new(o, "sleighs", web_sleighs_json(20));
@@ -197,68 +302,214 @@ web_heap_offer(struct web_wsrow *h, size_t *n, size_t k, const struct web_wsrow 
     }
 }
 
+/* Which entries of a listing are shown: 1 to keep val. */
+typedef int (*web_keep_fn)(void *val, const char *filter, size_t flen);
+
+static int
+web_keep_ws(void *val, const char *filter, size_t flen)
+{
+    struct ws *ws = val;
+
+    return web_contains(ws->ws_name, ws->ws_namelen, filter, flen);
+}
+
+static int
+web_keep_var(void *val, const char *filter, size_t flen)
+{
+    struct var *var = val;
+
+    return !var->var_hidden && web_contains(var->var_name, var->var_namelen, filter, flen);
+}
+
+/* A page of a listing in name order, and what is known of the rest. */
+struct web_page {
+    void  *wp_items[WEB_LIST_MAX];
+    size_t wp_n;
+    long   wp_matched;   /* entries kept in all, -1 if not known */
+    int    wp_more;      /* kept entries may follow the page */
+};
+
+/*
+ * Fills pg with the page of table t (in key order) that skips offset kept
+ * entries, or starts after the key after (a cursor that stays right while
+ * names come and go).  Bounded work whatever the table's size: the start
+ * is found in O(log n) by rank, and at most WEB_SCAN_MAX entries are looked
+ * at (O(log n) each); past that, the count of matches is left unknown.
+ * Without a filter on a large table, offset is a position in the table (so
+ * a page there may show fewer rows when hidden entries fall in it).
+ */
+static void
+web_page_scan(struct htab *t, long offset, long limit, const char *after, size_t alen,
+              web_keep_fn keep, const char *filter, size_t flen, struct web_page *pg)
+{
+    size_t n = htab_count(t), i = 0, scanned = 0, found = 0, skip = (size_t)offset;
+    size_t klen;
+    void  *val;
+    int    jump = flen == 0 && n > WEB_SCAN_MAX;
+
+    pg->wp_n = 0;
+    if (after != NULL)
+        i = htab_rank(t, after, alen, 1);
+    if (jump) {
+        i = (size_t)offset < n - i ? i + (size_t)offset : n;
+        skip = 0;
+    }
+    for (; i < n && scanned < WEB_SCAN_MAX; i++, scanned++) {
+        if (htab_nth(t, i, &klen, &val) == NULL || !keep(val, filter, flen))
+            continue;
+        found++;
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        if (pg->wp_n < (size_t)limit)
+            pg->wp_items[pg->wp_n++] = val;
+        else if (jump)
+            break;   /* the count is n anyway: stop at the page's end */
+    }
+    pg->wp_more = i < n || found > (size_t)offset + pg->wp_n;
+    if (jump)
+        pg->wp_matched = (long)n;
+    else if (i >= n && after == NULL)
+        pg->wp_matched = (long)found;
+    else
+        pg->wp_matched = -1;
+    if (jump)
+        pg->wp_more = i < n;
+}
+
+/* The cursor field "after": a key, or NULL. */
+static const char *
+web_after(const struct web_params *ps, size_t *len)
+{
+    const char *a = web_param(ps, "after", len);
+
+    return a != NULL && *len <= NWS_MAX_NAME ? a : NULL;
+}
+
+/* A row of the workspace listing as JSON. */
+static json_t *
+web_ws_row(const struct web_wsrow *row, int counted)
+{
+    struct ws *ws = row->ws;
+    json_t    *it = json_object();
+    size_t     nvars = row->nvars;
+    uint64_t   nvalues = row->nvalues;
+
+    if (!counted)
+        web_ws_counts(ws, &nvars, &nvalues);
+    web_json_name(it, ws->ws_name, ws->ws_namelen);
+    json_object_set_new(it, "owner", ws->ws_owner
+                                         ? web_json_display(ws->ws_owner, strlen(ws->ws_owner))
+                                         : json_null());
+    json_object_set_new(it, "persistent", json_boolean(ws->ws_persistent));
+    json_object_set_new(it, "vars", json_integer((json_int_t)nvars));
+    json_object_set_new(it, "values", web_count_json(nvalues));
+    json_object_set_new(it, "sleigh", json_boolean(ws->ws_sleigh != NULL));
+    return it;
+}
+
+/*
+ * Workspaces, a page at a time.  In name order (the default) the page comes
+ * from the table's key order at bounded cost however many there are.  The
+ * other orders need every row: they are served while the server holds at
+ * most WEB_SORT_MAX workspaces and WEB_SORT_VARS_MAX variables, else the
+ * listing falls back to name order and says so ("sort" in the reply).
+ */
 void
 web_api_workspaces(struct evhttp_request *req, const struct web_params *ps)
 {
     static const char *keys[] = {"name", "owner", "persistent", "vars", "values"};
     struct htab_ent   *e;
     struct web_wsrow  *rows, row;
+    struct web_page   *pg;
     size_t             pos = 0, n = 0, matched = 0, total = htab_count(ws_table()), flen, i, k;
-    const char        *filter = web_filter(ps, &flen), *sort, *order;
+    size_t             allvars = 0, alen;
+    const char        *filter = web_filter(ps, &flen), *sort, *order, *after;
     long               offset = web_param_long(ps, "offset", 0, 0, 1L << 40);
     long               limit = web_param_long(ps, "limit", WEB_LIST_DEFAULT, 1, WEB_LIST_MAX);
-    int                key = SORT_NAME, counts;
-    json_t            *o, *items, *it;
+    int                key = SORT_NAME, counts, sorted = 1;
+    json_t            *o, *items;
 
     sort = web_param(ps, "sort", NULL);
     order = web_param(ps, "order", NULL);
+    after = web_after(ps, &alen);
     for (i = 0; sort != NULL && i < sizeof(keys) / sizeof(keys[0]); i++)
         if (strcmp(sort, keys[i]) == 0)
             key = (int)i;
-    /* Counting values walks every variable: only when the order needs it. */
-    counts = key == SORT_VARS || key == SORT_VALUES;
-    if (order != NULL && strcmp(order, "desc") == 0)
-        key = -key - 1;
-    k = (size_t)offset + (size_t)limit < total ? (size_t)offset + (size_t)limit : total;
-    rows = xcalloc(k > 0 ? k : 1, sizeof(*rows));
-    while ((e = htab_next(ws_table(), &pos)) != NULL) {
-        memset(&row, 0, sizeof(row));
-        row.ws = e->h_val;
-        if (!web_contains(row.ws->ws_name, row.ws->ws_namelen, filter, flen))
-            continue;
-        matched++;
-        if (counts)
-            web_ws_counts(row.ws, &row.nvars, &row.nvalues);
-        web_heap_offer(rows, &n, k, &row, &key);
+    if (key != SORT_NAME && total <= WEB_SORT_MAX) {
+        while ((e = htab_next(ws_table(), &pos)) != NULL)
+            allvars += htab_count(&((struct ws *)e->h_val)->ws_vars);
+        pos = 0;
     }
-    qsort_r(rows, n, sizeof(*rows), web_cmp_rows, &key);
-
+    if (key != SORT_NAME && (total > WEB_SORT_MAX || allvars > WEB_SORT_VARS_MAX)) {
+        key = SORT_NAME;
+        sorted = 0;
+    }
     o = json_object();
     items = json_array();
-    for (i = (size_t)offset; i < n; i++) {
-        struct ws *ws = rows[i].ws;
+    if (key == SORT_NAME && (order == NULL || strcmp(order, "desc") != 0)) {
+        pg = xcalloc(1, sizeof(*pg));
+        web_page_scan(ws_table(), offset, limit, after, alen, web_keep_ws, filter, flen, pg);
+        for (i = 0; i < pg->wp_n; i++) {
+            row.ws = pg->wp_items[i];
+            json_array_append_new(items, web_ws_row(&row, 0));
+        }
+        json_object_set_new(o, "matched", pg->wp_matched < 0 ? json_null()
+                                                             : json_integer(pg->wp_matched));
+        json_object_set_new(o, "more", json_boolean(pg->wp_more));
+        free(pg);
+        json_object_set_new(o, "order", json_string("asc"));
+    } else if (key == SORT_NAME && total > WEB_SORT_MAX) {
+        /* Descending by name on a large table: count back from the end by rank. */
+        size_t klen, end = total;
+        void  *val;
 
-        if (!counts)
-            web_ws_counts(ws, &rows[i].nvars, &rows[i].nvalues);
-        it = json_object();
-        web_json_name(it, ws->ws_name, ws->ws_namelen);
-        json_object_set_new(it, "owner", ws->ws_owner
-                                             ? web_json_display(ws->ws_owner,
-                                                                strlen(ws->ws_owner))
-                                             : json_null());
-        json_object_set_new(it, "persistent", json_boolean(ws->ws_persistent));
-        json_object_set_new(it, "vars", json_integer((json_int_t)rows[i].nvars));
-        json_object_set_new(it, "values", json_integer((json_int_t)rows[i].nvalues));
-        json_object_set_new(it, "sleigh", json_boolean(ws->ws_sleigh != NULL));
-        json_array_append_new(items, it);
+        if (after != NULL)
+            end = htab_rank(ws_table(), after, alen, 0);
+        for (i = 0; i < (size_t)limit && (size_t)offset + i < end; i++) {
+            if (htab_nth(ws_table(), end - 1 - (size_t)offset - i, &klen, &val) == NULL)
+                break;
+            row.ws = val;
+            json_array_append_new(items, web_ws_row(&row, 0));
+        }
+        json_object_set_new(o, "matched", json_integer((json_int_t)total));
+        json_object_set_new(o, "more", json_boolean((size_t)offset + i < end));
+        json_object_set_new(o, "order", json_string("desc"));
+        if (flen > 0)
+            sorted = 0;   /* no filter on this path: said below */
+    } else {
+        /* Few enough workspaces to look at each: any order, any filter. */
+        counts = key == SORT_VARS || key == SORT_VALUES;
+        if (order != NULL && strcmp(order, "desc") == 0)
+            key = -key - 1;
+        k = (size_t)offset + (size_t)limit < total ? (size_t)offset + (size_t)limit : total;
+        rows = xcalloc(k > 0 ? k : 1, sizeof(*rows));
+        while ((e = htab_next(ws_table(), &pos)) != NULL) {
+            memset(&row, 0, sizeof(row));
+            row.ws = e->h_val;
+            if (!web_contains(row.ws->ws_name, row.ws->ws_namelen, filter, flen))
+                continue;
+            matched++;
+            if (counts)
+                web_ws_counts(row.ws, &row.nvars, &row.nvalues);
+            web_heap_offer(rows, &n, k, &row, &key);
+        }
+        qsort_r(rows, n, sizeof(*rows), web_cmp_rows, &key);
+        for (i = (size_t)offset; i < n; i++)
+            json_array_append_new(items, web_ws_row(&rows[i], counts));
+        free(rows);
+        json_object_set_new(o, "matched", json_integer((json_int_t)matched));
+        json_object_set_new(o, "more", json_boolean((size_t)offset + (size_t)limit < matched));
+        json_object_set_new(o, "order", json_string(key < 0 ? "desc" : "asc"));
     }
-    free(rows);
     json_object_set_new(o, "total", json_integer((json_int_t)total));
-    json_object_set_new(o, "matched", json_integer((json_int_t)matched));
     json_object_set_new(o, "offset", json_integer(offset));
     json_object_set_new(o, "limit", json_integer(limit));
     json_object_set_new(o, "sort", json_string(keys[key < 0 ? -key - 1 : key]));
-    json_object_set_new(o, "order", json_string(key < 0 ? "desc" : "asc"));
+    if (!sorted)
+        json_object_set_new(o, "note", json_string("too many workspaces to sort or filter "
+                                                   "this way: shown by name"));
     json_object_set_new(o, "items", items);
     web_reply_json(req, 200, o);
 }
@@ -294,14 +545,14 @@ web_ws_fields(json_t *obj, const struct ws *ws)
 void
 web_api_ws(struct evhttp_request *req, const struct web_params *ps)
 {
-    struct ws        *ws = web_find_ws(req, ps);
-    struct htab_ent **ents;
-    size_t            n, i, matched = 0, nvars, flen;
-    uint64_t          nvalues;
-    const char       *filter = web_filter(ps, &flen);
-    long              offset = web_param_long(ps, "offset", 0, 0, 1L << 40);
-    long              limit = web_param_long(ps, "limit", WEB_LIST_DEFAULT, 1, WEB_LIST_MAX);
-    json_t           *o, *items, *it;
+    struct ws       *ws = web_find_ws(req, ps);
+    struct web_page *pg;
+    size_t           i, nvars, flen, alen;
+    uint64_t         nvalues;
+    const char      *filter = web_filter(ps, &flen), *after = web_after(ps, &alen);
+    long             offset = web_param_long(ps, "offset", 0, 0, 1L << 40);
+    long             limit = web_param_long(ps, "limit", WEB_LIST_DEFAULT, 1, WEB_LIST_MAX);
+    json_t          *o, *items, *it;
 
     if (ws == NULL)
         return;
@@ -309,23 +560,19 @@ web_api_ws(struct evhttp_request *req, const struct web_params *ps)
     web_ws_fields(o, ws);
     web_ws_counts(ws, &nvars, &nvalues);
     json_object_set_new(o, "vars", json_integer((json_int_t)nvars));
-    json_object_set_new(o, "total_values", json_integer((json_int_t)nvalues));
+    json_object_set_new(o, "total_values", web_count_json(nvalues));
     items = json_array();
-    ents = htab_sorted(&ws->ws_vars, &n);
-    for (i = 0; i < n; i++) {
-        struct var *var = ents[i]->h_val;
-
-        if (var->var_hidden || !web_contains(var->var_name, var->var_namelen, filter, flen))
-            continue;
-        if (matched >= (size_t)offset && matched < (size_t)offset + (size_t)limit) {
-            it = json_object();
-            web_var_fields(it, var);
-            json_array_append_new(items, it);
-        }
-        matched++;
+    pg = xcalloc(1, sizeof(*pg));
+    web_page_scan(&ws->ws_vars, offset, limit, after, alen, web_keep_var, filter, flen, pg);
+    for (i = 0; i < pg->wp_n; i++) {
+        it = json_object();
+        web_var_fields(it, pg->wp_items[i]);
+        json_array_append_new(items, it);
     }
-    free(ents);
-    json_object_set_new(o, "matched", json_integer((json_int_t)matched));
+    json_object_set_new(o, "matched", pg->wp_matched < 0 ? json_null()
+                                                         : json_integer(pg->wp_matched));
+    json_object_set_new(o, "more", json_boolean(pg->wp_more));
+    free(pg);
     json_object_set_new(o, "offset", json_integer(offset));
     json_object_set_new(o, "limit", json_integer(limit));
     json_object_set_new(o, "items", items);
@@ -570,7 +817,7 @@ web_api_fetch_try(struct evhttp_request *req, const struct web_params *ps)
     struct ws     *ws = web_find_ws(req, ps);
     struct var    *var;
     struct var_got got;
-    json_t        *o;
+    json_t        *o, *vj;
 
     if (ws == NULL || (var = web_find_var(req, ps, ws)) == NULL || web_var_refused(req, var))
         return;
@@ -578,8 +825,15 @@ web_api_fetch_try(struct evhttp_request *req, const struct web_params *ps)
     case VAR_OK:
         o = json_object();
         json_object_set_new(o, "ok", json_true());
-        json_object_set_new(o, "value", web_value_json(NULL, got.value, 0,
-                                                       WEB_PREVIEW_DEFAULT));
+        vj = web_value_json(NULL, got.value, 0, WEB_PREVIEW_DEFAULT);
+        json_object_set_new(o, "value", vj);
+        /*
+         * What the preview cannot show (a spooled value, or past its length)
+         * stays downloadable a while, so taking a value never loses it unseen.
+         */
+        if ((got.value->v_flags & VALUE_SPOOLED) || json_is_true(json_object_get(vj, "truncated")))
+            json_object_set_new(o, "taken", json_string(web_taken_keep(got.value, var->var_name,
+                                                                       var->var_namelen)));
         value_unref(got.value);
         web_reply_json(req, 200, o);
         return;

@@ -156,18 +156,22 @@ web_cmp_batches(const void *pa, const void *pb)
     return c != 0 ? c : (a->bv_idlen > b->bv_idlen) - (a->bv_idlen < b->bv_idlen);
 }
 
-/* Host and port from a peer text such as "IPv4Address(TCP, '10.0.0.2', 5000)". */
+/* Host and port from a peer text "10.0.0.2:5000" or "[::1]:5000" (conn.c). */
 static void
 web_peer_fields(json_t *o, const char *peer)
 {
-    const char *q1 = strchr(peer, '\''), *q2 = q1 != NULL ? strchr(q1 + 1, '\'') : NULL;
+    const char *colon = strrchr(peer, ':');
+    size_t      hl;
 
     json_object_set_new(o, "peer", json_string(peer));
-    if (q2 != NULL) {
-        json_object_set_new(o, "host", json_stringn(q1 + 1, (size_t)(q2 - q1 - 1)));
-        if (q2[1] == ',')
-            json_object_set_new(o, "port", json_integer(atoi(q2 + 2)));
-    }
+    if (colon == NULL || colon == peer)
+        return;
+    hl = (size_t)(colon - peer);
+    if (peer[0] == '[' && hl >= 2 && peer[hl - 1] == ']')
+        json_object_set_new(o, "host", json_stringn(peer + 1, hl - 2));
+    else
+        json_object_set_new(o, "host", json_stringn(peer, hl));
+    json_object_set_new(o, "port", json_integer(atoi(colon + 1)));
 }
 
 /* The last values of a worker's output@<rank> variable, oldest first. */
@@ -200,13 +204,36 @@ web_worker_output(struct ws *ws, long rank)
     return o;
 }
 
-/* Adds pid and host to workers from JSON objects in "worker registrations". */
+/* Sets pid and hostname on the worker of rank r in workers (borrowed values). */
+static void
+web_worker_ids(json_t *workers, json_int_t r, json_t *pid, json_t *host)
+{
+    size_t  w;
+    json_t *wo;
+
+    json_array_foreach(workers, w, wo) {
+        if (json_integer_value(json_object_get(wo, "rank")) != r)
+            continue;
+        if (json_is_integer(pid))
+            json_object_set(wo, "pid", pid);
+        if (json_is_string(host))
+            json_object_set(wo, "hostname", host);
+    }
+}
+
+/*
+ * Adds pid and host to workers from "worker registrations": values that are
+ * JSON objects with a rank, pid and host, or (nws-worker) the rank as text
+ * with pid and host in the value's metadata.
+ */
 static void
 web_registrations(struct ws *ws, json_t *workers)
 {
-    struct var *var = ws_var_find(ws, "worker registrations", 20);
-    size_t      n, i, w;
-    json_t     *j, *r, *wo;
+    struct var          *var = ws_var_find(ws, "worker registrations", 20);
+    struct nwsp_dict_ent e;
+    size_t               n, i, mpos;
+    json_t              *j, *pid, *host;
+    int64_t              rank, p;
 
     if (var == NULL)
         return;
@@ -214,22 +241,31 @@ web_registrations(struct ws *ws, json_t *workers)
     for (i = n > WEB_REG_SCAN ? n - WEB_REG_SCAN : 0; i < n; i++) {
         const struct value *v = var_value_at(var, i);
 
-        if ((v->v_flags & VALUE_SPOOLED) || v->v_len > 4096 || v->v_len == 0 ||
-            value_data(v)[0] != '{')
+        if ((v->v_flags & VALUE_SPOOLED) || v->v_len > 4096 || v->v_len == 0)
             continue;
-        if ((j = json_loadb(value_data(v), (size_t)v->v_len, 0, NULL)) == NULL)
+        if (value_data(v)[0] == '{') {
+            if ((j = json_loadb(value_data(v), (size_t)v->v_len, 0, NULL)) == NULL)
+                continue;
+            if (json_is_integer(json_object_get(j, "rank")))
+                web_worker_ids(workers, json_integer_value(json_object_get(j, "rank")),
+                               json_object_get(j, "pid"), json_object_get(j, "host"));
+            json_decref(j);
             continue;
-        if (json_is_integer(r = json_object_get(j, "rank"))) {
-            json_array_foreach(workers, w, wo) {
-                if (json_integer_value(json_object_get(wo, "rank")) != json_integer_value(r))
-                    continue;
-                if (json_is_integer(json_object_get(j, "pid")))
-                    json_object_set(wo, "pid", json_object_get(j, "pid"));
-                if (json_is_string(json_object_get(j, "host")))
-                    json_object_set(wo, "hostname", json_object_get(j, "host"));
-            }
         }
-        json_decref(j);
+        if (v->v_len > 20 || nwsp_parse_i64(value_data(v), (size_t)v->v_len, &rank) != 0)
+            continue;
+        pid = host = NULL;
+        mpos = 0;
+        while (nwsp_dict_next(value_meta(v), v->v_metalen, &mpos, &e)) {
+            if (e.klen == 3 && memcmp(e.key, "pid", 3) == 0 && pid == NULL &&
+                e.vlen <= 20 && nwsp_parse_i64(e.val, e.vlen, &p) == 0 && p > 0)
+                pid = json_integer(p);
+            else if (e.klen == 4 && memcmp(e.key, "host", 4) == 0 && host == NULL)
+                host = web_json_display(e.val, e.vlen < 256 ? e.vlen : 256);
+        }
+        web_worker_ids(workers, rank, pid, host);
+        json_decref(pid);
+        json_decref(host);
     }
 }
 
@@ -386,6 +422,12 @@ web_api_sleigh(struct evhttp_request *req, const struct web_params *ps)
         json_object_set_new(b, "running", json_integer((json_int_t)bv[i].bv_running));
         json_object_set_new(b, "done", json_integer((json_int_t)bv[i].bv_done));
         json_object_set_new(b, "failed", json_integer((json_int_t)bv[i].bv_failed));
+        /* What it runs (escaped like every name) and when it began (Unix seconds). */
+        json_object_set_new(b, "what", bv[i].bv_what != NULL && bv[i].bv_what[0] != '\0'
+                                           ? web_json_display(bv[i].bv_what,
+                                                              strlen(bv[i].bv_what))
+                                           : json_null());
+        json_object_set_new(b, "started", json_integer((json_int_t)bv[i].bv_started));
         json_object_set_new(b, "total", json_integer((json_int_t)total));
         json_object_set_new(b, "percent", json_real(total > 0 ? 100.0 * (double)bv[i].bv_done /
                                                                     (double)total

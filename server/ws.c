@@ -166,3 +166,28 @@ ws_var_delete(struct ws *ws, struct var *var)
     htab_del(&ws->ws_vars, var->var_name, var->var_namelen);
     var_free(var);
 }
+
+/*
+ * The connection peer ("host:port") left while owning the persistent ws:
+ * if the owner text is that peer's, it gets " (gone)", so listings show
+ * that nobody holds the workspace any more (ownership is never handed on).
+ */
+void
+ws_owner_gone(struct ws *ws, const char *peer)
+{
+    static const char gone[] = " (gone)";
+    size_t            n = strlen(peer), len;
+    char             *s;
+
+    if (ws->ws_owner == NULL || strncmp(ws->ws_owner, peer, n) != 0 ||
+        (ws->ws_owner[n] != '\0' && ws->ws_owner[n] != ' '))
+        return;
+    len = strlen(ws->ws_owner);
+    if (len >= sizeof(gone) - 1 && strcmp(ws->ws_owner + len - (sizeof(gone) - 1), gone) == 0)
+        return;
+    xasprintf(&s, "%s%s", ws->ws_owner, gone);
+    srv.mem_used -= len + 1;
+    listing_free_name(ws->ws_owner);    /* a listing in progress may show it */
+    ws->ws_owner = NULL;
+    ws_set_owner(ws, s);
+}

@@ -45,6 +45,8 @@ struct nwsp_launch_spec {
     int                output;      /* workers keep their output in output@<rank> */
     int                restart;     /* start workers again when they die */
     int                total;       /* workers of the sleigh, for $NWS_SLEIGH_WORKERS */
+    const char        *secret;      /* the server's secret, when it asked for one:
+                                       remote launchers send it to their nodes */
 
     /* Remote launchers (ops->remote) only. */
     const struct nwsp_nodes *nodes; /* where, and how many workers on each */

@@ -9,6 +9,19 @@
  * abnormally, backing off when one keeps dying at once.  The caller's
  * thread only asks, under lc_mu, and waits on lc_cv.
  *
+ * Each worker gets the writing end of a watch pipe as its descriptor 3
+ * (--watch-fd 3; worker/watch.c has the messages).  Through it the
+ * supervisor learns the deadline of the element the worker runs, and
+ * kills a worker past it (SIGTERM with SIGCONT, so that a stopped worker
+ * ends too, then SIGKILL): the only way to end a worker that is stopped
+ * or stuck in a function, since such a worker runs none of its own code.
+ * The server ends the task itself with "timed out after N s"; the worker
+ * is started again like any that died of a signal.  The pipe also tells
+ * whether a worker got as far as running a task: one that dies after
+ * that (a crashing task) is started again at once, while the back-off is
+ * for workers that die before, i.e. cannot start at all.  Its end of
+ * file wakes the supervisor as soon as the worker dies.
+ *
  * Invariants: lc_w[i].pid > 0 exactly while that process has not been
  * reaped; only the supervisor thread forks and reaps, until it is joined.
  *
@@ -51,6 +64,8 @@ struct local_worker {
     char    *lw_node;       /* NULL: localhost; else owned */
     int      lw_tasks;      /* workers the process stands for (lw_argv), else 1 */
     int      lw_status;     /* wait status once gone, -1 unknown */
+    struct nwsp_watch lw_watch; /* the worker's watch pipe (ww_fd -1: none) */
+    double   lw_term_at;    /* > 0: SIGTERM sent for a timeout then */
 };
 
 struct local_launcher {
@@ -77,6 +92,8 @@ struct local_launcher {
     int                  lc_stopping; /* no more restarts */
     int                  lc_quit;     /* the thread must return */
     long                 lc_launched, lc_restarts;
+    struct pollfd       *lc_pfd;      /* the supervisor's poll set */
+    size_t               lc_npfd;
 };
 
 /* Frees a NULL-terminated vector. */
@@ -145,10 +162,10 @@ local_wake(struct local_launcher *lc)
  * things before execve.
  */
 static pid_t
-local_spawn(struct local_launcher *lc, char **argv)
+local_spawn(struct local_launcher *lc, char **argv, int watch_w)
 {
     sigset_t empty;
-    int      ep[2], e = 0, devnull, fd;
+    int      ep[2], e = 0, devnull, fd, keep = 3;
     pid_t    pid;
     ssize_t  n;
 
@@ -186,9 +203,18 @@ local_spawn(struct local_launcher *lc, char **argv)
                 dup2(devnull, 2);
             }
         }
+        if (watch_w >= 0) {
+            /* The watch pipe becomes descriptor 3; the error pipe moves out of its way. */
+            if ((fd = fcntl(ep[1], F_DUPFD_CLOEXEC, 4)) < 0)
+                _exit(127);
+            ep[1] = fd;
+            if ((fd = fcntl(watch_w, F_DUPFD, 4)) < 0 || dup2(fd, 3) != 3)
+                _exit(127);
+            keep = 4;
+        }
         /* No descriptor of the master may live on in a worker (its server socket!). */
-        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-            for (fd = 3; fd < lc->lc_maxfd; fd++)
+        if (close_range((unsigned)keep, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+            for (fd = keep; fd < lc->lc_maxfd; fd++)
                 fcntl(fd, F_SETFD, FD_CLOEXEC);
         if (lc->lc_cwd != NULL && chdir(lc->lc_cwd) != 0) {
             e = errno;
@@ -212,6 +238,40 @@ local_spawn(struct local_launcher *lc, char **argv)
         lc->lc_errno = e;
         return -1;
     }
+    return pid;
+}
+
+/*
+ * Starts slot w (a worker of lc_argv, with a watch pipe; or its own argv
+ * without one).  The pid, or -1 with lc_errno set.
+ */
+static pid_t
+local_spawn_slot(struct local_launcher *lc, struct local_worker *w)
+{
+    int   wp[2] = {-1, -1};
+    pid_t pid;
+
+    if (w->lw_watch.ww_fd >= 0)
+        close(w->lw_watch.ww_fd);
+    memset(&w->lw_watch, 0, sizeof(w->lw_watch));
+    w->lw_watch.ww_fd = -1;
+    w->lw_term_at = 0;
+    if (w->lw_argv == NULL && pipe2(wp, O_CLOEXEC) != 0) {
+        lc->lc_errno = errno;
+        return -1;
+    }
+    pid = local_spawn(lc, w->lw_argv != NULL ? w->lw_argv : lc->lc_argv, wp[1]);
+    if (wp[1] >= 0)
+        close(wp[1]);
+    if (pid < 0) {
+        if (wp[0] >= 0)
+            close(wp[0]);
+        return -1;
+    }
+    if (wp[0] >= 0 && fcntl(wp[0], F_SETFL, O_NONBLOCK) == 0)
+        w->lw_watch.ww_fd = wp[0];
+    else if (wp[0] >= 0)
+        close(wp[0]);
     return pid;
 }
 
@@ -257,7 +317,8 @@ local_pass(struct local_launcher *lc)
     while (lc->lc_nw < lc->lc_want) {
         /* local_request prepared the slot. */
         w = &lc->lc_w[lc->lc_nw];
-        if ((pid = local_spawn(lc, w->lw_argv ? w->lw_argv : lc->lc_argv)) < 0) {
+        w->lw_watch.ww_fd = -1;
+        if ((pid = local_spawn_slot(lc, w)) < 0) {
             for (i = lc->lc_nw; i < lc->lc_want; i++) {
                 local_vec_free(lc->lc_w[i].lw_argv);
                 free(lc->lc_w[i].lw_node);
@@ -276,6 +337,13 @@ local_pass(struct local_launcher *lc)
     }
     for (i = 0; i < lc->lc_nw; i++) {
         w = &lc->lc_w[i];
+        if (w->lw_pid > 0 && w->lw_watch.ww_fd >= 0) {
+            if (nwsp_watch_read(&w->lw_watch) != 0) {
+                close(w->lw_watch.ww_fd); /* it died, or closed it: no more news */
+                w->lw_watch.ww_fd = -1;
+            }
+            nwsp_watch_enforce(&w->lw_watch, w->lw_pid, now, &w->lw_term_at);
+        }
         pid = w->lw_pid > 0 ? waitpid(w->lw_pid, &st, WNOHANG) : 0;
         if (pid < 0 && errno == ECHILD) {
             /* The program ignores SIGCHLD: reaped already, status unknown. */
@@ -292,7 +360,10 @@ local_pass(struct local_launcher *lc)
                 w->lw_gone = 1;
                 continue;
             }
-            w->lw_fast = now - w->lw_started < LOCAL_FAST_DEATH_S ? w->lw_fast + 1 : 0;
+            /* A worker that ran a task died of it (or of its timeout): no back-off. */
+            w->lw_fast = now - w->lw_started < LOCAL_FAST_DEATH_S && !w->lw_watch.ww_took
+                             ? w->lw_fast + 1
+                             : 0;
             delay = 0;
             if (w->lw_fast > LOCAL_FREE_RESTARTS) {
                 delay = 0.05 * (double)(1u << (w->lw_fast - LOCAL_FREE_RESTARTS > 6
@@ -309,7 +380,7 @@ local_pass(struct local_launcher *lc)
                 w->lw_gone = 1;
                 continue;
             }
-            if ((pid = local_spawn(lc, lc->lc_argv)) > 0) {
+            if ((pid = local_spawn_slot(lc, w)) > 0) {
                 w->lw_pid = pid;
                 w->lw_started = now;
                 w->lw_restart_at = 0;
@@ -330,14 +401,36 @@ static void *
 local_main(void *arg)
 {
     struct local_launcher *lc = arg;
-    struct pollfd          pfd = {.fd = lc->lc_wake[0], .events = POLLIN};
+    struct pollfd          one = {.fd = lc->lc_wake[0], .events = POLLIN}, *pfd;
     char                   buf[64];
+    size_t                 n, i;
 
     pthread_mutex_lock(&lc->lc_mu);
     while (!lc->lc_quit) {
         local_pass(lc);
+        /* The wake pipe and the watch pipes (a worker's news, or its death). */
+        pfd = &one;
+        n = 1;
+        if (lc->lc_npfd < lc->lc_nw + 1) {
+            struct pollfd *np = realloc(lc->lc_pfd, (lc->lc_nw + 1) * sizeof(*np));
+
+            if (np != NULL) {
+                lc->lc_pfd = np;
+                lc->lc_npfd = lc->lc_nw + 1;
+            }
+        }
+        if (lc->lc_npfd >= lc->lc_nw + 1) {
+            pfd = lc->lc_pfd;
+            pfd[0] = one;
+            for (i = 0; i < lc->lc_nw; i++) {
+                if (lc->lc_w[i].lw_pid > 0 && lc->lc_w[i].lw_watch.ww_fd >= 0) {
+                    pfd[n].fd = lc->lc_w[i].lw_watch.ww_fd;
+                    pfd[n++].events = POLLIN;
+                }
+            }
+        }
         pthread_mutex_unlock(&lc->lc_mu);
-        if (poll(&pfd, 1, LOCAL_TICK_MS) > 0)
+        if (poll(pfd, n, LOCAL_TICK_MS) > 0 && (pfd[0].revents & POLLIN))
             while (read(lc->lc_wake[0], buf, sizeof(buf)) > 0)
                 ;
         pthread_mutex_lock(&lc->lc_mu);
@@ -383,7 +476,9 @@ local_create(const struct nwsp_launch_spec *spec, nws_error *err)
         local_vec_add(&lc->lc_argv, &n, "--workspace") != 0 ||
         local_vec_add(&lc->lc_argv, &n, spec->ws_name) != 0 ||
         (spec->verbose && local_vec_add(&lc->lc_argv, &n, "--verbose") != 0) ||
-        (spec->output && local_vec_add(&lc->lc_argv, &n, "--output") != 0))
+        (spec->output && local_vec_add(&lc->lc_argv, &n, "--output") != 0) ||
+        local_vec_add(&lc->lc_argv, &n, "--watch-fd") != 0 ||
+        local_vec_add(&lc->lc_argv, &n, "3") != 0)
         goto nomem;
 
     n = 0;
@@ -688,7 +783,10 @@ local_free(struct nwsp_launcher *l)
     for (i = 0; i < lc->lc_nw; i++) {
         local_vec_free(lc->lc_w[i].lw_argv);
         free(lc->lc_w[i].lw_node);
+        if (lc->lc_w[i].lw_watch.ww_fd >= 0)
+            close(lc->lc_w[i].lw_watch.ww_fd);
     }
+    free(lc->lc_pfd);
     local_vec_free(lc->lc_argv);
     local_vec_free(lc->lc_envp);
     free(lc->lc_cwd);

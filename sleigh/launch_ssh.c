@@ -146,6 +146,7 @@ struct ssh_launcher {
     struct nwsp_launch_spec  sl_spec; /* its strings point into the copies below */
     char                    *sl_ws, *sl_worker, *sl_cwd, *sl_remote_host, *sl_user;
     char                    *sl_config, *sl_identity, *sl_known_hosts, **sl_env;
+    char                    *sl_secret; /* sent down each node's channel, or NULL */
     struct nwsp_nodes        sl_list;
     struct sockaddr_storage *sl_addr; /* the server, as the master reaches it */
     socklen_t               *sl_addrlen;
@@ -263,6 +264,9 @@ nwsp_ssh_command(const struct nwsp_launch_spec *spec, const char *server_host,
         rc |= ssh_cat(&buf, &len, "--output", 0);
     if (!spec->restart)
         rc |= ssh_cat(&buf, &len, "--no-restart", 0);
+    /* The secret itself follows on the channel (ssh_send_secret). */
+    if (spec->secret != NULL)
+        rc |= ssh_cat(&buf, &len, "--secret-fd 0", 0);
     if (rc != 0) {
         free(buf);
         return NULL;
@@ -441,6 +445,8 @@ error:
  * the node launcher.  On success the session is left non-blocking in
  * *ssp / *chp with the tunnel's port in *rport; 0, or -1 with why.
  */
+static int ssh_send_secret(ssh_channel ch, const char *secret);
+
 static int
 ssh_handshake(struct ssh_launcher *sl, const struct ssh_node *n, ssh_session *ssp,
               ssh_channel *chp, int *rport, struct ssh_counter_struct *rx, char *why,
@@ -513,6 +519,10 @@ ssh_handshake(struct ssh_launcher *sl, const struct ssh_node *n, ssh_session *ss
         snprintf(why, len, "cannot run a command: %s", ssh_get_error(ss));
         goto fail;
     }
+    if (ssh_send_secret(ch, sl->sl_spec.secret) != 0) {
+        snprintf(why, len, "cannot send the secret: %s", ssh_get_error(ss));
+        goto fail;
+    }
     free(cmd);
     ssh_string_free_char(host);
     ssh_set_blocking(ss, 0);
@@ -527,6 +537,26 @@ fail:
     ssh_disconnect(ss);
     ssh_free(ss);
     return -1;
+}
+
+/*
+ * Writes the secret as the first line of the node launcher's standard
+ * input (it reads it with --secret-fd 0): inside the encrypted channel,
+ * never on the node's command line or in its environment.  Nothing to do
+ * without a secret.  0, or -1.
+ */
+static int
+ssh_send_secret(ssh_channel ch, const char *secret)
+{
+    size_t len;
+
+    if (secret == NULL)
+        return 0;
+    len = strlen(secret);
+    if (ssh_channel_write(ch, secret, (uint32_t)len) != (int)len ||
+        ssh_channel_write(ch, "\n", 1) != 1)
+        return -1;
+    return 0;
 }
 
 /* A handshake thread: connects queued nodes until none is left. */
@@ -1184,6 +1214,7 @@ ssh_create(const struct nwsp_launch_spec *spec, nws_error *err)
     sl->sl_config = ssh_dup(spec->ssh_config, &bad);
     sl->sl_identity = ssh_dup(spec->ssh_identity, &bad);
     sl->sl_known_hosts = ssh_dup(spec->known_hosts, &bad);
+    sl->sl_secret = ssh_dup(spec->secret, &bad);
     while (spec->env != NULL && spec->env[n] != NULL)
         n++;
     if ((sl->sl_env = calloc(n + 1, sizeof(*sl->sl_env))) == NULL)
@@ -1209,6 +1240,7 @@ ssh_create(const struct nwsp_launch_spec *spec, nws_error *err)
     sl->sl_spec.ssh_config = sl->sl_config;
     sl->sl_spec.ssh_identity = sl->sl_identity;
     sl->sl_spec.known_hosts = sl->sl_known_hosts;
+    sl->sl_spec.secret = sl->sl_secret;
     if (sl->sl_spec.remote_port <= 0)
         sl->sl_spec.remote_port = spec->port;
     sl->sl_spec.host = NULL; /* only the resolved addresses are kept */
@@ -1546,6 +1578,10 @@ ssh_free_launcher(struct nwsp_launcher *l)
     free(sl->sl_config);
     free(sl->sl_identity);
     free(sl->sl_known_hosts);
+    if (sl->sl_secret != NULL) {
+        explicit_bzero(sl->sl_secret, strlen(sl->sl_secret));
+        free(sl->sl_secret);
+    }
     free(sl->sl_addr);
     free(sl->sl_addrlen);
     free(sl->sl_pfd);

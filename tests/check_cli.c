@@ -16,6 +16,7 @@
 
 #include "nws.h"
 #include "nwstest.h"
+#include "ptyproc.h"
 
 static struct nwstest_server cli_srv;
 
@@ -456,6 +457,177 @@ START_TEST(exported_symbols)
 }
 END_TEST
 
+/* -t takes fractions of a second, and giving up has its own exit status,
+ * 3, not the 2 of any error. */
+START_TEST(timeout_fractional_and_own_status)
+{
+    struct cli_res r;
+
+    cli_check(0, "", "-t", "1.5", "store", "tw", "x", "v", NULL);
+    cli_check(0, "v", "-t", "0.5", "fetch", "tw", "x", NULL);
+    cli_nws(&r, NULL, 0, "-t", "0.3", "fetch", "tw", "x", NULL); /* nothing comes */
+    ck_assert_msg(r.rc == 3, "a timed-out fetch exits %d: %s", r.rc, r.err);
+    ck_assert_msg(strstr(r.err, "nws: fetch: ") != NULL, "stderr: %s", r.err);
+    free(r.out);
+    cli_check(2, "", "-t", "0", "ls", NULL);
+    cli_check(2, "", "-t", "1s", "ls", NULL);
+    cli_check(2, "", "-t", "-1", "ls", NULL);
+}
+END_TEST
+
+/* nws info: the server's figures, read from the server itself. */
+START_TEST(info_figures)
+{
+    struct cli_res r;
+    char           want[64];
+
+    cli_check(0, "", "store", "iw", "a", "1", NULL);
+    cli_check(0, "", "store", "iw", "b", "2", NULL);
+    cli_check(0, "", "store", "iw", "b", "3", NULL);
+    cli_nws(&r, NULL, 0, "info", NULL);
+    ck_assert_msg(r.rc == 0, "nws info: exit %d: %s", r.rc, r.err);
+    ck_assert_msg(strncmp(r.out, "version: ", 9) == 0, "%s", r.out);
+    snprintf(want, sizeof(want), "\npid: %d\n", (int)cli_srv.pid);
+    ck_assert_msg(strstr(r.out, want) != NULL, "no %s in %s", want + 1, r.out);
+    /* __default and iw; a and b; three values.  (The connection count is
+     * not checked: earlier nws runs may not have been seen leaving yet.) */
+    ck_assert_msg(strstr(r.out, "\nworkspaces: 2\n") && strstr(r.out, "\nvariables: 2\n") &&
+                      strstr(r.out, "\nvalues: 3\n") && strstr(r.out, "\nconnections: "),
+                  "%s", r.out);
+    ck_assert_msg(strstr(r.out, "\nmemory_used: ") && strstr(r.out, "\nmemory_limit: "),
+                  "%s", r.out);
+    free(r.out);
+}
+END_TEST
+
+/* nws --version and nws-worker --version. */
+START_TEST(versions)
+{
+    struct cli_res r;
+    char           bin[512], *argv[] = {bin, (char *)"--version", NULL};
+
+    cli_nws(&r, NULL, 0, "--version", NULL);
+    ck_assert_int_eq(r.rc, 0);
+    ck_assert_msg(strncmp(r.out, "nws ", 4) == 0 && strchr(r.out, '.') != NULL, "%s", r.out);
+    free(r.out);
+    nwstest_bin("nws-worker", bin, sizeof(bin));
+    cli_exec(NULL, 0, argv, &r);
+    ck_assert_int_eq(r.rc, 0);
+    ck_assert_msg(strncmp(r.out, "nws-worker ", 11) == 0, "%s", r.out);
+    free(r.out);
+}
+END_TEST
+
+/* nws on a terminal (a pty); argv after the program, NULL-terminated.
+ * TERM=dumb: libedit then redraws a changed line whole after a carriage
+ * return, which reads as text without a terminal emulator. */
+static void
+cli_tty(struct ptyproc *p, const char *home, ...)
+{
+    char       *argv[16], bin[512], port[32], homeenv[300];
+    const char *env[] = {"NWS_HOST=127.0.0.1", port, homeenv, "TERM=dumb", NULL};
+    va_list     ap;
+    int         n = 0;
+
+    argv[n++] = (char *)nwstest_bin("nws", bin, sizeof(bin));
+    va_start(ap, home);
+    while (n < 15 && (argv[n] = va_arg(ap, char *)) != NULL)
+        n++;
+    va_end(ap);
+    argv[n] = NULL;
+    snprintf(port, sizeof(port), "NWS_PORT=%d", cli_srv.port);
+    snprintf(homeenv, sizeof(homeenv), "HOME=%s", home ? home : "/nonexistent");
+    ck_assert_int_eq(ptyproc_start(p, argv, env), 0);
+}
+
+/* For people: a value gets a newline, listings a header row, on a terminal
+ * only (pipes get the bytes and rows as before: round_trips_and_exit_codes). */
+START_TEST(terminal_output)
+{
+    struct ptyproc p;
+
+    cli_check(0, "", "store", "tt", "x", "value", NULL);
+    cli_tty(&p, NULL, "fetch", "tt", "x", NULL);
+    ck_assert_int_eq(ptyproc_wait(&p, 10000), 0);
+    ck_assert_msg(strcmp(p.out, "value\r\n") == 0, "fetch on a terminal: \"%s\"", p.out);
+    ptyproc_free(&p);
+    cli_tty(&p, NULL, "ls", NULL);
+    ck_assert_int_eq(ptyproc_wait(&p, 10000), 0);
+    ck_assert_msg(strncmp(p.out, "NAME\tOWNER\tPERSISTENT\tVARS\tVARIABLES\r\n", 38) == 0,
+                  "ls on a terminal: \"%s\"", p.out);
+    ptyproc_free(&p);
+    cli_tty(&p, NULL, "vars", "tt", NULL);
+    ck_assert_int_eq(ptyproc_wait(&p, 10000), 0);
+    ck_assert_msg(strcmp(p.out, "NAME\tVALUES\tFETCHERS\tFINDERS\tMODE\r\n"
+                                "x\t0\t0\t0\tfifo\r\n") == 0,
+                  "vars on a terminal: \"%s\"", p.out);
+    ptyproc_free(&p);
+}
+END_TEST
+
+/*
+ * `nws` alone on a terminal: a prompt; Tab completes commands, workspace and
+ * variable names (from the server) and modes; the commands run; history is
+ * kept in ~/.nws_history; quit ends it with status 0.
+ */
+START_TEST(interactive_mode)
+{
+    struct ptyproc p;
+    char           home[] = "/tmp/nwstest.home.XXXXXX", prompt[64], path[300], *hist;
+    FILE          *f;
+    long           n;
+
+    ck_assert_ptr_nonnull(mkdtemp(home));
+    cli_check(0, "", "store", "jobs", "todo", "first", NULL);
+    cli_check(0, "", "store", "jobs", "total", "3", NULL);
+    cli_check(0, "", "store", "other", "x", "1", NULL);
+    snprintf(prompt, sizeof(prompt), "nws 127.0.0.1:%d> ", cli_srv.port);
+    cli_tty(&p, home, NULL);
+    ck_assert_msg(ptyproc_expect(&p, prompt, 10000), "no prompt: \"%s\"", p.out);
+    /* A command name, then a workspace name, completed. */
+    ptyproc_send(&p, "fe\t");
+    ck_assert_msg(ptyproc_expect(&p, "fetch", 5000), "command not completed: \"%s\"",
+                  p.out + p.mark);
+    ptyproc_send(&p, "-try jo\t");
+    ck_assert_msg(ptyproc_expect(&p, "jobs ", 5000), "workspace not completed: \"%s\"",
+                  p.out + p.mark);
+    /* Two variables start with "t": Tab adds their common part, a second
+     * Tab lists them. */
+    ptyproc_send(&p, "t\t");
+    ck_assert_msg(ptyproc_expect(&p, "o", 5000), "no common part: \"%s\"", p.out + p.mark);
+    ptyproc_send(&p, "\t");
+    ck_assert_msg(ptyproc_expect(&p, "todo  total", 5000), "no list: \"%s\"",
+                  p.out + p.mark);
+    ptyproc_send(&p, "d\t\r");
+    ck_assert_msg(ptyproc_expect(&p, "first\r\n", 5000), "fetch-try jobs todo: \"%s\"",
+                  p.out + p.mark);
+    ck_assert(ptyproc_expect(&p, prompt, 5000));
+    /* An error does not end the session. */
+    ptyproc_send(&p, "frobnicate\r");
+    ck_assert(ptyproc_expect(&p, "unknown command frobnicate", 5000));
+    ck_assert(ptyproc_expect(&p, prompt, 5000));
+    ptyproc_send(&p, "declare jobs m s\t\r");
+    ck_assert(ptyproc_expect(&p, prompt, 5000));
+    ptyproc_send(&p, "quit\r");
+    ck_assert_int_eq(ptyproc_wait(&p, 10000), 0);
+    ptyproc_free(&p);
+    cli_check(0, "m\t0\t0\t0\tsingle\ntodo\t0\t0\t0\tfifo\ntotal\t1\t0\t0\tfifo\n", "vars",
+              "jobs", NULL);
+    /* The history file has the lines, for the next session's up-arrow. */
+    snprintf(path, sizeof(path), "%s/.nws_history", home);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    hist = malloc(65536);
+    n = (long)fread(hist, 1, 65535, f);
+    hist[n > 0 ? n : 0] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(hist, "fetch-try\\040jobs\\040todo") != NULL, "history: %s", hist);
+    free(hist);
+    unlink(path);
+    rmdir(home);
+}
+END_TEST
+
 NWSTEST_SUITE(cli)
 {
     Suite *s = suite_create("cli");
@@ -470,6 +642,16 @@ NWSTEST_SUITE(cli)
     tcase_add_test(tc, strings_interoperate);
     tcase_add_test(tc, never_owns);
     tcase_add_test(tc, watch_follows);
+    tcase_add_test(tc, timeout_fractional_and_own_status);
+    tcase_add_test(tc, versions);
+    tcase_add_test(tc, info_figures);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("terminal");
+    tcase_add_checked_fixture(tc, cli_setup, cli_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, terminal_output);
+    tcase_add_test(tc, interactive_mode);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("examples");

@@ -349,8 +349,13 @@ START_TEST(open_use_ownership)
     ck_assert(lt_ws_info(c2, "owned", &wi, owner, sizeof(owner)));
     ck_assert_int_eq(wi.mine, 1);
     ck_assert_int_eq(wi.persistent, 0);
-    snprintf(label, sizeof(label), "(%ld)", (long)getpid());
-    ck_assert_msg(strstr(owner, label) != NULL, "owner %s lacks %s", owner, label);
+    /* Readable owner text (Q25): "127.0.0.1:PORT pid PID", not Twisted's repr. */
+    snprintf(label, sizeof(label), " pid %ld", (long)getpid());
+    ck_assert_msg(strncmp(owner, "127.0.0.1:", 10) == 0 && atoi(owner + 10) > 0 &&
+                      strlen(owner) > strlen(label) &&
+                      strcmp(owner + strlen(owner) - strlen(label), label) == 0 &&
+                      strchr(owner, '(') == NULL,
+                  "owner text %s, want 127.0.0.1:PORT%s", owner, label);
     ck_assert(lt_ws_info(lt_c, "owned", &wi, owner, sizeof(owner)));
     ck_assert_int_eq(wi.mine, 0); /* the mark is per connection */
     ck_assert(lt_ws_info(c2, "kept", &wi, owner, sizeof(owner)));
@@ -371,7 +376,11 @@ START_TEST(open_use_ownership)
             usleep(10000);
     }
     ck_assert_msg(gone, "owned workspace survived its owner");
+    /* The persistent one stays, and its owner text says the owner is gone. */
     ck_assert(lt_ws_info(lt_c, "kept", &wi, owner, sizeof(owner)));
+    ck_assert_msg(strstr(owner, label) != NULL && strlen(owner) > 7 &&
+                      strcmp(owner + strlen(owner) - 7, " (gone)") == 0,
+                  "owner of a persistent workspace after its owner left: %s", owner);
     ck_assert(lt_ws_info(lt_c, "used", &wi, owner, sizeof(owner)));
     ck_assert(!lt_ws_info(lt_c, "nonesuch", &wi, owner, sizeof(owner)));
 }

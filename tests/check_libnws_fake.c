@@ -617,6 +617,46 @@ START_TEST(metadata_both_ways)
 }
 END_TEST
 
+/* Script: a classic server that knows no "server info": the short error
+ * of an unknown verb, then a next request, which must still be in step. */
+static void
+script_classic_info(int fd)
+{
+    struct fake_req r;
+
+    fake_hs_meta(fd);
+    fake_request(fd, 1, &r);
+    if (r.argc != 1 || strcmp(r.argv[0], "server info") != 0)
+        fake_die(3);
+    FAKE_SEND(fd, "0001"
+                  "0009nwsReason0026Unknown verb \"server info\""
+                  "0001");
+    fake_request(fd, 1, &r);
+    if (r.argc != 2 || strcmp(r.argv[0], "delete ws") != 0)
+        fake_die(4);
+    FAKE_SEND(fd, "0000"
+                  "0000");
+}
+
+/* nws_server_info on a server without it: NWS_ERR_UNSUPPORTED, no hang,
+ * and the connection goes on. */
+START_TEST(server_info_on_a_classic_server)
+{
+    struct fake f;
+    nws_client *c;
+    nws_error   err;
+
+    ck_assert_int_eq(fake_start(&f, script_classic_info), 0);
+    c = fake_connect(&f);
+    ck_assert_ptr_null(nws_server_info(c, &err));
+    ck_assert_int_eq(err.code, NWS_ERR_UNSUPPORTED);
+    ck_assert_int_eq(nws_is_open(c), 1);
+    ck_assert_int_eq(nws_ws_delete(c, "w", &err), 0);
+    nws_close(c);
+    ck_assert_int_eq(fake_wait(&f), 0);
+}
+END_TEST
+
 START_TEST(meta_limits)
 {
     nws_meta *m = nws_meta_new();
@@ -1152,6 +1192,7 @@ NWSTEST_SUITE(libnws_fake)
     tc = tcase_create("wire");
     tcase_add_test(tc, exact_bytes);
     tcase_add_test(tc, metadata_both_ways);
+    tcase_add_test(tc, server_info_on_a_classic_server);
     tcase_add_test(tc, bulk_one_round_trip);
     suite_add_tcase(s, tc);
 

@@ -3,6 +3,8 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "nwstest.h"
 
@@ -21,6 +23,45 @@ nwstest_register(nwstest_suite_fn fn)
     nwstest_suites[nwstest_nsuites++] = fn;
 }
 
+static pid_t nwstest_runner;
+static char  nwstest_secret_dir[64];
+
+/* In the runner only (tests are forked children): removes the run's secret. */
+static void
+nwstest_secret_cleanup(void)
+{
+    char path[128];
+
+    if (getpid() != nwstest_runner || nwstest_secret_dir[0] == '\0')
+        return;
+    snprintf(path, sizeof(path), "%s/secret", nwstest_secret_dir);
+    unlink(path);
+    rmdir(nwstest_secret_dir);
+}
+
+/*
+ * Servers and clients started with the defaults (sleigh's private server,
+ * nwsserver run bare) use $NWS_AUTH_FILE, else ~/.nws/secret: point it at a
+ * private directory of this run, so no test reads or makes the real one.
+ */
+static void
+nwstest_private_secret(void)
+{
+    char path[128];
+
+    if (getenv("NWS_AUTH_FILE") != NULL)
+        return;
+    snprintf(nwstest_secret_dir, sizeof(nwstest_secret_dir), "/tmp/nwstest-auth.XXXXXX");
+    if (mkdtemp(nwstest_secret_dir) == NULL) {
+        perror("check_main: mkdtemp");
+        exit(1);
+    }
+    snprintf(path, sizeof(path), "%s/secret", nwstest_secret_dir);
+    setenv("NWS_AUTH_FILE", path, 1);
+    nwstest_runner = getpid();
+    atexit(nwstest_secret_cleanup);
+}
+
 int
 main(void)
 {
@@ -31,6 +72,7 @@ main(void)
         fprintf(stderr, "check_main: no suites registered\n");
         return 1;
     }
+    nwstest_private_secret();
     sr = srunner_create(nwstest_suites[0]());
     for (i = 1; i < nwstest_nsuites; i++)
         srunner_add_suite(sr, nwstest_suites[i]());

@@ -25,7 +25,7 @@ ls_teardown(void)
 }
 
 /*
- * The owner field of ws in list wss, minus its " (label)" tail: the text
+ * The owner field of ws in list wss, minus its " pid <label>" tail: the text
  * the server uses for this connection's peer (its exact form is free, Q25).
  */
 static void
@@ -40,7 +40,7 @@ ls_peer(struct rawc *c, const char *ws, const char *label, char *peer, size_t ca
     ck_assert_msg(t1 != NULL, "list wss %s: no TAB in \"%s\"", ws, r.value);
     t2 = strchr(t1 + 1, '\t');
     ck_assert_msg(t2 != NULL, "list wss %s: one TAB only", ws);
-    snprintf(tail, sizeof(tail), " (%s)", label);
+    snprintf(tail, sizeof(tail), " pid %s", label);
     n = (size_t)(t2 - t1 - 1);
     ck_assert_msg(n > strlen(tail) && memcmp(t2 - strlen(tail), tail, strlen(tail)) == 0,
                   "owner of %s does not end with \"%s\": \"%.*s\"", ws, tail, (int)n,
@@ -73,10 +73,10 @@ START_TEST(list_wss_exact_text)
     ls_peer(&a, "b", "11", peer, sizeof(peer));
     /* Sorted by bytes: "B" < "__default" < "a" < "b"; vars sorted, comma-joined. */
     snprintf(want, sizeof(want),
-             ">B\t%s (12)\tTrue\t1\tk\n"
+             ">B\t%s pid 12\tTrue\t1\tk\n"
              " __default\t[system]\tTrue\t0\t\n"
              " a\t\tFalse\t0\t\n"
-             ">b\t%s (11)\tFalse\t3\tm,q,z\n",
+             ">b\t%s pid 11\tFalse\t3\tm,q,z\n",
              peer, peer);
     PT_LONG(&a, &r, "list wss");
     PT_IS_TEXT(&a, &r, want);
@@ -87,16 +87,16 @@ START_TEST(list_wss_exact_text)
     rawc_reply_free(&r);
     /* Another connection sees no '>' marks. */
     snprintf(want, sizeof(want),
-             " B\t%s (12)\tTrue\t1\tk\n"
+             " B\t%s pid 12\tTrue\t1\tk\n"
              " __default\t[system]\tTrue\t0\t\n"
              " a\t\tFalse\t0\t\n"
-             " b\t%s (11)\tFalse\t3\tm,q,z\n",
+             " b\t%s pid 11\tFalse\t3\tm,q,z\n",
              peer, peer);
     PT_LONG(&o, &r, "list wss");
     PT_IS_TEXT(&o, &r, want);
     rawc_reply_free(&r);
     /* One workspace; an unknown name gives a lone LF (Q13). */
-    snprintf(line, sizeof(line), " b\t%s (11)\tFalse\t3\tm,q,z\n", peer);
+    snprintf(line, sizeof(line), " b\t%s pid 11\tFalse\t3\tm,q,z\n", peer);
     PT_LONG(&o, &r, "list wss", "b");
     PT_IS_TEXT(&o, &r, line);
     rawc_reply_free(&r);

@@ -93,6 +93,98 @@ START_TEST(version_help_and_usage_errors)
 }
 END_TEST
 
+/* Counts the lines of s. */
+static int
+srvcli_lines(const char *s)
+{
+    int n = 0;
+
+    for (; *s != '\0'; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* A bad command line gets one line saying what is wrong, named "nwsserver:"
+ * (not by its path, as getopt does), and a pointer to --help: not the help. */
+START_TEST(bad_option_is_one_line)
+{
+    char        out[8192], err[8192];
+    const char *bad[] = {"--no-such-option", NULL};
+    const char *badshort[] = {"-x", NULL};
+    const char *noarg[] = {"--port", NULL};
+    const char *extra[] = {"stray", NULL};
+    const char *const *cases[] = {bad, badshort, noarg, extra};
+    const char *want[] = {"nwsserver: unknown option --no-such-option\n",
+                          "nwsserver: unknown option -x\n",
+                          "nwsserver: option --port needs a value\n",
+                          "nwsserver: unexpected argument stray\n"};
+    size_t      i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ck_assert_int_eq(srvcli_run(cases[i], NULL, out, sizeof(out), err, sizeof(err)), 2);
+        ck_assert_msg(srvcli_lines(err) == 2 && strncmp(err, want[i], strlen(want[i])) == 0 &&
+                          strstr(err, "Try 'nwsserver --help'.\n") != NULL,
+                      "stderr for %s:\n%s", cases[i][0], err);
+        ck_assert_str_eq(out, "");
+    }
+}
+END_TEST
+
+/* With its web port taken the server still serves, and says plainly that it
+ * has no web interface: web-port=unavailable, not web-port=0 ("any"). */
+START_TEST(web_port_taken_said_plainly)
+{
+    struct sockaddr_in sin;
+    socklen_t          len = sizeof(sin);
+    char               bin[512], line[256], web[16], err[8192];
+    int                po[2], pe[2], status, lfd = socket(AF_INET, SOCK_STREAM, 0), fd;
+    ssize_t            n;
+    size_t             el = 0;
+    pid_t              pid;
+    FILE              *fp;
+    const char        *argv[] = {nwstest_bin("nwsserver", bin, sizeof(bin)), "--port", "0",
+                                 "--web-port", web, NULL};
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(listen(lfd, 1), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+    snprintf(web, sizeof(web), "%d", ntohs(sin.sin_port));
+    ck_assert_int_eq(pipe(po), 0);
+    ck_assert_int_eq(pipe(pe), 0);
+    if ((pid = fork()) == 0) {
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        close(po[0]);
+        close(pe[0]);
+        close(po[1]);
+        close(pe[1]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    fp = fdopen(po[0], "r");
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), fp));
+    ck_assert_msg(strstr(line, " web-port=unavailable ") != NULL, "ready line: %s", line);
+    fd = nwstest_connect(atoi(strstr(line, " port=") + 6), 5);
+    ck_assert_int_ge(fd, 0); /* the protocol port serves */
+    close(fd);
+    kill(pid, SIGTERM);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    fclose(fp);
+    while ((n = read(pe[0], err + el, sizeof(err) - 1 - el)) > 0)
+        el += (size_t)n;
+    err[el] = '\0';
+    close(pe[0]);
+    close(lfd);
+    ck_assert_msg(strstr(err, "WITHOUT the web interface") != NULL, "stderr: %s", err);
+    ck_assert_msg(strstr(err, web) != NULL, "stderr does not name port %s: %s", web, err);
+}
+END_TEST
+
 START_TEST(port_in_use_is_a_clear_error)
 {
     struct nwstest_server s;
@@ -212,16 +304,16 @@ START_TEST(daemon_with_pidfile)
     ck_assert_int_eq(srvcli_run(args, NULL, out, sizeof(out), err, sizeof(err)), 0);
     ck_assert_ptr_nonnull(p = strstr(out, " port="));
     snprintf(portstr, sizeof(portstr), "%d", atoi(p + 6));
-    for (i = 0; i < 200 && pid == 0; i++) {
-        if ((fp = fopen(pidfile, "r")) != NULL) {
-            if (fscanf(fp, "%d", &pid) != 1)
-                pid = 0;
-            fclose(fp);
-        }
-        if (pid == 0)
-            usleep(10000);
-    }
+    /* The pid file is there once the parent is gone, and the ready line's
+     * pid is the daemon's (it once was the parent's: the daemon's minus 1). */
+    ck_assert_ptr_nonnull(fp = fopen(pidfile, "r"));
+    if (fscanf(fp, "%d", &pid) != 1)
+        pid = 0;
+    fclose(fp);
     ck_assert_int_gt(pid, 0);
+    ck_assert_ptr_nonnull(p = strstr(out, " pid="));
+    ck_assert_msg(atoi(p + 5) == pid, "ready line says %s, the pid file %d", out, pid);
+    ck_assert_int_eq(kill(pid, 0), 0);
     fd = nwstest_connect(atoi(portstr), 5);
     ck_assert_int_ge(fd, 0);
     close(fd);
@@ -242,6 +334,8 @@ NWSTEST_SUITE(server_cli)
 
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, version_help_and_usage_errors);
+    tcase_add_test(tc, bad_option_is_one_line);
+    tcase_add_test(tc, web_port_taken_said_plainly);
     tcase_add_test(tc, port_in_use_is_a_clear_error);
     tcase_add_test(tc, environment_is_honoured);
     tcase_add_test(tc, r_startup_prints_four_lines);

@@ -126,6 +126,52 @@ START_TEST(htab_put_get_del_many)
 }
 END_TEST
 
+/*
+ * The key order kept beside the slots: after random puts, replacements and
+ * deletes, htab_nth walks exactly the sorted keys with their current values
+ * and htab_rank agrees with it.
+ */
+START_TEST(htab_key_order)
+{
+    struct htab       t;
+    struct htab_ent **v;
+    size_t            n, i, len;
+    const char       *k;
+    void             *val;
+    char              key[32];
+    unsigned          x = 12345;
+    int               j;
+
+    htab_init(&t);
+    for (j = 0; j < 20000; j++) {
+        x = x * 1103515245u + 12345u;
+        snprintf(key, sizeof(key), "k%u", (x >> 8) % 30000);
+        if (j % 3 == 2)
+            htab_del(&t, key, strlen(key));
+        else
+            htab_put(&t, key, strlen(key), (void *)(intptr_t)(j + 1));
+    }
+    htab_put(&t, "k", 1, (void *)1);
+    htab_put(&t, "k\0", 2, (void *)2);
+    v = htab_sorted(&t, &n);
+    ck_assert_uint_eq(n, htab_count(&t));
+    for (i = 0; i < n; i++) {
+        k = htab_nth(&t, i, &len, &val);
+        ck_assert_ptr_nonnull(k);
+        ck_assert_uint_eq(len, v[i]->h_klen);
+        ck_assert_int_eq(memcmp(k, v[i]->h_key, len), 0);
+        ck_assert_ptr_eq(val, v[i]->h_val);
+        ck_assert_uint_eq(htab_rank(&t, k, len, 0), i);
+        ck_assert_uint_eq(htab_rank(&t, k, len, 1), i + 1);
+    }
+    ck_assert_ptr_null(htab_nth(&t, n, &len, &val));
+    ck_assert_uint_eq(htab_rank(&t, "k", 1, 0), 0);         /* "k" sorts first */
+    ck_assert_uint_eq(htab_rank(&t, "zzz", 3, 0), n);
+    free(v);
+    htab_free(&t);
+}
+END_TEST
+
 START_TEST(htab_sorted_order)
 {
     struct htab       t;
@@ -424,6 +470,7 @@ NWSTEST_SUITE(server_units)
     TCase *tc = tcase_create("htab");
 
     tcase_add_test(tc, htab_put_get_del_many);
+    tcase_add_test(tc, htab_key_order);
     tcase_add_test(tc, htab_sorted_order);
     suite_add_tcase(s, tc);
     tc = tcase_create("var");

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "nwstest.h"
+#include "ptyproc.h"
 
 #define SCLI_RUN_TIMEOUT_S 25
 
@@ -662,6 +663,45 @@ START_TEST(private_server)
 }
 END_TEST
 
+/* On a terminal, sleigh says where its private server's web interface is
+ * (before, only --worker-log showed it, in the server's log). */
+START_TEST(private_server_web_address_on_tty)
+{
+    struct ptyproc pp;
+    char           bin[512], portenv[32], req[96], reply[64];
+    char          *argv[] = {bin, (char *)"-j", (char *)"1", (char *)"sleep", (char *)":::",
+                             (char *)"30", NULL};
+    const char    *env[] = {"NWS_HOST", portenv, NULL};
+    int            web, fd;
+    ssize_t        n;
+
+    nwstest_bin("sleigh", bin, sizeof(bin));
+    snprintf(portenv, sizeof(portenv), "NWS_PORT=%d", scli_closed_port());
+    ck_assert_int_eq(ptyproc_start(&pp, argv, env), 0);
+    ck_assert_msg(ptyproc_expect(&pp, "web interface: http://127.0.0.1:", 20000),
+                  "no web address on the terminal (%zu bytes of output)", pp.len);
+    web = atoi(pp.out + pp.mark);
+    ck_assert_int_gt(web, 0);
+    /* It is the live server's. */
+    snprintf(req, sizeof(req), "GET / HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n\r\n", web);
+    fd = nwstest_connect(web, 5);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(nwstest_write_all(fd, req, strlen(req)), 0);
+    n = read(fd, reply, sizeof(reply) - 1);
+    ck_assert_int_gt(n, 0);
+    reply[n] = '\0';
+    /* The page itself, or the server asking for its secret (auth on). */
+    ck_assert_msg(strncmp(reply, "HTTP/1.", 7) == 0 &&
+                      (strstr(reply, " 200 ") != NULL || strstr(reply, " 401 ") != NULL),
+                  "web reply: %s", reply);
+    close(fd);
+    ptyproc_send(&pp, "\003"); /* ^C: the run stops, its server with it */
+    ck_assert_int_ge(ptyproc_wait(&pp, 20000), 0);
+    ptyproc_free(&pp);
+    ck_assert_int_eq(scli_leftovers(), 0);
+}
+END_TEST
+
 START_TEST(killed_leaves_nothing)
 {
     char   bin[512], portbuf[16];
@@ -717,6 +757,7 @@ NWSTEST_SUITE(sleigh_cli)
     tcase_add_checked_fixture(tc, scli_setup_bare, NULL);
     tcase_set_timeout(tc, 40);
     tcase_add_test(tc, private_server);
+    tcase_add_test(tc, private_server_web_address_on_tty);
     tcase_add_test(tc, killed_leaves_nothing);
     suite_add_tcase(s, tc);
     return s;

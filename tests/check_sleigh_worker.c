@@ -128,6 +128,29 @@ sw_stdout(const json_t *r, size_t i)
 
 /* ---- command tasks ---------------------------------------------------------------- */
 
+/* A task record whose "fixed" is not an array (a task object carrying its
+ * own "fixed" key) fails each element with a reason, instead of running it
+ * without them. */
+START_TEST(fixed_not_an_array_is_an_error)
+{
+    nws_sleigh *s = sw_sleigh(1, 0);
+    json_t     *r;
+    const char *why;
+    size_t      i;
+
+    r = sw_run(s, "{\"kind\": \"command\", \"argv\": [\"echo\", \"{}\"], \"fixed\": 5}",
+               "[[1, 2]]");
+    ck_assert_int_eq(json_array_size(r), 2);
+    for (i = 0; i < 2; i++) {
+        why = nws_sleigh_error(json_array_get(r, i));
+        ck_assert_msg(why != NULL && strstr(why, "fixed arguments are not an array"),
+                      "element %zu: %s", i, why ? why : "no error");
+    }
+    json_decref(r);
+    nws_sleigh_free(s);
+}
+END_TEST
+
 START_TEST(command_placeholders)
 {
     nws_sleigh *s = sw_sleigh(2, 0);
@@ -472,6 +495,7 @@ NWSTEST_SUITE(sleigh_worker)
     tcase_add_checked_fixture(tc, sw_setup, sw_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, command_placeholders);
+    tcase_add_test(tc, fixed_not_an_array_is_an_error);
     tcase_add_test(tc, command_shell_and_quoting);
     tcase_add_test(tc, command_failures);
     tcase_add_test(tc, command_output_limits);

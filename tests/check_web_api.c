@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -603,6 +605,185 @@ START_TEST(var_spooled)
 }
 END_TEST
 
+/* A byte pattern that shows where a piece went missing or moved. */
+static void
+wt_pattern(unsigned char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        p[i] = (unsigned char)((i * 7 + i / 4096) & 0xff);
+}
+
+/*
+ * Whole values download as attachments: one in memory, and a spooled one of
+ * several pieces streamed from its file; a value fetch-try takes out stays
+ * downloadable by its token; the overview shows spooled bytes apart.
+ */
+START_TEST(download_whole_values)
+{
+    static const char *const spool[] = {"--spool-threshold", "1000", NULL};
+    struct nwstest_server   *s2 = ptest_start(spool);
+    struct nwstest_server   *keep = wt_srv;
+    enum { BIG = 3 * 1024 * 1024 + 123 };
+    unsigned char           *big = malloc(BIG);
+    struct rawc              c;
+    struct wt_resp           r;
+    json_t                  *o;
+    char                     path[128];
+
+    ck_assert_ptr_nonnull(big);
+    wt_pattern(big, BIG);
+    PT_OPEN(&c, s2->port, RAWC_PLAIN);
+    PT_OK(&c, "open ws", "dl", "x", "yes");
+    wt_store(&c, "dl", "v/a\"b", 1, "hello", 5);
+    wt_store(&c, "dl", "v/a\"b", 3, big, BIG);
+    wt_srv = s2;
+
+    o = wt_get_json("/api/overview", 200);
+    ck_assert_int_eq(wt_int(o, "spooled_bytes"), BIG);
+    ck_assert_int_eq(wt_int(o, "spooled_values"), 1);
+    json_decref(o);
+
+    /* pos 0 is the newest: the spooled one, streamed whole. */
+    wt_get("/api/download?ws=dl&var=v%2Fa%22b&pos=0", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.raw, "Content-Disposition: attachment; filename=\"v_a_b-0.bin\""));
+    ck_assert_ptr_nonnull(strstr(r.raw, "Content-Type: application/octet-stream"));
+    ck_assert_uint_eq(r.body_len, BIG);
+    ck_assert_int_eq(memcmp(r.body, big, BIG), 0);
+    wt_free(&r);
+    wt_get("/api/download?ws=dl&var=v%2Fa%22b&pos=1", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.body_len, 5);
+    ck_assert_int_eq(memcmp(r.body, "hello", 5), 0);
+    wt_free(&r);
+    json_decref(wt_get_json("/api/download?ws=dl&var=v%2Fa%22b&pos=2", 404));
+
+    /* fetch-try takes the oldest (hello, whole in the preview), then the spooled one. */
+    o = wt_action("/api/fetch-try", "ws=dl&var=v%2Fa%22b", 200);
+    ck_assert_ptr_null(json_object_get(o, "taken"));
+    json_decref(o);
+    o = wt_action("/api/fetch-try", "ws=dl&var=v%2Fa%22b", 200);
+    ck_assert_str_eq(wt_str(json_object_get(o, "value"), "render"), "spooled");
+    snprintf(path, sizeof(path), "/api/download?taken=%s", wt_str(o, "taken"));
+    json_decref(o);
+    wt_get(path, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.body_len, BIG);
+    ck_assert_int_eq(memcmp(r.body, big, BIG), 0);
+    wt_free(&r);
+    json_decref(wt_get_json("/api/download?taken=0123456789abcdef0123456789abcdef", 404));
+    wt_srv = keep;
+    free(big);
+    rawc_close(&c);
+    ptest_stop(s2);
+}
+END_TEST
+
+/* The batch of name in a /api/sleigh reply, or NULL. */
+static json_t *
+wt_batch(json_t *o, const char *name)
+{
+    json_t *b;
+    size_t  i;
+
+    json_array_foreach(json_object_get(o, "batches"), i, b)
+        if (strcmp(wt_str(b, "name"), name) == 0)
+            return b;
+    return NULL;
+}
+
+/* A batch shows what it runs (function or command) and when it started. */
+START_TEST(sleigh_batch_detail)
+{
+    struct rawc       m;
+    struct rawc_reply r;
+    char             *meta = rawc_dict_new("wstype", "sleigh", NULL);
+    char             *call = rawc_dict_new("batchId", "bcall", NULL);
+    char             *cmd = rawc_dict_new("batchId", "bcmd", NULL);
+    char             *raw = rawc_dict_new("batchId", "braw", NULL);
+    char              path[256], name[128];
+    json_t           *o, *b;
+    long long         now = (long long)time(NULL);
+
+    PT_OPEN(&m, wt_srv->port, RAWC_META);
+    PT_LONG_M(&m, meta, &r, "mktemp ws", "sb_%d");
+    snprintf(name, sizeof(name), "%s", r.value);
+    rawc_reply_free(&r);
+    PT_OK_M(&m, "0000", "open ws", name, "master", "no");
+    PT_OK_M(&m, call, "store", name, "task", "00000000000000000001",
+            "{\"kind\":\"call\",\"module\":\"stats\",\"function\":\"mean\",\"first\":0,"
+            "\"args\":[[1]]}");
+    PT_OK_M(&m, cmd, "store", name, "task", "00000000000000000001",
+            "{\"kind\":\"command\",\"argv\":[\"gzip\",\"-9\",\"<b>x\"],\"first\":0,"
+            "\"args\":[[]]}");
+    PT_OK_M(&m, raw, "store", name, "task", "00000000000000000001", "not json");
+    snprintf(path, sizeof(path), "/api/sleigh?ws=%s", name);
+    o = wt_get_json(path, 200);
+    ck_assert_ptr_nonnull(b = wt_batch(o, "bcall"));
+    ck_assert_str_eq(wt_str(b, "what"), "stats.mean");
+    ck_assert_int_ge(wt_int(b, "started"), now - 60);
+    ck_assert_int_le(wt_int(b, "started"), now + 60);
+    ck_assert_ptr_nonnull(b = wt_batch(o, "bcmd"));
+    ck_assert_str_eq(wt_str(b, "what"), "gzip -9 <b>x");   /* JSON text; the page escapes */
+    ck_assert_ptr_nonnull(b = wt_batch(o, "braw"));
+    ck_assert(json_is_null(json_object_get(b, "what")));
+    json_decref(o);
+    rawc_close(&m);
+    free(meta);
+    free(call);
+    free(cmd);
+    free(raw);
+}
+END_TEST
+
+/* nws-worker's workers show their pid (sent as registration metadata). */
+START_TEST(sleigh_worker_pid)
+{
+    struct rawc       m;
+    struct rawc_reply r;
+    char             *meta = rawc_dict_new("wstype", "sleigh", NULL);
+    char              path[256], name[128], port[16], bin[512];
+    json_t           *o, *wk;
+    pid_t             pid;
+    int               i, st;
+    json_int_t        seen = -1;
+
+    PT_OPEN(&m, wt_srv->port, RAWC_META);
+    PT_LONG_M(&m, meta, &r, "mktemp ws", "slp_%d");
+    snprintf(name, sizeof(name), "%s", r.value);
+    rawc_reply_free(&r);
+    PT_OK_M(&m, "0000", "open ws", name, "master", "no");
+    snprintf(port, sizeof(port), "%d", wt_srv->port);
+    nwstest_bin("nws-worker", bin, sizeof(bin));
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (freopen("/dev/null", "w", stdout) == NULL)
+            _exit(99);
+        execl(bin, bin, "--host", "127.0.0.1", "--port", port, "--workspace", name,
+              (char *)NULL);
+        _exit(127);
+    }
+    snprintf(path, sizeof(path), "/api/sleigh?ws=%s", name);
+    for (i = 0; i < 100 && seen == -1; i++) {
+        o = wt_get_json(path, 200);
+        wk = json_array_get(json_object_get(o, "workers"), 0);
+        if (wk != NULL && json_is_integer(json_object_get(wk, "pid")))
+            seen = json_integer_value(json_object_get(wk, "pid"));
+        json_decref(o);
+        if (seen == -1)
+            usleep(100 * 1000);
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, &st, 0);
+    ck_assert_int_eq(seen, pid);
+    free(meta);
+    rawc_close(&m);
+}
+END_TEST
+
 /* Hostile names are escaped in JSON and HTML; non-UTF-8 bytes round-trip by key. */
 START_TEST(escaping)
 {
@@ -950,6 +1131,208 @@ START_TEST(many_workspaces_bounded)
 }
 END_TEST
 
+/*
+ * Sends n pipelined requests, "use ws" or "store" into ws, for the names
+ * prefix followed by i in five digits, and checks each short reply.
+ */
+static void
+wt_pipeline(struct rawc *c, int n, const char *cmd, const char *ws, const char *prefix)
+{
+    char name[64];
+    int  i;
+
+    rawc_cork(c);
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "%s%05d", prefix, i);
+        if (strcmp(cmd, "use ws") == 0)
+            PT_RC(c, rawc_sendv(c, NULL, "use ws", name, "", "no", NULL));
+        else
+            PT_RC(c, rawc_sendv(c, NULL, "store", ws, name, "00000000000000000001", "v",
+                                NULL));
+    }
+    PT_RC(c, rawc_uncork(c));
+    for (i = 0; i < n; i++) {
+        struct rawc_reply r;
+
+        PT_RC(c, rawc_read_short(c, &r));
+        ck_assert_int_eq(r.status, 0);
+    }
+}
+
+/* The names of a listing's items, joined by commas. */
+static void
+wt_names(json_t *o, char *buf, size_t cap)
+{
+    json_t *items = json_object_get(o, "items"), *it;
+    size_t  i, len = 0;
+
+    buf[0] = '\0';
+    json_array_foreach(items, i, it)
+    {
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? "," : "", wt_str(it, "name"));
+        ck_assert_uint_lt(len, cap);
+    }
+}
+
+/*
+ * A workspace of 12,000 variables (more than a listing looks at per
+ * request): a page anywhere comes in name order from the table's key order,
+ * a cursor (after=) continues right after names are added and removed,
+ * and a filter looks at a bounded number of names, saying when it stopped.
+ */
+START_TEST(ws_paging_big_table)
+{
+    struct rawc c;
+    json_t     *o;
+    char        names[4096];
+
+    wt_client(&c, "big");
+    wt_pipeline(&c, 12000, "store", "big", "v");
+    o = wt_get_json("/api/ws?ws=big&offset=11000&limit=3", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v11000,v11001,v11002");
+    ck_assert_int_eq(wt_int(o, "matched"), 12000);
+    ck_assert(json_is_true(json_object_get(o, "more")));
+    json_decref(o);
+    o = wt_get_json("/api/ws?ws=big&offset=11998&limit=5", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v11998,v11999");
+    ck_assert(json_is_false(json_object_get(o, "more")));
+    json_decref(o);
+
+    /* A cursor: the page after v05000; then v05001 goes and v05001a comes. */
+    o = wt_get_json("/api/ws?ws=big&after=v05000&limit=3", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v05001,v05002,v05003");
+    json_decref(o);
+    PT_OK(&c, "delete var", "big", "v05001");
+    PT_OK(&c, "store", "big", "v05001a", "00000000000000000001", "x");
+    o = wt_get_json("/api/ws?ws=big&after=v05001&limit=3", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v05001a,v05002,v05003");
+    json_decref(o);
+    o = wt_get_json("/api/ws?ws=big&after=v05000&limit=2", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v05001a,v05002");
+    json_decref(o);
+
+    /* A filter whose matches lie past the names looked at per request. */
+    o = wt_get_json("/api/ws?ws=big&filter=v1199", 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(o, "items")), 0);
+    ck_assert(json_is_null(json_object_get(o, "matched")));
+    ck_assert(json_is_true(json_object_get(o, "more")));
+    json_decref(o);
+    o = wt_get_json("/api/ws?ws=big&filter=v1199&after=v09999&limit=3", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "v11990,v11991,v11992");
+    json_decref(o);
+    /* Counting every value of so many variables is left out, not done. */
+    o = wt_get_json("/api/ws?ws=big&limit=1", 200);
+    ck_assert(json_is_null(json_object_get(o, "total_values")));
+    json_decref(o);
+    rawc_close(&c);
+}
+END_TEST
+
+/*
+ * More workspaces than are ever sorted whole: name order both ways from the
+ * key order, and another order falls back to name order and says so.
+ */
+START_TEST(workspaces_paging_big_table)
+{
+    struct rawc c;
+    json_t     *o;
+    char        names[4096];
+
+    PT_OPEN(&c, wt_srv->port, RAWC_PLAIN);
+    wt_pipeline(&c, 6000, "use ws", NULL, "w");
+    o = wt_get_json("/api/workspaces?offset=3001&limit=2", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "w03000,w03001");
+    ck_assert_int_eq(wt_int(o, "total"), 6001);   /* and __default, first */
+    json_decref(o);
+    o = wt_get_json("/api/workspaces?order=desc&offset=1&limit=2", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "w05998,w05997");
+    json_decref(o);
+    o = wt_get_json("/api/workspaces?after=w04000&limit=2", 200);
+    wt_names(o, names, sizeof(names));
+    ck_assert_str_eq(names, "w04001,w04002");
+    json_decref(o);
+    o = wt_get_json("/api/workspaces?sort=vars&order=desc&limit=2", 200);
+    ck_assert_str_eq(wt_str(o, "sort"), "name");
+    ck_assert_ptr_nonnull(json_object_get(o, "note"));
+    json_decref(o);
+    rawc_close(&c);
+}
+END_TEST
+
+/* Sends len raw bytes as a request; the reply's status, or 0 if none came. */
+static int
+wt_raw_status(const char *req, size_t len)
+{
+    char buf[16] = {0};
+    int  fd = nwstest_connect(wt_srv->web_port, 5), st = 0;
+
+    ck_assert_int_ge(fd, 0);
+    (void)nwstest_write_all(fd, req, len);
+    if (nwstest_read_exact(fd, buf, 12) == 0 && strncmp(buf, "HTTP/1.1 ", 9) == 0)
+        st = atoi(buf + 9);
+    close(fd);
+    return st;
+}
+
+/*
+ * A Host that could mean two things is refused: two Host headers, or one
+ * with a NUL byte (evhttp would keep only what comes before it).
+ */
+START_TEST(host_ambiguous_refused)
+{
+    static const char two[] = "GET /api/overview HTTP/1.1\r\nHost: localhost\r\n"
+                              "Host: evil.example\r\nConnection: close\r\n\r\n";
+    static const char nul[] = "GET /api/overview HTTP/1.1\r\nHost: localhost\0.evil.example"
+                              "\r\nConnection: close\r\n\r\n";
+    static const char ok[] = "GET /api/overview HTTP/1.1\r\nHost: localhost\r\n"
+                             "Connection: close\r\n\r\n";
+    int st;
+
+    ck_assert_int_eq(wt_raw_status(two, sizeof(two) - 1), 400);
+    st = wt_raw_status(nul, sizeof(nul) - 1);
+    ck_assert_msg(st == 400 || st == 0, "a Host with a NUL got %d", st);
+    ck_assert_int_eq(wt_raw_status(ok, sizeof(ok) - 1), 200);
+}
+END_TEST
+
+/*
+ * The overview counts values a bounded step per request: with more
+ * variables than one step looks at, the first answer has no count yet, and
+ * a later one has the exact count.
+ */
+START_TEST(overview_counts_in_steps)
+{
+    struct rawc c;
+    json_t     *o;
+    int         i;
+
+    wt_client(&c, "many");
+    wt_pipeline(&c, 25000, "store", "many", "v");
+    o = wt_get_json("/api/overview", 200);
+    ck_assert(json_is_null(json_object_get(o, "values")));
+    json_decref(o);
+    for (i = 0; i < 3; i++) {
+        o = wt_get_json("/api/overview", 200);
+        if (json_is_integer(json_object_get(o, "values")))
+            break;
+        json_decref(o);
+    }
+    ck_assert_int_lt(i, 3);
+    ck_assert_int_eq(wt_int(o, "values"), 25000);
+    ck_assert_int_eq(wt_int(o, "variables"), 25000);
+    json_decref(o);
+    rawc_close(&c);
+}
+END_TEST
+
 /* Slow or stuck web clients never hold up the protocol port. */
 START_TEST(protocol_unaffected_by_web)
 {
@@ -1084,7 +1467,10 @@ NWSTEST_SUITE(web_api)
     tcase_add_test(tc, var_values);
     tcase_add_test(tc, var_paging_cap);
     tcase_add_test(tc, var_spooled);
+    tcase_add_test(tc, download_whole_values);
     tcase_add_test(tc, sleigh_view);
+    tcase_add_test(tc, sleigh_worker_pid);
+    tcase_add_test(tc, sleigh_batch_detail);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("safety");
@@ -1096,6 +1482,10 @@ NWSTEST_SUITE(web_api)
     tcase_add_test(tc, paths_and_methods);
     tcase_add_test(tc, oversized_refused);
     tcase_add_test(tc, many_workspaces_bounded);
+    tcase_add_test(tc, ws_paging_big_table);
+    tcase_add_test(tc, host_ambiguous_refused);
+    tcase_add_test(tc, workspaces_paging_big_table);
+    tcase_add_test(tc, overview_counts_in_steps);
     tcase_add_test(tc, protocol_unaffected_by_web);
     suite_add_tcase(s, tc);
 

@@ -15,13 +15,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "ptest.h"
 
 #define WB_LIMIT_S 75   /* the runner stops itself at 50 s */
 
+/* The nodejs of Debian 12 (bookworm, 18.20.4): `make check` installs it on a
+ * fresh machine, so the pinned playwright-core must run on it. */
+#define WB_DEBIAN_NODE_MAJOR 18
+
 START_TEST(browser_end_to_end)
 {
-    struct nwstest_server *s = ptest_start(NULL);
+    /* Small values spool, so the page shows spooled values and their downloads. */
+    static const char *const args[] = {"--spool-threshold", "4096", NULL};
+    struct nwstest_server   *s = ptest_start(args);
     const char            *src = getenv("NWS_SRC_DIR");
     char                   script[1024], mods[1024], out[1024], port[16], web[16];
     int                    status = -1, i;
@@ -67,6 +75,63 @@ START_TEST(browser_end_to_end)
 }
 END_TEST
 
+/* Whether a package's engines.node (">=N", ">=N.M.P", ">= N") accepts
+ * Debian's node major; 0 for a form this check does not know, so that a
+ * new pin with such a field is looked at by a person. */
+static int
+wb_engines_accept(const char *range, int major)
+{
+    char *end;
+    long  n;
+
+    if (strncmp(range, ">=", 2) != 0)
+        return 0;
+    range += 2;
+    while (*range == ' ')
+        range++;
+    n = strtol(range, &end, 10);
+    if (end == range || (*end != '\0' && *end != '.'))
+        return 0;
+    return n <= major;
+}
+
+/* The playwright-core locked in package-lock.json (what npm ci installs)
+ * runs on Debian 12's nodejs, and the one in node_modules is that one. */
+START_TEST(browser_lock_runs_on_debian_node)
+{
+    const char  *src = getenv("NWS_SRC_DIR");
+    char         path[1024];
+    json_error_t jerr;
+    json_t      *lock, *pw, *inst;
+    const char  *range, *locked, *have;
+
+    if (src == NULL)
+        src = ".";
+    snprintf(path, sizeof(path), "%s/tests/browser/package-lock.json", src);
+    lock = json_load_file(path, 0, &jerr);
+    ck_assert_msg(lock != NULL, "%s: %s", path, jerr.text);
+    pw = json_object_get(json_object_get(lock, "packages"), "node_modules/playwright-core");
+    ck_assert_msg(pw != NULL, "%s locks no playwright-core", path);
+    range = json_string_value(json_object_get(json_object_get(pw, "engines"), "node"));
+    locked = json_string_value(json_object_get(pw, "version"));
+    ck_assert_msg(range != NULL && locked != NULL, "%s: no version or engines.node", path);
+    ck_assert_msg(wb_engines_accept(range, WB_DEBIAN_NODE_MAJOR),
+                  "playwright-core %s wants node %s; Debian 12 has node %d", locked,
+                  range, WB_DEBIAN_NODE_MAJOR);
+
+    snprintf(path, sizeof(path), "%s/tests/browser/node_modules/playwright-core/package.json",
+             src);
+    inst = json_load_file(path, 0, &jerr);
+    ck_assert_msg(inst != NULL, "%s: %s (run make deps-test)", path, jerr.text);
+    have = json_string_value(json_object_get(inst, "version"));
+    ck_assert_msg(have != NULL && strcmp(have, locked) == 0,
+                  "node_modules has playwright-core %s, the lock says %s (run make "
+                  "deps-test)", have ? have : "?", locked);
+    json_decref(inst);
+    json_decref(lock);
+}
+END_TEST
+
 NWSTEST_SUITE(web_browser)
 {
     Suite *s = suite_create("web_browser");
@@ -74,6 +139,9 @@ NWSTEST_SUITE(web_browser)
 
     tcase_set_timeout(tc, WB_LIMIT_S + 15);
     tcase_add_test(tc, browser_end_to_end);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("debian_node");
+    tcase_add_test(tc, browser_lock_runs_on_debian_node);
     suite_add_tcase(s, tc);
     return s;
 }

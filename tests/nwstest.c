@@ -2,6 +2,7 @@
  * nwstest.c -- starting real servers and talking raw TCP for the tests.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -53,8 +54,38 @@ nwstest_valgrind_argv(const char **argv, char *logopt, size_t len)
     return argc;
 }
 
+/* 1 if extra (NULL-terminated, may be NULL) holds the argument a. */
+static int
+nwstest_has_arg(const char *const *extra, const char *a)
+{
+    int i;
+
+    for (i = 0; extra != NULL && extra[i] != NULL; i++)
+        if (strcmp(extra[i], a) == 0)
+            return 1;
+    return 0;
+}
+
+static int nwstest_start(struct nwstest_server *s, const char *const *extra, int no_auth);
+
 int
 nwstest_server_start(struct nwstest_server *s, const char *const *extra)
+{
+    /* The raw-protocol tests speak without a secret unless they choose one. */
+    return nwstest_start(s, extra,
+                         !nwstest_has_arg(extra, "--auth-file") &&
+                             !nwstest_has_arg(extra, "--no-auth"));
+}
+
+int
+nwstest_server_start_defaults(struct nwstest_server *s, const char *const *extra)
+{
+    return nwstest_start(s, extra, 0);
+}
+
+/* Starts the server; no_auth adds --no-auth. */
+static int
+nwstest_start(struct nwstest_server *s, const char *const *extra, int no_auth)
 {
     char        bin[512], line[512], vglog[512];
     const char *argv[80];
@@ -76,10 +107,18 @@ nwstest_server_start(struct nwstest_server *s, const char *const *extra)
     argv[argc++] = "0";
     argv[argc++] = "--tmpdir";
     argv[argc++] = s->tmpdir;
-    /* Keep the test output to warnings; a test may ask for more after these. */
+    /*
+     * Keep the test output to warnings; a test may ask for more after these.
+     * The --no-auth servers the harness adds by itself keep to errors: each
+     * would print the warning of --no-auth, hundreds in a run, burying the
+     * rest (NWS_TEST_LOG_LEVEL=warn shows it all again).
+     */
     argv[argc++] = "--log-level";
     argv[argc++] = getenv("NWS_TEST_LOG_LEVEL") != NULL ? getenv("NWS_TEST_LOG_LEVEL")
-                                                        : "warn";
+                   : no_auth                           ? "error"
+                                                       : "warn";
+    if (no_auth)
+        argv[argc++] = "--no-auth";
     for (i = 0; extra != NULL && extra[i] != NULL && argc < 78; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
@@ -222,4 +261,46 @@ nwstest_peer_closed(int fd, int timeout_ms)
             return 1;
         /* Unread reply bytes: keep draining until EOF or the timeout. */
     }
+}
+
+/* Reads /proc/pid/name into buf; its length, or -1. */
+static ssize_t
+nwstest_proc_read(long pid, const char *name, char *buf, size_t len)
+{
+    char    path[64];
+    int     fd;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "/proc/%ld/%s", pid, name);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    n = read(fd, buf, len);
+    close(fd);
+    return n;
+}
+
+pid_t
+nwstest_proc_holding(const char *s)
+{
+    static const char *const what[] = {"cmdline", "environ"};
+    static char              buf[1 << 17];
+    DIR                     *d = opendir("/proc");
+    struct dirent           *de;
+    ssize_t                  n;
+    long                     pid, found = 0;
+    char                    *end;
+    size_t                   i;
+
+    if (d == NULL)
+        return 0;
+    while (found == 0 && (de = readdir(d)) != NULL) {
+        if ((pid = strtol(de->d_name, &end, 10)) <= 0 || *end != '\0')
+            continue;
+        for (i = 0; i < 2; i++)
+            if ((n = nwstest_proc_read(pid, what[i], buf, sizeof(buf))) > 0 &&
+                memmem(buf, (size_t)n, s, strlen(s)) != NULL)
+                found = pid;
+    }
+    closedir(d);
+    return (pid_t)found;
 }

@@ -40,6 +40,14 @@ struct nwstest_server {
  * Returns 0, or -1 (the test should fail).
  */
 int nwstest_server_start(struct nwstest_server *s, const char *const *extra);
+/*
+ * Unless extra has --auth-file or --no-auth, nwstest_server_start adds
+ * --no-auth, for the raw-protocol tests (and logs only errors, unless
+ * NWS_TEST_LOG_LEVEL says otherwise); this one adds nothing, so the
+ * server requires the secret of $NWS_AUTH_FILE or ~/.nws/secret, as it does
+ * by default.  check_main.c points NWS_AUTH_FILE at a private file of the run.
+ */
+int nwstest_server_start_defaults(struct nwstest_server *s, const char *const *extra);
 
 /* SIGTERM the server, wait for it, and return its exit status (or -1). */
 int nwstest_server_stop(struct nwstest_server *s);
@@ -58,5 +66,11 @@ int nwstest_read_exact(int fd, void *buf, size_t len);
 
 /* Returns 1 if the peer closed the connection (EOF within timeout_ms), else 0. */
 int nwstest_peer_closed(int fd, int timeout_ms);
+
+/*
+ * The first process whose command line or environment holds the string s
+ * (what another user, or ps e, might read), or 0 if none does.
+ */
+pid_t nwstest_proc_holding(const char *s);
 
 #endif

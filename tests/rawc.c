@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "secret.h"
 #include "nwstest.h"
 #include "rawc.h"
 
@@ -280,8 +281,9 @@ int
 rawc_hs_new(struct rawc *c, const char *const *opts)
 {
     struct nwsp_buf b = {0};
-    char            w[4];
-    size_t          n = 0, i;
+    char            w[4], answer[NWSP_HMAC_HEX + 1];
+    const char     *chal;
+    size_t          n = 0, i, chal_len;
     int             rc;
 
     c->trace_len = 0;
@@ -297,8 +299,17 @@ rawc_hs_new(struct rawc *c, const char *const *opts)
         return -1;
     while (opts[n] != NULL)
         n += 2;
+    answer[0] = '\0';
+    if (c->secret != NULL &&
+        nwsp_dict_get(c->adv, c->adv_len, "NwsAuth", &chal, &chal_len) &&
+        chal_len == strlen(NWSP_AUTH_SCHEME) + NWSP_NONCE_HEX &&
+        nwsp_hmac_hex(c->secret, strlen(c->secret), chal + strlen(NWSP_AUTH_SCHEME),
+                      NWSP_NONCE_HEX, answer, sizeof(answer)) != 0)
+        return rawc_fail(c, "cannot compute the HMAC");
     nwsp_buf_add(&b, NWSP_HS_REQUEST, 4);
-    nwsp_buf_dict_begin(&b, (unsigned)(n / 2));
+    nwsp_buf_dict_begin(&b, (unsigned)(n / 2) + (answer[0] != '\0'));
+    if (answer[0] != '\0')
+        nwsp_buf_dict_put(&b, "NwsAuth", 7, answer, strlen(answer));
     for (i = 0; i < n; i += 2)
         nwsp_buf_dict_put(&b, opts[i], strlen(opts[i]), opts[i + 1], strlen(opts[i + 1]));
     rc = rawc_write(c, b.data, b.len);

@@ -42,6 +42,8 @@ struct rawc {
     char   trace[256]; /* the first bytes of the reply being read, for messages */
     size_t trace_len;
     char   err[1024];
+    /* Set after rawc_open: rawc_hs_new answers the NwsAuth challenge with it. */
+    const char *secret;
 };
 
 struct rawc_reply {
@@ -68,7 +70,8 @@ void rawc_close(struct rawc *c);
  * New-style handshake: "X000", read "P000" and the advertisement, send
  * "R000" with the options opts (key, value, ..., NULL), read the answer.
  * Returns 0 on "A000" (the flags of c are then set from opts), 1 on
- * "F000", -1 on anything else.
+ * "F000", -1 on anything else.  With c->secret set and an NwsAuth
+ * challenge advertised, the answer is sent as one more option, NwsAuth.
  */
 int rawc_hs_new(struct rawc *c, const char *const *opts);
 

@@ -7,7 +7,8 @@
  * (dirname), /. (basename, no extension); {#} element number, {%} rank+1;
  * {{ and }} are literal braces.  With no placeholder, the arguments are
  * appended as words.  Each stream keeps at most max_output bytes (the rest
- * is read and dropped, so the program never blocks on a full pipe).  The
+ * is read and dropped, so the program never blocks on a full pipe); with
+ * "spill" a stream may be of any size (cmdout.c).  The
  * program runs in a process group of its own, so a timeout kills its
  * children too; it gets SIGKILL if the worker dies, and the worker's
  * SIGTERM handler (main.c) kills its whole group through command_pgid.
@@ -83,12 +84,22 @@ cmd_add_quoted(struct cmd_buf *b, const char *s, size_t n)
     cmd_add(b, "'", 1);
 }
 
-/* An argument as text: strings as they are, anything else as JSON.  New, or NULL. */
+/*
+ * An argument as text: strings as they are, {"nwsBytes": base64} as those
+ * bytes (an argument that is not UTF-8: nws_sleigh_bytes), anything else as
+ * JSON.  New, or NULL.
+ */
 static char *
 cmd_arg_text(const json_t *a)
 {
+    const char *b64;
+    size_t      len;
+
     if (json_is_string(a))
         return strdup(json_string_value(a));
+    if (json_is_object(a) && json_object_size(a) == 1 &&
+        (b64 = json_string_value(json_object_get(a, "nwsBytes"))) != NULL)
+        return nwsp_sleigh_unb64(b64, &len);
     return json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
@@ -318,44 +329,33 @@ fail:
     return NULL;
 }
 
-/* A stream's text for the result: "name" if UTF-8, else "name_b64". */
-static int
-cmd_set_stream(json_t *res, const char *name, const struct cmd_buf *b)
-{
-    char    key[32];
-    char   *enc;
-    json_t *s = json_stringn(b->data != NULL ? b->data : "", b->len);
-
-    if (s != NULL)
-        return json_object_set_new(res, name, s);
-    if ((enc = nwsp_sleigh_b64((const unsigned char *)b->data, b->len)) == NULL)
-        return -1;
-    snprintf(key, sizeof(key), "%s_b64", name);
-    s = json_string(enc);
-    free(enc);
-    return json_object_set_new(res, key, s);
-}
-
 json_t *
 command_run(const struct worker *w, const json_t *task, const json_t *args, long index,
             char **error)
 {
-    struct cmd_buf out = {0}, err = {0};
+    struct cmdout  out, err;
     struct pollfd  pfd[2];
-    char         **argv, **envp, buf[16384], msg[160];
+    char         **argv, **envp, buf[65536], msg[160];
     const char    *cwd = json_string_value(json_object_get(task, "cwd"));
     json_t        *jmax = json_object_get(task, "max_output"), *res;
+    json_t        *jspill = json_object_get(task, "spill");
     double         timeout = json_number_value(json_object_get(task, "timeout"));
     double         start = nwsp_sleigh_now(), t0 = nwsp_sleigh_mono(), left;
-    size_t         max = NWSP_SLEIGH_MAX_OUTPUT, room, take;
-    int            po[2], pe[2], open_fds, st = 0, timed_out = 0, truncated = 0, i, rc,
-                                            devnull;
+    uint64_t       max = NWSP_SLEIGH_MAX_OUTPUT;
+    size_t         spill = 0;
+    int            po[2], pe[2], open_fds, st = 0, timed_out = 0, i, rc, devnull, capped = 0;
     pid_t          pid;
     ssize_t        n;
 
     *error = NULL;
-    if (json_is_integer(jmax) && json_integer_value(jmax) >= 0)
-        max = (size_t)json_integer_value(jmax);
+    if (json_is_integer(jspill) && json_integer_value(jspill) > 0) {
+        spill = (size_t)json_integer_value(jspill);
+        max = UINT64_MAX; /* streams of any size, unless the task sets a cap */
+    }
+    if (json_is_integer(jmax) && json_integer_value(jmax) >= 0) {
+        max = (uint64_t)json_integer_value(jmax);
+        capped = spill > 0;
+    }
     if ((argv = cmd_argv(task, args, index, w->w_rank, error)) == NULL)
         return NULL;
     if ((envp = cmd_envp(index, w->w_rank)) == NULL || pipe2(po, O_CLOEXEC) != 0) {
@@ -408,6 +408,8 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
         *error = strdup("cannot start the command: fork failed");
         return NULL;
     }
+    cmdout_init(&out, max, spill);
+    cmdout_init(&err, max, spill);
     pfd[0].fd = po[0];
     pfd[1].fd = pe[0];
     open_fds = 2;
@@ -432,7 +434,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
         if (rc < 0)
             break;
         for (i = 0; i < 2; i++) {
-            struct cmd_buf *b = i == 0 ? &out : &err;
+            struct cmdout *b = i == 0 ? &out : &err;
 
             if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
@@ -445,12 +447,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
                 open_fds--;
                 continue;
             }
-            room = b->len < max ? max - b->len : 0;
-            take = (size_t)n < room ? (size_t)n : room;
-            if (take > 0)
-                cmd_add(b, buf, take);
-            if (take < (size_t)n)
-                truncated = 1; /* the rest is read and dropped */
+            cmdout_add(b, buf, (size_t)n); /* past the cap: read and dropped */
         }
     }
     for (i = 0; i < 2; i++)
@@ -459,11 +456,9 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     command_pgid = 0;
-    res = json_object();
-    if (res == NULL || out.failed || err.failed) {
-        json_decref(res);
-        free(out.data);
-        free(err.data);
+    if ((res = json_object()) == NULL) {
+        cmdout_free(&out);
+        cmdout_free(&err);
         *error = strdup("out of memory");
         return NULL;
     }
@@ -473,28 +468,34 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     } else {
         json_object_set_new(res, "status", json_integer(WEXITSTATUS(st)));
     }
-    if (cmd_set_stream(res, "stdout", &out) != 0 ||
-        cmd_set_stream(res, "stderr", &err) != 0) {
+    if (cmdout_result(&out, w, res, "stdout", error) != 0 ||
+        cmdout_result(&err, w, res, "stderr", error) != 0) {
         json_decref(res);
-        res = NULL;
-    } else {
-        json_object_set_new(res, "truncated", json_boolean(truncated));
-        json_object_set_new(res, "seconds", json_real(nwsp_sleigh_mono() - t0));
-        json_object_set_new(res, "start", json_real(start));
+        cmdout_free(&out);
+        cmdout_free(&err);
+        if (*error == NULL)
+            *error = strdup("out of memory");
+        return NULL;
     }
-    free(out.data);
-    free(err.data);
+    json_object_set_new(res, "truncated",
+                        json_boolean(out.co_truncated || err.co_truncated));
+    json_object_set_new(res, "seconds", json_real(nwsp_sleigh_mono() - t0));
+    json_object_set_new(res, "start", json_real(start));
+    cmdout_free(&out);
+    cmdout_free(&err);
     if (timed_out)
         snprintf(msg, sizeof(msg), "timed out after %g s", timeout);
     else if (WIFSIGNALED(st))
         snprintf(msg, sizeof(msg), "killed by signal %d", WTERMSIG(st));
     else if (WEXITSTATUS(st) != 0)
         snprintf(msg, sizeof(msg), "exit status %d", WEXITSTATUS(st));
+    else if (capped && (out.co_truncated || err.co_truncated))
+        /* A cap the task set cut the output: what came back is not the output. */
+        snprintf(msg, sizeof(msg), "output cut at %llu bytes (max_output)",
+                 (unsigned long long)max);
     else
         msg[0] = '\0';
     if (msg[0] != '\0' && (*error = strdup(msg)) == NULL)
         *error = NULL;
-    if (res == NULL && *error == NULL)
-        *error = strdup("out of memory");
     return res;
 }

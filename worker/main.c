@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "secret.h"
 #include "sleighp.h"
 #include "worker.h"
 
@@ -38,11 +39,14 @@ worker_usage(FILE *fp)
     fprintf(fp,
             "usage: nws-worker [--host HOST] [--port PORT] --workspace NAME [--rank N]\n"
             "                  [--verbose] [--output] [--count N [--watch-stdin]\n"
-            "                  [--no-restart]]\n"
+            "                  [--no-restart]] [--secret-fd FD] [--watch-fd FD]\n"
+            "       nws-worker --version | --help\n"
             "Joins the sleigh workspace NAME on the NWS server and runs its tasks until\n"
             "the sleigh ends.  Defaults come from NWS_HOST, NWS_PORT, NWS_SLEIGH_WS and\n"
             "NWS_SLEIGH_RANK.  With --count N, runs N workers instead and looks after\n"
-            "them (--watch-stdin: until standard input closes).  See nws-worker(1).\n");
+            "them (--watch-stdin: until standard input closes).  A server's secret\n"
+            "comes from the first line read on FD, else NWS_AUTH_FILE or ~/.nws/secret.\n"
+            "See nws-worker(1).\n");
 }
 
 void
@@ -65,12 +69,21 @@ worker_log(const struct worker *w, const char *fmt, ...)
  * die of the signal.
  */
 static void
-worker_on_signal(int sig)
+worker_on_signal(int sig, siginfo_t *si, void *uc)
 {
+    static const char timed_out[] =
+        "nws-worker: killed by SIGTERM: the element ran past its timeout\n";
     pid_t g = command_pgid;
 
+    (void)uc;
     if (g > 0)
         kill(-g, SIGKILL);
+    /* The owner marks the SIGTERM of a timeout (sleighp.h): say so in the log. */
+    if (sig == SIGTERM && si != NULL && si->si_code == SI_QUEUE &&
+        si->si_value.sival_int == NWSP_TIMEOUT_SIGVAL &&
+        write(2, timed_out, sizeof(timed_out) - 1) < 0) {
+        /* nowhere to say it */
+    }
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -90,6 +103,40 @@ worker_nap(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
     nanosleep(&ts, NULL);
+}
+
+/*
+ * Stores rank into worker_ids, with our pid and host name as metadata: the
+ * server keeps both in "worker registrations", where the web view finds
+ * them.  0, or -1.
+ */
+static int
+worker_register(struct worker *w, const char *rank, nws_error *err)
+{
+    nws_value *v = nws_value_string(rank, err);
+    nws_meta  *m = v != NULL ? nws_value_meta(v) : NULL;
+    char       pid[32], host[256];
+
+    if (m == NULL) {
+        nws_value_free(v);
+        return -1;
+    }
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    if (gethostname(host, sizeof(host)) != 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+    if (nws_meta_set(m, "pid", pid, err) != 0 ||
+        (host[0] != '\0' && nws_meta_set(m, "host", host, err) != 0)) {
+        nws_value_free(v);
+        return -1;
+    }
+    if (nws_store_new(w->w_ws, "worker_ids", v, err) == 0)
+        return 0;
+    if (err->code != NWS_ERR_UNSUPPORTED)
+        return -1;
+    /* A server that takes no request metadata: register without pid and host. */
+    memset(err, 0, sizeof(*err));
+    return nws_store_string(w->w_ws, "worker_ids", rank, err);
 }
 
 /* Gets a rank (if none was given) and registers; 0, or -1. */
@@ -112,7 +159,7 @@ worker_join(struct worker *w, nws_error *err)
     }
     snprintf(buf, sizeof(buf), "%ld", w->w_rank);
     for (i = 0;; i++) {
-        if (nws_store_string(w->w_ws, "worker_ids", buf, err) == 0)
+        if (worker_register(w, buf, err) == 0)
             return 0;
         /* A worker of the same rank that just died may not be gone yet. */
         if (err->code != NWS_ERR_SERVER || strstr(err->text, "duplicate") == NULL ||
@@ -234,6 +281,7 @@ worker_loop(struct worker *w)
             dt = nwsp_sleigh_mono() - t0;
             avg = avg < 0 ? dt : (avg + dt) / 2;
             done++;
+            task_note_errors(tasks[i], res); /* the store says how many failed */
             if (nwsp_sleigh_put_store(w->w_ws, &out, NWSP_SLEIGH_RESULT, res,
                                       nws_value_meta_get(tasks[i]), &err) != 0)
                 goto over;
@@ -293,6 +341,37 @@ fail:
     return 1;
 }
 
+/*
+ * Reads the secret, one line, from fd (closed after, unless it is standard
+ * input, which a node launcher goes on watching).  Byte by byte: nothing
+ * after the line is consumed.  0, or -1 (reported).
+ */
+static int
+worker_read_secret(int fd, char *buf, size_t len)
+{
+    size_t  n = 0;
+    ssize_t r;
+    char    ch;
+
+    for (;;) {
+        while ((r = read(fd, &ch, 1)) < 0 && errno == EINTR)
+            ;
+        if (r <= 0 || ch == '\n' || n == len - 1)
+            break;
+        if (ch != '\r')
+            buf[n++] = ch;
+    }
+    buf[n] = '\0';
+    if (fd != 0)
+        close(fd);
+    if (r != 1 || ch != '\n' || n == 0) {
+        explicit_bzero(buf, len);
+        fprintf(stderr, "nws-worker: --secret-fd %d: no secret line\n", fd);
+        return -1;
+    }
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -306,14 +385,20 @@ main(int argc, char **argv)
         {"count", required_argument, NULL, 'c'},
         {"watch-stdin", no_argument, NULL, 'W'},
         {"no-restart", no_argument, NULL, 'N'},
+        {"secret-fd", required_argument, NULL, 'S'},
+        {"watch-fd", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'H'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct worker w;
     nws_error     err;
     const char   *e;
     char         *end;
-    int           ch, output = 0, rc, count = 0, watch = 0, restart = 1;
+    int           ch, output = 0, rc, count = 0, watch = 0, restart = 1, secret_fd = -1;
+    int           watch_fd = -1;
+    static char   secret[NWSP_SECRET_MAX + 2];
+    struct sigaction sa;
 
     memset(&w, 0, sizeof(w));
     w.w_rank = -1;
@@ -364,8 +449,25 @@ main(int argc, char **argv)
         case 'N':
             restart = 0;
             break;
+        case 'S':
+            secret_fd = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || secret_fd < 0) {
+                fprintf(stderr, "nws-worker: bad descriptor %s\n", optarg);
+                return NWSP_WORKER_EXIT_USAGE;
+            }
+            break;
+        case 'F':
+            watch_fd = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || watch_fd < 0) {
+                fprintf(stderr, "nws-worker: bad watch fd %s\n", optarg);
+                return NWSP_WORKER_EXIT_USAGE;
+            }
+            break;
         case 'H':
             worker_usage(stdout);
+            return 0;
+        case 'V':
+            printf("nws-worker %s\n", NWS_VERSION);
             return 0;
         default:
             worker_usage(stderr);
@@ -377,14 +479,25 @@ main(int argc, char **argv)
         worker_usage(stderr);
         return NWSP_WORKER_EXIT_USAGE;
     }
+    if (secret_fd >= 0) {
+        if (worker_read_secret(secret_fd, secret, sizeof(secret)) != 0)
+            return NWSP_WORKER_EXIT_NOJOIN;
+        w.w_secret = secret;
+    }
     if (count > 0)
         return node_main(&w, count, watch, output, restart); /* ranks: from the sleigh */
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGTERM, worker_on_signal);
-    signal(SIGINT, worker_on_signal);
-    signal(SIGHUP, worker_on_signal);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = worker_on_signal;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    if (watch_start(watch_fd) != 0)
+        watch_fd = -1; /* not a pipe we can use: no owner to tell */
 
-    if ((w.w_c = nws_connect(w.w_host, w.w_port, 0, &err)) == NULL ||
+    if ((w.w_c = nws_connect_auth(w.w_host, w.w_port, 0, w.w_secret, &err)) == NULL ||
         (w.w_ws = nws_ws_use(w.w_c, w.w_ws_name, NWS_WS_NOCREATE, &err)) == NULL ||
         worker_join(&w, &err) != 0) {
         fprintf(stderr, "nws-worker: cannot join sleigh %s: %s\n", w.w_ws_name, err.text);
@@ -393,6 +506,8 @@ main(int argc, char **argv)
         return NWSP_WORKER_EXIT_NOJOIN;
     }
     worker_log(&w, "joined %s (pid %ld)", w.w_ws_name, (long)getpid());
+    if (crash_init(&w) != 0)
+        worker_log(&w, "cannot catch crashes: they will count as deaths");
     w.w_keep = nws_has_meta_to_server(w.w_c) && getenv("NWS_WORKER_NO_HOLD") == NULL;
     if (output && output_start(&w) != 0)
         worker_log(&w, "cannot keep output in output@%ld", w.w_rank);
@@ -400,6 +515,8 @@ main(int argc, char **argv)
     if (output)
         output_stop();
     task_cleanup(&w);
+    crash_cleanup();
+    cmdout_cleanup();
     nws_ws_free(w.w_ws);
     nws_close(w.w_c);
     return rc;

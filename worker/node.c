@@ -19,7 +19,16 @@
  * ends every worker (SIGTERM, SIGKILL a second later), as do SIGTERM,
  * SIGINT and SIGHUP; workers also get SIGTERM if this process dies
  * (PR_SET_PDEATHSIG), and each worker takes its running command's process
- * group down with it.  Exit status: 0 when every worker ended with 0 (the
+ * group down with it.
+ *
+ * Timeouts: each worker writes the deadline of the element it runs to a
+ * watch pipe (its descriptor 3, worker/watch.c); a worker past it is
+ * killed here (SIGTERM with SIGCONT, then SIGKILL) and started again.
+ * This is the process that forked it, on its machine, so this works for
+ * a worker that is stopped or stuck, where the worker itself cannot act
+ * and the master, on another machine, cannot signal it.  A worker that
+ * dies after running a task (a crashing task) is started again at once;
+ * the back-off is for workers that die before.  Exit status: 0 when every worker ended with 0 (the
  * sleigh ended) or we were told to stop, 3 if it could not join, else 1.
  */
 #include <errno.h>
@@ -53,6 +62,8 @@ struct node_slot {
     double   ns_restart_at; /* > 0: start again then */
     int      ns_gone;       /* ended for good */
     int      ns_status;     /* last wait status */
+    struct nwsp_watch ns_watch; /* its watch pipe (ww_fd -1: none) */
+    double   ns_term_at;    /* > 0: SIGTERM sent for a timeout then */
 };
 
 static int                   node_wake[2] = {-1, -1};
@@ -110,7 +121,7 @@ node_ranks(const struct worker *w, long *ranks, int n)
     char       *txt;
     int         i, rc = -1;
 
-    if ((c = nws_connect(w->w_host, w->w_port, 0, &err)) == NULL ||
+    if ((c = nws_connect_auth(w->w_host, w->w_port, 0, w->w_secret, &err)) == NULL ||
         (ws = nws_ws_use(c, w->w_ws_name, NWS_WS_NOCREATE, &err)) == NULL)
         goto out;
     for (i = 0; i < n; i++) {
@@ -136,17 +147,45 @@ out:
     return rc;
 }
 
-/* Forks and execs one worker of rank; its pid, or -1. */
+/* Forks and execs one worker of rank, its watch pipe in *ww; its pid, or -1. */
 static pid_t
-node_spawn(const char **argv, char *rankbuf, size_t ranklen, long rank, int verbose)
+node_spawn(const char **argv, char *rankbuf, size_t ranklen, long rank, int verbose,
+           const char *secret, struct nwsp_watch *ww)
 {
     sigset_t empty;
     pid_t    parent = getpid(), pid;
-    int      devnull;
+    int      devnull, wp[2], sp[2] = {-1, -1}, wfd, sfd = -1, first = 4;
 
     snprintf(rankbuf, ranklen, "%ld", rank);
-    if ((pid = fork()) != 0)
+    if (ww->ww_fd >= 0)
+        close(ww->ww_fd);
+    memset(ww, 0, sizeof(*ww));
+    ww->ww_fd = -1;
+    /* The secret goes through a pipe (argv has --secret-fd 4), never argv or env. */
+    if (secret != NULL) {
+        if (pipe2(sp, O_CLOEXEC) != 0)
+            return -1;
+        if (write(sp[1], secret, strlen(secret)) != (ssize_t)strlen(secret) ||
+            write(sp[1], "\n", 1) != 1) {
+            close(sp[0]);
+            close(sp[1]);
+            return -1;
+        }
+        close(sp[1]);
+    }
+    if (pipe2(wp, O_CLOEXEC) != 0)
+        wp[0] = wp[1] = -1;
+    if ((pid = fork()) != 0) {
+        if (sp[0] >= 0)
+            close(sp[0]);
+        if (wp[1] >= 0)
+            close(wp[1]);
+        if (pid > 0 && wp[0] >= 0 && fcntl(wp[0], F_SETFL, O_NONBLOCK) == 0)
+            ww->ww_fd = wp[0];
+        else if (wp[0] >= 0)
+            close(wp[0]);
         return pid;
+    }
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(127);
@@ -164,8 +203,24 @@ node_spawn(const char **argv, char *rankbuf, size_t ranklen, long rank, int verb
         if (!verbose)
             dup2(devnull, 2);
     }
-    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-        for (devnull = 3; devnull < 1024; devnull++)
+    /*
+     * The watch pipe becomes descriptor 3 (argv says --watch-fd 3) and the
+     * secret's pipe descriptor 4 (--secret-fd 4). Both are first moved above
+     * 9 so that neither dup2 can clobber the other's source.
+     */
+    if (wp[1] < 0 || (wfd = fcntl(wp[1], F_DUPFD, 10)) < 0)
+        _exit(127);
+    if (sp[0] >= 0 && (sfd = fcntl(sp[0], F_DUPFD, 10)) < 0)
+        _exit(127);
+    if (dup2(wfd, 3) != 3)
+        _exit(127);
+    if (sfd >= 0) {
+        if (dup2(sfd, 4) != 4)
+            _exit(127);
+        first = 5;
+    }
+    if (close_range((unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        for (devnull = first; devnull < 1024; devnull++)
             fcntl(devnull, F_SETFD, FD_CLOEXEC);
     execv(argv[0], (char *const *)argv);
     fprintf(stderr, "nws-worker: %s: %s\n", argv[0], strerror(errno));
@@ -217,12 +272,15 @@ node_reap(struct node_slot *s, int n, int stopping, int restart, int *lost)
             continue;
         s[i].ns_pid = 0;
         s[i].ns_status = st;
+        nwsp_watch_read(&s[i].ns_watch); /* what it said last: did it run a task? */
         again = !stopping && restart && node_should_restart(st);
         if (again) {
             double now = node_now(), delay = 0;
 
-            s[i].ns_fast =
-                now - s[i].ns_started < NODE_FAST_DEATH_S ? s[i].ns_fast + 1 : 0;
+            s[i].ns_fast = now - s[i].ns_started < NODE_FAST_DEATH_S &&
+                                   !s[i].ns_watch.ww_took
+                               ? s[i].ns_fast + 1
+                               : 0;
             if (s[i].ns_fast > NODE_FREE_RESTARTS) {
                 unsigned k = s[i].ns_fast - NODE_FREE_RESTARTS;
 
@@ -278,13 +336,13 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
 {
     struct node_slot *s;
     struct sigaction  sa;
-    struct pollfd     pfd[2];
+    struct pollfd    *pfd;
     char              self[PATH_MAX], portbuf[16], rankbuf[32], buf[512];
-    const char       *argv[16];
+    const char       *argv[24];
     long             *ranks;
     ssize_t           len;
     double            now, next;
-    int               i, a = 0, lost = 0, stdin_open = watch_stdin, running, rc;
+    int               i, a = 0, lost = 0, stdin_open = watch_stdin, running, rc, np;
 
     if (count < 1 || count > NODE_MAX_COUNT) {
         fprintf(stderr, "nws-worker: --count: want 1 to %d\n", NODE_MAX_COUNT);
@@ -297,7 +355,9 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
     self[len] = '\0';
     s = calloc((size_t)count, sizeof(*s));
     ranks = calloc((size_t)count, sizeof(*ranks));
-    if (s == NULL || ranks == NULL || pipe2(node_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    pfd = calloc((size_t)count + 2, sizeof(*pfd));
+    if (s == NULL || ranks == NULL || pfd == NULL ||
+        pipe2(node_wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         fprintf(stderr, "nws-worker: out of memory\n");
         return 1;
     }
@@ -312,6 +372,7 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
     sigaction(SIGHUP, &sa, NULL);
 
     if (node_ranks(w, ranks, count) != 0) {
+        free(pfd);
         free(s);
         free(ranks);
         return NWSP_WORKER_EXIT_NOJOIN;
@@ -342,14 +403,22 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
         argv[a++] = "--verbose";
     if (output)
         argv[a++] = "--output";
+    argv[a++] = "--watch-fd";
+    argv[a++] = "3";
+    if (w->w_secret != NULL) {
+        argv[a++] = "--secret-fd";
+        argv[a++] = "4";
+    }
     argv[a] = NULL;
 
+    for (i = 0; i < count; i++)
+        s[i].ns_watch.ww_fd = -1;
     for (i = 0; i < count && !lost; i++) {
         s[i].ns_rank = ranks[i];
         s[i].ns_status = -1;
         s[i].ns_started = node_now();
         if ((s[i].ns_pid = node_spawn(argv, rankbuf, sizeof(rankbuf), ranks[i],
-                                      w->w_verbose)) < 0) {
+                                      w->w_verbose, w->w_secret, &s[i].ns_watch)) < 0) {
             s[i].ns_pid = 0;
             s[i].ns_gone = 1;
             node_say("down %ld final exit=127", ranks[i]);
@@ -371,8 +440,9 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
                 if (s[i].ns_restart_at <= now) {
                     s[i].ns_started = now;
                     s[i].ns_restart_at = 0;
+                    s[i].ns_term_at = 0;
                     s[i].ns_pid = node_spawn(argv, rankbuf, sizeof(rankbuf), s[i].ns_rank,
-                                             w->w_verbose);
+                                             w->w_verbose, w->w_secret, &s[i].ns_watch);
                     if (s[i].ns_pid < 0) {
                         s[i].ns_pid = 0;
                         s[i].ns_gone = 1;
@@ -386,14 +456,35 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
                 }
             }
             running += !s[i].ns_gone;
+            /* Timeouts: a worker past its element's deadline is killed. */
+            if (s[i].ns_pid > 0 && s[i].ns_watch.ww_fd >= 0) {
+                if (nwsp_watch_read(&s[i].ns_watch) != 0) {
+                    close(s[i].ns_watch.ww_fd);
+                    s[i].ns_watch.ww_fd = -1;
+                }
+                nwsp_watch_enforce(&s[i].ns_watch, s[i].ns_pid, now, &s[i].ns_term_at);
+                if (s[i].ns_watch.ww_deadline > 0) {
+                    double at = s[i].ns_term_at > 0 ? s[i].ns_term_at + NWSP_TIMEOUT_TERM_S
+                                                    : s[i].ns_watch.ww_deadline;
+
+                    if (at < next)
+                        next = at > now ? at : now;
+                }
+            }
         }
         if (running == 0 || lost)
             break;
         pfd[0].fd = node_wake[0];
         pfd[0].events = POLLIN;
-        pfd[1].fd = 0;
+        pfd[1].fd = stdin_open ? 0 : -1;
         pfd[1].events = POLLIN;
-        if (poll(pfd, stdin_open ? 2 : 1, (int)((next - now) * 1000) + 1) > 0) {
+        for (i = 0, np = 2; i < count; i++) {
+            if (s[i].ns_pid > 0 && s[i].ns_watch.ww_fd >= 0) {
+                pfd[np].fd = s[i].ns_watch.ww_fd;
+                pfd[np++].events = POLLIN;
+            }
+        }
+        if (poll(pfd, (nfds_t)np, (int)((next - now) * 1000) + 1) > 0) {
             while (read(node_wake[0], buf, sizeof(buf)) > 0)
                 ;
             if (stdin_open && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -417,6 +508,10 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
     } else {
         node_say("stopped");
     }
+    for (i = 0; i < count; i++)
+        if (s[i].ns_watch.ww_fd >= 0)
+            close(s[i].ns_watch.ww_fd);
+    free(pfd);
     free(s);
     return rc;
 }

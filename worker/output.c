@@ -73,7 +73,8 @@ output_start(struct worker *w)
     int       p[2];
 
     snprintf(output_var, sizeof(output_var), "output@%ld", w->w_rank);
-    if ((output_c = nws_connect(w->w_host, w->w_port, 0, &err)) == NULL ||
+    output_c = nws_connect_auth(w->w_host, w->w_port, 0, w->w_secret, &err);
+    if (output_c == NULL ||
         (output_ws = nws_ws_use(output_c, w->w_ws_name, NWS_WS_NOCREATE, &err)) == NULL ||
         nws_declare(output_ws, output_var, NWS_MODE_FIFO, &err) != 0 || pipe(p) != 0) {
         nws_ws_free(output_ws);

@@ -84,7 +84,8 @@ nws_task_ws(nws_task_ctx *ctx, nws_error *err)
     w = ctx->tc_w;
     if (w->w_ws2 != NULL)
         return w->w_ws2;
-    if (w->w_c2 == NULL && (w->w_c2 = nws_connect(w->w_host, w->w_port, 0, err)) == NULL)
+    if (w->w_c2 == NULL &&
+        (w->w_c2 = nws_connect_auth(w->w_host, w->w_port, 0, w->w_secret, err)) == NULL)
         return NULL;
     w->w_ws2 = nws_ws_use(w->w_c2, w->w_ws_name, NWS_WS_NOCREATE, err);
     return w->w_ws2;
@@ -201,6 +202,15 @@ task_args(const json_t *own, const json_t *fixed, const json_t *permute, char *w
         snprintf(why, len, "malformed task record: an argument list is not an array");
         return NULL;
     }
+    /* A "fixed" that is not an array was once dropped without a word. */
+    if (fixed != NULL && !json_is_array(fixed)) {
+        snprintf(why, len, "malformed task record: the fixed arguments are not an array");
+        return NULL;
+    }
+    if (permute != NULL && !json_is_array(permute)) {
+        snprintf(why, len, "malformed task record: arg_permute is not an array");
+        return NULL;
+    }
     if (json_array_size(fixed) == 0 && permute == NULL)
         return json_incref((json_t *)own); /* nothing to add: no copy */
     if ((all = json_copy((json_t *)own)) == NULL ||
@@ -232,6 +242,32 @@ task_args(const json_t *own, const json_t *fixed, const json_t *permute, char *w
     return out;
 }
 
+/*
+ * Notes on result value v how many of its elements failed (metadata
+ * nwsErrors), for the server's failed count; nothing when none did.
+ */
+static void
+task_mark_errors(nws_value *v, size_t nerr)
+{
+    char num[32];
+
+    if (v == NULL || nerr == 0)
+        return;
+    snprintf(num, sizeof(num), "%zu", nerr);
+    nws_meta_set(nws_value_meta(v), "nwsErrors", num, NULL);
+}
+
+/* Copies the failed count of result res onto task's metadata, which the result's
+ * store carries. */
+void
+task_note_errors(nws_value *task, const nws_value *res)
+{
+    const char *n = nws_meta_get(nws_value_meta_get(res), "nwsErrors");
+
+    if (n != NULL)
+        nws_meta_set(nws_value_meta(task), "nwsErrors", n, NULL);
+}
+
 /* A whole-task error record as a value (new), or NULL. */
 static nws_value *
 task_fail(struct worker *w, long first, long count, const char *why)
@@ -242,6 +278,7 @@ task_fail(struct worker *w, long first, long count, const char *why)
     nws_value *v = rec != NULL ? nws_value_from_json(rec, NULL) : NULL;
 
     json_decref(rec);
+    task_mark_errors(v, count > 0 ? (size_t)count : 1);
     return v;
 }
 
@@ -271,6 +308,8 @@ task_element(struct worker *w, const json_t *rec, nws_task_fn fn, const json_t *
     ctx.tc_failed = 0;
     ctx.tc_error[0] = '\0';
     args = task_args(own, fixed, permute, ctx.tc_error, sizeof(ctx.tc_error));
+    /* Our owner kills us if this element outlives its timeout (watch.c). */
+    watch_begin(json_number_value(json_object_get(rec, "timeout")));
     if (args == NULL) {
         ctx.tc_failed = 1;
     } else if (fn != NULL) {
@@ -286,6 +325,7 @@ task_element(struct worker *w, const json_t *rec, nws_task_fn fn, const json_t *
         if (val == NULL && error == NULL && (error = strdup("out of memory")) == NULL)
             return -1;
     }
+    watch_end();
     json_decref(args);
     if (ctx.tc_failed && (error = strdup(ctx.tc_error)) == NULL) {
         json_decref(val);
@@ -413,7 +453,7 @@ task_run(struct worker *w, const nws_value *v)
     nws_value      *res;
     long            first = 0, count = 0;
     int             each_worker;
-    size_t          i, n, spanlen = 0;
+    size_t          i, n, spanlen = 0, nerr;
     const char     *span;
     double          t0, t1;
     char            why[512];
@@ -470,6 +510,7 @@ task_run(struct worker *w, const nws_value *v)
     permute = json_object_get(rec, "permute");
     if (span != NULL)
         nwsp_sleigh_items_init(&it, span, spanlen);
+    crash_arm(w, v, first, (long)n, batch);
     t0 = nwsp_sleigh_mono();
     for (i = 0; i < n; i++) {
         own = span != NULL ? task_own(&it, &reuse) : json_incref(json_array_get(args, i));
@@ -477,6 +518,7 @@ task_run(struct worker *w, const nws_value *v)
             /* Not JSON (the fast reader found its end, jansson refused it). */
             outs[i].to_error = strdup("malformed task record: an argument list is not JSON");
             if (outs[i].to_error == NULL) {
+                crash_disarm();
                 task_outs_free(outs, i);
                 json_decref(reuse);
                 json_decref(rec);
@@ -484,6 +526,7 @@ task_run(struct worker *w, const nws_value *v)
             }
         } else if (task_element(w, rec, fn, fixed, permute, own,
                                 each_worker ? -1 : first + (long)i, batch, &outs[i]) != 0) {
+            crash_disarm();
             json_decref(own);
             task_outs_free(outs, i);
             json_decref(reuse);
@@ -495,7 +538,10 @@ task_run(struct worker *w, const nws_value *v)
         outs[i].to_secs = t1 - t0;
         t0 = t1;
     }
+    crash_disarm();
     json_decref(reuse);
+    for (i = 0, nerr = 0; i < n; i++)
+        nerr += outs[i].to_error != NULL;
     out = task_record(w, first, outs, n, fn != NULL);
     task_outs_free(outs, n);
     json_decref(rec);
@@ -505,5 +551,6 @@ task_run(struct worker *w, const nws_value *v)
     json_decref(out);
     if (res == NULL) /* e.g. a value JSON cannot encode */
         return task_fail(w, first, count, "the result cannot be encoded as JSON");
+    task_mark_errors(res, nerr);
     return res;
 }

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <signal.h>
+#include <stdint.h>
 
 #include "nws.h"
 #include "nws_json.h"
@@ -20,6 +21,7 @@
 struct worker {
     const char *w_host;
     int         w_port;
+    const char *w_secret;  /* from --secret-fd, or NULL: the user's secret file */
     const char *w_ws_name;
     long        w_rank;
     int         w_workers; /* $NWS_SLEIGH_WORKERS, or -1 */
@@ -48,6 +50,8 @@ void worker_log(const struct worker *w, const char *fmt, ...)
  * and returns the result record as a new value, or NULL when out of memory.
  */
 nws_value *task_run(struct worker *w, const nws_value *v);
+/* Copies the failed-element count of result res (nwsErrors) onto task's metadata. */
+void task_note_errors(nws_value *task, const nws_value *res);
 /* task.c: closes the task connection and forgets loaded modules' symbols. */
 void task_cleanup(struct worker *w);
 
@@ -62,6 +66,31 @@ extern volatile sig_atomic_t command_pgid;
  */
 json_t *command_run(const struct worker *w, const json_t *task, const json_t *args,
                     long index, char **error);
+
+/* cmdout.c: one stream of a command, in memory or spilled to a temp file. */
+struct cmdout {
+    char    *co_buf; /* in memory (up to co_spill bytes when spilling) */
+    size_t   co_len, co_cap;
+    int      co_fd;        /* the temporary file once spilled, or -1 */
+    uint64_t co_total;     /* bytes kept */
+    uint64_t co_max;       /* bytes kept at most */
+    size_t   co_spill;     /* past this many bytes, to the file; 0: never */
+    int      co_truncated; /* bytes past co_max were dropped */
+    char     co_why[160];  /* why keeping failed, or "" */
+};
+void cmdout_init(struct cmdout *o, uint64_t max, size_t spill);
+/* Keeps n more bytes (those past the cap are dropped). */
+void cmdout_add(struct cmdout *o, const char *p, size_t n);
+/*
+ * Puts the stream into the result res as name (text), name_b64, or, when
+ * spilled, stores it as a value of its own and sets name_var and
+ * name_bytes.  0, or -1 with *error (new, may be NULL when out of memory).
+ */
+int cmdout_result(struct cmdout *o, const struct worker *w, json_t *res, const char *name,
+                  char **error);
+void cmdout_free(struct cmdout *o);
+/* Closes the connection used for stored outputs. */
+void cmdout_cleanup(void);
 
 /*
  * node.c: nws-worker --count N, the node launcher: takes count ranks,
@@ -78,5 +107,26 @@ int node_main(struct worker *w, int count, int watch_stdin, int output, int rest
 int  output_start(struct worker *w);
 /* Flushes what is left and stops the thread. */
 void output_stop(void);
+
+/*
+ * watch.c: the pipe to the process that owns this worker (--watch-fd):
+ * watch_start takes fd (< 0: none), 0 or -1; watch_begin says an element
+ * with timeout seconds (0: none) starts, watch_end that it ended.
+ */
+int  watch_start(int fd);
+void watch_begin(double timeout);
+void watch_end(void);
+
+/*
+ * crash.c: crash_init installs the handler of fatal signals (0, or -1);
+ * crash_arm prepares the error result of the task v about to run
+ * (elements first..first+count-1), crash_disarm forgets it once the task
+ * ended; crash_cleanup frees what arming kept.
+ */
+int  crash_init(struct worker *w);
+void crash_arm(struct worker *w, const nws_value *v, long first, long count,
+               const char *batch);
+void crash_disarm(void);
+void crash_cleanup(void);
 
 #endif

@@ -2,12 +2,16 @@
  * nws.c -- the nws command-line tool, on top of libnws (as redis-cli is to Redis).
  *
  *   nws [-h HOST] [-p PORT] [-t SECONDS] COMMAND ARGS...
+ *   nws [-h HOST] [-p PORT] [-t SECONDS]        (on a terminal: interactive)
  *
  * Each command is one entry of cli_cmds[]: name, usage, minimum and maximum
  * argument counts, and the function that runs it.  Workspaces are reached
  * with `use ws`, never `open ws`, so nws never owns a workspace and nothing
  * it creates disappears when it exits.  Exit status: 0 found/done, 1 not
- * found (no value, no such variable or workspace), 2 error.
+ * found (no value, no such variable or workspace), 2 error, 3 timed out
+ * (-t).  On a terminal, values get a newline and listings a header row, as
+ * redis-cli formats for people and not for pipes.  The interactive mode
+ * (nws-cli/repl.c) runs the same commands through cli_run().
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,11 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "nws.h"
+#include <jansson.h>
 
-#define CLI_EXIT_OK       0
-#define CLI_EXIT_NOTFOUND 1
-#define CLI_EXIT_ERROR    2
+#include "nws.h"
+#include "nws-cli/cli.h"
 
 struct cli_cmd {
     const char *name;
@@ -33,13 +36,14 @@ struct cli_cmd {
 
 static const char *cli_progname = "nws";
 
-/* Prints "nws: what: error text" to stderr; returns CLI_EXIT_ERROR. */
+/* Prints "nws: what: error text" to stderr; returns CLI_EXIT_TIMEOUT if
+ * the -t time limit passed, else CLI_EXIT_ERROR. */
 static int
 cli_fail(const char *what, const nws_error *err)
 {
     fprintf(stderr, "%s: %s: %s\n", cli_progname, what,
             err->text[0] ? err->text : nws_errcode_str(err->code));
-    return CLI_EXIT_ERROR;
+    return err->code == NWS_ERR_TIMEOUT ? CLI_EXIT_TIMEOUT : CLI_EXIT_ERROR;
 }
 
 /* Returns 1 if err says that the thing named does not exist. */
@@ -149,11 +153,14 @@ cli_get(nws_client *c, char **argv, enum nws_op op, const char *what)
     /* A blocking read may wait for a workspace that a producer has yet to make. */
     if ((ws = cli_use(c, argv[0], try ? NWS_WS_NOCREATE : 0, &rc)) == NULL)
         return rc;
+    fflush(stdout); /* the value goes to fd 1 directly */
     r = nws_fetch_fd(ws, argv[1], op, 1, NULL, NULL, &err);
     if (r < 0)
         rc = cli_fail(what, &err);
     else if (r == 0)
         rc = CLI_EXIT_NOTFOUND;
+    else if (isatty(1))
+        putchar('\n'); /* raw bytes for pipes; the prompt on its own line for people */
     nws_ws_free(ws);
     return rc;
 }
@@ -253,6 +260,8 @@ cli_cmd_ls(nws_client *c, int argc, char **argv)
     (void)argv;
     if ((l = nws_list_wss(c, NULL, &err)) == NULL)
         return cli_fail("ls", &err);
+    if (isatty(1))
+        printf("NAME\tOWNER\tPERSISTENT\tVARS\tVARIABLES\n");
     for (i = 0; i < l->count; i++) {
         const nws_ws_info *w = &l->items[i];
 
@@ -262,6 +271,9 @@ cli_cmd_ls(nws_client *c, int argc, char **argv)
             printf("%s%s", j ? "," : "", w->vars[j]);
         putchar('\n');
     }
+    if (l->skipped > 0)
+        fprintf(stderr, "nws: ls: skipped %zu malformed listing line%s\n", l->skipped,
+                l->skipped == 1 ? "" : "s");
     nws_ws_list_free(l);
     return CLI_EXIT_OK;
 }
@@ -282,11 +294,16 @@ cli_cmd_vars(nws_client *c, int argc, char **argv)
     if ((l = nws_list_vars(ws, &err)) == NULL) {
         rc = cli_fail("vars", &err);
     } else {
+        if (isatty(1))
+            printf("NAME\tVALUES\tFETCHERS\tFINDERS\tMODE\n");
         for (i = 0; i < l->count; i++)
             printf("%s\t%llu\t%llu\t%llu\t%s\n", l->items[i].name,
                    (unsigned long long)l->items[i].values,
                    (unsigned long long)l->items[i].fetchers,
                    (unsigned long long)l->items[i].finders, l->items[i].mode);
+        if (l->skipped > 0)
+            fprintf(stderr, "nws: vars: skipped %zu malformed listing line%s\n", l->skipped,
+                    l->skipped == 1 ? "" : "s");
         nws_var_list_free(l);
     }
     nws_ws_free(ws);
@@ -335,6 +352,40 @@ cli_cmd_watch(nws_client *c, int argc, char **argv)
     return rc;
 }
 
+/* info: the server's figures, one "name: value" line each (nwsserver only). */
+static int
+cli_cmd_info(nws_client *c, int argc, char **argv)
+{
+    nws_error   err;
+    json_t     *o, *v;
+    const char *k;
+    char       *text;
+
+    (void)argc;
+    (void)argv;
+    if ((text = nws_server_info(c, &err)) == NULL)
+        return cli_fail("info", &err);
+    o = json_loads(text, 0, NULL);
+    free(text);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        fprintf(stderr, "%s: info: the server's figures are not a JSON object\n",
+                cli_progname);
+        return CLI_EXIT_ERROR;
+    }
+    json_object_foreach(o, k, v)
+    {
+        if (json_is_integer(v))
+            printf("%s: %" JSON_INTEGER_FORMAT "\n", k, json_integer_value(v));
+        else if (json_is_real(v))
+            printf("%s: %.1f\n", k, json_real_value(v));
+        else if (json_is_string(v))
+            printf("%s: %s\n", k, json_string_value(v));
+    }
+    json_decref(o);
+    return CLI_EXIT_OK;
+}
+
 static const struct cli_cmd cli_cmds[] = {
     {"store", "[-b] WS VAR VALUE",
      "Store VALUE in VAR of workspace WS, as a string (type descriptor 1) that\n"
@@ -372,6 +423,11 @@ static const struct cli_cmd cli_cmds[] = {
      "Print every value of VAR, each followed by a newline, waiting for new\n"
      "ones as they are stored (ifind); stop after COUNT values with -n.",
      2, 4, cli_cmd_watch},
+    {"info", "",
+     "Print the server's figures, one \"name: value\" line each: version, pid,\n"
+     "connections, workspaces, variables, values, memory used and its limit,\n"
+     "operations, uptime...  (nwsserver only: other servers have no such request.)",
+     0, 0, cli_cmd_info},
 };
 
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
@@ -382,15 +438,18 @@ cli_usage(FILE *fp)
 {
     size_t i;
 
-    fprintf(fp, "usage: nws [-h HOST] [-p PORT] [-t SECONDS] COMMAND ARGS...\n\n"
+    fprintf(fp, "usage: nws [-h HOST] [-p PORT] [-t SECONDS] COMMAND ARGS...\n"
+                "       nws [-h HOST] [-p PORT] [-t SECONDS]   (interactive, on a terminal)\n"
+                "       nws --version | --help\n\n"
                 "  -h HOST     server host (default $NWS_HOST, else localhost)\n"
                 "  -p PORT     server port (default $NWS_PORT, else 8765)\n"
-                "  -t SECONDS  give up on any reply after SECONDS (default: wait)\n\n"
+                "  -t SECONDS  give up on any reply after SECONDS, fractions allowed\n"
+                "              (default: wait); exit status 3 when it does\n\n"
                 "commands:\n");
     for (i = 0; i < CLI_NCMDS; i++)
         fprintf(fp, "  %-10s %s\n", cli_cmds[i].name, cli_cmds[i].args);
     fprintf(fp, "\n'nws COMMAND --help' describes a command.  Exit status: 0 done or\n"
-                "found, 1 not found, 2 error.\n");
+                "found, 1 not found, 2 error, 3 timed out (-t).\n");
 }
 
 /* Prints the usage of one command to fp. */
@@ -416,21 +475,118 @@ cli_args_ok(const struct cli_cmd *cmd, int argc, char **argv)
     return 1;
 }
 
+/*
+ * What can be said of a command line (argv[0] the command) without a
+ * server: an unknown command, --help, wrong operands.  The command, with
+ * *rc = -1 if it is to run; else NULL with the exit status in *rc.
+ */
+static const struct cli_cmd *
+cli_check_line(int argc, char **argv, int *rc)
+{
+    const struct cli_cmd *cmd = NULL;
+    size_t                i;
+
+    *rc = CLI_EXIT_ERROR;
+    for (i = 0; i < CLI_NCMDS; i++)
+        if (strcmp(argv[0], cli_cmds[i].name) == 0)
+            cmd = &cli_cmds[i];
+    if (cmd == NULL) {
+        fprintf(stderr, "%s: unknown command %s (try nws --help)\n", cli_progname, argv[0]);
+        return NULL;
+    }
+    for (i = 1; i < (size_t)argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            cli_cmd_usage(stdout, cmd);
+            *rc = CLI_EXIT_OK;
+            return NULL;
+        }
+    }
+    if (!cli_args_ok(cmd, argc - 1, argv + 1)) {
+        cli_cmd_usage(stderr, cmd);
+        return NULL;
+    }
+    *rc = -1;
+    return cmd;
+}
+
+/*
+ * Runs one command line (argv[0] the command, then its operands) on c, as
+ * the shell form and the interactive mode both do.  The exit status.
+ */
+int
+cli_run(nws_client *c, int argc, char **argv)
+{
+    const struct cli_cmd *cmd;
+    int                   rc;
+
+    if ((cmd = cli_check_line(argc, argv, &rc)) == NULL)
+        return rc;
+    return cmd->run(c, argc - 1, argv + 1);
+}
+
+/* The command names, for completion: the i-th, or NULL past the last. */
+const char *
+cli_cmd_name(size_t i)
+{
+    return i < CLI_NCMDS ? cli_cmds[i].name : NULL;
+}
+
+/* The usage of command name ("WS VAR VALUE"...), or NULL if unknown. */
+const char *
+cli_cmd_args(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < CLI_NCMDS; i++)
+        if (strcmp(name, cli_cmds[i].name) == 0)
+            return cli_cmds[i].args;
+    return NULL;
+}
+
+/* Prints the general usage to fp (the interactive mode's help too). */
+void
+cli_print_usage(FILE *fp)
+{
+    cli_usage(fp);
+}
+
+/* Connects as the options say, with the -t limit (ms, 0: none); NULL after
+ * printing why (*rc set). */
+nws_client *
+cli_connect(const char *host, int port, int ms, int *rc)
+{
+    nws_client *c;
+    nws_error   err;
+
+    if ((c = nws_connect(host, port, 0, &err)) == NULL) {
+        *rc = cli_fail("connect", &err);
+        return NULL;
+    }
+    if (ms > 0 && nws_set_timeout(c, ms, &err) != 0) {
+        *rc = cli_fail("timeout", &err);
+        nws_close(c);
+        return NULL;
+    }
+    return c;
+}
+
 /* Parses the command line, connects, runs one command; the exit status. */
 int
 main(int argc, char **argv)
 {
-    const struct cli_cmd *cmd = NULL;
-    const char           *host = NULL;
-    nws_client           *c;
-    nws_error             err;
-    long                  port = 0, secs = 0;
-    char                 *end;
-    size_t                i;
-    int                   opt, rc;
+    const char *host = NULL;
+    nws_client *c;
+    long        port = 0;
+    double      secs = 0;
+    char       *end;
+    int         opt, rc = CLI_EXIT_OK, ms = 0;
 
     if (argc > 1 && strcmp(argv[1], "--help") == 0) {
         cli_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+        printf("nws %s\n", NWS_VERSION);
         return CLI_EXIT_OK;
     }
     /* '+': stop at the command, whose arguments may look like options. */
@@ -447,11 +603,16 @@ main(int argc, char **argv)
             }
             break;
         case 't':
-            secs = strtol(optarg, &end, 10);
-            if (*end != '\0' || secs < 1 || secs > 86400) {
-                fprintf(stderr, "%s: bad timeout %s\n", cli_progname, optarg);
+            /* Seconds, fractions too (-t 0.5), down to a millisecond. */
+            errno = 0;
+            secs = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(secs >= 0.001) ||
+                secs > 86400) {
+                fprintf(stderr, "%s: bad timeout %s (seconds, 0.001 to 86400)\n",
+                        cli_progname, optarg);
                 return CLI_EXIT_ERROR;
             }
+            ms = (int)(secs * 1000 + 0.5);
             break;
         default:
             cli_usage(stderr);
@@ -459,35 +620,18 @@ main(int argc, char **argv)
         }
     }
     if (optind >= argc) {
+        /* No command: a person at a terminal gets a prompt (as redis-cli). */
+        if (isatty(0) && isatty(1))
+            return cli_repl(host, (int)port, ms);
         cli_usage(stderr);
         return CLI_EXIT_ERROR;
     }
-    for (i = 0; i < CLI_NCMDS; i++)
-        if (strcmp(argv[optind], cli_cmds[i].name) == 0)
-            cmd = &cli_cmds[i];
-    if (cmd == NULL) {
-        fprintf(stderr, "%s: unknown command %s (try nws --help)\n", cli_progname,
-                argv[optind]);
-        return CLI_EXIT_ERROR;
-    }
-    argc -= optind + 1;
-    argv += optind + 1;
-    for (i = 0; i < (size_t)argc; i++) {
-        if (strcmp(argv[i], "--help") == 0) {
-            cli_cmd_usage(stdout, cmd);
-            return CLI_EXIT_OK;
-        }
-    }
-    if (!cli_args_ok(cmd, argc, argv)) {
-        cli_cmd_usage(stderr, cmd);
-        return CLI_EXIT_ERROR;
-    }
-    if ((c = nws_connect(host, (int)port, 0, &err)) == NULL)
-        return cli_fail("connect", &err);
-    if (secs > 0 && nws_set_timeout(c, (int)(secs * 1000), &err) != 0)
-        rc = cli_fail("timeout", &err);
-    else
-        rc = cmd->run(c, argc, argv);
+    /* Help and usage errors need no server. */
+    if (cli_check_line(argc - optind, argv + optind, &rc) == NULL)
+        return rc;
+    if ((c = cli_connect(host, (int)port, ms, &rc)) == NULL)
+        return rc;
+    rc = cli_run(c, argc - optind, argv + optind);
     nws_close(c);
     if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
         fprintf(stderr, "%s: writing output: %s\n", cli_progname, strerror(errno));

@@ -77,6 +77,7 @@
 #define SL_IDLE_MS         250 /* a wait for results when all input is in */
 #define SL_HEALTH_S        2.0 /* look at the workers after this long without results */
 #define SL_PROGRESS_S      0.2
+#define SL_SPILL           65536 /* a job's stream past this travels as a value of its own */
 
 static const char *sl_prog = "sleigh";
 
@@ -305,6 +306,8 @@ struct sl_opts {
     long        retries;
     long        chunk;
     double      timeout; /* seconds per command; 0: none */
+    const char *halt_spec; /* --halt as given */
+    nws_sleigh_halt halt;
     long        max_output;
     const char *server; /* HOST:PORT */
     char        delim;  /* '\n', or '\0' with -0 */
@@ -358,8 +361,11 @@ sl_usage(FILE *fp)
         "                        runtime, exit status, signal, command\n"
         "      --retries N       run a failing input up to N more times\n"
         "      --chunk N         inputs per task (default 1)\n"
-        "      --timeout SECS    kill a command running longer\n"
-        "      --max-output SIZE bytes of stdout, and of stderr, kept (1M)\n"
+        "      --timeout SECS    kill a command running longer (its worker too if\n"
+        "                        it hangs); the input fails (Exitval -1)\n"
+        "      --halt WHEN,WHY   stop early: now|soon,fail|success|done=N[%]\n"
+        "      --max-output SIZE cut a job's stdout, and its stderr, at SIZE\n"
+        "                        bytes; the job then fails (default: no limit)\n"
         "      --server HOST:PORT  the nwsserver (default: $NWS_HOST:$NWS_PORT\n"
         "                        if it answers, else a private one)\n"
         "  -a, --arg-file FILE   an input source read from FILE (as :::: FILE)\n"
@@ -400,6 +406,7 @@ enum {
     SL_OPT_RETRIES,
     SL_OPT_CHUNK,
     SL_OPT_TIMEOUT,
+    SL_OPT_HALT,
     SL_OPT_MAX_OUTPUT,
     SL_OPT_SERVER,
     SL_OPT_SHELL,
@@ -437,6 +444,8 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         {"retries", required_argument, NULL, SL_OPT_RETRIES},
         {"chunk", required_argument, NULL, SL_OPT_CHUNK},
         {"timeout", required_argument, NULL, SL_OPT_TIMEOUT},
+        {"halt", required_argument, NULL, SL_OPT_HALT},
+        {"halt-on-error", required_argument, NULL, SL_OPT_HALT},
         {"max-output", required_argument, NULL, SL_OPT_MAX_OUTPUT},
         {"server", required_argument, NULL, SL_OPT_SERVER},
         {"arg-file", required_argument, NULL, 'a'},
@@ -500,6 +509,16 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
                 return SL_EXIT_ERROR;
             }
             break;
+        case SL_OPT_HALT: {
+            nws_error herr;
+
+            if (nws_sleigh_halt_parse(optarg, &o->halt, &herr) != 0) {
+                sl_warnx("--%s", herr.text);
+                return SL_EXIT_ERROR;
+            }
+            o->halt_spec = optarg;
+            break;
+        }
         case SL_OPT_TIMEOUT:
             errno = 0;
             o->timeout = strtod(optarg, &end);
@@ -1399,9 +1418,8 @@ sl_tmpl_display(const struct sl_tmpl *t, char *const *texts, int rank, struct sl
 
 /*
  * The task record: argv of "{N}" (slot N's text) and "{%}" pieces, plus
- * timeout and output limit.  A new reference, *fixed getting the fixed
- * arguments (new); or NULL (message printed) if a command word is not
- * UTF-8, which JSON cannot carry.
+ * timeout, output limit and spill size.  A new reference, *fixed getting
+ * the fixed arguments (new).
  */
 static json_t *
 sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed)
@@ -1439,6 +1457,9 @@ sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed)
     if (o->timeout > 0 &&
         json_object_set_new(task, "timeout", json_real(o->timeout)) != 0)
         sl_nomem();
+    /* Output of any size, streamed (sl_stream_*): see the output section. */
+    if (json_object_set_new(task, "spill", json_integer(SL_SPILL)) != 0)
+        sl_nomem();
     if (o->max_output >= 0 &&
         json_object_set_new(task, "max_output", json_integer(o->max_output)) != 0)
         sl_nomem();
@@ -1447,13 +1468,9 @@ sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed)
     for (i = 0; i < t->nslots; i++) {
         if (!t->slots[i].fixed)
             continue;
-        if ((s = json_string(t->slots[i].text)) == NULL) {
-            sl_warnx("the command is not UTF-8 text: %s", t->slots[i].text);
-            json_decref(*fixed);
-            json_decref(task);
-            return NULL;
-        }
-        if (json_array_append_new(*fixed, s) != 0)
+        /* Any bytes: nws_sleigh_bytes wraps those that are not UTF-8. */
+        if ((s = nws_sleigh_bytes(t->slots[i].text, strlen(t->slots[i].text))) == NULL ||
+            json_array_append_new(*fixed, s) != 0)
             sl_nomem();
     }
     return task;
@@ -1537,6 +1554,9 @@ sl_server_start(struct sl_server *sv, int verbose)
     ssize_t       n;
     int           pfd2[2], errfd, devnull, rc;
 
+    /* Only the ready line sets it: a start that fails must not leave the
+     * probed address (perhaps someone else's server) in place. */
+    sv->port = 0;
     path = sl_server_path();
     if ((errfd = mkostemp(tmpl, O_CLOEXEC)) < 0) {
         sl_warnx("cannot make a temporary file: %s", strerror(errno));
@@ -1609,6 +1629,15 @@ sl_server_start(struct sl_server *sv, int verbose)
                 sv->port = atoi(p + 6);
             if (sv->port <= 0)
                 sl_warnx("%s: unexpected first line: %s", path, line);
+            /* Its web interface shows the run live; a person at a terminal
+             * gets its address (--worker-log shows it in the server's log). */
+            else if (!verbose && isatty(2) && (p = strstr(line, " web-port=")) != NULL &&
+                     atoi(p + 10) > 0)
+                sl_warnx("private nwsserver's web interface: http://127.0.0.1:%d/%s",
+                         atoi(p + 10),
+                         strstr(line, " auth=on") != NULL
+                             ? " (password: your nws secret, ~/.nws/secret by default)"
+                             : "");
             break;
         }
     }
@@ -1634,6 +1663,7 @@ sl_server_find(struct sl_server *sv, const struct sl_opts *o)
     nws_client *c;
     nws_error   err;
     long        v;
+    int         named, ours;
 
     memset(sv, 0, sizeof(*sv));
     sv->ready_fd = -1;
@@ -1658,9 +1688,27 @@ sl_server_find(struct sl_server *sv, const struct sl_opts *o)
     snprintf(sv->host, sizeof(sv->host), "%s",
              host != NULL && *host != '\0' ? host : NWS_DEFAULT_HOST);
     sv->port = port != NULL && *port != '\0' ? (int)v : NWS_DEFAULT_PORT;
+    named = (host != NULL && *host != '\0') || (port != NULL && *port != '\0');
     if ((c = nws_connect(sv->host, sv->port, 0, &err)) != NULL) {
+        ours = nws_authenticated(c);
         nws_close(c);
-        return 0;
+        /*
+         * At the default address, unnamed: a server that asks for no secret
+         * may be anyone's (a squatter on a shared machine would get our
+         * workers), so it is not used.
+         */
+        if (ours || named)
+            return 0;
+        sl_warnx("the server at %s:%d asks for no secret, so anyone may have started it: "
+                 "using a private server (--server %s:%d uses it anyway)",
+                 sv->host, sv->port, sv->host, sv->port);
+        return sl_server_start(sv, o->worker_log);
+    }
+    if (!named && err.code == NWS_ERR_HANDSHAKE) {
+        /* Someone else's server (it refused our secret) holds the default port. */
+        sl_warnx("the server at %s:%d is not ours (%s): using a private server", sv->host,
+                 sv->port, err.text);
+        return sl_server_start(sv, o->worker_log);
     }
     if (err.code != NWS_ERR_CONNECT || !sl_host_is_local(host)) {
         sl_warnx("cannot reach the server at %s:%d: %s", sv->host, sv->port,
@@ -1824,6 +1872,8 @@ sl_rank_nodes(nws_sleigh *s)
 struct sl_done {
     char  *out, *err; /* new buffers (NULL: none) */
     size_t outlen, errlen;
+    json_t *val;       /* the result, while a stream of it is still on the server */
+    int     outfd, errfd; /* -k: a stream moved to a temp file; -1 none, -2 lost */
     char  *cmd; /* -v: the command line */
     char  *tag; /* --tag: the inputs */
 };
@@ -1842,6 +1892,9 @@ struct sl_run {
     /* Element bookkeeping. */
     size_t           done;   /* elements finished for good */
     size_t           failed; /* of which failed */
+    int              halted; /* --halt struck: no more inputs run */
+    size_t           not_run; /* inputs --halt left out */
+    int              fail_status; /* exit status of the first failed input (--halt) */
     struct sl_done **held;   /* -k: finished, not printed yet (by element) */
     size_t           nheld;
     size_t           next_print;
@@ -1992,6 +2045,181 @@ sl_emit(int fd, const char *p, size_t len, const char *tag)
     return 0;
 }
 
+/* ---- output of any size ------------------------------------------------------
+ *
+ * The task asks for "spill": a job's stream longer than SL_SPILL bytes is
+ * stored by the worker as a value of its own, raw bytes, and the result
+ * only names it.  Such a stream is copied from the server straight to our
+ * stdout or stderr as it arrives (nws_sleigh_output_fd); when -k must hold
+ * the job back, or --tag must prefix its lines, it goes to an unlinked
+ * temporary file first, as GNU parallel does.  Either way sleigh's memory
+ * does not grow with the output, and the bytes come back exactly.
+ */
+
+/* Returns 1 if stream ("stdout", "stderr") of result v is stored apart. */
+static int
+sl_stream_apart(const json_t *v, const char *stream)
+{
+    char key[32];
+
+    snprintf(key, sizeof(key), "%s_var", stream);
+    return json_is_string(json_object_get(v, key));
+}
+
+/* The length of a stream of v stored apart, or 0. */
+static size_t
+sl_stream_bytes(const json_t *v, const char *stream)
+{
+    char          key[32];
+    const json_t *n;
+
+    snprintf(key, sizeof(key), "%s_bytes", stream);
+    n = json_object_get(v, key);
+    return json_is_integer(n) && json_integer_value(n) > 0 ? (size_t)json_integer_value(n)
+                                                           : 0;
+}
+
+/*
+ * Moves a stream of v stored apart from the server into a new unlinked
+ * temporary file.  Its descriptor; -1 with keep when no file could be made
+ * (the stream stays on the server, nothing printed); else -2, with a
+ * message (the output is lost, the run goes on).
+ */
+static int
+sl_stream_to_file(struct sl_run *run, const json_t *v, const char *stream, int keep)
+{
+    const char *dir = getenv("TMPDIR");
+    char        path[PATH_MAX];
+    nws_error   err;
+    int         fd;
+
+    snprintf(path, sizeof(path), "%s/sleigh.out.XXXXXX",
+             dir != NULL && *dir != '\0' ? dir : "/tmp");
+    if ((fd = mkostemp(path, O_CLOEXEC)) < 0) {
+        if (keep)
+            return -1;
+        sl_progress_clear(run);
+        sl_warnx("cannot keep a job's %s: %s: %s", stream, path, strerror(errno));
+        nws_sleigh_output_fd(run->s, v, stream, -1, NULL, NULL);
+        return -2;
+    }
+    unlink(path);
+    if (nws_sleigh_output_fd(run->s, v, stream, fd, NULL, &err) != 0) {
+        sl_progress_clear(run);
+        sl_warnx("cannot keep a job's %s: %s", stream,
+                 err.text[0] ? err.text : nws_errcode_str(err.code));
+        close(fd);
+        return -2;
+    }
+    return fd;
+}
+
+/* Deletes the streams of result v stored apart (an attempt to be retried). */
+static void
+sl_stream_drop(struct sl_run *run, const json_t *v)
+{
+    if (v != NULL && sl_stream_apart(v, "stdout"))
+        nws_sleigh_output_fd(run->s, v, "stdout", -1, NULL, NULL);
+    if (v != NULL && sl_stream_apart(v, "stderr"))
+        nws_sleigh_output_fd(run->s, v, "stderr", -1, NULL, NULL);
+}
+
+/* Copies what file in holds to fd, each line prefixed as sl_emit does; 0, or -1. */
+static int
+sl_emit_file(int fd, int in, const char *tag)
+{
+    char        buf[65536];
+    const char *p, *nl;
+    ssize_t     n;
+    size_t      k, left;
+    int         line_start = 1;
+
+    if (lseek(in, 0, SEEK_SET) != 0)
+        return -1;
+    for (;;) {
+        n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -1 : 0;
+        if (tag == NULL) {
+            if (sl_write_all(fd, buf, (size_t)n) != 0)
+                return -1;
+            continue;
+        }
+        /* A line may straddle two reads: the tag goes only where one starts. */
+        for (p = buf, left = (size_t)n; left > 0; p += k, left -= k) {
+            nl = memchr(p, '\n', left);
+            k = nl != NULL ? (size_t)(nl - p) + 1 : left;
+            if (line_start && (sl_write_all(fd, tag, strlen(tag)) != 0 ||
+                               sl_write_all(fd, "\t", 1) != 0))
+                return -1;
+            if (sl_write_all(fd, p, k) != 0)
+                return -1;
+            line_start = nl != NULL;
+        }
+    }
+}
+
+/*
+ * -k: moves d's streams stored apart into temporary files now, so that
+ * the server does not keep them while the job waits for its turn.  One
+ * that cannot have a file (out of descriptors: very many jobs held) waits
+ * on the server instead.
+ */
+static void
+sl_stream_hold(struct sl_run *run, struct sl_done *d)
+{
+    if (d->val == NULL)
+        return;
+    if (sl_stream_apart(d->val, "stdout"))
+        d->outfd = sl_stream_to_file(run, d->val, "stdout", 1);
+    if (sl_stream_apart(d->val, "stderr"))
+        d->errfd = sl_stream_to_file(run, d->val, "stderr", 1);
+}
+
+/*
+ * Prints one stream of d to fd (1: stdout, 2: stderr): the part stored
+ * apart (from the server or a temp file), then the part in memory.
+ * Returns -1 if writing to fd failed (the rest is dropped), else 0.
+ */
+static int
+sl_print_stream(struct sl_run *run, struct sl_done *d, int fd)
+{
+    const char *name = fd == 1 ? "stdout" : "stderr";
+    int         tmp = fd == 1 ? d->outfd : d->errfd, gone = fd == 1 && run->broken;
+    const char *mem = fd == 1 ? d->out : d->err;
+    size_t      len = fd == 1 ? d->outlen : d->errlen;
+    nws_error   err;
+    int         rc = 0;
+
+    if (tmp == -1 && d->val != NULL && sl_stream_apart(d->val, name)) {
+        if (gone) {
+            nws_sleigh_output_fd(run->s, d->val, name, -1, NULL, NULL);
+        } else if (d->tag != NULL) {
+            tmp = sl_stream_to_file(run, d->val, name, 0);
+        } else if (nws_sleigh_output_fd(run->s, d->val, name, fd, NULL, &err) != 0) {
+            if (err.code == NWS_ERR_IO)
+                rc = -1;
+            else
+                sl_warnx("a job's %s is lost: %s", name,
+                         err.text[0] ? err.text : nws_errcode_str(err.code));
+        }
+    }
+    if (tmp >= 0) {
+        if (!gone && rc == 0 && sl_emit_file(fd, tmp, d->tag) != 0)
+            rc = -1;
+        close(tmp);
+        if (fd == 1)
+            d->outfd = -1;
+        else
+            d->errfd = -1;
+    }
+    if (!gone && rc == 0 && len > 0 && sl_emit(fd, mem, len, d->tag) != 0)
+        rc = -1;
+    return rc;
+}
+
 /* Prints an element's command (-v), stdout and stderr, and frees d. */
 static void
 sl_print(struct sl_run *run, struct sl_done *d)
@@ -2000,10 +2228,10 @@ sl_print(struct sl_run *run, struct sl_done *d)
     if (!run->broken && d->cmd != NULL &&
         (sl_write_all(1, d->cmd, strlen(d->cmd)) != 0 || sl_write_all(1, "\n", 1) != 0))
         run->broken = 1;
-    if (!run->broken && d->outlen > 0 && sl_emit(1, d->out, d->outlen, d->tag) != 0)
+    if (sl_print_stream(run, d, 1) != 0)
         run->broken = 1;
-    if (d->errlen > 0)
-        sl_emit(2, d->err, d->errlen, d->tag);
+    sl_print_stream(run, d, 2);
+    json_decref(d->val);
     free(d->out);
     free(d->err);
     free(d->cmd);
@@ -2029,6 +2257,8 @@ sl_output(struct sl_run *run, size_t idx, struct sl_done *d)
         memset(run->held + run->nheld, 0, (n - run->nheld) * sizeof(*run->held));
         run->nheld = n;
     }
+    if (idx != run->next_print)
+        sl_stream_hold(run, d);
     run->held[idx] = d;
     while (run->next_print < run->nheld && run->held[run->next_print] != NULL) {
         sl_print(run, run->held[run->next_print]);
@@ -2066,17 +2296,28 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
     const json_t   *v = r->value;
     long            status = -1, sig = 0;
     double          start, secs;
+    int             timed_out = r->error != NULL && strncmp(r->error, "timed out", 9) == 0;
 
     memset(d, 0, sizeof(*d));
+    d->outfd = d->errfd = -1;
     if (v != NULL && json_is_object(v)) {
         d->out = nws_sleigh_output(v, "stdout", &d->outlen);
         d->err = nws_sleigh_output(v, "stderr", &d->errlen);
+        if (sl_stream_apart(v, "stdout") || sl_stream_apart(v, "stderr"))
+            d->val = json_incref((json_t *)v);
         status = sl_value_int(v, "status", -1);
         sig = sl_value_int(v, "signal", 0);
     }
     sl_run_fill(run, idx);
     sl_tmpl_display(run->t, run->texts, r->rank, &cmd);
-    if (r->error != NULL && (v == NULL || !json_is_object(v) || sig != 0)) {
+    if (timed_out) {
+        /* As GNU parallel logs a job it killed for its timeout. */
+        status = -1;
+        if (sig == 0)
+            sig = SIGTERM;
+    }
+    if (r->error != NULL && (v == NULL || !json_is_object(v) || sig != 0 || timed_out ||
+                             run->o->halt.when != NWS_SLEIGH_HALT_NEVER)) {
         /* Killed, timed out, or no output at all (a worker died): say why. */
         sl_buf_add(&msg, d->err != NULL ? d->err : "", d->errlen);
         sl_buf_adds(&msg, sl_prog);
@@ -2093,7 +2334,10 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         sl_buf_adds(&msg, sl_prog);
         sl_buf_adds(&msg, ": ");
         sl_buf_adds(&msg, cmd.p);
-        sl_buf_adds(&msg, ": output truncated (see --max-output)\n");
+        if (r->error != NULL)
+            sl_buf_adds(&msg, ": output cut at --max-output; the job failed\n");
+        else
+            sl_buf_adds(&msg, ": output truncated (see --max-output)\n");
         free(d->err);
         d->err = msg.p;
         d->errlen = msg.len;
@@ -2108,12 +2352,22 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         secs = v != NULL && json_is_number(json_object_get(v, "seconds"))
                    ? json_number_value(json_object_get(v, "seconds"))
                    : r->seconds;
+        if (timed_out && start == 0) {
+            /* Its worker was killed, with the times it knew: it ran its timeout. */
+            struct timespec ts;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            secs = run->o->timeout;
+            start = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - secs;
+        }
         sl_one_line(cmd.p);
         snprintf(rk, sizeof(rk), "%d", r->rank);
         host = json_string_value(json_object_get(run->rank_nodes, rk));
         fprintf(run->joblog, "%zu\t%s/%d\t%.3f\t%.3f\t0\t%zu\t%ld\t%ld\t%s\n", idx + 1,
-                host ? host : run->hostname, r->rank, start, secs, d->outlen + d->errlen,
-                status, sig, cmd.p);
+                host ? host : run->hostname, r->rank, start, secs,
+                d->outlen + d->errlen + sl_stream_bytes(v, "stdout") +
+                    sl_stream_bytes(v, "stderr"),
+                status == 0 && r->error != NULL ? 1 : status, sig, cmd.p);
         fflush(run->joblog);
     }
     if (run->o->verbose)
@@ -2122,12 +2376,12 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         d->tag = sl_run_inputs(run, idx);
     free(cmd.p);
     run->done++;
-    if (r->error != NULL)
-        run->failed++;
+    if (r->error != NULL && run->failed++ == 0)
+        run->fail_status = status > 0 && status < SL_EXIT_ERROR ? (int)status : 1;
     sl_output(run, idx, d);
 }
 
-/* The JSON argument list of element idx (its varying slots), or NULL if not UTF-8. */
+/* The JSON argument list of element idx (its varying slots): any bytes (nws_sleigh_bytes). */
 static json_t *
 sl_run_args(struct sl_run *run, size_t idx)
 {
@@ -2140,11 +2394,8 @@ sl_run_args(struct sl_run *run, size_t idx)
     for (i = 0; i < run->t->nslots; i++) {
         if (run->t->slots[i].fixed)
             continue;
-        if ((s = json_stringn(run->texts[i], run->slot_bufs[i].len)) == NULL) {
-            json_decref(a);
-            return NULL;
-        }
-        if (json_array_append_new(a, s) != 0)
+        if ((s = nws_sleigh_bytes(run->texts[i], run->slot_bufs[i].len)) == NULL ||
+            json_array_append_new(a, s) != 0)
             sl_nomem();
     }
     return a;
@@ -2191,9 +2442,8 @@ sl_run_health(struct sl_run *run)
  * retried go to run->retry.  0, or -1 (message printed, or interrupted).
  *
  * pushed counts the elements taken from the round's list; map[0..nmap-1]
- * maps batch indexes to elements for those submitted (an input that JSON
- * cannot carry is finished at once instead), so nmap - collected is what
- * the workers still owe.
+ * maps batch indexes to elements for those submitted, so nmap - collected
+ * is what the workers still owe.
  */
 static int
 sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
@@ -2211,6 +2461,9 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     memset(&eo, 0, sizeof(eo));
     eo.chunk = (size_t)run->o->chunk;
     eo.flags = NWS_SLEIGH_DISCARD;
+    eo.halt = run->o->halt;
+    if (eo.halt.when != NWS_SLEIGH_HALT_NEVER)
+        eo.load_factor = 1; /* soon: only what runs finishes, as in GNU parallel */
     /* Enough queued to keep every worker busy, not the whole input at once. */
     window = (size_t)run->workers * eo.chunk * 4 + eo.chunk;
     if (window < 64)
@@ -2227,17 +2480,11 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         /* Feed: push what input there is, up to the window. */
         for (;;) {
             more = list != NULL ? pushed < n : pushed < run->in->total;
-            if (ended || !more || nmap - collected >= window)
+            if (ended || !more || nmap - collected >= window || run->halted)
                 break;
             idx = list != NULL ? list[pushed] : pushed;
             pushed++;
-            if ((args = sl_run_args(run, idx)) == NULL) {
-                memset(&r, 0, sizeof(r));
-                r.rank = -1;
-                r.error = "the input is not UTF-8 text (not supported yet)";
-                sl_finish(run, idx, &r);
-                continue;
-            }
+            args = sl_run_args(run, idx);
             if (nmap == capmap) {
                 capmap = capmap != 0 ? capmap * 2 : 256;
                 map = sl_reallocarray(map, capmap, sizeof(*map));
@@ -2285,10 +2532,15 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 goto out;
             }
             idx = map[r.index];
-            if (r.error != NULL && attempt <= run->o->retries)
+            if (r.error != NULL && strcmp(r.error, NWS_SLEIGH_HALTED) == 0) {
+                run->halted = 1; /* not run: neither done nor failed */
+                run->not_run++;
+            } else if (r.error != NULL && attempt <= run->o->retries) {
+                sl_stream_drop(run, r.value); /* this attempt's output is not shown */
                 sl_run_retry_later(run, idx);
-            else
+            } else {
                 sl_finish(run, idx, &r);
+            }
         } else {
             /* Nothing came: wait a little for stdin instead. */
             if (list == NULL && run->in->streaming && !run->in->eof &&
@@ -2314,6 +2566,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         sl_progress_draw(run, 0);
     }
     rc = 0;
+    if (run->halted) /* inputs never pushed are not run either */
+        run->not_run += list != NULL ? n - pushed : run->in->total - pushed;
 out:
     nws_sleigh_pending_free(p);
     free(map);
@@ -2354,10 +2608,18 @@ sl_run_all(struct sl_run *run)
         n = run->nretry;
         run->retry = NULL;
         run->nretry = run->cap_retry = 0;
-        if (n == 0)
+        if (run->halted)
+            run->not_run += n; /* failed once, not retried after a halt */
+        if (n == 0 || run->halted)
             break;
     }
     free(list);
+    if (run->halted) {
+        sl_progress_clear(run);
+        sl_warnx("--halt %s: stopped after %zu failed of %zu run; %zu input%s not run",
+                 run->o->halt_spec, run->failed, run->done, run->not_run,
+                 run->not_run == 1 ? "" : "s");
+    }
     /* What -k still holds can only be there after a failure: print it anyway. */
     while (run->o->keep_order && run->next_print < run->nheld) {
         if (run->held[run->next_print] != NULL)
@@ -2593,6 +2855,13 @@ main(int argc, char **argv)
         rc = SL_EXIT_ERROR;
     else if (run.broken)
         rc = SL_EXIT_ERROR;
+    else if (run.halted && o.halt.what == NWS_SLEIGH_HALT_FAIL && !o.halt.percent &&
+             o.halt.count == 1)
+        rc = run.fail_status; /* as GNU parallel: the failed input's own status */
+    else if (o.halt.when != NWS_SLEIGH_HALT_NEVER && o.halt.what == NWS_SLEIGH_HALT_FAIL &&
+             o.halt.percent) /* as GNU parallel: the percentage that failed, rounded up */
+        rc = (int)((run.failed * 100 + (in.total > 0 ? in.total : 1) - 1) /
+                   (in.total > 0 ? in.total : 1));
     else
         rc = run.failed > SL_EXIT_MAX_FAILED ? SL_EXIT_MAX_FAILED : (int)run.failed;
     json_decref(run.task);

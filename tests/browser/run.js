@@ -62,6 +62,7 @@ async function main() {
     await browse(page);
     await xss(page, dialogs);
     await sleighProgress(page);
+    await spooled(page);
     check(dialogs.length === 0, 'no dialog opened during the run (' + dialogs.join(', ') + ')');
     check(pageErrors.length === 0, 'no script error in the pages (' + pageErrors.join('; ') + ')');
     const csp = consoleErrors.filter((t) => /Content Security Policy/i.test(t));
@@ -182,9 +183,12 @@ async function sleighProgress(page) {
   await master.openWs(name);
   const worker = await Conn.open(PORT);
   await worker.useWs(name);
-  await worker.store(name, 'worker_ids', '0');
+  await worker.store(name, 'worker_ids', '0', {pid: '4242', host: 'browser-node'});
   await worker.store(name, 'output@0', 'worker 0 started on ' + os.hostname());
   for (let i = 0; i < TASKS; i++) await master.store(name, 'task', 'task ' + i, {batchId: 'batch-1'});
+  /* Queued after batch-1's tasks, so the worker below never takes it. */
+  await master.store(name, 'task', JSON.stringify({kind: 'call', module: 'stats', function: 'mean',
+    first: 0, args: [[1]]}), {batchId: 'batch-2'});
 
   await page.goto(BASE + '/sleigh?ws=' + encodeURIComponent(name));
   const bar = page.locator('tr[data-key="batch-1"] .bar');
@@ -222,11 +226,54 @@ async function sleighProgress(page) {
     return r && r.children[4].textContent === String(n);
   }, TASKS);
   check((await row.textContent()).includes('finished task'), 'the worker row shows its output');
-  check(await page.locator('tr[data-key="batch-1"] td').nth(7).textContent() === 'done',
+  check(await page.locator('tr[data-key="batch-1"] td').last().textContent() === 'done',
     'the batch ETA says done');
+  const b2 = page.locator('tr[data-key="batch-2"]');
+  await b2.locator('code.what').waitFor();
+  check(await b2.locator('code.what').textContent() === 'stats.mean',
+    'a batch shows the function it runs');
+  check((await b2.locator('.started').textContent()).length > 0, 'and when it started');
+  check(await row.locator('td').nth(2).textContent() === '4242',
+    'the Pid column shows the pid a worker registered with');
   if (!shot) await page.screenshot({path: path.join(OUT, 'sleigh.png'), fullPage: true});
   master.close();
   worker.close();
+}
+
+/*
+ * A value past --spool-threshold (4096 here): the overview's memory card
+ * counts it apart, its page offers the whole value as a download, and
+ * fetchTry shows the value it took (with its download) instead of losing it.
+ */
+async function spooled(page) {
+  const SIZE = 10000;
+  const c = await Conn.open(PORT);
+  await c.openWs('browser_spool', true);
+  await c.store('browser_spool', 'big', 'x'.repeat(SIZE));
+  await page.goto(BASE + '/');
+  const sp = page.locator('.card[data-k="memory"] .spooled');
+  await sp.waitFor();
+  check((await sp.textContent()).includes('in 1 spooled value'),
+    'the memory card shows spooled bytes apart (' + await sp.textContent() + ')');
+  const get = (href) => page.evaluate(async (u) => {
+    const r = await fetch(u);
+    return {status: r.status, disp: r.headers.get('content-disposition'),
+      text: await r.text()};
+  }, href);
+  await page.goto(BASE + '/var?ws=browser_spool&var=big');
+  const dl = page.locator('li.value[data-render="spooled"] a.download');
+  await dl.waitFor();
+  let r = await get(await dl.getAttribute('href'));
+  check(r.status === 200 && /^attachment; filename="big-0.bin"$/.test(r.disp) &&
+    r.text === 'x'.repeat(SIZE), 'a spooled value downloads whole, as an attachment');
+  await page.locator('button', {hasText: 'Remove one value'}).click();
+  const taken = page.locator('.taken li.value[data-render="spooled"] a.download');
+  await taken.waitFor();
+  r = await get(await taken.getAttribute('href'));
+  check(r.status === 200 && r.text === 'x'.repeat(SIZE),
+    'fetchTry of a spooled value shows it with its download');
+  await page.locator('p.empty', {hasText: 'No values.'}).waitFor();
+  c.close();
 }
 
 const limit = setTimeout(() => {
