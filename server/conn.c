@@ -374,9 +374,10 @@ conn_abort(struct conn *c, const char *why)
     if (c->c_aborted)
         return;
     log_warnx("%s: %s; closing", c->c_peer, why);
-    c->c_aborted = 1;
+    c->c_aborted = 1;   /* first: the drain below must not count as written */
     c->c_closing = 1;
     waiter_cancel(&c->c_waiter);
+    /* Dropped unwritten: values fetched into it go back on close (requeue.c). */
     evbuffer_drain(out, evbuffer_get_length(out));
     conn_resume_later(c);
 }
@@ -517,8 +518,10 @@ conn_waiter_gone(struct waiter *w)
 void
 conn_note_fetched(struct conn *c, struct var *var, struct value *v, uint64_t index)
 {
+    /* An aborted conn dropped its output (the reply too): it is never written. */
     requeue_note(&c->c_fetched, var, v, index,
-                 c->c_out_done + evbuffer_get_length(conn_output(c)));
+                 c->c_aborted ? UINT64_MAX
+                              : c->c_out_done + evbuffer_get_length(conn_output(c)));
 }
 
 /* A parked request failed (its variable was purged). */
@@ -1536,7 +1539,8 @@ conn_bev_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void 
     struct conn *c = arg;
 
     (void)buf;
-    if (info->n_deleted == 0)
+    /* conn_abort() drops the output: those bytes were not written. */
+    if (info->n_deleted == 0 || c->c_aborted)
         return;
     c->c_out_done += info->n_deleted;
     if (c->c_fetched.fl_n > 0)

@@ -211,6 +211,52 @@ START_TEST(hard_output_limit_closes)
 }
 END_TEST
 
+/*
+ * The close drops the client's unsent output, the reply of a value it
+ * fetched too: those bytes were never written, so the value goes back
+ * (server/requeue.c).  The 7 MiB reply does not fit the sockets' buffers.
+ */
+START_TEST(hard_output_limit_puts_fetched_value_back)
+{
+    static const char *const opts[] = {"--client-output-limit", "256K,0,0", NULL};
+    struct rawc              c, d;
+    struct rawc_reply        r;
+    struct nwstest_server   *s = mem_flood_server(opts, &c);
+    size_t                   len = 7 * 1024 * 1024;
+    int                      small = 4096, i;
+    char                    *want = malloc(len);
+
+    ck_assert_ptr_nonnull(want);
+    PT_OPEN(&d, s->port, RAWC_PLAIN);
+    PT_OK(&d, "use ws", "w", "", "no");
+    mem_store(&d, "w", "big", len, len);
+    PT_RC(&d, rawc_read_short(&d, &r));
+    ck_assert_int_eq(r.status, 0);
+    rawc_reply_free(&r);
+    setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    rawc_cork(&c);
+    PT_RC(&c, rawc_sendv(&c, NULL, "fetch", "w", "big", NULL));
+    for (i = 0; i < 400; i++)
+        PT_RC(&c, rawc_sendv(&c, NULL, "findTry", "w", "v", NULL));
+    PT_RC(&c, rawc_uncork(&c));
+    for (i = 0; i < 400; i++) {
+        PT_LONG(&d, &r, "findTry", "w", "big");
+        if (r.status == 0)
+            break;
+        rawc_reply_free(&r);
+        usleep(50000);
+    }
+    ck_assert_msg(i < 400, "the value cut off by the output limit did not come back");
+    ptest_pattern(want, len, 0);
+    PT_IS_VALUE(&d, &r, 3, want, len, NULL);
+    rawc_reply_free(&r);
+    free(want);
+    rawc_close(&c);
+    rawc_close(&d);
+    ptest_stop(s);
+}
+END_TEST
+
 /* Past the soft limit for its seconds, too; a client that reads is not closed. */
 START_TEST(soft_output_limit_closes_after_seconds)
 {
@@ -412,6 +458,7 @@ NWSTEST_SUITE(mem)
     tc = tcase_create("output");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, hard_output_limit_closes);
+    tcase_add_test(tc, hard_output_limit_puts_fetched_value_back);
     tcase_add_test(tc, soft_output_limit_closes_after_seconds);
     tcase_add_test(tc, listing_over_output_limit_is_whole);
     tcase_add_test(tc, unread_replies_bounded_by_max_memory);
