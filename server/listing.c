@@ -109,22 +109,19 @@ sview_unref(struct sview *v)
 static struct sview *
 sview_get(struct htab *t, struct sview **cache)
 {
-    struct htab_ent **all;
-    struct sview     *v;
-    size_t            n, i;
+    struct sview *v;
+    size_t        n, i;
 
     if (*cache == NULL) {
-        all = htab_sorted(t, &n);
+        /* The table keeps its keys in order (htab.c's index): no sorting,
+         * so no comparing of long names sharing long prefixes. */
+        n = htab_count(t);
         v = xmalloc(sizeof(*v) + n * sizeof(v->sv_e[0]));
         v->sv_refs = 1;
         v->sv_n = n;
         v->sv_mem = sizeof(*v) + n * sizeof(v->sv_e[0]);
-        for (i = 0; i < n; i++) {
-            v->sv_e[i].se_name = all[i]->h_key;
-            v->sv_e[i].se_len = all[i]->h_klen;
-            v->sv_e[i].se_val = all[i]->h_val;
-        }
-        free(all);
+        for (i = 0; i < n; i++)
+            v->sv_e[i].se_name = htab_nth(t, i, &v->sv_e[i].se_len, &v->sv_e[i].se_val);
         srv.mem_used += v->sv_mem;
         *cache = v;
     }
