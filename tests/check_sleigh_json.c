@@ -12,7 +12,7 @@
 
 #include "frame.h"
 #include "nwstest.h"
-#include "sleighp.h"
+#include "../sleigh/sleighp.h"
 
 /* Parses text with both readers; both must agree (NULL for both when invalid). */
 static void

@@ -45,7 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sleighp.h"
+#include "../sleigh/sleighp.h"
 #include "worker.h"
 
 #define NODE_FAST_DEATH_S  1.0 /* a worker that dies sooner counts as failing at once */
