@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../sleigh/launch.h"
-#include "../sleigh/nodes.h"
+#include "launch.h"
+#include "nodes.h"
 #include "nwsp.h"
 #include "sleighp.h"
 

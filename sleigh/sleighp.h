@@ -1,7 +1,7 @@
 /*
- * sleighp.h -- private header of the Sleigh part of libnws, shared by
- * libnws/sleigh*.c, the launchers in sleigh/ and nws-worker (which links
- * libnws.a and so may use these hidden nwsp_ functions).
+ * sleighp.h -- private header of the Sleigh client (sleigh/), shared with
+ * nws-worker (which links libnws.a, where the Sleigh's objects are built,
+ * and so may use these hidden nwsp_ functions).
  *
  * Records (JSON text, descriptor 1; man/nws-worker.1 documents them):
  *
