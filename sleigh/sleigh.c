@@ -140,14 +140,6 @@ sleigh_launcher(const nws_sleigh_options *opt, nws_error *err)
     return ops;
 }
 
-/* getenv for nwsp_nodes_from_env. */
-static const char *
-sleigh_getenv(const char *name, void *arg)
-{
-    (void)arg;
-    return getenv(name);
-}
-
 /*
  * The nodes of a remote launch: opt->nodes, else the batch scheduler's
  * allocation, with opt->workers > 0 spread over them.  0, or -1.
@@ -155,20 +147,14 @@ sleigh_getenv(const char *name, void *arg)
 static int
 sleigh_nodes(const nws_sleigh_options *opt, struct nwsp_nodes *nl, nws_error *err)
 {
-    size_t i;
-    int    rc;
+    int rc;
 
-    for (i = 0; opt->nodes != NULL && opt->nodes[i] != NULL; i++)
-        if (nwsp_nodes_parse(nl, opt->nodes[i], err) != 0)
-            return -1;
-    if (nl->nl_n == 0) {
-        if ((rc = nwsp_nodes_from_env(nl, sleigh_getenv, NULL, NULL, err)) < 0)
-            return -1;
-        if (rc == 0) {
-            nwsp_err_set(err, NWS_ERR_INVALID, 0,
-                         "no nodes: give a node list, or run inside a batch allocation");
-            return -1;
-        }
+    if ((rc = nwsp_nodes_plan(nl, opt->nodes, NULL, NULL, NULL, err)) < 0)
+        return -1;
+    if (rc == 0) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0,
+                     "no nodes: give a node list, or run inside a batch allocation");
+        return -1;
     }
     if (opt->workers > 0)
         nwsp_nodes_spread(nl, opt->workers);
