@@ -16,7 +16,7 @@
 
 #include "fuzz.h"
 #include "nwsp.h"
-#include "../sleigh/sleighp.h"
+#include "sleighp.h"
 
 static json_t *
 fuzz_loadb(const char *p, size_t len)

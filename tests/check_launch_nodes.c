@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../sleigh/launch.h"
-#include "../sleigh/nodes.h"
+#include "launch.h"
+#include "nodes.h"
 #include "nwstest.h"
 
 /* The list in entry syntax, for comparing (static buffer). */

@@ -12,7 +12,7 @@
 
 #include "frame.h"
 #include "nwstest.h"
-#include "../sleigh/sleighp.h"
+#include "sleighp.h"
 
 /* Parses text with both readers; both must agree (NULL for both when invalid). */
 static void

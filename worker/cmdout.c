@@ -22,7 +22,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "../sleigh/sleighp.h"
+#include "sleighp.h"
 #include "worker.h"
 
 /* Our own connection for stored outputs (the task connection has requests in flight). */

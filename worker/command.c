@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../sleigh/sleighp.h"
+#include "sleighp.h"
 #include "worker.h"
 
 extern char **environ;

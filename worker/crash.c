@@ -36,7 +36,7 @@
 
 #include "frame.h"
 #include "nwsp.h"
-#include "../sleigh/sleighp.h"
+#include "sleighp.h"
 #include "worker.h"
 
 #define CRASH_MARK     "@@nws-crash@@"

@@ -23,7 +23,7 @@
 
 #include "frame.h"
 #include "secret.h"
-#include "../sleigh/sleighp.h"
+#include "sleighp.h"
 #include "worker.h"
 
 /* Results up to this size ride with the next fetch; larger ones are checked first. */

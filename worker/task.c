@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../sleigh/sleighp.h"
+#include "sleighp.h"
 #include "worker.h"
 
 /* A resolved task function. */

@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../sleigh/sleighp.h"
+#include "sleighp.h"
 #include "worker.h"
 
 static int watch_fd = -1;
