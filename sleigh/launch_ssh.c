@@ -53,6 +53,7 @@
 #include <libssh/server.h> /* ssh_send_keepalive, which a client may send too */
 
 #include "launch.h"
+#include "node_protocol.h"
 #include "nwsp.h"
 #include "sleighp.h"
 
@@ -274,7 +275,10 @@ nwsp_ssh_command(const struct nwsp_launch_spec *spec, const char *server_host,
     return buf;
 }
 
-/* Parses a report line of the node launcher. */
+/* The length of a string constant of node_protocol.h. */
+#define SSH_LEN(word) (sizeof(word) - 1)
+
+/* Parses a report line of the node launcher (node_protocol.h). */
 int
 nwsp_node_line(const char *line, long **ranks, size_t *n, long *rank, long *pid,
                int *again, const char **text)
@@ -284,11 +288,13 @@ nwsp_node_line(const char *line, long **ranks, size_t *n, long *rank, long *pid,
     long       *v = NULL, *nv, r;
     size_t      len = 0, cap = 0;
 
-    if (strncmp(line, "nws-node ", 9) != 0)
+    if (strncmp(line, NWSP_NODE_PREFIX, SSH_LEN(NWSP_NODE_PREFIX)) != 0)
         return -1;
-    line += 9;
-    if (strncmp(line, "ranks", 5) == 0 && (line[5] == ' ' || line[5] == '\0')) {
-        for (p = line + 5; *p == ' ';) {
+    line += SSH_LEN(NWSP_NODE_PREFIX);
+    if (strncmp(line, NWSP_NODE_RANKS_V, SSH_LEN(NWSP_NODE_RANKS_V)) == 0 &&
+        (line[SSH_LEN(NWSP_NODE_RANKS_V)] == ' ' ||
+         line[SSH_LEN(NWSP_NODE_RANKS_V)] == '\0')) {
+        for (p = line + SSH_LEN(NWSP_NODE_RANKS_V); *p == ' ';) {
             r = strtol(p + 1, &end, 10);
             if (end == p + 1 || r < 0 || (*end != ' ' && *end != '\0'))
                 goto bad;
@@ -307,28 +313,30 @@ nwsp_node_line(const char *line, long **ranks, size_t *n, long *rank, long *pid,
         *n = len;
         return NWSP_NODE_RANKS;
     }
-    if (strncmp(line, "up ", 3) == 0) {
-        *rank = strtol(line + 3, &end, 10);
-        if (end == line + 3 || *end != ' ')
+    if (strncmp(line, NWSP_NODE_UP_V " ", SSH_LEN(NWSP_NODE_UP_V " ")) == 0) {
+        p = line + SSH_LEN(NWSP_NODE_UP_V " ");
+        *rank = strtol(p, &end, 10);
+        if (end == p || *end != ' ')
             return -1;
         p = end + 1;
         *pid = strtol(p, &end, 10);
         return end != p && *end == '\0' ? NWSP_NODE_UP : -1;
     }
-    if (strncmp(line, "down ", 5) == 0) {
-        *rank = strtol(line + 5, &end, 10);
-        if (end == line + 5 || *end != ' ')
+    if (strncmp(line, NWSP_NODE_DOWN_V " ", SSH_LEN(NWSP_NODE_DOWN_V " ")) == 0) {
+        p = line + SSH_LEN(NWSP_NODE_DOWN_V " ");
+        *rank = strtol(p, &end, 10);
+        if (end == p || *end != ' ')
             return -1;
-        if (strncmp(end + 1, "again ", 6) == 0)
+        if (strncmp(end + 1, NWSP_NODE_AGAIN " ", SSH_LEN(NWSP_NODE_AGAIN " ")) == 0)
             *again = 1;
-        else if (strncmp(end + 1, "final ", 6) == 0)
+        else if (strncmp(end + 1, NWSP_NODE_FINAL " ", SSH_LEN(NWSP_NODE_FINAL " ")) == 0)
             *again = 0;
         else
             return -1;
         return NWSP_NODE_DOWN;
     }
-    if (strncmp(line, "error ", 6) == 0) {
-        *text = line + 6;
+    if (strncmp(line, NWSP_NODE_ERROR_V " ", SSH_LEN(NWSP_NODE_ERROR_V " ")) == 0) {
+        *text = line + SSH_LEN(NWSP_NODE_ERROR_V " ");
         return NWSP_NODE_ERROR;
     }
     return -1;

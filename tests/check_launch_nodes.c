@@ -538,6 +538,18 @@ START_TEST(node_lines)
     int         again = -1;
     const char *text = NULL;
 
+    /* node_protocol.h's names spell the lines of version 1 exactly. */
+    ck_assert_int_eq(NWSP_NODE_PROTOCOL_VERSION, 1);
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_RANKS_V, "nws-node ranks");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_UP_V, "nws-node up");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_DOWN_V " 1 " NWSP_NODE_AGAIN,
+                     "nws-node down 1 again");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_DOWN_V " 1 " NWSP_NODE_FINAL,
+                     "nws-node down 1 final");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_ERROR_V, "nws-node error");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_DONE_V, "nws-node done");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_STOPPED_V, "nws-node stopped");
+
     ck_assert_int_eq(
         nwsp_node_line("nws-node ranks 4 5 17", &ranks, &n, &rank, &pid, &again, &text),
         NWSP_NODE_RANKS);
