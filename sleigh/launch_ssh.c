@@ -179,13 +179,6 @@ ssh_init_once(void)
     ssh_init();
 }
 
-/* Monotonic seconds. */
-static double
-ssh_now(void)
-{
-    return nwsp_sleigh_mono();
-}
-
 /* Wakes the pump. */
 static void
 ssh_wake(struct ssh_launcher *sl)
@@ -605,7 +598,7 @@ ssh_hs_main(void *arg)
             n->sn_state = SN_FAILED;
             snprintf(n->sn_error, sizeof(n->sn_error), "%s", why);
         } else {
-            double now = ssh_now();
+            double now = nwsp_mono();
 
             n->sn_ss = ss;
             n->sn_ch = ch;
@@ -1128,7 +1121,7 @@ ssh_pump_main(void *arg)
         }
         while (read(sl->sl_wake[0], buf, sizeof(buf)) > 0)
             ;
-        now = ssh_now();
+        now = nwsp_mono();
         busy = 0;
         for (i = 0; i < sl->sl_nn; i++)
             if (sl->sl_nodes[i]->sn_pumped)
@@ -1506,7 +1499,7 @@ ssh_stop(struct nwsp_launcher *l, int grace_ms)
     struct ssh_launcher *sl = (struct ssh_launcher *)l;
     struct ssh_node     *n;
     struct timespec      ts;
-    double               now = ssh_now(), grace = grace_ms > 0 ? grace_ms / 1000.0 : 0;
+    double               now = nwsp_mono(), grace = grace_ms > 0 ? grace_ms / 1000.0 : 0;
     size_t               i;
     int                  live, told = 0;
 

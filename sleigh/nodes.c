@@ -4,11 +4,11 @@
  *
  * Everything here works on strings and never on the network, so the tests
  * call it directly.  nwsp_nodes_plan is the node policy the library
- * (sleigh.c) and the sleigh command share.  Names are checked as they are added: a host is
- * letters, digits, '.', '-' and '_' (or an IPv6 address), a user the same,
- * so nothing that reaches an ssh configuration lookup or a message can
- * carry white space, quotes or control characters.  Every expansion is
- * bounded (NWSP_NODES_MAX names, NWSP_NODE_MAX_SLOTS per node).
+ * (sleigh.c) and the sleigh command share.  Names are checked as they are
+ * added: a host is letters, digits, '.', '-' and '_' (or an IPv6 address),
+ * a user the same, so nothing that reaches an ssh configuration lookup or
+ * a message can carry white space, quotes or control characters.  Every
+ * expansion is bounded (NWSP_NODES_MAX names, NWSP_NODE_MAX_SLOTS per node).
  */
 #include <ctype.h>
 #include <errno.h>

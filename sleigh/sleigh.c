@@ -42,15 +42,6 @@ nws_sleigh_options_init(nws_sleigh_options *opt)
     opt->join_timeout = SLEIGH_JOIN_TIMEOUT;
 }
 
-/* Sleeps ms milliseconds. */
-static void
-sleigh_nap(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 /* Connects and allocates the sleigh; NULL on failure. */
 static nws_sleigh *
 sleigh_alloc(const nws_sleigh_options *opt, nws_error *err)
@@ -233,7 +224,7 @@ sleigh_launch(nws_sleigh *s, const nws_sleigh_options *opt,
         want = base + st.wanted;
     if (opt->join_timeout <= 0)
         return 0;
-    deadline = nwsp_sleigh_mono() + opt->join_timeout;
+    deadline = nwsp_mono() + opt->join_timeout;
     for (;;) {
         if ((have = nwsp_sleigh_rank_count(s, err)) < 0)
             return -1;
@@ -247,13 +238,13 @@ sleigh_launch(nws_sleigh *s, const nws_sleigh_options *opt,
                          have, want);
             return -1;
         }
-        if (nwsp_sleigh_mono() > deadline) {
+        if (nwsp_mono() > deadline) {
             nwsp_err_set(err, NWS_ERR_TIMEOUT, 0,
                          "only %ld of %ld workers joined within %.0f s", have, want,
                          opt->join_timeout);
             return -1;
         }
-        sleigh_nap(nap);
+        nwsp_sleep_ms(nap);
         if (nap < 50)
             nap *= 2;
     }
@@ -576,7 +567,7 @@ nws_sleigh_nodes(nws_sleigh *s, nws_error *err)
 long
 nws_sleigh_wait_workers(nws_sleigh *s, long n, double timeout, nws_error *err)
 {
-    double deadline = nwsp_sleigh_mono() + (timeout > 0 ? timeout : 0);
+    double deadline = nwsp_mono() + (timeout > 0 ? timeout : 0);
     long   have;
     int    nap = 2;
 
@@ -587,9 +578,9 @@ nws_sleigh_wait_workers(nws_sleigh *s, long n, double timeout, nws_error *err)
     }
     for (;;) {
         if ((have = nwsp_sleigh_rank_count(s, err)) < 0 || have >= n ||
-            nwsp_sleigh_mono() >= deadline)
+            nwsp_mono() >= deadline)
             return have;
-        sleigh_nap(nap);
+        nwsp_sleep_ms(nap);
         if (nap < 50)
             nap *= 2;
     }

@@ -353,10 +353,10 @@ END_TEST
 static void
 ln_no_allocation(void)
 {
-    static const char *const vars[] = {"SLURM_JOB_NODELIST", "SLURM_NODELIST",
+    static const char *const vars[] = {"SLURM_JOB_NODELIST",   "SLURM_NODELIST",
                                        "SLURM_TASKS_PER_NODE", "SLURM_JOB_CPUS_PER_NODE",
-                                       "PBS_NODEFILE", "PE_HOSTFILE", "LSB_MCPU_HOSTS",
-                                       "LSB_HOSTS"};
+                                       "PBS_NODEFILE",         "PE_HOSTFILE",
+                                       "LSB_MCPU_HOSTS",       "LSB_HOSTS"};
     size_t                   i;
 
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)

@@ -67,16 +67,6 @@ struct node_slot {
 static int                   node_wake[2] = {-1, -1};
 static volatile sig_atomic_t node_stop_sig;
 
-/* Monotonic seconds. */
-static double
-node_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* SIGCHLD and the stop signals only wake the loop. */
 static void
 node_on_signal(int sig)
@@ -273,7 +263,7 @@ node_reap(struct node_slot *s, int n, int stopping, int restart, int *lost)
         nwsp_watch_read(&s[i].ns_watch); /* what it said last: did it run a task? */
         again = !stopping && restart && node_should_restart(st);
         if (again) {
-            double now = node_now(), delay = 0;
+            double now = nwsp_mono(), delay = 0;
 
             s[i].ns_fast = now - s[i].ns_started < NODE_FAST_DEATH_S &&
                                    !s[i].ns_watch.ww_took
@@ -301,7 +291,7 @@ node_reap(struct node_slot *s, int n, int stopping, int restart, int *lost)
 static void
 node_kill_all(struct node_slot *s, int n)
 {
-    double deadline = node_now() + NODE_TERM_WAIT_S;
+    double deadline = nwsp_mono() + NODE_TERM_WAIT_S;
     int    i, alive, lost = 0;
 
     for (i = 0; i < n; i++)
@@ -313,7 +303,7 @@ node_kill_all(struct node_slot *s, int n)
             alive += s[i].ns_pid > 0;
         if (alive == 0)
             return;
-        if (node_now() > deadline)
+        if (nwsp_mono() > deadline)
             break;
         poll(NULL, 0, 10);
     }
@@ -415,7 +405,7 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
     for (i = 0; i < count && !lost; i++) {
         s[i].ns_rank = ranks[i];
         s[i].ns_status = -1;
-        s[i].ns_started = node_now();
+        s[i].ns_started = nwsp_mono();
         if ((s[i].ns_pid = node_spawn(argv, rankbuf, sizeof(rankbuf), ranks[i],
                                       w->w_verbose, w->w_secret, &s[i].ns_watch)) < 0) {
             s[i].ns_pid = 0;
@@ -432,7 +422,7 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
         node_reap(s, count, 0, restart, &lost);
         if (node_stop_sig != 0 || lost)
             break;
-        now = node_now();
+        now = nwsp_mono();
         next = now + 1.0;
         for (i = 0, running = 0; i < count; i++) {
             if (s[i].ns_pid == 0 && !s[i].ns_gone && s[i].ns_restart_at > 0) {
