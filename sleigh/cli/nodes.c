@@ -11,43 +11,21 @@
 #include "../nodes.h"
 #include "sl.h"
 
-/* getenv, for nwsp_nodes_from_env. */
-static const char *
-sl_getenv(const char *name, void *arg)
-{
-    (void)arg;
-    return getenv(name);
-}
-
-/* 1 if host names this machine: a loopback name, or our host name, long or short. */
-static int
-sl_host_is_me(const char *host)
-{
-    char   me[256], *dot;
-    size_t n;
-
-    if (sl_host_is_local(host))
-        return 1;
-    if (gethostname(me, sizeof(me) - 1) != 0)
-        return 0;
-    me[sizeof(me) - 1] = '\0';
-    if (strcmp(host, me) == 0)
-        return 1;
-    n = (dot = strchr(me, '.')) != NULL ? (size_t)(dot - me) : strlen(me);
-    return strncmp(host, me, n) == 0 && (host[n] == '\0' || host[n] == '.');
-}
-
 /*
  * Where the workers run.  Fills nl from -S and --nodefile, else from the
  * batch allocation we run in (unless --launcher local): *remote is then 1.
  * An allocation of this machine alone leaves nl empty and gives its
  * worker count in *local_slots: local workers do.  0, or -1 (said why).
+ * Which nodes (lists, files, else the allocation) is nwsp_nodes_plan's
+ * rule, the library's too; what is left here is the command's own policy.
  */
 int
 sl_nodes_plan(const struct sl_opts *o, struct nwsp_nodes *nl, int *remote,
               long *local_slots)
 {
-    const char *source = NULL;
+    const char *lists[sizeof(o->nodes) / sizeof(o->nodes[0]) + 1];
+    const char *files[sizeof(o->nodefiles) / sizeof(o->nodefiles[0]) + 1];
+    const char *source = NULL, *bad = NULL;
     nws_error   err;
     int         i, rc;
 
@@ -61,33 +39,37 @@ sl_nodes_plan(const struct sl_opts *o, struct nwsp_nodes *nl, int *remote,
         }
         return 0;
     }
-    for (i = 0; i < o->nnodes; i++) {
-        if (nwsp_nodes_parse(nl, o->nodes[i], &err) != 0) {
-            sl_warnx("-S %s: %s", o->nodes[i], err.text);
-            return -1;
-        }
-    }
-    for (i = 0; i < o->nnodefiles; i++) {
-        if (nwsp_nodes_read_file(nl, o->nodefiles[i], &err) != 0) {
-            sl_warnx("--nodefile: %s", err.text);
-            return -1;
-        }
-    }
-    if (nl->nl_n == 0) {
-        rc = nwsp_nodes_from_env(nl, sl_getenv, NULL, &source, &err);
-        if (rc < 0) {
-            sl_warnx("the %s allocation: %s", source ? source : "batch", err.text);
-            return -1;
-        }
-        if (rc == 0) {
-            if (o->launcher != NULL) {
-                sl_warnx("--launcher %s: no nodes (give -S or --nodefile)", o->launcher);
+    for (i = 0; i < o->nnodes; i++)
+        lists[i] = o->nodes[i];
+    lists[o->nnodes] = NULL;
+    for (i = 0; i < o->nnodefiles; i++)
+        files[i] = o->nodefiles[i];
+    files[o->nnodefiles] = NULL;
+    rc = nwsp_nodes_plan(nl, lists, files, &source, &bad, &err);
+    if (rc < 0) {
+        for (i = 0; bad != NULL && i < o->nnodes; i++) {
+            if (bad == o->nodes[i]) {
+                sl_warnx("-S %s: %s", bad, err.text);
                 return -1;
             }
-            return 0;
         }
+        if (bad != NULL)
+            sl_warnx("--nodefile: %s", err.text);
+        else
+            sl_warnx("the %s allocation: %s", source ? source : "batch", err.text);
+        return -1;
+    }
+    if (rc == 0) {
+        if (o->launcher != NULL) {
+            sl_warnx("--launcher %s: no nodes (give -S or --nodefile)", o->launcher);
+            return -1;
+        }
+        return 0;
+    }
+    if (source != NULL) {
+        /* The nodes are the allocation's. */
         if (nl->nl_n == 1 && nl->nl_v[0].nd_user == NULL && o->launcher == NULL &&
-            sl_host_is_me(nl->nl_v[0].nd_host)) {
+            nwsp_host_is_me(nl->nl_v[0].nd_host)) {
             *local_slots = nl->nl_v[0].nd_slots;
             nwsp_nodes_free(nl);
             return 0;
