@@ -71,14 +71,14 @@ tm_dry(int shell, int rank, const char *const *argv)
 }
 
 /* Asserts that the command line argv (NULL-terminated) shows as want. */
-#define TM_DRY(shell, rank, want, ...)                                                    \
-    do {                                                                               \
-        const char *tm_argv_[] = {__VA_ARGS__, NULL};                                  \
-        char       *tm_got_ = tm_dry((shell), (rank), tm_argv_);                       \
-                                                                                       \
-        ck_assert_msg(strcmp(tm_got_, (want)) == 0, "got [%s], want [%s]", tm_got_,    \
-                      (want));                                                         \
-        free(tm_got_);                                                                 \
+#define TM_DRY(shell, rank, want, ...)                                                   \
+    do {                                                                                 \
+        const char *tm_argv_[] = {__VA_ARGS__, NULL};                                    \
+        char       *tm_got_ = tm_dry((shell), (rank), tm_argv_);                         \
+                                                                                         \
+        ck_assert_msg(strcmp(tm_got_, (want)) == 0, "got [%s], want [%s]", tm_got_,      \
+                      (want));                                                           \
+        free(tm_got_);                                                                   \
     } while (0)
 
 #define AUTO  SL_SHELL_AUTO
@@ -90,8 +90,8 @@ START_TEST(input_and_modifiers)
     TM_DRY(AUTO, -1, "echo a/b.c\n", "echo", "{}", ":::", "a/b.c");
     TM_DRY(AUTO, -1, "echo a/b\necho dir.x/file\n", "echo", "{.}", ":::", "a/b.c",
            "dir.x/file");
-    TM_DRY(AUTO, -1, "echo b.c\necho x\necho plain\n", "echo", "{/}", ":::", "a/b.c", "/x",
-           "plain");
+    TM_DRY(AUTO, -1, "echo b.c\necho x\necho plain\n", "echo", "{/}", ":::", "a/b.c",
+           "/x", "plain");
     TM_DRY(AUTO, -1, "echo a\necho /\necho .\n", "echo", "{//}", ":::", "a/b.c", "/x",
            "plain");
     TM_DRY(AUTO, -1, "echo b.c\necho file\n", "echo", "{/.}", ":::", "a/b.c.d",
@@ -106,8 +106,8 @@ START_TEST(numbered_sources)
     TM_DRY(AUTO, -1, "echo e/g.tar f.txt d g.tar\n", "echo", "{2.}", "{1/}", "{1//}",
            "{2/.}", ":::", "d/f.txt", ":::", "e/g.tar.gz");
     /* Inside a word, with {#}: one slot mixing text, sequence and input. */
-    TM_DRY(AUTO, -1, "echo x1-f.tar\necho x2-e\n", "echo", "x{#}-{1/.}", ":::",
-           "d/f.tar.gz", "e");
+    TM_DRY(AUTO, -1, "echo x1-f.tar\necho x2-e\n", "echo", "x{#}-{1/.}",
+           ":::", "d/f.tar.gz", "e");
 }
 END_TEST
 
@@ -116,7 +116,8 @@ START_TEST(seq_and_rank)
     TM_DRY(AUTO, -1, "echo 1 a\necho 2 b\necho 3 c\n", "echo", "{#}", "{}", ":::", "a",
            "b", "c");
     /* The rank is known only on the worker: --dry-run shows {%}. */
-    TM_DRY(AUTO, -1, "echo '{%}' a\necho '{%}' b\n", "echo", "{%}", "{}", ":::", "a", "b");
+    TM_DRY(AUTO, -1, "echo '{%}' a\necho '{%}' b\n", "echo", "{%}", "{}", ":::", "a",
+           "b");
     TM_DRY(NEVER, -1, "echo '{%}' 'x{%}y'\n", "echo", "{%}", "x{%}y", ":::", "a");
     TM_DRY(SHELL, -1, "echo {%}\n", "echo", "{%}", ":::", "a");
     /* What the joblog and -v show, once the worker's rank is known. */
@@ -142,9 +143,10 @@ START_TEST(quoting)
     TM_DRY(AUTO, -1, "echo 'xit'\\''sy'\necho 'xa by'\n", "echo", "x{}y", ":::", "it's",
            "a b");
     TM_DRY(AUTO, -1, "echo ''\necho 'a$b'\n", "echo", "{}", ":::", "", "a$b");
-    TM_DRY(NEVER, -1, "echo 'a b'\necho 'it'\\''s'\necho ''\n", "echo", "{}", ":::", "a b",
-           "it's", "");
-    TM_DRY(NEVER, -1, "cp 'a b.txt' 'a b.bak'\n", "cp", "{}", "{.}.bak", ":::", "a b.txt");
+    TM_DRY(NEVER, -1, "echo 'a b'\necho 'it'\\''s'\necho ''\n", "echo", "{}",
+           ":::", "a b", "it's", "");
+    TM_DRY(NEVER, -1, "cp 'a b.txt' 'a b.bak'\n", "cp", "{}", "{.}.bak",
+           ":::", "a b.txt");
 }
 END_TEST
 
@@ -215,8 +217,8 @@ START_TEST(several_sources)
 {
     /* A word that is only {} gives one word per source. */
     TM_DRY(AUTO, -1, "echo a b a b\n", "echo", "{}", "{}", ":::", "a", ":::", "b");
-    TM_DRY(AUTO, -1, "cp a c a c\ncp b c b c\n", "cp", "{}", "{}", ":::", "a", "b", ":::",
-           "c");
+    TM_DRY(AUTO, -1, "cp a c a c\ncp b c b c\n", "cp", "{}", "{}", ":::", "a", "b",
+           ":::", "c");
     /* Linked sources go together, the shorter one wrapping. */
     TM_DRY(AUTO, -1, "echo a x\necho b y\necho a z\n", "echo", "{1}", "{2}", ":::", "a",
            "b", ":::+", "x", "y", "z");
@@ -253,8 +255,8 @@ END_TEST
 
 /* The task record of a compiled template, compact with sorted keys (new). */
 static char *
-tm_task(const char *const *cmd, size_t ncmd, size_t nsrc, int shell, const struct sl_opts *o,
-        char **fixed_text)
+tm_task(const char *const *cmd, size_t ncmd, size_t nsrc, int shell,
+        const struct sl_opts *o, char **fixed_text)
 {
     struct sl_tmpl t;
     json_t        *task, *fixed;
@@ -282,8 +284,9 @@ START_TEST(task_record)
     o.max_output = -1;
     /* Varying slots are {1}..., fixed ones follow; {%} stays for the worker. */
     task = tm_task(plain, 3, 1, SL_SHELL_AUTO, &o, &fixed);
-    ck_assert_str_eq(task,
-                     "{\"argv\":[\"{2}\",\"{1}\",\"{%}\"],\"kind\":\"command\",\"spill\":65536}");
+    ck_assert_str_eq(
+        task,
+        "{\"argv\":[\"{2}\",\"{1}\",\"{%}\"],\"kind\":\"command\",\"spill\":65536}");
     ck_assert_str_eq(fixed, "[\"echo\"]");
     free(task);
     free(fixed);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sl.h"
+#include "util.h"
 
 /* Adds a copy of n bytes of s to src. */
 static void
@@ -291,8 +292,8 @@ sl_read_ahead(struct sl_input *in, long workers)
 
     while (in->streaming && !in->eof && in->total < (size_t)workers) {
         if (in->total > 0 && deadline < 0)
-            deadline = sl_mono() + 0.2;
-        if (deadline >= 0 && sl_mono() > deadline)
+            deadline = nwsp_mono() + 0.2;
+        if (deadline >= 0 && nwsp_mono() > deadline)
             break;
         sl_input_fill(in, in->total > 0 ? 20 : -1);
         if (sl_interrupted)

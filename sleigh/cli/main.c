@@ -1,32 +1,36 @@
 /*
- * sleigh.c -- the sleigh command: run a command over many inputs on the
+ * main.c -- the sleigh command: run a command over many inputs on the
  * workers of a Sleigh, the way GNU parallel users expect.
  *
  *   sleigh [OPTIONS] [--] COMMAND [ARG...] [::: INPUT...] [:::+ INPUT...]
  *          [:::: FILE...] ...
  *
- * The parts, in the order a run uses them:
+ * The parts, in the order a run uses them, each a file of sleigh/cli/ (sl.h
+ * declares what they share; util.c has the small helpers):
  *
- *  - options (struct sl_opts), parsed with getopt_long up to the command;
- *  - input sources (struct sl_src): each `:::` list or `::::` file is one
- *    source, `:::+`/`::::+` link a source to the one before it; several
- *    unlinked sources give their cartesian product, the last varying
- *    fastest, and linked ones go together (the shorter ones wrap).  With
- *    no source, stdin lines are the one source, read while the run goes;
- *  - the command template (struct sl_tmpl): the command words compiled
- *    into output words made of slots (text that one element fills in) and
- *    rank markers ({%}, known only on the worker);
- *  - the server: --server, else $NWS_HOST/$NWS_PORT or localhost:8765 if
- *    something answers there, else a private nwsserver started for the
- *    run on a free loopback port and stopped after it;
- *  - the nodes (-S, --nodefile, else a batch scheduler's allocation):
- *    with some, the workers run there, started over ssh (or srun), and
- *    reach the server through the ssh connections unless --remote-server
- *    says where they find it (sleigh/nodes.c has the list syntax);
- *  - the run (struct sl_run): one streaming batch per round; round 0 runs
- *    every element, later rounds the elements that failed and may be
- *    retried.  Results are printed as they arrive, or in input order with
- *    -k, each element's stdout then stderr in one piece.
+ *  - options (struct sl_opts, opts.c), parsed with getopt_long up to the
+ *    command;
+ *  - input sources (struct sl_src, input.c): each `:::` list or `::::`
+ *    file is one source, `:::+`/`::::+` link a source to the one before
+ *    it; several unlinked sources give their cartesian product, the last
+ *    varying fastest, and linked ones go together (the shorter ones wrap).
+ *    With no source, stdin lines are the one source, read while the run
+ *    goes;
+ *  - the command template (struct sl_tmpl, tmpl.c): the command words
+ *    compiled into output words made of slots (text that one element
+ *    fills in) and rank markers ({%}, known only on the worker);
+ *  - the server (server.c): --server, else $NWS_HOST/$NWS_PORT or
+ *    localhost:8765 if something answers there, else a private nwsserver
+ *    started for the run on a free loopback port and stopped after it;
+ *  - the nodes (nodes.c; -S, --nodefile, else a batch scheduler's
+ *    allocation): with some, the workers run there, started over ssh (or
+ *    srun), and reach the server through the ssh connections unless
+ *    --remote-server says where they find it (sleigh/nodes.c has the list
+ *    syntax);
+ *  - the run (struct sl_run, run.c): one streaming batch per round; round
+ *    0 runs every element, later rounds the elements that failed and may
+ *    be retried.  Results are printed as they arrive, or in input order
+ *    with -k, each element's stdout then stderr in one piece (output.c).
  *
  * Placeholders are filled here, in the master, not by the worker: the
  * task's argv is "{1}" "{2}" ... naming per-element slot texts (and fixed
@@ -45,28 +49,17 @@
  * connection.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <jansson.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../nodes.h"
 #include "nws.h"
 #include "nws_sleigh.h"
 #include "sl.h"
+#include "util.h"
 int
 main(int argc, char **argv)
 {
@@ -234,7 +227,7 @@ main(int argc, char **argv)
         rc = SL_EXIT_ERROR;
         goto done_server;
     }
-    run.started = sl_mono();
+    run.started = nwsp_mono();
     if (remote)
         run.rank_nodes = sl_rank_nodes(run.s);
     if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL || sl_run_all(&run) != 0)

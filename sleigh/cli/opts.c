@@ -4,12 +4,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "sl.h"
+#include "util.h"
 
 /* The usage text; to stdout for --help, stderr for mistakes. */
 static void
@@ -203,12 +205,16 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
                 return SL_EXIT_ERROR;
             }
             break;
-        case SL_OPT_MAX_OUTPUT:
-            if (sl_parse_size(optarg, &o->max_output) != 0) {
+        case SL_OPT_MAX_OUTPUT: {
+            uint64_t size;
+
+            if (nwsp_parse_size(optarg, LONG_MAX, &size) != 0) {
                 sl_warnx("--max-output: want a size (K, M, G suffixes): %s", optarg);
                 return SL_EXIT_ERROR;
             }
+            o->max_output = (long)size;
             break;
+        }
         case SL_OPT_SERVER:
             o->server = optarg;
             break;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sl.h"
+#include "util.h"
 
 /* Erases the progress bar if it is on screen. */
 void
@@ -32,7 +33,7 @@ void
 sl_progress_draw(struct sl_run *run, int force)
 {
     struct winsize ws;
-    double         now = sl_mono(), elapsed = now - run->started, rate, eta;
+    double         now = nwsp_mono(), elapsed = now - run->started, rate, eta;
     size_t         total = run->in->total, width = 80, barw, fill, i;
     int            known = !run->in->streaming || run->in->eof;
     char           head[160], tail[96], bar[512];

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "sl.h"
+#include "util.h"
 
 volatile sig_atomic_t sl_interrupted;
 
@@ -229,7 +230,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     nws_error            err;
     size_t              *map = NULL, nmap = 0, capmap = 0, pushed = 0, collected = 0, idx;
     size_t               window;
-    double               quiet_since = sl_mono();
+    double               quiet_since = nwsp_mono();
     int                  ended = 0, rc = -1, more, got;
     json_t              *args;
 
@@ -300,7 +301,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             goto out;
         }
         if (got == 1) {
-            quiet_since = sl_mono();
+            quiet_since = nwsp_mono();
             collected++;
             if (r.index >= nmap) {
                 sl_warnx("a result for an element never submitted (%zu)", r.index);
@@ -323,11 +324,11 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 sl_input_fill(run->in, SL_POLL_MS);
             /* Tasks out but no result for a while: are there workers at all? */
             if (nmap == collected) {
-                quiet_since = sl_mono();
-            } else if (sl_mono() - quiet_since > SL_HEALTH_S) {
+                quiet_since = nwsp_mono();
+            } else if (nwsp_mono() - quiet_since > SL_HEALTH_S) {
                 if (sl_run_health(run) != 0)
                     goto out;
-                quiet_since = sl_mono();
+                quiet_since = nwsp_mono();
             }
         }
         /* Read what stdin has without waiting, within the read-ahead. */

@@ -16,9 +16,10 @@
 #include <unistd.h>
 
 #include "sl.h"
+#include "util.h"
 
 /* Returns 1 if host names this machine's loopback (or is unset). */
-int
+static int
 sl_host_is_local(const char *host)
 {
     return host == NULL || *host == '\0' || strcmp(host, "localhost") == 0 ||
@@ -56,9 +57,9 @@ sl_server_stop(struct sl_server *sv)
     if (sv->pid <= 0)
         return;
     kill(sv->pid, SIGTERM);
-    deadline = sl_mono() + SL_SERVER_STOP_MS / 1000.0;
+    deadline = nwsp_mono() + SL_SERVER_STOP_MS / 1000.0;
     while (waitpid(sv->pid, &st, WNOHANG) == 0) {
-        if (sl_mono() > deadline) {
+        if (nwsp_mono() > deadline) {
             kill(sv->pid, SIGKILL);
             waitpid(sv->pid, &st, 0);
             break;
@@ -128,15 +129,15 @@ sl_server_start(struct sl_server *sv, int verbose)
     }
     close(pfd2[1]);
     sv->ready_fd = pfd2[0];
-    deadline = sl_mono() + SL_SERVER_WAIT_MS / 1000.0;
+    deadline = nwsp_mono() + SL_SERVER_WAIT_MS / 1000.0;
     line[0] = '\0';
     for (;;) {
         pfd.fd = sv->ready_fd;
         pfd.events = POLLIN;
-        rc = poll(&pfd, 1, (int)((deadline - sl_mono()) * 1000) + 1);
+        rc = poll(&pfd, 1, (int)((deadline - nwsp_mono()) * 1000) + 1);
         if (rc < 0 && errno == EINTR)
             continue;
-        if (rc <= 0 || sl_mono() > deadline) {
+        if (rc <= 0 || nwsp_mono() > deadline) {
             sl_warnx("%s did not start within %d s", path, SL_SERVER_WAIT_MS / 1000);
             break;
         }

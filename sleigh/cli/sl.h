@@ -44,13 +44,11 @@ struct sl_buf {
 void *sl_malloc(size_t n);
 void *sl_reallocarray(void *p, size_t n, size_t sz);
 char *sl_strdup(const char *s);
-double sl_mono(void);
 int sl_write_all(int fd, const char *buf, size_t len);
 void sl_buf_add(struct sl_buf *b, const char *s, size_t n);
 void sl_buf_adds(struct sl_buf *b, const char *s);
 void sl_buf_add_word(struct sl_buf *b, const char *s, size_t n);
 int sl_parse_count(const char *s, long max, long *out);
-int sl_parse_size(const char *s, long *out);
 
 /* opts.c: the options. */
 enum sl_shell_mode { SL_SHELL_AUTO, SL_SHELL_NEVER, SL_SHELL_ALWAYS };
@@ -175,11 +173,13 @@ struct sl_tmpl {
 
 size_t sl_placeholder(const char *p, size_t nsrc, struct sl_seg *seg);
 int sl_word_needs_shell(const char *word, size_t nsrc, int first);
-void sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc, int shell_mode);
+void sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc,
+                     int shell_mode);
 void sl_tmpl_free(struct sl_tmpl *t);
-void sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc, size_t idx,
-                  struct sl_buf *b);
-void sl_tmpl_display(const struct sl_tmpl *t, char *const *texts, int rank, struct sl_buf *b);
+void sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc,
+                  size_t idx, struct sl_buf *b);
+void sl_tmpl_display(const struct sl_tmpl *t, char *const *texts, int rank,
+                     struct sl_buf *b);
 json_t *sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed);
 
 /* server.c: the server of the run (maybe a private nwsserver). */
@@ -190,7 +190,6 @@ struct sl_server {
     int   ready_fd; /* its stdout, kept open until it stops */
 };
 
-int sl_host_is_local(const char *host);
 void sl_server_stop(struct sl_server *sv);
 int sl_server_find(struct sl_server *sv, const struct sl_opts *o);
 

@@ -70,16 +70,6 @@ sl_strdup(const char *s)
     return p;
 }
 
-/* Seconds on a monotonic clock. */
-double
-sl_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Writes all of buf to fd; 0, or -1 (errno set). */
 int
 sl_write_all(int fd, const char *buf, size_t len)
@@ -185,33 +175,5 @@ sl_parse_count(const char *s, long max, long *out)
     if (errno != 0 || *end != '\0' || v > max)
         return -1;
     *out = v;
-    return 0;
-}
-
-/* Parses a size with an optional K, M or G suffix (powers of 1024); 0, or -1. */
-int
-sl_parse_size(const char *s, long *out)
-{
-    char         *end;
-    unsigned long v;
-    int           shift = 0;
-
-    if (*s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0)
-        return -1;
-    if (*end == 'k' || *end == 'K')
-        shift = 10;
-    else if (*end == 'm' || *end == 'M')
-        shift = 20;
-    else if (*end == 'g' || *end == 'G')
-        shift = 30;
-    if (shift != 0)
-        end++;
-    if (*end != '\0' || v > (unsigned long)(LONG_MAX >> shift))
-        return -1;
-    *out = (long)(v << shift);
     return 0;
 }
