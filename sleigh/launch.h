@@ -1,5 +1,6 @@
 /*
- * launch.h -- the launcher interface of the Sleigh (private to libnws).
+ * launch.h -- the launcher interface of the Sleigh (private to sleigh/;
+ * built into libnws.a and libnws.so with the rest of the Sleigh client).
  *
  * A launcher starts nws-worker processes for one sleigh and looks after
  * them until the sleigh stops.  Each kind is one file exporting one

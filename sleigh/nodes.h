@@ -1,6 +1,6 @@
 /*
- * nodes.h -- node lists for the remote launchers (private to libnws; the
- * sleigh command and the tests use it through libnws.a).
+ * nodes.h -- node lists for the remote launchers (private to sleigh/, built into
+ * libnws.a: the sleigh command and the tests use it from there).
  *
  * A node list is an ordered set of distinct nodes, each with the number of
  * workers to run there (its slots).  Lists come from the API and the
