@@ -35,6 +35,7 @@ struct sl_run;
 extern const char *sl_prog;
 void sl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sl_nomem(void) __attribute__((noreturn));
+
 /* A growable byte string, always NUL-terminated once anything was added. */
 struct sl_buf {
     char  *p;
@@ -91,7 +92,6 @@ struct sl_opts {
     const char *arg_files[64];
     int         narg_files;
 };
-
 
 int sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);
 long sl_jobs(const char *spec);
@@ -211,7 +211,8 @@ void sl_one_line(char *s);
 long sl_value_int(const json_t *v, const char *key, long dflt);
 
 /* run.c: the run, round by round. */
-extern volatile sig_atomic_t sl_interrupted;
+extern volatile sig_atomic_t sl_interrupted; /* the signal that asked us to stop */
+
 /* One element's outcome, kept until it can be printed (-k). */
 struct sl_done {
     char  *out, *err; /* new buffers (NULL: none) */
