@@ -15,7 +15,6 @@
 
 volatile sig_atomic_t sl_interrupted;
 
-
 /* SIGINT, SIGTERM, SIGHUP: stop at the next look. */
 static void
 sl_on_signal(int sig)

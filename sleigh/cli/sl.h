@@ -33,8 +33,8 @@ struct sl_run;
 
 /* util.c: messages, allocation that dies on failure, a growable string. */
 extern const char *sl_prog;
-void sl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void sl_nomem(void) __attribute__((noreturn));
+void               sl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void               sl_nomem(void) __attribute__((noreturn));
 
 /* A growable byte string, always NUL-terminated once anything was added. */
 struct sl_buf {
@@ -45,11 +45,11 @@ struct sl_buf {
 void *sl_malloc(size_t n);
 void *sl_reallocarray(void *p, size_t n, size_t sz);
 char *sl_strdup(const char *s);
-int sl_write_all(int fd, const char *buf, size_t len);
-void sl_buf_add(struct sl_buf *b, const char *s, size_t n);
-void sl_buf_adds(struct sl_buf *b, const char *s);
-void sl_buf_add_word(struct sl_buf *b, const char *s, size_t n);
-int sl_parse_count(const char *s, long max, long *out);
+int   sl_write_all(int fd, const char *buf, size_t len);
+void  sl_buf_add(struct sl_buf *b, const char *s, size_t n);
+void  sl_buf_adds(struct sl_buf *b, const char *s);
+void  sl_buf_add_word(struct sl_buf *b, const char *s, size_t n);
+int   sl_parse_count(const char *s, long max, long *out);
 
 /* opts.c: the options. */
 enum sl_shell_mode { SL_SHELL_AUTO, SL_SHELL_NEVER, SL_SHELL_ALWAYS };
@@ -93,7 +93,7 @@ struct sl_opts {
     int         narg_files;
 };
 
-int sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);
+int  sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);
 long sl_jobs(const char *spec);
 
 /* input.c: input sources (each ::: list or :::: file one source). */
@@ -118,11 +118,11 @@ struct sl_input {
     struct sl_buf partial; /* streaming: the line being read */
 };
 
-int sl_input_parse(struct sl_input *in, const struct sl_opts *o, int argc, char **argv,
-                   int first, int *ncmd);
-int sl_input_plan(struct sl_input *in);
+int  sl_input_parse(struct sl_input *in, const struct sl_opts *o, int argc, char **argv,
+                    int first, int *ncmd);
+int  sl_input_plan(struct sl_input *in);
 void sl_input_elem(const struct sl_input *in, size_t idx, const char **args);
-int sl_input_fill(struct sl_input *in, int wait_ms);
+int  sl_input_fill(struct sl_input *in, int wait_ms);
 void sl_input_free(struct sl_input *in);
 void sl_read_ahead(struct sl_input *in, long workers);
 
@@ -170,16 +170,15 @@ struct sl_tmpl {
     int              shell; /* run as /bin/sh -c WORD2 */
 };
 
-
-size_t sl_placeholder(const char *p, size_t nsrc, struct sl_seg *seg);
-int sl_word_needs_shell(const char *word, size_t nsrc, int first);
-void sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc,
-                     int shell_mode);
-void sl_tmpl_free(struct sl_tmpl *t);
-void sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc,
-                  size_t idx, struct sl_buf *b);
-void sl_tmpl_display(const struct sl_tmpl *t, char *const *texts, int rank,
-                     struct sl_buf *b);
+size_t  sl_placeholder(const char *p, size_t nsrc, struct sl_seg *seg);
+int     sl_word_needs_shell(const char *word, size_t nsrc, int first);
+void    sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc,
+                        int shell_mode);
+void    sl_tmpl_free(struct sl_tmpl *t);
+void    sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc,
+                     size_t idx, struct sl_buf *b);
+void    sl_tmpl_display(const struct sl_tmpl *t, char *const *texts, int rank,
+                        struct sl_buf *b);
 json_t *sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed);
 
 /* server.c: the server of the run (maybe a private nwsserver). */
@@ -191,24 +190,24 @@ struct sl_server {
 };
 
 void sl_server_stop(struct sl_server *sv);
-int sl_server_find(struct sl_server *sv, const struct sl_opts *o);
+int  sl_server_find(struct sl_server *sv, const struct sl_opts *o);
 
 /* nodes.c: where the workers run. */
-int sl_nodes_plan(const struct sl_opts *o, struct nwsp_nodes *nl, int *remote,
-                  long *local_slots);
-int sl_remote_server(const char *spec, char *host, size_t len, int *port);
+int     sl_nodes_plan(const struct sl_opts *o, struct nwsp_nodes *nl, int *remote,
+                      long *local_slots);
+int     sl_remote_server(const char *spec, char *host, size_t len, int *port);
 json_t *sl_rank_nodes(nws_sleigh *s);
 
 /* output.c: job output of any size, and the progress bar. */
-void sl_progress_clear(struct sl_run *run);
-void sl_progress_draw(struct sl_run *run, int force);
-int sl_stream_apart(const json_t *v, const char *stream);
+void   sl_progress_clear(struct sl_run *run);
+void   sl_progress_draw(struct sl_run *run, int force);
+int    sl_stream_apart(const json_t *v, const char *stream);
 size_t sl_stream_bytes(const json_t *v, const char *stream);
-void sl_stream_drop(struct sl_run *run, const json_t *v);
-void sl_print(struct sl_run *run, struct sl_done *d);
-void sl_output(struct sl_run *run, size_t idx, struct sl_done *d);
-void sl_one_line(char *s);
-long sl_value_int(const json_t *v, const char *key, long dflt);
+void   sl_stream_drop(struct sl_run *run, const json_t *v);
+void   sl_print(struct sl_run *run, struct sl_done *d);
+void   sl_output(struct sl_run *run, size_t idx, struct sl_done *d);
+void   sl_one_line(char *s);
+long   sl_value_int(const json_t *v, const char *key, long dflt);
 
 /* run.c: the run, round by round. */
 extern volatile sig_atomic_t sl_interrupted; /* the signal that asked us to stop */
@@ -259,7 +258,7 @@ struct sl_run {
 };
 
 void sl_signals(void);
-int sl_run_all(struct sl_run *run);
-int sl_dry_run(struct sl_run *run);
+int  sl_run_all(struct sl_run *run);
+int  sl_dry_run(struct sl_run *run);
 
 #endif
