@@ -20,7 +20,14 @@ LIBDIR   = $(PREFIX)/lib
 INCDIR   = $(PREFIX)/include
 MANDIR   = $(PREFIX)/share/man
 
-VERSION  = 0.1.0
+# The version is written once, in include/nws.h (NWS_VERSION_MAJOR/MINOR/MICRO);
+# the programs' -V, libnws.pc and the web API take it from there.
+HASH := \#
+NWS_VER = $(shell sed -n 's/^$(HASH)define NWS_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' include/nws.h)
+VERSION := $(call NWS_VER,MAJOR).$(call NWS_VER,MINOR).$(call NWS_VER,MICRO)
+ifneq ($(words $(subst ., ,$(VERSION))),3)
+$(error cannot read NWS_VERSION_MAJOR/MINOR/MICRO from include/nws.h)
+endif
 
 ifdef SAN
 B ?= build-san
@@ -34,6 +41,9 @@ SERVER_PKGS = libevent_openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 SERVER_LIBS := $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null)
+# nwsserver links only what it uses: no libssh (the Sleigh's launchers in
+# libnws.a need it; the archive gives the server frame.o and the like only).
+SERVER_LINK_LIBS := $(shell pkg-config --libs libevent jansson openssl $(SERVER_PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
@@ -56,10 +66,17 @@ CFLAGS  += -O1 -fno-omit-frame-pointer \
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-# sleigh/*.c (launchers, node lists) are library code: the Sleigh API uses them.
+# sleigh/*.c (the Sleigh's client side: API, launchers, node lists) are
+# library code: libnws.a and libnws.so are built from both folders.  Only
+# sleigh/ and its users see sleigh/'s headers (SLEIGH_INC below): libnws/ is
+# compiled without them, so libnws never depends on the Sleigh.
 LIBNWS_SRC := $(wildcard libnws/*.c sleigh/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 TOOLS_SRC  := $(wildcard libnws/tools/*.c sleigh/tools/*.c)
+# The sleigh command, once it is split into files (sleigh/cli/); the tests
+# link its objects, all but main.o, to test its parts directly.
+SLEIGH_CLI_SRC := $(wildcard sleigh/cli/*.c)
+SLEIGH_CLI_LIB := $(filter-out sleigh/cli/main.c,$(SLEIGH_CLI_SRC))
 WORKER_SRC := $(wildcard worker/*.c)
 MODULE_SRC := $(wildcard tests/modules/*.c examples/modules/*.c bench/modules/*.c)
 EXAMPLE_SRC:= $(wildcard examples/*.c)
@@ -77,7 +94,8 @@ LIBNWS_A   = $(B)/lib/libnws.a
 LIBNWS_SO  = $(B)/lib/libnws.so
 SERVER_A   = $(B)/lib/libnwsserver.a
 NWSSERVER  = $(B)/bin/nwsserver
-TOOLS      = $(patsubst %.c,$(B)/bin/%,$(notdir $(TOOLS_SRC)))
+TOOLS      = $(sort $(patsubst %.c,$(B)/bin/%,$(notdir $(TOOLS_SRC))) \
+                   $(if $(SLEIGH_CLI_SRC),$(B)/bin/sleigh))
 WORKER     = $(if $(WORKER_SRC),$(B)/bin/nws-worker)
 MODULES    = $(patsubst %.c,$(B)/modules/%.so,$(notdir $(MODULE_SRC)))
 EXAMPLES   = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
@@ -110,9 +128,14 @@ deps-test: deps
 deps-bench: deps
 	@sh .ci/deps bench
 
-# Tests reach into the server's private header for its unit tests.
-$(B)/obj/tests/%.o: CFLAGS += -Iserver -Ifuzz
-$(B)/obj/fuzz/%.o: CFLAGS += -Iserver
+# Who sees the Sleigh's private headers (sleigh/*.h): sleigh/ itself (and
+# sleigh/cli/), nws-worker, the tests, the fuzzers and bench; never libnws/
+# nor server/.  Tests reach into the server's private header for its unit
+# tests and into the sleigh command's (sleigh/cli/) for its parts.
+SLEIGH_INC = -Isleigh
+$(B)/obj/sleigh/%.o $(B)/obj/worker/%.o $(B)/obj/bench/%.o: CFLAGS += $(SLEIGH_INC)
+$(B)/obj/tests/%.o: CFLAGS += -Iserver -Ifuzz $(SLEIGH_INC) -Isleigh/cli
+$(B)/obj/fuzz/%.o: CFLAGS += -Iserver $(SLEIGH_INC)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -132,7 +155,7 @@ $(SERVER_A): $(call obj,$(SERVER_SRC))
 
 $(NWSSERVER): $(call obj,server/main.c) $(SERVER_A) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) $(SERVER_LIBS) -lm
+	$(CC) -o $@ $^ $(LDFLAGS) $(SERVER_LINK_LIBS) -lm
 
 $(B)/bin/%: $(B)/obj/libnws/tools/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
@@ -153,6 +176,12 @@ $(B)/bin/nws: $(B)/obj/libnws/tools/nws.o $(call obj,$(NWS_CLI_SRC)) $(LIBNWS_A)
 $(B)/bin/%: $(B)/obj/sleigh/tools/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lm
+
+ifneq ($(SLEIGH_CLI_SRC),)
+$(B)/bin/sleigh: $(call obj,$(SLEIGH_CLI_SRC)) $(LIBNWS_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lm
+endif
 
 $(B)/bin/nws-worker: $(call obj,$(WORKER_SRC)) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
@@ -179,7 +208,7 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lpthread -lm
 
-$(TESTBIN): $(call obj,$(TEST_SRC) $(FUZZ_SRC)) $(SERVER_A) $(LIBNWS_A)
+$(TESTBIN): $(call obj,$(TEST_SRC) $(FUZZ_SRC) $(SLEIGH_CLI_LIB)) $(SERVER_A) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(CHECK_LIBS) $(PKG_LIBS) $(SERVER_LIBS) -lm
 
@@ -234,7 +263,7 @@ fuzz-build: $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
 $(B)/fuzz/fuzz_%: fuzz/libfuzzer_main.c $(call obj,$(FUZZ_SRC)) $(SERVER_A) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iserver -DNWSFUZZ_TARGET=nwsfuzz_$* -fsanitize=fuzzer -o $@ $^ \
+	$(CC) $(CFLAGS) -Iserver $(SLEIGH_INC) -DNWSFUZZ_TARGET=nwsfuzz_$* -fsanitize=fuzzer -o $@ $^ \
 	    $(LDFLAGS) $(PKG_LIBS) $(SERVER_LIBS) -lpthread -lm
 
 # The soak test (bench/soak.c): a real server, 16 producers, 16 consumers and

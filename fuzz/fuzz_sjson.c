@@ -1,6 +1,6 @@
 /*
  * fuzz_sjson.c -- the sleigh records' own JSON reader and writer
- * (libnws/sleigh_json.c) against jansson, on memory.
+ * (sleigh/sleigh_json.c) against jansson, on memory.
  *
  * The input is JSON text (or anything).  Properties:
  *   - nwsp_sleigh_json_parse accepts exactly what json_loadb (JSON_DECODE_ANY

@@ -615,14 +615,3 @@ nws_reply_meta(const nws_client *c)
 {
     return c == NULL ? NULL : c->reply_meta;
 }
-
-/* Sends `deadman` and reads its short reply; 0, or -1. */
-int
-nws_deadman(nws_client *c, nws_error *err)
-{
-    nwsp_err_clear(err);
-    if (nwsp_conn_check(c, err) != 0 || nwsp_req_begin(c, 1, NULL, err) != 0 ||
-        nwsp_req_str(c, "deadman", err) != 0 || nwsp_req_send(c, err) != 0)
-        return -1;
-    return nwsp_reply_short(c, err);
-}

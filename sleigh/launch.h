@@ -1,5 +1,6 @@
 /*
- * launch.h -- the launcher interface of the Sleigh (private to libnws).
+ * launch.h -- the launcher interface of the Sleigh (private to sleigh/;
+ * built into libnws.a and libnws.so with the rest of the Sleigh client).
  *
  * A launcher starts nws-worker processes for one sleigh and looks after
  * them until the sleigh stops.  Each kind is one file exporting one
@@ -30,6 +31,7 @@
 
 #include <jansson.h>
 
+#include "node_protocol.h"
 #include "nodes.h"
 #include "nws.h"
 
@@ -132,16 +134,7 @@ extern const struct nwsp_launcher_ops nwsp_launch_ssh;
  */
 char *nwsp_ssh_command(const struct nwsp_launch_spec *spec, const char *server_host,
                        int server_port, long n);
-/*
- * Reads one line a node launcher (nws-worker --count) wrote on its
- * standard output: NWSP_NODE_RANKS (ranks in *ranks, *n of them, a new
- * array), NWSP_NODE_UP (rank, pid), NWSP_NODE_DOWN (rank, *again: it is
- * started again), NWSP_NODE_ERROR (*text points into line), or -1 for a
- * line that is not one of these.
- */
-enum { NWSP_NODE_RANKS, NWSP_NODE_UP, NWSP_NODE_DOWN, NWSP_NODE_ERROR };
-int nwsp_node_line(const char *line, long **ranks, size_t *n, long *rank, long *pid,
-                   int *again, const char **text);
+/* nwsp_node_line, the reader of the node launcher's lines: node_protocol.h. */
 
 /* launch_srun.c */
 extern const struct nwsp_launcher_ops nwsp_launch_srun;

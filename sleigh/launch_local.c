@@ -96,32 +96,6 @@ struct local_launcher {
     size_t               lc_npfd;
 };
 
-/* Frees a NULL-terminated vector. */
-static void
-local_vec_free(char **v)
-{
-    size_t i;
-
-    for (i = 0; v != NULL && v[i] != NULL; i++)
-        free(v[i]);
-    free(v);
-}
-
-/* Appends a copy of s to vector *v of *n entries; 0, or -1. */
-static int
-local_vec_add(char ***v, size_t *n, const char *s)
-{
-    char **nv = realloc(*v, (*n + 2) * sizeof(**v));
-
-    if (nv == NULL)
-        return -1;
-    *v = nv;
-    if ((nv[*n] = strdup(s)) == NULL)
-        return -1;
-    nv[++*n] = NULL;
-    return 0;
-}
-
 /* Sets NAME=value in vector v (replacing NAME=...); 0, or -1. */
 static int
 local_env_set(char ***v, size_t *n, const char *entry)
@@ -142,7 +116,7 @@ local_env_set(char ***v, size_t *n, const char *entry)
             return 0;
         }
     }
-    return local_vec_add(v, n, entry);
+    return nwsp_vec_add(v, n, entry);
 }
 
 /* Wakes the supervisor thread. */
@@ -309,7 +283,7 @@ static void
 local_pass(struct local_launcher *lc)
 {
     struct local_worker *w;
-    double               now = nwsp_sleigh_mono(), delay;
+    double               now = nwsp_mono(), delay;
     int                  st, changed = 0;
     size_t               i;
     pid_t                pid;
@@ -320,7 +294,7 @@ local_pass(struct local_launcher *lc)
         w->lw_watch.ww_fd = -1;
         if ((pid = local_spawn_slot(lc, w)) < 0) {
             for (i = lc->lc_nw; i < lc->lc_want; i++) {
-                local_vec_free(lc->lc_w[i].lw_argv);
+                nwsp_vec_free(lc->lc_w[i].lw_argv);
                 free(lc->lc_w[i].lw_node);
             }
             lc->lc_want = lc->lc_nw;
@@ -468,21 +442,21 @@ local_create(const struct nwsp_launch_spec *spec, nws_error *err)
         goto nomem;
 
     snprintf(num, sizeof(num), "%d", spec->port);
-    if (local_vec_add(&lc->lc_argv, &n, spec->worker_path) != 0 ||
-        local_vec_add(&lc->lc_argv, &n, "--host") != 0 ||
-        local_vec_add(&lc->lc_argv, &n, spec->host) != 0 ||
-        local_vec_add(&lc->lc_argv, &n, "--port") != 0 ||
-        local_vec_add(&lc->lc_argv, &n, num) != 0 ||
-        local_vec_add(&lc->lc_argv, &n, "--workspace") != 0 ||
-        local_vec_add(&lc->lc_argv, &n, spec->ws_name) != 0 ||
-        (spec->verbose && local_vec_add(&lc->lc_argv, &n, "--verbose") != 0) ||
-        (spec->output && local_vec_add(&lc->lc_argv, &n, "--output") != 0) ||
-        local_vec_add(&lc->lc_argv, &n, "--watch-fd") != 0 ||
-        local_vec_add(&lc->lc_argv, &n, "3") != 0)
+    if (nwsp_vec_add(&lc->lc_argv, &n, spec->worker_path) != 0 ||
+        nwsp_vec_add(&lc->lc_argv, &n, "--host") != 0 ||
+        nwsp_vec_add(&lc->lc_argv, &n, spec->host) != 0 ||
+        nwsp_vec_add(&lc->lc_argv, &n, "--port") != 0 ||
+        nwsp_vec_add(&lc->lc_argv, &n, num) != 0 ||
+        nwsp_vec_add(&lc->lc_argv, &n, "--workspace") != 0 ||
+        nwsp_vec_add(&lc->lc_argv, &n, spec->ws_name) != 0 ||
+        (spec->verbose && nwsp_vec_add(&lc->lc_argv, &n, "--verbose") != 0) ||
+        (spec->output && nwsp_vec_add(&lc->lc_argv, &n, "--output") != 0) ||
+        nwsp_vec_add(&lc->lc_argv, &n, "--watch-fd") != 0 ||
+        nwsp_vec_add(&lc->lc_argv, &n, "3") != 0)
         goto nomem;
 
     n = 0;
-    if (local_vec_add(&lc->lc_envp, &n, "NWS_SLEIGH_WORKERS=0") != 0)
+    if (nwsp_vec_add(&lc->lc_envp, &n, "NWS_SLEIGH_WORKERS=0") != 0)
         goto nomem;
     for (i = 0; environ != NULL && environ[i] != NULL; i++)
         if (local_env_set(&lc->lc_envp, &n, environ[i]) != 0)
@@ -558,11 +532,11 @@ local_request(struct local_launcher *lc, const char *const *argv, const char *no
             continue;
         nw->lw_tasks = tasks;
         for (k = 0, cnt = 0; argv[k] != NULL; k++)
-            if (local_vec_add(&nw->lw_argv, &cnt, argv[k]) != 0)
+            if (nwsp_vec_add(&nw->lw_argv, &cnt, argv[k]) != 0)
                 break;
         if (argv[k] != NULL || (nw->lw_node = strdup(node)) == NULL) {
             for (k = before; k <= i; k++) {
-                local_vec_free(lc->lc_w[k].lw_argv);
+                nwsp_vec_free(lc->lc_w[k].lw_argv);
                 free(lc->lc_w[k].lw_node);
             }
             goto nomem;
@@ -684,13 +658,13 @@ local_nodes(struct nwsp_launcher *l)
 static int
 local_wait_all(struct local_launcher *lc, int ms)
 {
-    struct timespec ts;
+    struct timespec ts, d = nwsp_ms_timespec(ms);
     size_t          i;
     int             alive;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    ts.tv_sec += d.tv_sec;
+    ts.tv_nsec += d.tv_nsec;
     if (ts.tv_nsec >= 1000000000L) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000L;
@@ -781,14 +755,14 @@ local_free(struct nwsp_launcher *l)
     pthread_mutex_destroy(&lc->lc_mu);
     pthread_cond_destroy(&lc->lc_cv);
     for (i = 0; i < lc->lc_nw; i++) {
-        local_vec_free(lc->lc_w[i].lw_argv);
+        nwsp_vec_free(lc->lc_w[i].lw_argv);
         free(lc->lc_w[i].lw_node);
         if (lc->lc_w[i].lw_watch.ww_fd >= 0)
             close(lc->lc_w[i].lw_watch.ww_fd);
     }
     free(lc->lc_pfd);
-    local_vec_free(lc->lc_argv);
-    local_vec_free(lc->lc_envp);
+    nwsp_vec_free(lc->lc_argv);
+    nwsp_vec_free(lc->lc_envp);
     free(lc->lc_cwd);
     free(lc->lc_w);
     free(lc);

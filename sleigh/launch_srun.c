@@ -21,6 +21,7 @@
 
 #include "launch.h"
 #include "nwsp.h"
+#include "util.h"
 
 struct srun_launcher {
     struct nwsp_launcher    sr_base;
@@ -38,32 +39,6 @@ srun_loopback(const char *host)
            strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
 }
 
-/* Appends a copy of s to the vector; 0, or -1. */
-static int
-srun_add(char ***v, size_t *n, const char *s)
-{
-    char **nv = realloc(*v, (*n + 2) * sizeof(**v));
-
-    if (nv == NULL)
-        return -1;
-    *v = nv;
-    if ((nv[*n] = strdup(s)) == NULL)
-        return -1;
-    nv[++*n] = NULL;
-    return 0;
-}
-
-/* Frees a vector made by srun_add. */
-static void
-srun_vec_free(char **v)
-{
-    size_t i;
-
-    for (i = 0; v != NULL && v[i] != NULL; i++)
-        free(v[i]);
-    free(v);
-}
-
 /* The srun command for n workers on node. */
 char **
 nwsp_srun_argv(const struct nwsp_launch_spec *spec, const char *srun, const char *node,
@@ -76,42 +51,42 @@ nwsp_srun_argv(const struct nwsp_launch_spec *spec, const char *srun, const char
     size_t k = 0;
     int    rc = 0;
 
-    rc |= srun_add(&v, &k, srun);
-    rc |= srun_add(&v, &k, "--nodes=1");
+    rc |= nwsp_vec_add(&v, &k, srun);
+    rc |= nwsp_vec_add(&v, &k, "--nodes=1");
     snprintf(buf, sizeof(buf), "--ntasks=%ld", n);
-    rc |= srun_add(&v, &k, buf);
+    rc |= nwsp_vec_add(&v, &k, buf);
     snprintf(buf, sizeof(buf), "--nodelist=%s", node);
-    rc |= srun_add(&v, &k, buf);
+    rc |= nwsp_vec_add(&v, &k, buf);
     /* One worker's death must not end the others: the server gives its task away. */
-    rc |= srun_add(&v, &k, "--kill-on-bad-exit=0");
-    rc |= srun_add(&v, &k, "--input=none");
-    rc |= srun_add(&v, &k, "--job-name=nws-worker");
-    rc |= srun_add(&v, &k, "--export=ALL");
+    rc |= nwsp_vec_add(&v, &k, "--kill-on-bad-exit=0");
+    rc |= nwsp_vec_add(&v, &k, "--input=none");
+    rc |= nwsp_vec_add(&v, &k, "--job-name=nws-worker");
+    rc |= nwsp_vec_add(&v, &k, "--export=ALL");
     if (spec->working_dir != NULL) {
         char *cd;
 
         if (asprintf(&cd, "--chdir=%s", spec->working_dir) < 0) {
-            srun_vec_free(v);
+            nwsp_vec_free(v);
             return NULL;
         }
-        rc |= srun_add(&v, &k, cd);
+        rc |= nwsp_vec_add(&v, &k, cd);
         free(cd);
     }
-    rc |= srun_add(&v, &k, "--");
-    rc |= srun_add(&v, &k, spec->worker_path ? spec->worker_path : "nws-worker");
-    rc |= srun_add(&v, &k, "--host");
-    rc |= srun_add(&v, &k, server ? server : "localhost");
+    rc |= nwsp_vec_add(&v, &k, "--");
+    rc |= nwsp_vec_add(&v, &k, spec->worker_path ? spec->worker_path : "nws-worker");
+    rc |= nwsp_vec_add(&v, &k, "--host");
+    rc |= nwsp_vec_add(&v, &k, server ? server : "localhost");
     snprintf(buf, sizeof(buf), "%d", port);
-    rc |= srun_add(&v, &k, "--port");
-    rc |= srun_add(&v, &k, buf);
-    rc |= srun_add(&v, &k, "--workspace");
-    rc |= srun_add(&v, &k, spec->ws_name);
+    rc |= nwsp_vec_add(&v, &k, "--port");
+    rc |= nwsp_vec_add(&v, &k, buf);
+    rc |= nwsp_vec_add(&v, &k, "--workspace");
+    rc |= nwsp_vec_add(&v, &k, spec->ws_name);
     if (spec->verbose)
-        rc |= srun_add(&v, &k, "--verbose");
+        rc |= nwsp_vec_add(&v, &k, "--verbose");
     if (spec->output)
-        rc |= srun_add(&v, &k, "--output");
+        rc |= nwsp_vec_add(&v, &k, "--output");
     if (rc != 0) {
-        srun_vec_free(v);
+        nwsp_vec_free(v);
         return NULL;
     }
     return v;
@@ -206,7 +181,7 @@ srun_start(struct nwsp_launcher *l, const char *node, int n, nws_error *err)
         }
         rc = nwsp_local_start_argv(sr->sr_local, (const char *const *)argv, host,
                                    (int)count, err);
-        srun_vec_free(argv);
+        nwsp_vec_free(argv);
         if (rc != 0)
             return -1;
     }

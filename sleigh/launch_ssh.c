@@ -53,6 +53,7 @@
 #include <libssh/server.h> /* ssh_send_keepalive, which a client may send too */
 
 #include "launch.h"
+#include "node_protocol.h"
 #include "nwsp.h"
 #include "sleighp.h"
 
@@ -178,13 +179,6 @@ ssh_init_once(void)
     ssh_init();
 }
 
-/* Monotonic seconds. */
-static double
-ssh_now(void)
-{
-    return nwsp_sleigh_mono();
-}
-
 /* Wakes the pump. */
 static void
 ssh_wake(struct ssh_launcher *sl)
@@ -274,7 +268,10 @@ nwsp_ssh_command(const struct nwsp_launch_spec *spec, const char *server_host,
     return buf;
 }
 
-/* Parses a report line of the node launcher. */
+/* The length of a string constant of node_protocol.h. */
+#define SSH_LEN(word) (sizeof(word) - 1)
+
+/* Parses a report line of the node launcher (node_protocol.h). */
 int
 nwsp_node_line(const char *line, long **ranks, size_t *n, long *rank, long *pid,
                int *again, const char **text)
@@ -284,11 +281,13 @@ nwsp_node_line(const char *line, long **ranks, size_t *n, long *rank, long *pid,
     long       *v = NULL, *nv, r;
     size_t      len = 0, cap = 0;
 
-    if (strncmp(line, "nws-node ", 9) != 0)
+    if (strncmp(line, NWSP_NODE_PREFIX, SSH_LEN(NWSP_NODE_PREFIX)) != 0)
         return -1;
-    line += 9;
-    if (strncmp(line, "ranks", 5) == 0 && (line[5] == ' ' || line[5] == '\0')) {
-        for (p = line + 5; *p == ' ';) {
+    line += SSH_LEN(NWSP_NODE_PREFIX);
+    if (strncmp(line, NWSP_NODE_RANKS_V, SSH_LEN(NWSP_NODE_RANKS_V)) == 0 &&
+        (line[SSH_LEN(NWSP_NODE_RANKS_V)] == ' ' ||
+         line[SSH_LEN(NWSP_NODE_RANKS_V)] == '\0')) {
+        for (p = line + SSH_LEN(NWSP_NODE_RANKS_V); *p == ' ';) {
             r = strtol(p + 1, &end, 10);
             if (end == p + 1 || r < 0 || (*end != ' ' && *end != '\0'))
                 goto bad;
@@ -307,28 +306,30 @@ nwsp_node_line(const char *line, long **ranks, size_t *n, long *rank, long *pid,
         *n = len;
         return NWSP_NODE_RANKS;
     }
-    if (strncmp(line, "up ", 3) == 0) {
-        *rank = strtol(line + 3, &end, 10);
-        if (end == line + 3 || *end != ' ')
+    if (strncmp(line, NWSP_NODE_UP_V " ", SSH_LEN(NWSP_NODE_UP_V " ")) == 0) {
+        p = line + SSH_LEN(NWSP_NODE_UP_V " ");
+        *rank = strtol(p, &end, 10);
+        if (end == p || *end != ' ')
             return -1;
         p = end + 1;
         *pid = strtol(p, &end, 10);
         return end != p && *end == '\0' ? NWSP_NODE_UP : -1;
     }
-    if (strncmp(line, "down ", 5) == 0) {
-        *rank = strtol(line + 5, &end, 10);
-        if (end == line + 5 || *end != ' ')
+    if (strncmp(line, NWSP_NODE_DOWN_V " ", SSH_LEN(NWSP_NODE_DOWN_V " ")) == 0) {
+        p = line + SSH_LEN(NWSP_NODE_DOWN_V " ");
+        *rank = strtol(p, &end, 10);
+        if (end == p || *end != ' ')
             return -1;
-        if (strncmp(end + 1, "again ", 6) == 0)
+        if (strncmp(end + 1, NWSP_NODE_AGAIN " ", SSH_LEN(NWSP_NODE_AGAIN " ")) == 0)
             *again = 1;
-        else if (strncmp(end + 1, "final ", 6) == 0)
+        else if (strncmp(end + 1, NWSP_NODE_FINAL " ", SSH_LEN(NWSP_NODE_FINAL " ")) == 0)
             *again = 0;
         else
             return -1;
         return NWSP_NODE_DOWN;
     }
-    if (strncmp(line, "error ", 6) == 0) {
-        *text = line + 6;
+    if (strncmp(line, NWSP_NODE_ERROR_V " ", SSH_LEN(NWSP_NODE_ERROR_V " ")) == 0) {
+        *text = line + SSH_LEN(NWSP_NODE_ERROR_V " ");
         return NWSP_NODE_ERROR;
     }
     return -1;
@@ -597,7 +598,7 @@ ssh_hs_main(void *arg)
             n->sn_state = SN_FAILED;
             snprintf(n->sn_error, sizeof(n->sn_error), "%s", why);
         } else {
-            double now = ssh_now();
+            double now = nwsp_mono();
 
             n->sn_ss = ss;
             n->sn_ch = ch;
@@ -1120,7 +1121,7 @@ ssh_pump_main(void *arg)
         }
         while (read(sl->sl_wake[0], buf, sizeof(buf)) > 0)
             ;
-        now = ssh_now();
+        now = nwsp_mono();
         busy = 0;
         for (i = 0; i < sl->sl_nn; i++)
             if (sl->sl_nodes[i]->sn_pumped)
@@ -1498,7 +1499,7 @@ ssh_stop(struct nwsp_launcher *l, int grace_ms)
     struct ssh_launcher *sl = (struct ssh_launcher *)l;
     struct ssh_node     *n;
     struct timespec      ts;
-    double               now = ssh_now(), grace = grace_ms > 0 ? grace_ms / 1000.0 : 0;
+    double               now = nwsp_mono(), grace = grace_ms > 0 ? grace_ms / 1000.0 : 0;
     size_t               i;
     int                  live, told = 0;
 

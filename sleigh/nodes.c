@@ -3,11 +3,12 @@
  * and count lists, and the allocations of batch schedulers (nodes.h).
  *
  * Everything here works on strings and never on the network, so the tests
- * call it directly.  Names are checked as they are added: a host is
- * letters, digits, '.', '-' and '_' (or an IPv6 address), a user the same,
- * so nothing that reaches an ssh configuration lookup or a message can
- * carry white space, quotes or control characters.  Every expansion is
- * bounded (NWSP_NODES_MAX names, NWSP_NODE_MAX_SLOTS per node).
+ * call it directly.  nwsp_nodes_plan is the node policy the library
+ * (sleigh.c) and the sleigh command share.  Names are checked as they are
+ * added: a host is letters, digits, '.', '-' and '_' (or an IPv6 address),
+ * a user the same, so nothing that reaches an ssh configuration lookup or
+ * a message can carry white space, quotes or control characters.  Every
+ * expansion is bounded (NWSP_NODES_MAX names, NWSP_NODE_MAX_SLOTS per node).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nodes.h"
 #include "nwsp.h"
@@ -841,6 +843,70 @@ nwsp_nodes_from_env(struct nwsp_nodes *nl, nwsp_env_fn env, void *arg,
         return nodes_list(nl, v, "LSB_HOSTS", err) > 0 ? 1 : -1;
     }
     return 0;
+}
+
+/* getenv, for nwsp_nodes_from_env. */
+static const char *
+nodes_getenv(const char *name, void *arg)
+{
+    (void)arg;
+    return getenv(name);
+}
+
+/* Lists, then files, else the allocation: 1, 0 (no nodes), or -1. */
+int
+nwsp_nodes_plan(struct nwsp_nodes *nl, const char *const *lists, const char *const *files,
+                const char **source, const char **bad, nws_error *err)
+{
+    size_t i;
+
+    if (source != NULL)
+        *source = NULL;
+    if (bad != NULL)
+        *bad = NULL;
+    for (i = 0; lists != NULL && lists[i] != NULL; i++) {
+        if (nwsp_nodes_parse(nl, lists[i], err) != 0) {
+            if (bad != NULL)
+                *bad = lists[i];
+            return -1;
+        }
+    }
+    for (i = 0; files != NULL && files[i] != NULL; i++) {
+        if (nwsp_nodes_read_file(nl, files[i], err) != 0) {
+            if (bad != NULL)
+                *bad = files[i];
+            return -1;
+        }
+    }
+    if (nl->nl_n > 0)
+        return 1;
+    return nwsp_nodes_from_env(nl, nodes_getenv, NULL, source, err);
+}
+
+/* 1 if host is a loopback name or address (or unset). */
+static int
+nodes_host_is_local(const char *host)
+{
+    return host == NULL || *host == '\0' || strcmp(host, "localhost") == 0 ||
+           strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
+/* 1 if host names this machine: a loopback name, or our host name, long or short. */
+int
+nwsp_host_is_me(const char *host)
+{
+    char   me[256], *dot;
+    size_t n;
+
+    if (nodes_host_is_local(host))
+        return 1;
+    if (gethostname(me, sizeof(me) - 1) != 0)
+        return 0;
+    me[sizeof(me) - 1] = '\0';
+    if (strcmp(host, me) == 0)
+        return 1;
+    n = (dot = strchr(me, '.')) != NULL ? (size_t)(dot - me) : strlen(me);
+    return strncmp(host, me, n) == 0 && (host[n] == '\0' || host[n] == '.');
 }
 
 /* ---- counts and text ----------------------------------------------------- */

@@ -1,6 +1,6 @@
 /*
- * nodes.h -- node lists for the remote launchers (private to libnws; the
- * sleigh command and the tests use it through libnws.a).
+ * nodes.h -- node lists for the remote launchers (private to sleigh/, built into
+ * libnws.a: the sleigh command and the tests use it from there).
  *
  * A node list is an ordered set of distinct nodes, each with the number of
  * workers to run there (its slots).  Lists come from the API and the
@@ -104,6 +104,23 @@ typedef const char *(*nwsp_env_fn)(const char *name, void *arg);
  */
 int nwsp_nodes_from_env(struct nwsp_nodes *nl, nwsp_env_fn env, void *arg,
                         const char **source, nws_error *err);
+
+/*
+ * Where remote workers run, the one rule of the library and the sleigh
+ * command: the entries of lists (NULL-terminated, may be NULL), then of
+ * the node files files (the same), else, when these give no node, the
+ * batch allocation of the environment (nwsp_nodes_from_env on getenv).
+ * Returns 1 (nodes in nl), 0 (none anywhere), or -1 (err set; *bad names
+ * the list or the file that failed, NULL if the allocation did).
+ * *source gets the scheduler's name ("Slurm", ...) when the allocation
+ * was read, else NULL.  source and bad may be NULL.
+ */
+int nwsp_nodes_plan(struct nwsp_nodes *nl, const char *const *lists,
+                    const char *const *files, const char **source, const char **bad,
+                    nws_error *err);
+
+/* 1 if host names this machine: loopback (or unset), our host name long or short. */
+int nwsp_host_is_me(const char *host);
 
 /* The sum of the slots. */
 long nwsp_nodes_total(const struct nwsp_nodes *nl);

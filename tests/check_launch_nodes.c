@@ -7,15 +7,16 @@
  * Every input format has its case: entries and lists (--nodes, the API),
  * node files (--nodefile, PBS_NODEFILE), Slurm host ranges and task
  * counts, SGE's PE_HOSTFILE, LSF's LSB_MCPU_HOSTS, and which scheduler
- * wins when the environment names several.
+ * wins when the environment names several; the shared node policy
+ * (nwsp_nodes_plan: lists, files, else the allocation) and nwsp_host_is_me.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "../sleigh/launch.h"
-#include "../sleigh/nodes.h"
+#include "launch.h"
+#include "nodes.h"
 #include "nwstest.h"
 
 /* The list in entry syntax, for comparing (static buffer). */
@@ -348,6 +349,117 @@ START_TEST(schedulers)
 }
 END_TEST
 
+/* Clears every variable nwsp_nodes_from_env reads (tests run forked). */
+static void
+ln_no_allocation(void)
+{
+    static const char *const vars[] = {"SLURM_JOB_NODELIST",   "SLURM_NODELIST",
+                                       "SLURM_TASKS_PER_NODE", "SLURM_JOB_CPUS_PER_NODE",
+                                       "PBS_NODEFILE",         "PE_HOSTFILE",
+                                       "LSB_MCPU_HOSTS",       "LSB_HOSTS"};
+    size_t                   i;
+
+    for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+}
+
+/* The shared node policy: lists, then files, else the allocation (getenv). */
+START_TEST(plan)
+{
+    struct nwsp_nodes nl;
+    nws_error         err = {0};
+    char              path[] = "/tmp/nwstest-plan.XXXXXX";
+    const char       *lists[] = {"a,b:2", "c", NULL}, *badlist[] = {"a", "b!", NULL};
+    const char       *files[] = {path, NULL}, *nofile[] = {"/nonexistent/nodes", NULL};
+    const char       *source, *bad;
+    int               fd;
+
+    ln_no_allocation();
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "h1 2\n", 5), 5);
+    close(fd);
+    nwsp_nodes_init(&nl);
+
+    /* Nothing anywhere: 0, and nothing named. */
+    source = bad = "x";
+    ck_assert_int_eq(nwsp_nodes_plan(&nl, NULL, NULL, &source, &bad, &err), 0);
+    ck_assert_ptr_null(source);
+    ck_assert_ptr_null(bad);
+    ck_assert_uint_eq(nl.nl_n, 0);
+
+    /* Lists then files, in order. */
+    ck_assert_int_eq(nwsp_nodes_plan(&nl, lists, files, &source, &bad, &err), 1);
+    ck_assert_str_eq(ln_fmt(&nl), "a:1,b:2,c:1,h1:2");
+    ck_assert_ptr_null(source);
+    nwsp_nodes_free(&nl);
+
+    /* A failing list or file is named by *bad (the caller's own pointer). */
+    ck_assert_int_eq(nwsp_nodes_plan(&nl, badlist, files, &source, &bad, &err), -1);
+    ck_assert_ptr_eq(bad, badlist[1]);
+    ck_assert_msg(strstr(err.text, "bad host name") != NULL, "%s", err.text);
+    nwsp_nodes_free(&nl);
+    memset(&err, 0, sizeof(err)); /* the first error set is kept */
+    ck_assert_int_eq(nwsp_nodes_plan(&nl, lists, nofile, &source, &bad, &err), -1);
+    ck_assert_ptr_eq(bad, nofile[0]);
+    ck_assert_msg(strstr(err.text, "No such file") != NULL, "%s", err.text);
+    nwsp_nodes_free(&nl);
+
+    /* No list: the allocation, read through getenv. */
+    setenv("SLURM_JOB_NODELIST", "c[1-2]", 1);
+    setenv("SLURM_TASKS_PER_NODE", "2(x2)", 1);
+    ck_assert_int_eq(nwsp_nodes_plan(&nl, NULL, NULL, &source, &bad, &err), 1);
+    ck_assert_str_eq(ln_fmt(&nl), "c1:2,c2:2");
+    ck_assert_str_eq(source, "Slurm");
+    nwsp_nodes_free(&nl);
+    /* A list wins over the allocation. */
+    ck_assert_int_eq(nwsp_nodes_plan(&nl, lists + 1, NULL, &source, &bad, &err), 1);
+    ck_assert_str_eq(ln_fmt(&nl), "c:1");
+    ck_assert_ptr_null(source);
+    nwsp_nodes_free(&nl);
+    /* A broken allocation: -1, *bad NULL, *source says whose. */
+    setenv("SLURM_TASKS_PER_NODE", "1", 1);
+    memset(&err, 0, sizeof(err));
+    bad = "x";
+    ck_assert_int_eq(nwsp_nodes_plan(&nl, NULL, NULL, &source, &bad, &err), -1);
+    ck_assert_ptr_null(bad);
+    ck_assert_str_eq(source, "Slurm");
+    ck_assert_msg(strstr(err.text, "2 nodes but 1 task counts") != NULL, "%s", err.text);
+    /* source and bad may be NULL. */
+    ck_assert_int_eq(nwsp_nodes_plan(&nl, NULL, NULL, NULL, NULL, &err), -1);
+    nwsp_nodes_free(&nl);
+    unlink(path);
+}
+END_TEST
+
+/* This machine: loopback names, our host name long or short; nothing else. */
+START_TEST(host_is_me)
+{
+    char   me[256], buf[300];
+    size_t n;
+
+    ck_assert_int_eq(nwsp_host_is_me(NULL), 1);
+    ck_assert_int_eq(nwsp_host_is_me(""), 1);
+    ck_assert_int_eq(nwsp_host_is_me("localhost"), 1);
+    ck_assert_int_eq(nwsp_host_is_me("127.0.0.1"), 1);
+    ck_assert_int_eq(nwsp_host_is_me("127.1.2.3"), 1);
+    ck_assert_int_eq(nwsp_host_is_me("::1"), 1);
+    ck_assert_int_eq(nwsp_host_is_me("no-such-host.invalid"), 0);
+    ck_assert_int_eq(gethostname(me, sizeof(me) - 1), 0);
+    me[sizeof(me) - 1] = '\0';
+    n = strcspn(me, ".");
+    ck_assert_int_eq(nwsp_host_is_me(me), 1);
+    snprintf(buf, sizeof(buf), "%.*s", (int)n, me);
+    ck_assert_int_eq(nwsp_host_is_me(buf), 1); /* the short name */
+    snprintf(buf, sizeof(buf), "%.*s.some.domain", (int)n, me);
+    ck_assert_int_eq(nwsp_host_is_me(buf), 1); /* the short name, another domain */
+    snprintf(buf, sizeof(buf), "%.*sx", (int)n, me);
+    ck_assert_int_eq(nwsp_host_is_me(buf), 0); /* a longer name */
+    snprintf(buf, sizeof(buf), "x%s", me);
+    ck_assert_int_eq(nwsp_host_is_me(buf), 0);
+}
+END_TEST
+
 START_TEST(spread)
 {
     struct nwsp_nodes nl;
@@ -425,6 +537,18 @@ START_TEST(node_lines)
     size_t      n = 0;
     int         again = -1;
     const char *text = NULL;
+
+    /* node_protocol.h's names spell the lines of version 1 exactly. */
+    ck_assert_int_eq(NWSP_NODE_PROTOCOL_VERSION, 1);
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_RANKS_V, "nws-node ranks");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_UP_V, "nws-node up");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_DOWN_V " 1 " NWSP_NODE_AGAIN,
+                     "nws-node down 1 again");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_DOWN_V " 1 " NWSP_NODE_FINAL,
+                     "nws-node down 1 final");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_ERROR_V, "nws-node error");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_DONE_V, "nws-node done");
+    ck_assert_str_eq(NWSP_NODE_PREFIX NWSP_NODE_STOPPED_V, "nws-node stopped");
 
     ck_assert_int_eq(
         nwsp_node_line("nws-node ranks 4 5 17", &ranks, &n, &rank, &pid, &again, &text),
@@ -512,6 +636,8 @@ NWSTEST_SUITE(launch_nodes)
     tcase_add_test(tc, sge_and_lsf);
     tcase_add_test(tc, schedulers);
     tcase_add_test(tc, spread);
+    tcase_add_test(tc, plan);
+    tcase_add_test(tc, host_is_me);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("commands");

@@ -1,6 +1,6 @@
 /*
  * check_sleigh_json.c -- the sleigh records' own JSON codec
- * (libnws/sleigh_json.c) against jansson: what it writes jansson reads
+ * (sleigh/sleigh_json.c) against jansson: what it writes jansson reads
  * back equal, what it reads equals what jansson reads, and input it does
  * not take itself still gets jansson's answer.
  */

@@ -157,7 +157,7 @@ cmdout_result(struct cmdout *o, const struct worker *w, json_t *res, const char 
         /* Small: in the record, as text if it is UTF-8, else as base64. */
         if ((s = json_stringn(o->co_buf != NULL ? o->co_buf : "", o->co_len)) != NULL)
             return json_object_set_new(res, name, s);
-        if ((enc = nwsp_sleigh_b64((const unsigned char *)o->co_buf, o->co_len)) == NULL)
+        if ((enc = nwsp_b64_encode(o->co_buf, o->co_len)) == NULL)
             return -1;
         snprintf(key, sizeof(key), "%s_b64", name);
         s = json_string(enc);

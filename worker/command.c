@@ -99,7 +99,7 @@ cmd_arg_text(const json_t *a)
         return strdup(json_string_value(a));
     if (json_is_object(a) && json_object_size(a) == 1 &&
         (b64 = json_string_value(json_object_get(a, "nwsBytes"))) != NULL)
-        return nwsp_sleigh_unb64(b64, &len);
+        return nwsp_b64_decode(b64, &len);
     return json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
@@ -204,17 +204,6 @@ cmd_expand(struct cmd_buf *b, const char *word, char **args, size_t n, const cha
     return found;
 }
 
-/* Frees a NULL-terminated vector. */
-static void
-cmd_vec_free(char **v)
-{
-    size_t i;
-
-    for (i = 0; v != NULL && v[i] != NULL; i++)
-        free(v[i]);
-    free(v);
-}
-
 /* The argv of the element (new, NULL-terminated), or NULL with *error. */
 static char **
 cmd_argv(const json_t *task, const json_t *args, long index, long rank, char **error)
@@ -277,21 +266,21 @@ cmd_argv(const json_t *task, const json_t *args, long index, long rank, char **e
         }
         if (line.failed)
             goto nomem;
-        cmd_vec_free(argv);
+        nwsp_vec_free(argv);
         if ((argv = calloc(4, sizeof(*argv))) == NULL ||
             (argv[0] = strdup("/bin/sh")) == NULL || (argv[1] = strdup("-c")) == NULL)
             goto nomem;
         argv[2] = line.data;
         line.data = NULL;
     }
-    cmd_vec_free(texts);
+    nwsp_vec_free(texts);
     free(joined.data);
     return argv;
 nomem:
     *error = strdup("out of memory");
 fail:
-    cmd_vec_free(texts);
-    cmd_vec_free(argv);
+    nwsp_vec_free(texts);
+    nwsp_vec_free(argv);
     free(joined.data);
     free(line.data);
     return NULL;
@@ -325,7 +314,7 @@ cmd_envp(long index, long rank)
     }
     return envp;
 fail:
-    cmd_vec_free(envp);
+    nwsp_vec_free(envp);
     return NULL;
 }
 
@@ -340,7 +329,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     json_t        *jmax = json_object_get(task, "max_output"), *res;
     json_t        *jspill = json_object_get(task, "spill");
     double         timeout = json_number_value(json_object_get(task, "timeout"));
-    double         start = nwsp_sleigh_now(), t0 = nwsp_sleigh_mono(), left;
+    double         start = nwsp_sleigh_now(), t0 = nwsp_mono(), left;
     uint64_t       max = NWSP_SLEIGH_MAX_OUTPUT;
     size_t         spill = 0;
     int            po[2], pe[2], open_fds, st = 0, timed_out = 0, i, rc, devnull, capped = 0;
@@ -359,16 +348,16 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     if ((argv = cmd_argv(task, args, index, w->w_rank, error)) == NULL)
         return NULL;
     if ((envp = cmd_envp(index, w->w_rank)) == NULL || pipe2(po, O_CLOEXEC) != 0) {
-        cmd_vec_free(argv);
-        cmd_vec_free(envp);
+        nwsp_vec_free(argv);
+        nwsp_vec_free(envp);
         *error = strdup("cannot start the command: out of resources");
         return NULL;
     }
     if (pipe2(pe, O_CLOEXEC) != 0) {
         close(po[0]);
         close(po[1]);
-        cmd_vec_free(argv);
-        cmd_vec_free(envp);
+        nwsp_vec_free(argv);
+        nwsp_vec_free(envp);
         *error = strdup("cannot start the command: out of resources");
         return NULL;
     }
@@ -400,8 +389,8 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     }
     close(po[1]);
     close(pe[1]);
-    cmd_vec_free(argv);
-    cmd_vec_free(envp);
+    nwsp_vec_free(argv);
+    nwsp_vec_free(envp);
     if (pid < 0) {
         close(po[0]);
         close(pe[0]);
@@ -417,7 +406,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
         int wait_ms = -1;
 
         if (timeout > 0) {
-            left = timeout - (nwsp_sleigh_mono() - t0);
+            left = timeout - (nwsp_mono() - t0);
             if (left <= 0) {
                 kill(-pid, SIGKILL);
                 kill(pid, SIGKILL);
@@ -479,7 +468,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     }
     json_object_set_new(res, "truncated",
                         json_boolean(out.co_truncated || err.co_truncated));
-    json_object_set_new(res, "seconds", json_real(nwsp_sleigh_mono() - t0));
+    json_object_set_new(res, "seconds", json_real(nwsp_mono() - t0));
     json_object_set_new(res, "start", json_real(start));
     cmdout_free(&out);
     cmdout_free(&err);

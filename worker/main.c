@@ -96,15 +96,6 @@ worker_sleigh_over(const nws_error *err)
            err->code == NWS_ERR_IO;
 }
 
-/* Sleeps ms milliseconds. */
-static void
-worker_nap(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 /*
  * Stores rank into worker_ids, with our pid and host name as metadata: the
  * server keeps both in "worker registrations", where the web view finds
@@ -165,7 +156,7 @@ worker_join(struct worker *w, nws_error *err)
         if (err->code != NWS_ERR_SERVER || strstr(err->text, "duplicate") == NULL ||
             i == WORKER_REGISTER_TRIES)
             return -1;
-        worker_nap(100);
+        nwsp_sleep_ms(100);
     }
 }
 
@@ -261,9 +252,9 @@ worker_loop(struct worker *w)
                 tasks[ntasks++] = v;
         }
         ntries = 0;
-        started = nwsp_sleigh_mono();
+        started = nwsp_mono();
         for (i = 0; i < ntasks; i++) {
-            if (i > 0 && nwsp_sleigh_mono() - started > 2 * WORKER_HOLD_BUDGET) {
+            if (i > 0 && nwsp_mono() - started > 2 * WORKER_HOLD_BUDGET) {
                 /* These turned out long: give the rest back (below), so that
                  * other workers can start them now. */
                 for (j = i; j < ntasks; j++)
@@ -272,13 +263,13 @@ worker_loop(struct worker *w)
                 worker_log(w, "giving back tasks: these are long");
                 break;
             }
-            t0 = nwsp_sleigh_mono();
+            t0 = nwsp_mono();
             if ((res = task_run(w, tasks[i])) == NULL) {
                 fprintf(stderr, "nws-worker: out of memory\n");
                 rc = 1;
                 goto fail;
             }
-            dt = nwsp_sleigh_mono() - t0;
+            dt = nwsp_mono() - t0;
             avg = avg < 0 ? dt : (avg + dt) / 2;
             done++;
             task_note_errors(tasks[i], res); /* the store says how many failed */

@@ -6,13 +6,10 @@
  * takes N ranks from the sleigh (fetch worker_ids, as the classic
  * sentinel did), starts N workers with those ranks, starts again a worker
  * that dies abnormally (with the same rank, so the master knows where each
- * rank runs; not with --no-restart), and reports on standard output, one line each:
- *
- *   nws-node ranks R1 R2 ...          the ranks, before any worker starts
- *   nws-node up RANK PID              a worker started
- *   nws-node down RANK again|final STATUS   it ended (exit=N or signal=N)
- *   nws-node error TEXT               it could not join (then exit 3)
- *   nws-node done | stopped           the last line
+ * rank runs; not with --no-restart), and reports on standard output, one
+ * line each ("nws-node up RANK PID", ...): the verbs, their arguments and
+ * order, and the exit status are in sleigh/node_protocol.h, shared with
+ * the reader (launch_ssh.c).
  *
  * Nothing outlives it: with --watch-stdin, the end of standard input (the
  * ssh channel closed: the master stopped, died, or lost its connection)
@@ -45,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "node_protocol.h"
 #include "sleighp.h"
 #include "worker.h"
 
@@ -68,16 +66,6 @@ struct node_slot {
 
 static int                   node_wake[2] = {-1, -1};
 static volatile sig_atomic_t node_stop_sig;
-
-/* Monotonic seconds. */
-static double
-node_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* SIGCHLD and the stop signals only wake the loop. */
 static void
@@ -103,7 +91,7 @@ node_say(const char *fmt, ...)
     va_list ap;
     int     rc;
 
-    fputs("nws-node ", stdout);
+    fputs(NWSP_NODE_PREFIX, stdout);
     va_start(ap, fmt);
     rc = vfprintf(stdout, fmt, ap);
     va_end(ap);
@@ -137,7 +125,7 @@ node_ranks(const struct worker *w, long *ranks, int n)
     rc = 0;
 out:
     if (rc != 0) {
-        node_say("error cannot join sleigh %s at %s:%d: %s", w->w_ws_name,
+        node_say(NWSP_NODE_ERROR_V " cannot join sleigh %s at %s:%d: %s", w->w_ws_name,
                  w->w_host ? w->w_host : "$NWS_HOST", w->w_port, err.text);
         fprintf(stderr, "nws-worker: cannot join sleigh %s: %s\n", w->w_ws_name,
                 err.text);
@@ -275,7 +263,7 @@ node_reap(struct node_slot *s, int n, int stopping, int restart, int *lost)
         nwsp_watch_read(&s[i].ns_watch); /* what it said last: did it run a task? */
         again = !stopping && restart && node_should_restart(st);
         if (again) {
-            double now = node_now(), delay = 0;
+            double now = nwsp_mono(), delay = 0;
 
             s[i].ns_fast = now - s[i].ns_started < NODE_FAST_DEATH_S &&
                                    !s[i].ns_watch.ww_took
@@ -292,7 +280,8 @@ node_reap(struct node_slot *s, int n, int stopping, int restart, int *lost)
         } else {
             s[i].ns_gone = 1;
         }
-        if (node_say("down %ld %s %s", s[i].ns_rank, again ? "again" : "final",
+        if (node_say(NWSP_NODE_DOWN_V " %ld %s %s", s[i].ns_rank,
+                     again ? NWSP_NODE_AGAIN : NWSP_NODE_FINAL,
                      node_status_text(st, buf, sizeof(buf))) != 0)
             *lost = 1;
     }
@@ -302,7 +291,7 @@ node_reap(struct node_slot *s, int n, int stopping, int restart, int *lost)
 static void
 node_kill_all(struct node_slot *s, int n)
 {
-    double deadline = node_now() + NODE_TERM_WAIT_S;
+    double deadline = nwsp_mono() + NODE_TERM_WAIT_S;
     int    i, alive, lost = 0;
 
     for (i = 0; i < n; i++)
@@ -314,7 +303,7 @@ node_kill_all(struct node_slot *s, int n)
             alive += s[i].ns_pid > 0;
         if (alive == 0)
             return;
-        if (node_now() > deadline)
+        if (nwsp_mono() > deadline)
             break;
         poll(NULL, 0, 10);
     }
@@ -378,7 +367,7 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
         return NWSP_WORKER_EXIT_NOJOIN;
     }
     /* "ranks R1 R2 ...", cut into lines the master can read whole if long. */
-    fputs("nws-node ranks", stdout);
+    fputs(NWSP_NODE_PREFIX NWSP_NODE_RANKS_V, stdout);
     for (i = 0; i < count; i++)
         printf(" %ld", ranks[i]);
     fputc('\n', stdout);
@@ -416,15 +405,15 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
     for (i = 0; i < count && !lost; i++) {
         s[i].ns_rank = ranks[i];
         s[i].ns_status = -1;
-        s[i].ns_started = node_now();
+        s[i].ns_started = nwsp_mono();
         if ((s[i].ns_pid = node_spawn(argv, rankbuf, sizeof(rankbuf), ranks[i],
                                       w->w_verbose, w->w_secret, &s[i].ns_watch)) < 0) {
             s[i].ns_pid = 0;
             s[i].ns_gone = 1;
-            node_say("down %ld final exit=127", ranks[i]);
+            node_say(NWSP_NODE_DOWN_V " %ld " NWSP_NODE_FINAL " exit=127", ranks[i]);
             continue;
         }
-        if (node_say("up %ld %ld", ranks[i], (long)s[i].ns_pid) != 0)
+        if (node_say(NWSP_NODE_UP_V " %ld %ld", ranks[i], (long)s[i].ns_pid) != 0)
             lost = 1;
     }
     free(ranks);
@@ -433,7 +422,7 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
         node_reap(s, count, 0, restart, &lost);
         if (node_stop_sig != 0 || lost)
             break;
-        now = node_now();
+        now = nwsp_mono();
         next = now + 1.0;
         for (i = 0, running = 0; i < count; i++) {
             if (s[i].ns_pid == 0 && !s[i].ns_gone && s[i].ns_restart_at > 0) {
@@ -446,9 +435,10 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
                     if (s[i].ns_pid < 0) {
                         s[i].ns_pid = 0;
                         s[i].ns_gone = 1;
-                        node_say("down %ld final exit=127", s[i].ns_rank);
-                    } else if (node_say("up %ld %ld", s[i].ns_rank, (long)s[i].ns_pid) !=
-                               0) {
+                        node_say(NWSP_NODE_DOWN_V " %ld " NWSP_NODE_FINAL " exit=127",
+                                 s[i].ns_rank);
+                    } else if (node_say(NWSP_NODE_UP_V " %ld %ld", s[i].ns_rank,
+                                        (long)s[i].ns_pid) != 0) {
                         lost = 1;
                     }
                 } else if (s[i].ns_restart_at < next) {
@@ -504,9 +494,9 @@ node_main(struct worker *w, int count, int watch_stdin, int output, int restart)
             if (s[i].ns_status == -1 || !WIFEXITED(s[i].ns_status) ||
                 WEXITSTATUS(s[i].ns_status) != 0)
                 rc = 1;
-        node_say("done");
+        node_say(NWSP_NODE_DONE_V);
     } else {
-        node_say("stopped");
+        node_say(NWSP_NODE_STOPPED_V);
     }
     for (i = 0; i < count; i++)
         if (s[i].ns_watch.ww_fd >= 0)

@@ -511,7 +511,7 @@ task_run(struct worker *w, const nws_value *v)
     if (span != NULL)
         nwsp_sleigh_items_init(&it, span, spanlen);
     crash_arm(w, v, first, (long)n, batch);
-    t0 = nwsp_sleigh_mono();
+    t0 = nwsp_mono();
     for (i = 0; i < n; i++) {
         own = span != NULL ? task_own(&it, &reuse) : json_incref(json_array_get(args, i));
         if (own == NULL) {
@@ -534,7 +534,7 @@ task_run(struct worker *w, const nws_value *v)
             return NULL;
         }
         json_decref(own);
-        t1 = nwsp_sleigh_mono();
+        t1 = nwsp_mono();
         outs[i].to_secs = t1 - t0;
         t0 = t1;
     }

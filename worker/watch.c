@@ -71,7 +71,7 @@ watch_begin(double timeout)
         return;
     if (timeout > 0) {
         len = snprintf(line, sizeof(line), "t %.3f\n",
-                       nwsp_sleigh_mono() + timeout + NWSP_TIMEOUT_GRACE_S);
+                       nwsp_mono() + timeout + NWSP_TIMEOUT_GRACE_S);
         watch_say(line, (size_t)len);
         watch_armed = 1;
     } else if (!watch_said_task) {

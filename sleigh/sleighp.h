@@ -1,7 +1,7 @@
 /*
- * sleighp.h -- private header of the Sleigh part of libnws, shared by
- * libnws/sleigh*.c, the launchers in sleigh/ and nws-worker (which links
- * libnws.a and so may use these hidden nwsp_ functions).
+ * sleighp.h -- private header of the Sleigh client (sleigh/), shared with
+ * nws-worker (which links libnws.a, where the Sleigh's objects are built,
+ * and so may use these hidden nwsp_ functions).
  *
  * Records (JSON text, descriptor 1; man/nws-worker.1 documents them):
  *
@@ -29,6 +29,7 @@
 #include "nws.h"
 #include "nws_json.h"
 #include "nws_sleigh.h"
+#include "util.h" /* clocks, base64, argv vectors */
 
 /* Names in the sleigh workspace. */
 #define NWSP_SLEIGH_TASK      "task"
@@ -79,15 +80,10 @@ int nwsp_sleigh_read_value(nws_client *c, int try, int timeout_ms, nws_value **o
 json_t *nwsp_sleigh_decode(const nws_value *v);
 /* Parses the decimal metadata entry key of m into *out; 0, or -1 if absent or bad. */
 int nwsp_sleigh_meta_long(const nws_meta *m, const char *key, long *out);
-/* Encodes bytes as base64 into a new string (free()), or NULL. */
-char *nwsp_sleigh_b64(const unsigned char *p, size_t len);
-/* Decodes base64 text into a new buffer (*len bytes, NUL-terminated), or NULL. */
-char *nwsp_sleigh_unb64(const char *s, size_t *len);
 /* Writes a fresh, printable, unique batch id into buf (at least 48 bytes). */
 void nwsp_sleigh_batch_id(char *buf, size_t len, unsigned seq);
-/* Seconds since the epoch, and a monotonic clock in seconds. */
+/* Seconds since the epoch (the monotonic clock is nwsp_mono, util.h). */
 double nwsp_sleigh_now(void);
-double nwsp_sleigh_mono(void);
 
 /* ---- sleigh_json.c: the records' JSON, without jansson's slow codec ------- */
 

@@ -28,7 +28,7 @@ nws_sleigh_bytes(const char *p, size_t len)
     if (s != NULL)
         return s;
     /* Not UTF-8: JSON text cannot carry it, base64 can (command.c decodes it). */
-    if ((enc = nwsp_sleigh_b64((const unsigned char *)p, len)) == NULL)
+    if ((enc = nwsp_b64_encode(p, len)) == NULL)
         return NULL;
     s = json_pack("{s:s}", "nwsBytes", enc);
     free(enc);

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../sleigh/launch.h"
-#include "../sleigh/nodes.h"
+#include "launch.h"
+#include "nodes.h"
 #include "nwsp.h"
 #include "sleighp.h"
 
@@ -40,15 +40,6 @@ nws_sleigh_options_init(nws_sleigh_options *opt)
     opt->workers = -1;
     opt->retries = -1;
     opt->join_timeout = SLEIGH_JOIN_TIMEOUT;
-}
-
-/* Sleeps ms milliseconds. */
-static void
-sleigh_nap(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
 }
 
 /* Connects and allocates the sleigh; NULL on failure. */
@@ -140,14 +131,6 @@ sleigh_launcher(const nws_sleigh_options *opt, nws_error *err)
     return ops;
 }
 
-/* getenv for nwsp_nodes_from_env. */
-static const char *
-sleigh_getenv(const char *name, void *arg)
-{
-    (void)arg;
-    return getenv(name);
-}
-
 /*
  * The nodes of a remote launch: opt->nodes, else the batch scheduler's
  * allocation, with opt->workers > 0 spread over them.  0, or -1.
@@ -155,20 +138,14 @@ sleigh_getenv(const char *name, void *arg)
 static int
 sleigh_nodes(const nws_sleigh_options *opt, struct nwsp_nodes *nl, nws_error *err)
 {
-    size_t i;
-    int    rc;
+    int rc;
 
-    for (i = 0; opt->nodes != NULL && opt->nodes[i] != NULL; i++)
-        if (nwsp_nodes_parse(nl, opt->nodes[i], err) != 0)
-            return -1;
-    if (nl->nl_n == 0) {
-        if ((rc = nwsp_nodes_from_env(nl, sleigh_getenv, NULL, NULL, err)) < 0)
-            return -1;
-        if (rc == 0) {
-            nwsp_err_set(err, NWS_ERR_INVALID, 0,
-                         "no nodes: give a node list, or run inside a batch allocation");
-            return -1;
-        }
+    if ((rc = nwsp_nodes_plan(nl, opt->nodes, NULL, NULL, NULL, err)) < 0)
+        return -1;
+    if (rc == 0) {
+        nwsp_err_set(err, NWS_ERR_INVALID, 0,
+                     "no nodes: give a node list, or run inside a batch allocation");
+        return -1;
     }
     if (opt->workers > 0)
         nwsp_nodes_spread(nl, opt->workers);
@@ -247,7 +224,7 @@ sleigh_launch(nws_sleigh *s, const nws_sleigh_options *opt,
         want = base + st.wanted;
     if (opt->join_timeout <= 0)
         return 0;
-    deadline = nwsp_sleigh_mono() + opt->join_timeout;
+    deadline = nwsp_mono() + opt->join_timeout;
     for (;;) {
         if ((have = nwsp_sleigh_rank_count(s, err)) < 0)
             return -1;
@@ -261,13 +238,13 @@ sleigh_launch(nws_sleigh *s, const nws_sleigh_options *opt,
                          have, want);
             return -1;
         }
-        if (nwsp_sleigh_mono() > deadline) {
+        if (nwsp_mono() > deadline) {
             nwsp_err_set(err, NWS_ERR_TIMEOUT, 0,
                          "only %ld of %ld workers joined within %.0f s", have, want,
                          opt->join_timeout);
             return -1;
         }
-        sleigh_nap(nap);
+        nwsp_sleep_ms(nap);
         if (nap < 50)
             nap *= 2;
     }
@@ -590,7 +567,7 @@ nws_sleigh_nodes(nws_sleigh *s, nws_error *err)
 long
 nws_sleigh_wait_workers(nws_sleigh *s, long n, double timeout, nws_error *err)
 {
-    double deadline = nwsp_sleigh_mono() + (timeout > 0 ? timeout : 0);
+    double deadline = nwsp_mono() + (timeout > 0 ? timeout : 0);
     long   have;
     int    nap = 2;
 
@@ -601,9 +578,9 @@ nws_sleigh_wait_workers(nws_sleigh *s, long n, double timeout, nws_error *err)
     }
     for (;;) {
         if ((have = nwsp_sleigh_rank_count(s, err)) < 0 || have >= n ||
-            nwsp_sleigh_mono() >= deadline)
+            nwsp_mono() >= deadline)
             return have;
-        sleigh_nap(nap);
+        nwsp_sleep_ms(nap);
         if (nap < 50)
             nap *= 2;
     }

@@ -122,7 +122,7 @@ nwsp_sleigh_read_short(nws_client *c, nws_error *err)
 static int
 wire_left_ms(double deadline)
 {
-    double left = deadline - nwsp_sleigh_mono();
+    double left = deadline - nwsp_mono();
 
     return left <= 0 ? 0 : (int)(left * 1000) + 1;
 }
@@ -134,7 +134,7 @@ nwsp_sleigh_read_value(nws_client *c, int try, int timeout_ms, nws_value **out,
 {
     struct nwsp_reply r;
     struct pollfd     pfd;
-    double deadline = nwsp_sleigh_mono() + (timeout_ms > 0 ? timeout_ms : 0) / 1e3;
+    double            deadline = nwsp_mono() + (timeout_ms > 0 ? timeout_ms : 0) / 1e3;
     int               rc;
 
     *out = NULL;

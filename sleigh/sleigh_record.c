@@ -16,9 +16,6 @@
 #include "nwsp.h"
 #include "sleighp.h"
 
-static const char record_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /* A call task: {"kind": "call", "module": m, "function": f}; new reference, or NULL. */
 json_t *
 nws_sleigh_call(const char *module, const char *function)
@@ -91,7 +88,7 @@ nws_sleigh_output(const json_t *cmd_value, const char *stream, size_t *len)
     snprintf(key, sizeof(key), "%s_b64", stream);
     if ((s = json_string_value(json_object_get(cmd_value, key))) == NULL)
         return NULL;
-    return nwsp_sleigh_unb64(s, len);
+    return nwsp_b64_decode(s, len);
 }
 
 /* Decodes a record (strings may hold NUL): a new reference, or NULL. */
@@ -121,67 +118,6 @@ nwsp_sleigh_meta_long(const nws_meta *m, const char *key, long *out)
     return 0;
 }
 
-/* Base64 of len bytes: a new string, or NULL. */
-char *
-nwsp_sleigh_b64(const unsigned char *p, size_t len)
-{
-    char  *out, *o;
-    size_t i;
-
-    if (len > (SIZE_MAX - 4) / 4 * 3 || (out = malloc((len + 2) / 3 * 4 + 1)) == NULL)
-        return NULL;
-    o = out;
-    for (i = 0; i + 2 < len; i += 3) {
-        *o++ = record_b64[p[i] >> 2];
-        *o++ = record_b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-        *o++ = record_b64[((p[i + 1] & 15) << 2) | (p[i + 2] >> 6)];
-        *o++ = record_b64[p[i + 2] & 63];
-    }
-    if (i < len) {
-        *o++ = record_b64[p[i] >> 2];
-        if (i + 1 < len) {
-            *o++ = record_b64[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-            *o++ = record_b64[(p[i + 1] & 15) << 2];
-        } else {
-            *o++ = record_b64[(p[i] & 3) << 4];
-            *o++ = '=';
-        }
-        *o++ = '=';
-    }
-    *o = '\0';
-    return out;
-}
-
-/* Decodes base64 (padding optional, no whitespace): new buffer, or NULL. */
-char *
-nwsp_sleigh_unb64(const char *s, size_t *len)
-{
-    size_t         n = strlen(s), i, o = 0;
-    unsigned       acc = 0, bits = 0;
-    unsigned char *out;
-    const char    *k;
-
-    if ((out = malloc(n / 4 * 3 + 4)) == NULL)
-        return NULL;
-    for (i = 0; i < n && s[i] != '='; i++) {
-        if ((k = strchr(record_b64, s[i])) == NULL || s[i] == '\0') {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)(k - record_b64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    out[o] = '\0';
-    if (len != NULL)
-        *len = o;
-    return (char *)out;
-}
-
 /*
  * A batch id: "b<seq>-<pid>-<8 random hex digits>".  The sequence number
  * and pid make it unique within a master, the random part across masters
@@ -208,15 +144,5 @@ nwsp_sleigh_now(void)
     struct timespec ts;
 
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Seconds on the monotonic clock. */
-double
-nwsp_sleigh_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }

@@ -855,7 +855,7 @@ batch_read_counted(nws_sleigh_pending *p, int timeout_ms, nws_error *err)
 static int
 batch_read_polled(nws_sleigh_pending *p, int timeout_ms, nws_error *err)
 {
-    double     deadline = nwsp_sleigh_mono() + (timeout_ms > 0 ? timeout_ms / 1e3 : 0);
+    double     deadline = nwsp_mono() + (timeout_ms > 0 ? timeout_ms / 1e3 : 0);
     double     left;
     nws_value *v;
     long       pending;
@@ -887,7 +887,7 @@ batch_read_polled(nws_sleigh_pending *p, int timeout_ms, nws_error *err)
                 return batch_take(p, v, err) == 0 ? 1 : -1;
             return batch_finish(p, err) == 0 ? 0 : -1;
         }
-        left = deadline - nwsp_sleigh_mono();
+        left = deadline - nwsp_mono();
         if (timeout_ms >= 0 && left <= 0)
             return NWS_SLEIGH_TIMEOUT;
         batch_nap(timeout_ms >= 0 && left < p->p_poll_s ? left : p->p_poll_s);

@@ -1,0 +1,360 @@
+/*
+ * opts.c -- the sleigh command's options: the usage text, getopt_long up to
+ * the command, and -j's worker count.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sl.h"
+#include "util.h"
+
+/* The usage text; to stdout for --help, stderr for mistakes. */
+static void
+sl_usage(FILE *fp)
+{
+    static const char text[] =
+        "usage: sleigh [OPTIONS] [--] COMMAND [ARG...] [::: INPUT...] [:::: FILE...]\n"
+        "Runs COMMAND once per input on parallel workers, as GNU parallel does.\n"
+        "\n"
+        "Each ::: list or :::: file (of lines) is an input source; several give\n"
+        "their cartesian product; :::+ and ::::+ link a source to the previous\n"
+        "one.  Without any, the lines of stdin are the inputs.\n"
+        "Placeholders: {} the input, {1} {2} ... the input of each source, {.}\n"
+        "without extension, {/} basename, {//} dirname, {/.} basename without\n"
+        "extension (also {1.} {1/} ...), {#} the input number, {%} the worker\n"
+        "rank + 1.  Without any, the inputs are appended to the command.\n"
+        "\n"
+        "  -j, --jobs N          workers: N, +N or -N (more or fewer than the\n"
+        "                        cores), N% of the cores (default: one per core)\n"
+        "  -k, --keep-order      print the results in input order\n"
+        "      --progress, --bar a progress bar with ETA on stderr (default: if\n"
+        "                        stderr is a terminal); --no-progress: never\n"
+        "      --joblog FILE     one line per input: seq, host/rank, start,\n"
+        "                        runtime, exit status, signal, command\n"
+        "      --retries N       run a failing input up to N more times\n"
+        "      --chunk N         inputs per task (default 1)\n"
+        "      --timeout SECS    kill a command running longer (its worker too if\n"
+        "                        it hangs); the input fails (Exitval -1)\n"
+        "      --halt WHEN,WHY   stop early: now|soon,fail|success|done=N[%]\n"
+        "      --max-output SIZE cut a job's stdout, and its stderr, at SIZE\n"
+        "                        bytes; the job then fails (default: no limit)\n"
+        "      --server HOST:PORT  the nwsserver (default: $NWS_HOST:$NWS_PORT\n"
+        "                        if it answers, else a private one)\n"
+        "  -a, --arg-file FILE   an input source read from FILE (as :::: FILE)\n"
+        "  -0, --null            inputs are separated by NUL, not newline\n"
+        "  -q, --quote           never run the command through a shell\n"
+        "      --shell           always run it through /bin/sh -c\n"
+        "      --tag             prefix output lines with the input and a tab\n"
+        "  -v, --verbose         print each command before its output\n"
+        "      --dry-run         print the commands, run nothing\n"
+        "      --worker-log      show the workers' own messages on stderr\n"
+        "  -S, --nodes LIST      workers on other hosts: [N/][user@]host[:N],...\n"
+        "                        (N workers each, default 1; node[01-04] ranges);\n"
+        "                        -j N then means N in all.  Without -S and\n"
+        "                        --nodefile, a batch allocation's nodes (Slurm,\n"
+        "                        PBS, SGE, LSF) are used\n"
+        "      --nodefile FILE   the same, a host per line (\"host N\" too)\n"
+        "      --launcher NAME   ssh (default with nodes), srun, or local\n"
+        "      --remote-server HOST[:PORT]  the nodes reach the server there\n"
+        "                        (default: through the ssh connections)\n"
+        "      --ssh-user USER, --ssh-port PORT, --ssh-config FILE,\n"
+        "      --ssh-identity FILE, --known-hosts FILE  ssh settings\n"
+        "      --accept-new-hostkeys  add unknown host keys to known_hosts\n"
+        "      --ssh-timeout SECS  for a node to connect and start (30)\n"
+        "      --partial         go on with the nodes that started\n"
+        "      --worker PATH     nws-worker on the nodes (default: on their PATH)\n"
+        "  -h, --help            this text;  -V, --version  the version\n"
+        "\n"
+        "Exit status: the number of inputs whose command failed (at most 101),\n"
+        "or 255 if sleigh itself failed.\n";
+
+    fputs(text, fp);
+}
+
+enum {
+    SL_OPT_PROGRESS = 256,
+    SL_OPT_NO_PROGRESS,
+    SL_OPT_JOBLOG,
+    SL_OPT_RETRIES,
+    SL_OPT_CHUNK,
+    SL_OPT_TIMEOUT,
+    SL_OPT_HALT,
+    SL_OPT_MAX_OUTPUT,
+    SL_OPT_SERVER,
+    SL_OPT_SHELL,
+    SL_OPT_TAG,
+    SL_OPT_DRY_RUN,
+    SL_OPT_WORKER_LOG,
+    SL_OPT_NODEFILE,
+    SL_OPT_LAUNCHER,
+    SL_OPT_REMOTE_SERVER,
+    SL_OPT_SSH_USER,
+    SL_OPT_SSH_PORT,
+    SL_OPT_SSH_CONFIG,
+    SL_OPT_SSH_IDENTITY,
+    SL_OPT_KNOWN_HOSTS,
+    SL_OPT_ACCEPT_NEW,
+    SL_OPT_PARTIAL,
+    SL_OPT_SSH_TIMEOUT,
+    SL_OPT_WORKER
+};
+
+/*
+ * Parses the options; *optind_out gets the index of the command.  Returns
+ * -1 to go on, or an exit status (help, version, usage error).
+ */
+int
+sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
+{
+    static const struct option longopts[] = {
+        {"jobs", required_argument, NULL, 'j'},
+        {"keep-order", no_argument, NULL, 'k'},
+        {"progress", no_argument, NULL, SL_OPT_PROGRESS},
+        {"bar", no_argument, NULL, SL_OPT_PROGRESS},
+        {"no-progress", no_argument, NULL, SL_OPT_NO_PROGRESS},
+        {"joblog", required_argument, NULL, SL_OPT_JOBLOG},
+        {"retries", required_argument, NULL, SL_OPT_RETRIES},
+        {"chunk", required_argument, NULL, SL_OPT_CHUNK},
+        {"timeout", required_argument, NULL, SL_OPT_TIMEOUT},
+        {"halt", required_argument, NULL, SL_OPT_HALT},
+        {"halt-on-error", required_argument, NULL, SL_OPT_HALT},
+        {"max-output", required_argument, NULL, SL_OPT_MAX_OUTPUT},
+        {"server", required_argument, NULL, SL_OPT_SERVER},
+        {"arg-file", required_argument, NULL, 'a'},
+        {"null", no_argument, NULL, '0'},
+        {"quote", no_argument, NULL, 'q'},
+        {"shell", no_argument, NULL, SL_OPT_SHELL},
+        {"tag", no_argument, NULL, SL_OPT_TAG},
+        {"verbose", no_argument, NULL, 'v'},
+        {"dry-run", no_argument, NULL, SL_OPT_DRY_RUN},
+        {"worker-log", no_argument, NULL, SL_OPT_WORKER_LOG},
+        {"nodes", required_argument, NULL, 'S'},
+        {"sshlogin", required_argument, NULL, 'S'},
+        {"nodefile", required_argument, NULL, SL_OPT_NODEFILE},
+        {"sshloginfile", required_argument, NULL, SL_OPT_NODEFILE},
+        {"launcher", required_argument, NULL, SL_OPT_LAUNCHER},
+        {"remote-server", required_argument, NULL, SL_OPT_REMOTE_SERVER},
+        {"ssh-user", required_argument, NULL, SL_OPT_SSH_USER},
+        {"ssh-port", required_argument, NULL, SL_OPT_SSH_PORT},
+        {"ssh-config", required_argument, NULL, SL_OPT_SSH_CONFIG},
+        {"ssh-identity", required_argument, NULL, SL_OPT_SSH_IDENTITY},
+        {"known-hosts", required_argument, NULL, SL_OPT_KNOWN_HOSTS},
+        {"accept-new-hostkeys", no_argument, NULL, SL_OPT_ACCEPT_NEW},
+        {"partial", no_argument, NULL, SL_OPT_PARTIAL},
+        {"ssh-timeout", required_argument, NULL, SL_OPT_SSH_TIMEOUT},
+        {"worker", required_argument, NULL, SL_OPT_WORKER},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    char *end;
+    int   ch;
+
+    while ((ch = getopt_long(argc, argv, "+j:P:ka:0qvS:hV", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+        case 'P':
+            o->jobs = optarg;
+            break;
+        case 'k':
+            o->keep_order = 1;
+            break;
+        case SL_OPT_PROGRESS:
+            o->progress = SL_PROGRESS_ON;
+            break;
+        case SL_OPT_NO_PROGRESS:
+            o->progress = SL_PROGRESS_OFF;
+            break;
+        case SL_OPT_JOBLOG:
+            o->joblog = optarg;
+            break;
+        case SL_OPT_RETRIES:
+            if (sl_parse_count(optarg, SL_MAX_RETRIES, &o->retries) != 0) {
+                sl_warnx("--retries: want a count from 0 to %d: %s", SL_MAX_RETRIES,
+                         optarg);
+                return SL_EXIT_ERROR;
+            }
+            break;
+        case SL_OPT_CHUNK:
+            if (sl_parse_count(optarg, 1000000, &o->chunk) != 0 || o->chunk < 1) {
+                sl_warnx("--chunk: want a count from 1 to 1000000: %s", optarg);
+                return SL_EXIT_ERROR;
+            }
+            break;
+        case SL_OPT_HALT: {
+            nws_error herr;
+
+            if (nws_sleigh_halt_parse(optarg, &o->halt, &herr) != 0) {
+                sl_warnx("--%s", herr.text);
+                return SL_EXIT_ERROR;
+            }
+            o->halt_spec = optarg;
+            break;
+        }
+        case SL_OPT_TIMEOUT:
+            errno = 0;
+            o->timeout = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(o->timeout > 0) ||
+                o->timeout > 1e9) {
+                sl_warnx("--timeout: want seconds: %s", optarg);
+                return SL_EXIT_ERROR;
+            }
+            break;
+        case SL_OPT_MAX_OUTPUT: {
+            uint64_t size;
+
+            if (nwsp_parse_size(optarg, LONG_MAX, &size) != 0) {
+                sl_warnx("--max-output: want a size (K, M, G suffixes): %s", optarg);
+                return SL_EXIT_ERROR;
+            }
+            o->max_output = (long)size;
+            break;
+        }
+        case SL_OPT_SERVER:
+            o->server = optarg;
+            break;
+        case 'a':
+            if (o->narg_files == (int)(sizeof(o->arg_files) / sizeof(o->arg_files[0]))) {
+                sl_warnx("too many --arg-file options");
+                return SL_EXIT_ERROR;
+            }
+            o->arg_files[o->narg_files++] = optarg;
+            break;
+        case '0':
+            o->delim = '\0';
+            break;
+        case 'q':
+            o->shell = SL_SHELL_NEVER;
+            break;
+        case SL_OPT_SHELL:
+            o->shell = SL_SHELL_ALWAYS;
+            break;
+        case SL_OPT_TAG:
+            o->tag = 1;
+            break;
+        case 'v':
+            o->verbose = 1;
+            break;
+        case SL_OPT_DRY_RUN:
+            o->dry_run = 1;
+            break;
+        case SL_OPT_WORKER_LOG:
+            o->worker_log = 1;
+            break;
+        case 'S':
+            if (o->nnodes == (int)(sizeof(o->nodes) / sizeof(o->nodes[0]))) {
+                sl_warnx("too many -S options");
+                return SL_EXIT_ERROR;
+            }
+            o->nodes[o->nnodes++] = optarg;
+            break;
+        case SL_OPT_NODEFILE:
+            if (o->nnodefiles == (int)(sizeof(o->nodefiles) / sizeof(o->nodefiles[0]))) {
+                sl_warnx("too many --nodefile options");
+                return SL_EXIT_ERROR;
+            }
+            o->nodefiles[o->nnodefiles++] = optarg;
+            break;
+        case SL_OPT_LAUNCHER:
+            if (strcmp(optarg, "ssh") != 0 && strcmp(optarg, "srun") != 0 &&
+                strcmp(optarg, "local") != 0) {
+                sl_warnx("--launcher: want ssh, srun or local: %s", optarg);
+                return SL_EXIT_ERROR;
+            }
+            o->launcher = optarg;
+            break;
+        case SL_OPT_REMOTE_SERVER:
+            o->remote_server = optarg;
+            break;
+        case SL_OPT_SSH_USER:
+            o->ssh_user = optarg;
+            break;
+        case SL_OPT_SSH_PORT:
+            if (sl_parse_count(optarg, 65535, &o->ssh_port) != 0 || o->ssh_port < 1) {
+                sl_warnx("--ssh-port: want a port: %s", optarg);
+                return SL_EXIT_ERROR;
+            }
+            break;
+        case SL_OPT_SSH_CONFIG:
+            o->ssh_config = optarg;
+            break;
+        case SL_OPT_SSH_IDENTITY:
+            o->ssh_identity = optarg;
+            break;
+        case SL_OPT_KNOWN_HOSTS:
+            o->known_hosts = optarg;
+            break;
+        case SL_OPT_ACCEPT_NEW:
+            o->accept_new = 1;
+            break;
+        case SL_OPT_PARTIAL:
+            o->partial = 1;
+            break;
+        case SL_OPT_SSH_TIMEOUT:
+            errno = 0;
+            o->ssh_timeout = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(o->ssh_timeout > 0) ||
+                o->ssh_timeout > 86400) {
+                sl_warnx("--ssh-timeout: want seconds: %s", optarg);
+                return SL_EXIT_ERROR;
+            }
+            break;
+        case SL_OPT_WORKER:
+            o->worker = optarg;
+            break;
+        case 'h':
+            sl_usage(stdout);
+            return 0;
+        case 'V':
+            printf("sleigh (nws) %s\n", NWS_VERSION);
+            return 0;
+        default:
+            fprintf(stderr, "Try '%s --help'.\n", sl_prog);
+            return SL_EXIT_ERROR;
+        }
+    }
+    *optind_out = optind;
+    return -1;
+}
+
+/*
+ * The number of workers -j asks for: N, +N / -N (relative to the cores),
+ * N% (of the cores), at least 1.  Returns it, or -1 (message printed).
+ */
+long
+sl_jobs(const char *spec)
+{
+    long   cores = sysconf(_SC_NPROCESSORS_ONLN), n;
+    char   buf[32];
+    size_t len;
+
+    if (cores < 1)
+        cores = 1;
+    if (spec == NULL)
+        return cores;
+    len = strlen(spec);
+    if (len >= sizeof(buf))
+        goto bad;
+    if (len > 1 && spec[len - 1] == '%') {
+        memcpy(buf, spec, len - 1);
+        buf[len - 1] = '\0';
+        if (sl_parse_count(buf, 100000, &n) != 0)
+            goto bad;
+        n = cores * n / 100;
+    } else if (spec[0] == '+' || spec[0] == '-') {
+        if (sl_parse_count(spec + 1, 100000, &n) != 0)
+            goto bad;
+        n = spec[0] == '+' ? cores + n : cores - n;
+    } else if (sl_parse_count(spec, 100000, &n) != 0 || n == 0) {
+        goto bad;
+    }
+    return n < 1 ? 1 : n > 4096 ? 4096 : n;
+bad:
+    sl_warnx("-j: want N, +N, -N or N%% (N at least 1): %s", spec);
+    return -1;
+}

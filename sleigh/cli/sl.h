@@ -1,0 +1,264 @@
+/*
+ * sl.h -- the sleigh command's private header (sleigh/cli/): its constants,
+ * types and the functions its files share, one section per file.  main.c
+ * has the overview of the command.
+ */
+#ifndef NWS_SLEIGH_CLI_SL_H
+#define NWS_SLEIGH_CLI_SL_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "nws.h"
+#include "nws_sleigh.h"
+
+struct nwsp_nodes;
+struct sl_done;
+struct sl_run;
+
+#define SL_EXIT_MAX_FAILED 101
+#define SL_EXIT_ERROR      255
+#define SL_MAX_RETRIES     1000
+#define SL_READ_AHEAD      10000 /* stdin lines read beyond those submitted */
+#define SL_SERVER_WAIT_MS  10000 /* for the private server's ready line */
+#define SL_SERVER_STOP_MS  3000
+#define SL_POLL_MS         20  /* a wait while stdin may still bring input */
+#define SL_IDLE_MS         250 /* a wait for results when all input is in */
+#define SL_HEALTH_S        2.0 /* look at the workers after this long without results */
+#define SL_PROGRESS_S      0.2
+#define SL_SPILL           65536 /* a job's stream past this travels as a value of its own */
+
+/* util.c: messages, allocation that dies on failure, a growable string. */
+extern const char *sl_prog;
+void               sl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void               sl_nomem(void) __attribute__((noreturn));
+
+/* A growable byte string, always NUL-terminated once anything was added. */
+struct sl_buf {
+    char  *p;
+    size_t len, cap;
+};
+
+void *sl_malloc(size_t n);
+void *sl_reallocarray(void *p, size_t n, size_t sz);
+char *sl_strdup(const char *s);
+int   sl_write_all(int fd, const char *buf, size_t len);
+void  sl_buf_add(struct sl_buf *b, const char *s, size_t n);
+void  sl_buf_adds(struct sl_buf *b, const char *s);
+void  sl_buf_add_word(struct sl_buf *b, const char *s, size_t n);
+int   sl_parse_count(const char *s, long max, long *out);
+
+/* opts.c: the options. */
+enum sl_shell_mode { SL_SHELL_AUTO, SL_SHELL_NEVER, SL_SHELL_ALWAYS };
+enum sl_progress_mode { SL_PROGRESS_AUTO, SL_PROGRESS_ON, SL_PROGRESS_OFF };
+
+struct sl_opts {
+    const char *jobs; /* -j as given; NULL: one per core */
+    int         keep_order;
+    int         progress; /* enum sl_progress_mode */
+    const char *joblog;
+    long        retries;
+    long        chunk;
+    double      timeout; /* seconds per command; 0: none */
+    const char *halt_spec; /* --halt as given */
+    nws_sleigh_halt halt;
+    long        max_output;
+    const char *server; /* HOST:PORT */
+    char        delim;  /* '\n', or '\0' with -0 */
+    int         shell;  /* enum sl_shell_mode */
+    int         tag;
+    int         verbose; /* print each command before its output */
+    int         dry_run;
+    int         worker_log;
+    /* Workers on other machines. */
+    const char *nodes[64];      /* -S lists */
+    int         nnodes;
+    const char *nodefiles[16];  /* --nodefile */
+    int         nnodefiles;
+    const char *launcher;       /* --launcher */
+    const char *remote_server;  /* --remote-server HOST[:PORT] */
+    const char *ssh_user;
+    long        ssh_port;
+    const char *ssh_config;
+    const char *ssh_identity;
+    const char *known_hosts;
+    int         accept_new;
+    int         partial;
+    double      ssh_timeout;    /* --ssh-timeout: seconds per node to start; 0: 30 */
+    const char *worker;         /* --worker: nws-worker on the nodes */
+    const char *arg_files[64];
+    int         narg_files;
+};
+
+int  sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);
+long sl_jobs(const char *spec);
+
+/* input.c: input sources (each ::: list or :::: file one source). */
+struct sl_src {
+    char **v;
+    size_t n, cap;
+    int    linked; /* goes with the previous source (:::+), not across it */
+};
+
+struct sl_input {
+    struct sl_src *src;
+    size_t         nsrc;
+    /* Groups of linked sources: the product runs over these. */
+    size_t       *group_first; /* first source of each group */
+    size_t       *group_len;   /* elements of each group (its longest source) */
+    size_t        ngroups;
+    size_t        total;     /* elements; for stdin, lines read so far */
+    int           streaming; /* stdin lines, read as the run goes */
+    int           eof;       /* streaming: stdin is finished */
+    int           fd;        /* streaming: 0 */
+    char          delim;
+    struct sl_buf partial; /* streaming: the line being read */
+};
+
+int  sl_input_parse(struct sl_input *in, const struct sl_opts *o, int argc, char **argv,
+                    int first, int *ncmd);
+int  sl_input_plan(struct sl_input *in);
+void sl_input_elem(const struct sl_input *in, size_t idx, const char **args);
+int  sl_input_fill(struct sl_input *in, int wait_ms);
+void sl_input_free(struct sl_input *in);
+void sl_read_ahead(struct sl_input *in, long workers);
+
+/* tmpl.c: the command template. */
+/*
+ * A command word is parsed into segments: literal text and placeholders.
+ * Compiling gives output words, each a sequence of pieces: a slot (a text
+ * made of segments, filled per element) or the rank marker.  The structure
+ * is the same for every element; only slot texts change.
+ */
+enum sl_seg_kind { SL_SEG_TEXT, SL_SEG_INPUT, SL_SEG_SEQ, SL_SEG_RANK };
+enum sl_mod { SL_MOD_NONE, SL_MOD_NOEXT, SL_MOD_BASE, SL_MOD_DIR, SL_MOD_BASE_NOEXT };
+
+struct sl_seg {
+    int         kind; /* enum sl_seg_kind */
+    const char *text; /* SL_SEG_TEXT: borrowed from argv or static */
+    size_t      len;
+    size_t      src;   /* SL_SEG_INPUT: 0 all inputs, else the 1-based source */
+    int         mod;   /* enum sl_mod */
+    int         quote; /* single-quote the input (shell mode) */
+    int         raw;   /* the input as shell text, unquoted (no command given) */
+};
+
+struct sl_slot {
+    struct sl_seg *segs;
+    size_t         nsegs;
+    int            fixed; /* no input in it: the same for every element */
+    char          *text;  /* fixed: its text */
+    size_t         argno; /* 1-based position in the task's argument list */
+};
+
+#define SL_PIECE_RANK SIZE_MAX
+
+struct sl_oword {
+    size_t *pieces; /* slot indexes, or SL_PIECE_RANK */
+    size_t  npieces;
+};
+
+struct sl_tmpl {
+    struct sl_oword *words;
+    size_t           nwords;
+    struct sl_slot  *slots;
+    size_t           nslots;
+    size_t           nvar;  /* slots that vary: the element's arguments */
+    int              shell; /* run as /bin/sh -c WORD2 */
+};
+
+size_t  sl_placeholder(const char *p, size_t nsrc, struct sl_seg *seg);
+int     sl_word_needs_shell(const char *word, size_t nsrc, int first);
+void    sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc,
+                        int shell_mode);
+void    sl_tmpl_free(struct sl_tmpl *t);
+void    sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc,
+                     size_t idx, struct sl_buf *b);
+void    sl_tmpl_display(const struct sl_tmpl *t, char *const *texts, int rank,
+                        struct sl_buf *b);
+json_t *sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed);
+
+/* server.c: the server of the run (maybe a private nwsserver). */
+struct sl_server {
+    char  host[256];
+    int   port;
+    pid_t pid;      /* a private nwsserver we started, or 0 */
+    int   ready_fd; /* its stdout, kept open until it stops */
+};
+
+void sl_server_stop(struct sl_server *sv);
+int  sl_server_find(struct sl_server *sv, const struct sl_opts *o);
+
+/* nodes.c: where the workers run. */
+int     sl_nodes_plan(const struct sl_opts *o, struct nwsp_nodes *nl, int *remote,
+                      long *local_slots);
+int     sl_remote_server(const char *spec, char *host, size_t len, int *port);
+json_t *sl_rank_nodes(nws_sleigh *s);
+
+/* output.c: job output of any size, and the progress bar. */
+void   sl_progress_clear(struct sl_run *run);
+void   sl_progress_draw(struct sl_run *run, int force);
+int    sl_stream_apart(const json_t *v, const char *stream);
+size_t sl_stream_bytes(const json_t *v, const char *stream);
+void   sl_stream_drop(struct sl_run *run, const json_t *v);
+void   sl_print(struct sl_run *run, struct sl_done *d);
+void   sl_output(struct sl_run *run, size_t idx, struct sl_done *d);
+void   sl_one_line(char *s);
+long   sl_value_int(const json_t *v, const char *key, long dflt);
+
+/* run.c: the run, round by round. */
+extern volatile sig_atomic_t sl_interrupted; /* the signal that asked us to stop */
+
+/* One element's outcome, kept until it can be printed (-k). */
+struct sl_done {
+    char  *out, *err; /* new buffers (NULL: none) */
+    size_t outlen, errlen;
+    json_t *val;       /* the result, while a stream of it is still on the server */
+    int     outfd, errfd; /* -k: a stream moved to a temp file; -1 none, -2 lost */
+    char  *cmd; /* -v: the command line */
+    char  *tag; /* --tag: the inputs */
+};
+
+struct sl_run {
+    struct sl_opts  *o;
+    struct sl_input *in;
+    struct sl_tmpl  *t;
+    nws_sleigh      *s;
+    json_t          *task, *fixed;
+    long             workers;
+    char             hostname[256];
+    FILE            *joblog;
+    json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
+
+    /* Element bookkeeping. */
+    size_t           done;   /* elements finished for good */
+    size_t           failed; /* of which failed */
+    int              halted; /* --halt struck: no more inputs run */
+    size_t           not_run; /* inputs --halt left out */
+    int              fail_status; /* exit status of the first failed input (--halt) */
+    struct sl_done **held;   /* -k: finished, not printed yet (by element) */
+    size_t           nheld;
+    size_t           next_print;
+    size_t          *retry; /* elements to run again in the next round */
+    size_t           nretry, cap_retry;
+
+    /* Slot texts of the element at hand. */
+    struct sl_buf *slot_bufs;
+    char         **texts;
+
+    /* Progress bar. */
+    int    progress;
+    int    tty; /* stderr is a terminal */
+    int    bar_shown;
+    double started, last_draw;
+    int    broken; /* stdout is gone */
+};
+
+void sl_signals(void);
+int  sl_run_all(struct sl_run *run);
+int  sl_dry_run(struct sl_run *run);
+
+#endif
