@@ -125,14 +125,12 @@ sleigh_is_sentinel(struct sleigh *s, struct conn *c)
 void
 sleigh_start_join(struct sleigh *s, long delay_ms, int by_status)
 {
-    struct timeval tv;
+    struct timeval tv = nwsp_ms_timeval(delay_ms);
 
     if (s->s_join != JOIN_OPEN)
         return;
     s->s_join = JOIN_JOINING;
     s->s_status_join = by_status;
-    tv.tv_sec = delay_ms / 1000;
-    tv.tv_usec = (delay_ms % 1000) * 1000;
     evtimer_add(s->s_join_timer, &tv);
 }
 
@@ -284,11 +282,9 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
     if (s->s_join_timer == NULL || s->s_refresh_timer == NULL || s->s_grace_timer == NULL ||
         s->s_reap_timer == NULL)
         fatalx("sleigh timers");
-    tv.tv_sec = s->s_refresh_ms / 1000;
-    tv.tv_usec = (s->s_refresh_ms % 1000) * 1000;
+    tv = nwsp_ms_timeval(s->s_refresh_ms);
     evtimer_add(s->s_refresh_timer, &tv);
-    tv.tv_sec = grace / 1000;
-    tv.tv_usec = (grace % 1000) * 1000;
+    tv = nwsp_ms_timeval(grace);
     evtimer_add(s->s_grace_timer, &tv);
     LIST_INSERT_HEAD(&sleigh_all, s, s_link);
     log_debug("sleigh workspace %s created", ws->ws_name);

@@ -11,6 +11,7 @@
 #define NWS_SERVER_SLEIGH_H
 
 #include "server.h"
+#include "util.h"
 
 #define SLEIGH_RETRIES      3
 #define SLEIGH_DURATION_MS  60000

@@ -180,7 +180,7 @@ sleigh_result_value(struct sleigh_task *t, struct value *src, const char *extra,
     snprintf(rankbuf, sizeof(rankbuf), "%ld", rank);
     nwsp_buf_dict_put(&b, "nwsWorkerRank", 13, rankbuf, strlen(rankbuf));
     n += 2;
-    nwsp_buf_dict_begin(&dict, n > 9999 ? 9999 : n);
+    nwsp_buf_dict_begin(&dict, n > NWS_MAX_DICT_ENTRIES ? NWS_MAX_DICT_ENTRIES : n);
     nwsp_buf_add(&dict, b.data, b.len);
     nwsp_buf_free(&b);
 
@@ -426,16 +426,6 @@ sleigh_fail_task(struct sleigh *s, struct sleigh_task *t, long rank, const char 
  */
 #define SLEIGH_TIMEOUT_GRACE_S 2.0
 
-/* Monotonic seconds. */
-static double
-sleigh_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Reads the task's nwsTimeout and nwsCount into t_limit (once). */
 static void
 sleigh_timeout_parse(struct sleigh_task *t)
@@ -478,7 +468,7 @@ sleigh_timeout_start(struct sleigh *s, struct sleigh_worker *sw, struct sleigh_t
         fatalx("sleigh timeout timer");
     t->t_sleigh = s;
     t->t_worker = sw;
-    t->t_started = sleigh_mono();
+    t->t_started = nwsp_mono();
     d = t->t_limit + SLEIGH_TIMEOUT_GRACE_S;
     tv.tv_sec = (time_t)d;
     tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
@@ -514,7 +504,7 @@ static int
 sleigh_timeout_passed(const struct sleigh_task *t)
 {
     return t->t_limit > 0 && t->t_worker != NULL &&
-           sleigh_mono() - t->t_started >= t->t_limit;
+           nwsp_mono() - t->t_started >= t->t_limit;
 }
 
 /* The error text of a timed-out task, into why. */
