@@ -34,6 +34,12 @@
  * counted, marked suspect, and a suspect task is only ever run alone
  * (nwsKeep takes nothing next to one), so each death is charged to exactly
  * the task that was running and the retry limit means what it did.
+ *
+ * This file holds the lifecycle: creation and freeing, the join phase and
+ * its timers, sentinels, worker registration, connections going away and
+ * the web views.  The special variables are a table in sleigh_vars.c; the
+ * task queue, requeue, timeouts and batches are in sleigh_tasks.c, and the
+ * requeue rule is written out in sleigh.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +50,7 @@
 /* Standard fifo variables the plugin makes hidden. */
 static const char *sleigh_hidden_std[] = {"worker registrations", "bye", "logDebug",
                                           "logError"};
+
 static LIST_HEAD(, sleigh) sleigh_all = LIST_HEAD_INITIALIZER(sleigh_all);
 
 /* Parses a decimal or fractional number of seconds into milliseconds; -1 if bad. */
@@ -335,6 +342,7 @@ sleigh_free(struct sleigh *s)
     free(s->s_sentinels);
     free(s);
 }
+
 /* The connection went away: requeue or fail its work, drop it everywhere. */
 void
 sleigh_conn_gone(struct conn *c)
