@@ -273,6 +273,7 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
         struct var *var = ws_var(ws, sleigh_vars[i].name, strlen(sleigh_vars[i].name));
 
         var->var_mode = VAR_CUSTOM;
+        var->var_hooks = &sleigh_var_hooks;
         var->var_hidden = sleigh_vars[i].hidden;
         s->s_v[i] = var;
     }

@@ -156,6 +156,8 @@ struct sleigh_var {
                         int blocking);
 };
 extern const struct sleigh_var sleigh_vars[SV_MAX];
+/* The var.c hooks of every special variable (sleigh_new sets them). */
+extern const struct var_hooks sleigh_var_hooks;
 
 /*
  * sleigh_tasks.c: the task queue, requeue, timeouts, batches and results.

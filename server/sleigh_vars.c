@@ -47,7 +47,8 @@ sleigh_reply(struct request *rq, struct var *var, const char *text,
     return CMD_DONE;
 }
 
-size_t
+/* The value count listings show: tasks queued, results kept, else 1. */
+static size_t
 sleigh_count(const struct var *var)
 {
     struct sleigh *s = var->var_ws->ws_sleigh;
@@ -590,7 +591,7 @@ const struct sleigh_var sleigh_vars[SV_MAX] = {
 };
 
 /* A store to special variable var: its table entry's store, or the refusal. */
-enum cmd_ret
+static enum cmd_ret
 sleigh_store(struct request *rq, struct ws *ws, struct var *var)
 {
     struct sleigh *s = ws->ws_sleigh;
@@ -608,7 +609,7 @@ sleigh_store(struct request *rq, struct ws *ws, struct var *var)
 }
 
 /* A fetch (remove) or find on special variable var: its table entry's get. */
-enum cmd_ret
+static enum cmd_ret
 sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int blocking)
 {
     struct sleigh *s = ws->ws_sleigh;
@@ -618,3 +619,9 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
         return CMD_DONE;
     return sleigh_vars[i].get(rq, s, var, remove, blocking);
 }
+
+const struct var_hooks sleigh_var_hooks = {
+    .vh_store = sleigh_store,
+    .vh_get = sleigh_get,
+    .vh_count = sleigh_count,
+};
