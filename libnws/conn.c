@@ -24,6 +24,7 @@
 
 #include "nwsp.h"
 #include "secret.h"
+#include "util.h"
 
 /* The handshake must not hang on a peer that accepts but never speaks NWS. */
 #define CONN_HANDSHAKE_TIMEOUT_MS 30000
@@ -32,10 +33,8 @@
 static int
 conn_set_timeouts(int fd, int ms)
 {
-    struct timeval tv;
+    struct timeval tv = nwsp_ms_timeval(ms);
 
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
         return -1;
     return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

@@ -53,8 +53,8 @@ op_fetch_exec(struct request *rq)
         request_error(rq, NWSP_STATUS_FAIL, "Variable id mismatch.");
         return CMD_DONE;
     }
-    if (var->var_mode == VAR_CUSTOM)
-        return sleigh_get(rq, ws, var, flags & FETCH_REMOVE, flags & FETCH_BLOCK);
+    if (var->var_hooks != NULL)
+        return var->var_hooks->vh_get(rq, ws, var, flags & FETCH_REMOVE, flags & FETCH_BLOCK);
     switch (var_get(var, flags & FETCH_REMOVE, flags & FETCH_BLOCK, idx, c, &got)) {
     case VAR_OK:
         reply_value(c, got.value, var->var_id, got.index);

@@ -25,9 +25,9 @@ op_store_exec(struct request *rq)
         request_error(rq, NWSP_STATUS_FAIL, "Server memory limit reached.");
         return CMD_DONE;
     }
-    if (var->var_mode == VAR_CUSTOM) {
+    if (var->var_hooks != NULL) {
         rq->rq_value->v_desc = desc;
-        return sleigh_store(rq, ws, var);
+        return var->var_hooks->vh_store(rq, ws, var);
     }
     v = rq->rq_value;
     rq->rq_value = NULL;

@@ -288,7 +288,7 @@ enum var_mode {
     VAR_SINGLE,
     VAR_TIME,
     VAR_BARRIER,
-    VAR_CUSTOM,     /* a sleigh workspace's special variable (sleigh.c) */
+    VAR_CUSTOM,     /* behaviour set by its owner through var_hooks (sleigh.c) */
 };
 struct ws;
 struct var {
@@ -307,6 +307,9 @@ struct var {
     void              **var_members; /* __barrier: member connections */
     unsigned            var_nfetched; /* fetched values not written yet (requeue.c) */
     size_t              var_nmembers;
+    /* VAR_CUSTOM: what store, fetch/find and listings do (NULL: a plain
+     * mode); struct var_hooks is defined after the command table below. */
+    const struct var_hooks *var_hooks;
 };
 /* Result of var_get(). */
 enum var_res { VAR_OK, VAR_BLOCK, VAR_ERR };
@@ -477,17 +480,25 @@ extern const struct command op_fetch, op_fetch_try, op_find, op_find_try, op_ife
 /* op_mktemp.c: format a mktemp template with n; 0, or -1 if the template is bad. */
 int mktemp_format(const char *tmpl, size_t len, uint64_t n, char **out);
 
+/*
+ * var.c hooks: a VAR_CUSTOM variable's behaviour, set by its owner (sleigh.c
+ * sets them on a sleigh's special variables), so var.c and the op_*.c
+ * files never call the owner by name.  store and get answer the request
+ * (or park it); count is the value count listings show.
+ */
+struct var_hooks {
+    enum cmd_ret (*vh_store)(struct request *, struct ws *, struct var *);
+    enum cmd_ret (*vh_get)(struct request *, struct ws *, struct var *, int remove,
+                           int block);
+    size_t       (*vh_count)(const struct var *);
+};
+
 /* sleigh.c: the sleigh workspace type (protocol section 13.5 and beyond). */
 struct sleigh;
 struct sleigh *sleigh_new(struct ws *, const char *meta, size_t metalen);
 void           sleigh_free(struct sleigh *);
-/* store/fetch/find on a special variable: the request is answered (or parked). */
-enum cmd_ret   sleigh_store(struct request *, struct ws *, struct var *);
-enum cmd_ret   sleigh_get(struct request *, struct ws *, struct var *, int remove,
-                          int blocking);
 /* A store to a standard variable of a sleigh workspace happened. */
 void           sleigh_stored(struct ws *, struct var *);
-size_t         sleigh_count(const struct var *);
 void           sleigh_conn_gone(struct conn *);
 /*
  * Read-only views for the web interface: plain numbers and borrowed

@@ -110,7 +110,7 @@ var_nvalues(const struct var *var)
     case VAR_BARRIER:
         return 3;
     case VAR_CUSTOM:
-        return sleigh_count(var);
+        return var->var_hooks->vh_count(var);
     default:
         return var->var_values.q_len;
     }

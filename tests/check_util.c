@@ -7,11 +7,15 @@
  * OpenSSL's EVP blocks is pinned byte for byte.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "nwstest.h"
 #include "util.h"
+#include "web.h"
 
 /* ---- sizes ------------------------------------------------------------------- */
 
@@ -303,6 +307,48 @@ START_TEST(b64_large)
 }
 END_TEST
 
+/* ---- web text (server/web_text.c on libevent) ------------------------------- */
+
+/* A name holding every byte keeps the key it had: [A-Za-z0-9-._~] kept, %XX else. */
+START_TEST(web_pct_every_byte)
+{
+    char          in[256], want[256 * 3 + 1], *o = want, *got;
+    unsigned char c;
+    int           i;
+
+    for (i = 0; i < 256; i++) {
+        c = (unsigned char)i;
+        in[i] = (char)c;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~')
+            *o++ = (char)c;
+        else
+            o += sprintf(o, "%%%02X", c);
+    }
+    *o = '\0';
+    got = web_pct(in, sizeof(in));
+    ck_assert_str_eq(got, want);
+    free(got);
+    got = web_pct("", 0);
+    ck_assert_str_eq(got, "");
+    free(got);
+}
+END_TEST
+
+START_TEST(web_html_escapes)
+{
+    struct evbuffer *b = evbuffer_new();
+    static const char want[] = "&lt;a href=&quot;x&quot;&gt;&amp;&#039;\\xff\\x00\xc3\xa9";
+    size_t           n;
+
+    web_html(b, "<a href=\"x\">&'\xff\0\xc3\xa9", 18);
+    n = evbuffer_get_length(b);
+    ck_assert_uint_eq(n, sizeof(want) - 1);
+    ck_assert(memcmp(evbuffer_pullup(b, -1), want, n) == 0);
+    evbuffer_free(b);
+}
+END_TEST
+
 NWSTEST_SUITE(util)
 {
     Suite *s = suite_create("util");
@@ -317,6 +363,8 @@ NWSTEST_SUITE(util)
     tcase_add_test(tc, b64_round_trips);
     tcase_add_test(tc, b64_decode_contract);
     tcase_add_test(tc, b64_large);
+    tcase_add_test(tc, web_pct_every_byte);
+    tcase_add_test(tc, web_html_escapes);
     suite_add_tcase(s, tc);
     return s;
 }
