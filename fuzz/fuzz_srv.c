@@ -214,7 +214,8 @@ fuzz_srv_run(void)
         /* Never spin for ever: a connection that keeps itself busy is a bug. */
         FUZZ_ASSERT(++rounds < FUZZ_MAX_ROUNDS);
     } while (!srv.shutting_down &&
-             event_base_get_num_events(srv.base, EVENT_BASE_COUNT_ACTIVE) > 0);
+             (event_base_get_num_events(srv.base, EVENT_BASE_COUNT_ACTIVE) > 0 ||
+              conn_work_pending()));
 }
 
 int

@@ -108,6 +108,15 @@ struct conn {
     uint64_t            c_rq_vfill;
     char               *c_rq_err;     /* refuse the request with this text */
     int                 c_rq_err_close;
+
+    /* Memory (mem.c): what this conn holds is charged to srv.mem_used. */
+    uint64_t            c_mem;        /* bytes charged now (conn_mem_sync) */
+    struct outacct     *c_acct;       /* output bytes not copied (reply.c) */
+    int                 c_aborted;    /* conn_abort(): close, send nothing more */
+    struct event       *c_ev_soft;    /* fires when over the soft output limit too long */
+    int                 c_soft;       /* c_ev_soft is added */
+    struct listing     *c_list;       /* a listing being sent (listing.c) */
+    struct event       *c_ev_next;    /* zero timer: its next piece */
 };
 
 static TAILQ_HEAD(, conn) conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
@@ -121,6 +130,7 @@ static void conn_free(struct conn *, int purge);
 static void conn_timeouts(struct conn *);
 static void conn_sock_finish(struct conn *);
 static void conn_drained(struct conn *);
+static void conn_resume_next(struct conn *);
 static void conn_bev_watch(struct conn *, int on);
 
 int
@@ -145,6 +155,18 @@ struct waiter *
 conn_waiter(struct conn *c)
 {
     return &c->c_waiter;
+}
+
+struct outacct *
+conn_outacct(struct conn *c)
+{
+    return c->c_acct;
+}
+
+int
+conn_aborted(const struct conn *c)
+{
+    return c->c_aborted;
 }
 
 struct evbuffer *
@@ -219,6 +241,60 @@ conn_resolve_ws(struct conn *c, const char *name, size_t len, struct ws **out)
     return 0;
 }
 
+/*
+ * Bytes written to sockets in this turn of the loop.  Writing into a
+ * hundred sockets whose peers do not read fills their kernel buffers,
+ * megabytes each: a turn that did it all at once held every other client
+ * for a second.  Past NWS_WRITE_PER_TURN, a conn writes NWS_WRITE_MIN.
+ */
+static size_t conn_turn_written;
+static unsigned conn_turn_runs;   /* conn_process() calls in this turn */
+
+/* Conns with a zero timer pending (conn_resume_next). */
+static unsigned conn_nnext;
+
+static void
+conn_next_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_nnext--;
+    conn_process(arg);
+}
+
+/*
+ * Schedules more work for the loop's next turn: a zero timer, which runs
+ * after the replies of this turn are written and the sockets polled again.
+ * event_active would run in this same turn: a hundred busy clients (their
+ * next 64 requests, a listing's next piece) made one turn last for seconds
+ * while every reply made in it, other clients' too, waited for its end.
+ */
+static void
+conn_resume_next(struct conn *c)
+{
+    struct timeval now = {0, 0};
+
+    if (c->c_ev_next == NULL &&
+        (c->c_ev_next = evtimer_new(srv.base, conn_next_cb, c)) == NULL) {
+        event_active(c->c_ev_resume, EV_TIMEOUT, 0);   /* out of memory: this turn */
+        return;
+    }
+    if (evtimer_pending(c->c_ev_next, NULL))
+        return;
+    if (evtimer_add(c->c_ev_next, &now) != 0) {
+        event_active(c->c_ev_resume, EV_TIMEOUT, 0);
+        return;
+    }
+    conn_nnext++;
+}
+
+/* 1 while some conn has work waiting for the next turn (the fuzzing harness). */
+int
+conn_work_pending(void)
+{
+    return conn_nnext > 0;
+}
+
 /* Schedules more decoding from the event loop (never from a caller's stack). */
 static void
 conn_resume_later(struct conn *c)
@@ -236,6 +312,146 @@ struct var *
 conn_blocked_var(struct conn *c)
 {
     return c->c_blocked_var;
+}
+
+/*
+ * Memory and output limits.  What a conn holds (unparsed input, the bytes
+ * its pending replies copied, its request's kept arguments, a listing's
+ * snapshot) is charged to srv.mem_used by conn_mem_sync(), called wherever
+ * those change: the end of conn_process() and every flush.  Output that
+ * only references a stored value or a spool file costs nothing more, so it
+ * is left out (struct outacct).
+ *
+ * Limits, after Redis's client-output-buffer-limit: past the hard limit a
+ * conn is closed at once; past the soft limit for out_soft_secs seconds in
+ * a row, too.  A conn stops decoding past NWS_OUT_HIGH of output, and past
+ * NWS_OUT_TIGHT when memory is tight (conn_tight); it stops reading past
+ * NWS_READ_HIGH of input, and past NWS_READ_TIGHT when tight (unless it
+ * needs more of a metadata dictionary, which is decoded whole).  So a full
+ * server holds at most about NWS_READ_TIGHT + NWS_OUT_TIGHT + one reply
+ * per conn beyond the limit.
+ */
+static uint64_t
+conn_out_copied(struct conn *c)
+{
+    size_t len = evbuffer_get_length(conn_output(c));
+
+    return len > c->c_acct->oa_bytes ? len - c->c_acct->oa_bytes : 0;
+}
+
+/* Bytes all conns hold (their part of srv.mem_used). */
+static uint64_t conn_mem_all;
+
+/* Charges srv.mem_used with what c holds now. */
+static void
+conn_mem_sync(struct conn *c)
+{
+    uint64_t now = evbuffer_get_length(conn_input(c)) + conn_out_copied(c) +
+                   c->c_rq_args.cap + c->c_rq_metalen + listing_mem(c->c_list);
+
+    srv.mem_used = srv.mem_used - c->c_mem + now;
+    conn_mem_all = conn_mem_all - c->c_mem + now;
+    c->c_mem = now;
+}
+
+/*
+ * Buffers are kept small once the server is at --max-memory, or once the
+ * conns' buffers alone hold a quarter of it: clients that do not read
+ * cannot take the whole budget from the values of those who do.
+ */
+static int
+conn_tight(void)
+{
+    return mem_tight() ||
+           (srv.cfg.max_memory != 0 && conn_mem_all >= srv.cfg.max_memory / 4);
+}
+
+void
+conn_abort(struct conn *c, const char *why)
+{
+    struct evbuffer *out = conn_output(c);
+
+    if (c->c_aborted)
+        return;
+    log_warnx("%s: %s; closing", c->c_peer, why);
+    c->c_aborted = 1;   /* first: the drain below must not count as written */
+    c->c_closing = 1;
+    waiter_cancel(&c->c_waiter);
+    /* Dropped unwritten: values fetched into it go back on close (requeue.c). */
+    evbuffer_drain(out, evbuffer_get_length(out));
+    conn_resume_later(c);
+}
+
+static void
+conn_soft_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    c->c_soft = 0;
+    if (conn_out_copied(c) > srv.cfg.out_soft)
+        conn_abort(c, "replies over the soft output limit for too long "
+                      "(--client-output-limit)");
+}
+
+/* Syncs c's memory and applies the output limits (c may be aborted). */
+static void
+conn_limits(struct conn *c)
+{
+    struct timeval tv = {srv.cfg.out_soft_secs, 0};
+    uint64_t       out;
+
+    conn_mem_sync(c);
+    if (c->c_aborted)
+        return;
+    out = conn_out_copied(c);
+    if (srv.cfg.out_hard != 0 && out > srv.cfg.out_hard) {
+        conn_abort(c, "replies over the hard output limit (--client-output-limit)");
+        return;
+    }
+    if (srv.cfg.out_soft != 0 && out > srv.cfg.out_soft) {
+        if (c->c_soft)
+            return;
+        if (c->c_ev_soft == NULL &&
+            (c->c_ev_soft = evtimer_new(srv.base, conn_soft_cb, c)) == NULL) {
+            conn_abort(c, "cannot allocate its output limit timer");
+            return;
+        }
+        evtimer_add(c->c_ev_soft, &tv);
+        c->c_soft = 1;
+    } else if (c->c_soft) {
+        evtimer_del(c->c_ev_soft);
+        c->c_soft = 0;
+    }
+}
+
+/* Whether c must stop decoding until its output drains. */
+static int
+conn_out_full(struct conn *c)
+{
+    return evbuffer_get_length(conn_output(c)) > NWS_OUT_HIGH ||
+           (conn_tight() && conn_out_copied(c) > NWS_OUT_TIGHT);
+}
+
+/* Whether c may read more input now. */
+static int
+conn_in_room(struct conn *c)
+{
+    size_t in = evbuffer_get_length(conn_input(c));
+
+    if (in >= NWS_READ_HIGH)
+        return 0;
+    if (in < NWS_READ_TIGHT || !conn_tight())
+        return 1;
+    return (c->c_state == CONN_REQ_META || c->c_state == CONN_HS_OPTIONS) &&
+           in < NWS_MAX_DICT_BYTES + NWS_READ_TIGHT;
+}
+
+void
+conn_send_listing(struct conn *c, struct listing *l)
+{
+    c->c_list = l;
 }
 
 /* The parked request is answered: forget its state, go on with the next one. */
@@ -302,8 +518,10 @@ conn_waiter_gone(struct waiter *w)
 void
 conn_note_fetched(struct conn *c, struct var *var, struct value *v, uint64_t index)
 {
+    /* An aborted conn dropped its output (the reply too): it is never written. */
     requeue_note(&c->c_fetched, var, v, index,
-                 c->c_out_done + evbuffer_get_length(conn_output(c)));
+                 c->c_aborted ? UINT64_MAX
+                              : c->c_out_done + evbuffer_get_length(conn_output(c)));
 }
 
 /* A parked request failed (its variable was purged). */
@@ -390,6 +608,8 @@ conn_request_reset(struct conn *c)
     c->c_rq_metalen = 0;
     c->c_rq_argc = c->c_rq_argi = 0;
     c->c_rq_cmd = NULL;
+    if (c->c_rq_value != NULL)
+        value_settle(c->c_rq_value, c->c_rq_vfill);
     value_unref(c->c_rq_value);
     c->c_rq_value = NULL;
     c->c_rq_vfill = 0;
@@ -456,6 +676,7 @@ struct cursor {
     const char      *k_p;     /* unconsumed bytes of the window */
     size_t           k_n;
     size_t           k_used;  /* consumed, not drained yet */
+    int              k_nomem; /* a pullup failed: the conn is aborted */
 };
 
 /* Drains what was consumed and opens a window on the first chain. */
@@ -493,8 +714,10 @@ cur_need(struct cursor *k, size_t want)
         return 0;
     cur_sync(k);
     if (k->k_n < want) {
-        if ((k->k_p = (const char *)evbuffer_pullup(k->k_in, (ev_ssize_t)want)) == NULL)
-            fatalx("conn input");
+        if (evbuffer_pullup(k->k_in, (ev_ssize_t)want) == NULL) {
+            k->k_nomem = 1;   /* conn_process() aborts the conn */
+            return 0;
+        }
         cur_sync(k);
     }
     return 1;
@@ -702,8 +925,8 @@ conn_arg_begin(struct conn *c, uint64_t len)
             } else {
                 c->c_state = CONN_REQ_VALUE;
             }
-        } else if ((c->c_rq_value = value_new(0, c->c_rq_meta, c->c_rq_metalen, len)) ==
-                   NULL) {
+        } else if ((c->c_rq_value = value_new_incoming(c->c_rq_meta, c->c_rq_metalen,
+                                                       len)) == NULL) {
             conn_refuse(c, "Server memory limit reached.");
             c->c_state = CONN_REQ_SKIP;
         } else {
@@ -834,6 +1057,11 @@ conn_step(struct conn *c, struct cursor *k)
             return STEP_MORE;
         if (n > c->c_rq_left)
             n = (size_t)c->c_rq_left;
+        if (!(c->c_rq_value->v_flags & VALUE_SPOOLED) && value_charge(n) != 0) {
+            conn_refuse(c, "Server memory limit reached.");
+            c->c_state = CONN_REQ_SKIP;   /* drops these bytes and the rest */
+            return STEP_PROGRESS;
+        }
         if (!(c->c_rq_value->v_flags & VALUE_SPOOLED))
             memcpy(value_data(c->c_rq_value) + c->c_rq_vfill, k->k_p, n);
         else if (conn_spool(c, k->k_p, n) != 0)
@@ -885,7 +1113,7 @@ static void
 conn_sock_arm(struct conn *c, int timed)
 {
     struct timeval rtv = {srv.cfg.frame_timeout, 0};
-    int            want = !c->c_closing && evbuffer_get_length(c->c_in) < NWS_READ_HIGH;
+    int            want = !c->c_closing && conn_in_room(c);
 
     if (!want) {
         if (c->c_reading)
@@ -924,6 +1152,8 @@ conn_timeouts(struct conn *c)
         conn_sock_arm(c, timed);
         return;
     }
+    bufferevent_setwatermark(c->c_bev, EV_READ, 0,
+                             conn_tight() ? NWS_READ_TIGHT : NWS_READ_HIGH);
     bufferevent_set_timeouts(c->c_bev, timed ? &rtv : NULL,
                              srv.cfg.write_timeout > 0 ? &wtv : NULL);
 }
@@ -960,9 +1190,16 @@ conn_sock_flush(struct conn *c)
     size_t         len = evbuffer_get_length(c->c_out);
 
     if (len > 0) {
-        if (evbuffer_write_atmost(c->c_out, c->c_fd, NWS_MAX_SINGLE_WRITE) < 0 &&
-            errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        ssize_t w, most = NWS_MAX_SINGLE_WRITE;
+
+        /* Once this turn has written its share, each conn writes a little. */
+        if (conn_turn_written >= NWS_WRITE_PER_TURN)
+            most = NWS_WRITE_MIN;
+        if ((w = evbuffer_write_atmost(c->c_out, c->c_fd, most)) < 0 && errno != EAGAIN &&
+            errno != EWOULDBLOCK && errno != EINTR)
             return -1;
+        if (w > 0)
+            conn_turn_written += (size_t)w;
         c->c_out_done += len - evbuffer_get_length(c->c_out);
         len = evbuffer_get_length(c->c_out);
         if (c->c_fetched.fl_n > 0)
@@ -989,29 +1226,58 @@ conn_process(struct conn *c)
     struct cursor k;
     int           budget = NWS_REQS_PER_EVENT;
     enum step     s;
+    size_t        out0 = evbuffer_get_length(conn_output(c));
 
-    if (c->c_dead) {
+    if (c->c_aborted || c->c_dead) {
         conn_free(c, 1);
         return;
     }
+    conn_turn_runs++;
     k.k_in = conn_input(c);
     k.k_used = 0;
+    k.k_nomem = 0;
     cur_sync(&k);
     while (!c->c_closing && c->c_state != CONN_BLOCKED) {
-        if (evbuffer_get_length(conn_output(c)) > NWS_OUT_HIGH) {
+        if (c->c_list != NULL) {
+            /* A listing goes out a piece at a time, before the next request. */
+            int r = listing_fill(c->c_list, c);
+
+            if (r == 1) {
+                c->c_paused = 1;  /* the output's drain brings the next piece */
+                break;
+            }
+            listing_free(c->c_list);
+            c->c_list = NULL;
+            if (r < 0)
+                break;
+        }
+        if (conn_out_full(c)) {
             c->c_paused = 1;  /* the output's drain resumes us */
             break;
         }
         s = conn_step(c, &k);
         if (s == STEP_MORE)
             break;
-        if (s == STEP_REQUEST && --budget == 0) {
-            conn_resume_later(c);
+        /* Fairness: so many requests, or replies of so many bytes, per event. */
+        if (s == STEP_REQUEST &&
+            (--budget == 0 || evbuffer_get_length(conn_output(c)) > out0 + NWS_OUT_PER_EVENT)) {
+            /* A busy turn ends before this conn goes on: see conn_resume_next. */
+            if (conn_turn_runs > NWS_RUNS_PER_TURN)
+                conn_resume_next(c);
+            else
+                conn_resume_later(c);
             break;
         }
     }
     if (k.k_used > 0)
         evbuffer_drain(k.k_in, k.k_used);
+    if (k.k_nomem)
+        conn_abort(c, "cannot allocate memory for its input");
+    conn_limits(c);
+    if (c->c_aborted) {
+        conn_free(c, 1);
+        return;
+    }
     if (c->c_bev != NULL) {
         if (c->c_closing) {
             bufferevent_disable(c->c_bev, EV_READ);
@@ -1048,6 +1314,7 @@ conn_sock_finish(struct conn *c)
         conn_free(c, 1);
         return;
     }
+    conn_limits(c);
     if (evbuffer_get_length(c->c_out) == 0)
         conn_drained(c);
 }
@@ -1069,6 +1336,8 @@ conn_flush_pending(void)
         c->c_dirty = 0;
         conn_sock_finish(c);
     }
+    conn_turn_written = 0;
+    conn_turn_runs = 0;
 }
 
 /* The output drained: finish a close, or go on decoding after a pause. May free c. */
@@ -1077,6 +1346,9 @@ conn_drained(struct conn *c)
 {
     if (c->c_closing) {
         conn_free(c, 1);
+    } else if (c->c_paused && c->c_list != NULL) {
+        c->c_paused = 0;
+        conn_resume_next(c);   /* a listing's next piece */
     } else if (c->c_paused) {
         c->c_paused = 0;
         conn_resume_later(c);
@@ -1092,7 +1364,7 @@ conn_sock_read(struct conn *c)
 
     if ((n = read(c->c_fd, scratch, sizeof(scratch))) > 0) {
         if (evbuffer_add(c->c_in, scratch, (size_t)n) != 0)
-            fatalx("conn input");
+            conn_abort(c, "cannot allocate memory for its input");
         return 1;
     }
     if (n == 0)
@@ -1121,7 +1393,15 @@ conn_sock_read_value(struct conn *c)
         if (n > NWS_VALUE_READ_CHUNK)
             n = NWS_VALUE_READ_CHUNK;
         dst = (v->v_flags & VALUE_SPOOLED) ? spool_buf : value_data(v) + c->c_rq_vfill;
-        if ((r = read(c->c_fd, dst, n)) == 0)
+        if (!(v->v_flags & VALUE_SPOOLED) && value_charge(n) != 0) {
+            conn_refuse(c, "Server memory limit reached.");
+            c->c_state = CONN_REQ_SKIP;   /* the rest is read and dropped */
+            return 1;
+        }
+        r = read(c->c_fd, dst, n);
+        if (!(v->v_flags & VALUE_SPOOLED))
+            srv.mem_used -= n - (r > 0 ? (size_t)r : 0);   /* charge what came */
+        if (r == 0)
             return 0;
         if (r < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 1 : -1;
@@ -1247,6 +1527,7 @@ conn_sock_write_cb(evutil_socket_t fd, short what, void *arg)
         conn_free(c, 1);
         return;
     }
+    conn_limits(c);
     if (evbuffer_get_length(c->c_out) == 0)
         conn_drained(c);
 }
@@ -1258,7 +1539,8 @@ conn_bev_out_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void 
     struct conn *c = arg;
 
     (void)buf;
-    if (info->n_deleted == 0)
+    /* conn_abort() drops the output: those bytes were not written. */
+    if (info->n_deleted == 0 || c->c_aborted)
         return;
     c->c_out_done += info->n_deleted;
     if (c->c_fetched.fl_n > 0)
@@ -1284,6 +1566,7 @@ static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
     (void)bev;
+    conn_limits(arg);
     conn_drained(arg);
 }
 
@@ -1364,6 +1647,15 @@ conn_free(struct conn *c, int purge)
         TAILQ_REMOVE(&conn_dirty, c, c_dirty_link);
     if (c->c_ev_timeout != NULL)
         event_free(c->c_ev_timeout);
+    if (c->c_ev_soft != NULL)
+        event_free(c->c_ev_soft);
+    if (c->c_ev_next != NULL) {
+        if (evtimer_pending(c->c_ev_next, NULL))
+            conn_nnext--;
+        event_free(c->c_ev_next);
+    }
+    listing_free(c->c_list);
+    c->c_list = NULL;
     sleigh_conn_gone(c);
     if (purge) {
         if (c->c_barriers > 0)
@@ -1386,6 +1678,9 @@ conn_free(struct conn *c, int purge)
         evutil_closesocket(c->c_fd);
     }
     event_free(c->c_ev_resume);
+    outacct_unref(c->c_acct);   /* after the output buffer: its cleanups use it */
+    srv.mem_used -= c->c_mem;
+    conn_mem_all -= c->c_mem;
     TAILQ_REMOVE(&conn_all, c, c_link);
     srv.nconns--;
     if (c->c_deadman && !srv.shutting_down) {
@@ -1439,6 +1734,7 @@ conn_alloc(struct sockaddr *sa)
     c->c_waiter.w_gone = conn_waiter_gone;
     htab_init(&c->c_map);
     htab_init(&c->c_owned);
+    c->c_acct = outacct_new();
     c->c_ev_resume = event_new(srv.base, -1, 0, conn_resume_cb, c);
     if (c->c_ev_resume == NULL)
         fatalx("cannot set up a connection");

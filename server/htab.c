@@ -215,6 +215,16 @@ htab_init(struct htab *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* Frees a key, or hands it to listing.c if a listing may still show it. */
+static void
+htab_key_free(struct htab *t, char *key)
+{
+    if (t->ht_listed)
+        listing_free_name(key);
+    else
+        free(key);
+}
+
 /* Frees the keys and the slots; the values are the caller's. */
 void
 htab_free(struct htab *t)
@@ -222,7 +232,7 @@ htab_free(struct htab *t)
     size_t i;
 
     for (i = 0; i < t->ht_cap; i++)
-        free(t->ht_ents[i].h_key);
+        htab_key_free(t, t->ht_ents[i].h_key);
     free(t->ht_ents);
     htab_tree_free(t->ht_root);
     htab_init(t);
@@ -325,7 +335,7 @@ htab_del(struct htab *t, const char *key, size_t len)
         free(m);
         t->ht_root = htab_merge(l, r);
     }
-    free(e->h_key);
+    htab_key_free(t, e->h_key);
     mask = t->ht_cap - 1;
     i = (size_t)(e - t->ht_ents);
     /* Shift back every later entry of the run that may not stay behind the hole. */

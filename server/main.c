@@ -50,7 +50,11 @@ usage(FILE *fp)
             "  -s, --spool-threshold SIZE  values this long or longer live in a temp file\n"
             "                           (default 16M, env NWS_LONG_VALUE_SIZE; 0: never)\n"
             "      --max-value-size SIZE   longest value accepted (default 8G)\n"
-            "      --max-memory SIZE    memory for values in RAM (default: half of RAM)\n"
+            "      --max-memory SIZE    memory held for clients: values, names, buffers\n"
+            "                           (default: half of RAM)\n"
+            "      --client-output-limit HARD,SOFT,S  close a client whose unsent replies\n"
+            "                           pass HARD bytes, or SOFT bytes for S seconds in a\n"
+            "                           row (default 16M,4M,30; 0 turns a limit off)\n"
             "      --max-clients N      refuse connections past N (default: what the\n"
             "                           descriptor limit allows, less a reserve)\n"
             "      --frame-timeout S    close a client that stops in the middle of a request\n"
@@ -194,6 +198,29 @@ parse_count(const char *s, uint64_t *out)
     return 0;
 }
 
+/* Parses --client-output-limit HARD,SOFT,SECONDS (sizes with K/M/G); 0 or -1. */
+static int
+parse_output_limit(const char *arg, struct config *cfg)
+{
+    char     buf[96], *soft, *secs;
+    uint64_t h, sf, sec;
+
+    if (strlen(arg) >= sizeof(buf))
+        return -1;
+    strcpy(buf, arg);
+    if ((soft = strchr(buf, ',')) == NULL || (secs = strchr(soft + 1, ',')) == NULL)
+        return -1;
+    *soft++ = '\0';
+    *secs++ = '\0';
+    if (parse_size(buf, &h) != 0 || parse_size(soft, &sf) != 0 ||
+        parse_count(secs, &sec) != 0 || sec > 86400)
+        return -1;
+    cfg->out_hard = h;
+    cfg->out_soft = sf;
+    cfg->out_soft_secs = (int)sec;
+    return 0;
+}
+
 /*
  * Raises the soft descriptor limit to the hard one and returns how many
  * clients fit, keeping a reserve for listeners, spool files and the web.
@@ -323,6 +350,7 @@ main(int argc, char **argv)
         {"keepalive", required_argument, NULL, 15},
         {"web-max-clients", required_argument, NULL, 40},
         {"web-request-timeout", required_argument, NULL, 41},
+        {"client-output-limit", required_argument, NULL, 42},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -347,6 +375,9 @@ main(int argc, char **argv)
     cfg->frame_timeout = 60;
     cfg->write_timeout = 120;
     cfg->keepalive = 30;
+    cfg->out_hard = NWS_OUT_HARD_DEF;
+    cfg->out_soft = NWS_OUT_SOFT_DEF;
+    cfg->out_soft_secs = NWS_OUT_SOFT_SECS_DEF;
     cfg->web_max_clients = 64;
     cfg->web_request_timeout = 20;
     pages = sysconf(_SC_PHYS_PAGES);
@@ -456,6 +487,13 @@ main(int argc, char **argv)
                 cfg->web_max_clients = (unsigned)v;
             else
                 cfg->web_request_timeout = (int)v;
+            break;
+        case 42:
+            if (parse_output_limit(optarg, cfg) != 0) {
+                fprintf(stderr, "nwsserver: bad --client-output-limit: %s "
+                                "(want HARD,SOFT,SECONDS)\n", optarg);
+                return 2;
+            }
             break;
         case 'V':
             printf("nwsserver %s\n", NWS_VERSION);

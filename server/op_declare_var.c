@@ -12,7 +12,11 @@ op_declare_var_exec(struct request *rq)
 
     if ((ws = request_ws(rq, 1)) == NULL || request_name_ok(rq, 2) != 0)
         return CMD_DONE;
-    var = ws_var(ws, rq->rq_arg[2], rq->rq_len[2]);
+    var = ws_var_try(ws, rq->rq_arg[2], rq->rq_len[2]);
+    if (var == NULL) {
+        request_error(rq, NWSP_STATUS_FAIL, "Server memory limit reached.");
+        return CMD_DONE;
+    }
     if (var_declare(var, rq->rq_arg[3], rq->rq_len[3]) != 0) {
         request_error(rq, NWSP_STATUS_FAIL, "Cannot change variable mode to \"%.*s\".",
                       (int)(rq->rq_len[3] > 256 ? 256 : rq->rq_len[3]), rq->rq_arg[3]);

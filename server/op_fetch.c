@@ -44,7 +44,11 @@ op_fetch_exec(struct request *rq)
             return CMD_DONE;
         }
     }
-    var = ws_var(ws, rq->rq_arg[2], rq->rq_len[2]);
+    var = ws_var_try(ws, rq->rq_arg[2], rq->rq_len[2]);
+    if (var == NULL) {
+        request_error(rq, NWSP_STATUS_FAIL, "Server memory limit reached.");
+        return CMD_DONE;
+    }
     if (vidlen > 0 && (vidlen != NWSP_VARID_LEN || memcmp(vid, var->var_id, vidlen) != 0)) {
         request_error(rq, NWSP_STATUS_FAIL, "Variable id mismatch.");
         return CMD_DONE;

@@ -150,6 +150,11 @@ op_mktemp_exec(struct request *rq)
         }
         /* A %c conversion may make a control character: try the next number. */
         if (request_ctl_at(name, nlen) < 0 && ws_find(name, nlen) == NULL) {
+            if (!ws_fits(nlen)) {
+                free(name);
+                request_error(rq, NWSP_STATUS_FAIL, "Server memory limit reached.");
+                return CMD_DONE;
+            }
             ws = ws_create_typed(name, nlen, rq->rq_meta, rq->rq_metalen);
             conn_map_ws(rq->rq_conn, ws);
             reply_text(rq->rq_conn, name, nlen);

@@ -20,16 +20,18 @@
 static void
 op_open_owner(struct ws *ws, const char *peer, const char *label, size_t len)
 {
+    char  *owner;
     size_t i;
 
     for (i = 0; i < len && label[i] >= '0' && label[i] <= '9'; i++)
         ;
     if (len == 0 || (len == 1 && label[0] == '0'))
-        xasprintf(&ws->ws_owner, "%s", peer);
+        xasprintf(&owner, "%s", peer);
     else if (i == len)
-        xasprintf(&ws->ws_owner, "%s pid %.*s", peer, (int)len, label);
+        xasprintf(&owner, "%s pid %.*s", peer, (int)len, label);
     else
-        xasprintf(&ws->ws_owner, "%s (%.*s)", peer, (int)len, label);
+        xasprintf(&owner, "%s (%.*s)", peer, (int)len, label);
+    ws_set_owner(ws, owner);    /* counts it against --max-memory */
 }
 
 static enum cmd_ret
@@ -50,6 +52,10 @@ op_open_exec(struct request *rq)
     if (ws == NULL) {
         if (!create) {
             request_error(rq, NWSP_STATUS_NO_WS, "No such workspace.");
+            return CMD_DONE;
+        }
+        if (!ws_fits(rq->rq_len[1])) {
+            request_error(rq, NWSP_STATUS_FAIL, "Server memory limit reached.");
             return CMD_DONE;
         }
         ws = ws_create_typed(rq->rq_arg[1], rq->rq_len[1], rq->rq_meta, rq->rq_metalen);

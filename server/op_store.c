@@ -20,7 +20,11 @@ op_store_exec(struct request *rq)
         request_error(rq, NWSP_STATUS_FAIL, "Invalid type descriptor.");
         return CMD_DONE;
     }
-    var = ws_var(ws, rq->rq_arg[2], rq->rq_len[2]);
+    var = ws_var_try(ws, rq->rq_arg[2], rq->rq_len[2]);
+    if (var == NULL) {
+        request_error(rq, NWSP_STATUS_FAIL, "Server memory limit reached.");
+        return CMD_DONE;
+    }
     if (var->var_mode == VAR_CUSTOM) {
         rq->rq_value->v_desc = desc;
         return sleigh_store(rq, ws, var);

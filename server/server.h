@@ -34,9 +34,18 @@
 #define NWS_MAX_KEPT_ARGS   6         /* arguments kept per request; more are skipped */
 #define NWS_READ_HIGH       (4 * 1024 * 1024)   /* stop reading a conn past this input */
 #define NWS_OUT_HIGH        (8 * 1024 * 1024)   /* stop parsing a conn past this output */
+#define NWS_READ_TIGHT      (64 * 1024)  /* ... past this input when memory is full */
+#define NWS_OUT_TIGHT       (64 * 1024)  /* ... past this copied output when memory is full */
+#define NWS_OUT_HARD_DEF    (16 * 1024 * 1024)  /* --client-output-limit defaults */
+#define NWS_OUT_SOFT_DEF    (4 * 1024 * 1024)
+#define NWS_OUT_SOFT_SECS_DEF 30
 #define NWS_REQS_PER_EVENT  64        /* fairness: requests per callback */
+#define NWS_OUT_PER_EVENT   (256 * 1024) /* ... and bytes of replies per callback */
+#define NWS_RUNS_PER_TURN   64        /* past so many, more work waits for the next turn */
 #define NWS_MAX_SINGLE_READ  (64 * 1024)  /* bytes read per event and connection */
 #define NWS_MAX_SINGLE_WRITE (1024 * 1024) /* bytes written per event and connection */
+#define NWS_WRITE_PER_TURN  (8 * 1024 * 1024) /* ... until a turn wrote this much, then */
+#define NWS_WRITE_MIN       (64 * 1024)        /* ... this much */
 #define NWS_COPY_MAX        4096      /* smaller values are copied into replies */
 #define NWS_VALUE_LOWAT_MIN  (1024 * 1024)   /* values this large use SO_RCVLOWAT... */
 #define NWS_VALUE_LOWAT      (256 * 1024)    /* ... of this many bytes */
@@ -57,6 +66,9 @@ struct config {
     uint64_t    spool_threshold;      /* 0: never spool */
     uint64_t    max_value_size;
     uint64_t    max_memory;
+    uint64_t    out_hard;             /* copied reply bytes that close a client; 0: none */
+    uint64_t    out_soft;             /* ... if held for out_soft_secs; 0: none */
+    int         out_soft_secs;
     const char *pidfile;
     int         daemon;
     int         log_level;
@@ -77,7 +89,7 @@ struct server {
     struct event_base *base;
     char               suffix[32];    /* mktemp server suffix, "__nwssXXXXXX" */
     char               suffix_path[1024];
-    uint64_t           mem_used;      /* bytes held by in-memory values */
+    uint64_t           mem_used;      /* bytes held for clients: see mem.c */
     uint64_t           spooled_bytes; /* bytes of spooled values (on disk, not in mem_used) */
     uint64_t           nspooled;      /* spooled values held */
     uint64_t           counter;       /* workspace instance ids and mktemp numbers */
@@ -112,6 +124,13 @@ char *xstrndup(const char *, size_t);
 void *xmemdup(const void *, size_t);
 int   xasprintf(char **, const char *, ...) __attribute__((format(printf, 2, 3)));
 
+/* mem.c: what counts against --max-memory (srv.mem_used). */
+int      mem_fits(uint64_t n);
+int      mem_tight(void);
+uint64_t mem_name_cost(size_t len);
+uint64_t mem_ws_cost(size_t len);
+uint64_t mem_var_cost(size_t len);
+
 /* htab.c: a hash table keyed by byte strings (keyed SipHash, linear probing). */
 struct htab_node;
 struct htab_ent {
@@ -126,6 +145,7 @@ struct htab {
     size_t           ht_cap;  /* power of two, or 0 */
     size_t           ht_n;
     struct htab_node *ht_root;  /* every key in byte order (a treap with sizes) */
+    int              ht_listed;   /* keys may be in a listing: listing_free_name() */
 };
 void   htab_seed(const unsigned char key[16]);
 void   htab_init(struct htab *);
@@ -164,6 +184,10 @@ struct value {
 #define value_data(v) ((v)->v_buf + (v)->v_metalen)
 /* A value with room for len bytes (filled later); NULL past the memory limit. */
 struct value *value_new(int64_t desc, const char *meta, size_t metalen, uint64_t len);
+/* A value still to arrive: its bytes are charged by value_charge() as they come. */
+struct value *value_new_incoming(const char *meta, size_t metalen, uint64_t len);
+int           value_charge(uint64_t n);
+void          value_settle(struct value *, uint64_t filled);
 /* A spooled value backed by fd (owned); NULL on allocation failure. */
 struct value *value_new_spooled(int64_t desc, const char *meta, size_t metalen,
                                 uint64_t len, int fd);
@@ -317,6 +341,7 @@ struct ws {
     int         ws_persistent;
     struct htab ws_vars;        /* name -> struct var */
     struct sleigh *ws_sleigh;   /* a sleigh workspace (wstype=sleigh), else NULL */
+    void       *ws_view;        /* listing.c: its variables sorted, or NULL */
 };
 void       ws_init(void);
 void       ws_shutdown(void);
@@ -325,8 +350,12 @@ struct ws *ws_create(const char *name, size_t len);
 /* Create with the request's metadata: wstype=sleigh makes a sleigh workspace. */
 struct ws *ws_create_typed(const char *name, size_t len, const char *meta, size_t metalen);
 void       ws_destroy(struct ws *);     /* purges every variable */
+int        ws_fits(size_t namelen);    /* a new workspace fits under --max-memory */
+void       ws_set_owner(struct ws *, char *owner);   /* owner: owned from now on */
 void       ws_owner_gone(struct ws *ws, const char *peer);
 struct var *ws_var(struct ws *, const char *name, size_t len);   /* get or create */
+/* Get or create, but NULL if a new variable would pass --max-memory. */
+struct var *ws_var_try(struct ws *, const char *name, size_t len);
 struct var *ws_var_find(struct ws *, const char *name, size_t len);
 void       ws_var_delete(struct ws *, struct var *);
 struct htab *ws_table(void);
@@ -337,6 +366,7 @@ void        conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen);
 struct conn *conn_new(struct bufferevent *, struct sockaddr *);
 void        conn_shutdown_all(void);
 void        conn_flush_pending(void);
+int         conn_work_pending(void);
 int         conn_has_cookie(const struct conn *);
 int         conn_meta_out(const struct conn *);
 const char *conn_peer(const struct conn *);
@@ -364,11 +394,45 @@ void        conn_note_fetched(struct conn *, struct var *, struct value *v, uint
 
 struct evbuffer *conn_output(struct conn *);
 
+/* Abort c: log why, drop its output, close it soon (allocation failure, limits). */
+void        conn_abort(struct conn *, const char *why);
+int         conn_aborted(const struct conn *);
+struct outacct *conn_outacct(struct conn *);
+
 /* reply.c: replies on a connection's output. */
 void reply_short(struct conn *, int status, const char *reason);
 void reply_long_error(struct conn *, int status, const char *reason);
 void reply_value(struct conn *, struct value *, const char *varid, uint64_t index);
 void reply_text(struct conn *, const char *s, size_t len);
+int  reply_text_begin(struct conn *, size_t len);
+int  reply_text_add(struct conn *, const char *s, size_t len);
+/*
+ * Bytes a connection's output holds without a copy (values by reference,
+ * spooled values as file segments): refcounted, since an output buffer may
+ * outlive its connection (a bufferevent frees it later).
+ */
+struct outacct {
+    unsigned oa_refs;
+    uint64_t oa_bytes;
+};
+struct outacct *outacct_new(void);
+struct outacct *outacct_add(struct outacct *, uint64_t len);
+void            outacct_sub(struct outacct *, uint64_t len);
+void            outacct_unref(struct outacct *);
+
+/* listing.c: list wss / list vars replies in bounded pieces. */
+struct listing;
+struct listing *listing_wss(struct conn *, const char *name, size_t len);
+struct listing *listing_vars(struct ws *);
+uint64_t        listing_length(const struct listing *);
+int             listing_fill(struct listing *, struct conn *);
+uint64_t        listing_mem(const struct listing *);
+void            listing_free(struct listing *);
+void            listing_free_name(char *);
+void            listing_forget(void **view);   /* a table's names changed */
+void            listing_forget_wss(void);
+/* conn.c: c sends l after the reply header already written (takes l). */
+void            conn_send_listing(struct conn *, struct listing *l);
 
 /* dispatch.c: the command table. */
 struct request {

@@ -80,6 +80,42 @@ value_new(int64_t desc, const char *meta, size_t metalen, uint64_t len)
     return v;
 }
 
+/*
+ * A value whose len bytes are still to come from a client.  Only its header
+ * and metadata are charged now: conn.c charges the bytes as they arrive
+ * (value_charge), so a store announced and never sent holds no budget
+ * (17 clients announcing 15 MiB each once locked every store out).  One
+ * that could not fit even now is refused at once: NULL.
+ */
+struct value *
+value_new_incoming(const char *meta, size_t metalen, uint64_t len)
+{
+    struct value *v = value_new(0, meta, metalen, len);
+
+    if (v != NULL)
+        srv.mem_used -= len;
+    return v;
+}
+
+/* Charges n more arrived bytes of an incoming value: 0, or -1 past the limit. */
+int
+value_charge(uint64_t n)
+{
+    if (!mem_fits(n))
+        return -1;
+    srv.mem_used += n;
+    return 0;
+}
+
+/* An incoming value is dropped with only filled bytes charged: make the
+ * charge whole so that value_unref() takes back the right amount. */
+void
+value_settle(struct value *v, uint64_t filled)
+{
+    if (!(v->v_flags & VALUE_SPOOLED))
+        srv.mem_used += v->v_len - filled;
+}
+
 /* Returns a value whose bytes live in fd (which it now owns), or NULL. */
 struct value *
 value_new_spooled(int64_t desc, const char *meta, size_t metalen, uint64_t len, int fd)

@@ -865,6 +865,12 @@ web_api_store(struct evhttp_request *req, const struct web_params *ps)
                                                               : "var too long");
         return;
     }
+    /* The protocol's rule for names (dispatch.c): no control characters,
+     * which would forge lines of everyone's listings. */
+    if (request_ctl_at(name, nlen) >= 0) {
+        web_reply_error(req, 400, "var has a control character");
+        return;
+    }
     if ((d = web_param(ps, "desc", &dlen)) != NULL && dlen > 0 &&
         nwsp_parse_i64(d, dlen, &desc) != 0) {
         web_reply_error(req, 400, "desc must be a number");

@@ -29,7 +29,7 @@ ws_init(void)
     htab_init(&ws_names);
     ws = ws_create("__default", 9);
     ws->ws_id = 0;
-    ws->ws_owner = xstrndup("[system]", 8);
+    ws_set_owner(ws, xstrndup("[system]", 8));
     ws->ws_persistent = 1;
 }
 
@@ -63,8 +63,26 @@ ws_create(const char *name, size_t len)
     ws->ws_namelen = len;
     ws->ws_id = ++srv.counter;
     htab_init(&ws->ws_vars);
+    ws->ws_vars.ht_listed = 1;
     htab_put(&ws_names, name, len, ws);
+    listing_forget_wss();
+    srv.mem_used += mem_ws_cost(len);
     return ws;
+}
+
+/* 1 if a workspace named len bytes fits under --max-memory. */
+int
+ws_fits(size_t len)
+{
+    return mem_fits(mem_ws_cost(len));
+}
+
+/* Sets the owner text (owned from now on) of a workspace that has none. */
+void
+ws_set_owner(struct ws *ws, char *owner)
+{
+    ws->ws_owner = owner;
+    srv.mem_used += strlen(owner) + 1;
 }
 
 /* Returns a new workspace whose type comes from metadata wstype (section 7.10):
@@ -89,14 +107,21 @@ ws_destroy(struct ws *ws)
     struct htab_ent *e;
     size_t           pos = 0;
 
+    srv.mem_used -= mem_ws_cost(ws->ws_namelen);
+    if (ws->ws_owner != NULL)
+        srv.mem_used -= strlen(ws->ws_owner) + 1;
     htab_del(&ws_names, ws->ws_name, ws->ws_namelen);
-    while ((e = htab_next(&ws->ws_vars, &pos)) != NULL)
+    listing_forget_wss();
+    listing_forget(&ws->ws_view);
+    while ((e = htab_next(&ws->ws_vars, &pos)) != NULL) {
+        srv.mem_used -= mem_var_cost(e->h_klen);
         var_free(e->h_val);
+    }
     htab_free(&ws->ws_vars);
     if (ws->ws_sleigh != NULL)
         sleigh_free(ws->ws_sleigh);
-    free(ws->ws_owner);
-    free(ws->ws_name);
+    listing_free_name(ws->ws_owner);    /* a listing in progress may show them */
+    listing_free_name(ws->ws_name);
     free(ws);
 }
 
@@ -117,12 +142,27 @@ ws_var(struct ws *ws, const char *name, size_t len)
     var = var_new(ws, name, len);
     /* The variable's name is the table's own copy of the key. */
     var->var_name = htab_put(&ws->ws_vars, name, len, var);
+    listing_forget(&ws->ws_view);
+    srv.mem_used += mem_var_cost(len);
     return var;
+}
+
+/* ws_var(), but NULL when a new variable would pass --max-memory. */
+struct var *
+ws_var_try(struct ws *ws, const char *name, size_t len)
+{
+    struct var *var = htab_get(&ws->ws_vars, name, len);
+
+    if (var != NULL || !mem_fits(mem_var_cost(len)))
+        return var;
+    return ws_var(ws, name, len);
 }
 
 void
 ws_var_delete(struct ws *ws, struct var *var)
 {
+    srv.mem_used -= mem_var_cost(var->var_namelen);
+    listing_forget(&ws->ws_view);
     htab_del(&ws->ws_vars, var->var_name, var->var_namelen);
     var_free(var);
 }
@@ -146,6 +186,8 @@ ws_owner_gone(struct ws *ws, const char *peer)
     if (len >= sizeof(gone) - 1 && strcmp(ws->ws_owner + len - (sizeof(gone) - 1), gone) == 0)
         return;
     xasprintf(&s, "%s%s", ws->ws_owner, gone);
-    free(ws->ws_owner);
-    ws->ws_owner = s;
+    srv.mem_used -= len + 1;
+    listing_free_name(ws->ws_owner);    /* a listing in progress may show it */
+    ws->ws_owner = NULL;
+    ws_set_owner(ws, s);
 }

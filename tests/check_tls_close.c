@@ -24,12 +24,17 @@
 static struct nwstest_server *tc_srv;
 static char                   tc_dir[64], tc_ca[128], tc_cert[128], tc_key[128];
 
+/* Makes the certificates and starts a TLS server with the options more (NULL-ended). */
 static void
-tc_setup(void)
+tc_setup_with(const char *const *more)
 {
-    const char *extra[] = {"--tls-cert", tc_cert, "--tls-key", tc_key, "--spool-threshold",
-                           "1M", "--write-timeout", "1", NULL};
+    const char *extra[16] = {"--tls-cert", tc_cert, "--tls-key", tc_key};
     char        cmd[2048];
+    int         n = 4;
+
+    while (*more != NULL && n < 15)
+        extra[n++] = *more++;
+    extra[n] = NULL;
 
     snprintf(tc_dir, sizeof(tc_dir), "/tmp/nwstlsc.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(tc_dir));
@@ -49,6 +54,23 @@ tc_setup(void)
     ck_assert_msg(system(cmd) == 0, "openssl could not make the test certificates");
     tc_srv = ptest_start(extra);
     setenv("NWS_TLS_CA", tc_ca, 1);
+}
+
+static void
+tc_setup(void)
+{
+    static const char *const more[] = {"--spool-threshold", "1M", "--write-timeout", "1", NULL};
+
+    tc_setup_with(more);
+}
+
+/* Output limits: a hard limit well under the value fetched below. */
+static void
+tc_setup_limit(void)
+{
+    static const char *const more[] = {"--client-output-limit", "256K,0,0", NULL};
+
+    tc_setup_with(more);
 }
 
 static void
@@ -263,6 +285,61 @@ START_TEST(tls_close_noticed_while_parked)
 }
 END_TEST
 
+/*
+ * A client closed by the hard output limit had its output dropped, the
+ * reply of a value it fetched included: the value goes back.  The dropped
+ * bytes left the TLS output buffer without being written, and were once
+ * counted as written, so the value was lost.
+ */
+START_TEST(tls_output_limit_puts_value_back)
+{
+    nws_client   *c;
+    nws_ws       *ws;
+    nws_error     err;
+    nws_value    *v = NULL;
+    struct tc_raw lazy;
+    size_t        len = 7 * 1024 * 1024, i;
+    char         *big = malloc(len), small4k[4000];
+    int           small = 4096, rc = 0;
+
+    ck_assert_ptr_nonnull(big);
+    ptest_pattern(big, len, 5);
+    memset(small4k, 's', sizeof(small4k));
+    c = nws_connect("127.0.0.1", tc_srv->port, 0, &err);
+    ck_assert_msg(c != NULL, "%s", err.text);
+    ws = nws_ws_use(c, "w", 0, &err);
+    ck_assert_msg(ws != NULL, "%s", err.text);
+    ck_assert_int_eq(nws_store_bytes(ws, "big", big, len, &err), 0);
+    ck_assert_int_eq(nws_store_bytes(ws, "v", small4k, sizeof(small4k), &err), 0);
+    tc_open(&lazy);
+    setsockopt(lazy.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    tc_send(&lazy, "use ws", "w", "", "no", NULL);
+    {
+        char st[4];
+
+        tc_read(&lazy, st, 4);
+    }
+    /*
+     * The 7 MiB reply cannot all be written into the sockets' buffers (at
+     * most 4 MiB here); the copied findTry replies behind it then pass the
+     * hard limit, and the server closes lazy, dropping the rest.
+     */
+    tc_send(&lazy, "fetch", "w", "big", NULL);
+    for (i = 0; i < 400; i++)
+        tc_send(&lazy, "findTry", "w", "v", NULL);
+    for (i = 0; i < 400 && (rc = nws_find_try(ws, "big", &v, &err)) == 0; i++)
+        usleep(50000);
+    ck_assert_msg(rc == 1, "the value cut off by the output limit did not come back");
+    ck_assert_uint_eq(nws_value_size(v), len);
+    ck_assert(memcmp(nws_value_data(v), big, len) == 0);
+    nws_value_free(v);
+    tc_close(&lazy);
+    nws_ws_free(ws);
+    nws_close(c);
+    free(big);
+}
+END_TEST
+
 NWSTEST_SUITE(tls_close)
 {
     Suite *s = suite_create("tls_close");
@@ -272,6 +349,11 @@ NWSTEST_SUITE(tls_close)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, tls_write_timeout_puts_value_back);
     tcase_add_test(tc, tls_close_noticed_while_parked);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("limit");
+    tcase_add_checked_fixture(tc, tc_setup_limit, tc_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, tls_output_limit_puts_value_back);
     suite_add_tcase(s, tc);
     return s;
 }

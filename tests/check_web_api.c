@@ -953,6 +953,8 @@ START_TEST(store_and_fetch_try)
     json_decref(wt_action("/api/fetch-try", "ws=st&var=x", 404));
     PT_NOVAL(&c, "fetchTry", "st", "x");
     json_decref(wt_action("/api/store", "ws=st&value=x", 400));
+    /* A name with a TAB and a LF would forge lines of listings. */
+    json_decref(wt_action("/api/store", "ws=st&var=evil%09999%0Aresult&value=x", 400));
     json_decref(wt_action("/api/store", "ws=st&var=y&value=x&desc=abc", 400));
     json_decref(wt_action("/api/store", "ws=none&var=y&value=x", 404));
 
