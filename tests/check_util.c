@@ -123,7 +123,7 @@ START_TEST(ms_conversions)
     ts = nwsp_ms_timespec(0);
     ck_assert(ts.tv_sec == 0 && ts.tv_nsec == 0);
     ts = nwsp_ms_timespec(2001);
-    ck_assert(ts.tv_sec == 2 && ts.tv_nsec == 1000000L);
+    ck_assert(ts.tv_sec == 2 && ts.tv_nsec == 1000000);
     ts = nwsp_ms_timespec(999);
     ck_assert(ts.tv_sec == 0 && ts.tv_nsec == 999000000L);
 }
