@@ -905,8 +905,8 @@ conn_arg_begin(struct conn *c, uint64_t len)
     if (i == 0 && len > NWS_MAX_CMD_NAME) {
         conn_refuse(c, "Argument too long.");
         c->c_state = CONN_REQ_SKIP;
-    } else if (i == 4 && c->c_rq_argc == 5 && dispatch_is_store(c->c_rq_cmd) &&
-               c->c_rq_err == NULL) {
+    } else if (c->c_rq_cmd != NULL && i == c->c_rq_cmd->value_arg && i != 0 &&
+               i + 1 == c->c_rq_argc && c->c_rq_err == NULL) {
         /* The value of a store: straight into its final home. */
         if (srv.cfg.max_value_size != 0 && len > srv.cfg.max_value_size) {
             conn_refuse(c, "Value too large (%llu bytes; the limit is %llu).",

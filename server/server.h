@@ -452,10 +452,12 @@ struct command {
     unsigned     max_argc;
     int          long_reply;
     int          flags;          /* op-specific */
+    unsigned     value_arg;      /* argument index carrying a store value read
+                                    straight into place (0: none); it must be
+                                    the last argument of the request */
     enum cmd_ret (*exec)(struct request *);
 };
 const struct command *dispatch_lookup(const char *name, size_t len);
-int           dispatch_is_store(const struct command *);
 enum cmd_ret  dispatch(struct request *);
 /* An error reply in the command's shape. */
 void          request_error(struct request *, int status, const char *fmt, ...)
