@@ -617,7 +617,7 @@ conn_request_reset(struct conn *c)
     c->c_rq_err = NULL;
     c->c_rq_err_close = 0;
     nwsp_buf_reset(&c->c_rq_args);
-    if (c->c_rq_args.cap > 256 * 1024)
+    if (c->c_rq_args.cap > NWS_RQ_ARGS_KEEP)
         nwsp_buf_free(&c->c_rq_args);
 }
 

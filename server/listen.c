@@ -86,7 +86,7 @@ listen_bind(const char *addr, int port, int *bound_port)
         if (fd == -1)
             continue;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 511) == 0)
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
             break;
         log_warn("cannot listen on %s port %d", addr, port);
         close(fd);
@@ -149,7 +149,7 @@ listen_start(int fd)
 {
     evutil_make_socket_nonblocking(fd);
     listen_lev = evconnlistener_new(srv.base, listen_accept_cb, NULL,
-                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 511, fd);
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, LISTEN_BACKLOG, fd);
     if (listen_lev == NULL)
         return -1;
     evconnlistener_set_error_cb(listen_lev, listen_error_cb);

@@ -51,6 +51,23 @@
 #define NWS_VALUE_LOWAT      (256 * 1024)    /* ... of this many bytes */
 #define NWS_VALUE_READ_CHUNK (1024 * 1024)   /* one read of a value's bytes */
 #define NWS_VALUE_READ_BUDGET (4 * 1024 * 1024) /* value bytes per event and connection */
+#define NWS_RQ_ARGS_KEEP     (256 * 1024) /* argument buffer kept between requests */
+
+/* Defaults (main.c; the port is nws.h's NWS_DEFAULT_PORT, the clients' default):
+   plain literals, as usage() prints them through CFG_STR. */
+#define CFG_DEFAULT_WEB_PORT    8766
+#define CFG_DEFAULT_BIND        "127.0.0.1"
+#define CFG_DEFAULT_WEB_BIND    "127.0.0.1"
+#define CFG_DEFAULT_TMPDIR      "/tmp"
+#define CFG_DEFAULT_SPOOL_MIB   16    /* --spool-threshold, MiB */
+#define CFG_DEFAULT_MAX_VALUE_GIB 8   /* --max-value-size, GiB */
+#define CFG_DEFAULT_FRAME_TIMEOUT 60  /* seconds */
+#define CFG_DEFAULT_WRITE_TIMEOUT 120 /* seconds */
+#define CFG_DEFAULT_KEEPALIVE   30    /* seconds */
+#define CFG_DEFAULT_WEB_MAX_CLIENTS 64
+#define CFG_DEFAULT_WEB_REQUEST_TIMEOUT 20 /* seconds */
+#define CFG_STR_(x)             #x
+#define CFG_STR(x)              CFG_STR_(x)
 
 /* Runtime configuration (main.c). */
 struct config {
@@ -569,6 +586,7 @@ void listen_stop(void);
 /* The EMFILE reserve descriptor shared by both listeners (see listen.c). */
 #define LISTEN_BACKOFF_US 100000      /* pause of a listener out of descriptors */
 #define LISTEN_REFUSE_MAX 64          /* connections refused per pause */
+#define LISTEN_BACKLOG 511            /* listen(2) backlog of both ports (the kernel caps it at somaxconn) */
 int  listen_reserve(void);
 int  listen_refuse(evutil_socket_t lfd, const char *what);
 
