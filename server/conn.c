@@ -51,7 +51,7 @@ struct conn {
     TAILQ_ENTRY(conn)   c_dirty_link;
     struct event       *c_ev_resume;  /* deferred: continue decoding */
     TAILQ_ENTRY(conn)   c_link;
-    char                c_peer[96];
+    char                c_peer[CONN_PEER_MAX];
     int                 c_cookie;     /* long replies carry the 40-byte cookie */
     int                 c_meta_in;    /* MetadataToServer */
     int                 c_meta_out;   /* MetadataFromServer */
@@ -1300,26 +1300,26 @@ conn_free(struct conn *c, int purge)
  * ("IPv4Address(TCP, '127.0.0.1', 51966)"); any readable text will do
  * (quirk Q25), and this one reads like the rest of the tools.
  */
-static void
-conn_peer_text(struct conn *c, struct sockaddr *sa)
+void
+conn_peer_format(char *buf, size_t len, const struct sockaddr *sa)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     int  port = 0;
 
     if (sa->sa_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
 
         inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
         port = ntohs(sin->sin_port);
-        snprintf(c->c_peer, sizeof(c->c_peer), "%s:%d", host, port);
+        snprintf(buf, len, "%s:%d", host, port);
     } else if (sa->sa_family == AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
 
         inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
         port = ntohs(sin6->sin6_port);
-        snprintf(c->c_peer, sizeof(c->c_peer), "[%s]:%d", host, port);
+        snprintf(buf, len, "[%s]:%d", host, port);
     } else {
-        snprintf(c->c_peer, sizeof(c->c_peer), "local");
+        snprintf(buf, len, "local");
     }
 }
 
@@ -1329,7 +1329,7 @@ conn_alloc(struct sockaddr *sa)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
 
-    conn_peer_text(c, sa);
+    conn_peer_format(c->c_peer, sizeof(c->c_peer), sa);
     c->c_fd = -1;
     decode_init(&c->c_dec);
     c->c_waiter.w_deliver = conn_waiter_deliver;
@@ -1378,7 +1378,7 @@ conn_new(struct bufferevent *bev, struct sockaddr *sa)
  * request where reading, running what was read and writing the replies
  * when the loop's turn ends takes 3 (epoll_wait, read, writev).
  */
-static struct conn *
+struct conn *
 conn_new_socket(evutil_socket_t fd, struct sockaddr *sa)
 {
     struct conn *c = conn_alloc(sa);
@@ -1401,115 +1401,6 @@ conn_new_socket(evutil_socket_t fd, struct sockaddr *sa)
     return c;
 }
 
-/*
- * On a TLS port a socket waits for its first byte before TLS starts: a TLS
- * client's is 0x16, a handshake record.  A plain NWS client's greeting is 4
- * bytes, on which OpenSSL would sit waiting for the rest of a 5-byte record
- * header until the frame timeout; instead it is closed at once, with a log
- * line that says why.
- */
-struct tls_wait {
-    TAILQ_ENTRY(tls_wait)   tw_link;
-    evutil_socket_t         tw_fd;
-    struct event           *tw_ev;
-    struct sockaddr_storage tw_sa;
-};
-static TAILQ_HEAD(, tls_wait) tls_waits = TAILQ_HEAD_INITIALIZER(tls_waits);
-
-static void
-conn_tls_wait_free(struct tls_wait *tw, int close_fd)
-{
-    TAILQ_REMOVE(&tls_waits, tw, tw_link);
-    event_free(tw->tw_ev);
-    if (close_fd)
-        evutil_closesocket(tw->tw_fd);
-    srv.nconns--;
-    free(tw);
-}
-
-static void
-conn_tls_first_byte(evutil_socket_t fd, short what, void *arg)
-{
-    struct tls_wait        *tw = arg;
-    struct sockaddr_storage sa = tw->tw_sa;
-    struct bufferevent     *bev;
-    struct conn             tmp;
-    unsigned char           b;
-    ssize_t                 n;
-
-    conn_peer_text(&tmp, (struct sockaddr *)&sa);
-    if (what & EV_TIMEOUT) {
-        log_info("%s: no TLS handshake for %d s; closing", tmp.c_peer, srv.cfg.frame_timeout);
-        conn_tls_wait_free(tw, 1);
-        return;
-    }
-    if ((n = recv(fd, &b, 1, MSG_PEEK)) == -1 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        log_debug("%s: closed before the TLS handshake", tmp.c_peer);
-        conn_tls_wait_free(tw, 1);
-        return;
-    }
-    if (b != 0x16) {
-        log_info("%s: refused: not a TLS client, and this server requires TLS", tmp.c_peer);
-        conn_tls_wait_free(tw, 1);
-        return;
-    }
-    conn_tls_wait_free(tw, 0);
-    if ((bev = tls_bufferevent(fd)) == NULL) {
-        log_warnx("cannot set up a connection");
-        evutil_closesocket(fd);
-        return;
-    }
-    conn_new(bev, (struct sockaddr *)&sa);
-}
-
-/* Takes a freshly accepted socket, unless --max-clients are connected already. */
-void
-conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
-{
-    struct timeval   tv = {srv.cfg.frame_timeout, 0};
-    struct tls_wait *tw;
-    struct conn      tmp;
-    int              one = 1;
-
-    if (srv.cfg.max_clients != 0 && srv.nconns >= srv.cfg.max_clients) {
-        conn_peer_text(&tmp, sa);
-        log_warnx("%s: refused: %u connections already (--max-clients)", tmp.c_peer,
-                  srv.nconns);
-        evutil_closesocket(fd);
-        return;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    if (srv.cfg.keepalive > 0) {
-        /*
-         * A peer that vanished without closing (a node powered off, a cable
-         * pulled) is noticed within about twice this, not the system's hours:
-         * its waiters go, and a sleigh worker's task runs elsewhere.
-         */
-        int idle = srv.cfg.keepalive, intvl = (srv.cfg.keepalive + 2) / 3, cnt = 3;
-
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-    }
-    evutil_make_socket_nonblocking(fd);
-    if (!tls_enabled()) {
-        conn_new_socket(fd, sa);
-        return;
-    }
-    tw = xcalloc(1, sizeof(*tw));
-    tw->tw_fd = fd;
-    memcpy(&tw->tw_sa, sa, (size_t)salen < sizeof(tw->tw_sa) ? (size_t)salen : sizeof(tw->tw_sa));
-    if ((tw->tw_ev = event_new(srv.base, fd, EV_READ | EV_PERSIST, conn_tls_first_byte, tw)) ==
-        NULL)
-        fatalx("cannot set up a connection");
-    event_add(tw->tw_ev, srv.cfg.frame_timeout > 0 ? &tv : NULL);
-    TAILQ_INSERT_TAIL(&tls_waits, tw, tw_link);
-    srv.nconns++;   /* counts for --max-clients already */
-}
-
 /* Drops every connection (server shutdown); workspaces are purged after. */
 void
 conn_shutdown_all(void)
@@ -1519,6 +1410,5 @@ conn_shutdown_all(void)
     srv.shutting_down = 1;
     while ((c = TAILQ_FIRST(&conn_all)) != NULL)
         conn_free(c, 0);
-    while (!TAILQ_EMPTY(&tls_waits))
-        conn_tls_wait_free(TAILQ_FIRST(&tls_waits), 1);
+    listen_drop_waiting();
 }

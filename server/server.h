@@ -443,8 +443,12 @@ enum step conn_hs_options(struct conn *, const char *dict, size_t len);
 
 /* conn.c: one client connection. */
 struct conn;
-void        conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen);
+#define CONN_PEER_MAX 96            /* "host:port" of a peer, NUL included */
 struct conn *conn_new(struct bufferevent *, struct sockaddr *);
+/* A connection on a plain TCP socket (listen.c hands it over). */
+struct conn *conn_new_socket(evutil_socket_t fd, struct sockaddr *sa);
+/* "host:port" ("[v6]:port") of sa into buf, for logs and owner texts. */
+void        conn_peer_format(char *buf, size_t len, const struct sockaddr *sa);
 void        conn_shutdown_all(void);
 void        conn_flush_pending(void);
 int         conn_work_pending(void);
@@ -647,10 +651,11 @@ int    tmpfiles_write_pidfile(const char *path);
 int  listen_bind(const char *addr, int port, int *bound_port);
 int  listen_start(int fd);
 void listen_stop(void);
+void listen_drop_waiting(void);   /* TLS sockets before their first byte (shutdown) */
 /* The EMFILE reserve descriptor shared by both listeners (see listen.c). */
 #define LISTEN_BACKOFF_US 100000      /* pause of a listener out of descriptors */
 #define LISTEN_REFUSE_MAX 64          /* connections refused per pause */
-#define LISTEN_BACKLOG 511            /* listen(2) backlog of both ports (the kernel caps it at somaxconn) */
+#define LISTEN_BACKLOG 511            /* listen(2) backlog of both ports (capped at somaxconn) */
 int  listen_reserve(void);
 int  listen_refuse(evutil_socket_t lfd, const char *what);
 
