@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define MA_MAX_CONNS 256
 #define MA_MAX_PROBES 100000
 
@@ -54,15 +56,6 @@ static int    ma_port;
 static int    ma_rcvbuf;      /* attackers' SO_RCVBUF (0: the system's) */
 static pid_t  ma_pid;
 static double ma_scale = 1.0;
-
-static double
-ma_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 ma_die(const char *what)
@@ -300,7 +293,7 @@ ma_probe_once(struct ma_probe *pr)
     const char   *st[] = {"store", "probe", "p", "3", pr->val};
     size_t        lens[] = {5, 5, 1, 1, pr->vlen};
     const char   *ft[] = {"fetchTry", "probe", "p"};
-    double        t0 = ma_now();
+    double        t0 = nwsp_mono();
 
     ma_req(&b, 5, st, lens);
     ma_req(&b, 3, ft, NULL);
@@ -309,10 +302,10 @@ ma_probe_once(struct ma_probe *pr)
         pr->errors++;
     if (ma_long(pr->fd) != 0)
         pr->errors++;
-    if (getenv("MEMATTACK_SLOW") != NULL && ma_now() - t0 > 0.05)
-        fprintf(stderr, "slow probe %d: %.1f ms\n", pr->n, (ma_now() - t0) * 1000.0);
+    if (getenv("MEMATTACK_SLOW") != NULL && nwsp_mono() - t0 > 0.05)
+        fprintf(stderr, "slow probe %d: %.1f ms\n", pr->n, (nwsp_mono() - t0) * 1000.0);
     if (pr->n < MA_MAX_PROBES)
-        pr->lat[pr->n++] = (ma_now() - t0) * 1000.0;
+        pr->lat[pr->n++] = (nwsp_mono() - t0) * 1000.0;
     free(b.p);
 }
 
@@ -522,9 +515,9 @@ main(int argc, char **argv)
         free(b.p);
     }
 
-    t_end = ma_now() + seconds;
-    next_probe = ma_now();
-    while (ma_now() < t_end) {
+    t_end = nwsp_mono() + seconds;
+    next_probe = nwsp_mono();
+    while (nwsp_mono() < t_end) {
         ma_push(fds, blobs, sent, nconn);
         if (strcmp(attack, "names") == 0 && nconn == 1) {
             /* Read and drop the replies, so the attack is not throttled. */
@@ -533,11 +526,11 @@ main(int argc, char **argv)
             while (recv(fds[0], junk, sizeof(junk), MSG_DONTWAIT) > 0)
                 ;
         }
-        if (strcmp(attack, "trickle") == 0 && ma_now() >= next_tick) {
+        if (strcmp(attack, "trickle") == 0 && nwsp_mono() >= next_tick) {
             for (i = 0; i < nconn; i++)
                 if (sent[i] == blobs[i].len)
                     (void)!send(fds[i], "x", 1, MSG_DONTWAIT);
-            next_tick = ma_now() + 2;
+            next_tick = nwsp_mono() + 2;
         }
         if (big_reader >= 0) {
             struct ma_buf b = {0};
@@ -554,7 +547,7 @@ main(int argc, char **argv)
                 next_tick = 0;
             }
         }
-        if (ma_now() >= next_probe) {
+        if (nwsp_mono() >= next_probe) {
             ma_probe_once(&pr);
             next_probe += 0.1;
         } else {

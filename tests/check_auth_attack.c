@@ -43,6 +43,7 @@
 #include "nws_sleigh.h"
 #include "nwstest.h"
 #include "rawc.h"
+#include "util.h"
 
 #define ATK_UID 65534
 
@@ -59,16 +60,6 @@ enum {
 static char atk_dir[64];  /* private: home/, the marker, the go file */
 static char atk_home[96];
 static char atk_marker[128];
-
-/* Seconds on a monotonic clock. */
-static double
-atk_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* 1 if the test cannot run here (reason printed), else 0. */
 static int
@@ -219,9 +210,9 @@ atk_intruder(long master)
     int                      port = 0, rc;
 
     alarm(60);
-    deadline = atk_now() + 40;
+    deadline = nwsp_mono() + 40;
     while (!atk_find_worker(master, &port, ws, sizeof(ws))) {
-        if (atk_now() > deadline)
+        if (nwsp_mono() > deadline)
             _exit(ATK_NOWORKER);
         usleep(20000);
     }
@@ -364,7 +355,7 @@ atk_sleigh_finish(pid_t pid, int out)
 {
     char        path[128], buf[4096], *line, *save = NULL;
     int         seen[41] = {0}, st = 0, i, v, fd;
-    double      deadline = atk_now() + 120;
+    double      deadline = nwsp_mono() + 120;
     struct stat sb;
     ssize_t     n;
 
@@ -372,7 +363,7 @@ atk_sleigh_finish(pid_t pid, int out)
     ck_assert_int_ge(fd = open(path, O_CREAT | O_WRONLY, 0600), 0);
     close(fd);
     while (waitpid(pid, &st, WNOHANG) == 0) {
-        if (atk_now() > deadline) {
+        if (nwsp_mono() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
             ck_abort_msg("the sleigh did not finish");

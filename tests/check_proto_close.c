@@ -17,17 +17,9 @@
 #include "nwstest.h"
 #include "ptest.h"
 #include "rawc.h"
+#include "util.h"
 
 static struct nwstest_server *cl_srv;
-
-static double
-cl_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 cl_setup(void)
@@ -54,7 +46,7 @@ cl_pipeline(struct rawc *c, size_t want)
     static char   req[8192 + 256];
     struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
     size_t        rlen, sent = 0, off = 0;
-    double        end = cl_now() + 5;
+    double        end = nwsp_mono() + 5;
     ssize_t       n;
     int           h;
 
@@ -62,7 +54,7 @@ cl_pipeline(struct rawc *c, size_t want)
                  "w", 4, "junk", 1, "1", 8192);
     memset(req + h, 'j', 8192);
     rlen = (size_t)h + 8192;
-    while (sent < want && cl_now() < end) {
+    while (sent < want && nwsp_mono() < end) {
         n = send(c->fd, req + off, rlen - off, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -189,16 +181,16 @@ cl_cut_reply_goes_back(size_t len)
     PT_OK(&lazy, "use ws", "keep", "", "no");
     PT_RC(&lazy, rawc_sendv(&lazy, NULL, "fetch", "keep", "big", NULL));
     /* The fetch took it: only "after" is left while lazy's reply is pending. */
-    end = cl_now() + 5;
-    while (!back && cl_now() < end) {
+    end = nwsp_mono() + 5;
+    while (!back && nwsp_mono() < end) {
         PT_LONG(&c, &r, "findTry", "keep", "big");
         back = r.status == 0 && r.len == 5;
         rawc_reply_free(&r);
     }
     ck_assert_msg(back, "lazy's fetch never took the value");
     back = 0;
-    end = cl_now() + 15;
-    while (!back && cl_now() < end) {
+    end = nwsp_mono() + 15;
+    while (!back && nwsp_mono() < end) {
         PT_LONG(&c, &r, "findTry", "keep", "big");
         back = r.status == 0 && r.len == len;
         rawc_reply_free(&r);

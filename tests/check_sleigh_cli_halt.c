@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "nwstest.h"
+#include "util.h"
 
 #define HC_RUN_TIMEOUT_S 40
 
@@ -76,15 +77,6 @@ hc_slurp(int fd)
     return p;
 }
 
-static double
-hc_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Runs prog (a path) with args (NULL-terminated) on the fixture's server. */
 static void
 hc_exec(struct hc_res *r, const char *prog, const char *const *args)
@@ -92,7 +84,7 @@ hc_exec(struct hc_res *r, const char *prog, const char *const *args)
     const char *argv[64];
     char        port[16];
     int    fout = hc_tmpfile(), ferr = hc_tmpfile(), st = 0, n;
-    double start = hc_now();
+    double start = nwsp_mono();
     pid_t  pid, got;
 
     argv[0] = prog;
@@ -109,7 +101,7 @@ hc_exec(struct hc_res *r, const char *prog, const char *const *args)
         _exit(127);
     }
     ck_assert_int_gt(pid, 0);
-    while ((got = waitpid(pid, &st, WNOHANG)) == 0 && hc_now() - start < HC_RUN_TIMEOUT_S)
+    while ((got = waitpid(pid, &st, WNOHANG)) == 0 && nwsp_mono() - start < HC_RUN_TIMEOUT_S)
         usleep(10000);
     if (got == 0) {
         kill(pid, SIGKILL);

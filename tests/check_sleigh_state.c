@@ -32,6 +32,7 @@
 #include "nws_json.h"
 #include "nws_sleigh.h"
 #include "nwstest.h"
+#include "util.h"
 
 static struct nwstest_server ss_srv;
 static char                  ss_worker[512];
@@ -113,14 +114,6 @@ ss_json(const char *text)
 
     ck_assert_msg(j != NULL, "bad JSON in the test: %s", jerr.text);
     return j;
-}
-
-static void
-ss_nap(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
 }
 
 /* GET path from the web port: the JSON body (new), or NULL. */
@@ -250,7 +243,7 @@ START_TEST(collected_batches_leave_nothing)
             ck_assert_int_eq(json_integer_value(json_array_get(r, (size_t)k)), k * k * k);
         json_decref(r);
         if (i == 1000) {
-            ss_nap(50); /* record deletions run on the server's next turn */
+            nwsp_sleep_ms(50); /* record deletions run on the server's next turn */
             vars0 = ss_nvars(ws);
             mem0 = ss_memory_used();
         }
@@ -258,7 +251,7 @@ START_TEST(collected_batches_leave_nothing)
             fprintf(stderr, "batch %ld: %ld variables, memory_used %lld, server RSS %ld kB\n",
                     i, ss_nvars(ws), ss_memory_used(), ss_server_rss());
     }
-    ss_nap(50);
+    nwsp_sleep_ms(50);
     vars1 = ss_nvars(ws);
     mem1 = ss_memory_used();
     /* Nothing per batch: the same variables, the same memory (give or take a
@@ -302,7 +295,7 @@ START_TEST(collected_batch_history_and_attach)
     ck_assert_int_eq(json_integer_value(json_object_get(b, "done")), 3);
     json_decref(b);
     /* ...its record variable is gone, and attaching to it says why it cannot. */
-    ss_nap(50);
+    nwsp_sleep_ms(50);
     s2 = ss_attach(ws);
     snprintf(var, sizeof(var), "batch@%s", id);
     ck_assert_int_eq(nws_find_try_string(nws_sleigh_ws(s2), var, &(char *){NULL}, &err), 0);
@@ -345,7 +338,7 @@ START_TEST(every_kind_of_batch_leaves_nothing)
     r = nws_sleigh_each_elem(s, task, args, NULL, NULL, &err);
     ck_assert_msg(r != NULL, "each_elem: %s", err.text);
     json_decref(r);
-    ss_nap(50);
+    nwsp_sleep_ms(50);
     vars0 = ss_nvars(ws);
     for (round = 0; round < 3; round++) {
         /* Chunked under a load factor, kept or discarded... */
@@ -389,7 +382,7 @@ START_TEST(every_kind_of_batch_leaves_nothing)
         }
         nws_sleigh_pending_free(p);
     }
-    ss_nap(50);
+    nwsp_sleep_ms(50);
     ck_assert_int_eq(ss_nvars(ws), vars0);
     json_decref(args);
     json_decref(task);
@@ -510,7 +503,7 @@ START_TEST(wait_when_collected_while_waiting)
             values += nws_sleigh_error(json_array_get(r2, k)) == NULL;
         _exit(values);
     }
-    ss_nap(1000);
+    nwsp_sleep_ms(1000);
     alarm(60); /* a hang fails the test rather than the whole run */
     r = nws_sleigh_pending_wait(p, &err);
     alarm(0);
@@ -657,7 +650,7 @@ START_TEST(each_elem_when_sleigh_shuts_down)
         nws_client *c;
         nws_ws     *w;
 
-        ss_nap(500);
+        nwsp_sleep_ms(500);
         if ((c = nws_connect("127.0.0.1", ss_srv.port, 0, &err)) == NULL ||
             (w = nws_ws_use(c, ws, NWS_WS_NOCREATE, &err)) == NULL ||
             nws_store_string(w, "Sleigh ride over", "1", &err) != 0)

@@ -19,15 +19,7 @@
 #include <unistd.h>
 
 #include "ptest.h"
-
-static double
-wl_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "util.h"
 
 /* Lowers the server's descriptor limit (soft and hard) to n. */
 static void
@@ -78,7 +70,7 @@ START_TEST(slow_request_cut)
 {
     const char            *args[] = {"--web-request-timeout", "2", NULL};
     struct nwstest_server *s = ptest_start(args);
-    double                 t0 = wl_now();
+    double                 t0 = nwsp_mono();
     int                    fd = nwstest_connect(s->web_port, 5), closed = 0, i;
     char                   line[64];
 
@@ -91,8 +83,8 @@ START_TEST(slow_request_cut)
         else
             closed = nwstest_peer_closed(fd, 300);
     }
-    ck_assert_msg(closed, "a request trickling in for %.1f s was not cut", wl_now() - t0);
-    ck_assert_double_ge(wl_now() - t0, 1.5);   /* at the deadline, not at once */
+    ck_assert_msg(closed, "a request trickling in for %.1f s was not cut", nwsp_mono() - t0);
+    ck_assert_double_ge(nwsp_mono() - t0, 1.5);   /* at the deadline, not at once */
     close(fd);
     /* A whole request right away is served as usual. */
     fd = nwstest_connect(s->web_port, 5);
@@ -225,13 +217,13 @@ START_TEST(slow_download_not_cut)
     snprintf(req, sizeof(req), "GET /api/download?ws=dl&var=v HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                "Connection: close\r\n\r\n");
     ck_assert_int_eq(nwstest_write_all(fd, req, strlen(req)), 0);
-    t0 = wl_now();
+    t0 = nwsp_mono();
     while ((n = recv(fd, buf, 32768, 0)) > 0) {
         got += (size_t)n;
         usleep(5 * 1000);
     }
     close(fd);
-    ck_assert_double_gt(wl_now() - t0, 1.5);   /* it did outlast the deadline */
+    ck_assert_double_gt(nwsp_mono() - t0, 1.5);   /* it did outlast the deadline */
     ck_assert_uint_gt(got, BIG);               /* headers and every byte */
     rawc_close(&c);
     free(val);

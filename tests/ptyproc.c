@@ -15,16 +15,7 @@
 #include <unistd.h>
 
 #include "ptyproc.h"
-
-/* Milliseconds of a monotonic clock. */
-static long long
-ptyproc_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "util.h"
 
 int
 ptyproc_start(struct ptyproc *p, char *const argv[], const char *const *env)
@@ -126,7 +117,7 @@ ptyproc_read(struct ptyproc *p, int ms)
 int
 ptyproc_expect(struct ptyproc *p, const char *needle, int ms)
 {
-    long long end = ptyproc_ms() + ms;
+    long long end = (long long)nwsp_mono_ms() + ms;
     char     *at;
 
     for (;;) {
@@ -134,7 +125,7 @@ ptyproc_expect(struct ptyproc *p, const char *needle, int ms)
             p->mark = (size_t)(at - p->out) + strlen(needle);
             return 1;
         }
-        if (ptyproc_ms() >= end || ptyproc_read(p, (int)(end - ptyproc_ms())) < 0) {
+        if ((long long)nwsp_mono_ms() >= end || ptyproc_read(p, (int)(end - (long long)nwsp_mono_ms())) < 0) {
             at = strstr(p->out + p->mark, needle);
             if (at != NULL)
                 p->mark = (size_t)(at - p->out) + strlen(needle);
@@ -164,7 +155,7 @@ ptyproc_send(struct ptyproc *p, const char *s)
 int
 ptyproc_wait(struct ptyproc *p, int ms)
 {
-    long long end = ptyproc_ms() + ms;
+    long long end = (long long)nwsp_mono_ms() + ms;
     int       st;
 
     while (p->status == -1) {
@@ -174,7 +165,7 @@ ptyproc_wait(struct ptyproc *p, int ms)
                 ;
             break;
         }
-        if (ptyproc_ms() >= end)
+        if ((long long)nwsp_mono_ms() >= end)
             return -1;
         if (ptyproc_read(p, 20) < 0)
             usleep(10000);
