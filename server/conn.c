@@ -29,6 +29,7 @@
 
 #include "secret.h"
 #include "server.h"
+#include "util.h"
 
 struct conn {
     /*
@@ -525,15 +526,13 @@ void
 conn_block_timeout(struct conn *c, struct var *var, int fetch, long timeout_ms,
                    conn_timeout_fn on_timeout)
 {
-    struct timeval tv;
+    struct timeval tv = nwsp_ms_timeval(timeout_ms);
 
     conn_block(c, var, fetch);
     if (c->c_ev_timeout == NULL && (c->c_ev_timeout = evtimer_new(srv.base, conn_timeout_cb,
                                                                   c)) == NULL)
         fatalx("evtimer_new");
     c->c_on_timeout = on_timeout;
-    tv.tv_sec = timeout_ms / 1000;
-    tv.tv_usec = (timeout_ms % 1000) * 1000;
     evtimer_add(c->c_ev_timeout, &tv);
 }
 

@@ -24,6 +24,7 @@
 
 #include "nws.h"         /* NWS_DEFAULT_PORT */
 #include "server.h"
+#include "util.h"
 
 /* getopt_long codes of the long options with no short form: past any char. */
 enum {
@@ -178,34 +179,6 @@ main_daemon_detach(int fd, int log_level)
     close(fd);
 }
 
-/* Parses a size with an optional K/M/G suffix; -1 when malformed. */
-static int
-parse_size(const char *s, uint64_t *out)
-{
-    char              *end;
-    unsigned long long v;
-    unsigned           shift = 0;
-
-    errno = 0;
-    if (*s < '0' || *s > '9')
-        return -1;
-    v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return -1;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    }
-    if ((*end == 'b' || *end == 'B') && shift != 0)
-        end++;
-    if (*end != '\0' || (shift != 0 && v > (UINT64_MAX >> shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
 /* Parses a plain decimal count; -1 when malformed. */
 static int
 parse_count(const char *s, uint64_t *out)
@@ -237,8 +210,9 @@ parse_output_limit(const char *arg, struct config *cfg)
         return -1;
     *soft++ = '\0';
     *secs++ = '\0';
-    if (parse_size(buf, &h) != 0 || parse_size(soft, &sf) != 0 ||
-        parse_count(secs, &sec) != 0 || sec > 86400)
+    if (nwsp_parse_size(buf, UINT64_MAX, &h) != 0 ||
+        nwsp_parse_size(soft, UINT64_MAX, &sf) != 0 || parse_count(secs, &sec) != 0 ||
+        sec > 86400)
         return -1;
     cfg->out_hard = h;
     cfg->out_soft = sf;
@@ -343,7 +317,7 @@ config_from_env(struct config *cfg)
         cfg->tmpdir = e;
     else if ((e = getenv("TMPDIR")) != NULL && *e != '\0')
         cfg->tmpdir = e;
-    if ((e = getenv("NWS_LONG_VALUE_SIZE")) != NULL && parse_size(e, &v) == 0)
+    if ((e = getenv("NWS_LONG_VALUE_SIZE")) != NULL && nwsp_parse_size(e, UINT64_MAX, &v) == 0)
         cfg->spool_threshold = v;
 }
 
@@ -434,7 +408,7 @@ main(int argc, char **argv)
         case 's':
         case OPT_MAX_VALUE_SIZE:
         case OPT_MAX_MEMORY:
-            if (parse_size(optarg, &v) != 0) {
+            if (nwsp_parse_size(optarg, UINT64_MAX, &v) != 0) {
                 fprintf(stderr, "nwsserver: bad size: %s\n", optarg);
                 return 2;
             }
