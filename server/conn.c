@@ -1,17 +1,10 @@
 /*
- * conn.c -- one client connection: handshake, request decoding, lifetime.
+ * conn.c -- one client connection: handshake, running requests, lifetime.
  *
- * Input is decoded by an explicit state machine (memcached's drive_machine):
- * each state needs a known number of bytes, takes them when present, and
- * otherwise returns to the event loop with its position kept in the conn, so
- * a request may arrive in any number of pieces.  Every length is checked
- * against its limit before anything is allocated for it.  Bytes of an
- * argument we refuse (too long, over the memory limit) are read and thrown
- * away so the stream stays in step, and the request then gets an error reply
- * instead of running.
+ * Input is decoded by decode.c's state machine, its position kept in c_dec.
  *
  * Requests run one at a time, in order.  A request that blocks parks the conn
- * on a variable (state CONN_BLOCKED) and the requests behind it wait in the
+ * on a variable (state DEC_BLOCKED) and the requests behind it wait in the
  * input buffer (pipelining, an extension); reading goes on up to a high-water
  * mark so a peer that closes is still noticed.  Delivering to a blocked conn
  * only queues its reply and schedules c_ev_resume: nothing re-enters the
@@ -36,22 +29,7 @@
 
 #include "secret.h"
 #include "server.h"
-
-enum conn_state {
-    CONN_HS_FIRST,    /* the 4-byte greeting */
-    CONN_HS_REQUEST,  /* new-style: "R000" */
-    CONN_HS_OPTIONS,  /* new-style: the requested options dictionary */
-    CONN_REQ_META,    /* a request's metadata dictionary */
-    CONN_REQ_ARGC,    /* D4 argument count */
-    CONN_REQ_ARGLEN,  /* D20 length of the next argument */
-    CONN_REQ_ARG,     /* bytes of a kept argument */
-    CONN_REQ_VALUE,   /* bytes of a store value, into memory or a spool file */
-    CONN_REQ_SKIP,    /* bytes of an argument being thrown away */
-    CONN_BLOCKED,     /* the current request waits on a variable */
-};
-
-/* What a decoding step achieved. */
-enum step { STEP_MORE, STEP_PROGRESS, STEP_REQUEST };
+#include "util.h"
 
 struct conn {
     /*
@@ -74,8 +52,7 @@ struct conn {
     TAILQ_ENTRY(conn)   c_dirty_link;
     struct event       *c_ev_resume;  /* deferred: continue decoding */
     TAILQ_ENTRY(conn)   c_link;
-    char                c_peer[96];
-    enum conn_state     c_state;
+    char                c_peer[CONN_PEER_MAX];
     int                 c_cookie;     /* long replies carry the 40-byte cookie */
     int                 c_meta_in;    /* MetadataToServer */
     int                 c_meta_out;   /* MetadataFromServer */
@@ -94,20 +71,7 @@ struct conn {
     struct event       *c_ev_timeout;  /* a parked request's time limit */
     conn_timeout_fn     c_on_timeout;
 
-    /* The request being decoded. */
-    char               *c_rq_meta;
-    size_t              c_rq_metalen;
-    unsigned            c_rq_argc;
-    unsigned            c_rq_argi;
-    uint64_t            c_rq_left;    /* bytes still to come of this argument */
-    struct nwsp_buf     c_rq_args;    /* kept arguments, back to back */
-    size_t              c_rq_off[NWS_MAX_KEPT_ARGS];
-    size_t              c_rq_len[NWS_MAX_KEPT_ARGS];
-    const struct command *c_rq_cmd;
-    struct value       *c_rq_value;
-    uint64_t            c_rq_vfill;
-    char               *c_rq_err;     /* refuse the request with this text */
-    int                 c_rq_err_close;
+    struct decoder      c_dec;        /* the request being decoded (decode.c) */
 
     /* Memory (mem.c): what this conn holds is charged to srv.mem_used. */
     uint64_t            c_mem;        /* bytes charged now (conn_mem_sync) */
@@ -347,7 +311,7 @@ static void
 conn_mem_sync(struct conn *c)
 {
     uint64_t now = evbuffer_get_length(conn_input(c)) + conn_out_copied(c) +
-                   c->c_rq_args.cap + c->c_rq_metalen + listing_mem(c->c_list);
+                   c->c_dec.d_args.cap + c->c_dec.d_metalen + listing_mem(c->c_list);
 
     srv.mem_used = srv.mem_used - c->c_mem + now;
     conn_mem_all = conn_mem_all - c->c_mem + now;
@@ -444,7 +408,7 @@ conn_in_room(struct conn *c)
         return 0;
     if (in < NWS_READ_TIGHT || !conn_tight())
         return 1;
-    return (c->c_state == CONN_REQ_META || c->c_state == CONN_HS_OPTIONS) &&
+    return (c->c_dec.d_state == DEC_REQ_META || c->c_dec.d_state == DEC_HS_OPTIONS) &&
            in < NWS_MAX_DICT_BYTES + NWS_READ_TIGHT;
 }
 
@@ -465,7 +429,7 @@ conn_unpark(struct conn *c)
     if (c->c_ev_timeout != NULL)
         evtimer_del(c->c_ev_timeout);
     conn_bev_watch(c, 0);
-    c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
+    c->c_dec.d_state = c->c_meta_in ? DEC_REQ_META : DEC_REQ_ARGC;
     conn_resume_later(c);
 }
 
@@ -540,7 +504,7 @@ conn_block(struct conn *c, struct var *var, int fetch)
 {
     c->c_blocked_var = var;
     waiter_park(&c->c_waiter, var, fetch);
-    c->c_state = CONN_BLOCKED;
+    c->c_dec.d_state = DEC_BLOCKED;
     conn_bev_watch(c, 1);
 }
 
@@ -552,7 +516,7 @@ conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (c->c_state != CONN_BLOCKED)
+    if (c->c_dec.d_state != DEC_BLOCKED)
         return;
     waiter_cancel(&c->c_waiter);
     c->c_on_timeout(c, c->c_blocked_var);
@@ -562,20 +526,18 @@ void
 conn_block_timeout(struct conn *c, struct var *var, int fetch, long timeout_ms,
                    conn_timeout_fn on_timeout)
 {
-    struct timeval tv;
+    struct timeval tv = nwsp_ms_timeval(timeout_ms);
 
     conn_block(c, var, fetch);
     if (c->c_ev_timeout == NULL && (c->c_ev_timeout = evtimer_new(srv.base, conn_timeout_cb,
                                                                   c)) == NULL)
         fatalx("evtimer_new");
     c->c_on_timeout = on_timeout;
-    tv.tv_sec = timeout_ms / 1000;
-    tv.tv_usec = (timeout_ms % 1000) * 1000;
     evtimer_add(c->c_ev_timeout, &tv);
 }
 
 /* A framing error: a short error reply, then close once it is written. */
-static void
+void
 conn_proto_error(struct conn *c, const char *reason)
 {
     log_info("%s: %s; closing", c->c_peer, reason);
@@ -584,45 +546,21 @@ conn_proto_error(struct conn *c, const char *reason)
 }
 
 /* Refuses the request being decoded; the first reason wins. */
-static void
-conn_refuse(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void
+void
 conn_refuse(struct conn *c, const char *fmt, ...)
 {
     va_list ap;
 
-    if (c->c_rq_err != NULL)
+    if (c->c_dec.d_err != NULL)
         return;
     va_start(ap, fmt);
-    if (vasprintf(&c->c_rq_err, fmt, ap) < 0)
+    if (vasprintf(&c->c_dec.d_err, fmt, ap) < 0)
         fatal("vasprintf");
     va_end(ap);
 }
 
-/* Forgets the request just finished. */
-static void
-conn_request_reset(struct conn *c)
-{
-    free(c->c_rq_meta);
-    c->c_rq_meta = NULL;
-    c->c_rq_metalen = 0;
-    c->c_rq_argc = c->c_rq_argi = 0;
-    c->c_rq_cmd = NULL;
-    if (c->c_rq_value != NULL)
-        value_settle(c->c_rq_value, c->c_rq_vfill);
-    value_unref(c->c_rq_value);
-    c->c_rq_value = NULL;
-    c->c_rq_vfill = 0;
-    free(c->c_rq_err);
-    c->c_rq_err = NULL;
-    c->c_rq_err_close = 0;
-    nwsp_buf_reset(&c->c_rq_args);
-    if (c->c_rq_args.cap > 256 * 1024)
-        nwsp_buf_free(&c->c_rq_args);
-}
-
 /* Runs a complete request and gets ready for the next. */
-static void
+void
 conn_run(struct conn *c)
 {
     struct request rq;
@@ -630,126 +568,44 @@ conn_run(struct conn *c)
     unsigned       i;
 
     srv.nops++;
-    if (c->c_rq_err != NULL) {
-        if (c->c_rq_cmd != NULL && c->c_rq_cmd->long_reply)
-            reply_long_error(c, NWSP_STATUS_FAIL, c->c_rq_err);
+    if (c->c_dec.d_err != NULL) {
+        if (c->c_dec.d_cmd != NULL && c->c_dec.d_cmd->long_reply)
+            reply_long_error(c, NWSP_STATUS_FAIL, c->c_dec.d_err);
         else
-            reply_short(c, NWSP_STATUS_FAIL, c->c_rq_err);
-        if (c->c_rq_err_close)
+            reply_short(c, NWSP_STATUS_FAIL, c->c_dec.d_err);
+        if (c->c_dec.d_err_close)
             c->c_closing = 1;
-    } else if (c->c_rq_cmd == NULL) {
+    } else if (c->c_dec.d_cmd == NULL) {
         char reason[NWS_MAX_CMD_NAME + 32];
 
-        snprintf(reason, sizeof(reason), "Unknown verb \"%.*s\"", (int)c->c_rq_len[0],
-                 c->c_rq_args.data + c->c_rq_off[0]);
+        snprintf(reason, sizeof(reason), "Unknown verb \"%.*s\"", (int)c->c_dec.d_len[0],
+                 c->c_dec.d_args.data + c->c_dec.d_off[0]);
         reply_short(c, NWSP_STATUS_FAIL, reason);
     } else {
         memset(&rq, 0, sizeof(rq));
         rq.rq_conn = c;
-        rq.rq_cmd = c->c_rq_cmd;
-        rq.rq_argc = c->c_rq_argc;
-        for (i = 0; i < c->c_rq_argc && i < NWS_MAX_KEPT_ARGS; i++) {
-            rq.rq_arg[i] = c->c_rq_args.data + c->c_rq_off[i];
-            rq.rq_len[i] = c->c_rq_len[i];
+        rq.rq_cmd = c->c_dec.d_cmd;
+        rq.rq_argc = c->c_dec.d_argc;
+        for (i = 0; i < c->c_dec.d_argc && i < NWS_MAX_KEPT_ARGS; i++) {
+            rq.rq_arg[i] = c->c_dec.d_args.data + c->c_dec.d_off[i];
+            rq.rq_len[i] = c->c_dec.d_len[i];
         }
-        rq.rq_meta = c->c_rq_meta;
-        rq.rq_metalen = c->c_rq_metalen;
-        rq.rq_value = c->c_rq_value;
-        c->c_rq_value = NULL;
+        rq.rq_meta = c->c_dec.d_meta;
+        rq.rq_metalen = c->c_dec.d_metalen;
+        rq.rq_value = c->c_dec.d_value;
+        c->c_dec.d_value = NULL;
         ret = dispatch(&rq);
         value_unref(rq.rq_value);   /* NULL if the command took it */
     }
-    conn_request_reset(c);
+    decode_reset(&c->c_dec);
     if (ret != CMD_BLOCKED)
-        c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
+        c->c_dec.d_state = c->c_meta_in ? DEC_REQ_META : DEC_REQ_ARGC;
 }
-
-/*
- * The decoder reads through a cursor: a contiguous window at the head of the
- * input (one evbuffer chain, usually holding many small requests), consumed
- * by moving a pointer and drained from the evbuffer once, when the window is
- * used up or decoding stops.  Only a field split between chains is pulled up
- * into one piece.
- */
-struct cursor {
-    struct evbuffer *k_in;
-    const char      *k_p;     /* unconsumed bytes of the window */
-    size_t           k_n;
-    size_t           k_used;  /* consumed, not drained yet */
-    int              k_nomem; /* a pullup failed: the conn is aborted */
-};
-
-/* Drains what was consumed and opens a window on the first chain. */
-static void
-cur_sync(struct cursor *k)
-{
-    struct evbuffer_iovec v;
-
-    if (k->k_used > 0)
-        evbuffer_drain(k->k_in, k->k_used);
-    k->k_used = 0;
-    if (evbuffer_peek(k->k_in, -1, NULL, &v, 1) > 0) {
-        k->k_p = v.iov_base;
-        k->k_n = v.iov_len;
-    } else {
-        k->k_p = NULL;
-        k->k_n = 0;
-    }
-}
-
-/* Bytes not consumed yet, in the window or beyond. */
-static size_t
-cur_avail(const struct cursor *k)
-{
-    return evbuffer_get_length(k->k_in) - k->k_used;
-}
-
-/* Makes want bytes contiguous in the window: 1, or 0 if they have not all come. */
-static int
-cur_need(struct cursor *k, size_t want)
-{
-    if (k->k_n >= want)
-        return 1;
-    if (cur_avail(k) < want)
-        return 0;
-    cur_sync(k);
-    if (k->k_n < want) {
-        if (evbuffer_pullup(k->k_in, (ev_ssize_t)want) == NULL) {
-            k->k_nomem = 1;   /* conn_process() aborts the conn */
-            return 0;
-        }
-        cur_sync(k);
-    }
-    return 1;
-}
-
-/* Some bytes in the window (none only when nothing is buffered). */
-static size_t
-cur_some(struct cursor *k)
-{
-    if (k->k_n == 0 && cur_avail(k) > 0)
-        cur_sync(k);
-    return k->k_n;
-}
-
-static void
-cur_take(struct cursor *k, size_t n)
-{
-    k->k_p += n;
-    k->k_n -= n;
-    k->k_used += n;
-}
-
-static enum step conn_hs_deny(struct conn *c, const char *why);
 
 /* The first 4 bytes choose the handshake (section 2.1). */
-static enum step
-conn_hs_first(struct conn *c, struct cursor *k)
+enum step
+conn_hs_first(struct conn *c, const char *b)
 {
-    char b[4];
-
-    memcpy(b, k->k_p, 4);
-    cur_take(k, 4);
     if (b[0] == 'X') {
         c->c_cookie = 1;
         evbuffer_add(conn_output(c), NWSP_HS_ADVERTISE, 4);
@@ -757,7 +613,7 @@ conn_hs_first(struct conn *c, struct cursor *k)
             evbuffer_add(conn_output(c), srv.advert, srv.advert_len);
         else if (auth_advertise(conn_output(c), c->c_nonce, sizeof(c->c_nonce)) != 0)
             return conn_hs_deny(c, "no random bytes for a challenge");
-        c->c_state = CONN_HS_REQUEST;
+        c->c_dec.d_state = DEC_HS_REQUEST;
         return STEP_PROGRESS;
     }
     if (auth_enabled()) {
@@ -768,12 +624,12 @@ conn_hs_first(struct conn *c, struct cursor *k)
     }
     c->c_cookie = !(memcmp(b, "0000", 4) == 0 || memcmp(b, "1111", 4) == 0);
     evbuffer_add(conn_output(c), NWSP_HS_OLD_REPLY, 4);
-    c->c_state = CONN_REQ_ARGC;
+    c->c_dec.d_state = DEC_REQ_ARGC;
     return STEP_PROGRESS;
 }
 
 /* Denies the handshake: "F000", then close (section 2.3, Q6). */
-static enum step
+enum step
 conn_hs_deny(struct conn *c, const char *why)
 {
     auth_log_refusal(c->c_peer, why);
@@ -789,7 +645,7 @@ conn_hs_deny(struct conn *c, const char *why)
  * (a KillServerOnClose of a client without the secret must not stop the
  * server when it closes).
  */
-static enum step
+enum step
 conn_hs_options(struct conn *c, const char *dict, size_t len)
 {
     struct nwsp_dict_ent e;
@@ -831,261 +687,8 @@ conn_hs_options(struct conn *c, const char *dict, size_t len)
     c->c_meta_out = meta_out;
     c->c_deadman = deadman;
     evbuffer_add(conn_output(c), NWSP_HS_ACCEPT, 4);
-    c->c_state = c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC;
+    c->c_dec.d_state = c->c_meta_in ? DEC_REQ_META : DEC_REQ_ARGC;
     return STEP_PROGRESS;
-}
-
-/*
- * Scans a dictionary at the cursor.  Returns its length (its bytes at
- * *start, contiguous), 0 if more bytes are needed, or -1 when it is
- * malformed (*why set).
- */
-static ssize_t
-conn_scan_dict(struct cursor *k, const char **why, const char **start)
-{
-    size_t  n;
-    ssize_t r;
-
-    r = nwsp_dict_scan(k->k_p, k->k_n, NWS_MAX_DICT_ENTRIES, NWS_MAX_DICT_BYTES, why);
-    if (r != NWSP_SCAN_MORE || cur_avail(k) == k->k_n) {
-        if (r == NWSP_SCAN_MORE && k->k_n >= NWS_MAX_DICT_BYTES) {
-            *why = "dictionary too large";
-            return -1;
-        }
-        *start = k->k_p;
-        return r;
-    }
-    /* It goes on past the window: look at up to the limit in one piece. */
-    n = cur_avail(k) < NWS_MAX_DICT_BYTES ? cur_avail(k) : NWS_MAX_DICT_BYTES;
-    cur_need(k, n);
-    r = nwsp_dict_scan(k->k_p, n, NWS_MAX_DICT_ENTRIES, NWS_MAX_DICT_BYTES, why);
-    if (r == NWSP_SCAN_MORE && n == NWS_MAX_DICT_BYTES) {
-        *why = "dictionary too large";
-        return -1;
-    }
-    *start = k->k_p;
-    return r;
-}
-
-/*
- * Appends n bytes of the value being stored to its spool file.  On failure
- * the request is refused, its remaining bytes are read and dropped, and the
- * connection closes after the reply: -1.
- */
-static int
-conn_spool(struct conn *c, const char *p, size_t n)
-{
-    int     fd = c->c_rq_value->v_fd;
-    ssize_t w;
-
-    while (n > 0) {
-        if ((w = write(fd, p, n)) == -1 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            log_warn("%s: writing a spooled value", c->c_peer);
-            conn_refuse(c, "Failed to read long data from the filesystem.");
-            c->c_rq_err_close = 1;
-            c->c_state = CONN_REQ_SKIP;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Decides where the bytes of argument argi (len long) go. */
-static void
-conn_arg_begin(struct conn *c, uint64_t len)
-{
-    unsigned i = c->c_rq_argi;
-    int      fd;
-
-    c->c_rq_left = len;
-    if (i == 0 && len > NWS_MAX_CMD_NAME) {
-        conn_refuse(c, "Argument too long.");
-        c->c_state = CONN_REQ_SKIP;
-    } else if (i == 4 && c->c_rq_argc == 5 && dispatch_is_store(c->c_rq_cmd) &&
-               c->c_rq_err == NULL) {
-        /* The value of a store: straight into its final home. */
-        if (srv.cfg.max_value_size != 0 && len > srv.cfg.max_value_size) {
-            conn_refuse(c, "Value too large (%llu bytes; the limit is %llu).",
-                        (unsigned long long)len,
-                        (unsigned long long)srv.cfg.max_value_size);
-            c->c_state = CONN_REQ_SKIP;
-        } else if (srv.cfg.spool_threshold != 0 && len >= srv.cfg.spool_threshold) {
-            if ((fd = value_spool_open()) == -1 ||
-                (c->c_rq_value = value_new_spooled(0, c->c_rq_meta, c->c_rq_metalen,
-                                                   len, fd)) == NULL) {
-                if (fd != -1)
-                    close(fd);
-                conn_refuse(c, "Failed to read long data from the filesystem.");
-                c->c_rq_err_close = 1;
-                c->c_state = CONN_REQ_SKIP;
-            } else {
-                c->c_state = CONN_REQ_VALUE;
-            }
-        } else if ((c->c_rq_value = value_new_incoming(c->c_rq_meta, c->c_rq_metalen,
-                                                       len)) == NULL) {
-            conn_refuse(c, "Server memory limit reached.");
-            c->c_state = CONN_REQ_SKIP;
-        } else {
-            c->c_state = CONN_REQ_VALUE;
-        }
-    } else if (len > NWS_MAX_ARG) {
-        conn_refuse(c, "Argument too long.");
-        c->c_state = CONN_REQ_SKIP;
-    } else if (i >= NWS_MAX_KEPT_ARGS) {
-        c->c_state = CONN_REQ_SKIP; /* the argument count is wrong anyway */
-    } else {
-        /* At least one byte, so that data is never NULL, even for empty arguments. */
-        if (nwsp_buf_reserve(&c->c_rq_args, len > 0 ? (size_t)len : 1) != 0)
-            fatal("request buffer");
-        c->c_rq_off[i] = c->c_rq_args.len;
-        c->c_rq_len[i] = (size_t)len;
-        c->c_rq_args.len += (size_t)len;
-        c->c_state = CONN_REQ_ARG;
-    }
-}
-
-/* An argument is complete: the next one, or run the request. */
-static enum step
-conn_arg_end(struct conn *c)
-{
-    if (c->c_rq_argi == 0 && c->c_rq_err == NULL)
-        c->c_rq_cmd = dispatch_lookup(c->c_rq_args.data + c->c_rq_off[0], c->c_rq_len[0]);
-    if (++c->c_rq_argi < c->c_rq_argc) {
-        c->c_state = CONN_REQ_ARGLEN;
-        return STEP_PROGRESS;
-    }
-    conn_run(c);
-    return STEP_REQUEST;
-}
-
-/* One step of the decoder; see enum conn_state. */
-static enum step
-conn_step(struct conn *c, struct cursor *k)
-{
-    const char *why = NULL;
-    const char *start;
-    ssize_t     r;
-    uint64_t    v;
-    size_t      n;
-
-    switch (c->c_state) {
-    case CONN_HS_FIRST:
-        if (!cur_need(k, 4))
-            return STEP_MORE;
-        return conn_hs_first(c, k);
-    case CONN_HS_REQUEST:
-        if (!cur_need(k, 4))
-            return STEP_MORE;
-        r = memcmp(k->k_p, NWSP_HS_REQUEST, 4);
-        cur_take(k, 4);
-        if (r != 0)
-            return conn_hs_deny(c, "invalid handshake response");
-        c->c_state = CONN_HS_OPTIONS;
-        return STEP_PROGRESS;
-    case CONN_HS_OPTIONS:
-        if ((r = conn_scan_dict(k, &why, &start)) == 0)
-            return STEP_MORE;
-        if (r < 0)
-            return conn_hs_deny(c, why);
-        conn_hs_options(c, start, (size_t)r);
-        cur_take(k, (size_t)r);
-        return STEP_PROGRESS;
-    case CONN_REQ_META:
-        if ((r = conn_scan_dict(k, &why, &start)) == 0)
-            return STEP_MORE;
-        if (r < 0) {
-            conn_proto_error(c, "Malformed request: bad metadata dictionary.");
-            return STEP_PROGRESS;
-        }
-        if (nwsp_dict_count(start, (size_t)r) > 0) {
-            c->c_rq_meta = xmemdup(start, (size_t)r);
-            c->c_rq_metalen = (size_t)r;
-        }
-        cur_take(k, (size_t)r);
-        c->c_state = CONN_REQ_ARGC;
-        return STEP_PROGRESS;
-    case CONN_REQ_ARGC:
-        if (!cur_need(k, NWSP_D4_LEN))
-            return STEP_MORE;
-        r = nwsp_parse_u64(k->k_p, NWSP_D4_LEN, NWSP_ARGC_MAX, &v);
-        cur_take(k, NWSP_D4_LEN);
-        if (r != 0) {
-            conn_proto_error(c, "Malformed request: bad argument count.");
-            return STEP_PROGRESS;
-        }
-        if (v == 0) {
-            conn_proto_error(c, "Received an empty argument list.");
-            return STEP_PROGRESS;
-        }
-        c->c_rq_argc = (unsigned)v;
-        c->c_rq_argi = 0;
-        c->c_state = CONN_REQ_ARGLEN;
-        return STEP_PROGRESS;
-    case CONN_REQ_ARGLEN:
-        if (!cur_need(k, NWSP_D20_LEN))
-            return STEP_MORE;
-        r = nwsp_parse_u64(k->k_p, NWSP_D20_LEN, UINT64_MAX, &v);
-        cur_take(k, NWSP_D20_LEN);
-        if (r != 0) {
-            conn_proto_error(c, "Malformed request: bad argument length.");
-            return STEP_PROGRESS;
-        }
-        conn_arg_begin(c, v);
-        if (v == 0)
-            return conn_arg_end(c);
-        return STEP_PROGRESS;
-    case CONN_REQ_ARG:
-        if ((n = cur_some(k)) == 0)
-            return STEP_MORE;
-        if (n > c->c_rq_left)
-            n = (size_t)c->c_rq_left;
-        memcpy(c->c_rq_args.data + c->c_rq_off[c->c_rq_argi] +
-                   (c->c_rq_len[c->c_rq_argi] - (size_t)c->c_rq_left),
-               k->k_p, n);
-        cur_take(k, n);
-        if ((c->c_rq_left -= n) > 0)
-            return STEP_PROGRESS;
-        return conn_arg_end(c);
-    case CONN_REQ_VALUE:
-        if (c->c_rq_left == 0)
-            return conn_arg_end(c);   /* read straight in by conn_sock_read_value() */
-        if ((n = cur_some(k)) == 0)
-            return STEP_MORE;
-        if (n > c->c_rq_left)
-            n = (size_t)c->c_rq_left;
-        if (!(c->c_rq_value->v_flags & VALUE_SPOOLED) && value_charge(n) != 0) {
-            conn_refuse(c, "Server memory limit reached.");
-            c->c_state = CONN_REQ_SKIP;   /* drops these bytes and the rest */
-            return STEP_PROGRESS;
-        }
-        if (!(c->c_rq_value->v_flags & VALUE_SPOOLED))
-            memcpy(value_data(c->c_rq_value) + c->c_rq_vfill, k->k_p, n);
-        else if (conn_spool(c, k->k_p, n) != 0)
-            return STEP_PROGRESS;   /* CONN_REQ_SKIP drops these bytes and the rest */
-        cur_take(k, n);
-        c->c_rq_vfill += n;
-        if ((c->c_rq_left -= n) > 0)
-            return STEP_PROGRESS;
-        return conn_arg_end(c);
-    case CONN_REQ_SKIP:
-        if (c->c_rq_left > 0) {
-            if ((n = cur_some(k)) == 0)
-                return STEP_MORE;
-            if (n > c->c_rq_left)
-                n = (size_t)c->c_rq_left;
-            cur_take(k, n);
-            if ((c->c_rq_left -= n) > 0)
-                return STEP_PROGRESS;
-        }
-        return conn_arg_end(c);
-    case CONN_BLOCKED:
-        return STEP_MORE;
-    }
-    return STEP_MORE;
 }
 
 /*
@@ -1096,10 +699,10 @@ conn_step(struct conn *c, struct cursor *k)
 static int
 conn_partial(struct conn *c)
 {
-    return c->c_state == CONN_HS_FIRST || c->c_state == CONN_HS_REQUEST ||
-           c->c_state == CONN_HS_OPTIONS ||
-           (c->c_state != CONN_BLOCKED && !c->c_paused &&
-            (c->c_state != (c->c_meta_in ? CONN_REQ_META : CONN_REQ_ARGC) ||
+    return c->c_dec.d_state == DEC_HS_FIRST || c->c_dec.d_state == DEC_HS_REQUEST ||
+           c->c_dec.d_state == DEC_HS_OPTIONS ||
+           (c->c_dec.d_state != DEC_BLOCKED && !c->c_paused &&
+            (c->c_dec.d_state != (c->c_meta_in ? DEC_REQ_META : DEC_REQ_ARGC) ||
              evbuffer_get_length(conn_input(c)) > 0));
 }
 
@@ -1168,8 +771,8 @@ conn_sock_lowat(struct conn *c)
 {
     int want = 0;
 
-    if (c->c_state == CONN_REQ_VALUE && c->c_rq_value->v_len >= NWS_VALUE_LOWAT_MIN)
-        want = c->c_rq_left < NWS_VALUE_LOWAT ? (int)c->c_rq_left : NWS_VALUE_LOWAT;
+    if (c->c_dec.d_state == DEC_REQ_VALUE && c->c_dec.d_value->v_len >= NWS_VALUE_LOWAT_MIN)
+        want = c->c_dec.d_left < NWS_VALUE_LOWAT ? (int)c->c_dec.d_left : NWS_VALUE_LOWAT;
     if (want == c->c_lowat)
         return;
     c->c_lowat = want;
@@ -1237,7 +840,7 @@ conn_process(struct conn *c)
     k.k_used = 0;
     k.k_nomem = 0;
     cur_sync(&k);
-    while (!c->c_closing && c->c_state != CONN_BLOCKED) {
+    while (!c->c_closing && c->c_dec.d_state != DEC_BLOCKED) {
         if (c->c_list != NULL) {
             /* A listing goes out a piece at a time, before the next request. */
             int r = listing_fill(c->c_list, c);
@@ -1255,7 +858,7 @@ conn_process(struct conn *c)
             c->c_paused = 1;  /* the output's drain resumes us */
             break;
         }
-        s = conn_step(c, &k);
+        s = decode_step(c, &c->c_dec, &k);
         if (s == STEP_MORE)
             break;
         /* Fairness: so many requests, or replies of so many bytes, per event. */
@@ -1383,19 +986,19 @@ static int
 conn_sock_read_value(struct conn *c)
 {
     static char   spool_buf[NWS_VALUE_READ_CHUNK];
-    struct value *v = c->c_rq_value;
+    struct value *v = c->c_dec.d_value;
     size_t        budget = NWS_VALUE_READ_BUDGET, n;
     ssize_t       r;
     char         *dst;
 
-    while (c->c_rq_left > 0 && budget > 0) {
-        n = c->c_rq_left < budget ? (size_t)c->c_rq_left : budget;
+    while (c->c_dec.d_left > 0 && budget > 0) {
+        n = c->c_dec.d_left < budget ? (size_t)c->c_dec.d_left : budget;
         if (n > NWS_VALUE_READ_CHUNK)
             n = NWS_VALUE_READ_CHUNK;
-        dst = (v->v_flags & VALUE_SPOOLED) ? spool_buf : value_data(v) + c->c_rq_vfill;
+        dst = (v->v_flags & VALUE_SPOOLED) ? spool_buf : value_data(v) + c->c_dec.d_vfill;
         if (!(v->v_flags & VALUE_SPOOLED) && value_charge(n) != 0) {
             conn_refuse(c, "Server memory limit reached.");
-            c->c_state = CONN_REQ_SKIP;   /* the rest is read and dropped */
+            c->c_dec.d_state = DEC_REQ_SKIP;   /* the rest is read and dropped */
             return 1;
         }
         r = read(c->c_fd, dst, n);
@@ -1405,10 +1008,10 @@ conn_sock_read_value(struct conn *c)
             return 0;
         if (r < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 1 : -1;
-        c->c_rq_left -= (size_t)r;
-        c->c_rq_vfill += (size_t)r;
+        c->c_dec.d_left -= (size_t)r;
+        c->c_dec.d_vfill += (size_t)r;
         budget -= (size_t)r;
-        if ((v->v_flags & VALUE_SPOOLED) && conn_spool(c, dst, (size_t)r) != 0)
+        if ((v->v_flags & VALUE_SPOOLED) && decode_spool(c, &c->c_dec, dst, (size_t)r) != 0)
             return 1;   /* the rest is read and dropped */
         if ((size_t)r < n)
             break;  /* the socket is drained */
@@ -1440,7 +1043,7 @@ conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
         conn_free(c, 1);
         return;
     }
-    if (c->c_state == CONN_REQ_VALUE && evbuffer_get_length(c->c_in) == 0)
+    if (c->c_dec.d_state == DEC_REQ_VALUE && evbuffer_get_length(c->c_in) == 0)
         r = conn_sock_read_value(c);
     else
         r = conn_sock_read(c);
@@ -1473,7 +1076,7 @@ conn_sock_closed_cb(evutil_socket_t fd, short what, void *arg)
      * EV_WRITE events only: the watch's period looks for it. */
     if ((what & EV_TIMEOUT) && !conn_peer_gone(c))
         return;
-    if (c->c_state != CONN_BLOCKED && !c->c_paused) {
+    if (c->c_dec.d_state != DEC_BLOCKED && !c->c_paused) {
         event_del(c->c_ev_closed);
         return;
     }
@@ -1662,8 +1265,7 @@ conn_free(struct conn *c, int purge)
             conn_leave_barriers(c);
         conn_purge_owned(c);
     }
-    conn_request_reset(c);
-    nwsp_buf_free(&c->c_rq_args);
+    decode_free(&c->c_dec);
     htab_free(&c->c_map);
     htab_free(&c->c_owned);
     if (c->c_ev_closed != NULL)
@@ -1697,26 +1299,26 @@ conn_free(struct conn *c, int purge)
  * ("IPv4Address(TCP, '127.0.0.1', 51966)"); any readable text will do
  * (quirk Q25), and this one reads like the rest of the tools.
  */
-static void
-conn_peer_text(struct conn *c, struct sockaddr *sa)
+void
+conn_peer_format(char *buf, size_t len, const struct sockaddr *sa)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     int  port = 0;
 
     if (sa->sa_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
 
         inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
         port = ntohs(sin->sin_port);
-        snprintf(c->c_peer, sizeof(c->c_peer), "%s:%d", host, port);
+        snprintf(buf, len, "%s:%d", host, port);
     } else if (sa->sa_family == AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
 
         inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
         port = ntohs(sin6->sin6_port);
-        snprintf(c->c_peer, sizeof(c->c_peer), "[%s]:%d", host, port);
+        snprintf(buf, len, "[%s]:%d", host, port);
     } else {
-        snprintf(c->c_peer, sizeof(c->c_peer), "local");
+        snprintf(buf, len, "local");
     }
 }
 
@@ -1726,9 +1328,9 @@ conn_alloc(struct sockaddr *sa)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
 
-    conn_peer_text(c, sa);
+    conn_peer_format(c->c_peer, sizeof(c->c_peer), sa);
     c->c_fd = -1;
-    c->c_state = CONN_HS_FIRST;
+    decode_init(&c->c_dec);
     c->c_waiter.w_deliver = conn_waiter_deliver;
     c->c_waiter.w_fail = conn_waiter_fail;
     c->c_waiter.w_gone = conn_waiter_gone;
@@ -1775,7 +1377,7 @@ conn_new(struct bufferevent *bev, struct sockaddr *sa)
  * request where reading, running what was read and writing the replies
  * when the loop's turn ends takes 3 (epoll_wait, read, writev).
  */
-static struct conn *
+struct conn *
 conn_new_socket(evutil_socket_t fd, struct sockaddr *sa)
 {
     struct conn *c = conn_alloc(sa);
@@ -1798,115 +1400,6 @@ conn_new_socket(evutil_socket_t fd, struct sockaddr *sa)
     return c;
 }
 
-/*
- * On a TLS port a socket waits for its first byte before TLS starts: a TLS
- * client's is 0x16, a handshake record.  A plain NWS client's greeting is 4
- * bytes, on which OpenSSL would sit waiting for the rest of a 5-byte record
- * header until the frame timeout; instead it is closed at once, with a log
- * line that says why.
- */
-struct tls_wait {
-    TAILQ_ENTRY(tls_wait)   tw_link;
-    evutil_socket_t         tw_fd;
-    struct event           *tw_ev;
-    struct sockaddr_storage tw_sa;
-};
-static TAILQ_HEAD(, tls_wait) tls_waits = TAILQ_HEAD_INITIALIZER(tls_waits);
-
-static void
-conn_tls_wait_free(struct tls_wait *tw, int close_fd)
-{
-    TAILQ_REMOVE(&tls_waits, tw, tw_link);
-    event_free(tw->tw_ev);
-    if (close_fd)
-        evutil_closesocket(tw->tw_fd);
-    srv.nconns--;
-    free(tw);
-}
-
-static void
-conn_tls_first_byte(evutil_socket_t fd, short what, void *arg)
-{
-    struct tls_wait        *tw = arg;
-    struct sockaddr_storage sa = tw->tw_sa;
-    struct bufferevent     *bev;
-    struct conn             tmp;
-    unsigned char           b;
-    ssize_t                 n;
-
-    conn_peer_text(&tmp, (struct sockaddr *)&sa);
-    if (what & EV_TIMEOUT) {
-        log_info("%s: no TLS handshake for %d s; closing", tmp.c_peer, srv.cfg.frame_timeout);
-        conn_tls_wait_free(tw, 1);
-        return;
-    }
-    if ((n = recv(fd, &b, 1, MSG_PEEK)) == -1 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        log_debug("%s: closed before the TLS handshake", tmp.c_peer);
-        conn_tls_wait_free(tw, 1);
-        return;
-    }
-    if (b != 0x16) {
-        log_info("%s: refused: not a TLS client, and this server requires TLS", tmp.c_peer);
-        conn_tls_wait_free(tw, 1);
-        return;
-    }
-    conn_tls_wait_free(tw, 0);
-    if ((bev = tls_bufferevent(fd)) == NULL) {
-        log_warnx("cannot set up a connection");
-        evutil_closesocket(fd);
-        return;
-    }
-    conn_new(bev, (struct sockaddr *)&sa);
-}
-
-/* Takes a freshly accepted socket, unless --max-clients are connected already. */
-void
-conn_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
-{
-    struct timeval   tv = {srv.cfg.frame_timeout, 0};
-    struct tls_wait *tw;
-    struct conn      tmp;
-    int              one = 1;
-
-    if (srv.cfg.max_clients != 0 && srv.nconns >= srv.cfg.max_clients) {
-        conn_peer_text(&tmp, sa);
-        log_warnx("%s: refused: %u connections already (--max-clients)", tmp.c_peer,
-                  srv.nconns);
-        evutil_closesocket(fd);
-        return;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    if (srv.cfg.keepalive > 0) {
-        /*
-         * A peer that vanished without closing (a node powered off, a cable
-         * pulled) is noticed within about twice this, not the system's hours:
-         * its waiters go, and a sleigh worker's task runs elsewhere.
-         */
-        int idle = srv.cfg.keepalive, intvl = (srv.cfg.keepalive + 2) / 3, cnt = 3;
-
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-    }
-    evutil_make_socket_nonblocking(fd);
-    if (!tls_enabled()) {
-        conn_new_socket(fd, sa);
-        return;
-    }
-    tw = xcalloc(1, sizeof(*tw));
-    tw->tw_fd = fd;
-    memcpy(&tw->tw_sa, sa, (size_t)salen < sizeof(tw->tw_sa) ? (size_t)salen : sizeof(tw->tw_sa));
-    if ((tw->tw_ev = event_new(srv.base, fd, EV_READ | EV_PERSIST, conn_tls_first_byte, tw)) ==
-        NULL)
-        fatalx("cannot set up a connection");
-    event_add(tw->tw_ev, srv.cfg.frame_timeout > 0 ? &tv : NULL);
-    TAILQ_INSERT_TAIL(&tls_waits, tw, tw_link);
-    srv.nconns++;   /* counts for --max-clients already */
-}
-
 /* Drops every connection (server shutdown); workspaces are purged after. */
 void
 conn_shutdown_all(void)
@@ -1916,6 +1409,5 @@ conn_shutdown_all(void)
     srv.shutting_down = 1;
     while ((c = TAILQ_FIRST(&conn_all)) != NULL)
         conn_free(c, 0);
-    while (!TAILQ_EMPTY(&tls_waits))
-        conn_tls_wait_free(TAILQ_FIRST(&tls_waits), 1);
+    listen_drop_waiting();
 }

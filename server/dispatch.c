@@ -33,12 +33,6 @@ dispatch_lookup(const char *name, size_t len)
     return NULL;
 }
 
-int
-dispatch_is_store(const struct command *cmd)
-{
-    return cmd == &op_store;
-}
-
 enum cmd_ret
 dispatch(struct request *rq)
 {

@@ -1,5 +1,6 @@
 /*
- * listen.c -- the protocol listener.
+ * listen.c -- the protocol listener: binding, accepting (socket options,
+ * --max-clients, the first-byte wait of a TLS port), EMFILE.
  *
  * The socket is bound before the server daemonizes (so a busy port is
  * reported to the person starting it) and handed to libevent afterwards.
@@ -12,6 +13,10 @@
  * listener pauses briefly.  The web listener (web.c) does the same.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -86,7 +91,7 @@ listen_bind(const char *addr, int port, int *bound_port)
         if (fd == -1)
             continue;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 511) == 0)
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
             break;
         log_warn("cannot listen on %s port %d", addr, port);
         close(fd);
@@ -104,13 +109,130 @@ listen_bind(const char *addr, int port, int *bound_port)
     return fd;
 }
 
+/*
+ * On a TLS port a socket waits for its first byte before TLS starts: a TLS
+ * client's is 0x16, a handshake record.  A plain NWS client's greeting is 4
+ * bytes, on which OpenSSL would sit waiting for the rest of a 5-byte record
+ * header until the frame timeout; instead it is closed at once, with a log
+ * line that says why.
+ */
+struct tls_wait {
+    TAILQ_ENTRY(tls_wait)   tw_link;
+    evutil_socket_t         tw_fd;
+    struct event           *tw_ev;
+    struct sockaddr_storage tw_sa;
+};
+static TAILQ_HEAD(, tls_wait) tls_waits = TAILQ_HEAD_INITIALIZER(tls_waits);
+
+static void
+listen_tls_wait_free(struct tls_wait *tw, int close_fd)
+{
+    TAILQ_REMOVE(&tls_waits, tw, tw_link);
+    event_free(tw->tw_ev);
+    if (close_fd)
+        evutil_closesocket(tw->tw_fd);
+    srv.nconns--;
+    free(tw);
+}
+
+static void
+listen_tls_first_byte(evutil_socket_t fd, short what, void *arg)
+{
+    struct tls_wait        *tw = arg;
+    struct sockaddr_storage sa = tw->tw_sa;
+    struct bufferevent     *bev;
+    char                    peer[CONN_PEER_MAX];
+    unsigned char           b;
+    ssize_t                 n;
+
+    conn_peer_format(peer, sizeof(peer), (struct sockaddr *)&sa);
+    if (what & EV_TIMEOUT) {
+        log_info("%s: no TLS handshake for %d s; closing", peer, srv.cfg.frame_timeout);
+        listen_tls_wait_free(tw, 1);
+        return;
+    }
+    if ((n = recv(fd, &b, 1, MSG_PEEK)) == -1 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        log_debug("%s: closed before the TLS handshake", peer);
+        listen_tls_wait_free(tw, 1);
+        return;
+    }
+    if (b != 0x16) {
+        log_info("%s: refused: not a TLS client, and this server requires TLS", peer);
+        listen_tls_wait_free(tw, 1);
+        return;
+    }
+    listen_tls_wait_free(tw, 0);
+    if ((bev = tls_bufferevent(fd)) == NULL) {
+        log_warnx("cannot set up a connection");
+        evutil_closesocket(fd);
+        return;
+    }
+    conn_new(bev, (struct sockaddr *)&sa);
+}
+
+/* Takes a freshly accepted socket, unless --max-clients are connected already. */
+static void
+listen_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
+{
+    struct timeval   tv = {srv.cfg.frame_timeout, 0};
+    struct tls_wait *tw;
+    char             peer[CONN_PEER_MAX];
+    int              one = 1;
+
+    if (srv.cfg.max_clients != 0 && srv.nconns >= srv.cfg.max_clients) {
+        conn_peer_format(peer, sizeof(peer), sa);
+        log_warnx("%s: refused: %u connections already (--max-clients)", peer,
+                  srv.nconns);
+        evutil_closesocket(fd);
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    if (srv.cfg.keepalive > 0) {
+        /*
+         * A peer that vanished without closing (a node powered off, a cable
+         * pulled) is noticed within about twice this, not the system's hours:
+         * its waiters go, and a sleigh worker's task runs elsewhere.
+         */
+        int idle = srv.cfg.keepalive, intvl = (srv.cfg.keepalive + 2) / 3, cnt = 3;
+
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    }
+    evutil_make_socket_nonblocking(fd);
+    if (!tls_enabled()) {
+        conn_new_socket(fd, sa);
+        return;
+    }
+    tw = xcalloc(1, sizeof(*tw));
+    tw->tw_fd = fd;
+    memcpy(&tw->tw_sa, sa, (size_t)salen < sizeof(tw->tw_sa) ? (size_t)salen : sizeof(tw->tw_sa));
+    if ((tw->tw_ev = event_new(srv.base, fd, EV_READ | EV_PERSIST, listen_tls_first_byte, tw)) ==
+        NULL)
+        fatalx("cannot set up a connection");
+    event_add(tw->tw_ev, srv.cfg.frame_timeout > 0 ? &tv : NULL);
+    TAILQ_INSERT_TAIL(&tls_waits, tw, tw_link);
+    srv.nconns++;   /* counts for --max-clients already */
+}
+
+/* Drops the sockets still waiting for their first byte (server shutdown). */
+void
+listen_drop_waiting(void)
+{
+    while (!TAILQ_EMPTY(&tls_waits))
+        listen_tls_wait_free(TAILQ_FIRST(&tls_waits), 1);
+}
+
 static void
 listen_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                  int salen, void *arg)
 {
     (void)lev;
     (void)arg;
-    conn_accept(fd, sa, salen);
+    listen_accept(fd, sa, salen);
 }
 
 static void
@@ -149,7 +271,8 @@ listen_start(int fd)
 {
     evutil_make_socket_nonblocking(fd);
     listen_lev = evconnlistener_new(srv.base, listen_accept_cb, NULL,
-                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 511, fd);
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                    LISTEN_BACKLOG, fd);
     if (listen_lev == NULL)
         return -1;
     evconnlistener_set_error_cb(listen_lev, listen_error_cb);

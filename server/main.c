@@ -22,8 +22,32 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nws.h"         /* NWS_DEFAULT_PORT */
 #include "server.h"
+#include "util.h"
 
+/* getopt_long codes of the long options with no short form: past any char. */
+enum {
+    OPT_MAX_VALUE_SIZE = 256,
+    OPT_MAX_MEMORY,
+    OPT_PIDFILE,
+    OPT_LOG_LEVEL,
+    OPT_R_STARTUP,
+    OPT_WEB_BIND,
+    OPT_WEB_READONLY,
+    OPT_NO_WEB,
+    OPT_MAX_CLIENTS,
+    OPT_FRAME_TIMEOUT,
+    OPT_WRITE_TIMEOUT,
+    OPT_AUTH_FILE,
+    OPT_NO_AUTH,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_KEEPALIVE,
+    OPT_WEB_MAX_CLIENTS,
+    OPT_WEB_REQUEST_TIMEOUT,
+    OPT_CLIENT_OUTPUT_LIMIT,
+};
 
 
 static void
@@ -31,25 +55,27 @@ usage(FILE *fp)
 {
     fprintf(fp,
             "usage: nwsserver [options]\n"
-            "  -p, --port N             protocol port (default 8765, env NWS_SERVER_PORT;\n"
+            "  -p, --port N             protocol port (default " CFG_STR(NWS_DEFAULT_PORT) ", env NWS_SERVER_PORT;\n"
             "                           0 picks a free port)\n"
             "  -w, --web-port N         web interface port, advertised to clients\n"
-            "                           (default 8766, env NWS_WEB_PORT; 0 picks a free port)\n"
-            "      --web-bind ADDR      web interface address (default 127.0.0.1 whatever\n"
+            "                           (default " CFG_STR(CFG_DEFAULT_WEB_PORT) ", env NWS_WEB_PORT; 0 picks a free port)\n"
+            "      --web-bind ADDR      web interface address (default " CFG_DEFAULT_WEB_BIND " whatever\n"
             "                           --bind says; reach it from elsewhere by ssh -L)\n"
             "      --web-readonly       the web interface only shows: no delete, fetch, store\n"
             "      --no-web             no web interface\n"
             "      --web-max-clients N  web connections served at once; more wait to be\n"
-            "                           accepted (default 64)\n"
+            "                           accepted (default " CFG_STR(CFG_DEFAULT_WEB_MAX_CLIENTS) ")\n"
             "      --web-request-timeout S  close a web connection that has not sent a\n"
-            "                           whole request within S seconds (default 20)\n"
-            "  -i, --bind ADDR          address to listen on (default 127.0.0.1,\n"
+            "                           whole request within S seconds (default "
+            CFG_STR(CFG_DEFAULT_WEB_REQUEST_TIMEOUT) ")\n"
+            "  -i, --bind ADDR          address to listen on (default " CFG_DEFAULT_BIND ",\n"
             "                           env NWS_INTERFACE; 0.0.0.0 or :: serves the LAN)\n"
             "  -t, --tmpdir DIR         where long values are spooled (env NWS_TMP_DIR,\n"
-            "                           then TMPDIR, then /tmp)\n"
+            "                           then TMPDIR, then " CFG_DEFAULT_TMPDIR ")\n"
             "  -s, --spool-threshold SIZE  values this long or longer live in a temp file\n"
-            "                           (default 16M, env NWS_LONG_VALUE_SIZE; 0: never)\n"
-            "      --max-value-size SIZE   longest value accepted (default 8G)\n"
+            "                           (default " CFG_STR(CFG_DEFAULT_SPOOL_MIB) "M, env NWS_LONG_VALUE_SIZE; 0: never)\n"
+            "      --max-value-size SIZE   longest value accepted (default "
+            CFG_STR(CFG_DEFAULT_MAX_VALUE_GIB) "G)\n"
             "      --max-memory SIZE    memory held for clients: values, names, buffers\n"
             "                           (default: half of RAM)\n"
             "      --client-output-limit HARD,SOFT,S  close a client whose unsent replies\n"
@@ -58,10 +84,10 @@ usage(FILE *fp)
             "      --max-clients N      refuse connections past N (default: what the\n"
             "                           descriptor limit allows, less a reserve)\n"
             "      --frame-timeout S    close a client that stops in the middle of a request\n"
-            "                           for S seconds (default 60; 0: never); a client\n"
+            "                           for S seconds (default " CFG_STR(CFG_DEFAULT_FRAME_TIMEOUT) "; 0: never); a client\n"
             "                           waiting in a blocking fetch never times out\n"
             "      --write-timeout S    close a client that reads none of its replies for S\n"
-            "                           seconds (default 120; 0: never)\n"
+            "                           seconds (default " CFG_STR(CFG_DEFAULT_WRITE_TIMEOUT) "; 0: never)\n"
             "      --auth-file FILE     require the secret on FILE's first line instead of\n"
             "                           the default: $NWS_AUTH_FILE, else ~/.nws/secret\n"
             "                           (made on first use); clients answer a challenge\n"
@@ -73,7 +99,7 @@ usage(FILE *fp)
             "                           first byte (with --tls-key; classic clients cannot)\n"
             "      --tls-key FILE       the certificate's PEM private key\n"
             "      --keepalive S        probe a silent peer after S seconds and drop it when\n"
-            "                           3 probes go unanswered (default 30; 0: the system's)\n"
+            "                           3 probes go unanswered (default " CFG_STR(CFG_DEFAULT_KEEPALIVE) "; 0: the system's)\n"
             "      --pidfile FILE       write the process id to FILE\n"
             "  -d, --daemon             detach and log to syslog\n"
             "      --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -153,34 +179,6 @@ main_daemon_detach(int fd, int log_level)
     close(fd);
 }
 
-/* Parses a size with an optional K/M/G suffix; -1 when malformed. */
-static int
-parse_size(const char *s, uint64_t *out)
-{
-    char              *end;
-    unsigned long long v;
-    unsigned           shift = 0;
-
-    errno = 0;
-    if (*s < '0' || *s > '9')
-        return -1;
-    v = strtoull(s, &end, 10);
-    if (errno != 0)
-        return -1;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    }
-    if ((*end == 'b' || *end == 'B') && shift != 0)
-        end++;
-    if (*end != '\0' || (shift != 0 && v > (UINT64_MAX >> shift)))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
 /* Parses a plain decimal count; -1 when malformed. */
 static int
 parse_count(const char *s, uint64_t *out)
@@ -212,8 +210,9 @@ parse_output_limit(const char *arg, struct config *cfg)
         return -1;
     *soft++ = '\0';
     *secs++ = '\0';
-    if (parse_size(buf, &h) != 0 || parse_size(soft, &sf) != 0 ||
-        parse_count(secs, &sec) != 0 || sec > 86400)
+    if (nwsp_parse_size(buf, UINT64_MAX, &h) != 0 ||
+        nwsp_parse_size(soft, UINT64_MAX, &sf) != 0 || parse_count(secs, &sec) != 0 ||
+        sec > 86400)
         return -1;
     cfg->out_hard = h;
     cfg->out_soft = sf;
@@ -318,7 +317,7 @@ config_from_env(struct config *cfg)
         cfg->tmpdir = e;
     else if ((e = getenv("TMPDIR")) != NULL && *e != '\0')
         cfg->tmpdir = e;
-    if ((e = getenv("NWS_LONG_VALUE_SIZE")) != NULL && parse_size(e, &v) == 0)
+    if ((e = getenv("NWS_LONG_VALUE_SIZE")) != NULL && nwsp_parse_size(e, UINT64_MAX, &v) == 0)
         cfg->spool_threshold = v;
 }
 
@@ -331,26 +330,26 @@ main(int argc, char **argv)
         {"bind", required_argument, NULL, 'i'},
         {"tmpdir", required_argument, NULL, 't'},
         {"spool-threshold", required_argument, NULL, 's'},
-        {"max-value-size", required_argument, NULL, 1},
-        {"max-memory", required_argument, NULL, 2},
-        {"pidfile", required_argument, NULL, 3},
+        {"max-value-size", required_argument, NULL, OPT_MAX_VALUE_SIZE},
+        {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+        {"pidfile", required_argument, NULL, OPT_PIDFILE},
         {"daemon", no_argument, NULL, 'd'},
-        {"log-level", required_argument, NULL, 4},
-        {"r-startup", no_argument, NULL, 5},
-        {"web-bind", required_argument, NULL, 6},
-        {"web-readonly", no_argument, NULL, 7},
-        {"no-web", no_argument, NULL, 8},
-        {"max-clients", required_argument, NULL, 9},
-        {"frame-timeout", required_argument, NULL, 10},
-        {"write-timeout", required_argument, NULL, 11},
-        {"auth-file", required_argument, NULL, 12},
-        {"no-auth", no_argument, NULL, 16},
-        {"tls-cert", required_argument, NULL, 13},
-        {"tls-key", required_argument, NULL, 14},
-        {"keepalive", required_argument, NULL, 15},
-        {"web-max-clients", required_argument, NULL, 40},
-        {"web-request-timeout", required_argument, NULL, 41},
-        {"client-output-limit", required_argument, NULL, 42},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"r-startup", no_argument, NULL, OPT_R_STARTUP},
+        {"web-bind", required_argument, NULL, OPT_WEB_BIND},
+        {"web-readonly", no_argument, NULL, OPT_WEB_READONLY},
+        {"no-web", no_argument, NULL, OPT_NO_WEB},
+        {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
+        {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
+        {"auth-file", required_argument, NULL, OPT_AUTH_FILE},
+        {"no-auth", no_argument, NULL, OPT_NO_AUTH},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+        {"web-max-clients", required_argument, NULL, OPT_WEB_MAX_CLIENTS},
+        {"web-request-timeout", required_argument, NULL, OPT_WEB_REQUEST_TIMEOUT},
+        {"client-output-limit", required_argument, NULL, OPT_CLIENT_OUTPUT_LIMIT},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -364,22 +363,22 @@ main(int argc, char **argv)
     const char    *web_port = "off";
     char           web_port_buf[16];
 
-    cfg->bind = "127.0.0.1";
-    cfg->port = 8765;
-    cfg->web_port = 8766;
-    cfg->web_bind = "127.0.0.1";
-    cfg->tmpdir = "/tmp";
-    cfg->spool_threshold = 16 * 1024 * 1024;
-    cfg->max_value_size = 8ULL << 30;
+    cfg->bind = CFG_DEFAULT_BIND;
+    cfg->port = NWS_DEFAULT_PORT;
+    cfg->web_port = CFG_DEFAULT_WEB_PORT;
+    cfg->web_bind = CFG_DEFAULT_WEB_BIND;
+    cfg->tmpdir = CFG_DEFAULT_TMPDIR;
+    cfg->spool_threshold = (uint64_t)CFG_DEFAULT_SPOOL_MIB << 20;
+    cfg->max_value_size = (uint64_t)CFG_DEFAULT_MAX_VALUE_GIB << 30;
     cfg->log_level = LOG_LVL_INFO;
-    cfg->frame_timeout = 60;
-    cfg->write_timeout = 120;
-    cfg->keepalive = 30;
+    cfg->frame_timeout = CFG_DEFAULT_FRAME_TIMEOUT;
+    cfg->write_timeout = CFG_DEFAULT_WRITE_TIMEOUT;
+    cfg->keepalive = CFG_DEFAULT_KEEPALIVE;
     cfg->out_hard = NWS_OUT_HARD_DEF;
     cfg->out_soft = NWS_OUT_SOFT_DEF;
     cfg->out_soft_secs = NWS_OUT_SOFT_SECS_DEF;
-    cfg->web_max_clients = 64;
-    cfg->web_request_timeout = 20;
+    cfg->web_max_clients = CFG_DEFAULT_WEB_MAX_CLIENTS;
+    cfg->web_request_timeout = CFG_DEFAULT_WEB_REQUEST_TIMEOUT;
     pages = sysconf(_SC_PHYS_PAGES);
     pagesize = sysconf(_SC_PAGESIZE);
     cfg->max_memory = pages > 0 && pagesize > 0 ? (uint64_t)pages * (uint64_t)pagesize / 2
@@ -407,88 +406,88 @@ main(int argc, char **argv)
             cfg->tmpdir = optarg;
             break;
         case 's':
-        case 1:
-        case 2:
-            if (parse_size(optarg, &v) != 0) {
+        case OPT_MAX_VALUE_SIZE:
+        case OPT_MAX_MEMORY:
+            if (nwsp_parse_size(optarg, UINT64_MAX, &v) != 0) {
                 fprintf(stderr, "nwsserver: bad size: %s\n", optarg);
                 return 2;
             }
             if (ch == 's')
                 cfg->spool_threshold = v != 0 && v < 64 ? 64 : v;
-            else if (ch == 1)
+            else if (ch == OPT_MAX_VALUE_SIZE)
                 cfg->max_value_size = v;
             else
                 cfg->max_memory = v;
             break;
-        case 3:
+        case OPT_PIDFILE:
             cfg->pidfile = optarg;
             break;
         case 'd':
             cfg->daemon = 1;
             break;
-        case 4:
+        case OPT_LOG_LEVEL:
             if ((cfg->log_level = log_level_parse(optarg)) < 0) {
                 fprintf(stderr, "nwsserver: bad log level: %s\n", optarg);
                 return 2;
             }
             break;
-        case 5:
+        case OPT_R_STARTUP:
             cfg->r_startup = 1;
             break;
-        case 6:
+        case OPT_WEB_BIND:
             cfg->web_bind = optarg;
             break;
-        case 7:
+        case OPT_WEB_READONLY:
             cfg->web_readonly = 1;
             break;
-        case 8:
+        case OPT_NO_WEB:
             cfg->no_web = 1;
             break;
-        case 9:
-        case 10:
-        case 11:
+        case OPT_MAX_CLIENTS:
+        case OPT_FRAME_TIMEOUT:
+        case OPT_WRITE_TIMEOUT:
             if (parse_count(optarg, &v) != 0 || v > 10000000) {
                 fprintf(stderr, "nwsserver: bad number: %s\n", optarg);
                 return 2;
             }
-            if (ch == 9)
+            if (ch == OPT_MAX_CLIENTS)
                 cfg->max_clients = (unsigned)v;
-            else if (ch == 10)
+            else if (ch == OPT_FRAME_TIMEOUT)
                 cfg->frame_timeout = (int)v;
             else
                 cfg->write_timeout = (int)v;
             break;
-        case 12:
+        case OPT_AUTH_FILE:
             cfg->auth_file = optarg;
             break;
-        case 16:
+        case OPT_NO_AUTH:
             cfg->no_auth = 1;
             break;
-        case 13:
+        case OPT_TLS_CERT:
             cfg->tls_cert = optarg;
             break;
-        case 15:
+        case OPT_KEEPALIVE:
             if (parse_count(optarg, &v) != 0 || v > 86400) {
                 fprintf(stderr, "nwsserver: bad number: %s\n", optarg);
                 return 2;
             }
             cfg->keepalive = (int)v;
             break;
-        case 14:
+        case OPT_TLS_KEY:
             cfg->tls_key = optarg;
             break;
-        case 40:
-        case 41:
+        case OPT_WEB_MAX_CLIENTS:
+        case OPT_WEB_REQUEST_TIMEOUT:
             if (parse_count(optarg, &v) != 0 || v == 0 || v > 100000) {
                 fprintf(stderr, "nwsserver: bad number: %s\n", optarg);
                 return 2;
             }
-            if (ch == 40)
+            if (ch == OPT_WEB_MAX_CLIENTS)
                 cfg->web_max_clients = (unsigned)v;
             else
                 cfg->web_request_timeout = (int)v;
             break;
-        case 42:
+        case OPT_CLIENT_OUTPUT_LIMIT:
             if (parse_output_limit(optarg, cfg) != 0) {
                 fprintf(stderr, "nwsserver: bad --client-output-limit: %s "
                                 "(want HARD,SOFT,SECONDS)\n", optarg);

@@ -12,4 +12,9 @@ op_deadman_exec(struct request *rq)
     return CMD_DONE;
 }
 
-const struct command op_deadman = {"deadman", 1, 1, 0, 0, op_deadman_exec};
+const struct command op_deadman = {
+    .name = "deadman",
+    .min_argc = 1,
+    .max_argc = 1,
+    .exec = op_deadman_exec,
+};

@@ -26,4 +26,9 @@ op_declare_var_exec(struct request *rq)
     return CMD_DONE;
 }
 
-const struct command op_declare_var = {"declare var", 4, 4, 0, 0, op_declare_var_exec};
+const struct command op_declare_var = {
+    .name = "declare var",
+    .min_argc = 4,
+    .max_argc = 4,
+    .exec = op_declare_var_exec,
+};

@@ -28,4 +28,9 @@ op_delete_var_exec(struct request *rq)
     return CMD_DONE;
 }
 
-const struct command op_delete_var = {"delete var", 3, 3, 0, 0, op_delete_var_exec};
+const struct command op_delete_var = {
+    .name = "delete var",
+    .min_argc = 3,
+    .max_argc = 3,
+    .exec = op_delete_var_exec,
+};

@@ -23,4 +23,9 @@ op_delete_ws_exec(struct request *rq)
     return CMD_DONE;
 }
 
-const struct command op_delete_ws = {"delete ws", 2, 2, 0, 0, op_delete_ws_exec};
+const struct command op_delete_ws = {
+    .name = "delete ws",
+    .min_argc = 2,
+    .max_argc = 2,
+    .exec = op_delete_ws_exec,
+};

@@ -76,8 +76,9 @@ op_fetch_exec(struct request *rq)
     return CMD_BLOCKED;
 }
 
-#define FETCH_CMD(sym, name, flags) \
-    const struct command sym = {name, 3, 5, 1, flags, op_fetch_exec}
+#define FETCH_CMD(sym, nm, fl) \
+    const struct command sym = {.name = nm, .min_argc = 3, .max_argc = 5, \
+                                .long_reply = 1, .flags = fl, .exec = op_fetch_exec}
 
 FETCH_CMD(op_fetch, "fetch", FETCH_REMOVE | FETCH_BLOCK);
 FETCH_CMD(op_fetch_try, "fetchTry", FETCH_REMOVE);

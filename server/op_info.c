@@ -89,4 +89,9 @@ op_info_exec(struct request *rq)
     return CMD_DONE;
 }
 
-const struct command op_server_info = {"server info", 1, 1, 0, 0, op_info_exec};
+const struct command op_server_info = {
+    .name = "server info",
+    .min_argc = 1,
+    .max_argc = 1,
+    .exec = op_info_exec,
+};

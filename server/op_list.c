@@ -47,5 +47,17 @@ op_list_vars_exec(struct request *rq)
     return CMD_DONE;
 }
 
-const struct command op_list_wss = {"list wss", 1, 2, 1, 0, op_list_wss_exec};
-const struct command op_list_vars = {"list vars", 2, 2, 1, 0, op_list_vars_exec};
+const struct command op_list_wss = {
+    .name = "list wss",
+    .min_argc = 1,
+    .max_argc = 2,
+    .long_reply = 1,
+    .exec = op_list_wss_exec,
+};
+const struct command op_list_vars = {
+    .name = "list vars",
+    .min_argc = 2,
+    .max_argc = 2,
+    .long_reply = 1,
+    .exec = op_list_vars_exec,
+};

@@ -168,4 +168,10 @@ op_mktemp_exec(struct request *rq)
     return CMD_DONE;
 }
 
-const struct command op_mktemp_ws = {"mktemp ws", 1, 2, 1, 0, op_mktemp_exec};
+const struct command op_mktemp_ws = {
+    .name = "mktemp ws",
+    .min_argc = 1,
+    .max_argc = 2,
+    .long_reply = 1,
+    .exec = op_mktemp_exec,
+};

@@ -72,5 +72,16 @@ op_open_exec(struct request *rq)
     return CMD_DONE;
 }
 
-const struct command op_open_ws = {"open ws", 4, 5, 0, OPEN_OWNS, op_open_exec};
-const struct command op_use_ws = {"use ws", 4, 5, 0, 0, op_open_exec};
+const struct command op_open_ws = {
+    .name = "open ws",
+    .min_argc = 4,
+    .max_argc = 5,
+    .flags = OPEN_OWNS,
+    .exec = op_open_exec,
+};
+const struct command op_use_ws = {
+    .name = "use ws",
+    .min_argc = 4,
+    .max_argc = 5,
+    .exec = op_open_exec,
+};

@@ -44,4 +44,10 @@ op_store_exec(struct request *rq)
     return CMD_DONE;
 }
 
-const struct command op_store = {"store", 5, 5, 0, 0, op_store_exec};
+const struct command op_store = {
+    .name = "store",
+    .min_argc = 5,
+    .max_argc = 5,
+    .value_arg = 4,
+    .exec = op_store_exec,
+};
