@@ -20,15 +20,7 @@
 #include <time.h>
 
 #include <nws_sleigh.h>
-
-static double
-crashbench_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "util.h"
 
 int
 main(int argc, char **argv)
@@ -83,9 +75,9 @@ main(int argc, char **argv)
     for (i = 0; i < n; i++)
         json_array_append_new(v, json_integer(i));
     args = json_pack("[o]", v);
-    t0 = crashbench_now();
+    t0 = nwsp_mono();
     r = nws_sleigh_each_elem(s, task, args, NULL, NULL, &err);
-    t1 = crashbench_now();
+    t1 = nwsp_mono();
     if (r == NULL) {
         fprintf(stderr, "crashbench: %s\n", err.text);
         return 1;

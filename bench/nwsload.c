@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "util.h"
 
 #define LOAD_MAX_THREADS   16
 #define LOAD_MAX_CONNS     20000
@@ -145,10 +146,7 @@ load_warnx(const char *fmt, ...)
 static uint64_t
 load_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * LOAD_NS + (uint64_t)ts.tv_nsec;
+    return (uint64_t)(nwsp_mono() * (double)LOAD_NS);
 }
 
 /* Returns nanoseconds as seconds. */
@@ -2016,42 +2014,15 @@ run_large(void)
     return errors == 0 ? 0 : 1;
 }
 
-/* Parses a byte count with an optional binary suffix (k, m, g; "KiB" etc.). */
+/* Parses a byte count with an optional binary suffix (k, m, g, t; "KiB" etc.). */
 static uint64_t
 parse_size(const char *arg, const char *what)
 {
-    char              *end;
-    unsigned long long v;
-    uint64_t           mul = 1;
+    uint64_t v;
 
-    errno = 0;
-    v = strtoull(arg, &end, 10);
-    if (errno != 0 || end == arg || arg[0] == '-')
-        load_fatal("%s: not a size: %s", what, arg);
-    switch (*end) {
-    case 'k':
-    case 'K':
-        mul = 1ull << 10;
-        break;
-    case 'm':
-    case 'M':
-        mul = 1ull << 20;
-        break;
-    case 'g':
-    case 'G':
-        mul = 1ull << 30;
-        break;
-    case '\0':
-        break;
-    default:
-        load_fatal("%s: not a size: %s", what, arg);
-    }
-    if (*end != '\0' && end[1] != '\0' && strcmp(end + 1, "iB") != 0 &&
-        strcmp(end + 1, "B") != 0)
-        load_fatal("%s: not a size: %s", what, arg);
-    if (v > UINT64_MAX / mul)
-        load_fatal("%s: too large: %s", what, arg);
-    return (uint64_t)v * mul;
+    if (nwsp_parse_size(arg, UINT64_MAX, &v) != 0)
+        load_fatal("%s: not a size (or too large): %s", what, arg);
+    return v;
 }
 
 /* Parses an integer in [lo, hi]. */

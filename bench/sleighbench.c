@@ -21,15 +21,7 @@
 #include <unistd.h>
 
 #include <nws_sleigh.h>
-
-static double
-bench_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "util.h"
 
 /* A pid of one of our nws-worker children (any thread's), or -1. */
 static pid_t
@@ -140,9 +132,9 @@ main(int argc, char **argv)
     eo.chunk = (size_t)chunk;
 
     if (!kill_one) {
-        t0 = bench_now();
+        t0 = nwsp_mono();
         r = nws_sleigh_each_elem(s, task, args, NULL, &eo, &err);
-        t1 = bench_now();
+        t1 = nwsp_mono();
         if (r == NULL) {
             fprintf(stderr, "sleighbench: %s\n", err.text);
             return 1;
@@ -158,7 +150,7 @@ main(int argc, char **argv)
         pid_t               victim;
         double              tk = 0, tb = 0;
 
-        t0 = bench_now();
+        t0 = nwsp_mono();
         if ((p = nws_sleigh_each_elem_async(s, task, args, NULL, &eo, &err)) == NULL) {
             fprintf(stderr, "sleighbench: %s\n", err.text);
             return 1;
@@ -168,16 +160,16 @@ main(int argc, char **argv)
             fprintf(stderr, "sleighbench: no worker to kill\n");
             return 1;
         }
-        tk = bench_now();
+        tk = nwsp_mono();
         /* Back to full strength: a replacement registered after the kill. */
         do {
             usleep(1000);
             if (nws_sleigh_status(s, &info, &err) != 0)
                 return 1;
-        } while ((info.restarts < 1 || info.workers < workers) && bench_now() - tk < 30);
-        tb = bench_now();
+        } while ((info.restarts < 1 || info.workers < workers) && nwsp_mono() - tk < 30);
+        tb = nwsp_mono();
         r = nws_sleigh_pending_wait(p, &err);
-        t1 = bench_now();
+        t1 = nwsp_mono();
         if (r == NULL) {
             fprintf(stderr, "sleighbench: %s\n", err.text);
             return 1;

@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "nws.h"
+#include "util.h"
 
 #define SOAK_WINDOW       64          /* values a producer may be ahead */
 #define SOAK_MAX_SEQ      (1 << 22)   /* per producer: the tally's size */
@@ -434,15 +435,6 @@ soak_stop_server(void)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-static double
-soak_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void
 soak_usage(void)
 {
@@ -527,7 +519,7 @@ main(int argc, char **argv)
         }
     }
 
-    t0 = soak_now();
+    t0 = nwsp_mono();
     warm = cfg.seconds / 5.0;
     for (i = 0; i < cfg.consumers; i++)
         pthread_create(&th[nth++], NULL, soak_consumer, (void *)(intptr_t)i);
@@ -536,7 +528,7 @@ main(int argc, char **argv)
     for (i = 0; i < cfg.others; i++)
         pthread_create(&th[nth++], NULL, soak_other, (void *)(intptr_t)i);
 
-    while ((t = soak_now() - t0) < cfg.seconds) {
+    while ((t = nwsp_mono() - t0) < cfg.seconds) {
         int  fds = soak_fds();
         long rss = soak_rss_kb();
 
@@ -613,7 +605,7 @@ main(int argc, char **argv)
         printf("soak: %d s, %d producers, %d consumers, %d others on %d fifo queues\n",
                cfg.seconds, cfg.producers, cfg.consumers, cfg.others, cfg.queues);
         printf("soak: %lu operations (%.0f/s)\n", atomic_load(&soak_ops),
-               atomic_load(&soak_ops) / (soak_now() - t0));
+               atomic_load(&soak_ops) / (nwsp_mono() - t0));
         printf("soak: conservation: %lu stored, %lu fetched, %lu duplicated, "
                "%lu missing, order %s: %s\n",
                stored, fetched, dup, missing,

@@ -25,18 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define TREERSS_MAX_DEPTH 16
 
 static long treerss_page_kb;
-
-static double
-treerss_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The resident KiB of pid and of all its descendants (0 if it is gone). */
 static long
@@ -94,7 +87,7 @@ main(int argc, char **argv)
         return 2;
     }
     treerss_page_kb = sysconf(_SC_PAGESIZE) / 1024;
-    t0 = treerss_now();
+    t0 = nwsp_mono();
     if ((pid = fork()) < 0) {
         perror("treerss: fork");
         return 2;
@@ -111,7 +104,7 @@ main(int argc, char **argv)
         usleep(1000);
     }
     fprintf(stderr, "wall_s=%.3f tree_peak_kb=%ld max_proc_kb=%ld status=%d\n",
-            treerss_now() - t0, peak, (long)ru.ru_maxrss,
+            nwsp_mono() - t0, peak, (long)ru.ru_maxrss,
             WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
     return got == pid && WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }

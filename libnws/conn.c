@@ -24,6 +24,7 @@
 
 #include "nwsp.h"
 #include "secret.h"
+#include "util.h"
 
 /* The handshake must not hang on a peer that accepts but never speaks NWS. */
 #define CONN_HANDSHAKE_TIMEOUT_MS 30000
@@ -32,10 +33,8 @@
 static int
 conn_set_timeouts(int fd, int ms)
 {
-    struct timeval tv;
+    struct timeval tv = nwsp_ms_timeval(ms);
 
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
         return -1;
     return setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -614,15 +613,4 @@ const nws_meta *
 nws_reply_meta(const nws_client *c)
 {
     return c == NULL ? NULL : c->reply_meta;
-}
-
-/* Sends `deadman` and reads its short reply; 0, or -1. */
-int
-nws_deadman(nws_client *c, nws_error *err)
-{
-    nwsp_err_clear(err);
-    if (nwsp_conn_check(c, err) != 0 || nwsp_req_begin(c, 1, NULL, err) != 0 ||
-        nwsp_req_str(c, "deadman", err) != 0 || nwsp_req_send(c, err) != 0)
-        return -1;
-    return nwsp_reply_short(c, err);
 }

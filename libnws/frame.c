@@ -107,7 +107,7 @@ frame_put_digits(char *dst, size_t width, uint64_t v)
 void
 nwsp_put_d4(char *dst, unsigned v)
 {
-    frame_put_digits(dst, NWSP_D4_LEN, v > 9999 ? 9999 : v);
+    frame_put_digits(dst, NWSP_D4_LEN, v > NWSP_D4_MAX ? NWSP_D4_MAX : v);
 }
 
 void
@@ -150,7 +150,7 @@ nwsp_dict_scan(const char *buf, size_t avail, size_t max_entries, size_t max_byt
 
     if (avail < NWSP_D4_LEN)
         return NWSP_SCAN_MORE;
-    if (nwsp_parse_u64(buf, NWSP_D4_LEN, 9999, &n) != 0) {
+    if (nwsp_parse_u64(buf, NWSP_D4_LEN, NWSP_D4_MAX, &n) != 0) {
         if (why != NULL)
             *why = "malformed dictionary count";
         return NWSP_SCAN_BAD;
@@ -164,7 +164,7 @@ nwsp_dict_scan(const char *buf, size_t avail, size_t max_entries, size_t max_byt
         for (half = 0; half < 2; half++) {
             if (avail - pos < NWSP_D4_LEN)
                 return NWSP_SCAN_MORE;
-            if (nwsp_parse_u64(buf + pos, NWSP_D4_LEN, 9999, &flen) != 0) {
+            if (nwsp_parse_u64(buf + pos, NWSP_D4_LEN, NWSP_D4_MAX, &flen) != 0) {
                 if (why != NULL)
                     *why = "malformed dictionary length";
                 return NWSP_SCAN_BAD;
@@ -193,7 +193,7 @@ nwsp_dict_count(const char *dict, size_t len)
 {
     uint64_t n;
 
-    if (len < NWSP_D4_LEN || nwsp_parse_u64(dict, NWSP_D4_LEN, 9999, &n) != 0)
+    if (len < NWSP_D4_LEN || nwsp_parse_u64(dict, NWSP_D4_LEN, NWSP_D4_MAX, &n) != 0)
         return 0;
     return (size_t)n;
 }
@@ -206,7 +206,7 @@ nwsp_dict_next(const char *dict, size_t len, size_t *pos, struct nwsp_dict_ent *
 
     if (p == 0)
         p = NWSP_D4_LEN;
-    if (p + NWSP_D4_LEN > len || nwsp_parse_u64(dict + p, NWSP_D4_LEN, 9999, &klen) != 0)
+    if (p + NWSP_D4_LEN > len || nwsp_parse_u64(dict + p, NWSP_D4_LEN, NWSP_D4_MAX, &klen) != 0)
         return 0;
     p += NWSP_D4_LEN;
     if (p + klen + NWSP_D4_LEN > len)
@@ -214,7 +214,7 @@ nwsp_dict_next(const char *dict, size_t len, size_t *pos, struct nwsp_dict_ent *
     e->key = dict + p;
     e->klen = klen;
     p += klen;
-    if (nwsp_parse_u64(dict + p, NWSP_D4_LEN, 9999, &vlen) != 0)
+    if (nwsp_parse_u64(dict + p, NWSP_D4_LEN, NWSP_D4_MAX, &vlen) != 0)
         return 0;
     p += NWSP_D4_LEN;
     if (p + vlen > len)
@@ -293,7 +293,7 @@ nwsp_buf_dict_begin(struct nwsp_buf *b, unsigned n)
 {
     char d4[NWSP_D4_LEN];
 
-    if (n > 9999)
+    if (n > NWSP_D4_MAX)
         return -1;
     nwsp_put_d4(d4, n);
     return nwsp_buf_add(b, d4, sizeof(d4));

@@ -61,6 +61,11 @@ nws_value *nwsp_value_wrap(char *data, size_t len, uint32_t desc);
 
 /* ---- conn.c ---------------------------------------------------------- */
 
+/*
+ * The bottom of the three: request.c and reply.c call conn.c, conn.c calls
+ * neither (a request of its own, like nws_deadman, lives in its own file).
+ */
+
 struct nws_client {
     int fd;          /* -1 once closed after an error */
     int meta_to;     /* MetadataToServer=1 was granted */

@@ -55,7 +55,7 @@ nwsp_reply_header(nws_client *c, int is_long, int block, struct nwsp_reply *r,
         return rc;
 
     p = c->rbuf + c->rpos + dlen;
-    if (nwsp_parse_u64(p, NWSP_D4_LEN, 9999, &u) != 0)
+    if (nwsp_parse_u64(p, NWSP_D4_LEN, NWSP_D4_MAX, &u) != 0)
         return reply_bad(c, "status is not a number", err);
     r->status = (int)u;
     p += NWSP_D4_LEN;

@@ -23,6 +23,7 @@
 
 #include "secret.h"
 #include "server.h"
+#include "util.h"
 
 static char auth_secret[NWSP_SECRET_MAX + 1];
 static size_t auth_len;
@@ -152,17 +153,6 @@ auth_check_response(const char *nonce, const char *p, size_t len)
     return ok;
 }
 
-/* The value of one base64 digit, or -1. */
-static int
-auth_b64(int ch)
-{
-    static const char digits[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const char *p = ch != 0 ? strchr(digits, ch) : NULL;
-
-    return p != NULL ? (int)(p - digits) : -1;
-}
-
 /*
  * 1 if header (an HTTP Authorization value) is "Basic base64(user:secret)"
  * with any user name.
@@ -170,33 +160,26 @@ auth_b64(int ch)
 int
 auth_check_basic(const char *header)
 {
-    unsigned char out[NWSP_SECRET_MAX + 256]; /* user name, ':', secret */
-    size_t        n = 0, i;
-    unsigned      acc = 0;
-    int           bits = 0, v, ok;
-    const char   *colon;
+    size_t      max = NWSP_SECRET_MAX + 256; /* user name, ':', secret */
+    size_t      n, digits;
+    char       *out;
+    const char *colon;
+    int         ok;
 
     if (header == NULL || strncasecmp(header, "Basic ", 6) != 0)
         return 0;
     header += 6;
     while (*header == ' ')
         header++;
-    for (i = 0; header[i] != '\0' && header[i] != '='; i++) {
-        if ((v = auth_b64((unsigned char)header[i])) < 0)
-            return 0;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n == sizeof(out))
-                return 0;
-            out[n++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if ((colon = memchr(out, ':', n)) == NULL)
+    /* The bound, before anything is decoded: what the digits up to '=' carry. */
+    digits = strcspn(header, "=");
+    if (digits / 4 * 3 + (digits % 4 == 0 ? 0 : digits % 4 - 1) > max)
         return 0;
-    ok = auth_check(colon + 1, n - (size_t)((const unsigned char *)colon + 1 - out));
-    explicit_bzero(out, sizeof(out));
+    if ((out = nwsp_b64_decode(header, &n)) == NULL)
+        return 0;
+    ok = (colon = memchr(out, ':', n)) != NULL &&
+         auth_check(colon + 1, n - (size_t)(colon + 1 - out));
+    explicit_bzero(out, n);
+    free(out);
     return ok;
 }

@@ -43,6 +43,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include "util.h"
 #include "web.h"
 
 #define WEB_CSP                                                                        \
@@ -116,10 +117,7 @@ static unsigned web_ops_n, web_ops_head;
 double
 web_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return nwsp_mono();
 }
 
 double

@@ -215,23 +215,11 @@ web_is_text(const char *s, size_t len)
 char *
 web_pct(const char *s, size_t len)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    char             *out = xmalloc(len * 3 + 1), *o = out;
-    size_t            i;
-    unsigned char     c;
+    /* libevent keeps the same unreserved set and writes uppercase hex. */
+    char *out = evhttp_uriencode(s, (ev_ssize_t)len, 0);
 
-    for (i = 0; i < len; i++) {
-        c = (unsigned char)s[i];
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            *o++ = (char)c;
-        } else {
-            *o++ = '%';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-    }
-    *o = '\0';
+    if (out == NULL)
+        fatalx("web_pct");
     return out;
 }
 
@@ -258,18 +246,13 @@ web_json_name(json_t *obj, const char *s, size_t len)
 void
 web_html(struct evbuffer *out, const char *s, size_t len)
 {
-    char       *d = web_display(s, len, len, NULL);
-    const char *p;
+    /* web_display() is the strict part (no NUL, no invalid UTF-8 left). */
+    char *d = web_display(s, len, len, NULL);
+    char *h = evhttp_htmlescape(d);
 
-    for (p = d; *p != '\0'; p++) {
-        switch (*p) {
-        case '&': evbuffer_add(out, "&amp;", 5); break;
-        case '<': evbuffer_add(out, "&lt;", 4); break;
-        case '>': evbuffer_add(out, "&gt;", 4); break;
-        case '"': evbuffer_add(out, "&quot;", 6); break;
-        case '\'': evbuffer_add(out, "&#39;", 5); break;
-        default: evbuffer_add(out, p, 1); break;
-        }
-    }
+    if (h == NULL)
+        fatalx("web_html");
+    evbuffer_add(out, h, strlen(h));
+    free(h);
     free(d);
 }

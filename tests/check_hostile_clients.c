@@ -17,17 +17,9 @@
 #include "nwstest.h"
 #include "ptest.h"
 #include "rawc.h"
+#include "util.h"
 
 static struct nwstest_server *hc_srv;
-
-static double
-hc_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /*
  * Reads whatever c still receives until the server's close; returns the byte
@@ -39,10 +31,10 @@ hc_drain_to_eof(struct rawc *c, int ms)
     struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
     char          buf[65536];
     long          total = 0;
-    double        end = hc_now() + ms / 1000.0;
+    double        end = nwsp_mono() + ms / 1000.0;
     ssize_t       n;
 
-    while (hc_now() < end) {
+    while (nwsp_mono() < end) {
         if (poll(&pfd, 1, 100) <= 0)
             continue;
         n = recv(c->fd, buf, sizeof(buf), 0);
@@ -103,9 +95,9 @@ START_TEST(half_request_times_out)
     PT_OPEN(&c, hc_srv->port, RAWC_PLAIN);
     /* A request cut in the middle of an argument's bytes. */
     PT_RC(&c, rawc_write(&c, "000200000000000000000008list", 28));
-    t0 = hc_now();
+    t0 = nwsp_mono();
     ck_assert_msg(rawc_expect_eof(&c, 5000) == 0, "not closed: %s", c.err);
-    ck_assert_msg(hc_now() - t0 >= 0.5, "closed too early (%.2f s)", hc_now() - t0);
+    ck_assert_msg(nwsp_mono() - t0 >= 0.5, "closed too early (%.2f s)", nwsp_mono() - t0);
     rawc_close(&c);
     hc_still_serving("safe");
 }

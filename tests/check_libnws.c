@@ -21,6 +21,7 @@
 #include "nws.h"
 #include "nws_json.h"
 #include "nwstest.h"
+#include "util.h"
 
 static struct nwstest_server lt_srv;
 static nws_client           *lt_c;
@@ -93,16 +94,6 @@ lt_write_all(int fd, const void *p, size_t len)
         len -= (size_t)n;
     }
     return 0;
-}
-
-/* Seconds on the monotonic clock. */
-static double
-lt_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Fetches var with op as a string and checks it equals want. */
@@ -632,14 +623,14 @@ START_TEST(blocking_fetch_two_connections)
     pid_t      pid;
     double     t0;
 
-    t0 = lt_now();
+    t0 = nwsp_mono();
     pid = lt_store_when_blocked("q", 1, 0, "late");
     v = nws_fetch(lt_ws, "q", &err);
     ck_assert_msg(v != NULL, "%s", err.text);
     ck_assert_str_eq(nws_value_str(v), "late");
     nws_value_free(v);
     ck_assert_int_eq(lt_wait(pid), 0); /* it saw our fetch blocked */
-    ck_assert(lt_now() - t0 < 10);
+    ck_assert(nwsp_mono() - t0 < 10);
     /* The value went to the blocked fetcher: nothing is left. */
     ck_assert_int_eq(nws_find_try(lt_ws, "q", &v, &err), 0);
 }

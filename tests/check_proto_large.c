@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ptest.h"
+#include "util.h"
 
 #define BIG_SIZE  (100ULL * 1024 * 1024)
 #define BIG_CHUNK (256 * 1024)
@@ -72,16 +73,6 @@ big_read(int line, struct rawc *c, uint64_t n, const char *meta)
     return h;
 }
 
-/* Milliseconds of the monotonic clock. */
-static long long
-big_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 START_TEST(hundred_mib_value)
 {
     struct nwstest_server *s = ptest_start(NULL);
@@ -106,11 +97,11 @@ START_TEST(hundred_mib_value)
     /* b asks for it and reads nothing yet; o must still be served meanwhile. */
     PT_RC(&b, rawc_sendv(&b, NULL, "find", "w", "big", NULL));
     usleep(100000);
-    t0 = big_ms();
+    t0 = (long long)nwsp_mono_ms();
     PT_OK(&o, "store", "w", "small", "1", "s");
     PT_VALUE(&o, "s", "fetch", "w", "small");
-    ck_assert_msg(big_ms() - t0 < 2000, "a slow reader blocked the server for %lld ms",
-                  big_ms() - t0);
+    ck_assert_msg((long long)nwsp_mono_ms() - t0 < 2000, "a slow reader blocked the server for %lld ms",
+                  (long long)nwsp_mono_ms() - t0);
     got = big_read(__LINE__, &b, BIG_SIZE, NULL);
     ck_assert_msg(got == want, "find: the 100 MiB value came back different");
     /* fetch on a metadata connection, then the value is gone. */

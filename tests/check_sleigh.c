@@ -22,31 +22,13 @@
 #include "nws_json.h"
 #include "nws_sleigh.h"
 #include "nwstest.h"
+#include "util.h"
 
 static struct nwstest_server st_srv;
 static char                  st_worker[512];
 static char                  st_module[512];
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-/* Monotonic seconds. */
-static double
-st_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Sleeps ms milliseconds. */
-static void
-st_nap(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
 
 /*
  * Fills pids (up to max) with the live children of process parent, the
@@ -389,7 +371,7 @@ START_TEST(long_tasks_after_short_ones_are_shared)
         json_array_append_new(ms, json_integer(i < 300 ? 0 : 150));
     args = json_pack("[o]", ms);
     for (round = 0; round < 2; round++) {
-        t0 = st_now();
+        t0 = nwsp_mono();
         r = nws_sleigh_each_elem(s, task, args, NULL, NULL, &err);
         ck_assert_msg(r != NULL, "each_elem: %s", err.text);
         ck_assert_uint_eq(json_array_size(r), 308);
@@ -402,7 +384,7 @@ START_TEST(long_tasks_after_short_ones_are_shared)
         }
         json_decref(r);
         printf("long_tasks_after_short_ones_are_shared: round %d, %.2f s, long tasks %d/%d\n",
-               round, st_now() - t0, by[0], by[1]);
+               round, nwsp_mono() - t0, by[0], by[1]);
         ck_assert_msg(by[0] >= 2 && by[1] >= 2,
                       "round %d: long tasks ran %d and %d per worker: hoarded", round, by[0],
                       by[1]);
@@ -680,7 +662,7 @@ START_TEST(reattach_after_restart)
     ck_assert_msg(p != NULL, "async: %s", err.text);
     snprintf(ws, sizeof(ws), "%s", nws_sleigh_ws_name(s));
     snprintf(id, sizeof(id), "%s", nws_sleigh_pending_id(p));
-    st_nap(120);
+    nwsp_sleep_ms(120);
     nws_sleigh_pending_free(p);
     nws_sleigh_free(s); /* persistent: the workspace and the batch stay */
     ck_assert_int_eq(st_children(NULL, 0), 0);
@@ -905,7 +887,7 @@ START_TEST(kill_workers_during_each_elem)
     nws_error            err;
     pid_t                pids[16];
     int                  rc, kills = 0, n, *seen = calloc(10000, sizeof(int));
-    double               next_kill = st_now() + 0.01, t0 = st_now();
+    double               next_kill = nwsp_mono() + 0.01, t0 = nwsp_mono();
     long                 i;
 
     srand((unsigned)getpid());
@@ -923,15 +905,15 @@ START_TEST(kill_workers_during_each_elem)
             break;
         if (rc == 1)
             seen[res.index]++;
-        if (st_now() >= next_kill && kills < 12) {
+        if (nwsp_mono() >= next_kill && kills < 12) {
             n = st_children(pids, 16);
             if (n > 0) {
                 kill(pids[rand() % (n < 16 ? n : 16)], SIGKILL);
                 kills++;
             }
-            next_kill = st_now() + 0.01;
+            next_kill = nwsp_mono() + 0.01;
         }
-        ck_assert_msg(st_now() - t0 < 50, "no progress");
+        ck_assert_msg(nwsp_mono() - t0 < 50, "no progress");
     }
     st_acc_check(&acc);
     for (i = 0; i < 10000; i++)
@@ -995,7 +977,7 @@ START_TEST(no_orphans_when_master_killed)
         if ((pend = nws_sleigh_each_elem_async(s, task, args, NULL, NULL, &err)) == NULL)
             _exit(2);
         for (i = 0; i < 500 && access(pidfile, R_OK) != 0; i++)
-            st_nap(10);
+            nwsp_sleep_ms(10);
         fclose(fp);
         for (;;)
             pause();
@@ -1019,7 +1001,7 @@ START_TEST(no_orphans_when_master_killed)
         int tries;
 
         for (tries = 0; tries < 500 && !st_gone(workers[i]); tries++)
-            st_nap(10);
+            nwsp_sleep_ms(10);
         ck_assert_msg(st_gone(workers[i]), "process %ld outlived its master",
                       (long)workers[i]);
     }

@@ -26,6 +26,7 @@
 
 #include "nwstest.h"
 #include "ptyproc.h"
+#include "util.h"
 
 #define SCLI_RUN_TIMEOUT_S 25
 
@@ -89,16 +90,6 @@ scli_tmpfile(void)
     return fd;
 }
 
-/* Seconds on a monotonic clock. */
-static double
-scli_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * Runs sleigh with argv (NULL-terminated, without the program) and stdin
  * in (NULL: empty).  port > 0: NWS_HOST/NWS_PORT name 127.0.0.1:port;
@@ -110,7 +101,7 @@ scli_exec(struct scli_res *r, const char *in, int port, char *const *args)
 {
     char   bin[512], portbuf[16], *argv[200];
     int    fin = scli_tmpfile(), fout = scli_tmpfile(), ferr = scli_tmpfile(), st, n = 0;
-    double start = scli_now();
+    double start = nwsp_mono();
     pid_t  pid, got;
 
     argv[n++] = (char *)nwstest_bin("sleigh", bin, sizeof(bin));
@@ -138,13 +129,13 @@ scli_exec(struct scli_res *r, const char *in, int port, char *const *args)
         _exit(127);
     }
     while ((got = waitpid(pid, &st, WNOHANG)) == 0 &&
-           scli_now() - start < SCLI_RUN_TIMEOUT_S)
+           nwsp_mono() - start < SCLI_RUN_TIMEOUT_S)
         usleep(10000);
     if (got == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, &st, 0);
     }
-    r->seconds = scli_now() - start;
+    r->seconds = nwsp_mono() - start;
     r->rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     r->out = scli_slurp(fout);
     r->err = scli_slurp(ferr);
@@ -229,7 +220,7 @@ scli_descendants(int root)
 static int
 scli_leftovers(void)
 {
-    double         deadline = scli_now() + 3;
+    double         deadline = nwsp_mono() + 3;
     DIR           *d;
     struct dirent *e;
     int            n, pid;
@@ -245,7 +236,7 @@ scli_leftovers(void)
                 n++;
         }
         closedir(d);
-        if (n == 0 || scli_now() > deadline)
+        if (n == 0 || nwsp_mono() > deadline)
             return n;
         usleep(20000);
     }
@@ -722,8 +713,8 @@ START_TEST(killed_leaves_nothing)
         _exit(127);
     }
     /* Wait for the private server, two workers and their two sleeps. */
-    deadline = scli_now() + 10;
-    while ((n = scli_descendants(pid)) < 5 && scli_now() < deadline)
+    deadline = nwsp_mono() + 10;
+    while ((n = scli_descendants(pid)) < 5 && nwsp_mono() < deadline)
         usleep(20000);
     ck_assert_msg(n >= 5, "only %d processes under sleigh", n);
     kill(pid, SIGKILL);

@@ -22,6 +22,7 @@
 
 #include "nws_sleigh.h"
 #include "nwstest.h"
+#include "util.h"
 
 #define SOUT_RUN_TIMEOUT_S 60
 
@@ -88,15 +89,6 @@ sout_slurp(int fd, size_t *len)
     return p;
 }
 
-static double
-sout_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * Runs argv (NULL-terminated; argv[0] a path) with stdin holding inlen
  * bytes of in, NWS_HOST/NWS_PORT naming the fixture's server.
@@ -106,7 +98,7 @@ sout_exec(struct sout_res *r, const char *in, size_t inlen, char *const *argv)
 {
     int           fin = sout_tmpfile(), fout = sout_tmpfile(), ferr = sout_tmpfile(), st = 0;
     char          port[16];
-    double        start = sout_now();
+    double        start = nwsp_mono();
     struct rusage ru;
     pid_t         pid, got;
 
@@ -132,7 +124,7 @@ sout_exec(struct sout_res *r, const char *in, size_t inlen, char *const *argv)
     }
     memset(&ru, 0, sizeof(ru));
     while ((got = wait4(pid, &st, WNOHANG, &ru)) == 0 &&
-           sout_now() - start < SOUT_RUN_TIMEOUT_S)
+           nwsp_mono() - start < SOUT_RUN_TIMEOUT_S)
         usleep(10000);
     if (got == 0) {
         kill(pid, SIGKILL);

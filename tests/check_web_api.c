@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "ptest.h"
+#include "util.h"
 
 #define XSS "<script>alert(1)</script>"
 #define XSS_KEY "%3Cscript%3Ealert%281%29%3C%2Fscript%3E"
@@ -44,15 +45,6 @@ static void
 wt_teardown(void)
 {
     ptest_stop(wt_srv);
-}
-
-static double
-wt_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void
@@ -1119,9 +1111,9 @@ START_TEST(many_workspaces_bounded)
         PT_RC(&c, rawc_read_short(&c, &r));
         ck_assert_int_eq(r.status, 0);
     }
-    t0 = wt_now();
+    t0 = nwsp_mono();
     o = wt_get_json("/api/workspaces?sort=name&order=desc&limit=50", 200);
-    ck_assert_double_lt(wt_now() - t0, 2.0);
+    ck_assert_double_lt(nwsp_mono() - t0, 2.0);
     ck_assert_int_eq(wt_int(o, "total"), 3001);
     ck_assert_uint_eq(json_array_size(json_object_get(o, "items")), 50);
     ck_assert_str_eq(wt_str(json_array_get(json_object_get(o, "items"), 0), "name"),
@@ -1355,12 +1347,12 @@ START_TEST(protocol_unaffected_by_web)
         ck_assert_int_eq(nwstest_write_all(big, req, strlen(req)), 0);
     }
     wt_client(&c, "busy");
-    t0 = wt_now();
+    t0 = nwsp_mono();
     for (i = 0; i < 200; i++) {
         PT_OK(&c, "store", "busy", "x", "00000000000000000001", "v");
         PT_VALUE(&c, "v", "fetch", "busy", "x");
     }
-    ck_assert_double_lt(wt_now() - t0, 5.0);
+    ck_assert_double_lt(nwsp_mono() - t0, 5.0);
     json_decref(wt_get_json("/api/overview", 200));   /* and the web still answers */
     for (i = 0; i < 40; i++)
         close(fds[i]);

@@ -19,14 +19,12 @@
 #include <unistd.h>
 
 #include "sshtest.h"
+#include "util.h"
 
 double
 sshtest_now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return nwsp_mono();
 }
 
 int

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "nws_task.h"
+#include "util.h"
 
 /* State an eachWorker task leaves for later tasks of the same worker. */
 static json_t *st_state;
@@ -63,11 +64,10 @@ NWS_TASK_FN(add)
 /* sleep_ms(ms, [value]) -> value (or ms) after sleeping ms milliseconds. */
 NWS_TASK_FN(sleep_ms)
 {
-    json_int_t      ms = st_int(args, 0);
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    json_int_t ms = st_int(args, 0);
 
     (void)ctx;
-    nanosleep(&ts, NULL);
+    nwsp_sleep_ms((long)ms);
     if (json_array_size(args) > 1)
         return json_incref(json_array_get(args, 1));
     return json_integer(ms);
@@ -76,10 +76,9 @@ NWS_TASK_FN(sleep_ms)
 /* sleep_rank(ms) -> the rank of the worker that slept ms milliseconds. */
 NWS_TASK_FN(sleep_rank)
 {
-    json_int_t      ms = st_int(args, 0);
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    json_int_t ms = st_int(args, 0);
 
-    nanosleep(&ts, NULL);
+    nwsp_sleep_ms((long)ms);
     return json_integer(nws_task_rank(ctx));
 }
 
