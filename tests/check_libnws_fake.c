@@ -57,8 +57,9 @@ enum fake_verb {
 /* One check of an expect: argc=N, nmeta=N, argI=BYTES or metaI=KEY=VALUE. */
 enum fake_check_kind { FC_ARGC, FC_NMETA, FC_ARG, FC_META };
 
-#define FAKE_MAX_CHECKS 8
-#define FAKE_MAX_DEPTH  4 /* repeats inside repeats */
+#define FAKE_MAX_CHECKS    8
+#define FAKE_MAX_DEPTH     4    /* repeats inside repeats */
+#define FAKE_CLOSE_WAIT_MS 5000 /* wait-close: how long the client may take to hang up */
 
 struct fake_check {
     enum fake_check_kind k;
@@ -290,7 +291,7 @@ fake_play(int fd, const struct fake_script *s)
             break;
         case FV_SEND:
         case FV_SEND_FILE: fake_send(fd, c->bytes, c->len); break;
-        case FV_WAIT_CLOSE: nwstest_peer_closed(fd, 5000); break;
+        case FV_WAIT_CLOSE: nwstest_peer_closed(fd, FAKE_CLOSE_WAIT_MS); break;
         case FV_DRAIN:
             while (read(fd, buf, sizeof(buf)) > 0)
                 ;
