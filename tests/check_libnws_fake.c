@@ -4,10 +4,13 @@
  * handshakes) and the exact bytes libnws sends.
  *
  * Each test forks a tiny server that accepts one connection on a loopback
- * port and plays a script.  The script checks what it receives and exits
- * non-zero on any surprise, so both sides of the conversation are tested.
+ * port and plays a script: tests/data/fake/<case>/script (the format is in
+ * tests/data/fake/README.md).  The script checks what it receives and exits
+ * non-zero on any surprise, so both sides of the conversation are tested;
+ * the client side of each test is C, here.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,13 +19,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "nws.h"
 #include "nwstest.h"
-
-typedef void (*fake_fn)(int fd);
+#include "util.h"
 
 struct fake {
     pid_t pid;
@@ -38,10 +39,62 @@ struct fake_req {
     char   meta[8][2][64];
 };
 
-/* Child side: dies with status 3 when the peer did not send what was expected. */
+/* ---- scripts: parsed in the test process, played in the fake server ---- */
+
+enum fake_verb {
+    FV_HS,         /* hs plain|meta: a canned handshake (meta: requests carry a dict) */
+    FV_RECV,       /* recv BYTES: read exactly these bytes */
+    FV_REQUEST,    /* request: read one request, whatever it is */
+    FV_EXPECT,     /* expect CMD [CHECK...]: read one request and check it */
+    FV_SEND,       /* send BYTES */
+    FV_SEND_FILE,  /* send-file FILE: its bytes (read when the script is loaded) */
+    FV_WAIT_CLOSE, /* wait-close: until the client hangs up (5 s at most) */
+    FV_DRAIN,      /* drain: read and drop everything until EOF */
+    FV_REPEAT,     /* repeat N: the lines up to the matching end, N times */
+    FV_END,
+};
+
+/* One check of an expect: argc=N, nmeta=N, argI=BYTES or metaI=KEY=VALUE. */
+enum fake_check_kind { FC_ARGC, FC_NMETA, FC_ARG, FC_META };
+
+#define FAKE_MAX_CHECKS    8
+#define FAKE_MAX_DEPTH     4    /* repeats inside repeats */
+#define FAKE_CLOSE_WAIT_MS 5000 /* wait-close: how long the client may take to hang up */
+
+struct fake_check {
+    enum fake_check_kind k;
+    long                 n;   /* the number, or the argument or entry index */
+    char                *val; /* FC_ARG, FC_META: the bytes */
+    size_t               len;
+};
+
+struct fake_cmd {
+    enum fake_verb    verb;
+    int               line;
+    char             *bytes; /* recv, send, send-file: the bytes; expect: the command */
+    size_t            len;
+    long              n; /* hs: 1 for meta; repeat: the count */
+    int               nchecks;
+    struct fake_check checks[FAKE_MAX_CHECKS];
+};
+
+struct fake_script {
+    char            name[64];
+    struct fake_cmd cmds[64];
+    int             n;
+};
+
+/* The fake server's state, for its error messages. */
+static const struct fake_script *fake_playing;
+static int                       fake_line;
+
+/* Child side: dies with code (3: the peer did not send what was expected;
+ * 4: short read; 5: write failed; 6, 7: a request out of bounds). */
 static void
 fake_die(int code)
 {
+    fprintf(stderr, "fake server %s, script line %d: exit %d\n",
+            fake_playing ? fake_playing->name : "?", fake_line, code);
     _exit(code);
 }
 
@@ -57,7 +110,7 @@ fake_read(int fd, void *buf, size_t n)
 static void
 fake_expect(int fd, const char *want, size_t len)
 {
-    char *got = malloc(len);
+    char *got = malloc(len + 1);
 
     fake_read(fd, got, len);
     if (memcmp(got, want, len) != 0)
@@ -73,7 +126,7 @@ fake_send(int fd, const char *s, size_t len)
         fake_die(5);
 }
 
-#define FAKE_SEND(fd, lit) fake_send(fd, lit, sizeof(lit) - 1)
+#define FAKE_SEND(fd, lit)   fake_send(fd, lit, sizeof(lit) - 1)
 #define FAKE_EXPECT(fd, lit) fake_expect(fd, lit, sizeof(lit) - 1)
 
 /* Child side: reads a decimal field of n digits. */
@@ -118,6 +171,15 @@ fake_request(int fd, int meta, struct fake_req *r)
     }
 }
 
+static void
+fake_request_free(struct fake_req *r)
+{
+    int i;
+
+    for (i = 0; i < r->argc; i++)
+        free(r->argv[i]);
+}
+
 /* Child side: the handshake with an empty advertisement, so no metadata. */
 static void
 fake_hs_plain(int fd)
@@ -146,14 +208,409 @@ fake_hs_meta(int fd)
     FAKE_SEND(fd, "A000");
 }
 
-/* Starts a fake server running fn on its first connection; 0, or -1. */
-static int
-fake_start(struct fake *f, fake_fn fn)
+/* Child side: dies unless request r passes expect command c's checks. */
+static void
+fake_check(const struct fake_cmd *c, const struct fake_req *r)
 {
-    struct sockaddr_in sin;
-    socklen_t          sl = sizeof(sin);
-    int                lfd, fd, one = 1;
+    const struct fake_check *k;
+    const char              *want, *eq;
+    char                     pid[32];
+    size_t                   wlen;
+    int                      i;
 
+    if (strlen(r->argv[0]) != c->len || memcmp(r->argv[0], c->bytes, c->len) != 0)
+        fake_die(3);
+    for (i = 0; i < c->nchecks; i++) {
+        k = &c->checks[i];
+        want = k->val;
+        wlen = k->len;
+        if (want != NULL && strcmp(want, "{client-pid}") == 0) {
+            snprintf(pid, sizeof(pid), "%ld", (long)getppid()); /* the test process */
+            want = pid;
+            wlen = strlen(pid);
+        }
+        switch (k->k) {
+        case FC_ARGC:
+            if (r->argc != k->n)
+                fake_die(3);
+            break;
+        case FC_NMETA:
+            if (r->nmeta != k->n)
+                fake_die(3);
+            break;
+        case FC_ARG:
+            if (k->n >= r->argc || r->argl[k->n] != wlen ||
+                memcmp(r->argv[k->n], want, wlen) != 0)
+                fake_die(3);
+            break;
+        case FC_META:
+            eq = memchr(want, '=', wlen);
+            if (k->n >= r->nmeta || eq == NULL ||
+                strlen(r->meta[k->n][0]) != (size_t)(eq - want) ||
+                memcmp(r->meta[k->n][0], want, (size_t)(eq - want)) != 0 ||
+                strlen(r->meta[k->n][1]) != wlen - (size_t)(eq - want) - 1 ||
+                memcmp(r->meta[k->n][1], eq + 1, wlen - (size_t)(eq - want) - 1) != 0)
+                fake_die(3);
+            break;
+        }
+    }
+}
+
+/* Child side: plays script s on connection fd. */
+static void
+fake_play(int fd, const struct fake_script *s)
+{
+    struct {
+        int  at;
+        long left;
+    } stack[FAKE_MAX_DEPTH];
+    const struct fake_cmd *c;
+    struct fake_req        r;
+    char                   buf[4096];
+    int                    pc = 0, sp = 0, meta = 0;
+
+    fake_playing = s;
+    while (pc < s->n) {
+        c = &s->cmds[pc++];
+        fake_line = c->line;
+        switch (c->verb) {
+        case FV_HS:
+            meta = (int)c->n;
+            if (meta)
+                fake_hs_meta(fd);
+            else
+                fake_hs_plain(fd);
+            break;
+        case FV_RECV: fake_expect(fd, c->bytes, c->len); break;
+        case FV_REQUEST:
+        case FV_EXPECT:
+            fake_request(fd, meta, &r);
+            if (c->verb == FV_EXPECT)
+                fake_check(c, &r);
+            fake_request_free(&r);
+            break;
+        case FV_SEND:
+        case FV_SEND_FILE: fake_send(fd, c->bytes, c->len); break;
+        case FV_WAIT_CLOSE: nwstest_peer_closed(fd, FAKE_CLOSE_WAIT_MS); break;
+        case FV_DRAIN:
+            while (read(fd, buf, sizeof(buf)) > 0)
+                ;
+            break;
+        case FV_REPEAT:
+            stack[sp].at = pc;
+            stack[sp++].left = c->n;
+            break;
+        case FV_END:
+            if (--stack[sp - 1].left > 0)
+                pc = stack[sp - 1].at;
+            else
+                sp--;
+            break;
+        }
+    }
+}
+
+/* Parent side: the directory of case name, under $NWS_SRC_DIR. */
+static void
+fake_case_dir(char *buf, size_t len, const char *name)
+{
+    const char *src = getenv("NWS_SRC_DIR");
+
+    snprintf(buf, len, "%s/tests/data/fake/%s", src != NULL ? src : ".", name);
+}
+
+/* Parent side: the next token of *p (a run of non-blanks, with "quoted"
+ * parts that may hold blanks), unquoted with C escapes (\xHH takes at most
+ * two digits) into a new buffer; NULL at the end of the line, or with *why
+ * set on an error. */
+static char *
+fake_token(const char **p, size_t *len, const char **why)
+{
+    const char *s = *p;
+    char       *out, *o;
+    int         q = 0, i, v;
+
+    *why = NULL;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s == '\0') {
+        *p = s;
+        return NULL;
+    }
+    o = out = malloc(strlen(s) + 1);
+    for (; *s != '\0' && (q || (*s != ' ' && *s != '\t')); s++) {
+        if (*s == '"') {
+            q = !q;
+            continue;
+        }
+        if (!q || *s != '\\') {
+            *o++ = *s;
+            continue;
+        }
+        switch (*++s) {
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case '\\': *o++ = '\\'; break;
+        case '"': *o++ = '"'; break;
+        case 'x':
+            for (i = 0, v = 0; i < 2 && isxdigit((unsigned char)s[1]); i++, s++)
+                v = v * 16 + (isdigit((unsigned char)s[1]) ? s[1] - '0'
+                                                           : (s[1] | 0x20) - 'a' + 10);
+            if (i == 0)
+                *why = "\\x without a hex digit";
+            *o++ = (char)v;
+            break;
+        default:
+            if (*s < '0' || *s > '7') {
+                *why = "unknown escape";
+                break;
+            }
+            for (i = 0, v = 0; i < 3 && *s >= '0' && *s <= '7'; i++, s++)
+                v = v * 8 + (*s - '0');
+            s--;
+            *o++ = (char)v;
+        }
+        if (*why != NULL)
+            break;
+    }
+    if (q && *why == NULL)
+        *why = "unterminated string";
+    *p = s;
+    *len = (size_t)(o - out);
+    *o = '\0';
+    if (*why != NULL) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Parent side: the rest of line p as one byte string (its tokens joined, as
+ * C joins adjacent literals); NULL with *why set on an error. */
+static char *
+fake_bytes(const char *p, size_t *len, const char **why)
+{
+    char  *all = malloc(1), *t;
+    size_t n = 0, tl;
+
+    while ((t = fake_token(&p, &tl, why)) != NULL) {
+        all = realloc(all, n + tl + 1);
+        memcpy(all + n, t, tl);
+        n += tl;
+        free(t);
+    }
+    if (*why != NULL) {
+        free(all);
+        return NULL;
+    }
+    all[n] = '\0';
+    *len = n;
+    return all;
+}
+
+/* Parent side: the checks of an expect line (after its command). */
+static const char *
+fake_checks(const char *p, struct fake_cmd *c)
+{
+    struct fake_check *k;
+    const char        *why;
+    char              *t, *eq, *end;
+    size_t             tl;
+
+    while ((t = fake_token(&p, &tl, &why)) != NULL) {
+        if (c->nchecks == FAKE_MAX_CHECKS) {
+            free(t);
+            return "too many checks";
+        }
+        k = &c->checks[c->nchecks++];
+        if ((eq = memchr(t, '=', tl)) == NULL) {
+            free(t);
+            return "a check is NAME=VALUE";
+        }
+        *eq = '\0';
+        if (strcmp(t, "argc") == 0 || strcmp(t, "nmeta") == 0) {
+            k->k = t[0] == 'a' ? FC_ARGC : FC_NMETA;
+            k->n = strtol(eq + 1, &end, 10);
+            if (*end != '\0' || end == eq + 1) {
+                free(t);
+                return "argc= and nmeta= take a number";
+            }
+        } else if (strncmp(t, "arg", 3) == 0 || strncmp(t, "meta", 4) == 0) {
+            k->k = t[0] == 'a' ? FC_ARG : FC_META;
+            k->n = strtol(t + (t[0] == 'a' ? 3 : 4), &end, 10);
+            if (*end != '\0' || k->n < 0 || k->n > 15) {
+                free(t);
+                return "argI= and metaI= take an index 0..15";
+            }
+            k->len = tl - (size_t)(eq + 1 - t);
+            k->val = malloc(k->len + 1);
+            memcpy(k->val, eq + 1, k->len + 1);
+        } else {
+            free(t);
+            return "unknown check (argc=, nmeta=, argI=, metaI=)";
+        }
+        free(t);
+    }
+    return why;
+}
+
+/* Parent side: reads file name of the case's directory dir into c. */
+static const char *
+fake_load_file(const char *dir, const char *name, struct fake_cmd *c)
+{
+    char  path[1024];
+    FILE *fp;
+    long  n;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path) ||
+        (fp = fopen(path, "rb")) == NULL)
+        return "cannot open the file";
+    if (fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0 ||
+        fseek(fp, 0, SEEK_SET) != 0) {
+        fclose(fp);
+        return "cannot size the file";
+    }
+    c->bytes = malloc((size_t)n + 1);
+    c->len = fread(c->bytes, 1, (size_t)n, fp);
+    fclose(fp);
+    return c->len == (size_t)n ? NULL : "short read of the file";
+}
+
+/* Parent side: one logical line (continuations joined) into s; NULL or why not. */
+static const char *
+fake_parse_line(struct fake_script *s, const char *dir, char *line, int lineno,
+                int *depth)
+{
+    struct fake_cmd *c;
+    const char      *p = line, *why = NULL;
+    char            *verb, *arg, *end;
+    size_t           vl, al;
+
+    if ((verb = fake_token(&p, &vl, &why)) == NULL)
+        return why;
+    if ((size_t)s->n == sizeof(s->cmds) / sizeof(s->cmds[0])) {
+        free(verb);
+        return "too many lines";
+    }
+    c = &s->cmds[s->n++];
+    memset(c, 0, sizeof(*c));
+    c->line = lineno;
+    if (strcmp(verb, "hs") == 0) {
+        c->verb = FV_HS;
+        arg = fake_token(&p, &al, &why);
+        if (arg == NULL || (strcmp(arg, "plain") != 0 && strcmp(arg, "meta") != 0))
+            why = "hs plain or hs meta";
+        else
+            c->n = strcmp(arg, "meta") == 0;
+        free(arg);
+    } else if (strcmp(verb, "recv") == 0 || strcmp(verb, "send") == 0) {
+        c->verb = verb[0] == 'r' ? FV_RECV : FV_SEND;
+        if ((c->bytes = fake_bytes(p, &c->len, &why)) != NULL && c->len == 0)
+            why = "recv and send need bytes";
+        p = "";
+    } else if (strcmp(verb, "send-file") == 0) {
+        c->verb = FV_SEND_FILE;
+        if ((arg = fake_token(&p, &al, &why)) == NULL)
+            why = "send-file FILE";
+        else
+            why = fake_load_file(dir, arg, c);
+        free(arg);
+    } else if (strcmp(verb, "expect") == 0) {
+        c->verb = FV_EXPECT;
+        if ((c->bytes = fake_token(&p, &c->len, &why)) == NULL)
+            why = "expect COMMAND [CHECK...]";
+        else
+            why = fake_checks(p, c);
+        p = "";
+    } else if (strcmp(verb, "request") == 0) {
+        c->verb = FV_REQUEST;
+    } else if (strcmp(verb, "wait-close") == 0) {
+        c->verb = FV_WAIT_CLOSE;
+    } else if (strcmp(verb, "drain") == 0) {
+        c->verb = FV_DRAIN;
+    } else if (strcmp(verb, "repeat") == 0) {
+        c->verb = FV_REPEAT;
+        arg = fake_token(&p, &al, &why);
+        c->n = arg != NULL ? strtol(arg, &end, 10) : 0;
+        if (arg == NULL || *end != '\0' || c->n < 1)
+            why = "repeat N (N >= 1)";
+        else if (++*depth > FAKE_MAX_DEPTH)
+            why = "repeats nested too deep";
+        free(arg);
+    } else if (strcmp(verb, "end") == 0) {
+        c->verb = FV_END;
+        if (--*depth < 0)
+            why = "end without repeat";
+    } else {
+        why = "unknown verb";
+    }
+    free(verb);
+    if (why == NULL && fake_token(&p, &al, &why) != NULL)
+        why = "extra words at the end of the line";
+    return why;
+}
+
+/* Parent side: loads tests/data/fake/<name>/script; fails the test on any
+ * error in it.  Lines starting with a blank continue the line before (for
+ * byte strings written over several lines); # starts a comment line. */
+static void
+fake_load(struct fake_script *s, const char *name)
+{
+    char        dir[1024], path[1100], raw[1024], *line = NULL;
+    size_t      len = 0;
+    FILE       *fp;
+    int         lineno = 0, first = 0, depth = 0;
+    const char *why = NULL;
+
+    memset(s, 0, sizeof(*s));
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    fake_case_dir(dir, sizeof(dir), name);
+    snprintf(path, sizeof(path), "%s/script", dir);
+    fp = fopen(path, "r");
+    ck_assert_msg(fp != NULL, "%s: %s (NWS_SRC_DIR unset?)", path, strerror(errno));
+    for (;;) {
+        int eof = fgets(raw, sizeof(raw), fp) == NULL;
+
+        if (!eof) {
+            lineno++;
+            raw[strcspn(raw, "\n")] = '\0';
+            if (raw[0] == '#')
+                continue;
+            if ((raw[0] == ' ' || raw[0] == '\t') && line != NULL) {
+                line = realloc(line, len + strlen(raw) + 2);
+                len += (size_t)sprintf(line + len, " %s", raw);
+                continue;
+            }
+        }
+        if (line != NULL) {
+            why = fake_parse_line(s, dir, line, first, &depth);
+            free(line);
+            line = NULL;
+            ck_assert_msg(why == NULL, "%s:%d: %s", path, first, why);
+        }
+        if (eof)
+            break;
+        line = strdup(raw);
+        len = strlen(raw);
+        first = lineno;
+    }
+    fclose(fp);
+    ck_assert_msg(depth == 0, "%s: repeat without end", path);
+    ck_assert_msg(s->n > 0, "%s: empty script", path);
+}
+
+/* Starts a fake server playing the script of case name on its first
+ * connection; 0, or -1. */
+static int
+fake_start(struct fake *f, const char *name)
+{
+    static struct fake_script script; /* the child's copy is its own */
+    struct sockaddr_in        sin;
+    socklen_t                 sl = sizeof(sin);
+    int                       lfd, fd, one = 1;
+
+    fake_load(&script, name);
     if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
         return -1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -173,7 +630,7 @@ fake_start(struct fake *f, fake_fn fn)
         if ((fd = accept(lfd, NULL, NULL)) < 0)
             _exit(8);
         close(lfd);
-        fn(fd);
+        fake_play(fd, &script);
         close(fd);
         _exit(0);
     }
@@ -241,42 +698,24 @@ START_TEST(bad_port_env)
 }
 END_TEST
 
-/* Script: answers like an HTTP server. */
-static void
-script_http(int fd)
-{
-    FAKE_EXPECT(fd, "X000");
-    FAKE_SEND(fd, "HTTP/1.0 400 Bad Request\r\n\r\n");
-}
-
 START_TEST(not_nws)
 {
     struct fake f;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_http), 0);
+    ck_assert_int_eq(fake_start(&f, "not_nws"), 0);
     ck_assert_ptr_null(nws_connect("127.0.0.1", f.port, 0, &err));
     ck_assert_int_eq(err.code, NWS_ERR_HANDSHAKE);
     ck_assert_int_eq(fake_wait(&f), 0);
 }
 END_TEST
 
-/* Script: denies the options. */
-static void
-script_deny(int fd)
-{
-    FAKE_EXPECT(fd, "X000");
-    FAKE_SEND(fd, "P0000000");
-    FAKE_EXPECT(fd, "R0000000");
-    FAKE_SEND(fd, "F000");
-}
-
 START_TEST(denied)
 {
     struct fake f;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_deny), 0);
+    ck_assert_int_eq(fake_start(&f, "denied"), 0);
     ck_assert_ptr_null(nws_connect("127.0.0.1", f.port, 0, &err));
     ck_assert_int_eq(err.code, NWS_ERR_HANDSHAKE);
     ck_assert(strstr(err.text, "refused") != NULL);
@@ -284,50 +723,19 @@ START_TEST(denied)
 }
 END_TEST
 
-/* Script: an advertisement whose dictionary is broken. */
-static void
-script_bad_advert(int fd)
-{
-    FAKE_EXPECT(fd, "X000");
-    FAKE_SEND(fd, "P00000020010NwsWebPortxxxx");
-}
-
 START_TEST(bad_advert)
 {
     struct fake f;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_bad_advert), 0);
+    ck_assert_int_eq(fake_start(&f, "bad_advert"), 0);
     ck_assert_ptr_null(nws_connect("127.0.0.1", f.port, 0, &err));
     ck_assert_int_eq(err.code, NWS_ERR_HANDSHAKE);
     ck_assert_int_eq(fake_wait(&f), 0);
 }
 END_TEST
 
-/* Child side: answers a `use ws` request with status 0. */
-static void
-fake_use(int fd, int meta)
-{
-    struct fake_req r;
-
-    fake_request(fd, meta, &r);
-    if (strcmp(r.argv[0], "use ws") != 0)
-        fake_die(3);
-    if (meta)
-        FAKE_SEND(fd, "0000");
-    FAKE_SEND(fd, "0000");
-}
-
-/* Child side: reads a request and dies unless its command is cmd. */
-static void
-fake_expect_cmd(int fd, int meta, const char *cmd, struct fake_req *r)
-{
-    fake_request(fd, meta, r);
-    if (strcmp(r->argv[0], cmd) != 0)
-        fake_die(3);
-}
-
-/* Parent side: a handle on workspace "w" through the fake's fake_use(). */
+/* Parent side: a handle on workspace "w" (scripts answer its `use ws` with 0000). */
 static nws_ws *
 fake_ws(nws_client *c)
 {
@@ -336,35 +744,6 @@ fake_ws(nws_client *c)
 
     ck_assert_msg(ws != NULL, "use ws: %s", err.text);
     return ws;
-}
-
-/* Script: a pre-2.0 server ("2223"): no metadata, cookies in long replies. */
-static void
-script_2223(int fd)
-{
-    struct fake_req r;
-
-    FAKE_EXPECT(fd, "X000");
-    FAKE_SEND(fd, "2223");
-    fake_use(fd, 0);
-    fake_expect_cmd(fd, 0, "fetchTry", &r);
-    if (r.argc != 3 || strcmp(r.argv[1], "w") != 0 || strcmp(r.argv[2], "x") != 0)
-        fake_die(3);
-    FAKE_SEND(fd, "0000"
-                  "00000000000000000001"
-                  "00000000000000000042"
-                  "00000000000000000007"
-                  "00000000000000000002hi");
-    /* The first call of an iterator: blank id, index 0, five arguments. */
-    fake_expect_cmd(fd, 0, "ifindTry", &r);
-    if (r.argc != 5 || memcmp(r.argv[3], "                    ", 20) != 0 ||
-        strcmp(r.argv[4], "00000000000000000000") != 0)
-        fake_die(3);
-    FAKE_SEND(fd, "0001"
-                  "00000000000000000000"
-                  "                    "
-                  "00000000000000000000"
-                  "00000000000000000000");
 }
 
 START_TEST(old_server_2223)
@@ -376,7 +755,7 @@ START_TEST(old_server_2223)
     nws_iter   *it;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_2223), 0);
+    ck_assert_int_eq(fake_start(&f, "old_server_2223"), 0);
     c = fake_connect(&f);
     ck_assert_int_eq(nws_has_meta_to_server(c), 0);
     ck_assert_int_eq(nws_has_meta_from_server(c), 0);
@@ -398,21 +777,6 @@ START_TEST(old_server_2223)
 }
 END_TEST
 
-/* Script: a very old server ("2222"): no cookies in long replies. */
-static void
-script_2222(int fd)
-{
-    struct fake_req r;
-
-    FAKE_EXPECT(fd, "X000");
-    FAKE_SEND(fd, "2222");
-    fake_use(fd, 0);
-    fake_expect_cmd(fd, 0, "find", &r);
-    FAKE_SEND(fd, "0000"
-                  "00000000000000000003"
-                  "00000000000000000003a\0b");
-}
-
 START_TEST(old_server_2222)
 {
     struct fake f;
@@ -421,7 +785,7 @@ START_TEST(old_server_2222)
     nws_value  *v;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_2222), 0);
+    ck_assert_int_eq(fake_start(&f, "old_server_2222"), 0);
     c = fake_connect(&f);
     ck_assert_int_eq(nws_has_cookie(c), 0);
     ws = fake_ws(c);
@@ -442,29 +806,6 @@ END_TEST
 
 /* ---- exact request bytes ---- */
 
-/* Script: checks `use ws` and `store` byte for byte (sections 3.2 and 3.3). */
-static void
-script_exact(int fd)
-{
-    fake_hs_plain(fd);
-    FAKE_EXPECT(fd, "0004"
-                    "00000000000000000006use ws"
-                    "00000000000000000003foo"
-                    "00000000000000000000"
-                    "00000000000000000002no");
-    FAKE_SEND(fd, "0000");
-    FAKE_EXPECT(fd, "0005"
-                    "00000000000000000005store"
-                    "00000000000000000003foo"
-                    "00000000000000000001x"
-                    "0000000000000000002000000000000000000001"
-                    "00000000000000000005hello");
-    FAKE_SEND(fd, "0000");
-    /* open ws: our pid as owner label, persistent, do not create. */
-    fake_request(fd, 0, &(struct fake_req){0});
-    FAKE_SEND(fd, "0100");
-}
-
 START_TEST(exact_bytes)
 {
     struct fake f;
@@ -472,7 +813,7 @@ START_TEST(exact_bytes)
     nws_ws     *ws;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_exact), 0);
+    ck_assert_int_eq(fake_start(&f, "exact_bytes"), 0);
     c = fake_connect(&f);
     ws = nws_ws_use(c, "foo", 0, &err);
     ck_assert_ptr_nonnull(ws);
@@ -488,76 +829,6 @@ START_TEST(exact_bytes)
 }
 END_TEST
 
-/* Script: metadata both ways, and the server's error texts. */
-static void
-script_meta(int fd)
-{
-    struct fake_req r;
-    char            want_open[64];
-
-    fake_hs_meta(fd);
-    /* §3.2: R's use ws with metadata on, 99 bytes. */
-    FAKE_EXPECT(fd, "0000"
-                    "0004"
-                    "00000000000000000006use ws"
-                    "00000000000000000003foo"
-                    "00000000000000000000"
-                    "00000000000000000002no");
-    FAKE_SEND(fd, "00000000");
-    /* A store carries the value's metadata merged under the request's. */
-    fake_expect_cmd(fd, 1, "store", &r);
-    if (r.nmeta != 2 || strcmp(r.meta[0][0], "k") != 0 || strcmp(r.meta[0][1], "v2") != 0 ||
-        strcmp(r.meta[1][0], "batchId") != 0 || strcmp(r.meta[1][1], "7") != 0)
-        fake_die(3);
-    FAKE_SEND(fd, "0001"
-                  "0009nwsReason0014Store refused."
-                  "0001");
-    /* The request metadata was used up: the next request has none. */
-    fake_expect_cmd(fd, 1, "fetchTry", &r);
-    if (r.nmeta != 0)
-        fake_die(3);
-    FAKE_SEND(fd, "0001"
-                  "0001k0001m"
-                  "0000"
-                  "00000000000000000001"
-                  "00000000000000000099"
-                  "00000000000000000003"
-                  "00000000000000000002hi");
-    /* A miss: status 1, "no value available". */
-    fake_expect_cmd(fd, 1, "findTry", &r);
-    FAKE_SEND(fd, "0001"
-                  "0009nwsReason0018no value available"
-                  "0001"
-                  "00000000000000000000"
-                  "                    "
-                  "00000000000000000000"
-                  "00000000000000000000");
-    /* Any other status-1 long error is an error even for a Try. */
-    fake_expect_cmd(fd, 1, "findTry", &r);
-    FAKE_SEND(fd, "0001"
-                  "0009nwsReason0021Variable id mismatch."
-                  "0001"
-                  "00000000000000000000"
-                  "                    "
-                  "00000000000000000000"
-                  "00000000000000000000");
-    fake_expect_cmd(fd, 1, "mktemp ws", &r);
-    if (r.nmeta != 1 || strcmp(r.meta[0][0], "wstype") != 0 || strcmp(r.argv[1], "t%d") != 0)
-        fake_die(3);
-    FAKE_SEND(fd, "0000"
-                  "0000"
-                  "00000000000000000001"
-                  "                    "
-                  "00000000000000000000"
-                  "00000000000000000010t7__nwssab");
-    snprintf(want_open, sizeof(want_open), "%ld", (long)getppid()); /* the client */
-    fake_expect_cmd(fd, 1, "open ws", &r);
-    if (r.argc != 4 || strcmp(r.argv[1], "t7__nwssab") != 0 ||
-        strcmp(r.argv[2], want_open) != 0 || strcmp(r.argv[3], "no") != 0)
-        fake_die(3);
-    FAKE_SEND(fd, "00000000");
-}
-
 START_TEST(metadata_both_ways)
 {
     struct fake f;
@@ -567,7 +838,7 @@ START_TEST(metadata_both_ways)
     nws_meta   *m;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_meta), 0);
+    ck_assert_int_eq(fake_start(&f, "metadata_both_ways"), 0);
     c = fake_connect(&f);
     ck_assert_int_eq(nws_has_meta_to_server(c), 1);
     ck_assert_int_eq(nws_has_meta_from_server(c), 1);
@@ -617,27 +888,6 @@ START_TEST(metadata_both_ways)
 }
 END_TEST
 
-/* Script: a classic server that knows no "server info": the short error
- * of an unknown verb, then a next request, which must still be in step. */
-static void
-script_classic_info(int fd)
-{
-    struct fake_req r;
-
-    fake_hs_meta(fd);
-    fake_request(fd, 1, &r);
-    if (r.argc != 1 || strcmp(r.argv[0], "server info") != 0)
-        fake_die(3);
-    FAKE_SEND(fd, "0001"
-                  "0009nwsReason0026Unknown verb \"server info\""
-                  "0001");
-    fake_request(fd, 1, &r);
-    if (r.argc != 2 || strcmp(r.argv[0], "delete ws") != 0)
-        fake_die(4);
-    FAKE_SEND(fd, "0000"
-                  "0000");
-}
-
 /* nws_server_info on a server without it: NWS_ERR_UNSUPPORTED, no hang,
  * and the connection goes on. */
 START_TEST(server_info_on_a_classic_server)
@@ -646,7 +896,7 @@ START_TEST(server_info_on_a_classic_server)
     nws_client *c;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_classic_info), 0);
+    ck_assert_int_eq(fake_start(&f, "server_info_on_a_classic_server"), 0);
     c = fake_connect(&f);
     ck_assert_ptr_null(nws_server_info(c, &err));
     ck_assert_int_eq(err.code, NWS_ERR_UNSUPPORTED);
@@ -692,26 +942,13 @@ END_TEST
 
 /* ---- broken replies ---- */
 
-/* Script: answers `use ws` with garbage. */
-static void
-script_garbage(int fd)
-{
-    struct fake_req r;
-
-    fake_hs_plain(fd);
-    fake_request(fd, 0, &r);
-    FAKE_SEND(fd, "zz!!");
-    /* Wait for the client to hang up, so it cannot blame an early EOF. */
-    nwstest_peer_closed(fd, 5000);
-}
-
 START_TEST(garbage_reply)
 {
     struct fake f;
     nws_client *c;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_garbage), 0);
+    ck_assert_int_eq(fake_start(&f, "garbage_reply"), 0);
     c = fake_connect(&f);
     ck_assert_ptr_null(nws_ws_use(c, "w", 0, &err));
     ck_assert_int_eq(err.code, NWS_ERR_PROTOCOL);
@@ -723,23 +960,6 @@ START_TEST(garbage_reply)
 }
 END_TEST
 
-/* Script: a long reply whose length is 10^11 bytes. */
-static void
-script_huge(int fd)
-{
-    struct fake_req r;
-
-    fake_hs_plain(fd);
-    fake_use(fd, 0);
-    fake_request(fd, 0, &r);
-    FAKE_SEND(fd, "0000"
-                  "00000000000000000001"
-                  "00000000000000000001"
-                  "00000000000000000000"
-                  "00000000100000000000");
-    nwstest_peer_closed(fd, 5000);
-}
-
 START_TEST(oversized_length)
 {
     struct fake f;
@@ -748,7 +968,7 @@ START_TEST(oversized_length)
     nws_value  *v;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_huge), 0);
+    ck_assert_int_eq(fake_start(&f, "oversized_length"), 0);
     c = fake_connect(&f);
     ws = fake_ws(c);
     ck_assert_int_eq(nws_fetch_try(ws, "x", &v, &err), -1);
@@ -761,23 +981,6 @@ START_TEST(oversized_length)
 }
 END_TEST
 
-/* Script: a length field of 20 nines (over 2^64) after a small value limit test. */
-static void
-script_bad_length(int fd)
-{
-    struct fake_req r;
-
-    fake_hs_plain(fd);
-    fake_use(fd, 0);
-    fake_request(fd, 0, &r);
-    FAKE_SEND(fd, "0000"
-                  "00000000000000000001"
-                  "00000000000000000001"
-                  "00000000000000000000"
-                  "99999999999999999999");
-    nwstest_peer_closed(fd, 5000);
-}
-
 START_TEST(unparsable_length)
 {
     struct fake f;
@@ -786,7 +989,7 @@ START_TEST(unparsable_length)
     nws_value  *v;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_bad_length), 0);
+    ck_assert_int_eq(fake_start(&f, "unparsable_length"), 0);
     c = fake_connect(&f);
     ws = fake_ws(c);
     ck_assert_int_eq(nws_find_try(ws, "x", &v, &err), -1);
@@ -798,26 +1001,6 @@ START_TEST(unparsable_length)
 }
 END_TEST
 
-/* Script: a 2000-byte value for a client that allows 1000. */
-static void
-script_over_limit(int fd)
-{
-    struct fake_req r;
-    char            big[2000];
-
-    fake_hs_plain(fd);
-    fake_use(fd, 0);
-    fake_request(fd, 0, &r);
-    memset(big, 'v', sizeof(big));
-    FAKE_SEND(fd, "0000"
-                  "00000000000000000001"
-                  "00000000000000000001"
-                  "00000000000000000000"
-                  "00000000000000002000");
-    fake_send(fd, big, sizeof(big));
-    nwstest_peer_closed(fd, 5000);
-}
-
 START_TEST(over_value_limit)
 {
     struct fake f;
@@ -825,7 +1008,7 @@ START_TEST(over_value_limit)
     nws_ws     *ws;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_over_limit), 0);
+    ck_assert_int_eq(fake_start(&f, "over_value_limit"), 0);
     c = fake_connect(&f);
     nws_set_max_value_size(c, 1000);
     ws = fake_ws(c);
@@ -837,18 +1020,6 @@ START_TEST(over_value_limit)
 }
 END_TEST
 
-/* Script: half a reply, then the connection drops. */
-static void
-script_half(int fd)
-{
-    struct fake_req r;
-
-    fake_hs_plain(fd);
-    fake_use(fd, 0);
-    fake_request(fd, 0, &r);
-    FAKE_SEND(fd, "0000000000000000000");
-}
-
 START_TEST(dropped_mid_reply)
 {
     struct fake f;
@@ -856,7 +1027,7 @@ START_TEST(dropped_mid_reply)
     nws_ws     *ws;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_half), 0);
+    ck_assert_int_eq(fake_start(&f, "dropped_mid_reply"), 0);
     c = fake_connect(&f);
     ws = fake_ws(c);
     ck_assert_ptr_null(nws_fetch(ws, "x", &err));
@@ -868,25 +1039,13 @@ START_TEST(dropped_mid_reply)
 }
 END_TEST
 
-/* Script: a reply dictionary with a non-digit length. */
-static void
-script_bad_dict(int fd)
-{
-    struct fake_req r;
-
-    fake_hs_meta(fd);
-    fake_request(fd, 1, &r);
-    FAKE_SEND(fd, "0001000xnwsReason");
-    nwstest_peer_closed(fd, 5000);
-}
-
 START_TEST(bad_reply_dict)
 {
     struct fake f;
     nws_client *c;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_bad_dict), 0);
+    ck_assert_int_eq(fake_start(&f, "bad_reply_dict"), 0);
     c = fake_connect(&f);
     ck_assert_int_eq(nws_ws_delete(c, "w", &err), -1);
     ck_assert_int_eq(err.code, NWS_ERR_PROTOCOL);
@@ -894,30 +1053,6 @@ START_TEST(bad_reply_dict)
     ck_assert_int_eq(fake_wait(&f), 0);
 }
 END_TEST
-
-/* Script: an error reply that carries a value, then a good reply. */
-static void
-script_status_value(int fd)
-{
-    struct fake_req r;
-
-    fake_hs_plain(fd);
-    fake_use(fd, 0);
-    fake_request(fd, 0, &r);
-    FAKE_SEND(fd, "2000"
-                  "00000000000000000001"
-                  "                    "
-                  "00000000000000000000"
-                  "00000000000000000005oops!");
-    fake_request(fd, 0, &r);
-    FAKE_SEND(fd, "0000"
-                  "00000000000000000000"
-                  "                    "
-                  "00000000000000000000"
-                  "00000000000000000000");
-    fake_request(fd, 0, &r);
-    FAKE_SEND(fd, "0000");
-}
 
 START_TEST(status_with_value)
 {
@@ -927,7 +1062,7 @@ START_TEST(status_with_value)
     nws_value  *v;
     nws_error   err;
 
-    ck_assert_int_eq(fake_start(&f, script_status_value), 0);
+    ck_assert_int_eq(fake_start(&f, "status_with_value"), 0);
     c = fake_connect(&f);
     ws = fake_ws(c);
     ck_assert_int_eq(nws_find_try(ws, "x", &v, &err), -1);
@@ -944,36 +1079,22 @@ START_TEST(status_with_value)
 }
 END_TEST
 
-/* Script: never answers the request. */
-static void
-script_silent(int fd)
-{
-    struct fake_req r;
-
-    fake_hs_plain(fd);
-    fake_use(fd, 0);
-    fake_request(fd, 0, &r);
-    nwstest_peer_closed(fd, 5000);
-}
-
 START_TEST(timeout)
 {
-    struct fake     f;
-    struct timespec t0, t1;
-    nws_client     *c;
-    nws_ws         *ws;
-    nws_error       err;
-    double          secs;
+    struct fake f;
+    nws_client *c;
+    nws_ws     *ws;
+    nws_error   err;
+    double      secs;
 
-    ck_assert_int_eq(fake_start(&f, script_silent), 0);
+    ck_assert_int_eq(fake_start(&f, "timeout"), 0);
     c = fake_connect(&f);
     ws = fake_ws(c);
     ck_assert_int_eq(nws_set_timeout(c, 200, &err), 0);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    secs = nwsp_mono();
     ck_assert_ptr_null(nws_fetch(ws, "x", &err));
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = nwsp_mono() - secs;
     ck_assert_int_eq(err.code, NWS_ERR_TIMEOUT);
-    secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
     ck_assert_msg(secs > 0.15 && secs < 3, "timed out after %.2f s", secs);
     ck_assert_int_eq(nws_is_open(c), 0);
     nws_ws_free(ws);
@@ -982,29 +1103,8 @@ START_TEST(timeout)
 }
 END_TEST
 
+/* The stores of bulk_one_round_trip/script (its repeat counts add up to it). */
 #define FAKE_BULK_N 500
-
-/* Script: reads every bulk request before answering any: one round trip. */
-static void
-script_bulk(int fd)
-{
-    struct fake_req r;
-    int             i;
-
-    fake_hs_plain(fd);
-    fake_use(fd, 0);
-    for (i = 0; i < FAKE_BULK_N; i++) {
-        fake_expect_cmd(fd, 0, "store", &r);
-        if (r.argc != 5 || (i % 2 == 0) != (strcmp(r.argv[2], "even") == 0))
-            fake_die(3);
-    }
-    for (i = 0; i < FAKE_BULK_N; i++) {
-        if (i == 7)
-            FAKE_SEND(fd, "0001");
-        else
-            FAKE_SEND(fd, "0000");
-    }
-}
 
 START_TEST(bulk_one_round_trip)
 {
@@ -1016,7 +1116,7 @@ START_TEST(bulk_one_round_trip)
     char        val[32];
     int         i;
 
-    ck_assert_int_eq(fake_start(&f, script_bulk), 0);
+    ck_assert_int_eq(fake_start(&f, "bulk_one_round_trip"), 0);
     c = fake_connect(&f);
     ws = fake_ws(c);
     b = nws_bulk_new(ws, &err);
@@ -1041,18 +1141,6 @@ START_TEST(bulk_one_round_trip)
 }
 END_TEST
 
-/* Script: takes the head of a store, then whatever comes until EOF. */
-static void
-script_short_source(int fd)
-{
-    char buf[4096];
-
-    fake_hs_plain(fd);
-    fake_use(fd, 0);
-    while (read(fd, buf, sizeof(buf)) > 0)
-        ;
-}
-
 START_TEST(store_fd_short_source)
 {
     struct fake f;
@@ -1061,7 +1149,7 @@ START_TEST(store_fd_short_source)
     nws_error   err;
     int         p[2];
 
-    ck_assert_int_eq(fake_start(&f, script_short_source), 0);
+    ck_assert_int_eq(fake_start(&f, "store_fd_short_source"), 0);
     c = fake_connect(&f);
     ws = fake_ws(c);
     ck_assert_int_eq(pipe(p), 0);
