@@ -206,7 +206,8 @@ nwsp_dict_next(const char *dict, size_t len, size_t *pos, struct nwsp_dict_ent *
 
     if (p == 0)
         p = NWSP_D4_LEN;
-    if (p + NWSP_D4_LEN > len || nwsp_parse_u64(dict + p, NWSP_D4_LEN, NWSP_D4_MAX, &klen) != 0)
+    if (p + NWSP_D4_LEN > len ||
+        nwsp_parse_u64(dict + p, NWSP_D4_LEN, NWSP_D4_MAX, &klen) != 0)
         return 0;
     p += NWSP_D4_LEN;
     if (p + klen + NWSP_D4_LEN > len)

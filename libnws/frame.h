@@ -24,11 +24,11 @@
 
 #define NWSP_D4_LEN        4
 #define NWSP_D20_LEN       20
-#define NWSP_D4_MAX        9999 /* the largest number 4 digits hold */
+#define NWSP_D4_MAX         9999 /* the largest number 4 digits hold */
 #define NWSP_VARID_LEN     20
 #define NWSP_COOKIE_LEN    (NWSP_VARID_LEN + NWSP_D20_LEN)
 #define NWSP_DICT_FIELD_MAX NWSP_D4_MAX /* a key or value: its length has 4 digits */
-#define NWSP_ARGC_MAX      NWSP_D4_MAX
+#define NWSP_ARGC_MAX       NWSP_D4_MAX
 
 /* Status codes (section 4.3). */
 #define NWSP_STATUS_OK           0

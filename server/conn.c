@@ -71,7 +71,7 @@ struct conn {
     struct event       *c_ev_timeout;  /* a parked request's time limit */
     conn_timeout_fn     c_on_timeout;
 
-    struct decoder      c_dec;        /* the request being decoded (decode.c) */
+    struct decoder c_dec; /* the request being decoded (decode.c) */
 
     /* Memory (mem.c): what this conn holds is charged to srv.mem_used. */
     uint64_t            c_mem;        /* bytes charged now (conn_mem_sync) */
@@ -771,7 +771,8 @@ conn_sock_lowat(struct conn *c)
 {
     int want = 0;
 
-    if (c->c_dec.d_state == DEC_REQ_VALUE && c->c_dec.d_value->v_len >= NWS_VALUE_LOWAT_MIN)
+    if (c->c_dec.d_state == DEC_REQ_VALUE &&
+        c->c_dec.d_value->v_len >= NWS_VALUE_LOWAT_MIN)
         want = c->c_dec.d_left < NWS_VALUE_LOWAT ? (int)c->c_dec.d_left : NWS_VALUE_LOWAT;
     if (want == c->c_lowat)
         return;
@@ -998,7 +999,7 @@ conn_sock_read_value(struct conn *c)
         dst = (v->v_flags & VALUE_SPOOLED) ? spool_buf : value_data(v) + c->c_dec.d_vfill;
         if (!(v->v_flags & VALUE_SPOOLED) && value_charge(n) != 0) {
             conn_refuse(c, "Server memory limit reached.");
-            c->c_dec.d_state = DEC_REQ_SKIP;   /* the rest is read and dropped */
+            c->c_dec.d_state = DEC_REQ_SKIP; /* the rest is read and dropped */
             return 1;
         }
         r = read(c->c_fd, dst, n);
@@ -1011,7 +1012,8 @@ conn_sock_read_value(struct conn *c)
         c->c_dec.d_left -= (size_t)r;
         c->c_dec.d_vfill += (size_t)r;
         budget -= (size_t)r;
-        if ((v->v_flags & VALUE_SPOOLED) && decode_spool(c, &c->c_dec, dst, (size_t)r) != 0)
+        if ((v->v_flags & VALUE_SPOOLED) &&
+            decode_spool(c, &c->c_dec, dst, (size_t)r) != 0)
             return 1;   /* the rest is read and dropped */
         if ((size_t)r < n)
             break;  /* the socket is drained */

@@ -199,8 +199,8 @@ dec_arg_begin(struct conn *c, struct decoder *d, uint64_t len)
             d->d_state = DEC_REQ_SKIP;
         } else if (srv.cfg.spool_threshold != 0 && len >= srv.cfg.spool_threshold) {
             if ((fd = value_spool_open()) == -1 ||
-                (d->d_value = value_new_spooled(0, d->d_meta, d->d_metalen,
-                                                   len, fd)) == NULL) {
+                (d->d_value = value_new_spooled(0, d->d_meta, d->d_metalen, len, fd)) ==
+                    NULL) {
                 if (fd != -1)
                     close(fd);
                 conn_refuse(c, "Failed to read long data from the filesystem.");
@@ -209,8 +209,8 @@ dec_arg_begin(struct conn *c, struct decoder *d, uint64_t len)
             } else {
                 d->d_state = DEC_REQ_VALUE;
             }
-        } else if ((d->d_value = value_new_incoming(d->d_meta, d->d_metalen,
-                                                       len)) == NULL) {
+        } else if ((d->d_value = value_new_incoming(d->d_meta, d->d_metalen, len)) ==
+                   NULL) {
             conn_refuse(c, "Server memory limit reached.");
             d->d_state = DEC_REQ_SKIP;
         } else {
@@ -339,20 +339,20 @@ decode_step(struct conn *c, struct decoder *d, struct cursor *k)
         return dec_arg_end(c, d);
     case DEC_REQ_VALUE:
         if (d->d_left == 0)
-            return dec_arg_end(c, d);   /* read straight in by conn_sock_read_value() */
+            return dec_arg_end(c, d); /* read straight in by conn_sock_read_value() */
         if ((n = cur_some(k)) == 0)
             return STEP_MORE;
         if (n > d->d_left)
             n = (size_t)d->d_left;
         if (!(d->d_value->v_flags & VALUE_SPOOLED) && value_charge(n) != 0) {
             conn_refuse(c, "Server memory limit reached.");
-            d->d_state = DEC_REQ_SKIP;   /* drops these bytes and the rest */
+            d->d_state = DEC_REQ_SKIP; /* drops these bytes and the rest */
             return STEP_PROGRESS;
         }
         if (!(d->d_value->v_flags & VALUE_SPOOLED))
             memcpy(value_data(d->d_value) + d->d_vfill, k->k_p, n);
         else if (decode_spool(c, d, k->k_p, n) != 0)
-            return STEP_PROGRESS;   /* DEC_REQ_SKIP drops these bytes and the rest */
+            return STEP_PROGRESS; /* DEC_REQ_SKIP drops these bytes and the rest */
         cur_take(k, n);
         d->d_vfill += n;
         if ((d->d_left -= n) > 0)

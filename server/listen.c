@@ -210,8 +210,8 @@ listen_accept(evutil_socket_t fd, struct sockaddr *sa, int salen)
     tw = xcalloc(1, sizeof(*tw));
     tw->tw_fd = fd;
     memcpy(&tw->tw_sa, sa, (size_t)salen < sizeof(tw->tw_sa) ? (size_t)salen : sizeof(tw->tw_sa));
-    if ((tw->tw_ev = event_new(srv.base, fd, EV_READ | EV_PERSIST, listen_tls_first_byte, tw)) ==
-        NULL)
+    if ((tw->tw_ev = event_new(srv.base, fd, EV_READ | EV_PERSIST, listen_tls_first_byte,
+                               tw)) == NULL)
         fatalx("cannot set up a connection");
     event_add(tw->tw_ev, srv.cfg.frame_timeout > 0 ? &tv : NULL);
     TAILQ_INSERT_TAIL(&tls_waits, tw, tw_link);

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nws.h"         /* NWS_DEFAULT_PORT */
+#include "nws.h" /* NWS_DEFAULT_PORT */
 #include "server.h"
 #include "util.h"
 
@@ -49,10 +49,11 @@ enum {
     OPT_CLIENT_OUTPUT_LIMIT,
 };
 
-
 static void
 usage(FILE *fp)
 {
+    /* One line of help a line of source, with CFG_STR inside. */
+    /* clang-format off */
     fprintf(fp,
             "usage: nwsserver [options]\n"
             "  -p, --port N             protocol port (default " CFG_STR(NWS_DEFAULT_PORT) ", env NWS_SERVER_PORT;\n"
@@ -108,6 +109,7 @@ usage(FILE *fp)
             "  -V, --version            print the version and exit\n"
             "  -h, --help               print this help and exit\n"
             "SIZE takes a K, M or G suffix (powers of 1024).\n");
+    /* clang-format on */
 }
 
 /*
@@ -317,7 +319,8 @@ config_from_env(struct config *cfg)
         cfg->tmpdir = e;
     else if ((e = getenv("TMPDIR")) != NULL && *e != '\0')
         cfg->tmpdir = e;
-    if ((e = getenv("NWS_LONG_VALUE_SIZE")) != NULL && nwsp_parse_size(e, UINT64_MAX, &v) == 0)
+    if ((e = getenv("NWS_LONG_VALUE_SIZE")) != NULL &&
+        nwsp_parse_size(e, UINT64_MAX, &v) == 0)
         cfg->spool_threshold = v;
 }
 

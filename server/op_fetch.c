@@ -54,7 +54,8 @@ op_fetch_exec(struct request *rq)
         return CMD_DONE;
     }
     if (var->var_hooks != NULL)
-        return var->var_hooks->vh_get(rq, ws, var, flags & FETCH_REMOVE, flags & FETCH_BLOCK);
+        return var->var_hooks->vh_get(rq, ws, var, flags & FETCH_REMOVE,
+                                      flags & FETCH_BLOCK);
     switch (var_get(var, flags & FETCH_REMOVE, flags & FETCH_BLOCK, idx, c, &got)) {
     case VAR_OK:
         reply_value(c, got.value, var->var_id, got.index);
@@ -76,9 +77,13 @@ op_fetch_exec(struct request *rq)
     return CMD_BLOCKED;
 }
 
-#define FETCH_CMD(sym, nm, fl) \
-    const struct command sym = {.name = nm, .min_argc = 3, .max_argc = 5, \
-                                .long_reply = 1, .flags = fl, .exec = op_fetch_exec}
+#define FETCH_CMD(sym, nm, fl)                                                           \
+    const struct command sym = {.name = nm,                                              \
+                                .min_argc = 3,                                           \
+                                .max_argc = 5,                                           \
+                                .long_reply = 1,                                         \
+                                .flags = fl,                                             \
+                                .exec = op_fetch_exec}
 
 FETCH_CMD(op_fetch, "fetch", FETCH_REMOVE | FETCH_BLOCK);
 FETCH_CMD(op_fetch_try, "fetchTry", FETCH_REMOVE);

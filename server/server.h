@@ -51,23 +51,23 @@
 #define NWS_VALUE_LOWAT      (256 * 1024)    /* ... of this many bytes */
 #define NWS_VALUE_READ_CHUNK (1024 * 1024)   /* one read of a value's bytes */
 #define NWS_VALUE_READ_BUDGET (4 * 1024 * 1024) /* value bytes per event and connection */
-#define NWS_RQ_ARGS_KEEP     (256 * 1024) /* argument buffer kept between requests */
+#define NWS_RQ_ARGS_KEEP      (256 * 1024) /* argument buffer kept between requests */
 
 /* Defaults (main.c; the port is nws.h's NWS_DEFAULT_PORT, the clients' default):
    plain literals, as usage() prints them through CFG_STR. */
-#define CFG_DEFAULT_WEB_PORT    8766
-#define CFG_DEFAULT_BIND        "127.0.0.1"
-#define CFG_DEFAULT_WEB_BIND    "127.0.0.1"
-#define CFG_DEFAULT_TMPDIR      "/tmp"
-#define CFG_DEFAULT_SPOOL_MIB   16    /* --spool-threshold, MiB */
-#define CFG_DEFAULT_MAX_VALUE_GIB 8   /* --max-value-size, GiB */
-#define CFG_DEFAULT_FRAME_TIMEOUT 60  /* seconds */
-#define CFG_DEFAULT_WRITE_TIMEOUT 120 /* seconds */
-#define CFG_DEFAULT_KEEPALIVE   30    /* seconds */
-#define CFG_DEFAULT_WEB_MAX_CLIENTS 64
+#define CFG_DEFAULT_WEB_PORT            8766
+#define CFG_DEFAULT_BIND                "127.0.0.1"
+#define CFG_DEFAULT_WEB_BIND            "127.0.0.1"
+#define CFG_DEFAULT_TMPDIR              "/tmp"
+#define CFG_DEFAULT_SPOOL_MIB           16  /* --spool-threshold, MiB */
+#define CFG_DEFAULT_MAX_VALUE_GIB       8   /* --max-value-size, GiB */
+#define CFG_DEFAULT_FRAME_TIMEOUT       60  /* seconds */
+#define CFG_DEFAULT_WRITE_TIMEOUT       120 /* seconds */
+#define CFG_DEFAULT_KEEPALIVE           30  /* seconds */
+#define CFG_DEFAULT_WEB_MAX_CLIENTS     64
 #define CFG_DEFAULT_WEB_REQUEST_TIMEOUT 20 /* seconds */
-#define CFG_STR_(x)             #x
-#define CFG_STR(x)              CFG_STR_(x)
+#define CFG_STR_(x)                     #x
+#define CFG_STR(x)                      CFG_STR_(x)
 
 /* Runtime configuration (main.c). */
 struct config {
@@ -305,7 +305,7 @@ enum var_mode {
     VAR_SINGLE,
     VAR_TIME,
     VAR_BARRIER,
-    VAR_CUSTOM,     /* behaviour set by its owner through var_hooks (sleigh.c) */
+    VAR_CUSTOM, /* behaviour set by its owner through var_hooks (sleigh.c) */
 };
 struct ws;
 struct var {
@@ -383,16 +383,16 @@ struct htab *ws_table(void);
 /* decode.c: the request decoder (section 5 framing). */
 struct conn;
 enum dec_state {
-    DEC_HS_FIRST,    /* the 4-byte greeting */
-    DEC_HS_REQUEST,  /* new-style: "R000" */
-    DEC_HS_OPTIONS,  /* new-style: the requested options dictionary */
-    DEC_REQ_META,    /* a request's metadata dictionary */
-    DEC_REQ_ARGC,    /* D4 argument count */
-    DEC_REQ_ARGLEN,  /* D20 length of the next argument */
-    DEC_REQ_ARG,     /* bytes of a kept argument */
-    DEC_REQ_VALUE,   /* bytes of a store value, into memory or a spool file */
-    DEC_REQ_SKIP,    /* bytes of an argument being thrown away */
-    DEC_BLOCKED,     /* the current request waits on a variable */
+    DEC_HS_FIRST,   /* the 4-byte greeting */
+    DEC_HS_REQUEST, /* new-style: "R000" */
+    DEC_HS_OPTIONS, /* new-style: the requested options dictionary */
+    DEC_REQ_META,   /* a request's metadata dictionary */
+    DEC_REQ_ARGC,   /* D4 argument count */
+    DEC_REQ_ARGLEN, /* D20 length of the next argument */
+    DEC_REQ_ARG,    /* bytes of a kept argument */
+    DEC_REQ_VALUE,  /* bytes of a store value, into memory or a spool file */
+    DEC_REQ_SKIP,   /* bytes of an argument being thrown away */
+    DEC_BLOCKED,    /* the current request waits on a variable */
 };
 /* What a decoding step achieved. */
 enum step { STEP_MORE, STEP_PROGRESS, STEP_REQUEST };
@@ -412,46 +412,47 @@ struct cursor {
 };
 /* A connection's decoding state, kept between reads (Redis keeps its query state in the client). */
 struct decoder {
-    enum dec_state  d_state;      /* what the next bytes are */
-    char           *d_meta;       /* the request's metadata DICT, or NULL if empty */
-    size_t          d_metalen;    /* ... its length */
-    unsigned        d_argc;       /* arguments the request announced */
-    unsigned        d_argi;       /* the argument being read */
-    uint64_t        d_left;       /* bytes still to come of this argument */
-    struct nwsp_buf d_args;       /* kept arguments, back to back */
+    enum dec_state  d_state;   /* what the next bytes are */
+    char           *d_meta;    /* the request's metadata DICT, or NULL if empty */
+    size_t          d_metalen; /* ... its length */
+    unsigned        d_argc;    /* arguments the request announced */
+    unsigned        d_argi;    /* the argument being read */
+    uint64_t        d_left;    /* bytes still to come of this argument */
+    struct nwsp_buf d_args;    /* kept arguments, back to back */
     size_t          d_off[NWS_MAX_KEPT_ARGS]; /* where kept argument i starts in d_args */
     size_t          d_len[NWS_MAX_KEPT_ARGS]; /* ... and its length */
-    const struct command *d_cmd;  /* the command, once argument 0 is in (NULL: unknown) */
-    struct value   *d_value;      /* a store value being read straight into place */
-    uint64_t        d_vfill;      /* ... bytes of it read so far */
-    char           *d_err;        /* refuse the request with this text */
-    int             d_err_close;  /* ... and close once the refusal is written */
+    const struct command *d_cmd; /* the command, once argument 0 is in (NULL: unknown) */
+    struct value         *d_value;     /* a store value being read straight into place */
+    uint64_t              d_vfill;     /* ... bytes of it read so far */
+    char                 *d_err;       /* refuse the request with this text */
+    int                   d_err_close; /* ... and close once the refusal is written */
 };
-void      decode_init(struct decoder *);
-void      decode_reset(struct decoder *);   /* after a request, or when it is dropped */
-void      decode_free(struct decoder *);
+void decode_init(struct decoder *);
+void decode_reset(struct decoder *); /* after a request, or when it is dropped */
+void decode_free(struct decoder *);
 /* One step on c's input through k: STEP_MORE needs more bytes. */
 enum step decode_step(struct conn *c, struct decoder *, struct cursor *k);
 /* Appends n bytes of the store value to its spool file; -1: refused, rest skipped. */
-int       decode_spool(struct conn *c, struct decoder *, const char *p, size_t n);
+int decode_spool(struct conn *c, struct decoder *, const char *p, size_t n);
 /* Drains what k consumed and opens a window on the input's first chain. */
-void      cur_sync(struct cursor *k);
+void cur_sync(struct cursor *k);
 /* conn.c, called back by the decoder. */
-void      conn_run(struct conn *);        /* a whole request: run it */
-void      conn_refuse(struct conn *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void conn_run(struct conn *); /* a whole request: run it */
+void conn_refuse(struct conn *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void      conn_proto_error(struct conn *, const char *reason);
-enum step conn_hs_first(struct conn *, const char *b);  /* the 4 greeting bytes */
+enum step conn_hs_first(struct conn *, const char *b); /* the 4 greeting bytes */
 enum step conn_hs_deny(struct conn *, const char *why);
 enum step conn_hs_options(struct conn *, const char *dict, size_t len);
 
 /* conn.c: one client connection. */
 struct conn;
-#define CONN_PEER_MAX 96            /* "host:port" of a peer, NUL included */
+#define CONN_PEER_MAX 96 /* "host:port" of a peer, NUL included */
 struct conn *conn_new(struct bufferevent *, struct sockaddr *);
 /* A connection on a plain TCP socket (listen.c hands it over). */
 struct conn *conn_new_socket(evutil_socket_t fd, struct sockaddr *sa);
 /* "host:port" ("[v6]:port") of sa into buf, for logs and owner texts. */
-void        conn_peer_format(char *buf, size_t len, const struct sockaddr *sa);
+void           conn_peer_format(char *buf, size_t len, const struct sockaddr *sa);
 void        conn_shutdown_all(void);
 void        conn_flush_pending(void);
 int         conn_work_pending(void);
@@ -577,7 +578,7 @@ struct var_hooks {
     enum cmd_ret (*vh_store)(struct request *, struct ws *, struct var *);
     enum cmd_ret (*vh_get)(struct request *, struct ws *, struct var *, int remove,
                            int block);
-    size_t       (*vh_count)(const struct var *);
+    size_t (*vh_count)(const struct var *);
 };
 
 /* sleigh.c: the sleigh workspace type (protocol section 13.5 and beyond). */
@@ -662,11 +663,11 @@ int    tmpfiles_write_pidfile(const char *path);
 int  listen_bind(const char *addr, int port, int *bound_port);
 int  listen_start(int fd);
 void listen_stop(void);
-void listen_drop_waiting(void);   /* TLS sockets before their first byte (shutdown) */
+void listen_drop_waiting(void); /* TLS sockets before their first byte (shutdown) */
 /* The EMFILE reserve descriptor shared by both listeners (see listen.c). */
 #define LISTEN_BACKOFF_US 100000      /* pause of a listener out of descriptors */
 #define LISTEN_REFUSE_MAX 64          /* connections refused per pause */
-#define LISTEN_BACKLOG 511            /* listen(2) backlog of both ports (capped at somaxconn) */
+#define LISTEN_BACKLOG    511 /* listen(2) backlog of both ports (capped at somaxconn) */
 int  listen_reserve(void);
 int  listen_refuse(evutil_socket_t lfd, const char *what);
 

@@ -129,10 +129,9 @@ struct sleigh {
 };
 
 /* sleigh.c: lifecycle, join phase, sentinels, registration. */
-long                  sleigh_parse_ms(const char *p, size_t len);
-long                  sleigh_parse_long(const char *p, size_t len, int *ok);
-int                   sleigh_meta(const struct request *, const char *key, const char **val,
-                                  size_t *len);
+long sleigh_parse_ms(const char *p, size_t len);
+long sleigh_parse_long(const char *p, size_t len, int *ok);
+int  sleigh_meta(const struct request *, const char *key, const char **val, size_t *len);
 struct sleigh_worker *sleigh_worker_of(struct sleigh *, struct conn *);
 int                   sleigh_is_sentinel(struct sleigh *, struct conn *);
 void                  sleigh_start_join(struct sleigh *, long delay_ms, int by_status);
@@ -148,7 +147,7 @@ enum cmd_ret          sleigh_register(struct request *, struct sleigh *, struct 
  */
 struct sleigh_var {
     const char *name;
-    int         hidden;   /* listings leave it out unless asked */
+    int         hidden; /* listings leave it out unless asked */
     /* v: the stored value; text: its first 31 bytes as a string ("" if spooled) */
     enum cmd_ret (*store)(struct request *, struct sleigh *, struct value *v,
                           const char *text);
@@ -191,21 +190,21 @@ void                 sleigh_batch_what(struct sleigh_batch *, const struct value
 struct sleigh_batch *sleigh_rq_batch(struct sleigh *, const struct request *);
 struct sleigh_batch *sleigh_rq_batch_find(struct sleigh *, const struct request *,
                                           const char **id, size_t *len);
-struct sleigh_task  *sleigh_task_new(struct value *, struct sleigh_batch *, int broadcast);
-void                 sleigh_task_free(struct sleigh_task *);
-void                 sleigh_batch_free(struct sleigh_batch *);
-void                 sleigh_reap_cb(evutil_socket_t fd, short what, void *arg);
-int                  sleigh_batch_empty(const struct sleigh_batch *);
-void                 sleigh_batch_settle(struct sleigh *, struct sleigh_batch *);
-const char          *sleigh_batch_state(const struct sleigh_batch *);
-void                 sleigh_record_stored(struct sleigh *, struct var *);
-int                  sleigh_timeout_has(struct sleigh_task *);
-void                 sleigh_fail_orphans(struct sleigh *);
-struct sleigh_task  *sleigh_next_task(struct sleigh *, struct sleigh_worker *);
-void                 sleigh_requeue(struct sleigh *, struct sleigh_worker *);
-void                 sleigh_worker_lost(struct sleigh *, struct sleigh_worker *);
-int                  sleigh_other_waits(struct sleigh *, struct conn *);
-void                 sleigh_dispatch(struct sleigh *);
-enum cmd_ret         sleigh_result(struct request *, struct sleigh *, struct value *);
+struct sleigh_task *sleigh_task_new(struct value *, struct sleigh_batch *, int broadcast);
+void                sleigh_task_free(struct sleigh_task *);
+void                sleigh_batch_free(struct sleigh_batch *);
+void                sleigh_reap_cb(evutil_socket_t fd, short what, void *arg);
+int                 sleigh_batch_empty(const struct sleigh_batch *);
+void                sleigh_batch_settle(struct sleigh *, struct sleigh_batch *);
+const char         *sleigh_batch_state(const struct sleigh_batch *);
+void                sleigh_record_stored(struct sleigh *, struct var *);
+int                 sleigh_timeout_has(struct sleigh_task *);
+void                sleigh_fail_orphans(struct sleigh *);
+struct sleigh_task *sleigh_next_task(struct sleigh *, struct sleigh_worker *);
+void                sleigh_requeue(struct sleigh *, struct sleigh_worker *);
+void                sleigh_worker_lost(struct sleigh *, struct sleigh_worker *);
+int                 sleigh_other_waits(struct sleigh *, struct conn *);
+void                sleigh_dispatch(struct sleigh *);
+enum cmd_ret        sleigh_result(struct request *, struct sleigh *, struct value *);
 
 #endif

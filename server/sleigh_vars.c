@@ -152,7 +152,8 @@ sv_worker_count_get(struct request *rq, struct sleigh *s, struct var *var, int r
 }
 
 static enum cmd_ret
-sv_worker_count_store(struct request *rq, struct sleigh *s, struct value *v, const char *buf)
+sv_worker_count_store(struct request *rq, struct sleigh *s, struct value *v,
+                      const char *buf)
 {
     long n;
     int  ok;
@@ -233,7 +234,8 @@ sv_status_store(struct request *rq, struct sleigh *s, struct value *v, const cha
 
 /* waitForWorkers: waits for the group to close, at most the delay; the registered count. */
 static enum cmd_ret
-sv_wait_get(struct request *rq, struct sleigh *s, struct var *var, int remove, int blocking)
+sv_wait_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
+            int blocking)
 {
     char buf[64];
     long delay;
@@ -284,7 +286,8 @@ sv_worker_ids_get(struct request *rq, struct sleigh *s, struct var *var, int rem
 
 /* worker_ids: a store registers the storing connection (sleigh.c). */
 static enum cmd_ret
-sv_worker_ids_store(struct request *rq, struct sleigh *s, struct value *v, const char *buf)
+sv_worker_ids_store(struct request *rq, struct sleigh *s, struct value *v,
+                    const char *buf)
 {
     (void)buf;
     return sleigh_register(rq, s, v);
@@ -302,7 +305,8 @@ sv_sentinel_get(struct request *rq, struct sleigh *s, struct var *var, int remov
 
 /* task: a registered worker takes its next task (requeue rule: sleigh.h). */
 static enum cmd_ret
-sv_task_get(struct request *rq, struct sleigh *s, struct var *var, int remove, int blocking)
+sv_task_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
+            int blocking)
 {
     struct conn          *c = rq->rq_conn;
     struct sleigh_worker *sw;
@@ -573,15 +577,23 @@ const struct sleigh_var sleigh_vars[SV_MAX] = {
                          .get = sv_worker_count_get},
     [SV_RANK_COUNT] = {.name = "rankCount", .get = sv_rank_count_get},
     [SV_JOIN_STATUS] = {.name = "join_status", .get = sv_join_status_get},
-    [SV_STATUS] = {.name = "status", .hidden = 1, .store = sv_status_store,
+    [SV_STATUS] = {.name = "status",
+                   .hidden = 1,
+                   .store = sv_status_store,
                    .get = sv_status_get},
-    [SV_WAIT] = {.name = "waitForWorkers", .hidden = 1, .store = sv_status_store,
+    [SV_WAIT] = {.name = "waitForWorkers",
+                 .hidden = 1,
+                 .store = sv_status_store,
                  .get = sv_wait_get},
-    [SV_WORKER_IDS] = {.name = "worker_ids", .hidden = 1, .store = sv_worker_ids_store,
+    [SV_WORKER_IDS] = {.name = "worker_ids",
+                       .hidden = 1,
+                       .store = sv_worker_ids_store,
                        .get = sv_worker_ids_get},
     [SV_SENTINEL] = {.name = "sentinel_alive", .hidden = 1, .get = sv_sentinel_get},
     [SV_TASK] = {.name = "task", .store = sv_task_store, .get = sv_task_get},
-    [SV_BROADCAST] = {.name = "broadcast", .hidden = 1, .store = sv_broadcast_store,
+    [SV_BROADCAST] = {.name = "broadcast",
+                      .hidden = 1,
+                      .store = sv_broadcast_store,
                       .get = sv_broadcast_get},
     [SV_RESULT] = {.name = "result", .store = sv_result_store, .get = sv_result_get},
     [SV_JOB_STATUS] = {.name = "jobStatus", .hidden = 1, .get = sv_job_status_get},

@@ -24,14 +24,14 @@
 #include "fuzz.h"
 #include "ptest.h"
 
-#define DC_SPOOL   200   /* the real server's --spool-threshold */
-#define DC_MAXVAL  2000  /* ... and --max-value-size */
+#define DC_SPOOL  200  /* the real server's --spool-threshold */
+#define DC_MAXVAL 2000 /* ... and --max-value-size */
 
 /* One connection's bytes: a handshake, then requests. */
 struct dc_script {
     const char     *name;
     struct nwsp_buf b;
-    int             meta;   /* requests start with a metadata DICT */
+    int             meta; /* requests start with a metadata DICT */
 };
 
 /* Appends a request of NUL-terminated arguments; a non-NULL tag adds metadata. */
@@ -87,10 +87,10 @@ dc_commands(struct dc_script *s, const char *ws)
     dc_req(s, NULL, "declare var", ws, "fifo", "fifo", NULL);
     dc_req(s, NULL, "declare var", ws, "single", "single", NULL);
     dc_store(s, "short", ws, "fifo", 10, 'a');
-    dc_store(s, NULL, ws, "fifo", 0, 'x');              /* an empty value */
+    dc_store(s, NULL, ws, "fifo", 0, 'x');                /* an empty value */
     dc_store(s, "long", ws, "fifo", DC_SPOOL + 300, 'b'); /* spooled */
-    dc_store(s, NULL, ws, "single", 150, 'c');           /* spooled in memory tests */
-    dc_store(s, NULL, ws, "big", DC_MAXVAL + 1000, 'd'); /* over the limit */
+    dc_store(s, NULL, ws, "single", 150, 'c');            /* spooled in memory tests */
+    dc_store(s, NULL, ws, "big", DC_MAXVAL + 1000, 'd');  /* over the limit */
     dc_req(s, NULL, "list vars", ws, NULL);
     dc_req(s, NULL, "findTry", ws, "fifo", NULL);
     dc_req(s, NULL, "find", ws, "fifo", NULL);
@@ -107,10 +107,10 @@ dc_commands(struct dc_script *s, const char *ws)
     dc_req(s, NULL, "no such verb", ws, NULL);
     memset(name, 'v', 80);
     name[80] = '\0';
-    dc_req(s, NULL, name, ws, NULL);                    /* verb too long */
+    dc_req(s, NULL, name, ws, NULL); /* verb too long */
     memset(name, 'n', 1500);
     name[1500] = '\0';
-    dc_req(s, NULL, "fetchTry", ws, name, NULL);        /* name too long */
+    dc_req(s, NULL, "fetchTry", ws, name, NULL); /* name too long */
     dc_req(s, NULL, "delete var", ws, "single", NULL);
     dc_req(s, NULL, "delete ws", ws, NULL);
 }
@@ -193,11 +193,12 @@ dc_mem_run(const struct dc_script *s, unsigned flags, size_t step)
 
 START_TEST(mem_one_byte_at_a_time)
 {
-    static const unsigned flagsets[] = {0, FUZZ_SRV_SPOOL, FUZZ_SRV_TINYVAL, FUZZ_SRV_SMALL};
-    struct dc_script s[16];
-    int              n = dc_build(s, 16), i;
-    unsigned         f;
-    size_t           whole, bytes, threes;
+    static const unsigned flagsets[] = {0, FUZZ_SRV_SPOOL, FUZZ_SRV_TINYVAL,
+                                        FUZZ_SRV_SMALL};
+    struct dc_script      s[16];
+    int                   n = dc_build(s, 16), i;
+    unsigned              f;
+    size_t                whole, bytes, threes;
 
     for (i = 0; i < n; i++) {
         for (f = 0; f < sizeof(flagsets) / sizeof(flagsets[0]); f++) {
@@ -208,8 +209,8 @@ START_TEST(mem_one_byte_at_a_time)
                           flagsets[f]);
             ck_assert_msg(bytes == whole && threes == whole,
                           "%s (flags %u): %zu reply bytes whole, %zu byte by byte, "
-                          "%zu three by three", s[i].name, flagsets[f], whole, bytes,
-                          threes);
+                          "%zu three by three",
+                          s[i].name, flagsets[f], whole, bytes, threes);
         }
     }
     dc_free(s, n);
@@ -221,8 +222,8 @@ static struct nwstest_server *dc_srv;
 static void
 dc_setup(void)
 {
-    static const char *const extra[] = {"--no-auth", "--spool-threshold", "200",
-                                        "--max-value-size", "2000", NULL};
+    static const char *const extra[] = {
+        "--no-auth", "--spool-threshold", "200", "--max-value-size", "2000", NULL};
 
     dc_srv = ptest_start(extra);
 }

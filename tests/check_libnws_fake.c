@@ -281,7 +281,9 @@ fake_play(int fd, const struct fake_script *s)
             else
                 fake_hs_plain(fd);
             break;
-        case FV_RECV: fake_expect(fd, c->bytes, c->len); break;
+        case FV_RECV:
+            fake_expect(fd, c->bytes, c->len);
+            break;
         case FV_REQUEST:
         case FV_EXPECT:
             fake_request(fd, meta, &r);
@@ -290,8 +292,12 @@ fake_play(int fd, const struct fake_script *s)
             fake_request_free(&r);
             break;
         case FV_SEND:
-        case FV_SEND_FILE: fake_send(fd, c->bytes, c->len); break;
-        case FV_WAIT_CLOSE: nwstest_peer_closed(fd, FAKE_CLOSE_WAIT_MS); break;
+        case FV_SEND_FILE:
+            fake_send(fd, c->bytes, c->len);
+            break;
+        case FV_WAIT_CLOSE:
+            nwstest_peer_closed(fd, FAKE_CLOSE_WAIT_MS);
+            break;
         case FV_DRAIN:
             while (read(fd, buf, sizeof(buf)) > 0)
                 ;
@@ -348,11 +354,21 @@ fake_token(const char **p, size_t *len, const char **why)
             continue;
         }
         switch (*++s) {
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case '\\': *o++ = '\\'; break;
-        case '"': *o++ = '"'; break;
+        case 'n':
+            *o++ = '\n';
+            break;
+        case 'r':
+            *o++ = '\r';
+            break;
+        case 't':
+            *o++ = '\t';
+            break;
+        case '\\':
+            *o++ = '\\';
+            break;
+        case '"':
+            *o++ = '"';
+            break;
         case 'x':
             for (i = 0, v = 0; i < 2 && isxdigit((unsigned char)s[1]); i++, s++)
                 v = v * 16 + (isdigit((unsigned char)s[1]) ? s[1] - '0'

@@ -100,7 +100,8 @@ START_TEST(hundred_mib_value)
     t0 = (long long)nwsp_mono_ms();
     PT_OK(&o, "store", "w", "small", "1", "s");
     PT_VALUE(&o, "s", "fetch", "w", "small");
-    ck_assert_msg((long long)nwsp_mono_ms() - t0 < 2000, "a slow reader blocked the server for %lld ms",
+    ck_assert_msg((long long)nwsp_mono_ms() - t0 < 2000,
+                  "a slow reader blocked the server for %lld ms",
                   (long long)nwsp_mono_ms() - t0);
     got = big_read(__LINE__, &b, BIG_SIZE, NULL);
     ck_assert_msg(got == want, "find: the 100 MiB value came back different");

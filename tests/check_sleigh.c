@@ -383,7 +383,8 @@ START_TEST(long_tasks_after_short_ones_are_shared)
             by[rank]++;
         }
         json_decref(r);
-        printf("long_tasks_after_short_ones_are_shared: round %d, %.2f s, long tasks %d/%d\n",
+        printf("long_tasks_after_short_ones_are_shared: round %d, %.2f s, long tasks "
+               "%d/%d\n",
                round, nwsp_mono() - t0, by[0], by[1]);
         ck_assert_msg(by[0] >= 2 && by[1] >= 2,
                       "round %d: long tasks ran %d and %d per worker: hoarded", round, by[0],

@@ -84,7 +84,7 @@ hc_exec(struct hc_res *r, const char *prog, const char *const *args)
     const char *argv[64];
     char        port[16];
     int    fout = hc_tmpfile(), ferr = hc_tmpfile(), st = 0, n;
-    double start = nwsp_mono();
+    double      start = nwsp_mono();
     pid_t  pid, got;
 
     argv[0] = prog;
@@ -101,7 +101,8 @@ hc_exec(struct hc_res *r, const char *prog, const char *const *args)
         _exit(127);
     }
     ck_assert_int_gt(pid, 0);
-    while ((got = waitpid(pid, &st, WNOHANG)) == 0 && nwsp_mono() - start < HC_RUN_TIMEOUT_S)
+    while ((got = waitpid(pid, &st, WNOHANG)) == 0 &&
+           nwsp_mono() - start < HC_RUN_TIMEOUT_S)
         usleep(10000);
     if (got == 0) {
         kill(pid, SIGKILL);

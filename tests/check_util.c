@@ -34,12 +34,12 @@ static const struct {
     {"2M", 1, 2u << 20},
     {"3g", 1, 3ull << 30},
     {"3G", 1, 3ull << 30},
-    {"1t", 1, 1ull << 40},  /* the server's; new for the sleigh CLI */
+    {"1t", 1, 1ull << 40}, /* the server's; new for the sleigh CLI */
     {"1T", 1, 1ull << 40},
-    {"1kB", 1, 1024},       /* the server's and nwsload's */
-    {"1kb", 1, 1024},       /* the server's */
+    {"1kB", 1, 1024}, /* the server's and nwsload's */
+    {"1kb", 1, 1024}, /* the server's */
     {"1KB", 1, 1024},
-    {"1MiB", 1, 1u << 20},  /* nwsload's; new for the server and sleigh */
+    {"1MiB", 1, 1u << 20}, /* nwsload's; new for the server and sleigh */
     {"1GiB", 1, 1ull << 30},
     {"16777215T", 1, 16777215ull << 40},
     {"", 0, 0},
@@ -49,7 +49,7 @@ static const struct {
     {"+1", 0, 0},
     {" 1", 0, 0},
     {"1 ", 0, 0},
-    {"1B", 0, 0},           /* a suffix letter first: refused by all three */
+    {"1B", 0, 0}, /* a suffix letter first: refused by all three */
     {"1iB", 0, 0},
     {"1b", 0, 0},
     {"1 k", 0, 0},
@@ -62,7 +62,7 @@ static const struct {
     {"1x", 0, 0},
     {"1.5k", 0, 0},
     {"0x10", 0, 0},
-    {"16777216T", 0, 0},    /* 2^64 */
+    {"16777216T", 0, 0}, /* 2^64 */
     {"18446744073709551616", 0, 0},
     {"99999999999999999999999", 0, 0},
 };
@@ -337,9 +337,10 @@ END_TEST
 
 START_TEST(web_html_escapes)
 {
-    struct evbuffer *b = evbuffer_new();
-    static const char want[] = "&lt;a href=&quot;x&quot;&gt;&amp;&#039;\\xff\\x00\xc3\xa9";
-    size_t           n;
+    struct evbuffer  *b = evbuffer_new();
+    static const char want[] =
+        "&lt;a href=&quot;x&quot;&gt;&amp;&#039;\\xff\\x00\xc3\xa9";
+    size_t n;
 
     web_html(b, "<a href=\"x\">&'\xff\0\xc3\xa9", 18);
     n = evbuffer_get_length(b);

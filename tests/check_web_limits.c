@@ -83,8 +83,9 @@ START_TEST(slow_request_cut)
         else
             closed = nwstest_peer_closed(fd, 300);
     }
-    ck_assert_msg(closed, "a request trickling in for %.1f s was not cut", nwsp_mono() - t0);
-    ck_assert_double_ge(nwsp_mono() - t0, 1.5);   /* at the deadline, not at once */
+    ck_assert_msg(closed, "a request trickling in for %.1f s was not cut",
+                  nwsp_mono() - t0);
+    ck_assert_double_ge(nwsp_mono() - t0, 1.5); /* at the deadline, not at once */
     close(fd);
     /* A whole request right away is served as usual. */
     fd = nwstest_connect(s->web_port, 5);
@@ -223,7 +224,7 @@ START_TEST(slow_download_not_cut)
         usleep(5 * 1000);
     }
     close(fd);
-    ck_assert_double_gt(nwsp_mono() - t0, 1.5);   /* it did outlast the deadline */
+    ck_assert_double_gt(nwsp_mono() - t0, 1.5); /* it did outlast the deadline */
     ck_assert_uint_gt(got, BIG);               /* headers and every byte */
     rawc_close(&c);
     free(val);

@@ -125,7 +125,8 @@ ptyproc_expect(struct ptyproc *p, const char *needle, int ms)
             p->mark = (size_t)(at - p->out) + strlen(needle);
             return 1;
         }
-        if ((long long)nwsp_mono_ms() >= end || ptyproc_read(p, (int)(end - (long long)nwsp_mono_ms())) < 0) {
+        if ((long long)nwsp_mono_ms() >= end ||
+            ptyproc_read(p, (int)(end - (long long)nwsp_mono_ms())) < 0) {
             at = strstr(p->out + p->mark, needle);
             if (at != NULL)
                 p->mark = (size_t)(at - p->out) + strlen(needle);
