@@ -72,9 +72,9 @@ endif
 # compiled without them, so libnws never depends on the Sleigh.
 LIBNWS_SRC := $(wildcard libnws/*.c sleigh/*.c)
 SERVER_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
-TOOLS_SRC  := $(wildcard libnws/tools/*.c sleigh/tools/*.c)
-# The sleigh command, once it is split into files (sleigh/cli/); the tests
-# link its objects, all but main.o, to test its parts directly.
+TOOLS_SRC  := $(wildcard libnws/tools/*.c)
+# The sleigh command (sleigh/cli/); the tests link its objects, all but
+# main.o, to test its parts directly.
 SLEIGH_CLI_SRC := $(wildcard sleigh/cli/*.c)
 SLEIGH_CLI_LIB := $(filter-out sleigh/cli/main.c,$(SLEIGH_CLI_SRC))
 WORKER_SRC := $(wildcard worker/*.c)
@@ -94,8 +94,7 @@ LIBNWS_A   = $(B)/lib/libnws.a
 LIBNWS_SO  = $(B)/lib/libnws.so
 SERVER_A   = $(B)/lib/libnwsserver.a
 NWSSERVER  = $(B)/bin/nwsserver
-TOOLS      = $(sort $(patsubst %.c,$(B)/bin/%,$(notdir $(TOOLS_SRC))) \
-                   $(if $(SLEIGH_CLI_SRC),$(B)/bin/sleigh))
+TOOLS      = $(patsubst %.c,$(B)/bin/%,$(notdir $(TOOLS_SRC))) $(B)/bin/sleigh
 WORKER     = $(if $(WORKER_SRC),$(B)/bin/nws-worker)
 MODULES    = $(patsubst %.c,$(B)/modules/%.so,$(notdir $(MODULE_SRC)))
 EXAMPLES   = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
@@ -173,15 +172,9 @@ $(B)/bin/nws: $(B)/obj/libnws/tools/nws.o $(call obj,$(NWS_CLI_SRC)) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) $(EDIT_LIBS)
 
-$(B)/bin/%: $(B)/obj/sleigh/tools/%.o $(LIBNWS_A)
-	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lm
-
-ifneq ($(SLEIGH_CLI_SRC),)
 $(B)/bin/sleigh: $(call obj,$(SLEIGH_CLI_SRC)) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lm
-endif
 
 $(B)/bin/nws-worker: $(call obj,$(WORKER_SRC)) $(LIBNWS_A)
 	@mkdir -p $(dir $@)
