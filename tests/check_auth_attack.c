@@ -385,24 +385,12 @@ atk_sleigh_finish(pid_t pid, int out)
         ck_assert_msg(seen[i], "input %d has no output", i);
 }
 
-/* A new unlinked temporary file. */
-static int
-atk_tmpfile(void)
-{
-    char path[] = "/tmp/nwsatk.out.XXXXXX";
-    int  fd = mkstemp(path);
-
-    ck_assert_int_ge(fd, 0);
-    unlink(path);
-    return fd;
-}
-
 /* The sleigh CLI against server port (0: none, so it starts its private one). */
 static void
 atk_cli(int port)
 {
     char  num[16];
-    int   out = atk_tmpfile();
+    int   out = nwstest_tmpfile();
     pid_t sleigh, intruder;
 
     snprintf(num, sizeof(num), "%d", port > 0 ? port : atk_closed_port());
@@ -553,7 +541,7 @@ START_TEST(squatter_on_default_port)
     nws_sleigh        *sl;
     nws_error          err;
     char               bin[512], out[4096], errtxt[4096];
-    int                fo = atk_tmpfile(), fe = atk_tmpfile(), st;
+    int                fo = nwstest_tmpfile(), fe = nwstest_tmpfile(), st;
     pid_t              squat, pid;
     ssize_t            n;
 

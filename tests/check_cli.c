@@ -61,33 +61,6 @@ cli_write_all(int fd, const void *p, size_t len)
     return 0;
 }
 
-/* Reads all of fd from its start into a new buffer; *len gets the size. */
-static char *
-cli_slurp(int fd, size_t *len)
-{
-    struct stat st;
-    char       *p;
-
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    p = malloc((size_t)st.st_size + 1);
-    ck_assert_int_eq(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
-    p[st.st_size] = '\0';
-    *len = (size_t)st.st_size;
-    return p;
-}
-
-/* A new unlinked temporary file. */
-static int
-cli_tmpfile(void)
-{
-    char path[] = "/tmp/nwstest.cli.XXXXXX";
-    int  fd = mkstemp(path);
-
-    ck_assert_int_ge(fd, 0);
-    unlink(path);
-    return fd;
-}
-
 /*
  * Runs argv (argv[0] a path) with stdin from in (inlen bytes; NULL: empty),
  * NWS_HOST/NWS_PORT pointing at the test server, stdout and stderr caught.
@@ -96,7 +69,7 @@ static void
 cli_exec(const char *in, size_t inlen, char *const *argv, struct cli_res *r)
 {
     char   port[16];
-    int    fin = cli_tmpfile(), fout = cli_tmpfile(), ferr = cli_tmpfile(), st;
+    int fin = nwstest_tmpfile(), fout = nwstest_tmpfile(), ferr = nwstest_tmpfile(), st;
     size_t elen;
     char  *e;
     pid_t  pid;
@@ -118,8 +91,8 @@ cli_exec(const char *in, size_t inlen, char *const *argv, struct cli_res *r)
     }
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     r->rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r->out = cli_slurp(fout, &r->outlen);
-    e = cli_slurp(ferr, &elen);
+    r->out = nwstest_slurp(fout, &r->outlen);
+    e = nwstest_slurp(ferr, &elen);
     snprintf(r->err, sizeof(r->err), "%s", e);
     free(e);
     close(fin);

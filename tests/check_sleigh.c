@@ -30,45 +30,11 @@ static char                  st_module[512];
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-/*
- * Fills pids (up to max) with the live children of process parent, the
- * test server left out; returns how many.  Zombies count as alive when
- * zombies is set (an unreaped child is a leak too).
- */
-static int
-st_children_of(pid_t parent, pid_t *pids, int max, int zombies)
-{
-    DIR           *d = opendir("/proc");
-    struct dirent *e;
-    char           path[300], buf[512], *p, state;
-    FILE          *fp;
-    int            n = 0, ppid;
-
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        if ((fp = fopen(path, "r")) == NULL)
-            continue;
-        if (fgets(buf, sizeof(buf), fp) != NULL && (p = strrchr(buf, ')')) != NULL &&
-            sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == parent &&
-            atoi(e->d_name) != st_srv.pid && (zombies || state != 'Z')) {
-            if (n < max)
-                pids[n] = atoi(e->d_name);
-            n++;
-        }
-        fclose(fp);
-    }
-    closedir(d);
-    return n;
-}
-
 /* Live children of this test process. */
 static int
 st_children(pid_t *pids, int max)
 {
-    return st_children_of(getpid(), pids, max, 1);
+    return nwstest_children(getpid(), st_srv.pid, pids, max, 1);
 }
 
 /* 1 if pid is gone (or a zombie nobody reaped yet). */
@@ -966,7 +932,7 @@ START_TEST(no_orphans_when_master_killed)
         st_options(&o, 2);
         if ((s = nws_sleigh_new(&o, &err)) == NULL)
             _exit(1);
-        k = st_children_of(getpid(), kids, 16, 0);
+        k = nwstest_children(getpid(), st_srv.pid, kids, 16, 0);
         fp = fdopen(pfd[1], "w");
         for (i = 0; i < k && i < 16; i++)
             fprintf(fp, "%ld\n", (long)kids[i]);

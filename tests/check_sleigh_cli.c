@@ -63,33 +63,6 @@ scli_setup_bare(void)
     memset(&scli_srv, 0, sizeof(scli_srv));
 }
 
-/* Reads all of fd from its start into a new NUL-terminated buffer. */
-static char *
-scli_slurp(int fd)
-{
-    struct stat st;
-    char       *p;
-
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    p = malloc((size_t)st.st_size + 1);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
-    p[st.st_size] = '\0';
-    return p;
-}
-
-/* A new unlinked temporary file. */
-static int
-scli_tmpfile(void)
-{
-    char path[] = "/tmp/nwstest.scli.XXXXXX";
-    int  fd = mkstemp(path);
-
-    ck_assert_int_ge(fd, 0);
-    unlink(path);
-    return fd;
-}
-
 /*
  * Runs sleigh with argv (NULL-terminated, without the program) and stdin
  * in (NULL: empty).  port > 0: NWS_HOST/NWS_PORT name 127.0.0.1:port;
@@ -100,7 +73,8 @@ static void
 scli_exec(struct scli_res *r, const char *in, int port, char *const *args)
 {
     char   bin[512], portbuf[16], *argv[200];
-    int    fin = scli_tmpfile(), fout = scli_tmpfile(), ferr = scli_tmpfile(), st, n = 0;
+    int fin = nwstest_tmpfile(), fout = nwstest_tmpfile(), ferr = nwstest_tmpfile(), st,
+        n = 0;
     double start = nwsp_mono();
     pid_t  pid, got;
 
@@ -137,8 +111,8 @@ scli_exec(struct scli_res *r, const char *in, int port, char *const *args)
     }
     r->seconds = nwsp_mono() - start;
     r->rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r->out = scli_slurp(fout);
-    r->err = scli_slurp(ferr);
+    r->out = nwstest_slurp(fout, NULL);
+    r->err = nwstest_slurp(ferr, NULL);
     close(fin);
     close(fout);
     close(ferr);

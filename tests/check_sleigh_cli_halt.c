@@ -50,40 +50,13 @@ hc_teardown(void)
     ck_assert_msg(waitpid(-1, &st, WNOHANG) < 0, "a process was left behind");
 }
 
-/* A new unlinked temporary file. */
-static int
-hc_tmpfile(void)
-{
-    char path[] = "/tmp/nwstest.halt.XXXXXX";
-    int  fd = mkstemp(path);
-
-    ck_assert_int_ge(fd, 0);
-    unlink(path);
-    return fd;
-}
-
-/* All of fd from its start, NUL-terminated (new). */
-static char *
-hc_slurp(int fd)
-{
-    struct stat st;
-    char       *p;
-
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    p = malloc((size_t)st.st_size + 1);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
-    p[st.st_size] = '\0';
-    return p;
-}
-
 /* Runs prog (a path) with args (NULL-terminated) on the fixture's server. */
 static void
 hc_exec(struct hc_res *r, const char *prog, const char *const *args)
 {
     const char *argv[64];
     char        port[16];
-    int    fout = hc_tmpfile(), ferr = hc_tmpfile(), st = 0, n;
+    int         fout = nwstest_tmpfile(), ferr = nwstest_tmpfile(), st = 0, n;
     double      start = nwsp_mono();
     pid_t  pid, got;
 
@@ -109,8 +82,8 @@ hc_exec(struct hc_res *r, const char *prog, const char *const *args)
         waitpid(pid, &st, 0);
     }
     r->rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r->out = hc_slurp(fout);
-    r->err = hc_slurp(ferr);
+    r->out = nwstest_slurp(fout, NULL);
+    r->err = nwstest_slurp(ferr, NULL);
     close(fout);
     close(ferr);
     ck_assert_msg(got == pid, "%s ran for more than %d s; stderr: %s", prog,
@@ -204,7 +177,7 @@ START_TEST(timeout_with_a_stopped_worker)
     hc_sleigh(&r, "-j", "2", "-k", "--timeout", "2", "--joblog", log,
               "sleep 0.05; if [ {} = 3 ]; then kill -STOP $PPID; fi; echo {}", ":::", "1",
               "2", "3", "4", "5", "6", "7", "8", NULL);
-    text = hc_slurp(fd);
+    text = nwstest_slurp(fd, NULL);
     close(fd);
     unlink(log);
     ck_assert_msg(r.rc == 1, "rc %d, stderr %s", r.rc, r.err);
@@ -234,7 +207,7 @@ START_TEST(timeout_joblog_as_parallel)
 
     ck_assert_int_ge(fd, 0);
     hc_sleigh(&r, "--timeout", "1", "--joblog", log, "sleep", ":::", "10", "0.1", NULL);
-    text = hc_slurp(fd);
+    text = nwstest_slurp(fd, NULL);
     ck_assert_msg(hc_joblog_line(text, 1, f), "joblog: %s", text);
     ck_assert_str_eq(f[6], "-1");
     ck_assert_int_ne(atoi(f[7]), 0);
@@ -243,7 +216,7 @@ START_TEST(timeout_joblog_as_parallel)
     free(text);
     if (hc_parallel(&g, "--timeout", "1", "--joblog", log, "sleep", ":::", "10", "0.1",
                     NULL)) {
-        text = hc_slurp(fd);
+        text = nwstest_slurp(fd, NULL);
         ck_assert_msg(hc_joblog_line(text, 1, f), "parallel's joblog: %s", text);
         ck_assert_str_eq(f[6], "-1");
         ck_assert_int_eq(g.rc, r.rc);

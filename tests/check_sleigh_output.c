@@ -60,35 +60,6 @@ sout_teardown(void)
         fprintf(stderr, "cannot remove %s\n", sout_dir);
 }
 
-/* A new unlinked temporary file. */
-static int
-sout_tmpfile(void)
-{
-    char path[] = "/tmp/nwstest.sout.f.XXXXXX";
-    int  fd = mkstemp(path);
-
-    ck_assert_int_ge(fd, 0);
-    unlink(path);
-    return fd;
-}
-
-/* All of fd from its start: a new buffer (NUL-terminated), *len bytes. */
-static char *
-sout_slurp(int fd, size_t *len)
-{
-    struct stat st;
-    char       *p;
-
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    p = malloc((size_t)st.st_size + 1);
-    ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
-    p[st.st_size] = '\0';
-    if (len != NULL)
-        *len = (size_t)st.st_size;
-    return p;
-}
-
 /*
  * Runs argv (NULL-terminated; argv[0] a path) with stdin holding inlen
  * bytes of in, NWS_HOST/NWS_PORT naming the fixture's server.
@@ -96,7 +67,8 @@ sout_slurp(int fd, size_t *len)
 static void
 sout_exec(struct sout_res *r, const char *in, size_t inlen, char *const *argv)
 {
-    int           fin = sout_tmpfile(), fout = sout_tmpfile(), ferr = sout_tmpfile(), st = 0;
+    int fin = nwstest_tmpfile(), fout = nwstest_tmpfile(), ferr = nwstest_tmpfile(),
+        st = 0;
     char          port[16];
     double        start = nwsp_mono();
     struct rusage ru;
@@ -132,8 +104,8 @@ sout_exec(struct sout_res *r, const char *in, size_t inlen, char *const *argv)
     }
     r->rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     r->maxrss_kb = ru.ru_maxrss;
-    r->out = sout_slurp(fout, &r->outlen);
-    r->err = sout_slurp(ferr, NULL);
+    r->out = nwstest_slurp(fout, &r->outlen);
+    r->err = nwstest_slurp(ferr, NULL);
     close(fin);
     close(fout);
     close(ferr);
@@ -360,7 +332,7 @@ START_TEST(max_output_cut_fails)
     sout_free(&r);
     /* The joblog's Exitval says it failed. */
     ck_assert_int_ge(fd = open(log, O_RDONLY), 0);
-    text = sout_slurp(fd, NULL);
+    text = nwstest_slurp(fd, NULL);
     close(fd);
     p = strstr(text, "\n1\t");
     ck_assert_msg(p != NULL, "%s", text);
@@ -426,7 +398,7 @@ START_TEST(api_spill_and_bytes)
     char               worker[512], *buf;
     uint64_t           len;
     size_t             n, i;
-    int                fd = sout_tmpfile();
+    int                fd = nwstest_tmpfile();
 
     nws_sleigh_options_init(&o);
     o.host = "127.0.0.1";
@@ -457,7 +429,7 @@ START_TEST(api_spill_and_bytes)
     free(buf);
     ck_assert_int_eq(nws_sleigh_output_fd(s, v, "stdout", fd, &len, &err), 0);
     ck_assert_uint_eq(len, 200000);
-    buf = sout_slurp(fd, &n);
+    buf = nwstest_slurp(fd, &n);
     ck_assert_uint_eq(n, 200000);
     for (i = 0; i < n && buf[i] == '\0'; i++)
         ;

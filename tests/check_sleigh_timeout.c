@@ -27,33 +27,6 @@ static struct nwstest_server to_srv;
 static char                  to_worker[512];
 static char                  to_module[512];
 
-/* Children of this process (zombies included), the server left out. */
-static int
-to_children(void)
-{
-    DIR           *d = opendir("/proc");
-    struct dirent *e;
-    char           path[300], buf[512], *p, state;
-    FILE          *fp;
-    int            n = 0, ppid;
-
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        if ((fp = fopen(path, "r")) == NULL)
-            continue;
-        if (fgets(buf, sizeof(buf), fp) != NULL && (p = strrchr(buf, ')')) != NULL &&
-            sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == getpid() &&
-            atoi(e->d_name) != to_srv.pid)
-            n++;
-        fclose(fp);
-    }
-    closedir(d);
-    return n;
-}
-
 static void
 to_setup(void)
 {
@@ -68,7 +41,7 @@ to_setup(void)
 static void
 to_teardown(void)
 {
-    int n = to_children();
+    int n = nwstest_children(getpid(), to_srv.pid, NULL, 0, 1);
 
     nwstest_server_stop(&to_srv);
     ck_assert_msg(n == 0, "%d processes left behind", n);

@@ -34,37 +34,10 @@ sw_setup(void)
              dir != NULL ? dir : "build/modules");
 }
 
-/* Children of this process, the server left out (zombies included). */
-static int
-sw_children(void)
-{
-    DIR           *d = opendir("/proc");
-    struct dirent *e;
-    char           path[300], buf[512], *p, state;
-    FILE          *fp;
-    int            n = 0, ppid;
-
-    ck_assert_ptr_nonnull(d);
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        if ((fp = fopen(path, "r")) == NULL)
-            continue;
-        if (fgets(buf, sizeof(buf), fp) != NULL && (p = strrchr(buf, ')')) != NULL &&
-            sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == getpid() &&
-            atoi(e->d_name) != sw_srv.pid)
-            n++;
-        fclose(fp);
-    }
-    closedir(d);
-    return n;
-}
-
 static void
 sw_teardown(void)
 {
-    int n = sw_children();
+    int n = nwstest_children(getpid(), sw_srv.pid, NULL, 0, 1);
 
     nwstest_server_stop(&sw_srv);
     ck_assert_msg(n == 0, "%d processes left behind", n);

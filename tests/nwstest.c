@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -303,4 +304,62 @@ nwstest_proc_holding(const char *s)
     }
     closedir(d);
     return (pid_t)found;
+}
+
+int
+nwstest_tmpfile(void)
+{
+    char path[] = "/tmp/nwstest.out.XXXXXX";
+    int  fd = mkstemp(path);
+
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    return fd;
+}
+
+char *
+nwstest_slurp(int fd, size_t *len)
+{
+    struct stat st;
+    char       *p;
+
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    p = malloc((size_t)st.st_size + 1);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
+    p[st.st_size] = '\0';
+    if (len != NULL)
+        *len = (size_t)st.st_size;
+    return p;
+}
+
+int
+nwstest_children(pid_t parent, pid_t except, pid_t *pids, int max, int zombies)
+{
+    DIR           *d = opendir("/proc");
+    struct dirent *e;
+    char           path[300], buf[512], *p, state;
+    FILE          *fp;
+    int            n = 0, ppid;
+    pid_t          pid;
+
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        if ((fp = fopen(path, "r")) == NULL)
+            continue;
+        pid = (pid_t)atoi(e->d_name);
+        if (fgets(buf, sizeof(buf), fp) != NULL && (p = strrchr(buf, ')')) != NULL &&
+            sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == parent &&
+            pid != except && (zombies || state != 'Z')) {
+            if (n < max)
+                pids[n] = pid;
+            n++;
+        }
+        fclose(fp);
+    }
+    closedir(d);
+    return n;
 }

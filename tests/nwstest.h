@@ -73,4 +73,20 @@ int nwstest_peer_closed(int fd, int timeout_ms);
  */
 pid_t nwstest_proc_holding(const char *s);
 
+/* A new unlinked temporary file, open read-write; fails the test if none. */
+int nwstest_tmpfile(void);
+
+/*
+ * All of fd from its start, in a new NUL-terminated buffer (the caller
+ * frees it); *len gets the size unless len is NULL.
+ */
+char *nwstest_slurp(int fd, size_t *len);
+
+/*
+ * The children of parent, except the process except (a test server, or 0),
+ * zombies counted only when zombies is set; the first max pids go to pids
+ * (which may be NULL when max is 0).  Returns how many.
+ */
+int nwstest_children(pid_t parent, pid_t except, pid_t *pids, int max, int zombies);
+
 #endif
