@@ -260,6 +260,10 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             idx = list != NULL ? list[pushed] : pushed;
             pushed++;
             args = sl_run_args(run, idx);
+            if (sl_xfer_args(run, idx, attempt, args) != 0) { /* its files first */
+                json_decref(args);
+                goto out;
+            }
             if (nmap == capmap) {
                 capmap = capmap != 0 ? capmap * 2 : 256;
                 map = sl_reallocarray(map, capmap, sizeof(*map));
@@ -307,6 +311,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 goto out;
             }
             idx = map[r.index];
+            sl_xfer_result(run, idx, attempt, &r); /* its files, before its output */
             if (r.error != NULL && strcmp(r.error, NWS_SLEIGH_HALTED) == 0) {
                 run->halted = 1; /* not run: neither done nor failed */
                 run->not_run++;
