@@ -133,8 +133,8 @@ nwsp_xfer_open(int dirfd, const char *rel, int flags, mode_t mode)
 int
 nwsp_xfer_unlink(int dirfd, const char *rel)
 {
-    char   why[64], last[NAME_MAX + 1], dir[PATH_MAX], *slash;
-    int    dfd, rc;
+    char why[64], last[NAME_MAX + 1], dir[PATH_MAX], *slash;
+    int  dfd, rc;
 
     if (nwsp_xfer_check(rel, why, sizeof(why)) != 0) {
         errno = EINVAL;

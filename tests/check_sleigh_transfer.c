@@ -39,7 +39,7 @@
 #define ST_RUN_TIMEOUT_S 90
 
 static struct nwstest_server st_srv;
-static char                  st_dir[128]; /* the master's directory */
+static char                  st_dir[128];  /* the master's directory */
 static char                  st_node[160]; /* the local workers' $TMPDIR */
 
 /* What one run of sleigh gave. */
@@ -50,8 +50,7 @@ struct st_res {
 };
 
 /* Runs a shell command; asserts it succeeded. */
-static void
-st_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void st_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void
 st_sh(const char *fmt, ...)
 {
@@ -65,8 +64,7 @@ st_sh(const char *fmt, ...)
 }
 
 /* The first line of what a shell command prints (new), or "". */
-static char *
-st_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *st_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *
 st_sh_out(const char *fmt, ...)
 {
@@ -243,12 +241,14 @@ START_TEST(trc_basefile_local)
     int           i;
 
     st_sh("mkdir -p '%s/in/deep' && printf '#!/bin/sh\\ncp \"$1\" \"$1.back\" && "
-          "md5sum < \"$1\" > \"$1.sum\" && pwd >> \"$1.sum\" && stat -c %%%%a . >> \"$1.sum\"\\n'"
+          "md5sum < \"$1\" > \"$1.sum\" && pwd >> \"$1.sum\" && stat -c %%%%a . >> "
+          "\"$1.sum\"\\n'"
           " > '%s/tool.sh' && chmod 755 '%s/tool.sh'",
           st_dir, st_dir, st_dir);
     for (i = 0; i < 12; i++) {
         snprintf(name, sizeof(name), "in/%sf%02d", i % 3 == 0 ? "deep/" : "", i);
-        st_make_file(name, 100000 + (size_t)i * 50000, (unsigned)i + 1); /* past the spool threshold too */
+        st_make_file(name, 100000 + (size_t)i * 50000,
+                     (unsigned)i + 1); /* past the spool threshold too */
     }
     st_sh("cd '%s' && ls in/f* in/deep/f* > list", st_dir);
     st_sleigh(&r, "-j", "3", "--bf", "tool.sh", "--trc", "{}.back", "--return", "{}.sum",
@@ -293,8 +293,8 @@ START_TEST(paths_refused)
 
     st_make_file("a", 10, 1);
     /* ".." and absolute returns: the element fails, its command never runs. */
-    st_sleigh(&r, "-j", "1", "--cleanup", "--return", "../escaped{}", "touch", "../escaped{}", ":::",
-              "1", NULL);
+    st_sleigh(&r, "-j", "1", "--cleanup", "--return", "../escaped{}", "touch",
+              "../escaped{}", ":::", "1", NULL);
     ck_assert_int_eq(r.rc, 1);
     ck_assert_ptr_nonnull(strstr(r.err, "\"..\""));
     snprintf(path, sizeof(path), "%s/../escaped1", st_dir);
@@ -306,19 +306,19 @@ START_TEST(paths_refused)
     ck_assert_ptr_nonnull(strstr(r.err, "absolute"));
     st_free(&r);
     /* An absolute transfer is refused; DIR/./NAME sends it as NAME. */
-    st_sleigh(&r, "-j", "1", "--cleanup", "--tf", "{}", "cat", "{}", ":::", "/etc/hostname",
-              NULL);
+    st_sleigh(&r, "-j", "1", "--cleanup", "--tf", "{}", "cat", "{}",
+              ":::", "/etc/hostname", NULL);
     ck_assert_int_eq(r.rc, 1);
     ck_assert_ptr_nonnull(strstr(r.err, "absolute"));
     st_free(&r);
-    st_sleigh(&r, "-j", "1", "--tf", "/etc/./{}", "--cleanup", "cat", "{}", ":::",
-              "hostname", NULL);
+    st_sleigh(&r, "-j", "1", "--tf", "/etc/./{}", "--cleanup", "cat", "{}",
+              ":::", "hostname", NULL);
     ck_assert_msg(r.rc == 0, "rc %d: %s", r.rc, r.err);
     ck_assert_ptr_nonnull(strstr(r.out, st_sh_out("cat /etc/hostname")));
     st_free(&r);
     /* A link the command makes does not lead the return out of its directory. */
-    st_sleigh(&r, "-j", "1", "--return", "link/{}", "--cleanup", "ln", "-s", "/etc", "link",
-              ":::", "hostname", NULL);
+    st_sleigh(&r, "-j", "1", "--return", "link/{}", "--cleanup", "ln", "-s", "/etc",
+              "link", ":::", "hostname", NULL);
     ck_assert_ptr_nonnull(strstr(r.err, "not on the worker"));
     snprintf(path, sizeof(path), "%s/link/hostname", st_dir);
     ck_assert_int_ne(stat(path, &st), 0);
@@ -335,8 +335,8 @@ START_TEST(large_file_streamed)
     /* 40 MB through a server allowed 24 MB: it can only go spooled, in pieces. */
     st_make_file("big", 40u << 20, 7);
     st_sleigh(&r, "-j", "1", "--trc", "{}.back", "--return", "hwm",
-              "cp {} {}.back; grep VmHWM /proc/$PPID/status | tr -dc 0-9 > hwm", ":::",
-              "big", NULL);
+              "cp {} {}.back; grep VmHWM /proc/$PPID/status | tr -dc 0-9 > hwm",
+              ":::", "big", NULL);
     ck_assert_msg(r.rc == 0, "rc %d: %s", r.rc, r.err);
     ck_assert(st_same("big", "big.back"));
     hwm = st_sh_out("cat '%s/hwm'", st_dir);
@@ -445,10 +445,11 @@ stn_hosts_up(void)
     char addr[32], alias[32];
     int  i;
 
-    ck_assert_int_eq(sshtest_sh("ip link add nwst-br type bridge && ip link set nwst-br up "
-                                "&& ip addr add 10.213.%d.1/24 dev nwst-br",
-                                stn_net),
-                     0);
+    ck_assert_int_eq(
+        sshtest_sh("ip link add nwst-br type bridge && ip link set nwst-br up "
+                   "&& ip addr add 10.213.%d.1/24 dev nwst-br",
+                   stn_net),
+        0);
     for (i = 1; i <= STN_HOSTS; i++) {
         snprintf(addr, sizeof(addr), "10.213.%d.%d", stn_net, 10 + i);
         ck_assert_msg(
@@ -460,7 +461,8 @@ stn_hosts_up(void)
                        i, i, i, i, i, i, addr, i) == 0,
             "cannot make host %d", i);
         snprintf(alias, sizeof(alias), "nwst-h%d", i);
-        ck_assert_msg(sshtest_sshd_start(&stn_env, &stn_sshd[i - 1], alias, addr, 22) == 0,
+        ck_assert_msg(sshtest_sshd_start(&stn_env, &stn_sshd[i - 1], alias, addr, 22) ==
+                          0,
                       "no sshd on %s", alias);
         ck_assert_int_eq(sshtest_known_host(&stn_env, addr, 22, NULL), 0);
         ck_assert_int_eq(sshtest_config_host(&stn_env, alias, addr, 22, NULL), 0);

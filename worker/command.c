@@ -326,7 +326,7 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     struct cmdout  out, err;
     struct pollfd  pfd[2];
     char         **argv, **envp, buf[65536], msg[160];
-    const char    *cwd = dir != NULL ? dir : json_string_value(json_object_get(task, "cwd"));
+    const char *cwd = dir != NULL ? dir : json_string_value(json_object_get(task, "cwd"));
     json_t        *jmax = json_object_get(task, "max_output"), *res;
     json_t        *jspill = json_object_get(task, "spill");
     double         timeout = json_number_value(json_object_get(task, "timeout"));

@@ -296,7 +296,8 @@ xfer_prepare(const struct worker *w, const json_t *task, const json_t *args,
     snprintf(j->xj_dir, sizeof(j->xj_dir), "%s/w%ld", node, w->w_rank);
     if (json_is_true(json_object_get(tr, "end"))) {
         xfer_end(node, j->xj_dir, j->xj_cleanup);
-        j->xj_result = json_pack("{s:i, s:s, s:s}", "status", 0, "stdout", "", "stderr", "");
+        j->xj_result =
+            json_pack("{s:i, s:s, s:s}", "status", 0, "stdout", "", "stderr", "");
         if (j->xj_result == NULL)
             goto nomem;
         return 0;
@@ -304,7 +305,8 @@ xfer_prepare(const struct worker *w, const json_t *task, const json_t *args,
     if (xfer_mkdir(node, why, sizeof(why)) != 0 ||
         xfer_mkdir(j->xj_dir, why, sizeof(why)) != 0 ||
         (j->xj_dirfd = xfer_open_dir(j->xj_dir, why, sizeof(why))) < 0 ||
-        xfer_bases(w, json_object_get(tr, "base"), node, j->xj_dirfd, why, sizeof(why)) != 0)
+        xfer_bases(w, json_object_get(tr, "base"), node, j->xj_dirfd, why, sizeof(why)) !=
+            0)
         goto fail;
     /* The element's own files: its nwsTransfer argument, taken out of the list. */
     if ((j->xj_args = json_array()) == NULL)
@@ -421,7 +423,7 @@ xfer_finish(const struct worker *w, struct xfer_job *j, json_t *res, char **erro
         }
     }
     return *error != NULL || i < json_array_size(json_object_get(j->xj_desc, "ret")) ? -1
-                                                                                    : 0;
+                                                                                     : 0;
 }
 
 void

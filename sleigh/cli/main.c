@@ -230,8 +230,8 @@ main(int argc, char **argv)
     run.started = nwsp_mono();
     if (remote)
         run.rank_nodes = sl_rank_nodes(run.s);
-    if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL || sl_xfer_init(&run) != 0 ||
-        sl_run_all(&run) != 0)
+    if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL ||
+        sl_xfer_init(&run) != 0 || sl_run_all(&run) != 0)
         rc = SL_EXIT_ERROR;
     else if (run.broken)
         rc = SL_EXIT_ERROR;

@@ -338,12 +338,13 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         case SL_OPT_CLEANUP:
         case SL_OPT_TRC:
         case SL_OPT_BASEFILE:
-            if (sl_xfer_opt(o, ch == SL_OPT_TRANSFERFILE ? "transferfile"
-                               : ch == SL_OPT_TRANSFER   ? "transfer"
-                               : ch == SL_OPT_RETURN     ? "return"
-                               : ch == SL_OPT_CLEANUP    ? "cleanup"
-                               : ch == SL_OPT_TRC        ? "trc"
-                                                         : "basefile",
+            if (sl_xfer_opt(o,
+                            ch == SL_OPT_TRANSFERFILE ? "transferfile"
+                            : ch == SL_OPT_TRANSFER   ? "transfer"
+                            : ch == SL_OPT_RETURN     ? "return"
+                            : ch == SL_OPT_CLEANUP    ? "cleanup"
+                            : ch == SL_OPT_TRC        ? "trc"
+                                                      : "basefile",
                             optarg) != 0)
                 return SL_EXIT_ERROR;
             break;

@@ -92,13 +92,13 @@ struct sl_opts {
     const char *arg_files[64];
     int         narg_files;
     /* Files to and from the workers (transfer.c). */
-    const char *xfer_in[32];   /* --transferfile (and --transfer: "{}") */
+    const char *xfer_in[32]; /* --transferfile (and --transfer: "{}") */
     int         nxfer_in;
-    const char *xfer_ret[32];  /* --return */
+    const char *xfer_ret[32]; /* --return */
     int         nxfer_ret;
     const char *xfer_base[32]; /* --basefile */
     int         nxfer_base;
-    int         xfer_cleanup;  /* --cleanup */
+    int         xfer_cleanup; /* --cleanup */
 };
 
 int  sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);

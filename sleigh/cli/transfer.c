@@ -59,9 +59,9 @@ struct sl_xfer {
     nws_ws         *ws;
     int             cwd; /* where returned files go */
     mode_t          umask;
-    unsigned        seq;     /* temporary file names */
-    struct sl_buf   path;    /* a filled template */
-    const char    **inputs;  /* an element's inputs */
+    unsigned        seq;      /* temporary file names */
+    struct sl_buf   path;     /* a filled template */
+    const char    **inputs;   /* an element's inputs */
     char            why[512]; /* why an element's files failed */
 };
 
@@ -121,7 +121,8 @@ sl_xfer_compile(struct sl_slot *slot, const char *text, size_t nsrc)
     for (;;) {
         n = *p != '\0' ? sl_placeholder(p, nsrc, &seg) : 0;
         if (*p == '\0' || n > 0) {
-            slot->segs = sl_reallocarray(slot->segs, slot->nsegs + 2, sizeof(*slot->segs));
+            slot->segs =
+                sl_reallocarray(slot->segs, slot->nsegs + 2, sizeof(*slot->segs));
             if (p > lit) {
                 memset(&slot->segs[slot->nsegs], 0, sizeof(seg));
                 slot->segs[slot->nsegs].kind = SL_SEG_TEXT;
@@ -235,8 +236,9 @@ sl_xfer_init(struct sl_run *run)
     for (i = 0; i < o->nxfer_base; i++) {
         rel = nwsp_xfer_rel(o->xfer_base[i]);
         if (nwsp_xfer_check(rel, why, sizeof(why)) != 0) {
-            sl_warnx("--basefile %s: %s (use DIR/./NAME to send an absolute file as NAME)",
-                     o->xfer_base[i], why);
+            sl_warnx(
+                "--basefile %s: %s (use DIR/./NAME to send an absolute file as NAME)",
+                o->xfer_base[i], why);
             json_decref(bases);
             return -1;
         }
@@ -397,8 +399,8 @@ sl_xfer_result(struct sl_run *run, size_t idx, long attempt, nws_sleigh_result *
         }
         if (sl_xfer_local(sl_xfer_fill(run, &x->ret[k], idx), local, sizeof(local), why,
                           sizeof(why)) != 0 ||
-            sl_xfer_receive(x, var, local, (int)json_integer_value(
-                                               json_object_get(rec, "mode"))) != 0)
+            sl_xfer_receive(x, var, local,
+                            (int)json_integer_value(json_object_get(rec, "mode"))) != 0)
             failed = 1;
     }
     if (failed) {
