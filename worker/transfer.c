@@ -193,6 +193,7 @@ xfer_bases(const struct worker *w, const json_t *bases, const char *node, int di
 {
     char        path[PATH_MAX];
     const char *rel, *var;
+    struct stat st;
     json_t     *b;
     size_t      i;
     int         lock, basefd, fd, rc = 0;
@@ -221,7 +222,16 @@ xfer_bases(const struct worker *w, const json_t *bases, const char *node, int di
             rc = -1;
             break;
         }
-        if ((fd = nwsp_xfer_open(basefd, rel, O_RDONLY, 0)) < 0) {
+        fd = nwsp_xfer_open(basefd, rel, O_RDONLY, 0);
+        if (fd >= 0 && json_is_integer(json_object_get(b, "bytes")) &&
+            (fstat(fd, &st) != 0 ||
+             st.st_size != (off_t)json_integer_value(json_object_get(b, "bytes")))) {
+            /* Cut short: a worker died fetching it.  Fetch it again. */
+            close(fd);
+            nwsp_xfer_unlink(basefd, rel);
+            fd = -1;
+        }
+        if (fd < 0) {
             if (xfer_fetch(w, var, basefd, rel,
                            (int)json_integer_value(json_object_get(b, "mode")), why,
                            len) != 0) {

@@ -192,8 +192,8 @@ sl_xfer_send(struct sl_xfer *x, const char *path, const char *var, const char *r
         return NULL;
     }
     close(fd);
-    return json_pack("{s:s, s:s, s:i}", "var", var, "path", rel, "mode",
-                     (int)(st.st_mode & 0777));
+    return json_pack("{s:s, s:s, s:i, s:I}", "var", var, "path", rel, "mode",
+                     (int)(st.st_mode & 0777), "bytes", (json_int_t)st.st_size);
 }
 
 int
