@@ -327,6 +327,26 @@ START_TEST(paths_refused)
 }
 END_TEST
 
+START_TEST(retried_input_sent_again)
+{
+    struct st_res r;
+    char          cmd[512];
+
+    /* The first attempt fails after writing a wrong result; the second gets the file anew. */
+    st_make_file("r", 300000, 3);
+    snprintf(
+        cmd, sizeof(cmd),
+        "if [ -e %s/tried ]; then cp {} {}.out; else touch %s/tried; echo bad > {}.out; "
+        "rm {}; exit 1; fi",
+        st_dir, st_dir);
+    st_sleigh(&r, "-j", "1", "--retries", "1", "--trc", "{}.out", cmd, ":::", "r", NULL);
+    ck_assert_msg(r.rc == 0, "rc %d: %s", r.rc, r.err);
+    ck_assert(st_same("r", "r.out"));
+    ck_assert_int_eq(st_entries(st_node), 0);
+    st_free(&r);
+}
+END_TEST
+
 START_TEST(large_file_streamed)
 {
     struct st_res r;
@@ -548,6 +568,7 @@ NWSTEST_SUITE(sleigh_transfer)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, trc_basefile_local);
     tcase_add_test(tc, paths_refused);
+    tcase_add_test(tc, retried_input_sent_again);
     tcase_add_test(tc, large_file_streamed);
     suite_add_tcase(s, tc);
     tc = tcase_create("netns");
