@@ -12,7 +12,8 @@
 # files of 1 MiB (BENCH_XFER_FILES, BENCH_XFER_KIB) with 2 jobs per host,
 # the command `cp {} {}.back`, and --trc {}.back: every file goes to a host,
 # its copy comes back, both are removed there.  Runs alternate (sleigh,
-# parallel, sleigh, ...), BENCH_XFER_RUNS each (default 3); the medians are
+# parallel, parallel --controlmaster, sleigh, ...), BENCH_XFER_RUNS each
+# (default 3); the medians are
 # shown, each run checked (every .back equal to its file).  Without root,
 # sshd, ip, rsync or parallel it prints a row saying why.
 set -u
@@ -129,6 +130,12 @@ for i in 1 2 3 4; do
     done
 done
 
+# One plain ssh round (login, `true`) for scale: parallel pays a few per job.
+t0=$(date +%s.%N)
+ssh -F "$W/ssh_config" nwst-h1 true
+t1=$(date +%s.%N)
+SSH1=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+
 mkdir -p "$W/m/in" "$W/remote"
 i=0
 while [ $i -lt "$NFILES" ]; do
@@ -148,12 +155,16 @@ one() {
             -a list cp '{}' '{}.back') >"$W/run.out" 2>&1
     else
         # --wd: the hosts share this file system; the remote side gets a
-        # directory of its own, as on separate machines.
-        (cd "$W/m" && parallel -S "$NODES_P" --ssh "ssh -F $W/ssh_config" \
+        # directory of its own, as on separate machines.  parallel-M: with
+        # its --controlmaster, one ssh connection per host carries the jobs.
+        M=''
+        [ "$1" = parallel-M ] && M=--controlmaster
+        (cd "$W/m" && parallel -S "$NODES_P" --ssh "ssh -F $W/ssh_config" $M \
             --wd "$W/remote" --trc '{}.back' -a list cp '{}' '{}.back') >"$W/run.out" 2>&1
     fi
     rc=$?
     t1=$(date +%s.%N)
+    cp "$W/run.out" "$OUT/transfer.$1.out"
     ok=$rc
     for f in "$W"/m/in/f*[0-9]; do
         cmp -s "$f" "$f.back" || ok=1
@@ -161,6 +172,7 @@ one() {
     if [ "$ok" != 0 ]; then
         echo "transfer.sh: $1 run failed (rc $rc):" >>"$OUT/nwsload.err"
         cat "$W/run.out" >>"$OUT/nwsload.err"
+        (cd "$W" && ls -lR m/in remote 2>&1 | head -20) >>"$OUT/nwsload.err"
         echo -
         return
     fi
@@ -169,11 +181,13 @@ one() {
 
 : >"$W/s.runs"
 : >"$W/p.runs"
+: >"$W/m.runs"
 LOAD0=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null)
 r=0
 while [ $r -lt "$RUNS" ]; do
     one sleigh >>"$W/s.runs"
     one parallel >>"$W/p.runs"
+    one parallel-M >>"$W/m.runs"
     r=$((r + 1))
 done
 med() {
@@ -186,12 +200,14 @@ med() {
 LOAD1=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null)
 s=$(med "$W/s.runs")
 p=$(med "$W/p.runs")
-echo "transfer files=$NFILES kib=$KIB sleigh_s=$(tr '\n' ' ' <"$W/s.runs")parallel_s=$(tr '\n' ' ' <"$W/p.runs")" \
+pm=$(med "$W/m.runs")
+echo "transfer files=$NFILES kib=$KIB ssh_true_s=$SSH1 sleigh_s=$(tr '\n' ' ' <"$W/s.runs")parallel_s=$(tr '\n' ' ' <"$W/p.runs")parallel_M_s=$(tr '\n' ' ' <"$W/m.runs")" \
     >>"$OUT/raw.txt"
-ratio=$(awk -v a="$p" -v b="$s" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }')
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo "$HEAD"
 echo "$SEP"
-echo "| wall time, median of $RUNS (runs: sleigh $(tr '\n' ' ' <"$W/s.runs")/ parallel $(tr '\n' ' ' <"$W/p.runs")) | $s | $p | $ratio |"
+echo "| \`parallel -S ... --trc\`: wall time, median of $RUNS (runs: sleigh $(tr '\n' ' ' <"$W/s.runs")/ parallel $(tr '\n' ' ' <"$W/p.runs")) | $s | $p | $(ratio "$p" "$s") |"
+echo "| the same with parallel's \`--controlmaster\` (runs: parallel $(tr '\n' ' ' <"$W/m.runs")) | $s | $pm | $(ratio "$pm" "$s") |"
 echo
 echo "Both tools on the same four hosts (network namespaces, an sshd each, 2 jobs per" \
     "host), alternating, in one run. sleigh starts its private nwsserver and its workers" \
@@ -199,5 +215,5 @@ echo "Both tools on the same four hosts (network namespaces, an sshd each, 2 job
     "mode); parallel runs one ssh per job and rsync over ssh for each file each way. The" \
     "wall time includes sleigh's start-up (ssh to each host, workers registered) and the" \
     "cleanup of the hosts. Ratio parallel/sleigh: above 1 is sleigh faster. Load" \
-    "average before / after: $LOAD0 / $LOAD1 (on this 2-core VM, parallel's share" \
-    "is mostly CPU: perl and an ssh handshake or three per job)."
+    "average before / after: $LOAD0 / $LOAD1; one plain \`ssh host true\` took" \
+    "$SSH1 s (parallel pays several ssh logins and a perl start per job)."
