@@ -12,8 +12,7 @@
 # files of 1 MiB (BENCH_XFER_FILES, BENCH_XFER_KIB) with 2 jobs per host,
 # the command `cp {} {}.back`, and --trc {}.back: every file goes to a host,
 # its copy comes back, both are removed there.  Runs alternate (sleigh,
-# parallel, parallel --controlmaster, sleigh, ...), BENCH_XFER_RUNS each
-# (default 3); the medians are
+# parallel, sleigh, ...), BENCH_XFER_RUNS each (default 3); the medians are
 # shown, each run checked (every .back equal to its file).  Without root,
 # sshd, ip, rsync or parallel it prints a row saying why.
 set -u
@@ -106,7 +105,7 @@ AllowTcpForwarding yes
 MaxStartups 100:30:200
 LogLevel ERROR
 EOF
-    ip netns exec "nwst-h$i" "$SSHD" -D -e -f "$W/sshd_config.$i" 2>/dev/null &
+    ip netns exec "nwst-h$i" "$SSHD" -D -e -f "$W/sshd_config.$i" 2>/dev/null 9>&- &
     PIDS="$PIDS $!"
     echo "$a $(cut -d' ' -f1,2 "$W/host.pub")" >>"$W/known_hosts"
     cat >>"$W/ssh_config" <<EOF
@@ -152,15 +151,14 @@ one() {
     if [ "$1" = sleigh ]; then
         (cd "$W/m" && env -u NWS_HOST NWS_PORT=1 "$BIN/sleigh" -S "$NODES_S" \
             --ssh-config "$W/ssh_config" --worker "$BIN/nws-worker" --trc '{}.back' \
-            -a list cp '{}' '{}.back') >"$W/run.out" 2>&1
+            -a list cp '{}' '{}.back') >"$W/run.out" 2>&1 9>&-
     else
         # --wd: the hosts share this file system; the remote side gets a
-        # directory of its own, as on separate machines.  parallel-M: with
-        # its --controlmaster, one ssh connection per host carries the jobs.
-        M=''
-        [ "$1" = parallel-M ] && M=--controlmaster
-        (cd "$W/m" && parallel -S "$NODES_P" --ssh "ssh -F $W/ssh_config" $M \
-            --wd "$W/remote" --trc '{}.back' -a list cp '{}' '{}.back') >"$W/run.out" 2>&1
+        # directory of its own, as on separate machines.  (Its
+        # --controlmaster is left out: here it lost files, rc 0, and left
+        # ssh masters running.)
+        (cd "$W/m" && parallel -S "$NODES_P" --ssh "ssh -F $W/ssh_config" \
+            --wd "$W/remote" --trc '{}.back' -a list cp '{}' '{}.back') >"$W/run.out" 2>&1 9>&-
     fi
     rc=$?
     t1=$(date +%s.%N)
@@ -181,13 +179,11 @@ one() {
 
 : >"$W/s.runs"
 : >"$W/p.runs"
-: >"$W/m.runs"
 LOAD0=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null)
 r=0
 while [ $r -lt "$RUNS" ]; do
     one sleigh >>"$W/s.runs"
     one parallel >>"$W/p.runs"
-    one parallel-M >>"$W/m.runs"
     r=$((r + 1))
 done
 med() {
@@ -200,14 +196,12 @@ med() {
 LOAD1=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null)
 s=$(med "$W/s.runs")
 p=$(med "$W/p.runs")
-pm=$(med "$W/m.runs")
-echo "transfer files=$NFILES kib=$KIB ssh_true_s=$SSH1 sleigh_s=$(tr '\n' ' ' <"$W/s.runs")parallel_s=$(tr '\n' ' ' <"$W/p.runs")parallel_M_s=$(tr '\n' ' ' <"$W/m.runs")" \
+echo "transfer files=$NFILES kib=$KIB ssh_true_s=$SSH1 sleigh_s=$(tr '\n' ' ' <"$W/s.runs")parallel_s=$(tr '\n' ' ' <"$W/p.runs")" \
     >>"$OUT/raw.txt"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo "$HEAD"
 echo "$SEP"
 echo "| \`parallel -S ... --trc\`: wall time, median of $RUNS (runs: sleigh $(tr '\n' ' ' <"$W/s.runs")/ parallel $(tr '\n' ' ' <"$W/p.runs")) | $s | $p | $(ratio "$p" "$s") |"
-echo "| the same with parallel's \`--controlmaster\` (runs: parallel $(tr '\n' ' ' <"$W/m.runs")) | $s | $pm | $(ratio "$pm" "$s") |"
 echo
 echo "Both tools on the same four hosts (network namespaces, an sshd each, 2 jobs per" \
     "host), alternating, in one run. sleigh starts its private nwsserver and its workers" \
