@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "nwstest.h"
+#include "sleighp.h"
 #include "sshtest.h"
 #include "util.h"
 
@@ -233,6 +234,45 @@ st_teardown(void)
     nwstest_server_stop(&st_srv);
     st_sh("rm -rf '%s' '%s'", st_dir, st_node);
 }
+
+START_TEST(path_rules)
+{
+    static const struct {
+        const char *path, *placed; /* placed NULL: refused */
+    } cases[] = {
+        {"a", "a"},
+        {"in/deep/f.txt", "in/deep/f.txt"},
+        {"./a", "./a"},
+        {"a//b", "a//b"},
+        {"/data/./in/a", "in/a"},
+        {"out/./x/y.o", "x/y.o"},
+        {"a..b/c..", "a..b/c.."},
+        {"/etc/passwd", NULL},
+        {"../up", NULL},
+        {"in/../../up", NULL},
+        {"in/..", NULL},
+        {"/data/./../up", NULL},
+        {"", NULL},
+        {"dir/", NULL},
+        {"dir/.", NULL},
+        {".", NULL},
+    };
+    char   why[64];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *rel = nwsp_xfer_rel(cases[i].path);
+        int         rc = nwsp_xfer_check(rel, why, sizeof(why));
+
+        if (cases[i].placed != NULL) {
+            ck_assert_msg(rc == 0, "%s refused: %s", cases[i].path, why);
+            ck_assert_str_eq(rel, cases[i].placed);
+        } else {
+            ck_assert_msg(rc != 0, "%s taken as %s", cases[i].path, rel);
+        }
+    }
+}
+END_TEST
 
 START_TEST(trc_basefile_local)
 {
@@ -566,6 +606,7 @@ NWSTEST_SUITE(sleigh_transfer)
 
     tcase_add_checked_fixture(tc, st_setup, st_teardown);
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, path_rules);
     tcase_add_test(tc, trc_basefile_local);
     tcase_add_test(tc, paths_refused);
     tcase_add_test(tc, retried_input_sent_again);
