@@ -562,9 +562,12 @@ START_TEST(netns_100_files)
     snprintf(nodes, sizeof(nodes), "nwst-h1:2,nwst-h2:2,nwst-h3:2,nwst-h4:2");
     /* st_srv is zeroed: sleigh's private server, which the workers reach through ssh. */
     t0 = sshtest_now();
+    st_sh("echo base > '%s/base.txt'", st_dir);
     st_sleigh(&r, "-S", nodes, "--ssh-config", stn_env.ssh_config, "--worker", wrapper,
-              "--trc", "{}.back", "--return", "{}.sum", "-a", "list",
-              "cp {} {}.back && md5sum < {} > {}.sum && pwd >> {}.sum", NULL);
+              "--bf", "base.txt", "--trc", "{}.back", "--return", "{}.sum", "-a", "list",
+              "cp {} {}.back && md5sum < {} > {}.sum && pwd >> {}.sum && "
+              "stat -c %i base.txt >> {}.sum",
+              NULL);
     t1 = sshtest_now();
     ck_assert_msg(r.rc == 0, "rc %d: %s", r.rc, r.err);
     for (i = 0; i < 100; i++) {
@@ -586,6 +589,13 @@ START_TEST(netns_100_files)
         cnt = st_sh_out("cat '%s'/in/*.sum | grep -c '^%s/nws-sleigh-'", st_dir, hostdir);
         if (atoi(cnt) > 0)
             hosts++;
+        free(cnt);
+        /* The basefile came once to the host: its workers all had the same file. */
+        cnt =
+            st_sh_out("cat '%s'/in/*.sum | paste - - - | grep '	%s/nws-sleigh-' | "
+                      "cut -f3 | sort -u | wc -l",
+                      st_dir, hostdir);
+        ck_assert_msg(atoi(cnt) == 1, "%s: %s copies of the basefile", hostdir, cnt);
         free(cnt);
         ck_assert_msg(st_entries(hostdir) == 0, "%s keeps %d entries", hostdir,
                       st_entries(hostdir));
