@@ -227,6 +227,11 @@ check: deps-test all
 bench: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/run.sh $(abspath $(B))
 
+# The files-to-remote-nodes row alone (root: network namespaces, sshd).
+.PHONY: bench-transfer
+bench-transfer: deps-bench all
+	sh bench/transfer.sh $(abspath $(B)/bin) $(abspath bench/out)
+
 # Fuzzing: clang's libFuzzer with ASan and UBSan, in build-fuzz/.  Each
 # harness runs FUZZ_SECONDS on build-fuzz/corpus/<name> (where it keeps what
 # it finds), fuzz/corpus/<name> (the seeds) and tests/data/fuzz-regressions/

@@ -230,7 +230,8 @@ main(int argc, char **argv)
     run.started = nwsp_mono();
     if (remote)
         run.rank_nodes = sl_rank_nodes(run.s);
-    if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL || sl_run_all(&run) != 0)
+    if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL ||
+        sl_xfer_init(&run) != 0 || sl_run_all(&run) != 0)
         rc = SL_EXIT_ERROR;
     else if (run.broken)
         rc = SL_EXIT_ERROR;
@@ -243,6 +244,8 @@ main(int argc, char **argv)
                    (in.total > 0 ? in.total : 1));
     else
         rc = run.failed > SL_EXIT_MAX_FAILED ? SL_EXIT_MAX_FAILED : (int)run.failed;
+    if (sl_xfer_end(&run) != 0 && rc == 0)
+        rc = SL_EXIT_ERROR;
     json_decref(run.task);
     json_decref(run.fixed);
     json_decref(run.rank_nodes);

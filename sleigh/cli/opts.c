@@ -68,6 +68,14 @@ sl_usage(FILE *fp)
         "      --ssh-timeout SECS  for a node to connect and start (30)\n"
         "      --partial         go on with the nodes that started\n"
         "      --worker PATH     nws-worker on the nodes (default: on their PATH)\n"
+        "Files to and from the workers, through the server (GNU parallel's):\n"
+        "      --transferfile FILE, --tf FILE  send FILE (placeholders filled, e.g.\n"
+        "                        {}) to the worker's private directory, where the\n"
+        "                        command runs;  --transfer  the same as --tf {}\n"
+        "      --return FILE     bring FILE back into this directory after the job\n"
+        "      --cleanup         remove sent and returned files on the node\n"
+        "      --trc FILE        --transfer --return FILE --cleanup\n"
+        "      --basefile FILE, --bf FILE  send FILE once per node for the whole run\n"
         "  -h, --help            this text;  -V, --version  the version\n"
         "\n"
         "Exit status: the number of inputs whose command failed (at most 101),\n"
@@ -101,7 +109,14 @@ enum {
     SL_OPT_ACCEPT_NEW,
     SL_OPT_PARTIAL,
     SL_OPT_SSH_TIMEOUT,
-    SL_OPT_WORKER
+    SL_OPT_WORKER,
+    /* Files to and from the workers (transfer.c). */
+    SL_OPT_TRANSFERFILE,
+    SL_OPT_TRANSFER,
+    SL_OPT_RETURN,
+    SL_OPT_CLEANUP,
+    SL_OPT_TRC,
+    SL_OPT_BASEFILE
 };
 
 /*
@@ -148,6 +163,15 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         {"partial", no_argument, NULL, SL_OPT_PARTIAL},
         {"ssh-timeout", required_argument, NULL, SL_OPT_SSH_TIMEOUT},
         {"worker", required_argument, NULL, SL_OPT_WORKER},
+        /* Files to and from the workers (transfer.c). */
+        {"transferfile", required_argument, NULL, SL_OPT_TRANSFERFILE},
+        {"tf", required_argument, NULL, SL_OPT_TRANSFERFILE},
+        {"transfer", no_argument, NULL, SL_OPT_TRANSFER},
+        {"return", required_argument, NULL, SL_OPT_RETURN},
+        {"cleanup", no_argument, NULL, SL_OPT_CLEANUP},
+        {"trc", required_argument, NULL, SL_OPT_TRC},
+        {"basefile", required_argument, NULL, SL_OPT_BASEFILE},
+        {"bf", required_argument, NULL, SL_OPT_BASEFILE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -306,6 +330,23 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
             break;
         case SL_OPT_WORKER:
             o->worker = optarg;
+            break;
+        /* Files to and from the workers (transfer.c). */
+        case SL_OPT_TRANSFERFILE:
+        case SL_OPT_TRANSFER:
+        case SL_OPT_RETURN:
+        case SL_OPT_CLEANUP:
+        case SL_OPT_TRC:
+        case SL_OPT_BASEFILE:
+            if (sl_xfer_opt(o,
+                            ch == SL_OPT_TRANSFERFILE ? "transferfile"
+                            : ch == SL_OPT_TRANSFER   ? "transfer"
+                            : ch == SL_OPT_RETURN     ? "return"
+                            : ch == SL_OPT_CLEANUP    ? "cleanup"
+                            : ch == SL_OPT_TRC        ? "trc"
+                                                      : "basefile",
+                            optarg) != 0)
+                return SL_EXIT_ERROR;
             break;
         case 'h':
             sl_usage(stdout);

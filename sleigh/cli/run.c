@@ -243,6 +243,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     window = (size_t)run->workers * eo.chunk * 4 + eo.chunk;
     if (window < 64)
         window = 64;
+    if (run->xfer != NULL) /* a queued input holds its files on the server: fewer */
+        window = (size_t)run->workers * eo.chunk * 2;
     p = nws_sleigh_each_elem_async(run->s, run->task, NULL, run->fixed, &eo, &err);
     if (p == NULL) {
         sl_warnx("cannot start the batch: %s",
@@ -260,6 +262,10 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             idx = list != NULL ? list[pushed] : pushed;
             pushed++;
             args = sl_run_args(run, idx);
+            if (sl_xfer_args(run, idx, attempt, args) != 0) { /* its files first */
+                json_decref(args);
+                goto out;
+            }
             if (nmap == capmap) {
                 capmap = capmap != 0 ? capmap * 2 : 256;
                 map = sl_reallocarray(map, capmap, sizeof(*map));
@@ -307,6 +313,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 goto out;
             }
             idx = map[r.index];
+            sl_xfer_result(run, idx, attempt, &r); /* its files, before its output */
             if (r.error != NULL && strcmp(r.error, NWS_SLEIGH_HALTED) == 0) {
                 run->halted = 1; /* not run: neither done nor failed */
                 run->not_run++;

@@ -91,6 +91,14 @@ struct sl_opts {
     const char *worker;         /* --worker: nws-worker on the nodes */
     const char *arg_files[64];
     int         narg_files;
+    /* Files to and from the workers (transfer.c). */
+    const char *xfer_in[32]; /* --transferfile (and --transfer: "{}") */
+    int         nxfer_in;
+    const char *xfer_ret[32]; /* --return */
+    int         nxfer_ret;
+    const char *xfer_base[32]; /* --basefile */
+    int         nxfer_base;
+    int         xfer_cleanup; /* --cleanup */
 };
 
 int  sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);
@@ -232,6 +240,7 @@ struct sl_run {
     char             hostname[256];
     FILE            *joblog;
     json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
+    struct sl_xfer  *xfer;       /* files to and from the workers, or NULL */
 
     /* Element bookkeeping. */
     size_t           done;   /* elements finished for good */
@@ -260,5 +269,24 @@ struct sl_run {
 void sl_signals(void);
 int  sl_run_all(struct sl_run *run);
 int  sl_dry_run(struct sl_run *run);
+
+/*
+ * transfer.c: files to and from the workers, through the server
+ * (--transferfile, --return, --cleanup, --basefile).  sl_xfer_opt takes
+ * one of those options (name without "--"); 0, or -1 (message printed).
+ * sl_xfer_init stores the basefiles and marks run->task (nothing to do
+ * without those options: run->xfer stays NULL); sl_xfer_args stores
+ * element idx's files for its attempt and adds their record to args;
+ * sl_xfer_result deletes them once the result r is in and writes the
+ * returned files (if r is the element's last attempt: retries say) or
+ * drops them, making r an error when that fails; sl_xfer_end cleans the
+ * nodes (--cleanup) and frees.  0, or -1 (message printed).
+ */
+struct sl_xfer;
+int  sl_xfer_opt(struct sl_opts *o, const char *name, const char *arg);
+int  sl_xfer_init(struct sl_run *run);
+int  sl_xfer_args(struct sl_run *run, size_t idx, long attempt, json_t *args);
+void sl_xfer_result(struct sl_run *run, size_t idx, long attempt, nws_sleigh_result *r);
+int  sl_xfer_end(struct sl_run *run);
 
 #endif
