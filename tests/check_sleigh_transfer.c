@@ -325,6 +325,32 @@ START_TEST(trc_basefile_local)
 }
 END_TEST
 
+/*
+ * An input file with the name of a basefile replaces the link to the node's
+ * copy in that worker's directory, as it would replace the basefile under
+ * parallel; it must not write through the link into the node's copy, which
+ * the node's other workers share.
+ */
+START_TEST(input_named_as_a_basefile)
+{
+    struct st_res r;
+    char         *base;
+
+    st_sh("mkdir -p '%s/in' && printf BASE > '%s/base.txt' && printf INPUT > "
+          "'%s/in/base.txt' "
+          "&& printf x > '%s/x1'",
+          st_dir, st_dir, st_dir, st_dir);
+    st_sleigh(&r, "-j", "1", "-k", "--bf", "base.txt", "--transferfile", "{}",
+              "cat base.txt; echo; : {}", ":::", "x1", "in/./base.txt", NULL);
+    ck_assert_msg(r.rc == 0, "rc %d: %s", r.rc, r.err);
+    ck_assert_str_eq(r.out, "BASE\nINPUT\n");
+    st_free(&r);
+    base = st_sh_out("cat '%s'/*/base/base.txt", st_node);
+    ck_assert_str_eq(base, "BASE");
+    free(base);
+}
+END_TEST
+
 START_TEST(paths_refused)
 {
     struct st_res r;
@@ -619,6 +645,7 @@ NWSTEST_SUITE(sleigh_transfer)
     tcase_add_test(tc, path_rules);
     tcase_add_test(tc, trc_basefile_local);
     tcase_add_test(tc, paths_refused);
+    tcase_add_test(tc, input_named_as_a_basefile);
     tcase_add_test(tc, retried_input_sent_again);
     tcase_add_test(tc, large_file_streamed);
     suite_add_tcase(s, tc);

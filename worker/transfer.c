@@ -159,7 +159,12 @@ xfer_fetch(const struct worker *w, const char *var, int dirfd, const char *rel, 
     nws_ws   *ws;
     int       fd, rc;
 
-    if ((fd = nwsp_xfer_open(dirfd, rel, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0) {
+    /*
+     * A new file, never an existing one truncated: the name may be a hard
+     * link to the node's copy of a basefile, which other workers share.
+     */
+    nwsp_xfer_unlink(dirfd, rel);
+    if ((fd = nwsp_xfer_open(dirfd, rel, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0) {
         snprintf(why, len, "cannot make %s: %s", rel, strerror(errno));
         return -1;
     }
