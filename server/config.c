@@ -286,10 +286,3 @@ config_parsed(void)
 {
     config_parsing = 0;
 }
-
-/* The file given with --config, or NULL. */
-const char *
-config_file(void)
-{
-    return config_path;
-}

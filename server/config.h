@@ -9,9 +9,8 @@
 #include <getopt.h>
 
 /* config.c */
-int         config_expand(int *argc, char ***argv, const struct option *longopts);
-void        config_parsed(void);
-const char *config_file(void);
+int  config_expand(int *argc, char ***argv, const struct option *longopts);
+void config_parsed(void);
 
 /* notify.c */
 int notify_send(const char *state);
