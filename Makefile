@@ -356,6 +356,16 @@ deb:
 	    $(DEB_DIR)/nws_$(VERSION)_$$(dpkg-architecture -qDEB_HOST_ARCH).changes
 	@ls -1 $(DEB_DIR)/*.deb
 
+# libnws0's ABI is listed in debian/libnws0.symbols: a build that loses one
+# of its symbols fails (a new one only warns).  After a deliberate change,
+# `make deb-symbols` rewrites the list from the last make deb (a removed
+# symbol also wants a new SONAME: libnws.so.1, package libnws1).
+.PHONY: deb-symbols
+deb-symbols:
+	{ echo 'libnws.so.0 libnws0 #MINVER#'; echo '* Build-Depends-Package: libnws-dev'; \
+	  dpkg-gensymbols -q -plibnws0 -P$(DEB_DIR)/nws-$(VERSION)/debian/libnws0 -v$(VERSION) -O | \
+	  grep '^ [^#]'; } > debian/libnws0.symbols
+
 # make deb-test: make deb in a brand-new Debian 12 (../shared/tools/fresh-debian,
 # as root), on a clean clone of the committed HEAD, then install the packages
 # with apt and run them (.ci/deb-test).  Minutes: not part of make check; CI
