@@ -235,24 +235,25 @@ sl_stream_hold(struct sl_run *run, struct sl_done *d)
 }
 
 /*
- * Prints one stream of d to fd (1: stdout, 2: stderr): the part stored
- * apart (from the server or a temp file), then the part in memory.
- * Returns -1 if writing to fd failed (the rest is dropped), else 0.
+ * Writes one stream of d (which: 1 stdout, 2 stderr) to fd, each line
+ * prefixed with tag if it is not NULL: the part stored apart (from the
+ * server or a temp file), then the part in memory.  fd -1: the stream is
+ * dropped.  Returns -1 if writing to fd failed (the rest is dropped), else 0.
  */
 static int
-sl_print_stream(struct sl_run *run, struct sl_done *d, int fd)
+sl_write_stream(struct sl_run *run, struct sl_done *d, int which, int fd, const char *tag)
 {
-    const char *name = fd == 1 ? "stdout" : "stderr";
-    int         tmp = fd == 1 ? d->outfd : d->errfd, gone = fd == 1 && run->broken;
-    const char *mem = fd == 1 ? d->out : d->err;
-    size_t      len = fd == 1 ? d->outlen : d->errlen;
+    const char *name = which == 1 ? "stdout" : "stderr";
+    int         tmp = which == 1 ? d->outfd : d->errfd, gone = fd < 0;
+    const char *mem = which == 1 ? d->out : d->err;
+    size_t      len = which == 1 ? d->outlen : d->errlen;
     nws_error   err;
     int         rc = 0;
 
     if (tmp == -1 && d->val != NULL && sl_stream_apart(d->val, name)) {
         if (gone) {
             nws_sleigh_output_fd(run->s, d->val, name, -1, NULL, NULL);
-        } else if (d->tag != NULL) {
+        } else if (tag != NULL) {
             tmp = sl_stream_to_file(run, d->val, name, 0);
         } else if (nws_sleigh_output_fd(run->s, d->val, name, fd, NULL, &err) != 0) {
             if (err.code == NWS_ERR_IO)
@@ -263,17 +264,44 @@ sl_print_stream(struct sl_run *run, struct sl_done *d, int fd)
         }
     }
     if (tmp >= 0) {
-        if (!gone && rc == 0 && sl_emit_file(fd, tmp, d->tag) != 0)
+        if (!gone && rc == 0 && sl_emit_file(fd, tmp, tag) != 0)
             rc = -1;
         close(tmp);
-        if (fd == 1)
+        if (which == 1)
             d->outfd = -1;
         else
             d->errfd = -1;
     }
-    if (!gone && rc == 0 && len > 0 && sl_emit(fd, mem, len, d->tag) != 0)
+    if (!gone && rc == 0 && len > 0 && sl_emit(fd, mem, len, tag) != 0)
         rc = -1;
     return rc;
+}
+
+/* Prints one stream of d to fd (1: stdout, 2: stderr); as sl_write_stream. */
+static int
+sl_print_stream(struct sl_run *run, struct sl_done *d, int fd)
+{
+    return sl_write_stream(run, d, fd, fd == 1 && run->broken ? -1 : fd, d->tag);
+}
+
+/* Writes d's stream which (1, 2) to file fd (--results, --files); 0, or -1. */
+int
+sl_save_stream(struct sl_run *run, struct sl_done *d, int which, int fd)
+{
+    return sl_write_stream(run, d, which, fd, NULL);
+}
+
+/* Frees d. */
+static void
+sl_done_free(struct sl_done *d)
+{
+    json_decref(d->val);
+    free(d->out);
+    free(d->err);
+    free(d->cmd);
+    free(d->tag);
+    free(d->rdir);
+    free(d);
 }
 
 /* Prints an element's command (-v), stdout and stderr, and frees d. */
@@ -284,15 +312,17 @@ sl_print(struct sl_run *run, struct sl_done *d)
     if (!run->broken && d->cmd != NULL &&
         (sl_write_all(1, d->cmd, strlen(d->cmd)) != 0 || sl_write_all(1, "\n", 1) != 0))
         run->broken = 1;
+    if (run->o->results != NULL || run->o->files) {
+        /* The output goes to files; --files prints their names instead. */
+        if (sl_results_write(run, d) != 0)
+            run->broken = 1;
+        sl_done_free(d);
+        return;
+    }
     if (sl_print_stream(run, d, 1) != 0)
         run->broken = 1;
     sl_print_stream(run, d, 2);
-    json_decref(d->val);
-    free(d->out);
-    free(d->err);
-    free(d->cmd);
-    free(d->tag);
-    free(d);
+    sl_done_free(d);
 }
 
 /* Hands d (element idx) to the output: now, or when its turn comes (-k). */

@@ -138,17 +138,23 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         sl_one_line(cmd.p);
         snprintf(rk, sizeof(rk), "%d", r->rank);
         host = json_string_value(json_object_get(run->rank_nodes, rk));
-        fprintf(run->joblog, "%zu\t%s/%d\t%.3f\t%.3f\t0\t%zu\t%ld\t%ld\t%s\n", idx + 1,
-                host ? host : run->hostname, r->rank, start, secs,
-                d->outlen + d->errlen + sl_stream_bytes(v, "stdout") +
-                    sl_stream_bytes(v, "stderr"),
-                status == 0 && r->error != NULL ? 1 : status, sig, cmd.p);
-        fflush(run->joblog);
+        /* As parallel: killed by a signal is Exitval 0 and the signal; a
+         * timeout is -1 and the signal; no result at all (the command never
+         * ran, or its worker died) is -1. */
+        sl_joblog_line(run, idx, host, r->rank, start, secs,
+                       d->outlen + sl_stream_bytes(v, "stdout"),
+                       sig != 0 && !timed_out          ? 0
+                       : status == 0 && r->error != NULL ? 1
+                                                         : status,
+                       sig, cmd.p);
     }
     if (run->o->verbose)
         d->cmd = sl_strdup(cmd.p);
-    if (run->o->tag)
+    if (run->o->tagstring != NULL)
+        d->tag = sl_results_tag(run, idx, r->rank);
+    else if (run->o->tag)
         d->tag = sl_run_inputs(run, idx);
+    sl_results_name(run, idx, d);
     free(cmd.p);
     run->done++;
     if (r->error != NULL && run->failed++ == 0)
@@ -231,6 +237,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     size_t               window;
     double               quiet_since = nwsp_mono();
     int                  ended = 0, rc = -1, more, got;
+    long                 pace_ms = 0, wait_ms;
     json_t              *args;
 
     memset(&eo, 0, sizeof(eo));
@@ -243,6 +250,11 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     window = (size_t)run->workers * eo.chunk * 4 + eo.chunk;
     if (window < 64)
         window = 64;
+    if (sl_pace_active(run)) {
+        /* Paced starts: a task pushed is a task a free worker starts now. */
+        eo.load_factor = 1;
+        window = (size_t)run->workers * eo.chunk;
+    }
     p = nws_sleigh_each_elem_async(run->s, run->task, NULL, run->fixed, &eo, &err);
     if (p == NULL) {
         sl_warnx("cannot start the batch: %s",
@@ -253,12 +265,21 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         if (sl_interrupted || run->broken)
             goto out;
         /* Feed: push what input there is, up to the window. */
+        pace_ms = 0;
         for (;;) {
             more = list != NULL ? pushed < n : pushed < run->in->total;
             if (ended || !more || nmap - collected >= window || run->halted)
                 break;
             idx = list != NULL ? list[pushed] : pushed;
+            if (list == NULL && sl_resume_skip(run, idx)) {
+                pushed++; /* --resume: done in an earlier run */
+                run->skipped++;
+                continue;
+            }
+            if (sl_pace_active(run) && (pace_ms = sl_pace_wait_ms(run)) > 0)
+                break;
             pushed++;
+            sl_pace_started(run);
             args = sl_run_args(run, idx);
             if (nmap == capmap) {
                 capmap = capmap != 0 ? capmap * 2 : 256;
@@ -288,9 +309,10 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             ended = 1;
         }
         /* Collect. */
-        got = nws_sleigh_pending_next(
-            p, &r, ended || !run->in->streaming || run->in->eof ? SL_IDLE_MS : SL_POLL_MS,
-            &err);
+        wait_ms = ended || !run->in->streaming || run->in->eof ? SL_IDLE_MS : SL_POLL_MS;
+        if (pace_ms > 0 && pace_ms < wait_ms)
+            wait_ms = pace_ms; /* the next start is due sooner */
+        got = nws_sleigh_pending_next(p, &r, (int)wait_ms, &err);
         if (got == 0)
             break;
         if (got < 0) {
@@ -317,6 +339,12 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 sl_finish(run, idx, &r);
             }
         } else {
+            if (pace_ms > 0 && nmap == collected) {
+                /* Nothing out to wait for: sleep until the next start is due. */
+                struct timespec ts = {pace_ms / 1000, pace_ms % 1000 * 1000000L};
+
+                nanosleep(&ts, NULL);
+            }
             /* Nothing came: wait a little for stdin instead. */
             if (list == NULL && run->in->streaming && !run->in->eof &&
                 run->in->total - pushed < SL_READ_AHEAD)
