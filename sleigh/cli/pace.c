@@ -26,8 +26,8 @@
 #include "sl.h"
 #include "util.h"
 
-#define SL_PACE_CHECK_MS 100   /* a new look at the load or memory after this */
-#define SL_PACE_JOBS_MAX 4096  /* -j 0's ceiling whatever the limits say */
+#define SL_PACE_CHECK_MS 100        /* a new look at the load or memory after this */
+#define SL_PACE_JOBS_MAX 4096       /* -j 0's ceiling whatever the limits say */
 #define SL_PF_KTHREAD    0x00200000 /* /proc/PID/stat flags: a kernel thread */
 
 /*
@@ -170,7 +170,8 @@ sl_pace_load(void)
             for (p += 3, i = 0; i < 5 && p != NULL; i++)
                 p = strchr(p + 1, ' ');
             flags = p != NULL ? strtoul(p + 1, NULL, 10) : 0;
-            if ((state == 'R' || state == 'D' || state == 'O') && !(flags & SL_PF_KTHREAD))
+            if ((state == 'R' || state == 'D' || state == 'O') &&
+                !(flags & SL_PF_KTHREAD))
                 n++;
         }
         closedir(task);
@@ -260,7 +261,8 @@ sl_pace_wait_ms(struct sl_run *run)
     if (run->o->delay > 0 && run->last_start > 0 &&
         (left = run->last_start + run->o->delay - now) > 0)
         return (long)(left * 1000) + 1;
-    if (run->load_max > 0 && ((load = sl_pace_load()) < 0 || (double)load >= run->load_max))
+    if (run->load_max > 0 &&
+        ((load = sl_pace_load()) < 0 || (double)load >= run->load_max))
         return SL_PACE_CHECK_MS;
     if (run->o->memfree > 0 &&
         ((mem = sl_pace_memfree()) < 0 || mem < (double)run->o->memfree))

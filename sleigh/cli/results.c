@@ -500,8 +500,9 @@ sl_joblog_open(struct sl_run *run)
         return -1;
     }
     if (!append) {
-        fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n",
-              run->joblog);
+        fputs(
+            "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n",
+            run->joblog);
         fflush(run->joblog);
     }
     return 0;
@@ -511,10 +512,10 @@ sl_joblog_open(struct sl_run *run)
 int
 sl_resume_skip(const struct sl_run *run, size_t idx)
 {
-    struct stat st;
+    struct stat   st;
     struct sl_buf b = {0};
-    char       *name;
-    int         done;
+    char         *name;
+    int           done;
 
     if (!run->o->resume && !run->o->resume_failed)
         return 0;

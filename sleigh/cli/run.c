@@ -143,7 +143,7 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
          * ran, or its worker died) is -1. */
         sl_joblog_line(run, idx, host, r->rank, start, secs,
                        d->outlen + sl_stream_bytes(v, "stdout"),
-                       sig != 0 && !timed_out          ? 0
+                       sig != 0 && !timed_out            ? 0
                        : status == 0 && r->error != NULL ? 1
                                                          : status,
                        sig, cmd.p);

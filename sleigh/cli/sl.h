@@ -93,19 +93,17 @@ struct sl_opts {
     const char *arg_files[64];
     int         narg_files;
     /* Jobs and output as GNU parallel (pout, issue 17; opts.c's pout block). */
-    int         jobs_max;       /* -j 0: as many workers as can be */
-    double      delay;          /* --delay: seconds between job starts */
-    uint64_t    memfree;        /* --memfree: bytes MemAvailable must have; 0: no check */
-    const char *load;           /* --load as given (as -j: N, N%, +N, -N) */
-    const char *results;        /* --results DIR or name template */
-    int         files;          /* --files: print output file names */
-    const char *tagstring;      /* --tagstring STR */
-    int         line_buffer;    /* --line-buffer */
-    int         ungroup;        /* --ungroup, -u */
-    int         eta;            /* --eta */
-    int         resume;         /* --resume */
-    int         resume_failed;  /* --resume-failed */
-    int         joblog_append;  /* --joblog +FILE */
+    double      delay;         /* --delay: seconds between job starts */
+    uint64_t    memfree;       /* --memfree: bytes MemAvailable must have; 0: no check */
+    const char *load;          /* --load as given (as -j: N, N%, +N, -N) */
+    const char *results;       /* --results DIR or name template */
+    int         files;         /* --files: print output file names */
+    const char *tagstring;     /* --tagstring STR */
+    int         line_buffer;   /* --line-buffer */
+    int         ungroup;       /* --ungroup, -u */
+    int         eta;           /* --eta */
+    int         resume;        /* --resume */
+    int         resume_failed; /* --resume-failed */
 };
 
 int  sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);
@@ -235,9 +233,9 @@ struct sl_done {
     json_t *val;       /* the result, while a stream of it is still on the server */
     int     outfd, errfd; /* -k: a stream moved to a temp file; -1 none, -2 lost */
     char  *cmd; /* -v: the command line */
-    char  *tag; /* --tag: the inputs; --tagstring: its text */
-    size_t idx; /* the element (--results, --files) */
-    char  *rdir; /* --results: the element's name (directory or file) */
+    char   *tag; /* --tag: the inputs; --tagstring: its text */
+    size_t  idx; /* the element (--results, --files) */
+    char   *rdir; /* --results: the element's name (directory or file) */
 };
 
 struct sl_run {
@@ -287,25 +285,25 @@ struct sl_run {
 };
 
 /* pace.c: when the next job may start (-j 0, --delay, --load, --memfree). */
-int    sl_pace_parse_duration(const char *s, double *out);
-int    sl_pace_parse_units(const char *s, double *out);
-long   sl_pace_jobs_max(void);
-int    sl_pace_setup(struct sl_run *run);
-long   sl_pace_wait_ms(struct sl_run *run);
-int    sl_pace_active(const struct sl_run *run);
-void   sl_pace_started(struct sl_run *run);
+int  sl_pace_parse_duration(const char *s, double *out);
+int  sl_pace_parse_units(const char *s, double *out);
+long sl_pace_jobs_max(void);
+int  sl_pace_setup(struct sl_run *run);
+long sl_pace_wait_ms(struct sl_run *run);
+int  sl_pace_active(const struct sl_run *run);
+void sl_pace_started(struct sl_run *run);
 
 /* results.c: --results, --files, --tagstring, --joblog's values, --resume. */
-int    sl_results_setup(struct sl_run *run);
-void   sl_results_free(struct sl_run *run);
-char  *sl_results_tag(struct sl_run *run, size_t idx, int rank);
-void   sl_results_name(struct sl_run *run, size_t idx, struct sl_done *d);
-int    sl_results_write(struct sl_run *run, struct sl_done *d);
-int    sl_joblog_open(struct sl_run *run);
-int    sl_resume_skip(const struct sl_run *run, size_t idx);
-void   sl_joblog_line(struct sl_run *run, size_t idx, const char *host, int rank,
-                      double start, double secs, size_t received, long status, long sig,
-                      const char *cmd);
+int   sl_results_setup(struct sl_run *run);
+void  sl_results_free(struct sl_run *run);
+char *sl_results_tag(struct sl_run *run, size_t idx, int rank);
+void  sl_results_name(struct sl_run *run, size_t idx, struct sl_done *d);
+int   sl_results_write(struct sl_run *run, struct sl_done *d);
+int   sl_joblog_open(struct sl_run *run);
+int   sl_resume_skip(const struct sl_run *run, size_t idx);
+void  sl_joblog_line(struct sl_run *run, size_t idx, const char *host, int rank,
+                     double start, double secs, size_t received, long status, long sig,
+                     const char *cmd);
 
 void sl_signals(void);
 int  sl_run_all(struct sl_run *run);
