@@ -635,6 +635,47 @@ START_TEST(load)
 }
 END_TEST
 
+/* ---- --eta ------------------------------------------------------------------ */
+
+/*
+ * --eta: parallel's header, then ETA lines on stderr ending with none
+ * left; with --bar too, the bar keeps a line of its own.
+ */
+START_TEST(eta)
+{
+    struct co_res s, p;
+    char          head[400], *last;
+    long          cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+    co_run(0, &s, NULL, "-k", "-j2", "--eta", "echo", ":::", "1", "2", "3", NULL);
+    co_run(1, &p, NULL, "-k", "-j2", "--eta", "echo", ":::", "1", "2", "3", NULL);
+    co_same(&s, &p, "--eta");
+    snprintf(
+        head, sizeof(head),
+        "\nComputers / CPU cores / Max jobs to run\n1:local / %ld / 2\n\nComputer:jobs "
+        "running/jobs completed/%%of started jobs/Average seconds to complete\n",
+        cores);
+    ck_assert_msg(strstr(s.err, head) != NULL, "sleigh's --eta header: %s", s.err);
+    ck_assert_msg(strstr(p.err, head) != NULL, "parallel's --eta header: %s", p.err);
+    ck_assert_ptr_nonnull(last = strstr(s.err, "ETA: 0s Left: 0 AVG: "));
+    ck_assert_ptr_nonnull(strstr(last, "local:0/3/100%/"));
+    ck_assert_ptr_nonnull(strstr(p.err, "ETA: 0s Left: 0 AVG: "));
+    co_free(&s);
+    co_free(&p);
+    co_run(0, &s, NULL, "-k", "-j2", "--eta", "--bar", "echo", ":::", "1", "2", "3",
+           NULL);
+    ck_assert_int_eq(s.rc, 0);
+    for (last = s.err; (last = strstr(last, "ETA: ")) != NULL; last++) {
+        const char *eol = strpbrk(last, "\r\n");
+
+        ck_assert_msg(eol != NULL && memchr(last, '[', (size_t)(eol - last)) == NULL,
+                      "the bar is on the --eta line: %s", s.err);
+    }
+    ck_assert_ptr_nonnull(strstr(s.err, "sleigh: 3/3 ["));
+    co_free(&s);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_compat_output)
 {
     Suite *s = suite_create("sleigh_compat_output");
@@ -651,6 +692,7 @@ NWSTEST_SUITE(sleigh_compat_output)
     tcase_add_test(tc, delay);
     tcase_add_test(tc, memfree);
     tcase_add_test(tc, load);
+    tcase_add_test(tc, eta);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,19 +16,51 @@
 #include "sl.h"
 #include "util.h"
 
-/* Erases the progress bar if it is on screen. */
+/* Erases the progress bar (and the --eta line) if it is on screen. */
 void
 sl_progress_clear(struct sl_run *run)
 {
     if (run->bar_shown) {
         /* Not a terminal: end the line instead, so output starts on its own. */
-        fputs(run->tty ? "\r\033[K" : "\n", stderr);
+        if (!run->tty)
+            fputs("\n", stderr);
+        else if (run->bar_shown == 2)
+            fputs("\r\033[K\033[1A\r\033[K", stderr);
+        else
+            fputs("\r\033[K", stderr);
         fflush(stderr);
         run->bar_shown = 0;
     }
 }
 
-/* Draws the progress bar (at most every SL_PROGRESS_S unless force). */
+/*
+ * --eta: GNU parallel's line, "ETA: 12s Left: 40 AVG: 0.30s  local:4/60/100%/0.3s"
+ * (seconds left, inputs not finished, wall seconds per finished input, and
+ * for the machine: running/finished/share of the starts/seconds per input).
+ * Its header comes once, before the first line, as parallel prints it.
+ */
+static void
+sl_eta_line(struct sl_run *run, double elapsed, char *buf, size_t len)
+{
+    size_t total = run->in->total, left = total > run->done ? total - run->done : 0;
+    double avg = run->done > 0 ? elapsed / (double)run->done : 0;
+    long   cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (!run->eta_shown) {
+        fprintf(stderr,
+                "\nComputers / CPU cores / Max jobs to run\n1:%s / %ld / "
+                "%ld\n\nComputer:jobs "
+                "running/jobs completed/%%of started jobs/Average seconds to complete\n",
+                run->rank_nodes != NULL ? "sleigh" : "local", cores > 0 ? cores : 1,
+                run->workers);
+        run->eta_shown = 1;
+    }
+    snprintf(buf, len, "ETA: %.0fs Left: %zu AVG: %.2fs  %s:%zu/%zu/100%%/%.1fs ",
+             avg * (double)left, left, avg, run->rank_nodes != NULL ? "sleigh" : "local",
+             run->running_est, run->done, avg);
+}
+
+/* Draws the progress bar and/or the --eta line (at most every SL_PROGRESS_S unless force). */
 void
 sl_progress_draw(struct sl_run *run, int force)
 {
@@ -36,11 +68,25 @@ sl_progress_draw(struct sl_run *run, int force)
     double         now = nwsp_mono(), elapsed = now - run->started, rate, eta;
     size_t         total = run->in->total, width = 80, barw, fill, i;
     int            known = !run->in->streaming || run->in->eof;
-    char           head[160], tail[96], bar[512];
+    char           head[160], tail[96], bar[512], etaline[160];
 
-    if (!run->progress || (!force && now - run->last_draw < SL_PROGRESS_S))
+    if ((!run->progress && !run->o->eta) ||
+        (!force && now - run->last_draw < SL_PROGRESS_S))
         return;
     run->last_draw = now;
+    if (run->o->eta) {
+        sl_eta_line(run, elapsed, etaline, sizeof(etaline));
+        if (run->tty && run->bar_shown == 2)
+            fputs("\033[1A", stderr); /* back to the --eta line */
+        fprintf(stderr, "\r%s%s", etaline, run->tty ? "\033[K" : "");
+        run->bar_shown = 1;
+        if (!run->progress) {
+            fflush(stderr);
+            return;
+        }
+        fputs("\n", stderr); /* the bar on a line of its own */
+        run->bar_shown = 2;
+    }
     if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
         width = ws.ws_col;
     rate = elapsed > 0 ? (double)run->done / elapsed : 0;
@@ -77,7 +123,8 @@ sl_progress_draw(struct sl_run *run, int force)
     fprintf(stderr, "\r%s: %s %s%s%s", sl_prog, head, bar, tail,
             run->tty ? "\033[K" : "");
     fflush(stderr);
-    run->bar_shown = 1;
+    if (run->bar_shown == 0)
+        run->bar_shown = 1;
 }
 
 /* Writes len bytes to fd, each line prefixed with tag and a tab if tag != NULL. */

@@ -366,6 +366,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             if (run->in->total == idx)
                 break;
         }
+        run->running_est = nmap - collected < (size_t)run->workers ? nmap - collected
+                                                                   : (size_t)run->workers;
         sl_progress_draw(run, 0);
     }
     rc = 0;
@@ -430,9 +432,15 @@ sl_run_all(struct sl_run *run)
         run->held[run->next_print++] = NULL;
     }
     free(run->held);
-    if (run->progress) {
+    if (run->progress || run->o->eta) {
+        run->running_est = 0;
         if (rc == 0 && !sl_interrupted)
             sl_progress_draw(run, 1);
+        if (run->o->eta && !run->progress && run->bar_shown) {
+            /* As parallel: the last --eta line stays. */
+            fputs("\n", stderr);
+            run->bar_shown = 0;
+        }
         sl_progress_clear(run);
     }
     if (sl_interrupted) {
