@@ -233,6 +233,8 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         {"ssh-timeout", required_argument, NULL, SL_OPT_SSH_TIMEOUT},
         {"worker", required_argument, NULL, SL_OPT_WORKER},
         /* Jobs and output as GNU parallel (pout). */
+        {"jl", required_argument, NULL, SL_OPT_JOBLOG},
+        {"max-procs", required_argument, NULL, 'j'},
         {"delay", required_argument, NULL, SL_OPT_DELAY},
         {"memfree", required_argument, NULL, SL_OPT_MEMFREE},
         {"load", required_argument, NULL, SL_OPT_LOAD},
