@@ -26,9 +26,10 @@
 #include "sl.h"
 #include "util.h"
 
-#define SL_PACE_CHECK_MS 100        /* a new look at the load or memory after this */
-#define SL_PACE_JOBS_MAX 4096       /* -j 0's ceiling whatever the limits say */
-#define SL_PF_KTHREAD    0x00200000 /* /proc/PID/stat flags: a kernel thread */
+#define SL_PACE_CHECK_MS  100        /* a new look at the load or memory after this */
+#define SL_PACE_JOBS_MAX  4096       /* -j 0's ceiling whatever the limits say */
+#define SL_PACE_WORKERS_S 30.0       /* --delay waits this long at most for the workers */
+#define SL_PF_KTHREAD     0x00200000 /* /proc/PID/stat flags: a kernel thread */
 
 /*
  * A duration as parallel takes it: seconds, or floats postfixed with s, m,
@@ -255,9 +256,22 @@ sl_pace_active(const struct sl_run *run)
 long
 sl_pace_wait_ms(struct sl_run *run)
 {
-    double now = nwsp_mono(), left, mem;
-    long   load;
+    double          now = nwsp_mono(), left, mem;
+    long            load;
+    nws_sleigh_info info;
 
+    if (run->o->delay > 0 && !run->pace_ready) {
+        /*
+         * A task pushed before its worker is up would wait in the queue,
+         * and several could then start together: the first start waits
+         * for every worker.
+         */
+        if (now - run->started < SL_PACE_WORKERS_S &&
+            nws_sleigh_status(run->s, &info, NULL) == 0 && info.workers < run->workers &&
+            !info.closed)
+            return SL_PACE_CHECK_MS / 2;
+        run->pace_ready = 1;
+    }
     if (run->o->delay > 0 && run->last_start > 0 &&
         (left = run->last_start + run->o->delay - now) > 0)
         return (long)(left * 1000) + 1;

@@ -280,6 +280,7 @@ struct sl_run {
     size_t          skipped;     /* elements --resume left out */
     struct sl_slot *tagslot;     /* --tagstring compiled */
     struct sl_slot *resslot;     /* --results name compiled (NULL: a plain DIR) */
+    int             pace_ready;  /* --delay: every worker is registered */
     size_t          running_est; /* jobs out and not back: --eta */
     int             eta_shown;
 };
