@@ -426,6 +426,18 @@ START_TEST(results_tree)
 }
 END_TEST
 
+/* Outputs past 64 KiB travel apart from the result: whole in the files, -k or not. */
+START_TEST(results_large)
+{
+    co_both("--results, large", NULL, "--results", "R", "seq {}; seq {} >&2",
+            ":::", "40000", "30000", NULL);
+    co_same_tree("R");
+    co_both("--results -k, large", NULL, "-k", "-j2", "--results", "R2",
+            "sleep 0.$(( {} / 10000 )); seq {}", ":::", "40000", "30000", "20000", NULL);
+    co_same_tree("R2");
+}
+END_TEST
+
 /* ---- --files ----------------------------------------------------------------- */
 
 /*
@@ -480,6 +492,17 @@ START_TEST(files)
     pt = co_files_resolved(&p, pwd);
     ck_assert_str_eq(st, pt);
     co_same_joblog("jl");
+    free(st);
+    free(pt);
+    co_free(&s);
+    co_free(&p);
+    /* Past 64 KiB, and held back by -k. */
+    co_run(0, &s, NULL, "-j2", "-k", "--files", "seq", ":::", "40000", "3", NULL);
+    co_run(1, &p, NULL, "-j2", "-k", "--files", "seq", ":::", "40000", "3", NULL);
+    ck_assert_int_eq(s.rc, p.rc);
+    st = co_files_resolved(&s, swd);
+    pt = co_files_resolved(&p, pwd);
+    ck_assert(strcmp(st, pt) == 0);
     free(st);
     free(pt);
     co_free(&s);
@@ -686,6 +709,7 @@ NWSTEST_SUITE(sleigh_compat_output)
     tcase_add_test(tc, joblog_values);
     tcase_add_test(tc, resume);
     tcase_add_test(tc, results_tree);
+    tcase_add_test(tc, results_large);
     tcase_add_test(tc, files);
     tcase_add_test(tc, tagstring_and_grouping);
     tcase_add_test(tc, jobs_zero);
