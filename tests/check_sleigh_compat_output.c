@@ -679,12 +679,14 @@ START_TEST(eta)
         "running/jobs completed/%%of started jobs/Average seconds to complete\n",
         cores);
     ck_assert_msg(strstr(s.err, head) != NULL, "sleigh's --eta header: %s", s.err);
-    /* parallel counts the cores its own way (threads or cores): not compared. */
-    ck_assert_msg(
-        strstr(p.err, "\nComputers / CPU cores / Max jobs to run\n1:local / ") != NULL &&
-            strstr(p.err, " / 2\n\nComputer:jobs running/jobs completed/%of "
-                          "started jobs/Average seconds to complete\n") != NULL,
-        "parallel's --eta header: %s", p.err);
+    /*
+     * parallel counts the cores its own way (threads or cores), and with
+     * jobs this short it prints the rest of its header late or not at all:
+     * its first two lines are compared.
+     */
+    ck_assert_msg(strstr(p.err, "Computers / CPU cores / Max jobs to run\n1:local / ") !=
+                      NULL,
+                  "parallel's --eta header: %s", p.err);
     ck_assert_ptr_nonnull(last = strstr(s.err, "ETA: 0s Left: 0 AVG: "));
     ck_assert_ptr_nonnull(strstr(last, "local:0/3/100%/"));
     ck_assert_ptr_nonnull(strstr(p.err, "ETA: 0s Left: 0 AVG: "));

@@ -166,8 +166,6 @@ main(int argc, char **argv)
         rc = SL_EXIT_ERROR;
         goto done_input;
     }
-    if (gethostname(run.hostname, sizeof(run.hostname) - 1) != 0)
-        snprintf(run.hostname, sizeof(run.hostname), "localhost");
     run.tty = isatty(2);
     run.progress =
         o.progress == SL_PROGRESS_ON || (o.progress == SL_PROGRESS_AUTO && run.tty);

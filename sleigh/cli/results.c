@@ -240,18 +240,18 @@ sl_res_mkpath(const char *path)
     return 0;
 }
 
-/* Element d->idx's results name, made (its directories) before the output comes. */
+/* Element idx's results name (run by rank), its directories made before the output comes. */
 void
-sl_results_name(struct sl_run *run, size_t idx, struct sl_done *d)
+sl_results_name(struct sl_run *run, size_t idx, int rank, struct sl_done *d)
 {
     d->idx = idx;
     if (run->o->results == NULL)
         return;
-    d->rdir = sl_res_path(run, idx, -1, 0);
+    d->rdir = sl_res_path(run, idx, rank, 0);
     if (sl_res_mkpath(d->rdir) != 0 && errno == ENAMETOOLONG && run->resslot == NULL) {
         /* As parallel: an argument too long for a directory name is cut. */
         free(d->rdir);
-        d->rdir = sl_res_path(run, idx, -1, SL_RES_NAME_MAX);
+        d->rdir = sl_res_path(run, idx, rank, SL_RES_NAME_MAX);
         sl_res_mkpath(d->rdir);
     }
 }
@@ -540,10 +540,9 @@ sl_resume_skip(const struct sl_run *run, size_t idx)
  * signal in its own column.
  */
 void
-sl_joblog_line(struct sl_run *run, size_t idx, const char *host, int rank, double start,
+sl_joblog_line(struct sl_run *run, size_t idx, const char *host, double start,
                double secs, size_t received, long status, long sig, const char *cmd)
 {
-    (void)rank;
     fprintf(run->joblog, "%zu\t%s\t%.3f\t%10.3f\t0\t%zu\t%ld\t%ld\t%s\n", idx + 1,
             host != NULL ? host : ":", start, secs, received, status, sig, cmd);
     fflush(run->joblog);

@@ -141,7 +141,7 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         /* As parallel: killed by a signal is Exitval 0 and the signal; a
          * timeout is -1 and the signal; no result at all (the command never
          * ran, or its worker died) is -1. */
-        sl_joblog_line(run, idx, host, r->rank, start, secs,
+        sl_joblog_line(run, idx, host, start, secs,
                        d->outlen + sl_stream_bytes(v, "stdout"),
                        sig != 0 && !timed_out            ? 0
                        : status == 0 && r->error != NULL ? 1
@@ -154,7 +154,7 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         d->tag = sl_results_tag(run, idx, r->rank);
     else if (run->o->tag)
         d->tag = sl_run_inputs(run, idx);
-    sl_results_name(run, idx, d);
+    sl_results_name(run, idx, r->rank, d);
     free(cmd.p);
     run->done++;
     if (r->error != NULL && run->failed++ == 0)

@@ -245,7 +245,6 @@ struct sl_run {
     nws_sleigh      *s;
     json_t          *task, *fixed;
     long             workers;
-    char             hostname[256];
     FILE            *joblog;
     json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
 
@@ -298,13 +297,12 @@ void sl_pace_started(struct sl_run *run);
 int   sl_results_setup(struct sl_run *run);
 void  sl_results_free(struct sl_run *run);
 char *sl_results_tag(struct sl_run *run, size_t idx, int rank);
-void  sl_results_name(struct sl_run *run, size_t idx, struct sl_done *d);
+void  sl_results_name(struct sl_run *run, size_t idx, int rank, struct sl_done *d);
 int   sl_results_write(struct sl_run *run, struct sl_done *d);
 int   sl_joblog_open(struct sl_run *run);
 int   sl_resume_skip(const struct sl_run *run, size_t idx);
-void  sl_joblog_line(struct sl_run *run, size_t idx, const char *host, int rank,
-                     double start, double secs, size_t received, long status, long sig,
-                     const char *cmd);
+void  sl_joblog_line(struct sl_run *run, size_t idx, const char *host, double start,
+                     double secs, size_t received, long status, long sig, const char *cmd);
 
 void sl_signals(void);
 int  sl_run_all(struct sl_run *run);
