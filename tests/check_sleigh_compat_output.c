@@ -362,6 +362,20 @@ START_TEST(joblog_values)
     co_same_joblog("jl2");
     co_free(&s);
     co_free(&p);
+    /* A command that never ran to its end (its worker died under it): -1, no signal. */
+    co_run(0, &s, NULL, "-j2", "--joblog", "jl4", "kill -9 $PPID", ":::", "1", NULL);
+    ck_assert_int_eq(s.rc, 1);
+    {
+        char  *jl = co_file(0, "jl4"), *line = strchr(jl, '\n') + 1;
+        double start = atof(strchr(line, '\t') + 1 + 2);
+
+        ck_assert_msg(strncmp(line, "1\t:\t", 4) == 0 &&
+                          strstr(line, "\t0\t0\t-1\t0\tkill") != NULL,
+                      "joblog: %s", jl);
+        ck_assert_msg(start > 1e9, "a Unix start time: %s", jl);
+        free(jl);
+    }
+    co_free(&s);
     co_run(0, &s, NULL, "-j1", "--joblog", "jl3", "./nonexistent-command", ":::", "a",
            NULL);
     co_run(1, &p, NULL, "-j1", "--joblog", "jl3", "./nonexistent-command", ":::", "a",

@@ -127,12 +127,16 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         secs = v != NULL && json_is_number(json_object_get(v, "seconds"))
                    ? json_number_value(json_object_get(v, "seconds"))
                    : r->seconds;
-        if (timed_out && start == 0) {
-            /* Its worker was killed, with the times it knew: it ran its timeout. */
+        if (start == 0) {
+            /*
+             * Its worker died (or was killed for the timeout) with the times
+             * it knew: it ran its timeout, or as long as the server saw it run.
+             */
             struct timespec ts;
 
             clock_gettime(CLOCK_REALTIME, &ts);
-            secs = run->o->timeout;
+            if (timed_out)
+                secs = run->o->timeout;
             start = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - secs;
         }
         sl_one_line(cmd.p);
