@@ -58,6 +58,18 @@ enum sl_progress_mode { SL_PROGRESS_AUTO, SL_PROGRESS_ON, SL_PROGRESS_OFF };
 
 struct sl_opts {
     const char *jobs; /* -j as given; NULL: one per core */
+    /* Jobs and output as GNU parallel (pout, issue 17; opts.c's pout block). */
+    double          delay;         /* --delay: seconds between job starts */
+    uint64_t        memfree;       /* --memfree: bytes that must be free; 0: no check */
+    const char     *load;          /* --load as given (as -j: N, N%, +N, -N) */
+    const char     *results;       /* --results DIR or name template */
+    int             files;         /* --files: print output file names */
+    const char     *tagstring;     /* --tagstring STR */
+    int             line_buffer;   /* --line-buffer */
+    int             ungroup;       /* --ungroup, -u */
+    int             eta;           /* --eta */
+    int             resume;        /* --resume */
+    int             resume_failed; /* --resume-failed */
     int         keep_order;
     int         progress; /* enum sl_progress_mode */
     const char *joblog;
@@ -92,18 +104,6 @@ struct sl_opts {
     const char *worker;         /* --worker: nws-worker on the nodes */
     const char *arg_files[64];
     int         narg_files;
-    /* Jobs and output as GNU parallel (pout, issue 17; opts.c's pout block). */
-    double      delay;         /* --delay: seconds between job starts */
-    uint64_t    memfree;       /* --memfree: bytes MemAvailable must have; 0: no check */
-    const char *load;          /* --load as given (as -j: N, N%, +N, -N) */
-    const char *results;       /* --results DIR or name template */
-    int         files;         /* --files: print output file names */
-    const char *tagstring;     /* --tagstring STR */
-    int         line_buffer;   /* --line-buffer */
-    int         ungroup;       /* --ungroup, -u */
-    int         eta;           /* --eta */
-    int         resume;        /* --resume */
-    int         resume_failed; /* --resume-failed */
 };
 
 int  sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);
@@ -246,6 +246,17 @@ struct sl_run {
     json_t          *task, *fixed;
     long             workers;
     FILE            *joblog;
+    /* Jobs and output as GNU parallel (pace.c, results.c). */
+    double           last_start;  /* nwsp_mono() of the last job pushed (--delay) */
+    double           load_max;    /* --load: running processes allowed; 0: none */
+    unsigned char   *skip;        /* --resume: elements done in an earlier run (bitmap) */
+    size_t           nskip;       /* bits in skip */
+    size_t           skipped;     /* elements --resume left out */
+    struct sl_slot  *tagslot;     /* --tagstring compiled */
+    struct sl_slot  *resslot;     /* --results name compiled (NULL: a plain DIR) */
+    int              pace_ready;  /* --delay: every worker is registered */
+    size_t           running_est; /* jobs out and not back: --eta */
+    int              eta_shown;
     json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
 
     /* Element bookkeeping. */
@@ -270,18 +281,6 @@ struct sl_run {
     int    bar_shown;
     double started, last_draw;
     int    broken; /* stdout is gone */
-
-    /* Jobs and output as GNU parallel (pace.c, results.c). */
-    double          last_start;  /* nwsp_mono() of the last job pushed (--delay) */
-    double          load_max;    /* --load: running processes allowed; 0: none */
-    unsigned char  *skip;        /* --resume: elements done in an earlier run (bitmap) */
-    size_t          nskip;       /* bits in skip */
-    size_t          skipped;     /* elements --resume left out */
-    struct sl_slot *tagslot;     /* --tagstring compiled */
-    struct sl_slot *resslot;     /* --results name compiled (NULL: a plain DIR) */
-    int             pace_ready;  /* --delay: every worker is registered */
-    size_t          running_est; /* jobs out and not back: --eta */
-    int             eta_shown;
 };
 
 /* pace.c: when the next job may start (-j 0, --delay, --load, --memfree). */
