@@ -254,11 +254,6 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     window = (size_t)run->workers * eo.chunk * 4 + eo.chunk;
     if (window < 64)
         window = 64;
-    if (sl_pace_active(run)) {
-        /* Paced starts: a task pushed is a task a free worker starts now. */
-        eo.load_factor = 1;
-        window = (size_t)run->workers * eo.chunk;
-    }
     p = nws_sleigh_each_elem_async(run->s, run->task, NULL, run->fixed, &eo, &err);
     if (p == NULL) {
         sl_warnx("cannot start the batch: %s",
@@ -280,7 +275,11 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 run->skipped++;
                 continue;
             }
-            if (sl_pace_active(run) && (pace_ms = sl_pace_wait_ms(run)) > 0)
+            /* Paced starts: only to a free worker (a task pushed is a task
+             * started), and when pace.c says. */
+            if (sl_pace_active(run) &&
+                (nmap - collected >= (size_t)run->workers * eo.chunk ||
+                 (pace_ms = sl_pace_wait_ms(run)) > 0))
                 break;
             pushed++;
             sl_pace_started(run);
