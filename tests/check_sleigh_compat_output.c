@@ -706,6 +706,23 @@ START_TEST(eta)
     ck_assert_ptr_nonnull(strstr(p.err, "ETA: 0s Left: 0 AVG: "));
     co_free(&s);
     co_free(&p);
+    /* With --resume, what ran before is neither left nor counted. */
+    {
+        int which;
+
+        for (which = 0; which < 2; which++) {
+            struct co_res r;
+
+            co_run(which, &r, NULL, "--joblog", "jl", "echo", ":::", "1", "2", NULL);
+            co_free(&r);
+            co_run(which, &r, NULL, "--eta", "--resume", "--joblog", "jl", "echo",
+                   ":::", "1", "2", "3", NULL);
+            ck_assert_msg(strstr(r.err, "ETA: 0s Left: 0 AVG: ") != NULL &&
+                              strstr(r.err, "local:0/1/100%/") != NULL,
+                          "%s: --eta --resume: %s", which ? "parallel" : "sleigh", r.err);
+            co_free(&r);
+        }
+    }
     co_run(0, &s, NULL, "-k", "-j2", "--eta", "--bar", "echo", ":::", "1", "2", "3",
            NULL);
     ck_assert_int_eq(s.rc, 0);

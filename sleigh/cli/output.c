@@ -42,7 +42,8 @@ sl_progress_clear(struct sl_run *run)
 static void
 sl_eta_line(struct sl_run *run, double elapsed, char *buf, size_t len)
 {
-    size_t total = run->in->total, left = total > run->done ? total - run->done : 0;
+    size_t total = run->in->total - run->skipped, /* --resume: done before */
+        left = total > run->done ? total - run->done : 0;
     double avg = run->done > 0 ? elapsed / (double)run->done : 0;
     long   cores = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -66,7 +67,7 @@ sl_progress_draw(struct sl_run *run, int force)
 {
     struct winsize ws;
     double         now = nwsp_mono(), elapsed = now - run->started, rate, eta;
-    size_t         total = run->in->total, width = 80, barw, fill, i;
+    size_t         total = run->in->total - run->skipped, width = 80, barw, fill, i;
     int            known = !run->in->streaming || run->in->eof;
     char           head[160], tail[96], bar[512], etaline[160];
 
