@@ -342,12 +342,9 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 sl_finish(run, idx, &r);
             }
         } else {
-            if (pace_ms > 0 && nmap == collected) {
-                /* Nothing out to wait for: sleep until the next start is due. */
-                struct timespec ts = {pace_ms / 1000, pace_ms % 1000 * 1000000L};
-
-                nanosleep(&ts, NULL);
-            }
+            if (pace_ms > 0 && nmap == collected)
+                nwsp_sleep_ms(
+                    pace_ms); /* nothing out to wait for: until the next start */
             /* Nothing came: wait a little for stdin instead. */
             if (list == NULL && run->in->streaming && !run->in->eof &&
                 run->in->total - pushed < SL_READ_AHEAD)
