@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -452,6 +453,81 @@ START_TEST(results_large)
 }
 END_TEST
 
+/*
+ * text (taken) without its timing values (Starttime and JobRuntime of each
+ * record, CSV, TSV or JSON): a new string.  co_untimed: the same for file
+ * name of program which.
+ */
+static char *
+co_untimed_text(char *text)
+{
+    regex_t       re;
+    regmatch_t    m[3];
+    struct co_buf b = {0};
+    const char   *p;
+
+    ck_assert_int_eq(
+        regcomp(&re,
+                "[0-9]{10}\\.[0-9]+([,\t])[0-9]+\\.[0-9]{3}|\"Starttime\": [0-9.]+, "
+                "\"JobRuntime\": [0-9.]+",
+                REG_EXTENDED),
+        0);
+    co_add(&b, "", 0);
+    for (p = text; regexec(&re, p, 3, m, 0) == 0; p += m[0].rm_eo) {
+        co_add(&b, p, (size_t)m[0].rm_so);
+        co_add(&b, "<times>", 7);
+    }
+    co_add(&b, p, strlen(p));
+    regfree(&re);
+    free(text);
+    return b.p;
+}
+
+static char *
+co_untimed(int which, const char *name)
+{
+    char *text = co_file(which, name);
+
+    ck_assert_msg(text != NULL, "no %s", name);
+    return co_untimed_text(text);
+}
+
+/* --results FILE.csv, .tsv, .json and -.csv: parallel's records, quoting and all. */
+START_TEST(results_csv)
+{
+    static const char *const names[] = {"r.csv", "r.tsv", "r.json"};
+    char                    *st, *pt;
+    size_t                   i;
+
+    for (i = 0; i < 3; i++) {
+        co_both(names[i], NULL, "-k", "--results", names[i],
+                "printf '%s\\t\\n' {}; echo e >&2", ":::", "a", "b,\"c", "d e",
+                ":::", "1", "t\tab", NULL);
+        st = co_untimed(0, names[i]);
+        pt = co_untimed(1, names[i]);
+        ck_assert_msg(strcmp(st, pt) == 0, "%s differs:\n--- sleigh\n%s--- parallel\n%s",
+                      names[i], st, pt);
+        free(st);
+        free(pt);
+    }
+    {
+        struct co_res sr, pr;
+
+        co_run(0, &sr, NULL, "-k", "--results", "-.csv", "echo", ":::", "x", "y z", NULL);
+        co_run(1, &pr, NULL, "-k", "--results", "-.csv", "echo", ":::", "x", "y z", NULL);
+        ck_assert_int_eq(sr.rc, pr.rc);
+        st = co_untimed_text(sr.out);
+        pt = co_untimed_text(pr.out);
+        ck_assert_msg(strcmp(st, pt) == 0,
+                      "-.csv differs:\n--- sleigh\n%s--- parallel\n%s", st, pt);
+        free(st);
+        free(pt);
+        free(sr.err);
+        free(pr.err);
+    }
+}
+END_TEST
+
 /* ---- --files ----------------------------------------------------------------- */
 
 /*
@@ -748,6 +824,7 @@ NWSTEST_SUITE(sleigh_compat_output)
     tcase_add_test(tc, resume);
     tcase_add_test(tc, results_tree);
     tcase_add_test(tc, results_large);
+    tcase_add_test(tc, results_csv);
     tcase_add_test(tc, files);
     tcase_add_test(tc, tagstring_and_grouping);
     tcase_add_test(tc, jobs_zero);

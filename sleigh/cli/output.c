@@ -349,6 +349,7 @@ sl_done_free(struct sl_done *d)
     free(d->cmd);
     free(d->tag);
     free(d->rdir);
+    free(d->rec);
     free(d);
 }
 

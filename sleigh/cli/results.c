@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,8 @@
 
 /* A directory name's longest component on the file systems we meet. */
 #define SL_RES_NAME_MAX 255
+
+static int sl_res_write_record(struct sl_run *run, struct sl_done *d);
 
 /*
  * Compiles text with placeholders ({} {1} {.} {#} {%} ...) into a slot;
@@ -113,6 +116,86 @@ sl_res_fill(struct sl_run *run, const struct sl_slot *slot, size_t idx, int rank
     free(args);
 }
 
+/* 'c', 't' or 'j' if name ends in .csv, .tsv or .json (any case), else 0. */
+static int
+sl_res_format(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len >= 4 && strcasecmp(name + len - 4, ".csv") == 0)
+        return 'c';
+    if (len >= 4 && strcasecmp(name + len - 4, ".tsv") == 0)
+        return 't';
+    if (len >= 5 && strcasecmp(name + len - 5, ".json") == 0)
+        return 'j';
+    return 0;
+}
+
+/* Opens the --results file (-.csv, -.tsv, -.json: stdout); 0, or -1 (message printed). */
+static int
+sl_res_open(struct sl_run *run)
+{
+    const char *name = run->o->results;
+
+    if (strcmp(name, "-.csv") == 0 || strcmp(name, "-.tsv") == 0 ||
+        strcmp(name, "-.json") == 0)
+        run->resfp = fdopen(dup(1), "w");
+    else
+        run->resfp = fopen(name, "we");
+    if (run->resfp == NULL) {
+        sl_warnx("cannot open the results file %s: %s", name, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Appends field s (n bytes) to b as parallel writes a CSV/TSV field: in
+ * double quotes, quotes doubled, when it has a quote, white space, the
+ * separator or a NUL; as it is otherwise.
+ */
+static void
+sl_res_csv(struct sl_buf *b, const char *s, size_t n, char sep)
+{
+    size_t i;
+    int    quote = 0;
+
+    for (i = 0; i < n && !quote; i++)
+        quote = s[i] == '"' || s[i] == sep || s[i] == '\0' || s[i] == ' ' ||
+                (s[i] >= '\t' && s[i] <= '\r');
+    if (!quote) {
+        sl_buf_add(b, s, n);
+        return;
+    }
+    sl_buf_add(b, "\"", 1);
+    for (i = 0; i < n; i++) {
+        if (s[i] == '"')
+            sl_buf_add(b, "\"", 1);
+        sl_buf_add(b, s + i, 1);
+    }
+    sl_buf_add(b, "\"", 1);
+}
+
+/* Appends s (n bytes) to b as parallel quotes a JSON string (without the quotes). */
+static void
+sl_res_json(struct sl_buf *b, const char *s, size_t n)
+{
+    char   u[8];
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] == '\\' || s[i] == '"') {
+            sl_buf_add(b, "\\", 1);
+            sl_buf_add(b, s + i, 1);
+        } else if ((unsigned char)s[i] < 32) {
+            snprintf(u, sizeof(u), "\\u%04x", (unsigned)(unsigned char)s[i]);
+            sl_buf_adds(b, u);
+        } else {
+            sl_buf_add(b, s + i, 1);
+        }
+    }
+}
+
 /* Compiles --tagstring and --results; 0, or -1 (message printed). */
 int
 sl_results_setup(struct sl_run *run)
@@ -138,6 +221,8 @@ sl_results_setup(struct sl_run *run)
             sl_warnx("--results: want a directory or a name");
             return -1;
         }
+        if ((run->res_fmt = sl_res_format(o->results)) != 0)
+            return sl_res_open(run);
         run->resslot = sl_res_compile(o->results, run->in->nsrc);
     }
     return 0;
@@ -147,6 +232,9 @@ sl_results_setup(struct sl_run *run)
 void
 sl_results_free(struct sl_run *run)
 {
+    if (run->resfp != NULL && fclose(run->resfp) != 0)
+        sl_warnx("%s: %s", run->o->results, strerror(errno));
+    run->resfp = NULL;
     sl_res_slot_free(run->tagslot);
     sl_res_slot_free(run->resslot);
     free(run->skip);
@@ -245,7 +333,7 @@ void
 sl_results_name(struct sl_run *run, size_t idx, int rank, struct sl_done *d)
 {
     d->idx = idx;
-    if (run->o->results == NULL)
+    if (run->o->results == NULL || run->res_fmt != 0)
         return;
     d->rdir = sl_res_path(run, idx, rank, 0);
     if (sl_res_mkpath(d->rdir) != 0 && errno == ENAMETOOLONG && run->resslot == NULL) {
@@ -346,6 +434,12 @@ sl_results_write(struct sl_run *run, struct sl_done *d)
     char          num[32], tmp[PATH_MAX];
     int           fd, rc = 0;
 
+    if (run->res_fmt != 0) {
+        /* As parallel: the output is in the file, nothing printed but it. */
+        return sl_res_write_record(run, d) != 0 && strncmp(run->o->results, "-.", 2) == 0
+                   ? -1
+                   : 0;
+    }
     snprintf(num, sizeof(num), "%zu", d->idx + 1);
     if (d->rdir != NULL) {
         size_t len = strlen(d->rdir);
@@ -385,6 +479,150 @@ sl_results_write(struct sl_run *run, struct sl_done *d)
     free(out.p);
     free(err.p);
     free(seq.p);
+    return rc;
+}
+
+/*
+ * --results FILE.csv/.tsv/.json: element idx's record as parallel writes
+ * it, up to its output (kept in d->rec until the output is written).
+ */
+void
+sl_results_record(struct sl_run *run, struct sl_done *d, size_t idx, const char *host,
+                  double start, double secs, size_t received, long exitval, long sig,
+                  const char *cmd)
+{
+    const char  **args;
+    struct sl_buf b = {0};
+    char          num[160], sep = run->res_fmt == 't' ? '\t' : ',';
+    size_t        i;
+
+    if (run->res_fmt == 0)
+        return;
+    args = sl_reallocarray(NULL, run->in->nsrc + 1, sizeof(*args));
+    sl_input_elem(run->in, idx, args);
+    sl_buf_add(&b, "", 0);
+    if (host == NULL)
+        host = ":";
+    if (run->res_fmt == 'j') {
+        snprintf(num, sizeof(num), "{ \"Seq\": %zu, \"Host\": \"", idx + 1);
+        sl_buf_adds(&b, num);
+        sl_res_json(&b, host, strlen(host));
+        snprintf(num, sizeof(num),
+                 "\", \"Starttime\": %.3f, \"JobRuntime\": %.3f, \"Send\": 0, "
+                 "\"Receive\": %zu, \"Exitval\": %ld, \"Signal\": %ld, \"Command\": \"",
+                 start, secs, received, exitval, sig);
+        sl_buf_adds(&b, num);
+        sl_res_json(&b, cmd, strlen(cmd));
+        sl_buf_adds(&b, "\", \"V\": [ ");
+        for (i = 0; i < run->in->nsrc; i++) {
+            sl_buf_adds(&b, i > 0 ? ",\"" : "\"");
+            sl_res_json(&b, args[i], strlen(args[i]));
+            sl_buf_adds(&b, "\"");
+        }
+        sl_buf_adds(&b, " ], ");
+    } else {
+        snprintf(num, sizeof(num), "%zu", idx + 1);
+        sl_buf_adds(&b, num);
+        sl_buf_add(&b, &sep, 1);
+        sl_res_csv(&b, host, strlen(host), sep);
+        snprintf(num, sizeof(num), "%c%.3f%c%.3f%c0%c%zu%c%ld%c%ld%c", sep, start, sep,
+                 secs, sep, sep, received, sep, exitval, sep, sig, sep);
+        sl_buf_adds(&b, num);
+        sl_res_csv(&b, cmd, strlen(cmd), sep);
+        for (i = 0; i < run->in->nsrc; i++) {
+            sl_buf_add(&b, &sep, 1);
+            sl_res_csv(&b, args[i], strlen(args[i]), sep);
+        }
+        sl_buf_add(&b, &sep, 1);
+    }
+    free(args);
+    d->rec = b.p;
+}
+
+/* Stream which (1, 2) of d, whole, in a new buffer (*len bytes); NULL on failure. */
+static char *
+sl_res_slurp(struct sl_run *run, struct sl_done *d, int which, size_t *len)
+{
+    const char *dir = getenv("TMPDIR");
+    char        path[PATH_MAX], *p;
+    struct stat st;
+    int         fd;
+    ssize_t     n;
+    size_t      got = 0;
+
+    snprintf(path, sizeof(path), "%s/sleigh.res.XXXXXX",
+             dir != NULL && *dir != '\0' ? dir : "/tmp");
+    if ((fd = mkostemp(path, O_CLOEXEC)) < 0) {
+        sl_warnx("cannot keep a job's output: %s: %s", path, strerror(errno));
+        sl_save_stream(run, d, which, -1);
+        return NULL;
+    }
+    unlink(path);
+    if (sl_save_stream(run, d, which, fd) != 0 || fstat(fd, &st) != 0 ||
+        lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        return NULL;
+    }
+    p = sl_malloc((size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size &&
+           (n = read(fd, p + got, (size_t)st.st_size - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    p[got] = '\0';
+    *len = got;
+    return p;
+}
+
+/* Writes d's record, its output included, to the --results file; 0, or -1. */
+static int
+sl_res_write_record(struct sl_run *run, struct sl_done *d)
+{
+    struct sl_buf b = {0};
+    char         *out, *err, sep = run->res_fmt == 't' ? '\t' : ',';
+    size_t        outlen = 0, errlen = 0, i;
+    int           rc;
+
+    out = sl_res_slurp(run, d, 1, &outlen);
+    err = sl_res_slurp(run, d, 2, &errlen);
+    sl_buf_add(&b, "", 0);
+    if (run->res_rows++ == 0 && run->res_fmt != 'j') {
+        /* parallel's header (V1, V2 ...: one per input source) */
+        static const char *const cols[] = {"Seq",        "Host",   "Starttime",
+                                           "JobRuntime", "Send",   "Receive",
+                                           "Exitval",    "Signal", "Command"};
+        char                     v[32];
+
+        for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+            sl_buf_adds(&b, cols[i]);
+            sl_buf_add(&b, &sep, 1);
+        }
+        for (i = 0; i < run->in->nsrc; i++) {
+            snprintf(v, sizeof(v), "V%zu%c", i + 1, sep);
+            sl_buf_adds(&b, v);
+        }
+        sl_buf_adds(&b, "Stdout");
+        sl_buf_add(&b, &sep, 1);
+        sl_buf_adds(&b, "Stderr\n");
+    }
+    sl_buf_adds(&b, d->rec != NULL ? d->rec : "");
+    if (run->res_fmt == 'j') {
+        sl_buf_adds(&b, "\"Stdout\": \"");
+        sl_res_json(&b, out != NULL ? out : "", outlen);
+        sl_buf_adds(&b, "\", \"Stderr\": \"");
+        sl_res_json(&b, err != NULL ? err : "", errlen);
+        sl_buf_adds(&b, "\" }\n");
+    } else {
+        sl_res_csv(&b, out != NULL ? out : "", outlen, sep);
+        sl_buf_add(&b, &sep, 1);
+        sl_res_csv(&b, err != NULL ? err : "", errlen, sep);
+        sl_buf_adds(&b, "\n");
+    }
+    rc = fwrite(b.p, 1, b.len, run->resfp) == b.len && fflush(run->resfp) == 0 ? 0 : -1;
+    if (rc != 0)
+        sl_warnx("%s: %s", run->o->results, strerror(errno));
+    free(b.p);
+    free(out);
+    free(err);
     return rc;
 }
 
@@ -521,7 +759,7 @@ sl_resume_skip(const struct sl_run *run, size_t idx)
         return 0;
     if (idx < run->nskip && (run->skip[idx / 8] >> (idx % 8) & 1))
         return 1;
-    if (run->o->results == NULL || !run->o->resume)
+    if (run->o->results == NULL || !run->o->resume || run->res_fmt != 0)
         return 0;
     /* --resume --results: its output is there already (as parallel looks). */
     name = sl_res_path((struct sl_run *)run, idx, -1, 0);

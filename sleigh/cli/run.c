@@ -117,9 +117,10 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         d->err = msg.p;
         d->errlen = msg.len;
     }
-    if (run->joblog != NULL) {
+    if (run->joblog != NULL || run->o->results != NULL) {
         char        rk[24];
         const char *host;
+        long        exitval;
 
         start = v != NULL && json_is_number(json_object_get(v, "start"))
                     ? json_number_value(json_object_get(v, "start"))
@@ -139,18 +140,22 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
                 secs = run->o->timeout;
             start = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - secs;
         }
-        sl_one_line(cmd.p);
         snprintf(rk, sizeof(rk), "%d", r->rank);
         host = json_string_value(json_object_get(run->rank_nodes, rk));
         /* As parallel: killed by a signal is Exitval 0 and the signal; a
          * timeout is -1 and the signal; no result at all (the command never
          * ran, or its worker died) is -1. */
-        sl_joblog_line(run, idx, host, start, secs,
-                       d->outlen + sl_stream_bytes(v, "stdout"),
-                       sig != 0 && !timed_out            ? 0
-                       : status == 0 && r->error != NULL ? 1
-                                                         : status,
-                       sig, cmd.p);
+        exitval = sig != 0 && !timed_out            ? 0
+                  : status == 0 && r->error != NULL ? 1
+                                                    : status;
+        /* --results FILE.csv/.tsv/.json: the record, but its output (as is). */
+        sl_results_record(run, d, idx, host, start, secs,
+                          d->outlen + sl_stream_bytes(v, "stdout"), exitval, sig, cmd.p);
+        if (run->joblog != NULL) {
+            sl_one_line(cmd.p);
+            sl_joblog_line(run, idx, host, start, secs,
+                           d->outlen + sl_stream_bytes(v, "stdout"), exitval, sig, cmd.p);
+        }
     }
     if (run->o->verbose)
         d->cmd = sl_strdup(cmd.p);

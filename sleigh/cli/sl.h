@@ -236,6 +236,7 @@ struct sl_done {
     char   *tag; /* --tag: the inputs; --tagstring: its text */
     size_t  idx; /* the element (--results, --files) */
     char   *rdir; /* --results: the element's name (directory or file) */
+    char   *rec;  /* --results FILE.csv/.tsv/.json: its record up to the output */
 };
 
 struct sl_run {
@@ -257,6 +258,9 @@ struct sl_run {
     int              pace_ready;  /* --delay: every worker is registered */
     size_t           running_est; /* jobs out and not back: --eta */
     int              eta_shown;
+    int              res_fmt;  /* --results FILE.csv/.tsv/.json: 'c', 't', 'j'; else 0 */
+    FILE            *resfp;    /* that file (stdout for -.csv ...) */
+    int              res_rows; /* records written to it */
     json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
 
     /* Element bookkeeping. */
@@ -297,6 +301,9 @@ int   sl_results_setup(struct sl_run *run);
 void  sl_results_free(struct sl_run *run);
 char *sl_results_tag(struct sl_run *run, size_t idx, int rank);
 void  sl_results_name(struct sl_run *run, size_t idx, int rank, struct sl_done *d);
+void  sl_results_record(struct sl_run *run, struct sl_done *d, size_t idx,
+                        const char *host, double start, double secs, size_t received,
+                        long exitval, long sig, const char *cmd);
 int   sl_results_write(struct sl_run *run, struct sl_done *d);
 int   sl_joblog_open(struct sl_run *run);
 int   sl_resume_skip(const struct sl_run *run, size_t idx);
