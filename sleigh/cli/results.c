@@ -1,7 +1,8 @@
 /*
  * results.c -- where GNU parallel users expect a job's output and record:
- * --results (parallel's tree DIR/1/<arg>/2/<arg>/{seq,stdout,stderr}, or a
- * name made from placeholders), --files (each job's stdout in a temporary
+ * --results (parallel's tree DIR/1/<arg>/2/<arg>/{seq,stdout,stderr}, a
+ * name made from placeholders, or one CSV, TSV or JSON file of records),
+ * --files (each job's stdout in a temporary
  * file whose name is printed), --tagstring, the joblog's lines with the
  * values parallel writes, and --resume / --resume-failed from an earlier
  * joblog (or --results tree).
