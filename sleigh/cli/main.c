@@ -161,19 +161,11 @@ main(int argc, char **argv)
         if (remote)
             nwsp_nodes_spread(&nl, run.workers);
     }
-    if (o.joblog != NULL) {
-        if ((run.joblog = fopen(o.joblog, "we")) == NULL) {
-            sl_warnx("%s: %s", o.joblog, strerror(errno));
-            rc = SL_EXIT_ERROR;
-            goto done_input;
-        }
-        fputs(
-            "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n",
-            run.joblog);
-        fflush(run.joblog);
+    if (sl_pace_setup(&run) != 0 || sl_results_setup(&run) != 0 ||
+        sl_joblog_open(&run) != 0) {
+        rc = SL_EXIT_ERROR;
+        goto done_input;
     }
-    if (gethostname(run.hostname, sizeof(run.hostname) - 1) != 0)
-        snprintf(run.hostname, sizeof(run.hostname), "localhost");
     run.tty = isatty(2);
     run.progress =
         o.progress == SL_PROGRESS_ON || (o.progress == SL_PROGRESS_AUTO && run.tty);
@@ -261,6 +253,7 @@ done_joblog:
         rc = SL_EXIT_ERROR;
     }
 done_input:
+    sl_results_free(&run);
     for (s = 0; s < t.nslots; s++)
         free(run.slot_bufs[s].p);
     free(run.slot_bufs);
