@@ -13,7 +13,10 @@
  *  - input sources (struct sl_src, input.c): each `:::` list or `::::`
  *    file is one source, `:::+`/`::::+` link a source to the one before
  *    it; several unlinked sources give their cartesian product, the last
- *    varying fastest, and linked ones go together (the shorter ones wrap).
+ *    varying fastest, and linked ones go together (stopping at the shorter;
+ *    --link: all go together, the shorter wrapping).  -N, -X/-m, --colsep,
+ *    --header shape elements out of these (input.c); --pipe cuts stdin
+ *    into blocks instead (pipe.c).
  *    With no source, stdin lines are the one source, read while the run
  *    goes;
  *  - the command template (struct sl_tmpl, tmpl.c): the command words
@@ -81,6 +84,7 @@ main(int argc, char **argv)
     o.delim = '\n';
     o.chunk = 1;
     o.max_output = -1;
+    o.max_args = -1;
     if ((rc = sl_parse_opts(argc, argv, &o, &first)) >= 0)
         return rc;
     memset(&run, 0, sizeof(run));
@@ -116,12 +120,13 @@ main(int argc, char **argv)
         return SL_EXIT_ERROR;
     }
     if (sl_input_parse(&in, &o, argc, argv, first, &ncmd) != 0 ||
-        sl_input_plan(&in) != 0) {
+        sl_input_shape(&in, &o) != 0 || sl_input_plan(&in) != 0) {
         sl_input_free(&in);
         nwsp_nodes_free(&nl);
         return SL_EXIT_ERROR;
     }
-    for (i = first; i < first + ncmd; i++) {
+    sl_tmpl_set_names(in.names, in.nnames);
+    for (i = first; i < first + ncmd && !sl_input_vmode(&in); i++) {
         /* "{3}" with two sources stays text, but it is more likely a mistake. */
         struct sl_seg seg;
         const char   *p;
@@ -133,7 +138,12 @@ main(int argc, char **argv)
                          (int)(strchr(p, '}') - p + 1), p, in.nsrc == 1 ? "is" : "are",
                          in.nsrc, in.nsrc == 1 ? "" : "s");
     }
-    sl_tmpl_compile(&t, argv + first, (size_t)ncmd, in.nsrc, o.shell);
+    sl_tmpl_compile(&t, argv + first, (size_t)ncmd, sl_input_tmpl_nsrc(&in), o.shell,
+                    o.xmode == SL_X_CONTEXT ? SL_V_CONTEXT
+                    : sl_input_vmode(&in)   ? SL_V_ANY
+                                            : SL_V_FIXED);
+    sl_input_pack(&in, &t, run.workers,
+                  o.max_chars > 0 ? (size_t)o.max_chars : SL_MAX_CHARS_DEFAULT);
     run.in = &in;
     run.t = &t;
     run.slot_bufs = sl_reallocarray(NULL, t.nslots + 1, sizeof(*run.slot_bufs));

@@ -68,6 +68,19 @@ sl_usage(FILE *fp)
         "      --ssh-timeout SECS  for a node to connect and start (30)\n"
         "      --partial         go on with the nodes that started\n"
         "      --worker PATH     nws-worker on the nodes (default: on their PATH)\n"
+        "Input shaping and --pipe (as GNU parallel):\n"
+        "      --link            sources go together, the shorter ones wrapping\n"
+        "  -C, --colsep REGEX    inputs split into columns {1} {2} ... (POSIX ERE)\n"
+        "      --header :        the first input of each source (or its columns)\n"
+        "                        names it: {name}\n"
+        "  -N N, -n N, -L N      N inputs per command: {1}..{N}, {} all of them\n"
+        "  -X, -m                as many inputs per command as fit the command\n"
+        "                        line (-X repeats the word around {}); -s N: its\n"
+        "                        length (default 130048)\n"
+        "      --pipe            stdin cut into blocks of records, each fed to a\n"
+        "                        command's stdin; --block SIZE (1M), --recend STR\n"
+        "                        (\\n), --recstart STR, -N RECORDS per block\n"
+        "      --pipepart -a FILE  the same, FILE cut in place (no stdin)\n"
         "  -h, --help            this text;  -V, --version  the version\n"
         "\n"
         "Exit status: the number of inputs whose command failed (at most 101),\n"
@@ -101,8 +114,83 @@ enum {
     SL_OPT_ACCEPT_NEW,
     SL_OPT_PARTIAL,
     SL_OPT_SSH_TIMEOUT,
-    SL_OPT_WORKER
+    SL_OPT_WORKER,
+    /* Input shaping and --pipe (pin). */
+    SL_OPT_LINK,
+    SL_OPT_HEADER,
+    SL_OPT_PIPE,
+    SL_OPT_PIPEPART,
+    SL_OPT_BLOCK,
+    SL_OPT_RECEND,
+    SL_OPT_RECSTART
 };
+
+/*
+ * The input shaping and --pipe options (one block, so that other option
+ * groups merge apart).  Returns 1 if ch was one of them (0 done, or an
+ * exit status in *rc), else 0.
+ */
+static int
+sl_opt_input(int ch, const char *arg, struct sl_opts *o, int *rc)
+{
+    uint64_t size;
+
+    *rc = -1;
+    switch (ch) {
+    case SL_OPT_LINK:
+        o->link = 1;
+        return 1;
+    case 'C':
+        o->colsep = arg;
+        return 1;
+    case SL_OPT_HEADER:
+        o->header = 1; /* GNU parallel's regex form too: the first line */
+        return 1;
+    case 'N':
+    case 'n':
+    case 'L':
+        if (sl_parse_count(arg, 1000000, &o->max_args) != 0 ||
+            (o->max_args < 1 && ch != 'N')) {
+            sl_warnx("-%c: want a count from %d to 1000000: %s", ch, ch == 'N' ? 0 : 1,
+                     arg);
+            *rc = SL_EXIT_ERROR;
+        }
+        return 1;
+    case 'X':
+        o->xmode = SL_X_CONTEXT;
+        return 1;
+    case 'm':
+        o->xmode = SL_X_MULTI;
+        return 1;
+    case 's':
+        if (sl_parse_count(arg, 100000000, &o->max_chars) != 0 || o->max_chars < 2) {
+            sl_warnx("-s: want a command line length: %s", arg);
+            *rc = SL_EXIT_ERROR;
+        }
+        return 1;
+    case SL_OPT_PIPE:
+        o->pipe = SL_PIPE_STDIN;
+        return 1;
+    case SL_OPT_PIPEPART:
+        o->pipe = SL_PIPE_PART;
+        return 1;
+    case SL_OPT_BLOCK:
+        if (nwsp_parse_size(arg, (uint64_t)1 << 40, &size) != 0 || size < 1) {
+            sl_warnx("--block: want a size (K, M, G suffixes): %s", arg);
+            *rc = SL_EXIT_ERROR;
+        }
+        o->block = (long)size;
+        return 1;
+    case SL_OPT_RECEND:
+        o->recend = arg;
+        return 1;
+    case SL_OPT_RECSTART:
+        o->recstart = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 /*
  * Parses the options; *optind_out gets the index of the command.  Returns
@@ -148,14 +236,36 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         {"partial", no_argument, NULL, SL_OPT_PARTIAL},
         {"ssh-timeout", required_argument, NULL, SL_OPT_SSH_TIMEOUT},
         {"worker", required_argument, NULL, SL_OPT_WORKER},
+        {"link", no_argument, NULL, SL_OPT_LINK},
+        {"xapply", no_argument, NULL, SL_OPT_LINK},
+        {"colsep", required_argument, NULL, 'C'},
+        {"header", required_argument, NULL, SL_OPT_HEADER},
+        {"max-args", required_argument, NULL, 'n'},
+        {"max-replace-args", required_argument, NULL, 'N'},
+        {"max-lines", required_argument, NULL, 'L'},
+        {"xargs", no_argument, NULL, 'm'},
+        {"max-chars", required_argument, NULL, 's'},
+        {"pipe", no_argument, NULL, SL_OPT_PIPE},
+        {"spreadstdin", no_argument, NULL, SL_OPT_PIPE},
+        {"pipepart", no_argument, NULL, SL_OPT_PIPEPART},
+        {"block", required_argument, NULL, SL_OPT_BLOCK},
+        {"block-size", required_argument, NULL, SL_OPT_BLOCK},
+        {"recend", required_argument, NULL, SL_OPT_RECEND},
+        {"recstart", required_argument, NULL, SL_OPT_RECSTART},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     char *end;
-    int   ch;
+    int   ch, rc;
 
-    while ((ch = getopt_long(argc, argv, "+j:P:ka:0qvS:hV", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+j:P:ka:0qvS:hVC:N:n:L:Xms:", longopts, NULL)) !=
+           -1) {
+        if (sl_opt_input(ch, optarg, o, &rc)) {
+            if (rc >= 0)
+                return rc;
+            continue;
+        }
         switch (ch) {
         case 'j':
         case 'P':

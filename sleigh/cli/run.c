@@ -26,37 +26,33 @@ sl_on_signal(int sig)
 static void
 sl_run_fill(struct sl_run *run, size_t idx)
 {
-    const char **args = sl_reallocarray(NULL, run->in->nsrc + 1, sizeof(*args));
-    size_t       i;
+    const char *const *args;
+    size_t             i, nargs = sl_input_args(run->in, idx, &args);
 
-    sl_input_elem(run->in, idx, args);
     for (i = 0; i < run->t->nslots; i++) {
         if (run->t->slots[i].fixed) {
             run->texts[i] = run->t->slots[i].text;
             continue;
         }
-        sl_slot_fill(&run->t->slots[i], args, run->in->nsrc, idx, &run->slot_bufs[i]);
+        sl_slot_fill(&run->t->slots[i], args, nargs, idx, &run->slot_bufs[i]);
         run->texts[i] = run->slot_bufs[i].p;
     }
-    free(args);
 }
 
 /* The inputs of element idx joined by spaces (for --tag); new string. */
 static char *
 sl_run_inputs(struct sl_run *run, size_t idx)
 {
-    const char  **args = sl_reallocarray(NULL, run->in->nsrc + 1, sizeof(*args));
-    struct sl_buf b = {0};
-    size_t        i;
+    const char *const *args;
+    struct sl_buf      b = {0};
+    size_t             i, nargs = sl_input_args(run->in, idx, &args);
 
-    sl_input_elem(run->in, idx, args);
     sl_buf_add(&b, "", 0);
-    for (i = 0; i < run->in->nsrc; i++) {
+    for (i = 0; i < nargs; i++) {
         if (i > 0)
             sl_buf_add(&b, " ", 1);
         sl_buf_adds(&b, args[i]);
     }
-    free(args);
     return b.p;
 }
 /*

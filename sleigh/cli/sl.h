@@ -91,7 +91,24 @@ struct sl_opts {
     const char *worker;         /* --worker: nws-worker on the nodes */
     const char *arg_files[64];
     int         narg_files;
+    /* Input shaping, as GNU parallel (pin: opts.c's own block). */
+    int         link;       /* --link: all sources go together, the shorter wrapping */
+    const char *colsep;     /* --colsep REGEX: inputs split into columns */
+    int         header;     /* --header: the first input of each source names it */
+    long        max_args;   /* -N/-n/-L: inputs per command (-1: not given) */
+    int         xmode;      /* enum sl_xmode: -X, -m */
+    long        max_chars;  /* -s: command line length for -X/-m (0: the default) */
+    int         pipe;       /* enum sl_pipe_mode */
+    long        block;      /* --block: bytes per --pipe block */
+    const char *recend;     /* --recend (default "\n") */
+    const char *recstart;   /* --recstart (default "") */
+    int         rrpipe;     /* --regexp for --recstart/--recend: not supported */
 };
+
+enum sl_xmode { SL_X_NONE, SL_X_CONTEXT, SL_X_MULTI };
+enum sl_pipe_mode { SL_PIPE_NONE, SL_PIPE_STDIN, SL_PIPE_PART };
+#define SL_MAX_CHARS_DEFAULT 130048 /* under Linux's 128 KiB for one argument (sh -c) */
+#define SL_NSRC_ANY          100000 /* --colsep: {N} is a column, there or not */
 
 int  sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);
 long sl_jobs(const char *spec);
@@ -116,12 +133,35 @@ struct sl_input {
     int           fd;        /* streaming: 0 */
     char          delim;
     struct sl_buf partial; /* streaming: the line being read */
+    /* Shaping (-N, -X/-m, --colsep, --header, --link): elements are groups
+     * of base inputs (a product element, or a stdin line). */
+    size_t        nbase;    /* base inputs known so far */
+    int           link_all; /* --link: one group of every source, wrapping */
+    long          per;      /* -N: base inputs per element; 0: one */
+    int           noargs;   /* -N0: the inputs are not given to the command */
+    int           xmode;    /* enum sl_xmode: elements packed by sl_input_pack */
+    size_t       *starts;   /* xmode: element i is base inputs starts[i]..starts[i+1]-1 */
+    size_t        nstarts;
+    int           colsep_on;
+    void         *colsep;   /* regex_t */
+    int           header;   /* a header still to take (streaming) */
+    char        **names;    /* --header: the name of each argument position */
+    size_t        nnames;
+    const char  **gargs;    /* sl_input_args's answer */
+    size_t        gcap;
+    struct sl_buf cols;     /* --colsep: the columns of the element at hand */
 };
 
 int  sl_input_parse(struct sl_input *in, const struct sl_opts *o, int argc, char **argv,
                     int first, int *ncmd);
 int  sl_input_plan(struct sl_input *in);
 void sl_input_elem(const struct sl_input *in, size_t idx, const char **args);
+int  sl_input_shape(struct sl_input *in, const struct sl_opts *o);
+size_t sl_input_args(struct sl_input *in, size_t idx, const char *const **args);
+size_t sl_input_tmpl_nsrc(const struct sl_input *in);
+int  sl_input_vmode(const struct sl_input *in);
+struct sl_tmpl;
+int  sl_input_pack(struct sl_input *in, const struct sl_tmpl *t, long jobs, size_t max_chars);
 int  sl_input_fill(struct sl_input *in, int wait_ms);
 void sl_input_free(struct sl_input *in);
 void sl_read_ahead(struct sl_input *in, long workers);
@@ -133,7 +173,7 @@ void sl_read_ahead(struct sl_input *in, long workers);
  * made of segments, filled per element) or the rank marker.  The structure
  * is the same for every element; only slot texts change.
  */
-enum sl_seg_kind { SL_SEG_TEXT, SL_SEG_INPUT, SL_SEG_SEQ, SL_SEG_RANK };
+enum sl_seg_kind { SL_SEG_TEXT, SL_SEG_INPUT, SL_SEG_SEQ, SL_SEG_RANK, SL_SEG_XWORD };
 enum sl_mod { SL_MOD_NONE, SL_MOD_NOEXT, SL_MOD_BASE, SL_MOD_DIR, SL_MOD_BASE_NOEXT };
 
 struct sl_seg {
@@ -144,6 +184,10 @@ struct sl_seg {
     int         mod;   /* enum sl_mod */
     int         quote; /* single-quote the input (shell mode) */
     int         raw;   /* the input as shell text, unquoted (no command given) */
+    int         lead;  /* a space before each input, the first too (appended ones) */
+    /* SL_SEG_XWORD (-X): a word repeated for each argument, {} being that one. */
+    const struct sl_seg *sub;
+    size_t               nsub;
 };
 
 struct sl_slot {
@@ -168,12 +212,21 @@ struct sl_tmpl {
     size_t           nslots;
     size_t           nvar;  /* slots that vary: the element's arguments */
     int              shell; /* run as /bin/sh -c WORD2 */
+    struct sl_seg  **keep;  /* -X: the words XWORD segments point into */
+    size_t           nkeep;
 };
+
+/* sl_tmpl_compile's vmode: how many arguments an element has. */
+enum sl_vmode { SL_V_FIXED, SL_V_ANY, SL_V_CONTEXT };
 
 size_t  sl_placeholder(const char *p, size_t nsrc, struct sl_seg *seg);
 int     sl_word_needs_shell(const char *word, size_t nsrc, int first);
 void    sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc,
-                        int shell_mode);
+                        int shell_mode, int vmode);
+void    sl_tmpl_set_names(char *const *names, size_t n);
+size_t  sl_tmpl_nsep(const struct sl_tmpl *t);
+size_t  sl_tmpl_len(const struct sl_tmpl *t, const char *const *args, size_t nargs,
+                    size_t idx);
 void    sl_tmpl_free(struct sl_tmpl *t);
 void    sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc,
                      size_t idx, struct sl_buf *b);
