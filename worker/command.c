@@ -333,6 +333,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     uint64_t       max = NWSP_SLEIGH_MAX_OUTPUT;
     size_t         spill = 0;
     int            po[2], pe[2], open_fds, st = 0, timed_out = 0, i, rc, devnull, capped = 0;
+    int            stdin_fd = -1;
     pid_t          pid;
     ssize_t        n;
 
@@ -347,9 +348,26 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     }
     if ((argv = cmd_argv(task, args, index, w->w_rank, error)) == NULL)
         return NULL;
+    if (json_is_integer(json_object_get(task, "stdin_arg"))) {
+        /* --pipe: the element names the value that is the command's stdin. */
+        json_int_t k = json_integer_value(json_object_get(task, "stdin_arg"));
+        const char *var = json_string_value(json_array_get(args, (size_t)(k - 1)));
+
+        if (k < 1 || var == NULL) {
+            nwsp_vec_free(argv);
+            *error = strdup("malformed task record: stdin_arg names no argument");
+            return NULL;
+        }
+        if ((stdin_fd = cmdout_stdin(w, var, error)) < 0) {
+            nwsp_vec_free(argv);
+            return NULL;
+        }
+    }
     if ((envp = cmd_envp(index, w->w_rank)) == NULL || pipe2(po, O_CLOEXEC) != 0) {
         nwsp_vec_free(argv);
         nwsp_vec_free(envp);
+        if (stdin_fd >= 0)
+            close(stdin_fd);
         *error = strdup("cannot start the command: out of resources");
         return NULL;
     }
@@ -358,6 +376,8 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
         close(po[1]);
         nwsp_vec_free(argv);
         nwsp_vec_free(envp);
+        if (stdin_fd >= 0)
+            close(stdin_fd);
         *error = strdup("cannot start the command: out of resources");
         return NULL;
     }
@@ -366,7 +386,9 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         signal(SIGPIPE, SIG_DFL);
-        if ((devnull = open("/dev/null", O_RDONLY)) >= 0)
+        if (stdin_fd >= 0)
+            dup2(stdin_fd, 0);
+        else if ((devnull = open("/dev/null", O_RDONLY)) >= 0)
             dup2(devnull, 0);
         dup2(po[1], 1);
         dup2(pe[1], 2);
@@ -389,6 +411,8 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     }
     close(po[1]);
     close(pe[1]);
+    if (stdin_fd >= 0)
+        close(stdin_fd);
     nwsp_vec_free(argv);
     nwsp_vec_free(envp);
     if (pid < 0) {

@@ -68,6 +68,9 @@ json_t *command_run(const struct worker *w, const json_t *task, const json_t *ar
                     long index, char **error);
 
 /* cmdout.c: one stream of a command, in memory or spilled to a temp file. */
+/* cmdout.c: --pipe: the value var as a rewound temporary file for a command's stdin. */
+int cmdout_stdin(const struct worker *w, const char *var, char **error);
+
 struct cmdout {
     char    *co_buf; /* in memory (up to co_spill bytes when spilling) */
     size_t   co_len, co_cap;

@@ -139,6 +139,17 @@ sl_input_parse(struct sl_input *in, const struct sl_opts *o, int argc, char **ar
     for (i = first; i < argc && !sl_is_separator(argv[i], &is_file, &linked); i++)
         ;
     *ncmd = i - first;
+    if (o->pipe != SL_PIPE_NONE) {
+        /* Blocks of stdin (or of the -a file) are the elements: pipe.c. */
+        if (i < argc) {
+            sl_warnx("--pipe: no ::: or :::: input sources (the input is stdin)");
+            return -1;
+        }
+        in->streaming = 1;
+        in->piped = 1;
+        sl_input_new_src(in, 0);
+        return 0;
+    }
     for (f = 0; f < o->narg_files; f++)
         if (sl_src_read_file(sl_input_new_src(in, 0), o->arg_files[f], o->delim) != 0)
             return -1;
@@ -222,6 +233,8 @@ sl_input_take_header(struct sl_input *in, size_t i)
 static void
 sl_input_recount(struct sl_input *in)
 {
+    if (in->piped)
+        return; /* blocks: counted as they are sent (run.c) */
     if (in->streaming) {
         if (in->header && in->src[0].n > 0) {
             sl_input_take_header(in, 0);
@@ -286,6 +299,14 @@ sl_input_shape(struct sl_input *in, const struct sl_opts *o)
     in->noargs = o->max_args == 0; /* -N0: one command per input, without it */
     in->xmode = o->xmode;
     in->header = o->header;
+    if (in->piped) {
+        in->per = 0; /* -N counts records per block (pipe.c) */
+        if (o->xmode || o->colsep != NULL || o->header) {
+            sl_warnx("--pipe: not with -X, -m, --colsep or --header");
+            return -1;
+        }
+        return 0;
+    }
     if (o->colsep != NULL) {
         char *re = sl_colsep_regex(o->colsep);
 
@@ -319,6 +340,8 @@ sl_input_vmode(const struct sl_input *in)
 size_t
 sl_input_tmpl_nsrc(const struct sl_input *in)
 {
+    if (in->piped)
+        return 0; /* nothing to append: the block is the stdin */
     if (in->colsep_on)
         return SL_NSRC_ANY;
     if (in->per > 0)
@@ -520,7 +543,7 @@ sl_input_fill(struct sl_input *in, int wait_ms)
     ssize_t       n;
     int           rc;
 
-    if (!in->streaming || in->eof)
+    if (!in->streaming || in->eof || in->piped)
         return 0;
     rc = poll(&pfd, 1, wait_ms);
     if (rc <= 0)
@@ -594,7 +617,7 @@ sl_read_ahead(struct sl_input *in, long workers)
 {
     double deadline = -1;
 
-    while (in->streaming && !in->eof && in->total < (size_t)workers) {
+    while (in->streaming && !in->piped && !in->eof && in->total < (size_t)workers) {
         if (in->total > 0 && deadline < 0)
             deadline = nwsp_mono() + 0.2;
         if (deadline >= 0 && nwsp_mono() > deadline)

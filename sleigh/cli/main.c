@@ -71,6 +71,7 @@ main(int argc, char **argv)
     struct sl_tmpl     t;
     struct sl_server   sv;
     struct sl_run      run;
+    struct sl_pipe     pipe;
     nws_sleigh_options so;
     nws_error          err;
     struct nwsp_nodes  nl;
@@ -149,6 +150,19 @@ main(int argc, char **argv)
     run.slot_bufs = sl_reallocarray(NULL, t.nslots + 1, sizeof(*run.slot_bufs));
     memset(run.slot_bufs, 0, (t.nslots + 1) * sizeof(*run.slot_bufs));
     run.texts = sl_reallocarray(NULL, t.nslots + 1, sizeof(*run.texts));
+    if (in.piped) {
+        if (ncmd == 0) {
+            sl_warnx("--pipe: give a command");
+            rc = SL_EXIT_ERROR;
+            goto done_input;
+        }
+        if (sl_pipe_open(&pipe, &o, run.workers) != 0) {
+            rc = SL_EXIT_ERROR;
+            goto done_input;
+        }
+        sl_tmpl_pipe(&t);
+        run.pipe = &pipe;
+    }
     sl_signals();
     if (in.streaming && isatty(0))
         sl_warnx("reading inputs from the terminal, one per line (end with Ctrl-D)");
@@ -158,6 +172,14 @@ main(int argc, char **argv)
         goto done_input;
     }
     sl_read_ahead(&in, run.workers);
+    if (in.piped) {
+        /* Empty input: nothing to run, as GNU parallel. */
+        if ((rc = sl_pipe_read(&pipe)) < 0) {
+            rc = SL_EXIT_ERROR;
+            goto done_input;
+        }
+        in.eof = rc == 0;
+    }
     if (sl_interrupted) {
         rc = SL_EXIT_ERROR;
         goto done_input;
@@ -238,6 +260,15 @@ main(int argc, char **argv)
         goto done_server;
     }
     run.started = nwsp_mono();
+    if (in.piped &&
+        ((run.pipe_c = nws_connect(sv.host, sv.port, 0, &err)) == NULL ||
+         (run.pipe_ws = nws_ws_use(run.pipe_c, nws_sleigh_ws_name(run.s), NWS_WS_NOCREATE,
+                                   &err)) == NULL)) {
+        sl_warnx("--pipe: a connection for the blocks: %s",
+                 err.text[0] ? err.text : nws_errcode_str(err.code));
+        rc = SL_EXIT_ERROR;
+        goto done_sleigh;
+    }
     if (remote)
         run.rank_nodes = sl_rank_nodes(run.s);
     if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL || sl_run_all(&run) != 0)
@@ -256,6 +287,9 @@ main(int argc, char **argv)
     json_decref(run.task);
     json_decref(run.fixed);
     json_decref(run.rank_nodes);
+done_sleigh:
+    nws_ws_free(run.pipe_ws);
+    nws_close(run.pipe_c);
     if (nws_sleigh_stop(run.s, &err) != 0 && rc != SL_EXIT_ERROR && !sl_interrupted)
         sl_warnx("stopping the sleigh: %s",
                  err.text[0] ? err.text : nws_errcode_str(err.code));
@@ -274,6 +308,8 @@ done_input:
     free(run.texts);
     sl_tmpl_free(&t);
     sl_input_free(&in);
+    if (run.pipe != NULL)
+        sl_pipe_close(&pipe);
     nwsp_nodes_free(&nl);
     free(nodestr);
     return rc;

@@ -126,6 +126,42 @@ enum {
 };
 
 /*
+ * A --block size as GNU parallel reads it: a number (fractions too) with
+ * k m g t (powers of 1000) or K M G T (powers of 1024).  0, or -1.
+ */
+static int
+sl_parse_block(const char *s, long *out)
+{
+    static const char sfx[] = "kmgt";
+    const char       *p;
+    char             *end;
+    double            v, mul = 1;
+
+    if (s[0] == '-') {
+        /* --pipepart: the file's size / workers / N. */
+        if (sl_parse_count(s + 1, 1000000, out) != 0 || *out < 1)
+            return -1;
+        *out = -*out;
+        return 0;
+    }
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || end == s || !(v > 0))
+        return -1;
+    if (*end != '\0') {
+        if (end[1] != '\0' || (p = strchr(sfx, end[0] | 0x20)) == NULL)
+            return -1;
+        for (long i = 0; i <= p - sfx; i++)
+            mul *= end[0] >= 'a' ? 1000 : 1024;
+    }
+    v *= mul;
+    if (v < 1 || v > (double)((uint64_t)1 << 40))
+        return -1;
+    *out = (long)v;
+    return 0;
+}
+
+/*
  * The input shaping and --pipe options (one block, so that other option
  * groups merge apart).  Returns 1 if ch was one of them (0 done, or an
  * exit status in *rc), else 0.
@@ -133,8 +169,6 @@ enum {
 static int
 sl_opt_input(int ch, const char *arg, struct sl_opts *o, int *rc)
 {
-    uint64_t size;
-
     *rc = -1;
     switch (ch) {
     case SL_OPT_LINK:
@@ -175,11 +209,10 @@ sl_opt_input(int ch, const char *arg, struct sl_opts *o, int *rc)
         o->pipe = SL_PIPE_PART;
         return 1;
     case SL_OPT_BLOCK:
-        if (nwsp_parse_size(arg, (uint64_t)1 << 40, &size) != 0 || size < 1) {
-            sl_warnx("--block: want a size (K, M, G suffixes): %s", arg);
+        if (sl_parse_block(arg, &o->block) != 0) {
+            sl_warnx("--block: want a size (k m g: 1000s, K M G: 1024s): %s", arg);
             *rc = SL_EXIT_ERROR;
         }
-        o->block = (long)size;
         return 1;
     case SL_OPT_RECEND:
         o->recend = arg;

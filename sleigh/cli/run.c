@@ -169,6 +169,13 @@ sl_run_args(struct sl_run *run, size_t idx)
             json_array_append_new(a, s) != 0)
             sl_nomem();
     }
+    if (run->t->stdin_arg > 0) {
+        char var[64];
+
+        sl_pipe_var(idx, var, sizeof(var));
+        if (json_array_append_new(a, json_string(var)) != 0)
+            sl_nomem();
+    }
     return a;
 }
 
@@ -239,6 +246,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     window = (size_t)run->workers * eo.chunk * 4 + eo.chunk;
     if (window < 64)
         window = 64;
+    if (run->pipe != NULL) /* blocks wait on the server: a few per worker */
+        window = (size_t)run->workers * 2 + 1;
     p = nws_sleigh_each_elem_async(run->s, run->task, NULL, run->fixed, &eo, &err);
     if (p == NULL) {
         sl_warnx("cannot start the batch: %s",
@@ -250,6 +259,19 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             goto out;
         /* Feed: push what input there is, up to the window. */
         for (;;) {
+            if (list == NULL && run->pipe != NULL && !run->in->eof && !ended &&
+                pushed == run->in->total && nmap - collected < window && !run->halted) {
+                /* --pipe: the next block goes to the server before its element. */
+                got = sl_pipe_read(run->pipe);
+                if (got < 0)
+                    goto out;
+                if (got == 0)
+                    run->in->eof = 1;
+                else if (sl_pipe_store(run->pipe, run->pipe_ws, run->in->total) != 0)
+                    goto out;
+                else
+                    run->in->total++;
+            }
             more = list != NULL ? pushed < n : pushed < run->in->total;
             if (ended || !more || nmap - collected >= window || run->halted)
                 break;
@@ -311,6 +333,14 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 sl_run_retry_later(run, idx);
             } else {
                 sl_finish(run, idx, &r);
+                if (run->pipe != NULL) {
+                    /* Its block is not needed any more (a retry would have used it). */
+                    char      var[64];
+                    nws_error derr;
+
+                    sl_pipe_var(idx, var, sizeof(var));
+                    nws_delete_var(run->pipe_ws, var, &derr);
+                }
             }
         } else {
             /* Nothing came: wait a little for stdin instead. */
@@ -418,6 +448,13 @@ sl_dry_run(struct sl_run *run)
     size_t        idx;
 
     for (idx = 0;; idx++) {
+        if (run->pipe != NULL) {
+            /* --pipe: a command per block, the blocks read and dropped. */
+            if (sl_pipe_read(run->pipe) <= 0)
+                break;
+            sl_pipe_skip(run->pipe);
+            run->in->total = idx + 1;
+        }
         while (run->in->streaming && !run->in->eof && idx >= run->in->total)
             sl_input_fill(run->in, -1);
         if (idx >= run->in->total)

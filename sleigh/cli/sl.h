@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -129,6 +130,7 @@ struct sl_input {
     size_t        ngroups;
     size_t        total;     /* elements; for stdin, lines read so far */
     int           streaming; /* stdin lines, read as the run goes */
+    int           piped;     /* --pipe/--pipepart: elements are blocks (pipe.c) */
     int           eof;       /* streaming: stdin is finished */
     int           fd;        /* streaming: 0 */
     char          delim;
@@ -165,6 +167,31 @@ int  sl_input_pack(struct sl_input *in, const struct sl_tmpl *t, long jobs, size
 int  sl_input_fill(struct sl_input *in, int wait_ms);
 void sl_input_free(struct sl_input *in);
 void sl_read_ahead(struct sl_input *in, long workers);
+
+/* pipe.c: --pipe and --pipepart, input cut into blocks of records. */
+struct sl_pipe {
+    int      fd;      /* stdin, or the --pipepart file */
+    int      part;    /* --pipepart */
+    size_t   block;   /* --block */
+    size_t   nrec;    /* -N: records a block; 0: by size */
+    char    *recend, *recstart;
+    size_t   lend, lstart;
+    struct sl_buf buf; /* --pipe: read, not sent yet (from start) */
+    size_t   start;
+    int      eof;     /* --pipe: stdin ended */
+    uint64_t off, fsize; /* --pipepart: the next block's offset, the file's size */
+    int      ready;   /* a block is found, not sent: blen bytes */
+    size_t   blen;
+    int      done;    /* no more blocks */
+    uint64_t bytes_in, sent;
+};
+
+int  sl_pipe_open(struct sl_pipe *pp, const struct sl_opts *o, long workers);
+int  sl_pipe_read(struct sl_pipe *pp);
+void sl_pipe_var(size_t idx, char *buf, size_t len);
+int  sl_pipe_store(struct sl_pipe *pp, nws_ws *ws, size_t idx);
+void sl_pipe_skip(struct sl_pipe *pp);
+void sl_pipe_close(struct sl_pipe *pp);
 
 /* tmpl.c: the command template. */
 /*
@@ -214,6 +241,7 @@ struct sl_tmpl {
     int              shell; /* run as /bin/sh -c WORD2 */
     struct sl_seg  **keep;  /* -X: the words XWORD segments point into */
     size_t           nkeep;
+    size_t           stdin_arg; /* --pipe: the argument naming the stdin value; 0 none */
 };
 
 /* sl_tmpl_compile's vmode: how many arguments an element has. */
@@ -233,6 +261,7 @@ void    sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t
 void    sl_tmpl_display(const struct sl_tmpl *t, char *const *texts, int rank,
                         struct sl_buf *b);
 json_t *sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed);
+void    sl_tmpl_pipe(struct sl_tmpl *t);
 
 /* server.c: the server of the run (maybe a private nwsserver). */
 struct sl_server {
@@ -285,6 +314,9 @@ struct sl_run {
     char             hostname[256];
     FILE            *joblog;
     json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
+    struct sl_pipe  *pipe;       /* --pipe: the blocks, and their connection */
+    nws_client      *pipe_c;
+    nws_ws          *pipe_ws;
 
     /* Element bookkeeping. */
     size_t           done;   /* elements finished for good */

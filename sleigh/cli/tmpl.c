@@ -314,6 +314,21 @@ sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc, int she
     }
 }
 
+/*
+ * --pipe: the argument after the varying ones names the value the worker
+ * feeds to the command's stdin; the fixed arguments move up one.
+ */
+void
+sl_tmpl_pipe(struct sl_tmpl *t)
+{
+    size_t i;
+
+    t->stdin_arg = t->nvar + 1;
+    for (i = 0; i < t->nslots; i++)
+        if (t->slots[i].fixed)
+            t->slots[i].argno++;
+}
+
 /* Frees what t holds. */
 void
 sl_tmpl_free(struct sl_tmpl *t)
@@ -588,6 +603,9 @@ sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed)
         sl_nomem();
     if (o->max_output >= 0 &&
         json_object_set_new(task, "max_output", json_integer(o->max_output)) != 0)
+        sl_nomem();
+    if (t->stdin_arg > 0 &&
+        json_object_set_new(task, "stdin_arg", json_integer((json_int_t)t->stdin_arg)) != 0)
         sl_nomem();
     if ((*fixed = json_array()) == NULL)
         sl_nomem();
