@@ -55,11 +55,21 @@ sl_pipe_unescape(const char *s, size_t *len)
             continue;
         }
         switch (*++s) {
-        case 'n': out[n++] = '\n'; break;
-        case 't': out[n++] = '\t'; break;
-        case 'r': out[n++] = '\r'; break;
-        case '0': out[n++] = '\0'; break;
-        case '\\': out[n++] = '\\'; break;
+        case 'n':
+            out[n++] = '\n';
+            break;
+        case 't':
+            out[n++] = '\t';
+            break;
+        case 'r':
+            out[n++] = '\r';
+            break;
+        case '0':
+            out[n++] = '\0';
+            break;
+        case '\\':
+            out[n++] = '\\';
+            break;
         default:
             out[n++] = '\\';
             out[n++] = *s;
@@ -151,8 +161,10 @@ sl_pipe_open(struct sl_pipe *pp, const struct sl_opts *o, long workers)
     }
     pp->nrec = o->max_args > 0 ? (size_t)o->max_args : 0;
     pp->recstart = sl_pipe_unescape(o->recstart != NULL ? o->recstart : "", &pp->lstart);
-    pp->recend = sl_pipe_unescape(
-        o->recend != NULL ? o->recend : o->recstart != NULL ? "" : "\\n", &pp->lend);
+    pp->recend = sl_pipe_unescape(o->recend != NULL     ? o->recend
+                                  : o->recstart != NULL ? ""
+                                                        : "\\n",
+                                  &pp->lend);
     if (pp->lend == 0 && pp->lstart == 0) {
         sl_warnx("--recend and --recstart cannot both be empty");
         return -1;
@@ -235,7 +247,8 @@ sl_pipe_read_stream(struct sl_pipe *pp)
     if (pp->nrec > 0) {
         /* R records: boundaries counted from the block's start, reading as needed. */
         for (k = 0, from = 1; k < pp->nrec;) {
-            c = sl_pipe_next_cut(pp, pp->buf.p + pp->start, pp->buf.len - pp->start, from);
+            c = sl_pipe_next_cut(pp, pp->buf.p + pp->start, pp->buf.len - pp->start,
+                                 from);
             if (c == 0) {
                 if (pp->eof)
                     break;
@@ -355,13 +368,15 @@ sl_pipe_store(struct sl_pipe *pp, nws_ws *ws, size_t idx)
                  : nws_store_fd(ws, var, pp->fd, pp->blen, NWS_DESC_BYTES, &err);
         pp->off += pp->blen;
     } else {
-        rc = nws_store_raw(ws, var, pp->buf.p + pp->start, pp->blen, NWS_DESC_BYTES, &err);
+        rc =
+            nws_store_raw(ws, var, pp->buf.p + pp->start, pp->blen, NWS_DESC_BYTES, &err);
         pp->start += pp->blen;
     }
     pp->ready = 0;
     pp->sent += pp->blen;
     if (rc != 0)
-        sl_warnx("storing a block: %s", err.text[0] ? err.text : nws_errcode_str(err.code));
+        sl_warnx("storing a block: %s",
+                 err.text[0] ? err.text : nws_errcode_str(err.code));
     return rc;
 }
 
