@@ -315,8 +315,8 @@ START_TEST(dry_run_placeholders)
     scli_run(&r, NULL, "--dry-run", "echo", ":::", "a", "b", "c", ":::+", "1", "2", NULL);
     ck_assert_str_eq(r.out, "echo a 1\necho b 2\n");
     scli_free(&r);
-    scli_run(&r, NULL, "--dry-run", "--link", "echo", ":::", "a", "b", "c", ":::", "1", "2",
-             NULL);
+    scli_run(&r, NULL, "--dry-run", "--link", "echo", ":::", "a", "b", "c", ":::", "1",
+             "2", NULL);
     ck_assert_str_eq(r.out, "echo a 1\necho b 2\necho c 1\n");
     scli_free(&r);
     scli_run(&r, "d/x.tar.gz\ny.c\n", "--dry-run", "echo", "{.}", "{/}", "{//}", "{/.}",

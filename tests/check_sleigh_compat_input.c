@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -314,6 +315,64 @@ START_TEST(pipepart)
 }
 END_TEST
 
+/*
+ * --pipe streams: 256 MB through sleigh from a pipe (a child writing lines
+ * of 64 bytes) with wc -l per block; every line counted, and sleigh's own
+ * peak RSS (wait4) stays far below the input's size: it holds a block at
+ * a time, not the input.
+ */
+START_TEST(pipe_memory_bounded)
+{
+    const long    lines = 4 * 1024 * 1024; /* of 64 bytes: 256 MiB */
+    char          bin[512], portbuf[16], line[64], *out, *p, *end;
+    int           in[2], fout = nwstest_tmpfile(), st;
+    long          i, total = 0;
+    struct rusage ru;
+    pid_t         gen, pid;
+
+    memset(line, 'x', sizeof(line) - 1);
+    line[sizeof(line) - 1] = '\n';
+    ck_assert_int_eq(pipe(in), 0);
+    gen = fork();
+    ck_assert_int_ge(gen, 0);
+    if (gen == 0) {
+        close(in[0]);
+        for (i = 0; i < lines; i++)
+            if (write(in[1], line, sizeof(line)) != (ssize_t)sizeof(line))
+                _exit(1);
+        _exit(0);
+    }
+    close(in[1]);
+    snprintf(portbuf, sizeof(portbuf), "%d", sci_srv.port);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("NWS_HOST", "127.0.0.1", 1);
+        setenv("NWS_PORT", portbuf, 1);
+        dup2(in[0], 0);
+        dup2(fout, 1);
+        execl(nwstest_bin("sleigh", bin, sizeof(bin)), "sleigh", "--pipe", "--block",
+              "4M", "wc", "-l", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    ck_assert_int_eq(wait4(pid, &st, 0, &ru), pid);
+    waitpid(gen, NULL, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sleigh --pipe failed");
+    out = nwstest_slurp(fout, NULL);
+    close(fout);
+    for (p = out; *p != '\0'; p = end) {
+        total += strtol(p, &end, 10);
+        if (end == p)
+            break;
+    }
+    free(out);
+    ck_assert_int_eq(total, lines);
+    ck_assert_msg(ru.ru_maxrss < 64 * 1024, "sleigh's peak RSS was %ld KiB for 256 MiB",
+                  ru.ru_maxrss);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_compat_input)
 {
     Suite *s = suite_create("sleigh_compat_input");
@@ -328,6 +387,7 @@ NWSTEST_SUITE(sleigh_compat_input)
     tcase_add_test(tc, xargs);
     tcase_add_test(tc, pipe_blocks);
     tcase_add_test(tc, pipepart);
+    tcase_add_test(tc, pipe_memory_bounded);
     suite_add_tcase(s, tc);
     return s;
 }

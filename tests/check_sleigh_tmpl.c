@@ -235,8 +235,8 @@ START_TEST(several_sources)
            ":::", "c");
     /* Linked sources go together, stopping at the shorter one (GNU parallel
      * 20221122: :::+ does not wrap). */
-    TM_DRY(AUTO, -1, "echo a x\necho b y\n", "echo", "{1}", "{2}", ":::", "a", "b", ":::+",
-           "x", "y", "z");
+    TM_DRY(AUTO, -1, "echo a x\necho b y\n", "echo", "{1}", "{2}", ":::", "a", "b",
+           ":::+", "x", "y", "z");
     TM_DRY(AUTO, -1, "echo a x\n", "echo", "{}", ":::", "a", ":::+", "x", "y");
 }
 END_TEST
@@ -343,8 +343,8 @@ START_TEST(link_wraps)
 
     /* --link wraps the shorter sources (GNU parallel 20221122 does). */
     tm_opts(&o)->link = 1;
-    TM_DRY_O(&o, 1, "echo a 1\necho b 2\necho c 1\n", "echo", ":::", "a", "b", "c", ":::",
-             "1", "2");
+    TM_DRY_O(&o, 1, "echo a 1\necho b 2\necho c 1\n", "echo", ":::", "a", "b", "c",
+             ":::", "1", "2");
 }
 END_TEST
 
@@ -353,7 +353,8 @@ START_TEST(max_args)
     struct sl_opts o;
 
     tm_opts(&o)->max_args = 2;
-    TM_DRY_O(&o, 1, "echo a b\necho c d\necho e\n", "echo", ":::", "a", "b", "c", "d", "e");
+    TM_DRY_O(&o, 1, "echo a b\necho c d\necho e\n", "echo", ":::", "a", "b", "c", "d",
+             "e");
     TM_DRY_O(&o, 1, "echo a-b\necho c-\n", "echo", "{1}-{2}", ":::", "a", "b", "c");
     TM_DRY_O(&o, 1, "echo 1 a 'b c'\necho 2 d\n", "echo", "{#}", "{}", ":::", "a", "b c",
              "d");
@@ -371,8 +372,8 @@ START_TEST(xargs_modes)
 
     /* As many as fit, then spread over the workers (ceil(n / jobs) each). */
     tm_opts(&o)->xmode = SL_X_CONTEXT;
-    TM_DRY_O(&o, 2, "echo preapost prebpost\necho precpost\n", "echo", "pre{}post", ":::",
-             "a", "b", "c");
+    TM_DRY_O(&o, 2, "echo preapost prebpost\necho precpost\n", "echo", "pre{}post",
+             ":::", "a", "b", "c");
     TM_DRY_O(&o, 1, "echo preapost prebpost precpost\n", "echo", "pre{}post", ":::", "a",
              "b", "c");
     tm_opts(&o)->xmode = SL_X_MULTI;
@@ -396,7 +397,8 @@ START_TEST(colsep_header)
     struct sl_opts o;
 
     tm_opts(&o)->colsep = ",+";
-    TM_DRY_O(&o, 1, "echo b-a-\necho d-c-\n", "echo", "{2}-{1}-{3}", ":::", "a,b", "c,,d");
+    TM_DRY_O(&o, 1, "echo b-a-\necho d-c-\n", "echo", "{2}-{1}-{3}", ":::", "a,b",
+             "c,,d");
     TM_DRY_O(&o, 1, "echo a b\necho c\n", "echo", ":::", "a,b", "c");
     o.header = 1;
     TM_DRY_O(&o, 1, "echo 2 1\necho 4 3\n", "echo", "{y}", "{x}", ":::", "x,y", "1,2",

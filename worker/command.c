@@ -350,7 +350,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
         return NULL;
     if (json_is_integer(json_object_get(task, "stdin_arg"))) {
         /* --pipe: the element names the value that is the command's stdin. */
-        json_int_t k = json_integer_value(json_object_get(task, "stdin_arg"));
+        json_int_t  k = json_integer_value(json_object_get(task, "stdin_arg"));
         const char *var = json_string_value(json_array_get(args, (size_t)(k - 1)));
 
         if (k < 1 || var == NULL) {

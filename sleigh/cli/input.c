@@ -198,7 +198,7 @@ static void
 sl_colsep_split(struct sl_input *in, const char *s,
                 void (*add)(struct sl_input *, const char *, size_t))
 {
-    regmatch_t m;
+    regmatch_t  m;
     const char *p = s;
     int         flags = 0;
 
@@ -270,12 +270,24 @@ sl_colsep_regex(const char *perl)
             continue;
         }
         switch (*++p) {
-        case 't': sl_buf_adds(&b, "\t"); break;
-        case 'n': sl_buf_adds(&b, "\n"); break;
-        case 's': sl_buf_adds(&b, "[[:space:]]"); break;
-        case 'S': sl_buf_adds(&b, "[^[:space:]]"); break;
-        case 'd': sl_buf_adds(&b, "[0-9]"); break;
-        case 'w': sl_buf_adds(&b, "[[:alnum:]_]"); break;
+        case 't':
+            sl_buf_adds(&b, "\t");
+            break;
+        case 'n':
+            sl_buf_adds(&b, "\n");
+            break;
+        case 's':
+            sl_buf_adds(&b, "[[:space:]]");
+            break;
+        case 'S':
+            sl_buf_adds(&b, "[^[:space:]]");
+            break;
+        case 'd':
+            sl_buf_adds(&b, "[0-9]");
+            break;
+        case 'w':
+            sl_buf_adds(&b, "[[:alnum:]_]");
+            break;
         default:
             sl_buf_add(&b, p - 1, 2);
             break;
@@ -360,7 +372,8 @@ sl_input_plan(struct sl_input *in)
             sl_input_take_header(in, i);
         in->header = 0;
     }
-    while (in->streaming && !in->eof && (in->xmode || (in->header && in->src[0].n == 0))) {
+    while (in->streaming && !in->eof &&
+           (in->xmode || (in->header && in->src[0].n == 0))) {
         /* -X/-m spread all the inputs over the workers; --header needs its line. */
         if (sl_input_fill(in, -1) != 0)
             break;
@@ -377,7 +390,8 @@ sl_input_plan(struct sl_input *in)
         }
         /* --link wraps the shorter sources; :::+ stops at the shortest, as GNU
          * parallel 20221122 does. */
-        if (in->link_all ? in->src[i].n > in->group_len[g] : in->src[i].n < in->group_len[g])
+        if (in->link_all ? in->src[i].n > in->group_len[g]
+                         : in->src[i].n < in->group_len[g])
             in->group_len[g] = in->src[i].n;
     }
     /* A group with an empty source has nothing to wrap around. */
@@ -401,8 +415,8 @@ static void
 sl_input_push_arg(struct sl_input *in, const char *p)
 {
     if (in->gcap == 0 || (in->gcap >= 8 && (in->gcap & (in->gcap - 1)) == 0))
-        in->gargs = sl_reallocarray(in->gargs, in->gcap ? in->gcap * 2 : 8,
-                                    sizeof(*in->gargs));
+        in->gargs =
+            sl_reallocarray(in->gargs, in->gcap ? in->gcap * 2 : 8, sizeof(*in->gargs));
     in->gargs[in->gcap++] = p;
 }
 

@@ -260,10 +260,9 @@ main(int argc, char **argv)
         goto done_server;
     }
     run.started = nwsp_mono();
-    if (in.piped &&
-        ((run.pipe_c = nws_connect(sv.host, sv.port, 0, &err)) == NULL ||
-         (run.pipe_ws = nws_ws_use(run.pipe_c, nws_sleigh_ws_name(run.s), NWS_WS_NOCREATE,
-                                   &err)) == NULL)) {
+    if (in.piped && ((run.pipe_c = nws_connect(sv.host, sv.port, 0, &err)) == NULL ||
+                     (run.pipe_ws = nws_ws_use(run.pipe_c, nws_sleigh_ws_name(run.s),
+                                               NWS_WS_NOCREATE, &err)) == NULL)) {
         sl_warnx("--pipe: a connection for the blocks: %s",
                  err.text[0] ? err.text : nws_errcode_str(err.code));
         rc = SL_EXIT_ERROR;

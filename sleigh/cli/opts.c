@@ -292,8 +292,8 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
     char *end;
     int   ch, rc;
 
-    while ((ch = getopt_long(argc, argv, "+j:P:ka:0qvS:hVC:N:n:L:Xms:", longopts, NULL)) !=
-           -1) {
+    while ((ch = getopt_long(argc, argv, "+j:P:ka:0qvS:hVC:N:n:L:Xms:", longopts,
+                             NULL)) != -1) {
         if (sl_opt_input(ch, optarg, o, &rc)) {
             if (rc >= 0)
                 return rc;

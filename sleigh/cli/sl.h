@@ -93,17 +93,16 @@ struct sl_opts {
     const char *arg_files[64];
     int         narg_files;
     /* Input shaping, as GNU parallel (pin: opts.c's own block). */
-    int         link;       /* --link: all sources go together, the shorter wrapping */
-    const char *colsep;     /* --colsep REGEX: inputs split into columns */
-    int         header;     /* --header: the first input of each source names it */
-    long        max_args;   /* -N/-n/-L: inputs per command (-1: not given) */
-    int         xmode;      /* enum sl_xmode: -X, -m */
-    long        max_chars;  /* -s: command line length for -X/-m (0: the default) */
-    int         pipe;       /* enum sl_pipe_mode */
-    long        block;      /* --block: bytes per --pipe block */
-    const char *recend;     /* --recend (default "\n") */
-    const char *recstart;   /* --recstart (default "") */
-    int         rrpipe;     /* --regexp for --recstart/--recend: not supported */
+    int         link;      /* --link: all sources go together, the shorter wrapping */
+    const char *colsep;    /* --colsep REGEX: inputs split into columns */
+    int         header;    /* --header: the first input of each source names it */
+    long        max_args;  /* -N/-n/-L: inputs per command (-1: not given) */
+    int         xmode;     /* enum sl_xmode: -X, -m */
+    long        max_chars; /* -s: command line length for -X/-m (0: the default) */
+    int         pipe;      /* enum sl_pipe_mode */
+    long        block;     /* --block: bytes per --pipe block */
+    const char *recend;    /* --recend (default "\n") */
+    const char *recstart;  /* --recstart (default "") */
 };
 
 enum sl_xmode { SL_X_NONE, SL_X_CONTEXT, SL_X_MULTI };
@@ -145,45 +144,46 @@ struct sl_input {
     size_t       *starts;   /* xmode: element i is base inputs starts[i]..starts[i+1]-1 */
     size_t        nstarts;
     int           colsep_on;
-    void         *colsep;   /* regex_t */
-    int           header;   /* a header still to take (streaming) */
-    char        **names;    /* --header: the name of each argument position */
+    void         *colsep; /* regex_t */
+    int           header; /* a header still to take (streaming) */
+    char        **names;  /* --header: the name of each argument position */
     size_t        nnames;
-    const char  **gargs;    /* sl_input_args's answer */
+    const char  **gargs; /* sl_input_args's answer */
     size_t        gcap;
-    struct sl_buf cols;     /* --colsep: the columns of the element at hand */
+    struct sl_buf cols; /* --colsep: the columns of the element at hand */
 };
 
 int  sl_input_parse(struct sl_input *in, const struct sl_opts *o, int argc, char **argv,
                     int first, int *ncmd);
 int  sl_input_plan(struct sl_input *in);
 void sl_input_elem(const struct sl_input *in, size_t idx, const char **args);
-int  sl_input_shape(struct sl_input *in, const struct sl_opts *o);
+int    sl_input_shape(struct sl_input *in, const struct sl_opts *o);
 size_t sl_input_args(struct sl_input *in, size_t idx, const char *const **args);
 size_t sl_input_tmpl_nsrc(const struct sl_input *in);
-int  sl_input_vmode(const struct sl_input *in);
+int    sl_input_vmode(const struct sl_input *in);
 struct sl_tmpl;
-int  sl_input_pack(struct sl_input *in, const struct sl_tmpl *t, long jobs, size_t max_chars);
+int  sl_input_pack(struct sl_input *in, const struct sl_tmpl *t, long jobs,
+                   size_t max_chars);
 int  sl_input_fill(struct sl_input *in, int wait_ms);
 void sl_input_free(struct sl_input *in);
 void sl_read_ahead(struct sl_input *in, long workers);
 
 /* pipe.c: --pipe and --pipepart, input cut into blocks of records. */
 struct sl_pipe {
-    int      fd;      /* stdin, or the --pipepart file */
-    int      part;    /* --pipepart */
-    size_t   block;   /* --block */
-    size_t   nrec;    /* -N: records a block; 0: by size */
-    char    *recend, *recstart;
-    size_t   lend, lstart;
+    int           fd;    /* stdin, or the --pipepart file */
+    int           part;  /* --pipepart */
+    size_t        block; /* --block */
+    size_t        nrec;  /* -N: records a block; 0: by size */
+    char         *recend, *recstart;
+    size_t        lend, lstart;
     struct sl_buf buf; /* --pipe: read, not sent yet (from start) */
-    size_t   start;
-    int      eof;     /* --pipe: stdin ended */
-    uint64_t off, fsize; /* --pipepart: the next block's offset, the file's size */
-    int      ready;   /* a block is found, not sent: blen bytes */
-    size_t   blen;
-    int      done;    /* no more blocks */
-    uint64_t bytes_in, sent;
+    size_t        start;
+    int           eof;        /* --pipe: stdin ended */
+    uint64_t      off, fsize; /* --pipepart: the next block's offset, the file's size */
+    int           ready;      /* a block is found, not sent: blen bytes */
+    size_t        blen;
+    int           done; /* no more blocks */
+    uint64_t      bytes_in, sent;
 };
 
 int  sl_pipe_open(struct sl_pipe *pp, const struct sl_opts *o, long workers);

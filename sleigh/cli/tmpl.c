@@ -411,8 +411,8 @@ sl_seg_add_input(struct sl_buf *b, const struct sl_seg *seg, const char *s)
  * the {} of the word repeated, or NULL.
  */
 static void
-sl_segs_fill(const struct sl_seg *segs, size_t nsegs, const char *const *args, size_t nsrc,
-             size_t idx, const char *one, struct sl_buf *b)
+sl_segs_fill(const struct sl_seg *segs, size_t nsegs, const char *const *args,
+             size_t nsrc, size_t idx, const char *one, struct sl_buf *b)
 {
     const struct sl_seg *seg;
     char                 num[32];
@@ -485,8 +485,8 @@ sl_tmpl_nsep(const struct sl_tmpl *t)
     for (i = 0; i < t->nslots; i++)
         for (j = 0; j < t->slots[i].nsegs; j++)
             if (t->slots[i].segs[j].kind == SL_SEG_XWORD ||
-                (t->slots[i].segs[j].kind == SL_SEG_INPUT && t->slots[i].segs[j].src == 0 &&
-                 !t->slots[i].segs[j].lead))
+                (t->slots[i].segs[j].kind == SL_SEG_INPUT &&
+                 t->slots[i].segs[j].src == 0 && !t->slots[i].segs[j].lead))
                 n++;
     return n;
 }
@@ -605,7 +605,8 @@ sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed)
         json_object_set_new(task, "max_output", json_integer(o->max_output)) != 0)
         sl_nomem();
     if (t->stdin_arg > 0 &&
-        json_object_set_new(task, "stdin_arg", json_integer((json_int_t)t->stdin_arg)) != 0)
+        json_object_set_new(task, "stdin_arg", json_integer((json_int_t)t->stdin_arg)) !=
+            0)
         sl_nomem();
     if ((*fixed = json_array()) == NULL)
         sl_nomem();
