@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "nwstest.h"
+#include "sshtest.h"
 #include "util.h"
 
 #define SCI_RUN_TIMEOUT_S 60
@@ -90,7 +91,7 @@ sci_seq(long n, size_t *len)
  * stdin from the file in (NULL: /dev/null).  Its stdout (new) and *rc.
  */
 static char *
-sci_exec(int sleigh, const char *in, char *const *args, int *rc, size_t *outlen)
+sci_exec(int sleigh, const char *in, const char *const *args, int *rc, size_t *outlen)
 {
     char   bin[512], portbuf[16], *argv[80];
     int    fout = nwstest_tmpfile(), ferr = nwstest_tmpfile(), st, n = 0, fin;
@@ -105,7 +106,7 @@ sci_exec(int sleigh, const char *in, char *const *args, int *rc, size_t *outlen)
         argv[n++] = (char *)"--will-cite";
     }
     for (; *args != NULL && n < 79; args++)
-        argv[n++] = *args;
+        argv[n++] = (char *)*args;
     argv[n] = NULL;
     snprintf(portbuf, sizeof(portbuf), "%d", sci_srv.port);
     pid = fork();
@@ -171,8 +172,8 @@ sci_same(const char *in, ...)
         n++;
     va_end(ap);
     args[n] = NULL;
-    ours = sci_exec(1, in, args, &rc1, &l1);
-    theirs = sci_exec(0, in, args, &rc2, &l2);
+    ours = sci_exec(1, in, (const char *const *)args, &rc1, &l1);
+    theirs = sci_exec(0, in, (const char *const *)args, &rc2, &l2);
     d = sci_first_diff(ours, l1, theirs, l2);
     ck_assert_msg(l1 == l2 && d == l1,
                   "%s %s %s ...: stdout differs at byte %zu (%zu vs %zu bytes):\n"
@@ -373,6 +374,93 @@ START_TEST(pipe_memory_bounded)
 }
 END_TEST
 
+/* The "remote" case: a real sshd on loopback as two nodes (tests/sshtest.c). */
+static struct sshtest_env  sci_env;
+static struct sshtest_sshd sci_sshd;
+static int                 sci_ssh_ok;
+
+static void
+sci_ssh_atexit(void)
+{
+    sshtest_sshd_stop(&sci_sshd);
+    sshtest_env_free(&sci_env);
+}
+
+static void
+sci_ssh_setup(void)
+{
+    char why[200];
+
+    unsetenv("SSH_AUTH_SOCK");
+    sci_setup();
+    if (!(sci_ssh_ok = sshtest_available(why, sizeof(why))))
+        return;
+    atexit(sci_ssh_atexit);
+    ck_assert_int_eq(sshtest_env_make(&sci_env), 0);
+    ck_assert_int_eq(sshtest_sshd_start(&sci_env, &sci_sshd, NULL, "127.0.0.1", 0), 0);
+    ck_assert_int_eq(sshtest_known_host(&sci_env, "127.0.0.1", sci_sshd.port, NULL), 0);
+    ck_assert_int_eq(
+        sshtest_config_host(&sci_env, "nwst-a", "127.0.0.1", sci_sshd.port, NULL), 0);
+}
+
+static void
+sci_ssh_teardown(void)
+{
+    sshtest_sshd_stop(&sci_sshd);
+    sshtest_env_free(&sci_env);
+    sci_teardown();
+}
+
+/*
+ * --pipe with the workers on a node over ssh: the blocks reach them through
+ * the server (and the ssh tunnel), as values; the output is GNU parallel's
+ * local one, byte for byte.
+ */
+START_TEST(pipe_remote_workers)
+{
+    size_t      len, l1, l2;
+    char       *seq = sci_seq(50000, &len), *ours, *theirs, worker[512], wenv[600];
+    const char *in = sci_file(0, "seq", seq, len);
+    const char *a1[] = {"-S",     "nwst-a:2", "--ssh-config", sci_env.ssh_config, "-k",
+                        "--pipe", "--block",  "20k",          "md5sum",           NULL};
+    const char *a2[] = {"-k", "--pipe", "--block", "20k", "md5sum", NULL};
+    const char *a3[] = {"-S",      "nwst-a:2",   "--ssh-config", sci_env.ssh_config,
+                        "-k",      "--pipepart", "-a",           in,
+                        "--block", "30k",        "wc",           "-l",
+                        NULL};
+    const char *a4[] = {"-k", "--pipepart", "-a", in, "--block", "30k", "wc", "-l", NULL};
+    int         rc1, rc2;
+
+    if (!sci_ssh_ok) {
+        char why[200];
+
+        sshtest_available(why, sizeof(why));
+        printf("SKIPPED: sleigh_compat_input pipe_remote_workers: %s\n", why);
+        free(seq);
+        return;
+    }
+    snprintf(wenv, sizeof(wenv), "%s", nwstest_bin("nws-worker", worker, sizeof(worker)));
+    setenv("NWS_WORKER", wenv, 1);
+    ours = sci_exec(1, in, a1, &rc1, &l1);
+    theirs = sci_exec(0, in, a2, &rc2, &l2);
+    ck_assert_int_eq(rc1, 0);
+    ck_assert_int_eq(rc2, 0);
+    ck_assert_uint_gt(l2, 0);
+    ck_assert_msg(l1 == l2 && memcmp(ours, theirs, l1) == 0,
+                  "--pipe on a node: [%.300s] vs parallel's [%.300s]", ours, theirs);
+    free(ours);
+    free(theirs);
+    ours = sci_exec(1, NULL, a3, &rc1, &l1);
+    theirs = sci_exec(0, NULL, a4, &rc2, &l2);
+    ck_assert_int_eq(rc1, 0);
+    ck_assert_msg(l1 == l2 && memcmp(ours, theirs, l1) == 0,
+                  "--pipepart on a node: [%.300s] vs parallel's [%.300s]", ours, theirs);
+    free(ours);
+    free(theirs);
+    free(seq);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_compat_input)
 {
     Suite *s = suite_create("sleigh_compat_input");
@@ -388,6 +476,12 @@ NWSTEST_SUITE(sleigh_compat_input)
     tcase_add_test(tc, pipe_blocks);
     tcase_add_test(tc, pipepart);
     tcase_add_test(tc, pipe_memory_bounded);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("remote");
+    tcase_add_checked_fixture(tc, sci_ssh_setup, sci_ssh_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, pipe_remote_workers);
     suite_add_tcase(s, tc);
     return s;
 }
