@@ -249,9 +249,10 @@ END_TEST
 
 START_TEST(xargs)
 {
-    size_t      len;
-    char       *seq = sci_seq(100, &len);
+    size_t      len, biglen;
+    char       *seq = sci_seq(100, &len), *big = sci_seq(100000, &biglen);
     const char *in = sci_file(0, "seq100", seq, len);
+    const char *bigin = sci_file(1, "seq100k", big, biglen);
 
     /* As many as fit, spread over the job slots as parallel spreads them. */
     ck_assert_uint_gt(
@@ -264,7 +265,12 @@ START_TEST(xargs)
     /* -s: the command line's length. */
     sci_same(in, "-k", "-j1", "-s", "30", "-m", "echo", NULL);
     sci_same(in, "-k", "-j1", "-s", "40", "-X", "echo", "<{}>", NULL);
+    /* The default length (parallel's), the last command spread over the workers. */
+    sci_same(bigin, "-k", "-j1", "-X", "echo", NULL);
+    sci_same(bigin, "-k", "-j2", "-m", "echo", "a{}b", NULL);
+    sci_same(bigin, "-k", "-j3", "-s", "1000", "-X", "echo", "x{}y", NULL);
     free(seq);
+    free(big);
 }
 END_TEST
 

@@ -475,21 +475,21 @@ sl_input_args(struct sl_input *in, size_t idx, const char *const **args)
 
 /*
  * -X, -m: cuts the base inputs into elements, each as many as fit in a
- * command line of max_chars (its length + 1, as GNU parallel counts) and
- * at most their number divided by jobs, rounded up (so every worker gets
- * some, as GNU parallel spreads them when it knows them all).
+ * command line of max_chars (its length + 1, as GNU parallel counts).
+ * The last command, the one that takes what is left, is then spread over
+ * the workers as GNU parallel spreads it: cut into pieces of its inputs
+ * divided by jobs, rounded up (so a short input gives every worker some).
  */
 int
 sl_input_pack(struct sl_input *in, const struct sl_tmpl *t, long jobs, size_t max_chars)
 {
-    size_t cap, b, len, cost, nsep, count, c0;
-    long   saved_x = in->xmode;
+    size_t b, len = 0, cost, nsep, count = 0, c0, last, per;
+    int    saved_x = in->xmode;
 
     if (!in->xmode)
         return 0;
     if (jobs < 1)
         jobs = 1;
-    cap = (in->nbase + (size_t)jobs - 1) / (size_t)jobs;
     nsep = sl_tmpl_nsep(t);
     in->starts = sl_reallocarray(NULL, in->nbase + 1, sizeof(*in->starts));
     in->nstarts = 0;
@@ -497,17 +497,14 @@ sl_input_pack(struct sl_input *in, const struct sl_tmpl *t, long jobs, size_t ma
     in->xmode = 0;
     in->per = 1;
     c0 = sl_tmpl_len(t, NULL, 0, 0);
-    len = 0;
-    count = 0;
     for (b = 0; b < in->nbase; b++) {
         const char *const *a;
         size_t             na = sl_input_args(in, b, &a);
 
         cost = sl_tmpl_len(t, a, na, 0);
         cost = cost > c0 ? cost - c0 : 0;
-        if (count > 0 && (count >= cap || len + nsep + cost + 1 > max_chars)) {
+        if (count > 0 && len + nsep + cost + 1 > max_chars)
             count = 0;
-        }
         if (count == 0) {
             in->starts[in->nstarts++] = b;
             len = c0 + cost;
@@ -516,8 +513,15 @@ sl_input_pack(struct sl_input *in, const struct sl_tmpl *t, long jobs, size_t ma
         }
         count++;
     }
+    if (in->nstarts > 0) {
+        /* The last command's inputs, spread over the workers. */
+        last = in->starts[--in->nstarts];
+        per = (in->nbase - last + (size_t)jobs - 1) / (size_t)jobs;
+        for (b = last; b < in->nbase; b += per)
+            in->starts[in->nstarts++] = b;
+    }
     in->starts[in->nstarts] = in->nbase;
-    in->xmode = (int)saved_x;
+    in->xmode = saved_x;
     in->per = 0;
     sl_input_recount(in);
     return 0;

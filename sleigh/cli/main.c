@@ -143,6 +143,11 @@ main(int argc, char **argv)
                     o.xmode == SL_X_CONTEXT ? SL_V_CONTEXT
                     : sl_input_vmode(&in)   ? SL_V_ANY
                                             : SL_V_FIXED);
+    if (o.max_chars > SL_MAX_CHARS_DEFAULT) {
+        sl_warnx("warning: -s %ld: at most %d, as GNU parallel", o.max_chars,
+                 SL_MAX_CHARS_DEFAULT);
+        o.max_chars = SL_MAX_CHARS_DEFAULT;
+    }
     sl_input_pack(&in, &t, run.workers,
                   o.max_chars > 0 ? (size_t)o.max_chars : SL_MAX_CHARS_DEFAULT);
     run.in = &in;

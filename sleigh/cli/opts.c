@@ -76,7 +76,7 @@ sl_usage(FILE *fp)
         "  -N N, -n N, -L N      N inputs per command: {1}..{N}, {} all of them\n"
         "  -X, -m                as many inputs per command as fit the command\n"
         "                        line (-X repeats the word around {}); -s N: its\n"
-        "                        length (default 130048)\n"
+        "                        length (default and most 63664, as parallel)\n"
         "      --pipe            stdin cut into blocks of records, each fed to a\n"
         "                        command's stdin; --block SIZE (1M), --recend STR\n"
         "                        (\\n), --recstart STR, -N RECORDS per block\n"
