@@ -121,8 +121,8 @@ cmdout_add(struct cmdout *o, const char *p, size_t n)
     o->co_len += n;
 }
 
-/* The connection for stored outputs, made on first use; NULL with err. */
-static nws_ws *
+/* The connection for stored outputs (and --pipe's blocks), made on first use; NULL with err. */
+nws_ws *
 cmdout_conn(const struct worker *w, nws_error *err)
 {
     if (cmdout_ws != NULL && nws_is_open(cmdout_c))
@@ -182,49 +182,6 @@ cmdout_result(struct cmdout *o, const struct worker *w, json_t *res, const char 
         return -1;
     snprintf(key, sizeof(key), "%s_bytes", name);
     return json_object_set_new(res, key, json_integer((json_int_t)o->co_total));
-}
-
-/*
- * --pipe's stdin: copies the value var (a block the master stored) into a
- * new unlinked temporary file, streamed (nws_fetch_fd: never whole in
- * memory), and returns it rewound, for the command's stdin.  The value is
- * read, not taken: the master deletes it once the element is done, so a
- * retry (or a requeue after this worker dies) finds it again.  -1 with
- * *error set.
- */
-int
-cmdout_stdin(const struct worker *w, const char *var, char **error)
-{
-    const char *dir = getenv("TMPDIR");
-    char        path[4096];
-    nws_ws     *ws;
-    nws_error   err = {0};
-    int         fd, rc;
-
-    snprintf(path, sizeof(path), "%s/nws-worker.in.XXXXXX",
-             dir != NULL && *dir != '\0' ? dir : "/tmp");
-    if ((fd = mkostemp(path, O_CLOEXEC)) < 0) {
-        if (asprintf(error, "cannot keep the stdin block: %s", strerror(errno)) < 0)
-            *error = NULL;
-        return -1;
-    }
-    unlink(path);
-    if ((ws = cmdout_conn(w, &err)) == NULL ||
-        (rc = nws_fetch_fd(ws, var, NWS_OP_FIND_TRY, fd, NULL, NULL, &err)) < 0 ||
-        lseek(fd, 0, SEEK_SET) != 0) {
-        if (asprintf(error, "cannot read the stdin block %s: %s", var,
-                     err.text[0] != '\0' ? err.text : strerror(errno)) < 0)
-            *error = NULL;
-        close(fd);
-        return -1;
-    }
-    if (rc == 0) {
-        if (asprintf(error, "the stdin block %s is gone", var) < 0)
-            *error = NULL;
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 void

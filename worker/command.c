@@ -334,6 +334,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     size_t         spill = 0;
     int            po[2], pe[2], open_fds, st = 0, timed_out = 0, i, rc, devnull, capped = 0;
     int            stdin_fd = -1;
+    pid_t          feeder = 0;
     pid_t          pid;
     ssize_t        n;
 
@@ -350,15 +351,15 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
         return NULL;
     if (json_is_integer(json_object_get(task, "stdin_arg"))) {
         /* --pipe: the element names the value that is the command's stdin. */
-        json_int_t  k = json_integer_value(json_object_get(task, "stdin_arg"));
-        const char *var = json_string_value(json_array_get(args, (size_t)(k - 1)));
+        json_int_t k = json_integer_value(json_object_get(task, "stdin_arg"));
 
-        if (k < 1 || var == NULL) {
+        if (k < 1 || (size_t)k > json_array_size(args)) {
             nwsp_vec_free(argv);
             *error = strdup("malformed task record: stdin_arg names no argument");
             return NULL;
         }
-        if ((stdin_fd = cmdout_stdin(w, var, error)) < 0) {
+        if ((stdin_fd = cmdin_open(w, json_array_get(args, (size_t)(k - 1)), &feeder,
+                                   error)) < 0) {
             nwsp_vec_free(argv);
             return NULL;
         }
@@ -368,6 +369,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
         nwsp_vec_free(envp);
         if (stdin_fd >= 0)
             close(stdin_fd);
+        cmdin_done(feeder);
         *error = strdup("cannot start the command: out of resources");
         return NULL;
     }
@@ -378,6 +380,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
         nwsp_vec_free(envp);
         if (stdin_fd >= 0)
             close(stdin_fd);
+        cmdin_done(feeder);
         *error = strdup("cannot start the command: out of resources");
         return NULL;
     }
@@ -418,6 +421,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     if (pid < 0) {
         close(po[0]);
         close(pe[0]);
+        cmdin_done(feeder);
         *error = strdup("cannot start the command: fork failed");
         return NULL;
     }
@@ -469,6 +473,7 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     command_pgid = 0;
+    cmdin_done(feeder);
     if ((res = json_object()) == NULL) {
         cmdout_free(&out);
         cmdout_free(&err);

@@ -167,6 +167,10 @@ main(int argc, char **argv)
         }
         sl_tmpl_pipe(&t);
         run.pipe = &pipe;
+        if (pipe.part && !remote && sl_pipe_inplace(&pipe, o.arg_files[0]) != 0) {
+            rc = SL_EXIT_ERROR;
+            goto done_input;
+        }
     }
     sl_signals();
     if (in.streaming && isatty(0))

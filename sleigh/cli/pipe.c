@@ -23,7 +23,9 @@
  * element names it ("stdin_arg" in the task record), the worker copies it
  * to a temporary file that becomes the command's stdin, and the variable
  * is deleted once the element is finished for good (a retry finds it
- * still there).  The master holds at most one block (--pipe) or none
+ * still there).  --pipepart with every worker on this machine skips the
+ * server: the element names its range of the file, and the worker reads
+ * it in place, as GNU parallel's jobs do.  The master holds at most one block (--pipe) or none
  * (--pipepart, sent from the file): memory stays bounded whatever the
  * input's size, and the run's window bounds what waits on the server.
  */
@@ -362,7 +364,17 @@ sl_pipe_store(struct sl_pipe *pp, nws_ws *ws, size_t idx)
     int       rc;
 
     sl_pipe_var(idx, var, sizeof(var));
-    if (pp->part) {
+    if (pp->path != NULL) {
+        /* In place: the worker reads the range itself. */
+        if (idx + 1 > pp->nranges) {
+            pp->ranges = sl_reallocarray(pp->ranges, (idx + 1) * 2, sizeof(*pp->ranges));
+            pp->nranges = idx + 1;
+        }
+        pp->ranges[idx * 2] = pp->off;
+        pp->ranges[idx * 2 + 1] = pp->blen;
+        pp->off += pp->blen;
+        rc = 0;
+    } else if (pp->part) {
         rc = lseek(pp->fd, (off_t)pp->off, SEEK_SET) < 0
                  ? -1
                  : nws_store_fd(ws, var, pp->fd, pp->blen, NWS_DESC_BYTES, &err);
@@ -378,6 +390,41 @@ sl_pipe_store(struct sl_pipe *pp, nws_ws *ws, size_t idx)
         sl_warnx("storing a block: %s",
                  err.text[0] ? err.text : nws_errcode_str(err.code));
     return rc;
+}
+
+/*
+ * --pipepart with every worker on this machine: blocks are read in place
+ * by the workers (cmdin.c) instead of travelling through the server, as
+ * GNU parallel's jobs read their part of the file.  0, or -1.
+ */
+int
+sl_pipe_inplace(struct sl_pipe *pp, const char *file)
+{
+    if ((pp->path = realpath(file, NULL)) == NULL) {
+        sl_warnx("%s: %s", file, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The stdin argument of element idx (new): its value's name, or its range of the file. */
+json_t *
+sl_pipe_arg(const struct sl_pipe *pp, size_t idx)
+{
+    char    var[64];
+    json_t *a;
+
+    if (pp->path == NULL) {
+        sl_pipe_var(idx, var, sizeof(var));
+        a = json_string(var);
+    } else {
+        a = json_pack("{s:s, s:I, s:I}", "file", pp->path, "off",
+                      (json_int_t)pp->ranges[idx * 2], "len",
+                      (json_int_t)pp->ranges[idx * 2 + 1]);
+    }
+    if (a == NULL)
+        sl_nomem();
+    return a;
 }
 
 /* Drops the block found by sl_pipe_read without sending it (--dry-run). */
@@ -400,6 +447,8 @@ sl_pipe_close(struct sl_pipe *pp)
     free(pp->buf.p);
     free(pp->recend);
     free(pp->recstart);
+    free(pp->path);
+    free(pp->ranges);
     memset(pp, 0, sizeof(*pp));
     pp->fd = -1;
 }

@@ -169,13 +169,9 @@ sl_run_args(struct sl_run *run, size_t idx)
             json_array_append_new(a, s) != 0)
             sl_nomem();
     }
-    if (run->t->stdin_arg > 0) {
-        char var[64];
-
-        sl_pipe_var(idx, var, sizeof(var));
-        if (json_array_append_new(a, json_string(var)) != 0)
-            sl_nomem();
-    }
+    if (run->t->stdin_arg > 0 &&
+        json_array_append_new(a, sl_pipe_arg(run->pipe, idx)) != 0)
+        sl_nomem();
     return a;
 }
 
@@ -333,7 +329,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 sl_run_retry_later(run, idx);
             } else {
                 sl_finish(run, idx, &r);
-                if (run->pipe != NULL) {
+                if (run->pipe != NULL && run->pipe->path == NULL) {
                     /* Its block is not needed any more (a retry would have used it). */
                     char      var[64];
                     nws_error derr;

@@ -186,14 +186,19 @@ struct sl_pipe {
     size_t        blen;
     int           done; /* no more blocks */
     uint64_t      bytes_in, sent;
+    char         *path;   /* --pipepart on this machine: the file, read in place */
+    uint64_t     *ranges; /* then: offset and length of block i at 2i, 2i+1 */
+    size_t        nranges;
 };
 
-int  sl_pipe_open(struct sl_pipe *pp, const struct sl_opts *o, long workers);
-int  sl_pipe_read(struct sl_pipe *pp);
-void sl_pipe_var(size_t idx, char *buf, size_t len);
-int  sl_pipe_store(struct sl_pipe *pp, nws_ws *ws, size_t idx);
-void sl_pipe_skip(struct sl_pipe *pp);
-void sl_pipe_close(struct sl_pipe *pp);
+int     sl_pipe_open(struct sl_pipe *pp, const struct sl_opts *o, long workers);
+int     sl_pipe_read(struct sl_pipe *pp);
+void    sl_pipe_var(size_t idx, char *buf, size_t len);
+json_t *sl_pipe_arg(const struct sl_pipe *pp, size_t idx);
+int     sl_pipe_inplace(struct sl_pipe *pp, const char *file);
+int     sl_pipe_store(struct sl_pipe *pp, nws_ws *ws, size_t idx);
+void    sl_pipe_skip(struct sl_pipe *pp);
+void    sl_pipe_close(struct sl_pipe *pp);
 
 /* tmpl.c: the command template. */
 /*
