@@ -280,6 +280,7 @@ START_TEST(pipe_blocks)
     char       *seq = sci_seq(20000, &len);
     const char *in = sci_file(0, "seq", seq, len);
     const char *rs = sci_text(1, "rs", "a\n>x\nb\n>y\nc\nd\n>z\ne\n");
+    const char *csv = sci_text(2, "csv", "h1,h2\n1,2\n3,4\n5,6\n7,8\n");
 
     ck_assert_uint_gt(sci_same(in, "-k", "--pipe", "--block", "1000", "wc", "-c", NULL),
                       0);
@@ -297,6 +298,9 @@ START_TEST(pipe_blocks)
     /* {#} is the block's number (a command that reads its stdin: parallel counts
      * one that does not as failing, or not, as SIGPIPE falls). */
     sci_same(in, "-k", "--pipe", "--block", "3k", "cat >/dev/null; echo {#}", NULL);
+    /* --header: taken off first, then before every block. */
+    sci_same(csv, "-k", "--pipe", "--header", ":", "--block", "8", "cat; echo --", NULL);
+    sci_same(csv, "-k", "--pipe", "--header", "2", "-N1", "cat; echo --", NULL);
     /* Empty stdin: nothing runs. */
     sci_same(NULL, "-k", "--pipe", "wc", "-l", NULL);
     free(seq);
@@ -317,6 +321,8 @@ START_TEST(pipepart)
     sci_same(NULL, "-k", "-j2", "--pipepart", "-a", in, "--block", "-3", "wc", "-l",
              NULL);
     sci_same(NULL, "-k", "--pipepart", "-a", rs, "--recstart", ">", "--block", "3",
+             "cat; echo ---", NULL);
+    sci_same(NULL, "-k", "--pipepart", "-a", rs, "--header", ":", "--block", "5",
              "cat; echo ---", NULL);
     free(seq);
 }
@@ -430,11 +436,12 @@ START_TEST(pipe_remote_workers)
     const char *a1[] = {"-S",     "nwst-a:2", "--ssh-config", sci_env.ssh_config, "-k",
                         "--pipe", "--block",  "20k",          "md5sum",           NULL};
     const char *a2[] = {"-k", "--pipe", "--block", "20k", "md5sum", NULL};
-    const char *a3[] = {"-S",      "nwst-a:2",   "--ssh-config", sci_env.ssh_config,
-                        "-k",      "--pipepart", "-a",           in,
-                        "--block", "30k",        "wc",           "-l",
-                        NULL};
-    const char *a4[] = {"-k", "--pipepart", "-a", in, "--block", "30k", "wc", "-l", NULL};
+    const char *a3[] = {"-S",       "nwst-a:2",   "--ssh-config", sci_env.ssh_config,
+                        "-k",       "--pipepart", "-a",           in,
+                        "--header", ":",          "--block",      "30k",
+                        "md5sum",   NULL};
+    const char *a4[] = {"-k", "--pipepart", "-a",  in,       "--header",
+                        ":",  "--block",    "30k", "md5sum", NULL};
     int         rc1, rc2;
 
     if (!sci_ssh_ok) {

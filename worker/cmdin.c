@@ -11,10 +11,11 @@
  *    dies) finds it again.  A file, not a pipe fed from here, because this
  *    process also reads the command's stdout and stderr: writing a pipe
  *    the command does not read would block them both.
- *  - An object {"file", "off", "len"}: --pipepart with the workers on the
+ *  - An object {"file", "off", "len", "hlen"}: --pipepart with the workers on the
  *    master's machine, the block read in place as GNU parallel does.  A
  *    feeder process of ours copies the range into a pipe (sendfile), so
- *    the command reads exactly the block, and nothing is copied to disk.
+ *    the command reads exactly the block (after the file's first hlen bytes,
+ *    its --header), and nothing is copied to disk.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,10 +69,12 @@ cmdin_value(const struct worker *w, const char *var, char **error)
 
 /* A pipe fed with len bytes of path from off by a process of ours; -1 with *error. */
 static int
-cmdin_range(const char *path, off_t off, size_t len, pid_t *feeder, char **error)
+cmdin_range(const char *path, off_t off, size_t len, size_t hlen, pid_t *feeder,
+            char **error)
 {
     int     p[2], fd;
     ssize_t n;
+    off_t   hoff = 0;
 
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         if (asprintf(error, "cannot read %s: %s", path, strerror(errno)) < 0)
@@ -87,6 +90,14 @@ cmdin_range(const char *path, off_t off, size_t len, pid_t *feeder, char **error
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         signal(SIGPIPE, SIG_DFL); /* the command stopped reading: stop */
         close(p[0]);
+        while (hlen > 0) { /* --header: the file's first hlen bytes go first */
+            n = sendfile(p[1], fd, &hoff, hlen);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                _exit(1);
+            hlen -= (size_t)n;
+        }
         while (len > 0) {
             n = sendfile(p[1], fd, &off, len > (1 << 20) ? 1 << 20 : len);
             if (n < 0 && errno == EINTR)
@@ -107,6 +118,7 @@ cmdin_open(const struct worker *w, const json_t *arg, pid_t *feeder, char **erro
 {
     const char *path = json_string_value(json_object_get(arg, "file"));
     json_t     *off = json_object_get(arg, "off"), *len = json_object_get(arg, "len");
+    json_t     *hlen = json_object_get(arg, "hlen");
 
     *feeder = 0;
     if (json_is_string(arg))
@@ -116,8 +128,10 @@ cmdin_open(const struct worker *w, const json_t *arg, pid_t *feeder, char **erro
         *error = strdup("malformed task record: stdin_arg names no block");
         return -1;
     }
-    return cmdin_range(path, (off_t)json_integer_value(off),
-                       (size_t)json_integer_value(len), feeder, error);
+    return cmdin_range(
+        path, (off_t)json_integer_value(off), (size_t)json_integer_value(len),
+        json_integer_value(hlen) > 0 ? (size_t)json_integer_value(hlen) : 0, feeder,
+        error);
 }
 
 void

@@ -312,9 +312,10 @@ sl_input_shape(struct sl_input *in, const struct sl_opts *o)
     in->xmode = o->xmode;
     in->header = o->header;
     if (in->piped) {
-        in->per = 0; /* -N counts records per block (pipe.c) */
-        if (o->xmode || o->colsep != NULL || o->header) {
-            sl_warnx("--pipe: not with -X, -m, --colsep or --header");
+        in->per = 0;    /* -N counts records per block (pipe.c) */
+        in->header = 0; /* so does --header: it goes before every block */
+        if (o->xmode || o->colsep != NULL) {
+            sl_warnx("--pipe: not with -X, -m or --colsep");
             return -1;
         }
         return 0;

@@ -72,7 +72,7 @@ sl_usage(FILE *fp)
         "      --link            sources go together, the shorter ones wrapping\n"
         "  -C, --colsep REGEX    inputs split into columns {1} {2} ... (POSIX ERE)\n"
         "      --header :        the first input of each source (or its columns)\n"
-        "                        names it: {name}\n"
+        "                        names it: {name}; --pipe: before every block\n"
         "  -N N, -n N, -L N      N inputs per command: {1}..{N}, {} all of them\n"
         "  -X, -m                as many inputs per command as fit the command\n"
         "                        line (-X repeats the word around {}); -s N: its\n"
@@ -178,7 +178,14 @@ sl_opt_input(int ch, const char *arg, struct sl_opts *o, int *rc)
         o->colsep = arg;
         return 1;
     case SL_OPT_HEADER:
-        o->header = 1; /* GNU parallel's regex form too: the first line */
+        /* ":" the first line, N the first N lines (--pipe); another regex of
+         * GNU parallel's is taken as the first line. */
+        o->header = 1;
+        if (arg[0] >= '1' && arg[0] <= '9' &&
+            sl_parse_count(arg, 1000, &o->header_lines) != 0) {
+            sl_warnx("--header: want : or a number of lines: %s", arg);
+            *rc = SL_EXIT_ERROR;
+        }
         return 1;
     case 'N':
     case 'n':

@@ -16,6 +16,8 @@
  *
  * A record boundary is where --recend (default "\n") ends and --recstart
  * (default "") begins; with only --recstart given, --recend is "".
+ * --header (its first line, or N lines) is taken off the input first and
+ * goes before every block.
  *
  * A block travels through the nws server as a value of its own
  * ("sleigh.stdin.N", bytes, spooled to disk by the server when large),
@@ -162,6 +164,7 @@ sl_pipe_open(struct sl_pipe *pp, const struct sl_opts *o, long workers)
         return -1;
     }
     pp->nrec = o->max_args > 0 ? (size_t)o->max_args : 0;
+    pp->hlines = o->header ? (o->header_lines > 0 ? o->header_lines : 1) : 0;
     pp->recstart = sl_pipe_unescape(o->recstart != NULL ? o->recstart : "", &pp->lstart);
     pp->recend = sl_pipe_unescape(o->recend != NULL     ? o->recend
                                   : o->recstart != NULL ? ""
@@ -231,6 +234,67 @@ sl_pipe_fill(struct sl_pipe *pp, size_t want)
         pp->buf.len += (size_t)n;
         pp->bytes_in += (uint64_t)n;
     }
+    return 0;
+}
+
+/*
+ * The length of the header (hlines lines) at the start of p[0..n), or 0
+ * if it is not all there.
+ */
+static size_t
+sl_pipe_header_len(const struct sl_pipe *pp, const char *p, size_t n)
+{
+    const char *q = p;
+    long        k;
+
+    for (k = 0; k < pp->hlines; k++) {
+        if ((q = memchr(q, '\n', n - (size_t)(q - p))) == NULL)
+            return 0;
+        q++;
+    }
+    return (size_t)(q - p);
+}
+
+/*
+ * --pipe --header: takes the first hlines lines off the input, as GNU
+ * parallel does (reading a block at a time until they are in); every
+ * block is sent after them.  0, or -1.
+ */
+static int
+sl_pipe_take_header(struct sl_pipe *pp)
+{
+    size_t h = 0;
+
+    pp->hdone = 1;
+    sl_buf_add(&pp->hdr, "", 0);
+    if (pp->part) {
+        char    buf[SL_PIPE_CHUNK];
+        ssize_t n;
+
+        /* --pipepart: from the file; the blocks start after it. */
+        for (;;) {
+            n = pread(pp->fd, buf, sizeof(buf), (off_t)pp->hdr.len);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                sl_warnx("--pipepart: %s", strerror(errno));
+                return -1;
+            }
+            sl_buf_add(&pp->hdr, buf, (size_t)n);
+            if (n == 0 || (h = sl_pipe_header_len(pp, pp->hdr.p, pp->hdr.len)) > 0)
+                break;
+        }
+        pp->hdr.len = h;
+        pp->off = h;
+        return 0;
+    }
+    while ((h = sl_pipe_header_len(pp, pp->buf.p + pp->start, pp->buf.len - pp->start)) ==
+               0 &&
+           !pp->eof)
+        if (sl_pipe_fill(pp, pp->buf.len - pp->start + pp->block) != 0)
+            return -1;
+    sl_buf_add(&pp->hdr, pp->buf.p + pp->start, h);
+    pp->start += h;
     return 0;
 }
 
@@ -329,6 +393,28 @@ sl_pipe_read_part(struct sl_pipe *pp)
     }
 }
 
+/* Reads len bytes of fd at off into p; 0, or -1 (errno; EIO at the end of the file). */
+static int
+sl_pread_all(int fd, char *p, size_t len, uint64_t off)
+{
+    ssize_t n;
+
+    while (len > 0) {
+        n = pread(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
 /* Finds the next block (not yet sent).  1, 0 at the end of the input, or -1. */
 int
 sl_pipe_read(struct sl_pipe *pp)
@@ -337,6 +423,8 @@ sl_pipe_read(struct sl_pipe *pp)
 
     if (pp->ready)
         return 1;
+    if (pp->hlines > 0 && !pp->hdone && sl_pipe_take_header(pp) != 0)
+        return -1;
     rc = pp->part ? sl_pipe_read_part(pp) : sl_pipe_read_stream(pp);
     if (rc == 1)
         pp->ready = 1;
@@ -374,15 +462,36 @@ sl_pipe_store(struct sl_pipe *pp, nws_ws *ws, size_t idx)
         pp->ranges[idx * 2 + 1] = pp->blen;
         pp->off += pp->blen;
         rc = 0;
-    } else if (pp->part) {
+    } else if (pp->part && pp->hdr.len == 0) {
         rc = lseek(pp->fd, (off_t)pp->off, SEEK_SET) < 0
                  ? -1
                  : nws_store_fd(ws, var, pp->fd, pp->blen, NWS_DESC_BYTES, &err);
         pp->off += pp->blen;
-    } else {
+    } else if (pp->hdr.len == 0) {
         rc =
             nws_store_raw(ws, var, pp->buf.p + pp->start, pp->blen, NWS_DESC_BYTES, &err);
         pp->start += pp->blen;
+    } else {
+        /* --header: the header, then the block, as one value (a block in memory). */
+        struct sl_buf v = {0};
+
+        sl_buf_add(&v, pp->hdr.p, pp->hdr.len);
+        if (pp->part) {
+            v.p = sl_reallocarray(v.p, v.len + pp->blen + 1, 1);
+            v.cap = v.len + pp->blen + 1;
+            if (sl_pread_all(pp->fd, v.p + v.len, pp->blen, pp->off) != 0) {
+                sl_warnx("--pipepart: %s", strerror(errno));
+                free(v.p);
+                return -1;
+            }
+            v.len += pp->blen;
+            pp->off += pp->blen;
+        } else {
+            sl_buf_add(&v, pp->buf.p + pp->start, pp->blen);
+            pp->start += pp->blen;
+        }
+        rc = nws_store_raw(ws, var, v.p, v.len, NWS_DESC_BYTES, &err);
+        free(v.p);
     }
     pp->ready = 0;
     pp->sent += pp->blen;
@@ -418,9 +527,10 @@ sl_pipe_arg(const struct sl_pipe *pp, size_t idx)
         sl_pipe_var(idx, var, sizeof(var));
         a = json_string(var);
     } else {
-        a = json_pack("{s:s, s:I, s:I}", "file", pp->path, "off",
+        a = json_pack("{s:s, s:I, s:I, s:I}", "file", pp->path, "off",
                       (json_int_t)pp->ranges[idx * 2], "len",
-                      (json_int_t)pp->ranges[idx * 2 + 1]);
+                      (json_int_t)pp->ranges[idx * 2 + 1], "hlen",
+                      (json_int_t)pp->hdr.len); /* --header: the file's first bytes */
     }
     if (a == NULL)
         sl_nomem();
@@ -449,6 +559,7 @@ sl_pipe_close(struct sl_pipe *pp)
     free(pp->recstart);
     free(pp->path);
     free(pp->ranges);
+    free(pp->hdr.p);
     memset(pp, 0, sizeof(*pp));
     pp->fd = -1;
 }

@@ -93,16 +93,17 @@ struct sl_opts {
     const char *arg_files[64];
     int         narg_files;
     /* Input shaping, as GNU parallel (pin: opts.c's own block). */
-    int         link;      /* --link: all sources go together, the shorter wrapping */
-    const char *colsep;    /* --colsep REGEX: inputs split into columns */
-    int         header;    /* --header: the first input of each source names it */
-    long        max_args;  /* -N/-n/-L: inputs per command (-1: not given) */
-    int         xmode;     /* enum sl_xmode: -X, -m */
-    long        max_chars; /* -s: command line length for -X/-m (0: the default) */
-    int         pipe;      /* enum sl_pipe_mode */
-    long        block;     /* --block: bytes per --pipe block */
-    const char *recend;    /* --recend (default "\n") */
-    const char *recstart;  /* --recstart (default "") */
+    int         link;         /* --link: all sources go together, the shorter wrapping */
+    const char *colsep;       /* --colsep REGEX: inputs split into columns */
+    int         header;       /* --header: the first input of each source names it */
+    long        header_lines; /* --header N (--pipe: N lines); 0: one */
+    long        max_args;     /* -N/-n/-L: inputs per command (-1: not given) */
+    int         xmode;        /* enum sl_xmode: -X, -m */
+    long        max_chars;    /* -s: command line length for -X/-m (0: the default) */
+    int         pipe;         /* enum sl_pipe_mode */
+    long        block;        /* --block: bytes per --pipe block */
+    const char *recend;       /* --recend (default "\n") */
+    const char *recstart;     /* --recstart (default "") */
 };
 
 enum sl_xmode { SL_X_NONE, SL_X_CONTEXT, SL_X_MULTI };
@@ -186,6 +187,9 @@ struct sl_pipe {
     size_t        blen;
     int           done; /* no more blocks */
     uint64_t      bytes_in, sent;
+    long          hlines; /* --header: lines of it (0: none) */
+    struct sl_buf hdr;    /* the header, sent before every block */
+    int           hdone;  /* it was looked for */
     char         *path;   /* --pipepart on this machine: the file, read in place */
     uint64_t     *ranges; /* then: offset and length of block i at 2i, 2i+1 */
     size_t        nranges;
