@@ -236,6 +236,8 @@ END_TEST
 
 START_TEST(max_args)
 {
+    const char *blank = sci_text(0, "blank", "a b \nc \nd\ne\tx\t\nf\n");
+
     ck_assert_uint_gt(
         sci_same(NULL, "-k", "-N2", "echo", ":::", "a", "b", "c", "d", "e", NULL), 0);
     sci_same(NULL, "-k", "-N2", "echo", "{1}-{2}", ":::", "a", "b", "c", NULL);
@@ -243,6 +245,10 @@ START_TEST(max_args)
     sci_same(NULL, "-k", "-n2", "echo", ":::", "a", "b", "c", NULL);
     sci_same(NULL, "-k", "-N0", "echo", "x", ":::", "a", "b", NULL);
     sci_same(NULL, "-k", "-L2", "echo", ":::", "a", "b", "c", NULL);
+    /* -L: a line ending in a blank goes on with the next one (stdin and files). */
+    sci_same(blank, "-k", "-L2", "-q", "printf", "<%s>\\n", NULL);
+    sci_same(blank, "-k", "-L1", "echo", NULL);
+    sci_same(NULL, "-k", "-L2", "echo", "{2}-{1}", "::::", blank, NULL);
     sci_same(NULL, "-k", "-q", "-N2", "printf", "<%s>\\n", ":::", "a", "b c", "d", NULL);
 }
 END_TEST

@@ -27,8 +27,18 @@
 static void
 sl_src_add(struct sl_src *src, const char *s, size_t n)
 {
-    char *p;
+    char  *p;
+    size_t len;
 
+    if (src->cont && src->n > 0 && (len = strlen(src->v[src->n - 1])) > 0 &&
+        (src->v[src->n - 1][len - 1] == ' ' || src->v[src->n - 1][len - 1] == '\t')) {
+        /* -L: the line before ended in a blank: this one goes on with it. */
+        p = sl_reallocarray(src->v[src->n - 1], len + n + 1, 1);
+        memcpy(p + len, s, n);
+        p[len + n] = '\0';
+        src->v[src->n - 1] = p;
+        return;
+    }
     if (src->n == src->cap) {
         src->cap = src->cap != 0 ? src->cap * 2 : 16;
         src->v = sl_reallocarray(src->v, src->cap, sizeof(*src->v));
@@ -150,9 +160,12 @@ sl_input_parse(struct sl_input *in, const struct sl_opts *o, int argc, char **ar
         sl_input_new_src(in, 0);
         return 0;
     }
-    for (f = 0; f < o->narg_files; f++)
-        if (sl_src_read_file(sl_input_new_src(in, 0), o->arg_files[f], o->delim) != 0)
+    for (f = 0; f < o->narg_files; f++) {
+        src = sl_input_new_src(in, 0);
+        src->cont = o->lines;
+        if (sl_src_read_file(src, o->arg_files[f], o->delim) != 0)
             return -1;
+    }
     for (; i < argc; i++) {
         if (sl_is_separator(argv[i], &is_file, &linked)) {
             file = is_file;
@@ -167,13 +180,14 @@ sl_input_parse(struct sl_input *in, const struct sl_opts *o, int argc, char **ar
         /* Each file after :::: is a source of its own, as in GNU parallel. */
         if (nfiles++ > 0)
             src = sl_input_new_src(in, 0);
+        src->cont = o->lines;
         if (sl_src_read_file(src, argv[i], o->delim) != 0)
             return -1;
     }
     if (in->nsrc == 0) {
         in->streaming = 1;
         in->fd = 0;
-        sl_input_new_src(in, 0);
+        sl_input_new_src(in, 0)->cont = o->lines;
     }
     return 0;
 }
@@ -241,6 +255,14 @@ sl_input_recount(struct sl_input *in)
             in->header = 0;
         }
         in->nbase = in->src[0].n;
+        if (in->src[0].cont && !in->eof && in->nbase > 0) {
+            /* -L: a last line ending in a blank may go on with the next one. */
+            const char *last = in->src[0].v[in->nbase - 1];
+            size_t      len = strlen(last);
+
+            if (len > 0 && (last[len - 1] == ' ' || last[len - 1] == '\t'))
+                in->nbase--;
+        }
     }
     if (in->xmode)
         in->total = in->nstarts;

@@ -196,6 +196,7 @@ sl_opt_input(int ch, const char *arg, struct sl_opts *o, int *rc)
                      arg);
             *rc = SL_EXIT_ERROR;
         }
+        o->lines = ch == 'L';
         return 1;
     case 'X':
         o->xmode = SL_X_CONTEXT;

@@ -98,6 +98,7 @@ struct sl_opts {
     int         header;       /* --header: the first input of each source names it */
     long        header_lines; /* --header N (--pipe: N lines); 0: one */
     long        max_args;     /* -N/-n/-L: inputs per command (-1: not given) */
+    int         lines;        /* -L: lines ending in a blank continue */
     int         xmode;        /* enum sl_xmode: -X, -m */
     long        max_chars;    /* -s: command line length for -X/-m (0: the default) */
     int         pipe;         /* enum sl_pipe_mode */
@@ -121,6 +122,7 @@ struct sl_src {
     char **v;
     size_t n, cap;
     int    linked; /* goes with the previous source (:::+), not across it */
+    int    cont;   /* -L: a line ending in a blank goes on with the next one */
 };
 
 struct sl_input {
