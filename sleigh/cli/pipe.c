@@ -174,9 +174,14 @@ sl_pipe_open(struct sl_pipe *pp, const struct sl_opts *o, long workers)
         sl_warnx("--recend and --recstart cannot both be empty");
         return -1;
     }
-    if (!pp->part) {
+    if (!pp->part && o->narg_files == 0) {
         pp->fd = 0;
         return 0;
+    }
+    if (!pp->part) {
+        /* GNU parallel 20221122 reads nothing and runs nothing then. */
+        sl_warnx("--pipe -a FILE: give --pipepart -a FILE, or < FILE");
+        return -1;
     }
     if (o->narg_files != 1) {
         sl_warnx("--pipepart: give the file with one -a FILE");
