@@ -334,6 +334,32 @@ START_TEST(pipepart)
 }
 END_TEST
 
+/* What sleigh refuses, with a message, where parallel would do something else. */
+START_TEST(refusals)
+{
+    const char *f = sci_text(0, "f", "1\n2\n");
+    const char *bad[][8] = {
+        {"--pipe", "-a", f, "wc", "-l", NULL}, /* parallel 20221122 runs nothing */
+        {"--pipe", "wc", ":::", "a", NULL},
+        {"--pipe", "--recend", "", "--recstart", "", "wc", NULL},
+        {"-X", "echo", ":::", "a", ":::", "b", NULL},
+        {"-N2", "echo", ":::", "a", ":::", "b", NULL},
+        {"--colsep", "(", "echo", ":::", "a", NULL},
+        {"--block", "-2", "--pipe", "wc", NULL},
+    };
+    size_t i, len;
+    int    rc;
+    char  *out;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        out = sci_exec(1, NULL, bad[i], &rc, &len);
+        ck_assert_msg(rc == 255 && len == 0, "sleigh %s %s ...: status %d, %zu bytes out",
+                      bad[i][0], bad[i][1], rc, len);
+        free(out);
+    }
+}
+END_TEST
+
 /*
  * --pipe streams: 256 MB through sleigh from a pipe (a child writing lines
  * of 64 bytes) with wc -l per block; every line counted, and sleigh's own
@@ -495,6 +521,7 @@ NWSTEST_SUITE(sleigh_compat_input)
     tcase_add_test(tc, pipe_blocks);
     tcase_add_test(tc, pipepart);
     tcase_add_test(tc, pipe_memory_bounded);
+    tcase_add_test(tc, refusals);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("remote");
