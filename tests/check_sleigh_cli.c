@@ -325,7 +325,7 @@ START_TEST(dry_run_placeholders)
     scli_free(&r);
     /* Shell syntax in the command: /bin/sh -c, with the inputs quoted. */
     scli_run(&r, NULL, "--dry-run", "echo {} | wc -c", ":::", "it's", NULL);
-    ck_assert_str_eq(r.out, "echo 'it'\\''s' | wc -c\n");
+    ck_assert_str_eq(r.out, "echo 'it'\"'\"'s' | wc -c\n");
     scli_free(&r);
     scli_run(&r, NULL, "--dry-run", "echo {} > {.}.out", ":::", "a.txt", NULL);
     ck_assert_str_eq(r.out, "echo a.txt > a.out\n");

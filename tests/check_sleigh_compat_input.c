@@ -235,6 +235,16 @@ START_TEST(header)
 }
 END_TEST
 
+/* A quote in an input: the dry run shows it quoted as parallel quotes it. */
+START_TEST(quoting)
+{
+    ck_assert_uint_gt(sci_same(NULL, "-k", "--dry-run", "echo", ":::", "q'q", "a b",
+                               "x'y z", "plain", NULL),
+                      0);
+    sci_same(NULL, "-k", "echo", ":::", "q'q", "x'y z", NULL);
+}
+END_TEST
+
 START_TEST(max_args)
 {
     const char *blank = sci_text(0, "blank", "a b \nc \nd\ne\tx\t\nf\n");
@@ -518,6 +528,7 @@ NWSTEST_SUITE(sleigh_compat_input)
     tcase_add_test(tc, link_sources);
     tcase_add_test(tc, colsep);
     tcase_add_test(tc, header);
+    tcase_add_test(tc, quoting);
     tcase_add_test(tc, max_args);
     tcase_add_test(tc, xargs);
     tcase_add_test(tc, pipe_blocks);

@@ -153,11 +153,12 @@ END_TEST
 
 START_TEST(quoting)
 {
-    TM_DRY(AUTO, -1, "echo 'it'\\''s'\necho 'a b'\n", "echo", "{}", ":::", "it's", "a b");
-    TM_DRY(AUTO, -1, "echo 'xit'\\''sy'\necho 'xa by'\n", "echo", "x{}y", ":::", "it's",
+    TM_DRY(AUTO, -1, "echo 'it'\"'\"'s'\necho 'a b'\n", "echo", "{}", ":::", "it's",
+           "a b");
+    TM_DRY(AUTO, -1, "echo 'xit'\"'\"'sy'\necho 'xa by'\n", "echo", "x{}y", ":::", "it's",
            "a b");
     TM_DRY(AUTO, -1, "echo ''\necho 'a$b'\n", "echo", "{}", ":::", "", "a$b");
-    TM_DRY(NEVER, -1, "echo 'a b'\necho 'it'\\''s'\necho ''\n", "echo", "{}",
+    TM_DRY(NEVER, -1, "echo 'a b'\necho 'it'\"'\"'s'\necho ''\n", "echo", "{}",
            ":::", "a b", "it's", "");
     TM_DRY(NEVER, -1, "cp 'a b.txt' 'a b.bak'\n", "cp", "{}", "{.}.bak",
            ":::", "a b.txt");
@@ -167,9 +168,9 @@ END_TEST
 START_TEST(shell_words)
 {
     /* Shell syntax in a word: the words are joined for /bin/sh, inputs quoted. */
-    TM_DRY(AUTO, -1, "echo a|b 'it'\\''s'\n", "echo", "a|b", "{}", ":::", "it's");
+    TM_DRY(AUTO, -1, "echo a|b 'it'\"'\"'s'\n", "echo", "a|b", "{}", ":::", "it's");
     /* -q: never a shell, so the word is quoted for display only. */
-    TM_DRY(NEVER, -1, "echo 'a|b' 'it'\\''s'\n", "echo", "a|b", "{}", ":::", "it's");
+    TM_DRY(NEVER, -1, "echo 'a|b' 'it'\"'\"'s'\n", "echo", "a|b", "{}", ":::", "it's");
     TM_DRY(SHELL, -1, "echo 'a b'\n", "echo", "{}", ":::", "a b");
     TM_DRY(AUTO, -1, "X=1 echo a\n", "X=1", "echo", "{}", ":::", "a");
     TM_DRY(AUTO, -1, "sh -c echo $0 'a b'\n", "sh", "-c", "echo $0", "{}", ":::", "a b");
