@@ -605,7 +605,7 @@ START_TEST(srun_command)
     spec.worker_path = "/opt/nws/bin/nws-worker";
     spec.working_dir = "/scratch/run 1";
     spec.output = 1;
-    v = nwsp_srun_argv(&spec, "/usr/bin/srun", "node07", 16);
+    v = nwsp_srun_argv(&spec, "/usr/bin/srun", "node07", 16, 0);
     ck_assert_ptr_nonnull(v);
     for (i = 0; v[i] != NULL; i++) {
         strcat(buf, i ? "|" : "");
@@ -619,6 +619,43 @@ START_TEST(srun_command)
                      "--export=ALL|--chdir=/scratch/run 1|--|/opt/nws/bin/nws-worker|"
                      "--host|head.cluster|--port|9000|--workspace|sleigh_ride_0001|"
                      "--output");
+    /* More workers than the node's CPUs: srun refuses the step without --overcommit. */
+    v = nwsp_srun_argv(&spec, "/usr/bin/srun", "node07", 16, 1);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(v[2], "--ntasks=16");
+    ck_assert_str_eq(v[3], "--overcommit");
+    for (i = 0; v[i] != NULL; i++)
+        free(v[i]);
+    free(v);
+}
+END_TEST
+
+/* The job's CPUs per node, as real Slurm 22.05 sets them (tests/check_slurm.c). */
+START_TEST(srun_cpus)
+{
+    struct nwsp_nodes nl;
+
+    nwsp_nodes_init(&nl);
+    /* sbatch -N3 -n5 on 4-CPU nodes: SLURM_JOB_CPUS_PER_NODE=4(x3). */
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, "nwsl-n[1-3]", "4(x3)", NULL), 0);
+    ck_assert_int_eq(nl.nl_n, 3);
+    ck_assert_str_eq(nl.nl_v[2].nd_host, "nwsl-n3");
+    ck_assert_int_eq(nl.nl_v[2].nd_slots, 4);
+    nwsp_nodes_free(&nl);
+    /* sbatch -N4 -c 2: tasks of 2 CPUs each. */
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, "a,b[1-2]", "8,4(x2)", "2"), 0);
+    ck_assert_int_eq(nl.nl_v[0].nd_slots, 4);
+    ck_assert_int_eq(nl.nl_v[1].nd_slots, 2);
+    nwsp_nodes_free(&nl);
+    /* -c larger than a node's CPUs still leaves one task's room. */
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, "a", "2", "4"), 0);
+    ck_assert_int_eq(nl.nl_v[0].nd_slots, 1);
+    nwsp_nodes_free(&nl);
+    /* Outside a job, or a bad value: unknown. */
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, NULL, "4", NULL), -1);
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, "a", NULL, NULL), -1);
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, "a", "4", "0"), -1);
+    ck_assert_int_eq(nl.nl_n, 0);
 }
 END_TEST
 
@@ -638,6 +675,7 @@ NWSTEST_SUITE(launch_nodes)
     tcase_add_test(tc, spread);
     tcase_add_test(tc, plan);
     tcase_add_test(tc, host_is_me);
+    tcase_add_test(tc, srun_cpus);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("commands");

@@ -7,7 +7,7 @@
  *    from the allocation, 4 workers each over ssh;
  *  - sbatch_srun: the same with --launcher srun (sbatch: the private
  *    server on the node's NodeAddr; salloc on the login host:
- *    --remote-server);
+ *    --remote-server), and -j 32 on the 16 CPUs (srun --overcommit);
  *  - api_master: a C master (tests/slurm/master.c, compiled here against
  *    libnws.so) with nodes = NULL inside the job;
  *  - node_lost: the same master; a node's workers are killed mid-batch,
@@ -254,6 +254,20 @@ START_TEST(sbatch_srun)
     out = sl_sbatch("srun", body, &err);
     sl_check_lines(out, 32);
     joined = sl_joined_s(t0, log);
+    free(out);
+    free(err);
+
+    /*
+     * -j 32 on 16 CPUs: srun refuses such a step ("More processors requested
+     * than permitted") unless told to overcommit; ssh would start them.
+     */
+    snprintf(body, sizeof(body),
+             "exec '%s' -j 32 --launcher srun --worker '%s' 'sleep 0.5; echo {%%}' "
+             "::: $(seq 1 32) | sort -un | wc -l",
+             sl_sleigh, sl_worker);
+    out = sl_sbatch("srun_j32", body, &err);
+    ck_assert_msg(atoi(out) > SLURMTEST_NODES * SLURMTEST_CPUS,
+                  "-j 32: %s distinct ranks ran\nstderr: %s", out, err);
     free(out);
     free(err);
 
