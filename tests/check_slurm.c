@@ -119,10 +119,12 @@ sl_setup(void)
     /* The master, built as a user builds a program against libnws. */
     snprintf(lib, sizeof(lib), "%s/../lib", sl_bin);
     snprintf(sl_master, sizeof(sl_master), "%s/master", sl_c.dir);
+    /* make SAN=1 check: a libnws.a built with the sanitizers needs their runtime. */
     if (sshtest_sh("cc -std=c11 -D_GNU_SOURCE -o '%s' '%s/tests/slurm/master.c' -I'%s/include' "
                    "'%s/libnws.a' $(pkg-config --cflags --libs jansson libevent openssl "
-                   "libssh) -lpthread -lm >'%s/master.log' 2>&1",
-                   sl_master, src != NULL ? src : ".", src != NULL ? src : ".", lib,
+                   "libssh) -lpthread -lm $(nm '%s/libnws.a' 2>/dev/null | grep -q __asan_ "
+                   "&& echo -fsanitize=address,undefined) >'%s/master.log' 2>&1",
+                   sl_master, src != NULL ? src : ".", src != NULL ? src : ".", lib, lib,
                    sl_c.dir) != 0)
         snprintf(sl_fail, sizeof(sl_fail), "cannot compile tests/slurm/master.c (%s)",
                  sl_c.dir);
