@@ -10,8 +10,9 @@
  *    --remote-server), and -j 32 on the 16 CPUs (srun --overcommit);
  *  - api_master: a C master (tests/slurm/master.c, compiled here against
  *    libnws.so) with nodes = NULL inside the job;
- *  - node_lost: the same master; a node's workers are killed mid-batch,
- *    every element still gets exactly one result;
+ *  - node_lost, node_unplugged: the same master; a node's workers are
+ *    killed mid-batch (srun), or its link is cut (ssh): every element still
+ *    gets exactly one result;
  *  - scancel_cleans: scancel of a running job leaves no nws process on any
  *    node (/proc), with either launcher.
  *
@@ -290,18 +291,22 @@ START_TEST(sbatch_srun)
 }
 END_TEST
 
-/* Runs the master in a job; its output (new string). */
+/*
+ * Runs the master in a job (env: more NAME=value words, or ""); its output
+ * (new string).  kill_cmd, restore_cmd: see tests/slurm/master.c.
+ */
 static char *
-sl_master_job(const char *name, struct nwstest_server *srv, const char *launcher,
-              const char *kill_cmd)
+sl_master_job(const char *name, struct nwstest_server *srv, const char *env,
+              const char *launcher, const char *kill_cmd, const char *restore_cmd)
 {
     char body[8192], *out, *err;
 
     snprintf(body, sizeof(body),
-             "NWSTEST_SSH_CONFIG='%s' exec '%s' %s %d '%s' '%s' %s %s%s%s",
-             sl_c.ssh.ssh_config, sl_master, sl_c.bridge_ip, srv->port, sl_module,
+             "NWSTEST_SSH_CONFIG='%s' %s exec '%s' %s %d '%s' '%s' %s %s%s%s %s%s%s",
+             sl_c.ssh.ssh_config, env, sl_master, sl_c.bridge_ip, srv->port, sl_module,
              sl_worker, launcher, kill_cmd ? "'" : "", kill_cmd ? kill_cmd : "",
-             kill_cmd ? "'" : "");
+             kill_cmd ? "'" : "", restore_cmd ? "'" : "", restore_cmd ? restore_cmd : "",
+             restore_cmd ? "'" : "");
     out = sl_sbatch(name, body, &err);
     ck_assert_msg(strstr(out, "\nOK\n") != NULL, "master: %s\nstderr: %s", out, err);
     free(err);
@@ -332,7 +337,7 @@ START_TEST(api_master)
 
     SL_SKIP_IF_NEEDED();
     ck_assert_int_eq(nwstest_server_start(&srv, extra), 0);
-    out = sl_master_job("api", &srv, "srun", NULL);
+    out = sl_master_job("api", &srv, "", "srun", NULL, NULL);
     ck_assert_int_eq((int)sl_value(out, "workers"), SLURMTEST_NODES * SLURMTEST_CPUS);
     for (k = 0; k < SLURMTEST_NODES; k++) {
         snprintf(want, sizeof(want), "node %s %d\n", sl_c.node[k], SLURMTEST_CPUS);
@@ -345,7 +350,7 @@ START_TEST(api_master)
     fflush(stdout);
     free(out);
     /* The same with the ssh launcher. */
-    out = sl_master_job("api_ssh", &srv, "ssh", NULL);
+    out = sl_master_job("api_ssh", &srv, "", "ssh", NULL, NULL);
     ck_assert_int_eq((int)sl_value(out, "workers"), SLURMTEST_NODES * SLURMTEST_CPUS);
     printf("MEASURE: slurm sbatch -N4, C master (nodes = NULL, ssh): nws_sleigh_new to "
            "all 16 workers joined %.3f s\n",
@@ -369,7 +374,7 @@ START_TEST(node_lost)
              "for p in $(ip netns pids %s); do grep -qa nws-worker /proc/$p/cmdline && "
              "kill -9 $p; done; true",
              sl_c.node[SLURMTEST_NODES - 1]);
-    out = sl_master_job("lost", &srv, "srun", kill_cmd);
+    out = sl_master_job("lost", &srv, "", "srun", kill_cmd, NULL);
     ck_assert_int_eq((int)sl_value(out, "results"), 400);
     ck_assert_int_eq((int)sl_value(out, "survivors"), 12);
     printf("MEASURE: slurm, node's 4 srun workers killed mid-batch: the server dropped "
@@ -443,6 +448,39 @@ START_TEST(scancel_cleans)
 }
 END_TEST
 
+/*
+ * Node 4's link is cut mid-batch under the ssh launcher (workers through
+ * the ssh tunnels): the master's keepalives notice the silent node, its
+ * tasks go to the others.  The link comes back after the batch, well within
+ * SlurmdTimeout, so Slurm never marks the node down; its sshd drops the dead
+ * session (ClientAliveInterval) and the node's workers end with it.
+ */
+START_TEST(node_unplugged)
+{
+    const char           *extra[] = {"--bind", sl_c.bridge_ip, NULL};
+    struct nwstest_server srv;
+    char                 *out, cut[128], restore[128];
+    const char           *node = sl_c.node[SLURMTEST_NODES - 1];
+
+    SL_SKIP_IF_NEEDED();
+    ck_assert_int_eq(nwstest_server_start(&srv, extra), 0);
+    snprintf(cut, sizeof(cut), "ip -n %s link set eth0 down", node);
+    snprintf(restore, sizeof(restore), "ip -n %s link set eth0 up", node);
+    out = sl_master_job("unplugged", &srv, "NWSTEST_TUNNEL=1", "ssh", cut, restore);
+    ck_assert_int_eq((int)sl_value(out, "results"), 400);
+    ck_assert_int_eq((int)sl_value(out, "survivors"), 12);
+    ck_assert_msg(sl_wait_count("nws-worker", 0, 15000) == 0,
+                  "%d nws-worker processes are left on the nodes",
+                  slurmtest_count(&sl_c, "nws-worker"));
+    printf("MEASURE: slurm, node's link cut mid-batch (ssh tunnels, keepalive 0.5 s): "
+           "its 4 workers dropped and their tasks requeued %.3f s later\n",
+           sl_value(out, "loss_s"));
+    fflush(stdout);
+    free(out);
+    nwstest_server_stop(&srv);
+}
+END_TEST
+
 NWSTEST_SUITE(slurm)
 {
     Suite *s = suite_create("slurm");
@@ -455,6 +493,7 @@ NWSTEST_SUITE(slurm)
     tcase_add_test(tc, api_master);
     tcase_add_test(tc, node_lost);
     tcase_add_test(tc, scancel_cleans);
+    tcase_add_test(tc, node_unplugged);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -350,6 +350,10 @@ slurmtest_up(struct slurmtest *c, char *why, size_t len)
         snprintf(why, len, "cannot make the ssh keys");
         return -1;
     }
+    /* A node's sshd drops a silent master's session, so an unplugged node's
+     * workers end (check_slurm.c, node_unplugged). */
+    snprintf(c->ssh.sshd_extra, sizeof(c->ssh.sshd_extra),
+             "ClientAliveInterval 1\nClientAliveCountMax 2\n");
     for (i = 0; i < SLURMTEST_NODES; i++) {
         snprintf(alias, sizeof(alias), "%s", c->node[i]);
         if (sshtest_sshd_start(&c->ssh, &c->sshd[i], alias, c->node_ip[i], 22) != 0 ||

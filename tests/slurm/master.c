@@ -2,14 +2,16 @@
  * master.c -- a Sleigh master as a user writes one, run inside a Slurm job
  * by tests/check_slurm.c (which compiles it against the built libnws.so).
  *
- *   master HOST PORT MODULE WORKER LAUNCHER [KILL-COMMAND]
+ *   master HOST PORT MODULE WORKER LAUNCHER [KILL-COMMAND [RESTORE-COMMAND]]
  *
  * It makes a sleigh with nodes = NULL, so the workers go where the job's
  * allocation says (SLURM_JOB_NODELIST, SLURM_TASKS_PER_NODE), started by
  * LAUNCHER ("srun" or "ssh").  Then it runs N sleep tasks; with a
  * KILL-COMMAND it runs that command (through sh) after a quarter of the
  * results, and measures how long until the server counts the survivors
- * only.  Every element must come back exactly once, with its own value.
+ * only; RESTORE-COMMAND runs after the batch.  With $NWSTEST_TUNNEL the
+ * ssh workers reach the server through the ssh connections (keepalives
+ * every 0.5 s notice a silent node), else directly.  Every element must come back exactly once, with its own value.
  * It prints "name value" lines, then "OK"; anything else is a failure.
  */
 #include <stdio.h>
@@ -65,7 +67,7 @@ main(int argc, char **argv)
     int                 rc;
 
     if (argc < 6) {
-        fprintf(stderr, "usage: master HOST PORT MODULE WORKER LAUNCHER [KILL]\n");
+        fprintf(stderr, "usage: master HOST PORT MODULE WORKER LAUNCHER [KILL [RESTORE]]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -75,7 +77,8 @@ main(int argc, char **argv)
     o.launcher = argv[5];
     o.nodes = NULL; /* the allocation's */
     o.worker_path = argv[4];
-    o.remote_host = argv[1];
+    o.remote_host = getenv("NWSTEST_TUNNEL") != NULL ? NULL : argv[1];
+    o.keepalive = 0.5;
     o.ssh_config = getenv("NWSTEST_SSH_CONFIG");
     o.join_timeout = 60;
     o.connect_timeout = 30;
@@ -117,14 +120,17 @@ main(int argc, char **argv)
             }
             seen[r.index] = 1;
             if (++got == N_TASKS / 4 && argc > 6) {
+                /* From before the command: an upper bound, its own run time included. */
+                t_gone = now();
                 if (system(argv[6]) != 0)
                     return fail("the kill command failed", NULL);
-                t_gone = now();
             }
         }
         if (t_gone > 0 && noticed < 0 && workers(s) <= total - total / 4)
             noticed = now() - t_gone;
     }
+    if (argc > 7 && system(argv[7]) != 0)
+        return fail("the restore command failed", NULL);
     if (got != N_TASKS)
         return fail("not every element came back", NULL);
     printf("results %ld\n", got);
