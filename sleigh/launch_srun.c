@@ -22,6 +22,10 @@
  * and only such a node: an overcommitted step is given one CPU per node,
  * which would pack the workers of a node that fits onto one core under
  * task/affinity or task/cgroup.
+ *
+ * A master that runs inside a job step itself (srun sleigh ...) holds CPUs
+ * that Slurm 20.11 and later keep from other steps: without --overlap, the
+ * workers' steps would wait for them forever.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -39,6 +43,7 @@ struct srun_launcher {
     char                   *sr_srun, *sr_server, *sr_ws, *sr_worker;
     struct nwsp_nodes       sr_nodes;
     struct nwsp_nodes       sr_cpus; /* the job's CPUs per node for tasks, if known */
+    int                     sr_overlap; /* we run inside a job step */
 };
 
 /* 1 if host names this machine's loopback only. */
@@ -72,10 +77,10 @@ nwsp_srun_cpus(struct nwsp_nodes *nl, const char *nodelist, const char *cpus,
     return 0;
 }
 
-/* The srun command for n workers on node (overcommit: more than its CPUs). */
+/* The srun command for n workers on node (flags: NWSP_SRUN_*). */
 char **
 nwsp_srun_argv(const struct nwsp_launch_spec *spec, const char *srun, const char *node,
-               long n, int overcommit)
+               long n, int flags)
 {
     const char *server = spec->remote_host ? spec->remote_host : spec->host;
     int         port =
@@ -88,8 +93,10 @@ nwsp_srun_argv(const struct nwsp_launch_spec *spec, const char *srun, const char
     rc |= nwsp_vec_add(&v, &k, "--nodes=1");
     snprintf(buf, sizeof(buf), "--ntasks=%ld", n);
     rc |= nwsp_vec_add(&v, &k, buf);
-    if (overcommit)
+    if (flags & NWSP_SRUN_OVERCOMMIT)
         rc |= nwsp_vec_add(&v, &k, "--overcommit");
+    if (flags & NWSP_SRUN_OVERLAP)
+        rc |= nwsp_vec_add(&v, &k, "--overlap");
     snprintf(buf, sizeof(buf), "--nodelist=%s", node);
     rc |= nwsp_vec_add(&v, &k, buf);
     /* One worker's death must not end the others: the server gives its task away. */
@@ -160,6 +167,7 @@ srun_create(const struct nwsp_launch_spec *spec, nws_error *err)
                                                     : getenv("SLURM_NODELIST"),
                        getenv("SLURM_JOB_CPUS_PER_NODE"), getenv("SLURM_CPUS_PER_TASK")) != 0)
         nwsp_nodes_init(&sr->sr_cpus); /* unknown: srun decides */
+    sr->sr_overlap = getenv("SLURM_STEP_ID") != NULL && *getenv("SLURM_STEP_ID") != '\0';
     if ((sr->sr_srun = nwsp_launch_find_program(name ? name : "srun")) == NULL) {
         nwsp_err_set(err, NWS_ERR_INVALID, 0,
                      "%s not found: the srun launcher works inside a Slurm allocation",
@@ -228,8 +236,10 @@ srun_start(struct nwsp_launcher *l, const char *node, int n, nws_error *err)
         const char *host = node != NULL ? node : sr->sr_nodes.nl_v[i].nd_host;
         long        count = node != NULL ? n : sr->sr_nodes.nl_v[i].nd_slots;
 
-        if ((argv = nwsp_srun_argv(&sr->sr_spec, sr->sr_srun, host, count,
-                                   count > srun_node_cpus(sr, host))) == NULL) {
+        if ((argv = nwsp_srun_argv(
+                 &sr->sr_spec, sr->sr_srun, host, count,
+                 (count > srun_node_cpus(sr, host) ? NWSP_SRUN_OVERCOMMIT : 0) |
+                     (sr->sr_overlap ? NWSP_SRUN_OVERLAP : 0))) == NULL) {
             nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
             return -1;
         }

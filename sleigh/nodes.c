@@ -813,7 +813,16 @@ nwsp_nodes_from_env(struct nwsp_nodes *nl, nwsp_env_fn env, void *arg,
         (v = nodes_env(env, arg, "SLURM_NODELIST")) != NULL) {
         if (source != NULL)
             *source = "Slurm";
-        tasks = nodes_env(env, arg, "SLURM_TASKS_PER_NODE");
+        /*
+         * Inside a job step (srun sleigh ..., srun ./master), Slurm sets
+         * SLURM_TASKS_PER_NODE to the step's tasks ("1" for srun -n1) while
+         * the node list stays the job's: the job's own task counts are not
+         * in the environment then, its CPUs per node are.
+         */
+        tasks = nodes_env(env, arg, "SLURM_STEP_ID") != NULL ||
+                        nodes_env(env, arg, "SLURM_STEP_NODELIST") != NULL
+                    ? NULL
+                    : nodes_env(env, arg, "SLURM_TASKS_PER_NODE");
         if (tasks == NULL)
             tasks = nodes_env(env, arg, "SLURM_JOB_CPUS_PER_NODE");
         return nwsp_nodes_from_slurm(nl, v, tasks, err) == 0 ? 1 : -1;

@@ -97,7 +97,8 @@ typedef const char *(*nwsp_env_fn)(const char *name, void *arg);
 /*
  * Adds the nodes of the batch allocation the environment describes, the
  * first found of: Slurm (SLURM_JOB_NODELIST or SLURM_NODELIST, with
- * SLURM_TASKS_PER_NODE, else SLURM_JOB_CPUS_PER_NODE, else 1 per node),
+ * SLURM_TASKS_PER_NODE, else SLURM_JOB_CPUS_PER_NODE, else 1 per node;
+ * inside a job step, whose SLURM_TASKS_PER_NODE is the step's, the CPUs),
  * PBS/Torque (PBS_NODEFILE), SGE (PE_HOSTFILE), LSF (LSB_MCPU_HOSTS, else
  * LSB_HOSTS).  *source (may be NULL) gets the scheduler's name.  Returns 1
  * if one was found and its nodes added, 0 if none is there, -1 on error.

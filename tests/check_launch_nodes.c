@@ -322,6 +322,11 @@ START_TEST(schedulers)
     const char *lsf[] = {"LSB_MCPU_HOSTS=hostA 4 hostB 2", "LSB_HOSTS=z", NULL};
     const char *lsf_hosts[] = {"LSB_HOSTS=h1 h1 h2", NULL};
     const char *bad[] = {"SLURM_JOB_NODELIST=c[1-2]", "SLURM_TASKS_PER_NODE=1", NULL};
+    /* What Slurm 22.05 sets in the step of salloc -N4 srun -N1 -n1 (check_slurm.c). */
+    const char *step[] = {"SLURM_JOB_NODELIST=nwsl-n[1-4]", "SLURM_NODELIST=nwsl-n[1-4]",
+                          "SLURM_TASKS_PER_NODE=1", "SLURM_JOB_CPUS_PER_NODE=4(x4)",
+                          "SLURM_STEP_NODELIST=nwsl-n1", "SLURM_STEP_TASKS_PER_NODE=1",
+                          "SLURM_STEP_ID=0", "SLURM_NTASKS=1", NULL};
     struct nwsp_nodes nl;
     nws_error         err = {0};
 
@@ -340,6 +345,7 @@ START_TEST(schedulers)
     ln_from_env(sge_env, "s1:2", "SGE");
     ln_from_env(lsf, "hostA:4,hostB:2", "LSF");
     ln_from_env(lsf_hosts, "h1:2,h2:1", "LSF");
+    ln_from_env(step, "nwsl-n1:4,nwsl-n2:4,nwsl-n3:4,nwsl-n4:4", "Slurm");
     nwsp_nodes_init(&nl);
     ck_assert_int_eq(nwsp_nodes_from_env(&nl, ln_env, (void *)bad, NULL, &err), -1);
     ck_assert_msg(strstr(err.text, "2 nodes but 1 task counts") != NULL, "%s", err.text);
@@ -620,10 +626,12 @@ START_TEST(srun_command)
                      "--host|head.cluster|--port|9000|--workspace|sleigh_ride_0001|"
                      "--output");
     /* More workers than the node's CPUs: srun refuses the step without --overcommit. */
-    v = nwsp_srun_argv(&spec, "/usr/bin/srun", "node07", 16, 1);
+    v = nwsp_srun_argv(&spec, "/usr/bin/srun", "node07", 16,
+                       NWSP_SRUN_OVERCOMMIT | NWSP_SRUN_OVERLAP);
     ck_assert_ptr_nonnull(v);
     ck_assert_str_eq(v[2], "--ntasks=16");
     ck_assert_str_eq(v[3], "--overcommit");
+    ck_assert_str_eq(v[4], "--overlap");
     for (i = 0; v[i] != NULL; i++)
         free(v[i]);
     free(v);

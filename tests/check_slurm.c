@@ -8,6 +8,8 @@
  *  - sbatch_srun: the same with --launcher srun (sbatch: the private
  *    server on the node's NodeAddr; salloc on the login host:
  *    --remote-server), and -j 32 on the 16 CPUs (srun --overcommit);
+ *  - in_a_step: sleigh run as a job step (srun -N1 -n1 sleigh) still takes
+ *    the job's nodes, with either launcher;
  *  - api_master: a C master (tests/slurm/master.c, compiled here against
  *    libnws.so) with nodes = NULL inside the job;
  *  - node_lost, node_unplugged: the same master; a node's workers are
@@ -292,6 +294,33 @@ START_TEST(sbatch_srun)
 END_TEST
 
 /*
+ * sleigh run as a job step itself (salloc ... srun -N1 -n1 sleigh): the
+ * step's SLURM_TASKS_PER_NODE is "1" while the node list is the job's, and
+ * the step holds CPUs the workers' steps need (srun --overlap).
+ */
+START_TEST(in_a_step)
+{
+    char        path[600], *out;
+    const char *how[] = {"--ssh-config", sl_c.ssh.ssh_config, "--launcher", "srun"};
+    int         rc, k;
+
+    SL_SKIP_IF_NEEDED();
+    for (k = 0; k < 2; k++) {
+        snprintf(path, sizeof(path), "%s/jobs/step%d.out", sl_c.dir, k);
+        rc = sshtest_sh("timeout 60 salloc --quiet -N %d -t 3 srun -N1 -n1 '%s' -k %s '%s' "
+                        "--worker '%s' 'sleep 0.2; echo {} $(hostname -I)' ::: $(seq 1 32) "
+                        ">'%s' 2>'%s.err'",
+                        SLURMTEST_NODES, sl_sleigh, how[2 * k], how[2 * k + 1], sl_worker,
+                        path, path);
+        out = sl_read(path);
+        ck_assert_msg(rc == 0, "%s in a step: exit %d:\n%s", how[2 * k + 1], rc, out);
+        sl_check_lines(out, 32);
+        free(out);
+    }
+}
+END_TEST
+
+/*
  * Runs the master in a job (env: more NAME=value words, or ""); its output
  * (new string).  kill_cmd, restore_cmd: see tests/slurm/master.c.
  */
@@ -490,6 +519,7 @@ NWSTEST_SUITE(slurm)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, sbatch_ssh);
     tcase_add_test(tc, sbatch_srun);
+    tcase_add_test(tc, in_a_step);
     tcase_add_test(tc, api_master);
     tcase_add_test(tc, node_lost);
     tcase_add_test(tc, scancel_cleans);
