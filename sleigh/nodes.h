@@ -100,8 +100,10 @@ typedef const char *(*nwsp_env_fn)(const char *name, void *arg);
  * SLURM_TASKS_PER_NODE, else SLURM_JOB_CPUS_PER_NODE, else 1 per node;
  * inside a job step, whose SLURM_TASKS_PER_NODE is the step's, the CPUs),
  * PBS/Torque (PBS_NODEFILE), SGE (PE_HOSTFILE), LSF (LSB_MCPU_HOSTS, else
- * LSB_HOSTS).  *source (may be NULL) gets the scheduler's name.  Returns 1
- * if one was found and its nodes added, 0 if none is there, -1 on error.
+ * LSB_DJOB_HOSTFILE, else LSB_HOSTS).  *source (may be NULL) gets the
+ * scheduler's name.  Returns 1 if one was found and its nodes added, 0 if
+ * none is there, -1 on error.  tests/data/batch/ has samples of each format
+ * and where it is documented.
  */
 int nwsp_nodes_from_env(struct nwsp_nodes *nl, nwsp_env_fn env, void *arg,
                         const char **source, nws_error *err);

@@ -10,6 +10,7 @@
  * wins when the environment names several; the shared node policy
  * (nwsp_nodes_plan: lists, files, else the allocation) and nwsp_host_is_me.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,6 +356,49 @@ START_TEST(schedulers)
 }
 END_TEST
 
+/*
+ * The node files and variables of PBS, Grid Engine and LSF as those
+ * schedulers write them (tests/data/batch/README.md: the samples and where
+ * each format is documented).
+ */
+START_TEST(batch_samples)
+{
+    const char *src = getenv("NWS_SRC_DIR");
+    char        dir[400], pbs1[600], pbs2[600], sge[600], lsf[600], mcpu[600];
+    char       *text;
+    int         fd;
+    const char *torque_env[] = {pbs1, NULL}, *pbspro_env[] = {pbs2, NULL};
+    const char *sge_env[] = {sge, NULL}, *djob_env[] = {lsf, "LSB_HOSTS=", NULL};
+    const char *mcpu_env[] = {mcpu, lsf, NULL};
+
+    snprintf(dir, sizeof(dir), "%s/tests/data/batch", src != NULL ? src : ".");
+    snprintf(pbs1, sizeof(pbs1), "PBS_NODEFILE=%s/pbs_nodefile.torque", dir);
+    snprintf(pbs2, sizeof(pbs2), "PBS_NODEFILE=%s/pbs_nodefile.pbspro", dir);
+    snprintf(sge, sizeof(sge), "PE_HOSTFILE=%s/pe_hostfile.sge", dir);
+    snprintf(lsf, sizeof(lsf), "LSB_DJOB_HOSTFILE=%s/lsb_djob_hostfile.lsf", dir);
+    snprintf(mcpu, sizeof(mcpu), "%s/lsb_mcpu_hosts.lsf", dir);
+    fd = open(mcpu, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    text = nwstest_slurp(fd, NULL);
+    close(fd);
+    text[strcspn(text, "\n")] = '\0';
+    snprintf(mcpu, sizeof(mcpu), "LSB_MCPU_HOSTS=%s", text);
+    free(text);
+
+    /* nodes=2:ppn=4+1:ppn=2 */
+    ln_from_env(torque_env, "n001:4,n002:4,n003:2", "PBS");
+    /* select=3:ncpus=4:mpiprocs=2 */
+    ln_from_env(pbspro_env,
+                "cn17.hpc.example.org:2,cn18.hpc.example.org:2,cn21.hpc.example.org:2",
+                "PBS");
+    /* -pe mpi 10 over all.q and long.q: node05's two lines add up. */
+    ln_from_env(sge_env, "node05.cluster:6,node09.cluster:4", "SGE");
+    /* -n 6 -R span[ptile=4]: the file alone, and with LSB_MCPU_HOSTS (which wins). */
+    ln_from_env(djob_env, "hpc-a12:4,hpc-b03:2", "LSF");
+    ln_from_env(mcpu_env, "hpc-a12:4,hpc-b03:2", "LSF");
+}
+END_TEST
+
 /* Clears every variable nwsp_nodes_from_env reads (tests run forked). */
 static void
 ln_no_allocation(void)
@@ -362,7 +406,9 @@ ln_no_allocation(void)
     static const char *const vars[] = {"SLURM_JOB_NODELIST",   "SLURM_NODELIST",
                                        "SLURM_TASKS_PER_NODE", "SLURM_JOB_CPUS_PER_NODE",
                                        "PBS_NODEFILE",         "PE_HOSTFILE",
-                                       "LSB_MCPU_HOSTS",       "LSB_HOSTS"};
+                                       "LSB_MCPU_HOSTS",       "LSB_HOSTS",
+                                       "LSB_DJOB_HOSTFILE",    "SLURM_STEP_ID",
+                                       "SLURM_STEP_NODELIST"};
     size_t                   i;
 
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
@@ -680,6 +726,7 @@ NWSTEST_SUITE(launch_nodes)
     tcase_add_test(tc, node_files);
     tcase_add_test(tc, sge_and_lsf);
     tcase_add_test(tc, schedulers);
+    tcase_add_test(tc, batch_samples);
     tcase_add_test(tc, spread);
     tcase_add_test(tc, plan);
     tcase_add_test(tc, host_is_me);
