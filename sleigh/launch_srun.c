@@ -42,7 +42,7 @@ struct srun_launcher {
     struct nwsp_launch_spec sr_spec; /* strings point into the copies below */
     char                   *sr_srun, *sr_server, *sr_ws, *sr_worker;
     struct nwsp_nodes       sr_nodes;
-    struct nwsp_nodes       sr_cpus; /* the job's CPUs per node for tasks, if known */
+    struct nwsp_nodes       sr_cpus;    /* the job's CPUs per node for tasks, if known */
     int                     sr_overlap; /* we run inside a job step */
 };
 
@@ -67,13 +67,14 @@ nwsp_srun_cpus(struct nwsp_nodes *nl, const char *nodelist, const char *cpus,
     long   per = cpt != NULL && *cpt != '\0' ? strtol(cpt, NULL, 10) : 1;
     size_t i;
 
-    if (nodelist == NULL || *nodelist == '\0' || cpus == NULL || *cpus == '\0' || per < 1 ||
-        nwsp_nodes_from_slurm(nl, nodelist, cpus, NULL) != 0) {
+    if (nodelist == NULL || *nodelist == '\0' || cpus == NULL || *cpus == '\0' ||
+        per < 1 || nwsp_nodes_from_slurm(nl, nodelist, cpus, NULL) != 0) {
         nwsp_nodes_free(nl);
         return -1;
     }
     for (i = 0; i < nl->nl_n; i++)
-        nl->nl_v[i].nd_slots = nl->nl_v[i].nd_slots / per > 0 ? nl->nl_v[i].nd_slots / per : 1;
+        nl->nl_v[i].nd_slots =
+            nl->nl_v[i].nd_slots / per > 0 ? nl->nl_v[i].nd_slots / per : 1;
     return 0;
 }
 
@@ -165,7 +166,8 @@ srun_create(const struct nwsp_launch_spec *spec, nws_error *err)
     if (nwsp_srun_cpus(&sr->sr_cpus,
                        getenv("SLURM_JOB_NODELIST") ? getenv("SLURM_JOB_NODELIST")
                                                     : getenv("SLURM_NODELIST"),
-                       getenv("SLURM_JOB_CPUS_PER_NODE"), getenv("SLURM_CPUS_PER_TASK")) != 0)
+                       getenv("SLURM_JOB_CPUS_PER_NODE"),
+                       getenv("SLURM_CPUS_PER_TASK")) != 0)
         nwsp_nodes_init(&sr->sr_cpus); /* unknown: srun decides */
     sr->sr_overlap = getenv("SLURM_STEP_ID") != NULL && *getenv("SLURM_STEP_ID") != '\0';
     if ((sr->sr_srun = nwsp_launch_find_program(name ? name : "srun")) == NULL) {

@@ -324,10 +324,15 @@ START_TEST(schedulers)
     const char *lsf_hosts[] = {"LSB_HOSTS=h1 h1 h2", NULL};
     const char *bad[] = {"SLURM_JOB_NODELIST=c[1-2]", "SLURM_TASKS_PER_NODE=1", NULL};
     /* What Slurm 22.05 sets in the step of salloc -N4 srun -N1 -n1 (check_slurm.c). */
-    const char *step[] = {"SLURM_JOB_NODELIST=nwsl-n[1-4]", "SLURM_NODELIST=nwsl-n[1-4]",
-                          "SLURM_TASKS_PER_NODE=1", "SLURM_JOB_CPUS_PER_NODE=4(x4)",
-                          "SLURM_STEP_NODELIST=nwsl-n1", "SLURM_STEP_TASKS_PER_NODE=1",
-                          "SLURM_STEP_ID=0", "SLURM_NTASKS=1", NULL};
+    const char       *step[] = {"SLURM_JOB_NODELIST=nwsl-n[1-4]",
+                                "SLURM_NODELIST=nwsl-n[1-4]",
+                                "SLURM_TASKS_PER_NODE=1",
+                                "SLURM_JOB_CPUS_PER_NODE=4(x4)",
+                                "SLURM_STEP_NODELIST=nwsl-n1",
+                                "SLURM_STEP_TASKS_PER_NODE=1",
+                                "SLURM_STEP_ID=0",
+                                "SLURM_NTASKS=1",
+                                NULL};
     struct nwsp_nodes nl;
     nws_error         err = {0};
 
@@ -403,13 +408,12 @@ END_TEST
 static void
 ln_no_allocation(void)
 {
-    static const char *const vars[] = {"SLURM_JOB_NODELIST",   "SLURM_NODELIST",
-                                       "SLURM_TASKS_PER_NODE", "SLURM_JOB_CPUS_PER_NODE",
-                                       "PBS_NODEFILE",         "PE_HOSTFILE",
-                                       "LSB_MCPU_HOSTS",       "LSB_HOSTS",
-                                       "LSB_DJOB_HOSTFILE",    "SLURM_STEP_ID",
-                                       "SLURM_STEP_NODELIST"};
-    size_t                   i;
+    static const char *const vars[] = {
+        "SLURM_JOB_NODELIST",      "SLURM_NODELIST",     "SLURM_TASKS_PER_NODE",
+        "SLURM_JOB_CPUS_PER_NODE", "PBS_NODEFILE",       "PE_HOSTFILE",
+        "LSB_MCPU_HOSTS",          "LSB_HOSTS",          "LSB_DJOB_HOSTFILE",
+        "SLURM_STEP_ID",           "SLURM_STEP_NODELIST"};
+    size_t i;
 
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);

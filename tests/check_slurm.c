@@ -123,12 +123,13 @@ sl_setup(void)
     snprintf(lib, sizeof(lib), "%s/../lib", sl_bin);
     snprintf(sl_master, sizeof(sl_master), "%s/master", sl_c.dir);
     /* make SAN=1 check: a libnws.a built with the sanitizers needs their runtime. */
-    if (sshtest_sh("cc -std=c11 -D_GNU_SOURCE -o '%s' '%s/tests/slurm/master.c' -I'%s/include' "
-                   "'%s/libnws.a' $(pkg-config --cflags --libs jansson libevent openssl "
-                   "libssh) -lpthread -lm $(nm '%s/libnws.a' 2>/dev/null | grep -q __asan_ "
-                   "&& echo -fsanitize=address,undefined) >'%s/master.log' 2>&1",
-                   sl_master, src != NULL ? src : ".", src != NULL ? src : ".", lib, lib,
-                   sl_c.dir) != 0)
+    if (sshtest_sh(
+            "cc -std=c11 -D_GNU_SOURCE -o '%s' '%s/tests/slurm/master.c' -I'%s/include' "
+            "'%s/libnws.a' $(pkg-config --cflags --libs jansson libevent openssl "
+            "libssh) -lpthread -lm $(nm '%s/libnws.a' 2>/dev/null | grep -q __asan_ "
+            "&& echo -fsanitize=address,undefined) >'%s/master.log' 2>&1",
+            sl_master, src != NULL ? src : ".", src != NULL ? src : ".", lib, lib,
+            sl_c.dir) != 0)
         snprintf(sl_fail, sizeof(sl_fail), "cannot compile tests/slurm/master.c (%s)",
                  sl_c.dir);
     printf("MEASURE: slurm: munged + slurmctld + 4 slurmd (+ sshd) up, nodes idle: "
@@ -217,7 +218,7 @@ sl_joined_s(const char *t0file, const char *joblog)
 
 START_TEST(sbatch_ssh)
 {
-    char  body[8192], *out, *err, t0[600], log[600];
+    char   body[8192], *out, *err, t0[600], log[600];
     double joined;
 
     SL_SKIP_IF_NEEDED();
@@ -278,10 +279,11 @@ START_TEST(sbatch_srun)
 
     /* salloc runs sleigh here, on the "login host": the bridge is its address. */
     snprintf(path, sizeof(path), "%s/jobs/salloc.out", sl_c.dir);
-    rc = sshtest_sh("timeout 120 salloc --quiet -N %d -t 3 '%s' -k --launcher srun "
-                    "--remote-server %s --worker '%s' 'sleep 0.2; echo {} $(hostname -I)' "
-                    "::: $(seq 1 20) >'%s' 2>'%s.err'",
-                    SLURMTEST_NODES, sl_sleigh, sl_c.bridge_ip, sl_worker, path, path);
+    rc =
+        sshtest_sh("timeout 120 salloc --quiet -N %d -t 3 '%s' -k --launcher srun "
+                   "--remote-server %s --worker '%s' 'sleep 0.2; echo {} $(hostname -I)' "
+                   "::: $(seq 1 20) >'%s' 2>'%s.err'",
+                   SLURMTEST_NODES, sl_sleigh, sl_c.bridge_ip, sl_worker, path, path);
     out = sl_read(path);
     ck_assert_msg(rc == 0, "salloc: exit %d:\n%s", rc, out);
     sl_check_lines(out, 20);
@@ -307,11 +309,12 @@ START_TEST(in_a_step)
     SL_SKIP_IF_NEEDED();
     for (k = 0; k < 2; k++) {
         snprintf(path, sizeof(path), "%s/jobs/step%d.out", sl_c.dir, k);
-        rc = sshtest_sh("timeout 60 salloc --quiet -N %d -t 3 srun -N1 -n1 '%s' -k %s '%s' "
-                        "--worker '%s' 'sleep 0.2; echo {} $(hostname -I)' ::: $(seq 1 32) "
-                        ">'%s' 2>'%s.err'",
-                        SLURMTEST_NODES, sl_sleigh, how[2 * k], how[2 * k + 1], sl_worker,
-                        path, path);
+        rc = sshtest_sh(
+            "timeout 60 salloc --quiet -N %d -t 3 srun -N1 -n1 '%s' -k %s '%s' "
+            "--worker '%s' 'sleep 0.2; echo {} $(hostname -I)' ::: $(seq 1 32) "
+            ">'%s' 2>'%s.err'",
+            SLURMTEST_NODES, sl_sleigh, how[2 * k], how[2 * k + 1], sl_worker, path,
+            path);
         out = sl_read(path);
         ck_assert_msg(rc == 0, "%s in a step: exit %d:\n%s", how[2 * k + 1], rc, out);
         sl_check_lines(out, 32);
@@ -459,8 +462,8 @@ sl_cancel(const char *name, const char *launcher_opts, int first, const char *ma
     /* KillWait=2: SIGTERM, SIGKILL 2 s later; then nothing may be left. */
     for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         ck_assert_msg(sl_wait_count(words[i], 0, 15000) == 0,
-                      "%s: after scancel, %d \"%s\" processes are left on the nodes", name,
-                      slurmtest_count(&sl_c, words[i]), words[i]);
+                      "%s: after scancel, %d \"%s\" processes are left on the nodes",
+                      name, slurmtest_count(&sl_c, words[i]), words[i]);
     printf("MEASURE: slurm scancel (%s): nothing of nws left on any node %.3f s later\n",
            name, sshtest_now() - t0);
     fflush(stdout);

@@ -33,8 +33,8 @@ int
 slurmtest_available(char *why, size_t len)
 {
     static const char *const progs[][2] = {
-        {"slurmctld", "slurmctld"}, {"slurmd", "slurmd"},     {"sbatch", "slurm-client"},
-        {"munged", "munge"},        {"unmunge", "munge"},     {"ip", "iproute2"},
+        {"slurmctld", "slurmctld"}, {"slurmd", "slurmd"}, {"sbatch", "slurm-client"},
+        {"munged", "munge"},        {"unmunge", "munge"}, {"ip", "iproute2"},
     };
     size_t i;
 
@@ -210,9 +210,9 @@ st_conf(struct slurmtest *c, int ctld_port)
 static void
 st_why_log(char *why, size_t len, const char *what, const char *log)
 {
-    char  buf[4096] = "";
-    FILE *fp = fopen(log, "r");
-    long  size;
+    char   buf[4096] = "";
+    FILE  *fp = fopen(log, "r");
+    long   size;
     size_t n;
 
     if (fp != NULL) {
@@ -233,9 +233,9 @@ slurmtest_up(struct slurmtest *c, char *why, size_t len)
     char        cmd[1024], alias[16];
     double      t0 = sshtest_now(), deadline;
     int         i, ctld_port;
-    const char *munged[] = {"munged",      "-F",          "-f",       "--socket", sock,
-                            "--key-file",  key,           "--pid-file", pid,     "--log-file",
-                            log,           "--seed-file", seed,       NULL};
+    const char *munged[] = {
+        "munged",     "-F", "-f",         "--socket", sock,          "--key-file", key,
+        "--pid-file", pid,  "--log-file", log,        "--seed-file", seed,         NULL};
 
     memset(c, 0, sizeof(*c));
     c->owner = getpid();
@@ -306,7 +306,8 @@ slurmtest_up(struct slurmtest *c, char *why, size_t len)
         return -1;
     }
     for (deadline = sshtest_now() + 10;
-         sshtest_sh("munge -n -S '%s' | unmunge -S '%s' >/dev/null 2>&1", sock, sock) != 0;
+         sshtest_sh("munge -n -S '%s' | unmunge -S '%s' >/dev/null 2>&1", sock, sock) !=
+         0;
          usleep(50000))
         if (sshtest_now() > deadline || waitpid(c->munged, NULL, WNOHANG) == c->munged) {
             st_why_log(why, len, "munged did not start", log);
@@ -333,11 +334,12 @@ slurmtest_up(struct slurmtest *c, char *why, size_t len)
         const char *argv[] = {"ip", "netns", "exec", c->node[i], "sh", "-c", cmd, NULL};
 
         /* See slurmtest.h: a cgroup hierarchy of its own keeps slurmd 22.05 happy. */
-        snprintf(cmd, sizeof(cmd),
-                 "mount -t tmpfs nwsl-cg /sys/fs/cgroup && mkdir /sys/fs/cgroup/systemd && "
-                 "mount -t cgroup -o none,name=nwsl-%d nwsl-cg /sys/fs/cgroup/systemd && "
-                 "exec slurmd -D -N %s -f '%s'",
-                 i + 1, c->node[i], c->conf);
+        snprintf(
+            cmd, sizeof(cmd),
+            "mount -t tmpfs nwsl-cg /sys/fs/cgroup && mkdir /sys/fs/cgroup/systemd && "
+            "mount -t cgroup -o none,name=nwsl-%d nwsl-cg /sys/fs/cgroup/systemd && "
+            "exec slurmd -D -N %s -f '%s'",
+            i + 1, c->node[i], c->conf);
         snprintf(log, sizeof(log), "%s/log/slurmd.%s.out", c->dir, c->node[i]);
         if ((c->slurmd[i] = st_spawn(argv, log)) < 0) {
             snprintf(why, len, "cannot start slurmd on %s", c->node[i]);

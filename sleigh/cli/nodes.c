@@ -146,7 +146,7 @@ sl_slurm_node_addr(const char *text, char *addr, size_t len)
 static int
 sl_scontrol_node(const char *name, char *buf, size_t len)
 {
-    const char *scontrol = getenv("NWS_SCONTROL");
+    const char   *scontrol = getenv("NWS_SCONTROL");
     struct pollfd pfd;
     size_t        got = 0;
     ssize_t       n;
@@ -196,10 +196,10 @@ sl_scontrol_node(const char *name, char *buf, size_t len)
 int
 sl_node_address(char *addr, size_t len)
 {
-    const char      *node = getenv("SLURMD_NODENAME");
-    struct addrinfo  hints, *res = NULL, *ai;
-    char             out[8192], name[256];
-    int              rc = -1;
+    const char     *node = getenv("SLURMD_NODENAME");
+    struct addrinfo hints, *res = NULL, *ai;
+    char            out[8192], name[256];
+    int             rc = -1;
 
     if (node != NULL && *node != '\0' && sl_scontrol_node(node, out, sizeof(out)) == 0 &&
         sl_slurm_node_addr(out, addr, len) == 0)

@@ -67,7 +67,8 @@ main(int argc, char **argv)
     int                 rc;
 
     if (argc < 6) {
-        fprintf(stderr, "usage: master HOST PORT MODULE WORKER LAUNCHER [KILL [RESTORE]]\n");
+        fprintf(stderr,
+                "usage: master HOST PORT MODULE WORKER LAUNCHER [KILL [RESTORE]]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
