@@ -33,9 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nwstest.h"
+#include "sl.h"
 #include "slurmtest.h"
 
 static struct slurmtest sl_c;
@@ -74,6 +76,18 @@ sl_read(const char *path)
     return s;
 }
 
+/* Waits up to ms for count processes of word on the nodes; returns the count. */
+static int
+sl_wait_count(const char *word, int count, int ms)
+{
+    double deadline = sshtest_now() + ms / 1000.0;
+    int    n;
+
+    while ((n = slurmtest_count(&sl_c, word)) != count && sshtest_now() < deadline)
+        usleep(50000);
+    return n;
+}
+
 /*
  * Runs script name (body) with sbatch --wait on the 4 nodes; returns its
  * stdout (new string), stderr in *errtext (new).  Fails if the job did.
@@ -92,6 +106,10 @@ sl_sbatch(const char *name, const char *body, char **errtext)
                     SLURMTEST_NODES, name, sl_c.dir, out, err, path);
     *errtext = sl_read(err);
     ck_assert_msg(rc == 0, "job %s: sbatch exit %d; stderr: %s", name, rc, *errtext);
+    /* A finished job leaves no worker behind on any node. */
+    ck_assert_msg(sl_wait_count("nws-worker", 0, 10000) == 0,
+                  "job %s: %d nws-worker processes are left on the nodes", name,
+                  slurmtest_count(&sl_c, "nws-worker"));
     return sl_read(out);
 }
 
@@ -196,10 +214,20 @@ sl_check_lines(const char *out, int n)
 /*
  * Seconds from the job's start (the script's first line writes its clock)
  * to the first task's start in sleigh's joblog: sleigh submits tasks once
- * every worker has joined.
+ * every worker has joined.  *first_out gets that start (wall clock).
  */
+
+/* The wall clock, as date +%s.%N writes it. */
 static double
-sl_joined_s(const char *t0file, const char *joblog)
+sl_wall(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+static double
+sl_joined_s(const char *t0file, const char *joblog, double *first_out)
 {
     char  *t0 = sl_read(t0file), *log = sl_read(joblog), *line;
     double start = atof(t0), first = 0, v;
@@ -213,13 +241,14 @@ sl_joined_s(const char *t0file, const char *joblog)
     free(t0);
     free(log);
     ck_assert_msg(start > 0 && first > 0, "no times in %s / %s", t0file, joblog);
+    *first_out = first;
     return first - start;
 }
 
 START_TEST(sbatch_ssh)
 {
     char   body[8192], *out, *err, t0[600], log[600];
-    double joined;
+    double joined, first, submitted;
 
     SL_SKIP_IF_NEEDED();
     snprintf(t0, sizeof(t0), "%s/jobs/ssh.t0", sl_c.dir);
@@ -230,12 +259,14 @@ START_TEST(sbatch_ssh)
              "exec '%s' -k --joblog '%s' --ssh-config '%s' --worker '%s' "
              "'sleep 0.2; echo {} $(hostname -I)' ::: $(seq 1 32)",
              t0, sl_sleigh, log, sl_c.ssh.ssh_config, sl_worker);
+    submitted = sl_wall();
     out = sl_sbatch("ssh", body, &err);
     sl_check_lines(out, 32);
-    joined = sl_joined_s(t0, log);
+    joined = sl_joined_s(t0, log, &first);
     printf("MEASURE: slurm sbatch -N4, sleigh --launcher ssh (allocation: 4 nodes x 4): "
-           "job start to all 16 workers joined (first task started) %.3f s\n",
-           joined);
+           "job start to all 16 workers joined (first task started) %.3f s "
+           "(%.3f s from sbatch)\n",
+           joined, first - submitted);
     fflush(stdout);
     free(out);
     free(err);
@@ -245,7 +276,7 @@ END_TEST
 START_TEST(sbatch_srun)
 {
     char   body[8192], *out, *err, t0[600], log[600], path[600];
-    double joined;
+    double joined, first, submitted;
     int    rc;
 
     SL_SKIP_IF_NEEDED();
@@ -257,11 +288,28 @@ START_TEST(sbatch_srun)
              "exec '%s' -k --launcher srun --joblog '%s' --worker '%s' "
              "'sleep 0.2; echo {} $(hostname -I)' ::: $(seq 1 32)",
              t0, sl_sleigh, log, sl_worker);
+    submitted = sl_wall();
     out = sl_sbatch("srun", body, &err);
     sl_check_lines(out, 32);
-    joined = sl_joined_s(t0, log);
+    joined = sl_joined_s(t0, log, &first);
     free(out);
     free(err);
+
+    /* The private server's address: the NodeAddr of real scontrol output. */
+    {
+        char  cmd[128], text[8192] = "", addr[64];
+        FILE *fp;
+        size_t n;
+
+        snprintf(cmd, sizeof(cmd), "scontrol -o show node %s", sl_c.node[1]);
+        fp = popen(cmd, "r");
+        ck_assert_ptr_nonnull(fp);
+        n = fread(text, 1, sizeof(text) - 1, fp);
+        text[n] = '\0';
+        pclose(fp);
+        ck_assert_int_eq(sl_slurm_node_addr(text, addr, sizeof(addr)), 0);
+        ck_assert_str_eq(addr, sl_c.node_ip[1]);
+    }
 
     /*
      * -j 32 on 16 CPUs: srun refuses such a step ("More processors requested
@@ -289,8 +337,8 @@ START_TEST(sbatch_srun)
     sl_check_lines(out, 20);
     free(out);
     printf("MEASURE: slurm sbatch -N4, sleigh --launcher srun: job start to all 16 "
-           "workers joined (first task started) %.3f s\n",
-           joined);
+           "workers joined (first task started) %.3f s (%.3f s from sbatch)\n",
+           joined, first - submitted);
     fflush(stdout);
 }
 END_TEST
@@ -418,17 +466,6 @@ START_TEST(node_lost)
 }
 END_TEST
 
-/* Waits up to ms for count processes of word on the nodes; returns the count. */
-static int
-sl_wait_count(const char *word, int count, int ms)
-{
-    double deadline = sshtest_now() + ms / 1000.0;
-    int    n;
-
-    while ((n = slurmtest_count(&sl_c, word)) != count && sshtest_now() < deadline)
-        usleep(50000);
-    return n;
-}
 
 /*
  * Submits a long sleigh (sleep FIRST ... FIRST+15, whose command lines hold
@@ -513,10 +550,35 @@ START_TEST(node_unplugged)
 }
 END_TEST
 
+/* Without a cluster: scontrol -o show node output, as 22.05 prints it. */
+START_TEST(node_addr_parse)
+{
+    char addr[64];
+
+    ck_assert_int_eq(sl_slurm_node_addr("NodeName=n1 Arch=x86_64 CoresPerSocket=1 "
+                                        "CPUAlloc=0 CPUTot=4 NodeAddr=10.1.0.7 "
+                                        "NodeHostName=n1 Version=22.05.8\n",
+                                        addr, sizeof(addr)),
+                     0);
+    ck_assert_str_eq(addr, "10.1.0.7");
+    /* The default NodeAddr is the node's name; only a word's start counts. */
+    ck_assert_int_eq(sl_slurm_node_addr("NodeName=n1 XNodeAddr=bad NodeAddr=n1.cluster",
+                                        addr, sizeof(addr)),
+                     0);
+    ck_assert_str_eq(addr, "n1.cluster");
+    ck_assert_int_eq(sl_slurm_node_addr("Node n1 not found", addr, sizeof(addr)), -1);
+    ck_assert_int_eq(sl_slurm_node_addr("NodeAddr= NodeHostName=n1", addr, sizeof(addr)),
+                     -1);
+}
+END_TEST
+
 NWSTEST_SUITE(slurm)
 {
     Suite *s = suite_create("slurm");
-    TCase *tc = tcase_create("cluster");
+    TCase *tc = tcase_create("cluster"), *units = tcase_create("units");
+
+    tcase_add_test(units, node_addr_parse);
+    suite_add_tcase(s, units);
 
     tcase_add_unchecked_fixture(tc, sl_setup, sl_teardown);
     tcase_set_timeout(tc, 180);
