@@ -297,8 +297,8 @@ START_TEST(sbatch_srun)
 
     /* The private server's address: the NodeAddr of real scontrol output. */
     {
-        char  cmd[128], text[8192] = "", addr[64];
-        FILE *fp;
+        char   cmd[128], text[8192] = "", addr[64];
+        FILE  *fp;
         size_t n;
 
         snprintf(cmd, sizeof(cmd), "scontrol -o show node %s", sl_c.node[1]);
@@ -465,7 +465,6 @@ START_TEST(node_lost)
     nwstest_server_stop(&srv);
 }
 END_TEST
-
 
 /*
  * Submits a long sleigh (sleep FIRST ... FIRST+15, whose command lines hold

@@ -240,8 +240,8 @@ slurmtest_up(struct slurmtest *c, char *why, size_t len)
     memset(c, 0, sizeof(*c));
     c->owner = getpid();
     st_lock_fd = open(ST_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    for (deadline = t0 + 180; st_lock_fd >= 0 && flock(st_lock_fd, LOCK_EX | LOCK_NB) != 0;
-         usleep(100000))
+    for (deadline = t0 + 180;
+         st_lock_fd >= 0 && flock(st_lock_fd, LOCK_EX | LOCK_NB) != 0; usleep(100000))
         if (sshtest_now() > deadline) {
             snprintf(why, len, "another run holds %s", ST_LOCK);
             return -1;
