@@ -230,7 +230,7 @@ int
 slurmtest_up(struct slurmtest *c, char *why, size_t len)
 {
     char        path[256], sock[256], key[256], pid[256], log[256], seed[256], port[16];
-    char        cmd[1024], alias[16];
+    char        cmd[1024], alias[24];
     double      t0 = sshtest_now(), deadline;
     int         i, ctld_port;
     const char *munged[] = {

@@ -40,7 +40,7 @@ struct slurmtest {
     char                conf[192];
     char                bridge_ip[32]; /* slurmctld, and this namespace's address */
     char                node_ip[SLURMTEST_NODES][32];
-    char                node[SLURMTEST_NODES][16]; /* node = namespace = ssh alias */
+    char                node[SLURMTEST_NODES][24]; /* node = namespace = ssh alias */
     int                 net;                       /* 10.214.<net>.0/24 */
     pid_t               munged, ctld, slurmd[SLURMTEST_NODES];
     struct sshtest_env  ssh;
