@@ -923,14 +923,21 @@ nodes_host_is_local(const char *host)
            strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
 }
 
-/* 1 if host names this machine: a loopback name, or our host name, long or short. */
+/*
+ * 1 if host names this machine: a loopback name, our host name, long or
+ * short, or the Slurm node name slurmd runs our job under ($SLURMD_NODENAME,
+ * which need not be the host name: NodeHostname may differ).
+ */
 int
 nwsp_host_is_me(const char *host)
 {
-    char   me[256], *dot;
-    size_t n;
+    const char *slurm = getenv("SLURMD_NODENAME");
+    char        me[256], *dot;
+    size_t      n;
 
     if (nodes_host_is_local(host))
+        return 1;
+    if (slurm != NULL && *slurm != '\0' && strcmp(host, slurm) == 0)
         return 1;
     if (gethostname(me, sizeof(me) - 1) != 0)
         return 0;

@@ -122,7 +122,10 @@ int nwsp_nodes_plan(struct nwsp_nodes *nl, const char *const *lists,
                     const char *const *files, const char **source, const char **bad,
                     nws_error *err);
 
-/* 1 if host names this machine: loopback (or unset), our host name long or short. */
+/*
+ * 1 if host names this machine: loopback (or unset), our host name long or
+ * short, or $SLURMD_NODENAME (the Slurm node our job runs on).
+ */
 int nwsp_host_is_me(const char *host);
 
 /* The sum of the slots. */

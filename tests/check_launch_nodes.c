@@ -513,6 +513,12 @@ START_TEST(host_is_me)
     ck_assert_int_eq(nwsp_host_is_me(buf), 0); /* a longer name */
     snprintf(buf, sizeof(buf), "x%s", me);
     ck_assert_int_eq(nwsp_host_is_me(buf), 0);
+    /* Inside a Slurm job: the node name slurmd gave it, whatever the host name. */
+    ck_assert_int_eq(nwsp_host_is_me("nwsl-n7"), 0);
+    setenv("SLURMD_NODENAME", "nwsl-n7", 1);
+    ck_assert_int_eq(nwsp_host_is_me("nwsl-n7"), 1);
+    ck_assert_int_eq(nwsp_host_is_me("nwsl-n8"), 0);
+    unsetenv("SLURMD_NODENAME");
 }
 END_TEST
 

@@ -8,6 +8,7 @@
  *  - sbatch_srun: the same with --launcher srun (sbatch: the private
  *    server on the node's NodeAddr; salloc on the login host:
  *    --remote-server), and -j 32 on the 16 CPUs (srun --overcommit);
+ *  - one_node_job: a job on one node runs local workers;
  *  - in_a_step: sleigh run as a job step (srun -N1 -n1 sleigh) still takes
  *    the job's nodes, with either launcher;
  *  - api_master: a C master (tests/slurm/master.c, compiled here against
@@ -93,7 +94,7 @@ sl_wait_count(const char *word, int count, int ms)
  * stdout (new string), stderr in *errtext (new).  Fails if the job did.
  */
 static char *
-sl_sbatch(const char *name, const char *body, char **errtext)
+sl_sbatch_n(const char *name, int nodes, const char *body, char **errtext)
 {
     char path[512], out[512], err[512];
     int  rc;
@@ -103,7 +104,7 @@ sl_sbatch(const char *name, const char *body, char **errtext)
     snprintf(err, sizeof(err), "%s/jobs/%s.err", sl_c.dir, name);
     rc = sshtest_sh("timeout 120 sbatch --wait --quiet -N %d -t 3 -J %s -D '%s/jobs' "
                     "-o '%s' -e '%s' '%s' >/dev/null 2>&1",
-                    SLURMTEST_NODES, name, sl_c.dir, out, err, path);
+                    nodes, name, sl_c.dir, out, err, path);
     *errtext = sl_read(err);
     ck_assert_msg(rc == 0, "job %s: sbatch exit %d; stderr: %s", name, rc, *errtext);
     /* A finished job leaves no worker behind on any node. */
@@ -111,6 +112,13 @@ sl_sbatch(const char *name, const char *body, char **errtext)
                   "job %s: %d nws-worker processes are left on the nodes", name,
                   slurmtest_count(&sl_c, "nws-worker"));
     return sl_read(out);
+}
+
+/* sl_sbatch_n on every node. */
+static char *
+sl_sbatch(const char *name, const char *body, char **errtext)
+{
+    return sl_sbatch_n(name, SLURMTEST_NODES, body, errtext);
 }
 
 /* Fixture (once): the cluster, the master program. */
@@ -340,6 +348,30 @@ START_TEST(sbatch_srun)
            "workers joined (first task started) %.3f s (%.3f s from sbatch)\n",
            joined, first - submitted);
     fflush(stdout);
+}
+END_TEST
+
+/*
+ * A one-node job: sleigh runs local workers, as many as the job's tasks,
+ * though the node's Slurm name (nwsl-n1) is not its host name.  No ssh
+ * config is given, so ssh could not even resolve the node's name.
+ */
+START_TEST(one_node_job)
+{
+    char body[2048], want[256], *out, *err;
+
+    SL_SKIP_IF_NEEDED();
+    /* Its 4 workers, each of them ({%}: the rank + 1) on node 1. */
+    snprintf(body, sizeof(body),
+             "'%s' --worker '%s' 'sleep 0.3; echo {%%} $(hostname -I)' ::: $(seq 1 8) | "
+             "sort -u",
+             sl_sleigh, sl_worker);
+    out = sl_sbatch_n("one", 1, body, &err);
+    snprintf(want, sizeof(want), "1 %s\n2 %s\n3 %s\n4 %s\n", sl_c.node_ip[0],
+             sl_c.node_ip[0], sl_c.node_ip[0], sl_c.node_ip[0]);
+    ck_assert_msg(strcmp(out, want) == 0, "one-node job:\n%s\nstderr: %s", out, err);
+    free(out);
+    free(err);
 }
 END_TEST
 
@@ -584,6 +616,7 @@ NWSTEST_SUITE(slurm)
     tcase_add_test(tc, sbatch_ssh);
     tcase_add_test(tc, sbatch_srun);
     tcase_add_test(tc, in_a_step);
+    tcase_add_test(tc, one_node_job);
     tcase_add_test(tc, api_master);
     tcase_add_test(tc, node_lost);
     tcase_add_test(tc, scancel_cleans);
