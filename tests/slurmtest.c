@@ -22,6 +22,14 @@
 
 static int st_lock_fd = -1;
 
+/* The daemon's path: /usr/sbin/NAME, where Debian puts it, else NAME ($PATH). */
+static const char *
+st_daemon(const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, "/usr/sbin/%s", name);
+    return access(buf, X_OK) == 0 ? buf : name;
+}
+
 /* 1 if program is on $PATH or at its path. */
 static int
 st_have(const char *program)
@@ -230,11 +238,12 @@ int
 slurmtest_up(struct slurmtest *c, char *why, size_t len)
 {
     char        path[256], sock[256], key[256], pid[256], log[256], seed[256], port[16];
-    char        cmd[1024], alias[24];
+    char        cmd[1024], alias[24], mbuf[64], prog[64];
     double      t0 = sshtest_now(), deadline;
     int         i, ctld_port;
+    const char *munged_path = st_daemon("munged", mbuf, sizeof(mbuf));
     const char *munged[] = {
-        "munged",     "-F", "-f",         "--socket", sock,          "--key-file", key,
+        munged_path,  "-F", "-f",         "--socket", sock,          "--key-file", key,
         "--pid-file", pid,  "--log-file", log,        "--seed-file", seed,         NULL};
 
     memset(c, 0, sizeof(*c));
@@ -322,7 +331,8 @@ slurmtest_up(struct slurmtest *c, char *why, size_t len)
     setenv("SLURM_CONF", c->conf, 1);
     snprintf(port, sizeof(port), "%d", ctld_port);
     {
-        const char *ctld[] = {"slurmctld", "-D", "-c", "-f", c->conf, NULL};
+        const char *ctld[] = {
+            st_daemon("slurmctld", prog, sizeof(prog)), "-D", "-c", "-f", c->conf, NULL};
 
         snprintf(log, sizeof(log), "%s/log/slurmctld.out", c->dir);
         if ((c->ctld = st_spawn(ctld, log)) < 0) {
