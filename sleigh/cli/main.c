@@ -203,6 +203,8 @@ main(int argc, char **argv)
     }
     if (direct && sv.pid > 0)
         rport = sv.port; /* the private server, on the address the nodes reach */
+    else if (direct && o.remote_server == NULL)
+        direct = 0; /* a server already there: srun's workers use its address */
     nws_sleigh_options_init(&so);
     so.host = sv.host;
     so.port = sv.port;

@@ -79,9 +79,7 @@ sl_server_stop(struct sl_server *sv)
 static int
 sl_server_start(struct sl_server *sv, int verbose, const char *bind, int bind_port)
 {
-    char bport[16];
-
-    char          tmpl[] = "/tmp/sleigh.err.XXXXXX", line[512], *path, *p;
+    char          tmpl[] = "/tmp/sleigh.err.XXXXXX", line[512], *path, *p, bport[16];
     pid_t         parent = getpid();
     size_t        len = 0;
     double        deadline;
