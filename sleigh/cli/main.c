@@ -77,7 +77,7 @@ main(int argc, char **argv)
     struct nwsp_nodes  nl;
     char              *nodestr = NULL, rhost[256];
     const char        *nodev[2] = {NULL, NULL};
-    int                first, ncmd, rc, i, remote, rport = 0;
+    int                first, ncmd, rc, i, remote, rport = 0, direct;
     long               local_slots, n;
     size_t             s;
 
@@ -211,16 +211,33 @@ main(int argc, char **argv)
     run.progress =
         o.progress == SL_PROGRESS_ON || (o.progress == SL_PROGRESS_AUTO && run.tty);
 
-    if (sl_server_find(&sv, &o) != 0) {
+    /*
+     * Workers that reach the server directly (--remote-server, and srun's
+     * always do) need a private server listening where they find it: the
+     * address given, else for srun this node's address as Slurm knows it.
+     */
+    direct = remote && o.remote_server != NULL;
+    if (remote && !direct && o.server == NULL && o.launcher != NULL &&
+        strcmp(o.launcher, "srun") == 0) {
+        if (sl_node_address(rhost, sizeof(rhost)) != 0) {
+            sl_warnx("--launcher srun: the workers connect to the server directly, and "
+                     "this machine's address for them is unknown: give --remote-server "
+                     "ADDRESS");
+            rc = SL_EXIT_ERROR;
+            goto done_joblog;
+        }
+        direct = 1;
+        if (o.worker_log)
+            sl_warnx("the srun workers reach the server at %s", rhost);
+    }
+    if (sl_server_find(&sv, &o, direct ? rhost : NULL, rport) != 0) {
         rc = SL_EXIT_ERROR;
         goto done_joblog;
     }
-    if (o.remote_server != NULL && sv.pid > 0) {
-        sl_warnx("--remote-server: the private server listens on loopback only: run "
-                 "nwsserver --bind ADDRESS and give --server");
-        rc = SL_EXIT_ERROR;
-        goto done_server;
-    }
+    if (direct && sv.pid > 0)
+        rport = sv.port; /* the private server, on the address the nodes reach */
+    else if (direct && o.remote_server == NULL)
+        direct = 0; /* a server already there: srun's workers use its address */
     nws_sleigh_options_init(&so);
     so.host = sv.host;
     so.port = sv.port;
@@ -240,7 +257,7 @@ main(int argc, char **argv)
         so.ssh_identity = o.ssh_identity;
         so.known_hosts = o.known_hosts;
         so.connect_timeout = o.ssh_timeout;
-        if (o.remote_server != NULL) {
+        if (direct) {
             so.remote_host = rhost;
             so.remote_port = rport;
         }

@@ -305,12 +305,15 @@ struct sl_server {
 };
 
 void sl_server_stop(struct sl_server *sv);
-int  sl_server_find(struct sl_server *sv, const struct sl_opts *o);
+int  sl_server_find(struct sl_server *sv, const struct sl_opts *o, const char *bind,
+                    int bind_port);
 
 /* nodes.c: where the workers run. */
 int     sl_nodes_plan(const struct sl_opts *o, struct nwsp_nodes *nl, int *remote,
                       long *local_slots);
 int     sl_remote_server(const char *spec, char *host, size_t len, int *port);
+int     sl_slurm_node_addr(const char *text, char *addr, size_t len);
+int     sl_node_address(char *addr, size_t len);
 json_t *sl_rank_nodes(nws_sleigh *s);
 
 /* output.c: job output of any size, and the progress bar. */
