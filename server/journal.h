@@ -104,8 +104,9 @@ int  journal_fsync_parse(const char *, enum journal_fsync *);
 int  journal_open(void);
 /* With srv.base made (after any daemon fork): the journal's timers. */
 void journal_start(void);
-/* The turn of the event loop ends: write (and sync) before replies leave. */
-void journal_turn_end(void);
+/* The turn of the event loop ends: write (and sync) before replies leave.
+ * -1: the records could not be written (synced): hold the replies. */
+int  journal_turn_end(void);
 /* Clean shutdown: write, sync and close. */
 void journal_close(void);
 /* --journal-check DIR [--fix]: the exit status (0 loadable, 1 not). */
