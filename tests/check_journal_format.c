@@ -21,6 +21,9 @@
 #include "journal.h"
 #include "nws.h"
 #include "nwstest.h"
+#include "ptest.h"
+#include "rawc.h"
+#include "util.h"
 
 /* A record of type with a u8, a u32, a u64 and a string. */
 static void
@@ -495,6 +498,72 @@ START_TEST(owned_workspace_waits_resume_grace)
 }
 END_TEST
 
+/* A fetched value whose reply never went out whole comes back, and the
+ * journal knows: it is there after a SIGKILL too (requeue.c's record). */
+START_TEST(requeued_value_survives_kill9)
+{
+    struct nwstest_server s;
+    struct rawc           c, lazy;
+    struct rawc_reply     r;
+    size_t                len = 8 << 20;
+    char                 *big = malloc(len);
+    const char           *argv[5] = {"store", "keep", "big", "1", big};
+    size_t                lens[5] = {5, 4, 3, 1, len};
+    int                   small = 4096, back = 0;
+    struct linger         lg = {1, 0};
+    double                end;
+
+    ck_assert_ptr_nonnull(big);
+    ptest_pattern(big, len, 0);
+    jr_start(&s, "always", NULL, NULL);
+    PT_OPEN(&c, s.port, RAWC_PLAIN);
+    PT_OK(&c, "use ws", "keep", "", "no");
+    PT_RC(&c, rawc_send(&c, NULL, 0, 5, argv, lens));
+    PT_RC(&c, rawc_read_short(&c, &r));
+    PT_IS_SHORT(&c, &r, 0, NULL);
+    PT_OK(&c, "store", "keep", "big", "1", "after");
+    PT_OPEN(&lazy, s.port, RAWC_PLAIN);
+    setsockopt(lazy.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    PT_OK(&lazy, "use ws", "keep", "", "no");
+    PT_RC(&lazy, rawc_sendv(&lazy, NULL, "fetch", "keep", "big", NULL));
+    end = nwsp_mono() + 10;
+    while (!back && nwsp_mono() < end) {
+        PT_LONG(&c, &r, "findTry", "keep", "big");
+        back = r.status == 0 && r.len == 5;
+        rawc_reply_free(&r);
+    }
+    ck_assert_msg(back, "lazy's fetch never took the value");
+    /* A reset: the reply is cut, the value goes back. */
+    setsockopt(lazy.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    rawc_close(&lazy);
+    back = 0;
+    end = nwsp_mono() + 10;
+    while (!back && nwsp_mono() < end) {
+        PT_LONG(&c, &r, "findTry", "keep", "big");
+        back = r.status == 0 && r.len == len;
+        rawc_reply_free(&r);
+        if (!back)
+            usleep(50000);
+    }
+    ck_assert_msg(back, "the cut value did not come back");
+    rawc_close(&c);
+    jr_kill9(&s);
+
+    jr_start(&s, "always", NULL, NULL);
+    PT_OPEN(&c, s.port, RAWC_PLAIN);
+    PT_OK(&c, "use ws", "keep", "", "no");
+    PT_LONG(&c, &r, "fetchTry", "keep", "big");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_eq(r.len, len);
+    ck_assert(memcmp(r.value, big, len) == 0);
+    rawc_reply_free(&r);
+    PT_VALUE(&c, "after", "fetchTry", "keep", "big");
+    rawc_close(&c);
+    jr_kill9(&s);
+    free(big);
+}
+END_TEST
+
 NWSTEST_SUITE(journal_restart)
 {
     Suite *s = suite_create("journal_restart");
@@ -505,6 +574,7 @@ NWSTEST_SUITE(journal_restart)
     tcase_add_loop_test(tc, kill9_keeps_stored_drops_fetched, 0, 3);
     tcase_add_test(tc, compaction_then_kill9);
     tcase_add_test(tc, owned_workspace_waits_resume_grace);
+    tcase_add_test(tc, requeued_value_survives_kill9);
     suite_add_tcase(s, tc);
     return s;
 }
