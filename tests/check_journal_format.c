@@ -257,10 +257,11 @@ jr_teardown(void)
 
 /* Starts a server on jr_dir with the --fsync policy and more arguments. */
 static void
-jr_start(struct nwstest_server *s, const char *policy, const char *more1, const char *more2)
+jr_start(struct nwstest_server *s, const char *policy, const char *more1,
+         const char *more2)
 {
-    const char *extra[] = {"--journal", jr_dir, "--fsync", policy, "--spool-threshold", "4096",
-                           more1, more2, NULL};
+    const char *extra[] = {"--journal", jr_dir, "--fsync", policy, "--spool-threshold",
+                           "4096",      more1,  more2,     NULL};
 
     ck_assert_int_eq(nwstest_server_start(s, extra), 0);
 }
@@ -467,7 +468,7 @@ START_TEST(owned_workspace_waits_resume_grace)
     ck_assert_ptr_nonnull(pers = nws_ws_open(c, "kept", NWS_WS_PERSISTENT, &err));
     ck_assert_int_eq(nws_store_string(own, "x", "1", &err), 0);
     ck_assert_int_eq(nws_store_string(pers, "x", "2", &err), 0);
-    jr_kill9(&s);   /* the owner's connection goes with the server */
+    jr_kill9(&s); /* the owner's connection goes with the server */
     nws_ws_free(own);
     nws_ws_free(pers);
     nws_close(c);
