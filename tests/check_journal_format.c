@@ -565,6 +565,97 @@ START_TEST(requeued_value_survives_kill9)
 }
 END_TEST
 
+/* Stores big (8 MiB, spooled) and "after" in keep, then a client with a
+ * small receive buffer fetches big and reads nothing: returns that client
+ * once the value is taken. */
+static void
+jr_lazy_fetch(int port, char *big, size_t len, struct rawc *lazy)
+{
+    struct rawc       c;
+    struct rawc_reply r;
+    const char       *argv[5] = {"store", "keep", "big", "1", big};
+    size_t            lens[5] = {5, 4, 3, 1, len};
+    int               small = 4096, taken = 0;
+    double            end;
+
+    PT_OPEN(&c, port, RAWC_PLAIN);
+    PT_OK(&c, "use ws", "keep", "", "no");
+    PT_RC(&c, rawc_send(&c, NULL, 0, 5, argv, lens));
+    PT_RC(&c, rawc_read_short(&c, &r));
+    PT_IS_SHORT(&c, &r, 0, NULL);
+    PT_OK(&c, "store", "keep", "big", "1", "after");
+    PT_OPEN(lazy, port, RAWC_PLAIN);
+    setsockopt(lazy->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    PT_OK(lazy, "use ws", "keep", "", "no");
+    PT_RC(lazy, rawc_sendv(lazy, NULL, "fetch", "keep", "big", NULL));
+    end = nwsp_mono() + 10;
+    while (!taken && nwsp_mono() < end) {
+        PT_LONG(&c, &r, "findTry", "keep", "big");
+        taken = r.status == 0 && r.len == 5;
+        rawc_reply_free(&r);
+    }
+    ck_assert_msg(taken, "lazy's fetch never took the value");
+    rawc_close(&c);
+}
+
+/* A clean stop while a fetched value's reply is still going out: the value
+ * is put back, so the next start has it. */
+START_TEST(shutdown_puts_unsent_fetch_back)
+{
+    struct nwstest_server s;
+    struct rawc           c, lazy;
+    struct rawc_reply     r;
+    size_t                len = 8 << 20;
+    char                 *big = malloc(len);
+
+    ck_assert_ptr_nonnull(big);
+    ptest_pattern(big, len, 1);
+    jr_start(&s, "everysec", NULL, NULL);
+    jr_lazy_fetch(s.port, big, len, &lazy);
+    ck_assert_int_eq(nwstest_server_stop(&s), 0);
+    rawc_close(&lazy);
+    jr_start(&s, "everysec", NULL, NULL);
+    PT_OPEN(&c, s.port, RAWC_PLAIN);
+    PT_OK(&c, "use ws", "keep", "", "no");
+    PT_LONG(&c, &r, "fetchTry", "keep", "big");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_eq(r.len, len);
+    ck_assert(memcmp(r.value, big, len) == 0);
+    rawc_reply_free(&r);
+    PT_VALUE(&c, "after", "fetchTry", "keep", "big");
+    rawc_close(&c);
+    jr_kill9(&s);
+    free(big);
+}
+END_TEST
+
+/* Files of earlier runs that nothing names are removed at start. */
+START_TEST(stale_files_removed)
+{
+    struct nwstest_server s;
+    const char *const names[] = {"v999.val", "base.77.tmp", "incr.55", "MANIFEST.tmp"};
+    char              path[600];
+    size_t            i;
+    int               fd;
+
+    jr_start(&s, "everysec", NULL, NULL);
+    jr_kill9(&s);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", jr_dir, names[i]);
+        ck_assert_int_ge(fd = open(path, O_CREAT | O_WRONLY, 0600), 0);
+        ck_assert_int_eq(write(fd, "junk", 4), 4);
+        close(fd);
+    }
+    jr_start(&s, "everysec", NULL, NULL);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", jr_dir, names[i]);
+        ck_assert_msg(access(path, F_OK) != 0, "%s is still there", names[i]);
+    }
+    ck_assert_int_eq(jr_has("MANIFEST"), 1);
+    jr_kill9(&s);
+}
+END_TEST
+
 NWSTEST_SUITE(journal_restart)
 {
     Suite *s = suite_create("journal_restart");
@@ -576,6 +667,8 @@ NWSTEST_SUITE(journal_restart)
     tcase_add_test(tc, compaction_then_kill9);
     tcase_add_test(tc, owned_workspace_waits_resume_grace);
     tcase_add_test(tc, requeued_value_survives_kill9);
+    tcase_add_test(tc, shutdown_puts_unsent_fetch_back);
+    tcase_add_test(tc, stale_files_removed);
     suite_add_tcase(s, tc);
     return s;
 }
