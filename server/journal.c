@@ -279,6 +279,8 @@ journal_turn_end(void)
             journal_sync();
         if (j.unsynced)
             return -1;
+        /* Files whose last value went after its consuming record was synced. */
+        journal_spool_unlink_durable();
     } else if (journal_opts.policy == JOURNAL_FSYNC_NO) {
         journal_spool_unlink_durable();
     }
@@ -299,6 +301,8 @@ journal_tick(void)
     }
     if (journal_opts.policy == JOURNAL_FSYNC_EVERYSEC && (j.unsynced || j.nsync > 0))
         journal_sync();
+    else if (j.pend.len == 0 && !j.unsynced)
+        journal_spool_unlink_durable(); /* everything recorded is durable */
     journal_compact_poll();
 }
 

@@ -656,6 +656,34 @@ START_TEST(stale_files_removed)
 }
 END_TEST
 
+/* A fetched spooled value's file goes once the fetch is durable, even when
+ * no mutation follows (every policy). */
+START_TEST(consumed_value_file_removed)
+{
+    struct nwstest_server s;
+    nws_client           *c;
+    nws_ws               *ws;
+    nws_value            *v;
+    nws_error             err;
+    char                 *big = calloc(1, 50000);
+    int                   tries;
+
+    jr_start(&s, jr_policies[_i], NULL, NULL);
+    ws = jr_ws(&c, s.port, "files");
+    ck_assert_int_eq(nws_store_bytes(ws, "big", big, 50000, &err), 0);
+    ck_assert_int_eq(jr_value_files(), 1);
+    ck_assert_int_eq(nws_fetch_try(ws, "big", &v, &err), 1);
+    nws_value_free(v);
+    for (tries = 0; tries < 30 && jr_value_files() > 0; tries++)
+        usleep(100000);
+    ck_assert_int_eq(jr_value_files(), 0);
+    nws_ws_free(ws);
+    nws_close(c);
+    jr_kill9(&s);
+    free(big);
+}
+END_TEST
+
 NWSTEST_SUITE(journal_restart)
 {
     Suite *s = suite_create("journal_restart");
@@ -669,6 +697,7 @@ NWSTEST_SUITE(journal_restart)
     tcase_add_test(tc, requeued_value_survives_kill9);
     tcase_add_test(tc, shutdown_puts_unsent_fetch_back);
     tcase_add_test(tc, stale_files_removed);
+    tcase_add_loop_test(tc, consumed_value_file_removed, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }
