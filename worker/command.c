@@ -324,6 +324,7 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
            const char *dir, char **error)
 {
     struct cmdout  out, err;
+    struct cmdstream cs;
     struct pollfd  pfd[2];
     char         **argv, **envp, buf[65536], msg[160];
     const char *cwd = dir != NULL ? dir : json_string_value(json_object_get(task, "cwd"));
@@ -400,6 +401,7 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     }
     cmdout_init(&out, max, spill);
     cmdout_init(&err, max, spill);
+    cmdstream_init(&cs, w, task, index);
     pfd[0].fd = po[0];
     pfd[1].fd = pe[0];
     open_fds = 2;
@@ -437,6 +439,18 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
                 open_fds--;
                 continue;
             }
+            if (cs.cs_on) {
+                /* Sent now, within the cap; counted as kept (truncated) alike. */
+                size_t k = (size_t)n;
+
+                if (b->co_total + k > b->co_max) {
+                    k = b->co_max > b->co_total ? (size_t)(b->co_max - b->co_total) : 0;
+                    b->co_truncated = 1;
+                }
+                b->co_total += k;
+                cmdstream_add(&cs, i + 1, buf, k);
+                continue;
+            }
             cmdout_add(b, buf, (size_t)n); /* past the cap: read and dropped */
         }
     }
@@ -459,7 +473,8 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
         json_object_set_new(res, "status", json_integer(WEXITSTATUS(st)));
     }
     if (cmdout_result(&out, w, res, "stdout", error) != 0 ||
-        cmdout_result(&err, w, res, "stderr", error) != 0) {
+        cmdout_result(&err, w, res, "stderr", error) != 0 ||
+        cmdstream_end(&cs, res, error) != 0) {
         json_decref(res);
         cmdout_free(&out);
         cmdout_free(&err);

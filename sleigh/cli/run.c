@@ -59,6 +59,17 @@ sl_run_inputs(struct sl_run *run, size_t idx)
     free(args);
     return b.p;
 }
+/* Element idx's tag (--tagstring, --tag) as rank ran it; new, or NULL: none. */
+char *
+sl_run_tag(struct sl_run *run, size_t idx, int rank)
+{
+    if (run->o->tagstring != NULL)
+        return sl_results_tag(run, idx, rank);
+    if (run->o->tag)
+        return sl_run_inputs(run, idx);
+    return NULL;
+}
+
 /*
  * An element finished for good (its last attempt): logs it, counts it
  * and passes its output on.  r is the result of that attempt.
@@ -159,10 +170,7 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
     }
     if (run->o->verbose)
         d->cmd = sl_strdup(cmd.p);
-    if (run->o->tagstring != NULL)
-        d->tag = sl_results_tag(run, idx, r->rank);
-    else if (run->o->tag)
-        d->tag = sl_run_inputs(run, idx);
+    d->tag = sl_run_tag(run, idx, r->rank);
     sl_results_name(run, idx, r->rank, d);
     free(cmd.p);
     run->done++;
@@ -245,7 +253,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     size_t              *map = NULL, nmap = 0, capmap = 0, pushed = 0, collected = 0, idx;
     size_t               window;
     double               quiet_since = nwsp_mono();
-    int                  ended = 0, rc = -1, more, got;
+    int                  ended = 0, rc = -1, more, got, streamed;
     long                 pace_ms = 0, wait_ms;
     json_t              *args;
 
@@ -269,6 +277,9 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     }
     for (;;) {
         if (sl_interrupted || run->broken)
+            goto out;
+        /* --line-buffer, -u: what the running jobs printed so far. */
+        if ((streamed = sl_stream_poll(run, map, nmap)) < 0)
             goto out;
         /* Feed: push what input there is, up to the window. */
         pace_ms = 0;
@@ -326,6 +337,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         wait_ms = ended || !run->in->streaming || run->in->eof ? SL_IDLE_MS : SL_POLL_MS;
         if (pace_ms > 0 && pace_ms < wait_ms)
             wait_ms = pace_ms; /* the next start is due sooner */
+        if (run->stream != NULL && nmap > collected)
+            wait_ms = streamed > 0 ? 0 : SL_POLL_MS; /* look for output again soon */
         got = nws_sleigh_pending_next(p, &r, (int)wait_ms, &err);
         if (got == 0)
             break;
@@ -343,6 +356,9 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 goto out;
             }
             idx = map[r.index];
+            /* Its output printed so far: the rest of it first. */
+            if (sl_stream_result(run, map, nmap, r.index, r.value) != 0)
+                goto out;
             sl_xfer_result(run, idx, attempt, &r); /* its files, before its output */
             if (r.error != NULL && strcmp(r.error, NWS_SLEIGH_HALTED) == 0) {
                 run->halted = 1; /* not run: neither done nor failed */
@@ -386,6 +402,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     if (run->halted) /* inputs never pushed are not run either */
         run->not_run += list != NULL ? n - pushed : run->in->total - pushed;
 out:
+    sl_stream_round_end(run);
     nws_sleigh_pending_free(p);
     free(map);
     return rc;

@@ -271,6 +271,7 @@ struct sl_run {
     int              res_rows; /* records written to it */
     json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
     struct sl_xfer  *xfer;       /* files to and from the workers, or NULL */
+    struct sl_stream *stream;    /* --line-buffer, -u: output as it comes, or NULL */
 
     /* Element bookkeeping. */
     size_t           done;   /* elements finished for good */
@@ -319,6 +320,7 @@ int   sl_resume_skip(const struct sl_run *run, size_t idx);
 void  sl_joblog_line(struct sl_run *run, size_t idx, const char *host, double start,
                      double secs, size_t received, long status, long sig, const char *cmd);
 
+char *sl_run_tag(struct sl_run *run, size_t idx, int rank);
 void sl_signals(void);
 int  sl_run_all(struct sl_run *run);
 int  sl_dry_run(struct sl_run *run);
@@ -341,5 +343,23 @@ int  sl_xfer_init(struct sl_run *run);
 int  sl_xfer_args(struct sl_run *run, size_t idx, long attempt, json_t *args);
 void sl_xfer_result(struct sl_run *run, size_t idx, long attempt, nws_sleigh_result *r);
 int  sl_xfer_end(struct sl_run *run);
+
+/*
+ * stream.c: --line-buffer and --ungroup, output printed while the jobs run.
+ * sl_stream_setup marks run->task (run->stream stays NULL when the options
+ * do not ask for it, or -k, --results or --files take the output); 0.
+ * sl_stream_poll prints the pieces there are (map[0..nmap) maps the batch
+ * indexes to elements): how many, or -1 (message printed);
+ * sl_stream_result takes the rest of batch index bi's pieces that result
+ * value v counts and prints its last partial lines: 0, or -1;
+ * sl_stream_round_end forgets a round's jobs, sl_stream_free all.
+ */
+struct sl_stream;
+int  sl_stream_setup(struct sl_run *run);
+int  sl_stream_poll(struct sl_run *run, const size_t *map, size_t nmap);
+int  sl_stream_result(struct sl_run *run, const size_t *map, size_t nmap, size_t bi,
+                      const json_t *v);
+void sl_stream_round_end(struct sl_run *run);
+void sl_stream_free(struct sl_run *run);
 
 #endif
