@@ -233,33 +233,18 @@ START_TEST(ungroup_live)
 END_TEST
 
 /*
- * Two jobs at once taking turns through what the run has printed so far
- * (the file "out": sleigh's or parallel's stdout), so the order does not
- * depend on speed: job 1 prints a line, job 2 answers with two lines, job 1
- * ends a line it began before (and leaves a last one unfinished), job 2
- * ends after job 1 did.  Both programs are run with opts; stdout and
- * stderr are compared byte for byte.
+ * Runs args (NULL-terminated) with sleigh and with parallel in st_dir,
+ * stdout to the file "out" (which jobs may read), and compares stdout,
+ * stderr and the exit status byte for byte.
  */
 static void
-st_turns(const char *o1, const char *o2, const char *o3)
+st_compare(const char *what, const char *const *args)
 {
-    static const char script[] =
-        "w() { i=0; while ! grep -q \"$1\" out 2>/dev/null; do sleep 0.02; i=$((i+1)); "
-        "[ $i -gt 1000 ] && exit 9; done; }\n"
-        "if [ \"$1\" = 1 ]; then echo a1; w a2; printf b1; w c2; printf ' x\\nlast1'; "
-        "echo e1 >&2; fi\n"
-        "if [ \"$1\" = 2 ]; then w a1; printf 'a2\\nc2\\n'; w last1; printf tail2; fi\n";
-    char        path[128], outp[128], errp[128];
-    char       *res[2][2];
-    const char *args[12];
-    int         which, n, fo, fe, rc[2], f;
-    pid_t       pid;
+    char  outp[128], errp[128];
+    char *res[2][2];
+    int   which, fo, fe, rc[2];
+    pid_t pid;
 
-    snprintf(path, sizeof(path), "%s/turns.sh", st_dir);
-    f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0755);
-    ck_assert_int_ge(f, 0);
-    ck_assert_int_eq(write(f, script, strlen(script)), (ssize_t)strlen(script));
-    close(f);
     for (which = 0; which < 2; which++) {
         snprintf(outp, sizeof(outp), "%s/out", st_dir);
         snprintf(errp, sizeof(errp), "%s/err", st_dir);
@@ -267,18 +252,6 @@ st_turns(const char *o1, const char *o2, const char *o3)
         fe = open(errp, O_RDWR | O_CREAT | O_TRUNC, 0644);
         ck_assert_int_ge(fo, 0);
         ck_assert_int_ge(fe, 0);
-        n = 0;
-        args[n++] = "-j2";
-        args[n++] = o1;
-        if (o2 != NULL)
-            args[n++] = o2;
-        if (o3 != NULL)
-            args[n++] = o3;
-        args[n++] = path;
-        args[n++] = ":::";
-        args[n++] = "1";
-        args[n++] = "2";
-        args[n] = NULL;
         pid = st_start(which, args, fo, fe, NULL, NULL);
         rc[which] = st_wait(pid, NULL);
         close(fo);
@@ -290,18 +263,58 @@ st_turns(const char *o1, const char *o2, const char *o3)
         close(fo);
         close(fe);
     }
-    ck_assert_msg(rc[0] == rc[1], "%s %s: sleigh exits %d, parallel %d (stderr %s | %s)",
-                  o1, o2 != NULL ? o2 : "", rc[0], rc[1], res[0][1], res[1][1]);
+    ck_assert_msg(rc[0] == rc[1], "%s: sleigh exits %d, parallel %d (stderr %s | %s)", what,
+                  rc[0], rc[1], res[0][1], res[1][1]);
     ck_assert_msg(strcmp(res[0][0], res[1][0]) == 0,
-                  "%s %s: stdout differs:\n--- sleigh\n%s\n--- parallel\n%s", o1,
-                  o2 != NULL ? o2 : "", res[0][0], res[1][0]);
+                  "%s: stdout differs:\n--- sleigh\n%s\n--- parallel\n%s", what, res[0][0],
+                  res[1][0]);
     ck_assert_msg(strcmp(res[0][1], res[1][1]) == 0,
-                  "%s %s: stderr differs:\n--- sleigh\n%s\n--- parallel\n%s", o1,
-                  o2 != NULL ? o2 : "", res[0][1], res[1][1]);
+                  "%s: stderr differs:\n--- sleigh\n%s\n--- parallel\n%s", what, res[0][1],
+                  res[1][1]);
     for (which = 0; which < 2; which++) {
         free(res[which][0]);
         free(res[which][1]);
     }
+}
+
+/*
+ * Two jobs at once taking turns through what the run has printed so far
+ * (the file "out": sleigh's or parallel's stdout), so the order does not
+ * depend on speed: job 1 prints a line, job 2 answers with two lines, job 1
+ * ends a line it began before (and leaves a last one unfinished), job 2
+ * ends after job 1 did.  Both programs run with o1, o2, o3 (NULL: none).
+ */
+static void
+st_turns(const char *o1, const char *o2, const char *o3)
+{
+    static const char script[] =
+        "w() { i=0; while ! grep -q \"$1\" out 2>/dev/null; do sleep 0.02; i=$((i+1)); "
+        "[ $i -gt 1000 ] && exit 9; done; }\n"
+        "if [ \"$1\" = 1 ]; then echo a1; w a2; printf b1; w c2; printf ' x\\nlast1'; "
+        "echo e1 >&2; fi\n"
+        "if [ \"$1\" = 2 ]; then w a1; printf 'a2\\nc2\\n'; w last1; printf tail2; fi\n";
+    char        path[128], what[128];
+    const char *args[12];
+    int         n = 0, f;
+
+    snprintf(path, sizeof(path), "%s/turns.sh", st_dir);
+    f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+    ck_assert_int_ge(f, 0);
+    ck_assert_int_eq(write(f, script, strlen(script)), (ssize_t)strlen(script));
+    close(f);
+    args[n++] = "-j2";
+    args[n++] = o1;
+    if (o2 != NULL)
+        args[n++] = o2;
+    if (o3 != NULL)
+        args[n++] = o3;
+    args[n++] = path;
+    args[n++] = ":::";
+    args[n++] = "1";
+    args[n++] = "2";
+    args[n] = NULL;
+    snprintf(what, sizeof(what), "%s %s %s", o1, o2 != NULL ? o2 : "", o3 != NULL ? o3 : "");
+    st_compare(what, args);
 }
 
 START_TEST(interleaved_as_parallel)
@@ -311,6 +324,19 @@ START_TEST(interleaved_as_parallel)
     st_turns("--lb", "--tag", NULL);
     st_turns("--lb", "--tagstring", "<{}>");
     st_turns("-u", NULL, NULL);
+}
+END_TEST
+
+/* -v: the command line as the job starts, before any output (one job at a time). */
+START_TEST(verbose_as_parallel)
+{
+    const char *lb[] = {"-j1", "-v", "--lb", "echo a{}; echo b{} >&2; printf c{}", ":::", "1",
+                        "2", NULL};
+    const char *u[] = {"-j1", "-v", "-u", "printf a{}", ":::", "1", "2", NULL};
+
+    ck_assert_msg(access(ST_PARALLEL, X_OK) == 0, "GNU parallel is not installed");
+    st_compare("-v --lb", lb);
+    st_compare("-v -u", u);
 }
 END_TEST
 
@@ -391,6 +417,7 @@ NWSTEST_SUITE(sleigh_stream)
     tcase_add_test(tc, line_buffer_live);
     tcase_add_test(tc, ungroup_live);
     tcase_add_test(tc, interleaved_as_parallel);
+    tcase_add_test(tc, verbose_as_parallel);
     tcase_add_test(tc, large_bounded);
     suite_add_tcase(s, tc);
     return s;

@@ -67,6 +67,7 @@ cmdstream_init(struct cmdstream *cs, const struct worker *w, const json_t *task,
     if (var == NULL || strlen(var) >= sizeof(cs->cs_var))
         return 0;
     cs->cs_on = 1;
+    cs->cs_start = json_is_true(json_object_get(task, "stream_start"));
     snprintf(cs->cs_var, sizeof(cs->cs_var), "%s", var);
     if (cmdstream_nonce == 0 &&
         getrandom(&cmdstream_nonce, sizeof(cmdstream_nonce), 0) < 0)
@@ -95,8 +96,9 @@ cmdstream_wait_ack(struct cmdstream *cs)
     return 0;
 }
 
-void
-cmdstream_add(struct cmdstream *cs, int fd, const char *p, size_t n)
+/* Sends a piece of n bytes (0: the job started); see cmdstream_add. */
+static void
+cmdstream_piece(struct cmdstream *cs, int fd, const char *p, size_t n)
 {
     char      head[192];
     char     *piece;
@@ -104,7 +106,7 @@ cmdstream_add(struct cmdstream *cs, int fd, const char *p, size_t n)
     nws_error err = {0};
     nws_ws   *ws;
 
-    if (n == 0 || cs->cs_why[0] != '\0')
+    if (cs->cs_why[0] != '\0')
         return;
     if (cs->cs_sent - cs->cs_acked >= CMDSTREAM_INFLIGHT && cmdstream_wait_ack(cs) != 0)
         return;
@@ -115,7 +117,8 @@ cmdstream_add(struct cmdstream *cs, int fd, const char *p, size_t n)
         return;
     }
     memcpy(piece, head, hl);
-    memcpy(piece + hl, p, n);
+    if (n > 0)
+        memcpy(piece + hl, p, n);
     if ((ws = cmdstream_conn(cs->cs_w, &err)) == NULL ||
         nws_store_raw(ws, cs->cs_var, piece, hl + n, NWS_DESC_BYTES, &err) != 0) {
         snprintf(cs->cs_why, sizeof(cs->cs_why), "cannot stream the output: %.120s",
@@ -125,6 +128,21 @@ cmdstream_add(struct cmdstream *cs, int fd, const char *p, size_t n)
     }
     free(piece);
     cs->cs_sent++;
+}
+
+void
+cmdstream_add(struct cmdstream *cs, int fd, const char *p, size_t n)
+{
+    if (n > 0)
+        cmdstream_piece(cs, fd, p, n);
+}
+
+void
+cmdstream_started(struct cmdstream *cs)
+{
+    /* -v: the master prints the command line when the job starts. */
+    if (cs->cs_on && cs->cs_start)
+        cmdstream_piece(cs, 1, "", 0);
 }
 
 int

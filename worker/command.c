@@ -402,6 +402,7 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     cmdout_init(&out, max, spill);
     cmdout_init(&err, max, spill);
     cmdstream_init(&cs, w, task, index);
+    cmdstream_started(&cs);
     pfd[0].fd = po[0];
     pfd[1].fd = pe[0];
     open_fds = 2;

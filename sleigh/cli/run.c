@@ -59,6 +59,17 @@ sl_run_inputs(struct sl_run *run, size_t idx)
     free(args);
     return b.p;
 }
+/* Element idx's command line as rank runs it (-v); new string. */
+char *
+sl_run_cmd(struct sl_run *run, size_t idx, int rank)
+{
+    struct sl_buf cmd = {0};
+
+    sl_run_fill(run, idx);
+    sl_tmpl_display(run->t, run->texts, rank, &cmd);
+    return cmd.p != NULL ? cmd.p : sl_strdup("");
+}
+
 /* Element idx's tag (--tagstring, --tag) as rank ran it; new, or NULL: none. */
 char *
 sl_run_tag(struct sl_run *run, size_t idx, int rank)
@@ -75,7 +86,7 @@ sl_run_tag(struct sl_run *run, size_t idx, int rank)
  * and passes its output on.  r is the result of that attempt.
  */
 static void
-sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
+sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r, int shown)
 {
     struct sl_done *d = sl_malloc(sizeof(*d));
     struct sl_buf   cmd = {0}, msg = {0};
@@ -168,7 +179,7 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
                            d->outlen + sl_stream_bytes(v, "stdout"), exitval, sig, cmd.p);
         }
     }
-    if (run->o->verbose)
+    if (run->o->verbose && !shown)
         d->cmd = sl_strdup(cmd.p);
     d->tag = sl_run_tag(run, idx, r->rank);
     sl_results_name(run, idx, r->rank, d);
@@ -253,7 +264,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     size_t              *map = NULL, nmap = 0, capmap = 0, pushed = 0, collected = 0, idx;
     size_t               window;
     double               quiet_since = nwsp_mono();
-    int                  ended = 0, rc = -1, more, got, streamed;
+    int                  ended = 0, rc = -1, more, got, streamed, shown;
     long                 pace_ms = 0, wait_ms;
     json_t              *args;
 
@@ -357,7 +368,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             }
             idx = map[r.index];
             /* Its output printed so far: the rest of it first. */
-            if (sl_stream_result(run, map, nmap, r.index, r.value) != 0)
+            if ((shown = sl_stream_result(run, map, nmap, r.index, r.value)) < 0)
                 goto out;
             sl_xfer_result(run, idx, attempt, &r); /* its files, before its output */
             if (r.error != NULL && strcmp(r.error, NWS_SLEIGH_HALTED) == 0) {
@@ -367,7 +378,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 sl_stream_drop(run, r.value); /* this attempt's output is not shown */
                 sl_run_retry_later(run, idx);
             } else {
-                sl_finish(run, idx, &r);
+                sl_finish(run, idx, &r, shown);
             }
         } else {
             if (pace_ms > 0 && nmap == collected)

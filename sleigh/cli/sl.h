@@ -321,6 +321,7 @@ void  sl_joblog_line(struct sl_run *run, size_t idx, const char *host, double st
                      double secs, size_t received, long status, long sig, const char *cmd);
 
 char *sl_run_tag(struct sl_run *run, size_t idx, int rank);
+char *sl_run_cmd(struct sl_run *run, size_t idx, int rank);
 void sl_signals(void);
 int  sl_run_all(struct sl_run *run);
 int  sl_dry_run(struct sl_run *run);
@@ -351,7 +352,8 @@ int  sl_xfer_end(struct sl_run *run);
  * sl_stream_poll prints the pieces there are (map[0..nmap) maps the batch
  * indexes to elements): how many, or -1 (message printed);
  * sl_stream_result takes the rest of batch index bi's pieces that result
- * value v counts and prints its last partial lines: 0, or -1;
+ * value v counts and prints its last partial lines: 1 if its command was
+ * printed before its output (-v), 0 if not, or -1;
  * sl_stream_round_end forgets a round's jobs, sl_stream_free all.
  */
 struct sl_stream;

@@ -35,6 +35,7 @@ struct sl_live {
     uint64_t      got;     /* pieces of that attempt taken */
     struct sl_buf part[2]; /* --line-buffer: the line begun on stdout, stderr */
     char         *tag;
+    int           shown;   /* -v: its command line is printed */
 };
 
 struct sl_stream {
@@ -53,7 +54,8 @@ sl_stream_setup(struct sl_run *run)
         return 0;
     run->stream = sl_malloc(sizeof(*run->stream));
     memset(run->stream, 0, sizeof(*run->stream));
-    if (json_object_set_new(run->task, "stream", json_string(SL_STREAM_VAR)) != 0)
+    if (json_object_set_new(run->task, "stream", json_string(SL_STREAM_VAR)) != 0 ||
+        (o->verbose && json_object_set_new(run->task, "stream_start", json_true()) != 0))
         sl_nomem();
     return 0;
 }
@@ -193,6 +195,15 @@ sl_stream_one(struct sl_run *run, const size_t *map, size_t nmap)
     data = nl + 1;
     n = len - (size_t)(data - p);
     l = sl_live_get(run, map, nmap, bi, rank);
+    if (run->o->verbose && !l->shown && bi < nmap) {
+        /* -v: the command before its first output, as parallel does. */
+        char *cmd = sl_run_cmd(run, map[bi], rank);
+
+        sl_stream_write(run, 1, cmd, strlen(cmd), NULL);
+        sl_stream_write(run, 1, "\n", 1, NULL);
+        free(cmd);
+        l->shown = 1;
+    }
     if (l->id == NULL || strcmp(l->id, id) != 0) {
         /* Another attempt (the first, or a rerun of a lost one). */
         sl_live_flush(run, l);
@@ -257,7 +268,7 @@ sl_stream_result(struct sl_run *run, const size_t *map, size_t nmap, size_t bi,
     long            want = sl_value_int(v, "stream_pieces", -1);
     double          since = nwsp_mono();
     struct sl_live *l;
-    int             got;
+    int             got, shown = 0;
 
     if (run->stream == NULL)
         return 0;
@@ -280,9 +291,10 @@ sl_stream_result(struct sl_run *run, const size_t *map, size_t nmap, size_t bi,
         }
     }
     if (bi < run->stream->nlive && run->stream->live[bi] != NULL) {
+        shown = run->stream->live[bi]->shown;
         sl_live_flush(run, run->stream->live[bi]);
         sl_live_free(run->stream->live[bi]);
         run->stream->live[bi] = NULL;
     }
-    return 0;
+    return shown;
 }
