@@ -237,8 +237,33 @@ END_TEST
  * stdout to the file "out" (which jobs may read), and compares stdout,
  * stderr and the exit status byte for byte.
  */
+static int
+st_cmp_line(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts the lines of text in place (the order of jobs started at once varies). */
 static void
-st_compare(const char *what, const char *const *args)
+st_sort_lines(char *text)
+{
+    char  *lines[64], *copy = strdup(text), *p, *save = NULL;
+    size_t n = 0, i;
+
+    ck_assert_ptr_nonnull(copy);
+    for (p = strtok_r(copy, "\n", &save); p != NULL && n < 64; p = strtok_r(NULL, "\n", &save))
+        lines[n++] = p;
+    qsort(lines, n, sizeof(*lines), st_cmp_line);
+    text[0] = '\0';
+    for (i = 0; i < n; i++) {
+        strcat(text, lines[i]);
+        strcat(text, "\n");
+    }
+    free(copy);
+}
+
+static void
+st_compare_as(const char *what, const char *const *args, int sorted)
 {
     char  outp[128], errp[128];
     char *res[2][2];
@@ -262,6 +287,8 @@ st_compare(const char *what, const char *const *args)
         res[which][1] = nwstest_slurp(fe, NULL);
         close(fo);
         close(fe);
+        if (sorted)
+            st_sort_lines(res[which][0]);
     }
     ck_assert_msg(rc[0] == rc[1], "%s: sleigh exits %d, parallel %d (stderr %s | %s)", what,
                   rc[0], rc[1], res[0][1], res[1][1]);
@@ -275,6 +302,12 @@ st_compare(const char *what, const char *const *args)
         free(res[which][0]);
         free(res[which][1]);
     }
+}
+
+static void
+st_compare(const char *what, const char *const *args)
+{
+    st_compare_as(what, args, 0);
 }
 
 /*
@@ -337,6 +370,30 @@ START_TEST(verbose_as_parallel)
     ck_assert_msg(access(ST_PARALLEL, X_OK) == 0, "GNU parallel is not installed");
     st_compare("-v --lb", lb);
     st_compare("-v -u", u);
+}
+END_TEST
+
+/*
+ * -v with two jobs at once: each waits until the other's command line is
+ * out, so both must be printed as the jobs start (the order of the two
+ * starts varies: lines compared sorted).
+ */
+START_TEST(verbose_at_start)
+{
+    static const char script[] =
+        "o=$((3-$1)); i=0; while ! grep -q \"v.sh $o\" out 2>/dev/null; do sleep 0.02; i=$((i+1)); "
+        "[ $i -gt 1000 ] && exit 9; done; [ $1 = 1 ] && echo a1; exit 0\n";
+    char        path[128];
+    const char *lb[] = {"-j2", "-v", "--lb", path, ":::", "1", "2", NULL};
+    int         f;
+
+    ck_assert_msg(access(ST_PARALLEL, X_OK) == 0, "GNU parallel is not installed");
+    snprintf(path, sizeof(path), "%s/v.sh", st_dir);
+    f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+    ck_assert_int_ge(f, 0);
+    ck_assert_int_eq(write(f, script, strlen(script)), (ssize_t)strlen(script));
+    close(f);
+    st_compare_as("-v --lb, two at once", lb, 1);
 }
 END_TEST
 
@@ -418,6 +475,7 @@ NWSTEST_SUITE(sleigh_stream)
     tcase_add_test(tc, ungroup_live);
     tcase_add_test(tc, interleaved_as_parallel);
     tcase_add_test(tc, verbose_as_parallel);
+    tcase_add_test(tc, verbose_at_start);
     tcase_add_test(tc, large_bounded);
     suite_add_tcase(s, tc);
     return s;

@@ -36,6 +36,7 @@ struct sl_live {
     struct sl_buf part[2]; /* --line-buffer: the line begun on stdout, stderr */
     char         *tag;
     int           shown;   /* -v: its command line is printed */
+    int           rank;    /* the worker running it */
 };
 
 struct sl_stream {
@@ -195,6 +196,22 @@ sl_stream_one(struct sl_run *run, const size_t *map, size_t nmap)
     data = nl + 1;
     n = len - (size_t)(data - p);
     l = sl_live_get(run, map, nmap, bi, rank);
+    if (l->id == NULL || strcmp(l->id, id) != 0) {
+        /* Another attempt (the first, or a rerun of a lost one). */
+        size_t j;
+
+        sl_live_flush(run, l);
+        /* Its worker ended the job it ran before (its result is stored, its
+         * pieces all taken): that job's last partial lines come first. */
+        for (j = 0; j < run->stream->nlive; j++)
+            if (run->stream->live[j] != NULL && run->stream->live[j] != l &&
+                run->stream->live[j]->rank == rank)
+                sl_live_flush(run, run->stream->live[j]);
+        l->rank = rank;
+        free(l->id);
+        l->id = sl_strdup(id);
+        l->got = 0;
+    }
     if (run->o->verbose && !l->shown && bi < nmap) {
         /* -v: the command before its first output, as parallel does. */
         char *cmd = sl_run_cmd(run, map[bi], rank);
@@ -203,13 +220,6 @@ sl_stream_one(struct sl_run *run, const size_t *map, size_t nmap)
         sl_stream_write(run, 1, "\n", 1, NULL);
         free(cmd);
         l->shown = 1;
-    }
-    if (l->id == NULL || strcmp(l->id, id) != 0) {
-        /* Another attempt (the first, or a rerun of a lost one). */
-        sl_live_flush(run, l);
-        free(l->id);
-        l->id = sl_strdup(id);
-        l->got = 0;
     }
     l->got++;
     if (!run->o->line_buffer) {
