@@ -118,8 +118,7 @@ st_start(int parallel, const char *const *args, int out, int err, int *pout, int
  * (1), or until EOF or seconds pass (0).  needle NULL: until EOF (1).
  */
 static int
-st_read_until(int fd, char **buf, size_t *len,
-              const char *needle, double seconds)
+st_read_until(int fd, char **buf, size_t *len, const char *needle, double seconds)
 {
     double        start = nwsp_mono();
     struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -154,7 +153,8 @@ st_wait(pid_t pid, struct rusage *ru)
     pid_t  got;
     int    st = 0;
 
-    while ((got = wait4(pid, &st, WNOHANG, ru)) == 0 && nwsp_mono() - start < ST_TIMEOUT_S)
+    while ((got = wait4(pid, &st, WNOHANG, ru)) == 0 &&
+           nwsp_mono() - start < ST_TIMEOUT_S)
         usleep(10000);
     if (got == 0) {
         kill(-pid, SIGKILL);
@@ -251,7 +251,8 @@ st_sort_lines(char *text)
     size_t n = 0, i;
 
     ck_assert_ptr_nonnull(copy);
-    for (p = strtok_r(copy, "\n", &save); p != NULL && n < 64; p = strtok_r(NULL, "\n", &save))
+    for (p = strtok_r(copy, "\n", &save); p != NULL && n < 64;
+         p = strtok_r(NULL, "\n", &save))
         lines[n++] = p;
     qsort(lines, n, sizeof(*lines), st_cmp_line);
     text[0] = '\0';
@@ -290,14 +291,14 @@ st_compare_as(const char *what, const char *const *args, int sorted)
         if (sorted)
             st_sort_lines(res[which][0]);
     }
-    ck_assert_msg(rc[0] == rc[1], "%s: sleigh exits %d, parallel %d (stderr %s | %s)", what,
-                  rc[0], rc[1], res[0][1], res[1][1]);
+    ck_assert_msg(rc[0] == rc[1], "%s: sleigh exits %d, parallel %d (stderr %s | %s)",
+                  what, rc[0], rc[1], res[0][1], res[1][1]);
     ck_assert_msg(strcmp(res[0][0], res[1][0]) == 0,
-                  "%s: stdout differs:\n--- sleigh\n%s\n--- parallel\n%s", what, res[0][0],
-                  res[1][0]);
+                  "%s: stdout differs:\n--- sleigh\n%s\n--- parallel\n%s", what,
+                  res[0][0], res[1][0]);
     ck_assert_msg(strcmp(res[0][1], res[1][1]) == 0,
-                  "%s: stderr differs:\n--- sleigh\n%s\n--- parallel\n%s", what, res[0][1],
-                  res[1][1]);
+                  "%s: stderr differs:\n--- sleigh\n%s\n--- parallel\n%s", what,
+                  res[0][1], res[1][1]);
     for (which = 0; which < 2; which++) {
         free(res[which][0]);
         free(res[which][1]);
@@ -346,7 +347,8 @@ st_turns(const char *o1, const char *o2, const char *o3)
     args[n++] = "1";
     args[n++] = "2";
     args[n] = NULL;
-    snprintf(what, sizeof(what), "%s %s %s", o1, o2 != NULL ? o2 : "", o3 != NULL ? o3 : "");
+    snprintf(what, sizeof(what), "%s %s %s", o1, o2 != NULL ? o2 : "",
+             o3 != NULL ? o3 : "");
     st_compare(what, args);
 }
 
@@ -363,8 +365,8 @@ END_TEST
 /* -v: the command line as the job starts, before any output (one job at a time). */
 START_TEST(verbose_as_parallel)
 {
-    const char *lb[] = {"-j1", "-v", "--lb", "echo a{}; echo b{} >&2; printf c{}", ":::", "1",
-                        "2", NULL};
+    const char *lb[] = {"-j1", "-v", "--lb", "echo a{}; echo b{} >&2; printf c{}",
+                        ":::", "1",  "2",    NULL};
     const char *u[] = {"-j1", "-v", "-u", "printf a{}", ":::", "1", "2", NULL};
 
     ck_assert_msg(access(ST_PARALLEL, X_OK) == 0, "GNU parallel is not installed");
@@ -381,7 +383,8 @@ END_TEST
 START_TEST(verbose_at_start)
 {
     static const char script[] =
-        "o=$((3-$1)); i=0; while ! grep -q \"v.sh $o\" out 2>/dev/null; do sleep 0.02; i=$((i+1)); "
+        "o=$((3-$1)); i=0; while ! grep -q \"v.sh $o\" out 2>/dev/null; do sleep 0.02; "
+        "i=$((i+1)); "
         "[ $i -gt 1000 ] && exit 9; done; [ $1 = 1 ] && echo a1; exit 0\n";
     char        path[128];
     const char *lb[] = {"-j2", "-v", "--lb", path, ":::", "1", "2", NULL};
@@ -423,10 +426,14 @@ st_hwm_kb(pid_t pid)
  */
 START_TEST(large_bounded)
 {
-    const char   *args[] = {"-j1", "--line-buffer",
-                            "true {}; yes 0123456789012345678901234567890123456789012345678 | head -c "
-                            "200000000",
-                            ":::", "1", NULL};
+    const char *args[] = {
+        "-j1",
+        "--line-buffer",
+        "true {}; yes 0123456789012345678901234567890123456789012345678 | head -c "
+        "200000000",
+        ":::",
+        "1",
+        NULL};
     struct rusage ru;
     char          chunk[65536], *err;
     long          bytes = 0, lines = 0, srv0 = st_hwm_kb(st_srv.pid), srv1;

@@ -113,7 +113,8 @@ cmdstream_piece(struct cmdstream *cs, int fd, const char *p, size_t n)
     hl = (size_t)snprintf(head, sizeof(head), "%ld %d %llu %s\n", cs->cs_index, fd,
                           (unsigned long long)cs->cs_sent, cs->cs_id);
     if ((piece = malloc(hl + n)) == NULL) {
-        snprintf(cs->cs_why, sizeof(cs->cs_why), "cannot stream the output: out of memory");
+        snprintf(cs->cs_why, sizeof(cs->cs_why),
+                 "cannot stream the output: out of memory");
         return;
     }
     memcpy(piece, head, hl);
@@ -162,8 +163,8 @@ cmdstream_end(struct cmdstream *cs, json_t *res, char **error)
     if (cs->cs_sent > 0 && cmdstream_ws != NULL)
         nws_delete_var(cmdstream_ws, cs->cs_ack, &err);
     if (json_object_set_new(res, "stream_id", json_string(cs->cs_id)) != 0 ||
-        json_object_set_new(res, "stream_pieces", json_integer((json_int_t)cs->cs_sent)) !=
-            0)
+        json_object_set_new(res, "stream_pieces",
+                            json_integer((json_int_t)cs->cs_sent)) != 0)
         return -1;
     return 0;
 }

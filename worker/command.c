@@ -8,7 +8,8 @@
  * {{ and }} are literal braces.  With no placeholder, the arguments are
  * appended as words.  Each stream keeps at most max_output bytes (the rest
  * is read and dropped, so the program never blocks on a full pipe); with
- * "spill" a stream may be of any size (cmdout.c).  The
+ * "spill" a stream may be of any size (cmdout.c); with "stream" the output
+ * goes to the master while the program runs (cmdstream.c).  The
  * program runs in a process group of its own, so a timeout kills its
  * children too; it gets SIGKILL if the worker dies, and the worker's
  * SIGTERM handler (main.c) kills its whole group through command_pgid.

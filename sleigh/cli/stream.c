@@ -35,8 +35,8 @@ struct sl_live {
     uint64_t      got;     /* pieces of that attempt taken */
     struct sl_buf part[2]; /* --line-buffer: the line begun on stdout, stderr */
     char         *tag;
-    int           shown;   /* -v: its command line is printed */
-    int           rank;    /* the worker running it */
+    int           shown; /* -v: its command line is printed */
+    int           rank;  /* the worker running it */
 };
 
 struct sl_stream {
@@ -162,17 +162,17 @@ sl_live_get(struct sl_run *run, const size_t *map, size_t nmap, size_t bi, long 
 static int
 sl_stream_one(struct sl_run *run, const size_t *map, size_t nmap)
 {
-    nws_ws         *ws = nws_sleigh_ws(run->s);
-    nws_value      *v = NULL;
-    nws_error       err;
-    const char     *p, *nl, *data;
-    char            id[128], ack[160];
-    unsigned long   bi;
+    nws_ws            *ws = nws_sleigh_ws(run->s);
+    nws_value         *v = NULL;
+    nws_error          err;
+    const char        *p, *nl, *data;
+    char               id[128], ack[160];
+    unsigned long      bi;
     unsigned long long seq;
-    int             fd, got, rank = 0;
-    size_t          len, n, keep;
-    struct sl_live *l;
-    struct sl_buf  *b;
+    int                fd, got, rank = 0;
+    size_t             len, n, keep;
+    struct sl_live    *l;
+    struct sl_buf     *b;
 
     got = nws_fetch_try(ws, SL_STREAM_VAR, &v, &err);
     if (got <= 0) {
