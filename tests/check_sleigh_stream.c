@@ -221,6 +221,8 @@ START_TEST(line_buffer_live)
 {
     st_live("--line-buffer", NULL, "\\n", "start1\n", "err1\n", "start1\nend1\n");
     st_live("--lb", "--tag", "\\n", "1\tstart1\n", "1\terr1\n", "1\tstart1\n1\tend1\n");
+    /* -k: the first job in order is printed live. */
+    st_live("--lb", "-k", "\\n", "start1\n", "err1\n", "start1\nend1\n");
 }
 END_TEST
 
@@ -362,6 +364,24 @@ START_TEST(interleaved_as_parallel)
 }
 END_TEST
 
+/*
+ * -k --line-buffer: the first job's lines as they come, the others' held
+ * (to a file) until their turn; the end result is in input order.
+ */
+START_TEST(keep_order_as_parallel)
+{
+    const char *tagged[] = {"-j3", "-k", "--lb", "--tag",
+                            "sleep 0.{}; echo a{}; printf b{}; echo e{} >&2",
+                            ":::", "3", "1", "2", NULL};
+    const char *verbose[] = {"-j3", "-k", "--lb", "-v", "echo a{}; sleep 0.{}; printf b{}",
+                             ":::", "2", "1", NULL};
+
+    ck_assert_msg(access(ST_PARALLEL, X_OK) == 0, "GNU parallel is not installed");
+    st_compare("-k --lb --tag", tagged);
+    st_compare("-k --lb -v", verbose);
+}
+END_TEST
+
 /* -v: the command line as the job starts, before any output (one job at a time). */
 START_TEST(verbose_as_parallel)
 {
@@ -482,6 +502,7 @@ NWSTEST_SUITE(sleigh_stream)
     tcase_add_test(tc, ungroup_live);
     tcase_add_test(tc, interleaved_as_parallel);
     tcase_add_test(tc, verbose_as_parallel);
+    tcase_add_test(tc, keep_order_as_parallel);
     tcase_add_test(tc, verbose_at_start);
     tcase_add_test(tc, large_bounded);
     suite_add_tcase(s, tc);

@@ -86,7 +86,8 @@ sl_run_tag(struct sl_run *run, size_t idx, int rank)
  * and passes its output on.  r is the result of that attempt.
  */
 static void
-sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r, int shown)
+sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r, int shown,
+          const int *sfd)
 {
     struct sl_done *d = sl_malloc(sizeof(*d));
     struct sl_buf   cmd = {0}, msg = {0};
@@ -96,7 +97,8 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r, int shown)
     int             timed_out = r->error != NULL && strncmp(r->error, "timed out", 9) == 0;
 
     memset(d, 0, sizeof(*d));
-    d->outfd = d->errfd = -1;
+    d->outfd = sfd[0]; /* -k --line-buffer: what it printed, held (or -1) */
+    d->errfd = sfd[1];
     if (v != NULL && json_is_object(v)) {
         d->out = nws_sleigh_output(v, "stdout", &d->outlen);
         d->err = nws_sleigh_output(v, "stderr", &d->errlen);
@@ -264,7 +266,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     size_t              *map = NULL, nmap = 0, capmap = 0, pushed = 0, collected = 0, idx;
     size_t               window;
     double               quiet_since = nwsp_mono();
-    int                  ended = 0, rc = -1, more, got, streamed, shown;
+    int                  ended = 0, rc = -1, more, got, streamed, shown, sfd[2];
     long                 pace_ms = 0, wait_ms;
     json_t              *args;
 
@@ -368,7 +370,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             }
             idx = map[r.index];
             /* Its output printed so far: the rest of it first. */
-            if ((shown = sl_stream_result(run, map, nmap, r.index, r.value)) < 0)
+            shown = sl_stream_result(run, map, nmap, r.index, r.value, &sfd[0], &sfd[1]);
+            if (shown < 0)
                 goto out;
             sl_xfer_result(run, idx, attempt, &r); /* its files, before its output */
             if (r.error != NULL && strcmp(r.error, NWS_SLEIGH_HALTED) == 0) {
@@ -378,8 +381,13 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 sl_stream_drop(run, r.value); /* this attempt's output is not shown */
                 sl_run_retry_later(run, idx);
             } else {
-                sl_finish(run, idx, &r, shown);
+                sl_finish(run, idx, &r, shown, sfd);
+                sfd[0] = sfd[1] = -1;
             }
+            if (sfd[0] >= 0) /* held output of an attempt not shown */
+                close(sfd[0]);
+            if (sfd[1] >= 0)
+                close(sfd[1]);
         } else {
             if (pace_ms > 0 && nmap == collected)
                 nwsp_sleep_ms(

@@ -353,14 +353,18 @@ int  sl_xfer_end(struct sl_run *run);
  * indexes to elements): how many, or -1 (message printed);
  * sl_stream_result takes the rest of batch index bi's pieces that result
  * value v counts and prints its last partial lines: 1 if its command was
- * printed before its output (-v), 0 if not, or -1;
+ * printed before its output (-v), 0 if not, or -1; with -k a job whose
+ * turn had not come gives its output as temporary files (*outfd, *errfd;
+ * -1: none) for output.c to print; sl_stream_head, with -k, prints the
+ * output so far of the first job not printed if it runs, then it goes live;
  * sl_stream_round_end forgets a round's jobs, sl_stream_free all.
  */
 struct sl_stream;
 int  sl_stream_setup(struct sl_run *run);
 int  sl_stream_poll(struct sl_run *run, const size_t *map, size_t nmap);
 int  sl_stream_result(struct sl_run *run, const size_t *map, size_t nmap, size_t bi,
-                      const json_t *v);
+                      const json_t *v, int *outfd, int *errfd);
+void sl_stream_head(struct sl_run *run);
 void sl_stream_round_end(struct sl_run *run);
 void sl_stream_free(struct sl_run *run);
 

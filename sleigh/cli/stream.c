@@ -14,8 +14,16 @@
  * answer.  A result carries stream_id and stream_pieces: its pieces were
  * all stored before it, so we take pieces until we have that many of that
  * attempt, then print what is left of its lines.
+ *
+ * -k with --line-buffer, as parallel: the first job in input order not
+ * printed yet is printed live; the others' pieces go to unlinked temporary
+ * files (answered all the same, so they run on), which are printed when
+ * the job's turn comes: whole by output.c if it ended by then, else
+ * through the line logic before its next pieces, when it becomes first.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +45,9 @@ struct sl_live {
     char         *tag;
     int           shown; /* -v: its command line is printed */
     int           rank;  /* the worker running it */
+    size_t        elem;  /* its element */
+    int           held;  /* -k --line-buffer: not first: pieces to hfd */
+    int           hfd[2]; /* held stdout, stderr (-1: none yet) */
 };
 
 struct sl_stream {
@@ -49,9 +60,8 @@ sl_stream_setup(struct sl_run *run)
 {
     const struct sl_opts *o = run->o;
 
-    /* -k holds the jobs that are not first anyway; files take --results' output. */
-    if ((!o->line_buffer && !o->ungroup) || o->keep_order || o->results != NULL ||
-        o->files)
+    /* Files take --results' output. */
+    if ((!o->line_buffer && !o->ungroup) || o->results != NULL || o->files)
         return 0;
     run->stream = sl_malloc(sizeof(*run->stream));
     memset(run->stream, 0, sizeof(*run->stream));
@@ -66,6 +76,10 @@ sl_live_free(struct sl_live *l)
 {
     if (l == NULL)
         return;
+    if (l->hfd[0] >= 0)
+        close(l->hfd[0]);
+    if (l->hfd[1] >= 0)
+        close(l->hfd[1]);
     free(l->id);
     free(l->part[0].p);
     free(l->part[1].p);
@@ -152,10 +166,115 @@ sl_live_get(struct sl_run *run, const size_t *map, size_t nmap, size_t bi, long 
     if (st->live[bi] == NULL) {
         st->live[bi] = sl_malloc(sizeof(struct sl_live));
         memset(st->live[bi], 0, sizeof(struct sl_live));
+        st->live[bi]->hfd[0] = st->live[bi]->hfd[1] = -1;
+        st->live[bi]->elem = bi < nmap ? map[bi] : SIZE_MAX;
+        st->live[bi]->held = run->o->keep_order && run->o->line_buffer &&
+                             st->live[bi]->elem != run->next_print;
         if (run->o->line_buffer && bi < nmap)
             st->live[bi]->tag = sl_run_tag(run, map[bi], (int)rank);
     }
     return st->live[bi];
+}
+
+/* Keeps n bytes of l's stream fd (1, 2) in its held file; 0, or -1. */
+static int
+sl_live_hold(struct sl_live *l, int fd, const char *data, size_t n)
+{
+    const char *dir = getenv("TMPDIR");
+    char        path[PATH_MAX];
+    int        *h = &l->hfd[fd - 1];
+
+    if (*h < 0) {
+        snprintf(path, sizeof(path), "%s/sleigh.out.XXXXXX",
+                 dir != NULL && *dir != '\0' ? dir : "/tmp");
+        if ((*h = mkostemp(path, O_CLOEXEC)) < 0)
+            return -1;
+        unlink(path);
+    }
+    return sl_write_all(*h, data, n);
+}
+
+/* Prints n bytes of l's stream fd (1, 2): -u as they are, else whole lines. */
+static void
+sl_live_data(struct sl_run *run, struct sl_live *l, int fd, const char *data, size_t n)
+{
+    struct sl_buf *b;
+    size_t         keep;
+    int            whole = 0;
+
+    if (l->held) {
+        if (sl_live_hold(l, fd, data, n) == 0)
+            return;
+        sl_progress_clear(run);
+        sl_warnx("cannot hold a job's output for -k: %s: printed now", strerror(errno));
+    }
+    if (!run->o->line_buffer) {
+        sl_stream_write(run, fd, data, n, NULL); /* -u: as it comes */
+        return;
+    }
+    b = &l->part[fd - 1];
+    sl_buf_add(b, data, n);
+    /* Whole lines now; the begun one waits (within a bound). */
+    for (keep = b->len; keep > 0; keep--)
+        if (b->p[keep - 1] == '\n') {
+            whole = 1;
+            break;
+        }
+    if (!whole && b->len > SL_STREAM_LINE_MAX)
+        keep = b->len;
+    if (keep > 0) {
+        sl_stream_write(run, fd, b->p, keep, l->tag);
+        memmove(b->p, b->p + keep, b->len - keep);
+        b->len -= keep;
+    }
+}
+
+/* -v: prints l's command line (once). */
+static void
+sl_live_show(struct sl_run *run, struct sl_live *l)
+{
+    char *cmd;
+
+    if (!run->o->verbose || l->shown || l->elem == SIZE_MAX)
+        return;
+    cmd = sl_run_cmd(run, l->elem, l->rank);
+    sl_stream_write(run, 1, cmd, strlen(cmd), NULL);
+    sl_stream_write(run, 1, "\n", 1, NULL);
+    free(cmd);
+    l->shown = 1;
+}
+
+void
+sl_stream_head(struct sl_run *run)
+{
+    struct sl_live *l;
+    char            buf[65536];
+    ssize_t         n;
+    size_t          i;
+    int             k;
+
+    if (run->stream == NULL || !run->o->keep_order)
+        return;
+    for (i = 0; i < run->stream->nlive; i++) {
+        l = run->stream->live[i];
+        if (l == NULL || !l->held || l->elem != run->next_print)
+            continue;
+        /* Its turn, still running: what it printed so far, then live. */
+        l->held = 0;
+        sl_live_show(run, l);
+        for (k = 0; k < 2; k++) {
+            if (l->hfd[k] < 0)
+                continue;
+            if (lseek(l->hfd[k], 0, SEEK_SET) == 0)
+                while ((n = read(l->hfd[k], buf, sizeof(buf))) > 0 ||
+                       (n < 0 && errno == EINTR))
+                    if (n > 0)
+                        sl_live_data(run, l, k + 1, buf, (size_t)n);
+            close(l->hfd[k]);
+            l->hfd[k] = -1;
+        }
+        return;
+    }
 }
 
 /* Takes one piece, prints it and answers it: 1, 0 when there is none, or -1. */
@@ -170,9 +289,8 @@ sl_stream_one(struct sl_run *run, const size_t *map, size_t nmap)
     unsigned long      bi;
     unsigned long long seq;
     int                fd, got, rank = 0;
-    size_t             len, n, keep;
+    size_t             len, n;
     struct sl_live    *l;
-    struct sl_buf     *b;
 
     got = nws_fetch_try(ws, SL_STREAM_VAR, &v, &err);
     if (got <= 0) {
@@ -212,36 +330,12 @@ sl_stream_one(struct sl_run *run, const size_t *map, size_t nmap)
         l->id = sl_strdup(id);
         l->got = 0;
     }
-    if (run->o->verbose && !l->shown && bi < nmap) {
-        /* -v: the command before its first output, as parallel does. */
-        char *cmd = sl_run_cmd(run, map[bi], rank);
-
-        sl_stream_write(run, 1, cmd, strlen(cmd), NULL);
-        sl_stream_write(run, 1, "\n", 1, NULL);
-        free(cmd);
-        l->shown = 1;
-    }
+    l->rank = rank;
+    if (!l->held)
+        sl_live_show(run, l); /* -v: before its first output */
     l->got++;
-    if (!run->o->line_buffer) {
-        sl_stream_write(run, fd, data, n, NULL); /* -u: as it comes */
-    } else {
-        b = &l->part[fd - 1];
-        sl_buf_add(b, data, n);
-        /* Whole lines now; the begun one waits (within a bound). */
-        nl = NULL;
-        for (keep = b->len; keep > 0; keep--)
-            if (b->p[keep - 1] == '\n') {
-                nl = b->p + keep;
-                break;
-            }
-        if (nl == NULL && b->len > SL_STREAM_LINE_MAX)
-            keep = b->len;
-        if (keep > 0) {
-            sl_stream_write(run, fd, b->p, keep, l->tag);
-            memmove(b->p, b->p + keep, b->len - keep);
-            b->len -= keep;
-        }
-    }
+    if (n > 0)
+        sl_live_data(run, l, fd, data, n);
     nws_value_free(v);
     snprintf(ack, sizeof(ack), "streamack@%s", id);
     if (nws_store_raw(ws, ack, "", 0, NWS_DESC_BYTES, &err) != 0) {
@@ -272,7 +366,7 @@ sl_stream_poll(struct sl_run *run, const size_t *map, size_t nmap)
 
 int
 sl_stream_result(struct sl_run *run, const size_t *map, size_t nmap, size_t bi,
-                 const json_t *v)
+                 const json_t *v, int *outfd, int *errfd)
 {
     const char     *id = json_string_value(json_object_get(v, "stream_id"));
     long            want = sl_value_int(v, "stream_pieces", -1);
@@ -280,6 +374,7 @@ sl_stream_result(struct sl_run *run, const size_t *map, size_t nmap, size_t bi,
     struct sl_live *l;
     int             got, shown = 0;
 
+    *outfd = *errfd = -1;
     if (run->stream == NULL)
         return 0;
     if (id != NULL && want > 0) {
@@ -301,8 +396,13 @@ sl_stream_result(struct sl_run *run, const size_t *map, size_t nmap, size_t bi,
         }
     }
     if (bi < run->stream->nlive && run->stream->live[bi] != NULL) {
-        shown = run->stream->live[bi]->shown;
-        sl_live_flush(run, run->stream->live[bi]);
+        l = run->stream->live[bi];
+        shown = l->shown;
+        /* -k, not its turn: what it printed goes with its result. */
+        *outfd = l->hfd[0];
+        *errfd = l->hfd[1];
+        l->hfd[0] = l->hfd[1] = -1;
+        sl_live_flush(run, l);
         sl_live_free(run->stream->live[bi]);
         run->stream->live[bi] = NULL;
     }
