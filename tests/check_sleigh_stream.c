@@ -370,11 +370,12 @@ END_TEST
  */
 START_TEST(keep_order_as_parallel)
 {
-    const char *tagged[] = {"-j3", "-k", "--lb", "--tag",
-                            "sleep 0.{}; echo a{}; printf b{}; echo e{} >&2",
-                            ":::", "3", "1", "2", NULL};
-    const char *verbose[] = {"-j3", "-k", "--lb", "-v", "echo a{}; sleep 0.{}; printf b{}",
-                             ":::", "2", "1", NULL};
+    const char *tagged[] = {
+        "-j3", "-k", "--lb", "--tag", "sleep 0.{}; echo a{}; printf b{}; echo e{} >&2",
+        ":::", "3",  "1",    "2",     NULL};
+    const char *verbose[] = {
+        "-j3", "-k", "--lb", "-v", "echo a{}; sleep 0.{}; printf b{}",
+        ":::", "2",  "1",    NULL};
 
     ck_assert_msg(access(ST_PARALLEL, X_OK) == 0, "GNU parallel is not installed");
     st_compare("-k --lb --tag", tagged);

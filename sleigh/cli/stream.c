@@ -43,10 +43,10 @@ struct sl_live {
     uint64_t      got;     /* pieces of that attempt taken */
     struct sl_buf part[2]; /* --line-buffer: the line begun on stdout, stderr */
     char         *tag;
-    int           shown; /* -v: its command line is printed */
-    int           rank;  /* the worker running it */
-    size_t        elem;  /* its element */
-    int           held;  /* -k --line-buffer: not first: pieces to hfd */
+    int           shown;  /* -v: its command line is printed */
+    int           rank;   /* the worker running it */
+    size_t        elem;   /* its element */
+    int           held;   /* -k --line-buffer: not first: pieces to hfd */
     int           hfd[2]; /* held stdout, stderr (-1: none yet) */
 };
 
