@@ -336,6 +336,8 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     uint64_t       max = NWSP_SLEIGH_MAX_OUTPUT;
     size_t         spill = 0;
     int            po[2], pe[2], open_fds, st = 0, timed_out = 0, i, rc, devnull, capped = 0;
+    int            stdin_fd = -1;
+    pid_t          feeder = 0;
     pid_t          pid;
     ssize_t        n;
 
@@ -350,9 +352,27 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     }
     if ((argv = cmd_argv(task, args, index, w->w_rank, error)) == NULL)
         return NULL;
+    if (json_is_integer(json_object_get(task, "stdin_arg"))) {
+        /* --pipe: the element names the value that is the command's stdin. */
+        json_int_t k = json_integer_value(json_object_get(task, "stdin_arg"));
+
+        if (k < 1 || (size_t)k > json_array_size(args)) {
+            nwsp_vec_free(argv);
+            *error = strdup("malformed task record: stdin_arg names no argument");
+            return NULL;
+        }
+        if ((stdin_fd = cmdin_open(w, json_array_get(args, (size_t)(k - 1)), &feeder,
+                                   error)) < 0) {
+            nwsp_vec_free(argv);
+            return NULL;
+        }
+    }
     if ((envp = cmd_envp(index, w->w_rank)) == NULL || pipe2(po, O_CLOEXEC) != 0) {
         nwsp_vec_free(argv);
         nwsp_vec_free(envp);
+        if (stdin_fd >= 0)
+            close(stdin_fd);
+        cmdin_done(feeder);
         *error = strdup("cannot start the command: out of resources");
         return NULL;
     }
@@ -361,6 +381,9 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
         close(po[1]);
         nwsp_vec_free(argv);
         nwsp_vec_free(envp);
+        if (stdin_fd >= 0)
+            close(stdin_fd);
+        cmdin_done(feeder);
         *error = strdup("cannot start the command: out of resources");
         return NULL;
     }
@@ -369,7 +392,9 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         signal(SIGPIPE, SIG_DFL);
-        if ((devnull = open("/dev/null", O_RDONLY)) >= 0)
+        if (stdin_fd >= 0)
+            dup2(stdin_fd, 0);
+        else if ((devnull = open("/dev/null", O_RDONLY)) >= 0)
             dup2(devnull, 0);
         dup2(po[1], 1);
         dup2(pe[1], 2);
@@ -392,11 +417,14 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     }
     close(po[1]);
     close(pe[1]);
+    if (stdin_fd >= 0)
+        close(stdin_fd);
     nwsp_vec_free(argv);
     nwsp_vec_free(envp);
     if (pid < 0) {
         close(po[0]);
         close(pe[0]);
+        cmdin_done(feeder);
         *error = strdup("cannot start the command: fork failed");
         return NULL;
     }
@@ -462,6 +490,7 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     command_pgid = 0;
+    cmdin_done(feeder);
     if ((res = json_object()) == NULL) {
         cmdout_free(&out);
         cmdout_free(&err);

@@ -68,6 +68,18 @@ json_t *command_run(const struct worker *w, const json_t *task, const json_t *ar
                     long index, char **error);
 
 /* cmdout.c: one stream of a command, in memory or spilled to a temp file. */
+/* cmdout.c: the worker's own connection for values apart from tasks; NULL with err. */
+nws_ws *cmdout_conn(const struct worker *w, nws_error *err);
+
+/*
+ * cmdin.c: --pipe: a command's stdin from its element's stdin argument (a
+ * value's name, or a range of a local file).  Returns a descriptor for the
+ * command's stdin, *feeder set to a process feeding it (or 0), or -1 with
+ * *error set.  cmdin_done reaps the feeder.
+ */
+int  cmdin_open(const struct worker *w, const json_t *arg, pid_t *feeder, char **error);
+void cmdin_done(pid_t feeder);
+
 struct cmdout {
     char    *co_buf; /* in memory (up to co_spill bytes when spilling) */
     size_t   co_len, co_cap;

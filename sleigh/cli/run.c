@@ -26,39 +26,36 @@ sl_on_signal(int sig)
 static void
 sl_run_fill(struct sl_run *run, size_t idx)
 {
-    const char **args = sl_reallocarray(NULL, run->in->nsrc + 1, sizeof(*args));
-    size_t       i;
+    const char *const *args;
+    size_t             i, nargs = sl_input_args(run->in, idx, &args);
 
-    sl_input_elem(run->in, idx, args);
     for (i = 0; i < run->t->nslots; i++) {
         if (run->t->slots[i].fixed) {
             run->texts[i] = run->t->slots[i].text;
             continue;
         }
-        sl_slot_fill(&run->t->slots[i], args, run->in->nsrc, idx, &run->slot_bufs[i]);
+        sl_slot_fill(&run->t->slots[i], args, nargs, idx, &run->slot_bufs[i]);
         run->texts[i] = run->slot_bufs[i].p;
     }
-    free(args);
 }
 
 /* The inputs of element idx joined by spaces (for --tag); new string. */
 static char *
 sl_run_inputs(struct sl_run *run, size_t idx)
 {
-    const char  **args = sl_reallocarray(NULL, run->in->nsrc + 1, sizeof(*args));
-    struct sl_buf b = {0};
-    size_t        i;
+    const char *const *args;
+    struct sl_buf      b = {0};
+    size_t             i, nargs = sl_input_args(run->in, idx, &args);
 
-    sl_input_elem(run->in, idx, args);
     sl_buf_add(&b, "", 0);
-    for (i = 0; i < run->in->nsrc; i++) {
+    for (i = 0; i < nargs; i++) {
         if (i > 0)
             sl_buf_add(&b, " ", 1);
         sl_buf_adds(&b, args[i]);
     }
-    free(args);
     return b.p;
 }
+
 /* Element idx's command line as rank runs it (-v); new string. */
 char *
 sl_run_cmd(struct sl_run *run, size_t idx, int rank)
@@ -209,6 +206,9 @@ sl_run_args(struct sl_run *run, size_t idx)
             json_array_append_new(a, s) != 0)
             sl_nomem();
     }
+    if (run->t->stdin_arg > 0 &&
+        json_array_append_new(a, sl_pipe_arg(run->pipe, idx)) != 0)
+        sl_nomem();
     return a;
 }
 
@@ -282,6 +282,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         window = 64;
     if (run->xfer != NULL) /* a queued input holds its files on the server: fewer */
         window = (size_t)run->workers * eo.chunk * 2;
+    if (run->pipe != NULL) /* blocks wait on the server: a few per worker */
+        window = (size_t)run->workers * 2 + 1;
     p = nws_sleigh_each_elem_async(run->s, run->task, NULL, run->fixed, &eo, &err);
     if (p == NULL) {
         sl_warnx("cannot start the batch: %s",
@@ -297,6 +299,19 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         /* Feed: push what input there is, up to the window. */
         pace_ms = 0;
         for (;;) {
+            if (list == NULL && run->pipe != NULL && !run->in->eof && !ended &&
+                pushed == run->in->total && nmap - collected < window && !run->halted) {
+                /* --pipe: the next block goes to the server before its element. */
+                got = sl_pipe_read(run->pipe);
+                if (got < 0)
+                    goto out;
+                if (got == 0)
+                    run->in->eof = 1;
+                else if (sl_pipe_store(run->pipe, run->pipe_ws, run->in->total) != 0)
+                    goto out;
+                else
+                    run->in->total++;
+            }
             more = list != NULL ? pushed < n : pushed < run->in->total;
             if (ended || !more || nmap - collected >= window || run->halted)
                 break;
@@ -383,6 +398,14 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             } else {
                 sl_finish(run, idx, &r, shown, sfd);
                 sfd[0] = sfd[1] = -1;
+                if (run->pipe != NULL && run->pipe->path == NULL) {
+                    /* Its block is not needed any more (a retry would have used it). */
+                    char      var[64];
+                    nws_error derr;
+
+                    sl_pipe_var(idx, var, sizeof(var));
+                    nws_delete_var(run->pipe_ws, var, &derr);
+                }
             }
             if (sfd[0] >= 0) /* held output of an attempt not shown */
                 close(sfd[0]);
@@ -506,6 +529,13 @@ sl_dry_run(struct sl_run *run)
     size_t        idx;
 
     for (idx = 0;; idx++) {
+        if (run->pipe != NULL) {
+            /* --pipe: a command per block, the blocks read and dropped. */
+            if (sl_pipe_read(run->pipe) <= 0)
+                break;
+            sl_pipe_skip(run->pipe);
+            run->in->total = idx + 1;
+        }
         while (run->in->streaming && !run->in->eof && idx >= run->in->total)
             sl_input_fill(run->in, -1);
         if (idx >= run->in->total)
