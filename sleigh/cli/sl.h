@@ -368,7 +368,7 @@ struct sl_run {
     int              res_rows; /* records written to it */
     json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
     struct sl_xfer  *xfer;       /* files to and from the workers, or NULL */
-    struct sl_stream *stream;    /* --line-buffer, -u: output as it comes, or NULL */
+    struct sl_stream *stream;     /* --line-buffer, -u: output as it comes, or NULL */
     struct sl_pipe  *pipe;       /* --pipe: the blocks, and their connection */
     nws_client      *pipe_c;
     nws_ws          *pipe_ws;
