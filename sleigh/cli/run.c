@@ -366,7 +366,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         if (pace_ms > 0 && pace_ms < wait_ms)
             wait_ms = pace_ms; /* the next start is due sooner */
         if (run->stream != NULL && nmap > collected)
-            wait_ms = streamed > 0 ? 0 : SL_POLL_MS; /* look for output again soon */
+            wait_ms = sl_stream_wait_ms(run, streamed); /* look for output again soon */
         got = nws_sleigh_pending_next(p, &r, (int)wait_ms, &err);
         if (got == 0)
             break;

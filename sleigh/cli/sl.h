@@ -457,6 +457,8 @@ int  sl_xfer_end(struct sl_run *run);
  * turn had not come gives its output as temporary files (*outfd, *errfd;
  * -1: none) for output.c to print; sl_stream_head, with -k, prints the
  * output so far of the first job not printed if it runs, then it goes live;
+ * sl_stream_wait_ms is how long to wait for results before looking for
+ * pieces again, after a look that took streamed pieces;
  * sl_stream_round_end forgets a round's jobs, sl_stream_free all.
  */
 struct sl_stream;
@@ -465,6 +467,7 @@ int  sl_stream_poll(struct sl_run *run, const size_t *map, size_t nmap);
 int  sl_stream_result(struct sl_run *run, const size_t *map, size_t nmap, size_t bi,
                       const json_t *v, int *outfd, int *errfd);
 void sl_stream_head(struct sl_run *run);
+long sl_stream_wait_ms(const struct sl_run *run, int streamed);
 void sl_stream_round_end(struct sl_run *run);
 void sl_stream_free(struct sl_run *run);
 

@@ -36,6 +36,7 @@
 #define SL_STREAM_LINE_MAX (1024 * 1024) /* a longer line is printed in parts */
 #define SL_STREAM_TURN     64            /* pieces taken per look, then results */
 #define SL_STREAM_WAIT_S   30.0          /* for pieces a result says were stored */
+#define SL_STREAM_BUSY_S   0.1           /* pieces came this recently: look again soon */
 
 /* A running job's stream state (by batch index). */
 struct sl_live {
@@ -53,6 +54,7 @@ struct sl_live {
 struct sl_stream {
     struct sl_live **live; /* by batch index */
     size_t           nlive;
+    double           last; /* nwsp_mono() of the last piece */
 };
 
 int
@@ -361,7 +363,22 @@ sl_stream_poll(struct sl_run *run, const size_t *map, size_t nmap)
             break;
         n++;
     }
+    if (n > 0)
+        run->stream->last = nwsp_mono();
     return n;
+}
+
+long
+sl_stream_wait_ms(const struct sl_run *run, int streamed)
+{
+    /* A job printing fast has its next pieces stored within a round trip:
+     * wait little while pieces flow (the worker stops at a few unanswered),
+     * SL_POLL_MS once they stop. */
+    if (streamed > 0)
+        return 0;
+    if (nwsp_mono() - run->stream->last < SL_STREAM_BUSY_S)
+        return 1;
+    return SL_POLL_MS;
 }
 
 int
