@@ -287,7 +287,7 @@ sl_stream_one(struct sl_run *run, const size_t *map, size_t nmap)
     nws_value         *v = NULL;
     nws_error          err;
     const char        *p, *nl, *data;
-    char               id[128], ack[160];
+    char               id[128], ack[160], head[256];
     unsigned long      bi;
     unsigned long long seq;
     int                fd, got, rank = 0;
@@ -305,16 +305,26 @@ sl_stream_one(struct sl_run *run, const size_t *map, size_t nmap)
     }
     p = nws_value_data(v);
     len = nws_value_size(v);
-    nl = p != NULL ? memchr(p, '\n', len < 256 ? len : 256) : NULL;
-    if (nl == NULL || sscanf(p, "%lu %d %llu %127s", &bi, &fd, &seq, id) != 4 ||
+    nl = p != NULL ? memchr(p, '\n', len < sizeof(head) ? len : sizeof(head)) : NULL;
+    if (nl != NULL) { /* the header alone, NUL-terminated, for sscanf */
+        memcpy(head, p, (size_t)(nl - p));
+        head[nl - p] = '\0';
+    }
+    if (nl == NULL || sscanf(head, "%lu %d %llu %127s", &bi, &fd, &seq, id) != 4 ||
         (fd != 1 && fd != 2)) {
         nws_value_free(v);
+        sl_progress_clear(run);
         sl_warnx("a malformed piece of output: dropped");
         return 1;
     }
     sscanf(id, "%d.", &rank);
     data = nl + 1;
     n = len - (size_t)(data - p);
+    if (bi >= nmap) {
+        sl_progress_clear(run);
+        sl_warnx("a piece of output of a job never submitted: dropped");
+        goto answer;
+    }
     l = sl_live_get(run, map, nmap, bi, rank);
     if (l->id == NULL || strcmp(l->id, id) != 0) {
         /* Another attempt (the first, or a rerun of a lost one). */
@@ -338,6 +348,7 @@ sl_stream_one(struct sl_run *run, const size_t *map, size_t nmap)
     l->got++;
     if (n > 0)
         sl_live_data(run, l, fd, data, n);
+answer:
     nws_value_free(v);
     snprintf(ack, sizeof(ack), "streamack@%s", id);
     if (nws_store_raw(ws, ack, "", 0, NWS_DESC_BYTES, &err) != 0) {
