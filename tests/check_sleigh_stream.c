@@ -445,16 +445,10 @@ st_hwm_kb(pid_t pid)
  * under 64 MiB and the server under its --max-memory of 16M takes it
  * (a store past the limit would fail the job).
  */
-START_TEST(large_bounded)
+/* Runs sleigh with args, counting what it prints; checks it and the bounds. */
+static void
+st_large(const char *what, const char *const *args, long want_bytes, long want_lines)
 {
-    const char *args[] = {
-        "-j1",
-        "--line-buffer",
-        "true {}; yes 0123456789012345678901234567890123456789012345678 | head -c "
-        "200000000",
-        ":::",
-        "1",
-        NULL};
     struct rusage ru;
     char          chunk[65536], *err;
     long          bytes = 0, lines = 0, srv0 = st_hwm_kb(st_srv.pid), srv1;
@@ -477,18 +471,47 @@ START_TEST(large_bounded)
     err = nwstest_slurp(fe, NULL);
     close(fe);
     srv1 = st_hwm_kb(st_srv.pid);
-    fprintf(stderr,
-            "large_bounded: %ld bytes in %.2f s; peak RSS sleigh/worker %ld KiB; server "
-            "VmHWM %ld -> %ld KiB\n",
-            bytes, nwsp_mono() - t0, ru.ru_maxrss, srv0, srv1);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, err);
-    ck_assert_int_eq(bytes, ST_BIG);
-    ck_assert_int_eq(lines, ST_BIG / 50);
-    ck_assert_msg(ru.ru_maxrss < ST_RSS_MAX_KB, "sleigh or its worker grew to %ld KiB",
-                  ru.ru_maxrss);
-    ck_assert_msg(srv1 < srv0 + 16 * 1024, "the server grew from %ld to %ld KiB", srv0,
-                  srv1);
+    fprintf(
+        stderr,
+        "large_bounded %s: %ld bytes in %.2f s; peak RSS sleigh/worker %ld KiB; server "
+        "VmHWM %ld -> %ld KiB\n",
+        what, bytes, nwsp_mono() - t0, ru.ru_maxrss, srv0, srv1);
+    ck_assert_msg(rc == 0, "%s: exit %d: %s", what, rc, err);
+    ck_assert_int_eq(bytes, want_bytes);
+    ck_assert_int_eq(lines, want_lines);
+    ck_assert_msg(ru.ru_maxrss < ST_RSS_MAX_KB,
+                  "%s: sleigh or its worker grew to %ld KiB", what, ru.ru_maxrss);
+    ck_assert_msg(srv1 < srv0 + 16 * 1024, "%s: the server grew from %ld to %ld KiB",
+                  what, srv0, srv1);
     free(err);
+}
+
+START_TEST(large_bounded)
+{
+    const char *live[] = {
+        "-j1",
+        "--line-buffer",
+        "true {}; yes 0123456789012345678901234567890123456789012345678 | "
+        "head -c 200000000",
+        ":::",
+        "1",
+        NULL};
+    /* -k: job 2's 100 MB held (in a file) until job 1, which waits for it, ends. */
+    const char *held[] = {
+        "-j2",
+        "-k",
+        "--line-buffer",
+        "if [ {} = 1 ]; then i=0; while [ ! -e big2 ] && [ $i -lt 1200 ]; do sleep 0.05; "
+        "i=$((i+1)); done; echo first; else yes "
+        "0123456789012345678901234567890123456789012345678 | head -c 100000000; touch "
+        "big2; fi",
+        ":::",
+        "1",
+        "2",
+        NULL};
+
+    st_large("--lb", live, ST_BIG, ST_BIG / 50);
+    st_large("-k --lb", held, 6 + ST_BIG / 2, 1 + ST_BIG / 100);
 }
 END_TEST
 
