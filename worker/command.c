@@ -8,7 +8,8 @@
  * {{ and }} are literal braces.  With no placeholder, the arguments are
  * appended as words.  Each stream keeps at most max_output bytes (the rest
  * is read and dropped, so the program never blocks on a full pipe); with
- * "spill" a stream may be of any size (cmdout.c).  The
+ * "spill" a stream may be of any size (cmdout.c); with "stream" the output
+ * goes to the master while the program runs (cmdstream.c).  The
  * program runs in a process group of its own, so a timeout kills its
  * children too; it gets SIGKILL if the worker dies, and the worker's
  * SIGTERM handler (main.c) kills its whole group through command_pgid.
@@ -324,6 +325,7 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
            const char *dir, char **error)
 {
     struct cmdout  out, err;
+    struct cmdstream cs;
     struct pollfd  pfd[2];
     char         **argv, **envp, buf[65536], msg[160];
     const char *cwd = dir != NULL ? dir : json_string_value(json_object_get(task, "cwd"));
@@ -428,6 +430,8 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     }
     cmdout_init(&out, max, spill);
     cmdout_init(&err, max, spill);
+    cmdstream_init(&cs, w, task, index);
+    cmdstream_started(&cs);
     pfd[0].fd = po[0];
     pfd[1].fd = pe[0];
     open_fds = 2;
@@ -465,6 +469,18 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
                 open_fds--;
                 continue;
             }
+            if (cs.cs_on) {
+                /* Sent now, within the cap; counted as kept (truncated) alike. */
+                size_t k = (size_t)n;
+
+                if (b->co_total + k > b->co_max) {
+                    k = b->co_max > b->co_total ? (size_t)(b->co_max - b->co_total) : 0;
+                    b->co_truncated = 1;
+                }
+                b->co_total += k;
+                cmdstream_add(&cs, i + 1, buf, k);
+                continue;
+            }
             cmdout_add(b, buf, (size_t)n); /* past the cap: read and dropped */
         }
     }
@@ -488,7 +504,8 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
         json_object_set_new(res, "status", json_integer(WEXITSTATUS(st)));
     }
     if (cmdout_result(&out, w, res, "stdout", error) != 0 ||
-        cmdout_result(&err, w, res, "stderr", error) != 0) {
+        cmdout_result(&err, w, res, "stderr", error) != 0 ||
+        cmdstream_end(&cs, res, error) != 0) {
         json_decref(res);
         cmdout_free(&out);
         cmdout_free(&err);

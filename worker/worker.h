@@ -105,6 +105,37 @@ void cmdout_free(struct cmdout *o);
 void cmdout_cleanup(void);
 
 /*
+ * cmdstream.c: a command's output sent to the master while it runs (task
+ * "stream": VAR; the sleigh CLI's --line-buffer, --ungroup).  cmdstream_init
+ * returns 1 if the task asks for it (0: it does not); cmdstream_add sends
+ * n bytes read from fd (1, 2) as one piece, first waiting while
+ * CMDSTREAM_INFLIGHT pieces are unanswered (on failure cs_why is set and
+ * the rest is dropped); cmdstream_started sends an empty piece when the
+ * task asks ("stream_start", for -v); cmdstream_end waits for every answer and puts
+ * stream_id and stream_pieces into res: 0, or -1 with *error (new, may be
+ * NULL when out of memory).
+ */
+#define CMDSTREAM_INFLIGHT 4
+struct cmdstream {
+    const struct worker *cs_w;
+    int                  cs_on;
+    int                  cs_start; /* an empty piece when the command starts */
+    long                 cs_index;
+    char                 cs_var[128]; /* the fifo the master reads */
+    char                 cs_id[80];   /* this attempt */
+    char                 cs_ack[112]; /* streamack@ID */
+    uint64_t             cs_sent, cs_acked;
+    char                 cs_why[160]; /* why streaming failed, or "" */
+};
+int  cmdstream_init(struct cmdstream *cs, const struct worker *w, const json_t *task,
+                    long index);
+void cmdstream_add(struct cmdstream *cs, int fd, const char *p, size_t n);
+void cmdstream_started(struct cmdstream *cs);
+int  cmdstream_end(struct cmdstream *cs, json_t *res, char **error);
+/* Closes the connection used for streams. */
+void cmdstream_cleanup(void);
+
+/*
  * node.c: nws-worker --count N, the node launcher: takes count ranks,
  * runs that many workers (restarting those that die), reports on stdout,
  * and ends them all when stdin closes (watch_stdin) or on a stop signal.

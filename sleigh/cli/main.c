@@ -289,7 +289,7 @@ main(int argc, char **argv)
     if (remote)
         run.rank_nodes = sl_rank_nodes(run.s);
     if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL ||
-        sl_xfer_init(&run) != 0 || sl_run_all(&run) != 0)
+        sl_xfer_init(&run) != 0 || sl_stream_setup(&run) != 0 || sl_run_all(&run) != 0)
         rc = SL_EXIT_ERROR;
     else if (run.broken)
         rc = SL_EXIT_ERROR;
@@ -304,6 +304,7 @@ main(int argc, char **argv)
         rc = run.failed > SL_EXIT_MAX_FAILED ? SL_EXIT_MAX_FAILED : (int)run.failed;
     if (sl_xfer_end(&run) != 0 && rc == 0)
         rc = SL_EXIT_ERROR;
+    sl_stream_free(&run);
     json_decref(run.task);
     json_decref(run.fixed);
     json_decref(run.rank_nodes);

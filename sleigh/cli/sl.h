@@ -368,6 +368,7 @@ struct sl_run {
     int              res_rows; /* records written to it */
     json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
     struct sl_xfer  *xfer;       /* files to and from the workers, or NULL */
+    struct sl_stream *stream;     /* --line-buffer, -u: output as it comes, or NULL */
     struct sl_pipe  *pipe;       /* --pipe: the blocks, and their connection */
     nws_client      *pipe_c;
     nws_ws          *pipe_ws;
@@ -419,6 +420,8 @@ int   sl_resume_skip(const struct sl_run *run, size_t idx);
 void  sl_joblog_line(struct sl_run *run, size_t idx, const char *host, double start,
                      double secs, size_t received, long status, long sig, const char *cmd);
 
+char *sl_run_tag(struct sl_run *run, size_t idx, int rank);
+char *sl_run_cmd(struct sl_run *run, size_t idx, int rank);
 void sl_signals(void);
 int  sl_run_all(struct sl_run *run);
 int  sl_dry_run(struct sl_run *run);
@@ -441,5 +444,31 @@ int  sl_xfer_init(struct sl_run *run);
 int  sl_xfer_args(struct sl_run *run, size_t idx, long attempt, json_t *args);
 void sl_xfer_result(struct sl_run *run, size_t idx, long attempt, nws_sleigh_result *r);
 int  sl_xfer_end(struct sl_run *run);
+
+/*
+ * stream.c: --line-buffer and --ungroup, output printed while the jobs run.
+ * sl_stream_setup marks run->task (run->stream stays NULL when the options
+ * do not ask for it, or -k, --results or --files take the output); 0.
+ * sl_stream_poll prints the pieces there are (map[0..nmap) maps the batch
+ * indexes to elements): how many, or -1 (message printed);
+ * sl_stream_result takes the rest of batch index bi's pieces that result
+ * value v counts and prints its last partial lines: 1 if its command was
+ * printed before its output (-v), 0 if not, or -1; with -k a job whose
+ * turn had not come gives its output as temporary files (*outfd, *errfd;
+ * -1: none) for output.c to print; sl_stream_head, with -k, prints the
+ * output so far of the first job not printed if it runs, then it goes live;
+ * sl_stream_wait_ms is how long to wait for results before looking for
+ * pieces again, after a look that took streamed pieces;
+ * sl_stream_round_end forgets a round's jobs, sl_stream_free all.
+ */
+struct sl_stream;
+int  sl_stream_setup(struct sl_run *run);
+int  sl_stream_poll(struct sl_run *run, const size_t *map, size_t nmap);
+int  sl_stream_result(struct sl_run *run, const size_t *map, size_t nmap, size_t bi,
+                      const json_t *v, int *outfd, int *errfd);
+void sl_stream_head(struct sl_run *run);
+long sl_stream_wait_ms(const struct sl_run *run, int streamed);
+void sl_stream_round_end(struct sl_run *run);
+void sl_stream_free(struct sl_run *run);
 
 #endif
