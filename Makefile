@@ -226,6 +226,7 @@ check: deps-test all
 
 bench: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/run.sh $(abspath $(B))
+	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
 
 # make check-journal: the protocol suites again, every server they start
 # keeping a journal (NWSTEST_JOURNAL=1 in tests/nwstest.c: --journal in a
