@@ -230,6 +230,35 @@ for cfg in nws-everysec nws-always redis-everysec redis-always; do
     printf '%s restart-large seconds=%s intact=%s\n' "$cfg" "$START_S" "$ok" >>"$RAW"
     stop_pid -TERM
 done
+# J4: what a machine crash could take with everysec: the gaps between the
+# server's fsyncs under load, seen from outside with strace (only fsync and
+# fdatasync are stopped, through seccomp-bpf), 50 connections for 5 s.  An
+# acknowledged write is on disk at the end of the first fsync that starts
+# after it, so the window is at most the longest gap plus that fsync.
+echo "== journal J4: fsync gaps under load (strace)" >&2
+for cfg in nws-everysec redis-everysec nws-always redis-always; do
+    key=$(echo "$cfg" | tr '-' '_')
+    command -v strace >/dev/null 2>&1 || break
+    start "$cfg" fresh || continue
+    strace -f --seccomp-bpf -e trace=fsync,fdatasync -ttt -T -p "$PID" -o "$OUT/j-strace-$cfg" \
+        2>/dev/null &
+    SPID=$!
+    sleep 0.5
+    load "j-fsync-$cfg" --proto "$(proto "$cfg")" --port "$PORT" --conns 50 --size 16 \
+        --duration 5 >/dev/null
+    kill "$SPID" 2>/dev/null
+    wait "$SPID" 2>/dev/null
+    g=$(grep -h -E 'f(data)?sync\(' "$OUT"/j-strace-"$cfg"* 2>/dev/null |
+        sed -n 's/^\([0-9]* \)\{0,1\}\([0-9.]*\) .*<\([0-9.]*\)>$/\2 \3/p' | sort -n |
+        awk 'NR > 1 { gap = $1 - prev; if (gap > max) max = gap; n++ }
+             { prev = $1; if ($2 > maxd) maxd = $2 }
+             END { if (n) printf "%.3f s longest gap, %d fsyncs in 5 s, longest fsync %.3f s", max, n + 1, maxd;
+                   else print "no fsync seen" }')
+    eval "GAP_$key=\$g"
+    printf '%s fsync-gaps %s\n' "$cfg" "$g" >>"$RAW"
+    rm -f "$OUT"/j-strace-"$cfg"*
+    stop_pid -TERM
+done
 T1=$(date +%s)
 LOAD1=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
@@ -280,9 +309,13 @@ ratio() {
     printf '| J3 time to store %s values pipelined by 256, s | %s | %s | %s | %s |\n' "$FILL" \
         "$(val FILL_S_nws_everysec)" "$(val FILL_S_nws_always)" \
         "$(val FILL_S_redis_everysec)" "$(val FILL_S_redis_always)"
+    printf '| J4 fsync gaps under load (50 conn., 5 s, strace) | %s | %s | %s | %s |\n' \
+        "$(val GAP_nws_everysec)" "$(val GAP_nws_always)" "$(val GAP_redis_everysec)" \
+        "$(val GAP_redis_always)"
     echo
     echo '- J1: every run on a fresh server (a fresh journal / AOF); one store (LPUSH) then one fetch (RPOP) per pair, as row 1 of run.sh; ratios to read: nws everysec / nws no journal (target >= 0.9), nws everysec / redis everysec and nws always / redis always (target >= 1).'
     echo '- J2: restart = exec to the ready line; the server was SIGKILLed 2 s after the last acknowledged store (so everysec had synced). Redis loads its multi-part AOF (base + incr in appendonlydir); no rewrite had run. The large value is fetched back after the restart and its digest compared with the stored one.'
+    echo '- J4: a machine crash (not a process crash: the page cache survives that) loses what was acknowledged after the start of the last fsync that completed; the longest gap between two fsyncs bounds that window.'
     echo '- J3: du -sb of the journal DIR (nws) or appendonlydir (redis) after the fill, over the count.'
     echo
     echo '<!-- journal: end -->'
