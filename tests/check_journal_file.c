@@ -306,6 +306,87 @@ START_TEST(corrupt_middle_record_refused)
 }
 END_TEST
 
+/* How many files under dir hold needle. */
+static int
+jf_files_holding(const char *dir, const char *needle)
+{
+    char **names;
+    int    n = jtest_files(dir, &names), i, hits = 0;
+
+    for (i = 0; i < n; i++) {
+        int    fd = open(names[i], O_RDONLY);
+        size_t len;
+        char  *buf;
+
+        if (fd >= 0) {
+            buf = nwstest_slurp(fd, &len);
+            hits += memmem(buf, len, needle, strlen(needle)) != NULL;
+            free(buf);
+            close(fd);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return n < 0 ? 0 : hits;
+}
+
+/*
+ * DIR is private (0700, files 0600, even under umask 0), and a spooled value
+ * lives in DIR once: in its own file, not copied into the journal, and it
+ * comes back after a SIGKILL with nothing left behind in --tmpdir.
+ */
+START_TEST(dir_private_and_spooled_value_once)
+{
+    static struct jsrv s;
+    static char        big[8193], got[8300];
+    const char *args[] = {"--spool-threshold", "4096", "--journal-compact-min", "1073741824",
+                          NULL};
+    struct rawc c;
+    struct stat st;
+    char      **names;
+    int         n, i;
+
+    ck_assert_int_eq(jsrv_init(&s, NULL, "always"), 0);
+    ck_assert_int_eq(rmdir(s.dir), 0); /* the server makes it */
+    umask(0);
+    memset(big, 'S', sizeof(big) - 1);
+    memcpy(big, "SPOOLED-VALUE-", 14);
+    ck_assert_msg(jsrv_start(&s, args) == 0, "no start (status %d)", s.status);
+    ck_assert_int_eq(jtest_connect_ws(&c, s.port, JF_WS), 0);
+    ck_assert_int_eq(jtest_store(&c, JF_WS, "big", big), 0);
+    ck_assert_int_eq(jtest_store(&c, JF_WS, "small", "small-one"), 0);
+    rawc_close(&c);
+    jsrv_kill9(&s);
+    ck_assert_int_eq(stat(s.dir, &st), 0);
+    ck_assert_msg((st.st_mode & 0777) == 0700, "DIR made with mode %o", st.st_mode & 0777);
+    n = jtest_files(s.dir, &names);
+    ck_assert_int_gt(n, 0);
+    for (i = 0; i < n; i++) {
+        ck_assert_int_eq(stat(names[i], &st), 0);
+        ck_assert_msg((st.st_mode & 077) == 0, "%s has mode %o", names[i], st.st_mode & 0777);
+        free(names[i]);
+    }
+    free(names);
+    ck_assert_msg(jf_files_holding(s.dir, "SPOOLED-VALUE-") == 1,
+                  "the spooled value's bytes are in %d files of DIR, not one",
+                  jf_files_holding(s.dir, "SPOOLED-VALUE-"));
+    ck_assert_msg(jf_files_holding(s.dir, "small-one") == 1, "the small value is not journaled");
+    ck_assert_msg(jsrv_start(&s, args) == 0, "no restart (status %d)", s.status);
+    ck_assert_int_eq(jtest_connect_ws(&c, s.port, JF_WS), 0);
+    ck_assert_int_eq(jtest_get(&c, JF_WS, "big", 1, got, sizeof(got)), 1);
+    ck_assert_msg(strcmp(got, big) == 0, "the spooled value came back different");
+    rawc_close(&c);
+    ck_assert_int_eq(jsrv_stop(&s), 0);
+    /* Its file goes once its consumption is durable (and compacted). */
+    n = jtest_files(s.tmp, &names);
+    for (i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    ck_assert_msg(n == 0, "%d files left in --tmpdir", n);
+    jsrv_free(&s);
+}
+END_TEST
+
 NWSTEST_SUITE(journal_file)
 {
     Suite *s = suite_create("journal_file");
@@ -314,6 +395,7 @@ NWSTEST_SUITE(journal_file)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, cut_every_offset_of_the_tail);
     tcase_add_test(tc, corrupt_middle_record_refused);
+    tcase_add_test(tc, dir_private_and_spooled_value_once);
     suite_add_tcase(s, tc);
     return s;
 }
