@@ -8,7 +8,11 @@
  * retried, so duplicates can only come from the server); consumers fetchTry
  * from it.  Every side records what was ACKNOWLEDGED: a store's status 0, a
  * fetch's whole reply.  After the last round the server is restarted once
- * more and the variable drained.  Then, with --fsync always:
+ * more and the variable drained.  Then, under every --fsync policy (a
+ * SIGKILL kills the process, not the machine: what was written before a
+ * reply is in the kernel and survives, so everysec and no must keep every
+ * acknowledged write here too; what a machine crash can take is measured
+ * by bench/journal.sh, row J4):
  *   - every acknowledged store was acknowledged-fetched or is still there;
  *   - nothing was delivered twice (an acknowledged fetch's value is gone);
  *   - each consumer, and the drain, saw every producer's values in order,
@@ -17,13 +21,12 @@
  *   - a value that vanished (neither fetched with a reply nor drained) was a
  *     store without an acknowledgement or the victim of a fetch whose reply
  *     the crash swallowed, and there are no more of those than fetches cut
- *     by a crash.
- * With everysec the loss is measured: the acknowledged stores that vanished,
- * and how long before the kill the oldest of them had been acknowledged
- * (the window); the test prints the figures and asserts the window stays
- * under 3 s (the policy promises about one second).
+ *     by a kill.
+ * The test prints the figures of each policy (stores, fetches, kills, cut
+ * requests, losses), and the age of the oldest acknowledged write lost, if
+ * any, at its kill.
  *
- * make check runs a few rounds (CRASH_ROUNDS, default 4 per policy here);
+ * make check runs a few rounds (CRASH_ROUNDS, default 3 per policy here);
  * `make crash` runs CRASH_ROUNDS=200 and prints the same summary.
  */
 #include <pthread.h>
@@ -186,14 +189,14 @@ cr_env_double(const char *name, double def)
     return e != NULL && atof(e) > 0 ? atof(e) : def;
 }
 
-/* Runs the loop with the policy; checks (strict: always) and prints figures. */
+/* Runs the loop with the policy; checks and prints the figures. */
 static void
-cr_loop(const char *policy, int strict)
+cr_loop(const char *policy)
 {
     static struct cr_run run; /* large: not on the stack */
     struct cr_arg        args[CR_PRODUCERS + CR_CONSUMERS];
     pthread_t            th[CR_PRODUCERS + CR_CONSUMERS];
-    int                  rounds = cr_env_int("CRASH_ROUNDS", 4);
+    int                  rounds = cr_env_int("CRASH_ROUNDS", 3);
     double               maxlife = cr_env_double("CRASH_SECONDS", 0.8);
     unsigned             seed = (unsigned)getpid();
     struct cr_got       *drain;
@@ -344,23 +347,21 @@ cr_loop(const char *policy, int strict)
     ck_assert_int_gt(acked, 100);
     ck_assert_int_gt(fetched, 10);
     ck_assert_int_gt(ndrain + fetched, 0);
-    if (strict) {
-        /*
-         * A value may vanish without an acknowledged fetch only to a fetch
-         * whose reply the kill swallowed (the fetch was journaled and
-         * synced, the reply never left): at most one per cut fetch.
-         */
-        ck_assert_msg(vanished_acked <= atomic_load(&run.cut_fetches),
-                      "%ld acknowledged stores lost with --fsync always (only %d fetches "
-                      "were cut by a kill)",
-                      vanished_acked, atomic_load(&run.cut_fetches));
-        ck_assert_msg(dup == 0, "%ld values delivered twice with --fsync always", dup);
-        ck_assert_msg(order == 0, "%ld values out of their producer's order", order);
-        ck_assert_msg(stale == 0, "%ld values drained after a later one was fetched", stale);
-    } else {
-        ck_assert_msg(window < 3.0, "everysec lost writes acknowledged %.3f s before the kill",
-                      window);
-    }
+    /*
+     * A value may vanish without an acknowledged fetch only to a fetch whose
+     * reply the kill swallowed (the fetch was journaled, the reply never
+     * left): at most one per cut fetch.
+     */
+    ck_assert_msg(vanished_acked <= atomic_load(&run.cut_fetches),
+                  "--fsync %s: %ld acknowledged stores lost (only %d fetches were cut by a "
+                  "kill), the oldest acknowledged %.3f s before its kill",
+                  policy, vanished_acked, atomic_load(&run.cut_fetches), window);
+    ck_assert_msg(dup == 0, "--fsync %s: %ld values delivered twice (%ld came back after "
+                  "their fetch was acknowledged)", policy, dup, resurrected);
+    ck_assert_msg(order == 0, "--fsync %s: %ld values out of their producer's order", policy,
+                  order);
+    ck_assert_msg(stale == 0, "--fsync %s: %ld values drained after a later one was fetched",
+                  policy, stale);
     for (p = 0; p < CR_PRODUCERS; p++) {
         free(run.state[p]);
         free(run.ack_t[p]);
@@ -375,13 +376,19 @@ cr_loop(const char *policy, int strict)
 
 START_TEST(crash_loop_always)
 {
-    cr_loop("always", 1);
+    cr_loop("always");
 }
 END_TEST
 
 START_TEST(crash_loop_everysec)
 {
-    cr_loop("everysec", 0);
+    cr_loop("everysec");
+}
+END_TEST
+
+START_TEST(crash_loop_no)
+{
+    cr_loop("no");
 }
 END_TEST
 
@@ -389,12 +396,13 @@ NWSTEST_SUITE(journal_crash)
 {
     Suite *s = suite_create("journal_crash");
     TCase *tc = tcase_create("crash");
-    int    rounds = cr_env_int("CRASH_ROUNDS", 4);
+    int    rounds = cr_env_int("CRASH_ROUNDS", 3);
 
     /* A round is a life of at most CRASH_SECONDS plus a restart. */
     tcase_set_timeout(tc, 30 + rounds * (cr_env_double("CRASH_SECONDS", 0.8) + 3));
     tcase_add_test(tc, crash_loop_always);
     tcase_add_test(tc, crash_loop_everysec);
+    tcase_add_test(tc, crash_loop_no);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -255,7 +255,8 @@ jtest_connect_ws(struct rawc *c, int port, const char *ws)
 {
     struct rawc_reply r;
 
-    if (rawc_open(c, port, RAWC_PLAIN) != 0)
+    /* Replies carry their reason: "no value" is told from a refusal by it. */
+    if (rawc_open(c, port, RAWC_META_FROM) != 0)
         return -1;
     if (rawc_sendv(c, NULL, "use ws", ws, "", "no", NULL) != 0 ||
         rawc_read_short(c, &r) != 0 || r.status != 0) {
@@ -295,9 +296,15 @@ jtest_get(struct rawc *c, const char *ws, const char *var, int fetch, char *buf,
         rawc_reply_free(&r);
         return -1;
     }
-    if (r.status != 0)
-        rc = -1;
-    else if ((r.desc & 1) == 0 && r.len == 0)
+    if (r.status != 0) {
+        const char *why;
+        size_t      wl;
+
+        rc = r.meta != NULL && rawc_dict_get(r.meta, r.meta_len, "nwsReason", &why, &wl) &&
+                     wl == 18 && memcmp(why, "no value available", 18) == 0
+                 ? 0
+                 : -1;
+    } else if ((r.desc & 1) == 0 && r.len == 0)
         rc = 0; /* no value (section 8.5) */
     else {
         size_t k = r.len < len - 1 ? (size_t)r.len : len - 1;

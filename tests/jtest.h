@@ -73,7 +73,10 @@ char *jsrv_log_text(struct jsrv *s);
  */
 int jtest_nwsserver_run(char *out, size_t outlen, const char *const *argv);
 
-/* Open a plain connection and `use ws ws` (unowned, kept); 0 or -1. */
+/*
+ * Open a connection (MetadataFromServer, so replies say why) and `use ws ws`
+ * (unowned, kept); 0 or -1.
+ */
 int jtest_connect_ws(struct rawc *c, int port, const char *ws);
 
 /* Store the string val into ws var; the reply status, or -1 on a broken link. */
@@ -81,8 +84,8 @@ int jtest_store(struct rawc *c, const char *ws, const char *var, const char *val
 
 /*
  * fetchTry (fetch = 1) or findTry (0) on ws var.  Returns 1 with the value
- * in buf (NUL-terminated, cut at len), 0 when there is none, -1 on a broken
- * link or an error status.
+ * in buf (NUL-terminated, cut at len), 0 when there is none ("no value
+ * available"), -1 on a broken link or any other error reply.
  */
 int jtest_get(struct rawc *c, const char *ws, const char *var, int fetch, char *buf,
               size_t len);
