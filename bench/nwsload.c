@@ -1567,7 +1567,8 @@ run_fill(void)
     req_delete(&del, key);
     /* --keep: the values stay for a restart to load (bench/journal.sh). */
     if (!opts.keep &&
-        sock_call(s, &del, opts.proto == LOAD_NWS ? REPLY_NWS_SHORT : REPLY_RESP, &r) != 0) {
+        sock_call(s, &del, opts.proto == LOAD_NWS ? REPLY_NWS_SHORT : REPLY_RESP, &r) !=
+            0) {
         load_warnx("fill: deleting the variable failed");
         errors++;
     }
@@ -1923,7 +1924,8 @@ run_large(void)
     load_key(key, sizeof(key), "large", 0);
     /* --keep and --fetch-only are two processes: a name without the pid. */
     if (opts.keep || opts.fetch_only)
-        snprintf(key, sizeof(key), "%s", opts.proto == LOAD_NWS ? "largekept" : "nwsload:largekept");
+        snprintf(key, sizeof(key), "%s",
+                 opts.proto == LOAD_NWS ? "largekept" : "nwsload:largekept");
     gen_init(&g, opts.large);
     /* The request header; the value's bytes follow from the generator. */
     if (opts.proto == LOAD_NWS) {
@@ -1950,8 +1952,8 @@ run_large(void)
     if (opts.fetch_only) {
         /* The journal rows: the value a --keep run left before a restart. */
     } else if (sock_send_all(s->fd, hdr.data, hdr.len) != 0 || gen_send(&g, s->fd) != 0 ||
-        (opts.proto == LOAD_REDIS && sock_send_all(s->fd, "\r\n", 2) != 0) ||
-        sock_reply(s, &r, kind_store()) != 0 || r.status != 0) {
+               (opts.proto == LOAD_REDIS && sock_send_all(s->fd, "\r\n", 2) != 0) ||
+               sock_reply(s, &r, kind_store()) != 0 || r.status != 0) {
         load_warnx("large: store failed (%s)", errno ? strerror(errno) : "error reply");
         errors++;
     }
@@ -1997,7 +1999,8 @@ run_large(void)
     rss_fetch = sampler_stop(&sm);
     rss_end = proc_status_kb(opts.server_pid, "VmRSS");
     /* fetch_only: the generator never ran; compare fetch_digest with the keep run. */
-    ok = errors == 0 && (opts.keep || opts.fetch_only || sum_digest(&rsum) == sum_digest(&g.sum));
+    ok = errors == 0 &&
+         (opts.keep || opts.fetch_only || sum_digest(&rsum) == sum_digest(&g.sum));
     if (errors == 0 && !ok) {
         load_warnx("large: checksum mismatch");
         errors++;
@@ -2114,7 +2117,8 @@ parse_args(int argc, char **argv)
 {
     enum { O_PROTO = 256, O_HOST, O_PORT, O_MODE, O_CONNS, O_THREADS, O_SIZE,
            O_PIPELINE, O_DURATION, O_WARMUP, O_OPS, O_SHARED, O_WS, O_PID, O_NOLB,
-           O_TIMEOUT, O_BLOCKED, O_KEEP, O_FETCH_ONLY, O_HELP };
+           O_TIMEOUT, O_BLOCKED, O_HELP };
+    enum { O_KEEP = 512, O_FETCH_ONLY };
     static const struct option lopts[] = {
         {"proto", required_argument, NULL, O_PROTO},
         {"keep", no_argument, NULL, O_KEEP},

@@ -75,7 +75,8 @@ jc_fill(int port)
         rawc_cork(&c);
         for (i = 0; i < JC_FN; i++) {
             jc_fill_value(val, v, i);
-            ck_assert_int_eq(rawc_sendv(&c, NULL, "store", JC_WS, var, "1", val, NULL), 0);
+            ck_assert_int_eq(rawc_sendv(&c, NULL, "store", JC_WS, var, "1", val, NULL),
+                             0);
         }
         ck_assert_int_eq(rawc_uncork(&c), 0);
         for (i = 0; i < JC_FN; i++) {
@@ -126,8 +127,8 @@ jc_verify_contents(int port)
         for (i = 0; i < JC_FN; i++) {
             jc_fill_value(val, v, i);
             ck_assert_int_eq(jtest_get(&c, JC_WS, var, 1, got, sizeof(got)), 1);
-            ck_assert_msg(strcmp(got, val) == 0, "%s value %d: '%.20s', not '%.20s'", var, i,
-                          got, val);
+            ck_assert_msg(strcmp(got, val) == 0, "%s value %d: '%.20s', not '%.20s'", var,
+                          i, got, val);
         }
         ck_assert_int_eq(jtest_get(&c, JC_WS, var, 1, got, sizeof(got)), 0);
     }
@@ -232,22 +233,23 @@ jc_restart(struct jsrv *s, const char *what)
     while ((ok = jsrv_start(s, jc_args)) != 0 && jtest_now() < end)
         usleep(100000);
     ck_assert_msg(ok == 0, "%s: the server did not restart (status %d)", what, s->status);
-    ck_assert_msg(!jsrv_log_has(s, "journal: corrupt record"), "%s: corrupt after the kill",
-                  what);
+    ck_assert_msg(!jsrv_log_has(s, "journal: corrupt record"),
+                  "%s: corrupt after the kill", what);
     jc_verify_counts(s->port, what);
 }
 
 START_TEST(sigkill_during_compaction)
 {
-    static struct jsrv s;
-    struct jc_churn    ch;
-    static const char *const points[] = {"both_in_child", "parent_in_child", "child_alone",
-                                         "after_done",    "anywhere",        NULL};
-    char              *log, out[4096];
-    int                k, done0, caught = 0;
-    pid_t              child, orphan = 0;
-    unsigned           seed = (unsigned)getpid();
-    double             end;
+    static struct jsrv       s;
+    struct jc_churn          ch;
+    static const char *const points[] = {"both_in_child", "parent_in_child",
+                                         "child_alone",   "after_done",
+                                         "anywhere",      NULL};
+    char                    *log, out[4096];
+    int                      k, done0, caught = 0;
+    pid_t                    child, orphan = 0;
+    unsigned                 seed = (unsigned)getpid();
+    double                   end;
 
     ck_assert_int_eq(jsrv_init(&s, "/var/tmp", "everysec"), 0);
     ck_assert_int_eq(jsrv_start(&s, jc_args), 0);
@@ -279,8 +281,8 @@ START_TEST(sigkill_during_compaction)
             }
             jsrv_kill9(&s);
         } else {
-            ck_assert_msg((child = jc_wait_child(&s)) > 0, "%s: no compaction child in 20 s",
-                          pt);
+            ck_assert_msg((child = jc_wait_child(&s)) > 0,
+                          "%s: no compaction child in 20 s", pt);
             caught++;
             if (strcmp(pt, "both_in_child") == 0) {
                 kill(child, SIGKILL);
@@ -302,11 +304,11 @@ START_TEST(sigkill_during_compaction)
                         break;
                     }
                     free(log);
-                    ck_assert_msg(kill(s.pid, 0) == 0, "%s: the server died with its child",
-                                  pt);
-                    ck_assert_msg(jtest_now() < end,
-                                  "%s: no compaction completed after the child was killed",
-                                  pt);
+                    ck_assert_msg(kill(s.pid, 0) == 0,
+                                  "%s: the server died with its child", pt);
+                    ck_assert_msg(
+                        jtest_now() < end,
+                        "%s: no compaction completed after the child was killed", pt);
                     usleep(1000);
                 }
                 ck_assert_int_gt(atomic_load(&ch.pairs), 0);
@@ -331,9 +333,10 @@ START_TEST(sigkill_during_compaction)
     ck_assert_int_eq(jsrv_start(&s, jc_args), 0);
     jc_verify_contents(s.port);
     log = jsrv_log_text(&s);
-    printf("journal compaction kills: %d points, %d caught inside the child, %d compactions "
-           "done in all\n",
-           k, caught, jc_count(log, "journal: compaction done"));
+    printf(
+        "journal compaction kills: %d points, %d caught inside the child, %d compactions "
+        "done in all\n",
+        k, caught, jc_count(log, "journal: compaction done"));
     free(log);
     jsrv_free(&s);
 }

@@ -57,10 +57,10 @@ struct cr_got {
 };
 
 struct cr_run {
-    struct jsrv  srv;
-    atomic_int   port;
-    atomic_int   stop;
-    atomic_int   epoch; /* server lives so far */
+    struct jsrv srv;
+    atomic_int  port;
+    atomic_int  stop;
+    atomic_int  epoch; /* server lives so far */
     /* producers */
     unsigned char *state[CR_PRODUCERS]; /* per seq: ST_* */
     double        *ack_t[CR_PRODUCERS]; /* when the store was acknowledged */
@@ -70,8 +70,8 @@ struct cr_run {
     int            ngot[CR_CONSUMERS];
     atomic_int     cut_fetches; /* fetches sent whose reply never came */
     atomic_int     cut_stores;
-    atomic_int     refused;     /* stores refused with a non-zero status */
-    double        *kill_t;      /* when each kill happened */
+    atomic_int     refused; /* stores refused with a non-zero status */
+    double        *kill_t;  /* when each kill happened */
     int            nkill;
 };
 
@@ -83,8 +83,8 @@ struct cr_arg {
 static int
 cr_parse(const char *v, int *p, int *seq)
 {
-    return sscanf(v, "p%d:%d", p, seq) == 2 && *p >= 0 && *p < CR_PRODUCERS && *seq >= 0 &&
-                   *seq < CR_MAXSEQ
+    return sscanf(v, "p%d:%d", p, seq) == 2 && *p >= 0 && *p < CR_PRODUCERS &&
+                   *seq >= 0 && *seq < CR_MAXSEQ
                ? 0
                : -1;
 }
@@ -162,8 +162,8 @@ cr_consumer(void *a)
                 usleep(500);
                 continue;
             }
-            ck_assert_msg(cr_parse(val, &p, &seq) == 0, "fetched a value never stored: %s",
-                          val);
+            ck_assert_msg(cr_parse(val, &p, &seq) == 0,
+                          "fetched a value never stored: %s", val);
             ck_assert_int_lt(run->ngot[k], CR_MAXGOT);
             run->got[k][run->ngot[k]++] = (struct cr_got){p, seq, 1, jtest_now()};
         }
@@ -229,7 +229,8 @@ cr_loop(const char *policy)
         args[i].run = &run;
         args[i].id = i < CR_PRODUCERS ? i : i - CR_PRODUCERS;
         ck_assert_int_eq(pthread_create(&th[i], NULL,
-                                        i < CR_PRODUCERS ? cr_producer : cr_consumer, &args[i]),
+                                        i < CR_PRODUCERS ? cr_producer : cr_consumer,
+                                        &args[i]),
                          0);
     }
     for (r = 0; r < rounds; r++) {
@@ -239,8 +240,8 @@ cr_loop(const char *policy)
         run.kill_t[run.nkill++] = jtest_now();
         usleep((useconds_t)(jtest_rand(&seed) * 50000));
         ck_assert_msg(jsrv_start(&run.srv, NULL) == 0,
-                      "round %d: the server did not restart on its journal (status %d)", r,
-                      run.srv.status);
+                      "round %d: the server did not restart on its journal (status %d)",
+                      r, run.srv.status);
     }
     /* Let the clients work once more, then stop them and crash a last time. */
     usleep(200000);
@@ -259,7 +260,8 @@ cr_loop(const char *policy)
         ck_assert_int_ge(rc, 0);
         if (rc == 0)
             break;
-        ck_assert_msg(cr_parse(val, &p, &seq) == 0, "drained a value never stored: %s", val);
+        ck_assert_msg(cr_parse(val, &p, &seq) == 0, "drained a value never stored: %s",
+                      val);
         ck_assert_int_lt(ndrain, CR_MAXGOT);
         drain[ndrain++] = (struct cr_got){p, seq, 1, 0};
     }
@@ -333,15 +335,16 @@ cr_loop(const char *policy)
             }
         }
     }
-    printf("journal crash loop (--fsync %s): %d kills in %.1f s; %ld stores acknowledged, "
-           "%d refused, %d cut by a kill; %ld fetches acknowledged, %d cut; %d drained "
-           "after the last restart; acknowledged stores lost: %ld (window %.3f s before "
-           "the kill); unacknowledged stores lost: %ld; delivered twice: %ld (%ld of them "
-           "fetched values back after a restart); out of order: %ld; older than a fetched "
-           "one: %ld\n",
-           policy, run.nkill, jtest_now() - t0, acked, atomic_load(&run.refused),
-           atomic_load(&run.cut_stores), fetched, atomic_load(&run.cut_fetches), ndrain,
-           vanished_acked, window, vanished_unacked, dup, resurrected, order, stale);
+    printf(
+        "journal crash loop (--fsync %s): %d kills in %.1f s; %ld stores acknowledged, "
+        "%d refused, %d cut by a kill; %ld fetches acknowledged, %d cut; %d drained "
+        "after the last restart; acknowledged stores lost: %ld (window %.3f s before "
+        "the kill); unacknowledged stores lost: %ld; delivered twice: %ld (%ld of them "
+        "fetched values back after a restart); out of order: %ld; older than a fetched "
+        "one: %ld\n",
+        policy, run.nkill, jtest_now() - t0, acked, atomic_load(&run.refused),
+        atomic_load(&run.cut_stores), fetched, atomic_load(&run.cut_fetches), ndrain,
+        vanished_acked, window, vanished_unacked, dup, resurrected, order, stale);
     fflush(stdout);
     /* The loop must have done real work across real restarts. */
     ck_assert_int_gt(acked, 100);
@@ -352,16 +355,20 @@ cr_loop(const char *policy)
      * reply the kill swallowed (the fetch was journaled, the reply never
      * left): at most one per cut fetch.
      */
-    ck_assert_msg(vanished_acked <= atomic_load(&run.cut_fetches),
-                  "--fsync %s: %ld acknowledged stores lost (only %d fetches were cut by a "
-                  "kill), the oldest acknowledged %.3f s before its kill",
-                  policy, vanished_acked, atomic_load(&run.cut_fetches), window);
-    ck_assert_msg(dup == 0, "--fsync %s: %ld values delivered twice (%ld came back after "
-                  "their fetch was acknowledged)", policy, dup, resurrected);
-    ck_assert_msg(order == 0, "--fsync %s: %ld values out of their producer's order", policy,
-                  order);
-    ck_assert_msg(stale == 0, "--fsync %s: %ld values drained after a later one was fetched",
-                  policy, stale);
+    ck_assert_msg(
+        vanished_acked <= atomic_load(&run.cut_fetches),
+        "--fsync %s: %ld acknowledged stores lost (only %d fetches were cut by a "
+        "kill), the oldest acknowledged %.3f s before its kill",
+        policy, vanished_acked, atomic_load(&run.cut_fetches), window);
+    ck_assert_msg(dup == 0,
+                  "--fsync %s: %ld values delivered twice (%ld came back after "
+                  "their fetch was acknowledged)",
+                  policy, dup, resurrected);
+    ck_assert_msg(order == 0, "--fsync %s: %ld values out of their producer's order",
+                  policy, order);
+    ck_assert_msg(stale == 0,
+                  "--fsync %s: %ld values drained after a later one was fetched", policy,
+                  stale);
     for (p = 0; p < CR_PRODUCERS; p++) {
         free(run.state[p]);
         free(run.ack_t[p]);

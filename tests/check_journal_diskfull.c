@@ -122,7 +122,8 @@ df_refusal(int port, char *why, size_t len)
     ck_assert_int_eq(rawc_sendv(&c, "0000", "use ws", DF_WS, "", "no", NULL), 0);
     ck_assert_int_eq(rawc_read_short(&c, &r), 0);
     rawc_reply_free(&r);
-    ck_assert_int_eq(rawc_sendv(&c, "0000", "store", DF_WS, "refused", "1", val, NULL), 0);
+    ck_assert_int_eq(rawc_sendv(&c, "0000", "store", DF_WS, "refused", "1", val, NULL),
+                     0);
     ck_assert_int_eq(rawc_read_short(&c, &r), 0);
     ck_assert_msg(r.status != 0, "a store on the full disk was acknowledged");
     if (r.meta != NULL && rawc_dict_get(r.meta, r.meta_len, "nwsReason", &v, &vl))
@@ -207,7 +208,8 @@ START_TEST(during_writes)
     {
         const char *args[] = {"--journal-compact-min", "1073741824", NULL};
 
-        ck_assert_msg(jsrv_start(&d.srv, args) == 0, "no restart after the disk was full");
+        ck_assert_msg(jsrv_start(&d.srv, args) == 0,
+                      "no restart after the disk was full");
     }
     ck_assert(!jsrv_log_has(&d.srv, "journal: corrupt record"));
     ck_assert_int_eq(jtest_connect_ws(&c, d.srv.port, DF_WS), 0);
@@ -219,9 +221,10 @@ START_TEST(during_writes)
     }
     ck_assert_int_eq(jtest_get(&c, DF_WS, "v", 1, got, sizeof(got)), 0);
     rawc_close(&c);
-    printf("journal disk full during writes: %d values of 1 KiB acknowledged, refused while "
-           "full ('%s'), resumed after space returned, all back after a SIGKILL\n",
-           n, why);
+    printf(
+        "journal disk full during writes: %d values of 1 KiB acknowledged, refused while "
+        "full ('%s'), resumed after space returned, all back after a SIGKILL\n",
+        n, why);
     df_umount(&d);
 }
 END_TEST
@@ -232,9 +235,9 @@ START_TEST(during_compaction)
     struct rawc      c;
     char             val[1025], got[1100], *log;
     int              i, n = 0, fetched = 0, st, rc, refusals = 0, done_full = 0;
-    const char      *args[] = {"--journal-compact-min", "131072", "--journal-compact-factor",
-                               "2", NULL};
-    double           end;
+    const char *args[] = {"--journal-compact-min", "131072", "--journal-compact-factor",
+                          "2", NULL};
+    double      end;
 
     if (df_mount(&d, "4m") != 0)
         return;
@@ -266,7 +269,8 @@ START_TEST(during_compaction)
             continue;
         }
         rc = jtest_get(&c, DF_WS, "churn", 1, got, sizeof(got));
-        ck_assert_msg(rc >= 0 || kill(d.srv.pid, 0) == 0, "the server died at churn %d", i);
+        ck_assert_msg(rc >= 0 || kill(d.srv.pid, 0) == 0, "the server died at churn %d",
+                      i);
         if (rc < 0) {
             rawc_close(&c);
             ck_assert_int_eq(jtest_connect_ws(&c, d.srv.port, DF_WS), 0);
@@ -281,7 +285,8 @@ START_TEST(during_compaction)
     rawc_close(&c);
     jsrv_kill9(&d.srv);
     jsrv_log_reset(&d.srv);
-    ck_assert_msg(jsrv_start(&d.srv, args) == 0, "no restart after a crash on a full disk");
+    ck_assert_msg(jsrv_start(&d.srv, args) == 0,
+                  "no restart after a crash on a full disk");
     ck_assert(!jsrv_log_has(&d.srv, "journal: corrupt record"));
     /* Space returns: a compaction completes, writes resume. */
     ck_assert_int_eq(unlink(d.ballast), 0);

@@ -67,7 +67,8 @@ jf_setup(struct jf *f)
     for (i = 1; i <= JF_K; i++) {
         char var[8];
 
-        snprintf(f->val[i], sizeof(f->val[i]), "JTM-%d-%08x", i, 0x5eed0000u + (unsigned)i);
+        snprintf(f->val[i], sizeof(f->val[i]), "JTM-%d-%08x", i,
+                 0x5eed0000u + (unsigned)i);
         f->vlen[i] = strlen(f->val[i]);
         snprintf(var, sizeof(var), "v%d", i);
         ck_assert_int_eq(jtest_store(&c, JF_WS, var, f->val[i]), 0);
@@ -138,8 +139,8 @@ jf_prefix(struct jf *f, const char *what)
         rc = jtest_get(&c, JF_WS, var, 0, got, sizeof(got));
         ck_assert_int_ge(rc, 0);
         if (rc == 1) {
-            ck_assert_msg(strcmp(got, f->val[i]) == 0, "%s: v%d holds '%s', not '%s'", what,
-                          i, got, f->val[i]);
+            ck_assert_msg(strcmp(got, f->val[i]) == 0, "%s: v%d holds '%s', not '%s'",
+                          what, i, got, f->val[i]);
             ck_assert_msg(j == i - 1, "%s: v%d is there but v%d is not", what, i, j + 1);
             j = i;
         }
@@ -224,8 +225,9 @@ START_TEST(cut_every_offset_of_the_tail)
         }
         jsrv_kill9(&f.srv);
     }
-    printf("journal cut test: %lld offsets (%lld..%lld of a %lld-byte journal), %d starts\n",
-           f.size - from + 1, from, f.size, f.size, starts);
+    printf(
+        "journal cut test: %lld offsets (%lld..%lld of a %lld-byte journal), %d starts\n",
+        f.size - from + 1, from, f.size, f.size, starts);
     jsrv_free(&f.srv);
 }
 END_TEST
@@ -245,10 +247,11 @@ START_TEST(corrupt_middle_record_refused)
         jf_restore(&f, -1);
         jf_flip(&f, b);
         rc = jf_check(&f, 0, out, sizeof(out));
-        ck_assert_msg(rc == 1,
-                      "byte %lld of %s flipped (a middle record): --journal-check exited %d, "
-                      "not 1: %s",
-                      b, f.rel, rc, out);
+        ck_assert_msg(
+            rc == 1,
+            "byte %lld of %s flipped (a middle record): --journal-check exited %d, "
+            "not 1: %s",
+            b, f.rel, rc, out);
         tried++;
     }
     /* The server, on three of them: in v3's bytes, just before, just after. */
@@ -267,7 +270,8 @@ START_TEST(corrupt_middle_record_refused)
             ck_assert(WIFEXITED(f.srv.status) && WEXITSTATUS(f.srv.status) != 0);
             n = jsrv_log_num(&f.srv, "journal: corrupt record at offset ");
             ck_assert_msg(n >= 0 && n <= b, "%s: log says offset %lld", what, n);
-            ck_assert_msg(n >= f.m[2], "%s: corrupt offset %lld before v2's record", what, n);
+            ck_assert_msg(n >= f.m[2], "%s: corrupt offset %lld before v2's record", what,
+                          n);
             /* Told to, it starts with what came before the corrupt record. */
             {
                 const char *ign[] = {"--journal-compact-min", "1073741824",
@@ -278,14 +282,16 @@ START_TEST(corrupt_middle_record_refused)
                               "%s: --journal-ignore-corrupt did not start", what);
                 ck_assert(jsrv_log_has(&f.srv, "journal: corrupt record at offset"));
                 j = jf_prefix(&f, what);
-                ck_assert_msg(j >= 1 && j <= 2, "%s: %d values with ignore-corrupt", what, j);
+                ck_assert_msg(j >= 1 && j <= 2, "%s: %d values with ignore-corrupt", what,
+                              j);
                 jsrv_kill9(&f.srv);
             }
             /* --fix cuts at the last good record: then it loads plainly. */
             jf_restore(&f, -1);
             jf_flip(&f, b);
             rc = jf_check(&f, 1, out, sizeof(out));
-            ck_assert_msg(rc == 0, "%s: --journal-check --fix exited %d: %s", what, rc, out);
+            ck_assert_msg(rc == 0, "%s: --journal-check --fix exited %d: %s", what, rc,
+                          out);
             rc = jf_check(&f, 0, out, sizeof(out));
             ck_assert_msg(rc == 0, "%s: still not loadable after --fix: %s", what, out);
             jsrv_log_reset(&f.srv);
@@ -339,12 +345,12 @@ START_TEST(dir_private_and_spooled_value_once)
 {
     static struct jsrv s;
     static char        big[8193], got[8300];
-    const char *args[] = {"--spool-threshold", "4096", "--journal-compact-min", "1073741824",
-                          NULL};
-    struct rawc c;
-    struct stat st;
-    char      **names;
-    int         n, i;
+    const char        *args[] = {"--spool-threshold", "4096", "--journal-compact-min",
+                                 "1073741824", NULL};
+    struct rawc        c;
+    struct stat        st;
+    char             **names;
+    int                n, i;
 
     ck_assert_int_eq(jsrv_init(&s, NULL, "always"), 0);
     ck_assert_int_eq(rmdir(s.dir), 0); /* the server makes it */
@@ -358,19 +364,22 @@ START_TEST(dir_private_and_spooled_value_once)
     rawc_close(&c);
     jsrv_kill9(&s);
     ck_assert_int_eq(stat(s.dir, &st), 0);
-    ck_assert_msg((st.st_mode & 0777) == 0700, "DIR made with mode %o", st.st_mode & 0777);
+    ck_assert_msg((st.st_mode & 0777) == 0700, "DIR made with mode %o",
+                  st.st_mode & 0777);
     n = jtest_files(s.dir, &names);
     ck_assert_int_gt(n, 0);
     for (i = 0; i < n; i++) {
         ck_assert_int_eq(stat(names[i], &st), 0);
-        ck_assert_msg((st.st_mode & 077) == 0, "%s has mode %o", names[i], st.st_mode & 0777);
+        ck_assert_msg((st.st_mode & 077) == 0, "%s has mode %o", names[i],
+                      st.st_mode & 0777);
         free(names[i]);
     }
     free(names);
     ck_assert_msg(jf_files_holding(s.dir, "SPOOLED-VALUE-") == 1,
                   "the spooled value's bytes are in %d files of DIR, not one",
                   jf_files_holding(s.dir, "SPOOLED-VALUE-"));
-    ck_assert_msg(jf_files_holding(s.dir, "small-one") == 1, "the small value is not journaled");
+    ck_assert_msg(jf_files_holding(s.dir, "small-one") == 1,
+                  "the small value is not journaled");
     ck_assert_msg(jsrv_start(&s, args) == 0, "no restart (status %d)", s.status);
     ck_assert_int_eq(jtest_connect_ws(&c, s.port, JF_WS), 0);
     ck_assert_int_eq(jtest_get(&c, JF_WS, "big", 1, got, sizeof(got)), 1);

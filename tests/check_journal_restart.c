@@ -19,7 +19,8 @@ static const char *const jr_grace[] = {"--resume-grace", "3", NULL};
 
 /* Stores a value with an explicit descriptor and bytes (binary allowed). */
 static void
-jr_store_raw(struct rawc *c, const char *var, const char *desc, const char *val, size_t len)
+jr_store_raw(struct rawc *c, const char *var, const char *desc, const char *val,
+             size_t len)
 {
     const char *const argv[] = {"store", "w", var, desc, val};
     const size_t      lens[] = {5, 1, strlen(var), strlen(desc), len};
@@ -90,7 +91,8 @@ START_TEST(state_survives_sigkill)
     rawc_reply_free(&r);
     rawc_close(&o);
     if (jtest_now() - t_up > 2.5)
-        printf("journal restart test: the machine is slow, the grace check may be late\n");
+        printf(
+            "journal restart test: the machine is slow, the grace check may be late\n");
 
     PT_OPEN(&a, s.port, RAWC_META);
     PT_OK(&a, "use ws", "w", "", "no", "no");

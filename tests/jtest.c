@@ -25,7 +25,8 @@ int
 jsrv_init(struct jsrv *s, const char *parent, const char *fsync)
 {
     memset(s, 0, sizeof(*s));
-    snprintf(s->base, sizeof(s->base), "%s/jtest.XXXXXX", parent != NULL ? parent : "/tmp");
+    snprintf(s->base, sizeof(s->base), "%s/jtest.XXXXXX",
+             parent != NULL ? parent : "/tmp");
     if (mkdtemp(s->base) == NULL)
         return -1;
     snprintf(s->dir, sizeof(s->dir), "%s/journal", s->base);
@@ -196,14 +197,14 @@ jsrv_log_num(struct jsrv *s, const char *prefix)
 int
 jtest_nwsserver_run(char *out, size_t outlen, const char *const *argv)
 {
-    char        bin[512];
-    const char *av[64];
-    int         pfd[2], argc = 0, i, status;
-    size_t      got = 0;
-    ssize_t     n;
-    pid_t       pid;
+    char          bin[512];
+    const char   *av[64];
+    int           pfd[2], argc = 0, i, status;
+    size_t        got = 0;
+    ssize_t       n;
+    pid_t         pid;
     struct pollfd pp;
-    double      end = jtest_now() + 60;
+    double        end = jtest_now() + 60;
 
     av[argc++] = nwstest_bin("nwsserver", bin, sizeof(bin));
     for (i = 0; argv[i] != NULL && argc < 62; i++)
@@ -285,7 +286,8 @@ jtest_store(struct rawc *c, const char *ws, const char *var, const char *val)
 }
 
 int
-jtest_get(struct rawc *c, const char *ws, const char *var, int fetch, char *buf, size_t len)
+jtest_get(struct rawc *c, const char *ws, const char *var, int fetch, char *buf,
+          size_t len)
 {
     struct rawc_reply r;
     int               rc;
@@ -300,7 +302,8 @@ jtest_get(struct rawc *c, const char *ws, const char *var, int fetch, char *buf,
         const char *why;
         size_t      wl;
 
-        rc = r.meta != NULL && rawc_dict_get(r.meta, r.meta_len, "nwsReason", &why, &wl) &&
+        rc = r.meta != NULL &&
+                     rawc_dict_get(r.meta, r.meta_len, "nwsReason", &why, &wl) &&
                      wl == 18 && memcmp(why, "no value available", 18) == 0
                  ? 0
                  : -1;
@@ -366,8 +369,8 @@ jtest_files(const char *dir, char ***names)
 }
 
 int
-jtest_find_bytes(const char *dir, const void *needle, size_t nlen, char *path, size_t plen,
-                 long long *off)
+jtest_find_bytes(const char *dir, const void *needle, size_t nlen, char *path,
+                 size_t plen, long long *off)
 {
     char      **names;
     int         n = jtest_files(dir, &names), i, found = -1;

@@ -18,14 +18,14 @@ struct rawc;
 
 /* One durable server: dir and port survive jsrv_kill9 and a new jsrv_start. */
 struct jsrv {
-    pid_t pid;
-    int   port;         /* 0 before the first start: the OS picks, then kept */
-    int   status;       /* wait status once it exited */
-    char  base[256];    /* private directory holding the three below */
-    char  dir[300];     /* the --journal DIR */
-    char  tmp[300];     /* the --tmpdir */
-    char  log[300];     /* stderr of every start, appended */
-    const char *fsync;  /* --fsync policy; NULL: the server's default */
+    pid_t       pid;
+    int         port;      /* 0 before the first start: the OS picks, then kept */
+    int         status;    /* wait status once it exited */
+    char        base[256]; /* private directory holding the three below */
+    char        dir[300];  /* the --journal DIR */
+    char        tmp[300];  /* the --tmpdir */
+    char        log[300];  /* stderr of every start, appended */
+    const char *fsync;     /* --fsync policy; NULL: the server's default */
 };
 
 /*
