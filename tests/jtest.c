@@ -170,6 +170,20 @@ jsrv_log_text(struct jsrv *s)
     return t;
 }
 
+const char *
+jsrv_log_tail(struct jsrv *s, size_t n)
+{
+    static char buf[4096];
+    char       *t = jsrv_log_text(s);
+    size_t      len = strlen(t);
+
+    if (n >= sizeof(buf))
+        n = sizeof(buf) - 1;
+    snprintf(buf, sizeof(buf), "%s", len > n ? t + len - n : t);
+    free(t);
+    return buf;
+}
+
 int
 jsrv_log_has(struct jsrv *s, const char *needle)
 {

@@ -66,6 +66,9 @@ long long jsrv_log_num(struct jsrv *s, const char *prefix);
 /* The whole log, NUL-terminated (free it). */
 char *jsrv_log_text(struct jsrv *s);
 
+/* Its last n bytes (n < 4096), for failure messages: a static buffer. */
+const char *jsrv_log_tail(struct jsrv *s, size_t n);
+
 /*
  * Run nwsserver with argv (NULL-terminated, without the program name),
  * its stdout and stderr into out (NUL-terminated, truncated to outlen).
