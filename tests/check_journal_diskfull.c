@@ -307,10 +307,10 @@ START_TEST(during_compaction)
     struct rawc      c;
     char             val[1025], got[1100];
     int              i, n = 0, fd, caught = 0;
-    const char      *args[] = {"--journal-compact-min", "131072", "--journal-compact-factor",
-                               "2", NULL};
-    double           end;
-    pid_t            child = 0;
+    const char *args[] = {"--journal-compact-min", "131072", "--journal-compact-factor",
+                          "2", NULL};
+    double      end;
+    pid_t       child = 0;
 
     if (df_mount(&d, "64m") != 0)
         return;
@@ -334,7 +334,8 @@ START_TEST(during_compaction)
         child = 0;
         usleep(200);
     }
-    ck_assert_msg(child > 0, "no compaction child in 30 s: %s", jsrv_log_tail(&d.srv, 600));
+    ck_assert_msg(child > 0, "no compaction child in 30 s: %s",
+                  jsrv_log_tail(&d.srv, 600));
     snprintf(d.ballast, sizeof(d.ballast), "%s/ballast", d.mnt);
     ck_assert_int_ge(fd = open(d.ballast, O_WRONLY | O_CREAT, 0600), 0);
     {
@@ -368,7 +369,8 @@ START_TEST(during_compaction)
     /* The state is loadable even now: a crash while full. */
     jsrv_kill9(&d.srv);
     jsrv_log_reset(&d.srv);
-    ck_assert_msg(jsrv_start(&d.srv, args) == 0, "no restart after a crash on a full disk: %s",
+    ck_assert_msg(jsrv_start(&d.srv, args) == 0,
+                  "no restart after a crash on a full disk: %s",
                   jsrv_log_tail(&d.srv, 800));
     ck_assert(!jsrv_log_has(&d.srv, "journal: corrupt record"));
     /* Space returns: writes resume and a compaction completes. */
@@ -378,7 +380,8 @@ START_TEST(during_compaction)
     ck_assert_int_eq(pthread_create(&ch.th, NULL, df_churn_main, &ch), 0);
     end = jtest_now() + 30;
     while (!jsrv_log_has(&d.srv, "journal: compaction done")) {
-        ck_assert_msg(jtest_now() < end, "no compaction completed after space came back: %s",
+        ck_assert_msg(jtest_now() < end,
+                      "no compaction completed after space came back: %s",
                       jsrv_log_tail(&d.srv, 800));
         usleep(20000);
     }
@@ -396,10 +399,11 @@ START_TEST(during_compaction)
     }
     ck_assert_int_eq(jtest_get(&c, DF_WS, "keep", 1, got, sizeof(got)), 0);
     rawc_close(&c);
-    printf("journal disk full during compaction: the disk filled while the compaction child "
-           "ran (%s); the server served on, loaded after a SIGKILL on the full disk, and "
-           "compacted once space returned; %d kept values intact\n",
-           caught ? "caught alive" : "it had just ended", n);
+    printf(
+        "journal disk full during compaction: the disk filled while the compaction child "
+        "ran (%s); the server served on, loaded after a SIGKILL on the full disk, and "
+        "compacted once space returned; %d kept values intact\n",
+        caught ? "caught alive" : "it had just ended", n);
     df_umount(&d);
 }
 END_TEST
