@@ -237,11 +237,13 @@ JOURNAL_SUITES ?= proto_blocking proto_close proto_commands proto_deadman proto_
                   proto_modes proto_names proto_pipeline proto_workspaces
 .PHONY: check-journal crash bench-journal
 check-journal: deps-test all
-	@set -e; for s in $(JOURNAL_SUITES); do \
+	@failed=; for s in $(JOURNAL_SUITES); do \
 	    echo "== check-journal: suite $$s (--journal, --fsync $${NWSTEST_FSYNC:-always})"; \
 	    $(TEST_ENV) NWSTEST_JOURNAL=1 NWSTEST_FSYNC=$${NWSTEST_FSYNC:-always} \
-	        CK_RUN_SUITE=$$s CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-3} $(TESTBIN); \
-	done
+	        CK_RUN_SUITE=$$s CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-3} $(TESTBIN) || \
+	        failed="$$failed $$s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "check-journal: failed:$$failed"; exit 1; fi
 
 # make crash: the long crash loop of tests/check_journal_crash.c (producers
 # and consumers under SIGKILL and restart on the same journal); make check
