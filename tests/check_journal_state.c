@@ -1,5 +1,5 @@
 /*
- * check_journal_restart.c -- everything a workspace holds survives a SIGKILL
+ * check_journal_state.c -- everything a workspace holds survives a SIGKILL
  * and a restart on the same --journal DIR, as it was: values in order with
  * their metadata and type descriptors (empty and binary ones too), variable
  * modes, consumed values staying consumed, deleted variables and
@@ -139,10 +139,10 @@ START_TEST(state_survives_sigkill)
 }
 END_TEST
 
-NWSTEST_SUITE(journal_restart)
+NWSTEST_SUITE(journal_state)
 {
-    Suite *s = suite_create("journal_restart");
-    TCase *tc = tcase_create("restart");
+    Suite *s = suite_create("journal_state");
+    TCase *tc = tcase_create("state");
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, state_survives_sigkill);
