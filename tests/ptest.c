@@ -541,8 +541,8 @@ ptest_spool_files(const struct nwstest_server *s, long long min, long long *tota
         while ((de = readdir(d)) != NULL) {
             n = (ssize_t)strlen(de->d_name);
             snprintf(path, sizeof(path), "%s/%s", s->jdir, de->d_name);
-            if (n > 4 && de->d_name[0] == 'v' && strcmp(de->d_name + n - 4, ".val") == 0 &&
-                stat(path, &st) == 0)
+            if (n > 4 && de->d_name[0] == 'v' &&
+                strcmp(de->d_name + n - 4, ".val") == 0 && stat(path, &st) == 0)
                 ptest_walk_add(&st);
         }
         closedir(d);
