@@ -20,7 +20,8 @@
 #   J3  journal bytes per stored 16 B value: the journal DIR's size after
 #       the fill over the count, against Redis's appendonlydir.
 #
-# Knobs: JBENCH_SECS (2), JBENCH_RUNS (3), JBENCH_FILL (1000000),
+# Knobs: JBENCH_ROWS ("J1 J2 J4": which to run; J3 comes with J2),
+# JBENCH_SECS (2), JBENCH_RUNS (3), JBENCH_FILL (1000000),
 # JBENCH_LARGE (1G), JBENCH_DIR (/var/tmp: where journals and AOFs go).
 # Writes its table between the journal markers of bench/results.md (added
 # at the end if absent); raw lines go to bench/out/journal-raw.txt.
@@ -38,6 +39,11 @@ FILL=${JBENCH_FILL:-1000000}
 LARGE=${JBENCH_LARGE:-1G}
 DISK=${JBENCH_DIR:-/var/tmp}
 RAW=$OUT/journal-raw.txt
+ROWS_RUN=${JBENCH_ROWS:-J1 J2 J4}
+want() {
+    case " $ROWS_RUN " in *" $1 "*) return 0 ;; esac
+    return 1
+}
 
 mkdir -p "$OUT" || exit 1
 : >"$RAW"
@@ -166,7 +172,8 @@ T0=$(date +%s)
 LOAD0=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
 # J1: each configuration on its own fresh server; runs take turns.
-echo "== journal J1: pairs/s, ${RUNS} x ${SECS}s per row and configuration" >&2
+want J1 && echo "== journal J1: pairs/s, ${RUNS} x ${SECS}s per row and configuration" >&2
+want J1 || ROWS=''
 for row in $ROWS; do
     name=${row%%:*}
     args=$(echo "${row#*:}" | tr ':' ' ')
@@ -186,7 +193,9 @@ done
 
 # J2 + J3: fill, SIGKILL, restart; then the large value.
 echo "== journal J2/J3: restart with $FILL values, with one $LARGE value" >&2
-for cfg in nws-everysec nws-always redis-everysec redis-always; do
+J2CFGS='nws-everysec nws-always redis-everysec redis-always'
+want J2 || J2CFGS=''
+for cfg in $J2CFGS; do
     p=$(proto "$cfg")
     key=$(echo "$cfg" | tr '-' '_')
     start "$cfg" fresh || continue
@@ -238,6 +247,7 @@ done
 echo "== journal J4: fsync gaps under load (strace)" >&2
 for cfg in nws-everysec redis-everysec nws-always redis-always; do
     key=$(echo "$cfg" | tr '-' '_')
+    want J4 || break
     command -v strace >/dev/null 2>&1 || break
     start "$cfg" fresh || continue
     strace -f --seccomp-bpf -e trace=fsync,fdatasync -ttt -T -p "$PID" -o "$OUT/j-strace-$cfg" \
@@ -249,14 +259,13 @@ for cfg in nws-everysec redis-everysec nws-always redis-always; do
     kill "$SPID" 2>/dev/null
     wait "$SPID" 2>/dev/null
     g=$(grep -h -E 'f(data)?sync\(' "$OUT"/j-strace-"$cfg"* 2>/dev/null |
-        sed -n 's/^\([0-9]* \)\{0,1\}\([0-9.]*\) .*<\([0-9.]*\)>$/\2 \3/p' | sort -n |
+        sed -n -E 's/^([0-9]+ +)?([0-9]+[.][0-9]+) .*<([0-9.]+)>$/\2 \3/p' | sort -n |
         awk 'NR > 1 { gap = $1 - prev; if (gap > max) max = gap; n++ }
              { prev = $1; if ($2 > maxd) maxd = $2 }
              END { if (n) printf "%.3f s longest gap, %d fsyncs in 5 s, longest fsync %.3f s", max, n + 1, maxd;
                    else print "no fsync seen" }')
     eval "GAP_$key=\$g"
     printf '%s fsync-gaps %s\n' "$cfg" "$g" >>"$RAW"
-    rm -f "$OUT"/j-strace-"$cfg"*
     stop_pid -TERM
 done
 T1=$(date +%s)
