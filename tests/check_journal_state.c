@@ -77,10 +77,11 @@ START_TEST(state_survives_sigkill)
     PT_OK(&o, "store", "owned", "x", "1", "mine");
     PT_OK(&o, "open ws", "pers", "42", "yes");
     PT_OK(&o, "store", "pers", "x", "1", "kept");
+
+    /* The owner is still connected when the server dies (a close would purge). */
+    jsrv_kill9(&s);
     rawc_close(&o);
     rawc_close(&a);
-
-    jsrv_kill9(&s);
     ck_assert_msg(jsrv_start(&s, jr_grace) == 0, "no restart (status %d)", s.status);
     t_up = jtest_now();
     /* Within the grace the owned workspace is there, unowned for now. */
