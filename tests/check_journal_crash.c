@@ -204,11 +204,19 @@ cr_loop(const char *policy)
     long                 acked = 0, fetched = 0, vanished_acked = 0, vanished_unacked = 0;
     long                 dup = 0, order = 0, stale = 0, resurrected = 0;
     double               window = 0, t0 = jtest_now();
+    int                  ncompact = 0;
+    const char          *srvargs[] = {"--journal-compact-min", "1048576", NULL};
     int                  last_fetched[CR_PRODUCERS];
     struct rawc          c;
     char                 val[64];
 
     memset(&run, 0, sizeof(run));
+    /*
+     * A small --journal-compact-min keeps compactions coming (every MiB or
+     * so of journal), so kills also land in the middle of them.
+     */
+    if (getenv("CRASH_COMPACT_MIN") != NULL)
+        srvargs[1] = getenv("CRASH_COMPACT_MIN");
     ck_assert_int_eq(jsrv_init(&run.srv, "/var/tmp", policy), 0);
     for (p = 0; p < CR_PRODUCERS; p++) {
         run.state[p] = calloc(CR_MAXSEQ, 1);
@@ -221,7 +229,7 @@ cr_loop(const char *policy)
     ck_assert_ptr_nonnull(drain = calloc(CR_MAXGOT, sizeof(struct cr_got)));
     ck_assert_ptr_nonnull(run.kill_t = calloc((size_t)rounds + 1, sizeof(double)));
 
-    ck_assert_msg(jsrv_start(&run.srv, NULL) == 0, "server did not start (status %d)",
+    ck_assert_msg(jsrv_start(&run.srv, srvargs) == 0, "server did not start (status %d)",
                   run.srv.status);
     atomic_store(&run.port, run.srv.port);
     for (i = 0; i < CR_PRODUCERS + CR_CONSUMERS; i++) {
@@ -238,7 +246,7 @@ cr_loop(const char *policy)
         jsrv_kill9(&run.srv);
         run.kill_t[run.nkill++] = jtest_now();
         usleep((useconds_t)(jtest_rand(&seed) * 50000));
-        ck_assert_msg(jsrv_start(&run.srv, NULL) == 0,
+        ck_assert_msg(jsrv_start(&run.srv, srvargs) == 0,
                       "round %d: the server did not restart on its journal (status %d)",
                       r, run.srv.status);
     }
@@ -249,7 +257,7 @@ cr_loop(const char *policy)
         pthread_join(th[i], NULL);
     jsrv_kill9(&run.srv);
     run.kill_t[run.nkill++] = jtest_now();
-    ck_assert_msg(jsrv_start(&run.srv, NULL) == 0, "final restart failed (status %d)",
+    ck_assert_msg(jsrv_start(&run.srv, srvargs) == 0, "final restart failed (status %d)",
                   run.srv.status);
     memset(&c, 0, sizeof(c));
     ck_assert_int_eq(jtest_connect_ws(&c, run.srv.port, CR_WS), 0);
@@ -334,14 +342,22 @@ cr_loop(const char *policy)
             }
         }
     }
+    {
+        char *log = jsrv_log_text(&run.srv), *q;
+
+        for (q = log; (q = strstr(q, "journal: compaction done")) != NULL; q++)
+            ncompact++;
+        free(log);
+    }
     printf(
-        "journal crash loop (--fsync %s): %d kills in %.1f s; %ld stores acknowledged, "
+        "journal crash loop (--fsync %s): %d kills and %d compactions in %.1f s; %ld "
+        "stores acknowledged, "
         "%d refused, %d cut by a kill; %ld fetches acknowledged, %d cut; %d drained "
         "after the last restart; acknowledged stores gone without an acknowledged fetch: "
         "%ld (allowed: one per cut fetch, whose record was written and reply cut); "
         "unacknowledged stores that did not survive: %ld; delivered twice: %ld; out of "
         "order: %ld; older than a fetched one: %ld\n",
-        policy, run.nkill, jtest_now() - t0, acked, atomic_load(&run.refused),
+        policy, run.nkill, ncompact, jtest_now() - t0, acked, atomic_load(&run.refused),
         atomic_load(&run.cut_stores), fetched, atomic_load(&run.cut_fetches), ndrain,
         vanished_acked, vanished_unacked, dup, order, stale);
     fflush(stdout);
