@@ -113,6 +113,8 @@ int journal_fsync_parse(const char *, enum journal_fsync *);
 /* Opens (creating) DIR, replays it into the workspaces (after ws_init),
  * cleans stale files: 0, or -1 (logged: do not start). */
 int journal_open(void);
+/* Why journal_open refused, in a few words. */
+const char *journal_open_error(void);
 /* With srv.base made (after any daemon fork): the journal's timers. */
 void journal_start(void);
 /* The turn of the event loop ends: write (and sync) before replies leave.
