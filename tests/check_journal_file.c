@@ -425,6 +425,26 @@ START_TEST(dir_private_and_spooled_value_once)
 }
 END_TEST
 
+/* Two servers never share DIR: the second refuses to start (SECURITY.md). */
+START_TEST(second_server_on_dir_refused)
+{
+    static struct jsrv a, b;
+
+    ck_assert_int_eq(jsrv_init(&a, NULL, "always"), 0);
+    ck_assert_msg(jsrv_start(&a, NULL) == 0, "no start (status %d)", a.status);
+    ck_assert_int_eq(jsrv_init(&b, NULL, "always"), 0);
+    snprintf(b.dir, sizeof(b.dir), "%s", a.dir);
+    ck_assert_msg(jsrv_start(&b, NULL) != 0, "a second server started on the same DIR");
+    ck_assert(WIFEXITED(b.status) && WEXITSTATUS(b.status) != 0);
+    /* Once the first is gone (even by SIGKILL), DIR is free again. */
+    jsrv_kill9(&a);
+    ck_assert_msg(jsrv_start(&b, NULL) == 0, "DIR still locked after its server died: %s",
+                  jsrv_log_tail(&b, 400));
+    jsrv_free(&b);
+    jsrv_free(&a);
+}
+END_TEST
+
 NWSTEST_SUITE(journal_file)
 {
     Suite *s = suite_create("journal_file");
@@ -434,6 +454,7 @@ NWSTEST_SUITE(journal_file)
     tcase_add_test(tc, cut_every_offset_of_the_tail);
     tcase_add_test(tc, corrupt_middle_record_refused);
     tcase_add_test(tc, dir_private_and_spooled_value_once);
+    tcase_add_test(tc, second_server_on_dir_refused);
     suite_add_tcase(s, tc);
     return s;
 }
