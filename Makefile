@@ -9,6 +9,9 @@
 #                     FUZZ_SECONDS (default 60); FUZZ=name runs only that one
 #   make soak         a real server under many clients for SOAK_SECONDS (300)
 #   make valgrind     the protocol, server and client suites, nwsserver under valgrind
+#   make check-journal  the protocol suites with every server on a --journal
+#   make crash        the long crash loop (SIGKILL and restart) for CRASH_ROUNDS
+#   make bench-journal  only the journal rows of the benchmark (bench/journal.sh)
 #   make clean
 #
 # Missing build dependencies are installed first (.ci/deps, apt-get as root).
