@@ -11,6 +11,9 @@
 #   make valgrind     the protocol, server and client suites, nwsserver under valgrind
 #   make deb          the Debian packages (debian/) in build/deb/, checked by lintian
 #   make deb-test     make deb in a fresh Debian 12, install with apt, run (root; CI)
+#   make check-journal  the protocol suites with every server on a --journal
+#   make crash        the long crash loop (SIGKILL and restart) for CRASH_ROUNDS
+#   make bench-journal  only the journal rows of the benchmark (bench/journal.sh)
 #   make clean
 #
 # Missing build dependencies are installed first (.ci/deps, apt-get as root).
@@ -232,6 +235,40 @@ check: deps-test all
 
 bench: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/run.sh $(abspath $(B))
+	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
+
+# make check-journal: the protocol suites again, every server they start
+# keeping a journal (NWSTEST_JOURNAL=1 in tests/nwstest.c: --journal in a
+# fresh directory; NWSTEST_FSYNC picks the policy, default always here so
+# every reply waits for its fsync).  CI runs it after make check.
+JOURNAL_SUITES ?= proto_blocking proto_close proto_commands proto_deadman proto_errors \
+                  proto_handshake proto_hostile proto_iter proto_large proto_listings \
+                  proto_modes proto_names proto_pipeline proto_workspaces
+.PHONY: check-journal crash bench-journal
+check-journal: deps-test all
+	@failed=; for s in $(JOURNAL_SUITES); do \
+	    echo "== check-journal: suite $$s (--journal, --fsync $${NWSTEST_FSYNC:-always})"; \
+	    $(TEST_ENV) NWSTEST_JOURNAL=1 NWSTEST_FSYNC=$${NWSTEST_FSYNC:-always} \
+	        CK_RUN_SUITE=$$s CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-3} $(TESTBIN) || \
+	        failed="$$failed $$s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "check-journal: failed:$$failed"; exit 1; fi
+
+# make crash: the long crash loop of tests/check_journal_crash.c (producers
+# and consumers under SIGKILL and restart on the same journal); make check
+# runs a few rounds of it.  CRASH_ROUNDS kills per policy, CRASH_SECONDS the
+# longest life of a server between two kills (random below it).
+CRASH_ROUNDS  ?= 200
+CRASH_SECONDS ?= 1.5
+crash: deps-test all
+	$(TEST_ENV) CK_RUN_SUITE=journal_crash CRASH_ROUNDS=$(CRASH_ROUNDS) \
+	    CRASH_SECONDS=$(CRASH_SECONDS) CK_DEFAULT_TIMEOUT=$$(( $(CRASH_ROUNDS) * 10 + 60 )) \
+	    $(TESTBIN)
+
+# make bench-journal: only the journal rows of bench/journal.sh (nwsserver
+# --journal with each --fsync policy and none, against Redis appendonly).
+bench-journal: deps-bench all
+	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
 
 # The files-to-remote-nodes row alone (root: network namespaces, sshd).
 .PHONY: bench-transfer

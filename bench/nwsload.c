@@ -93,6 +93,8 @@ struct load_opts {
     int             loopback;  /* large: also measure a plain socket copy */
     uint64_t        nconns;    /* conns: connections to hold open */
     int             blocked;   /* conns: then park a blocking fetch on each */
+    int             keep;      /* large: store only, leave it (a restart loads it) */
+    int             fetch_only; /* large: fetch what --keep left, no store */
 };
 
 static struct load_opts opts = {
@@ -1563,7 +1565,10 @@ run_fill(void)
     if (opts.proto == LOAD_REDIS)
         used1 = redis_used_memory(s);
     req_delete(&del, key);
-    if (sock_call(s, &del, opts.proto == LOAD_NWS ? REPLY_NWS_SHORT : REPLY_RESP, &r) != 0) {
+    /* --keep: the values stay for a restart to load (bench/journal.sh). */
+    if (!opts.keep &&
+        sock_call(s, &del, opts.proto == LOAD_NWS ? REPLY_NWS_SHORT : REPLY_RESP, &r) !=
+            0) {
         load_warnx("fill: deleting the variable failed");
         errors++;
     }
@@ -1917,6 +1922,10 @@ run_large(void)
         load_fatal("could not open the connection");
     sock_timeouts(s->fd, LOAD_LARGE_TIMEOUT);
     load_key(key, sizeof(key), "large", 0);
+    /* --keep and --fetch-only are two processes: a name without the pid. */
+    if (opts.keep || opts.fetch_only)
+        snprintf(key, sizeof(key), "%s",
+                 opts.proto == LOAD_NWS ? "largekept" : "nwsload:largekept");
     gen_init(&g, opts.large);
     /* The request header; the value's bytes follow from the generator. */
     if (opts.proto == LOAD_NWS) {
@@ -1940,9 +1949,11 @@ run_large(void)
 
     sampler_start(&sm);
     t0 = load_now();
-    if (sock_send_all(s->fd, hdr.data, hdr.len) != 0 || gen_send(&g, s->fd) != 0 ||
-        (opts.proto == LOAD_REDIS && sock_send_all(s->fd, "\r\n", 2) != 0) ||
-        sock_reply(s, &r, kind_store()) != 0 || r.status != 0) {
+    if (opts.fetch_only) {
+        /* The journal rows: the value a --keep run left before a restart. */
+    } else if (sock_send_all(s->fd, hdr.data, hdr.len) != 0 || gen_send(&g, s->fd) != 0 ||
+               (opts.proto == LOAD_REDIS && sock_send_all(s->fd, "\r\n", 2) != 0) ||
+               sock_reply(s, &r, kind_store()) != 0 || r.status != 0) {
         load_warnx("large: store failed (%s)", errno ? strerror(errno) : "error reply");
         errors++;
     }
@@ -1952,7 +1963,7 @@ run_large(void)
 
     sampler_start(&sm);
     t2 = load_now();
-    if (errors == 0) {
+    if (errors == 0 && !opts.keep) {
         if (sock_send_all(s->fd, get.data, get.len) != 0) {
             errors++;
         } else if (opts.proto == LOAD_NWS) {
@@ -1987,7 +1998,9 @@ run_large(void)
     t3 = load_now();
     rss_fetch = sampler_stop(&sm);
     rss_end = proc_status_kb(opts.server_pid, "VmRSS");
-    ok = errors == 0 && sum_digest(&rsum) == sum_digest(&g.sum);
+    /* fetch_only: the generator never ran; compare fetch_digest with the keep run. */
+    ok = errors == 0 &&
+         (opts.keep || opts.fetch_only || sum_digest(&rsum) == sum_digest(&g.sum));
     if (errors == 0 && !ok) {
         load_warnx("large: checksum mismatch");
         errors++;
@@ -2001,12 +2014,12 @@ run_large(void)
            " fetch_s=%.3f fetch_GBps=%.3f checksum=%s digest=%016" PRIx64
            " rss_before_kb=%ld rss_peak_store_kb=%ld rss_stored_kb=%ld"
            " rss_peak_fetch_kb=%ld rss_after_kb=%ld loopback_s=%.3f loopback_GBps=%.3f"
-           " errors=%d\n",
+           " fetch_digest=%016" PRIx64 " errors=%d\n",
            load_proto_names[opts.proto], opts.large, store_s,
            errors ? 0.0 : (double)opts.large / store_s / 1e9, fetch_s,
            errors ? 0.0 : (double)opts.large / fetch_s / 1e9, ok ? "ok" : "bad",
            sum_digest(&g.sum), rss0, rss_store, rss_mid, rss_fetch, rss_end, lb,
-           lb > 0 ? (double)opts.large / lb / 1e9 : 0.0, errors);
+           lb > 0 ? (double)opts.large / lb / 1e9 : 0.0, sum_digest(&rsum), errors);
     free(g.chunk);
     free(s);
     nwsp_buf_free(&hdr);
@@ -2079,6 +2092,9 @@ usage(FILE *f)
           "  --ws NAME             NWS workspace (default nwsload)\n"
           "  --server-pid P        read the server's RSS from /proc/P/status\n"
           "  --no-loopback         large: skip the plain socket reference copy\n"
+          "  --keep                large: store only and leave the value there;\n"
+          "                        fill: do not delete the values at the end\n"
+          "  --fetch-only          large: only fetch the value a --keep run left\n"
           "  --timeout S           hard limit for the whole run (default: by mode)\n"
           "Prints one line of key=value pairs.  A pair is one store plus one fetch.\n",
           f);
@@ -2102,8 +2118,11 @@ parse_args(int argc, char **argv)
     enum { O_PROTO = 256, O_HOST, O_PORT, O_MODE, O_CONNS, O_THREADS, O_SIZE,
            O_PIPELINE, O_DURATION, O_WARMUP, O_OPS, O_SHARED, O_WS, O_PID, O_NOLB,
            O_TIMEOUT, O_BLOCKED, O_HELP };
+    enum { O_KEEP = 512, O_FETCH_ONLY };
     static const struct option lopts[] = {
         {"proto", required_argument, NULL, O_PROTO},
+        {"keep", no_argument, NULL, O_KEEP},
+        {"fetch-only", no_argument, NULL, O_FETCH_ONLY},
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
         {"mode", required_argument, NULL, O_MODE},
@@ -2203,6 +2222,12 @@ parse_args(int argc, char **argv)
             break;
         case O_BLOCKED:
             opts.blocked = 1;
+            break;
+        case O_KEEP:
+            opts.keep = 1;
+            break;
+        case O_FETCH_ONLY:
+            opts.fetch_only = 1;
             break;
         case O_HELP:
             usage(stdout);

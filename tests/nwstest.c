@@ -69,6 +69,15 @@ nwstest_has_arg(const char *const *extra, const char *a)
 
 static int nwstest_start(struct nwstest_server *s, const char *const *extra, int no_auth);
 
+/* NWSTEST_JOURNAL=1: every server the suites start keeps a journal. */
+static int
+nwstest_journal_on(void)
+{
+    const char *e = getenv("NWSTEST_JOURNAL");
+
+    return e != NULL && *e != '\0' && strcmp(e, "0") != 0;
+}
+
 int
 nwstest_server_start(struct nwstest_server *s, const char *const *extra)
 {
@@ -120,6 +129,17 @@ nwstest_start(struct nwstest_server *s, const char *const *extra, int no_auth)
                                                        : "warn";
     if (no_auth)
         argv[argc++] = "--no-auth";
+    if (nwstest_journal_on() && !nwstest_has_arg(extra, "--journal")) {
+        snprintf(s->jdir, sizeof(s->jdir), "/tmp/nwstest.journal.XXXXXX");
+        if (mkdtemp(s->jdir) == NULL)
+            return -1;
+        argv[argc++] = "--journal";
+        argv[argc++] = s->jdir;
+        if (getenv("NWSTEST_FSYNC") != NULL && *getenv("NWSTEST_FSYNC") != '\0') {
+            argv[argc++] = "--fsync";
+            argv[argc++] = getenv("NWSTEST_FSYNC");
+        }
+    }
     for (i = 0; extra != NULL && extra[i] != NULL && argc < 78; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
@@ -185,6 +205,12 @@ nwstest_server_stop(struct nwstest_server *s)
         if (system(cmd) != 0)
             status = -1;
         s->tmpdir[0] = '\0';
+    }
+    if (s->jdir[0] != '\0') {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", s->jdir);
+        if (system(cmd) != 0)
+            status = -1;
+        s->jdir[0] = '\0';
     }
     return status;
 }

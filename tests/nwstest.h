@@ -31,6 +31,7 @@ struct nwstest_server {
     int   port;
     int   web_port;
     char  tmpdir[256];
+    char  jdir[256]; /* NWSTEST_JOURNAL=1: the fresh --journal DIR, removed by stop */
 };
 
 /*
@@ -40,6 +41,12 @@ struct nwstest_server {
  * Returns 0, or -1 (the test should fail).
  */
 int nwstest_server_start(struct nwstest_server *s, const char *const *extra);
+/*
+ * With NWSTEST_JOURNAL=1 in the environment (make check-journal), both
+ * start functions also pass `--journal <a fresh directory>` (and
+ * `--fsync $NWSTEST_FSYNC` when that is set), unless extra names a
+ * --journal of its own: the protocol suites then run on a durable server.
+ */
 /*
  * Unless extra has --auth-file or --no-auth, nwstest_server_start adds
  * --no-auth, for the raw-protocol tests (and logs only errors, unless

@@ -533,6 +533,20 @@ ptest_spool_files(const struct nwstest_server *s, long long min, long long *tota
 
     if (ptest_files(s->tmpdir, min, NULL) < 0)
         return -1;
+    /*
+     * With NWSTEST_JOURNAL a spooled value lives in the journal DIR as
+     * v<ID>.val (server/journal.h), not in --tmpdir: count those too.
+     */
+    if (s->jdir[0] != '\0' && (d = opendir(s->jdir)) != NULL) {
+        while ((de = readdir(d)) != NULL) {
+            n = (ssize_t)strlen(de->d_name);
+            snprintf(path, sizeof(path), "%s/%s", s->jdir, de->d_name);
+            if (n > 4 && de->d_name[0] == 'v' &&
+                strcmp(de->d_name + n - 4, ".val") == 0 && stat(path, &st) == 0)
+                ptest_walk_add(&st);
+        }
+        closedir(d);
+    }
     /* Unlinked files still open in the server live on under its fds. */
     snprintf(fddir, sizeof(fddir), "/proc/%d/fd", (int)s->pid);
     if ((d = opendir(fddir)) != NULL) {

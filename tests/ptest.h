@@ -104,6 +104,7 @@ long ptest_wait_files(const char *dir, long long min, long want);
  * Temp files of a running server of at least min bytes: those under its
  * --tmpdir plus those it holds open there after unlinking them (seen
  * through /proc/<pid>/fd), each counted once; sizes are added to *total.
+ * With NWSTEST_JOURNAL, the spooled values' files in the journal DIR too.
  */
 long ptest_spool_files(const struct nwstest_server *s, long long min, long long *total);
 
