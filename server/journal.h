@@ -51,8 +51,11 @@
  * replies are flushed, so no reply of a mutation leaves before its record.
  * With everysec a timer fdatasync's once a second; with no, the kernel does.
  *
- * Space: the journal file is extended ahead in chunks (fallocate, keeping
- * its size), and a mutation first asks journal_reserve() for room: when
+ * Space: the journal file is extended ahead in chunks (fallocate, growing
+ * its size: zeros after the last record, so that a write never changes the
+ * file's size and an fdatasync has no size to commit; the reader stops at
+ * a record boundary followed by zeros only, and a clean stop cuts them),
+ * and a mutation first asks journal_reserve() for room: when
  * the disk is full it is refused before anything is changed, and a write
  * into reserved space cannot fail with ENOSPC.  Reserving is retried later
  * so writes resume when space returns.

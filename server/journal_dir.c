@@ -171,6 +171,10 @@ jdir_scan(const uint8_t *buf, size_t size, uint64_t *end, uint64_t *nrec,
         return JSCAN_CORRUPT;
     }
     while (off < size) {
+        /* Only zeros from a record boundary on: space the writer reserved
+         * ahead (journal_prealloc extends the file) and never filled. */
+        if (zeros <= off)
+            break;
         rc = journal_rec_check(buf, size, off, &len);
         if (rc == JREC_TORN) {
             *end = off;
@@ -405,6 +409,9 @@ jdir_apply_plain(uint8_t type, struct jreader *r, char *err, size_t errlen)
 
 /* The file being replayed, for messages. */
 static const char *jdir_replay_name;
+/* The last file replayed and where its records end (zeros may follow). */
+static char     jdir_replay_last[32];
+static uint64_t jdir_replay_end;
 
 /* Applies one record during replay (a record that does not apply is logged, not fatal). */
 static int
@@ -454,6 +461,8 @@ jdir_replay_file(const char *name, int idx, int last)
                    NULL);
     if (buf != NULL)
         munmap((void *)buf, size);
+    jdir_replay_end = end;
+    snprintf(jdir_replay_last, sizeof(jdir_replay_last), "%s", name);
     log_info("journal: %s: %llu records replayed", name, (unsigned long long)nrec);
     if (rc == JSCAN_TORN && (last || idx > 0)) {
         log_warnx("journal: cut torn tail at offset %llu (%s/%s, %llu bytes dropped)",
@@ -746,7 +755,11 @@ journal_open(void)
         log_warn("journal: cannot open %s/%s", dir, j.incr);
         return -1;
     }
+    /* The file may run past its records: zeros reserved ahead (journal_prealloc). */
     j.size = j.reserved = (uint64_t)st.st_size;
+    if (strcmp(jdir_replay_last, j.incr) == 0 && jdir_replay_end >= JOURNAL_MAGIC_LEN &&
+        jdir_replay_end < j.size)
+        j.size = jdir_replay_end;
     if (jdir_man.base[0] && fstatat(j.dirfd, jdir_man.base, &st, 0) == 0)
         j.base_bytes = (uint64_t)st.st_size;
     jdir_clean_stale();
@@ -787,6 +800,9 @@ journal_close(void)
         return;
     journal_write_pending();
     journal_sync();
+    /* A clean stop leaves no reserved zeros behind (a crash does: skipped). */
+    if (!j.failing && j.size < j.reserved && ftruncate(j.fd, (off_t)j.size) == 0)
+        j.reserved = j.size;
     if (j.child > 0) {
         /* The snapshot is abandoned: the manifest's chain still holds everything. */
         kill(j.child, SIGKILL);
@@ -1069,8 +1085,12 @@ journal_check(const char *dir, int fix)
                        NULL);
         if (buf != NULL)
             munmap((void *)buf, size);
-        printf("%s: %llu records, %zu bytes", name, (unsigned long long)nrec, size);
+        printf("%s: %llu records, %llu bytes", name, (unsigned long long)nrec,
+               (unsigned long long)(rc == JSCAN_OK ? end : size));
         if (rc == JSCAN_OK) {
+            if (end < size)
+                printf(" (and %llu bytes reserved ahead, zeros)",
+                       (unsigned long long)(size - end));
             printf(": ok\n");
             continue;
         }

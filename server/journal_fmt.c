@@ -90,7 +90,7 @@ journal_crc32c(uint32_t crc, const void *buf, size_t n)
 }
 
 /* Makes room for n more bytes. */
-static void
+static inline void
 jrec_room(struct jrec *r, size_t n)
 {
     size_t cap;
@@ -122,14 +122,22 @@ jrec_u8(struct jrec *r, uint8_t v)
     r->buf[r->len++] = v;
 }
 
+/* Puts v little endian at p. */
+static inline void
+jrec_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
 void
 jrec_u32(struct jrec *r, uint32_t v)
 {
-    int i;
-
     jrec_room(r, 4);
-    for (i = 0; i < 4; i++)
-        r->buf[r->len++] = (uint8_t)(v >> (8 * i));
+    jrec_put32(r->buf + r->len, v);
+    r->len += 4;
 }
 
 void
@@ -146,11 +154,12 @@ jrec_u64(struct jrec *r, uint64_t v)
 void
 jrec_str(struct jrec *r, const void *p, size_t n)
 {
-    jrec_u32(r, (uint32_t)n);
-    jrec_room(r, n);
+    /* One room check for both: names come here on every record. */
+    jrec_room(r, 4 + n);
+    jrec_put32(r->buf + r->len, (uint32_t)n);
     if (n > 0)
-        memcpy(r->buf + r->len, p, n);
-    r->len += n;
+        memcpy(r->buf + r->len + 4, p, n);
+    r->len += 4 + n;
 }
 
 void
