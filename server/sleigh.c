@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal.h"
 #include "sleigh.h"
 
 /* Standard fifo variables the plugin makes hidden. */
@@ -152,10 +153,8 @@ sleigh_check_full(struct sleigh *s)
 void
 sleigh_close_group(struct sleigh *s)
 {
-    char                buf[32];
-    long                ranks = s->s_allocated > (long)s->s_nworkers ? s->s_allocated
-                                                                     : (long)s->s_nworkers;
-    struct sleigh_task *t;
+    char buf[32];
+    long ranks = s->s_allocated > (long)s->s_nworkers ? s->s_allocated : (long)s->s_nworkers;
 
     if (s->s_join == JOIN_CLOSED)
         return;
@@ -163,6 +162,22 @@ sleigh_close_group(struct sleigh *s)
     evtimer_del(s->s_join_timer);
     if (s->s_max < 0 || (s->s_status_join && s->s_max > ranks))
         s->s_max = ranks;
+    if (!TAILQ_EMPTY(&s->s_broadcasts)) {
+        sleigh_drop_templates(s);
+        sj_drop(s);
+    }
+    snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
+    sleigh_wake_all(s->s_v[SV_STATUS], buf);
+    sleigh_wake_all(s->s_v[SV_WAIT], buf);
+    sleigh_fail_orphans(s);
+}
+
+/* The group closed: the broadcast templates kept for later workers go. */
+void
+sleigh_drop_templates(struct sleigh *s)
+{
+    struct sleigh_task *t;
+
     while ((t = TAILQ_FIRST(&s->s_broadcasts)) != NULL) {
         struct sleigh_batch *b = t->t_batch;
 
@@ -171,10 +186,6 @@ sleigh_close_group(struct sleigh *s)
         b->b_kept--;
         sleigh_batch_settle(s, b); /* no copy can come any more */
     }
-    snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
-    sleigh_wake_all(s->s_v[SV_STATUS], buf);
-    sleigh_wake_all(s->s_v[SV_WAIT], buf);
-    sleigh_fail_orphans(s);
 }
 
 /* Shutdown: sentinels hear "1", result waiters fail (section 13.5). */
@@ -184,6 +195,7 @@ sleigh_shutdown(struct sleigh *s)
     if (s->s_shutdown)
         return;
     s->s_shutdown = 1;
+    sj_state(s);
     log_debug("sleigh %s: shutting down", s->s_ws->ws_name);
     sleigh_wake_all(s->s_v[SV_SENTINEL], "1");
     waiter_fail_all(s->s_v[SV_RESULT], "sleigh is dead");
@@ -268,7 +280,9 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
     TAILQ_INIT(&s->s_tasks);
     TAILQ_INIT(&s->s_broadcasts);
     TAILQ_INIT(&s->s_history);
+    TAILQ_INIT(&s->s_lost);
     htab_init(&s->s_batches);
+    htab_init(&s->s_byseq);
     for (i = 0; i < SV_MAX; i++) {
         struct var *var = ws_var(ws, sleigh_vars[i].name, strlen(sleigh_vars[i].name));
 
@@ -308,6 +322,7 @@ sleigh_free(struct sleigh *s)
     size_t                pos = 0, i;
 
     LIST_REMOVE(s, s_link);
+    sj_forget(s);
     while ((t = TAILQ_FIRST(&s->s_tasks)) != NULL) {
         TAILQ_REMOVE(&s->s_tasks, t, t_link);
         sleigh_task_free(t);
@@ -406,6 +421,13 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
             return CMD_DONE;
         }
     }
+    TAILQ_FOREACH(t, &s->s_broadcasts, t_link) {
+        if (sj_reserve(t->t_value, 1) != 0) {
+            request_error(rq, NWSP_STATUS_FAIL, "Worker registration failed: %s",
+                          journal_error());
+            return CMD_DONE;
+        }
+    }
     sw = xcalloc(1, sizeof(*sw));
     sw->sw_conn = rq->rq_conn;
     sw->sw_rank = rank;
@@ -413,13 +435,17 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
     TAILQ_INIT(&sw->sw_running);
     TAILQ_FOREACH(t, &s->s_broadcasts, t_link) {
         copy = sleigh_task_new(value_ref(t->t_value), t->t_batch, 1);
+        copy->t_seq = ++s->s_seq;
         TAILQ_INSERT_TAIL(&sw->sw_copies, copy, t_link);
         s->s_ntasks++;
+        sj_bcast(s, t->t_batch, t->t_value, 0, &copy->t_seq, 1);
     }
     s->s_workers = xrealloc(s->s_workers, (s->s_nworkers + 1) * sizeof(*s->s_workers));
     s->s_workers[s->s_nworkers++] = sw;
-    if (s->s_registered_ever++ == 0)
+    if (s->s_registered_ever++ == 0) {
         evtimer_del(s->s_grace_timer);
+        sj_state(s);
+    }
     reg = ws_var(s->s_ws, "worker registrations", 20);
     var_store(reg, value_ref(v), rq->rq_conn, &err);
     log_info("sleigh %s: worker %ld joined (%zu registered)", s->s_ws->ws_name, rank,

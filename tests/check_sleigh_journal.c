@@ -1,0 +1,316 @@
+/*
+ * check_sleigh_journal.c -- a sleigh workspace survives kill -9 of its
+ * server with --journal: restarted on the same DIR, the server holds the
+ * queued tasks (the one running on a worker at the crash queued again),
+ * the results not collected yet, and the batches' counts; a broadcast copy
+ * whose worker went with the crash ends as an error result, and the kept
+ * broadcast template goes to a worker that joins after the restart.  Once
+ * from the journal alone, once from a compaction's snapshot plus the
+ * journal after it.
+ *
+ * Raw protocol against a real server (a master, classic workers), SIGKILL,
+ * a second real server on the same DIR.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nwstest.h"
+#include "ptest.h"
+#include "rawc.h"
+
+#define SJ_WS "sj_ride"
+
+static char sjt_dir[256];
+
+static void
+sjt_setup(void)
+{
+    snprintf(sjt_dir, sizeof(sjt_dir), "/tmp/nws-sj-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(sjt_dir));
+}
+
+static void
+sjt_teardown(void)
+{
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sjt_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A server on the journal DIR (compact: compaction at every chance). */
+static struct nwstest_server *
+sjt_start(int compact)
+{
+    static const char *plain[] = {"--journal", NULL, "--fsync", "always", NULL};
+    static const char *often[] = {"--journal",
+                                  NULL,
+                                  "--fsync",
+                                  "always",
+                                  "--journal-compact-min",
+                                  "1",
+                                  "--journal-compact-factor",
+                                  "1",
+                                  NULL};
+
+    plain[1] = sjt_dir;
+    often[1] = sjt_dir;
+    return ptest_start(compact ? often : plain);
+}
+
+/* kill -9, as a crash: nothing of the server runs after it. */
+static void
+sjt_crash(struct nwstest_server *s)
+{
+    int st;
+
+    ck_assert_int_eq(kill(s->pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(s->pid, &st, 0), s->pid);
+    ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    s->pid = 0;
+    nwstest_server_stop(s); /* removes its --tmpdir only */
+}
+
+/* A store of val to var with metadata batchId batch. */
+static void
+sjt_store(struct rawc *m, const char *var, const char *batch, const char *val)
+{
+    char *meta = rawc_dict_new("batchId", batch, NULL);
+
+    PT_OK_M(m, meta, "store", SJ_WS, var, "1", val);
+    free(meta);
+}
+
+/* A worker connection registered as rank. */
+static void
+sjt_worker(struct rawc *w, int port, const char *rank)
+{
+    PT_OPEN(w, port, RAWC_PLAIN);
+    PT_OK(w, "use ws", SJ_WS, "", "no", "no");
+    PT_OK(w, "store", SJ_WS, "worker_ids", "1", rank);
+}
+
+/* The worker takes its next task, which must be want. */
+static void
+sjt_take(struct rawc *w, const char *want)
+{
+    struct rawc_reply r;
+
+    PT_LONG(w, &r, "fetch", SJ_WS, "task");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.value, want);
+    rawc_reply_free(&r);
+}
+
+/* The next result of batch (fetchTry): want, or NULL for none; 1 if it is an error result. */
+static int
+sjt_result(struct rawc *m, const char *batch, const char *want)
+{
+    struct rawc_reply r;
+    char             *meta = rawc_dict_new("batchId", batch, NULL);
+    const char       *v;
+    size_t            vl;
+    int               err;
+
+    PT_LONG_M(m, meta, &r, "fetchTry", SJ_WS, "result");
+    free(meta);
+    if (want == NULL) {
+        ck_assert_msg(r.status != 0, "batch %s: a result is left: %s", batch, r.value);
+        rawc_reply_free(&r);
+        return 0;
+    }
+    ck_assert_msg(r.status == 0, "batch %s: no result, want %s", batch, want);
+    ck_assert_str_eq(r.value, want);
+    ck_assert_int_eq(rawc_dict_get(r.meta, r.meta_len, "batchId", &v, &vl), 1);
+    ck_assert(vl == strlen(batch) && memcmp(v, batch, vl) == 0);
+    err = rawc_dict_get(r.meta, r.meta_len, "nwsError", &v, &vl);
+    if (err)
+        ck_assert_msg(vl > 0 && memmem(v, vl, "restart", 7) != NULL,
+                      "error result: %.*s", (int)vl, v);
+    rawc_reply_free(&r);
+    return err;
+}
+
+/* jobStatus of batch: queued, running, done and failed. */
+static void
+sjt_job(struct rawc *m, const char *batch, const char *queued, const char *running,
+        const char *done, const char *failed)
+{
+    struct rawc_reply r;
+    char             *meta = rawc_dict_new("batchId", batch, NULL);
+    const char       *keys[] = {"nwsQueued", "nwsRunning", "nwsDone", "nwsFailed"};
+    const char       *want[] = {queued, running, done, failed};
+    const char       *v;
+    size_t            vl, i;
+
+    PT_LONG_M(m, meta, &r, "fetchTry", SJ_WS, "jobStatus");
+    ck_assert_int_eq(r.status, 0);
+    for (i = 0; i < 4; i++) {
+        ck_assert_int_eq(rawc_dict_get(r.meta, r.meta_len, keys[i], &v, &vl), 1);
+        ck_assert_msg(vl == strlen(want[i]) && memcmp(v, want[i], vl) == 0,
+                      "batch %s %s: got %.*s, want %s", batch, keys[i], (int)vl, v, want[i]);
+    }
+    rawc_reply_free(&r);
+    free(meta);
+}
+
+/*
+ * Before the crash: batch A (a0..a4) and B (b0, b1) queued; worker 0 ran
+ * a0 and a1 and runs a2; ra0 was collected, ra1 waits; a broadcast (C)
+ * made a copy for worker 0, not taken yet, and a template.
+ */
+static void
+sjt_before(int port, struct rawc *m, struct rawc *w)
+{
+    char *meta = rawc_dict_new("wstype", "sleigh", NULL);
+    char  val[8];
+    int   i;
+
+    PT_OPEN(m, port, RAWC_META);
+    PT_OK_M(m, meta, "open ws", SJ_WS, "1", "yes");
+    free(meta);
+    for (i = 0; i < 5; i++) {
+        snprintf(val, sizeof(val), "a%d", i);
+        sjt_store(m, "task", "A", val);
+    }
+    sjt_store(m, "task", "B", "b0");
+    sjt_store(m, "task", "B", "b1");
+    sjt_worker(w, port, "0");
+    sjt_take(w, "a0");
+    PT_OK(w, "store", SJ_WS, "result", "1", "ra0");
+    sjt_take(w, "a1");
+    PT_OK(w, "store", SJ_WS, "result", "1", "ra1");
+    sjt_take(w, "a2");
+    ck_assert_int_eq(sjt_result(m, "A", "ra0"), 0);
+    sjt_store(m, "broadcast", "C", "bc");
+    sjt_job(m, "A", "2", "1", "2", "0");
+    sjt_job(m, "B", "2", "0", "0", "0");
+    sjt_job(m, "C", "1", "0", "0", "0");
+}
+
+/* After the restart: everything of sjt_before is there, and runs to the end. */
+static void
+sjt_after(int port)
+{
+    static const char *const tasks[] = {"bc", "a2", "a3", "a4", "b0", "b1"};
+    static const char *const batch[] = {"C", "A", "A", "A", "B", "B"};
+    struct rawc              m, w;
+    char                     res[16];
+    size_t                   i;
+
+    PT_OPEN(&m, port, RAWC_META);
+    PT_OK(&m, "use ws", SJ_WS, "", "no", "no");
+    /* a2 was running at the crash: queued again.  C's copy went with its worker. */
+    sjt_job(&m, "A", "3", "0", "2", "0");
+    sjt_job(&m, "B", "2", "0", "0", "0");
+    sjt_job(&m, "C", "0", "0", "1", "1");
+    ck_assert_int_eq(sjt_result(&m, "C", ""), 1);
+    ck_assert_int_eq(sjt_result(&m, "A", "ra1"), 0);
+    sjt_result(&m, "A", NULL);
+
+    /* A new worker gets the kept broadcast first, then the queue in order. */
+    sjt_worker(&w, port, "0");
+    for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
+        sjt_take(&w, tasks[i]);
+        snprintf(res, sizeof(res), "r%s", tasks[i]);
+        PT_OK(&w, "store", SJ_WS, "result", "1", res);
+    }
+    PT_NOVAL(&w, "fetchTry", SJ_WS, "task");
+    for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
+        snprintf(res, sizeof(res), "r%s", tasks[i]);
+        ck_assert_int_eq(sjt_result(&m, batch[i], res), 0);
+    }
+    sjt_result(&m, "A", NULL);
+    sjt_result(&m, "B", NULL);
+    sjt_job(&m, "A", "0", "0", "5", "0");
+    sjt_job(&m, "B", "0", "0", "2", "0");
+    sjt_job(&m, "C", "0", "0", "2", "1");
+    rawc_close(&w);
+    rawc_close(&m);
+}
+
+START_TEST(survives_kill9)
+{
+    struct nwstest_server *s = sjt_start(0);
+    struct rawc            m, w;
+
+    sjt_before(s->port, &m, &w);
+    sjt_crash(s);
+    rawc_close(&w);
+    rawc_close(&m);
+    s = sjt_start(0);
+    sjt_after(s->port);
+    ptest_stop(s);
+}
+END_TEST
+
+/* The snapshot the MANIFEST names ("" if none), into buf. */
+static void
+sjt_base(char *buf, size_t len)
+{
+    char  path[300], line[256];
+    FILE *fp;
+
+    buf[0] = '\0';
+    snprintf(path, sizeof(path), "%s/MANIFEST", sjt_dir);
+    if ((fp = fopen(path, "r")) == NULL)
+        return;
+    while (fgets(line, sizeof(line), fp) != NULL)
+        if (strncmp(line, "base ", 5) == 0 && strcmp(line, "base -\n") != 0)
+            snprintf(buf, len, "%s", line + 5);
+    fclose(fp);
+}
+
+/* Waits for a new snapshot: the MANIFEST names another one than it did. */
+static void
+sjt_wait_snapshot(struct rawc *m)
+{
+    char before[256], now[256];
+    int  i;
+
+    sjt_base(before, sizeof(before));
+    for (i = 0; i < 1000; i++) {
+        /* A mutation, so the journal grows past the (tiny) threshold. */
+        PT_OK(m, "store", SJ_WS, "nudge", "1", "x");
+        sjt_base(now, sizeof(now));
+        if (now[0] != '\0' && strcmp(now, before) != 0)
+            return;
+        usleep(10000);
+    }
+    ck_abort_msg("no compaction within 10 s (MANIFEST base: %s)", now);
+}
+
+START_TEST(survives_kill9_after_compaction)
+{
+    struct nwstest_server *s = sjt_start(1);
+    struct rawc            m, w;
+
+    sjt_before(s->port, &m, &w);
+    /* Two snapshots: the second forked after every record of sjt_before. */
+    sjt_wait_snapshot(&m);
+    sjt_wait_snapshot(&m);
+    sjt_crash(s);
+    rawc_close(&w);
+    rawc_close(&m);
+    s = sjt_start(0);
+    sjt_after(s->port);
+    ptest_stop(s);
+}
+END_TEST
+
+NWSTEST_SUITE(sleigh_journal)
+{
+    Suite *s = suite_create("sleigh_journal");
+    TCase *tc = tcase_create("restart");
+
+    tcase_add_checked_fixture(tc, sjt_setup, sjt_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, survives_kill9);
+    tcase_add_test(tc, survives_kill9_after_compaction);
+    suite_add_tcase(s, tc);
+    return s;
+}
