@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,11 +26,10 @@
  * fresh machine, so the pinned playwright-core must run on it. */
 #define WB_DEBIAN_NODE_MAJOR 18
 
-START_TEST(browser_end_to_end)
+/* Runs tests/browser/run.js against s (with --journal JOURNAL unless NULL). */
+static void
+wb_run(struct nwstest_server *s, const char *journal)
 {
-    /* Small values spool, so the page shows spooled values and their downloads. */
-    static const char *const args[] = {"--spool-threshold", "4096", NULL};
-    struct nwstest_server   *s = ptest_start(args);
     const char            *src = getenv("NWS_SRC_DIR");
     char                   script[1024], mods[1024], out[1024], port[16], web[16];
     int                    status = -1, i;
@@ -53,8 +53,12 @@ START_TEST(browser_end_to_end)
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         setpgid(0, 0);   /* its own group, so the browser dies with it on timeout */
-        execlp("node", "node", script, "--port", port, "--web-port", web, "--out", out,
-               (char *)NULL);
+        if (journal != NULL)
+            execlp("node", "node", script, "--port", port, "--web-port", web, "--out", out,
+                   "--journal", journal, (char *)NULL);
+        else
+            execlp("node", "node", script, "--port", port, "--web-port", web, "--out", out,
+                   (char *)NULL);
         fprintf(stderr, "cannot run node: %s\n", strerror(errno));
         _exit(127);
     }
@@ -72,6 +76,36 @@ START_TEST(browser_end_to_end)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "the browser tests failed (exit status %d): see their output above",
                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+START_TEST(browser_end_to_end)
+{
+    /* Small values spool, so the page shows spooled values and their downloads. */
+    static const char *const args[] = {"--spool-threshold", "4096", NULL};
+
+    wb_run(ptest_start(args), NULL);
+}
+END_TEST
+
+/*
+ * The overview's journal card: "off", then the journal of a server with
+ * --journal in a directory whose name needs escaping.
+ */
+START_TEST(browser_journal)
+{
+    static const char *args[] = {"--journal", NULL, "--fsync", "always", NULL};
+    char               top[64], dir[128], cmd[160];
+
+    if (getenv("NWSTEST_JOURNAL") == NULL) /* then every test server has one */
+        wb_run(ptest_start(NULL), "off");
+    snprintf(top, sizeof(top), "/tmp/nws-wbj-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(top));
+    snprintf(dir, sizeof(dir), "%s/j \"<b>&amp;'", top);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    args[1] = dir;
+    wb_run(ptest_start(args), dir);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+    ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -139,6 +173,7 @@ NWSTEST_SUITE(web_browser)
 
     tcase_set_timeout(tc, WB_LIMIT_S + 15);
     tcase_add_test(tc, browser_end_to_end);
+    tcase_add_test(tc, browser_journal);
     suite_add_tcase(s, tc);
     tc = tcase_create("debian_node");
     tcase_add_test(tc, browser_lock_runs_on_debian_node);
