@@ -154,7 +154,8 @@ void
 sleigh_close_group(struct sleigh *s)
 {
     char buf[32];
-    long ranks = s->s_allocated > (long)s->s_nworkers ? s->s_allocated : (long)s->s_nworkers;
+    long ranks =
+        s->s_allocated > (long)s->s_nworkers ? s->s_allocated : (long)s->s_nworkers;
 
     if (s->s_join == JOIN_CLOSED)
         return;
@@ -421,7 +422,8 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
             return CMD_DONE;
         }
     }
-    TAILQ_FOREACH(t, &s->s_broadcasts, t_link) {
+    TAILQ_FOREACH(t, &s->s_broadcasts, t_link)
+    {
         if (sj_reserve(t->t_value, 1) != 0) {
             request_error(rq, NWSP_STATUS_FAIL, "Worker registration failed: %s",
                           journal_error());

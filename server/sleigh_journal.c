@@ -697,7 +697,7 @@ sj_snap_copies(struct sleigh *s, const struct task_list *list)
     int                       rc = 0;
 
     TAILQ_FOREACH(t, list, t_link)
-        rc |= sj_bcast_emit(s, t->t_batch, t->t_value, 0, &t->t_seq, 1);
+    rc |= sj_bcast_emit(s, t->t_batch, t->t_value, 0, &t->t_seq, 1);
     return rc;
 }
 
@@ -722,28 +722,29 @@ sj_snapshot(struct ws *ws)
     rc |= sj_state_emit(s);
     /* Collected batches oldest first, so the history keeps its order. */
     TAILQ_FOREACH(b, &s->s_history, b_hist)
-        rc |= sj_snap_batch(s, b);
+    rc |= sj_snap_batch(s, b);
     pos = 0;
     while ((e = htab_next(&s->s_batches, &pos)) != NULL)
         if (!((struct sleigh_batch *)e->h_val)->b_collected)
             rc |= sj_snap_batch(s, e->h_val);
     TAILQ_FOREACH(t, &s->s_broadcasts, t_link)
-        rc |= sj_bcast_emit(s, t->t_batch, t->t_value, 1, NULL, 0);
+    rc |= sj_bcast_emit(s, t->t_batch, t->t_value, 1, NULL, 0);
     /* Running tasks go back to the front of the queue, as if their workers died. */
     for (i = 0; i < s->s_nworkers; i++) {
         TAILQ_FOREACH(t, &s->s_workers[i]->sw_running, t_link)
-            rc |= t->t_broadcast ? sj_bcast_emit(s, t->t_batch, t->t_value, 0, &t->t_seq, 1)
-                                 : sj_task_emit(s, t);
+        rc |= t->t_broadcast ? sj_bcast_emit(s, t->t_batch, t->t_value, 0, &t->t_seq, 1)
+                             : sj_task_emit(s, t);
     }
     TAILQ_FOREACH(t, &s->s_tasks, t_link)
-        rc |= sj_task_emit(s, t);
+    rc |= sj_task_emit(s, t);
     for (i = 0; i < s->s_nworkers; i++)
         rc |= sj_snap_copies(s, &s->s_workers[i]->sw_copies);
     rc |= sj_snap_copies(s, &s->s_lost);
     pos = 0;
     while ((e = htab_next(&s->s_batches, &pos)) != NULL) {
         b = e->h_val;
-        TAILQ_FOREACH(res, &b->b_results, r_link) {
+        TAILQ_FOREACH(res, &b->b_results, r_link)
+        {
             sj_begin(&r, SJ_RESULT, s);
             jrec_str(&r, b->b_id, b->b_idlen);
             jrec_value(&r, res->r_value);

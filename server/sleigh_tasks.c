@@ -414,7 +414,8 @@ sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
  * counts, v to a waiter or its batch, the journal; frees t.
  */
 static void
-sleigh_task_done(struct sleigh *s, struct sleigh_task *t, struct value *v, uint64_t failed)
+sleigh_task_done(struct sleigh *s, struct sleigh_task *t, struct value *v,
+                 uint64_t failed)
 {
     struct sleigh_batch *b = t->t_batch;
     uint64_t             seq = t->t_seq;

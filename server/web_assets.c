@@ -8,6 +8,8 @@
  */
 #include "web.h"
 
+/* The script and style are JavaScript and CSS lines, laid out as such. */
+/* clang-format off */
 static const char web_app_js[] =
     "/* nwsserver web interface: renders the pages from the JSON API under /api/\n"
     "   and polls it for live updates.  Every name and value goes into the page\n"
@@ -576,6 +578,8 @@ static const char web_app_css[] =
     ".flash.show { display: block; }\n"
     ".flash.bad { background: #fdecec; color: #9b1c20; }\n"
     "@media (max-width: 700px) { main { padding: .8rem; } header.top { gap: .6rem; padding: .5rem .8rem; } .live { display: none; } }\n";
+
+/* clang-format on */
 
 static const char web_icon_svg[] =
     "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\"><rect width=\"32\" height=\"32\" rx=\"7\" fill=\"#1d2330\"/><circle cx=\"10\" cy=\"11\" r=\"4\" fill=\"#3d8bfd\"/><circle cx=\"22\" cy=\"11\" r=\"4\" fill=\"#2e9d5b\"/><circle cx=\"16\" cy=\"22\" r=\"4\" fill=\"#e6e9ef\"/><path d=\"M10 11L22 11L16 22Z\" fill=\"none\" stroke=\"#e6e9ef\" stroke-width=\"1.5\"/></svg>\n";

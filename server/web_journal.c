@@ -46,11 +46,12 @@ web_journal_json(void)
         return o;
     clock_gettime(CLOCK_REALTIME, &ts);
     now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-    json_object_set_new(o, "dir", st.dir != NULL ? web_json_display(st.dir, strlen(st.dir))
-                                                 : json_null());
-    json_object_set_new(o, "policy",
-                        json_string((unsigned)st.policy < 3 ? web_journal_policies[st.policy]
-                                                            : "?"));
+    json_object_set_new(o, "dir",
+                        st.dir != NULL ? web_json_display(st.dir, strlen(st.dir))
+                                       : json_null());
+    json_object_set_new(
+        o, "policy",
+        json_string((unsigned)st.policy < 3 ? web_journal_policies[st.policy] : "?"));
     json_object_set_new(o, "bytes", json_integer((json_int_t)st.bytes));
     json_object_set_new(o, "base_bytes", json_integer((json_int_t)st.base_bytes));
     json_object_set_new(o, "records", json_integer((json_int_t)st.records));
@@ -60,7 +61,8 @@ web_journal_json(void)
     json_object_set_new(o, "compacting", json_boolean(st.compacting));
     json_object_set_new(o, "failing", json_boolean(st.failing));
     st.error[sizeof(st.error) - 1] = '\0';
-    json_object_set_new(o, "error", st.failing ? web_json_display(st.error, strlen(st.error))
-                                               : json_null());
+    json_object_set_new(o, "error",
+                        st.failing ? web_json_display(st.error, strlen(st.error))
+                                   : json_null());
     return o;
 }

@@ -205,7 +205,7 @@ ji_check_on(json_t *j, const char *policy)
 
 START_TEST(on_with_journal)
 {
-    static const char *args[] = {"--journal", ji_dir, "--fsync", "always", NULL};
+    static const char     *args[] = {"--journal", ji_dir, "--fsync", "always", NULL};
     struct nwstest_server *s;
     json_t                *j;
     char                  *out, want[700];
@@ -226,8 +226,8 @@ START_TEST(on_with_journal)
     json_decref(j);
 
     out = ji_nws_info(s);
-    snprintf(want, sizeof(want), "\njournal: on\njournal_dir: %s\njournal_policy: always\n",
-             ji_dir);
+    snprintf(want, sizeof(want),
+             "\njournal: on\njournal_dir: %s\njournal_policy: always\n", ji_dir);
     ck_assert_msg(strstr(out, want) != NULL, "no\n%s\nin\n%s", want, out);
     ck_assert_msg(strstr(out, "\njournal_last_fsync: 20") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "\njournal_last_snapshot: never\n") != NULL, "%s", out);
@@ -239,9 +239,15 @@ END_TEST
 
 START_TEST(snapshot_shown)
 {
-    static const char *args[] = {"--journal", NULL, "--fsync", "everysec",
-                                 "--journal-compact-min", "1",
-                                 "--journal-compact-factor", "1", NULL};
+    static const char     *args[] = {"--journal",
+                                     NULL,
+                                     "--fsync",
+                                     "everysec",
+                                     "--journal-compact-min",
+                                     "1",
+                                     "--journal-compact-factor",
+                                     "1",
+                                     NULL};
     struct nwstest_server *s;
     json_t                *j = NULL;
     char                  *out, val[32];

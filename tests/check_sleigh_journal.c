@@ -129,8 +129,8 @@ sjt_result(struct rawc *m, const char *batch, const char *want)
     ck_assert(vl == strlen(batch) && memcmp(v, batch, vl) == 0);
     err = rawc_dict_get(r.meta, r.meta_len, "nwsError", &v, &vl);
     if (err)
-        ck_assert_msg(vl > 0 && memmem(v, vl, "restart", 7) != NULL,
-                      "error result: %.*s", (int)vl, v);
+        ck_assert_msg(vl > 0 && memmem(v, vl, "restart", 7) != NULL, "error result: %.*s",
+                      (int)vl, v);
     rawc_reply_free(&r);
     return err;
 }
@@ -152,7 +152,8 @@ sjt_job(struct rawc *m, const char *batch, const char *queued, const char *runni
     for (i = 0; i < 4; i++) {
         ck_assert_int_eq(rawc_dict_get(r.meta, r.meta_len, keys[i], &v, &vl), 1);
         ck_assert_msg(vl == strlen(want[i]) && memcmp(v, want[i], vl) == 0,
-                      "batch %s %s: got %.*s, want %s", batch, keys[i], (int)vl, v, want[i]);
+                      "batch %s %s: got %.*s, want %s", batch, keys[i], (int)vl, v,
+                      want[i]);
     }
     rawc_reply_free(&r);
     free(meta);

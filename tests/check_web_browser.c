@@ -54,11 +54,11 @@ wb_run(struct nwstest_server *s, const char *journal)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         setpgid(0, 0);   /* its own group, so the browser dies with it on timeout */
         if (journal != NULL)
-            execlp("node", "node", script, "--port", port, "--web-port", web, "--out", out,
-                   "--journal", journal, (char *)NULL);
+            execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
+                   out, "--journal", journal, (char *)NULL);
         else
-            execlp("node", "node", script, "--port", port, "--web-port", web, "--out", out,
-                   (char *)NULL);
+            execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
+                   out, (char *)NULL);
         fprintf(stderr, "cannot run node: %s\n", strerror(errno));
         _exit(127);
     }
