@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "journal.h"
 #include "server.h"
 
 static const struct command *const dispatch_table[] = {
@@ -33,6 +34,37 @@ dispatch_lookup(const char *name, size_t len)
     return NULL;
 }
 
+/* Whether a command may change the state (and so needs journal space first). */
+static int
+dispatch_mutates(const struct command *cmd)
+{
+    return cmd != &op_find && cmd != &op_find_try && cmd != &op_ifind &&
+           cmd != &op_ifind_try && cmd != &op_list_wss && cmd != &op_list_vars &&
+           cmd != &op_deadman && cmd != &op_server_info;
+}
+
+/*
+ * With --journal, a mutation is refused before anything changes when the
+ * journal cannot take its record (disk full, a failed write); reads go on.
+ */
+static int
+dispatch_journal_room(struct request *rq)
+{
+    size_t   n = 256 + rq->rq_metalen;
+    unsigned i;
+
+    if (!journal_active() || !dispatch_mutates(rq->rq_cmd))
+        return 0;
+    for (i = 0; i < rq->rq_argc; i++)
+        n += rq->rq_len[i];
+    if (rq->rq_value != NULL)
+        n += 2 * journal_value_room(rq->rq_value);
+    if (journal_reserve(n) == 0)
+        return 0;
+    request_error(rq, NWSP_STATUS_FAIL, "%s", journal_error());
+    return -1;
+}
+
 enum cmd_ret
 dispatch(struct request *rq)
 {
@@ -43,6 +75,8 @@ dispatch(struct request *rq)
                       cmd->name);
         return CMD_DONE;
     }
+    if (dispatch_journal_room(rq) != 0)
+        return CMD_DONE;
     return cmd->exec(rq);
 }
 

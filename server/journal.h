@@ -97,9 +97,11 @@ struct journal_opts {
 extern struct journal_opts journal_opts;
 /* "always", "everysec", "no": 0, or -1. */
 int  journal_fsync_parse(const char *, enum journal_fsync *);
-/* Opens (creating) DIR, replays it into the workspaces (after ws_init and
- * with srv.base set), cleans stale files: 0, or -1 (logged: do not start). */
+/* Opens (creating) DIR, replays it into the workspaces (after ws_init),
+ * cleans stale files: 0, or -1 (logged: do not start). */
 int  journal_open(void);
+/* With srv.base made (after any daemon fork): the journal's timers. */
+void journal_start(void);
 /* The turn of the event loop ends: write (and sync) before replies leave. */
 void journal_turn_end(void);
 /* Clean shutdown: write, sync and close. */
@@ -122,6 +124,8 @@ void jrec_value(struct jrec *, const struct value *);
 /* Before applying a mutation: -1 when the journal cannot take N more bytes
  * (disk full, failed write): refuse the mutation with journal_error(). */
 int         journal_reserve(size_t n);
+/* The journal bytes a record holding v takes (its bytes unless it is spooled). */
+size_t      journal_value_room(const struct value *);
 const char *journal_error(void);
 /* Append a finished record to the current sink (the journal; the snapshot
  * file inside a compaction child); frees nothing; -1 on failure. */
@@ -172,6 +176,8 @@ int  journal_spool_open(void);
 uint64_t journal_spool_claim(int fd);
 /* A spooled value with a file id is freed: remove its file once durable. */
 void journal_spool_release(uint64_t id);
+/* A value of replay whose file was missing (VALUE_GHOST) is freed. */
+void journal_spool_ghost_gone(void);
 
 /* Format helpers shared with the check tool and tests (journal_fmt.c). */
 uint32_t journal_crc32c(uint32_t crc, const void *, size_t);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "nws.h" /* NWS_DEFAULT_PORT */
+#include "journal.h"
 #include "server.h"
 #include "util.h"
 
@@ -47,6 +48,14 @@ enum {
     OPT_WEB_MAX_CLIENTS,
     OPT_WEB_REQUEST_TIMEOUT,
     OPT_CLIENT_OUTPUT_LIMIT,
+    OPT_JOURNAL,
+    OPT_FSYNC,
+    OPT_JOURNAL_CHECK,
+    OPT_FIX,
+    OPT_JOURNAL_IGNORE_CORRUPT,
+    OPT_RESUME_GRACE,
+    OPT_JOURNAL_COMPACT_FACTOR,
+    OPT_JOURNAL_COMPACT_MIN,
 };
 
 static void
@@ -101,6 +110,18 @@ usage(FILE *fp)
             "      --tls-key FILE       the certificate's PEM private key\n"
             "      --keepalive S        probe a silent peer after S seconds and drop it when\n"
             "                           3 probes go unanswered (default " CFG_STR(CFG_DEFAULT_KEEPALIVE) "; 0: the system's)\n"
+            "      --journal DIR        keep the state in DIR: it survives a restart or a crash\n"
+            "      --fsync POLICY       always (on disk before the reply), everysec (default:\n"
+            "                           a crash of the machine loses up to ~1 s) or no\n"
+            "      --journal-check DIR  check DIR's journal and exit (0: loadable); with\n"
+            "                           --fix, cut it at the last good record\n"
+            "      --journal-ignore-corrupt  start even past a corrupt record, dropping\n"
+            "                           the records from it on\n"
+            "      --resume-grace S     owned workspaces restored from the journal wait S\n"
+            "                           seconds for their owner, then go (default " CFG_STR(JOURNAL_RESUME_GRACE_DEF) ")\n"
+            "      --journal-compact-factor F  write a new snapshot when the journal is F\n"
+            "                           times the last one (default 2)\n"
+            "      --journal-compact-min SIZE  ... and at least SIZE (default 64M)\n"
             "      --pidfile FILE       write the process id to FILE\n"
             "  -d, --daemon             detach and log to syslog\n"
             "      --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -355,8 +376,19 @@ main(int argc, char **argv)
         {"client-output-limit", required_argument, NULL, OPT_CLIENT_OUTPUT_LIMIT},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
+        {"journal", required_argument, NULL, OPT_JOURNAL},
+        {"fsync", required_argument, NULL, OPT_FSYNC},
+        {"journal-check", required_argument, NULL, OPT_JOURNAL_CHECK},
+        {"fix", no_argument, NULL, OPT_FIX},
+        {"journal-ignore-corrupt", no_argument, NULL, OPT_JOURNAL_IGNORE_CORRUPT},
+        {"resume-grace", required_argument, NULL, OPT_RESUME_GRACE},
+        {"journal-compact-factor", required_argument, NULL, OPT_JOURNAL_COMPACT_FACTOR},
+        {"journal-compact-min", required_argument, NULL, OPT_JOURNAL_COMPACT_MIN},
         {NULL, 0, NULL, 0},
     };
+    const char    *jcheck = NULL;
+    int            jfix = 0;
+    char          *endp;
     struct config *cfg = &srv.cfg;
     struct event  *sigterm, *sigint;
     sigset_t       stopsigs;
@@ -497,6 +529,46 @@ main(int argc, char **argv)
                 return 2;
             }
             break;
+        case OPT_JOURNAL:
+            journal_opts.dir = optarg;
+            break;
+        case OPT_FSYNC:
+            if (journal_fsync_parse(optarg, &journal_opts.policy) != 0) {
+                fprintf(stderr, "nwsserver: bad --fsync: %s (always, everysec or no)\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case OPT_JOURNAL_CHECK:
+            jcheck = optarg;
+            break;
+        case OPT_FIX:
+            jfix = 1;
+            break;
+        case OPT_JOURNAL_IGNORE_CORRUPT:
+            journal_opts.ignore_corrupt = 1;
+            break;
+        case OPT_RESUME_GRACE:
+            if (parse_count(optarg, &v) != 0 || v > 10000000) {
+                fprintf(stderr, "nwsserver: bad number: %s\n", optarg);
+                return 2;
+            }
+            journal_opts.resume_grace = (int)v;
+            break;
+        case OPT_JOURNAL_COMPACT_FACTOR:
+            journal_opts.compact_factor = strtod(optarg, &endp);
+            if (*endp != '\0' || endp == optarg || !(journal_opts.compact_factor >= 1.0)) {
+                fprintf(stderr, "nwsserver: bad --journal-compact-factor: %s (at least 1)\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case OPT_JOURNAL_COMPACT_MIN:
+            if (nwsp_parse_size(optarg, UINT64_MAX, &journal_opts.compact_min) != 0) {
+                fprintf(stderr, "nwsserver: bad size: %s\n", optarg);
+                return 2;
+            }
+            break;
         case 'V':
             printf("nwsserver %s\n", NWS_VERSION);
             return 0;
@@ -514,6 +586,12 @@ main(int argc, char **argv)
         return 2;
     }
 
+    if (jcheck != NULL)
+        return journal_check(jcheck, jfix);
+    if (jfix) {
+        fprintf(stderr, "nwsserver: --fix goes with --journal-check\n");
+        return 2;
+    }
     log_init(cfg->log_level, 0);
     {
         unsigned fit = raise_fd_limit();
@@ -570,6 +648,10 @@ main(int argc, char **argv)
         log_info("stale files of dead servers removed from %s", cfg->tmpdir);
     tmpfiles_make_suffix();
     build_advert();
+    /* Replayed before the ready line: whoever starts us sees a refusal. */
+    ws_init();
+    if (journal_open() != 0)
+        fatalx("cannot use the journal in %s (see above)", journal_opts.dir);
 
     if (cfg->daemon) {
         daemon_fd = main_daemon_fork();
@@ -595,7 +677,7 @@ main(int argc, char **argv)
 
     if ((srv.base = event_base_new()) == NULL)
         fatalx("event_base_new");
-    ws_init();
+    journal_start();
     if (listen_start(fd) != 0)
         fatalx("cannot start the listener");
     if (web_fd != -1 && web_start(web_fd) != 0)
@@ -607,12 +689,15 @@ main(int argc, char **argv)
     sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 
     /* One turn of the loop at a time: the replies it made are written after it. */
-    while (event_base_loop(srv.base, EVLOOP_ONCE) == 0 && !event_base_got_exit(srv.base))
+    while (event_base_loop(srv.base, EVLOOP_ONCE) == 0 && !event_base_got_exit(srv.base)) {
+        journal_turn_end(); /* records written (and synced) before replies leave */
         conn_flush_pending();
+    }
 
     listen_stop();
     web_stop();
     conn_shutdown_all();
+    journal_close(); /* the workspaces' state stays in the journal */
     ws_shutdown();
     event_free(sigterm);
     event_free(sigint);

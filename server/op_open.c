@@ -63,8 +63,9 @@ op_open_exec(struct request *rq)
     conn_map_ws(c, ws);
     if (rq->rq_cmd->flags & OPEN_OWNS) {
         if (ws->ws_owner == NULL) {
-            op_open_owner(ws, conn_peer(c), rq->rq_arg[2], rq->rq_len[2]);
+            /* Persistence first: the journal records both with the owner. */
             ws->ws_persistent = request_arg_is(rq, 3, "yes");
+            op_open_owner(ws, conn_peer(c), rq->rq_arg[2], rq->rq_len[2]);
         }
         conn_own_ws(c, ws);
     }

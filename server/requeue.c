@@ -35,6 +35,7 @@
  */
 #include <stdlib.h>
 
+#include "journal.h"
 #include "server.h"
 
 struct fetched {
@@ -111,40 +112,55 @@ requeue_written(struct fetched_list *l, uint64_t written)
         requeue_drop_first(l);
 }
 
-/* Puts f's value back into its variable (see the rules at the top). */
-static void
-requeue_put_back(struct fetched *f)
+/*
+ * Puts v (fetched at index) back into var (see the rules at the top).  The
+ * journal records it, and when a waiting fetcher takes it at once, that
+ * fetch too: replay (which has no waiters) then ends in the same state.
+ */
+void
+requeue_put_back_value(struct var *var, struct value *v, uint64_t index)
 {
-    struct var   *var = f->f_var;
-    struct value *v = f->f_value;
-
+    if (var->var_mode == VAR_SINGLE &&
+        (var->var_values.q_len > 0 || var->var_base != index + 1))
+        return;   /* a newer value holds its place */
+    journal_requeue(var, v, index);
     switch (var->var_mode) {
     case VAR_FIFO:
         if (var->var_base > 0)
             var->var_base--;
-        if (var->var_values.q_len == 0 && waiter_serve(var, v, var->var_base))
+        if (var->var_values.q_len == 0 && waiter_serve(var, v, var->var_base)) {
             var->var_base++;
-        else
+            journal_fetch(var);
+        } else {
             vqueue_push_front(&var->var_values, v);
+        }
         break;
     case VAR_LIFO:
     case VAR_MULTI:
         if (!waiter_serve(var, v, 0))
             vqueue_push(&var->var_values, v);
+        else
+            journal_fetch(var);
         break;
     case VAR_SINGLE:
         /* Ours was the last value stored and nothing holds its place. */
-        if (var->var_values.q_len > 0 || var->var_base != f->f_index + 1)
-            break;
-        var->var_base = f->f_index;
-        if (waiter_serve(var, v, var->var_base))
+        var->var_base = index;
+        if (waiter_serve(var, v, var->var_base)) {
             var->var_base++;
-        else
+            journal_fetch(var);
+        } else {
             vqueue_push(&var->var_values, v);
+        }
         break;
     default:
         break;
     }
+}
+
+static void
+requeue_put_back(struct fetched *f)
+{
+    requeue_put_back_value(f->f_var, f->f_value, f->f_index);
 }
 
 size_t

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "journal.h"
 #include "server.h"
 
 static const char *var_modes[] = {
@@ -93,6 +94,7 @@ var_declare(struct var *var, const char *mode, size_t len)
 
     if (var->var_mode == VAR_UNKNOWN && var_mode_parse(mode, len, &m) == 0) {
         var->var_mode = m;
+        journal_var_declare(var);
         return 0;
     }
     if (strlen(cur) == len && memcmp(cur, mode, len) == 0)
@@ -196,27 +198,37 @@ var_store(struct var *var, struct value *v, void *who, const char **err)
         return 0;
     case VAR_FIFO:
         index = var->var_base + var->var_values.q_len;
-        if (waiter_serve(var, v, index))
+        if (waiter_serve(var, v, index)) {
             var->var_base++;
-        else
+            journal_taken(var);
+        } else {
             vqueue_push(&var->var_values, v);
+            journal_store(var, v);
+        }
         break;
     case VAR_LIFO:
     case VAR_MULTI:
-        if (!waiter_serve(var, v, 0))
+        if (!waiter_serve(var, v, 0)) {
             vqueue_push(&var->var_values, v);
+            journal_store(var, v);
+        } else {
+            journal_taken(var);
+        }
         break;
     case VAR_SINGLE:
         held = var->var_values.q_len > 0;
         index = var->var_base + (held ? 1 : 0);
         if (waiter_serve(var, v, index)) {
             var->var_base++;
+            journal_taken(var);
         } else if (held) {
             vqueue_drop_front(&var->var_values);
             vqueue_push(&var->var_values, v);
             var->var_base++;
+            journal_store(var, v);
         } else {
             vqueue_push(&var->var_values, v);
+            journal_store(var, v);
         }
         break;
     case VAR_UNKNOWN:
@@ -305,6 +317,7 @@ var_get(struct var *var, int remove, int blocking, int64_t idx, void *who,
                 return VAR_BLOCK;
             got->value = vqueue_pop_front(q);
             got->index = var->var_base++;
+            journal_fetch(var);
             return VAR_OK;
         }
         if (p >= q->q_len)
@@ -323,6 +336,7 @@ var_get(struct var *var, int remove, int blocking, int64_t idx, void *who,
             return VAR_BLOCK;
         if (remove) {
             got->value = vqueue_pop_back(q);
+            journal_fetch(var);
         } else {
             got->value = vqueue_get(q, q->q_len - 1);
         }
@@ -336,6 +350,7 @@ var_get(struct var *var, int remove, int blocking, int64_t idx, void *who,
         if (remove) {
             got->value = vqueue_pop_front(q);
             var->var_base++;
+            journal_fetch(var);
         } else {
             got->value = vqueue_get(q, 0);
         }

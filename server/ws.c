@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal.h"
 #include "server.h"
 
 static struct htab ws_names;
@@ -83,6 +84,7 @@ ws_set_owner(struct ws *ws, char *owner)
 {
     ws->ws_owner = owner;
     srv.mem_used += strlen(owner) + 1;
+    journal_ws_owner(ws);
 }
 
 /* Returns a new workspace whose type comes from metadata wstype (section 7.10):
@@ -95,8 +97,16 @@ ws_create_typed(const char *name, size_t len, const char *meta, size_t metalen)
     size_t      tlen;
 
     if (meta != NULL && nwsp_dict_get(meta, metalen, "wstype", &type, &tlen) &&
-        tlen == 6 && memcmp(type, "sleigh", 6) == 0)
+        tlen == 6 && memcmp(type, "sleigh", 6) == 0) {
+        /* Its type comes back from this metadata after a restart (journal). */
+        ws->ws_meta = xmemdup(meta, metalen);
+        ws->ws_metalen = metalen;
+        srv.mem_used += metalen;
+        journal_ws_create(ws, meta, metalen);   /* before the records sleigh_new makes */
         ws->ws_sleigh = sleigh_new(ws, meta, metalen);
+        return ws;
+    }
+    journal_ws_create(ws, NULL, 0);
     return ws;
 }
 
@@ -107,7 +117,10 @@ ws_destroy(struct ws *ws)
     struct htab_ent *e;
     size_t           pos = 0;
 
+    journal_ws_delete(ws);
     srv.mem_used -= mem_ws_cost(ws->ws_namelen);
+    srv.mem_used -= ws->ws_metalen;
+    free(ws->ws_meta);
     if (ws->ws_owner != NULL)
         srv.mem_used -= strlen(ws->ws_owner) + 1;
     htab_del(&ws_names, ws->ws_name, ws->ws_namelen);
@@ -144,6 +157,7 @@ ws_var(struct ws *ws, const char *name, size_t len)
     var->var_name = htab_put(&ws->ws_vars, name, len, var);
     listing_forget(&ws->ws_view);
     srv.mem_used += mem_var_cost(len);
+    journal_var_new(var);
     return var;
 }
 
@@ -161,6 +175,7 @@ ws_var_try(struct ws *ws, const char *name, size_t len)
 void
 ws_var_delete(struct ws *ws, struct var *var)
 {
+    journal_var_delete(ws, var->var_name, var->var_namelen);
     srv.mem_used -= mem_var_cost(var->var_namelen);
     listing_forget(&ws->ws_view);
     htab_del(&ws->ws_vars, var->var_name, var->var_namelen);
