@@ -637,7 +637,15 @@ journal_open(void)
     int            i, rc, fd, fresh;
     int            nfiles;
 
-    memset(&j, 0, sizeof(j));
+    {
+        /* The sleigh type registered itself before main (sleigh_journal.c). */
+        journal_apply_fn    apply = j.sleigh_apply;
+        journal_snapshot_fn snap = j.sleigh_snap;
+
+        memset(&j, 0, sizeof(j));
+        j.sleigh_apply = apply;
+        j.sleigh_snap = snap;
+    }
     j.sink_fd = -1;
     j.fd = -1;
     j.spool_next = 1;
