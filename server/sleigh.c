@@ -247,14 +247,52 @@ sleigh_meta_ms(const char *meta, size_t len, const char *key, long def)
     return ms > 0 ? ms : def;
 }
 
+/* Makes s's timers and starts the refresh and (no worker yet) grace periods. */
+static void
+sleigh_timers(struct sleigh *s)
+{
+    struct timeval tv;
+
+    s->s_join_timer = evtimer_new(srv.base, sleigh_join_cb, s);
+    s->s_refresh_timer = event_new(srv.base, -1, EV_PERSIST, sleigh_refresh_cb, s);
+    s->s_grace_timer = evtimer_new(srv.base, sleigh_grace_cb, s);
+    s->s_reap_timer = evtimer_new(srv.base, sleigh_reap_cb, s);
+    if (s->s_join_timer == NULL || s->s_refresh_timer == NULL || s->s_grace_timer == NULL ||
+        s->s_reap_timer == NULL)
+        fatalx("sleigh timers");
+    tv = nwsp_ms_timeval(s->s_refresh_ms);
+    evtimer_add(s->s_refresh_timer, &tv);
+    if (s->s_registered_ever == 0) {
+        tv = nwsp_ms_timeval(s->s_grace_ms);
+        evtimer_add(s->s_grace_timer, &tv);
+    }
+    if (s->s_nreap > 0)
+        event_active(s->s_reap_timer, EV_TIMEOUT, 0);
+}
+
+/*
+ * The event base exists: the sleighs the journal's replay made before it
+ * get their timers, and what the replay left to do is done.
+ */
+void
+sleigh_start(void)
+{
+    struct sleigh *s;
+
+    LIST_FOREACH(s, &sleigh_all, s_link) {
+        if (s->s_join_timer != NULL)
+            continue;
+        sleigh_timers(s);
+        sj_replayed(s);
+    }
+}
+
 struct sleigh *
 sleigh_new(struct ws *ws, const char *meta, size_t metalen)
 {
     struct sleigh *s = xcalloc(1, sizeof(*s));
-    struct timeval tv;
     const char    *v;
     size_t         vl, i;
-    long           grace;
     int            ok;
 
     s->s_ws = ws;
@@ -265,7 +303,7 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
                                      SLEIGH_REFRESH_MS);
     if (s->s_refresh_ms < SLEIGH_REFRESH_MIN_MS)
         s->s_refresh_ms = SLEIGH_REFRESH_MIN_MS;
-    grace = sleigh_meta_ms(meta, metalen, "workerGracePeriod", SLEIGH_GRACE_MS);
+    s->s_grace_ms = sleigh_meta_ms(meta, metalen, "workerGracePeriod", SLEIGH_GRACE_MS);
     if (meta != NULL && nwsp_dict_get(meta, metalen, "rankCount", &v, &vl)) {
         long n = sleigh_parse_long(v, vl, &ok);
 
@@ -298,18 +336,9 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
         var->var_mode = VAR_FIFO;
         var->var_hidden = 1;
     }
-    s->s_join_timer = evtimer_new(srv.base, sleigh_join_cb, s);
-    s->s_refresh_timer = event_new(srv.base, -1, EV_PERSIST, sleigh_refresh_cb, s);
-    s->s_grace_timer = evtimer_new(srv.base, sleigh_grace_cb, s);
-    s->s_reap_timer = evtimer_new(srv.base, sleigh_reap_cb, s);
-    if (s->s_join_timer == NULL || s->s_refresh_timer == NULL || s->s_grace_timer == NULL ||
-        s->s_reap_timer == NULL)
-        fatalx("sleigh timers");
-    tv = nwsp_ms_timeval(s->s_refresh_ms);
-    evtimer_add(s->s_refresh_timer, &tv);
-    tv = nwsp_ms_timeval(grace);
-    evtimer_add(s->s_grace_timer, &tv);
     LIST_INSERT_HEAD(&sleigh_all, s, s_link);
+    if (srv.base != NULL) /* else sleigh_start makes them, after the replay */
+        sleigh_timers(s);
     log_debug("sleigh workspace %s created", ws->ws_name);
     return s;
 }
@@ -351,10 +380,12 @@ sleigh_free(struct sleigh *s)
     for (i = 0; i < s->s_nreap; i++)
         free(s->s_reap[i]);
     free(s->s_reap);
-    event_free(s->s_reap_timer);
-    event_free(s->s_join_timer);
-    event_free(s->s_refresh_timer);
-    event_free(s->s_grace_timer);
+    if (s->s_join_timer != NULL) { /* none when the replay made and deleted it */
+        event_free(s->s_reap_timer);
+        event_free(s->s_join_timer);
+        event_free(s->s_refresh_timer);
+        event_free(s->s_grace_timer);
+    }
     free(s->s_workers);
     free(s->s_sentinels);
     free(s);

@@ -106,6 +106,7 @@ struct sleigh {
     long                   s_registered_ever;
     long                   s_duration_ms;
     long                   s_refresh_ms;
+    long                   s_grace_ms;    /* workerGracePeriod */
     unsigned               s_retries;
     int                    s_shutdown;
     struct event          *s_join_timer;
@@ -131,7 +132,6 @@ struct sleigh {
     uint64_t         s_seq;      /* the last task name given */
     struct task_list s_lost;     /* replayed broadcast copies: their worker is gone */
     struct htab      s_byseq;    /* while replaying: seq -> queued task */
-    struct event    *s_replayed; /* the first turn after the replay */
 };
 
 /* sleigh.c: lifecycle, join phase, sentinels, registration. */
@@ -237,5 +237,6 @@ void sj_end(struct sleigh *, const struct sleigh_batch *);
 void sj_drop(struct sleigh *);
 void sj_state(struct sleigh *);
 void sj_forget(struct sleigh *);
+void sj_replayed(struct sleigh *);
 
 #endif

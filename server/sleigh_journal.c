@@ -17,7 +17,7 @@
  *   the requeue rule (sleigh.h) does for a worker that dies.
  * - Broadcast copies belong to one worker each: a replayed copy whose
  *   result never came cannot run anywhere, so once the replay is over it
- *   ends as an error result, as a dead worker's copies do (sj_replayed_cb).
+ *   ends as an error result, as a dead worker's copies do (sj_replayed).
  *   The kept broadcast templates survive, for workers that join after the
  *   restart.
  * - Join state, ranks and timers are not journaled: a restarted sleigh is
@@ -146,7 +146,7 @@ sj_batch_fields(struct jrec *r, const struct sleigh_batch *b)
 void
 sj_batch(struct sleigh *s, const struct sleigh_batch *b)
 {
-    struct jrec r;
+    struct jrec r = {0};
 
     if (!sj_on())
         return;
@@ -159,7 +159,7 @@ sj_batch(struct sleigh *s, const struct sleigh_batch *b)
 static int
 sj_task_emit(struct sleigh *s, const struct sleigh_task *t)
 {
-    struct jrec r;
+    struct jrec r = {0};
 
     sj_begin(&r, SJ_TASK, s);
     jrec_u64(&r, t->t_seq);
@@ -181,7 +181,7 @@ static int
 sj_bcast_emit(struct sleigh *s, const struct sleigh_batch *b, const struct value *v,
               int kept, const uint64_t *seqs, size_t n)
 {
-    struct jrec r;
+    struct jrec r = {0};
     size_t      i;
 
     sj_begin(&r, SJ_BCAST, s);
@@ -207,7 +207,7 @@ sj_bcast(struct sleigh *s, const struct sleigh_batch *b, const struct value *v, 
 void
 sj_done(struct sleigh *s, uint64_t seq, uint64_t failed, const struct value *kept)
 {
-    struct jrec r;
+    struct jrec r = {0};
 
     if (!sj_on())
         return;
@@ -224,7 +224,7 @@ sj_done(struct sleigh *s, uint64_t seq, uint64_t failed, const struct value *kep
 void
 sj_take(struct sleigh *s, const struct sleigh_batch *b)
 {
-    struct jrec r;
+    struct jrec r = {0};
 
     if (!sj_on())
         return;
@@ -237,7 +237,7 @@ sj_take(struct sleigh *s, const struct sleigh_batch *b)
 void
 sj_end(struct sleigh *s, const struct sleigh_batch *b)
 {
-    struct jrec r;
+    struct jrec r = {0};
 
     if (!sj_on())
         return;
@@ -252,7 +252,7 @@ sj_end(struct sleigh *s, const struct sleigh_batch *b)
 void
 sj_drop(struct sleigh *s)
 {
-    struct jrec r;
+    struct jrec r = {0};
 
     if (!sj_on())
         return;
@@ -264,7 +264,7 @@ sj_drop(struct sleigh *s)
 static int
 sj_state_emit(struct sleigh *s)
 {
-    struct jrec r;
+    struct jrec r = {0};
 
     sj_begin(&r, SJ_STATE, s);
     jrec_u8(&r, (s->s_registered_ever > 0 ? SJ_JOINED : 0) |
@@ -285,18 +285,15 @@ sj_state(struct sleigh *s)
 /* ---- replay ------------------------------------------------------------------ */
 
 /*
- * The first turn of the event loop after the replay: the copies whose
- * worker went with the restart end as error results, as a dead worker's
- * copies do; the replay's index of tasks is dropped.
+ * The replay is over and the journal records again (sleigh_start): the
+ * copies whose worker went with the restart end as error results, as a
+ * dead worker's copies do; the replay's index of tasks is dropped.
  */
-static void
-sj_replayed_cb(evutil_socket_t fd, short what, void *arg)
+void
+sj_replayed(struct sleigh *s)
 {
-    struct sleigh      *s = arg;
     struct sleigh_task *t;
 
-    (void)fd;
-    (void)what;
     htab_free(&s->s_byseq);
     htab_init(&s->s_byseq);
     while ((t = TAILQ_FIRST(&s->s_lost)) != NULL) {
@@ -317,24 +314,15 @@ sj_forget(struct sleigh *s)
         sleigh_task_free(t);
     }
     htab_free(&s->s_byseq);
-    if (s->s_replayed != NULL)
-        event_free(s->s_replayed);
-    s->s_replayed = NULL;
 }
 
-/* Notes replayed task t under its seq; the end of the replay is then scheduled. */
+/* Notes replayed task t under its seq, for the SJ_DONE that may end it. */
 static void
 sj_index(struct sleigh *s, struct sleigh_task *t)
 {
     htab_put(&s->s_byseq, (const char *)&t->t_seq, sizeof(t->t_seq), t);
     if (t->t_seq > s->s_seq)
         s->s_seq = t->t_seq;
-    if (s->s_replayed == NULL) {
-        if ((s->s_replayed = event_new(srv.base, -1, 0, sj_replayed_cb, s)) == NULL)
-            fatalx("sleigh replay event");
-        /* Runs in the loop's first turn, after journal_open's replay. */
-        event_active(s->s_replayed, EV_TIMEOUT, 0);
-    }
 }
 
 /* Reads a string field into *p, *len; 0, or -1 with err set. */
@@ -611,10 +599,8 @@ sj_apply_state(struct sleigh *s, struct jreader *r, char *err, size_t errlen)
         snprintf(err, errlen, "sleigh state record: truncated");
         return -1;
     }
-    if ((flags & SJ_JOINED) && s->s_registered_ever == 0) {
-        s->s_registered_ever = 1;
-        evtimer_del(s->s_grace_timer);
-    }
+    if ((flags & SJ_JOINED) && s->s_registered_ever == 0)
+        s->s_registered_ever = 1; /* sleigh_start arms no workerGracePeriod */
     if (flags & SJ_SHUTDOWN)
         sleigh_shutdown(s);
     if (fixedarg > s->s_fixedarg)
@@ -682,7 +668,7 @@ sj_apply(uint8_t type, struct jreader *r, char *err, size_t errlen)
 static int
 sj_snap_batch(struct sleigh *s, const struct sleigh_batch *b)
 {
-    struct jrec r;
+    struct jrec r = {0};
 
     sj_begin(&r, SJ_BATCH, s);
     sj_batch_fields(&r, b);
@@ -713,7 +699,7 @@ sj_snapshot(struct ws *ws)
     struct sleigh_task   *t;
     struct sleigh_result *res;
     struct htab_ent      *e;
-    struct jrec           r;
+    struct jrec           r = {0};
     size_t                pos, i;
     int                   rc = 0;
 

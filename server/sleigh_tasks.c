@@ -268,7 +268,8 @@ sleigh_reap_record(struct sleigh *s, struct sleigh_batch *b)
     s->s_reap = xrealloc(s->s_reap, (s->s_nreap + 1) * sizeof(*s->s_reap));
     s->s_reap[s->s_nreap++] = b->b_record;
     b->b_record = NULL;
-    event_active(s->s_reap_timer, EV_TIMEOUT, 0);
+    if (s->s_reap_timer != NULL) /* else sleigh_start, after the replay */
+        event_active(s->s_reap_timer, EV_TIMEOUT, 0);
 }
 
 /* Fails the result waiters of batch b: nothing more can come for them. */
