@@ -28,7 +28,7 @@
 /* A directory name that JSON, HTML and a terminal each need to escape. */
 #define JI_ODD "j \"<b>&amp;'\\ x"
 
-static char ji_top[256]; /* a temp dir holding the journal dir */
+static char ji_top[64];  /* a temp dir holding the journal dir */
 static char ji_dir[512]; /* the journal dir */
 
 static void
@@ -43,9 +43,11 @@ ji_setup(void)
 static void
 ji_teardown(void)
 {
-    char cmd[300];
+    char cmd[400];
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ji_top);
+    /* A test that failed may leave its tmpfs mounted. */
+    snprintf(cmd, sizeof(cmd), "umount -q '%s/fs' 2>/dev/null; rm -rf '%s'", ji_top,
+             ji_top);
     ck_assert_int_eq(system(cmd), 0);
 }
 
@@ -158,6 +160,23 @@ ji_store(const struct nwstest_server *s, const char *var, const char *val)
     PT_OK(&c, "open ws", "ji", "1", "yes");
     PT_OK(&c, "store", "ji", var, "1", val);
     rawc_close(&c);
+}
+
+/* A store that may be refused (the journal is failing): 1 if it went through. */
+static int
+ji_try_store(const struct nwstest_server *s)
+{
+    struct rawc       c;
+    struct rawc_reply r;
+    int               ok;
+
+    PT_OPEN(&c, s->port, RAWC_PLAIN);
+    PT_RC(&c, rawc_sendv(&c, NULL, "store", "ji", "x", "1", "after", (char *)NULL));
+    PT_RC(&c, rawc_read_short(&c, &r));
+    ok = r.status == 0;
+    rawc_reply_free(&r);
+    rawc_close(&c);
+    return ok;
 }
 
 START_TEST(off_without_journal)
@@ -279,6 +298,116 @@ START_TEST(snapshot_shown)
 }
 END_TEST
 
+/* Fills the file system of dir: a file grown until ENOSPC; its path into path. */
+static void
+ji_fill(const char *dir, char *path, size_t len)
+{
+    static char buf[64 * 1024];
+    FILE       *fp;
+
+    snprintf(path, len, "%s/filler", dir);
+    ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+    setvbuf(fp, NULL, _IONBF, 0);
+    while (fwrite(buf, 1, sizeof(buf), fp) == sizeof(buf))
+        ;
+    while (fwrite(buf, 1, 512, fp) == 512)
+        ;
+    fclose(fp);
+}
+
+/* Stores until the server refuses one (the journal cannot take it): its reason. */
+static void
+ji_store_until_refused(const struct nwstest_server *s, char *why, size_t len)
+{
+    struct rawc       c;
+    struct rawc_reply r;
+    static char       val[8192];
+    const char       *v;
+    size_t            vl;
+    int               i;
+
+    memset(val, 'v', sizeof(val) - 1);
+    PT_OPEN(&c, s->port, RAWC_META);
+    PT_OK(&c, "open ws", "ji", "1", "yes");
+    for (i = 0; i < 10000; i++) {
+        PT_RC(&c, rawc_sendv(&c, NULL, "store", "ji", "big", "1", val, (char *)NULL));
+        PT_RC(&c, rawc_read_short(&c, &r));
+        if (r.status != 0) {
+            ck_assert_int_eq(rawc_dict_get(r.meta, r.meta_len, "nwsReason", &v, &vl), 1);
+            snprintf(why, len, "%.*s", (int)vl, v);
+            rawc_reply_free(&r);
+            rawc_close(&c);
+            return;
+        }
+        rawc_reply_free(&r);
+    }
+    ck_abort_msg("10000 stores of 8 KiB on a 4 MiB file system, none refused");
+}
+
+/*
+ * A full disk: the journal refuses writes, and every view says so with the
+ * error; once space is back and a write went through, they say it no more.
+ */
+START_TEST(failing_shown)
+{
+    static const char     *args[] = {"--journal", NULL, "--fsync", "always", NULL};
+    struct nwstest_server *s;
+    char                   cmd[400], fs[300], filler[400], why[200], *out;
+    json_t                *j;
+    int                    i;
+
+    if (geteuid() != 0) {
+        printf("SKIPPED: failing_shown: mounting a small tmpfs needs root\n");
+        return;
+    }
+    snprintf(fs, sizeof(fs), "%s/fs", ji_top);
+    ck_assert_int_eq(mkdir(fs, 0700), 0);
+    snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=4m,mode=0700 nws-ji '%s'", fs);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(ji_dir, sizeof(ji_dir), "%s/%s", fs, JI_ODD);
+    ck_assert_int_eq(mkdir(ji_dir, 0700), 0);
+    args[1] = ji_dir;
+    s = ptest_start(args);
+    ji_store(s, "x", "before the disk filled");
+    ji_fill(fs, filler, sizeof(filler));
+    ji_store_until_refused(s, why, sizeof(why));
+
+    j = ji_web_journal(s);
+    ck_assert(json_is_true(json_object_get(j, "failing")));
+    ck_assert_msg(strstr(json_string_value(json_object_get(j, "error")),
+                         "No space left on device") != NULL,
+                  "error: %s (refusal: %s)",
+                  json_string_value(json_object_get(j, "error")), why);
+    json_decref(j);
+    j = ji_info_journal(s);
+    ck_assert(json_is_true(json_object_get(j, "failing")));
+    json_decref(j);
+    out = ji_nws_info(s);
+    ck_assert_msg(strstr(out, "\njournal_failing: yes\njournal_error: ") != NULL &&
+                      strstr(out, "No space left on device") != NULL,
+                  "%s", out);
+    free(out);
+
+    /* Space comes back: the next write goes through and the views clear. */
+    ck_assert_int_eq(unlink(filler), 0);
+    for (i = 0; i < 100; i++) {
+        ji_try_store(s);
+        j = ji_web_journal(s);
+        if (json_is_false(json_object_get(j, "failing")))
+            break;
+        json_decref(j);
+        j = NULL;
+        usleep(100000);
+    }
+    ck_assert_msg(j != NULL, "the journal still fails 10 s after space came back");
+    ck_assert(json_is_null(json_object_get(j, "error")));
+    json_decref(j);
+    ptest_stop(s);
+    snprintf(cmd, sizeof(cmd), "umount '%s'", fs);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 NWSTEST_SUITE(journal_info)
 {
     Suite *s = suite_create("journal_info");
@@ -289,6 +418,7 @@ NWSTEST_SUITE(journal_info)
     tcase_add_test(tc, off_without_journal);
     tcase_add_test(tc, on_with_journal);
     tcase_add_test(tc, snapshot_shown);
+    tcase_add_test(tc, failing_shown);
     suite_add_tcase(s, tc);
     return s;
 }
