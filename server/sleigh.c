@@ -257,8 +257,8 @@ sleigh_timers(struct sleigh *s)
     s->s_refresh_timer = event_new(srv.base, -1, EV_PERSIST, sleigh_refresh_cb, s);
     s->s_grace_timer = evtimer_new(srv.base, sleigh_grace_cb, s);
     s->s_reap_timer = evtimer_new(srv.base, sleigh_reap_cb, s);
-    if (s->s_join_timer == NULL || s->s_refresh_timer == NULL || s->s_grace_timer == NULL ||
-        s->s_reap_timer == NULL)
+    if (s->s_join_timer == NULL || s->s_refresh_timer == NULL ||
+        s->s_grace_timer == NULL || s->s_reap_timer == NULL)
         fatalx("sleigh timers");
     tv = nwsp_ms_timeval(s->s_refresh_ms);
     evtimer_add(s->s_refresh_timer, &tv);
@@ -279,7 +279,8 @@ sleigh_start(void)
 {
     struct sleigh *s;
 
-    LIST_FOREACH(s, &sleigh_all, s_link) {
+    LIST_FOREACH(s, &sleigh_all, s_link)
+    {
         if (s->s_join_timer != NULL)
             continue;
         sleigh_timers(s);

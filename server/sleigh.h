@@ -106,7 +106,7 @@ struct sleigh {
     long                   s_registered_ever;
     long                   s_duration_ms;
     long                   s_refresh_ms;
-    long                   s_grace_ms;    /* workerGracePeriod */
+    long                   s_grace_ms; /* workerGracePeriod */
     unsigned               s_retries;
     int                    s_shutdown;
     struct event          *s_join_timer;
@@ -129,9 +129,9 @@ struct sleigh {
     unsigned               s_fixedarg;
     struct var            *s_v[SV_MAX];
     /* The journal (sleigh_journal.c). */
-    uint64_t         s_seq;      /* the last task name given */
-    struct task_list s_lost;     /* replayed broadcast copies: their worker is gone */
-    struct htab      s_byseq;    /* while replaying: seq -> queued task */
+    uint64_t         s_seq;   /* the last task name given */
+    struct task_list s_lost;  /* replayed broadcast copies: their worker is gone */
+    struct htab      s_byseq; /* while replaying: seq -> queued task */
 };
 
 /* sleigh.c: lifecycle, join phase, sentinels, registration. */
