@@ -595,7 +595,7 @@ void           sleigh_free(struct sleigh *);
 void           sleigh_stored(struct ws *, struct var *);
 void           sleigh_conn_gone(struct conn *);
 /* srv.base is made: timers of the sleighs the journal's replay made before it. */
-void           sleigh_start(void);
+void sleigh_start(void);
 /*
  * Read-only views for the web interface: plain numbers and borrowed
  * pointers, valid until the sleigh next changes (use them at once).
