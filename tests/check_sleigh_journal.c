@@ -9,7 +9,11 @@
  * journal after it.
  *
  * Raw protocol against a real server (a master, classic workers), SIGKILL,
- * a second real server on the same DIR.
+ * a second real server on the same DIR.  And the same as a user of the
+ * Sleigh API sees it: a batch half done by real nws-worker processes when
+ * the server is killed; after the restart another process attaches to the
+ * sleigh and the batch, new workers finish it, and every element has its
+ * result but the ones collected before the crash.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "nws.h"
+#include "nws_json.h"
+#include "nws_sleigh.h"
 #include "nwstest.h"
 #include "ptest.h"
 #include "rawc.h"
@@ -303,6 +310,99 @@ START_TEST(survives_kill9_after_compaction)
 }
 END_TEST
 
+#define SJ_ELEMS 20
+
+/* Options for the Sleigh API on port: n local nws-worker processes. */
+static void
+sjt_options(nws_sleigh_options *o, int port, int n)
+{
+    static char worker[512];
+
+    nwstest_bin("nws-worker", worker, sizeof(worker));
+    nws_sleigh_options_init(o);
+    o->host = "127.0.0.1";
+    o->port = port;
+    o->workers = n;
+    o->worker_path = worker;
+    o->verbose = getenv("NWSTEST_VERBOSE") != NULL;
+}
+
+START_TEST(api_batch_survives_kill9)
+{
+    const char            *mods = getenv("NWS_MODULES_DIR");
+    struct nwstest_server *s = sjt_start(0);
+    nws_sleigh_options     o;
+    nws_sleigh            *sl;
+    nws_sleigh_pending    *p;
+    nws_sleigh_result      r;
+    nws_error              err;
+    json_t                *task, *args, *ms, *ids, *res, *e;
+    char                   module[512], ws[128], batch[128];
+    int                    taken[SJ_ELEMS] = {0}, i, n;
+
+    snprintf(module, sizeof(module), "%s/sleigh_test.so",
+             mods != NULL ? mods : "build/modules");
+    task = nws_sleigh_call(module, "sleep_ms");
+    ms = json_array();
+    ids = json_array();
+    /* Three quick elements, then slow ones: nothing but the three is done
+     * by the time the master has taken them and let go of the batch. */
+    for (i = 0; i < SJ_ELEMS; i++) {
+        json_array_append_new(ms, json_integer(i < 3 ? 20 : 2000));
+        json_array_append_new(ids, json_integer(i));
+    }
+    args = json_pack("[oo]", ms, ids);
+
+    sjt_options(&o, s->port, 2);
+    o.flags = NWS_SLEIGH_PERSISTENT;
+    sl = nws_sleigh_new(&o, &err);
+    ck_assert_msg(sl != NULL, "nws_sleigh_new: %s", err.text);
+    p = nws_sleigh_each_elem_async(sl, task, args, NULL, NULL, &err);
+    ck_assert_msg(p != NULL, "each_elem_async: %s", err.text);
+    snprintf(ws, sizeof(ws), "%s", nws_sleigh_ws_name(sl));
+    snprintf(batch, sizeof(batch), "%s", nws_sleigh_pending_id(p));
+    for (n = 0; n < 3; n++) {
+        ck_assert_int_eq(nws_sleigh_pending_next(p, &r, 20000, &err), 1);
+        ck_assert_int_eq(json_integer_value(r.value), (json_int_t)r.index);
+        taken[r.index] = 1;
+    }
+    /* Its fetches in flight go with its connection: from now on results
+     * stay in the server.  Some slow ones are done at the crash, some run,
+     * the rest are queued. */
+    nws_sleigh_pending_free(p);
+    usleep(2500 * 1000);
+    sjt_crash(s);
+    nws_sleigh_free(sl); /* its workers lost the server and exit */
+
+    s = sjt_start(0);
+    sjt_options(&o, s->port, 4);
+    sl = nws_sleigh_attach(ws, &o, &err);
+    ck_assert_msg(sl != NULL, "attach %s after the restart: %s", ws, err.text);
+    p = nws_sleigh_pending_attach(sl, batch, 0, &err);
+    ck_assert_msg(p != NULL, "attach batch %s after the restart: %s", batch, err.text);
+    res = nws_sleigh_pending_wait(p, &err);
+    ck_assert_msg(res != NULL, "pending_wait: %s", err.text);
+    ck_assert_int_eq(json_array_size(res), SJ_ELEMS);
+    for (i = 0; i < SJ_ELEMS; i++) {
+        e = json_array_get(res, (size_t)i);
+        if (taken[i])
+            ck_assert_msg(nws_sleigh_error(e) != NULL,
+                          "element %d, collected before the crash, came again", i);
+        else
+            ck_assert_msg(nws_sleigh_error(e) == NULL && json_integer_value(e) == i,
+                          "element %d: %s", i,
+                          nws_sleigh_error(e) ? nws_sleigh_error(e) : "a wrong value");
+    }
+    json_decref(res);
+    nws_sleigh_pending_free(p);
+    ck_assert_int_eq(nws_sleigh_stop(sl, &err), 0);
+    nws_sleigh_free(sl);
+    json_decref(args);
+    json_decref(task);
+    ptest_stop(s);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_journal)
 {
     Suite *s = suite_create("sleigh_journal");
@@ -312,6 +412,11 @@ NWSTEST_SUITE(sleigh_journal)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, survives_kill9);
     tcase_add_test(tc, survives_kill9_after_compaction);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("api");
+    tcase_add_checked_fixture(tc, sjt_setup, sjt_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, api_batch_survives_kill9);
     suite_add_tcase(s, tc);
     return s;
 }
