@@ -55,6 +55,13 @@ dispatch_journal_room(struct request *rq)
 
     if (!journal_active() || !dispatch_mutates(rq->rq_cmd))
         return 0;
+    /* Opening a workspace that exists changes nothing unless it takes ownership. */
+    if ((rq->rq_cmd == &op_use_ws || rq->rq_cmd == &op_open_ws) && rq->rq_argc >= 2) {
+        struct ws *ws = ws_find(rq->rq_arg[1], rq->rq_len[1]);
+
+        if (ws != NULL && (rq->rq_cmd == &op_use_ws || ws->ws_owner != NULL))
+            return 0;
+    }
     for (i = 0; i < rq->rq_argc; i++)
         n += rq->rq_len[i];
     if (rq->rq_value != NULL)

@@ -264,20 +264,25 @@ journal_sync(void)
     journal_spool_unlink_durable();
 }
 
-void
+int
 journal_turn_end(void)
 {
     if (!j.active)
-        return;
+        return 0;
+    /* Replies wait while their records cannot be written (retried each turn;
+     * the timer turns the loop): never a reply before its record. */
     if (j.pend.len > 0 && journal_write_pending() != 0)
-        return;
+        return -1;
     if (journal_opts.policy == JOURNAL_FSYNC_ALWAYS) {
         if (j.unsynced || j.nsync > 0)
             journal_sync();
+        if (j.unsynced)
+            return -1;
     } else if (journal_opts.policy == JOURNAL_FSYNC_NO) {
         journal_spool_unlink_durable();
     }
     journal_compact_maybe();
+    return 0;
 }
 
 /* The everysec timer (also polls a compaction child and the resume grace). */

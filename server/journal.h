@@ -21,16 +21,18 @@
  *
  * Both kinds of file are an 8-byte header "NWSJ\0\0\0\1" then records:
  *
- *   u32 len (little endian) | u32 crc32c(type..end) | u8 type | payload
+ *   u32 len | u32 crc32c(type..end) | u32 crc32c(the 8 bytes before) | u8 type | payload
  *
- * len counts the type byte and the payload.  A record that ends past the
- * end of the file is a torn tail (a crash mid-write): cut.  A record whose
- * checksum is wrong, or whose payload does not decode, is corruption: the
- * server refuses to start (unless --journal-ignore-corrupt) since the
- * records after it cannot be trusted to apply to the right state.  When
- * the bad record is the very last one of the incremental journal (no byte
- * after it), it is treated as a torn tail too: a crash may leave garbage
- * in the last write.
+ * (little endian); len counts the type byte and the payload.  The header
+ * has its own checksum so that a damaged length is told from a tear: a
+ * tail shorter than a header, or a valid header whose record runs past the
+ * end of the file, is a torn tail (a crash mid-write): cut, with a log
+ * line.  A header with a bad checksum (unless only zeros follow: a tail
+ * the file system extended but never filled), or a record with a bad
+ * checksum that is not the file's last, is corruption: the server refuses
+ * to start (unless --journal-ignore-corrupt) since the records after it
+ * cannot be trusted.  A bad checksum on the very last record, ending
+ * exactly at the end of the file, is a torn write too.
  *
  * Ordering: mutations append records to an in-memory buffer; at the end of
  * each turn of the event loop journal_turn_end() writes the buffer (and with
@@ -102,8 +104,9 @@ int  journal_fsync_parse(const char *, enum journal_fsync *);
 int  journal_open(void);
 /* With srv.base made (after any daemon fork): the journal's timers. */
 void journal_start(void);
-/* The turn of the event loop ends: write (and sync) before replies leave. */
-void journal_turn_end(void);
+/* The turn of the event loop ends: write (and sync) before replies leave.
+ * -1: the records could not be written (synced): hold the replies. */
+int  journal_turn_end(void);
 /* Clean shutdown: write, sync and close. */
 void journal_close(void);
 /* --journal-check DIR [--fix]: the exit status (0 loadable, 1 not). */
@@ -183,11 +186,12 @@ void journal_spool_ghost_gone(void);
 uint32_t journal_crc32c(uint32_t crc, const void *, size_t);
 uint32_t journal_le32(const uint8_t *);
 void     jrec_seal(struct jrec *);   /* fill the length and checksum */
-enum { JREC_OK, JREC_TORN, JREC_BAD };
+enum { JREC_OK, JREC_TORN, JREC_BAD, JREC_BADHDR };
 int journal_rec_check(const uint8_t *buf, size_t size, size_t off, size_t *reclen);
 #define JOURNAL_MAGIC     "NWSJ\0\0\0\1"
 #define JOURNAL_MAGIC_LEN 8
-#define JOURNAL_HDR       9 /* len, crc, type */
+#define JOURNAL_RECHDR    12 /* len, crc, header crc */
+#define JOURNAL_HDR       13 /* ... and the type */
 #define JOURNAL_MAX_REC   (1u << 31) /* larger values are spooled with --journal */
 
 #endif

@@ -124,28 +124,31 @@ jdir_new_file(int dirfd, const char *name)
 
 enum jscan { JSCAN_OK, JSCAN_TORN, JSCAN_CORRUPT };
 
-/* Whether the n bytes at p are all zero (a tail the file system extended but never filled). */
-static int
-jdir_zeros(const uint8_t *p, size_t n)
+/*
+ * Where the run of zero bytes that ends the file starts (size if none): a
+ * crash of the machine can leave a file longer than what reached the disk,
+ * the rest read as zeros.
+ */
+static size_t
+jdir_zero_tail(const uint8_t *p, size_t size)
 {
-    while (n > 0 && *p == 0) {
-        p++;
-        n--;
-    }
-    return n == 0;
+    while (size > 0 && p[size - 1] == 0)
+        size--;
+    return size;
 }
 
 /*
  * Walks the records of buf[0..size): calls apply (if not NULL) on each good
  * one; *end is where the good records end.  A record running past the end,
- * or a bad one that is the file's last (only zeros or nothing after it), is
- * a torn tail; any other bad record is corruption.
+ * or a bad one that is the file's last (what follows its header, or its
+ * end, is only zeros or nothing), is a torn tail; any other bad record is
+ * corruption.
  */
 static enum jscan
 jdir_scan(const uint8_t *buf, size_t size, uint64_t *end, uint64_t *nrec,
           int (*apply)(const uint8_t *, size_t, uint64_t, void *), void *arg)
 {
-    size_t off = JOURNAL_MAGIC_LEN, len = 0;
+    size_t off = JOURNAL_MAGIC_LEN, len = 0, zeros = jdir_zero_tail(buf, size);
     int    rc;
 
     *nrec = 0;
@@ -163,16 +166,14 @@ jdir_scan(const uint8_t *buf, size_t size, uint64_t *end, uint64_t *nrec,
             *end = off;
             return JSCAN_TORN;
         }
-        if (rc == JREC_BAD) {
-            uint32_t rl = journal_le32(buf + off);
-
+        if (rc == JREC_BADHDR || rc == JREC_BAD) {
             *end = off;
-            if (jdir_zeros(buf + off, size - off) ||
-                (rl > 0 && rl <= JOURNAL_MAX_REC && off + 8 + (uint64_t)rl == size))
+            if (zeros <= off + JOURNAL_RECHDR || (rc == JREC_BAD && zeros <= off + len))
                 return JSCAN_TORN;
             return JSCAN_CORRUPT;
         }
-        if (apply != NULL && apply(buf + off + 8, len - 8, off, arg) != 0) {
+        if (apply != NULL &&
+            apply(buf + off + JOURNAL_RECHDR, len - JOURNAL_RECHDR, off, arg) != 0) {
             *end = off;
             return JSCAN_CORRUPT;
         }

@@ -133,18 +133,23 @@ jrec_free(struct jrec *r)
     r->len = r->cap = 0;
 }
 
-/* Fills the header of a finished record: length and checksum. */
+/* Puts v little endian at p. */
+static void
+journal_put32(uint8_t *p, uint32_t v)
+{
+    int i;
+
+    for (i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Fills the header of a finished record: length, checksum, header checksum. */
 void
 jrec_seal(struct jrec *r)
 {
-    uint32_t len = (uint32_t)(r->len - 8), crc;
-    int      i;
-
-    crc = journal_crc32c(0, r->buf + 8, r->len - 8);
-    for (i = 0; i < 4; i++) {
-        r->buf[i] = (uint8_t)(len >> (8 * i));
-        r->buf[4 + i] = (uint8_t)(crc >> (8 * i));
-    }
+    journal_put32(r->buf, (uint32_t)(r->len - JOURNAL_RECHDR));
+    journal_put32(r->buf + 4, journal_crc32c(0, r->buf + JOURNAL_RECHDR, r->len - JOURNAL_RECHDR));
+    journal_put32(r->buf + 8, journal_crc32c(0, r->buf, 8));
 }
 
 /* Reads a little-endian u32 at p. */
@@ -206,24 +211,26 @@ jr_str(struct jreader *r, size_t *len)
 
 /*
  * Checks the record at buf[off..size): JREC_OK with *reclen (header
- * included), JREC_TORN if it runs past size, JREC_BAD if its length is
- * absurd or its checksum wrong.
+ * included); JREC_TORN if fewer bytes than a header are left, or a valid
+ * header's record runs past size; JREC_BADHDR if the header's checksum is
+ * wrong; JREC_BAD if the record's is (*reclen set: the record is whole).
  */
 int
 journal_rec_check(const uint8_t *buf, size_t size, size_t off, size_t *reclen)
 {
-    uint32_t len, crc;
+    uint32_t len;
 
-    if (size - off < 8)
+    if (size - off < JOURNAL_RECHDR)
         return JREC_TORN;
+    if (journal_crc32c(0, buf + off, 8) != journal_le32(buf + off + 8))
+        return JREC_BADHDR;
     len = journal_le32(buf + off);
-    crc = journal_le32(buf + off + 4);
     if (len == 0 || len > JOURNAL_MAX_REC)
-        return JREC_BAD;
-    if (size - off - 8 < len)
+        return JREC_BADHDR;
+    if (size - off - JOURNAL_RECHDR < len)
         return JREC_TORN;
-    if (journal_crc32c(0, buf + off + 8, len) != crc)
+    *reclen = JOURNAL_RECHDR + (size_t)len;
+    if (journal_crc32c(0, buf + off + JOURNAL_RECHDR, len) != journal_le32(buf + off + 4))
         return JREC_BAD;
-    *reclen = 8 + (size_t)len;
     return JREC_OK;
 }

@@ -691,8 +691,9 @@ main(int argc, char **argv)
 
     /* One turn of the loop at a time: the replies it made are written after it. */
     while (event_base_loop(srv.base, EVLOOP_ONCE) == 0 && !event_base_got_exit(srv.base)) {
-        journal_turn_end(); /* records written (and synced) before replies leave */
-        conn_flush_pending();
+        /* Records are written (and synced) before the replies leave. */
+        if (journal_turn_end() == 0)
+            conn_flush_pending();
     }
 
     listen_stop();
