@@ -310,6 +310,123 @@ START_TEST(survives_kill9_after_compaction)
 }
 END_TEST
 
+/* jobStatus of batch as one line: state, queued, running, done, failed; into buf. */
+static void
+sjt_job_line(struct rawc *m, const char *batch, char *buf, size_t len)
+{
+    struct rawc_reply r;
+    char             *meta = rawc_dict_new("batchId", batch, NULL);
+    const char *keys[] = {"nwsBatch", "nwsQueued", "nwsRunning", "nwsDone", "nwsFailed"};
+    const char *v;
+    size_t      vl, i, n = 0;
+
+    PT_LONG_M(m, meta, &r, "fetchTry", SJ_WS, "jobStatus");
+    ck_assert_int_eq(r.status, 0);
+    for (i = 0; i < 5; i++) {
+        ck_assert_int_eq(rawc_dict_get(r.meta, r.meta_len, keys[i], &v, &vl), 1);
+        n += (size_t)snprintf(buf + n, len - n, "%s%.*s", i ? " " : "", (int)vl, v);
+    }
+    rawc_reply_free(&r);
+    free(meta);
+}
+
+#define SJ_BATCHES 24
+
+/*
+ * Every batch's jobStatus and the workspace's variables, as one text: what
+ * must be the same after the restart.
+ */
+static char *
+sjt_state(struct rawc *m)
+{
+    struct rawc_reply r;
+    char              id[16], line[128], *out = calloc(1, 65536);
+    size_t            n = 0;
+    int               i;
+
+    ck_assert_ptr_nonnull(out);
+    for (i = 0; i < SJ_BATCHES; i++) {
+        snprintf(id, sizeof(id), "h%02d", i);
+        sjt_job_line(m, id, line, sizeof(line));
+        n += (size_t)snprintf(out + n, 65536 - n, "%s: %s\n", id, line);
+    }
+    PT_LONG(m, &r, "list vars", SJ_WS);
+    ck_assert_int_eq(r.status, 0);
+    /* Names and modes only: the counts of waiters differ with the connections. */
+    n += (size_t)snprintf(out + n, 65536 - n, "vars:\n%s\n", r.value);
+    rawc_reply_free(&r);
+    return out;
+}
+
+/*
+ * A long-lived sleigh: batches come, are run, end with their submitter's
+ * record and are collected, so only the last 16 keep their counts and
+ * their record variables are deleted; the last batch is ended but not
+ * collected.  After kill -9 and a restart, every batch's status and the
+ * workspace's variables are what they were.
+ */
+START_TEST(history_survives_kill9)
+{
+    struct nwstest_server *s = sjt_start(0);
+    struct rawc            m, w;
+    char                   id[16], rec[32], *meta, *before, *after;
+    int                    i, k;
+
+    sjt_before(s->port, &m, &w);
+    /* The worker holds a2: give it back, so the batches below run in order. */
+    PT_OK(&w, "store", SJ_WS, "result", "1", "ra2");
+    for (i = 0; i < SJ_BATCHES; i++) {
+        snprintf(id, sizeof(id), "h%02d", i);
+        snprintf(rec, sizeof(rec), "%sa", id);
+        sjt_store(&m, "task", id, rec);
+        snprintf(rec, sizeof(rec), "%sb", id);
+        sjt_store(&m, "task", id, rec);
+    }
+    /* Its broadcast copy bc, the queue a3, a4, b0, b1, then two tasks per batch. */
+    for (k = 0; k < 5 + 2 * SJ_BATCHES; k++) {
+        struct rawc_reply r;
+
+        PT_LONG(&w, &r, "fetch", SJ_WS, "task");
+        ck_assert_int_eq(r.status, 0);
+        snprintf(rec, sizeof(rec), "r%s", r.value);
+        rawc_reply_free(&r);
+        PT_OK(&w, "store", SJ_WS, "result", "1", rec);
+    }
+    for (i = 0; i < SJ_BATCHES; i++) {
+        snprintf(id, sizeof(id), "h%02d", i);
+        snprintf(rec, sizeof(rec), "record %s", id);
+        meta = rawc_dict_new("nwsRecord", "1", "batchId", id, NULL);
+        PT_OK_M(&m, meta, "store", SJ_WS, rec, "1", "{}");
+        free(meta);
+        if (i == SJ_BATCHES - 1)
+            break; /* its results stay */
+        snprintf(rec, sizeof(rec), "r%sa", id);
+        ck_assert_int_eq(sjt_result(&m, id, rec), 0);
+        snprintf(rec, sizeof(rec), "r%sb", id);
+        ck_assert_int_eq(sjt_result(&m, id, rec), 0);
+    }
+    before = sjt_state(&m);
+    ck_assert_msg(
+        strstr(before, "h00: none") != NULL && strstr(before, "h22: collected") &&
+            strstr(before, "h23: ended 0 0 2 0") && !strstr(before, "record h22"),
+        "the state before the crash is not the one this test means:\n%s", before);
+    sjt_crash(s);
+    rawc_close(&w);
+    rawc_close(&m);
+
+    s = sjt_start(0);
+    PT_OPEN(&m, s->port, RAWC_META);
+    PT_OK(&m, "use ws", SJ_WS, "", "no", "no");
+    after = sjt_state(&m);
+    ck_assert_msg(strcmp(before, after) == 0, "before the crash:\n%s\nafter:\n%s", before,
+                  after);
+    free(before);
+    free(after);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+END_TEST
+
 #define SJ_ELEMS 20
 
 /* Options for the Sleigh API on port: n local nws-worker processes. */
@@ -412,6 +529,7 @@ NWSTEST_SUITE(sleigh_journal)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, survives_kill9);
     tcase_add_test(tc, survives_kill9_after_compaction);
+    tcase_add_test(tc, history_survives_kill9);
     suite_add_tcase(s, tc);
     tc = tcase_create("api");
     tcase_add_checked_fixture(tc, sjt_setup, sjt_teardown);
