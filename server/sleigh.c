@@ -400,6 +400,15 @@ sleigh_conn_gone(struct conn *c)
     struct sleigh_worker *sw;
     size_t                i;
 
+    /*
+     * The server is stopping: its workers' tasks are not theirs to fail or
+     * requeue.  With --journal they are queued still (hand-outs are not
+     * journaled) and come back so after the restart; failing them now, or
+     * the queue with the last worker gone, would journal errors for work
+     * nobody failed.  The sleighs are freed with their workspaces.
+     */
+    if (srv.shutting_down)
+        return;
     LIST_FOREACH(s, &sleigh_all, s_link) {
         for (i = 0; i < s->s_nsentinels; i++) {
             if (s->s_sentinels[i] == c) {

@@ -200,12 +200,18 @@ sjt_before(int port, struct rawc *m, struct rawc *w)
     sjt_job(m, "C", "1", "0", "0", "0");
 }
 
-/* After the restart: everything of sjt_before is there, and runs to the end. */
+/*
+ * After the restart: everything of sjt_before is there, and runs to the
+ * end (closed: the group had closed, so the broadcast template is gone).
+ */
 static void
-sjt_after(int port)
+sjt_after(int port, int closed)
 {
-    static const char *const tasks[] = {"bc", "a2", "a3", "a4", "b0", "b1"};
-    static const char *const batch[] = {"C", "A", "A", "A", "B", "B"};
+    static const char *const all_tasks[] = {"bc", "a2", "a3", "a4", "b0", "b1"};
+    static const char *const all_batch[] = {"C", "A", "A", "A", "B", "B"};
+    const char *const       *tasks = all_tasks + (closed ? 1 : 0);
+    const char *const       *batch = all_batch + (closed ? 1 : 0);
+    size_t                   ntasks = 6 - (closed ? 1 : 0);
     struct rawc              m, w;
     char                     res[16];
     size_t                   i;
@@ -222,13 +228,13 @@ sjt_after(int port)
 
     /* A new worker gets the kept broadcast first, then the queue in order. */
     sjt_worker(&w, port, "0");
-    for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
+    for (i = 0; i < ntasks; i++) {
         sjt_take(&w, tasks[i]);
         snprintf(res, sizeof(res), "r%s", tasks[i]);
         PT_OK(&w, "store", SJ_WS, "result", "1", res);
     }
     PT_NOVAL(&w, "fetchTry", SJ_WS, "task");
-    for (i = 0; i < sizeof(tasks) / sizeof(tasks[0]); i++) {
+    for (i = 0; i < ntasks; i++) {
         snprintf(res, sizeof(res), "r%s", tasks[i]);
         ck_assert_int_eq(sjt_result(&m, batch[i], res), 0);
     }
@@ -236,7 +242,7 @@ sjt_after(int port)
     sjt_result(&m, "B", NULL);
     sjt_job(&m, "A", "0", "0", "5", "0");
     sjt_job(&m, "B", "0", "0", "2", "0");
-    sjt_job(&m, "C", "0", "0", "2", "1");
+    sjt_job(&m, "C", "0", "0", closed ? "1" : "2", "1");
     rawc_close(&w);
     rawc_close(&m);
 }
@@ -251,7 +257,29 @@ START_TEST(survives_kill9)
     rawc_close(&w);
     rawc_close(&m);
     s = sjt_start(0);
-    sjt_after(s->port);
+    sjt_after(s->port, 0);
+    ptest_stop(s);
+}
+END_TEST
+
+/*
+ * A clean stop (SIGTERM, an upgrade) with the group closed: the server
+ * closing its connections is not the workers dying, so nothing is failed
+ * for it; after the restart the tasks are queued as after a crash.
+ */
+START_TEST(survives_clean_restart)
+{
+    struct nwstest_server *s = sjt_start(0);
+    struct rawc            m, w;
+
+    sjt_before(s->port, &m, &w);
+    PT_OK(&m, "store", SJ_WS, "workerCount", "1", "1"); /* full: the group closes */
+    PT_VALUE(&m, "closed", "find", SJ_WS, "join_status");
+    ptest_stop(s);
+    rawc_close(&w);
+    rawc_close(&m);
+    s = sjt_start(0);
+    sjt_after(s->port, 1);
     ptest_stop(s);
 }
 END_TEST
@@ -305,7 +333,7 @@ START_TEST(survives_kill9_after_compaction)
     rawc_close(&w);
     rawc_close(&m);
     s = sjt_start(0);
-    sjt_after(s->port);
+    sjt_after(s->port, 0);
     ptest_stop(s);
 }
 END_TEST
@@ -530,6 +558,7 @@ NWSTEST_SUITE(sleigh_journal)
     tcase_add_test(tc, survives_kill9);
     tcase_add_test(tc, survives_kill9_after_compaction);
     tcase_add_test(tc, history_survives_kill9);
+    tcase_add_test(tc, survives_clean_restart);
     suite_add_tcase(s, tc);
     tc = tcase_create("api");
     tcase_add_checked_fixture(tc, sjt_setup, sjt_teardown);
