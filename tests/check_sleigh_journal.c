@@ -284,6 +284,56 @@ START_TEST(survives_clean_restart)
 }
 END_TEST
 
+/*
+ * Spooled tasks and results (past --spool-threshold: files in the journal
+ * directory, referred to by their records): a queued one and a waiting
+ * result come back whole after kill -9, once each.
+ */
+START_TEST(spooled_survive_kill9)
+{
+    static const char *args[] = {"--journal", NULL, "--spool-threshold", "1024", NULL};
+    struct nwstest_server *s;
+    struct rawc            m, w;
+    char                   t[3000], u[3000], res[4000], *meta;
+
+    memset(t, 't', sizeof(t) - 1);
+    t[sizeof(t) - 1] = '\0';
+    memset(u, 'u', sizeof(u) - 1);
+    u[sizeof(u) - 1] = '\0';
+    memset(res, 'r', sizeof(res) - 1);
+    res[sizeof(res) - 1] = '\0';
+    args[1] = sjt_dir;
+    s = ptest_start(args);
+    PT_OPEN(&m, s->port, RAWC_META);
+    meta = rawc_dict_new("wstype", "sleigh", NULL);
+    PT_OK_M(&m, meta, "open ws", SJ_WS, "1", "yes");
+    free(meta);
+    sjt_store(&m, "task", "S", t);
+    sjt_store(&m, "task", "S", u);
+    sjt_worker(&w, s->port, "0");
+    sjt_take(&w, t);
+    PT_OK(&w, "store", SJ_WS, "result", "1", res);
+    sjt_crash(s);
+    rawc_close(&w);
+    rawc_close(&m);
+
+    s = ptest_start(args);
+    PT_OPEN(&m, s->port, RAWC_META);
+    PT_OK(&m, "use ws", SJ_WS, "", "no", "no");
+    sjt_job(&m, "S", "1", "0", "1", "0");
+    ck_assert_int_eq(sjt_result(&m, "S", res), 0);
+    sjt_result(&m, "S", NULL);
+    sjt_worker(&w, s->port, "0");
+    sjt_take(&w, u);
+    PT_OK(&w, "store", SJ_WS, "result", "1", "done");
+    PT_NOVAL(&w, "fetchTry", SJ_WS, "task");
+    ck_assert_int_eq(sjt_result(&m, "S", "done"), 0);
+    rawc_close(&w);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+END_TEST
+
 /* The snapshot the MANIFEST names ("" if none), into buf. */
 static void
 sjt_base(char *buf, size_t len)
@@ -559,6 +609,7 @@ NWSTEST_SUITE(sleigh_journal)
     tcase_add_test(tc, survives_kill9_after_compaction);
     tcase_add_test(tc, history_survives_kill9);
     tcase_add_test(tc, survives_clean_restart);
+    tcase_add_test(tc, spooled_survive_kill9);
     suite_add_tcase(s, tc);
     tc = tcase_create("api");
     tcase_add_checked_fixture(tc, sjt_setup, sjt_teardown);
