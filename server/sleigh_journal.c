@@ -14,7 +14,12 @@
  *   a task to a worker, and a worker giving it back, are not journaled:
  *   workers are connections and do not survive a restart, so a task that
  *   was running when the server died is simply queued again on replay, as
- *   the requeue rule (sleigh.h) does for a worker that dies.
+ *   the requeue rule (sleigh.h) does for a worker that dies.  Its count
+ *   of worker deaths and its suspect mark are not kept: after a restart it
+ *   has its retries afresh (a restart kills no worker by a task's fault).
+ * - A server that stops cleanly closes its workers' connections without
+ *   failing or requeueing anything (sleigh_conn_gone): the journal still
+ *   has their tasks as queued.
  * - Broadcast copies belong to one worker each: a replayed copy whose
  *   result never came cannot run anywhere, so once the replay is over it
  *   ends as an error result, as a dead worker's copies do (sj_replayed).
