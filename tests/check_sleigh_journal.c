@@ -175,7 +175,7 @@ static void
 sjt_before(int port, struct rawc *m, struct rawc *w)
 {
     char *meta = rawc_dict_new("wstype", "sleigh", NULL);
-    char  val[8];
+    char  val[16];
     int   i;
 
     PT_OPEN(m, port, RAWC_META);
