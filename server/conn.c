@@ -27,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "secret.h"
 #include "server.h"
 #include "util.h"
@@ -1243,8 +1244,10 @@ conn_free(struct conn *c, int purge)
 
     waiter_cancel(&c->c_waiter);
     free(c->c_waiter.w_tag);
-    /* Every way a conn closes ends here: values its replies did not carry whole go back. */
-    if (purge && (n = requeue_close(&c->c_fetched, c->c_out_done)) > 0)
+    /* Every way a conn closes ends here: values its replies did not carry whole go back
+     * (at shutdown too when the journal keeps them for the next start). */
+    if ((purge || journal_active()) &&
+        (n = requeue_close(&c->c_fetched, c->c_out_done)) > 0)
         log_info("%s: %zu fetched value%s not sent whole put back", c->c_peer, n,
                  n == 1 ? "" : "s");
     requeue_forget(&c->c_fetched);

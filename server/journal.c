@@ -91,8 +91,9 @@ static void
 journal_fail(const char *what, int err)
 {
     if (!j.failing)
-        log_warnx("journal: write failed: %s (%s); mutations refused until it works again",
-                  strerror(err), what);
+        log_warnx(
+            "journal: write failed: %s (%s); mutations refused until it works again",
+            strerror(err), what);
     j.failing = 1;
     j.retry_at = journal_now() + 1;
     snprintf(j.error, sizeof(j.error), "Journal write failed: %s.", strerror(err));
@@ -239,7 +240,7 @@ journal_write_pending(void)
     j.size += j.pend.len;
     j.pend.len = 0;
     j.unsynced = 1;
-    if (j.pend.cap > 4 * 1024 * 1024) {   /* a large value went by: give it back */
+    if (j.pend.cap > 4 * 1024 * 1024) { /* a large value went by: give it back */
         free(j.pend.p);
         j.pend.p = NULL;
         j.pend.cap = 0;
@@ -278,6 +279,8 @@ journal_turn_end(void)
             journal_sync();
         if (j.unsynced)
             return -1;
+        /* Files whose last value went after its consuming record was synced. */
+        journal_spool_unlink_durable();
     } else if (journal_opts.policy == JOURNAL_FSYNC_NO) {
         journal_spool_unlink_durable();
     }
@@ -298,6 +301,8 @@ journal_tick(void)
     }
     if (journal_opts.policy == JOURNAL_FSYNC_EVERYSEC && (j.unsynced || j.nsync > 0))
         journal_sync();
+    else if (j.pend.len == 0 && !j.unsynced)
+        journal_spool_unlink_durable(); /* everything recorded is durable */
     journal_compact_poll();
 }
 
@@ -456,8 +461,8 @@ jrec_value(struct jrec *r, const struct value *v)
         jrec_u64(r, v->v_len);
     } else if (v->v_flags & VALUE_SPOOLED) {
         /* A spooled value outside DIR (cannot happen with --journal): copy it. */
-        char    *buf = xmalloc((size_t)v->v_len + 1);
-        ssize_t  got = pread(v->v_fd, buf, (size_t)v->v_len, 0);
+        char   *buf = xmalloc((size_t)v->v_len + 1);
+        ssize_t got = pread(v->v_fd, buf, (size_t)v->v_len, 0);
 
         jrec_u8(r, 0);
         jrec_str(r, buf, got > 0 ? (size_t)got : 0);

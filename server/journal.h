@@ -86,31 +86,31 @@ int  journal_active(void);
 
 /* Options (main.c sets them before journal_open). */
 struct journal_opts {
-    const char        *dir;           /* NULL: no journal */
+    const char        *dir; /* NULL: no journal */
     enum journal_fsync policy;
     int                ignore_corrupt;
-    int                resume_grace;  /* seconds */
+    int                resume_grace; /* seconds */
     double             compact_factor;
-    uint64_t           compact_min;   /* bytes */
+    uint64_t           compact_min; /* bytes */
 };
 #define JOURNAL_COMPACT_FACTOR_DEF 2.0
 #define JOURNAL_COMPACT_MIN_DEF    (64ull * 1024 * 1024)
 #define JOURNAL_RESUME_GRACE_DEF   60
 extern struct journal_opts journal_opts;
 /* "always", "everysec", "no": 0, or -1. */
-int  journal_fsync_parse(const char *, enum journal_fsync *);
+int journal_fsync_parse(const char *, enum journal_fsync *);
 /* Opens (creating) DIR, replays it into the workspaces (after ws_init),
  * cleans stale files: 0, or -1 (logged: do not start). */
-int  journal_open(void);
+int journal_open(void);
 /* With srv.base made (after any daemon fork): the journal's timers. */
 void journal_start(void);
 /* The turn of the event loop ends: write (and sync) before replies leave.
  * -1: the records could not be written (synced): hold the replies. */
-int  journal_turn_end(void);
+int journal_turn_end(void);
 /* Clean shutdown: write, sync and close. */
 void journal_close(void);
 /* --journal-check DIR [--fix]: the exit status (0 loadable, 1 not). */
-int  journal_check(const char *dir, int fix);
+int journal_check(const char *dir, int fix);
 
 /* A record: a type byte and fields appended by these. */
 struct jrec {
@@ -126,7 +126,7 @@ void jrec_str(struct jrec *, const void *, size_t);
 void jrec_value(struct jrec *, const struct value *);
 /* Before applying a mutation: -1 when the journal cannot take N more bytes
  * (disk full, failed write): refuse the mutation with journal_error(). */
-int         journal_reserve(size_t n);
+int journal_reserve(size_t n);
 /* The journal bytes a record holding v takes (its bytes unless it is spooled). */
 size_t      journal_value_room(const struct value *);
 const char *journal_error(void);
@@ -152,7 +152,8 @@ struct value *jr_value(struct jreader *); /* NULL + r->bad on error */
  * sleigh workspace type (server/sleigh_journal.c).
  */
 typedef int (*journal_apply_fn)(uint8_t type, struct jreader *, char *err, size_t errlen);
-typedef int (*journal_snapshot_fn)(struct ws *); /* emit records rebuilding ws's typed state */
+typedef int (*journal_snapshot_fn)(
+    struct ws *); /* emit records rebuilding ws's typed state */
 void journal_register_sleigh(journal_apply_fn apply, journal_snapshot_fn snap);
 
 /* 1 while replaying: mutations then must not be journaled again. */
@@ -164,17 +165,17 @@ int journal_replaying(void);
  */
 void journal_ws_create(const struct ws *, const char *meta, size_t metalen);
 void journal_ws_delete(const struct ws *);
-void journal_ws_owner(const struct ws *);                 /* owner text changed */
-void journal_var_new(const struct var *);                 /* a variable was made */
-void journal_var_declare(const struct var *);             /* its mode was set */
+void journal_ws_owner(const struct ws *);     /* owner text changed */
+void journal_var_new(const struct var *);     /* a variable was made */
+void journal_var_declare(const struct var *); /* its mode was set */
 void journal_var_delete(const struct ws *, const char *name, size_t len);
 void journal_store(const struct var *, const struct value *);
-void journal_taken(const struct var *);                   /* a store went to a fetcher */
-void journal_fetch(const struct var *);                   /* a fetch removed a value */
+void journal_taken(const struct var *); /* a store went to a fetcher */
+void journal_fetch(const struct var *); /* a fetch removed a value */
 void journal_requeue(const struct var *, const struct value *, uint64_t index);
 
 /* Spooled values in DIR: an fd for a new spool file (-1: use tmpdir). */
-int  journal_spool_open(void);
+int journal_spool_open(void);
 /* The value was made from fd: remember its file id (value.c). */
 uint64_t journal_spool_claim(int fd);
 /* A spooled value with a file id is freed: remove its file once durable. */
@@ -185,13 +186,13 @@ void journal_spool_ghost_gone(void);
 /* Format helpers shared with the check tool and tests (journal_fmt.c). */
 uint32_t journal_crc32c(uint32_t crc, const void *, size_t);
 uint32_t journal_le32(const uint8_t *);
-void     jrec_seal(struct jrec *);   /* fill the length and checksum */
+void     jrec_seal(struct jrec *); /* fill the length and checksum */
 enum { JREC_OK, JREC_TORN, JREC_BAD, JREC_BADHDR };
 int journal_rec_check(const uint8_t *buf, size_t size, size_t off, size_t *reclen);
 #define JOURNAL_MAGIC     "NWSJ\0\0\0\1"
 #define JOURNAL_MAGIC_LEN 8
-#define JOURNAL_RECHDR    12 /* len, crc, header crc */
-#define JOURNAL_HDR       13 /* ... and the type */
+#define JOURNAL_RECHDR    12         /* len, crc, header crc */
+#define JOURNAL_HDR       13         /* ... and the type */
 #define JOURNAL_MAX_REC   (1u << 31) /* larger values are spooled with --journal */
 
 #endif

@@ -20,18 +20,18 @@
 #include "journal.h"
 #include "journalp.h"
 
-#define JDIR_MAX_INCR 8   /* journals in a chain (a compaction that failed adds one) */
+#define JDIR_MAX_INCR 8 /* journals in a chain (a compaction that failed adds one) */
 
 /* The manifest: a snapshot (or none) and the journals replayed after it. */
 struct jmanifest {
-    char base[32];                  /* "" if none */
+    char base[32]; /* "" if none */
     char incr[JDIR_MAX_INCR][32];
     int  nincr;
 };
 static struct jmanifest jdir_man;
 static char             jdir_child_base[32];
-static int              jdir_child_nincr;    /* journals the child's snapshot replaces */
-static double           jdir_compact_after;  /* no compaction before (after a failure) */
+static int              jdir_child_nincr;   /* journals the child's snapshot replaces */
+static double           jdir_compact_after; /* no compaction before (after a failure) */
 
 /* Where replay stopped at a bad record (ignore-corrupt): the file index and offset. */
 static int      jdir_stop_file = -1;
@@ -43,8 +43,8 @@ static uint64_t jdir_stop_off;
 static int
 jdir_read_manifest(int dirfd, struct jmanifest *m)
 {
-    char  buf[2048], *line, *save = NULL;
-    int   fd;
+    char    buf[2048], *line, *save = NULL;
+    int     fd;
     ssize_t n;
 
     memset(m, 0, sizeof(*m));
@@ -112,7 +112,8 @@ jdir_new_file(int dirfd, const char *name)
 
     if (fd == -1)
         return -1;
-    if (journal_pwrite_all(fd, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN, 0) != 0 || fdatasync(fd) != 0) {
+    if (journal_pwrite_all(fd, JOURNAL_MAGIC, JOURNAL_MAGIC_LEN, 0) != 0 ||
+        fdatasync(fd) != 0) {
         close(fd);
         unlinkat(dirfd, name, 0);
         return -1;
@@ -440,7 +441,8 @@ jdir_replay_file(const char *name, int idx, int last)
         return -1;
     }
     jdir_replay_name = name;
-    rc = jdir_scan(buf != NULL ? buf : (const uint8_t *)"", size, &end, &nrec, jdir_apply, NULL);
+    rc = jdir_scan(buf != NULL ? buf : (const uint8_t *)"", size, &end, &nrec, jdir_apply,
+                   NULL);
     if (buf != NULL)
         munmap((void *)buf, size);
     log_info("journal: %s: %llu records replayed", name, (unsigned long long)nrec);
@@ -487,9 +489,9 @@ jdir_cut_corrupt(void)
     const char *name;
     int         fd, rc;
 
-    name = jdir_stop_file == 0 && jdir_man.base[0] ? jdir_man.base
-                                                   : jdir_man.incr[jdir_stop_file -
-                                                                   (jdir_man.base[0] ? 1 : 0)];
+    name = jdir_stop_file == 0 && jdir_man.base[0]
+               ? jdir_man.base
+               : jdir_man.incr[jdir_stop_file - (jdir_man.base[0] ? 1 : 0)];
     if ((fd = openat(j.dirfd, name, O_RDWR | O_CLOEXEC)) == -1)
         return -1;
     rc = ftruncate(fd, (off_t)(jdir_stop_off < JOURNAL_MAGIC_LEN ? 0 : jdir_stop_off));
@@ -531,7 +533,7 @@ jdir_clean_stale(void)
         if (!keep && journal_spool_parse(de->d_name, &id)) {
             keep = journal_spool_known(id);
             if (id >= j.spool_next)
-                j.spool_next = id + 1;   /* never reuse a number a record may name */
+                j.spool_next = id + 1; /* never reuse a number a record may name */
         }
         if (keep)
             continue;
@@ -632,11 +634,11 @@ jdir_tick_cb(evutil_socket_t fd, short what, void *arg)
 int
 journal_open(void)
 {
-    const char    *dir = journal_opts.dir;
-    uint64_t       saved_max = srv.cfg.max_memory;
-    struct stat    st;
-    int            i, rc, fd, fresh;
-    int            nfiles;
+    const char *dir = journal_opts.dir;
+    uint64_t    saved_max = srv.cfg.max_memory;
+    struct stat st;
+    int         i, rc, fd, fresh;
+    int         nfiles;
 
     {
         /* The sleigh type registered itself before main (sleigh_journal.c). */
@@ -675,8 +677,9 @@ journal_open(void)
     srv.cfg.max_memory = 0; /* what was accepted before is never refused now */
     nfiles = (jdir_man.base[0] ? 1 : 0) + jdir_man.nincr;
     for (i = 0; !fresh && i < nfiles; i++) {
-        const char *name = i == 0 && jdir_man.base[0] ? jdir_man.base
-                                                      : jdir_man.incr[i - (jdir_man.base[0] ? 1 : 0)];
+        const char *name = i == 0 && jdir_man.base[0]
+                               ? jdir_man.base
+                               : jdir_man.incr[i - (jdir_man.base[0] ? 1 : 0)];
 
         if (jdir_seq_of(name) > j.seq)
             j.seq = jdir_seq_of(name);
@@ -706,7 +709,8 @@ journal_open(void)
     if (fresh || jdir_stop_file >= 0 || jdir_man.nincr == 0) {
         if (jdir_man.nincr >= JDIR_MAX_INCR)
             jdir_man.nincr = JDIR_MAX_INCR - 1;
-        snprintf(jdir_man.incr[jdir_man.nincr], 32, "incr.%llu", (unsigned long long)++j.seq);
+        snprintf(jdir_man.incr[jdir_man.nincr], 32, "incr.%llu",
+                 (unsigned long long)++j.seq);
         if ((fd = jdir_new_file(j.dirfd, jdir_man.incr[jdir_man.nincr])) == -1) {
             log_warn("journal: cannot create %s/%s", dir, jdir_man.incr[jdir_man.nincr]);
             return -1;
@@ -720,7 +724,8 @@ journal_open(void)
     }
     snprintf(j.incr, sizeof(j.incr), "%s", jdir_man.incr[jdir_man.nincr - 1]);
     snprintf(j.base, sizeof(j.base), "%s", jdir_man.base);
-    if ((j.fd = openat(j.dirfd, j.incr, O_RDWR | O_CLOEXEC)) == -1 || fstat(j.fd, &st) == -1) {
+    if ((j.fd = openat(j.dirfd, j.incr, O_RDWR | O_CLOEXEC)) == -1 ||
+        fstat(j.fd, &st) == -1) {
         log_warn("journal: cannot open %s/%s", dir, j.incr);
         return -1;
     }
@@ -732,11 +737,12 @@ journal_open(void)
         log_warnx("journal: no space to reserve in %s: mutations refused until there is",
                   dir);
     if (srv.cfg.spool_threshold == 0 || srv.cfg.spool_threshold > JOURNAL_INLINE_MAX)
-        srv.cfg.spool_threshold = JOURNAL_INLINE_MAX;   /* records stay reasonable */
-    log_info("journal: %s, fsync %s, %llu bytes of journal after a %llu-byte snapshot", dir,
-             journal_opts.policy == JOURNAL_FSYNC_ALWAYS
-                 ? "always"
-                 : journal_opts.policy == JOURNAL_FSYNC_EVERYSEC ? "everysec" : "no",
+        srv.cfg.spool_threshold = JOURNAL_INLINE_MAX; /* records stay reasonable */
+    log_info("journal: %s, fsync %s, %llu bytes of journal after a %llu-byte snapshot",
+             dir,
+             journal_opts.policy == JOURNAL_FSYNC_ALWAYS     ? "always"
+             : journal_opts.policy == JOURNAL_FSYNC_EVERYSEC ? "everysec"
+                                                             : "no",
              (unsigned long long)j.size, (unsigned long long)j.base_bytes);
     return 0;
 }
@@ -878,8 +884,7 @@ jdir_snapshot(void)
 }
 
 /* The child: writes base.N.tmp and exits 0 once it is synced. */
-static void __attribute__((noreturn))
-jdir_child(const char *tmp)
+static void __attribute__((noreturn)) jdir_child(const char *tmp)
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
@@ -898,10 +903,10 @@ jdir_child(const char *tmp)
 void
 journal_compact_maybe(void)
 {
-    char     newincr[32], tmp[48];
-    uint64_t bseq;
-    int      fd;
-    pid_t    pid;
+    char             newincr[32], tmp[48];
+    uint64_t         bseq;
+    int              fd;
+    pid_t            pid;
     struct jmanifest m;
 
     if (j.child > 0 || j.failing || j.size < journal_opts.compact_min ||
@@ -947,7 +952,8 @@ journal_compact_maybe(void)
     }
     j.child = pid;
     j.child_started = journal_now();
-    snprintf(jdir_child_base, sizeof(jdir_child_base), "base.%llu", (unsigned long long)bseq);
+    snprintf(jdir_child_base, sizeof(jdir_child_base), "base.%llu",
+             (unsigned long long)bseq);
     jdir_child_nincr = m.nincr - 1;
     (void)journal_prealloc_now();
     log_info("journal: compaction started (pid %d)", (int)pid);
@@ -968,7 +974,8 @@ journal_compact_poll(void)
     snprintf(tmp, sizeof(tmp), "%s.tmp", jdir_child_base);
     if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
         renameat(j.dirfd, tmp, j.dirfd, jdir_child_base) != 0) {
-        log_warnx("journal: compaction failed (child status %d); tried again later", status);
+        log_warnx("journal: compaction failed (child status %d); tried again later",
+                  status);
         unlinkat(j.dirfd, tmp, 0);
         jdir_compact_after = journal_now() + 10;
         return;
@@ -1014,7 +1021,8 @@ journal_check(const char *dir, int fix)
         return 1;
     }
     if (jdir_read_manifest(dirfd, &m) != 1) {
-        fprintf(stderr, "journal-check: %s: no readable MANIFEST: not a journal directory\n",
+        fprintf(stderr,
+                "journal-check: %s: no readable MANIFEST: not a journal directory\n",
                 dir);
         close(dirfd);
         return 1;
@@ -1028,7 +1036,8 @@ journal_check(const char *dir, int fix)
             bad = 1;
             break;
         }
-        rc = jdir_scan(buf != NULL ? buf : (const uint8_t *)"", size, &end, &nrec, NULL, NULL);
+        rc = jdir_scan(buf != NULL ? buf : (const uint8_t *)"", size, &end, &nrec, NULL,
+                       NULL);
         if (buf != NULL)
             munmap((void *)buf, size);
         printf("%s: %llu records, %zu bytes", name, (unsigned long long)nrec, size);
@@ -1037,8 +1046,8 @@ journal_check(const char *dir, int fix)
             continue;
         }
         if (rc == JSCAN_TORN)
-            printf(": torn tail at offset %llu (%llu bytes): %s\n", (unsigned long long)end,
-                   (unsigned long long)(size - end),
+            printf(": torn tail at offset %llu (%llu bytes): %s\n",
+                   (unsigned long long)end, (unsigned long long)(size - end),
                    fix ? "cut" : "loadable, the server cuts it");
         else
             printf(": corrupt record at offset %llu%s\n", (unsigned long long)end,
@@ -1056,7 +1065,7 @@ journal_check(const char *dir, int fix)
                 close(fd);
             if (rc == JSCAN_CORRUPT && i < nfiles - 1) {
                 m.nincr = i - (m.base[0] ? 1 : 0) + 1;
-                if (m.nincr <= 0) {   /* the snapshot was cut: a new empty journal */
+                if (m.nincr <= 0) { /* the snapshot was cut: a new empty journal */
                     m.nincr = 0;
                     snprintf(m.incr[0], 32, "incr.%llu",
                              (unsigned long long)(jdir_seq_of(m.incr[nfiles - 2]) + 1));
@@ -1076,7 +1085,7 @@ journal_check(const char *dir, int fix)
         }
     }
     close(dirfd);
-    printf("%s: %s\n", dir, bad ? "NOT loadable (--fix cuts at the first bad record)"
-                                : "loadable");
+    printf("%s: %s\n", dir,
+           bad ? "NOT loadable (--fix cuts at the first bad record)" : "loadable");
     return bad ? 1 : 0;
 }

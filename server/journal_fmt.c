@@ -48,7 +48,8 @@ journal_crc32c(uint32_t crc, const void *buf, size_t n)
     while (n >= 8) {
         lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                     (uint32_t)p[3] << 24);
-        hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
+             (uint32_t)p[7] << 24;
         crc = journal_crc_tab[7][lo & 0xff] ^ journal_crc_tab[6][(lo >> 8) & 0xff] ^
               journal_crc_tab[5][(lo >> 16) & 0xff] ^ journal_crc_tab[4][lo >> 24] ^
               journal_crc_tab[3][hi & 0xff] ^ journal_crc_tab[2][(hi >> 8) & 0xff] ^
@@ -148,7 +149,8 @@ void
 jrec_seal(struct jrec *r)
 {
     journal_put32(r->buf, (uint32_t)(r->len - JOURNAL_RECHDR));
-    journal_put32(r->buf + 4, journal_crc32c(0, r->buf + JOURNAL_RECHDR, r->len - JOURNAL_RECHDR));
+    journal_put32(r->buf + 4,
+                  journal_crc32c(0, r->buf + JOURNAL_RECHDR, r->len - JOURNAL_RECHDR));
     journal_put32(r->buf + 8, journal_crc32c(0, r->buf, 8));
 }
 
@@ -156,7 +158,8 @@ jrec_seal(struct jrec *r)
 uint32_t
 journal_le32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
 }
 
 /* n bytes of r, or NULL (bad) if fewer are left. */

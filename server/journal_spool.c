@@ -35,15 +35,15 @@ struct jspool {
     uint64_t js_id;
     uint64_t js_ino;
     unsigned js_refs;
-    int      js_syncfd;   /* a dup to sync at the next sync point, or -1 */
+    int      js_syncfd; /* a dup to sync at the next sync point, or -1 */
     int      js_synced;
 };
 
 static struct htab jspool_by_id, jspool_by_ino;
 static int         jspool_ready;
-static uint64_t   *jspool_dead;      /* ids to remove once durable */
+static uint64_t   *jspool_dead; /* ids to remove once durable */
 static size_t      jspool_ndead, jspool_capdead;
-static uint64_t   *jspool_sync_ids;  /* ids with a js_syncfd */
+static uint64_t   *jspool_sync_ids; /* ids with a js_syncfd */
 static size_t      jspool_nsync_ids, jspool_capsync;
 static size_t      jspool_nghosts;
 static int         jspool_dir_dirty;
@@ -173,7 +173,7 @@ journal_spool_release(uint64_t id)
     htab_del(&jspool_by_id, (const char *)&e->js_id, sizeof(e->js_id));
     htab_del(&jspool_by_ino, (const char *)&e->js_ino, sizeof(e->js_ino));
     if (e->js_syncfd != -1)
-        close(e->js_syncfd);   /* its sync id is skipped below */
+        close(e->js_syncfd); /* its sync id is skipped below */
     free(e);
     if (jspool_ndead == jspool_capdead) {
         jspool_capdead = jspool_capdead ? 2 * jspool_capdead : 16;
@@ -192,7 +192,8 @@ journal_spool_sync(void)
         if ((e = jspool_get_id(jspool_sync_ids[i])) == NULL || e->js_syncfd == -1)
             continue;
         if (fdatasync(e->js_syncfd) == -1)
-            log_warn("journal: syncing value file v%llu.val", (unsigned long long)e->js_id);
+            log_warn("journal: syncing value file v%llu.val",
+                     (unsigned long long)e->js_id);
         close(e->js_syncfd);
         e->js_syncfd = -1;
         e->js_synced = 1;
@@ -224,7 +225,8 @@ journal_spool_unlink_durable(void)
 
 /* Replay: a value whose bytes are file id (a ghost if it is missing). */
 struct value *
-journal_spool_value(uint64_t id, int64_t desc, const char *meta, size_t metalen, uint64_t len)
+journal_spool_value(uint64_t id, int64_t desc, const char *meta, size_t metalen,
+                    uint64_t len)
 {
     char          name[48];
     struct stat   st;

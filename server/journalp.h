@@ -27,8 +27,8 @@ enum {
     J_COUNTER,       /* snapshot: u64 srv.counter */
 };
 
-#define JOURNAL_CHUNK (8ull * 1024 * 1024)  /* space reserved at a time */
-#define JOURNAL_SLACK (256 * 1024)  /* kept free for records that cannot be refused */
+#define JOURNAL_CHUNK      (8ull * 1024 * 1024) /* space reserved at a time */
+#define JOURNAL_SLACK      (256 * 1024) /* kept free for records that cannot be refused */
 #define JOURNAL_INLINE_MAX (64ull * 1024 * 1024) /* larger values are spooled */
 
 struct journal {
@@ -36,39 +36,39 @@ struct journal {
     int      replaying;
     int      dirfd;
     int      lockfd;
-    int      fd;           /* the incremental journal being appended */
-    uint64_t seq;          /* the last number used for base.N / incr.N */
-    char     incr[32];     /* its name */
-    char     base[32];     /* the snapshot's name, "" if none */
-    char     incr_old[32]; /* while compacting: the journal the child's snapshot replaces */
-    uint64_t size;         /* bytes written to fd */
-    uint64_t reserved;     /* bytes of fd allocated (fallocate) */
+    int      fd;       /* the incremental journal being appended */
+    uint64_t seq;      /* the last number used for base.N / incr.N */
+    char     incr[32]; /* its name */
+    char     base[32]; /* the snapshot's name, "" if none */
+    char incr_old[32]; /* while compacting: the journal the child's snapshot replaces */
+    uint64_t size;     /* bytes written to fd */
+    uint64_t reserved; /* bytes of fd allocated (fallocate) */
     int      no_prealloc;
     struct {
         uint8_t *p;
         size_t   len, cap;
-    } pend;                /* records of this turn, not written yet */
-    int      unsynced;     /* written, not fdatasync'd */
-    struct jrec rec;       /* scratch for the hooks */
-    int      failing;
-    double   retry_at;
-    char     error[128];
-    uint64_t records;
-    uint64_t base_bytes;
-    double   last_fsync, last_snapshot;
-    uint64_t snapshots;
+    } pend;               /* records of this turn, not written yet */
+    int         unsynced; /* written, not fdatasync'd */
+    struct jrec rec;      /* scratch for the hooks */
+    int         failing;
+    double      retry_at;
+    char        error[128];
+    uint64_t    records;
+    uint64_t    base_bytes;
+    double      last_fsync, last_snapshot;
+    uint64_t    snapshots;
     /* compaction */
     pid_t    child;
     uint64_t child_seq;
     double   child_started;
-    int      sink_fd;      /* in the child: the snapshot being written, else -1 */
+    int      sink_fd; /* in the child: the snapshot being written, else -1 */
     struct {
         uint8_t *p;
         size_t   len;
     } sinkbuf;
     /* spool files: see journal_spool.c */
-    size_t   nsync;        /* files written and not synced yet */
-    uint64_t spool_next;   /* the next file id */
+    size_t   nsync;      /* files written and not synced yet */
+    uint64_t spool_next; /* the next file id */
     /* the sleigh type's records */
     journal_apply_fn    sleigh_apply;
     journal_snapshot_fn sleigh_snap;
@@ -83,18 +83,18 @@ void   journal_sync(void);
 void   journal_tick(void);
 int    journal_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
 
-int    journal_prealloc_now(void);
+int journal_prealloc_now(void);
 
 /* journal_spool.c */
-void   journal_spool_need_sync(const struct value *);
-int    journal_spool_parse(const char *name, uint64_t *id);
-struct value *journal_spool_value(uint64_t id, int64_t desc, const char *meta, size_t metalen,
-                                  uint64_t len);
-void   journal_spool_sync(void);
-void   journal_spool_unlink_durable(void);
-int    journal_spool_known(uint64_t id);
-size_t journal_spool_ghosts(void);
-void   journal_spool_drop_ghosts(void);
+void          journal_spool_need_sync(const struct value *);
+int           journal_spool_parse(const char *name, uint64_t *id);
+struct value *journal_spool_value(uint64_t id, int64_t desc, const char *meta,
+                                  size_t metalen, uint64_t len);
+void          journal_spool_sync(void);
+void          journal_spool_unlink_durable(void);
+int           journal_spool_known(uint64_t id);
+size_t        journal_spool_ghosts(void);
+void          journal_spool_drop_ghosts(void);
 
 /* journal_dir.c */
 int  journal_sink_write(const void *p, size_t n);

@@ -557,8 +557,10 @@ main(int argc, char **argv)
             break;
         case OPT_JOURNAL_COMPACT_FACTOR:
             journal_opts.compact_factor = strtod(optarg, &endp);
-            if (*endp != '\0' || endp == optarg || !(journal_opts.compact_factor >= 1.0)) {
-                fprintf(stderr, "nwsserver: bad --journal-compact-factor: %s (at least 1)\n",
+            if (*endp != '\0' || endp == optarg ||
+                !(journal_opts.compact_factor >= 1.0)) {
+                fprintf(stderr,
+                        "nwsserver: bad --journal-compact-factor: %s (at least 1)\n",
                         optarg);
                 return 2;
             }
@@ -690,7 +692,8 @@ main(int argc, char **argv)
     sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 
     /* One turn of the loop at a time: the replies it made are written after it. */
-    while (event_base_loop(srv.base, EVLOOP_ONCE) == 0 && !event_base_got_exit(srv.base)) {
+    while (event_base_loop(srv.base, EVLOOP_ONCE) == 0 &&
+           !event_base_got_exit(srv.base)) {
         /* Records are written (and synced) before the replies leave. */
         if (journal_turn_end() == 0)
             conn_flush_pending();

@@ -122,7 +122,7 @@ requeue_put_back_value(struct var *var, struct value *v, uint64_t index)
 {
     if (var->var_mode == VAR_SINGLE &&
         (var->var_values.q_len > 0 || var->var_base != index + 1))
-        return;   /* a newer value holds its place */
+        return; /* a newer value holds its place */
     journal_requeue(var, v, index);
     switch (var->var_mode) {
     case VAR_FIFO:

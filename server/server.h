@@ -187,7 +187,7 @@ const char *htab_nth(const struct htab *, size_t i, size_t *len, void **val);
 /* value.c: refcounted values, in memory or spooled to an unlinked temp file. */
 #define VALUE_SPOOLED 0x1
 #define VALUE_MAPPED  0x2               /* memory from mmap (large values) */
-#define VALUE_GHOST   0x4               /* journal replay: its file is gone (journal_spool.c) */
+#define VALUE_GHOST   0x4 /* journal replay: its file is gone (journal_spool.c) */
 #define VALUE_MAP_MIN (4 * 1024 * 1024)
 struct value {
     unsigned v_refs;
@@ -296,7 +296,7 @@ size_t requeue_close(struct fetched_list *, uint64_t written);
 /* The same without putting anything back (server shutdown). */
 void   requeue_forget(struct fetched_list *);
 /* Puts v (borrowed), fetched at index, back into var by the rules of requeue.c. */
-void   requeue_put_back_value(struct var *, struct value *v, uint64_t index);
+void requeue_put_back_value(struct var *, struct value *v, uint64_t index);
 /* var is being freed: its notes no longer point at it. */
 void   requeue_var_gone(struct var *);
 
@@ -366,8 +366,8 @@ struct ws {
     struct htab ws_vars;        /* name -> struct var */
     struct sleigh *ws_sleigh;   /* a sleigh workspace (wstype=sleigh), else NULL */
     void       *ws_view;        /* listing.c: its variables sorted, or NULL */
-    char       *ws_meta;        /* a typed ws's creation metadata (journal snapshots) */
-    size_t      ws_metalen;
+    char          *ws_meta; /* a typed ws's creation metadata (journal snapshots) */
+    size_t         ws_metalen;
 };
 void       ws_init(void);
 void       ws_shutdown(void);

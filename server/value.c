@@ -133,7 +133,7 @@ value_new_spooled(int64_t desc, const char *meta, size_t metalen, uint64_t len, 
     v->v_len = len;
     v->v_metalen = (uint32_t)metalen;
     v->v_fd = fd;
-    v->v_jid = journal_spool_claim(fd);   /* 0 unless fd is a file in the journal */
+    v->v_jid = journal_spool_claim(fd); /* 0 unless fd is a file in the journal */
     if (metalen > 0)
         memcpy(v->v_buf, meta, metalen);
     srv.mem_used += cost;
@@ -180,7 +180,7 @@ value_unref(struct value *v)
     if (v->v_fd != -1)
         close(v->v_fd);
     if (v->v_jid != 0)
-        journal_spool_release(v->v_jid);    /* its file goes once that is durable */
+        journal_spool_release(v->v_jid); /* its file goes once that is durable */
     if (v->v_flags & VALUE_GHOST)
         journal_spool_ghost_gone();
     if (v->v_flags & VALUE_MAPPED)
@@ -200,7 +200,7 @@ value_spool_open(void)
     char path[1100];
     int  fd;
 
-    if (journal_active())   /* the value's file lives in the journal directory */
+    if (journal_active()) /* the value's file lives in the journal directory */
         return journal_spool_open();
     fd = open(srv.cfg.tmpdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd != -1)

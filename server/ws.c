@@ -102,7 +102,7 @@ ws_create_typed(const char *name, size_t len, const char *meta, size_t metalen)
         ws->ws_meta = xmemdup(meta, metalen);
         ws->ws_metalen = metalen;
         srv.mem_used += metalen;
-        journal_ws_create(ws, meta, metalen);   /* before the records sleigh_new makes */
+        journal_ws_create(ws, meta, metalen); /* before the records sleigh_new makes */
         ws->ws_sleigh = sleigh_new(ws, meta, metalen);
         return ws;
     }

@@ -257,10 +257,11 @@ jr_teardown(void)
 
 /* Starts a server on jr_dir with the --fsync policy and more arguments. */
 static void
-jr_start(struct nwstest_server *s, const char *policy, const char *more1, const char *more2)
+jr_start(struct nwstest_server *s, const char *policy, const char *more1,
+         const char *more2)
 {
-    const char *extra[] = {"--journal", jr_dir, "--fsync", policy, "--spool-threshold", "4096",
-                           more1, more2, NULL};
+    const char *extra[] = {"--journal", jr_dir, "--fsync", policy, "--spool-threshold",
+                           "4096",      more1,  more2,     NULL};
 
     ck_assert_int_eq(nwstest_server_start(s, extra), 0);
 }
@@ -467,7 +468,7 @@ START_TEST(owned_workspace_waits_resume_grace)
     ck_assert_ptr_nonnull(pers = nws_ws_open(c, "kept", NWS_WS_PERSISTENT, &err));
     ck_assert_int_eq(nws_store_string(own, "x", "1", &err), 0);
     ck_assert_int_eq(nws_store_string(pers, "x", "2", &err), 0);
-    jr_kill9(&s);   /* the owner's connection goes with the server */
+    jr_kill9(&s); /* the owner's connection goes with the server */
     nws_ws_free(own);
     nws_ws_free(pers);
     nws_close(c);
@@ -564,6 +565,125 @@ START_TEST(requeued_value_survives_kill9)
 }
 END_TEST
 
+/* Stores big (8 MiB, spooled) and "after" in keep, then a client with a
+ * small receive buffer fetches big and reads nothing: returns that client
+ * once the value is taken. */
+static void
+jr_lazy_fetch(int port, char *big, size_t len, struct rawc *lazy)
+{
+    struct rawc       c;
+    struct rawc_reply r;
+    const char       *argv[5] = {"store", "keep", "big", "1", big};
+    size_t            lens[5] = {5, 4, 3, 1, len};
+    int               small = 4096, taken = 0;
+    double            end;
+
+    PT_OPEN(&c, port, RAWC_PLAIN);
+    PT_OK(&c, "use ws", "keep", "", "no");
+    PT_RC(&c, rawc_send(&c, NULL, 0, 5, argv, lens));
+    PT_RC(&c, rawc_read_short(&c, &r));
+    PT_IS_SHORT(&c, &r, 0, NULL);
+    PT_OK(&c, "store", "keep", "big", "1", "after");
+    PT_OPEN(lazy, port, RAWC_PLAIN);
+    setsockopt(lazy->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    PT_OK(lazy, "use ws", "keep", "", "no");
+    PT_RC(lazy, rawc_sendv(lazy, NULL, "fetch", "keep", "big", NULL));
+    end = nwsp_mono() + 10;
+    while (!taken && nwsp_mono() < end) {
+        PT_LONG(&c, &r, "findTry", "keep", "big");
+        taken = r.status == 0 && r.len == 5;
+        rawc_reply_free(&r);
+    }
+    ck_assert_msg(taken, "lazy's fetch never took the value");
+    rawc_close(&c);
+}
+
+/* A clean stop while a fetched value's reply is still going out: the value
+ * is put back, so the next start has it. */
+START_TEST(shutdown_puts_unsent_fetch_back)
+{
+    struct nwstest_server s;
+    struct rawc           c, lazy;
+    struct rawc_reply     r;
+    size_t                len = 8 << 20;
+    char                 *big = malloc(len);
+
+    ck_assert_ptr_nonnull(big);
+    ptest_pattern(big, len, 1);
+    jr_start(&s, "everysec", NULL, NULL);
+    jr_lazy_fetch(s.port, big, len, &lazy);
+    ck_assert_int_eq(nwstest_server_stop(&s), 0);
+    rawc_close(&lazy);
+    jr_start(&s, "everysec", NULL, NULL);
+    PT_OPEN(&c, s.port, RAWC_PLAIN);
+    PT_OK(&c, "use ws", "keep", "", "no");
+    PT_LONG(&c, &r, "fetchTry", "keep", "big");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_eq(r.len, len);
+    ck_assert(memcmp(r.value, big, len) == 0);
+    rawc_reply_free(&r);
+    PT_VALUE(&c, "after", "fetchTry", "keep", "big");
+    rawc_close(&c);
+    jr_kill9(&s);
+    free(big);
+}
+END_TEST
+
+/* Files of earlier runs that nothing names are removed at start. */
+START_TEST(stale_files_removed)
+{
+    struct nwstest_server s;
+    const char *const names[] = {"v999.val", "base.77.tmp", "incr.55", "MANIFEST.tmp"};
+    char              path[600];
+    size_t            i;
+    int               fd;
+
+    jr_start(&s, "everysec", NULL, NULL);
+    jr_kill9(&s);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", jr_dir, names[i]);
+        ck_assert_int_ge(fd = open(path, O_CREAT | O_WRONLY, 0600), 0);
+        ck_assert_int_eq(write(fd, "junk", 4), 4);
+        close(fd);
+    }
+    jr_start(&s, "everysec", NULL, NULL);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", jr_dir, names[i]);
+        ck_assert_msg(access(path, F_OK) != 0, "%s is still there", names[i]);
+    }
+    ck_assert_int_eq(jr_has("MANIFEST"), 1);
+    jr_kill9(&s);
+}
+END_TEST
+
+/* A fetched spooled value's file goes once the fetch is durable, even when
+ * no mutation follows (every policy). */
+START_TEST(consumed_value_file_removed)
+{
+    struct nwstest_server s;
+    nws_client           *c;
+    nws_ws               *ws;
+    nws_value            *v;
+    nws_error             err;
+    char                 *big = calloc(1, 50000);
+    int                   tries;
+
+    jr_start(&s, jr_policies[_i], NULL, NULL);
+    ws = jr_ws(&c, s.port, "files");
+    ck_assert_int_eq(nws_store_bytes(ws, "big", big, 50000, &err), 0);
+    ck_assert_int_eq(jr_value_files(), 1);
+    ck_assert_int_eq(nws_fetch_try(ws, "big", &v, &err), 1);
+    nws_value_free(v);
+    for (tries = 0; tries < 30 && jr_value_files() > 0; tries++)
+        usleep(100000);
+    ck_assert_int_eq(jr_value_files(), 0);
+    nws_ws_free(ws);
+    nws_close(c);
+    jr_kill9(&s);
+    free(big);
+}
+END_TEST
+
 NWSTEST_SUITE(journal_restart)
 {
     Suite *s = suite_create("journal_restart");
@@ -575,6 +695,9 @@ NWSTEST_SUITE(journal_restart)
     tcase_add_test(tc, compaction_then_kill9);
     tcase_add_test(tc, owned_workspace_waits_resume_grace);
     tcase_add_test(tc, requeued_value_survives_kill9);
+    tcase_add_test(tc, shutdown_puts_unsent_fetch_back);
+    tcase_add_test(tc, stale_files_removed);
+    tcase_add_loop_test(tc, consumed_value_file_removed, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }
