@@ -28,6 +28,7 @@
 #include "nwstest.h"
 #include "ptest.h"
 #include "rawc.h"
+#include "util.h"
 
 #define SJ_WS "sj_ride"
 
@@ -598,6 +599,108 @@ START_TEST(api_batch_survives_kill9)
 }
 END_TEST
 
+#define SJ_LOOP_ELEMS  300
+#define SJ_LOOP_CRASHS 4
+
+/*
+ * The server killed -9 again and again under a running batch: each time a
+ * new master attaches and new workers join.  No element's result is ever
+ * handed out twice (a task done before a crash never runs again), and the
+ * last master gets every element's result but those handed to the masters
+ * before it, including what their fetches in flight took when they died
+ * (at most the library's 32 per master).
+ */
+START_TEST(api_crash_loop)
+{
+    const char            *mods = getenv("NWS_MODULES_DIR");
+    struct nwstest_server *s = sjt_start(0);
+    nws_sleigh_options     o;
+    nws_sleigh            *sl;
+    nws_sleigh_pending    *p;
+    nws_sleigh_result      r;
+    nws_error              err;
+    json_t                *task, *args, *ms, *ids, *res, *e;
+    char                   module[512], ws[128], batch[128];
+    int                    seen[SJ_LOOP_ELEMS] = {0}, cycle, i, rc, lost = 0, got = 0;
+    double                 until;
+
+    snprintf(module, sizeof(module), "%s/sleigh_test.so",
+             mods != NULL ? mods : "build/modules");
+    task = nws_sleigh_call(module, "sleep_ms");
+    ms = json_array();
+    ids = json_array();
+    for (i = 0; i < SJ_LOOP_ELEMS; i++) {
+        json_array_append_new(ms, json_integer(50));
+        json_array_append_new(ids, json_integer(i));
+    }
+    args = json_pack("[oo]", ms, ids);
+    srandom((unsigned)getpid());
+    for (cycle = 0; cycle <= SJ_LOOP_CRASHS; cycle++) {
+        sjt_options(&o, s->port, 3);
+        if (cycle == 0) {
+            o.flags = NWS_SLEIGH_PERSISTENT;
+            sl = nws_sleigh_new(&o, &err);
+            ck_assert_msg(sl != NULL, "nws_sleigh_new: %s", err.text);
+            p = nws_sleigh_each_elem_async(sl, task, args, NULL, NULL, &err);
+            ck_assert_msg(p != NULL, "each_elem_async: %s", err.text);
+            snprintf(ws, sizeof(ws), "%s", nws_sleigh_ws_name(sl));
+            snprintf(batch, sizeof(batch), "%s", nws_sleigh_pending_id(p));
+        } else {
+            sl = nws_sleigh_attach(ws, &o, &err);
+            ck_assert_msg(sl != NULL, "cycle %d: attach: %s", cycle, err.text);
+            p = nws_sleigh_pending_attach(sl, batch, SJ_LOOP_ELEMS, &err);
+            ck_assert_msg(p != NULL, "cycle %d: attach batch: %s", cycle, err.text);
+        }
+        if (cycle == SJ_LOOP_CRASHS)
+            break;
+        /* Take results for a while, then the crash. */
+        until = nwsp_mono() + 0.2 + (double)(random() % 400) / 1000;
+        while (nwsp_mono() < until &&
+               (rc = nws_sleigh_pending_next(p, &r, 50, &err)) != 0) {
+            ck_assert_msg(rc == 1 || rc == NWS_SLEIGH_TIMEOUT, "cycle %d: %s", cycle,
+                          err.text);
+            if (rc != 1 || r.error != NULL)
+                continue;
+            ck_assert_int_eq(json_integer_value(r.value), (json_int_t)r.index);
+            seen[r.index]++;
+            got++;
+        }
+        sjt_crash(s);
+        nws_sleigh_pending_free(p);
+        nws_sleigh_free(sl);
+        s = sjt_start(0);
+    }
+    res = nws_sleigh_pending_wait(p, &err);
+    ck_assert_msg(res != NULL, "pending_wait: %s", err.text);
+    for (i = 0; i < SJ_LOOP_ELEMS; i++) {
+        e = json_array_get(res, (size_t)i);
+        if (nws_sleigh_error(e) != NULL) {
+            ck_assert_msg(strstr(nws_sleigh_error(e), "collected elsewhere") != NULL,
+                          "element %d: %s", i, nws_sleigh_error(e));
+            lost += seen[i] == 0;
+            continue;
+        }
+        ck_assert_int_eq(json_integer_value(e), i);
+        seen[i]++;
+    }
+    for (i = 0; i < SJ_LOOP_ELEMS; i++)
+        ck_assert_msg(seen[i] <= 1, "element %d: its result came %d times", i, seen[i]);
+    printf("api_crash_loop: %d results taken before %d crashes, %d went with the fetches "
+           "of dead masters\n",
+           got, SJ_LOOP_CRASHS, lost);
+    ck_assert_msg(lost <= 32 * SJ_LOOP_CRASHS,
+                  "%d results went to no master (taken before the crashes: %d)", lost,
+                  got);
+    json_decref(res);
+    nws_sleigh_pending_free(p);
+    ck_assert_int_eq(nws_sleigh_stop(sl, &err), 0);
+    nws_sleigh_free(sl);
+    json_decref(args);
+    json_decref(task);
+    ptest_stop(s);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_journal)
 {
     Suite *s = suite_create("sleigh_journal");
@@ -615,6 +718,7 @@ NWSTEST_SUITE(sleigh_journal)
     tcase_add_checked_fixture(tc, sjt_setup, sjt_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, api_batch_survives_kill9);
+    tcase_add_test(tc, api_crash_loop);
     suite_add_tcase(s, tc);
     return s;
 }
