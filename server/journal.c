@@ -445,18 +445,29 @@ journal_requeue(const struct var *var, const struct value *v, uint64_t index)
 /* ---- values ---- */
 
 /*
- * A value: type descriptor, metadata, then its bytes inline (kind 0) or
- * the id and length of its file in DIR (kind 1).
+ * A value: u8 flags (JV_*), its type descriptor (u8 with JV_DESC8, else
+ * u64), its metadata (str, only with JV_META), then its bytes inline (str)
+ * or, with JV_FILE, the id and length (u64, u64) of its file in DIR.
  */
 void
 jrec_value(struct jrec *r, const struct value *v)
 {
-    jrec_u64(r, (uint64_t)v->v_desc);
-    jrec_str(r, value_meta(v), v->v_metalen);
-    if ((v->v_flags & VALUE_SPOOLED) && v->v_jid != 0) {
+    int     file = (v->v_flags & VALUE_SPOOLED) && v->v_jid != 0;
+    int     small = v->v_desc >= 0 && v->v_desc < 256;
+    uint8_t flags = (uint8_t)((file ? JV_FILE : 0) | (v->v_metalen > 0 ? JV_META : 0) |
+                              (small ? JV_DESC8 : 0));
+
+    /* Small values are the common case: no bytes for what they lack. */
+    jrec_u8(r, flags);
+    if (small)
+        jrec_u8(r, (uint8_t)v->v_desc);
+    else
+        jrec_u64(r, (uint64_t)v->v_desc);
+    if (v->v_metalen > 0)
+        jrec_str(r, value_meta(v), v->v_metalen);
+    if (file) {
         if (j.sink_fd == -1)
             journal_spool_need_sync(v);
-        jrec_u8(r, 1);
         jrec_u64(r, v->v_jid);
         jrec_u64(r, v->v_len);
     } else if (v->v_flags & VALUE_SPOOLED) {
@@ -464,11 +475,9 @@ jrec_value(struct jrec *r, const struct value *v)
         char   *buf = xmalloc((size_t)v->v_len + 1);
         ssize_t got = pread(v->v_fd, buf, (size_t)v->v_len, 0);
 
-        jrec_u8(r, 0);
         jrec_str(r, buf, got > 0 ? (size_t)got : 0);
         free(buf);
     } else {
-        jrec_u8(r, 0);
         jrec_str(r, value_data(v), (size_t)v->v_len);
     }
 }
@@ -485,17 +494,19 @@ journal_value_room(const struct value *v)
 struct value *
 jr_value(struct jreader *r)
 {
-    int64_t       desc = (int64_t)jr_u64(r);
-    size_t        metalen, len;
-    const char   *meta = jr_str(r, &metalen);
-    uint8_t       kind = jr_u8(r);
+    uint8_t       flags = jr_u8(r);
+    int64_t       desc = (flags & JV_DESC8) ? (int64_t)jr_u8(r) : (int64_t)jr_u64(r);
+    size_t        metalen = 0, len;
+    const char   *meta = (flags & JV_META) ? jr_str(r, &metalen) : NULL;
     const char   *data;
     struct value *v;
     uint64_t      id, vlen;
 
-    if (r->bad)
+    if (r->bad || (flags & ~(JV_FILE | JV_META | JV_DESC8)) != 0) {
+        r->bad = 1;
         return NULL;
-    if (kind == 0) {
+    }
+    if (!(flags & JV_FILE)) {
         if ((data = jr_str(r, &len)) == NULL)
             return NULL;
         /* Replay never refuses what was accepted before: no memory limit. */
@@ -507,10 +518,6 @@ jr_value(struct jreader *r)
         if (len > 0)
             memcpy(value_data(v), data, len);
         return v;
-    }
-    if (kind != 1) {
-        r->bad = 1;
-        return NULL;
     }
     id = jr_u64(r);
     vlen = jr_u64(r);

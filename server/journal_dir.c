@@ -1014,7 +1014,7 @@ journal_check(const char *dir, int fix)
     size_t           size;
     uint64_t         end, nrec;
     enum jscan       rc;
-    int              dirfd, i, nfiles, bad = 0, fd;
+    int              dirfd, i, nfiles, bad = 0, fd, lockfd = -1;
 
     if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
         fprintf(stderr, "journal-check: %s: %s\n", dir, strerror(errno));
@@ -1024,6 +1024,18 @@ journal_check(const char *dir, int fix)
         fprintf(stderr,
                 "journal-check: %s: no readable MANIFEST: not a journal directory\n",
                 dir);
+        close(dirfd);
+        return 1;
+    }
+    /* Cutting under a running server would tear its journal: it holds LOCK. */
+    if (fix &&
+        ((lockfd = openat(dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+         flock(lockfd, LOCK_EX | LOCK_NB) == -1)) {
+        fprintf(stderr,
+                "journal-check: %s is in use by a running nwsserver: stop it first\n",
+                dir);
+        if (lockfd != -1)
+            close(lockfd);
         close(dirfd);
         return 1;
     }
@@ -1084,6 +1096,8 @@ journal_check(const char *dir, int fix)
             bad = 1;
         }
     }
+    if (lockfd != -1)
+        close(lockfd);
     close(dirfd);
     printf("%s: %s\n", dir,
            bad ? "NOT loadable (--fix cuts at the first bad record)" : "loadable");

@@ -35,6 +35,25 @@ journal_crc_init(void)
     journal_crc_ready = 1;
 }
 
+#if defined(__x86_64__)
+/* The same with SSE 4.2's crc32 instruction (the same polynomial), 8 bytes a step. */
+__attribute__((target("sse4.2"))) static uint32_t
+journal_crc32c_hw(uint32_t crc, const uint8_t *p, size_t n)
+{
+    uint64_t c = ~crc, w;
+
+    while (n >= 8) {
+        memcpy(&w, p, 8);
+        c = __builtin_ia32_crc32di(c, w);
+        p += 8;
+        n -= 8;
+    }
+    while (n-- > 0)
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+    return ~(uint32_t)c;
+}
+#endif
+
 /* Extends crc (0 to start) over n bytes. */
 uint32_t
 journal_crc32c(uint32_t crc, const void *buf, size_t n)
@@ -42,6 +61,14 @@ journal_crc32c(uint32_t crc, const void *buf, size_t n)
     const uint8_t *p = buf;
     uint32_t       lo, hi;
 
+#if defined(__x86_64__)
+    static int hw = -1;
+
+    if (hw < 0)
+        hw = __builtin_cpu_supports("sse4.2") && getenv("NWS_JOURNAL_SOFT_CRC") == NULL;
+    if (hw)
+        return journal_crc32c_hw(crc, p, n);
+#endif
     if (!journal_crc_ready)
         journal_crc_init();
     crc = ~crc;

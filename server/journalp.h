@@ -27,6 +27,11 @@ enum {
     J_COUNTER,       /* snapshot: u64 srv.counter */
 };
 
+/* jrec_value's flags. */
+#define JV_FILE  0x1 /* the bytes are a file in DIR */
+#define JV_META  0x2 /* metadata follows */
+#define JV_DESC8 0x4 /* the type descriptor is one byte */
+
 #define JOURNAL_CHUNK      (8ull * 1024 * 1024) /* space reserved at a time */
 #define JOURNAL_SLACK      (256 * 1024) /* kept free for records that cannot be refused */
 #define JOURNAL_INLINE_MAX (64ull * 1024 * 1024) /* larger values are spooled */

@@ -684,6 +684,20 @@ START_TEST(consumed_value_file_removed)
 }
 END_TEST
 
+/* --journal-check --fix refuses to cut under a running server (it holds
+ * LOCK); a plain check reads on. */
+START_TEST(fix_refused_while_server_runs)
+{
+    struct nwstest_server s;
+
+    jr_start(&s, "everysec", NULL, NULL);
+    ck_assert_int_eq(jf_check(jr_dir, 1), 1);
+    ck_assert_int_eq(jf_check(jr_dir, 0), 0);
+    ck_assert_int_eq(nwstest_server_stop(&s), 0);
+    ck_assert_int_eq(jf_check(jr_dir, 1), 0);
+}
+END_TEST
+
 NWSTEST_SUITE(journal_restart)
 {
     Suite *s = suite_create("journal_restart");
@@ -698,6 +712,7 @@ NWSTEST_SUITE(journal_restart)
     tcase_add_test(tc, shutdown_puts_unsent_fetch_back);
     tcase_add_test(tc, stale_files_removed);
     tcase_add_loop_test(tc, consumed_value_file_removed, 0, 3);
+    tcase_add_test(tc, fix_refused_while_server_runs);
     suite_add_tcase(s, tc);
     return s;
 }
