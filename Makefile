@@ -9,6 +9,8 @@
 #                     FUZZ_SECONDS (default 60); FUZZ=name runs only that one
 #   make soak         a real server under many clients for SOAK_SECONDS (300)
 #   make valgrind     the protocol, server and client suites, nwsserver under valgrind
+#   make deb          the Debian packages (debian/) in build/deb/, checked by lintian
+#   make deb-test     make deb in a fresh Debian 12, install with apt, run (root; CI)
 #   make clean
 #
 # Missing build dependencies are installed first (.ci/deps, apt-get as root).
@@ -210,7 +212,11 @@ $(TESTBIN): $(call obj,$(TEST_SRC) $(FUZZ_SRC) $(SLEIGH_CLI_LIB)) $(SERVER_A) $(
 # Required: nws_json.h and nws_sleigh.h use its types, so programs need its
 # flags too.  The rest is private: libnws.so carries it, and a program linked
 # with libnws.a gets it from `pkg-config --static`.
-NWS_PC_LINES = 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+# LIBDIR and INCDIR are written relative to prefix when under it (a Debian
+# build sets LIBDIR to the multiarch directory).
+PC_DIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+NWS_PC_LINES = 'prefix=$(PREFIX)' 'libdir=$(call PC_DIR,$(LIBDIR))' \
+    'includedir=$(call PC_DIR,$(INCDIR))' '' \
     'Name: libnws' 'Description: NetWorkSpaces client library' 'Version: $(VERSION)' \
     'Requires: jansson' 'Requires.private: libevent openssl libssh' \
     'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lnws' 'Libs.private: -pthread'
@@ -226,6 +232,11 @@ check: deps-test all
 
 bench: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/run.sh $(abspath $(B))
+
+# The files-to-remote-nodes row alone (root: network namespaces, sshd).
+.PHONY: bench-transfer
+bench-transfer: deps-bench all
+	sh bench/transfer.sh $(abspath $(B)/bin) $(abspath bench/out)
 
 # Fuzzing: clang's libFuzzer with ASan and UBSan, in build-fuzz/.  Each
 # harness runs FUZZ_SECONDS on build-fuzz/corpus/<name> (where it keeps what
@@ -300,6 +311,14 @@ valgrind: all
 	echo "valgrind: $$n servers, no errors, no leaks"
 
 install: all
+	@$(MAKE) --no-print-directory install-files
+
+# What a package needs: the libraries and programs (no tests, examples nor
+# benches), then the files installed from them.  debian/rules uses these.
+.PHONY: dist install-files
+dist: $(LIBNWS_A) $(LIBNWS_SO) $(NWSSERVER) $(TOOLS) $(WORKER)
+
+install-files: dist
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(NWSSERVER) $(TOOLS) $(WORKER) $(DESTDIR)$(BINDIR)/
@@ -321,3 +340,46 @@ clean:
 	rm -rf build build-san build-fuzz
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+# make deb: the Debian packages nwsserver, nws-tools, libnws0 and libnws-dev
+# (debian/), built by dpkg-buildpackage from a copy of the tree's files
+# (those git knows and the new ones it does not ignore) in $(B)/deb/, where
+# the .deb files land; then lintian, which must find nothing but the tags
+# overridden in debian/*.lintian-overrides.
+DEB_DIR = $(B)/deb
+.PHONY: deb deb-test
+deb:
+	@sh .ci/deps deb
+	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(VERSION)" ] || \
+	    { echo "deb: debian/changelog is at $$v, include/nws.h at $(VERSION)"; exit 1; }
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/nws-$(VERSION)
+	git ls-files -z --cached --others --exclude-standard | \
+	    xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+	    tar --null -T - -cf - | tar -C $(DEB_DIR)/nws-$(VERSION) -xf -
+	cd $(DEB_DIR)/nws-$(VERSION) && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning --info --display-info \
+	    $(DEB_DIR)/nws_$(VERSION)_$$(dpkg-architecture -qDEB_HOST_ARCH).changes
+	@ls -1 $(DEB_DIR)/*.deb
+
+# libnws0's ABI is listed in debian/libnws0.symbols: a build that loses one
+# of its symbols fails (a new one only warns).  After a deliberate change,
+# `make deb-symbols` rewrites the list from the last make deb (a removed
+# symbol also wants a new SONAME: libnws.so.1, package libnws1).
+.PHONY: deb-symbols
+deb-symbols:
+	{ echo 'libnws.so.0 libnws0 #MINVER#'; echo '* Build-Depends-Package: libnws-dev'; \
+	  dpkg-gensymbols -q -plibnws0 -P$(DEB_DIR)/nws-$(VERSION)/debian/libnws0 -v$(VERSION) -O | \
+	  grep '^ [^#]'; } > debian/libnws0.symbols
+
+# make deb-test: make deb in a brand-new Debian 12 (../shared/tools/fresh-debian,
+# as root), on a clean clone of the committed HEAD, then install the packages
+# with apt and run them (.ci/deb-test).  Minutes: not part of make check; CI
+# runs it.
+FRESH_DEBIAN ?= $(firstword $(wildcard ../shared/tools/fresh-debian ../../shared/tools/fresh-debian))
+deb-test:
+	@[ "$$(id -u)" = 0 ] || { echo "deb-test: needs root (fresh-debian makes a chroot)"; exit 1; }
+	@[ -n "$(FRESH_DEBIAN)" ] || { echo "deb-test: no ../shared/tools/fresh-debian: set FRESH_DEBIAN"; exit 1; }
+	@command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap
+	@[ -z "$$(git status --porcelain --untracked-files=no)" ] || \
+	    echo "deb-test: WARNING: uncommitted changes are not tested (the clone has HEAD only)"
+	bash $(FRESH_DEBIAN) sh .ci/deb-test $$(git rev-parse HEAD)

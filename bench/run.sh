@@ -14,13 +14,15 @@
 #   BENCH_CONNS  connections held for the per-connection memory (default 10000)
 #   BENCH_REDIS  set to 0 to skip redis-server even if it is installed
 #   (bench/tasks.sh has its own: BENCH_TASKS*, BENCH_TASK_RUNS, BENCH_CMDS,
-#   BENCH_CMD_RUNS; bench/output.sh: BENCH_OUT_BYTES, BENCH_OUT_RUNS)
+#   BENCH_CMD_RUNS; bench/output.sh: BENCH_OUT_BYTES, BENCH_OUT_RUNS;
+#   bench/transfer.sh: BENCH_XFER_RUNS, BENCH_XFER_FILES, BENCH_XFER_KIB)
 #
 # The rows are issue 7's: 1 round trips (16 B and 1 KiB, 1/10/50/200
 # connections), 2 pipelined, 3 blocking ping-pong, 4 task throughput
 # (tasks.sh), 5 one large value, 6 memory, 7 the classic server's figures;
 # each with our figure, the peer's, the ratio, the target and whether it is met;
-# then one sleigh job's large output against GNU parallel (output.sh).
+# then one sleigh job's large output against GNU parallel (output.sh), and
+# files to four ssh hosts and back against parallel -S --trc (transfer.sh).
 #
 # Every server is started here on loopback, a fresh one per group of
 # measurements (so RSS figures are not polluted by the previous group), and
@@ -384,6 +386,12 @@ if [ -x "$B/bench/treerss" ] && [ -x "$BIN/sleigh" ] && [ -x "$BIN/nws-worker" ]
         >"$OUT/output.md" && OUTPUT_MD=$OUT/output.md
 fi
 
+TRANSFER_MD=''
+if [ -x "$BIN/sleigh" ] && [ -x "$BIN/nws-worker" ]; then
+    echo "== files to ssh hosts and back (sleigh --trc vs parallel -S --trc)" >&2
+    sh "$SRC/bench/transfer.sh" "$BIN" "$OUT" >"$OUT/transfer.md" && TRANSFER_MD=$OUT/transfer.md
+fi
+
 if [ "$HAVE_REDIS" = 1 ]; then
     if redis_start; then
         measure_fill redis "$RDS_PORT" "$RDS_PID" RDS
@@ -613,6 +621,12 @@ NWSV=$("$BIN/nwsserver" --version 2>&1 | head -n 1)
         cat "$OUTPUT_MD"
         echo
     fi
+    if [ -n "$TRANSFER_MD" ]; then
+        echo "## Files to remote nodes"
+        echo
+        cat "$TRANSFER_MD"
+        echo
+    fi
     echo "## Method"
     echo
     echo "- A *pair* is one store plus one fetch on the same variable (Redis: LPUSH + RPOP" \
@@ -673,6 +687,7 @@ echo
 cat "$TABLE"
 [ -n "$TASKS_MD" ] && { echo; cat "$TASKS_MD"; }
 [ -n "$OUTPUT_MD" ] && { echo; cat "$OUTPUT_MD"; }
+[ -n "$TRANSFER_MD" ] && { echo; cat "$TRANSFER_MD"; }
 echo
 echo "$REDIS_NOTE"
 echo "wrote $RESULTS ($((T1 - T0)) s)"

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "nws.h" /* NWS_DEFAULT_PORT */
 #include "journal.h"
 #include "server.h"
@@ -65,6 +66,8 @@ usage(FILE *fp)
     /* clang-format off */
     fprintf(fp,
             "usage: nwsserver [options]\n"
+            "      --config FILE        read options from FILE, one \"name value\" a line\n"
+            "                           (name: a long option below); the command line wins\n"
             "  -p, --port N             protocol port (default " CFG_STR(NWS_DEFAULT_PORT) ", env NWS_SERVER_PORT;\n"
             "                           0 picks a free port)\n"
             "  -w, --web-port N         web interface port, advertised to clients\n"
@@ -419,6 +422,9 @@ main(int argc, char **argv)
     cfg->max_memory = pages > 0 && pagesize > 0 ? (uint64_t)pages * (uint64_t)pagesize / 2
                                                 : 1ULL << 30;
     config_from_env(cfg);
+    /* The file's lines become options ahead of the command line's (config.c). */
+    if (config_expand(&argc, &argv, longopts) != 0)
+        return 2;
 
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":p:w:i:t:s:dVh", longopts, NULL)) != -1) {
@@ -582,6 +588,7 @@ main(int argc, char **argv)
             return 2;
         }
     }
+    config_parsed();
     if (optind != argc) {
         fprintf(stderr, "nwsserver: unexpected argument %s\nTry 'nwsserver --help'.\n",
                 argv[optind]);
@@ -671,6 +678,15 @@ main(int argc, char **argv)
         printf("nwsserver ready: port=%d web-port=%s bind=%s pid=%d auth=%s\n", port,
                web_port, cfg->bind, (int)getpid(), auth_enabled() ? "on" : "off");
         fflush(stdout);
+    }
+    /* Type=notify: the ports are listening, so clients may come (notify.c). */
+    {
+        char state[128];
+
+        snprintf(state, sizeof(state), "READY=1\nMAINPID=%d\nSTATUS=serving port %d",
+                 (int)getpid(), port);
+        if (notify_send(state) > 0)
+            unsetenv("NOTIFY_SOCKET");
     }
     if (cfg->daemon)
         main_daemon_detach(daemon_fd, cfg->log_level);

@@ -183,4 +183,37 @@ int nwsp_watch_enforce(struct nwsp_watch *ww, pid_t pid, double now, double *ter
 int nwsp_sleigh_halt_hit(const nws_sleigh_halt *h, size_t errors, size_t collected,
                          size_t nelems);
 
+/* ---- sleigh_xfer.c: file paths of the sleigh CLI's file transfers ---------- */
+
+/*
+ * The part of a transfer path that is placed under the receiving
+ * directory: what follows the first "/./" (GNU parallel's rsync rule), or
+ * the whole path.
+ */
+const char *nwsp_xfer_rel(const char *path);
+/*
+ * 0 if rel may be placed under a directory without leaving it: not empty,
+ * not absolute, no ".." component, no empty component at the end (a
+ * directory).  Else -1 with the reason in why.
+ */
+int nwsp_xfer_check(const char *rel, char *why, size_t len);
+/*
+ * Opens rel (checked) under directory dirfd, walking it one component at a
+ * time without following symbolic links, so nothing outside dirfd is ever
+ * reached.  With O_CREAT in flags, missing directories are made (0700).
+ * Returns the descriptor, or -1 with errno.
+ */
+int nwsp_xfer_open(int dirfd, const char *rel, int flags, mode_t mode);
+/*
+ * Removes rel under dirfd (no link followed), then its parent directories
+ * up to dirfd while they are empty.  0, or -1 with errno.
+ */
+int nwsp_xfer_unlink(int dirfd, const char *rel);
+/*
+ * Makes rel under dirfd (missing directories made, no link followed) a
+ * hard link to the open file fd; an existing rel is left as it is.  0, or
+ * -1 with errno.
+ */
+int nwsp_xfer_link(int fd, int dirfd, const char *rel);
+
 #endif

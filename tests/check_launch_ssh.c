@@ -158,6 +158,38 @@ ls_cubes(nws_sleigh *s, long n)
     json_decref(task);
 }
 
+/*
+ * A command whose stdout passes the spill threshold: the worker stores it in
+ * a variable of its own, over a second connection that must authenticate
+ * with the secret the worker was given, not with a file of the node's.
+ */
+static void
+ls_spilled_output(nws_sleigh *s)
+{
+    json_t   *task, *elems, *r, *v;
+    nws_error err;
+    char     *d;
+
+    task =
+        json_loads("{\"kind\": \"command\", \"spill\": 1024, \"argv\": [\"sh\", \"-c\", "
+                   "\"head -c 5000 /dev/zero\"]}",
+                   0, NULL);
+    ck_assert_ptr_nonnull(task);
+    elems = json_pack("[[s]]", "x");
+    r = nws_sleigh_each_elem(s, task, elems, NULL, NULL, &err);
+    ck_assert_msg(r != NULL, "each_elem: %s", err.text);
+    ck_assert_int_eq(json_array_size(r), 1);
+    v = json_array_get(r, 0);
+    ck_assert_msg(nws_sleigh_error(v) == NULL, "%s", nws_sleigh_error(v));
+    d = json_dumps(v, 0);
+    ck_assert_msg(json_integer_value(json_object_get(v, "stdout_bytes")) == 5000,
+                  "the spilled output's record: %s", d);
+    free(d);
+    json_decref(r);
+    json_decref(elems);
+    json_decref(task);
+}
+
 /* Asserts no nws-worker process of workspace ws is left (within ms). */
 static void
 ls_no_workers(const char *ws, int ms)
@@ -275,6 +307,7 @@ START_TEST(secret_through_the_channel)
     pid = nwstest_proc_holding(secret);
     ck_assert_msg(pid == 0, "the secret is visible in /proc/%ld", (long)pid);
     ls_cubes(s, 30);
+    ls_spilled_output(s);
     ck_assert_int_eq(nws_sleigh_stop(s, &err), 0);
     nws_sleigh_free(s);
     ls_no_workers(ws, 2000);

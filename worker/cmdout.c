@@ -130,7 +130,7 @@ cmdout_conn(const struct worker *w, nws_error *err)
     nws_ws_free(cmdout_ws);
     nws_close(cmdout_c);
     cmdout_ws = NULL;
-    if ((cmdout_c = nws_connect(w->w_host, w->w_port, 0, err)) == NULL)
+    if ((cmdout_c = nws_connect_auth(w->w_host, w->w_port, 0, w->w_secret, err)) == NULL)
         return NULL;
     if ((cmdout_ws = nws_ws_use(cmdout_c, w->w_ws_name, NWS_WS_NOCREATE, err)) == NULL) {
         nws_close(cmdout_c);

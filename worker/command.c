@@ -318,14 +318,15 @@ fail:
     return NULL;
 }
 
-json_t *
-command_run(const struct worker *w, const json_t *task, const json_t *args, long index,
-            char **error)
+/* Runs the element in directory cwd (NULL: the task's "cwd", else ours): command_run. */
+static json_t *
+cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long index,
+           const char *dir, char **error)
 {
     struct cmdout  out, err;
     struct pollfd  pfd[2];
     char         **argv, **envp, buf[65536], msg[160];
-    const char    *cwd = json_string_value(json_object_get(task, "cwd"));
+    const char *cwd = dir != NULL ? dir : json_string_value(json_object_get(task, "cwd"));
     json_t        *jmax = json_object_get(task, "max_output"), *res;
     json_t        *jspill = json_object_get(task, "spill");
     double         timeout = json_number_value(json_object_get(task, "timeout"));
@@ -486,5 +487,34 @@ command_run(const struct worker *w, const json_t *task, const json_t *args, long
         msg[0] = '\0';
     if (msg[0] != '\0' && (*error = strdup(msg)) == NULL)
         *error = NULL;
+    return res;
+}
+
+json_t *
+command_run(const struct worker *w, const json_t *task, const json_t *args, long index,
+            char **error)
+{
+    struct xfer_job xj;
+    json_t         *res;
+    char           *why = NULL;
+
+    /* Files to and from the master (transfer.c): the command runs among them. */
+    if (xfer_prepare(w, task, args, &xj, error) != 0)
+        return NULL;
+    if (!xj.xj_on)
+        return cmd_run_in(w, task, args, index, NULL, error);
+    if (xj.xj_result != NULL) {
+        res = xj.xj_result; /* the end task: nothing to run */
+        xj.xj_result = NULL;
+        xfer_job_free(&xj);
+        return res;
+    }
+    res = cmd_run_in(w, task, xj.xj_args, index, xj.xj_dir, error);
+    if (res != NULL && xfer_finish(w, &xj, res, &why) != 0) {
+        /* A file that could not go back fails the element, whatever it did. */
+        free(*error);
+        *error = why != NULL ? why : strdup("cannot return the files: out of memory");
+    }
+    xfer_job_free(&xj);
     return res;
 }

@@ -129,4 +129,31 @@ void crash_arm(struct worker *w, const nws_value *v, long first, long count,
 void crash_disarm(void);
 void crash_cleanup(void);
 
+/*
+ * transfer.c: the files of a command task with "transfer" (the sleigh CLI's
+ * --transferfile, --return, --basefile, --cleanup).  xfer_prepare makes the
+ * worker's private directory and receives the element's files (and the
+ * basefiles, once); the command then runs in xj_dir with xj_args (the
+ * arguments without the transfer record).  0 (xj_on: 0 if the task moves
+ * no files; xj_result: the result of the end task, which runs nothing),
+ * or -1 with *error (new; the element fails, nothing ran).  xfer_finish
+ * stores the --return files and puts "returned" into res, then cleans up:
+ * 0, or -1 with *error (new, may be NULL when out of memory).
+ */
+struct xfer_job {
+    int           xj_on;
+    int           xj_cleanup;
+    char          xj_dir[4096];
+    int           xj_dirfd;
+    const json_t *xj_desc;   /* the element's nwsTransfer record (in the caller's args) */
+    json_t       *xj_args;   /* the arguments without it (new) */
+    json_t       *xj_result; /* the end task's result (new) */
+};
+int  xfer_prepare(const struct worker *w, const json_t *task, const json_t *args,
+                  struct xfer_job *j, char **error);
+int  xfer_finish(const struct worker *w, struct xfer_job *j, json_t *res, char **error);
+void xfer_job_free(struct xfer_job *j);
+/* Closes the connection used for files. */
+void xfer_cleanup(void);
+
 #endif

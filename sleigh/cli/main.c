@@ -161,19 +161,11 @@ main(int argc, char **argv)
         if (remote)
             nwsp_nodes_spread(&nl, run.workers);
     }
-    if (o.joblog != NULL) {
-        if ((run.joblog = fopen(o.joblog, "we")) == NULL) {
-            sl_warnx("%s: %s", o.joblog, strerror(errno));
-            rc = SL_EXIT_ERROR;
-            goto done_input;
-        }
-        fputs(
-            "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n",
-            run.joblog);
-        fflush(run.joblog);
+    if (sl_pace_setup(&run) != 0 || sl_results_setup(&run) != 0 ||
+        sl_joblog_open(&run) != 0) {
+        rc = SL_EXIT_ERROR;
+        goto done_input;
     }
-    if (gethostname(run.hostname, sizeof(run.hostname) - 1) != 0)
-        snprintf(run.hostname, sizeof(run.hostname), "localhost");
     run.tty = isatty(2);
     run.progress =
         o.progress == SL_PROGRESS_ON || (o.progress == SL_PROGRESS_AUTO && run.tty);
@@ -230,7 +222,8 @@ main(int argc, char **argv)
     run.started = nwsp_mono();
     if (remote)
         run.rank_nodes = sl_rank_nodes(run.s);
-    if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL || sl_run_all(&run) != 0)
+    if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL ||
+        sl_xfer_init(&run) != 0 || sl_run_all(&run) != 0)
         rc = SL_EXIT_ERROR;
     else if (run.broken)
         rc = SL_EXIT_ERROR;
@@ -243,6 +236,8 @@ main(int argc, char **argv)
                    (in.total > 0 ? in.total : 1));
     else
         rc = run.failed > SL_EXIT_MAX_FAILED ? SL_EXIT_MAX_FAILED : (int)run.failed;
+    if (sl_xfer_end(&run) != 0 && rc == 0)
+        rc = SL_EXIT_ERROR;
     json_decref(run.task);
     json_decref(run.fixed);
     json_decref(run.rank_nodes);
@@ -258,6 +253,7 @@ done_joblog:
         rc = SL_EXIT_ERROR;
     }
 done_input:
+    sl_results_free(&run);
     for (s = 0; s < t.nslots; s++)
         free(run.slot_bufs[s].p);
     free(run.slot_bufs);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 
 #include "sl.h"
 #include "util.h"
+
+static int sl_opt_pout(int ch, const char *arg, struct sl_opts *o);
 
 /* The usage text; to stdout for --help, stderr for mistakes. */
 static void
@@ -32,10 +35,23 @@ sl_usage(FILE *fp)
         "  -j, --jobs N          workers: N, +N or -N (more or fewer than the\n"
         "                        cores), N% of the cores (default: one per core)\n"
         "  -k, --keep-order      print the results in input order\n"
+        "  -j 0                  as many workers as the machine allows\n"
+        "      --delay SECS      wait SECS between two job starts (s m h d)\n"
+        "      --load MAX        start no job while MAX (as -j) processes run\n"
+        "      --memfree SIZE    start no job while less memory is free\n"
+        "      --results DIR     output in DIR/1/ARG/stdout, stderr, seq (or a\n"
+        "                        name with placeholders), not on stdout\n"
+        "      --files           print the name of a file with each job's stdout\n"
+        "      --tagstring STR   prefix output lines with STR (placeholders) and a tab\n"
+        "      --group, --line-buffer, -u/--ungroup  accepted: a job's output\n"
+        "                        is printed whole when it ends\n"
+        "      --eta             the estimated time left, on a line of its own\n"
+        "      --resume, --resume-failed  skip the inputs the joblog has (that\n"
+        "                        succeeded), as GNU parallel\n"
         "      --progress, --bar a progress bar with ETA on stderr (default: if\n"
         "                        stderr is a terminal); --no-progress: never\n"
-        "      --joblog FILE     one line per input: seq, host/rank, start,\n"
-        "                        runtime, exit status, signal, command\n"
+        "      --joblog [+]FILE  one line per input, as GNU parallel: seq, host,\n"
+        "                        start, runtime, exit status, signal, command\n"
         "      --retries N       run a failing input up to N more times\n"
         "      --chunk N         inputs per task (default 1)\n"
         "      --timeout SECS    kill a command running longer (its worker too if\n"
@@ -68,6 +84,14 @@ sl_usage(FILE *fp)
         "      --ssh-timeout SECS  for a node to connect and start (30)\n"
         "      --partial         go on with the nodes that started\n"
         "      --worker PATH     nws-worker on the nodes (default: on their PATH)\n"
+        "Files to and from the workers, through the server (GNU parallel's):\n"
+        "      --transferfile FILE, --tf FILE  send FILE (placeholders filled, e.g.\n"
+        "                        {}) to the worker's private directory, where the\n"
+        "                        command runs;  --transfer  the same as --tf {}\n"
+        "      --return FILE     bring FILE back into this directory after the job\n"
+        "      --cleanup         remove sent and returned files on the node\n"
+        "      --trc FILE        --transfer --return FILE --cleanup\n"
+        "      --basefile FILE, --bf FILE  send FILE once per node for the whole run\n"
         "  -h, --help            this text;  -V, --version  the version\n"
         "\n"
         "Exit status: the number of inputs whose command failed (at most 101),\n"
@@ -79,6 +103,18 @@ sl_usage(FILE *fp)
 enum {
     SL_OPT_PROGRESS = 256,
     SL_OPT_NO_PROGRESS,
+    /* Jobs and output as GNU parallel (pout). */
+    SL_OPT_DELAY,
+    SL_OPT_MEMFREE,
+    SL_OPT_LOAD,
+    SL_OPT_RESULTS,
+    SL_OPT_FILES,
+    SL_OPT_TAGSTRING,
+    SL_OPT_LINE_BUFFER,
+    SL_OPT_GROUP,
+    SL_OPT_ETA,
+    SL_OPT_RESUME,
+    SL_OPT_RESUME_FAILED,
     SL_OPT_JOBLOG,
     SL_OPT_RETRIES,
     SL_OPT_CHUNK,
@@ -101,7 +137,14 @@ enum {
     SL_OPT_ACCEPT_NEW,
     SL_OPT_PARTIAL,
     SL_OPT_SSH_TIMEOUT,
-    SL_OPT_WORKER
+    SL_OPT_WORKER,
+    /* Files to and from the workers (transfer.c). */
+    SL_OPT_TRANSFERFILE,
+    SL_OPT_TRANSFER,
+    SL_OPT_RETURN,
+    SL_OPT_CLEANUP,
+    SL_OPT_TRC,
+    SL_OPT_BASEFILE
 };
 
 /*
@@ -114,6 +157,26 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
     static const struct option longopts[] = {
         {"jobs", required_argument, NULL, 'j'},
         {"keep-order", no_argument, NULL, 'k'},
+        /* Jobs and output as GNU parallel (pout). */
+        {"jl", required_argument, NULL, SL_OPT_JOBLOG},
+        {"max-procs", required_argument, NULL, 'j'},
+        {"delay", required_argument, NULL, SL_OPT_DELAY},
+        {"memfree", required_argument, NULL, SL_OPT_MEMFREE},
+        {"load", required_argument, NULL, SL_OPT_LOAD},
+        {"results", required_argument, NULL, SL_OPT_RESULTS},
+        {"res", required_argument, NULL, SL_OPT_RESULTS},
+        {"files", no_argument, NULL, SL_OPT_FILES},
+        {"output-as-files", no_argument, NULL, SL_OPT_FILES},
+        {"outputasfiles", no_argument, NULL, SL_OPT_FILES},
+        {"tagstring", required_argument, NULL, SL_OPT_TAGSTRING},
+        {"line-buffer", no_argument, NULL, SL_OPT_LINE_BUFFER},
+        {"linebuffer", no_argument, NULL, SL_OPT_LINE_BUFFER},
+        {"lb", no_argument, NULL, SL_OPT_LINE_BUFFER},
+        {"group", no_argument, NULL, SL_OPT_GROUP},
+        {"ungroup", no_argument, NULL, 'u'},
+        {"eta", no_argument, NULL, SL_OPT_ETA},
+        {"resume", no_argument, NULL, SL_OPT_RESUME},
+        {"resume-failed", no_argument, NULL, SL_OPT_RESUME_FAILED},
         {"progress", no_argument, NULL, SL_OPT_PROGRESS},
         {"bar", no_argument, NULL, SL_OPT_PROGRESS},
         {"no-progress", no_argument, NULL, SL_OPT_NO_PROGRESS},
@@ -148,6 +211,15 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         {"partial", no_argument, NULL, SL_OPT_PARTIAL},
         {"ssh-timeout", required_argument, NULL, SL_OPT_SSH_TIMEOUT},
         {"worker", required_argument, NULL, SL_OPT_WORKER},
+        /* Files to and from the workers (transfer.c). */
+        {"transferfile", required_argument, NULL, SL_OPT_TRANSFERFILE},
+        {"tf", required_argument, NULL, SL_OPT_TRANSFERFILE},
+        {"transfer", no_argument, NULL, SL_OPT_TRANSFER},
+        {"return", required_argument, NULL, SL_OPT_RETURN},
+        {"cleanup", no_argument, NULL, SL_OPT_CLEANUP},
+        {"trc", required_argument, NULL, SL_OPT_TRC},
+        {"basefile", required_argument, NULL, SL_OPT_BASEFILE},
+        {"bf", required_argument, NULL, SL_OPT_BASEFILE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -155,7 +227,7 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
     char *end;
     int   ch;
 
-    while ((ch = getopt_long(argc, argv, "+j:P:ka:0qvS:hV", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+j:P:ka:0qvS:hVu", longopts, NULL)) != -1) {
         switch (ch) {
         case 'j':
         case 'P':
@@ -163,6 +235,21 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
             break;
         case 'k':
             o->keep_order = 1;
+            break;
+        case SL_OPT_DELAY:
+        case SL_OPT_MEMFREE:
+        case SL_OPT_LOAD:
+        case SL_OPT_RESULTS:
+        case SL_OPT_FILES:
+        case SL_OPT_TAGSTRING:
+        case SL_OPT_LINE_BUFFER:
+        case SL_OPT_GROUP:
+        case 'u':
+        case SL_OPT_ETA:
+        case SL_OPT_RESUME:
+        case SL_OPT_RESUME_FAILED:
+            if (sl_opt_pout(ch, optarg, o) != 0)
+                return SL_EXIT_ERROR;
             break;
         case SL_OPT_PROGRESS:
             o->progress = SL_PROGRESS_ON;
@@ -307,6 +394,23 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         case SL_OPT_WORKER:
             o->worker = optarg;
             break;
+        /* Files to and from the workers (transfer.c). */
+        case SL_OPT_TRANSFERFILE:
+        case SL_OPT_TRANSFER:
+        case SL_OPT_RETURN:
+        case SL_OPT_CLEANUP:
+        case SL_OPT_TRC:
+        case SL_OPT_BASEFILE:
+            if (sl_xfer_opt(o,
+                            ch == SL_OPT_TRANSFERFILE ? "transferfile"
+                            : ch == SL_OPT_TRANSFER   ? "transfer"
+                            : ch == SL_OPT_RETURN     ? "return"
+                            : ch == SL_OPT_CLEANUP    ? "cleanup"
+                            : ch == SL_OPT_TRC        ? "trc"
+                                                      : "basefile",
+                            optarg) != 0)
+                return SL_EXIT_ERROR;
+            break;
         case 'h':
             sl_usage(stdout);
             return 0;
@@ -337,6 +441,8 @@ sl_jobs(const char *spec)
         cores = 1;
     if (spec == NULL)
         return cores;
+    if (strcmp(spec, "0") == 0)
+        return sl_pace_jobs_max(); /* as many as possible, as GNU parallel */
     len = strlen(spec);
     if (len >= sizeof(buf))
         goto bad;
@@ -357,4 +463,60 @@ sl_jobs(const char *spec)
 bad:
     sl_warnx("-j: want N, +N, -N or N%% (N at least 1): %s", spec);
     return -1;
+}
+
+/* Jobs and output as GNU parallel (pout): one option; 0, or an exit status. */
+static int
+sl_opt_pout(int ch, const char *arg, struct sl_opts *o)
+{
+    double v;
+
+    switch (ch) {
+    case SL_OPT_DELAY:
+        if (sl_pace_parse_duration(arg, &o->delay) != 0) {
+            sl_warnx("--delay: want seconds (s, m, h, d postfixes): %s", arg);
+            return SL_EXIT_ERROR;
+        }
+        return 0;
+    case SL_OPT_MEMFREE:
+        if (sl_pace_parse_units(arg, &v) != 0 || v >= 1.8e19) {
+            sl_warnx("--memfree: want a size (K M G T P, k m g t p): %s", arg);
+            return SL_EXIT_ERROR;
+        }
+        o->memfree = (uint64_t)v;
+        return 0;
+    case SL_OPT_LOAD:
+        o->load = arg;
+        return 0;
+    case SL_OPT_RESULTS:
+        o->results = arg;
+        return 0;
+    case SL_OPT_FILES:
+        o->files = 1;
+        return 0;
+    case SL_OPT_TAGSTRING:
+        o->tagstring = arg;
+        return 0;
+    case SL_OPT_LINE_BUFFER:
+        o->line_buffer = 1;
+        o->ungroup = 0;
+        return 0;
+    case SL_OPT_GROUP:
+        o->line_buffer = o->ungroup = 0;
+        return 0;
+    case 'u':
+        o->ungroup = 1;
+        o->line_buffer = 0;
+        return 0;
+    case SL_OPT_ETA:
+        o->eta = 1;
+        return 0;
+    case SL_OPT_RESUME:
+        o->resume = 1;
+        return 0;
+    case SL_OPT_RESUME_FAILED:
+        o->resume_failed = 1;
+        return 0;
+    }
+    return SL_EXIT_ERROR;
 }

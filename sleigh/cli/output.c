@@ -16,31 +16,78 @@
 #include "sl.h"
 #include "util.h"
 
-/* Erases the progress bar if it is on screen. */
+/* Erases the progress bar (and the --eta line) if it is on screen. */
 void
 sl_progress_clear(struct sl_run *run)
 {
     if (run->bar_shown) {
         /* Not a terminal: end the line instead, so output starts on its own. */
-        fputs(run->tty ? "\r\033[K" : "\n", stderr);
+        if (!run->tty)
+            fputs("\n", stderr);
+        else if (run->bar_shown == 2)
+            fputs("\r\033[K\033[1A\r\033[K", stderr);
+        else
+            fputs("\r\033[K", stderr);
         fflush(stderr);
         run->bar_shown = 0;
     }
 }
 
-/* Draws the progress bar (at most every SL_PROGRESS_S unless force). */
+/*
+ * --eta: GNU parallel's line, "ETA: 12s Left: 40 AVG: 0.30s  local:4/60/100%/0.3s"
+ * (seconds left, inputs not finished, wall seconds per finished input, and
+ * for the machine: running/finished/share of the starts/seconds per input).
+ * Its header comes once, before the first line, as parallel prints it.
+ */
+static void
+sl_eta_line(struct sl_run *run, double elapsed, char *buf, size_t len)
+{
+    size_t total = run->in->total - run->skipped, /* --resume: done before */
+        left = total > run->done ? total - run->done : 0;
+    double avg = run->done > 0 ? elapsed / (double)run->done : 0;
+    long   cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (!run->eta_shown) {
+        fprintf(stderr,
+                "\nComputers / CPU cores / Max jobs to run\n1:%s / %ld / "
+                "%ld\n\nComputer:jobs "
+                "running/jobs completed/%%of started jobs/Average seconds to complete\n",
+                run->rank_nodes != NULL ? "sleigh" : "local", cores > 0 ? cores : 1,
+                run->workers);
+        run->eta_shown = 1;
+    }
+    snprintf(buf, len, "ETA: %.0fs Left: %zu AVG: %.2fs  %s:%zu/%zu/100%%/%.1fs ",
+             avg * (double)left, left, avg, run->rank_nodes != NULL ? "sleigh" : "local",
+             run->running_est, run->done, avg);
+}
+
+/* Draws the progress bar and/or the --eta line (at most every SL_PROGRESS_S unless force). */
 void
 sl_progress_draw(struct sl_run *run, int force)
 {
     struct winsize ws;
     double         now = nwsp_mono(), elapsed = now - run->started, rate, eta;
-    size_t         total = run->in->total, width = 80, barw, fill, i;
+    size_t         total = run->in->total - run->skipped, width = 80, barw, fill, i;
     int            known = !run->in->streaming || run->in->eof;
-    char           head[160], tail[96], bar[512];
+    char           head[160], tail[96], bar[512], etaline[160];
 
-    if (!run->progress || (!force && now - run->last_draw < SL_PROGRESS_S))
+    if ((!run->progress && !run->o->eta) ||
+        (!force && now - run->last_draw < SL_PROGRESS_S))
         return;
     run->last_draw = now;
+    if (run->o->eta) {
+        sl_eta_line(run, elapsed, etaline, sizeof(etaline));
+        if (run->tty && run->bar_shown == 2)
+            fputs("\033[1A", stderr); /* back to the --eta line */
+        fprintf(stderr, "\r%s%s", etaline, run->tty ? "\033[K" : "");
+        run->bar_shown = 1;
+        if (!run->progress) {
+            fflush(stderr);
+            return;
+        }
+        fputs("\n", stderr); /* the bar on a line of its own */
+        run->bar_shown = 2;
+    }
     if (ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
         width = ws.ws_col;
     rate = elapsed > 0 ? (double)run->done / elapsed : 0;
@@ -77,7 +124,8 @@ sl_progress_draw(struct sl_run *run, int force)
     fprintf(stderr, "\r%s: %s %s%s%s", sl_prog, head, bar, tail,
             run->tty ? "\033[K" : "");
     fflush(stderr);
-    run->bar_shown = 1;
+    if (run->bar_shown == 0)
+        run->bar_shown = 1;
 }
 
 /* Writes len bytes to fd, each line prefixed with tag and a tab if tag != NULL. */
@@ -235,24 +283,25 @@ sl_stream_hold(struct sl_run *run, struct sl_done *d)
 }
 
 /*
- * Prints one stream of d to fd (1: stdout, 2: stderr): the part stored
- * apart (from the server or a temp file), then the part in memory.
- * Returns -1 if writing to fd failed (the rest is dropped), else 0.
+ * Writes one stream of d (which: 1 stdout, 2 stderr) to fd, each line
+ * prefixed with tag if it is not NULL: the part stored apart (from the
+ * server or a temp file), then the part in memory.  fd -1: the stream is
+ * dropped.  Returns -1 if writing to fd failed (the rest is dropped), else 0.
  */
 static int
-sl_print_stream(struct sl_run *run, struct sl_done *d, int fd)
+sl_write_stream(struct sl_run *run, struct sl_done *d, int which, int fd, const char *tag)
 {
-    const char *name = fd == 1 ? "stdout" : "stderr";
-    int         tmp = fd == 1 ? d->outfd : d->errfd, gone = fd == 1 && run->broken;
-    const char *mem = fd == 1 ? d->out : d->err;
-    size_t      len = fd == 1 ? d->outlen : d->errlen;
+    const char *name = which == 1 ? "stdout" : "stderr";
+    int         tmp = which == 1 ? d->outfd : d->errfd, gone = fd < 0;
+    const char *mem = which == 1 ? d->out : d->err;
+    size_t      len = which == 1 ? d->outlen : d->errlen;
     nws_error   err;
     int         rc = 0;
 
     if (tmp == -1 && d->val != NULL && sl_stream_apart(d->val, name)) {
         if (gone) {
             nws_sleigh_output_fd(run->s, d->val, name, -1, NULL, NULL);
-        } else if (d->tag != NULL) {
+        } else if (tag != NULL) {
             tmp = sl_stream_to_file(run, d->val, name, 0);
         } else if (nws_sleigh_output_fd(run->s, d->val, name, fd, NULL, &err) != 0) {
             if (err.code == NWS_ERR_IO)
@@ -263,17 +312,45 @@ sl_print_stream(struct sl_run *run, struct sl_done *d, int fd)
         }
     }
     if (tmp >= 0) {
-        if (!gone && rc == 0 && sl_emit_file(fd, tmp, d->tag) != 0)
+        if (!gone && rc == 0 && sl_emit_file(fd, tmp, tag) != 0)
             rc = -1;
         close(tmp);
-        if (fd == 1)
+        if (which == 1)
             d->outfd = -1;
         else
             d->errfd = -1;
     }
-    if (!gone && rc == 0 && len > 0 && sl_emit(fd, mem, len, d->tag) != 0)
+    if (!gone && rc == 0 && len > 0 && sl_emit(fd, mem, len, tag) != 0)
         rc = -1;
     return rc;
+}
+
+/* Prints one stream of d to fd (1: stdout, 2: stderr); as sl_write_stream. */
+static int
+sl_print_stream(struct sl_run *run, struct sl_done *d, int fd)
+{
+    return sl_write_stream(run, d, fd, fd == 1 && run->broken ? -1 : fd, d->tag);
+}
+
+/* Writes d's stream which (1, 2) to file fd (--results, --files); 0, or -1. */
+int
+sl_save_stream(struct sl_run *run, struct sl_done *d, int which, int fd)
+{
+    return sl_write_stream(run, d, which, fd, NULL);
+}
+
+/* Frees d. */
+static void
+sl_done_free(struct sl_done *d)
+{
+    json_decref(d->val);
+    free(d->out);
+    free(d->err);
+    free(d->cmd);
+    free(d->tag);
+    free(d->rdir);
+    free(d->rec);
+    free(d);
 }
 
 /* Prints an element's command (-v), stdout and stderr, and frees d. */
@@ -284,15 +361,17 @@ sl_print(struct sl_run *run, struct sl_done *d)
     if (!run->broken && d->cmd != NULL &&
         (sl_write_all(1, d->cmd, strlen(d->cmd)) != 0 || sl_write_all(1, "\n", 1) != 0))
         run->broken = 1;
+    if (run->o->results != NULL || run->o->files) {
+        /* The output goes to files; --files prints their names instead. */
+        if (sl_results_write(run, d) != 0)
+            run->broken = 1;
+        sl_done_free(d);
+        return;
+    }
     if (sl_print_stream(run, d, 1) != 0)
         run->broken = 1;
     sl_print_stream(run, d, 2);
-    json_decref(d->val);
-    free(d->out);
-    free(d->err);
-    free(d->cmd);
-    free(d->tag);
-    free(d);
+    sl_done_free(d);
 }
 
 /* Hands d (element idx) to the output: now, or when its turn comes (-k). */

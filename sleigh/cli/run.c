@@ -117,9 +117,10 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         d->err = msg.p;
         d->errlen = msg.len;
     }
-    if (run->joblog != NULL) {
+    if (run->joblog != NULL || run->o->results != NULL) {
         char        rk[24];
         const char *host;
+        long        exitval;
 
         start = v != NULL && json_is_number(json_object_get(v, "start"))
                     ? json_number_value(json_object_get(v, "start"))
@@ -127,28 +128,42 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
         secs = v != NULL && json_is_number(json_object_get(v, "seconds"))
                    ? json_number_value(json_object_get(v, "seconds"))
                    : r->seconds;
-        if (timed_out && start == 0) {
-            /* Its worker was killed, with the times it knew: it ran its timeout. */
+        if (start == 0) {
+            /*
+             * Its worker died (or was killed for the timeout) with the times
+             * it knew: it ran its timeout, or as long as the server saw it run.
+             */
             struct timespec ts;
 
             clock_gettime(CLOCK_REALTIME, &ts);
-            secs = run->o->timeout;
+            if (timed_out)
+                secs = run->o->timeout;
             start = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - secs;
         }
-        sl_one_line(cmd.p);
         snprintf(rk, sizeof(rk), "%d", r->rank);
         host = json_string_value(json_object_get(run->rank_nodes, rk));
-        fprintf(run->joblog, "%zu\t%s/%d\t%.3f\t%.3f\t0\t%zu\t%ld\t%ld\t%s\n", idx + 1,
-                host ? host : run->hostname, r->rank, start, secs,
-                d->outlen + d->errlen + sl_stream_bytes(v, "stdout") +
-                    sl_stream_bytes(v, "stderr"),
-                status == 0 && r->error != NULL ? 1 : status, sig, cmd.p);
-        fflush(run->joblog);
+        /* As parallel: killed by a signal is Exitval 0 and the signal; a
+         * timeout is -1 and the signal; no result at all (the command never
+         * ran, or its worker died) is -1. */
+        exitval = sig != 0 && !timed_out            ? 0
+                  : status == 0 && r->error != NULL ? 1
+                                                    : status;
+        /* --results FILE.csv/.tsv/.json: the record, but its output (as is). */
+        sl_results_record(run, d, idx, host, start, secs,
+                          d->outlen + sl_stream_bytes(v, "stdout"), exitval, sig, cmd.p);
+        if (run->joblog != NULL) {
+            sl_one_line(cmd.p);
+            sl_joblog_line(run, idx, host, start, secs,
+                           d->outlen + sl_stream_bytes(v, "stdout"), exitval, sig, cmd.p);
+        }
     }
     if (run->o->verbose)
         d->cmd = sl_strdup(cmd.p);
-    if (run->o->tag)
+    if (run->o->tagstring != NULL)
+        d->tag = sl_results_tag(run, idx, r->rank);
+    else if (run->o->tag)
         d->tag = sl_run_inputs(run, idx);
+    sl_results_name(run, idx, r->rank, d);
     free(cmd.p);
     run->done++;
     if (r->error != NULL && run->failed++ == 0)
@@ -231,6 +246,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     size_t               window;
     double               quiet_since = nwsp_mono();
     int                  ended = 0, rc = -1, more, got;
+    long                 pace_ms = 0, wait_ms;
     json_t              *args;
 
     memset(&eo, 0, sizeof(eo));
@@ -243,6 +259,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     window = (size_t)run->workers * eo.chunk * 4 + eo.chunk;
     if (window < 64)
         window = 64;
+    if (run->xfer != NULL) /* a queued input holds its files on the server: fewer */
+        window = (size_t)run->workers * eo.chunk * 2;
     p = nws_sleigh_each_elem_async(run->s, run->task, NULL, run->fixed, &eo, &err);
     if (p == NULL) {
         sl_warnx("cannot start the batch: %s",
@@ -253,13 +271,30 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         if (sl_interrupted || run->broken)
             goto out;
         /* Feed: push what input there is, up to the window. */
+        pace_ms = 0;
         for (;;) {
             more = list != NULL ? pushed < n : pushed < run->in->total;
             if (ended || !more || nmap - collected >= window || run->halted)
                 break;
             idx = list != NULL ? list[pushed] : pushed;
+            if (list == NULL && sl_resume_skip(run, idx)) {
+                pushed++; /* --resume: done in an earlier run */
+                run->skipped++;
+                continue;
+            }
+            /* Paced starts: only to a free worker (a task pushed is a task
+             * started), and when pace.c says. */
+            if (sl_pace_active(run) &&
+                (nmap - collected >= (size_t)run->workers * eo.chunk ||
+                 (pace_ms = sl_pace_wait_ms(run)) > 0))
+                break;
             pushed++;
+            sl_pace_started(run);
             args = sl_run_args(run, idx);
+            if (sl_xfer_args(run, idx, attempt, args) != 0) { /* its files first */
+                json_decref(args);
+                goto out;
+            }
             if (nmap == capmap) {
                 capmap = capmap != 0 ? capmap * 2 : 256;
                 map = sl_reallocarray(map, capmap, sizeof(*map));
@@ -288,9 +323,10 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             ended = 1;
         }
         /* Collect. */
-        got = nws_sleigh_pending_next(
-            p, &r, ended || !run->in->streaming || run->in->eof ? SL_IDLE_MS : SL_POLL_MS,
-            &err);
+        wait_ms = ended || !run->in->streaming || run->in->eof ? SL_IDLE_MS : SL_POLL_MS;
+        if (pace_ms > 0 && pace_ms < wait_ms)
+            wait_ms = pace_ms; /* the next start is due sooner */
+        got = nws_sleigh_pending_next(p, &r, (int)wait_ms, &err);
         if (got == 0)
             break;
         if (got < 0) {
@@ -307,6 +343,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 goto out;
             }
             idx = map[r.index];
+            sl_xfer_result(run, idx, attempt, &r); /* its files, before its output */
             if (r.error != NULL && strcmp(r.error, NWS_SLEIGH_HALTED) == 0) {
                 run->halted = 1; /* not run: neither done nor failed */
                 run->not_run++;
@@ -317,6 +354,9 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 sl_finish(run, idx, &r);
             }
         } else {
+            if (pace_ms > 0 && nmap == collected)
+                nwsp_sleep_ms(
+                    pace_ms); /* nothing out to wait for: until the next start */
             /* Nothing came: wait a little for stdin instead. */
             if (list == NULL && run->in->streaming && !run->in->eof &&
                 run->in->total - pushed < SL_READ_AHEAD)
@@ -338,6 +378,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             if (run->in->total == idx)
                 break;
         }
+        run->running_est = nmap - collected < (size_t)run->workers ? nmap - collected
+                                                                   : (size_t)run->workers;
         sl_progress_draw(run, 0);
     }
     rc = 0;
@@ -402,9 +444,15 @@ sl_run_all(struct sl_run *run)
         run->held[run->next_print++] = NULL;
     }
     free(run->held);
-    if (run->progress) {
+    if (run->progress || run->o->eta) {
+        run->running_est = 0;
         if (rc == 0 && !sl_interrupted)
             sl_progress_draw(run, 1);
+        if (run->o->eta && !run->progress && run->bar_shown) {
+            /* As parallel: the last --eta line stays. */
+            fputs("\n", stderr);
+            run->bar_shown = 0;
+        }
         sl_progress_clear(run);
     }
     if (sl_interrupted) {

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -57,6 +58,18 @@ enum sl_progress_mode { SL_PROGRESS_AUTO, SL_PROGRESS_ON, SL_PROGRESS_OFF };
 
 struct sl_opts {
     const char *jobs; /* -j as given; NULL: one per core */
+    /* Jobs and output as GNU parallel (pout, issue 17; opts.c's pout block). */
+    double          delay;         /* --delay: seconds between job starts */
+    uint64_t        memfree;       /* --memfree: bytes that must be free; 0: no check */
+    const char     *load;          /* --load as given (as -j: N, N%, +N, -N) */
+    const char     *results;       /* --results DIR or name template */
+    int             files;         /* --files: print output file names */
+    const char     *tagstring;     /* --tagstring STR */
+    int             line_buffer;   /* --line-buffer */
+    int             ungroup;       /* --ungroup, -u */
+    int             eta;           /* --eta */
+    int             resume;        /* --resume */
+    int             resume_failed; /* --resume-failed */
     int         keep_order;
     int         progress; /* enum sl_progress_mode */
     const char *joblog;
@@ -91,6 +104,14 @@ struct sl_opts {
     const char *worker;         /* --worker: nws-worker on the nodes */
     const char *arg_files[64];
     int         narg_files;
+    /* Files to and from the workers (transfer.c). */
+    const char *xfer_in[32]; /* --transferfile (and --transfer: "{}") */
+    int         nxfer_in;
+    const char *xfer_ret[32]; /* --return */
+    int         nxfer_ret;
+    const char *xfer_base[32]; /* --basefile */
+    int         nxfer_base;
+    int         xfer_cleanup; /* --cleanup */
 };
 
 int  sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);
@@ -205,6 +226,7 @@ int    sl_stream_apart(const json_t *v, const char *stream);
 size_t sl_stream_bytes(const json_t *v, const char *stream);
 void   sl_stream_drop(struct sl_run *run, const json_t *v);
 void   sl_print(struct sl_run *run, struct sl_done *d);
+int    sl_save_stream(struct sl_run *run, struct sl_done *d, int which, int fd);
 void   sl_output(struct sl_run *run, size_t idx, struct sl_done *d);
 void   sl_one_line(char *s);
 long   sl_value_int(const json_t *v, const char *key, long dflt);
@@ -219,7 +241,10 @@ struct sl_done {
     json_t *val;       /* the result, while a stream of it is still on the server */
     int     outfd, errfd; /* -k: a stream moved to a temp file; -1 none, -2 lost */
     char  *cmd; /* -v: the command line */
-    char  *tag; /* --tag: the inputs */
+    char   *tag; /* --tag: the inputs; --tagstring: its text */
+    size_t  idx; /* the element (--results, --files) */
+    char   *rdir; /* --results: the element's name (directory or file) */
+    char   *rec;  /* --results FILE.csv/.tsv/.json: its record up to the output */
 };
 
 struct sl_run {
@@ -229,9 +254,23 @@ struct sl_run {
     nws_sleigh      *s;
     json_t          *task, *fixed;
     long             workers;
-    char             hostname[256];
     FILE            *joblog;
+    /* Jobs and output as GNU parallel (pace.c, results.c). */
+    double           last_start;  /* nwsp_mono() of the last job pushed (--delay) */
+    double           load_max;    /* --load: running processes allowed; 0: none */
+    unsigned char   *skip;        /* --resume: elements done in an earlier run (bitmap) */
+    size_t           nskip;       /* bits in skip */
+    size_t           skipped;     /* elements --resume left out */
+    struct sl_slot  *tagslot;     /* --tagstring compiled */
+    struct sl_slot  *resslot;     /* --results name compiled (NULL: a plain DIR) */
+    int              pace_ready;  /* --delay: every worker is registered */
+    size_t           running_est; /* jobs out and not back: --eta */
+    int              eta_shown;
+    int              res_fmt;  /* --results FILE.csv/.tsv/.json: 'c', 't', 'j'; else 0 */
+    FILE            *resfp;    /* that file (stdout for -.csv ...) */
+    int              res_rows; /* records written to it */
     json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
+    struct sl_xfer  *xfer;       /* files to and from the workers, or NULL */
 
     /* Element bookkeeping. */
     size_t           done;   /* elements finished for good */
@@ -257,8 +296,50 @@ struct sl_run {
     int    broken; /* stdout is gone */
 };
 
+/* pace.c: when the next job may start (-j 0, --delay, --load, --memfree). */
+int  sl_pace_parse_duration(const char *s, double *out);
+int  sl_pace_parse_units(const char *s, double *out);
+long sl_pace_jobs_max(void);
+int  sl_pace_setup(struct sl_run *run);
+long sl_pace_wait_ms(struct sl_run *run);
+int  sl_pace_active(const struct sl_run *run);
+void sl_pace_started(struct sl_run *run);
+
+/* results.c: --results, --files, --tagstring, --joblog's values, --resume. */
+int   sl_results_setup(struct sl_run *run);
+void  sl_results_free(struct sl_run *run);
+char *sl_results_tag(struct sl_run *run, size_t idx, int rank);
+void  sl_results_name(struct sl_run *run, size_t idx, int rank, struct sl_done *d);
+void  sl_results_record(struct sl_run *run, struct sl_done *d, size_t idx,
+                        const char *host, double start, double secs, size_t received,
+                        long exitval, long sig, const char *cmd);
+int   sl_results_write(struct sl_run *run, struct sl_done *d);
+int   sl_joblog_open(struct sl_run *run);
+int   sl_resume_skip(const struct sl_run *run, size_t idx);
+void  sl_joblog_line(struct sl_run *run, size_t idx, const char *host, double start,
+                     double secs, size_t received, long status, long sig, const char *cmd);
+
 void sl_signals(void);
 int  sl_run_all(struct sl_run *run);
 int  sl_dry_run(struct sl_run *run);
+
+/*
+ * transfer.c: files to and from the workers, through the server
+ * (--transferfile, --return, --cleanup, --basefile).  sl_xfer_opt takes
+ * one of those options (name without "--"); 0, or -1 (message printed).
+ * sl_xfer_init stores the basefiles and marks run->task (nothing to do
+ * without those options: run->xfer stays NULL); sl_xfer_args stores
+ * element idx's files for its attempt and adds their record to args;
+ * sl_xfer_result deletes them once the result r is in and writes the
+ * returned files (if r is the element's last attempt: retries say) or
+ * drops them, making r an error when that fails; sl_xfer_end cleans the
+ * nodes (--cleanup) and frees.  0, or -1 (message printed).
+ */
+struct sl_xfer;
+int  sl_xfer_opt(struct sl_opts *o, const char *name, const char *arg);
+int  sl_xfer_init(struct sl_run *run);
+int  sl_xfer_args(struct sl_run *run, size_t idx, long attempt, json_t *args);
+void sl_xfer_result(struct sl_run *run, size_t idx, long attempt, nws_sleigh_result *r);
+int  sl_xfer_end(struct sl_run *run);
 
 #endif
