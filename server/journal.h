@@ -3,12 +3,13 @@
  *
  * DIR holds:
  *
- *   MANIFEST        "nwsj 1\nbase <name>\nincr <name>\n": which snapshot and
- *                   which incremental journal make the state.  Replaced by a
- *                   temp file renamed over it, then DIR is fsync'd, so a
+ *   MANIFEST        "nwsj 1\nbase <name>\nincr <name>\n...": the snapshot
+ *                   ("-": none) and the incremental journals replayed after
+ *                   it, in order (more than one while a compaction runs, or
+ *                   after one failed); the last is appended to.  Replaced by
+ *                   a temp file renamed over it, then DIR is fsync'd, so a
  *                   crash leaves either the old or the new manifest.
- *   base.<N>        a snapshot: records rebuilding the whole state (empty
- *                   file or absent name "-": no snapshot yet).
+ *   base.<N>        a snapshot: records rebuilding the whole state.
  *   incr.<N>        the incremental journal: records of every mutation since
  *                   the snapshot, appended.
  *   v<ID>.val       a spooled value's bytes (exactly the value); records refer
@@ -18,6 +19,16 @@
  *
  * Anything else there (temp files, journals and snapshots the manifest does
  * not name, value files no record refers to) is stale and removed at start.
+ *
+ * Records (journalp.h lists the types) name workspaces and variables by
+ * name and carry values whole: J_STORE, J_FETCH (the value a fetch in
+ * that mode takes), J_TAKEN (a store handed straight to a waiting fetcher),
+ * J_REQUEUE (requeue.c put a fetched value back), workspace create/delete/
+ * owner, variable new/declare/delete; a snapshot has J_VAR_STATE and
+ * J_VALUE instead.  Replay applies them with the live code paths (no
+ * waiters exist then), so it ends in the state that was acknowledged.
+ * A value is inline up to 64 MiB (larger ones are always spooled to a
+ * file with --journal).
  *
  * Both kinds of file are an 8-byte header "NWSJ\0\0\0\1" then records:
  *
@@ -47,15 +58,15 @@
  * so writes resume when space returns.
  *
  * Compaction: when the journal passes --journal-compact-factor times the
- * last snapshot (and --journal-compact-min bytes), the parent opens a new
- * incremental file, forks, and goes on appending to the new file; the
- * child writes the state as of the fork into a new snapshot and exits; on
- * its success the parent writes the manifest naming the new snapshot and
- * the new incremental file, then removes the old ones.  Until then the old
- * manifest still names the old snapshot + old incremental file, which are
- * whole: a crash at any point loads.  The new incremental file is named in
- * the old manifest's chain (line "next <name>"), so records written to it
- * before the switch are replayed too.
+ * last snapshot (and --journal-compact-min bytes), the parent makes a new
+ * incremental file, adds it to the manifest's chain (old snapshot, old
+ * journal, new journal), forks, and goes on appending to the new file; the
+ * child (which dies with the parent) writes the state as of the fork into
+ * base.<N>.tmp, syncs it and exits; on its success the parent renames it,
+ * writes the manifest naming the new snapshot and the new journal only,
+ * then removes the old files.  A crash at any point finds one of the two
+ * manifests with every file it names whole.  Value files are not removed
+ * while a child runs (its snapshot may name them).
  */
 #ifndef NWS_JOURNAL_H
 #define NWS_JOURNAL_H
@@ -102,6 +113,8 @@ int journal_fsync_parse(const char *, enum journal_fsync *);
 /* Opens (creating) DIR, replays it into the workspaces (after ws_init),
  * cleans stale files: 0, or -1 (logged: do not start). */
 int journal_open(void);
+/* Why journal_open refused, in a few words. */
+const char *journal_open_error(void);
 /* With srv.base made (after any daemon fork): the journal's timers. */
 void journal_start(void);
 /* The turn of the event loop ends: write (and sync) before replies leave.

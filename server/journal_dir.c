@@ -33,6 +33,15 @@ static char             jdir_child_base[32];
 static int              jdir_child_nincr;   /* journals the child's snapshot replaces */
 static double           jdir_compact_after; /* no compaction before (after a failure) */
 
+/* Why journal_open refused (for the one line fatalx prints at any log level). */
+static char jdir_why[512] = "see the log above";
+
+const char *
+journal_open_error(void)
+{
+    return jdir_why;
+}
+
 /* Where replay stopped at a bad record (ignore-corrupt): the file index and offset. */
 static int      jdir_stop_file = -1;
 static uint64_t jdir_stop_off;
@@ -468,6 +477,11 @@ jdir_replay_file(const char *name, int idx, int last)
     log_warnx("journal: corrupt record at offset %llu (%s/%s)", (unsigned long long)end,
               journal_opts.dir, name);
     if (!journal_opts.ignore_corrupt) {
+        snprintf(jdir_why, sizeof(jdir_why),
+                 "corrupt record at offset %llu of %s; nwsserver --journal-check %s "
+                 "--fix cuts "
+                 "there, --journal-ignore-corrupt starts dropping the records from it on",
+                 (unsigned long long)end, name, journal_opts.dir);
         log_warnx("journal: refusing to start: the records after it cannot be trusted; "
                   "nwsserver --journal-check %s --fix cuts there, "
                   "--journal-ignore-corrupt starts dropping them",
@@ -665,10 +679,13 @@ journal_open(void)
     if ((j.lockfd = openat(j.dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
         flock(j.lockfd, LOCK_EX | LOCK_NB) == -1) {
         log_warn("journal: %s is in use by another nwsserver (its LOCK is held)", dir);
+        snprintf(jdir_why, sizeof(jdir_why),
+                 "in use by another nwsserver (its LOCK is held)");
         return -1;
     }
     if ((rc = jdir_read_manifest(j.dirfd, &jdir_man)) < 0) {
         log_warnx("journal: %s/MANIFEST is unreadable: refusing to start", dir);
+        snprintf(jdir_why, sizeof(jdir_why), "its MANIFEST is unreadable");
         return -1;
     }
     fresh = rc == 0;

@@ -660,7 +660,8 @@ main(int argc, char **argv)
     /* Replayed before the ready line: whoever starts us sees a refusal. */
     ws_init();
     if (journal_open() != 0)
-        fatalx("cannot use the journal in %s (see above)", journal_opts.dir);
+        fatalx("cannot use the journal in %s: %s", journal_opts.dir,
+               journal_open_error());
 
     if (cfg->daemon) {
         daemon_fd = main_daemon_fork();

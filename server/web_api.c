@@ -23,6 +23,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "web.h"
 
 static const char *web_languages[] = {
@@ -783,6 +784,16 @@ web_log(const char *what, const char *var, size_t varlen, const struct ws *ws)
     free(w);
 }
 
+/* With --journal: -1 (replied 507) when the journal cannot take n more bytes. */
+static int
+web_journal_room(struct evhttp_request *req, size_t n)
+{
+    if (journal_reserve(n) == 0)
+        return 0;
+    web_reply_error(req, 507, journal_error());
+    return -1;
+}
+
 void
 web_api_delete_var(struct evhttp_request *req, const struct web_params *ps)
 {
@@ -795,6 +806,8 @@ web_api_delete_var(struct evhttp_request *req, const struct web_params *ps)
         web_reply_error(req, 409, "Cannot delete a sleigh variable.");
         return;
     }
+    if (web_journal_room(req, 256 + var->var_namelen + ws->ws_namelen) != 0)
+        return;
     web_log("deleting variable", var->var_name, var->var_namelen, ws);
     ws_var_delete(ws, var);
     web_reply_json(req, 200, json_pack("{s:b}", "ok", 1));
@@ -805,7 +818,7 @@ web_api_delete_ws(struct evhttp_request *req, const struct web_params *ps)
 {
     struct ws *ws = web_find_ws(req, ps);
 
-    if (ws == NULL)
+    if (ws == NULL || web_journal_room(req, 256 + ws->ws_namelen) != 0)
         return;
     web_log("deleting workspace", NULL, 0, ws);
     ws_destroy(ws);
@@ -820,7 +833,9 @@ web_api_fetch_try(struct evhttp_request *req, const struct web_params *ps)
     struct var_got got;
     json_t        *o, *vj;
 
-    if (ws == NULL || (var = web_find_var(req, ps, ws)) == NULL || web_var_refused(req, var))
+    if (ws == NULL || (var = web_find_var(req, ps, ws)) == NULL ||
+        web_var_refused(req, var) ||
+        web_journal_room(req, 256 + var->var_namelen + ws->ws_namelen) != 0)
         return;
     switch (var_get(var, 1, 0, -1, NULL, &got)) {
     case VAR_OK:
@@ -887,6 +902,8 @@ web_api_store(struct evhttp_request *req, const struct web_params *ps)
         web_reply_error(req, 413, "value longer than --max-value-size");
         return;
     }
+    if (web_journal_room(req, 512 + vlen + nlen + ws->ws_namelen) != 0)
+        return;
     if ((v = value_new(desc, NULL, 0, vlen)) == NULL) {
         web_reply_error(req, 507, "Store failed: over the server's memory limit.");
         return;

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -241,6 +243,7 @@ NWSTEST_SUITE(journal_format)
 /* ---- a real server restarting on its journal ---- */
 
 static char jr_dir[64];
+static char jr_mnt[64]; /* a tmpfs mounted by a test, unmounted in teardown */
 
 static void
 jr_setup(void)
@@ -252,6 +255,11 @@ jr_setup(void)
 static void
 jr_teardown(void)
 {
+    if (jr_mnt[0] != '\0') {
+        umount2(jr_mnt, MNT_DETACH);
+        rmdir(jr_mnt);
+        jr_mnt[0] = '\0';
+    }
     jf_rm(jr_dir);
 }
 
@@ -698,6 +706,119 @@ START_TEST(fix_refused_while_server_runs)
 }
 END_TEST
 
+/* ---- a full disk ---- */
+
+/* One HTTP request to 127.0.0.1:port; the whole reply (new string), or NULL. */
+static char *
+jd_http(int port, const char *req)
+{
+    int     fd = nwstest_connect(port, 10);
+    char   *buf = malloc(1 << 16);
+    size_t  len = 0;
+    ssize_t n;
+
+    if (fd < 0 || buf == NULL || nwstest_write_all(fd, req, strlen(req)) != 0) {
+        free(buf);
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    while (len < (1 << 16) - 1 && (n = read(fd, buf + len, (1 << 16) - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(fd);
+    return buf;
+}
+
+/* POSTs form to path of the web interface as its own page does: the reply. */
+static char *
+jd_post(int web_port, const char *path, const char *form)
+{
+    char req[2048], tok[64], *page, *p;
+
+    snprintf(req, sizeof(req),
+             "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+             web_port);
+    ck_assert_ptr_nonnull(page = jd_http(web_port, req));
+    ck_assert_ptr_nonnull(p = strstr(page, "data-csrf=\""));
+    snprintf(tok, sizeof(tok), "%.*s", (int)strcspn(p + 11, "\""), p + 11);
+    free(page);
+    snprintf(req, sizeof(req),
+             "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nOrigin: http://127.0.0.1:%d\r\n"
+             "X-NWS-CSRF: %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+             path, web_port, web_port, tok, strlen(form), form);
+    return jd_http(web_port, req);
+}
+
+/* On a full disk the protocol and the web interface refuse mutations
+ * before applying them (the journal's space is reserved ahead), reads go on. */
+START_TEST(full_disk_refuses_mutations_web_too)
+{
+    struct nwstest_server s;
+    char                 *mnt = jr_mnt, dir[128], kb[1024], *reply;
+    const char           *extra[] = {"--journal", dir, NULL};
+    nws_client           *c;
+    nws_ws               *ws;
+    nws_value            *v;
+    nws_error             err;
+    int                   i, stored = 0;
+
+    snprintf(jr_mnt, sizeof(jr_mnt), "/tmp/nwsjd.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(jr_mnt));
+    if (mount("nwsjd", mnt, "tmpfs", 0, "size=2m") != 0) {
+        rmdir(mnt);
+        jr_mnt[0] = '\0';
+        printf("SKIPPED: full_disk_refuses_mutations_web_too: cannot mount a tmpfs (root "
+               "only)\n");
+        return;
+    }
+    snprintf(dir, sizeof(dir), "%s/j", mnt);
+    ck_assert_int_eq(nwstest_server_start(&s, extra), 0);
+    c = nws_connect("127.0.0.1", s.port, 0, &err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(ws = nws_ws_open(c, "full", NWS_WS_PERSISTENT, &err));
+    memset(kb, 'k', sizeof(kb));
+    for (i = 0; i < 10000; i++) {
+        if (nws_store_bytes(ws, "x", kb, sizeof(kb), &err) != 0)
+            break;
+        stored++;
+    }
+    ck_assert_int_lt(i, 10000);
+    ck_assert_msg(strstr(err.text, "space") != NULL, "refusal: %s", err.text);
+    ck_assert_int_gt(stored, 100);
+    /* Reads go on; the web interface's mutations are refused too. */
+    ck_assert_int_eq(nws_find_try(ws, "x", &v, &err), 1);
+    nws_value_free(v);
+    reply = jd_post(s.web_port, "/api/store", "ws=full&var=y&value=hello");
+    ck_assert_ptr_nonnull(reply);
+    ck_assert_msg(strncmp(reply + 9, "507", 3) == 0, "web store: %.200s", reply);
+    free(reply);
+    reply = jd_post(s.web_port, "/api/fetch-try", "ws=full&var=x");
+    ck_assert_ptr_nonnull(reply);
+    ck_assert_msg(strncmp(reply + 9, "507", 3) == 0, "web fetch: %.200s", reply);
+    free(reply);
+    nws_ws_free(ws);
+    nws_close(c);
+    /* Nothing refused was applied: after a SIGKILL every stored value is back
+     * (and with room again, fetches work). */
+    jr_kill9(&s);
+    ck_assert_int_eq(mount("nwsjd", mnt, "tmpfs", MS_REMOUNT, "size=16m"), 0);
+    ck_assert_int_eq(nwstest_server_start(&s, extra), 0);
+    c = nws_connect("127.0.0.1", s.port, 0, &err);
+    ck_assert_ptr_nonnull(ws = nws_ws_use(c, "full", NWS_WS_NOCREATE, &err));
+    for (i = 0; i < stored; i++) {
+        ck_assert_msg(nws_fetch_try(ws, "x", &v, &err) == 1, "value %d: %s", i, err.text);
+        nws_value_free(v);
+    }
+    ck_assert_int_eq(nws_fetch_try(ws, "x", &v, &err), 0);
+    ck_assert_int_eq(nws_find_try(ws, "y", &v, &err), 0);
+    nws_ws_free(ws);
+    nws_close(c);
+    jr_kill9(&s);
+}
+END_TEST
+
 NWSTEST_SUITE(journal_restart)
 {
     Suite *s = suite_create("journal_restart");
@@ -713,6 +834,7 @@ NWSTEST_SUITE(journal_restart)
     tcase_add_test(tc, stale_files_removed);
     tcase_add_loop_test(tc, consumed_value_file_removed, 0, 3);
     tcase_add_test(tc, fix_refused_while_server_runs);
+    tcase_add_test(tc, full_disk_refuses_mutations_web_too);
     suite_add_tcase(s, tc);
     return s;
 }
