@@ -4,7 +4,7 @@
  * Chromium (Debian's /usr/bin/chromium, driven by playwright-core).
  *
  *   node tests/browser/run.js --port N --web-port M [--out DIR] [--chromium PATH]
- *                             [--journal off|DIR]
+ *                             [--journal off|DIR [--journal-failing]]
  *
  * It talks to an already running server (tests/check_web_browser.c starts
  * one): data goes in through the NWS protocol (nws.js), and the checks are
@@ -34,6 +34,7 @@ const OUT = option('out', path.join(__dirname, '..', 'out'));
 const CHROMIUM = option('chromium', '/usr/bin/chromium');
 const BASE = 'http://127.0.0.1:' + WEB;
 const JOURNAL = option('journal', null);
+const JOURNAL_FAILING = process.argv.includes('--journal-failing');
 
 let passed = 0, failed = 0;
 function ok(what) { passed++; console.log('ok - ' + what); }
@@ -298,6 +299,17 @@ async function journal(page, dialogs) {
   if (JOURNAL === 'off') {
     check(value === 'off', 'the journal card says off (' + value + ')');
     await page.screenshot({path: path.join(OUT, 'journal-off.png'), fullPage: true});
+    return;
+  }
+  if (JOURNAL_FAILING) {
+    const f = card.locator('.failing');
+    await f.waitFor();
+    check(/^writes refused: .*No space left on device/.test(await f.textContent()),
+      'a full disk shows on the journal card (' + await f.textContent() + ')');
+    const o = await page.evaluate(async () => (await fetch('/api/overview')).json());
+    check(o.journal.failing === true && /No space left/.test(o.journal.error),
+      '/api/overview says the journal fails, and why');
+    await page.screenshot({path: path.join(OUT, 'journal-failing.png'), fullPage: true});
     return;
   }
   const c = await Conn.open(PORT);
