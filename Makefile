@@ -103,7 +103,7 @@ EXAMPLES   = $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRC))
 BENCHES    = $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 TESTBIN    = $(B)/tests/check_nws
 
-.PHONY: all deps deps-test deps-bench run check install uninstall clean bench
+.PHONY: all deps deps-test deps-bench run check install uninstall clean bench bench-pipe
 .DEFAULT_GOAL := all
 # Keep the objects of programs built through pattern rules (make deletes
 # such intermediates by default, so every run rebuilt them).
@@ -237,6 +237,11 @@ bench: deps-bench all
 .PHONY: bench-transfer
 bench-transfer: deps-bench all
 	sh bench/transfer.sh $(abspath $(B)/bin) $(abspath bench/out)
+
+# make bench-pipe: only the --pipe over 1 GB rows (bench/pipe.sh), to stdout.
+bench-pipe: deps-bench all
+	PATH=$(abspath $(B)/bin):$$PATH NWS_WORKER=$(abspath $(B)/bin/nws-worker) \
+	sh bench/pipe.sh $(abspath $(B)) $(abspath bench/out)
 
 # Fuzzing: clang's libFuzzer with ASan and UBSan, in build-fuzz/.  Each
 # harness runs FUZZ_SECONDS on build-fuzz/corpus/<name> (where it keeps what

@@ -15,14 +15,16 @@
 #   BENCH_REDIS  set to 0 to skip redis-server even if it is installed
 #   (bench/tasks.sh has its own: BENCH_TASKS*, BENCH_TASK_RUNS, BENCH_CMDS,
 #   BENCH_CMD_RUNS; bench/output.sh: BENCH_OUT_BYTES, BENCH_OUT_RUNS;
-#   bench/transfer.sh: BENCH_XFER_RUNS, BENCH_XFER_FILES, BENCH_XFER_KIB)
+#   bench/transfer.sh: BENCH_XFER_RUNS, BENCH_XFER_FILES, BENCH_XFER_KIB;
+#   bench/pipe.sh: BENCH_PIPE_BYTES, BENCH_PIPE_RUNS)
 #
 # The rows are issue 7's: 1 round trips (16 B and 1 KiB, 1/10/50/200
 # connections), 2 pipelined, 3 blocking ping-pong, 4 task throughput
 # (tasks.sh), 5 one large value, 6 memory, 7 the classic server's figures;
 # each with our figure, the peer's, the ratio, the target and whether it is met;
 # then one sleigh job's large output against GNU parallel (output.sh), and
-# files to four ssh hosts and back against parallel -S --trc (transfer.sh).
+# files to four ssh hosts and back against parallel -S --trc (transfer.sh),
+# and --pipe over 1 GB of stdin against GNU parallel (pipe.sh).
 #
 # Every server is started here on loopback, a fresh one per group of
 # measurements (so RSS figures are not polluted by the previous group), and
@@ -392,6 +394,13 @@ if [ -x "$BIN/sleigh" ] && [ -x "$BIN/nws-worker" ]; then
     sh "$SRC/bench/transfer.sh" "$BIN" "$OUT" >"$OUT/transfer.md" && TRANSFER_MD=$OUT/transfer.md
 fi
 
+PIPE_MD=''
+if [ -x "$B/bench/treerss" ] && [ -x "$BIN/sleigh" ] && [ -x "$BIN/nws-worker" ]; then
+    echo "== --pipe over 1 GB of stdin (sleigh vs GNU parallel)" >&2
+    PATH=$BIN:$PATH NWS_WORKER=$BIN/nws-worker sh "$SRC/bench/pipe.sh" "$B" "$OUT" \
+        >"$OUT/pipe.md" && PIPE_MD=$OUT/pipe.md
+fi
+
 if [ "$HAVE_REDIS" = 1 ]; then
     if redis_start; then
         measure_fill redis "$RDS_PORT" "$RDS_PID" RDS
@@ -627,6 +636,12 @@ NWSV=$("$BIN/nwsserver" --version 2>&1 | head -n 1)
         cat "$TRANSFER_MD"
         echo
     fi
+    if [ -n "$PIPE_MD" ]; then
+        echo "## --pipe over 1 GB"
+        echo
+        cat "$PIPE_MD"
+        echo
+    fi
     echo "## Method"
     echo
     echo "- A *pair* is one store plus one fetch on the same variable (Redis: LPUSH + RPOP" \
@@ -688,6 +703,7 @@ cat "$TABLE"
 [ -n "$TASKS_MD" ] && { echo; cat "$TASKS_MD"; }
 [ -n "$OUTPUT_MD" ] && { echo; cat "$OUTPUT_MD"; }
 [ -n "$TRANSFER_MD" ] && { echo; cat "$TRANSFER_MD"; }
+[ -n "$PIPE_MD" ] && { echo; cat "$PIPE_MD"; }
 echo
 echo "$REDIS_NOTE"
 echo "wrote $RESULTS ($((T1 - T0)) s)"

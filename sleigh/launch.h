@@ -141,9 +141,19 @@ extern const struct nwsp_launcher_ops nwsp_launch_srun;
 /*
  * The srun command that starts n workers on node inside a Slurm
  * allocation: a new NULL-terminated vector (free each string and the
- * vector), or NULL.  srun is the program to run (a path).
+ * vector), or NULL.  srun is the program to run (a path); flags add
+ * --overcommit and --overlap.
  */
+#define NWSP_SRUN_OVERCOMMIT 0x1 /* more workers than the node's CPUs */
+#define NWSP_SRUN_OVERLAP    0x2 /* we run inside a step: share its CPUs */
 char **nwsp_srun_argv(const struct nwsp_launch_spec *spec, const char *srun,
-                      const char *node, long n);
+                      const char *node, long n, int flags);
+/*
+ * The job's CPUs per node for tasks (SLURM_JOB_CPUS_PER_NODE over
+ * SLURM_CPUS_PER_TASK) as node list slots; 0, or -1 (nl empty) if unknown.
+ * A node given more workers than that needs srun --overcommit.
+ */
+int nwsp_srun_cpus(struct nwsp_nodes *nl, const char *nodelist, const char *cpus,
+                   const char *cpt);
 
 #endif

@@ -14,7 +14,20 @@
  * The workers reach the server directly, so it must listen on an address
  * the nodes can reach (spec.remote_host, or spec.host if it is not a
  * loopback name).  $NWS_SRUN names another srun program.
+ *
+ * srun refuses a step with more tasks than the node's CPUs in the job
+ * ("More processors requested than permitted"), where ssh would start
+ * them: sleigh -j 32 on 16 CPUs.  A node given more workers than its CPUs
+ * (SLURM_JOB_CPUS_PER_NODE over SLURM_CPUS_PER_TASK) gets --overcommit,
+ * and only such a node: an overcommitted step is given one CPU per node,
+ * which would pack the workers of a node that fits onto one core under
+ * task/affinity or task/cgroup.
+ *
+ * A master that runs inside a job step itself (srun sleigh ...) holds CPUs
+ * that Slurm 20.11 and later keep from other steps: without --overlap, the
+ * workers' steps would wait for them forever.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +42,8 @@ struct srun_launcher {
     struct nwsp_launch_spec sr_spec; /* strings point into the copies below */
     char                   *sr_srun, *sr_server, *sr_ws, *sr_worker;
     struct nwsp_nodes       sr_nodes;
+    struct nwsp_nodes       sr_cpus;    /* the job's CPUs per node for tasks, if known */
+    int                     sr_overlap; /* we run inside a job step */
 };
 
 /* 1 if host names this machine's loopback only. */
@@ -39,10 +54,34 @@ srun_loopback(const char *host)
            strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
 }
 
-/* The srun command for n workers on node. */
+/*
+ * The CPUs of the job on each node, as tasks of SLURM_CPUS_PER_TASK CPUs
+ * (cpt, NULL: 1) can use them, from the node list and
+ * SLURM_JOB_CPUS_PER_NODE (cpus: "4(x3),2"), into nl.  0, or -1 if the
+ * environment does not say.
+ */
+int
+nwsp_srun_cpus(struct nwsp_nodes *nl, const char *nodelist, const char *cpus,
+               const char *cpt)
+{
+    long   per = cpt != NULL && *cpt != '\0' ? strtol(cpt, NULL, 10) : 1;
+    size_t i;
+
+    if (nodelist == NULL || *nodelist == '\0' || cpus == NULL || *cpus == '\0' ||
+        per < 1 || nwsp_nodes_from_slurm(nl, nodelist, cpus, NULL) != 0) {
+        nwsp_nodes_free(nl);
+        return -1;
+    }
+    for (i = 0; i < nl->nl_n; i++)
+        nl->nl_v[i].nd_slots =
+            nl->nl_v[i].nd_slots / per > 0 ? nl->nl_v[i].nd_slots / per : 1;
+    return 0;
+}
+
+/* The srun command for n workers on node (flags: NWSP_SRUN_*). */
 char **
 nwsp_srun_argv(const struct nwsp_launch_spec *spec, const char *srun, const char *node,
-               long n)
+               long n, int flags)
 {
     const char *server = spec->remote_host ? spec->remote_host : spec->host;
     int         port =
@@ -55,6 +94,10 @@ nwsp_srun_argv(const struct nwsp_launch_spec *spec, const char *srun, const char
     rc |= nwsp_vec_add(&v, &k, "--nodes=1");
     snprintf(buf, sizeof(buf), "--ntasks=%ld", n);
     rc |= nwsp_vec_add(&v, &k, buf);
+    if (flags & NWSP_SRUN_OVERCOMMIT)
+        rc |= nwsp_vec_add(&v, &k, "--overcommit");
+    if (flags & NWSP_SRUN_OVERLAP)
+        rc |= nwsp_vec_add(&v, &k, "--overlap");
     snprintf(buf, sizeof(buf), "--nodelist=%s", node);
     rc |= nwsp_vec_add(&v, &k, buf);
     /* One worker's death must not end the others: the server gives its task away. */
@@ -119,6 +162,14 @@ srun_create(const struct nwsp_launch_spec *spec, nws_error *err)
         goto nomem;
     sr->sr_base.ops = &nwsp_launch_srun;
     nwsp_nodes_init(&sr->sr_nodes);
+    nwsp_nodes_init(&sr->sr_cpus);
+    if (nwsp_srun_cpus(&sr->sr_cpus,
+                       getenv("SLURM_JOB_NODELIST") ? getenv("SLURM_JOB_NODELIST")
+                                                    : getenv("SLURM_NODELIST"),
+                       getenv("SLURM_JOB_CPUS_PER_NODE"),
+                       getenv("SLURM_CPUS_PER_TASK")) != 0)
+        nwsp_nodes_init(&sr->sr_cpus); /* unknown: srun decides */
+    sr->sr_overlap = getenv("SLURM_STEP_ID") != NULL && *getenv("SLURM_STEP_ID") != '\0';
     if ((sr->sr_srun = nwsp_launch_find_program(name ? name : "srun")) == NULL) {
         nwsp_err_set(err, NWS_ERR_INVALID, 0,
                      "%s not found: the srun launcher works inside a Slurm allocation",
@@ -162,6 +213,18 @@ fail:
     return NULL;
 }
 
+/* The CPUs node has in the job for tasks, or LONG_MAX if unknown. */
+static long
+srun_node_cpus(const struct srun_launcher *sr, const char *node)
+{
+    size_t i;
+
+    for (i = 0; i < sr->sr_cpus.nl_n; i++)
+        if (strcmp(sr->sr_cpus.nl_v[i].nd_host, node) == 0)
+            return sr->sr_cpus.nl_v[i].nd_slots;
+    return LONG_MAX;
+}
+
 /* Starts one srun per node (node NULL: all of them; else n workers on node). */
 static int
 srun_start(struct nwsp_launcher *l, const char *node, int n, nws_error *err)
@@ -175,7 +238,10 @@ srun_start(struct nwsp_launcher *l, const char *node, int n, nws_error *err)
         const char *host = node != NULL ? node : sr->sr_nodes.nl_v[i].nd_host;
         long        count = node != NULL ? n : sr->sr_nodes.nl_v[i].nd_slots;
 
-        if ((argv = nwsp_srun_argv(&sr->sr_spec, sr->sr_srun, host, count)) == NULL) {
+        if ((argv = nwsp_srun_argv(
+                 &sr->sr_spec, sr->sr_srun, host, count,
+                 (count > srun_node_cpus(sr, host) ? NWSP_SRUN_OVERCOMMIT : 0) |
+                     (sr->sr_overlap ? NWSP_SRUN_OVERLAP : 0))) == NULL) {
             nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
             return -1;
         }
@@ -222,6 +288,7 @@ srun_free(struct nwsp_launcher *l)
     if (sr->sr_local != NULL)
         sr->sr_local->ops->free(sr->sr_local);
     nwsp_nodes_free(&sr->sr_nodes);
+    nwsp_nodes_free(&sr->sr_cpus);
     free(sr->sr_srun);
     free(sr->sr_server);
     free(sr->sr_ws);

@@ -712,7 +712,12 @@ nwsp_nodes_from_slurm(struct nwsp_nodes *nl, const char *nodelist, const char *t
     return rc;
 }
 
-/* Adds the nodes of an SGE $PE_HOSTFILE's text. */
+/*
+ * Adds the nodes of an SGE $PE_HOSTFILE's text: "host slots queue
+ * processor-range" lines, as sge_pe(5) documents them (start_proc_args,
+ * $pe_hostfile); a host comes once per queue it has slots in, and the
+ * merge of nwsp_nodes_add sums them.
+ */
 int
 nwsp_nodes_parse_sge(struct nwsp_nodes *nl, const char *text, const char *what,
                      nws_error *err)
@@ -749,7 +754,10 @@ nwsp_nodes_parse_sge(struct nwsp_nodes *nl, const char *text, const char *what,
     return 0;
 }
 
-/* Adds LSF's "host n host n ..." pairs. */
+/*
+ * Adds LSF's "host n host n ..." pairs: $LSB_MCPU_HOSTS, as IBM Spectrum
+ * LSF's "Environment variables set for job execution" documents it.
+ */
 int
 nwsp_nodes_from_lsf(struct nwsp_nodes *nl, const char *mcpu_hosts, nws_error *err)
 {
@@ -813,11 +821,25 @@ nwsp_nodes_from_env(struct nwsp_nodes *nl, nwsp_env_fn env, void *arg,
         (v = nodes_env(env, arg, "SLURM_NODELIST")) != NULL) {
         if (source != NULL)
             *source = "Slurm";
-        tasks = nodes_env(env, arg, "SLURM_TASKS_PER_NODE");
+        /*
+         * Inside a job step (srun sleigh ..., srun ./master), Slurm sets
+         * SLURM_TASKS_PER_NODE to the step's tasks ("1" for srun -n1) while
+         * the node list stays the job's: the job's own task counts are not
+         * in the environment then, its CPUs per node are.
+         */
+        tasks = nodes_env(env, arg, "SLURM_STEP_ID") != NULL ||
+                        nodes_env(env, arg, "SLURM_STEP_NODELIST") != NULL
+                    ? NULL
+                    : nodes_env(env, arg, "SLURM_TASKS_PER_NODE");
         if (tasks == NULL)
             tasks = nodes_env(env, arg, "SLURM_JOB_CPUS_PER_NODE");
         return nwsp_nodes_from_slurm(nl, v, tasks, err) == 0 ? 1 : -1;
     }
+    /*
+     * A host per line, once per slot: Torque's Administrator Guide
+     * ("Exported batch environment variables") and PBS Professional's
+     * User's Guide (PBS_NODEFILE: once per mpiprocs of each chunk).
+     */
     if ((v = nodes_env(env, arg, "PBS_NODEFILE")) != NULL) {
         if (source != NULL)
             *source = "PBS";
@@ -836,6 +858,16 @@ nwsp_nodes_from_env(struct nwsp_nodes *nl, nwsp_env_fn env, void *arg,
         if (source != NULL)
             *source = "LSF";
         return nwsp_nodes_from_lsf(nl, v, err) == 0 ? 1 : -1;
+    }
+    /*
+     * LSF writes the names of LSB_HOSTS, a line per slot, to this file
+     * (IBM Spectrum LSF, "Environment variable reference"): the one to read
+     * when a long host list does not fit the environment.
+     */
+    if ((v = nodes_env(env, arg, "LSB_DJOB_HOSTFILE")) != NULL) {
+        if (source != NULL)
+            *source = "LSF";
+        return nwsp_nodes_read_file(nl, v, err) == 0 ? 1 : -1;
     }
     if ((v = nodes_env(env, arg, "LSB_HOSTS")) != NULL) {
         if (source != NULL)
@@ -891,14 +923,21 @@ nodes_host_is_local(const char *host)
            strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
 }
 
-/* 1 if host names this machine: a loopback name, or our host name, long or short. */
+/*
+ * 1 if host names this machine: a loopback name, our host name, long or
+ * short, or the Slurm node name slurmd runs our job under ($SLURMD_NODENAME,
+ * which need not be the host name: NodeHostname may differ).
+ */
 int
 nwsp_host_is_me(const char *host)
 {
-    char   me[256], *dot;
-    size_t n;
+    const char *slurm = getenv("SLURMD_NODENAME");
+    char        me[256], *dot;
+    size_t      n;
 
     if (nodes_host_is_local(host))
+        return 1;
+    if (slurm != NULL && *slurm != '\0' && strcmp(host, slurm) == 0)
         return 1;
     if (gethostname(me, sizeof(me) - 1) != 0)
         return 0;

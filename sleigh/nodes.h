@@ -97,10 +97,13 @@ typedef const char *(*nwsp_env_fn)(const char *name, void *arg);
 /*
  * Adds the nodes of the batch allocation the environment describes, the
  * first found of: Slurm (SLURM_JOB_NODELIST or SLURM_NODELIST, with
- * SLURM_TASKS_PER_NODE, else SLURM_JOB_CPUS_PER_NODE, else 1 per node),
+ * SLURM_TASKS_PER_NODE, else SLURM_JOB_CPUS_PER_NODE, else 1 per node;
+ * inside a job step, whose SLURM_TASKS_PER_NODE is the step's, the CPUs),
  * PBS/Torque (PBS_NODEFILE), SGE (PE_HOSTFILE), LSF (LSB_MCPU_HOSTS, else
- * LSB_HOSTS).  *source (may be NULL) gets the scheduler's name.  Returns 1
- * if one was found and its nodes added, 0 if none is there, -1 on error.
+ * LSB_DJOB_HOSTFILE, else LSB_HOSTS).  *source (may be NULL) gets the
+ * scheduler's name.  Returns 1 if one was found and its nodes added, 0 if
+ * none is there, -1 on error.  tests/data/batch/ has samples of each format
+ * and where it is documented.
  */
 int nwsp_nodes_from_env(struct nwsp_nodes *nl, nwsp_env_fn env, void *arg,
                         const char **source, nws_error *err);
@@ -119,7 +122,10 @@ int nwsp_nodes_plan(struct nwsp_nodes *nl, const char *const *lists,
                     const char *const *files, const char **source, const char **bad,
                     nws_error *err);
 
-/* 1 if host names this machine: loopback (or unset), our host name long or short. */
+/*
+ * 1 if host names this machine: loopback (or unset), our host name long or
+ * short, or $SLURMD_NODENAME (the Slurm node our job runs on).
+ */
 int nwsp_host_is_me(const char *host);
 
 /* The sum of the slots. */

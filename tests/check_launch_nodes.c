@@ -10,6 +10,7 @@
  * wins when the environment names several; the shared node policy
  * (nwsp_nodes_plan: lists, files, else the allocation) and nwsp_host_is_me.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,16 @@ START_TEST(schedulers)
     const char *lsf[] = {"LSB_MCPU_HOSTS=hostA 4 hostB 2", "LSB_HOSTS=z", NULL};
     const char *lsf_hosts[] = {"LSB_HOSTS=h1 h1 h2", NULL};
     const char *bad[] = {"SLURM_JOB_NODELIST=c[1-2]", "SLURM_TASKS_PER_NODE=1", NULL};
+    /* What Slurm 22.05 sets in the step of salloc -N4 srun -N1 -n1 (check_slurm.c). */
+    const char       *step[] = {"SLURM_JOB_NODELIST=nwsl-n[1-4]",
+                                "SLURM_NODELIST=nwsl-n[1-4]",
+                                "SLURM_TASKS_PER_NODE=1",
+                                "SLURM_JOB_CPUS_PER_NODE=4(x4)",
+                                "SLURM_STEP_NODELIST=nwsl-n1",
+                                "SLURM_STEP_TASKS_PER_NODE=1",
+                                "SLURM_STEP_ID=0",
+                                "SLURM_NTASKS=1",
+                                NULL};
     struct nwsp_nodes nl;
     nws_error         err = {0};
 
@@ -340,6 +351,7 @@ START_TEST(schedulers)
     ln_from_env(sge_env, "s1:2", "SGE");
     ln_from_env(lsf, "hostA:4,hostB:2", "LSF");
     ln_from_env(lsf_hosts, "h1:2,h2:1", "LSF");
+    ln_from_env(step, "nwsl-n1:4,nwsl-n2:4,nwsl-n3:4,nwsl-n4:4", "Slurm");
     nwsp_nodes_init(&nl);
     ck_assert_int_eq(nwsp_nodes_from_env(&nl, ln_env, (void *)bad, NULL, &err), -1);
     ck_assert_msg(strstr(err.text, "2 nodes but 1 task counts") != NULL, "%s", err.text);
@@ -349,15 +361,59 @@ START_TEST(schedulers)
 }
 END_TEST
 
+/*
+ * The node files and variables of PBS, Grid Engine and LSF as those
+ * schedulers write them (tests/data/batch/README.md: the samples and where
+ * each format is documented).
+ */
+START_TEST(batch_samples)
+{
+    const char *src = getenv("NWS_SRC_DIR");
+    char        dir[400], pbs1[600], pbs2[600], sge[600], lsf[600], mcpu[600];
+    char       *text;
+    int         fd;
+    const char *torque_env[] = {pbs1, NULL}, *pbspro_env[] = {pbs2, NULL};
+    const char *sge_env[] = {sge, NULL}, *djob_env[] = {lsf, "LSB_HOSTS=", NULL};
+    const char *mcpu_env[] = {mcpu, lsf, NULL};
+
+    snprintf(dir, sizeof(dir), "%s/tests/data/batch", src != NULL ? src : ".");
+    snprintf(pbs1, sizeof(pbs1), "PBS_NODEFILE=%s/pbs_nodefile.torque", dir);
+    snprintf(pbs2, sizeof(pbs2), "PBS_NODEFILE=%s/pbs_nodefile.pbspro", dir);
+    snprintf(sge, sizeof(sge), "PE_HOSTFILE=%s/pe_hostfile.sge", dir);
+    snprintf(lsf, sizeof(lsf), "LSB_DJOB_HOSTFILE=%s/lsb_djob_hostfile.lsf", dir);
+    snprintf(mcpu, sizeof(mcpu), "%s/lsb_mcpu_hosts.lsf", dir);
+    fd = open(mcpu, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    text = nwstest_slurp(fd, NULL);
+    close(fd);
+    text[strcspn(text, "\n")] = '\0';
+    snprintf(mcpu, sizeof(mcpu), "LSB_MCPU_HOSTS=%s", text);
+    free(text);
+
+    /* nodes=2:ppn=4+1:ppn=2 */
+    ln_from_env(torque_env, "n001:4,n002:4,n003:2", "PBS");
+    /* select=3:ncpus=4:mpiprocs=2 */
+    ln_from_env(pbspro_env,
+                "cn17.hpc.example.org:2,cn18.hpc.example.org:2,cn21.hpc.example.org:2",
+                "PBS");
+    /* -pe mpi 10 over all.q and long.q: node05's two lines add up. */
+    ln_from_env(sge_env, "node05.cluster:6,node09.cluster:4", "SGE");
+    /* -n 6 -R span[ptile=4]: the file alone, and with LSB_MCPU_HOSTS (which wins). */
+    ln_from_env(djob_env, "hpc-a12:4,hpc-b03:2", "LSF");
+    ln_from_env(mcpu_env, "hpc-a12:4,hpc-b03:2", "LSF");
+}
+END_TEST
+
 /* Clears every variable nwsp_nodes_from_env reads (tests run forked). */
 static void
 ln_no_allocation(void)
 {
-    static const char *const vars[] = {"SLURM_JOB_NODELIST",   "SLURM_NODELIST",
-                                       "SLURM_TASKS_PER_NODE", "SLURM_JOB_CPUS_PER_NODE",
-                                       "PBS_NODEFILE",         "PE_HOSTFILE",
-                                       "LSB_MCPU_HOSTS",       "LSB_HOSTS"};
-    size_t                   i;
+    static const char *const vars[] = {
+        "SLURM_JOB_NODELIST",      "SLURM_NODELIST",     "SLURM_TASKS_PER_NODE",
+        "SLURM_JOB_CPUS_PER_NODE", "PBS_NODEFILE",       "PE_HOSTFILE",
+        "LSB_MCPU_HOSTS",          "LSB_HOSTS",          "LSB_DJOB_HOSTFILE",
+        "SLURM_STEP_ID",           "SLURM_STEP_NODELIST"};
+    size_t i;
 
     for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
@@ -457,6 +513,12 @@ START_TEST(host_is_me)
     ck_assert_int_eq(nwsp_host_is_me(buf), 0); /* a longer name */
     snprintf(buf, sizeof(buf), "x%s", me);
     ck_assert_int_eq(nwsp_host_is_me(buf), 0);
+    /* Inside a Slurm job: the node name slurmd gave it, whatever the host name. */
+    ck_assert_int_eq(nwsp_host_is_me("nwsl-n7"), 0);
+    setenv("SLURMD_NODENAME", "nwsl-n7", 1);
+    ck_assert_int_eq(nwsp_host_is_me("nwsl-n7"), 1);
+    ck_assert_int_eq(nwsp_host_is_me("nwsl-n8"), 0);
+    unsetenv("SLURMD_NODENAME");
 }
 END_TEST
 
@@ -605,7 +667,7 @@ START_TEST(srun_command)
     spec.worker_path = "/opt/nws/bin/nws-worker";
     spec.working_dir = "/scratch/run 1";
     spec.output = 1;
-    v = nwsp_srun_argv(&spec, "/usr/bin/srun", "node07", 16);
+    v = nwsp_srun_argv(&spec, "/usr/bin/srun", "node07", 16, 0);
     ck_assert_ptr_nonnull(v);
     for (i = 0; v[i] != NULL; i++) {
         strcat(buf, i ? "|" : "");
@@ -619,6 +681,45 @@ START_TEST(srun_command)
                      "--export=ALL|--chdir=/scratch/run 1|--|/opt/nws/bin/nws-worker|"
                      "--host|head.cluster|--port|9000|--workspace|sleigh_ride_0001|"
                      "--output");
+    /* More workers than the node's CPUs: srun refuses the step without --overcommit. */
+    v = nwsp_srun_argv(&spec, "/usr/bin/srun", "node07", 16,
+                       NWSP_SRUN_OVERCOMMIT | NWSP_SRUN_OVERLAP);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(v[2], "--ntasks=16");
+    ck_assert_str_eq(v[3], "--overcommit");
+    ck_assert_str_eq(v[4], "--overlap");
+    for (i = 0; v[i] != NULL; i++)
+        free(v[i]);
+    free(v);
+}
+END_TEST
+
+/* The job's CPUs per node, as real Slurm 22.05 sets them (tests/check_slurm.c). */
+START_TEST(srun_cpus)
+{
+    struct nwsp_nodes nl;
+
+    nwsp_nodes_init(&nl);
+    /* sbatch -N3 -n5 on 4-CPU nodes: SLURM_JOB_CPUS_PER_NODE=4(x3). */
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, "nwsl-n[1-3]", "4(x3)", NULL), 0);
+    ck_assert_int_eq(nl.nl_n, 3);
+    ck_assert_str_eq(nl.nl_v[2].nd_host, "nwsl-n3");
+    ck_assert_int_eq(nl.nl_v[2].nd_slots, 4);
+    nwsp_nodes_free(&nl);
+    /* sbatch -N4 -c 2: tasks of 2 CPUs each. */
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, "a,b[1-2]", "8,4(x2)", "2"), 0);
+    ck_assert_int_eq(nl.nl_v[0].nd_slots, 4);
+    ck_assert_int_eq(nl.nl_v[1].nd_slots, 2);
+    nwsp_nodes_free(&nl);
+    /* -c larger than a node's CPUs still leaves one task's room. */
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, "a", "2", "4"), 0);
+    ck_assert_int_eq(nl.nl_v[0].nd_slots, 1);
+    nwsp_nodes_free(&nl);
+    /* Outside a job, or a bad value: unknown. */
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, NULL, "4", NULL), -1);
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, "a", NULL, NULL), -1);
+    ck_assert_int_eq(nwsp_srun_cpus(&nl, "a", "4", "0"), -1);
+    ck_assert_int_eq(nl.nl_n, 0);
 }
 END_TEST
 
@@ -635,9 +736,11 @@ NWSTEST_SUITE(launch_nodes)
     tcase_add_test(tc, node_files);
     tcase_add_test(tc, sge_and_lsf);
     tcase_add_test(tc, schedulers);
+    tcase_add_test(tc, batch_samples);
     tcase_add_test(tc, spread);
     tcase_add_test(tc, plan);
     tcase_add_test(tc, host_is_me);
+    tcase_add_test(tc, srun_cpus);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("commands");

@@ -919,6 +919,25 @@ START_TEST(cli_nodes)
                            NULL};
     const char *argv4[] = {"sleigh",          "-S", "nwst-a", "-j",  "+1", "--ssh-config",
                            ls_env.ssh_config, "--", "true",   ":::", "1",  NULL};
+    /* --line-buffer: the output comes in pieces through the tunnel too. */
+    const char *argv5[] = {"sleigh",
+                           "-S",
+                           "nwst-a:2,nwst-b",
+                           "--ssh-config",
+                           ls_env.ssh_config,
+                           "--server",
+                           server,
+                           "-k",
+                           "--lb",
+                           "--tag",
+                           "--",
+                           "echo",
+                           "x{}",
+                           ":::",
+                           "1",
+                           "2",
+                           "3",
+                           NULL};
     char        workerenv[600];
     const char *env[] = {workerenv, NULL};
     const char *slurm[] = {workerenv, "SLURM_JOB_NODELIST=nwst-[1-2]",
@@ -935,6 +954,8 @@ START_TEST(cli_nodes)
     /* -S with the ssh config's aliases, through the tunnel. */
     ck_assert_int_eq(ls_cli(argv1, env, out, sizeof(out), 0), 0);
     ck_assert_str_eq(out, "x1\nx2\nx3\n");
+    ck_assert_int_eq(ls_cli(argv5, env, out, sizeof(out), 0), 0);
+    ck_assert_str_eq(out, "1\tx1\n2\tx2\n3\tx3\n");
     /* --nodefile, workers reaching the server directly. */
     snprintf(nodefile, sizeof(nodefile), "%s/nodes", ls_env.dir);
     fp = fopen(nodefile, "w");

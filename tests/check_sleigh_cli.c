@@ -310,8 +310,13 @@ START_TEST(dry_run_placeholders)
              "2", NULL);
     ck_assert_str_eq(r.out, "echo a-1 a 1\necho a-2 a 2\necho b-1 b 1\necho b-2 b 2\n");
     scli_free(&r);
-    /* :::+ links a source to the previous one; the shorter wraps. */
+    /* :::+ links a source to the previous one, stopping at the shorter (as GNU
+     * parallel 20221122); --link wraps the shorter instead. */
     scli_run(&r, NULL, "--dry-run", "echo", ":::", "a", "b", "c", ":::+", "1", "2", NULL);
+    ck_assert_str_eq(r.out, "echo a 1\necho b 2\n");
+    scli_free(&r);
+    scli_run(&r, NULL, "--dry-run", "--link", "echo", ":::", "a", "b", "c", ":::", "1",
+             "2", NULL);
     ck_assert_str_eq(r.out, "echo a 1\necho b 2\necho c 1\n");
     scli_free(&r);
     scli_run(&r, "d/x.tar.gz\ny.c\n", "--dry-run", "echo", "{.}", "{/}", "{//}", "{/.}",
@@ -320,7 +325,7 @@ START_TEST(dry_run_placeholders)
     scli_free(&r);
     /* Shell syntax in the command: /bin/sh -c, with the inputs quoted. */
     scli_run(&r, NULL, "--dry-run", "echo {} | wc -c", ":::", "it's", NULL);
-    ck_assert_str_eq(r.out, "echo 'it'\\''s' | wc -c\n");
+    ck_assert_str_eq(r.out, "echo 'it'\"'\"'s' | wc -c\n");
     scli_free(&r);
     scli_run(&r, NULL, "--dry-run", "echo {} > {.}.out", ":::", "a.txt", NULL);
     ck_assert_str_eq(r.out, "echo a.txt > a.out\n");

@@ -121,8 +121,8 @@ cmdout_add(struct cmdout *o, const char *p, size_t n)
     o->co_len += n;
 }
 
-/* The connection for stored outputs, made on first use; NULL with err. */
-static nws_ws *
+/* The connection for stored outputs (and --pipe's blocks), made on first use; NULL with err. */
+nws_ws *
 cmdout_conn(const struct worker *w, nws_error *err)
 {
     if (cmdout_ws != NULL && nws_is_open(cmdout_c))

@@ -8,7 +8,8 @@
  * {{ and }} are literal braces.  With no placeholder, the arguments are
  * appended as words.  Each stream keeps at most max_output bytes (the rest
  * is read and dropped, so the program never blocks on a full pipe); with
- * "spill" a stream may be of any size (cmdout.c).  The
+ * "spill" a stream may be of any size (cmdout.c); with "stream" the output
+ * goes to the master while the program runs (cmdstream.c).  The
  * program runs in a process group of its own, so a timeout kills its
  * children too; it gets SIGKILL if the worker dies, and the worker's
  * SIGTERM handler (main.c) kills its whole group through command_pgid.
@@ -324,6 +325,7 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
            const char *dir, char **error)
 {
     struct cmdout  out, err;
+    struct cmdstream cs;
     struct pollfd  pfd[2];
     char         **argv, **envp, buf[65536], msg[160];
     const char *cwd = dir != NULL ? dir : json_string_value(json_object_get(task, "cwd"));
@@ -334,6 +336,8 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     uint64_t       max = NWSP_SLEIGH_MAX_OUTPUT;
     size_t         spill = 0;
     int            po[2], pe[2], open_fds, st = 0, timed_out = 0, i, rc, devnull, capped = 0;
+    int            stdin_fd = -1;
+    pid_t          feeder = 0;
     pid_t          pid;
     ssize_t        n;
 
@@ -348,9 +352,27 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     }
     if ((argv = cmd_argv(task, args, index, w->w_rank, error)) == NULL)
         return NULL;
+    if (json_is_integer(json_object_get(task, "stdin_arg"))) {
+        /* --pipe: the element names the value that is the command's stdin. */
+        json_int_t k = json_integer_value(json_object_get(task, "stdin_arg"));
+
+        if (k < 1 || (size_t)k > json_array_size(args)) {
+            nwsp_vec_free(argv);
+            *error = strdup("malformed task record: stdin_arg names no argument");
+            return NULL;
+        }
+        if ((stdin_fd = cmdin_open(w, json_array_get(args, (size_t)(k - 1)), &feeder,
+                                   error)) < 0) {
+            nwsp_vec_free(argv);
+            return NULL;
+        }
+    }
     if ((envp = cmd_envp(index, w->w_rank)) == NULL || pipe2(po, O_CLOEXEC) != 0) {
         nwsp_vec_free(argv);
         nwsp_vec_free(envp);
+        if (stdin_fd >= 0)
+            close(stdin_fd);
+        cmdin_done(feeder);
         *error = strdup("cannot start the command: out of resources");
         return NULL;
     }
@@ -359,6 +381,9 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
         close(po[1]);
         nwsp_vec_free(argv);
         nwsp_vec_free(envp);
+        if (stdin_fd >= 0)
+            close(stdin_fd);
+        cmdin_done(feeder);
         *error = strdup("cannot start the command: out of resources");
         return NULL;
     }
@@ -367,7 +392,9 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         signal(SIGPIPE, SIG_DFL);
-        if ((devnull = open("/dev/null", O_RDONLY)) >= 0)
+        if (stdin_fd >= 0)
+            dup2(stdin_fd, 0);
+        else if ((devnull = open("/dev/null", O_RDONLY)) >= 0)
             dup2(devnull, 0);
         dup2(po[1], 1);
         dup2(pe[1], 2);
@@ -390,16 +417,21 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     }
     close(po[1]);
     close(pe[1]);
+    if (stdin_fd >= 0)
+        close(stdin_fd);
     nwsp_vec_free(argv);
     nwsp_vec_free(envp);
     if (pid < 0) {
         close(po[0]);
         close(pe[0]);
+        cmdin_done(feeder);
         *error = strdup("cannot start the command: fork failed");
         return NULL;
     }
     cmdout_init(&out, max, spill);
     cmdout_init(&err, max, spill);
+    cmdstream_init(&cs, w, task, index);
+    cmdstream_started(&cs);
     pfd[0].fd = po[0];
     pfd[1].fd = pe[0];
     open_fds = 2;
@@ -437,6 +469,18 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
                 open_fds--;
                 continue;
             }
+            if (cs.cs_on) {
+                /* Sent now, within the cap; counted as kept (truncated) alike. */
+                size_t k = (size_t)n;
+
+                if (b->co_total + k > b->co_max) {
+                    k = b->co_max > b->co_total ? (size_t)(b->co_max - b->co_total) : 0;
+                    b->co_truncated = 1;
+                }
+                b->co_total += k;
+                cmdstream_add(&cs, i + 1, buf, k);
+                continue;
+            }
             cmdout_add(b, buf, (size_t)n); /* past the cap: read and dropped */
         }
     }
@@ -446,6 +490,7 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     command_pgid = 0;
+    cmdin_done(feeder);
     if ((res = json_object()) == NULL) {
         cmdout_free(&out);
         cmdout_free(&err);
@@ -459,7 +504,8 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
         json_object_set_new(res, "status", json_integer(WEXITSTATUS(st)));
     }
     if (cmdout_result(&out, w, res, "stdout", error) != 0 ||
-        cmdout_result(&err, w, res, "stderr", error) != 0) {
+        cmdout_result(&err, w, res, "stderr", error) != 0 ||
+        cmdstream_end(&cs, res, error) != 0) {
         json_decref(res);
         cmdout_free(&out);
         cmdout_free(&err);

@@ -508,6 +508,7 @@ main(int argc, char **argv)
     task_cleanup(&w);
     crash_cleanup();
     cmdout_cleanup();
+    cmdstream_cleanup();
     xfer_cleanup();
     nws_ws_free(w.w_ws);
     nws_close(w.w_c);

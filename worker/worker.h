@@ -68,6 +68,18 @@ json_t *command_run(const struct worker *w, const json_t *task, const json_t *ar
                     long index, char **error);
 
 /* cmdout.c: one stream of a command, in memory or spilled to a temp file. */
+/* cmdout.c: the worker's own connection for values apart from tasks; NULL with err. */
+nws_ws *cmdout_conn(const struct worker *w, nws_error *err);
+
+/*
+ * cmdin.c: --pipe: a command's stdin from its element's stdin argument (a
+ * value's name, or a range of a local file).  Returns a descriptor for the
+ * command's stdin, *feeder set to a process feeding it (or 0), or -1 with
+ * *error set.  cmdin_done reaps the feeder.
+ */
+int  cmdin_open(const struct worker *w, const json_t *arg, pid_t *feeder, char **error);
+void cmdin_done(pid_t feeder);
+
 struct cmdout {
     char    *co_buf; /* in memory (up to co_spill bytes when spilling) */
     size_t   co_len, co_cap;
@@ -91,6 +103,37 @@ int cmdout_result(struct cmdout *o, const struct worker *w, json_t *res, const c
 void cmdout_free(struct cmdout *o);
 /* Closes the connection used for stored outputs. */
 void cmdout_cleanup(void);
+
+/*
+ * cmdstream.c: a command's output sent to the master while it runs (task
+ * "stream": VAR; the sleigh CLI's --line-buffer, --ungroup).  cmdstream_init
+ * returns 1 if the task asks for it (0: it does not); cmdstream_add sends
+ * n bytes read from fd (1, 2) as one piece, first waiting while
+ * CMDSTREAM_INFLIGHT pieces are unanswered (on failure cs_why is set and
+ * the rest is dropped); cmdstream_started sends an empty piece when the
+ * task asks ("stream_start", for -v); cmdstream_end waits for every answer and puts
+ * stream_id and stream_pieces into res: 0, or -1 with *error (new, may be
+ * NULL when out of memory).
+ */
+#define CMDSTREAM_INFLIGHT 4
+struct cmdstream {
+    const struct worker *cs_w;
+    int                  cs_on;
+    int                  cs_start; /* an empty piece when the command starts */
+    long                 cs_index;
+    char                 cs_var[128]; /* the fifo the master reads */
+    char                 cs_id[80];   /* this attempt */
+    char                 cs_ack[112]; /* streamack@ID */
+    uint64_t             cs_sent, cs_acked;
+    char                 cs_why[160]; /* why streaming failed, or "" */
+};
+int  cmdstream_init(struct cmdstream *cs, const struct worker *w, const json_t *task,
+                    long index);
+void cmdstream_add(struct cmdstream *cs, int fd, const char *p, size_t n);
+void cmdstream_started(struct cmdstream *cs);
+int  cmdstream_end(struct cmdstream *cs, json_t *res, char **error);
+/* Closes the connection used for streams. */
+void cmdstream_cleanup(void);
 
 /*
  * node.c: nws-worker --count N, the node launcher: takes count ranks,

@@ -13,7 +13,10 @@
  *  - input sources (struct sl_src, input.c): each `:::` list or `::::`
  *    file is one source, `:::+`/`::::+` link a source to the one before
  *    it; several unlinked sources give their cartesian product, the last
- *    varying fastest, and linked ones go together (the shorter ones wrap).
+ *    varying fastest, and linked ones go together (stopping at the shorter;
+ *    --link: all go together, the shorter wrapping).  -N, -X/-m, --colsep,
+ *    --header shape elements out of these (input.c); --pipe cuts stdin
+ *    into blocks instead (pipe.c).
  *    With no source, stdin lines are the one source, read while the run
  *    goes;
  *  - the command template (struct sl_tmpl, tmpl.c): the command words
@@ -68,12 +71,13 @@ main(int argc, char **argv)
     struct sl_tmpl     t;
     struct sl_server   sv;
     struct sl_run      run;
+    struct sl_pipe     pipe;
     nws_sleigh_options so;
     nws_error          err;
     struct nwsp_nodes  nl;
     char              *nodestr = NULL, rhost[256];
     const char        *nodev[2] = {NULL, NULL};
-    int                first, ncmd, rc, i, remote, rport = 0;
+    int                first, ncmd, rc, i, remote, rport = 0, direct;
     long               local_slots, n;
     size_t             s;
 
@@ -81,6 +85,7 @@ main(int argc, char **argv)
     o.delim = '\n';
     o.chunk = 1;
     o.max_output = -1;
+    o.max_args = -1;
     if ((rc = sl_parse_opts(argc, argv, &o, &first)) >= 0)
         return rc;
     memset(&run, 0, sizeof(run));
@@ -116,12 +121,13 @@ main(int argc, char **argv)
         return SL_EXIT_ERROR;
     }
     if (sl_input_parse(&in, &o, argc, argv, first, &ncmd) != 0 ||
-        sl_input_plan(&in) != 0) {
+        sl_input_shape(&in, &o) != 0 || sl_input_plan(&in) != 0) {
         sl_input_free(&in);
         nwsp_nodes_free(&nl);
         return SL_EXIT_ERROR;
     }
-    for (i = first; i < first + ncmd; i++) {
+    sl_tmpl_set_names(in.names, in.nnames);
+    for (i = first; i < first + ncmd && !sl_input_vmode(&in); i++) {
         /* "{3}" with two sources stays text, but it is more likely a mistake. */
         struct sl_seg seg;
         const char   *p;
@@ -133,12 +139,39 @@ main(int argc, char **argv)
                          (int)(strchr(p, '}') - p + 1), p, in.nsrc == 1 ? "is" : "are",
                          in.nsrc, in.nsrc == 1 ? "" : "s");
     }
-    sl_tmpl_compile(&t, argv + first, (size_t)ncmd, in.nsrc, o.shell);
+    sl_tmpl_compile(&t, argv + first, (size_t)ncmd, sl_input_tmpl_nsrc(&in), o.shell,
+                    o.xmode == SL_X_CONTEXT ? SL_V_CONTEXT
+                    : sl_input_vmode(&in)   ? SL_V_ANY
+                                            : SL_V_FIXED);
+    if (o.max_chars > SL_MAX_CHARS_DEFAULT) {
+        sl_warnx("warning: -s %ld: at most %d, as GNU parallel", o.max_chars,
+                 SL_MAX_CHARS_DEFAULT);
+        o.max_chars = SL_MAX_CHARS_DEFAULT;
+    }
+    sl_input_pack(&in, &t, run.workers,
+                  o.max_chars > 0 ? (size_t)o.max_chars : SL_MAX_CHARS_DEFAULT);
     run.in = &in;
     run.t = &t;
     run.slot_bufs = sl_reallocarray(NULL, t.nslots + 1, sizeof(*run.slot_bufs));
     memset(run.slot_bufs, 0, (t.nslots + 1) * sizeof(*run.slot_bufs));
     run.texts = sl_reallocarray(NULL, t.nslots + 1, sizeof(*run.texts));
+    if (in.piped) {
+        if (ncmd == 0) {
+            sl_warnx("--pipe: give a command");
+            rc = SL_EXIT_ERROR;
+            goto done_input;
+        }
+        if (sl_pipe_open(&pipe, &o, run.workers) != 0) {
+            rc = SL_EXIT_ERROR;
+            goto done_input;
+        }
+        sl_tmpl_pipe(&t);
+        run.pipe = &pipe;
+        if (pipe.part && !remote && sl_pipe_inplace(&pipe, o.arg_files[0]) != 0) {
+            rc = SL_EXIT_ERROR;
+            goto done_input;
+        }
+    }
     sl_signals();
     if (in.streaming && isatty(0))
         sl_warnx("reading inputs from the terminal, one per line (end with Ctrl-D)");
@@ -148,6 +181,14 @@ main(int argc, char **argv)
         goto done_input;
     }
     sl_read_ahead(&in, run.workers);
+    if (in.piped) {
+        /* Empty input: nothing to run, as GNU parallel. */
+        if ((rc = sl_pipe_read(&pipe)) < 0) {
+            rc = SL_EXIT_ERROR;
+            goto done_input;
+        }
+        in.eof = rc == 0;
+    }
     if (sl_interrupted) {
         rc = SL_EXIT_ERROR;
         goto done_input;
@@ -170,16 +211,33 @@ main(int argc, char **argv)
     run.progress =
         o.progress == SL_PROGRESS_ON || (o.progress == SL_PROGRESS_AUTO && run.tty);
 
-    if (sl_server_find(&sv, &o) != 0) {
+    /*
+     * Workers that reach the server directly (--remote-server, and srun's
+     * always do) need a private server listening where they find it: the
+     * address given, else for srun this node's address as Slurm knows it.
+     */
+    direct = remote && o.remote_server != NULL;
+    if (remote && !direct && o.server == NULL && o.launcher != NULL &&
+        strcmp(o.launcher, "srun") == 0) {
+        if (sl_node_address(rhost, sizeof(rhost)) != 0) {
+            sl_warnx("--launcher srun: the workers connect to the server directly, and "
+                     "this machine's address for them is unknown: give --remote-server "
+                     "ADDRESS");
+            rc = SL_EXIT_ERROR;
+            goto done_joblog;
+        }
+        direct = 1;
+        if (o.worker_log)
+            sl_warnx("the srun workers reach the server at %s", rhost);
+    }
+    if (sl_server_find(&sv, &o, direct ? rhost : NULL, rport) != 0) {
         rc = SL_EXIT_ERROR;
         goto done_joblog;
     }
-    if (o.remote_server != NULL && sv.pid > 0) {
-        sl_warnx("--remote-server: the private server listens on loopback only: run "
-                 "nwsserver --bind ADDRESS and give --server");
-        rc = SL_EXIT_ERROR;
-        goto done_server;
-    }
+    if (direct && sv.pid > 0)
+        rport = sv.port; /* the private server, on the address the nodes reach */
+    else if (direct && o.remote_server == NULL)
+        direct = 0; /* a server already there: srun's workers use its address */
     nws_sleigh_options_init(&so);
     so.host = sv.host;
     so.port = sv.port;
@@ -199,7 +257,7 @@ main(int argc, char **argv)
         so.ssh_identity = o.ssh_identity;
         so.known_hosts = o.known_hosts;
         so.connect_timeout = o.ssh_timeout;
-        if (o.remote_server != NULL) {
+        if (direct) {
             so.remote_host = rhost;
             so.remote_port = rport;
         }
@@ -220,10 +278,18 @@ main(int argc, char **argv)
         goto done_server;
     }
     run.started = nwsp_mono();
+    if (in.piped && ((run.pipe_c = nws_connect(sv.host, sv.port, 0, &err)) == NULL ||
+                     (run.pipe_ws = nws_ws_use(run.pipe_c, nws_sleigh_ws_name(run.s),
+                                               NWS_WS_NOCREATE, &err)) == NULL)) {
+        sl_warnx("--pipe: a connection for the blocks: %s",
+                 err.text[0] ? err.text : nws_errcode_str(err.code));
+        rc = SL_EXIT_ERROR;
+        goto done_sleigh;
+    }
     if (remote)
         run.rank_nodes = sl_rank_nodes(run.s);
     if ((run.task = sl_tmpl_task(&t, &o, &run.fixed)) == NULL ||
-        sl_xfer_init(&run) != 0 || sl_run_all(&run) != 0)
+        sl_xfer_init(&run) != 0 || sl_stream_setup(&run) != 0 || sl_run_all(&run) != 0)
         rc = SL_EXIT_ERROR;
     else if (run.broken)
         rc = SL_EXIT_ERROR;
@@ -238,9 +304,13 @@ main(int argc, char **argv)
         rc = run.failed > SL_EXIT_MAX_FAILED ? SL_EXIT_MAX_FAILED : (int)run.failed;
     if (sl_xfer_end(&run) != 0 && rc == 0)
         rc = SL_EXIT_ERROR;
+    sl_stream_free(&run);
     json_decref(run.task);
     json_decref(run.fixed);
     json_decref(run.rank_nodes);
+done_sleigh:
+    nws_ws_free(run.pipe_ws);
+    nws_close(run.pipe_c);
     if (nws_sleigh_stop(run.s, &err) != 0 && rc != SL_EXIT_ERROR && !sl_interrupted)
         sl_warnx("stopping the sleigh: %s",
                  err.text[0] ? err.text : nws_errcode_str(err.code));
@@ -260,6 +330,8 @@ done_input:
     free(run.texts);
     sl_tmpl_free(&t);
     sl_input_free(&in);
+    if (run.pipe != NULL)
+        sl_pipe_close(&pipe);
     nwsp_nodes_free(&nl);
     free(nodestr);
     return rc;

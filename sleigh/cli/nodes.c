@@ -1,15 +1,23 @@
 /*
  * nodes.c -- the sleigh command's nodes: where the workers run (-S,
- * --nodefile, a batch allocation, or this machine), --remote-server, and
- * which node each worker rank landed on (joblog).
+ * --nodefile, a batch allocation, or this machine), --remote-server, the
+ * address the nodes reach this machine at, and which node each worker rank
+ * landed on (joblog).
  */
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../nodes.h"
 #include "sl.h"
+#include "util.h"
 
 /*
  * Where the workers run.  Fills nl from -S and --nodefile, else from the
@@ -110,6 +118,106 @@ sl_remote_server(const char *spec, char *host, size_t len, int *port)
         *port = (int)v;
     }
     return host[0] != '\0' ? 0 : -1;
+}
+
+/*
+ * The NodeAddr of `scontrol -o show node` output (text): 0 with it in
+ * addr, or -1.  "NodeAddr=" only counts at the start of a word.
+ */
+int
+sl_slurm_node_addr(const char *text, char *addr, size_t len)
+{
+    const char *p, *e;
+
+    for (p = text; (p = strstr(p, "NodeAddr=")) != NULL; p++) {
+        if (p != text && p[-1] != ' ' && p[-1] != '\n')
+            continue;
+        p += strlen("NodeAddr=");
+        e = p + strcspn(p, " \t\n");
+        if (e == p || (size_t)(e - p) >= len)
+            return -1;
+        snprintf(addr, len, "%.*s", (int)(e - p), p);
+        return 0;
+    }
+    return -1;
+}
+
+/* Runs scontrol -o show node NAME; its output in buf (NUL-ended), or -1. */
+static int
+sl_scontrol_node(const char *name, char *buf, size_t len)
+{
+    const char   *scontrol = getenv("NWS_SCONTROL");
+    struct pollfd pfd;
+    size_t        got = 0;
+    ssize_t       n;
+    double        deadline = nwsp_mono() + 10;
+    pid_t         pid;
+    int           fds[2], st, devnull;
+
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    if ((pid = fork()) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        dup2(fds[1], 1);
+        dup2(devnull, 2);
+        scontrol = scontrol != NULL && *scontrol != '\0' ? scontrol : "scontrol";
+        execlp(scontrol, scontrol, "-o", "show", "node", name, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    /* A controller that does not answer must not hang the run: 10 s at most. */
+    while (got < len - 1) {
+        pfd.fd = fds[0];
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, (int)((deadline - nwsp_mono()) * 1000) + 1) <= 0 ||
+            (n = read(fds[0], buf + got, len - 1 - got)) <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(fds[0]);
+    kill(pid, SIGKILL); /* gone already, unless it hung */
+    waitpid(pid, &st, 0);
+    return got > 0 ? 0 : -1;
+}
+
+/*
+ * An address of this machine that the nodes of the allocation reach, for
+ * a private server they connect to directly (--launcher srun): on a Slurm
+ * node (a batch script), the NodeAddr Slurm itself reaches it at; else the
+ * first address our host name resolves to that is not loopback.  0, or -1.
+ */
+int
+sl_node_address(char *addr, size_t len)
+{
+    const char     *node = getenv("SLURMD_NODENAME");
+    struct addrinfo hints, *res = NULL, *ai;
+    char            out[8192], name[256];
+    int             rc = -1;
+
+    if (node != NULL && *node != '\0' && sl_scontrol_node(node, out, sizeof(out)) == 0 &&
+        sl_slurm_node_addr(out, addr, len) == 0)
+        return 0;
+    if (gethostname(name, sizeof(name) - 1) != 0)
+        return -1;
+    name[sizeof(name) - 1] = '\0';
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(name, NULL, &hints, &res) != 0)
+        return -1;
+    for (ai = res; ai != NULL && rc != 0; ai = ai->ai_next)
+        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, (socklen_t)len, NULL, 0,
+                        NI_NUMERICHOST) == 0 &&
+            strncmp(addr, "127.", 4) != 0 && strcmp(addr, "::1") != 0)
+            rc = 0;
+    freeaddrinfo(res);
+    return rc;
 }
 
 /*

@@ -43,8 +43,9 @@ sl_usage(FILE *fp)
         "                        name with placeholders), not on stdout\n"
         "      --files           print the name of a file with each job's stdout\n"
         "      --tagstring STR   prefix output lines with STR (placeholders) and a tab\n"
-        "      --group, --line-buffer, -u/--ungroup  accepted: a job's output\n"
-        "                        is printed whole when it ends\n"
+        "      --group           a job's output whole when it ends (default)\n"
+        "      --line-buffer, --lb  a job's output line by line while it runs\n"
+        "      -u, --ungroup     a job's output as it comes while it runs\n"
         "      --eta             the estimated time left, on a line of its own\n"
         "      --resume, --resume-failed  skip the inputs the joblog has (that\n"
         "                        succeeded), as GNU parallel\n"
@@ -92,6 +93,19 @@ sl_usage(FILE *fp)
         "      --cleanup         remove sent and returned files on the node\n"
         "      --trc FILE        --transfer --return FILE --cleanup\n"
         "      --basefile FILE, --bf FILE  send FILE once per node for the whole run\n"
+        "Input shaping and --pipe (as GNU parallel):\n"
+        "      --link            sources go together, the shorter ones wrapping\n"
+        "  -C, --colsep REGEX    inputs split into columns {1} {2} ... (POSIX ERE)\n"
+        "      --header :        the first input of each source (or its columns)\n"
+        "                        names it: {name}; --pipe: before every block\n"
+        "  -N N, -n N, -L N      N inputs per command: {1}..{N}, {} all of them\n"
+        "  -X, -m                as many inputs per command as fit the command\n"
+        "                        line (-X repeats the word around {}); -s N: its\n"
+        "                        length (default and most 63664, as parallel)\n"
+        "      --pipe            stdin cut into blocks of records, each fed to a\n"
+        "                        command's stdin; --block SIZE (1M), --recend STR\n"
+        "                        (\\n), --recstart STR, -N RECORDS per block\n"
+        "      --pipepart -a FILE  the same, FILE cut in place (no stdin)\n"
         "  -h, --help            this text;  -V, --version  the version\n"
         "\n"
         "Exit status: the number of inputs whose command failed (at most 101),\n"
@@ -144,8 +158,124 @@ enum {
     SL_OPT_RETURN,
     SL_OPT_CLEANUP,
     SL_OPT_TRC,
-    SL_OPT_BASEFILE
+    SL_OPT_BASEFILE,
+    /* Input shaping and --pipe (pin). */
+    SL_OPT_LINK,
+    SL_OPT_HEADER,
+    SL_OPT_PIPE,
+    SL_OPT_PIPEPART,
+    SL_OPT_BLOCK,
+    SL_OPT_RECEND,
+    SL_OPT_RECSTART
 };
+
+/*
+ * A --block size as GNU parallel reads it: a number (fractions too) with
+ * k m g t (powers of 1000) or K M G T (powers of 1024).  0, or -1.
+ */
+static int
+sl_parse_block(const char *s, long *out)
+{
+    static const char sfx[] = "kmgt";
+    const char       *p;
+    char             *end;
+    double            v, mul = 1;
+
+    if (s[0] == '-') {
+        /* --pipepart: the file's size / workers / N. */
+        if (sl_parse_count(s + 1, 1000000, out) != 0 || *out < 1)
+            return -1;
+        *out = -*out;
+        return 0;
+    }
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || end == s || !(v > 0))
+        return -1;
+    if (*end != '\0') {
+        if (end[1] != '\0' || (p = strchr(sfx, end[0] | 0x20)) == NULL)
+            return -1;
+        for (long i = 0; i <= p - sfx; i++)
+            mul *= end[0] >= 'a' ? 1000 : 1024;
+    }
+    v *= mul;
+    if (v < 1 || v > (double)((uint64_t)1 << 40))
+        return -1;
+    *out = (long)v;
+    return 0;
+}
+
+/*
+ * The input shaping and --pipe options (one block, so that other option
+ * groups merge apart).  Returns 1 if ch was one of them (0 done, or an
+ * exit status in *rc), else 0.
+ */
+static int
+sl_opt_input(int ch, const char *arg, struct sl_opts *o, int *rc)
+{
+    *rc = -1;
+    switch (ch) {
+    case SL_OPT_LINK:
+        o->link = 1;
+        return 1;
+    case 'C':
+        o->colsep = arg;
+        return 1;
+    case SL_OPT_HEADER:
+        /* ":" the first line, N the first N lines (--pipe); another regex of
+         * GNU parallel's is taken as the first line. */
+        o->header = 1;
+        if (arg[0] >= '1' && arg[0] <= '9' &&
+            sl_parse_count(arg, 1000, &o->header_lines) != 0) {
+            sl_warnx("--header: want : or a number of lines: %s", arg);
+            *rc = SL_EXIT_ERROR;
+        }
+        return 1;
+    case 'N':
+    case 'n':
+    case 'L':
+        if (sl_parse_count(arg, 1000000, &o->max_args) != 0 ||
+            (o->max_args < 1 && ch != 'N')) {
+            sl_warnx("-%c: want a count from %d to 1000000: %s", ch, ch == 'N' ? 0 : 1,
+                     arg);
+            *rc = SL_EXIT_ERROR;
+        }
+        o->lines = ch == 'L';
+        return 1;
+    case 'X':
+        o->xmode = SL_X_CONTEXT;
+        return 1;
+    case 'm':
+        o->xmode = SL_X_MULTI;
+        return 1;
+    case 's':
+        if (sl_parse_count(arg, 100000000, &o->max_chars) != 0 || o->max_chars < 2) {
+            sl_warnx("-s: want a command line length: %s", arg);
+            *rc = SL_EXIT_ERROR;
+        }
+        return 1;
+    case SL_OPT_PIPE:
+        o->pipe = SL_PIPE_STDIN;
+        return 1;
+    case SL_OPT_PIPEPART:
+        o->pipe = SL_PIPE_PART;
+        return 1;
+    case SL_OPT_BLOCK:
+        if (sl_parse_block(arg, &o->block) != 0) {
+            sl_warnx("--block: want a size (k m g: 1000s, K M G: 1024s): %s", arg);
+            *rc = SL_EXIT_ERROR;
+        }
+        return 1;
+    case SL_OPT_RECEND:
+        o->recend = arg;
+        return 1;
+    case SL_OPT_RECSTART:
+        o->recstart = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 /*
  * Parses the options; *optind_out gets the index of the command.  Returns
@@ -220,14 +350,37 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         {"trc", required_argument, NULL, SL_OPT_TRC},
         {"basefile", required_argument, NULL, SL_OPT_BASEFILE},
         {"bf", required_argument, NULL, SL_OPT_BASEFILE},
+        {"link", no_argument, NULL, SL_OPT_LINK},
+        {"xapply", no_argument, NULL, SL_OPT_LINK},
+        {"colsep", required_argument, NULL, 'C'},
+        {"header", required_argument, NULL, SL_OPT_HEADER},
+        {"max-args", required_argument, NULL, 'n'},
+        {"max-replace-args", required_argument, NULL, 'N'},
+        {"max-lines", required_argument, NULL, 'L'},
+        {"xargs", no_argument, NULL, 'm'},
+        {"max-chars", required_argument, NULL, 's'},
+        {"pipe", no_argument, NULL, SL_OPT_PIPE},
+        {"spreadstdin", no_argument, NULL, SL_OPT_PIPE},
+        {"pipepart", no_argument, NULL, SL_OPT_PIPEPART},
+        {"pipe-part", no_argument, NULL, SL_OPT_PIPEPART},
+        {"block", required_argument, NULL, SL_OPT_BLOCK},
+        {"block-size", required_argument, NULL, SL_OPT_BLOCK},
+        {"recend", required_argument, NULL, SL_OPT_RECEND},
+        {"recstart", required_argument, NULL, SL_OPT_RECSTART},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     char *end;
-    int   ch;
+    int   ch, rc;
 
-    while ((ch = getopt_long(argc, argv, "+j:P:ka:0qvS:hVu", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+j:P:ka:0qvS:hVC:N:n:L:Xms:u", longopts,
+                             NULL)) != -1) {
+        if (sl_opt_input(ch, optarg, o, &rc)) {
+            if (rc >= 0)
+                return rc;
+            continue;
+        }
         switch (ch) {
         case 'j':
         case 'P':

@@ -399,6 +399,7 @@ sl_output(struct sl_run *run, size_t idx, struct sl_done *d)
         sl_print(run, run->held[run->next_print]);
         run->held[run->next_print++] = NULL;
     }
+    sl_stream_head(run); /* --line-buffer: the next in order may be running */
 }
 
 /* Replaces tabs and newlines by spaces (a joblog line stays one line). */

@@ -26,45 +26,65 @@ sl_on_signal(int sig)
 static void
 sl_run_fill(struct sl_run *run, size_t idx)
 {
-    const char **args = sl_reallocarray(NULL, run->in->nsrc + 1, sizeof(*args));
-    size_t       i;
+    const char *const *args;
+    size_t             i, nargs = sl_input_args(run->in, idx, &args);
 
-    sl_input_elem(run->in, idx, args);
     for (i = 0; i < run->t->nslots; i++) {
         if (run->t->slots[i].fixed) {
             run->texts[i] = run->t->slots[i].text;
             continue;
         }
-        sl_slot_fill(&run->t->slots[i], args, run->in->nsrc, idx, &run->slot_bufs[i]);
+        sl_slot_fill(&run->t->slots[i], args, nargs, idx, &run->slot_bufs[i]);
         run->texts[i] = run->slot_bufs[i].p;
     }
-    free(args);
 }
 
 /* The inputs of element idx joined by spaces (for --tag); new string. */
 static char *
 sl_run_inputs(struct sl_run *run, size_t idx)
 {
-    const char  **args = sl_reallocarray(NULL, run->in->nsrc + 1, sizeof(*args));
-    struct sl_buf b = {0};
-    size_t        i;
+    const char *const *args;
+    struct sl_buf      b = {0};
+    size_t             i, nargs = sl_input_args(run->in, idx, &args);
 
-    sl_input_elem(run->in, idx, args);
     sl_buf_add(&b, "", 0);
-    for (i = 0; i < run->in->nsrc; i++) {
+    for (i = 0; i < nargs; i++) {
         if (i > 0)
             sl_buf_add(&b, " ", 1);
         sl_buf_adds(&b, args[i]);
     }
-    free(args);
     return b.p;
 }
+
+/* Element idx's command line as rank runs it (-v); new string. */
+char *
+sl_run_cmd(struct sl_run *run, size_t idx, int rank)
+{
+    struct sl_buf cmd = {0};
+
+    sl_run_fill(run, idx);
+    sl_tmpl_display(run->t, run->texts, rank, &cmd);
+    return cmd.p != NULL ? cmd.p : sl_strdup("");
+}
+
+/* Element idx's tag (--tagstring, --tag) as rank ran it; new, or NULL: none. */
+char *
+sl_run_tag(struct sl_run *run, size_t idx, int rank)
+{
+    if (run->o->tagstring != NULL)
+        return sl_results_tag(run, idx, rank);
+    if (run->o->tag)
+        return sl_run_inputs(run, idx);
+    return NULL;
+}
+
 /*
  * An element finished for good (its last attempt): logs it, counts it
  * and passes its output on.  r is the result of that attempt.
  */
 static void
-sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
+sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r, int shown,
+          const int *sfd)
 {
     struct sl_done *d = sl_malloc(sizeof(*d));
     struct sl_buf   cmd = {0}, msg = {0};
@@ -74,7 +94,8 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
     int             timed_out = r->error != NULL && strncmp(r->error, "timed out", 9) == 0;
 
     memset(d, 0, sizeof(*d));
-    d->outfd = d->errfd = -1;
+    d->outfd = sfd[0]; /* -k --line-buffer: what it printed, held (or -1) */
+    d->errfd = sfd[1];
     if (v != NULL && json_is_object(v)) {
         d->out = nws_sleigh_output(v, "stdout", &d->outlen);
         d->err = nws_sleigh_output(v, "stderr", &d->errlen);
@@ -157,12 +178,9 @@ sl_finish(struct sl_run *run, size_t idx, const nws_sleigh_result *r)
                            d->outlen + sl_stream_bytes(v, "stdout"), exitval, sig, cmd.p);
         }
     }
-    if (run->o->verbose)
+    if (run->o->verbose && !shown)
         d->cmd = sl_strdup(cmd.p);
-    if (run->o->tagstring != NULL)
-        d->tag = sl_results_tag(run, idx, r->rank);
-    else if (run->o->tag)
-        d->tag = sl_run_inputs(run, idx);
+    d->tag = sl_run_tag(run, idx, r->rank);
     sl_results_name(run, idx, r->rank, d);
     free(cmd.p);
     run->done++;
@@ -188,6 +206,9 @@ sl_run_args(struct sl_run *run, size_t idx)
             json_array_append_new(a, s) != 0)
             sl_nomem();
     }
+    if (run->t->stdin_arg > 0 &&
+        json_array_append_new(a, sl_pipe_arg(run->pipe, idx)) != 0)
+        sl_nomem();
     return a;
 }
 
@@ -245,7 +266,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     size_t              *map = NULL, nmap = 0, capmap = 0, pushed = 0, collected = 0, idx;
     size_t               window;
     double               quiet_since = nwsp_mono();
-    int                  ended = 0, rc = -1, more, got;
+    int                  ended = 0, rc = -1, more, got, streamed, shown, sfd[2];
     long                 pace_ms = 0, wait_ms;
     json_t              *args;
 
@@ -261,6 +282,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         window = 64;
     if (run->xfer != NULL) /* a queued input holds its files on the server: fewer */
         window = (size_t)run->workers * eo.chunk * 2;
+    if (run->pipe != NULL) /* blocks wait on the server: a few per worker */
+        window = (size_t)run->workers * 2 + 1;
     p = nws_sleigh_each_elem_async(run->s, run->task, NULL, run->fixed, &eo, &err);
     if (p == NULL) {
         sl_warnx("cannot start the batch: %s",
@@ -270,9 +293,25 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     for (;;) {
         if (sl_interrupted || run->broken)
             goto out;
+        /* --line-buffer, -u: what the running jobs printed so far. */
+        if ((streamed = sl_stream_poll(run, map, nmap)) < 0)
+            goto out;
         /* Feed: push what input there is, up to the window. */
         pace_ms = 0;
         for (;;) {
+            if (list == NULL && run->pipe != NULL && !run->in->eof && !ended &&
+                pushed == run->in->total && nmap - collected < window && !run->halted) {
+                /* --pipe: the next block goes to the server before its element. */
+                got = sl_pipe_read(run->pipe);
+                if (got < 0)
+                    goto out;
+                if (got == 0)
+                    run->in->eof = 1;
+                else if (sl_pipe_store(run->pipe, run->pipe_ws, run->in->total) != 0)
+                    goto out;
+                else
+                    run->in->total++;
+            }
             more = list != NULL ? pushed < n : pushed < run->in->total;
             if (ended || !more || nmap - collected >= window || run->halted)
                 break;
@@ -326,6 +365,8 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         wait_ms = ended || !run->in->streaming || run->in->eof ? SL_IDLE_MS : SL_POLL_MS;
         if (pace_ms > 0 && pace_ms < wait_ms)
             wait_ms = pace_ms; /* the next start is due sooner */
+        if (run->stream != NULL && nmap > collected)
+            wait_ms = sl_stream_wait_ms(run, streamed); /* look for output again soon */
         got = nws_sleigh_pending_next(p, &r, (int)wait_ms, &err);
         if (got == 0)
             break;
@@ -343,6 +384,10 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 goto out;
             }
             idx = map[r.index];
+            /* Its output printed so far: the rest of it first. */
+            shown = sl_stream_result(run, map, nmap, r.index, r.value, &sfd[0], &sfd[1]);
+            if (shown < 0)
+                goto out;
             sl_xfer_result(run, idx, attempt, &r); /* its files, before its output */
             if (r.error != NULL && strcmp(r.error, NWS_SLEIGH_HALTED) == 0) {
                 run->halted = 1; /* not run: neither done nor failed */
@@ -351,8 +396,21 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
                 sl_stream_drop(run, r.value); /* this attempt's output is not shown */
                 sl_run_retry_later(run, idx);
             } else {
-                sl_finish(run, idx, &r);
+                sl_finish(run, idx, &r, shown, sfd);
+                sfd[0] = sfd[1] = -1;
+                if (run->pipe != NULL && run->pipe->path == NULL) {
+                    /* Its block is not needed any more (a retry would have used it). */
+                    char      var[64];
+                    nws_error derr;
+
+                    sl_pipe_var(idx, var, sizeof(var));
+                    nws_delete_var(run->pipe_ws, var, &derr);
+                }
             }
+            if (sfd[0] >= 0) /* held output of an attempt not shown */
+                close(sfd[0]);
+            if (sfd[1] >= 0)
+                close(sfd[1]);
         } else {
             if (pace_ms > 0 && nmap == collected)
                 nwsp_sleep_ms(
@@ -386,6 +444,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
     if (run->halted) /* inputs never pushed are not run either */
         run->not_run += list != NULL ? n - pushed : run->in->total - pushed;
 out:
+    sl_stream_round_end(run);
     nws_sleigh_pending_free(p);
     free(map);
     return rc;
@@ -470,6 +529,13 @@ sl_dry_run(struct sl_run *run)
     size_t        idx;
 
     for (idx = 0;; idx++) {
+        if (run->pipe != NULL) {
+            /* --pipe: a command per block, the blocks read and dropped. */
+            if (sl_pipe_read(run->pipe) <= 0)
+                break;
+            sl_pipe_skip(run->pipe);
+            run->in->total = idx + 1;
+        }
         while (run->in->streaming && !run->in->eof && idx >= run->in->total)
             sl_input_fill(run->in, -1);
         if (idx >= run->in->total)

@@ -77,9 +77,9 @@ sl_server_stop(struct sl_server *sv)
  * line.  0, or -1 (message printed, nothing left running).
  */
 static int
-sl_server_start(struct sl_server *sv, int verbose)
+sl_server_start(struct sl_server *sv, int verbose, const char *bind, int bind_port)
 {
-    char          tmpl[] = "/tmp/sleigh.err.XXXXXX", line[512], *path, *p;
+    char          tmpl[] = "/tmp/sleigh.err.XXXXXX", line[512], *path, *p, bport[16];
     pid_t         parent = getpid();
     size_t        len = 0;
     double        deadline;
@@ -122,8 +122,9 @@ sl_server_start(struct sl_server *sv, int verbose)
         dup2(devnull, 0);
         dup2(pfd2[1], 1);
         dup2(verbose ? 2 : errfd, 2);
-        execlp(path, path, "--bind", "127.0.0.1", "--port", "0", "--web-port", "0",
-               (char *)NULL);
+        snprintf(bport, sizeof(bport), "%d", bind != NULL ? bind_port : 0);
+        execlp(path, path, "--bind", bind != NULL ? bind : "127.0.0.1", "--port", bport,
+               "--web-port", "0", (char *)NULL);
         fprintf(stderr, "cannot run %s: %s\n", path, strerror(errno));
         _exit(127);
     }
@@ -180,17 +181,19 @@ sl_server_start(struct sl_server *sv, int verbose)
         sl_server_stop(sv);
         return -1;
     }
-    snprintf(sv->host, sizeof(sv->host), "127.0.0.1");
+    snprintf(sv->host, sizeof(sv->host), "%s", bind != NULL ? bind : "127.0.0.1");
     return 0;
 }
 
 /*
  * Finds the server of the run: --server, else $NWS_HOST/$NWS_PORT or the
- * default if something answers there, else a private one.  0, or -1
- * (message printed).
+ * default if something answers there, else a private one, listening on
+ * bind:bind_port when the nodes reach it directly (bind NULL: loopback,
+ * a free port).  0, or -1 (message printed).
  */
 int
-sl_server_find(struct sl_server *sv, const struct sl_opts *o)
+sl_server_find(struct sl_server *sv, const struct sl_opts *o, const char *bind,
+               int bind_port)
 {
     const char *host = getenv("NWS_HOST"), *port = getenv("NWS_PORT"), *colon;
     nws_client *c;
@@ -235,18 +238,18 @@ sl_server_find(struct sl_server *sv, const struct sl_opts *o)
         sl_warnx("the server at %s:%d asks for no secret, so anyone may have started it: "
                  "using a private server (--server %s:%d uses it anyway)",
                  sv->host, sv->port, sv->host, sv->port);
-        return sl_server_start(sv, o->worker_log);
+        return sl_server_start(sv, o->worker_log, bind, bind_port);
     }
     if (!named && err.code == NWS_ERR_HANDSHAKE) {
         /* Someone else's server (it refused our secret) holds the default port. */
         sl_warnx("the server at %s:%d is not ours (%s): using a private server", sv->host,
                  sv->port, err.text);
-        return sl_server_start(sv, o->worker_log);
+        return sl_server_start(sv, o->worker_log, bind, bind_port);
     }
     if (err.code != NWS_ERR_CONNECT || !sl_host_is_local(host)) {
         sl_warnx("cannot reach the server at %s:%d: %s", sv->host, sv->port,
                  err.text[0] ? err.text : nws_errcode_str(err.code));
         return -1;
     }
-    return sl_server_start(sv, o->worker_log);
+    return sl_server_start(sv, o->worker_log, bind, bind_port);
 }

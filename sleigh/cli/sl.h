@@ -112,7 +112,27 @@ struct sl_opts {
     const char *xfer_base[32]; /* --basefile */
     int         nxfer_base;
     int         xfer_cleanup; /* --cleanup */
+    /* Input shaping, as GNU parallel (pin: opts.c's own block). */
+    int         link;         /* --link: all sources go together, the shorter wrapping */
+    const char *colsep;       /* --colsep REGEX: inputs split into columns */
+    int         header;       /* --header: the first input of each source names it */
+    long        header_lines; /* --header N (--pipe: N lines); 0: one */
+    long        max_args;     /* -N/-n/-L: inputs per command (-1: not given) */
+    int         lines;        /* -L: lines ending in a blank continue */
+    int         xmode;        /* enum sl_xmode: -X, -m */
+    long        max_chars;    /* -s: command line length for -X/-m (0: the default) */
+    int         pipe;         /* enum sl_pipe_mode */
+    long        block;        /* --block: bytes per --pipe block */
+    const char *recend;       /* --recend (default "\n") */
+    const char *recstart;     /* --recstart (default "") */
 };
+
+enum sl_xmode { SL_X_NONE, SL_X_CONTEXT, SL_X_MULTI };
+enum sl_pipe_mode { SL_PIPE_NONE, SL_PIPE_STDIN, SL_PIPE_PART };
+/* -s, and its most: GNU parallel's (its measured 130329 under Linux's 128 KiB
+ * for one argument, less 3000, halved). */
+#define SL_MAX_CHARS_DEFAULT 63664
+#define SL_NSRC_ANY          100000 /* --colsep: {N} is a column, there or not */
 
 int  sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out);
 long sl_jobs(const char *spec);
@@ -122,6 +142,7 @@ struct sl_src {
     char **v;
     size_t n, cap;
     int    linked; /* goes with the previous source (:::+), not across it */
+    int    cont;   /* -L: a line ending in a blank goes on with the next one */
 };
 
 struct sl_input {
@@ -133,19 +154,77 @@ struct sl_input {
     size_t        ngroups;
     size_t        total;     /* elements; for stdin, lines read so far */
     int           streaming; /* stdin lines, read as the run goes */
+    int           piped;     /* --pipe/--pipepart: elements are blocks (pipe.c) */
     int           eof;       /* streaming: stdin is finished */
     int           fd;        /* streaming: 0 */
     char          delim;
     struct sl_buf partial; /* streaming: the line being read */
+    /* Shaping (-N, -X/-m, --colsep, --header, --link): elements are groups
+     * of base inputs (a product element, or a stdin line). */
+    size_t        nbase;    /* base inputs known so far */
+    int           link_all; /* --link: one group of every source, wrapping */
+    long          per;      /* -N: base inputs per element; 0: one */
+    int           noargs;   /* -N0: the inputs are not given to the command */
+    int           xmode;    /* enum sl_xmode: elements packed by sl_input_pack */
+    size_t       *starts;   /* xmode: element i is base inputs starts[i]..starts[i+1]-1 */
+    size_t        nstarts;
+    int           colsep_on;
+    void         *colsep; /* regex_t */
+    int           header; /* a header still to take (streaming) */
+    char        **names;  /* --header: the name of each argument position */
+    size_t        nnames;
+    const char  **gargs; /* sl_input_args's answer */
+    size_t        gcap;
+    struct sl_buf cols; /* --colsep: the columns of the element at hand */
 };
 
 int  sl_input_parse(struct sl_input *in, const struct sl_opts *o, int argc, char **argv,
                     int first, int *ncmd);
 int  sl_input_plan(struct sl_input *in);
 void sl_input_elem(const struct sl_input *in, size_t idx, const char **args);
+int    sl_input_shape(struct sl_input *in, const struct sl_opts *o);
+size_t sl_input_args(struct sl_input *in, size_t idx, const char *const **args);
+size_t sl_input_tmpl_nsrc(const struct sl_input *in);
+int    sl_input_vmode(const struct sl_input *in);
+struct sl_tmpl;
+int  sl_input_pack(struct sl_input *in, const struct sl_tmpl *t, long jobs,
+                   size_t max_chars);
 int  sl_input_fill(struct sl_input *in, int wait_ms);
 void sl_input_free(struct sl_input *in);
 void sl_read_ahead(struct sl_input *in, long workers);
+
+/* pipe.c: --pipe and --pipepart, input cut into blocks of records. */
+struct sl_pipe {
+    int           fd;    /* stdin, or the --pipepart file */
+    int           part;  /* --pipepart */
+    size_t        block; /* --block */
+    size_t        nrec;  /* -N: records a block; 0: by size */
+    char         *recend, *recstart;
+    size_t        lend, lstart;
+    struct sl_buf buf; /* --pipe: read, not sent yet (from start) */
+    size_t        start;
+    int           eof;        /* --pipe: stdin ended */
+    uint64_t      off, fsize; /* --pipepart: the next block's offset, the file's size */
+    int           ready;      /* a block is found, not sent: blen bytes */
+    size_t        blen;
+    int           done; /* no more blocks */
+    uint64_t      bytes_in, sent;
+    long          hlines; /* --header: lines of it (0: none) */
+    struct sl_buf hdr;    /* the header, sent before every block */
+    int           hdone;  /* it was looked for */
+    char         *path;   /* --pipepart on this machine: the file, read in place */
+    uint64_t     *ranges; /* then: offset and length of block i at 2i, 2i+1 */
+    size_t        nranges;
+};
+
+int     sl_pipe_open(struct sl_pipe *pp, const struct sl_opts *o, long workers);
+int     sl_pipe_read(struct sl_pipe *pp);
+void    sl_pipe_var(size_t idx, char *buf, size_t len);
+json_t *sl_pipe_arg(const struct sl_pipe *pp, size_t idx);
+int     sl_pipe_inplace(struct sl_pipe *pp, const char *file);
+int     sl_pipe_store(struct sl_pipe *pp, nws_ws *ws, size_t idx);
+void    sl_pipe_skip(struct sl_pipe *pp);
+void    sl_pipe_close(struct sl_pipe *pp);
 
 /* tmpl.c: the command template. */
 /*
@@ -154,7 +233,7 @@ void sl_read_ahead(struct sl_input *in, long workers);
  * made of segments, filled per element) or the rank marker.  The structure
  * is the same for every element; only slot texts change.
  */
-enum sl_seg_kind { SL_SEG_TEXT, SL_SEG_INPUT, SL_SEG_SEQ, SL_SEG_RANK };
+enum sl_seg_kind { SL_SEG_TEXT, SL_SEG_INPUT, SL_SEG_SEQ, SL_SEG_RANK, SL_SEG_XWORD };
 enum sl_mod { SL_MOD_NONE, SL_MOD_NOEXT, SL_MOD_BASE, SL_MOD_DIR, SL_MOD_BASE_NOEXT };
 
 struct sl_seg {
@@ -165,6 +244,10 @@ struct sl_seg {
     int         mod;   /* enum sl_mod */
     int         quote; /* single-quote the input (shell mode) */
     int         raw;   /* the input as shell text, unquoted (no command given) */
+    int         lead;  /* a space before each input, the first too (appended ones) */
+    /* SL_SEG_XWORD (-X): a word repeated for each argument, {} being that one. */
+    const struct sl_seg *sub;
+    size_t               nsub;
 };
 
 struct sl_slot {
@@ -189,18 +272,29 @@ struct sl_tmpl {
     size_t           nslots;
     size_t           nvar;  /* slots that vary: the element's arguments */
     int              shell; /* run as /bin/sh -c WORD2 */
+    struct sl_seg  **keep;  /* -X: the words XWORD segments point into */
+    size_t           nkeep;
+    size_t           stdin_arg; /* --pipe: the argument naming the stdin value; 0 none */
 };
+
+/* sl_tmpl_compile's vmode: how many arguments an element has. */
+enum sl_vmode { SL_V_FIXED, SL_V_ANY, SL_V_CONTEXT };
 
 size_t  sl_placeholder(const char *p, size_t nsrc, struct sl_seg *seg);
 int     sl_word_needs_shell(const char *word, size_t nsrc, int first);
 void    sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc,
-                        int shell_mode);
+                        int shell_mode, int vmode);
+void    sl_tmpl_set_names(char *const *names, size_t n);
+size_t  sl_tmpl_nsep(const struct sl_tmpl *t);
+size_t  sl_tmpl_len(const struct sl_tmpl *t, const char *const *args, size_t nargs,
+                    size_t idx);
 void    sl_tmpl_free(struct sl_tmpl *t);
 void    sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc,
                      size_t idx, struct sl_buf *b);
 void    sl_tmpl_display(const struct sl_tmpl *t, char *const *texts, int rank,
                         struct sl_buf *b);
 json_t *sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed);
+void    sl_tmpl_pipe(struct sl_tmpl *t);
 
 /* server.c: the server of the run (maybe a private nwsserver). */
 struct sl_server {
@@ -211,12 +305,15 @@ struct sl_server {
 };
 
 void sl_server_stop(struct sl_server *sv);
-int  sl_server_find(struct sl_server *sv, const struct sl_opts *o);
+int  sl_server_find(struct sl_server *sv, const struct sl_opts *o, const char *bind,
+                    int bind_port);
 
 /* nodes.c: where the workers run. */
 int     sl_nodes_plan(const struct sl_opts *o, struct nwsp_nodes *nl, int *remote,
                       long *local_slots);
 int     sl_remote_server(const char *spec, char *host, size_t len, int *port);
+int     sl_slurm_node_addr(const char *text, char *addr, size_t len);
+int     sl_node_address(char *addr, size_t len);
 json_t *sl_rank_nodes(nws_sleigh *s);
 
 /* output.c: job output of any size, and the progress bar. */
@@ -271,6 +368,10 @@ struct sl_run {
     int              res_rows; /* records written to it */
     json_t          *rank_nodes; /* remote workers: {"rank": node} for the joblog */
     struct sl_xfer  *xfer;       /* files to and from the workers, or NULL */
+    struct sl_stream *stream;     /* --line-buffer, -u: output as it comes, or NULL */
+    struct sl_pipe  *pipe;       /* --pipe: the blocks, and their connection */
+    nws_client      *pipe_c;
+    nws_ws          *pipe_ws;
 
     /* Element bookkeeping. */
     size_t           done;   /* elements finished for good */
@@ -319,6 +420,8 @@ int   sl_resume_skip(const struct sl_run *run, size_t idx);
 void  sl_joblog_line(struct sl_run *run, size_t idx, const char *host, double start,
                      double secs, size_t received, long status, long sig, const char *cmd);
 
+char *sl_run_tag(struct sl_run *run, size_t idx, int rank);
+char *sl_run_cmd(struct sl_run *run, size_t idx, int rank);
 void sl_signals(void);
 int  sl_run_all(struct sl_run *run);
 int  sl_dry_run(struct sl_run *run);
@@ -341,5 +444,31 @@ int  sl_xfer_init(struct sl_run *run);
 int  sl_xfer_args(struct sl_run *run, size_t idx, long attempt, json_t *args);
 void sl_xfer_result(struct sl_run *run, size_t idx, long attempt, nws_sleigh_result *r);
 int  sl_xfer_end(struct sl_run *run);
+
+/*
+ * stream.c: --line-buffer and --ungroup, output printed while the jobs run.
+ * sl_stream_setup marks run->task (run->stream stays NULL when the options
+ * do not ask for it, or -k, --results or --files take the output); 0.
+ * sl_stream_poll prints the pieces there are (map[0..nmap) maps the batch
+ * indexes to elements): how many, or -1 (message printed);
+ * sl_stream_result takes the rest of batch index bi's pieces that result
+ * value v counts and prints its last partial lines: 1 if its command was
+ * printed before its output (-v), 0 if not, or -1; with -k a job whose
+ * turn had not come gives its output as temporary files (*outfd, *errfd;
+ * -1: none) for output.c to print; sl_stream_head, with -k, prints the
+ * output so far of the first job not printed if it runs, then it goes live;
+ * sl_stream_wait_ms is how long to wait for results before looking for
+ * pieces again, after a look that took streamed pieces;
+ * sl_stream_round_end forgets a round's jobs, sl_stream_free all.
+ */
+struct sl_stream;
+int  sl_stream_setup(struct sl_run *run);
+int  sl_stream_poll(struct sl_run *run, const size_t *map, size_t nmap);
+int  sl_stream_result(struct sl_run *run, const size_t *map, size_t nmap, size_t bi,
+                      const json_t *v, int *outfd, int *errfd);
+void sl_stream_head(struct sl_run *run);
+long sl_stream_wait_ms(const struct sl_run *run, int streamed);
+void sl_stream_round_end(struct sl_run *run);
+void sl_stream_free(struct sl_run *run);
 
 #endif

@@ -11,6 +11,17 @@
 
 #include "sl.h"
 
+/* --header: the names {name} stands for (argument name i is {i+1}). */
+static char *const *sl_names;
+static size_t       sl_nnames;
+
+void
+sl_tmpl_set_names(char *const *names, size_t n)
+{
+    sl_names = names;
+    sl_nnames = n;
+}
+
 /*
  * Matches a placeholder at p ("{...}"): returns its length and fills
  * *seg, or 0 if p does not start one.  nsrc: sources there are, for {N}.
@@ -52,6 +63,14 @@ sl_placeholder(const char *p, size_t nsrc, struct sl_seg *seg)
             seg->kind = SL_SEG_INPUT;
             seg->src = n;
             seg->mod = mods[i].mod;
+            return (size_t)(close - p) + 1;
+        }
+    }
+    for (i = 0; n == 0 && i < sl_nnames; i++) {
+        if ((size_t)(close - q) == strlen(sl_names[i]) &&
+            strncmp(q, sl_names[i], (size_t)(close - q)) == 0) {
+            seg->kind = SL_SEG_INPUT;
+            seg->src = i + 1;
             return (size_t)(close - p) + 1;
         }
     }
@@ -181,7 +200,8 @@ sl_tmpl_add_input(struct sl_tmpl *t, struct sl_oword *w, size_t src, int mod, in
  * shell_mode: enum sl_shell_mode.  Fills *t.
  */
 void
-sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc, int shell_mode)
+sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc, int shell_mode,
+                int vmode)
 {
     struct sl_seg  **segs = sl_reallocarray(NULL, ncmd + 1, sizeof(*segs));
     size_t          *nsegs = sl_reallocarray(NULL, ncmd + 1, sizeof(*nsegs));
@@ -193,7 +213,9 @@ sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc, int she
     memset(t, 0, sizeof(*t));
     for (i = 0; i < ncmd; i++)
         found += sl_word_parse(cmd[i], nsrc, &segs[i], &nsegs[i]);
-    t->shell = ncmd == 0 || shell_mode == SL_SHELL_ALWAYS;
+    /* A varying number of arguments: words come and go, which a shell line
+     * says (as GNU parallel always runs one). */
+    t->shell = ncmd == 0 || shell_mode == SL_SHELL_ALWAYS || vmode != SL_V_FIXED;
     for (i = 0; shell_mode == SL_SHELL_AUTO && i < ncmd; i++)
         t->shell |= sl_word_needs_shell(cmd[i], nsrc, i == 0);
 
@@ -206,15 +228,43 @@ sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc, int she
             sl_tmpl_add_input(t, w, 0, SL_MOD_NONE, 0, 1);
         }
         for (i = 0; i < ncmd; i++) {
+            int xword = 0;
+
             if (i > 0)
                 sl_tmpl_add_text(t, w, " ");
             for (j = 0; j < nsegs[i]; j++) {
-                seg = segs[i][j];
-                seg.quote = seg.kind == SL_SEG_INPUT;
-                sl_tmpl_add_seg(t, w, &seg);
+                /* -q with a shell line forced: the command's words stay words. */
+                segs[i][j].quote = segs[i][j].kind == SL_SEG_INPUT ||
+                                   (segs[i][j].kind == SL_SEG_TEXT &&
+                                    shell_mode == SL_SHELL_NEVER && segs[i][j].len > 0);
+                if (segs[i][j].kind == SL_SEG_INPUT && segs[i][j].src == 0 &&
+                    vmode == SL_V_CONTEXT)
+                    xword = 1;
             }
+            if (xword) {
+                /* -X: the word is repeated for each argument (its segments kept). */
+                memset(&seg, 0, sizeof(seg));
+                seg.kind = SL_SEG_XWORD;
+                seg.sub = segs[i];
+                seg.nsub = nsegs[i];
+                sl_tmpl_add_seg(t, w, &seg);
+                t->keep = sl_reallocarray(t->keep, t->nkeep + 1, sizeof(*t->keep));
+                t->keep[t->nkeep++] = segs[i];
+                segs[i] = NULL;
+                continue;
+            }
+            for (j = 0; j < nsegs[i]; j++)
+                sl_tmpl_add_seg(t, w, &segs[i][j]);
         }
-        for (s = 1; ncmd > 0 && found == 0 && s <= nsrc; s++) {
+        if (ncmd > 0 && found == 0 && vmode != SL_V_FIXED) {
+            /* Every argument of the element, each quoted after a space. */
+            memset(&seg, 0, sizeof(seg));
+            seg.kind = SL_SEG_INPUT;
+            seg.quote = 1;
+            seg.lead = 1;
+            sl_tmpl_add_seg(t, w, &seg);
+        }
+        for (s = 1; ncmd > 0 && found == 0 && vmode == SL_V_FIXED && s <= nsrc; s++) {
             sl_tmpl_add_text(t, w, " ");
             sl_tmpl_add_input(t, w, s, SL_MOD_NONE, 1, 0);
         }
@@ -254,10 +304,29 @@ sl_tmpl_compile(struct sl_tmpl *t, char **cmd, size_t ncmd, size_t nsrc, int she
         t->slots[i].argno = ++argno;
         memset(&b, 0, sizeof(b));
         sl_buf_add(&b, "", 0);
-        for (j = 0; j < t->slots[i].nsegs; j++)
-            sl_buf_add(&b, t->slots[i].segs[j].text, t->slots[i].segs[j].len);
+        for (j = 0; j < t->slots[i].nsegs; j++) {
+            if (t->slots[i].segs[j].quote)
+                sl_buf_add_word(&b, t->slots[i].segs[j].text, t->slots[i].segs[j].len);
+            else
+                sl_buf_add(&b, t->slots[i].segs[j].text, t->slots[i].segs[j].len);
+        }
         t->slots[i].text = b.p;
     }
+}
+
+/*
+ * --pipe: the argument after the varying ones names the value the worker
+ * feeds to the command's stdin; the fixed arguments move up one.
+ */
+void
+sl_tmpl_pipe(struct sl_tmpl *t)
+{
+    size_t i;
+
+    t->stdin_arg = t->nvar + 1;
+    for (i = 0; i < t->nslots; i++)
+        if (t->slots[i].fixed)
+            t->slots[i].argno++;
 }
 
 /* Frees what t holds. */
@@ -274,6 +343,9 @@ sl_tmpl_free(struct sl_tmpl *t)
         free(t->slots[i].text);
     }
     free(t->slots);
+    for (i = 0; i < t->nkeep; i++)
+        free(t->keep[i]);
+    free(t->keep);
 }
 
 /* The part of s (n bytes) that modifier mod keeps: *start, *len. */
@@ -334,24 +406,33 @@ sl_seg_add_input(struct sl_buf *b, const struct sl_seg *seg, const char *s)
 }
 
 /*
- * Fills b with slot's text for element idx (0-based) whose inputs are
- * args[0..nsrc-1].
+ * Adds segments segs[0..nsegs-1] for element idx whose inputs are
+ * args[0..nsrc-1] (an {N} past them is empty).  one: -X's argument for
+ * the {} of the word repeated, or NULL.
  */
-void
-sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc, size_t idx,
-             struct sl_buf *b)
+static void
+sl_segs_fill(const struct sl_seg *segs, size_t nsegs, const char *const *args,
+             size_t nsrc, size_t idx, const char *one, struct sl_buf *b)
 {
     const struct sl_seg *seg;
     char                 num[32];
     size_t               i, s;
 
-    b->len = 0;
-    sl_buf_add(b, "", 0);
-    for (i = 0; i < slot->nsegs; i++) {
-        seg = &slot->segs[i];
+    for (i = 0; i < nsegs; i++) {
+        seg = &segs[i];
         switch (seg->kind) {
+        case SL_SEG_XWORD:
+            for (s = 0; s < nsrc; s++) {
+                if (s > 0)
+                    sl_buf_add(b, " ", 1);
+                sl_segs_fill(seg->sub, seg->nsub, args, nsrc, idx, args[s], b);
+            }
+            break;
         case SL_SEG_TEXT:
-            sl_buf_add(b, seg->text, seg->len);
+            if (seg->quote)
+                sl_buf_add_word(b, seg->text, seg->len);
+            else
+                sl_buf_add(b, seg->text, seg->len);
             break;
         case SL_SEG_SEQ:
             snprintf(num, sizeof(num), "%zu", idx + 1);
@@ -359,11 +440,16 @@ sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc, s
             break;
         case SL_SEG_INPUT:
             if (seg->src > 0) {
-                sl_seg_add_input(b, seg, args[seg->src - 1]);
+                if (seg->src <= nsrc) /* past the end (-N, --colsep): nothing */
+                    sl_seg_add_input(b, seg, args[seg->src - 1]);
+                break;
+            }
+            if (one != NULL) {
+                sl_seg_add_input(b, seg, one);
                 break;
             }
             for (s = 0; s < nsrc; s++) {
-                if (s > 0)
+                if (s > 0 || seg->lead)
                     sl_buf_add(b, " ", 1);
                 if (seg->raw)
                     sl_buf_adds(b, args[s]);
@@ -375,6 +461,62 @@ sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc, s
             break;
         }
     }
+}
+
+/*
+ * Fills b with slot's text for element idx (0-based) whose inputs are
+ * args[0..nsrc-1].
+ */
+void
+sl_slot_fill(const struct sl_slot *slot, const char *const *args, size_t nsrc, size_t idx,
+             struct sl_buf *b)
+{
+    b->len = 0;
+    sl_buf_add(b, "", 0);
+    sl_segs_fill(slot->segs, slot->nsegs, args, nsrc, idx, NULL, b);
+}
+
+/* What one more argument adds besides its own text: a space per {} (-X, -m). */
+size_t
+sl_tmpl_nsep(const struct sl_tmpl *t)
+{
+    size_t i, j, n = 0;
+
+    for (i = 0; i < t->nslots; i++)
+        for (j = 0; j < t->slots[i].nsegs; j++)
+            if (t->slots[i].segs[j].kind == SL_SEG_XWORD ||
+                (t->slots[i].segs[j].kind == SL_SEG_INPUT &&
+                 t->slots[i].segs[j].src == 0 && !t->slots[i].segs[j].lead))
+                n++;
+    return n;
+}
+
+/* The length of the command line of element idx with arguments args[0..nargs-1]. */
+size_t
+sl_tmpl_len(const struct sl_tmpl *t, const char *const *args, size_t nargs, size_t idx)
+{
+    struct sl_buf *bufs = sl_reallocarray(NULL, t->nslots + 1, sizeof(*bufs));
+    char         **texts = sl_reallocarray(NULL, t->nslots + 1, sizeof(*texts));
+    struct sl_buf  line = {0};
+    size_t         i, len;
+
+    memset(bufs, 0, (t->nslots + 1) * sizeof(*bufs));
+    for (i = 0; i < t->nslots; i++) {
+        if (t->slots[i].fixed) {
+            texts[i] = t->slots[i].text;
+            continue;
+        }
+        sl_slot_fill(&t->slots[i], args, nargs, idx, &bufs[i]);
+        texts[i] = bufs[i].p;
+    }
+    sl_tmpl_display(t, texts, -1, &line);
+    len = line.len;
+    for (i = 0; i < t->nslots; i++)
+        free(bufs[i].p);
+    free(bufs);
+    free(texts);
+    free(line.p);
+    return len;
 }
 
 /*
@@ -461,6 +603,10 @@ sl_tmpl_task(const struct sl_tmpl *t, const struct sl_opts *o, json_t **fixed)
         sl_nomem();
     if (o->max_output >= 0 &&
         json_object_set_new(task, "max_output", json_integer(o->max_output)) != 0)
+        sl_nomem();
+    if (t->stdin_arg > 0 &&
+        json_object_set_new(task, "stdin_arg", json_integer((json_int_t)t->stdin_arg)) !=
+            0)
         sl_nomem();
     if ((*fixed = json_array()) == NULL)
         sl_nomem();

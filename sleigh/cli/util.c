@@ -114,7 +114,10 @@ sl_buf_adds(struct sl_buf *b, const char *s)
     sl_buf_add(b, s, strlen(s));
 }
 
-/* Appends n bytes of s single-quoted for /bin/sh ('\'' for a quote). */
+/*
+ * Appends n bytes of s single-quoted for /bin/sh, a quote as '"'"' (GNU
+ * parallel's spelling, so that --dry-run, -v and the joblog read the same).
+ */
 static void
 sl_buf_add_quoted(struct sl_buf *b, const char *s, size_t n)
 {
@@ -124,7 +127,7 @@ sl_buf_add_quoted(struct sl_buf *b, const char *s, size_t n)
     for (i = 0; i < n; i++) {
         if (s[i] == '\'') {
             sl_buf_add(b, s + start, i - start);
-            sl_buf_add(b, "'\\''", 4);
+            sl_buf_add(b, "'\"'\"'", 5);
             start = i + 1;
         }
     }
