@@ -697,6 +697,7 @@ main(int argc, char **argv)
     if ((srv.base = event_base_new()) == NULL)
         fatalx("event_base_new");
     journal_start();
+    sleigh_start(); /* timers of the sleighs the replay made */
     if (listen_start(fd) != 0)
         fatalx("cannot start the listener");
     if (web_fd != -1 && web_start(web_fd) != 0)

@@ -54,6 +54,7 @@ op_info_json(void)
         json_object_set_new(o, "ops_per_sec", json_real(web_ops_rate()));
         json_object_set_new(o, "web_port", json_integer(srv.actual_web_port));
     }
+    json_object_set_new(o, "journal", web_journal_json());
     return o;
 }
 

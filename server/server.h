@@ -594,6 +594,8 @@ void           sleigh_free(struct sleigh *);
 /* A store to a standard variable of a sleigh workspace happened. */
 void           sleigh_stored(struct ws *, struct var *);
 void           sleigh_conn_gone(struct conn *);
+/* srv.base is made: timers of the sleighs the journal's replay made before it. */
+void sleigh_start(void);
 /*
  * Read-only views for the web interface: plain numbers and borrowed
  * pointers, valid until the sleigh next changes (use them at once).

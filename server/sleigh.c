@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal.h"
 #include "sleigh.h"
 
 /* Standard fifo variables the plugin makes hidden. */
@@ -152,10 +153,9 @@ sleigh_check_full(struct sleigh *s)
 void
 sleigh_close_group(struct sleigh *s)
 {
-    char                buf[32];
-    long                ranks = s->s_allocated > (long)s->s_nworkers ? s->s_allocated
-                                                                     : (long)s->s_nworkers;
-    struct sleigh_task *t;
+    char buf[32];
+    long ranks =
+        s->s_allocated > (long)s->s_nworkers ? s->s_allocated : (long)s->s_nworkers;
 
     if (s->s_join == JOIN_CLOSED)
         return;
@@ -163,6 +163,22 @@ sleigh_close_group(struct sleigh *s)
     evtimer_del(s->s_join_timer);
     if (s->s_max < 0 || (s->s_status_join && s->s_max > ranks))
         s->s_max = ranks;
+    if (!TAILQ_EMPTY(&s->s_broadcasts)) {
+        sleigh_drop_templates(s);
+        sj_drop(s);
+    }
+    snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
+    sleigh_wake_all(s->s_v[SV_STATUS], buf);
+    sleigh_wake_all(s->s_v[SV_WAIT], buf);
+    sleigh_fail_orphans(s);
+}
+
+/* The group closed: the broadcast templates kept for later workers go. */
+void
+sleigh_drop_templates(struct sleigh *s)
+{
+    struct sleigh_task *t;
+
     while ((t = TAILQ_FIRST(&s->s_broadcasts)) != NULL) {
         struct sleigh_batch *b = t->t_batch;
 
@@ -171,10 +187,6 @@ sleigh_close_group(struct sleigh *s)
         b->b_kept--;
         sleigh_batch_settle(s, b); /* no copy can come any more */
     }
-    snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
-    sleigh_wake_all(s->s_v[SV_STATUS], buf);
-    sleigh_wake_all(s->s_v[SV_WAIT], buf);
-    sleigh_fail_orphans(s);
 }
 
 /* Shutdown: sentinels hear "1", result waiters fail (section 13.5). */
@@ -184,6 +196,7 @@ sleigh_shutdown(struct sleigh *s)
     if (s->s_shutdown)
         return;
     s->s_shutdown = 1;
+    sj_state(s);
     log_debug("sleigh %s: shutting down", s->s_ws->ws_name);
     sleigh_wake_all(s->s_v[SV_SENTINEL], "1");
     waiter_fail_all(s->s_v[SV_RESULT], "sleigh is dead");
@@ -234,14 +247,53 @@ sleigh_meta_ms(const char *meta, size_t len, const char *key, long def)
     return ms > 0 ? ms : def;
 }
 
+/* Makes s's timers and starts the refresh and (no worker yet) grace periods. */
+static void
+sleigh_timers(struct sleigh *s)
+{
+    struct timeval tv;
+
+    s->s_join_timer = evtimer_new(srv.base, sleigh_join_cb, s);
+    s->s_refresh_timer = event_new(srv.base, -1, EV_PERSIST, sleigh_refresh_cb, s);
+    s->s_grace_timer = evtimer_new(srv.base, sleigh_grace_cb, s);
+    s->s_reap_timer = evtimer_new(srv.base, sleigh_reap_cb, s);
+    if (s->s_join_timer == NULL || s->s_refresh_timer == NULL ||
+        s->s_grace_timer == NULL || s->s_reap_timer == NULL)
+        fatalx("sleigh timers");
+    tv = nwsp_ms_timeval(s->s_refresh_ms);
+    evtimer_add(s->s_refresh_timer, &tv);
+    if (s->s_registered_ever == 0) {
+        tv = nwsp_ms_timeval(s->s_grace_ms);
+        evtimer_add(s->s_grace_timer, &tv);
+    }
+    if (s->s_nreap > 0)
+        event_active(s->s_reap_timer, EV_TIMEOUT, 0);
+}
+
+/*
+ * The event base exists: the sleighs the journal's replay made before it
+ * get their timers, and what the replay left to do is done.
+ */
+void
+sleigh_start(void)
+{
+    struct sleigh *s;
+
+    LIST_FOREACH(s, &sleigh_all, s_link)
+    {
+        if (s->s_join_timer != NULL)
+            continue;
+        sleigh_timers(s);
+        sj_replayed(s);
+    }
+}
+
 struct sleigh *
 sleigh_new(struct ws *ws, const char *meta, size_t metalen)
 {
     struct sleigh *s = xcalloc(1, sizeof(*s));
-    struct timeval tv;
     const char    *v;
     size_t         vl, i;
-    long           grace;
     int            ok;
 
     s->s_ws = ws;
@@ -252,7 +304,7 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
                                      SLEIGH_REFRESH_MS);
     if (s->s_refresh_ms < SLEIGH_REFRESH_MIN_MS)
         s->s_refresh_ms = SLEIGH_REFRESH_MIN_MS;
-    grace = sleigh_meta_ms(meta, metalen, "workerGracePeriod", SLEIGH_GRACE_MS);
+    s->s_grace_ms = sleigh_meta_ms(meta, metalen, "workerGracePeriod", SLEIGH_GRACE_MS);
     if (meta != NULL && nwsp_dict_get(meta, metalen, "rankCount", &v, &vl)) {
         long n = sleigh_parse_long(v, vl, &ok);
 
@@ -268,7 +320,9 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
     TAILQ_INIT(&s->s_tasks);
     TAILQ_INIT(&s->s_broadcasts);
     TAILQ_INIT(&s->s_history);
+    TAILQ_INIT(&s->s_lost);
     htab_init(&s->s_batches);
+    htab_init(&s->s_byseq);
     for (i = 0; i < SV_MAX; i++) {
         struct var *var = ws_var(ws, sleigh_vars[i].name, strlen(sleigh_vars[i].name));
 
@@ -283,18 +337,9 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
         var->var_mode = VAR_FIFO;
         var->var_hidden = 1;
     }
-    s->s_join_timer = evtimer_new(srv.base, sleigh_join_cb, s);
-    s->s_refresh_timer = event_new(srv.base, -1, EV_PERSIST, sleigh_refresh_cb, s);
-    s->s_grace_timer = evtimer_new(srv.base, sleigh_grace_cb, s);
-    s->s_reap_timer = evtimer_new(srv.base, sleigh_reap_cb, s);
-    if (s->s_join_timer == NULL || s->s_refresh_timer == NULL || s->s_grace_timer == NULL ||
-        s->s_reap_timer == NULL)
-        fatalx("sleigh timers");
-    tv = nwsp_ms_timeval(s->s_refresh_ms);
-    evtimer_add(s->s_refresh_timer, &tv);
-    tv = nwsp_ms_timeval(grace);
-    evtimer_add(s->s_grace_timer, &tv);
     LIST_INSERT_HEAD(&sleigh_all, s, s_link);
+    if (srv.base != NULL) /* else sleigh_start makes them, after the replay */
+        sleigh_timers(s);
     log_debug("sleigh workspace %s created", ws->ws_name);
     return s;
 }
@@ -308,6 +353,7 @@ sleigh_free(struct sleigh *s)
     size_t                pos = 0, i;
 
     LIST_REMOVE(s, s_link);
+    sj_forget(s);
     while ((t = TAILQ_FIRST(&s->s_tasks)) != NULL) {
         TAILQ_REMOVE(&s->s_tasks, t, t_link);
         sleigh_task_free(t);
@@ -335,10 +381,12 @@ sleigh_free(struct sleigh *s)
     for (i = 0; i < s->s_nreap; i++)
         free(s->s_reap[i]);
     free(s->s_reap);
-    event_free(s->s_reap_timer);
-    event_free(s->s_join_timer);
-    event_free(s->s_refresh_timer);
-    event_free(s->s_grace_timer);
+    if (s->s_join_timer != NULL) { /* none when the replay made and deleted it */
+        event_free(s->s_reap_timer);
+        event_free(s->s_join_timer);
+        event_free(s->s_refresh_timer);
+        event_free(s->s_grace_timer);
+    }
     free(s->s_workers);
     free(s->s_sentinels);
     free(s);
@@ -352,6 +400,15 @@ sleigh_conn_gone(struct conn *c)
     struct sleigh_worker *sw;
     size_t                i;
 
+    /*
+     * The server is stopping: its workers' tasks are not theirs to fail or
+     * requeue.  With --journal they are queued still (hand-outs are not
+     * journaled) and come back so after the restart; failing them now, or
+     * the queue with the last worker gone, would journal errors for work
+     * nobody failed.  The sleighs are freed with their workspaces.
+     */
+    if (srv.shutting_down)
+        return;
     LIST_FOREACH(s, &sleigh_all, s_link) {
         for (i = 0; i < s->s_nsentinels; i++) {
             if (s->s_sentinels[i] == c) {
@@ -406,6 +463,14 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
             return CMD_DONE;
         }
     }
+    TAILQ_FOREACH(t, &s->s_broadcasts, t_link)
+    {
+        if (sj_reserve(t->t_value, 1) != 0) {
+            request_error(rq, NWSP_STATUS_FAIL, "Worker registration failed: %s",
+                          journal_error());
+            return CMD_DONE;
+        }
+    }
     sw = xcalloc(1, sizeof(*sw));
     sw->sw_conn = rq->rq_conn;
     sw->sw_rank = rank;
@@ -413,13 +478,17 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
     TAILQ_INIT(&sw->sw_running);
     TAILQ_FOREACH(t, &s->s_broadcasts, t_link) {
         copy = sleigh_task_new(value_ref(t->t_value), t->t_batch, 1);
+        copy->t_seq = ++s->s_seq;
         TAILQ_INSERT_TAIL(&sw->sw_copies, copy, t_link);
         s->s_ntasks++;
+        sj_bcast(s, t->t_batch, t->t_value, 0, &copy->t_seq, 1);
     }
     s->s_workers = xrealloc(s->s_workers, (s->s_nworkers + 1) * sizeof(*s->s_workers));
     s->s_workers[s->s_nworkers++] = sw;
-    if (s->s_registered_ever++ == 0)
+    if (s->s_registered_ever++ == 0) {
         evtimer_del(s->s_grace_timer);
+        sj_state(s);
+    }
     reg = ws_var(s->s_ws, "worker registrations", 20);
     var_store(reg, value_ref(v), rq->rq_conn, &err);
     log_info("sleigh %s: worker %ld joined (%zu registered)", s->s_ws->ws_name, rank,

@@ -62,6 +62,7 @@ struct sleigh_task {
     double               t_limit;    /* seconds it may run (every element's), 0: none */
     double               t_elem_limit; /* nwsTimeout: one element's, for the error text */
     int                  t_parsed;   /* t_limit was read from the metadata */
+    uint64_t              t_seq;      /* its name in the journal (sleigh_journal.c) */
 };
 TAILQ_HEAD(task_list, sleigh_task);
 
@@ -105,6 +106,7 @@ struct sleigh {
     long                   s_registered_ever;
     long                   s_duration_ms;
     long                   s_refresh_ms;
+    long                   s_grace_ms; /* workerGracePeriod */
     unsigned               s_retries;
     int                    s_shutdown;
     struct event          *s_join_timer;
@@ -126,6 +128,10 @@ struct sleigh {
     struct event          *s_reap_timer;
     unsigned               s_fixedarg;
     struct var            *s_v[SV_MAX];
+    /* The journal (sleigh_journal.c). */
+    uint64_t         s_seq;   /* the last task name given */
+    struct task_list s_lost;  /* replayed broadcast copies: their worker is gone */
+    struct htab      s_byseq; /* while replaying: seq -> queued task */
 };
 
 /* sleigh.c: lifecycle, join phase, sentinels, registration. */
@@ -196,6 +202,7 @@ void                sleigh_batch_free(struct sleigh_batch *);
 void                sleigh_reap_cb(evutil_socket_t fd, short what, void *arg);
 int                 sleigh_batch_empty(const struct sleigh_batch *);
 void                sleigh_batch_settle(struct sleigh *, struct sleigh_batch *);
+void                 sleigh_batch_retire(struct sleigh *, struct sleigh_batch *);
 const char         *sleigh_batch_state(const struct sleigh_batch *);
 void                sleigh_record_stored(struct sleigh *, struct var *);
 int                 sleigh_timeout_has(struct sleigh_task *);
@@ -206,5 +213,30 @@ void                sleigh_worker_lost(struct sleigh *, struct sleigh_worker *);
 int                 sleigh_other_waits(struct sleigh *, struct conn *);
 void                sleigh_dispatch(struct sleigh *);
 enum cmd_ret        sleigh_result(struct request *, struct sleigh *, struct value *);
+int  sleigh_add_result(struct sleigh *, struct sleigh_batch *, struct value *);
+void sleigh_fail_task(struct sleigh *, struct sleigh_task *, long rank, const char *why);
+void sleigh_drop_templates(struct sleigh *);
+
+/*
+ * sleigh_journal.c: a sleigh's tasks, results and batches in the journal
+ * (--journal).  The mutations below call these after they change the state
+ * (sj_reserve before, to refuse a mutation the journal cannot take); each
+ * is a no-op without a journal and while replaying.  Workers are
+ * connections and do not survive a restart: a task that was running is
+ * only ever journaled as queued and then done, so on replay it is queued
+ * again.
+ */
+int  sj_reserve(const struct value *, size_t copies);
+void sj_batch(struct sleigh *, const struct sleigh_batch *);
+void sj_task(struct sleigh *, const struct sleigh_task *);
+void sj_bcast(struct sleigh *, const struct sleigh_batch *, const struct value *,
+              int kept, const uint64_t *seqs, size_t n);
+void sj_done(struct sleigh *, uint64_t seq, uint64_t failed, const struct value *kept);
+void sj_take(struct sleigh *, const struct sleigh_batch *);
+void sj_end(struct sleigh *, const struct sleigh_batch *);
+void sj_drop(struct sleigh *);
+void sj_state(struct sleigh *);
+void sj_forget(struct sleigh *);
+void sj_replayed(struct sleigh *);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "journal.h"
 #include "sleigh.h"
 
 /* Returns the batch named id (made if missing). */
@@ -29,12 +30,14 @@ sleigh_batch(struct sleigh *s, const char *id, size_t len)
         b->b_started = time(NULL);
         TAILQ_INIT(&b->b_results);
         htab_put(&s->s_batches, id, len, b);
+        sj_batch(s, b);
     } else if (b->b_collected) {
         /* More tasks under a collected batch's id: it lives again. */
         TAILQ_REMOVE(&s->s_history, b, b_hist);
         s->s_nhistory--;
         b->b_collected = 0;
         b->b_ended = 0;
+        sj_batch(s, b);
     }
     return b;
 }
@@ -265,7 +268,8 @@ sleigh_reap_record(struct sleigh *s, struct sleigh_batch *b)
     s->s_reap = xrealloc(s->s_reap, (s->s_nreap + 1) * sizeof(*s->s_reap));
     s->s_reap[s->s_nreap++] = b->b_record;
     b->b_record = NULL;
-    event_active(s->s_reap_timer, EV_TIMEOUT, 0);
+    if (s->s_reap_timer != NULL) /* else sleigh_start, after the replay */
+        event_active(s->s_reap_timer, EV_TIMEOUT, 0);
 }
 
 /* Fails the result waiters of batch b: nothing more can come for them. */
@@ -303,13 +307,20 @@ sleigh_batch_empty(const struct sleigh_batch *b)
 void
 sleigh_batch_settle(struct sleigh *s, struct sleigh_batch *b)
 {
-    struct sleigh_batch *old;
-
     if (b->b_collected || b->b_idlen == 0 || !sleigh_batch_empty(b))
         return;
     sleigh_batch_fail_waiters(s, b);
     if (!b->b_ended)
         return; /* its submitter may add tasks yet */
+    sleigh_batch_retire(s, b);
+}
+
+/* Every result of b was collected: b keeps its counts in the history. */
+void
+sleigh_batch_retire(struct sleigh *s, struct sleigh_batch *b)
+{
+    struct sleigh_batch *old;
+
     b->b_collected = 1;
     sleigh_reap_record(s, b);
     TAILQ_INSERT_TAIL(&s->s_history, b, b_hist);
@@ -365,8 +376,11 @@ sleigh_batch_state(const struct sleigh_batch *b)
     return b->b_collected ? "collected" : b->b_ended ? "ended" : "open";
 }
 
-/* Gives a result of batch b to its waiters (all finders, the oldest fetcher) or keeps it. */
-static void
+/*
+ * Gives a result of batch b to its waiters (all finders, the oldest
+ * fetcher): 0, v is gone; or keeps it: 1, v is the batch's.
+ */
+int
 sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
 {
     struct var           *rv = s->s_v[SV_RESULT];
@@ -386,17 +400,38 @@ sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
             w->w_deliver(w, v, 0);
             value_unref(v);
             sleigh_batch_settle(s, b);
-            return;
+            return 0;
         }
     }
     r = xcalloc(1, sizeof(*r));
     r->r_value = v;
     TAILQ_INSERT_TAIL(&b->b_results, r, r_link);
     s->s_nresults++;
+    return 1;
+}
+
+/*
+ * Task t ended with result v (failed: its elements that failed): the
+ * counts, v to a waiter or its batch, the journal; frees t.
+ */
+static void
+sleigh_task_done(struct sleigh *s, struct sleigh_task *t, struct value *v,
+                 uint64_t failed)
+{
+    struct sleigh_batch *b = t->t_batch;
+    uint64_t             seq = t->t_seq;
+
+    b->b_done++;
+    b->b_failed += failed;
+    sleigh_task_free(t);
+    if (sleigh_add_result(s, b, v))
+        sj_done(s, seq, failed, v);
+    else
+        sj_done(s, seq, failed, NULL);
 }
 
 /* Ends task t with an error result (a dead worker), and frees it. */
-static void
+void
 sleigh_fail_task(struct sleigh *s, struct sleigh_task *t, long rank, const char *why)
 {
     struct nwsp_buf b = {0};
@@ -407,10 +442,7 @@ sleigh_fail_task(struct sleigh *s, struct sleigh_task *t, long rank, const char 
     nwsp_buf_dict_put(&b, "nwsError", 8, why, strlen(why));
     v = sleigh_result_value(t, NULL, b.data, b.len, rank);
     nwsp_buf_free(&b);
-    t->t_batch->b_failed += sleigh_task_elems(t);
-    t->t_batch->b_done++;
-    sleigh_add_result(s, t->t_batch, v);
-    sleigh_task_free(t);
+    sleigh_task_done(s, t, v, sleigh_task_elems(t));
 }
 
 /*
@@ -727,17 +759,19 @@ sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
         request_error(rq, NWSP_STATUS_FAIL, "No task is running on this connection.");
         return CMD_DONE;
     }
+    if (sj_reserve(v, 0) != 0) {
+        /* The task stays with its worker; a result it can store later ends it. */
+        request_error(rq, NWSP_STATUS_FAIL, "Store failed: %s", journal_error());
+        return CMD_DONE;
+    }
     TAILQ_REMOVE(&sw->sw_running, t, t_link);
     sleigh_timeout_stop(t);
     sw->sw_nrunning--;
     sw->sw_done++;
     res = sleigh_result_value(t, v, rq->rq_meta, rq->rq_metalen, sw->sw_rank);
     t->t_batch->b_running--;
-    t->t_batch->b_done++;
-    t->t_batch->b_failed += sleigh_result_errors(t, rq);
     reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
-    sleigh_add_result(s, t->t_batch, res);
-    sleigh_task_free(t);
+    sleigh_task_done(s, t, res, sleigh_result_errors(t, rq));
     return CMD_DONE;
 }
 
@@ -765,5 +799,6 @@ sleigh_record_stored(struct sleigh *s, struct var *var)
     b->b_ended = 1;
     free(b->b_record);
     b->b_record = xstrndup(var->var_name, var->var_namelen);
+    sj_end(s, b);
     sleigh_batch_settle(s, b); /* collected before its record came */
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "journal.h"
 #include "sleigh.h"
 
 /* Which special variable var is, or -1. */
@@ -362,10 +363,16 @@ sv_task_store(struct request *rq, struct sleigh *s, struct value *v, const char 
                       "Store failed: sleigh is shutting down.");
         return CMD_DONE;
     }
+    if (sj_reserve(v, 1) != 0) {
+        request_error(rq, NWSP_STATUS_FAIL, "Store failed: %s", journal_error());
+        return CMD_DONE;
+    }
     t = sleigh_task_new(value_ref(v), sleigh_rq_batch(s, rq), 0);
+    t->t_seq = ++s->s_seq;
     sleigh_batch_what(t->t_batch, v);
     TAILQ_INSERT_TAIL(&s->s_tasks, t, t_link);
     s->s_ntasks++;
+    sj_task(s, t);
     reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
     sleigh_dispatch(s);
     sleigh_fail_orphans(s);
@@ -389,6 +396,7 @@ sv_broadcast_store(struct request *rq, struct sleigh *s, struct value *v, const 
 {
     struct sleigh_batch *b;
     struct sleigh_task  *t;
+    uint64_t            *seqs;
     size_t               i;
 
     (void)buf;
@@ -397,13 +405,21 @@ sv_broadcast_store(struct request *rq, struct sleigh *s, struct value *v, const 
                       "Store failed: sleigh is shutting down.");
         return CMD_DONE;
     }
+    if (sj_reserve(v, s->s_nworkers) != 0) {
+        request_error(rq, NWSP_STATUS_FAIL, "Store failed: %s", journal_error());
+        return CMD_DONE;
+    }
     b = sleigh_rq_batch(s, rq);
     sleigh_batch_what(b, v);
+    seqs = xcalloc(s->s_nworkers + 1, sizeof(*seqs));
     for (i = 0; i < s->s_nworkers; i++) {
         t = sleigh_task_new(value_ref(v), b, 1);
+        t->t_seq = seqs[i] = ++s->s_seq;
         TAILQ_INSERT_TAIL(&s->s_workers[i]->sw_copies, t, t_link);
         s->s_ntasks++;
     }
+    sj_bcast(s, b, v, s->s_join != JOIN_CLOSED, seqs, s->s_nworkers);
+    free(seqs);
     if (s->s_join != JOIN_CLOSED) {
         /* Kept for workers that register before the group closes. */
         t = xcalloc(1, sizeof(*t));
@@ -437,12 +453,18 @@ sv_result_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
     }
     b = sleigh_rq_batch_find(s, rq, &mv, &ml);
     if (b != NULL && (r = TAILQ_FIRST(&b->b_results)) != NULL) {
+        if (remove && sj_reserve(NULL, 0) != 0) {
+            /* Taking it is a change the journal must hold. */
+            request_error(rq, NWSP_STATUS_FAIL, "Fetch failed: %s", journal_error());
+            return CMD_DONE;
+        }
         reply_value(c, r->r_value, var->var_id, 0);
         if (remove) {
             TAILQ_REMOVE(&b->b_results, r, r_link);
             s->s_nresults--;
             value_unref(r->r_value);
             free(r);
+            sj_take(s, b);
             sleigh_batch_settle(s, b);
         }
         return CMD_DONE;
@@ -530,6 +552,7 @@ sv_fixedarg_get(struct request *rq, struct sleigh *s, struct var *var, int remov
     (void)remove;
     (void)blocking;
     snprintf(buf, sizeof(buf), "#fixedArg%u", ++s->s_fixedarg);
+    sj_state(s); /* a later name must not be one given before a restart */
     fv = ws_var(s->s_ws, buf, strlen(buf));
     if (fv->var_mode == VAR_UNKNOWN)
         fv->var_mode = VAR_SINGLE;

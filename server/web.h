@@ -142,6 +142,9 @@ void web_api_sleigh(struct evhttp_request *, const struct web_params *);
 json_t *web_sleighs_json(size_t max);
 void    web_sleigh_forget(void);   /* frees the throughput trackers */
 
+/* web_journal.c: the journal's figures (new reference); {"active": false} without one. */
+json_t *web_journal_json(void);
+
 /* web_assets.c: files served under /static/. */
 struct web_asset {
     const char *wa_path;

@@ -183,6 +183,7 @@ web_api_overview(struct evhttp_request *req, const struct web_params *ps)
     json_object_set_new(o, "ops", json_integer((json_int_t)srv.nops));
     json_object_set_new(o, "ops_per_sec", json_real(web_ops_rate()));
     json_object_set_new(o, "sleighs", web_sleighs_json(20));
+    json_object_set_new(o, "journal", web_journal_json());
     web_reply_json(req, 200, o);
 }
 

@@ -8,6 +8,8 @@
  */
 #include "web.h"
 
+/* The script and style are JavaScript and CSS lines, laid out as such. */
+/* clang-format off */
 static const char web_app_js[] =
     "/* nwsserver web interface: renders the pages from the JSON API under /api/\n"
     "   and polls it for live updates.  Every name and value goes into the page\n"
@@ -185,6 +187,22 @@ static const char web_app_js[] =
     "    return b;\n"
     "  }\n"
     "\n"
+    "  /* The journal (--journal): off, or its size, policy, last fsync and snapshot. */\n"
+    "  function journalCard(j) {\n"
+    "    if (!j || !j.active)\n"
+    "      return card('Journal', 'off', h('div', {class: 'sub', text: 'nothing kept across a restart'}), 'journal');\n"
+    "    const ago = (t, age) => t ? fmtDur(age) + ' ago' : null;\n"
+    "    return card('Journal', fmtBytes(j.bytes), h('div', {class: 'sub'},\n"
+    "      h('div', {class: 'policy', text: 'fsync ' + j.policy}),\n"
+    "      h('div', {class: 'fsync', text: 'last fsync ' + (ago(j.last_fsync, j.last_fsync_age) || 'never')}),\n"
+    "      h('div', {class: 'snapshot', text: j.last_snapshot\n"
+    "        ? 'snapshot ' + ago(j.last_snapshot, j.last_snapshot_age) + ', ' + fmtBytes(j.base_bytes)\n"
+    "        : 'no snapshot yet'}),\n"
+    "      j.compacting ? h('div', {class: 'compacting', text: 'compacting now'}) : null,\n"
+    "      j.failing ? h('div', {class: 'failing', text: 'writes refused: ' + j.error}) : null,\n"
+    "      h('div', {class: 'dir', title: 'journal directory', text: j.dir})), 'journal');\n"
+    "  }\n"
+    "\n"
     "  const view = h('div', {class: 'view'});\n"
     "\n"
     "  /* ---- pages ---- */\n"
@@ -218,7 +236,8 @@ static const char web_app_js[] =
     "          card('Variables', fmtNum(o.variables), null, 'variables'),\n"
     "          card('Values', fmtNum(o.values), null, 'values'),\n"
     "          card('Operations', fmtRate(o.ops_per_sec),\n"
-    "            h('div', {class: 'sub', text: fmtNum(o.ops) + ' since start'}), 'ops')),\n"
+    "            h('div', {class: 'sub', text: fmtNum(o.ops) + ' since start'}), 'ops'),\n"
+    "          journalCard(o.journal)),\n"
     "        h('h2', null, 'Sleighs'),\n"
     "        table([{label: 'Workspace'}, {label: 'Join'}, {label: 'Workers', num: true},\n"
     "          {label: 'Progress'}, {label: 'Done', num: true}, {label: 'Failed', num: true}],\n"
@@ -493,6 +512,8 @@ static const char web_app_css[] =
     ".card .label { color: var(--muted); font-size: .8rem; text-transform: uppercase; letter-spacing: .05em; }\n"
     ".card .value { font-size: 1.45rem; font-weight: 600; margin-top: .15rem; }\n"
     ".card .sub { color: var(--muted); font-size: .85rem; margin-top: .3rem; }\n"
+    ".card .failing { color: var(--bad); font-weight: 600; }\n"
+    ".card .dir { word-break: break-all; }\n"
     "table.grid { width: 100%; border-collapse: collapse; background: var(--panel);\n"
     "  border: 1px solid var(--line); border-radius: 10px; overflow: hidden; }\n"
     "table.grid th, table.grid td { padding: .5rem .75rem; text-align: left; border-bottom: 1px solid var(--line); vertical-align: middle; }\n"
@@ -557,6 +578,8 @@ static const char web_app_css[] =
     ".flash.show { display: block; }\n"
     ".flash.bad { background: #fdecec; color: #9b1c20; }\n"
     "@media (max-width: 700px) { main { padding: .8rem; } header.top { gap: .6rem; padding: .5rem .8rem; } .live { display: none; } }\n";
+
+/* clang-format on */
 
 static const char web_icon_svg[] =
     "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\"><rect width=\"32\" height=\"32\" rx=\"7\" fill=\"#1d2330\"/><circle cx=\"10\" cy=\"11\" r=\"4\" fill=\"#3d8bfd\"/><circle cx=\"22\" cy=\"11\" r=\"4\" fill=\"#2e9d5b\"/><circle cx=\"16\" cy=\"22\" r=\"4\" fill=\"#e6e9ef\"/><path d=\"M10 11L22 11L16 22Z\" fill=\"none\" stroke=\"#e6e9ef\" stroke-width=\"1.5\"/></svg>\n";

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <jansson.h>
 
 #include "ptest.h"
+#include "rawc.h"
 
 #define WB_LIMIT_S 75   /* the runner stops itself at 50 s */
 
@@ -25,11 +27,13 @@
  * fresh machine, so the pinned playwright-core must run on it. */
 #define WB_DEBIAN_NODE_MAJOR 18
 
-START_TEST(browser_end_to_end)
+/*
+ * Runs tests/browser/run.js against s (with --journal JOURNAL unless NULL;
+ * failing: with --journal-failing, the journal's writes are refused).
+ */
+static void
+wb_run(struct nwstest_server *s, const char *journal, int failing)
 {
-    /* Small values spool, so the page shows spooled values and their downloads. */
-    static const char *const args[] = {"--spool-threshold", "4096", NULL};
-    struct nwstest_server   *s = ptest_start(args);
     const char            *src = getenv("NWS_SRC_DIR");
     char                   script[1024], mods[1024], out[1024], port[16], web[16];
     int                    status = -1, i;
@@ -53,8 +57,13 @@ START_TEST(browser_end_to_end)
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         setpgid(0, 0);   /* its own group, so the browser dies with it on timeout */
-        execlp("node", "node", script, "--port", port, "--web-port", web, "--out", out,
-               (char *)NULL);
+        if (journal != NULL)
+            execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
+                   out, "--journal", journal, failing ? "--journal-failing" : NULL,
+                   (char *)NULL);
+        else
+            execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
+                   out, (char *)NULL);
         fprintf(stderr, "cannot run node: %s\n", strerror(errno));
         _exit(127);
     }
@@ -72,6 +81,95 @@ START_TEST(browser_end_to_end)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "the browser tests failed (exit status %d): see their output above",
                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+START_TEST(browser_end_to_end)
+{
+    /* Small values spool, so the page shows spooled values and their downloads. */
+    static const char *const args[] = {"--spool-threshold", "4096", NULL};
+
+    wb_run(ptest_start(args), NULL, 0);
+}
+END_TEST
+
+/*
+ * The overview's journal card: "off", then the journal of a server with
+ * --journal in a directory whose name needs escaping.
+ */
+START_TEST(browser_journal)
+{
+    static const char *args[] = {"--journal", NULL, "--fsync", "always", NULL};
+    char               top[64], dir[128], cmd[160];
+
+    if (getenv("NWSTEST_JOURNAL") == NULL) /* then every test server has one */
+        wb_run(ptest_start(NULL), "off", 0);
+    snprintf(top, sizeof(top), "/tmp/nws-wbj-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(top));
+    snprintf(dir, sizeof(dir), "%s/j \"<b>&amp;'", top);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    args[1] = dir;
+    wb_run(ptest_start(args), dir, 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Stores 8 KiB values into s until one is refused (the journal's disk is full). */
+static void
+wb_fill_journal(struct nwstest_server *s)
+{
+    static char       val[8192];
+    struct rawc       c;
+    struct rawc_reply r;
+    int               i, st = 0;
+
+    memset(val, 'v', sizeof(val) - 1);
+    PT_OPEN(&c, s->port, RAWC_PLAIN);
+    for (i = 0; i < 10000 && st == 0; i++) {
+        PT_RC(&c, rawc_sendv(&c, NULL, "store", "full", "v", "1", val, (char *)NULL));
+        PT_RC(&c, rawc_read_short(&c, &r));
+        st = r.status;
+        rawc_reply_free(&r);
+    }
+    ck_assert_msg(st != 0, "10000 stores of 8 KiB on a 4 MiB file system, none refused");
+    rawc_close(&c);
+}
+
+/*
+ * A full disk: the journal card says writes are refused, with the error.
+ * (Root: a 4 MiB tmpfs is mounted for the journal.)
+ */
+START_TEST(browser_journal_failing)
+{
+    static const char     *args[] = {"--journal", NULL, "--fsync", "always", NULL};
+    struct nwstest_server *s;
+    char                   top[64], dir[128], cmd[300];
+    FILE                  *fp;
+    static char            buf[65536];
+
+    if (geteuid() != 0) {
+        printf("SKIPPED: browser_journal_failing: mounting a small tmpfs needs root\n");
+        return;
+    }
+    snprintf(top, sizeof(top), "/tmp/nws-wbf-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(top));
+    snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=4m,mode=0700 nws-wbf '%s'", top);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(dir, sizeof(dir), "%s/journal", top);
+    args[1] = dir;
+    s = ptest_start(args);
+    snprintf(cmd, sizeof(cmd), "%s/filler", top);
+    ck_assert_ptr_nonnull(fp = fopen(cmd, "w"));
+    setvbuf(fp, NULL, _IONBF, 0);
+    while (fwrite(buf, 1, sizeof(buf), fp) == sizeof(buf))
+        ;
+    while (fwrite(buf, 1, 512, fp) == 512)
+        ;
+    fclose(fp);
+    wb_fill_journal(s);
+    wb_run(s, dir, 1);
+    snprintf(cmd, sizeof(cmd), "umount '%s' && rmdir '%s'", top, top);
+    ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -139,6 +237,8 @@ NWSTEST_SUITE(web_browser)
 
     tcase_set_timeout(tc, WB_LIMIT_S + 15);
     tcase_add_test(tc, browser_end_to_end);
+    tcase_add_test(tc, browser_journal);
+    tcase_add_test(tc, browser_journal_failing);
     suite_add_tcase(s, tc);
     tc = tcase_create("debian_node");
     tcase_add_test(tc, browser_lock_runs_on_debian_node);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -352,6 +353,49 @@ cli_cmd_watch(nws_client *c, int argc, char **argv)
     return rc;
 }
 
+/*
+ * info's journal lines: "journal: off", or "journal: on" and a journal_NAME
+ * line per figure; times as UTC with their age ("never" for none).
+ */
+static void
+cli_info_journal(json_t *j)
+{
+    json_t     *v;
+    const char *k;
+    char        age[64], when[32];
+    time_t      t;
+    struct tm   tm;
+
+    if (!json_is_true(json_object_get(j, "active"))) {
+        printf("journal: off\n");
+        return;
+    }
+    printf("journal: on\n");
+    json_object_foreach(j, k, v)
+    {
+        if (strcmp(k, "active") == 0 || strstr(k, "_age") != NULL)
+            continue;
+        snprintf(age, sizeof(age), "%s_age", k);
+        if (strncmp(k, "last_", 5) == 0) {
+            if (!json_is_number(v)) {
+                printf("journal_%s: never\n", k);
+                continue;
+            }
+            t = (time_t)json_number_value(v);
+            gmtime_r(&t, &tm);
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+            printf("journal_%s: %s (%.1f s ago)\n", k, when,
+                   json_number_value(json_object_get(j, age)));
+        } else if (json_is_integer(v)) {
+            printf("journal_%s: %" JSON_INTEGER_FORMAT "\n", k, json_integer_value(v));
+        } else if (json_is_boolean(v)) {
+            printf("journal_%s: %s\n", k, json_is_true(v) ? "yes" : "no");
+        } else if (json_is_string(v)) {
+            printf("journal_%s: %s\n", k, json_string_value(v));
+        }
+    }
+}
+
 /* info: the server's figures, one "name: value" line each (nwsserver only). */
 static int
 cli_cmd_info(nws_client *c, int argc, char **argv)
@@ -375,7 +419,9 @@ cli_cmd_info(nws_client *c, int argc, char **argv)
     }
     json_object_foreach(o, k, v)
     {
-        if (json_is_integer(v))
+        if (strcmp(k, "journal") == 0 && json_is_object(v))
+            cli_info_journal(v);
+        else if (json_is_integer(v))
             printf("%s: %" JSON_INTEGER_FORMAT "\n", k, json_integer_value(v));
         else if (json_is_real(v))
             printf("%s: %.1f\n", k, json_real_value(v));
@@ -396,21 +442,22 @@ static const struct cli_cmd cli_cmds[] = {
      "Take a value from VAR, waiting until there is one, and write it to\n"
      "standard output as it is (no newline added).",
      2, 2, cli_cmd_fetch},
-    {"find", "WS VAR",
-     "Like fetch, but leave the value in the variable.", 2, 2, cli_cmd_find},
+    {"find", "WS VAR", "Like fetch, but leave the value in the variable.", 2, 2,
+     cli_cmd_find},
     {"fetch-try", "WS VAR",
      "Take a value from VAR if there is one and write it to standard output;\n"
      "exit 1 if there is none.",
      2, 2, cli_cmd_fetch_try},
-    {"find-try", "WS VAR",
-     "Like fetch-try, but leave the value in the variable.", 2, 2, cli_cmd_find_try},
+    {"find-try", "WS VAR", "Like fetch-try, but leave the value in the variable.", 2, 2,
+     cli_cmd_find_try},
     {"declare", "WS VAR MODE",
      "Declare VAR with MODE: fifo, lifo, multi or single (also __time,\n"
      "__barrier).  Fails if VAR already has another mode.",
      3, 3, cli_cmd_declare},
-    {"rm", "WS VAR", "Delete the variable VAR and its values; exit 1 if there is none.", 2,
-     2, cli_cmd_rm},
-    {"rmws", "WS", "Delete the workspace WS; exit 1 if there is none.", 1, 1, cli_cmd_rmws},
+    {"rm", "WS VAR", "Delete the variable VAR and its values; exit 1 if there is none.",
+     2, 2, cli_cmd_rm},
+    {"rmws", "WS", "Delete the workspace WS; exit 1 if there is none.", 1, 1,
+     cli_cmd_rmws},
     {"ls", "",
      "List the workspaces, one per line: name, owner, persistent (True/False),\n"
      "number of variables, variable names (comma-separated), separated by tabs.",
@@ -426,7 +473,9 @@ static const struct cli_cmd cli_cmds[] = {
     {"info", "",
      "Print the server's figures, one \"name: value\" line each: version, pid,\n"
      "connections, workspaces, variables, values, memory used and its limit,\n"
-     "operations, uptime...  (nwsserver only: other servers have no such request.)",
+     "operations, uptime...; the journal (\"journal: off\", or its directory,\n"
+     "fsync policy, size, last fsync and snapshot; nwsserver --journal).\n"
+     "(nwsserver only: other servers have no such request.)",
      0, 0, cli_cmd_info},
 };
 

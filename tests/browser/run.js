@@ -4,10 +4,14 @@
  * Chromium (Debian's /usr/bin/chromium, driven by playwright-core).
  *
  *   node tests/browser/run.js --port N --web-port M [--out DIR] [--chromium PATH]
+ *                             [--journal off|DIR [--journal-failing]]
  *
  * It talks to an already running server (tests/check_web_browser.c starts
  * one): data goes in through the NWS protocol (nws.js), and the checks are
- * made on what the browser shows.  The whole run is bounded: a hung browser
+ * made on what the browser shows.  With --journal, only the overview's
+ * journal card is checked: "off", or the journal of a server started with
+ * --journal DIR (the directory shown exactly, as text).  The whole run is
+ * bounded: a hung browser
  * or page fails it.  Screenshots of the main pages go to --out.
  */
 'use strict';
@@ -29,6 +33,8 @@ const WEB = parseInt(option('web-port', '0'), 10);
 const OUT = option('out', path.join(__dirname, '..', 'out'));
 const CHROMIUM = option('chromium', '/usr/bin/chromium');
 const BASE = 'http://127.0.0.1:' + WEB;
+const JOURNAL = option('journal', null);
+const JOURNAL_FAILING = process.argv.includes('--journal-failing');
 
 let passed = 0, failed = 0;
 function ok(what) { passed++; console.log('ok - ' + what); }
@@ -59,10 +65,14 @@ async function main() {
     page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
     page.on('pageerror', (e) => pageErrors.push(String(e)));
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
-    await browse(page);
-    await xss(page, dialogs);
-    await sleighProgress(page);
-    await spooled(page);
+    if (JOURNAL !== null) {
+      await journal(page, dialogs);
+    } else {
+      await browse(page);
+      await xss(page, dialogs);
+      await sleighProgress(page);
+      await spooled(page);
+    }
     check(dialogs.length === 0, 'no dialog opened during the run (' + dialogs.join(', ') + ')');
     check(pageErrors.length === 0, 'no script error in the pages (' + pageErrors.join('; ') + ')');
     const csp = consoleErrors.filter((t) => /Content Security Policy/i.test(t));
@@ -274,6 +284,58 @@ async function spooled(page) {
     'fetchTry of a spooled value shows it with its download');
   await page.locator('p.empty', {hasText: 'No values.'}).waitFor();
   c.close();
+}
+
+/*
+ * The overview's journal card: "off" without --journal; with it, its size,
+ * policy, last fsync, snapshot state and directory, the directory (a name
+ * with quotes, <b> and &amp;) shown as the exact text and no element.
+ */
+async function journal(page, dialogs) {
+  await page.goto(BASE + '/');
+  const card = page.locator('.card[data-k="journal"]');
+  await card.waitFor();
+  const value = await card.locator('.value').textContent();
+  if (JOURNAL === 'off') {
+    check(value === 'off', 'the journal card says off (' + value + ')');
+    await page.screenshot({path: path.join(OUT, 'journal-off.png'), fullPage: true});
+    return;
+  }
+  if (JOURNAL_FAILING) {
+    const f = card.locator('.failing');
+    await f.waitFor();
+    check(/^writes refused: .*No space left on device/.test(await f.textContent()),
+      'a full disk shows on the journal card (' + await f.textContent() + ')');
+    const o = await page.evaluate(async () => (await fetch('/api/overview')).json());
+    check(o.journal.failing === true && /No space left/.test(o.journal.error),
+      '/api/overview says the journal fails, and why');
+    await page.screenshot({path: path.join(OUT, 'journal-failing.png'), fullPage: true});
+    return;
+  }
+  const c = await Conn.open(PORT);
+  await c.openWs('browser_journal', true);
+  await c.store('browser_journal', 'x', 'kept across a restart');
+  c.close();
+  await page.waitForFunction(() => {
+    const f = document.querySelector('.card[data-k="journal"] .fsync');
+    return f && /ago$/.test(f.textContent);
+  });
+  check(/^\d+(\.\d)? (B|KiB|MiB|GiB)$/.test(await card.locator('.value').textContent()),
+    'the journal card shows its size (' + await card.locator('.value').textContent() + ')');
+  check(await card.locator('.policy').textContent() === 'fsync always', 'and the fsync policy');
+  check(/^last fsync .* ago$/.test(await card.locator('.fsync').textContent()),
+    'and the last fsync (' + await card.locator('.fsync').textContent() + ')');
+  check(await card.locator('.snapshot').textContent() === 'no snapshot yet', 'and no snapshot yet');
+  check(await card.locator('.dir').textContent() === JOURNAL,
+    'the directory is shown exactly, as text (' + await card.locator('.dir').textContent() + ')');
+  check(await card.locator('b').count() === 0, 'its <b> made no element');
+  check(await card.locator('.failing').count() === 0, 'and nothing says writes are refused');
+  const o = await page.evaluate(async () => (await fetch('/api/overview')).json());
+  check(o.journal.active === true && o.journal.dir === JOURNAL && o.journal.policy === 'always',
+    '/api/overview has the same journal');
+  await sleep(300);
+  check(dialogs.length === 0, 'no alert ran');
+  await page.screenshot({path: path.join(OUT, 'journal.png'), fullPage: true});
 }
 
 const limit = setTimeout(() => {
