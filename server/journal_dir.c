@@ -916,6 +916,31 @@ jdir_snapshot(void)
     return rc;
 }
 
+/*
+ * The child needs none of the parent's sockets; holding the listener and the
+ * clients' connections would keep the port busy and the clients waiting for
+ * an EOF after the parent is killed, until the snapshot is written.  Files
+ * (the journal directory, value files) stay open; 0, 1 and 2 too, so that a
+ * file opened later never takes their numbers.
+ */
+static void
+jdir_child_close_sockets(void)
+{
+    DIR           *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    struct stat    st;
+    int            fd;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        fd = atoi(e->d_name);
+        if (fd > 2 && fd != dirfd(d) && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+            close(fd);
+    }
+    closedir(d);
+}
+
 /* The child: writes base.N.tmp and exits 0 once it is synced. */
 static void __attribute__((noreturn)) jdir_child(const char *tmp)
 {
@@ -925,6 +950,7 @@ static void __attribute__((noreturn)) jdir_child(const char *tmp)
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     close(j.lockfd);
+    jdir_child_close_sockets();
     j.sink_fd = openat(j.dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (j.sink_fd == -1)
         _exit(2);

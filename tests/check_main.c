@@ -8,7 +8,7 @@
 
 #include "nwstest.h"
 
-#define NWSTEST_MAX_SUITES 64
+#define NWSTEST_MAX_SUITES 256
 
 static nwstest_suite_fn nwstest_suites[NWSTEST_MAX_SUITES];
 static int              nwstest_nsuites;
