@@ -55,12 +55,7 @@ ln_cleanup(void)
 
     for (i = 0; i < LN_MAX_HOSTS; i++)
         sshtest_sshd_stop(&ln_sshd[i]);
-    sshtest_sh(
-        "for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^nwst-'); "
-        "do ip netns pids $ns | xargs -r kill -9; ip netns del $ns; done "
-        ">/dev/null 2>&1");
-    sshtest_sh("for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | "
-               "cut -d@ -f1 | grep '^nwst-'); do ip link del $l; done >/dev/null 2>&1");
+    sshtest_netns_cleanup("nwst-");
 }
 
 /* Takes the lock that serializes the namespace tests of concurrent runs. */

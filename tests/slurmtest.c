@@ -71,12 +71,7 @@ slurmtest_available(char *why, size_t len)
 void
 slurmtest_cleanup(void)
 {
-    sshtest_sh(
-        "for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^nwsl-'); "
-        "do ip netns pids $ns | xargs -r kill -9; ip netns del $ns; done "
-        ">/dev/null 2>&1");
-    sshtest_sh("for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | "
-               "cut -d@ -f1 | grep '^nwsl-'); do ip link del $l; done >/dev/null 2>&1");
+    sshtest_netns_cleanup("nwsl-");
 }
 
 /* Writes text to path; 0, or -1. */

@@ -309,3 +309,19 @@ sshtest_procs_gone(const char *const *words, int ms)
         usleep(20000);
     return n;
 }
+
+/*
+ * Removes every network namespace named prefix* (killing what runs there)
+ * and every link named prefix*: what a test's hosts left behind.
+ */
+void
+sshtest_netns_cleanup(const char *prefix)
+{
+    sshtest_sh("for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^%s'); "
+               "do ip netns pids $ns | xargs -r kill -9; ip netns del $ns; done "
+               ">/dev/null 2>&1",
+               prefix);
+    sshtest_sh("for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | "
+               "cut -d@ -f1 | grep '^%s'); do ip link del $l; done >/dev/null 2>&1",
+               prefix);
+}

@@ -76,7 +76,8 @@ int sshtest_procs(const char *const *words, pid_t *pids, int max);
 int sshtest_procs_gone(const char *const *words, int ms);
 
 /* Runs a shell command quietly; its exit status, or -1. */
-int sshtest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int  sshtest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sshtest_netns_cleanup(const char *prefix);
 
 /* Monotonic seconds. */
 double sshtest_now(void);
