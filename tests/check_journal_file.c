@@ -66,7 +66,7 @@ jf_setup(struct jf *f)
                   f->srv.status);
     ck_assert_int_eq(jtest_connect_ws(&c, f->srv.port, JF_WS), 0);
     for (i = 1; i <= JF_K; i++) {
-        char var[8];
+        char var[16];
 
         snprintf(f->val[i], sizeof(f->val[i]), "JTM-%d-%08x", i,
                  0x5eed0000u + (unsigned)i);
@@ -137,7 +137,7 @@ static int
 jf_prefix(struct jf *f, const char *what)
 {
     struct rawc c;
-    char        got[128], var[8];
+    char        got[128], var[16];
     int         i, j = 0, rc;
 
     ck_assert_int_eq(jtest_connect_ws(&c, f->srv.port, JF_WS), 0);
