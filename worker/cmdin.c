@@ -73,6 +73,7 @@ cmdin_range(const char *path, off_t off, size_t len, size_t hlen, pid_t *feeder,
             char **error)
 {
     int     p[2], fd;
+    pid_t   parent;
     ssize_t n;
     off_t   hoff = 0;
 
@@ -81,6 +82,7 @@ cmdin_range(const char *path, off_t off, size_t len, size_t hlen, pid_t *feeder,
             *error = NULL;
         return -1;
     }
+    parent = getpid();
     if (pipe2(p, O_CLOEXEC) != 0 || (*feeder = fork()) < 0) {
         close(fd);
         *error = strdup("cannot feed the stdin block: out of resources");
@@ -88,6 +90,8 @@ cmdin_range(const char *path, off_t off, size_t len, size_t hlen, pid_t *feeder,
     }
     if (*feeder == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) /* the worker died before the prctl */
+            _exit(1);
         signal(SIGPIPE, SIG_DFL); /* the command stopped reading: stop */
         close(p[0]);
         while (hlen > 0) { /* --header: the file's first hlen bytes go first */

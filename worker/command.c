@@ -338,7 +338,7 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
     int            po[2], pe[2], open_fds, st = 0, timed_out = 0, i, rc, devnull, capped = 0;
     int            stdin_fd = -1;
     pid_t          feeder = 0;
-    pid_t          pid;
+    pid_t          pid, parent;
     ssize_t        n;
 
     *error = NULL;
@@ -388,9 +388,15 @@ cmd_run_in(const struct worker *w, const json_t *task, const json_t *args, long 
         return NULL;
     }
     fflush(NULL);
+    parent = getpid();
     if ((pid = fork()) == 0) {
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* A worker killed between the fork and the prctl sent no signal:
+         * its command would outlive it, out of reach of a scheduler that
+         * tracks the process tree (scancel left such a sleep behind). */
+        if (getppid() != parent)
+            _exit(127);
         signal(SIGPIPE, SIG_DFL);
         if (stdin_fd >= 0)
             dup2(stdin_fd, 0);
