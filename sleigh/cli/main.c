@@ -162,6 +162,7 @@ main(int argc, char **argv)
             goto done_input;
         }
         if (sl_pipe_open(&pipe, &o, run.workers) != 0) {
+            sl_pipe_close(&pipe); /* what it made before it refused */
             rc = SL_EXIT_ERROR;
             goto done_input;
         }

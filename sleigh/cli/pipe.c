@@ -252,6 +252,8 @@ sl_pipe_header_len(const struct sl_pipe *pp, const char *p, size_t n)
     const char *q = p;
     long        k;
 
+    if (n == 0) /* p may be NULL then: memchr must not see it */
+        return 0;
     for (k = 0; k < pp->hlines; k++) {
         if ((q = memchr(q, '\n', n - (size_t)(q - p))) == NULL)
             return 0;
