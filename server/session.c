@@ -67,7 +67,7 @@ struct session {
     int                 s_attached;
     int                 s_restored;
     int                 s_replayed; /* rebuilt from the journal, no request since */
-    int                 s_resumed; /* this handshake resumed it (NwsResumed) */
+    int                 s_resumed;  /* this handshake resumed it (NwsResumed) */
     int                 s_meta_in, s_meta_out;
     double              s_detached_at;
     unsigned            s_resumes;
