@@ -455,9 +455,10 @@ session_conn_gone(struct conn *c)
 
     if (s == NULL)
         return;
-    /* Held values whose replies were not written go back as a classic close's do. */
-    session_settle_written(s);
-    requeue_move(&s->s_held, conn_fetched(c), session_note_end, s);
+    /* Held values stay held: with --journal the session and its kept
+     * replies come back at the next start (session_journal.c), and a value
+     * put back too would be given twice. */
+    requeue_forget(&s->s_held);
     s->s_conn = NULL;
     conn_set_session(c, NULL);
     session_free(s);
@@ -484,6 +485,14 @@ session_resend(struct conn *c, struct kept *k)
 static void
 session_begin(struct session *s, uint64_t seq, const struct command *cmd)
 {
+    if (s->s_cap != NULL) {
+        /* A parked request whose wait was cancelled (an abort) runs again. */
+        srv.mem_used -= s->s_cap->k_r.sr_prelen;
+        free(s->s_cap->k_r.sr_pre);
+        value_unref(s->s_cap->k_r.sr_value);
+        free(s->s_cap);
+        s->s_cap = NULL;
+    }
     s->s_cur = seq;
     if (session_keeps(cmd)) {
         s->s_cap = xcalloc(1, sizeof(*s->s_cap));
