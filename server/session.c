@@ -356,10 +356,12 @@ session_end(struct session *s)
     requeue_move(&s->s_held, conn_fetched(c), session_note_end, s);
     log_debug("session %s: ended", s->s_id);
     session_free(s);
-    if (attached)
+    if (attached) {
+        conn_purge_now(c);
         conn_set_closing(c);
-    else
+    } else {
         conn_release(c);
+    }
 }
 
 /* "new", or "resume ID TOKEN"; anything else denies the handshake. */
