@@ -557,6 +557,7 @@ conn_waiter_deliver(struct waiter *w, struct value *v, uint64_t index)
     struct conn *c = conn_from_waiter(w);
     int          sunk = conn_sink_begin(c);
 
+    session_capture(c, 1);
     reply_value(c, v, c->c_blocked_var->var_id, index);
     if (w->w_fetch)
         conn_note_fetched(c, c->c_blocked_var, v, index);
@@ -621,6 +622,7 @@ conn_waiter_fail(struct waiter *w, const char *reason)
     struct conn *c = conn_from_waiter(w);
     int          sunk = conn_sink_begin(c);
 
+    session_capture(c, 1);
     reply_long_error(c, NWSP_STATUS_FAIL, reason);
     conn_unpark(c);
     conn_sink_end(c, sunk);
@@ -745,6 +747,8 @@ conn_run(struct conn *c)
     if (ret != CMD_BLOCKED) {
         session_reply_done(c);
         c->c_dec.d_state = conn_req_state(c);
+    } else {
+        session_capture(c, 0); /* on again when its answer comes */
     }
 }
 
