@@ -1663,6 +1663,8 @@ conn_detach_transport(struct conn *c)
         c->c_ev_closed = NULL;
     }
     if (c->c_bev != NULL) {
+        /* Its unwritten output goes: not to be counted as written. */
+        evbuffer_remove_cb(bufferevent_get_output(c->c_bev), conn_bev_out_cb, c);
         bufferevent_free(c->c_bev);
         c->c_bev = NULL;
     } else {

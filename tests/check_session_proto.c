@@ -131,6 +131,11 @@ START_TEST(wrong_token_is_a_new_session)
     ck_assert_msg(rawc_session_resume_as(&b, ss_srv->port, "0123456789abcdef", bad) == 0,
                   "%s", b.err);
     ck_assert_int_eq(b.sess_resumed, 0);
+    /* A resume must ask for the metadata options of the session's start. */
+    a.sess_kind = RAWC_PLAIN;
+    ck_assert_msg(rawc_session_resume(&a, ss_srv->port) == 1,
+                  "a resume with other metadata options was not denied: %s", a.err);
+    a.sess_kind = RAWC_META;
     /* The real owner is not harmed. */
     SS_RESUME(&a);
     ck_assert_int_eq(a.sess_resumed, 1);
