@@ -1415,6 +1415,22 @@ conn_purge_owned(struct conn *c)
     }
 }
 
+/*
+ * `end session` on an attached conn: what its close would drop goes now,
+ * in the request's turn, so that the records of the purge are journaled
+ * before the reply leaves (the conn itself closes once the reply is out).
+ */
+void
+conn_purge_now(struct conn *c)
+{
+    if (c->c_barriers > 0)
+        conn_leave_barriers(c);
+    c->c_barriers = 0;
+    conn_purge_owned(c);
+    htab_free(&c->c_owned);
+    htab_init(&c->c_owned);
+}
+
 /* Closes and frees c; purge: also drop what it owned (not at shutdown). */
 static void
 conn_free(struct conn *c, int purge)
@@ -1606,23 +1622,6 @@ conn_shutdown_all(void)
     while ((c = TAILQ_FIRST(&conn_all)) != NULL)
         conn_free(c, 0);
     listen_drop_waiting();
-}
-
-/*
- * A session ends now (`end session`): what a close would purge goes now,
- * in this turn, so that its journal records precede the reply; the conn's
- * close later finds nothing left to purge.
- */
-void
-conn_purge_now(struct conn *c)
-{
-    if (c->c_barriers > 0) {
-        conn_leave_barriers(c);
-        c->c_barriers = 0;
-    }
-    conn_purge_owned(c);
-    htab_free(&c->c_owned);
-    htab_init(&c->c_owned);
 }
 
 /* Frees c now (a detached session's end, from its grace timer). */
