@@ -1051,9 +1051,13 @@ conn_process(struct conn *c)
     }
     if (k.k_used > 0)
         evbuffer_drain(k.k_in, k.k_used);
-    if (c->c_adopt != NULL && !c->c_aborted && !k.k_nomem) {
-        conn_adopt(c->c_adopt, c);
-        return;
+    if (c->c_adopt != NULL) {
+        if (!c->c_aborted && !k.k_nomem) {
+            conn_adopt(c->c_adopt, c);
+            return;
+        }
+        session_detach(c->c_adopt); /* no transport after all: it waits again */
+        c->c_adopt = NULL;
     }
     if (k.k_nomem)
         conn_abort(c, "cannot allocate memory for its input");
