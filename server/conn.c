@@ -1442,7 +1442,7 @@ conn_free(struct conn *c, int purge)
     size_t n;
 
     /* A session's conn loses its transport only, and waits to be resumed. */
-    if (purge && c->c_session != NULL && session_detach(c))
+    if (purge && c->c_session != NULL && !c->c_deadman && session_detach(c))
         return;
     session_conn_gone(c);
     waiter_cancel(&c->c_waiter);
