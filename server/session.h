@@ -66,6 +66,8 @@ int session_request(struct conn *c, uint64_t seq, uint64_t ack, const struct com
 void session_reply_bytes(struct conn *c, const void *p, size_t len);
 void session_reply_value(struct conn *c, struct value *v);
 void session_reply_done(struct conn *c); /* the request's reply is whole */
+/* Capture on or off for the running or parked request's reply (session.c). */
+void session_capture(struct conn *c, int on);
 
 /* `end session`: ends c's session now, as a close of a classic connection. */
 void session_end(struct session *s);
@@ -81,8 +83,14 @@ struct conn *session_conn(const struct session *s);
  * with its grace timer started by session_start_restored(). */
 struct session *session_restore(const char *id, const unsigned char tokhash[SESSION_HASH_LEN],
                                 uint64_t last, uint64_t acked, unsigned flags);
+/* session_restore_reply() copies pre and takes the reference to held (the
+ * reply counts as written: its value never goes back). */
 void session_restore_reply(struct session *s, uint64_t seq, const char *pre, size_t prelen,
                            struct value *held);
+/* The flags session_restore() takes back (for J_SESS_NEW). */
+#define SESSION_F_META_IN  0x1
+#define SESSION_F_META_OUT 0x2
+unsigned        session_flags(const struct session *s);
 struct session *session_by_id(const char *id);
 void session_start_restored(void);
 
@@ -106,6 +114,20 @@ size_t session_count(size_t *detached);
 /* Kept replies of s in seq order, for the snapshot. */
 void session_foreach_reply(struct session *s,
                            void (*fn)(const struct sess_reply *, void *), void *arg);
+
+/* Also session.c, for conn.c: the conn is freed for good (shutdown): its
+ * session goes too.  A fetched value of the running request's reply. */
+void session_conn_gone(struct conn *c);
+void session_note_fetched(struct conn *c, struct var *var, struct value *v,
+                          uint64_t index);
+
+/* sleigh.c (weak no-ops in session.c until it has them): a worker's
+ * transport went (its running tasks go back), or came back. */
+void sleigh_conn_detached(struct conn *c);
+void sleigh_conn_resumed(struct conn *c);
+
+/* op_session.c: `end session`. */
+extern const struct command op_end_session;
 
 /* ---- session_journal.c ----------------------------------------------- */
 
