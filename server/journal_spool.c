@@ -76,6 +76,13 @@ static struct jspool *
 jspool_add(uint64_t id, uint64_t ino, int synced)
 {
     struct jspool *e = xcalloc(1, sizeof(*e));
+    size_t         i;
+
+    /* Replay: a file whose value a fetch consumed is named again by a later
+     * record (a session's kept reply holds the fetched value): it lives on. */
+    for (i = 0; i < jspool_ndead; i++)
+        if (jspool_dead[i] == id)
+            jspool_dead[i--] = jspool_dead[--jspool_ndead];
 
     jspool_init();
     e->js_id = id;
