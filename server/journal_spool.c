@@ -18,7 +18,9 @@
  * normal for a value consumed later (its file was removed once that was
  * durable): it makes a "ghost" value, which the later consumption removes.
  * A ghost still held at the end of replay means a lost file: it is dropped
- * with a warning.
+ * with a warning.  A file whose value a fetch consumed may be named again by
+ * a later record (a session's kept reply holding the fetched value): it is
+ * no longer to be removed then.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -11,7 +11,7 @@
 #include "journal.h"
 #include "session.h"
 
-/* Record types of plain workspaces (1..63): fields in journal.c's hooks. */
+/* Record types of plain workspaces (1..39): fields in journal.c's hooks. */
 enum {
     J_WS_CREATE = 1, /* ws, u64 id, str meta */
     J_WS_DELETE,     /* ws */
