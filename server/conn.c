@@ -1141,9 +1141,11 @@ conn_process(struct conn *c)
     }
     conn_timeouts(c);
     conn_sock_lowat(c);
-    if (c->c_closing || c->c_paused) {
+    /* With a journal a closing conn's last replies (`end session`'s) wait for
+     * the turn's records too: written by conn_flush_pending after them. */
+    if (c->c_paused || (c->c_closing && !journal_active())) {
         conn_sock_finish(c);
-    } else if (!c->c_dirty && evbuffer_get_length(c->c_out) > 0) {
+    } else if (!c->c_dirty && (c->c_closing || evbuffer_get_length(c->c_out) > 0)) {
         c->c_dirty = 1;
         TAILQ_INSERT_TAIL(&conn_dirty, c, c_dirty_link);
     }

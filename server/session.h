@@ -84,8 +84,6 @@ struct session *session_restore(const char *id, const unsigned char tokhash[SESS
 void session_restore_reply(struct session *s, uint64_t seq, const char *pre, size_t prelen,
                            struct value *held);
 struct session *session_by_id(const char *id);
-/* The flags session_restore() takes back (journaled with the session). */
-unsigned session_flags(const struct session *s);
 void session_start_restored(void);
 
 /* Iteration for the journal's snapshot and the web UI. */
