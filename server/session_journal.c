@@ -83,23 +83,13 @@ sesj_emit(struct jrec *r)
     jrec_free(r);
 }
 
-/* The flags session_restore() takes: its metadata options (1: to the
- * server, 2: from it), which a resume must request again. */
-static uint32_t
-sesj_flags(const struct session *s)
-{
-    struct conn *c = session_conn(s);
-
-    return (conn_meta_in(c) ? 1u : 0u) | (conn_meta_out(c) ? 2u : 0u);
-}
-
 /* The J_SESS_NEW record of s as it is now (creation, or a snapshot). */
 static void
 sesj_new_fields(struct jrec *r, const struct session *s)
 {
     sesj_begin(r, J_SESS_NEW, s);
     jrec_str(r, session_tokhash(s), SESSION_HASH_LEN);
-    jrec_u32(r, sesj_flags(s));
+    jrec_u32(r, session_flags(s));
     jrec_u64(r, session_last(s));
     jrec_u64(r, session_acked(s));
 }
@@ -401,8 +391,9 @@ sesj_restore(struct sesj_rec *rec)
             lost++;
             continue;
         }
-        /* It takes its own reference and copy: ours go with rec. */
+        /* It copies pre and takes our reference to the value. */
         session_restore_reply(s, sr->sr_seq, sr->sr_pre, sr->sr_prelen, sr->sr_value);
+        sr->sr_value = NULL;
     }
     if (lost > 0)
         log_warnx("journal: session %s: %zu kept repl%s lost: their value files are "
