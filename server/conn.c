@@ -341,7 +341,8 @@ conn_foreach_ws(struct conn *c,
         void *m = htab_get(&c->c_map, e->h_key, e->h_klen);
 
         if (m == NULL)
-            fn(e->h_key, e->h_klen, (uint64_t)(uintptr_t)e->h_val - 1, SESSION_MAP_OWNED, arg);
+            fn(e->h_key, e->h_klen, (uint64_t)(uintptr_t)e->h_val - 1, SESSION_MAP_OWNED,
+               arg);
     }
 }
 

@@ -39,7 +39,8 @@ sjc_hs_dict(struct sjc *s)
 
     if (rawc_read_dict(&s->c, &d, &dl) != 0)
         return -1;
-    if (rawc_dict_get(d, dl, "NwsSession", &v, &vl) && vl == 16 + 1 + 32 && v[16] == ' ') {
+    if (rawc_dict_get(d, dl, "NwsSession", &v, &vl) && vl == 16 + 1 + 32 &&
+        v[16] == ' ') {
         memcpy(s->id, v, 16);
         s->id[16] = '\0';
         memcpy(s->tok, v + 17, 32);
@@ -205,12 +206,12 @@ static void
 sj_fetch_case(int big)
 {
     static struct jsrv s;
-    const char *const  args[] = {"--resume-grace", "60", "--spool-threshold", "64k", NULL};
-    struct sjc         a;
-    struct rawc_reply  r1, r2;
-    uint64_t           seq;
-    char              *val, buf[64];
-    size_t             len = big ? 300 * 1024 : 5, i;
+    const char *const args[] = {"--resume-grace", "60", "--spool-threshold", "64k", NULL};
+    struct sjc        a;
+    struct rawc_reply r1, r2;
+    uint64_t          seq;
+    char             *val, buf[64];
+    size_t            len = big ? 300 * 1024 : 5, i;
 
     val = malloc(len + 1);
     for (i = 0; i < len; i++)
@@ -377,9 +378,13 @@ END_TEST
 START_TEST(compaction_keeps_sessions)
 {
     static struct jsrv s;
-    const char *const  args[] = {"--resume-grace",         "60", "--journal-compact-min",
-                                 "65536",                  "--journal-compact-factor",
-                                 "2",                      NULL};
+    const char *const  args[] = {"--resume-grace",
+                                 "60",
+                                 "--journal-compact-min",
+                                 "65536",
+                                 "--journal-compact-factor",
+                                 "2",
+                                 NULL};
     struct sjc         a;
     struct rawc        c;
     struct rawc_reply  r1, r2;
@@ -407,7 +412,8 @@ START_TEST(compaction_keeps_sessions)
     for (i = 0; i < 64; i++)
         ck_assert_int_eq(jtest_store(&c, "fill", "f", fill), 0);
     for (t0 = jtest_now();
-         jtest_now() - t0 < 30 && !jsrv_log_has(&s, "journal: compaction done"); usleep(50000))
+         jtest_now() - t0 < 30 && !jsrv_log_has(&s, "journal: compaction done");
+         usleep(50000))
         ck_assert_int_eq(jtest_store(&c, "fill", "g", "tick"), 0);
     ck_assert_msg(jsrv_log_has(&s, "journal: compaction done"), "no compaction: %s",
                   jsrv_log_tail(&s, 600));
