@@ -1486,6 +1486,22 @@ conn_purge_owned(struct conn *c)
     }
 }
 
+/*
+ * `end session` on an attached conn: what its close would drop goes now,
+ * in the request's turn, so that the records of the purge are journaled
+ * before the reply leaves (the conn itself closes once the reply is out).
+ */
+void
+conn_purge_now(struct conn *c)
+{
+    if (c->c_barriers > 0)
+        conn_leave_barriers(c);
+    c->c_barriers = 0;
+    conn_purge_owned(c);
+    htab_free(&c->c_owned);
+    htab_init(&c->c_owned);
+}
+
 /* Closes and frees c; purge: also drop what it owned (not at shutdown). */
 static void
 conn_free(struct conn *c, int purge)
