@@ -5,7 +5,8 @@
  * the same; a fetch whose reply died with the server gives the same value
  * once (a spooled one too: its file is kept); an owned workspace waits for
  * its session, kept when it resumes, purged when it does not; a compaction
- * keeps sessions; a session ended before the crash stays ended.
+ * keeps sessions; a session ended before the crash stays ended; a blocking
+ * fetch parked at the crash parks again when sent again.
  *
  * The client is rawc driven by hand, as the contract says: the NwsSession
  * option at the handshake, the dictionary after A000, and the 40-byte
@@ -440,6 +441,50 @@ START_TEST(compaction_keeps_sessions)
 }
 END_TEST
 
+/* A blocking fetch parked at the crash was not a mutation yet: sent again
+ * after the restart, it parks again and is served by the next store, once. */
+START_TEST(blocking_fetch_parks_again_after_restart)
+{
+    static struct jsrv s;
+    struct sjc         a;
+    struct rawc        c;
+    struct rawc_reply  r;
+    uint64_t           seq;
+    char               buf[64];
+
+    ck_assert_int_eq(jsrv_init(&s, NULL, "always"), 0);
+    ck_assert_msg(jsrv_start(&s, sj_args) == 0, "no start (status %d)", s.status);
+    sjc_open(&a, s.port, 0);
+    ck_assert_int_eq(sjc_short(&a, 0, NULL, ARGV("use ws", "w", "", "no")), 0);
+    a.ack = a.seq;
+    sjc_send(&a, 0, ARGV("fetch", "w", "x"));
+    seq = a.seq;
+    ck_assert_int_eq(rawc_expect_silence(&a.c, 300), 0);
+    jsrv_kill9(&s);
+    rawc_close(&a.c);
+    ck_assert_msg(jsrv_start(&s, sj_args) == 0, "no restart (status %d)", s.status);
+    sjc_open(&a, s.port, 1);
+    ck_assert_int_eq(a.resumed, 1);
+    sjc_send(&a, seq, ARGV("fetch", "w", "x"));
+    ck_assert_int_eq(rawc_expect_silence(&a.c, 300), 0);
+    memset(&c, 0, sizeof(c));
+    c.fd = -1;
+    ck_assert_int_eq(jtest_connect_ws(&c, s.port, "w"), 0);
+    ck_assert_int_eq(jtest_store(&c, "w", "x", "late"), 0);
+    memset(&r, 0, sizeof(r));
+    ck_assert_msg(rawc_read_long(&a.c, &r) == 0, "%s", a.c.err);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_eq(r.len, 4);
+    ck_assert_int_eq(memcmp(r.value, "late", 4), 0);
+    rawc_reply_free(&r);
+    a.ack = seq;
+    ck_assert_int_eq(jtest_get(&c, "w", "x", 1, buf, sizeof(buf)), 0);
+    rawc_close(&c);
+    rawc_close(&a.c);
+    jsrv_free(&s);
+}
+END_TEST
+
 NWSTEST_SUITE(session_journal)
 {
     Suite *s = suite_create("session_journal");
@@ -452,6 +497,7 @@ NWSTEST_SUITE(session_journal)
     tcase_add_test(tc, owned_workspace_waits_for_its_session);
     tcase_add_test(tc, ended_session_stays_ended);
     tcase_add_test(tc, compaction_keeps_sessions);
+    tcase_add_test(tc, blocking_fetch_parks_again_after_restart);
     suite_add_tcase(s, tc);
     return s;
 }
