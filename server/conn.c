@@ -630,6 +630,7 @@ conn_waiter_deliver(struct waiter *w, struct value *v, uint64_t index)
     struct conn *c = conn_from_waiter(w);
     int          sunk = conn_sink_begin(c);
 
+    session_capture(c, 1);
     reply_value(c, v, c->c_blocked_var->var_id, index);
     if (w->w_fetch)
         conn_note_fetched(c, c->c_blocked_var, v, index);
@@ -694,6 +695,7 @@ conn_waiter_fail(struct waiter *w, const char *reason)
     struct conn *c = conn_from_waiter(w);
     int          sunk = conn_sink_begin(c);
 
+    session_capture(c, 1);
     reply_long_error(c, NWSP_STATUS_FAIL, reason);
     conn_unpark(c);
     conn_sink_end(c, sunk);
@@ -818,6 +820,8 @@ conn_run(struct conn *c)
     if (ret != CMD_BLOCKED) {
         session_reply_done(c);
         c->c_dec.d_state = conn_req_state(c);
+    } else {
+        session_capture(c, 0); /* on again when its answer comes */
     }
 }
 
@@ -1695,6 +1699,23 @@ conn_shutdown_all(void)
     listen_drop_waiting();
 }
 
+/*
+ * A session ends now (`end session`): what a close would purge goes now,
+ * in this turn, so that its journal records precede the reply; the conn's
+ * close later finds nothing left to purge.
+ */
+void
+conn_purge_now(struct conn *c)
+{
+    if (c->c_barriers > 0) {
+        conn_leave_barriers(c);
+        c->c_barriers = 0;
+    }
+    conn_purge_owned(c);
+    htab_free(&c->c_owned);
+    htab_init(&c->c_owned);
+}
+
 /* Frees c now (a detached session's end, from its grace timer). */
 void
 conn_release(struct conn *c)
@@ -1733,6 +1754,8 @@ conn_detach_transport(struct conn *c)
         c->c_ev_closed = NULL;
     }
     if (c->c_bev != NULL) {
+        /* Its unwritten output goes: not to be counted as written. */
+        evbuffer_remove_cb(bufferevent_get_output(c->c_bev), conn_bev_out_cb, c);
         bufferevent_free(c->c_bev);
         c->c_bev = NULL;
     } else {
