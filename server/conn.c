@@ -1699,23 +1699,6 @@ conn_shutdown_all(void)
     listen_drop_waiting();
 }
 
-/*
- * A session ends now (`end session`): what a close would purge goes now,
- * in this turn, so that its journal records precede the reply; the conn's
- * close later finds nothing left to purge.
- */
-void
-conn_purge_now(struct conn *c)
-{
-    if (c->c_barriers > 0) {
-        conn_leave_barriers(c);
-        c->c_barriers = 0;
-    }
-    conn_purge_owned(c);
-    htab_free(&c->c_owned);
-    htab_init(&c->c_owned);
-}
-
 /* Frees c now (a detached session's end, from its grace timer). */
 void
 conn_release(struct conn *c)
