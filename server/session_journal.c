@@ -87,12 +87,11 @@ sesj_begin(struct jrec *r, uint8_t type, const struct session *s)
     jrec_str(r, session_id(s), SESSION_ID_HEX);
 }
 
-/* Emits and frees r. */
+/* Emits r (the journal's scratch record, kept for the next one). */
 static void
 sesj_emit(struct jrec *r)
 {
     journal_emit(r);
-    jrec_free(r);
 }
 
 /* The J_SESS_NEW record of s as it is now (creation, or a snapshot). */
@@ -136,14 +135,14 @@ sesj_ack_drop(const struct session *s)
 void
 session_journal_flush(void)
 {
-    struct jrec r = {0};
-    size_t      i;
+    struct jrec *r = &j.rec;
+    size_t       i;
 
     for (i = 0; i < sesj_nacks && sesj_on(); i++) {
-        jrec_begin(&r, J_SESS_ACK);
-        jrec_str(&r, sesj_acks[i].sa_id, SESSION_ID_HEX);
-        jrec_u64(&r, sesj_acks[i].sa_ack);
-        sesj_emit(&r);
+        jrec_begin(r, J_SESS_ACK);
+        jrec_str(r, sesj_acks[i].sa_id, SESSION_ID_HEX);
+        jrec_u64(r, sesj_acks[i].sa_ack);
+        sesj_emit(r);
     }
     sesj_nacks = 0;
 }
@@ -151,30 +150,30 @@ session_journal_flush(void)
 void
 journal_session_new(const struct session *s)
 {
-    struct jrec r = {0};
+    struct jrec *r = &j.rec;
 
     if (!sesj_on())
         return;
-    sesj_new_fields(&r, s);
-    sesj_emit(&r);
+    sesj_new_fields(r, s);
+    sesj_emit(r);
 }
 
 void
 journal_session_end(const struct session *s)
 {
-    struct jrec r = {0};
+    struct jrec *r = &j.rec;
 
     if (!sesj_on())
         return;
     sesj_ack_drop(s);
-    sesj_begin(&r, J_SESS_END, s);
-    sesj_emit(&r);
+    sesj_begin(r, J_SESS_END, s);
+    sesj_emit(r);
 }
 
 void
 journal_session_reply(const struct session *s, const struct sess_reply *sr)
 {
-    struct jrec r = {0};
+    struct jrec *r = &j.rec;
 
     if (!sesj_on())
         return;
@@ -184,8 +183,8 @@ journal_session_reply(const struct session *s, const struct sess_reply *sr)
     if (sr->sr_value != NULL)
         (void)journal_reserve(journal_value_room(sr->sr_value) + sr->sr_prelen);
     sesj_ack_drop(s);
-    sesj_reply_fields(&r, s, sr);
-    sesj_emit(&r);
+    sesj_reply_fields(r, s, sr);
+    sesj_emit(r);
 }
 
 void
@@ -213,15 +212,15 @@ void
 journal_session_map(const struct session *s, const char *name, size_t len, uint64_t id,
                     unsigned how)
 {
-    struct jrec r = {0};
+    struct jrec *r = &j.rec;
 
     if (!sesj_on())
         return;
-    sesj_begin(&r, J_SESS_MAP, s);
-    jrec_str(&r, name, len);
-    jrec_u64(&r, id);
-    jrec_u8(&r, (uint8_t)how);
-    sesj_emit(&r);
+    sesj_begin(r, J_SESS_MAP, s);
+    jrec_str(r, name, len);
+    jrec_u64(r, id);
+    jrec_u8(r, (uint8_t)how);
+    sesj_emit(r);
 }
 
 /* ---- replay ---- */
