@@ -1124,9 +1124,13 @@ conn_process(struct conn *c)
     }
     if (k.k_used > 0)
         evbuffer_drain(k.k_in, k.k_used);
-    if (c->c_adopt != NULL && !c->c_aborted && !k.k_nomem) {
-        conn_adopt(c->c_adopt, c);
-        return;
+    if (c->c_adopt != NULL) {
+        if (!c->c_aborted && !k.k_nomem) {
+            conn_adopt(c->c_adopt, c);
+            return;
+        }
+        session_detach(c->c_adopt); /* no transport after all: it waits again */
+        c->c_adopt = NULL;
     }
     if (k.k_nomem)
         conn_abort(c, "cannot allocate memory for its input");
@@ -1513,7 +1517,7 @@ conn_free(struct conn *c, int purge)
     size_t n;
 
     /* A session's conn loses its transport only, and waits to be resumed. */
-    if (purge && c->c_session != NULL && session_detach(c))
+    if (purge && c->c_session != NULL && !c->c_deadman && session_detach(c))
         return;
     session_conn_gone(c);
     waiter_cancel(&c->c_waiter);

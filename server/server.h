@@ -477,6 +477,8 @@ void        conn_map_ws(struct conn *, struct ws *);
 void        conn_own_ws(struct conn *, struct ws *);
 void        conn_forget_ws(struct conn *, const char *name, size_t len);
 int         conn_owns(struct conn *, const struct ws *);
+/* Leave c's barriers and purge its owned workspaces now (end session). */
+void conn_purge_now(struct conn *c);
 /* Every name in c's map (and owned but not mapped): its instance id and
  * SESSION_MAP_* bits (session_journal.c's snapshot). */
 void conn_foreach_ws(struct conn *c,
@@ -514,7 +516,6 @@ uint64_t             conn_out_end(struct conn *);
 struct fetched_list *conn_fetched(struct conn *);
 /* Close once the output is written (attached), or free now (detached, from a timer). */
 void conn_set_closing(struct conn *);
-void conn_purge_now(struct conn *);
 void conn_release(struct conn *);
 /* A parked request whose client has not sent it again since a resume. */
 int    conn_hidden_park(const struct conn *);

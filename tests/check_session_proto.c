@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nwstest.h"
@@ -550,6 +551,23 @@ START_TEST(read_resent_beside_a_parked_fetch)
 }
 END_TEST
 
+/* A session's conn that said `deadman` still stops the server when it closes. */
+START_TEST(deadman_session_stops_the_server)
+{
+    struct nwstest_server *d = ptest_start(NULL);
+    struct rawc            a;
+    int                    st;
+
+    ck_assert_msg(rawc_session_new(&a, d->port, RAWC_PLAIN) == 0, "%s", a.err);
+    PT_OK(&a, "deadman");
+    rawc_close(&a);
+    st = ptest_wait_exit(d, PTEST_SOON_MS);
+    ck_assert_msg(st != -1, "the server did not exit when the deadman session closed");
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %d", st);
+    nwstest_server_stop(d);
+}
+END_TEST
+
 NWSTEST_SUITE(session_proto)
 {
     Suite *s = suite_create("session_proto");
@@ -571,6 +589,7 @@ NWSTEST_SUITE(session_proto)
     tcase_add_test(tc, large_value_with_metadata_resent);
     tcase_add_test(tc, expiry_keeps_delivered_values_out);
     tcase_add_test(tc, read_resent_beside_a_parked_fetch);
+    tcase_add_test(tc, deadman_session_stops_the_server);
     suite_add_tcase(s, tc);
     return s;
 }
