@@ -508,18 +508,19 @@ END_TEST
 
 /*
  * The crash loop: a producer session stores "p<i>" (up to 3 pipelined) to a
- * fifo, a consumer session fetchTry's from it, and the server is killed -9
- * at random moments, most right after requests were sent and before their
- * replies were read (so a request may or may not have run), and restarted
- * on the same DIR.  Both sessions resume and send again what is
- * unanswered, with the same numbers.  Every value must be fetched exactly
- * once and in order: no store applied twice, no fetched value lost or given
- * twice.  SESSJ_CRASH_OPS sets the number of operations (1000 here; make
+ * fifo, a consumer session fetches from it (fetchTry, or a blocking fetch
+ * that may park), and the server is killed -9 at random moments, most
+ * right after requests were sent and before their replies were read (so a
+ * request may or may not have run), and restarted on the same DIR.  Both
+ * sessions resume and send again what is unanswered, with the same
+ * numbers.  Every value must be fetched exactly once and in order: no
+ * store applied twice, no fetched value lost or given twice.
+ * SESSJ_CRASH_OPS sets the number of operations (1000 here; make
  * crash-sessions runs 20000), under --fsync always, then everysec.
  */
 struct sj_pend {
     uint64_t seq;
-    int      fetch; /* 0: a store of value number n */
+    int      fetch; /* 0: a store of value number n; 1: fetchTry; 2: fetch (blocks) */
     int      n;
 };
 
@@ -531,7 +532,7 @@ sj_loop_send(struct sjc *s, const struct sj_pend *p)
 
     snprintf(val, sizeof(val), "p%d", p->n);
     if (p->fetch)
-        sjc_send(s, p->seq, ARGV("fetchTry", "w", "q"));
+        sjc_send(s, p->seq, ARGV(p->fetch == 2 ? "fetch" : "fetchTry", "w", "q"));
     else
         sjc_send(s, p->seq, ARGV("store", "w", "q", "1", val));
 }
@@ -591,7 +592,10 @@ sj_crash_loop(const char *policy)
             ppend[np] = (struct sj_pend){++pr.seq, 0, next++};
             sj_loop_send(&pr, &ppend[np++]);
         }
-        cpend[nc] = (struct sj_pend){++co.seq, 1, 0};
+        /* A blocking fetch only when this burst stored something: a store
+         * serves it, before or after it parks (and across a crash). */
+        cpend[nc] =
+            (struct sj_pend){++co.seq, k > 0 && jtest_rand(&seed) < 0.5 ? 2 : 1, 0};
         sj_loop_send(&co, &cpend[nc++]);
         if (jtest_rand(&seed) < 0.08) {
             /* Crash with the replies unread: right away, or a moment later. */
