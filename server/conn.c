@@ -1161,11 +1161,13 @@ conn_process(struct conn *c)
     }
     conn_timeouts(c);
     conn_sock_lowat(c);
-    /* With a journal a closing conn's last replies (`end session`'s) wait for
-     * the turn's records too: written by conn_flush_pending after them. */
-    if (c->c_paused || (c->c_closing && !journal_active())) {
+    /* With a journal the replies of a closing conn (`end session`'s) or of a
+     * paused one (a pipeline filled its output) wait for the turn's records
+     * too: conn_flush_pending writes them after journal_turn_end. */
+    if (!journal_active() && (c->c_paused || c->c_closing)) {
         conn_sock_finish(c);
-    } else if (!c->c_dirty && (c->c_closing || evbuffer_get_length(c->c_out) > 0)) {
+    } else if (!c->c_dirty &&
+               (c->c_closing || c->c_paused || evbuffer_get_length(c->c_out) > 0)) {
         c->c_dirty = 1;
         TAILQ_INSERT_TAIL(&conn_dirty, c, c_dirty_link);
     }
