@@ -123,6 +123,10 @@ void journal_start(void);
 /* The turn of the event loop ends: write (and sync) before replies leave.
  * -1: the records could not be written (synced): hold the replies. */
 int journal_turn_end(void);
+/* Clean shutdown, first step (before the conns go): values freed from now
+ * on are not consumed, their files stay (a session's kept reply still names
+ * its held value's file).  Then journal_close(). */
+void journal_stopping(void);
 /* Clean shutdown: write, sync and close. */
 void journal_close(void);
 /* --journal-check DIR [--fix]: the exit status (0 loadable, 1 not). */
