@@ -138,5 +138,11 @@ void journal_session_end(const struct session *s);
 void journal_session_reply(const struct session *s, const struct sess_reply *r);
 /* An acknowledgement released a held value: journal it (at most once a turn). */
 void journal_session_ack(const struct session *s, uint64_t ack);
+/* A session's workspace map or owned set changed (conn.c): name now maps to
+ * instance id with how (SESSION_MAP_* bits; 0: no longer there). */
+#define SESSION_MAP_MAPPED 0x1 /* in its workspace map */
+#define SESSION_MAP_OWNED  0x2 /* in its owned set (purged when it ends) */
+void journal_session_map(const struct session *s, const char *name, size_t len,
+                         uint64_t id, unsigned how);
 
 #endif
