@@ -63,6 +63,7 @@ struct sleigh_task {
     double               t_elem_limit; /* nwsTimeout: one element's, for the error text */
     int                  t_parsed;   /* t_limit was read from the metadata */
     uint64_t              t_seq;      /* its name in the journal (sleigh_journal.c) */
+    struct sleigh_worker *t_runner;   /* the worker running it, NULL while queued */
 };
 TAILQ_HEAD(task_list, sleigh_task);
 
@@ -82,6 +83,15 @@ struct sleigh_batch {
     char    *b_record;    /* the variable holding that record, or NULL */
     time_t   b_started;   /* when its first task came */
     char     b_what[SLEIGH_WHAT_MAX];   /* its function or command, "" if unknown */
+    /*
+     * Its elements by index (the nwsFirst of their task): the task while it
+     * is queued or running, SLEIGH_ELEM_DONE once its result came.  A task
+     * stored again for an index it has, and a result for an index already
+     * done, are duplicates: answered OK and dropped (sleigh_elem_*).
+     */
+    struct htab b_elems;
+    uint64_t    b_dups;      /* duplicate tasks and results dropped */
+    int         b_restarted; /* it lived through a restart (rebuilt by the replay) */
     TAILQ_HEAD(, sleigh_result) b_results;
     TAILQ_ENTRY(sleigh_batch) b_hist; /* while collected: s_history */
 };
@@ -192,6 +202,11 @@ extern const struct var_hooks sleigh_var_hooks;
  *   (sleigh_fail_orphans).
  */
 struct sleigh_batch *sleigh_batch(struct sleigh *, const char *id, size_t len);
+/* An element whose result came (the value of b_elems entries). */
+extern struct sleigh_task *const SLEIGH_ELEM_DONE;
+int  sleigh_task_first(const struct sleigh_task *, const char **first, size_t *len);
+void sleigh_elem_put(struct sleigh_task *);
+void sleigh_elem_done(struct sleigh_batch *, const char *first, size_t len);
 void                 sleigh_batch_what(struct sleigh_batch *, const struct value *);
 struct sleigh_batch *sleigh_rq_batch(struct sleigh *, const struct request *);
 struct sleigh_batch *sleigh_rq_batch_find(struct sleigh *, const struct request *,
