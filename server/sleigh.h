@@ -104,6 +104,7 @@ struct sleigh_worker {
     struct task_list    sw_running;  /* taken, no result yet; oldest first */
     size_t              sw_nrunning;
     uint64_t            sw_done;
+    int                 sw_detached; /* its session waits: no task is handed to it */
 };
 
 struct sleigh {
@@ -181,6 +182,11 @@ extern const struct var_hooks sleigh_var_hooks;
  * them:
  * - A worker whose connection drops puts its running tasks back at the
  *   front of the queue, in the order it took them (sleigh_worker_lost).
+ *   With a session, that happens when the connection is lost (the
+ *   session detaches: sleigh_worker_detached), while the worker keeps its
+ *   rank, its untaken broadcast copies (a running copy goes back to them)
+ *   and its registration until the session ends; a result it sends after
+ *   resuming is still accepted once (sleigh_result_elem).
  * - After s_retries deaths (the workspace's "retries" metadata, default
  *   SLEIGH_RETRIES) a task does not go back: it ends as an error result
  *   (metadata nwsNull=1 and nwsError "worker N died running this task").
@@ -225,6 +231,7 @@ void                sleigh_fail_orphans(struct sleigh *);
 struct sleigh_task *sleigh_next_task(struct sleigh *, struct sleigh_worker *);
 void                sleigh_requeue(struct sleigh *, struct sleigh_worker *);
 void                sleigh_worker_lost(struct sleigh *, struct sleigh_worker *);
+void                 sleigh_worker_detached(struct sleigh *, struct sleigh_worker *);
 int                 sleigh_other_waits(struct sleigh *, struct conn *);
 void                sleigh_dispatch(struct sleigh *);
 enum cmd_ret        sleigh_result(struct request *, struct sleigh *, struct value *);

@@ -690,11 +690,13 @@ sleigh_requeue(struct sleigh *s, struct sleigh_worker *sw)
 }
 
 /*
- * Worker sw is gone (its connection dropped): its running tasks go back or
- * fail and its untaken broadcast copies fail, by the requeue rule (sleigh.h).
+ * Worker sw's connection was lost: its running tasks go back or fail by the
+ * requeue rule (sleigh.h); a running broadcast copy, which no other worker
+ * can run, fails, unless keep_copies (the worker may resume: it waits in
+ * its copies again).
  */
-void
-sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
+static void
+sleigh_worker_drop_running(struct sleigh *s, struct sleigh_worker *sw, int keep_copies)
 {
     struct sleigh_task *t;
     char                why[96];
@@ -714,6 +716,12 @@ sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
             continue;
         }
         sleigh_timeout_stop(t);
+        if (t->t_broadcast && keep_copies) {
+            t->t_batch->b_queued++;
+            TAILQ_INSERT_HEAD(&sw->sw_copies, t, t_link);
+            s->s_ntasks++;
+            continue;
+        }
         if (!t->t_broadcast && !alone)
             t->t_suspect = 1; /* which of them killed it is unknown */
         if (!t->t_broadcast && (!alone || ++t->t_deaths <= s->s_retries)) {
@@ -725,6 +733,34 @@ sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
             sleigh_fail_task(s, t, sw->sw_rank, why);
         }
     }
+}
+
+/*
+ * Worker sw's session detached (its connection was lost; the session waits
+ * for a resume): its running tasks go back at once, as if it had died (a
+ * task that kills its worker process must still meet the retry limit),
+ * but it stays registered with its rank and copies, and no task is handed
+ * to it until it resumes.
+ */
+void
+sleigh_worker_detached(struct sleigh *s, struct sleigh_worker *sw)
+{
+    sw->sw_detached = 1;
+    sleigh_worker_drop_running(s, sw, 1);
+}
+
+/*
+ * Worker sw is gone (its connection dropped, or its session ended): its
+ * running tasks go back or fail and its untaken broadcast copies fail, by
+ * the requeue rule (sleigh.h).
+ */
+void
+sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
+{
+    struct sleigh_task *t;
+    char                why[96];
+
+    sleigh_worker_drop_running(s, sw, 0);
     while ((t = TAILQ_FIRST(&sw->sw_copies)) != NULL) {
         TAILQ_REMOVE(&sw->sw_copies, t, t_link);
         s->s_ntasks--;
@@ -739,12 +775,13 @@ sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
 int
 sleigh_other_waits(struct sleigh *s, struct conn *c)
 {
-    struct waiter *w;
-    struct conn   *wc;
+    struct waiter        *w;
+    struct conn          *wc;
+    struct sleigh_worker *sw;
 
     TAILQ_FOREACH(w, &s->s_v[SV_TASK]->var_fetchers, w_link) {
         wc = conn_from_waiter(w);
-        if (wc != c && sleigh_worker_of(s, wc) != NULL)
+        if (wc != c && (sw = sleigh_worker_of(s, wc)) != NULL && !sw->sw_detached)
             return 1;
     }
     return 0;
@@ -763,6 +800,8 @@ sleigh_dispatch(struct sleigh *s)
         next = TAILQ_NEXT(w, w_link);
         if ((sw = sleigh_worker_of(s, conn_from_waiter(w))) == NULL)
             continue; /* not registered: waits for ever, as in the plugin */
+        if (sw->sw_detached)
+            continue; /* its reply could not leave: served once it resumes */
         if ((t = sleigh_next_task(s, sw)) == NULL)
             continue;
         waiter_cancel(w);
