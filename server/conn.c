@@ -1727,6 +1727,7 @@ conn_adopt(struct conn *dst, struct conn *src)
     src->c_closing = 0;
     conn_free(src, 0);
     session_hs_reply(dst);
+    sleigh_conn_resumed(dst); /* a worker is handed tasks again */
     conn_timeouts(dst);
     conn_process(dst);
 }

@@ -412,6 +412,7 @@ session_detach(struct conn *c)
     session_arm_grace(s);
     log_info("%s: session %s detached; it waits %d s to be resumed", conn_peer(c),
              s->s_id, journal_opts.resume_grace);
+    sleigh_conn_detached(c); /* a worker's running tasks go back now */
     return 1;
 }
 
