@@ -549,6 +549,80 @@ START_TEST(duplicates_across_kill9_after_compaction)
 }
 END_TEST
 
+/*
+ * A worker's rank across kill -9 and a restart on the same journal: its
+ * session is restored, and resuming finds it registered with its rank; the
+ * task it ran at the crash was queued again, and the result it brings back
+ * ends it once.
+ */
+static void
+ss_rank_restart(int compact)
+{
+    static const char     *args[] = {"--journal",
+                                     NULL,
+                                     "--fsync",
+                                     "always",
+                                     "--resume-grace",
+                                     "60",
+                                     "--journal-compact-min",
+                                     "1",
+                                     "--journal-compact-factor",
+                                     "1",
+                                     NULL};
+    struct nwstest_server *s;
+    struct rawc            m, w, x;
+
+    args[1] = ss_dir;
+    args[6] = compact ? "--journal-compact-min" : NULL;
+    s = ptest_start(args);
+    ss_master(&m, s->port, 1);
+    ss_sworker(&w, s->port, "3");
+    ss_task(&m, "B", "0", "t0");
+    ss_task(&m, "B", "1", "t1");
+    ss_take(&w, "t0");
+    if (compact) { /* the second snapshot holds the worker: SJ_WORKER */
+        ss_wait_snapshot(&m);
+        ss_wait_snapshot(&m);
+    }
+    args[6] = NULL;
+    ss_crash(s);
+    rawc_close(&m);
+
+    s = ptest_start(args);
+    ck_assert_msg(rawc_session_resume(&w, s->port) == 0, "resume: %s", w.err);
+    ck_assert_int_eq(w.sess_resumed, 1);
+    ss_master(&m, s->port, 0);
+    PT_VALUE(&m, "1", "find", SS_WS, "rankCount");
+    PT_OPEN(&x, s->port, RAWC_META);
+    PT_OK(&x, "use ws", SS_WS, "", "no", "no");
+    PT_SHORT(&x, 1, "Worker registration failed: duplicate worker id.", "store", SS_WS,
+             "worker_ids", "1", "3");
+    rawc_close(&x);
+    ss_job(&m, "B", "2", "0", "0"); /* t0 was running at the crash */
+    ss_result(&w, "B", "0", "r0");
+    ss_job(&m, "B", "1", "0", "1");
+    ss_take(&w, "t1");
+    ss_result(&w, "B", "1", "r1");
+    ss_collect(&m, "B", "r0", "3");
+    ss_collect(&m, "B", "r1", "3");
+    ss_collect(&m, "B", NULL, NULL);
+    rawc_close(&w);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+
+START_TEST(worker_rank_kept_across_restart)
+{
+    ss_rank_restart(0);
+}
+END_TEST
+
+START_TEST(worker_rank_kept_across_restart_after_compaction)
+{
+    ss_rank_restart(1);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_session)
 {
     Suite *s = suite_create("sleigh_session");
@@ -568,6 +642,8 @@ NWSTEST_SUITE(sleigh_session)
     tcase_add_test(tc, detached_worker_task_requeued);
     tcase_add_test(tc, detached_worker_gets_no_task);
     tcase_add_test(tc, unregistered_session_gets_an_error);
+    tcase_add_test(tc, worker_rank_kept_across_restart);
+    tcase_add_test(tc, worker_rank_kept_across_restart_after_compaction);
     suite_add_tcase(s, tc);
     return s;
 }
