@@ -216,6 +216,31 @@ kept_free(struct session *s, struct kept *k)
     free(k);
 }
 
+/* Adds k in seq order (the tail but for a request run again), replacing one of its seq. */
+static void
+kept_insert(struct session *s, struct kept *k)
+{
+    struct kept *at = TAILQ_LAST(&s->s_kept, kept_list);
+
+    if (at != NULL && at->k_r.sr_seq >= k->k_r.sr_seq) {
+        TAILQ_FOREACH(at, &s->s_kept, k_link)
+        if (at->k_r.sr_seq >= k->k_r.sr_seq)
+            break;
+        if (at->k_r.sr_seq == k->k_r.sr_seq) {
+            struct kept *next = TAILQ_NEXT(at, k_link);
+
+            kept_free(s, at);
+            at = next;
+        }
+    }
+    if (at == NULL)
+        TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);
+    else
+        TAILQ_INSERT_BEFORE(at, k, k_link);
+    s->s_nkept++;
+    s->s_kept_bytes += k->k_r.sr_prelen;
+}
+
 /* Frees s and what it holds; its conn forgets it. */
 static void
 session_free(struct session *s)
@@ -455,9 +480,10 @@ session_conn_gone(struct conn *c)
 
     if (s == NULL)
         return;
-    /* Held values whose replies were not written go back as a classic close's do. */
-    session_settle_written(s);
-    requeue_move(&s->s_held, conn_fetched(c), session_note_end, s);
+    /* Held values stay held: with --journal the session and its kept
+     * replies come back at the next start (session_journal.c), and a value
+     * put back too would be given twice. */
+    requeue_forget(&s->s_held);
     s->s_conn = NULL;
     conn_set_session(c, NULL);
     session_free(s);
@@ -484,6 +510,14 @@ session_resend(struct conn *c, struct kept *k)
 static void
 session_begin(struct session *s, uint64_t seq, const struct command *cmd)
 {
+    if (s->s_cap != NULL) {
+        /* A parked request whose wait was cancelled (an abort) runs again. */
+        srv.mem_used -= s->s_cap->k_r.sr_prelen;
+        free(s->s_cap->k_r.sr_pre);
+        value_unref(s->s_cap->k_r.sr_value);
+        free(s->s_cap);
+        s->s_cap = NULL;
+    }
     s->s_cur = seq;
     if (session_keeps(cmd)) {
         s->s_cap = xcalloc(1, sizeof(*s->s_cap));
@@ -606,7 +640,7 @@ void
 session_reply_done(struct conn *c)
 {
     struct session *s = conn_session(c);
-    struct kept    *k, *at;
+    struct kept    *k;
 
     if (s == NULL)
         return;
@@ -615,18 +649,7 @@ session_reply_done(struct conn *c)
         return;
     s->s_cap = NULL;
     k->k_end = conn_out_end(c);
-    /* In seq order: the tail, unless a re-sent request ran again. */
-    at = TAILQ_LAST(&s->s_kept, kept_list);
-    if (at == NULL || at->k_r.sr_seq < k->k_r.sr_seq) {
-        TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);
-    } else {
-        TAILQ_FOREACH(at, &s->s_kept, k_link)
-        if (at->k_r.sr_seq > k->k_r.sr_seq)
-            break;
-        TAILQ_INSERT_BEFORE(at, k, k_link);
-    }
-    s->s_nkept++;
-    s->s_kept_bytes += k->k_r.sr_prelen;
+    kept_insert(s, k);
     journal_session_reply(s, &k->k_r);
 }
 
@@ -696,37 +719,19 @@ void
 session_restore_reply(struct session *s, uint64_t seq, const char *pre, size_t prelen,
                       struct value *held)
 {
-    struct kept *k;
+    struct kept *k = xcalloc(1, sizeof(*k));
 
-    if ((k = session_kept(s, seq)) != NULL)
-        kept_free(s, k);
-    s->s_cap = xcalloc(1, sizeof(*s->s_cap));
-    s->s_cap->k_r.sr_seq = seq;
-    s->s_cap->k_r.sr_pre = xmemdup(pre, prelen > 0 ? prelen : 1);
-    s->s_cap->k_r.sr_prelen = prelen;
+    k->k_r.sr_seq = seq;
+    k->k_r.sr_pre = xmemdup(pre, prelen > 0 ? prelen : 1);
+    k->k_r.sr_prelen = prelen;
     srv.mem_used += prelen;
     /* Takes the caller's reference.  Whether the reply left before the
      * restart is unknown: it counts as written, so its value never goes
      * back (giving it twice would be worse than the rule of a close). */
-    s->s_cap->k_r.sr_value = held;
-    s->s_cap->k_r.sr_written = 1;
-    /* Not through session_reply_done: it is in the journal already. */
-    k = s->s_cap;
-    s->s_cap = NULL;
+    k->k_r.sr_value = held;
+    k->k_r.sr_written = 1;
     k->k_end = UINT64_MAX;
-    {
-        struct kept *at;
-
-        TAILQ_FOREACH(at, &s->s_kept, k_link)
-        if (at->k_r.sr_seq > seq)
-            break;
-        if (at == NULL)
-            TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);
-        else
-            TAILQ_INSERT_BEFORE(at, k, k_link);
-    }
-    s->s_nkept++;
-    s->s_kept_bytes += prelen;
+    kept_insert(s, k);
 }
 
 void
