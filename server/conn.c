@@ -341,7 +341,8 @@ conn_foreach_ws(struct conn *c,
         void *m = htab_get(&c->c_map, e->h_key, e->h_klen);
 
         if (m == NULL)
-            fn(e->h_key, e->h_klen, (uint64_t)(uintptr_t)e->h_val - 1, SESSION_MAP_OWNED, arg);
+            fn(e->h_key, e->h_klen, (uint64_t)(uintptr_t)e->h_val - 1, SESSION_MAP_OWNED,
+               arg);
     }
 }
 
@@ -1142,9 +1143,11 @@ conn_process(struct conn *c)
     }
     conn_timeouts(c);
     conn_sock_lowat(c);
-    if (c->c_closing || c->c_paused) {
+    /* With a journal a closing conn's last replies (`end session`'s) wait for
+     * the turn's records too: written by conn_flush_pending after them. */
+    if (c->c_paused || (c->c_closing && !journal_active())) {
         conn_sock_finish(c);
-    } else if (!c->c_dirty && evbuffer_get_length(c->c_out) > 0) {
+    } else if (!c->c_dirty && (c->c_closing || evbuffer_get_length(c->c_out) > 0)) {
         c->c_dirty = 1;
         TAILQ_INSERT_TAIL(&conn_dirty, c, c_dirty_link);
     }
@@ -1481,6 +1484,22 @@ conn_purge_owned(struct conn *c)
             ws_owner_gone(ws, c->c_peer);
         }
     }
+}
+
+/*
+ * `end session` on an attached conn: what its close would drop goes now,
+ * in the request's turn, so that the records of the purge are journaled
+ * before the reply leaves (the conn itself closes once the reply is out).
+ */
+void
+conn_purge_now(struct conn *c)
+{
+    if (c->c_barriers > 0)
+        conn_leave_barriers(c);
+    c->c_barriers = 0;
+    conn_purge_owned(c);
+    htab_free(&c->c_owned);
+    htab_init(&c->c_owned);
 }
 
 /* Closes and frees c; purge: also drop what it owned (not at shutdown). */

@@ -355,6 +355,8 @@ session_end(struct session *s)
         k->k_r.sr_written = 1;
     requeue_move(&s->s_held, conn_fetched(c), session_note_end, s);
     log_debug("session %s: ended", s->s_id);
+    if (attached)
+        conn_purge_now(c); /* journaled before the reply leaves */
     session_free(s);
     if (attached)
         conn_set_closing(c);
