@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@
 #define SESS_LOG_MAX     ((size_t)64 << 20) /* bytes of requests kept to send again */
 #define SESS_BACKOFF_MIN 0.05
 #define SESS_BACKOFF_MAX 1.0
+#define SESS_END_MS      5000 /* nws_close waits this long for `end session` */
 
 /* Where the grammar of the outgoing stream stands. */
 enum sess_out_state {
@@ -62,6 +64,7 @@ struct nwsp_sess {
     int  grace;
     int  resumed; /* the last handshake resumed the session */
     int  gone;    /* the server stopped offering sessions */
+    pid_t owner;  /* the process that connected: only it ends the session */
 
     uint64_t seq;      /* the highest seq given to a request */
     uint64_t unlogged; /* the highest seq not kept whole in the log */
@@ -91,7 +94,11 @@ struct nwsp_sess {
 struct nwsp_sess *
 nwsp_sess_new(void)
 {
-    return calloc(1, sizeof(struct nwsp_sess));
+    struct nwsp_sess *s = calloc(1, sizeof(struct nwsp_sess));
+
+    if (s != NULL)
+        s->owner = getpid();
+    return s;
 }
 
 /* Frees s; NULL is fine. */
@@ -654,15 +661,24 @@ nwsp_sess_recover(nws_client *c, nws_error *err)
     return -1;
 }
 
-/* nws_close: ends the session, so the server frees it now, not after its grace. */
+/*
+ * nws_close: ends the session, so the server frees it now, not after its
+ * grace.  A forked child closing its copy of the client must not end its
+ * parent's session; a server that does not answer within a few seconds
+ * is left to end it at its grace.
+ */
 void
 nwsp_sess_end(nws_client *c)
 {
-    nws_error e = {0};
+    struct timeval tv = nwsp_ms_timeval(SESS_END_MS);
+    nws_error      e = {0};
 
-    if (c->sess == NULL || c->sess->id[0] == '\0' || c->fd < 0 || c->in_hs)
+    if (c->sess == NULL || c->sess->id[0] == '\0' || c->fd < 0 || c->in_hs ||
+        c->sess->owner != getpid())
         return;
     c->reconnect_s = 0;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (nwsp_req_begin(c, 1, NULL, &e) == 0 && nwsp_req_str(c, "end session", &e) == 0 &&
         nwsp_req_send(c, &e) == 0)
         nwsp_reply_short(c, &e);
