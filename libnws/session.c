@@ -456,6 +456,19 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
     return 0;
 }
 
+/*
+ * Fills hdr (40 bytes) with the header the next request would carry,
+ * without taking its seq: for a request written outside libnws's own
+ * writes (the worker's crash report, from a signal handler: this only
+ * reads memory).
+ */
+void
+nwsp_sess_header(const nws_client *c, char *hdr)
+{
+    nwsp_put_d20(hdr, c->sess->seq + 1);
+    nwsp_put_d20(hdr + NWSP_D20_LEN, sess_acked(c));
+}
+
 /* reply.c: a reply header of hlen bytes is read, and vlen value bytes follow. */
 void
 nwsp_sess_reply_start(nws_client *c, size_t hlen, uint64_t vlen)
