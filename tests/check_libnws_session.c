@@ -297,7 +297,10 @@ START_TEST(session_lost_is_an_error)
     ck_assert_int_eq(nws_is_open(c), 1);
     ck_assert_ptr_nonnull(nws_session_id(c));
     ck_assert_str_ne(nws_session_id(c), id);
-    ck_assert_int_eq(nws_store_string(ws, "x", "again", &err), 0);
+    /* The old session's state is gone: the workspace must be used again. */
+    nws_ws_free(ws);
+    ws = ls_use(c, "l");
+    ck_assert_msg(nws_store_string(ws, "x", "again", &err) == 0, "%s", err.text);
     ck_assert_int_eq(nws_fetch_try_string(ws, "x", &got, &err), 1);
     ck_assert_str_eq(got, "again");
     free(got);
