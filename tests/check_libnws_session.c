@@ -190,7 +190,11 @@ START_TEST(session_blocking_fetch_across_cut)
 }
 END_TEST
 
-/* Pipelined bulk stores cut in the middle: each applied once, in order. */
+/*
+ * Pipelined bulk stores cut in the middle: each applied once, in order.
+ * More of them than the server keeps unacknowledged replies (4096): the
+ * bulk must acknowledge as it goes.
+ */
 START_TEST(session_bulk_across_cut)
 {
     nws_client *c = ls_connect(tproxy_port(ls_px), 20), *d;
@@ -198,7 +202,7 @@ START_TEST(session_bulk_across_cut)
     nws_bulk   *b = nws_bulk_new(ws, NULL);
     nws_error   err;
     char        v[64], *got;
-    int         i, n = 3000;
+    int         i, n = 6000;
 
     ck_assert_ptr_nonnull(b);
     for (i = 0; i < n; i++) {
@@ -207,7 +211,7 @@ START_TEST(session_bulk_across_cut)
                          0);
     }
     /* Cut once well inside the requests, once inside the replies. */
-    tproxy_cut_after(ls_px, 150000, 0);
+    tproxy_cut_after(ls_px, 250000, 0);
     ck_assert_msg(nws_bulk_flush(b, &err) == 0, "bulk: %s", err.text);
     ck_assert_int_ge(tproxy_cuts(ls_px), 1);
     for (i = 0; i < n; i++) {
@@ -215,7 +219,7 @@ START_TEST(session_bulk_across_cut)
         ck_assert_int_eq(nws_bulk_store_raw(b, "q", v, strlen(v), NWS_DESC_TEXT, &err),
                          0);
     }
-    tproxy_cut_after(ls_px, 0, 5000);
+    tproxy_cut_after(ls_px, 0, 15000);
     ck_assert_msg(nws_bulk_flush(b, &err) == 0, "bulk: %s", err.text);
     ck_assert_int_ge(tproxy_cuts(ls_px), 2);
     nws_bulk_free(b);
