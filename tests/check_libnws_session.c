@@ -240,6 +240,103 @@ START_TEST(session_bulk_across_cut)
 }
 END_TEST
 
+/* A file of n bytes of a pattern (seeded), open at offset 0. */
+static int
+ls_pattern_file(size_t n, unsigned seed)
+{
+    int    fd = nwstest_tmpfile();
+    char   buf[65536];
+    size_t i, k;
+
+    for (; n > 0; n -= k) {
+        k = n < sizeof(buf) ? n : sizeof(buf);
+        for (i = 0; i < k; i++)
+            buf[i] = (char)((seed = seed * 1103515245u + 12345u) >> 16);
+        ck_assert_int_eq(write(fd, buf, k), (ssize_t)k);
+    }
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    return fd;
+}
+
+/* 1 if the two descriptors hold the same bytes from offset 0. */
+static int
+ls_same(int a, int b)
+{
+    size_t la, lb;
+    char  *x, *y;
+    int    same;
+
+    x = nwstest_slurp(a, &la);
+    y = nwstest_slurp(b, &lb);
+    same = la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/*
+ * A value streamed from a descriptor, cut half-way up, then fetched into
+ * one, cut half-way down: stored once, and the copy is whole and exact
+ * (the bytes already written are not written twice).
+ */
+START_TEST(session_stream_across_cuts)
+{
+    nws_client *c = ls_connect(tproxy_port(ls_px), 20);
+    nws_ws     *ws = ls_use(c, "f");
+    size_t      n = 3u << 20;
+    int         src = ls_pattern_file(n, 7), dst = nwstest_tmpfile();
+    nws_error   err;
+    uint64_t    len = 0;
+    uint32_t    desc = 0;
+    char       *got;
+
+    tproxy_cut_after(ls_px, n / 2, 0);
+    ck_assert_msg(nws_store_fd(ws, "v", src, n, NWS_DESC_BYTES, &err) == 0, "%s",
+                  err.text);
+    ck_assert_int_eq(tproxy_cuts(ls_px), 1);
+    tproxy_cut_after(ls_px, 0, n / 3);
+    ck_assert_msg(nws_fetch_fd(ws, "v", NWS_OP_FETCH, dst, &desc, &len, &err) == 1, "%s",
+                  err.text);
+    ck_assert_int_eq(tproxy_cuts(ls_px), 2);
+    ck_assert_uint_eq(len, n);
+    ck_assert_int_eq(lseek(src, 0, SEEK_SET), 0);
+    ck_assert_msg(ls_same(src, dst), "the fetched copy differs");
+    ck_assert_int_eq(nws_fetch_try_string(ws, "v", &got, &err), 0);
+    close(src);
+    close(dst);
+    nws_ws_free(ws);
+    nws_close(c);
+}
+END_TEST
+
+/*
+ * A streamed store over the re-send cap (64 MiB) cut half-way cannot be
+ * sent again: NWS_ERR_SESSION, and nothing half-stored.
+ */
+START_TEST(session_too_large_to_resend)
+{
+    nws_client *c = ls_connect(tproxy_port(ls_px), 20);
+    nws_ws     *ws = ls_use(c, "t");
+    size_t      n = 65u << 20;
+    int         src = ls_pattern_file(n, 3);
+    nws_error   err;
+    char       *got;
+
+    tproxy_cut_after(ls_px, n / 2, 0);
+    ck_assert_int_eq(nws_store_fd(ws, "v", src, n, NWS_DESC_BYTES, &err), -1);
+    ck_assert_msg(err.code == NWS_ERR_SESSION, "%d: %s", err.code, err.text);
+    ck_assert_msg(strstr(err.text, "too large to send again") != NULL, "%s", err.text);
+    close(src);
+    nws_ws_free(ws);
+    nws_close(c);
+    c = ls_connect(ls_srv.port, 0);
+    ws = ls_use(c, "t");
+    ck_assert_int_eq(nws_fetch_try_string(ws, "v", &got, &err), 0);
+    nws_ws_free(ws);
+    nws_close(c);
+}
+END_TEST
+
 /* A server away past the limit: NWS_ERR_CLOSED, saying so, in bounded time. */
 START_TEST(session_server_gone_past_limit)
 {
@@ -326,6 +423,8 @@ NWSTEST_SUITE(libnws_session)
     tcase_add_test(tc, session_cuts_in_a_stream);
     tcase_add_test(tc, session_blocking_fetch_across_cut);
     tcase_add_test(tc, session_bulk_across_cut);
+    tcase_add_test(tc, session_stream_across_cuts);
+    tcase_add_test(tc, session_too_large_to_resend);
     tcase_add_test(tc, session_server_gone_past_limit);
     tcase_add_test(tc, session_reconnect_off);
     tcase_add_test(tc, session_lost_is_an_error);
