@@ -270,6 +270,12 @@ crash: deps-test all
 bench-journal: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
 
+# make bench-session-journal: what sessions cost the journal (bytes per
+# store, restart time with detached sessions): bench/session_journal.py.
+.PHONY: bench-session-journal
+bench-session-journal: all
+	NWS_BIN_DIR=$(abspath $(B)/bin) python3 bench/session_journal.py
+
 # The files-to-remote-nodes row alone (root: network namespaces, sshd).
 .PHONY: bench-transfer
 bench-transfer: deps-bench all
