@@ -21,6 +21,8 @@
 #define SLEIGH_GRACE_MS     300000
 #define SLEIGH_KEEP_MAX     256
 #define SLEIGH_HISTORY      16 /* collected batches remembered (counts only) */
+/* w_arg of a result waiter whose session is detached: it is not served. */
+#define SLEIGH_WAITER_DETACHED 1
 
 enum sleigh_join { JOIN_OPEN, JOIN_JOINING, JOIN_CLOSED };
 
@@ -240,6 +242,7 @@ void                sleigh_requeue(struct sleigh *, struct sleigh_worker *);
 void                sleigh_worker_lost(struct sleigh *, struct sleigh_worker *);
 void                 sleigh_worker_detached(struct sleigh *, struct sleigh_worker *);
 int                 sleigh_other_waits(struct sleigh *, struct conn *);
+void                 sleigh_result_resumed(struct sleigh *, struct waiter *);
 void                sleigh_dispatch(struct sleigh *);
 enum cmd_ret        sleigh_result(struct request *, struct sleigh *, struct value *);
 int  sleigh_add_result(struct sleigh *, struct sleigh_batch *, struct value *);

@@ -437,15 +437,19 @@ sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
     struct waiter        *w, *next;
     struct sleigh_result *r;
 
+    /* A waiter of a detached session is skipped: the result stays here, for
+     * another master or for its resume (sleigh_result_resumed). */
     for (w = TAILQ_FIRST(&rv->var_finders); w != NULL; w = next) {
         next = TAILQ_NEXT(w, w_link);
-        if (w->w_taglen == b->b_idlen && memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
+        if (w->w_arg != SLEIGH_WAITER_DETACHED && w->w_taglen == b->b_idlen &&
+            memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
             waiter_cancel(w);
             w->w_deliver(w, v, 0);
         }
     }
     TAILQ_FOREACH(w, &rv->var_fetchers, w_link) {
-        if (w->w_taglen == b->b_idlen && memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
+        if (w->w_arg != SLEIGH_WAITER_DETACHED && w->w_taglen == b->b_idlen &&
+            memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
             waiter_cancel(w);
             w->w_deliver(w, v, 0);
             value_unref(v);
@@ -458,6 +462,37 @@ sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
     TAILQ_INSERT_TAIL(&b->b_results, r, r_link);
     s->s_nresults++;
     return 1;
+}
+
+/*
+ * Result waiter w (parked on s's result variable) is attached again: it is
+ * served now if its batch has a result, as its request would have been.
+ */
+void
+sleigh_result_resumed(struct sleigh *s, struct waiter *w)
+{
+    struct sleigh_batch  *b;
+    struct sleigh_result *r;
+    struct value         *v;
+    int                   fetch = w->w_fetch;
+
+    w->w_arg = 0;
+    b = htab_get(&s->s_batches, w->w_tag != NULL ? w->w_tag : "", w->w_taglen);
+    if (b == NULL || (r = TAILQ_FIRST(&b->b_results)) == NULL ||
+        (fetch && sj_reserve(NULL, 0) != 0))
+        return;
+    v = value_ref(r->r_value);
+    waiter_cancel(w);
+    w->w_deliver(w, v, 0);
+    if (fetch) {
+        TAILQ_REMOVE(&b->b_results, r, r_link);
+        s->s_nresults--;
+        value_unref(r->r_value);
+        free(r);
+        sj_take(s, b);
+        sleigh_batch_settle(s, b);
+    }
+    value_unref(v);
 }
 
 /*

@@ -518,6 +518,7 @@ sv_result_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
     ret = sleigh_park(rq, var, remove, blocking);
     conn_waiter(c)->w_tag = xstrndup(mv, ml);
     conn_waiter(c)->w_taglen = ml;
+    conn_waiter(c)->w_arg = 0; /* attached: it is served */
     return ret;
 }
 
