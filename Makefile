@@ -270,6 +270,16 @@ crash: deps-test all
 bench-journal: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
 
+# make crash-sessions: the crash loop of tests/check_session_journal.c (two
+# sessions storing and fetching under kill -9 and restart, every value
+# exactly once), SESSJ_CRASH_OPS operations per --fsync policy; make check
+# runs 1000.
+SESSJ_CRASH_OPS ?= 20000
+.PHONY: crash-sessions
+crash-sessions: deps-test all
+	$(TEST_ENV) CK_RUN_SUITE=session_journal CK_RUN_CASE=crash \
+	    SESSJ_CRASH_OPS=$(SESSJ_CRASH_OPS) $(TESTBIN)
+
 # make bench-session-journal: what sessions cost the journal (bytes per
 # store, restart time with detached sessions): bench/session_journal.py.
 .PHONY: bench-session-journal
