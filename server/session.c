@@ -67,6 +67,8 @@ struct session {
     int                 s_attached;
     int                 s_restored;
     int                 s_replayed; /* rebuilt from the journal, no request since */
+    int                 s_rerun;    /* a read runs again beside the hidden park (s_cur) */
+    int                 s_live;     /* s_cur's reply is being made: capture it */
     int                 s_resumed;  /* this handshake resumed it (NwsResumed) */
     int                 s_meta_in, s_meta_out;
     double              s_detached_at;
@@ -216,6 +218,31 @@ kept_free(struct session *s, struct kept *k)
     free(k);
 }
 
+/* Adds k in seq order (the tail but for a request run again), replacing one of its seq. */
+static void
+kept_insert(struct session *s, struct kept *k)
+{
+    struct kept *at = TAILQ_LAST(&s->s_kept, kept_list);
+
+    if (at != NULL && at->k_r.sr_seq >= k->k_r.sr_seq) {
+        TAILQ_FOREACH(at, &s->s_kept, k_link)
+        if (at->k_r.sr_seq >= k->k_r.sr_seq)
+            break;
+        if (at->k_r.sr_seq == k->k_r.sr_seq) {
+            struct kept *next = TAILQ_NEXT(at, k_link);
+
+            kept_free(s, at);
+            at = next;
+        }
+    }
+    if (at == NULL)
+        TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);
+    else
+        TAILQ_INSERT_BEFORE(at, k, k_link);
+    s->s_nkept++;
+    s->s_kept_bytes += k->k_r.sr_prelen;
+}
+
 /* Frees s and what it holds; its conn forgets it. */
 static void
 session_free(struct session *s)
@@ -330,6 +357,8 @@ session_end(struct session *s)
         k->k_r.sr_written = 1;
     requeue_move(&s->s_held, conn_fetched(c), session_note_end, s);
     log_debug("session %s: ended", s->s_id);
+    if (attached)
+        conn_purge_now(c); /* journaled before the reply leaves */
     session_free(s);
     if (attached)
         conn_set_closing(c);
@@ -494,6 +523,7 @@ session_begin(struct session *s, uint64_t seq, const struct command *cmd)
         s->s_cap = NULL;
     }
     s->s_cur = seq;
+    s->s_live = 1;
     if (session_keeps(cmd)) {
         s->s_cap = xcalloc(1, sizeof(*s->s_cap));
         s->s_cap->k_r.sr_seq = seq;
@@ -572,8 +602,10 @@ session_request(struct conn *c, uint64_t seq, uint64_t ack, const struct command
             "Session: a blocking read cannot run again while a fetch waits.");
         return 1;
     }
-    if (conn_hidden_park(c))
-        return 0; /* a read run again: its reply is not kept */
+    if (conn_hidden_park(c)) {
+        s->s_rerun = 1; /* a read run again, not kept: s_cur stays the parked one */
+        return 0;
+    }
     session_begin(s, seq, cmd);
     return 0;
 }
@@ -584,7 +616,7 @@ session_reply_bytes(struct conn *c, const void *p, size_t len)
     struct session *s = conn_session(c);
     struct kept    *k;
 
-    if (s == NULL || (k = s->s_cap) == NULL || len == 0)
+    if (s == NULL || (k = s->s_cap) == NULL || !s->s_live || len == 0)
         return;
     k->k_r.sr_pre = xrealloc(k->k_r.sr_pre, k->k_r.sr_prelen + len);
     memcpy(k->k_r.sr_pre + k->k_r.sr_prelen, p, len);
@@ -597,9 +629,24 @@ session_reply_value(struct conn *c, struct value *v)
 {
     struct session *s = conn_session(c);
 
-    if (s == NULL || s->s_cap == NULL || s->s_cap->k_r.sr_value != NULL)
+    if (s == NULL || s->s_cap == NULL || !s->s_live || s->s_cap->k_r.sr_value != NULL)
         return;
     s->s_cap->k_r.sr_value = value_ref(v);
+}
+
+/*
+ * Only the reply of s_cur is captured: while it runs (session_begin to
+ * session_reply_done), or parked, while a value or a failure is delivered
+ * to it (conn.c turns it on around the delivery); never an error reply of
+ * the connection's own, nor a read run again beside a hidden park.
+ */
+void
+session_capture(struct conn *c, int on)
+{
+    struct session *s = conn_session(c);
+
+    if (s != NULL && s->s_cur != 0)
+        s->s_live = on;
 }
 
 /* A fetched value went into the running request's reply (conn_note_fetched). */
@@ -615,27 +662,21 @@ void
 session_reply_done(struct conn *c)
 {
     struct session *s = conn_session(c);
-    struct kept    *k, *at;
+    struct kept    *k;
 
     if (s == NULL)
         return;
+    if (s->s_rerun) {
+        s->s_rerun = 0;
+        return;
+    }
+    s->s_live = 0;
     s->s_cur = 0;
     if ((k = s->s_cap) == NULL)
         return;
     s->s_cap = NULL;
     k->k_end = conn_out_end(c);
-    /* In seq order: the tail, unless a re-sent request ran again. */
-    at = TAILQ_LAST(&s->s_kept, kept_list);
-    if (at == NULL || at->k_r.sr_seq < k->k_r.sr_seq) {
-        TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);
-    } else {
-        TAILQ_FOREACH(at, &s->s_kept, k_link)
-        if (at->k_r.sr_seq > k->k_r.sr_seq)
-            break;
-        TAILQ_INSERT_BEFORE(at, k, k_link);
-    }
-    s->s_nkept++;
-    s->s_kept_bytes += k->k_r.sr_prelen;
+    kept_insert(s, k);
     journal_session_reply(s, &k->k_r);
 }
 
@@ -705,37 +746,19 @@ void
 session_restore_reply(struct session *s, uint64_t seq, const char *pre, size_t prelen,
                       struct value *held)
 {
-    struct kept *k;
+    struct kept *k = xcalloc(1, sizeof(*k));
 
-    if ((k = session_kept(s, seq)) != NULL)
-        kept_free(s, k);
-    s->s_cap = xcalloc(1, sizeof(*s->s_cap));
-    s->s_cap->k_r.sr_seq = seq;
-    s->s_cap->k_r.sr_pre = xmemdup(pre, prelen > 0 ? prelen : 1);
-    s->s_cap->k_r.sr_prelen = prelen;
+    k->k_r.sr_seq = seq;
+    k->k_r.sr_pre = xmemdup(pre, prelen > 0 ? prelen : 1);
+    k->k_r.sr_prelen = prelen;
     srv.mem_used += prelen;
     /* Takes the caller's reference.  Whether the reply left before the
      * restart is unknown: it counts as written, so its value never goes
      * back (giving it twice would be worse than the rule of a close). */
-    s->s_cap->k_r.sr_value = held;
-    s->s_cap->k_r.sr_written = 1;
-    /* Not through session_reply_done: it is in the journal already. */
-    k = s->s_cap;
-    s->s_cap = NULL;
+    k->k_r.sr_value = held;
+    k->k_r.sr_written = 1;
     k->k_end = UINT64_MAX;
-    {
-        struct kept *at;
-
-        TAILQ_FOREACH(at, &s->s_kept, k_link)
-        if (at->k_r.sr_seq > seq)
-            break;
-        if (at == NULL)
-            TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);
-        else
-            TAILQ_INSERT_BEFORE(at, k, k_link);
-    }
-    s->s_nkept++;
-    s->s_kept_bytes += prelen;
+    kept_insert(s, k);
 }
 
 void
