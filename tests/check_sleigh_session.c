@@ -213,6 +213,44 @@ START_TEST(duplicate_task_queued_once)
 END_TEST
 
 /*
+ * An index that is not canonical decimal ("07", a huge one) is an element
+ * of its own, deduplicated all the same (kept by name, not in the bitmap).
+ */
+START_TEST(odd_indexes_deduplicated)
+{
+    struct nwstest_server *s = ss_start(0);
+    struct rawc            m, w;
+
+    ss_master(&m, s->port, 1);
+    ss_task(&m, "B", "7", "t7");
+    ss_task(&m, "B", "07", "t07");
+    ss_task(&m, "B", "99999999999", "tbig");
+    ss_task(&m, "B", "07", "t07");
+    ss_job(&m, "B", "3", "0", "0");
+    ss_worker(&w, s->port, "0");
+    ss_take(&w, "t7");
+    ss_result(&w, "B", "7", "r7");
+    ss_take(&w, "t07");
+    ss_result(&w, "B", "07", "r07");
+    ss_take(&w, "tbig");
+    ss_result(&w, "B", "99999999999", "rbig");
+    ss_task(&m, "B", "07", "t07");
+    ss_task(&m, "B", "99999999999", "tbig");
+    ss_task(&m, "B", "7", "t7");
+    ss_result(&w, "B", "07", "again"); /* answered OK, dropped */
+    PT_NOVAL(&w, "fetchTry", SS_WS, "task");
+    ss_job(&m, "B", "0", "0", "3");
+    ss_collect(&m, "B", "r7", "0");
+    ss_collect(&m, "B", "r07", "0");
+    ss_collect(&m, "B", "rbig", "0");
+    ss_collect(&m, "B", NULL, NULL);
+    rawc_close(&w);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+END_TEST
+
+/*
  * Worker 0 loses its connection running element 0; the task goes to worker
  * 1.  Worker 0 comes back (registered again on a new connection) and sends
  * the result it had: accepted, it ends the task worker 1 runs.  Worker 1's
@@ -760,6 +798,7 @@ NWSTEST_SUITE(sleigh_session)
     tcase_add_checked_fixture(tc, ss_setup, ss_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, duplicate_task_queued_once);
+    tcase_add_test(tc, odd_indexes_deduplicated);
     tcase_add_test(tc, late_result_accepted_once);
     tcase_add_test(tc, late_result_ends_queued_task);
     tcase_add_test(tc, duplicates_across_kill9);
