@@ -631,6 +631,46 @@ START_TEST(pipeline_resent_applied_once)
 }
 END_TEST
 
+/*
+ * A client whose connection is parked in fetches ends its session from a
+ * new connection: `end session` runs whatever its number, the parked fetch
+ * waits no more, and a value handed to it while detached goes back.
+ */
+START_TEST(end_session_while_parked)
+{
+    struct rawc a, s, b;
+
+    PT_OPEN(&s, ss_srv->port, RAWC_PLAIN);
+    PT_OK(&s, "open ws", "ep", "1", "no");
+    SS_NEW(&a, RAWC_PLAIN);
+    PT_OK(&a, "use ws", "ep", "", "no");
+    PT_OK(&a, "open ws", "epown", "1", "no");
+    rawc_cork(&a);
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "ep", "x", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "ep", "x", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_uncork(&a) == 0, "%s", a.err);
+    ptest_wait_waiters(__LINE__, &s, "ep", "x", 1, 0);
+    rawc_close(&a);
+    ss_wait_info("sessions_detached", 1);
+    /* Handed to the detached session's parked fetch: kept, never written. */
+    PT_OK(&s, "store", "ep", "x", "1", "v");
+    SS_RESUME(&a);
+    ck_assert_int_eq(a.sess_resumed, 1);
+    PT_OK(&a, "end session"); /* seq: past both fetches, the second never read */
+    ck_assert_msg(rawc_expect_eof(&a, PTEST_SOON_MS) == 0, "%s", a.err);
+    ptest_wait_ws(__LINE__, &s, "epown", 0);
+    ck_assert_int_eq(ss_info("sessions"), 0);
+    /* The value came back, and nobody waits for x any more. */
+    PT_OPEN(&b, ss_srv->port, RAWC_PLAIN);
+    PT_OK(&b, "use ws", "ep", "", "no");
+    PT_VALUE(&b, "v", "fetchTry", "ep", "x");
+    ptest_wait_waiters(__LINE__, &s, "ep", "x", 0, 0);
+    rawc_close(&b);
+    rawc_close(&a);
+    rawc_close(&s);
+}
+END_TEST
+
 NWSTEST_SUITE(session_proto)
 {
     Suite *s = suite_create("session_proto");
@@ -654,6 +694,7 @@ NWSTEST_SUITE(session_proto)
     tcase_add_test(tc, read_resent_beside_a_parked_fetch);
     tcase_add_test(tc, deadman_session_stops_the_server);
     tcase_add_test(tc, pipeline_resent_applied_once);
+    tcase_add_test(tc, end_session_while_parked);
     suite_add_tcase(s, tc);
     return s;
 }
