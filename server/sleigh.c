@@ -118,6 +118,23 @@ sleigh_worker_of(struct sleigh *s, struct conn *c)
     return NULL;
 }
 
+/*
+ * The worker c is, for a request c sent: a request proves its session is
+ * attached, and a worker the journal names for c's session is bound again
+ * now if the resume did not do it yet (sleigh_conn_resumed).
+ */
+struct sleigh_worker *
+sleigh_worker_req(struct sleigh *s, struct conn *c)
+{
+    struct sleigh_worker *sw = sleigh_worker_of(s, c);
+
+    if (sw == NULL && sj_rebind(s, c))
+        sw = sleigh_worker_of(s, c);
+    if (sw != NULL)
+        sw->sw_detached = 0;
+    return sw;
+}
+
 int
 sleigh_is_sentinel(struct sleigh *s, struct conn *c)
 {
@@ -323,6 +340,7 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
     TAILQ_INIT(&s->s_lost);
     htab_init(&s->s_batches);
     htab_init(&s->s_byseq);
+    htab_init(&s->s_rebind);
     for (i = 0; i < SV_MAX; i++) {
         struct var *var = ws_var(ws, sleigh_vars[i].name, strlen(sleigh_vars[i].name));
 
@@ -392,6 +410,8 @@ sleigh_free(struct sleigh *s)
     free(s);
 }
 
+static void sleigh_worker_remove(struct sleigh *, struct sleigh_worker *);
+
 /* The connection went away: requeue or fail its work, drop it everywhere. */
 void
 sleigh_conn_gone(struct conn *c)
@@ -418,18 +438,103 @@ sleigh_conn_gone(struct conn *c)
         }
         if ((sw = sleigh_worker_of(s, c)) == NULL)
             continue;
-        for (i = 0; i < s->s_nworkers; i++) {
-            if (s->s_workers[i] == sw) {
-                s->s_workers[i] = s->s_workers[--s->s_nworkers];
-                break;
-            }
-        }
         log_info("sleigh %s: worker %ld left", s->s_ws->ws_name, sw->sw_rank);
-        sleigh_worker_lost(s, sw);
-        free(sw);
+        sleigh_worker_remove(s, sw);
         sleigh_dispatch(s);
         sleigh_fail_orphans(s);
     }
+}
+
+/* Worker sw is gone: unregistered, its work requeued or failed (sleigh.h). */
+static void
+sleigh_worker_remove(struct sleigh *s, struct sleigh_worker *sw)
+{
+    size_t i;
+
+    for (i = 0; i < s->s_nworkers; i++) {
+        if (s->s_workers[i] == sw) {
+            s->s_workers[i] = s->s_workers[--s->s_nworkers];
+            break;
+        }
+    }
+    sj_worker_gone(s, sw);
+    sleigh_worker_lost(s, sw);
+    free(sw);
+}
+
+/*
+ * c's session detached: a worker it carries gives its running tasks back
+ * now; a master's result fetch parked there is not served (the result
+ * stays in its batch, for another master, or for the resume).
+ */
+void
+sleigh_conn_detached(struct conn *c)
+{
+    struct sleigh        *s;
+    struct sleigh_worker *sw;
+    struct waiter        *w = conn_waiter(c);
+
+    if (srv.shutting_down)
+        return; /* as in sleigh_conn_gone: the journal keeps them queued */
+    LIST_FOREACH(s, &sleigh_all, s_link)
+    {
+        if (w->w_var != NULL && w->w_var == s->s_v[SV_RESULT])
+            w->w_arg = SLEIGH_WAITER_DETACHED;
+        if ((sw = sleigh_worker_of(s, c)) == NULL || sw->sw_detached)
+            continue;
+        log_info(
+            "sleigh %s: worker %ld detached (%zu running tasks back), its session waits",
+            s->s_ws->ws_name, sw->sw_rank, sw->sw_nrunning);
+        sleigh_worker_detached(s, sw);
+        sleigh_dispatch(s);
+    }
+}
+
+/* c's session resumed: a worker it carries is served again. */
+void
+sleigh_conn_resumed(struct conn *c)
+{
+    struct sleigh        *s;
+    struct sleigh_worker *sw;
+    struct waiter        *w = conn_waiter(c);
+
+    LIST_FOREACH(s, &sleigh_all, s_link)
+    {
+        if (w->w_var != NULL && w->w_var == s->s_v[SV_RESULT] &&
+            w->w_arg == SLEIGH_WAITER_DETACHED)
+            sleigh_result_resumed(s, w);
+        if ((sw = sleigh_worker_of(s, c)) == NULL && sj_rebind(s, c))
+            sw = sleigh_worker_of(s, c); /* its registration, from the journal */
+        if (sw == NULL || !sw->sw_detached)
+            continue;
+        sw->sw_detached = 0;
+        log_info("sleigh %s: worker %ld resumed", s->s_ws->ws_name, sw->sw_rank);
+        sleigh_dispatch(s);
+    }
+}
+
+/*
+ * Makes c worker rank of s (registered now, or bound again after a restart
+ * to the session the journal names: sj_rebind); a worker of a session is
+ * journaled with its session's id, so that it keeps its rank across a
+ * restart of the server.
+ */
+struct sleigh_worker *
+sleigh_worker_add(struct sleigh *s, struct conn *c, long rank)
+{
+    struct sleigh_worker *sw = xcalloc(1, sizeof(*sw));
+    struct session       *ss = conn_session(c);
+
+    sw->sw_conn = c;
+    sw->sw_rank = rank;
+    TAILQ_INIT(&sw->sw_copies);
+    TAILQ_INIT(&sw->sw_running);
+    if (ss != NULL)
+        snprintf(sw->sw_sid, sizeof(sw->sw_sid), "%s", session_id(ss));
+    s->s_workers = xrealloc(s->s_workers, (s->s_nworkers + 1) * sizeof(*s->s_workers));
+    s->s_workers[s->s_nworkers++] = sw;
+    sj_worker(s, sw);
+    return sw;
 }
 
 /* Registers the storing connection as worker rank (store to worker_ids). */
@@ -457,6 +562,22 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
         return CMD_DONE;
     }
     for (i = 0; i < s->s_nworkers; i++) {
+        if (s->s_workers[i]->sw_rank == rank && s->s_workers[i]->sw_detached &&
+            s->s_workers[i]->sw_conn != rq->rq_conn) {
+            /*
+             * The rank of a worker whose session waits: a new worker with it
+             * is its replacement (a worker process that died also leaves its
+             * session detached, and its owner starts another with its rank).
+             * The old one is gone, as if its session had ended; if it resumes
+             * after all, it is told to register again.
+             */
+            log_info("sleigh %s: worker %ld of a detached session replaced",
+                     s->s_ws->ws_name, rank);
+            sleigh_worker_remove(s, s->s_workers[i]);
+            break;
+        }
+    }
+    for (i = 0; i < s->s_nworkers; i++) {
         if (s->s_workers[i]->sw_rank == rank || s->s_workers[i]->sw_conn == rq->rq_conn) {
             request_error(rq, NWSP_STATUS_FAIL,
                           "Worker registration failed: duplicate worker id.");
@@ -471,11 +592,7 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
             return CMD_DONE;
         }
     }
-    sw = xcalloc(1, sizeof(*sw));
-    sw->sw_conn = rq->rq_conn;
-    sw->sw_rank = rank;
-    TAILQ_INIT(&sw->sw_copies);
-    TAILQ_INIT(&sw->sw_running);
+    sw = sleigh_worker_add(s, rq->rq_conn, rank);
     TAILQ_FOREACH(t, &s->s_broadcasts, t_link) {
         copy = sleigh_task_new(value_ref(t->t_value), t->t_batch, 1);
         copy->t_seq = ++s->s_seq;
@@ -483,8 +600,6 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
         s->s_ntasks++;
         sj_bcast(s, t->t_batch, t->t_value, 0, &copy->t_seq, 1);
     }
-    s->s_workers = xrealloc(s->s_workers, (s->s_nworkers + 1) * sizeof(*s->s_workers));
-    s->s_workers[s->s_nworkers++] = sw;
     if (s->s_registered_ever++ == 0) {
         evtimer_del(s->s_grace_timer);
         sj_state(s);
@@ -546,6 +661,7 @@ sleigh_worker_view(const struct sleigh *s, size_t i, struct sleigh_worker_view *
     out->wv_rank = sw->sw_rank;
     out->wv_conn = sw->sw_conn;
     out->wv_done = sw->sw_done;
+    out->wv_detached = sw->sw_detached;
     if ((t = TAILQ_FIRST(&sw->sw_running)) != NULL) {
         out->wv_running = 1;
         out->wv_batch = t->t_batch->b_id;
@@ -576,5 +692,7 @@ sleigh_batch_view(const struct sleigh *s, size_t *pos, struct sleigh_batch_view 
     out->bv_failed = b->b_failed;
     out->bv_started = b->b_started;
     out->bv_what = b->b_what;
+    out->bv_dups = b->b_dups;
+    out->bv_restarted = b->b_restarted;
     return 1;
 }

@@ -11,6 +11,7 @@
 #define NWS_SERVER_SLEIGH_H
 
 #include "server.h"
+#include "session.h"
 #include "util.h"
 
 #define SLEIGH_RETRIES      3
@@ -20,6 +21,8 @@
 #define SLEIGH_GRACE_MS     300000
 #define SLEIGH_KEEP_MAX     256
 #define SLEIGH_HISTORY      16 /* collected batches remembered (counts only) */
+/* w_arg of a result waiter whose session is detached: it is not served. */
+#define SLEIGH_WAITER_DETACHED 1
 
 enum sleigh_join { JOIN_OPEN, JOIN_JOINING, JOIN_CLOSED };
 
@@ -63,6 +66,7 @@ struct sleigh_task {
     double               t_elem_limit; /* nwsTimeout: one element's, for the error text */
     int                  t_parsed;   /* t_limit was read from the metadata */
     uint64_t              t_seq;      /* its name in the journal (sleigh_journal.c) */
+    struct sleigh_worker *t_runner;   /* the worker running it, NULL while queued */
 };
 TAILQ_HEAD(task_list, sleigh_task);
 
@@ -82,6 +86,20 @@ struct sleigh_batch {
     char    *b_record;    /* the variable holding that record, or NULL */
     time_t   b_started;   /* when its first task came */
     char     b_what[SLEIGH_WHAT_MAX];   /* its function or command, "" if unknown */
+    /*
+     * Its elements by index (the nwsFirst of their task): the task while it
+     * is queued or running; once its result came, a bit of b_done_bits (an
+     * index in decimal below SLEIGH_DONE_BITS_MAX), else an entry
+     * SLEIGH_ELEM_DONE.  A task stored again for an index it has, and a
+     * result for an index already done, are duplicates: answered OK and
+     * dropped (sleigh_elem_*).  A bit an element: a long batch's done set
+     * stays small.
+     */
+    struct htab b_elems;
+    uint8_t    *b_done_bits;
+    size_t      b_done_cap;  /* bytes */
+    uint64_t    b_dups;      /* duplicate tasks and results dropped */
+    int         b_restarted; /* it lived through a restart (rebuilt by the replay) */
     TAILQ_HEAD(, sleigh_result) b_results;
     TAILQ_ENTRY(sleigh_batch) b_hist; /* while collected: s_history */
 };
@@ -94,6 +112,8 @@ struct sleigh_worker {
     struct task_list    sw_running;  /* taken, no result yet; oldest first */
     size_t              sw_nrunning;
     uint64_t            sw_done;
+    int                 sw_detached; /* its session waits: no task is handed to it */
+    char                sw_sid[SESSION_ID_HEX + 1]; /* its session's id, "" if none */
 };
 
 struct sleigh {
@@ -132,6 +152,9 @@ struct sleigh {
     uint64_t         s_seq;   /* the last task name given */
     struct task_list s_lost;  /* replayed broadcast copies: their worker is gone */
     struct htab      s_byseq; /* while replaying: seq -> queued task */
+    /* Workers of sessions the journal names: session id -> rank + 1 (as a
+     * pointer), bound again once their session is back (sj_rebind). */
+    struct htab s_rebind;
 };
 
 /* sleigh.c: lifecycle, join phase, sentinels, registration. */
@@ -139,12 +162,14 @@ long sleigh_parse_ms(const char *p, size_t len);
 long sleigh_parse_long(const char *p, size_t len, int *ok);
 int  sleigh_meta(const struct request *, const char *key, const char **val, size_t *len);
 struct sleigh_worker *sleigh_worker_of(struct sleigh *, struct conn *);
+struct sleigh_worker *sleigh_worker_req(struct sleigh *, struct conn *);
 int                   sleigh_is_sentinel(struct sleigh *, struct conn *);
 void                  sleigh_start_join(struct sleigh *, long delay_ms, int by_status);
 void                  sleigh_check_full(struct sleigh *);
 void                  sleigh_close_group(struct sleigh *);
 void                  sleigh_shutdown(struct sleigh *);
 enum cmd_ret          sleigh_register(struct request *, struct sleigh *, struct value *);
+struct sleigh_worker *sleigh_worker_add(struct sleigh *, struct conn *, long rank);
 
 /*
  * sleigh_vars.c: the special variables.  Entry i of sleigh_vars[] is s_v[i]
@@ -171,6 +196,11 @@ extern const struct var_hooks sleigh_var_hooks;
  * them:
  * - A worker whose connection drops puts its running tasks back at the
  *   front of the queue, in the order it took them (sleigh_worker_lost).
+ *   With a session, that happens when the connection is lost (the
+ *   session detaches: sleigh_worker_detached), while the worker keeps its
+ *   rank, its untaken broadcast copies (a running copy goes back to them)
+ *   and its registration until the session ends; a result it sends after
+ *   resuming is still accepted once (sleigh_result_elem).
  * - After s_retries deaths (the workspace's "retries" metadata, default
  *   SLEIGH_RETRIES) a task does not go back: it ends as an error result
  *   (metadata nwsNull=1 and nwsError "worker N died running this task").
@@ -192,6 +222,18 @@ extern const struct var_hooks sleigh_var_hooks;
  *   (sleigh_fail_orphans).
  */
 struct sleigh_batch *sleigh_batch(struct sleigh *, const char *id, size_t len);
+/* An element whose result came (the value of b_elems entries). */
+extern struct sleigh_task *const SLEIGH_ELEM_DONE;
+#define SLEIGH_DONE_BITS_MAX (1u << 26) /* an 8 MiB bitmap at most; past it: b_elems */
+int  sleigh_task_first(const struct sleigh_task *, const char **first, size_t *len);
+void sleigh_elem_put(struct sleigh_task *);
+void sleigh_elem_done(struct sleigh_batch *, const char *first, size_t len);
+/* The task of element first, SLEIGH_ELEM_DONE, or NULL when b never had it. */
+struct sleigh_task *sleigh_elem_get(struct sleigh_batch *, const char *first, size_t len);
+/* Calls fn with each done element's index (decimal text). */
+void                 sleigh_elem_foreach_done(const struct sleigh_batch *,
+                                              void (*fn)(const char *, size_t, void *), void *arg);
+void                 sleigh_elem_clear(struct sleigh_batch *);
 void                 sleigh_batch_what(struct sleigh_batch *, const struct value *);
 struct sleigh_batch *sleigh_rq_batch(struct sleigh *, const struct request *);
 struct sleigh_batch *sleigh_rq_batch_find(struct sleigh *, const struct request *,
@@ -210,7 +252,9 @@ void                sleigh_fail_orphans(struct sleigh *);
 struct sleigh_task *sleigh_next_task(struct sleigh *, struct sleigh_worker *);
 void                sleigh_requeue(struct sleigh *, struct sleigh_worker *);
 void                sleigh_worker_lost(struct sleigh *, struct sleigh_worker *);
+void                 sleigh_worker_detached(struct sleigh *, struct sleigh_worker *);
 int                 sleigh_other_waits(struct sleigh *, struct conn *);
+void                 sleigh_result_resumed(struct sleigh *, struct waiter *);
 void                sleigh_dispatch(struct sleigh *);
 enum cmd_ret        sleigh_result(struct request *, struct sleigh *, struct value *);
 int  sleigh_add_result(struct sleigh *, struct sleigh_batch *, struct value *);
@@ -233,10 +277,14 @@ void sj_bcast(struct sleigh *, const struct sleigh_batch *, const struct value *
               int kept, const uint64_t *seqs, size_t n);
 void sj_done(struct sleigh *, uint64_t seq, uint64_t failed, const struct value *kept);
 void sj_take(struct sleigh *, const struct sleigh_batch *);
+void sj_result(struct sleigh *, const struct sleigh_batch *, const struct value *);
 void sj_end(struct sleigh *, const struct sleigh_batch *);
 void sj_drop(struct sleigh *);
 void sj_state(struct sleigh *);
 void sj_forget(struct sleigh *);
 void sj_replayed(struct sleigh *);
+void sj_worker(struct sleigh *, const struct sleigh_worker *);
+void sj_worker_gone(struct sleigh *, const struct sleigh_worker *);
+int  sj_rebind(struct sleigh *, struct conn *);
 
 #endif

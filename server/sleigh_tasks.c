@@ -29,6 +29,8 @@ sleigh_batch(struct sleigh *s, const char *id, size_t len)
         b->b_idlen = len;
         b->b_started = time(NULL);
         TAILQ_INIT(&b->b_results);
+        htab_init(&b->b_elems);
+        b->b_restarted = journal_replaying(); /* it lived through a restart */
         htab_put(&s->s_batches, id, len, b);
         sj_batch(s, b);
     } else if (b->b_collected) {
@@ -40,6 +42,122 @@ sleigh_batch(struct sleigh *s, const char *id, size_t len)
         sj_batch(s, b);
     }
     return b;
+}
+
+/*
+ * Elements by index.  A task names its first element in its metadata
+ * (nwsFirst, with batchId and nwsCount: the master's chunking, fixed for a
+ * batch), and our worker's result store carries the same metadata.  That
+ * pair is the element's identity across connections and restarts: a task a
+ * master stores again (it re-sent a request whose outcome it could not
+ * know) is dropped, and so is a second result for an element (a worker that
+ * lost its connection while running it sends it late, after the task went
+ * to another worker): the first result wins.  Broadcast copies and tasks
+ * without nwsFirst (classic masters) are not deduplicated.
+ */
+static struct sleigh_task sleigh_elem_done_mark;
+struct sleigh_task *const SLEIGH_ELEM_DONE = &sleigh_elem_done_mark;
+
+/* The element index task t starts at (its nwsFirst): 1, or 0 when it has none. */
+int
+sleigh_task_first(const struct sleigh_task *t, const char **first, size_t *len)
+{
+    if (t->t_broadcast || t->t_value == NULL || t->t_value->v_metalen == 0)
+        return 0;
+    return nwsp_dict_get(value_meta(t->t_value), t->t_value->v_metalen, "nwsFirst", first,
+                         len) &&
+           *len > 0;
+}
+
+/* Task t is queued: its batch knows its element. */
+void
+sleigh_elem_put(struct sleigh_task *t)
+{
+    const char *f;
+    size_t      fl;
+
+    if (sleigh_task_first(t, &f, &fl))
+        htab_put(&t->t_batch->b_elems, f, fl, t);
+}
+
+/* The index first as a bit number: 1, or 0 (not canonical decimal, or too large). */
+static int
+sleigh_elem_bit(const char *first, size_t len, uint64_t *n)
+{
+    size_t i;
+
+    if (len == 0 || len > 9 || (len > 1 && first[0] == '0'))
+        return 0; /* "07" is not "7": such an index keeps its own entry */
+    for (*n = 0, i = 0; i < len; i++) {
+        if (first[i] < '0' || first[i] > '9')
+            return 0;
+        *n = *n * 10 + (uint64_t)(first[i] - '0');
+    }
+    return *n < SLEIGH_DONE_BITS_MAX;
+}
+
+/* The element at index first of batch b has its result. */
+void
+sleigh_elem_done(struct sleigh_batch *b, const char *first, size_t len)
+{
+    uint64_t n;
+    size_t   cap;
+
+    if (len == 0)
+        return;
+    if (!sleigh_elem_bit(first, len, &n)) {
+        htab_put(&b->b_elems, first, len, SLEIGH_ELEM_DONE);
+        return;
+    }
+    htab_del(&b->b_elems, first, len);
+    if (n / 8 >= b->b_done_cap) {
+        for (cap = b->b_done_cap ? b->b_done_cap : 64; cap <= n / 8; cap *= 2)
+            ;
+        b->b_done_bits = xrealloc(b->b_done_bits, cap);
+        memset(b->b_done_bits + b->b_done_cap, 0, cap - b->b_done_cap);
+        b->b_done_cap = cap;
+    }
+    b->b_done_bits[n / 8] |= (uint8_t)(1u << (n % 8));
+}
+
+struct sleigh_task *
+sleigh_elem_get(struct sleigh_batch *b, const char *first, size_t len)
+{
+    struct sleigh_task *t = htab_get(&b->b_elems, first, len);
+    uint64_t            n;
+
+    if (t == NULL && sleigh_elem_bit(first, len, &n) && n / 8 < b->b_done_cap &&
+        (b->b_done_bits[n / 8] & (1u << (n % 8))))
+        t = SLEIGH_ELEM_DONE;
+    return t;
+}
+
+void
+sleigh_elem_foreach_done(const struct sleigh_batch *b,
+                         void (*fn)(const char *, size_t, void *), void *arg)
+{
+    struct htab_ent *e;
+    char             num[24];
+    size_t           pos = 0, i;
+
+    /* htab_next only reads; the cast lets a const batch be walked. */
+    while ((e = htab_next((struct htab *)&b->b_elems, &pos)) != NULL)
+        if (e->h_val == SLEIGH_ELEM_DONE)
+            fn(e->h_key, e->h_klen, arg);
+    for (i = 0; i < b->b_done_cap * 8; i++)
+        if (b->b_done_bits[i / 8] & (1u << (i % 8)))
+            fn(num, (size_t)snprintf(num, sizeof(num), "%zu", i), arg);
+}
+
+/* Forgets every element of b (it was collected, or goes). */
+void
+sleigh_elem_clear(struct sleigh_batch *b)
+{
+    htab_free(&b->b_elems);
+    htab_init(&b->b_elems);
+    free(b->b_done_bits);
+    b->b_done_bits = NULL;
+    b->b_done_cap = 0;
 }
 
 /*
@@ -232,6 +350,8 @@ sleigh_batch_free(struct sleigh_batch *b)
         value_unref(r->r_value);
         free(r);
     }
+    sleigh_elem_clear(b);
+    htab_free(&b->b_elems);
     free(b->b_record);
     free(b->b_id);
     free(b);
@@ -322,6 +442,8 @@ sleigh_batch_retire(struct sleigh *s, struct sleigh_batch *b)
     struct sleigh_batch *old;
 
     b->b_collected = 1;
+    /* A late result of a collected batch is a duplicate whatever its index. */
+    sleigh_elem_clear(b);
     sleigh_reap_record(s, b);
     TAILQ_INSERT_TAIL(&s->s_history, b, b_hist);
     if (++s->s_nhistory > SLEIGH_HISTORY) {
@@ -387,15 +509,19 @@ sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
     struct waiter        *w, *next;
     struct sleigh_result *r;
 
+    /* A waiter of a detached session is skipped: the result stays here, for
+     * another master or for its resume (sleigh_result_resumed). */
     for (w = TAILQ_FIRST(&rv->var_finders); w != NULL; w = next) {
         next = TAILQ_NEXT(w, w_link);
-        if (w->w_taglen == b->b_idlen && memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
+        if (w->w_arg != SLEIGH_WAITER_DETACHED && w->w_taglen == b->b_idlen &&
+            memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
             waiter_cancel(w);
             w->w_deliver(w, v, 0);
         }
     }
     TAILQ_FOREACH(w, &rv->var_fetchers, w_link) {
-        if (w->w_taglen == b->b_idlen && memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
+        if (w->w_arg != SLEIGH_WAITER_DETACHED && w->w_taglen == b->b_idlen &&
+            memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
             waiter_cancel(w);
             w->w_deliver(w, v, 0);
             value_unref(v);
@@ -411,6 +537,37 @@ sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
 }
 
 /*
+ * Result waiter w (parked on s's result variable) is attached again: it is
+ * served now if its batch has a result, as its request would have been.
+ */
+void
+sleigh_result_resumed(struct sleigh *s, struct waiter *w)
+{
+    struct sleigh_batch  *b;
+    struct sleigh_result *r;
+    struct value         *v;
+    int                   fetch = w->w_fetch;
+
+    w->w_arg = 0;
+    b = htab_get(&s->s_batches, w->w_tag != NULL ? w->w_tag : "", w->w_taglen);
+    if (b == NULL || (r = TAILQ_FIRST(&b->b_results)) == NULL ||
+        (fetch && sj_reserve(NULL, 0) != 0))
+        return;
+    v = value_ref(r->r_value);
+    waiter_cancel(w);
+    w->w_deliver(w, v, 0);
+    if (fetch) {
+        TAILQ_REMOVE(&b->b_results, r, r_link);
+        s->s_nresults--;
+        value_unref(r->r_value);
+        free(r);
+        sj_take(s, b);
+        sleigh_batch_settle(s, b);
+    }
+    value_unref(v);
+}
+
+/*
  * Task t ended with result v (failed: its elements that failed): the
  * counts, v to a waiter or its batch, the journal; frees t.
  */
@@ -420,9 +577,13 @@ sleigh_task_done(struct sleigh *s, struct sleigh_task *t, struct value *v,
 {
     struct sleigh_batch *b = t->t_batch;
     uint64_t             seq = t->t_seq;
+    const char          *f;
+    size_t               fl;
 
     b->b_done++;
     b->b_failed += failed;
+    if (sleigh_task_first(t, &f, &fl))
+        sleigh_elem_done(b, f, fl);
     sleigh_task_free(t);
     if (sleigh_add_result(s, b, v))
         sj_done(s, seq, failed, v);
@@ -507,13 +668,15 @@ sleigh_timeout_start(struct sleigh *s, struct sleigh_worker *sw, struct sleigh_t
     evtimer_add(t->t_timer, &tv);
 }
 
-/* Task t no longer runs (a result, requeued, its worker gone): stops its clock. */
+/* Task t no longer runs (a result, requeued, its worker gone): stops its clock;
+ * no worker holds it any more. */
 static void
 sleigh_timeout_stop(struct sleigh_task *t)
 {
     if (t->t_timer != NULL)
         evtimer_del(t->t_timer);
     t->t_worker = NULL;
+    t->t_runner = NULL;
 }
 
 /*
@@ -605,6 +768,7 @@ sleigh_next_task(struct sleigh *s, struct sleigh_worker *sw)
     t->t_batch->b_running++;
     TAILQ_INSERT_TAIL(&sw->sw_running, t, t_link);
     sw->sw_nrunning++;
+    t->t_runner = sw;
     sleigh_timeout_start(s, sw, t);
     return t;
 }
@@ -633,11 +797,13 @@ sleigh_requeue(struct sleigh *s, struct sleigh_worker *sw)
 }
 
 /*
- * Worker sw is gone (its connection dropped): its running tasks go back or
- * fail and its untaken broadcast copies fail, by the requeue rule (sleigh.h).
+ * Worker sw's connection was lost: its running tasks go back or fail by the
+ * requeue rule (sleigh.h); a running broadcast copy, which no other worker
+ * can run, fails, unless keep_copies (the worker may resume: it waits in
+ * its copies again).
  */
-void
-sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
+static void
+sleigh_worker_drop_running(struct sleigh *s, struct sleigh_worker *sw, int keep_copies)
 {
     struct sleigh_task *t;
     char                why[96];
@@ -657,6 +823,12 @@ sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
             continue;
         }
         sleigh_timeout_stop(t);
+        if (t->t_broadcast && keep_copies) {
+            t->t_batch->b_queued++;
+            TAILQ_INSERT_HEAD(&sw->sw_copies, t, t_link);
+            s->s_ntasks++;
+            continue;
+        }
         if (!t->t_broadcast && !alone)
             t->t_suspect = 1; /* which of them killed it is unknown */
         if (!t->t_broadcast && (!alone || ++t->t_deaths <= s->s_retries)) {
@@ -668,6 +840,34 @@ sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
             sleigh_fail_task(s, t, sw->sw_rank, why);
         }
     }
+}
+
+/*
+ * Worker sw's session detached (its connection was lost; the session waits
+ * for a resume): its running tasks go back at once, as if it had died (a
+ * task that kills its worker process must still meet the retry limit),
+ * but it stays registered with its rank and copies, and no task is handed
+ * to it until it resumes.
+ */
+void
+sleigh_worker_detached(struct sleigh *s, struct sleigh_worker *sw)
+{
+    sw->sw_detached = 1;
+    sleigh_worker_drop_running(s, sw, 1);
+}
+
+/*
+ * Worker sw is gone (its connection dropped, or its session ended): its
+ * running tasks go back or fail and its untaken broadcast copies fail, by
+ * the requeue rule (sleigh.h).
+ */
+void
+sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
+{
+    struct sleigh_task *t;
+    char                why[96];
+
+    sleigh_worker_drop_running(s, sw, 0);
     while ((t = TAILQ_FIRST(&sw->sw_copies)) != NULL) {
         TAILQ_REMOVE(&sw->sw_copies, t, t_link);
         s->s_ntasks--;
@@ -682,12 +882,13 @@ sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
 int
 sleigh_other_waits(struct sleigh *s, struct conn *c)
 {
-    struct waiter *w;
-    struct conn   *wc;
+    struct waiter        *w;
+    struct conn          *wc;
+    struct sleigh_worker *sw;
 
     TAILQ_FOREACH(w, &s->s_v[SV_TASK]->var_fetchers, w_link) {
         wc = conn_from_waiter(w);
-        if (wc != c && sleigh_worker_of(s, wc) != NULL)
+        if (wc != c && (sw = sleigh_worker_of(s, wc)) != NULL && !sw->sw_detached)
             return 1;
     }
     return 0;
@@ -706,6 +907,8 @@ sleigh_dispatch(struct sleigh *s)
         next = TAILQ_NEXT(w, w_link);
         if ((sw = sleigh_worker_of(s, conn_from_waiter(w))) == NULL)
             continue; /* not registered: waits for ever, as in the plugin */
+        if (sw->sw_detached)
+            continue; /* its reply could not leave: served once it resumes */
         if ((t = sleigh_next_task(s, sw)) == NULL)
             continue;
         waiter_cancel(w);
@@ -747,15 +950,76 @@ sleigh_result_task(struct sleigh_worker *sw, const struct request *rq)
                : head;
 }
 
-/* A worker stores the result of a task it runs. */
+/*
+ * A result store naming an element its worker does not hold: the worker
+ * lost its connection while running it, and the task went back to the
+ * queue or on to another worker.  Returns the element's task (the first
+ * result wins), or NULL: *dup set when the element has its result already
+ * (*bp its batch), else the store names nothing known.
+ */
+static struct sleigh_task *
+sleigh_result_elem(struct sleigh *s, const struct request *rq, struct sleigh_batch **bp,
+                   int *dup)
+{
+    struct sleigh_batch *b;
+    struct sleigh_task  *t;
+    const char          *bid, *first;
+    size_t               blen, flen;
+
+    *bp = NULL;
+    *dup = 0;
+    if (!sleigh_meta(rq, "batchId", &bid, &blen) ||
+        !sleigh_meta(rq, "nwsFirst", &first, &flen) || flen == 0 ||
+        (b = htab_get(&s->s_batches, bid, blen)) == NULL)
+        return NULL;
+    *bp = b;
+    t = b->b_collected ? SLEIGH_ELEM_DONE : sleigh_elem_get(b, first, flen);
+    *dup = t == SLEIGH_ELEM_DONE;
+    return *dup ? NULL : t;
+}
+
+/* Task t (another worker's, or queued) is ended by a result from elsewhere. */
+static void
+sleigh_elem_take(struct sleigh *s, struct sleigh_task *t)
+{
+    struct sleigh_worker *o = t->t_runner;
+
+    if (o != NULL) {
+        TAILQ_REMOVE(&o->sw_running, t, t_link);
+        o->sw_nrunning--;
+        t->t_batch->b_running--;
+        sleigh_timeout_stop(t);
+    } else {
+        TAILQ_REMOVE(&s->s_tasks, t, t_link);
+        s->s_ntasks--;
+        t->t_batch->b_queued--;
+    }
+}
+
+/* A worker stores the result of a task it runs (or ran: sleigh_result_elem). */
 enum cmd_ret
 sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
 {
-    struct sleigh_worker *sw = sleigh_worker_of(s, rq->rq_conn);
-    struct sleigh_task   *t;
+    struct sleigh_worker *sw = sleigh_worker_req(s, rq->rq_conn);
+    struct sleigh_task   *t = NULL;
+    struct sleigh_batch  *b = NULL;
     struct value         *res;
+    int                   own = 1, dup = 0;
 
-    if (sw == NULL || (t = sleigh_result_task(sw, rq)) == NULL) {
+    if (sw != NULL && (t = sleigh_result_task(sw, rq)) == NULL) {
+        t = sleigh_result_elem(s, rq, &b, &dup);
+        own = 0;
+    }
+    if (dup) {
+        /* Answered as stored, so the worker goes on; the first result stays. */
+        b->b_dups++;
+        log_debug("sleigh %s: worker %ld: a duplicate result of batch %.*s dropped",
+                  s->s_ws->ws_name, sw->sw_rank, (int)(b->b_idlen > 64 ? 64 : b->b_idlen),
+                  b->b_id);
+        reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
+        return CMD_DONE;
+    }
+    if (sw == NULL || t == NULL) {
         request_error(rq, NWSP_STATUS_FAIL, "No task is running on this connection.");
         return CMD_DONE;
     }
@@ -764,12 +1028,18 @@ sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
         request_error(rq, NWSP_STATUS_FAIL, "Store failed: %s", journal_error());
         return CMD_DONE;
     }
-    TAILQ_REMOVE(&sw->sw_running, t, t_link);
-    sleigh_timeout_stop(t);
-    sw->sw_nrunning--;
+    if (own) {
+        TAILQ_REMOVE(&sw->sw_running, t, t_link);
+        sleigh_timeout_stop(t);
+        sw->sw_nrunning--;
+        t->t_batch->b_running--;
+    } else {
+        log_info("sleigh %s: worker %ld: a late result accepted", s->s_ws->ws_name,
+                 sw->sw_rank);
+        sleigh_elem_take(s, t);
+    }
     sw->sw_done++;
     res = sleigh_result_value(t, v, rq->rq_meta, rq->rq_metalen, sw->sw_rank);
-    t->t_batch->b_running--;
     reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
     sleigh_task_done(s, t, res, sleigh_result_errors(t, rq));
     return CMD_DONE;

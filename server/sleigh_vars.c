@@ -171,16 +171,24 @@ sv_worker_count_store(struct request *rq, struct sleigh *s, struct value *v,
     return CMD_DONE;
 }
 
-/* rankCount: the registered workers. */
+/*
+ * rankCount: the registered workers that can work now.  A worker whose
+ * session is detached is left out: it may be a process that died (its
+ * socket closed as a cut one does), and its owner may have started
+ * another, with another rank, in its place.
+ */
 static enum cmd_ret
 sv_rank_count_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
                   int blocking)
 {
-    char buf[64];
+    char   buf[64];
+    size_t i, n = 0;
 
     (void)remove;
     (void)blocking;
-    snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
+    for (i = 0; i < s->s_nworkers; i++)
+        n += !s->s_workers[i]->sw_detached;
+    snprintf(buf, sizeof(buf), "%zu", n);
     return sleigh_reply(rq, var, buf, NULL);
 }
 
@@ -324,8 +332,17 @@ sv_task_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
         request_error(rq, NWSP_STATUS_FAIL, "sleigh is dead");
         return CMD_DONE;
     }
-    if ((sw = sleigh_worker_of(s, c)) == NULL)
+    if ((sw = sleigh_worker_req(s, c)) == NULL) {
+        if (conn_session(c) != NULL) {
+            /* A session's worker acts on this (it registers again); a classic
+             * connection waits, as in the plugin. */
+            request_error(rq, NWSP_STATUS_FAIL,
+                          NWSP_SLEIGH_UNREGISTERED_TEXT
+                          " register again (store worker_ids)");
+            return CMD_DONE;
+        }
         return sleigh_park(rq, var, remove, blocking);
+    }
     requeued = 0;
     if (sw->sw_nrunning > 0) {
         if (!sleigh_meta(rq, "nwsKeep", &mv, &ml) || ml != 1 || mv[0] != '1') {
@@ -355,12 +372,26 @@ sv_task_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
 static enum cmd_ret
 sv_task_store(struct request *rq, struct sleigh *s, struct value *v, const char *buf)
 {
-    struct sleigh_task *t;
+    struct sleigh_task  *t;
+    struct sleigh_batch *b;
+    const char          *id, *first;
+    size_t               idlen, flen;
 
     (void)buf;
     if (s->s_shutdown) {
         request_error(rq, NWSP_STATUS_SLEIGH_DEAD,
                       "Store failed: sleigh is shutting down.");
+        return CMD_DONE;
+    }
+    if ((b = sleigh_rq_batch_find(s, rq, &id, &idlen)) != NULL && !b->b_collected &&
+        sleigh_meta(rq, "nwsFirst", &first, &flen) && flen > 0 &&
+        sleigh_elem_get(b, first, flen) != NULL) {
+        /* Stored again (a master re-sending after a cut or a restart): the
+         * element is queued, running or done already (sleigh_tasks.c). */
+        b->b_dups++;
+        log_debug("sleigh %s: a duplicate task of batch %.*s dropped", s->s_ws->ws_name,
+                  (int)(idlen > 64 ? 64 : idlen), id);
+        reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
         return CMD_DONE;
     }
     if (sj_reserve(v, 1) != 0) {
@@ -372,6 +403,7 @@ sv_task_store(struct request *rq, struct sleigh *s, struct value *v, const char 
     sleigh_batch_what(t->t_batch, v);
     TAILQ_INSERT_TAIL(&s->s_tasks, t, t_link);
     s->s_ntasks++;
+    sleigh_elem_put(t);
     sj_task(s, t);
     reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
     sleigh_dispatch(s);
@@ -460,6 +492,9 @@ sv_result_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
         }
         reply_value(c, r->r_value, var->var_id, 0);
         if (remove) {
+            /* Until its reply is written (or, on a session, acknowledged):
+             * a reply lost with the client puts it back (sleigh_result_back). */
+            conn_note_fetched(c, var, r->r_value, 0);
             TAILQ_REMOVE(&b->b_results, r, r_link);
             s->s_nresults--;
             value_unref(r->r_value);
@@ -483,6 +518,7 @@ sv_result_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
     ret = sleigh_park(rq, var, remove, blocking);
     conn_waiter(c)->w_tag = xstrndup(mv, ml);
     conn_waiter(c)->w_taglen = ml;
+    conn_waiter(c)->w_arg = 0; /* attached: it is served */
     return ret;
 }
 
@@ -567,19 +603,32 @@ sv_report_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
 {
     struct nwsp_buf b = {0};
     char            line[160];
-    size_t          i;
+    size_t          i, detached = 0;
 
     (void)remove;
     (void)blocking;
+    for (i = 0; i < s->s_nworkers; i++)
+        detached += s->s_workers[i]->sw_detached != 0;
     snprintf(line, sizeof(line), "join %s, %zu workers, %zu tasks queued%s\n",
-             s->s_join == JOIN_OPEN ? "open" : s->s_join == JOIN_JOINING ? "joining" : "closed",
-             s->s_nworkers, s->s_ntasks, s->s_shutdown ? ", shutting down" : "");
+             s->s_join == JOIN_OPEN      ? "open"
+             : s->s_join == JOIN_JOINING ? "joining"
+                                         : "closed",
+             s->s_nworkers - detached, s->s_ntasks,
+             s->s_shutdown ? ", shutting down" : "");
     nwsp_buf_add(&b, line, strlen(line));
     for (i = 0; i < s->s_nworkers; i++) {
         struct sleigh_worker *sw = s->s_workers[i];
 
-        snprintf(line, sizeof(line), "worker %ld: %s, %llu tasks done\n", sw->sw_rank,
-                 sw->sw_nrunning > 0 ? "running" : "idle", (unsigned long long)sw->sw_done);
+        /* A detached one is not "worker R:", the line readers count (as
+         * rankCount leaves it out): it may be a process that died. */
+        if (sw->sw_detached)
+            snprintf(line, sizeof(line),
+                     "detached worker %ld (its session waits), %llu tasks done\n",
+                     sw->sw_rank, (unsigned long long)sw->sw_done);
+        else
+            snprintf(line, sizeof(line), "worker %ld: %s, %llu tasks done\n", sw->sw_rank,
+                     sw->sw_nrunning > 0 ? "running" : "idle",
+                     (unsigned long long)sw->sw_done);
         nwsp_buf_add(&b, line, strlen(line));
     }
     nwsp_buf_add(&b, "", 1);
@@ -655,8 +704,35 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
     return sleigh_vars[i].get(rq, s, var, remove, blocking);
 }
 
+/*
+ * A result fetched by a master whose reply never reached it (its
+ * connection closed first, or its session ended without acknowledging
+ * it): back to its batch (made again if it was retired meanwhile), and to
+ * a waiting master.  Other special variables give nothing back.
+ */
+static void
+sleigh_put_back(struct var *var, struct value *v)
+{
+    struct sleigh       *s = var->var_ws->ws_sleigh;
+    struct sleigh_batch *b;
+    const char          *id = "";
+    size_t               len = 0;
+
+    if (s == NULL || var != s->s_v[SV_RESULT] || s->s_shutdown)
+        return;
+    if (v->v_metalen > 0)
+        nwsp_dict_get(value_meta(v), v->v_metalen, "batchId", &id, &len);
+    b = sleigh_batch(s, id, len);
+    log_info("sleigh %s: a result of batch %.*s went back (its reply never reached its "
+             "master)",
+             s->s_ws->ws_name, (int)(len > 64 ? 64 : len), id);
+    if (sleigh_add_result(s, b, value_ref(v)))
+        sj_result(s, b, v);
+}
+
 const struct var_hooks sleigh_var_hooks = {
     .vh_store = sleigh_store,
     .vh_get = sleigh_get,
     .vh_count = sleigh_count,
+    .vh_put_back = sleigh_put_back,
 };

@@ -29,10 +29,12 @@
 
 /*
  * Runs tests/browser/run.js against s (with --journal JOURNAL unless NULL;
- * failing: with --journal-failing, the journal's writes are refused).
+ * failing: with --journal-failing, the journal's writes are refused;
+ * restarted: with --restarted SLEIGH unless NULL).
  */
 static void
-wb_run(struct nwstest_server *s, const char *journal, int failing)
+wb_run_mode(struct nwstest_server *s, const char *journal, int failing,
+            const char *restarted, const char *detached)
 {
     const char            *src = getenv("NWS_SRC_DIR");
     char                   script[1024], mods[1024], out[1024], port[16], web[16];
@@ -57,7 +59,13 @@ wb_run(struct nwstest_server *s, const char *journal, int failing)
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         setpgid(0, 0);   /* its own group, so the browser dies with it on timeout */
-        if (journal != NULL)
+        if (detached != NULL)
+            execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
+                   out, "--detached", detached, (char *)NULL);
+        else if (restarted != NULL)
+            execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
+                   out, "--restarted", restarted, (char *)NULL);
+        else if (journal != NULL)
             execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
                    out, "--journal", journal, failing ? "--journal-failing" : NULL,
                    (char *)NULL);
@@ -81,6 +89,12 @@ wb_run(struct nwstest_server *s, const char *journal, int failing)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "the browser tests failed (exit status %d): see their output above",
                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+static void
+wb_run(struct nwstest_server *s, const char *journal, int failing)
+{
+    wb_run_mode(s, journal, failing, NULL, NULL);
 }
 
 START_TEST(browser_end_to_end)
@@ -173,6 +187,110 @@ START_TEST(browser_journal_failing)
 }
 END_TEST
 
+/* A task of element first of batch in sleigh ws, as our master stores it. */
+static void
+wb_task(struct rawc *m, const char *ws, const char *batch, const char *first)
+{
+    char *meta =
+        rawc_dict_new("batchId", batch, "nwsFirst", first, "nwsCount", "1", NULL);
+
+    PT_OK_M(m, meta, "store", ws, "task", "1", "t");
+    free(meta);
+}
+
+/*
+ * A sleigh that lived through kill -9 and a restart on its journal (issue
+ * 15): its batch rebuilt from the journal is marked, one made since is not,
+ * and the task the master stored again after the restart counts as a
+ * dropped duplicate.
+ */
+START_TEST(browser_restarted)
+{
+    static const char     *args[] = {"--journal", NULL, "--fsync", "always", NULL};
+    struct nwstest_server *s;
+    struct rawc            m;
+    char                   dir[64], cmd[160];
+    char                  *meta = rawc_dict_new("wstype", "sleigh", NULL);
+    int                    st;
+
+    snprintf(dir, sizeof(dir), "/tmp/nws-wbr-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    args[1] = dir;
+    s = ptest_start(args);
+    PT_OPEN(&m, s->port, RAWC_META);
+    PT_OK_M(&m, meta, "open ws", "browser_restarted", "1", "yes");
+    wb_task(&m, "browser_restarted", "before", "0");
+    wb_task(&m, "browser_restarted", "before", "1");
+    ck_assert_int_eq(kill(s->pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(s->pid, &st, 0), s->pid);
+    s->pid = 0;
+    nwstest_server_stop(s);
+    rawc_close(&m);
+
+    s = ptest_start(args);
+    PT_OPEN(&m, s->port, RAWC_META);
+    PT_OK(&m, "use ws", "browser_restarted", "", "no", "no");
+    wb_task(&m, "browser_restarted", "before", "0"); /* re-sent: a duplicate */
+    wb_task(&m, "browser_restarted", "after", "0");
+    wb_run_mode(s, NULL, 0, "browser_restarted", NULL);
+    rawc_close(&m);
+    free(meta);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Polls "server info" until sessions_detached is want (bounded). */
+static void
+wb_wait_detached(int port, long want)
+{
+    struct rawc       c;
+    struct rawc_reply r;
+    const char       *p;
+    long              v = -1;
+    int               i;
+
+    for (i = 0; i < 500 && v != want; i++) {
+        PT_OPEN(&c, port, RAWC_META);
+        PT_RC(&c, rawc_sendv(&c, NULL, "server info", NULL));
+        PT_RC(&c, rawc_read_short(&c, &r));
+        if (r.meta != NULL && (p = strstr(r.meta, "\"sessions_detached\":")) != NULL)
+            v = strtol(p + 20, NULL, 10);
+        rawc_reply_free(&r);
+        rawc_close(&c);
+        if (v != want)
+            usleep(20000);
+    }
+    ck_assert_msg(v == want, "sessions_detached is %ld, not %ld", v, want);
+}
+
+/*
+ * A session waiting to be resumed (its worker's connection was lost): the
+ * overview's sessions card lists it, the sleigh view shows its worker as
+ * detached.
+ */
+START_TEST(browser_sessions)
+{
+    static const char     *args[] = {"--resume-grace", "120", NULL};
+    struct nwstest_server *s = ptest_start(args);
+    struct rawc            m, w;
+    char                  *meta = rawc_dict_new("wstype", "sleigh", NULL);
+    char                   id[sizeof(w.sess_id)];
+
+    PT_OPEN(&m, s->port, RAWC_META);
+    PT_OK_M(&m, meta, "open ws", "browser_sessions", "1", "yes");
+    ck_assert_msg(rawc_session_new(&w, s->port, RAWC_META) == 0, "session: %s", w.err);
+    PT_OK(&w, "use ws", "browser_sessions", "", "no", "no");
+    PT_OK(&w, "store", "browser_sessions", "worker_ids", "1", "0");
+    memcpy(id, w.sess_id, sizeof(id));
+    rawc_close(&w);
+    wb_wait_detached(s->port, 1);
+    wb_run_mode(s, NULL, 0, NULL, id);
+    rawc_close(&m);
+    free(meta);
+}
+END_TEST
+
 /* Whether a package's engines.node (">=N", ">=N.M.P", ">= N") accepts
  * Debian's node major; 0 for a form this check does not know, so that a
  * new pin with such a field is looked at by a person. */
@@ -239,6 +357,8 @@ NWSTEST_SUITE(web_browser)
     tcase_add_test(tc, browser_end_to_end);
     tcase_add_test(tc, browser_journal);
     tcase_add_test(tc, browser_journal_failing);
+    tcase_add_test(tc, browser_restarted);
+    tcase_add_test(tc, browser_sessions);
     suite_add_tcase(s, tc);
     tc = tcase_create("debian_node");
     tcase_add_test(tc, browser_lock_runs_on_debian_node);
