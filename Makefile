@@ -14,6 +14,7 @@
 #   make check-journal  the protocol suites with every server on a --journal
 #   make crash        the long crash loop (SIGKILL and restart) for CRASH_ROUNDS
 #   make bench-journal  only the journal rows of the benchmark (bench/journal.sh)
+#   make bench-sessions what a session costs per operation (bench/sessions.sh)
 #   make clean
 #
 # Missing build dependencies are installed first (.ci/deps, apt-get as root).
@@ -269,6 +270,12 @@ crash: deps-test all
 # --journal with each --fsync policy and none, against Redis appendonly).
 bench-journal: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
+
+# make bench-sessions: store+fetch pairs on one connection, strict and
+# pipelined, sessions on (classic and session connections) vs --no-sessions.
+.PHONY: bench-sessions
+bench-sessions: all
+	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/sessions.sh $(abspath $(B))
 
 # The files-to-remote-nodes row alone (root: network namespaces, sshd).
 .PHONY: bench-transfer
