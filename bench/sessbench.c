@@ -35,14 +35,13 @@
 #define SB_VALUE_MAX    65536
 
 static int      sb_fd = -1;
-static int      sb_session;      /* --session: header before every request */
-static uint64_t sb_seq, sb_ack;  /* the last seq sent, the last reply read */
-static char     sb_in[1 << 16];  /* buffered input */
+static int      sb_session;     /* --session: header before every request */
+static uint64_t sb_seq, sb_ack; /* the last seq sent, the last reply read */
+static char     sb_in[1 << 16]; /* buffered input */
 static size_t   sb_in_off, sb_in_len;
 
 /* Prints why and exits 1. */
-static void __attribute__((noreturn, format(printf, 1, 2)))
-sb_fatal(const char *fmt, ...)
+static void __attribute__((noreturn, format(printf, 1, 2))) sb_fatal(const char *fmt, ...)
 {
     va_list ap;
 
@@ -216,19 +215,18 @@ sb_long(size_t len)
 int
 main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"port", required_argument, NULL, 'p'},
-        {"pipeline", required_argument, NULL, 'D'},
-        {"seconds", required_argument, NULL, 's'},
-        {"size", required_argument, NULL, 'z'},
-        {"session", no_argument, NULL, 'S'},
-        {NULL, 0, NULL, 0}};
-    struct nwsp_buf stores = {0}, fetches = {0}, use = {0};
-    int             port = 0, depth = 1, ch, i;
-    double          seconds = 3;
-    size_t          size = 16;
-    char            val[SB_VALUE_MAX];
-    uint64_t        pairs = 0, t0, t1, deadline;
+    static const struct option longopts[] = {{"port", required_argument, NULL, 'p'},
+                                             {"pipeline", required_argument, NULL, 'D'},
+                                             {"seconds", required_argument, NULL, 's'},
+                                             {"size", required_argument, NULL, 'z'},
+                                             {"session", no_argument, NULL, 'S'},
+                                             {NULL, 0, NULL, 0}};
+    struct nwsp_buf            stores = {0}, fetches = {0}, use = {0};
+    int                        port = 0, depth = 1, ch, i;
+    double                     seconds = 3;
+    size_t                     size = 16;
+    char                       val[SB_VALUE_MAX];
+    uint64_t                   pairs = 0, t0, t1, deadline;
 
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (ch) {
@@ -293,9 +291,10 @@ main(int argc, char **argv)
         sb_ack = sb_seq;
         pairs += (uint64_t)depth;
     } while ((t1 = nwsp_mono_ms()) < deadline);
-    printf("mode=%s pipeline=%d size=%zu pairs=%" PRIu64 " seconds=%.2f pairs_per_s=%.0f\n",
-           sb_session ? "session" : "classic", depth, size, pairs, (double)(t1 - t0) / 1000,
-           (double)pairs * 1000 / (double)(t1 - t0 ? t1 - t0 : 1));
+    printf(
+        "mode=%s pipeline=%d size=%zu pairs=%" PRIu64 " seconds=%.2f pairs_per_s=%.0f\n",
+        sb_session ? "session" : "classic", depth, size, pairs, (double)(t1 - t0) / 1000,
+        (double)pairs * 1000 / (double)(t1 - t0 ? t1 - t0 : 1));
     nwsp_buf_free(&stores);
     nwsp_buf_free(&fetches);
     nwsp_buf_free(&use);

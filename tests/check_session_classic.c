@@ -61,11 +61,13 @@ cl_one_kind(int line, enum rawc_kind kind, const char *ws)
     ptest_short(line, &c, NULL, 0, NULL, "open ws", ws, "1", "no", (const char *)NULL);
     ptest_short(line, &c, NULL, 0, NULL, "store", ws, "x", "1", val, (const char *)NULL);
     ptest_value(line, &c, val, "fetch", ws, "x", (const char *)NULL);
-    ptest_short(line, &c, NULL, 0, NULL, "store", ws, "y", "1", "kept", (const char *)NULL);
+    ptest_short(line, &c, NULL, 0, NULL, "store", ws, "y", "1", "kept",
+                (const char *)NULL);
     /* o sees the workspace while c lives. */
     ptest_short(line, &o, NULL, 0, NULL, "use ws", ws, "", "no", (const char *)NULL);
     ptest_value(line, &o, "kept", "fetchTry", ws, "y", (const char *)NULL);
-    ptest_short(line, &o, NULL, 0, NULL, "store", ws, "y", "1", "kept", (const char *)NULL);
+    ptest_short(line, &o, NULL, 0, NULL, "store", ws, "y", "1", "kept",
+                (const char *)NULL);
     rawc_close(&c);
     ptest_wait_ws(line, &o, ws, 0);
     rawc_close(&o);
