@@ -1,0 +1,137 @@
+/*
+ * check_session_limits.c -- what sessions may hold, and that it is bounded
+ * (docs/SESSIONS.md section 2, SECURITY.md "Sessions and the resume token").
+ *
+ * A client that never acknowledges keeps every mutation's reply, and the
+ * values of its fetches, in the server: those values stay charged to
+ * --max-memory until acknowledged (a store that would pass the limit is
+ * refused meanwhile) and are released by the acknowledgement.  The server's
+ * memory figure is read with "server info" (its metadata, nwsServerInfo).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sesst.h"
+
+/* srv.mem_used as "server info" reports it, on a connection with metadata. */
+static long long
+lim_mem_used(int line, struct rawc *m)
+{
+    struct rawc_reply r = {0};
+    const char       *v;
+    size_t            vlen;
+    json_t           *o;
+    long long         used;
+
+    ck_assert_msg(rawc_sendv(m, NULL, "server info", (const char *)NULL) == 0 &&
+                      rawc_read_short(m, &r) == 0 && r.status == 0,
+                  "line %d: server info: %s", line, m->err);
+    ck_assert_msg(rawc_dict_get(r.meta, r.meta_len, "nwsServerInfo", &v, &vlen) == 1,
+                  "line %d: no nwsServerInfo", line);
+    o = json_loadb(v, vlen, 0, NULL);
+    ck_assert_msg(o != NULL && json_is_integer(json_object_get(o, "memory_used")),
+                  "line %d: server info without memory_used", line);
+    used = (long long)json_integer_value(json_object_get(o, "memory_used"));
+    json_decref(o);
+    rawc_reply_free(&r);
+    return used;
+}
+
+#define LIM_NVAL   48
+#define LIM_VALLEN 60000
+
+/* A store of len bytes of 'z' on o; returns its status. */
+static int
+lim_store_big(int line, struct rawc *o, size_t len)
+{
+    const char       *argv[] = {"store", "w", "big", "1"};
+    size_t            lens[] = {5, 1, 3, 1};
+    struct rawc_reply r = {0};
+    char             *buf = malloc(len);
+    int               st;
+
+    ck_assert_ptr_nonnull(buf);
+    memset(buf, 'z', len);
+    ck_assert_msg(rawc_send_head(o, NULL, 5, argv, lens, len) == 0 &&
+                      rawc_write(o, buf, len) == 0 && rawc_read_short(o, &r) == 0,
+                  "line %d: big store: %s", line, o->err);
+    free(buf);
+    st = r.status;
+    rawc_reply_free(&r);
+    return st;
+}
+
+/*
+ * 48 values of 64 KiB (3 MiB) fetched by a session that does not
+ * acknowledge them: still charged (6 MiB more is refused under 8 MiB), and
+ * released by the acknowledgement (then 6 MiB fits).
+ */
+START_TEST(unacked_values_charged_until_acked)
+{
+    static const char *const extra[] = {"--max-memory", "8M", NULL};
+    struct nwstest_server   *srv = ptest_start(extra);
+    struct sesst             s;
+    struct rawc              o, m;
+    struct rawc_reply        r = {0};
+    char                    *val = malloc(LIM_VALLEN + 1);
+    long long                held, after;
+    int                      i;
+
+    ck_assert_ptr_nonnull(val);
+    memset(val, 'v', LIM_VALLEN);
+    val[LIM_VALLEN] = '\0';
+    PT_OPEN(&o, srv->port, RAWC_PLAIN);
+    PT_OPEN(&m, srv->port, RAWC_META);
+    PT_OK(&o, "use ws", "w", "", "yes");
+    for (i = 0; i < LIM_NVAL; i++)
+        PT_OK(&o, "store", "w", "x", "1", val);
+    SESST_NEW(&s, srv->port);
+    SESST_SEND(&s, "use ws", "w", "", "no");
+    PT_RC(&s.c, rawc_read_short(&s.c, &r));
+    SESST_GOT(&s);
+    /* Pipelined fetches, all with ack 1: none of their replies acknowledged. */
+    for (i = 0; i < LIM_NVAL; i++)
+        SESST_SEND(&s, "fetchTry", "w", "x");
+    for (i = 0; i < LIM_NVAL; i++) {
+        PT_RC(&s.c, rawc_read_long(&s.c, &r));
+        ck_assert_msg(r.status == 0 && r.len == LIM_VALLEN, "fetch %d: status %d", i,
+                      r.status);
+        rawc_reply_free(&r);
+    }
+    PT_NOVAL(&o, "fetchTry", "w", "x");
+    held = lim_mem_used(__LINE__, &m);
+    ck_assert_msg(held >= (long long)LIM_NVAL * LIM_VALLEN,
+                  "memory_used %lld with %d x %d bytes held by unacknowledged replies",
+                  held, LIM_NVAL, LIM_VALLEN);
+    ck_assert_msg(lim_store_big(__LINE__, &o, 6 << 20) != 0,
+                  "6 MiB stored under --max-memory 8M with 3 MiB held for a session");
+    /* The next request acknowledges them all. */
+    SESST_SEND(&s, "findTry", "w", "x");
+    PT_RC(&s.c, rawc_read_long(&s.c, &r));
+    rawc_reply_free(&r);
+    SESST_GOT(&s);
+    after = lim_mem_used(__LINE__, &m);
+    ck_assert_msg(after < held - (long long)LIM_NVAL * LIM_VALLEN / 2,
+                  "memory_used %lld after the acknowledgement (%lld before)", after,
+                  held);
+    ck_assert_int_eq(lim_store_big(__LINE__, &o, 6 << 20), 0);
+    free(val);
+    rawc_close(&o);
+    rawc_close(&m);
+    sesst_drop(&s);
+    ptest_stop(srv);
+}
+END_TEST
+
+NWSTEST_SUITE(session_limits)
+{
+    Suite *s = suite_create("session_limits");
+    TCase *tc = tcase_create("memory");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, unacked_values_charged_until_acked);
+    suite_add_tcase(s, tc);
+    return s;
+}
