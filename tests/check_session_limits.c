@@ -125,6 +125,56 @@ START_TEST(unacked_values_charged_until_acked)
 }
 END_TEST
 
+/* SESSION_KEPT_MAX of server/session.c: kept replies a session may hold. */
+#define LIM_KEPT_MAX 4096
+
+/*
+ * A client that pipelines mutations and never acknowledges: the first
+ * LIM_KEPT_MAX are run and kept, the next are refused (status 1, not run,
+ * not kept), and one acknowledgement lets it go on.
+ */
+START_TEST(kept_replies_bounded)
+{
+    struct nwstest_server *srv = ptest_start(NULL);
+    struct sesst           s;
+    struct rawc            o;
+    struct rawc_reply      r = {0};
+    char                   vl[512], want[64];
+    int                    i, extra = 5;
+
+    PT_OPEN(&o, srv->port, RAWC_PLAIN);
+    PT_OK(&o, "use ws", "w", "", "yes");
+    SESST_NEW(&s, srv->port);
+    SESST_SEND(&s, "use ws", "w", "", "no");
+    PT_RC(&s.c, rawc_read_short(&s.c, &r));
+    SESST_GOT(&s);
+    for (i = 0; i < LIM_KEPT_MAX + extra; i++)
+        SESST_SEND(&s, "store", "w", "x", "1", "v");
+    for (i = 0; i < LIM_KEPT_MAX + extra; i++) {
+        PT_RC(&s.c, rawc_read_short(&s.c, &r));
+        ck_assert_msg(r.status == (i < LIM_KEPT_MAX ? 0 : 1),
+                      "unacknowledged store %d of %d: status %d", i + 1,
+                      LIM_KEPT_MAX + extra, r.status);
+        rawc_reply_free(&r);
+    }
+    /* Exactly LIM_KEPT_MAX values were stored. */
+    snprintf(want, sizeof(want), "\t%d\t", LIM_KEPT_MAX);
+    ck_assert_msg(strstr(PT_VARLINE(&o, "w", "x", vl), want) != NULL, "list vars: %s",
+                  vl);
+    /* Acknowledged: the next store runs. */
+    SESST_GOT(&s);
+    SESST_SEND(&s, "store", "w", "x", "1", "v");
+    PT_RC(&s.c, rawc_read_short(&s.c, &r));
+    ck_assert_int_eq(r.status, 0);
+    snprintf(want, sizeof(want), "\t%d\t", LIM_KEPT_MAX + 1);
+    ck_assert_msg(strstr(PT_VARLINE(&o, "w", "x", vl), want) != NULL, "list vars: %s",
+                  vl);
+    rawc_close(&o);
+    sesst_drop(&s);
+    ptest_stop(srv);
+}
+END_TEST
+
 NWSTEST_SUITE(session_limits)
 {
     Suite *s = suite_create("session_limits");
@@ -132,6 +182,7 @@ NWSTEST_SUITE(session_limits)
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, unacked_values_charged_until_acked);
+    tcase_add_test(tc, kept_replies_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
