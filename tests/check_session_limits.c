@@ -12,18 +12,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sesst.h"
 
-/* srv.mem_used as "server info" reports it, on a connection with metadata. */
+/* An integer figure of "server info" (its metadata, nwsServerInfo); m has metadata. */
 static long long
-lim_mem_used(int line, struct rawc *m)
+lim_info(int line, struct rawc *m, const char *key)
 {
     struct rawc_reply r = {0};
     const char       *v;
     size_t            vlen;
     json_t           *o;
-    long long         used;
+    long long         n;
 
     ck_assert_msg(rawc_sendv(m, NULL, "server info", (const char *)NULL) == 0 &&
                       rawc_read_short(m, &r) == 0 && r.status == 0,
@@ -31,13 +32,15 @@ lim_mem_used(int line, struct rawc *m)
     ck_assert_msg(rawc_dict_get(r.meta, r.meta_len, "nwsServerInfo", &v, &vlen) == 1,
                   "line %d: no nwsServerInfo", line);
     o = json_loadb(v, vlen, 0, NULL);
-    ck_assert_msg(o != NULL && json_is_integer(json_object_get(o, "memory_used")),
-                  "line %d: server info without memory_used", line);
-    used = (long long)json_integer_value(json_object_get(o, "memory_used"));
+    ck_assert_msg(o != NULL && json_is_integer(json_object_get(o, key)),
+                  "line %d: server info without %s: %.*s", line, key, (int)vlen, v);
+    n = (long long)json_integer_value(json_object_get(o, key));
     json_decref(o);
     rawc_reply_free(&r);
-    return used;
+    return n;
 }
+
+#define lim_mem_used(line, m) lim_info((line), (m), "memory_used")
 
 #define LIM_NVAL   48
 #define LIM_VALLEN 60000
@@ -175,6 +178,81 @@ START_TEST(kept_replies_bounded)
 }
 END_TEST
 
+/* The least a session must be charged while it lives (stest-1 in SESSION-BUGS.md). */
+#define LIM_SESSION_MIN_COST 512
+
+/* Polls server info until key == want (5 s at most); returns the last value. */
+static long long
+lim_wait_info(int line, struct rawc *m, const char *key, long long want)
+{
+    long long n = -1;
+    int       i;
+
+    for (i = 0; i < 500 && (n = lim_info(line, m, key)) != want; i++)
+        usleep(10000);
+    return n;
+}
+
+/* Detached sessions hold memory: it is charged while they wait. */
+START_TEST(detached_sessions_charged)
+{
+    static const char *const extra[] = {"--resume-grace", "600", NULL};
+    struct nwstest_server   *srv = ptest_start(extra);
+    struct rawc              m;
+    struct sesst             s;
+    long long                before, after, n;
+    int                      i, count = 2000;
+
+    PT_OPEN(&m, srv->port, RAWC_META);
+    before = lim_mem_used(__LINE__, &m);
+    for (i = 0; i < count; i++) {
+        SESST_NEW(&s, srv->port);
+        sesst_cut(&s);
+    }
+    n = lim_wait_info(__LINE__, &m, "sessions_detached", count);
+    ck_assert_msg(n == count, "%lld sessions detached, %d expected", n, count);
+    after = lim_mem_used(__LINE__, &m);
+    ck_assert_msg(after - before >= (long long)count * LIM_SESSION_MIN_COST,
+                  "%d detached sessions are charged %lld bytes (%lld each)", count,
+                  after - before, (after - before) / count);
+    rawc_close(&m);
+    ptest_stop(srv);
+}
+END_TEST
+
+/*
+ * A client opening sessions and dropping them in a loop cannot make more
+ * than --max-memory holds: new ones are refused (F000), and the sessions
+ * that exist fit in the limit.
+ */
+START_TEST(detached_sessions_bounded)
+{
+    static const char *const extra[] = {"--resume-grace", "600", "--max-memory", "2M",
+                                        NULL};
+    struct nwstest_server   *srv = ptest_start(extra);
+    struct rawc              m;
+    struct sesst             s;
+    long long                n;
+    int                      i, rc = 0, refused = 0;
+
+    for (i = 0; i < 20000 && refused < 10; i++) {
+        memset(&s, 0, sizeof(s));
+        rc = sesst_hs(&s, srv->port, "new", NULL);
+        ck_assert_msg(rc == 0 || rc == 1, "session %d: %s", i, s.c.err);
+        refused += rc == 1;
+        sesst_cut(&s);
+    }
+    ck_assert_msg(refused > 0, "%d new sessions under --max-memory 2M, none refused", i);
+    PT_OPEN(&m, srv->port, RAWC_META);
+    n = lim_info(__LINE__, &m, "sessions");
+    ck_assert_msg(n * LIM_SESSION_MIN_COST <= 2 << 20,
+                  "%lld sessions under --max-memory 2M", n);
+    ck_assert_msg(lim_mem_used(__LINE__, &m) <= 2 << 20, "memory_used past --max-memory");
+    rawc_close(&m);
+    ptest_stop(srv);
+}
+END_TEST
+
 NWSTEST_SUITE(session_limits)
 {
     Suite *s = suite_create("session_limits");
@@ -183,6 +261,8 @@ NWSTEST_SUITE(session_limits)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, unacked_values_charged_until_acked);
     tcase_add_test(tc, kept_replies_bounded);
+    tcase_add_test(tc, detached_sessions_charged);
+    tcase_add_test(tc, detached_sessions_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
