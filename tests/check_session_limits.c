@@ -111,10 +111,10 @@ START_TEST(unacked_values_charged_until_acked)
     ck_assert_msg(lim_store_big(__LINE__, &o, 6 << 20) != 0,
                   "6 MiB stored under --max-memory 8M with 3 MiB held for a session");
     /* The next request acknowledges them all. */
+    SESST_GOT(&s);
     SESST_SEND(&s, "findTry", "w", "x");
     PT_RC(&s.c, rawc_read_long(&s.c, &r));
     rawc_reply_free(&r);
-    SESST_GOT(&s);
     after = lim_mem_used(__LINE__, &m);
     ck_assert_msg(after < held - (long long)LIM_NVAL * LIM_VALLEN / 2,
                   "memory_used %lld after the acknowledgement (%lld before)", after,
