@@ -11,6 +11,10 @@
  * on and one with --no-sessions (bench/sessions.sh does), the rows say what
  * the header, the kept replies and the bookkeeping cost.
  *
+ * --libnws measures the same strict pairs through libnws (nws_store_bytes,
+ * nws_fetch), with a session (the default) or NWS_CONNECT_NO_SESSION: the
+ * client's side of the cost too (the request header, the re-send log).
+ *
  * Prints one line of key=value pairs; diagnostics on stderr.  Only
  * 127.0.0.1 is used, and the run is bounded by --seconds and alarm().
  */
@@ -29,6 +33,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "nws.h"
 #include "util.h"
 
 #define SB_MAX_PIPELINE 4096
@@ -212,6 +217,36 @@ sb_long(size_t len)
     sb_read(val, len);
 }
 
+/* --libnws: strict pairs through the library; returns pairs done by deadline. */
+static uint64_t
+sb_libnws(int port, const char *val, size_t size, uint64_t deadline)
+{
+    nws_error   err;
+    nws_client *c;
+    nws_ws     *ws;
+    nws_value  *v;
+    uint64_t    pairs = 0;
+
+    c = nws_connect("127.0.0.1", port, sb_session ? 0 : NWS_CONNECT_NO_SESSION, &err);
+    if (c == NULL)
+        sb_fatal("nws_connect: %s", err.text);
+    if (sb_session && nws_session_id(c) == NULL)
+        sb_fatal("libnws got no session (--no-sessions?)");
+    if ((ws = nws_ws_use(c, "sessbench", 0, &err)) == NULL)
+        sb_fatal("nws_ws_use: %s", err.text);
+    do {
+        if (nws_store_bytes(ws, "x", val, size, &err) != 0)
+            sb_fatal("nws_store_bytes: %s", err.text);
+        if ((v = nws_fetch(ws, "x", &err)) == NULL)
+            sb_fatal("nws_fetch: %s", err.text);
+        nws_value_free(v);
+        pairs++;
+    } while (nwsp_mono_ms() < deadline);
+    nws_ws_free(ws);
+    nws_close(c);
+    return pairs;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -220,9 +255,10 @@ main(int argc, char **argv)
                                              {"seconds", required_argument, NULL, 's'},
                                              {"size", required_argument, NULL, 'z'},
                                              {"session", no_argument, NULL, 'S'},
+                                             {"libnws", no_argument, NULL, 'L'},
                                              {NULL, 0, NULL, 0}};
     struct nwsp_buf            stores = {0}, fetches = {0}, use = {0};
-    int                        port = 0, depth = 1, ch, i;
+    int                        port = 0, depth = 1, ch, i, lib = 0;
     double                     seconds = 3;
     size_t                     size = 16;
     char                       val[SB_VALUE_MAX];
@@ -245,9 +281,12 @@ main(int argc, char **argv)
         case 'S':
             sb_session = 1;
             break;
+        case 'L':
+            lib = 1;
+            break;
         default:
             fprintf(stderr, "usage: sessbench --port N [--pipeline D] [--seconds S] "
-                            "[--size BYTES] [--session]\n");
+                            "[--size BYTES] [--session] [--libnws]\n");
             return 2;
         }
     }
@@ -256,6 +295,18 @@ main(int argc, char **argv)
         sb_fatal("bad arguments (see --help)");
     alarm((unsigned)seconds + 60);
     memset(val, 'v', size);
+    if (lib) {
+        if (depth != 1)
+            sb_fatal("--libnws runs strict pairs only (--pipeline 1)");
+        t0 = nwsp_mono_ms();
+        pairs = sb_libnws(port, val, size, t0 + (uint64_t)(seconds * 1000));
+        t1 = nwsp_mono_ms();
+        printf("mode=libnws-%s pipeline=1 size=%zu pairs=%" PRIu64
+               " seconds=%.2f pairs_per_s=%.0f\n",
+               sb_session ? "session" : "classic", size, pairs, (double)(t1 - t0) / 1000,
+               (double)pairs * 1000 / (double)(t1 - t0 ? t1 - t0 : 1));
+        return 0;
+    }
     sb_connect(port);
     {
         const char *a[] = {"use ws", "sessbench", "", "no"};

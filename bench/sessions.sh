@@ -6,12 +6,17 @@
 #
 # Store+fetch pairs of 16 B values on ONE connection (bench/sessbench.c),
 # strict request/reply (pipeline 1) and pipelined (SBENCH_DEPTH, 32), in
-# three configurations that take turns run by run:
+# configurations that take turns run by run:
 #   off       nwsserver --no-sessions, a classic connection (the baseline)
 #   classic   nwsserver with sessions on (the default), a classic connection
 #   session   the same server, a session connection (header, kept replies)
+# and, strict only, the same pairs through libnws (nws_store_bytes and
+# nws_fetch: the client's part of the cost too):
+#   lib-off      --no-sessions server (libnws gets no session; the baseline)
+#   lib-classic  sessions on, nws_connect(NWS_CONNECT_NO_SESSION)
+#   lib-session  sessions on, a session (libnws's default)
 # Each row is the median of SBENCH_RUNS runs of SBENCH_SECS seconds, with
-# the spread, and the ratio to the baseline.  Writes its table between the
+# the spread, and the ratio to its baseline.  Writes its table between the
 # sessions markers of bench/results.md (added at the end if absent) and to
 # stdout; raw lines go to bench/out/sessions-raw.txt.
 set -u
@@ -29,6 +34,7 @@ RAW=$OUT/sessions-raw.txt
 
 mkdir -p "$OUT" || exit 1
 : >"$RAW"
+: >"$OUT/sessions-sessbench.err"
 for f in "$BIN/nwsserver" "$SB"; do
     [ -x "$f" ] || { echo "sessions.sh: $f is missing; run 'make' first" >&2; exit 1; }
 done
@@ -93,21 +99,22 @@ spread_of() {
         END { if (n) printf "%d-%d", lo, hi; else printf "-" }' "$1"
 }
 
-CFGS='off classic session'
 LOAD0=$(cut -d ' ' -f 1-3 /proc/loadavg)
 echo "== sessions: pairs/s on one connection, $RUNS x ${SECS}s per row and configuration" >&2
 for depth in 1 "$DEPTH"; do
+    CFGS='off classic session'
+    [ "$depth" = 1 ] && CFGS="$CFGS lib-off lib-classic lib-session"
     for cfg in $CFGS; do : >"$OUT/s-$depth-$cfg.runs"; done
     r=0
     while [ $r -lt "$RUNS" ]; do
         for cfg in $CFGS; do
             srv=on
-            [ "$cfg" = off ] && srv=off
+            case $cfg in *off) srv=off ;; esac
             start "$srv" || continue
-            flag=''
-            [ "$cfg" = session ] && flag=--session
-            # shellcheck disable=SC2086 # flag is empty or one word
-            if line=$("$SB" --port "$PORT" --pipeline "$depth" --seconds "$SECS" $flag \
+            set --
+            case $cfg in lib-*) set -- --libnws ;; esac
+            case $cfg in *session) set -- "$@" --session ;; esac
+            if line=$("$SB" --port "$PORT" --pipeline "$depth" --seconds "$SECS" "$@" \
                 2>>"$OUT/sessions-sessbench.err"); then
                 printf '%s %s\n' "$cfg" "$line" >>"$RAW"
                 printf '%s\n' "$line" >>"$OUT/s-$depth-$cfg.runs"
@@ -132,19 +139,32 @@ TABLE=$WORK/table
     echo
     echo "| configuration | strict (pipeline 1) | ratio | pipelined (depth $DEPTH) | ratio |"
     echo "| --- | --- | --- | --- | --- |"
+    ratio() { # VALUE BASE
+        awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2fx", a / b; else print "-" }'
+    }
     base1=$(median_of "$OUT/s-1-off.runs" pairs_per_s)
     baseD=$(median_of "$OUT/s-$DEPTH-off.runs" pairs_per_s)
-    for cfg in $CFGS; do
+    baseL=$(median_of "$OUT/s-1-lib-off.runs" pairs_per_s)
+    for cfg in off classic session lib-off lib-classic lib-session; do
         m1=$(median_of "$OUT/s-1-$cfg.runs" pairs_per_s)
-        mD=$(median_of "$OUT/s-$DEPTH-$cfg.runs" pairs_per_s)
-        r1=$(awk -v a="$m1" -v b="$base1" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2fx", a / b; else print "-" }')
-        rD=$(awk -v a="$mD" -v b="$baseD" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2fx", a / b; else print "-" }')
         case $cfg in
-        off) what='`--no-sessions`, classic connection' ;;
-        classic) what='sessions on, classic connection' ;;
-        session) what='sessions on, session connection' ;;
+        lib-*) r1=$(ratio "$m1" "$baseL") mD='-' sD='-' rD='-' ;;
+        *)
+            r1=$(ratio "$m1" "$base1")
+            mD=$(median_of "$OUT/s-$DEPTH-$cfg.runs" pairs_per_s)
+            sD=$(spread_of "$OUT/s-$DEPTH-$cfg.runs" pairs_per_s)
+            rD=$(ratio "$mD" "$baseD")
+            ;;
         esac
-        echo "| $what | $m1 ($(spread_of "$OUT/s-1-$cfg.runs" pairs_per_s)) | $r1 | $mD ($(spread_of "$OUT/s-$DEPTH-$cfg.runs" pairs_per_s)) | $rD |"
+        case $cfg in
+        off) what='raw, `--no-sessions`, classic connection' ;;
+        classic) what='raw, sessions on, classic connection' ;;
+        session) what='raw, sessions on, session connection' ;;
+        lib-off) what='libnws, `--no-sessions` server' ;;
+        lib-classic) what='libnws, sessions on, `NWS_CONNECT_NO_SESSION`' ;;
+        lib-session) what='libnws, sessions on, session (default)' ;;
+        esac
+        echo "| $what | $m1 ($(spread_of "$OUT/s-1-$cfg.runs" pairs_per_s)) | $r1 | $mD ($sD) | $rD |"
     done
     echo "<!-- sessions: end -->"
 } >"$TABLE"
