@@ -15,6 +15,10 @@
  * nws_fetch), with a session (the default) or NWS_CONNECT_NO_SESSION: the
  * client's side of the cost too (the request header, the re-send log).
  *
+ * With --server-pid, the server's CPU time per pair (from /proc) is
+ * reported too, and the client's own always: on a shared, loaded machine
+ * CPU per pair varies far less than pairs per second.
+ *
  * Prints one line of key=value pairs; diagnostics on stderr.  Only
  * 127.0.0.1 is used, and the run is bounded by --seconds and alarm().
  */
@@ -28,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -217,6 +222,56 @@ sb_long(size_t len)
     sb_read(val, len);
 }
 
+/* CPU seconds (user + system) of process pid so far, from /proc; -1 if unknown. */
+static double
+sb_proc_cpu(long pid)
+{
+    char   path[64], buf[1024], *p;
+    FILE  *f;
+    size_t n;
+    double ut, st;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* After the command name in parentheses: fields 3.. ; utime is 14, stime 15. */
+    if ((p = strrchr(buf, ')')) == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lf %lf", &ut, &st) !=
+            2)
+        return -1;
+    return (ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of this process so far. */
+static double
+sb_self_cpu(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The key=value line of a run. */
+static void
+sb_print(const char *mode, int depth, size_t size, uint64_t pairs, uint64_t t0,
+         uint64_t t1, double scpu, double ccpu)
+{
+    double secs = (double)(t1 > t0 ? t1 - t0 : 1) / 1000;
+
+    printf("mode=%s pipeline=%d size=%zu pairs=%" PRIu64 " seconds=%.2f pairs_per_s=%.0f",
+           mode, depth, size, pairs, secs, (double)pairs / secs);
+    if (scpu >= 0 && pairs > 0)
+        printf(" server_us_per_pair=%.2f", scpu * 1e6 / (double)pairs);
+    if (pairs > 0)
+        printf(" client_us_per_pair=%.2f", ccpu * 1e6 / (double)pairs);
+    printf("\n");
+}
+
 /* --libnws: strict pairs through the library; returns pairs done by deadline. */
 static uint64_t
 sb_libnws(int port, const char *val, size_t size, uint64_t deadline)
@@ -256,9 +311,12 @@ main(int argc, char **argv)
                                              {"size", required_argument, NULL, 'z'},
                                              {"session", no_argument, NULL, 'S'},
                                              {"libnws", no_argument, NULL, 'L'},
+                                             {"server-pid", required_argument, NULL, 'P'},
                                              {NULL, 0, NULL, 0}};
     struct nwsp_buf            stores = {0}, fetches = {0}, use = {0};
     int                        port = 0, depth = 1, ch, i, lib = 0;
+    long                       spid = 0;
+    double                     s0, c0;
     double                     seconds = 3;
     size_t                     size = 16;
     char                       val[SB_VALUE_MAX];
@@ -284,9 +342,12 @@ main(int argc, char **argv)
         case 'L':
             lib = 1;
             break;
+        case 'P':
+            spid = atol(optarg);
+            break;
         default:
             fprintf(stderr, "usage: sessbench --port N [--pipeline D] [--seconds S] "
-                            "[--size BYTES] [--session] [--libnws]\n");
+                            "[--size BYTES] [--session] [--libnws] [--server-pid PID]\n");
             return 2;
         }
     }
@@ -298,13 +359,13 @@ main(int argc, char **argv)
     if (lib) {
         if (depth != 1)
             sb_fatal("--libnws runs strict pairs only (--pipeline 1)");
+        s0 = spid > 0 ? sb_proc_cpu(spid) : -1;
+        c0 = sb_self_cpu();
         t0 = nwsp_mono_ms();
         pairs = sb_libnws(port, val, size, t0 + (uint64_t)(seconds * 1000));
         t1 = nwsp_mono_ms();
-        printf("mode=libnws-%s pipeline=1 size=%zu pairs=%" PRIu64
-               " seconds=%.2f pairs_per_s=%.0f\n",
-               sb_session ? "session" : "classic", size, pairs, (double)(t1 - t0) / 1000,
-               (double)pairs * 1000 / (double)(t1 - t0 ? t1 - t0 : 1));
+        sb_print(sb_session ? "libnws-session" : "libnws-classic", 1, size, pairs, t0, t1,
+                 s0 >= 0 ? sb_proc_cpu(spid) - s0 : -1, sb_self_cpu() - c0);
         return 0;
     }
     sb_connect(port);
@@ -317,6 +378,8 @@ main(int argc, char **argv)
         sb_short();
         sb_ack = sb_seq;
     }
+    s0 = spid > 0 ? sb_proc_cpu(spid) : -1;
+    c0 = sb_self_cpu();
     t0 = nwsp_mono_ms();
     deadline = t0 + (uint64_t)(seconds * 1000);
     do {
@@ -342,10 +405,8 @@ main(int argc, char **argv)
         sb_ack = sb_seq;
         pairs += (uint64_t)depth;
     } while ((t1 = nwsp_mono_ms()) < deadline);
-    printf(
-        "mode=%s pipeline=%d size=%zu pairs=%" PRIu64 " seconds=%.2f pairs_per_s=%.0f\n",
-        sb_session ? "session" : "classic", depth, size, pairs, (double)(t1 - t0) / 1000,
-        (double)pairs * 1000 / (double)(t1 - t0 ? t1 - t0 : 1));
+    sb_print(sb_session ? "session" : "classic", depth, size, pairs, t0, t1,
+             s0 >= 0 ? sb_proc_cpu(spid) - s0 : -1, sb_self_cpu() - c0);
     nwsp_buf_free(&stores);
     nwsp_buf_free(&fetches);
     nwsp_buf_free(&use);

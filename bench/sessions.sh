@@ -16,7 +16,9 @@
 #   lib-classic  sessions on, nws_connect(NWS_CONNECT_NO_SESSION)
 #   lib-session  sessions on, a session (libnws's default)
 # Each row is the median of SBENCH_RUNS runs of SBENCH_SECS seconds, with
-# the spread, and the ratio to its baseline.  Writes its table between the
+# the spread, and the ratio to its baseline; and the median CPU time per
+# pair of the server (from /proc) and of the client (getrusage), which a
+# loaded machine disturbs far less than the rate.  Writes its table between the
 # sessions markers of bench/results.md (added at the end if absent) and to
 # stdout; raw lines go to bench/out/sessions-raw.txt.
 set -u
@@ -114,7 +116,8 @@ for depth in 1 "$DEPTH"; do
             set --
             case $cfg in lib-*) set -- --libnws ;; esac
             case $cfg in *session) set -- "$@" --session ;; esac
-            if line=$("$SB" --port "$PORT" --pipeline "$depth" --seconds "$SECS" "$@" \
+            if line=$("$SB" --port "$PORT" --server-pid "$PID" --pipeline "$depth" \
+                --seconds "$SECS" "$@" \
                 2>>"$OUT/sessions-sessbench.err"); then
                 printf '%s %s\n' "$cfg" "$line" >>"$RAW"
                 printf '%s\n' "$line" >>"$OUT/s-$depth-$cfg.runs"
@@ -137,8 +140,8 @@ TABLE=$WORK/table
     echo "\`make bench-sessions\`), median of $RUNS runs of ${SECS} s (spread), configurations"
     echo "taking turns; $(date -u +%Y-%m-%d), load average at start $LOAD0, $(nproc) CPUs."
     echo
-    echo "| configuration | strict (pipeline 1) | ratio | pipelined (depth $DEPTH) | ratio |"
-    echo "| --- | --- | --- | --- | --- |"
+    echo "| configuration | strict pairs/s | ratio | server us/pair | client us/pair | pipelined (depth $DEPTH) pairs/s | ratio | server us/pair |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
     ratio() { # VALUE BASE
         awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a + 0 > 0) printf "%.2fx", a / b; else print "-" }'
     }
@@ -148,12 +151,13 @@ TABLE=$WORK/table
     for cfg in off classic session lib-off lib-classic lib-session; do
         m1=$(median_of "$OUT/s-1-$cfg.runs" pairs_per_s)
         case $cfg in
-        lib-*) r1=$(ratio "$m1" "$baseL") mD='-' sD='-' rD='-' ;;
+        lib-*) r1=$(ratio "$m1" "$baseL") mD='-' sD='-' rD='-' uD='-' ;;
         *)
             r1=$(ratio "$m1" "$base1")
             mD=$(median_of "$OUT/s-$DEPTH-$cfg.runs" pairs_per_s)
             sD=$(spread_of "$OUT/s-$DEPTH-$cfg.runs" pairs_per_s)
             rD=$(ratio "$mD" "$baseD")
+            uD=$(median_of "$OUT/s-$DEPTH-$cfg.runs" server_us_per_pair)
             ;;
         esac
         case $cfg in
@@ -164,7 +168,9 @@ TABLE=$WORK/table
         lib-classic) what='libnws, sessions on, `NWS_CONNECT_NO_SESSION`' ;;
         lib-session) what='libnws, sessions on, session (default)' ;;
         esac
-        echo "| $what | $m1 ($(spread_of "$OUT/s-1-$cfg.runs" pairs_per_s)) | $r1 | $mD ($sD) | $rD |"
+        u1=$(median_of "$OUT/s-1-$cfg.runs" server_us_per_pair)
+        c1=$(median_of "$OUT/s-1-$cfg.runs" client_us_per_pair)
+        echo "| $what | $m1 ($(spread_of "$OUT/s-1-$cfg.runs" pairs_per_s)) | $r1 | $u1 | $c1 | $mD ($sD) | $rD | $uD |"
     done
     echo "<!-- sessions: end -->"
 } >"$TABLE"
