@@ -307,6 +307,68 @@ START_TEST(wrong_token_leaks_nothing)
 }
 END_TEST
 
+/*
+ * A resume must ask for the metadata options the session began with (its
+ * kept replies are framed for them): otherwise F000, and the session stays
+ * resumable with the right ones.
+ */
+START_TEST(resume_with_other_metadata_denied)
+{
+    static const char *const meta[] = {"MetadataToServer", "1", "MetadataFromServer", "1",
+                                       NULL};
+    struct sesst             s, t;
+    struct rawc_reply        r = {0};
+    char                     want[80];
+
+    memset(&s, 0, sizeof(s));
+    ck_assert_int_eq(sesst_hs(&s, ho_srv->port, "new", meta), 0);
+    PT_RC(&s.c, sesst_send_at(&s, 1, 0, "use ws", "m", "", "yes", (const char *)NULL));
+    PT_RC(&s.c, rawc_read_short(&s.c, &r));
+    ck_assert_int_eq(r.status, 0);
+    rawc_reply_free(&r);
+    sesst_cut(&s);
+    snprintf(want, sizeof(want), "resume %s %s", s.id, s.tok);
+    memset(&t, 0, sizeof(t));
+    ck_assert_msg(sesst_hs(&t, ho_srv->port, want, NULL) == 1,
+                  "a resume without the session's metadata options was not denied");
+    sesst_drop(&t);
+    memset(&t, 0, sizeof(t));
+    ck_assert_int_eq(sesst_hs(&t, ho_srv->port, want, meta), 0);
+    ck_assert_msg(t.resumed && strcmp(t.id, s.id) == 0,
+                  "the session was lost by the denial");
+    /* Its kept reply of seq 1, with metadata, comes again. */
+    PT_RC(&t.c, sesst_send_at(&t, 1, 0, "use ws", "m", "", "yes", (const char *)NULL));
+    PT_RC(&t.c, rawc_read_short(&t.c, &r));
+    ck_assert_int_eq(r.status, 0);
+    rawc_reply_free(&r);
+    sesst_drop(&t);
+}
+END_TEST
+
+/*
+ * KillServerOnClose with NwsSession: no session (its close must stop the
+ * server at once): A000 alone, requests without the header, and the close
+ * stops the server.
+ */
+START_TEST(deadman_connection_gets_no_session)
+{
+    static const char *const ask[] = {"NwsSession", "new", "KillServerOnClose", "1",
+                                      NULL};
+    struct nwstest_server   *srv = ptest_start(NULL);
+    struct rawc              c;
+
+    PT_OPEN(&c, srv->port, RAWC_NONE);
+    PT_RC(&c, rawc_hs_new(&c, ask));
+    PT_OK(&c, "use ws", "d", "", "yes");
+    PT_OK(&c, "store", "d", "x", "1", "v");
+    PT_VALUE(&c, "v", "fetch", "d", "x");
+    rawc_close(&c);
+    ck_assert_msg(ptest_wait_exit(srv, PTEST_SOON_MS) >= 0,
+                  "the server outlived its KillServerOnClose connection");
+    nwstest_server_stop(srv); /* its tmpdir */
+}
+END_TEST
+
 NWSTEST_SUITE(session_hostile)
 {
     Suite *s = suite_create("session_hostile");
@@ -319,6 +381,8 @@ NWSTEST_SUITE(session_hostile)
     tcase_add_test(tc, ack_beyond_last);
     tcase_add_test(tc, ack_backwards_and_acked_seq);
     tcase_add_test(tc, wrong_token_leaks_nothing);
+    tcase_add_test(tc, resume_with_other_metadata_denied);
+    tcase_add_test(tc, deadman_connection_gets_no_session);
     suite_add_tcase(s, tc);
     return s;
 }
