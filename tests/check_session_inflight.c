@@ -18,6 +18,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "sesst.h"
@@ -415,6 +416,64 @@ START_TEST(mktemp_ws_applied_once)
 }
 END_TEST
 
+/*
+ * A pipeline in flight at the cut: five stores and a fetch of the first
+ * value, all applied, no reply read.  After the resume all six are sent
+ * again: each reply comes once, the same, and the variable holds exactly
+ * the four values the fetch left (not nine: a store whose kept reply is
+ * missed would run again).
+ */
+START_TEST(pipeline_resent_whole)
+{
+    static const char *const vals[] = {"p1", "p2", "p3", "p4", "p5"};
+    struct sesst             s;
+    struct rawc              o;
+    struct rawc_reply        r = {0};
+    char                     vl[512];
+    int                      i, round;
+
+    if_begin(__LINE__, &s, &o);
+    for (round = 0; round < 2; round++) {
+        /* seq 2..6: the stores, seq 7: a fetch; ack 1 throughout. */
+        for (i = 0; i < 5; i++)
+            PT_RC(&s.c, sesst_send_at(&s, 2 + (uint64_t)i, 1, "store", "w", "x", "1",
+                                      vals[i], (const char *)NULL));
+        PT_RC(&s.c, sesst_send_at(&s, 7, 1, "fetch", "w", "x", (const char *)NULL));
+        if (round == 0) {
+            /* All applied: the fetch's reply is there (replies come in order). */
+            char   buf[IF_REPLY_MAX];
+            size_t n = 4 * 5 + 84 + 2;
+
+            ck_assert_msg(sesst_peek_reply(__LINE__, &s, 0, buf, sizeof(buf)) == 4,
+                          "no reply");
+            for (i = 0;
+                 i < 2500 && recv(s.c.fd, buf, n, MSG_PEEK | MSG_DONTWAIT) < (ssize_t)n;
+                 i++)
+                usleep(2000);
+            ck_assert_msg(i < 2500, "the pipeline's replies did not all come");
+            sesst_cut(&s);
+            ck_assert_str_ne(PT_VARLINE(&o, "w", "x", vl), "");
+            ck_assert_msg(strncmp(vl, "x\t4\t", 4) == 0, "after the pipeline: %s", vl);
+            if_resume(__LINE__, &s);
+        }
+    }
+    for (i = 0; i < 5; i++) {
+        PT_RC(&s.c, rawc_read_short(&s.c, &r));
+        ck_assert_msg(r.status == 0, "store %d sent again: status %d", i + 2, r.status);
+    }
+    PT_RC(&s.c, rawc_read_long(&s.c, &r));
+    PT_IS_STR(&s.c, &r, "p1");
+    rawc_reply_free(&r);
+    s.seq = 7;
+    SESST_GOT(&s);
+    ck_assert_msg(strncmp(PT_VARLINE(&o, "w", "x", vl), "x\t4\t", 4) == 0,
+                  "after the pipeline was sent again: %s (stores applied twice?)", vl);
+    if_drain(__LINE__, &o, "w", "x", (const char *const[]){"p2", "p3", "p4", "p5", NULL});
+    rawc_close(&o);
+    sesst_drop(&s);
+}
+END_TEST
+
 NWSTEST_SUITE(session_inflight)
 {
     Suite *s = suite_create("session_inflight");
@@ -429,6 +488,7 @@ NWSTEST_SUITE(session_inflight)
     tcase_add_test(tc, blocking_fetch_served_while_detached);
     tcase_add_test(tc, find_same_reply);
     tcase_add_test(tc, ifetch_value_once);
+    tcase_add_test(tc, pipeline_resent_whole);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
     tcase_add_checked_fixture(tc, if_setup, if_teardown);
