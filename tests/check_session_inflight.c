@@ -474,6 +474,57 @@ START_TEST(pipeline_resent_whole)
 }
 END_TEST
 
+/*
+ * The same pipeline, but the client had read the first two stores' replies
+ * before the cut: it re-sends seq 4..7 acknowledging 3.  The kept replies
+ * of 2 and 3 are dropped, 4..7 come again, the values are stored once.
+ */
+START_TEST(pipeline_resent_after_partial_ack)
+{
+    static const char *const vals[] = {"q1", "q2", "q3", "q4", "q5"};
+    struct sesst             s;
+    struct rawc              o;
+    struct rawc_reply        r = {0};
+    char                     vl[512], buf[IF_REPLY_MAX];
+    size_t                   n = 4 * 5 + 84 + 2;
+    int                      i;
+
+    if_begin(__LINE__, &s, &o);
+    for (i = 0; i < 5; i++)
+        PT_RC(&s.c, sesst_send_at(&s, 2 + (uint64_t)i, 1, "store", "w", "x", "1", vals[i],
+                                  (const char *)NULL));
+    PT_RC(&s.c, sesst_send_at(&s, 7, 1, "fetch", "w", "x", (const char *)NULL));
+    for (i = 0; i < 2500 && recv(s.c.fd, buf, n, MSG_PEEK | MSG_DONTWAIT) < (ssize_t)n;
+         i++)
+        usleep(2000);
+    ck_assert_msg(i < 2500, "the pipeline's replies did not all come");
+    for (i = 0; i < 2; i++) {
+        PT_RC(&s.c, rawc_read_short(&s.c, &r));
+        ck_assert_int_eq(r.status, 0);
+    }
+    sesst_cut(&s);
+    if_resume(__LINE__, &s);
+    for (i = 2; i < 5; i++)
+        PT_RC(&s.c, sesst_send_at(&s, 2 + (uint64_t)i, 3, "store", "w", "x", "1", vals[i],
+                                  (const char *)NULL));
+    PT_RC(&s.c, sesst_send_at(&s, 7, 3, "fetch", "w", "x", (const char *)NULL));
+    for (i = 2; i < 5; i++) {
+        PT_RC(&s.c, rawc_read_short(&s.c, &r));
+        ck_assert_msg(r.status == 0, "store %d sent again: status %d", i + 2, r.status);
+    }
+    PT_RC(&s.c, rawc_read_long(&s.c, &r));
+    PT_IS_STR(&s.c, &r, "q1");
+    rawc_reply_free(&r);
+    s.seq = 7;
+    SESST_GOT(&s);
+    ck_assert_msg(strncmp(PT_VARLINE(&o, "w", "x", vl), "x\t4\t", 4) == 0,
+                  "after the pipeline was sent again: %s (stores applied twice?)", vl);
+    if_drain(__LINE__, &o, "w", "x", (const char *const[]){"q2", "q3", "q4", "q5", NULL});
+    rawc_close(&o);
+    sesst_drop(&s);
+}
+END_TEST
+
 NWSTEST_SUITE(session_inflight)
 {
     Suite *s = suite_create("session_inflight");
@@ -489,6 +540,7 @@ NWSTEST_SUITE(session_inflight)
     tcase_add_test(tc, find_same_reply);
     tcase_add_test(tc, ifetch_value_once);
     tcase_add_test(tc, pipeline_resent_whole);
+    tcase_add_test(tc, pipeline_resent_after_partial_ack);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
     tcase_add_checked_fixture(tc, if_setup, if_teardown);
