@@ -9,12 +9,12 @@
 #                     FUZZ_SECONDS (default 60); FUZZ=name runs only that one
 #   make soak         a real server under many clients for SOAK_SECONDS (300)
 #   make valgrind     the protocol, server and client suites, nwsserver under valgrind
+#   make bench-sessions what a session costs per operation (bench/sessions.sh)
 #   make deb          the Debian packages (debian/) in build/deb/, checked by lintian
 #   make deb-test     make deb in a fresh Debian 12, install with apt, run (root; CI)
 #   make check-journal  the protocol suites with every server on a --journal
 #   make crash        the long crash loop (SIGKILL and restart) for CRASH_ROUNDS
 #   make bench-journal  only the journal rows of the benchmark (bench/journal.sh)
-#   make bench-sessions what a session costs per operation (bench/sessions.sh)
 #   make clean
 #
 # Missing build dependencies are installed first (.ci/deps, apt-get as root).
@@ -271,12 +271,6 @@ crash: deps-test all
 bench-journal: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
 
-# make bench-sessions: store+fetch pairs on one connection, strict and
-# pipelined, sessions on (classic and session connections) vs --no-sessions.
-.PHONY: bench-sessions
-bench-sessions: all
-	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/sessions.sh $(abspath $(B))
-
 # The files-to-remote-nodes row alone (root: network namespaces, sshd).
 .PHONY: bench-transfer
 bench-transfer: deps-bench all
@@ -286,6 +280,12 @@ bench-transfer: deps-bench all
 bench-pipe: deps-bench all
 	PATH=$(abspath $(B)/bin):$$PATH NWS_WORKER=$(abspath $(B)/bin/nws-worker) \
 	sh bench/pipe.sh $(abspath $(B)) $(abspath bench/out)
+
+# make bench-sessions: store+fetch pairs on one connection, strict and
+# pipelined, sessions on (classic and session connections) vs --no-sessions.
+.PHONY: bench-sessions
+bench-sessions: all
+	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/sessions.sh $(abspath $(B))
 
 # Fuzzing: clang's libFuzzer with ASan and UBSan, in build-fuzz/.  Each
 # harness runs FUZZ_SECONDS on build-fuzz/corpus/<name> (where it keeps what
