@@ -525,6 +525,51 @@ START_TEST(pipeline_resent_after_partial_ack)
 }
 END_TEST
 
+/*
+ * A take-over while the old connection is alive with a blocking fetch
+ * parked and a store queued behind it (unread by the server): the old
+ * connection is closed, its queued store dropped unrun; re-sent on the new
+ * connection, the fetch keeps its place and the store runs once after it.
+ */
+START_TEST(take_over_with_requests_queued_behind_a_park)
+{
+    struct sesst      s, t;
+    struct rawc       o;
+    struct rawc_reply r = {0};
+    char              want[80], vl[512];
+
+    if_begin(__LINE__, &s, &o);
+    SESST_SEND(&s, "fetch", "w", "x");               /* seq 2: parks */
+    SESST_SEND(&s, "store", "w", "y", "1", "after"); /* seq 3: waits behind it */
+    PT_WAIT_WAITERS(&o, "w", "x", 1, 0);
+    ck_assert_str_eq(PT_VARLINE(&o, "w", "y", vl), "");
+    /* The same client on a new connection, the old one still open. */
+    memset(&t, 0, sizeof(t));
+    snprintf(want, sizeof(want), "resume %s %s", s.id, s.tok);
+    ck_assert_int_eq(sesst_hs(&t, if_srv->port, want, NULL), 0);
+    ck_assert_msg(t.resumed, "the take-over was not a resume");
+    ck_assert_msg(rawc_expect_eof(&s.c, PTEST_SOON_MS) == 0, "old connection: %s",
+                  s.c.err);
+    sesst_drop(&s);
+    /* The store queued on the old connection did not run. */
+    ck_assert_str_eq(PT_VARLINE(&o, "w", "y", vl), "");
+    PT_RC(&t.c, sesst_send_at(&t, 2, 1, "fetch", "w", "x", (const char *)NULL));
+    PT_RC(&t.c,
+          sesst_send_at(&t, 3, 1, "store", "w", "y", "1", "after", (const char *)NULL));
+    PT_WAIT_WAITERS(&o, "w", "x", 1, 0);
+    PT_OK(&o, "store", "w", "x", "1", "served");
+    PT_RC(&t.c, rawc_read_long(&t.c, &r));
+    PT_IS_STR(&t.c, &r, "served");
+    rawc_reply_free(&r);
+    PT_RC(&t.c, rawc_read_short(&t.c, &r));
+    ck_assert_int_eq(r.status, 0);
+    if_drain(__LINE__, &o, "w", "y", (const char *const[]){"after", NULL});
+    if_drain(__LINE__, &o, "w", "x", (const char *const[]){NULL});
+    rawc_close(&o);
+    sesst_drop(&t);
+}
+END_TEST
+
 NWSTEST_SUITE(session_inflight)
 {
     Suite *s = suite_create("session_inflight");
@@ -541,6 +586,7 @@ NWSTEST_SUITE(session_inflight)
     tcase_add_test(tc, ifetch_value_once);
     tcase_add_test(tc, pipeline_resent_whole);
     tcase_add_test(tc, pipeline_resent_after_partial_ack);
+    tcase_add_test(tc, take_over_with_requests_queued_behind_a_park);
     suite_add_tcase(s, tc);
     tc = tcase_create("names");
     tcase_add_checked_fixture(tc, if_setup, if_teardown);
