@@ -234,6 +234,8 @@ kept_insert(struct session *s, struct kept *k)
             kept_free(s, at);
             at = next;
         }
+    } else {
+        at = NULL; /* past the last one: the tail */
     }
     if (at == NULL)
         TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);
@@ -560,6 +562,15 @@ session_request(struct conn *c, uint64_t seq, uint64_t ack, const struct command
     if (seq <= ack) {
         *reason = "Session: request number already acknowledged.";
         return -1;
+    }
+    /*
+     * `end session` is the last request a client sends, maybe on a new
+     * connection while requests it gave up are parked or were never read:
+     * it runs whatever its number, and cancels a parked request first.
+     */
+    if (cmd == &op_end_session) {
+        conn_cancel_park(c);
+        return 0;
     }
     next = (s->s_last > ack ? s->s_last : ack) + 1;
     if (seq == next) {
