@@ -336,7 +336,8 @@ VALGRIND_SELF   = frame server_units fuzz_replay
 VALGRIND_SUITES ?= proto_blocking proto_commands proto_deadman proto_errors \
                    proto_handshake proto_hostile proto_iter proto_large proto_listings \
                    proto_modes proto_pipeline proto_workspaces hostile_clients \
-                   server_cli auth tls cli libnws web_api sleigh_ws
+                   server_cli auth tls cli libnws web_api sleigh_ws \
+                   session_inflight session_hostile session_classic
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 TEST_ENV = NWS_BIN_DIR=$(abspath $(B)/bin) NWS_EXAMPLES_DIR=$(abspath $(B)/examples) \
