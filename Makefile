@@ -238,6 +238,12 @@ bench: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/run.sh $(abspath $(B))
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
 
+# make bench-sessions: store+fetch pairs on one connection, strict and
+# pipelined, sessions on (classic and session connections) vs --no-sessions.
+.PHONY: bench-sessions
+bench-sessions: all
+	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/sessions.sh $(abspath $(B))
+
 # make check-journal: the protocol suites again, every server they start
 # keeping a journal (NWSTEST_JOURNAL=1 in tests/nwstest.c: --journal in a
 # fresh directory; NWSTEST_FSYNC picks the policy, default always here so
@@ -280,12 +286,6 @@ bench-transfer: deps-bench all
 bench-pipe: deps-bench all
 	PATH=$(abspath $(B)/bin):$$PATH NWS_WORKER=$(abspath $(B)/bin/nws-worker) \
 	sh bench/pipe.sh $(abspath $(B)) $(abspath bench/out)
-
-# make bench-sessions: store+fetch pairs on one connection, strict and
-# pipelined, sessions on (classic and session connections) vs --no-sessions.
-.PHONY: bench-sessions
-bench-sessions: all
-	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/sessions.sh $(abspath $(B))
 
 # Fuzzing: clang's libFuzzer with ASan and UBSan, in build-fuzz/.  Each
 # harness runs FUZZ_SECONDS on build-fuzz/corpus/<name> (where it keeps what
