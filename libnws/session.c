@@ -35,11 +35,13 @@
 #include "nwsp.h"
 #include "util.h"
 
-#define SESS_HDR_LEN     40
-#define SESS_LOG_MAX     ((size_t)64 << 20) /* bytes of requests kept to send again */
-#define SESS_BACKOFF_MIN 0.05
-#define SESS_BACKOFF_MAX 1.0
-#define SESS_END_MS      5000 /* nws_close waits this long for `end session` */
+#define SESS_HDR_LEN       40
+#define SESS_LOG_MAX       ((size_t)64 << 20)  /* bytes of requests kept to send again */
+#define SESS_LOG_KEEP      ((size_t)1 << 20)   /* an empty log keeps this much memory */
+#define SESS_PIPE_COPY_MAX ((uint64_t)1 << 20) /* a value from a pipe copied to resend */
+#define SESS_BACKOFF_MIN   0.05
+#define SESS_BACKOFF_MAX   1.0
+#define SESS_END_MS        5000 /* nws_close waits this long for `end session` */
 
 /* Where the grammar of the outgoing stream stands. */
 enum sess_out_state {
@@ -56,15 +58,20 @@ enum sess_out_state {
 struct sess_ent {
     uint64_t seq;
     size_t   off;
+    /* A value streamed from a file is not copied: it is read again. */
+    int      hole_fd; /* -1: none */
+    off_t    hole_off;
+    size_t   hole_at; /* where in the log the value's bytes would be */
+    uint64_t hole_len;
 };
 
 struct nwsp_sess {
-    char id[NWSP_SESS_ID_LEN + 1];
-    char token[NWSP_SESS_TOKEN_LEN + 1];
-    int  grace;
-    int  resumed; /* the last handshake resumed the session */
-    int  gone;    /* the server stopped offering sessions */
-    pid_t owner;  /* the process that connected: only it ends the session */
+    char  id[NWSP_SESS_ID_LEN + 1];
+    char  token[NWSP_SESS_TOKEN_LEN + 1];
+    int   grace;
+    int   resumed; /* the last handshake resumed the session */
+    int   gone;    /* the server stopped offering sessions */
+    pid_t owner;   /* the process that connected: only it ends the session */
 
     uint64_t seq;      /* the highest seq given to a request */
     uint64_t unlogged; /* the highest seq not kept whole in the log */
@@ -79,6 +86,7 @@ struct nwsp_sess {
     char                num[20];
     unsigned            numlen;
     int                 logging; /* this request's bytes go to the log */
+    int                 hole;    /* this argument's bytes are the last entry's hole */
     char                hdr[SESS_HDR_LEN];
 
     char            *log; /* [log_start, log_len): requests not answered */
@@ -274,15 +282,64 @@ sess_trim(nws_client *c)
     if (s->log_start > 0 && (s->log_start >= s->log_len / 2 || s->ent0 == s->nent)) {
         memmove(s->log, s->log + s->log_start, s->log_len - s->log_start);
         s->log_len -= s->log_start;
-        for (i = s->ent0; i < s->nent; i++)
+        for (i = s->ent0; i < s->nent; i++) {
             s->ent[i].off -= s->log_start;
+            if (s->ent[i].hole_fd >= 0)
+                s->ent[i].hole_at -= s->log_start;
+        }
         s->log_start = 0;
+    }
+    if (s->log_len == 0 && s->log_cap > SESS_LOG_KEEP) {
+        /* A large request was answered: give its memory back. */
+        free(s->log);
+        s->log = NULL;
+        s->log_cap = 0;
     }
     if (s->ent0 > 0) {
         memmove(s->ent, s->ent + s->ent0, (s->nent - s->ent0) * sizeof(*s->ent));
         s->nent -= s->ent0;
         s->ent0 = 0;
     }
+}
+
+/* This request cannot be sent again: drop what the log has of it. */
+static void
+sess_unlog(struct nwsp_sess *s)
+{
+    if (!s->logging)
+        return;
+    s->logging = 0;
+    s->hole = 0;
+    s->unlogged = s->seq;
+    s->log_len = s->ent[--s->nent].off;
+}
+
+/*
+ * stream.c: the bytes of the argument being sent now (a store's value)
+ * come from fd, starting at offset off.  A regular file (off >= 0) is read
+ * again if they must be sent again, so they are not copied; anything else
+ * (off < 0: a pipe) is copied only when small, else the request cannot be
+ * sent again.
+ */
+void
+nwsp_sess_source(nws_client *c, int fd, off_t off)
+{
+    struct nwsp_sess *s = c->sess;
+    struct sess_ent  *e;
+
+    if (s == NULL || s->id[0] == '\0' || !s->logging || s->st != SO_ABYTES)
+        return;
+    if (off < 0) {
+        if (s->left > SESS_PIPE_COPY_MAX)
+            sess_unlog(s);
+        return;
+    }
+    e = &s->ent[s->nent - 1];
+    e->hole_fd = fd;
+    e->hole_off = off;
+    e->hole_at = s->log_len;
+    e->hole_len = 0;
+    s->hole = 1;
 }
 
 /* Appends n bytes of the current request to the log, or stops logging it. */
@@ -296,9 +353,7 @@ sess_log(struct nwsp_sess *s, const char *p, size_t n)
         return;
     if (s->log_len - s->log_start + n > SESS_LOG_MAX) {
         /* Too large to keep: this request cannot be sent again. */
-        s->logging = 0;
-        s->unlogged = s->seq;
-        s->log_len = s->ent[--s->nent].off;
+        sess_unlog(s);
         return;
     }
     if (s->log_len + n > s->log_cap) {
@@ -306,9 +361,7 @@ sess_log(struct nwsp_sess *s, const char *p, size_t n)
         while (cap < s->log_len + n)
             cap *= 2;
         if ((q = realloc(s->log, cap)) == NULL) {
-            s->logging = 0;
-            s->unlogged = s->seq;
-            s->log_len = s->ent[--s->nent].off;
+            sess_unlog(s);
             return;
         }
         s->log = q;
@@ -342,6 +395,8 @@ sess_request_start(nws_client *c)
     }
     s->ent[s->nent].seq = s->seq;
     s->ent[s->nent].off = s->log_len;
+    s->ent[s->nent].hole_fd = -1;
+    s->ent[s->nent].hole_len = 0;
     s->nent++;
     s->logging = 1;
 }
@@ -363,6 +418,7 @@ sess_item_done(nws_client *c)
 {
     struct nwsp_sess *s = c->sess;
 
+    s->hole = 0;
     if (s->st == SO_DBYTES || s->st == SO_DLEN) {
         s->st = --s->items > 0 ? SO_DLEN : SO_ARGC;
     } else {
@@ -384,22 +440,25 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
 {
     struct nwsp_sess *s = c->sess;
     const char       *in = p;
-    char             *o;
+    char             *o = NULL; /* the copy, made when a header is in these bytes */
     size_t            i = 0, k, width;
 
-    if (len > s->stage_cap) {
-        if ((o = realloc(s->stage, len)) == NULL) {
-            nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
-            return -1;
-        }
-        s->stage = o;
-        s->stage_cap = len;
-    }
-    o = s->stage;
-    memcpy(o, in, len);
     while (i < len) {
         switch (s->st) {
         case SO_HDR:
+            if (o == NULL) {
+                if (len > s->stage_cap) {
+                    if ((o = realloc(s->stage, len)) == NULL) {
+                        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+                        return -1;
+                    }
+                    s->stage = o;
+                    s->stage_cap = len;
+                }
+                o = s->stage;
+                memcpy(o, in, len);
+                in = o;
+            }
             if (s->left == SESS_HDR_LEN)
                 sess_request_start(c);
             k = len - i < s->left ? len - i : (size_t)s->left;
@@ -419,8 +478,8 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
             k = width - s->numlen;
             if (k > len - i)
                 k = len - i;
-            memcpy(s->num + s->numlen, o + i, k);
-            sess_log(s, o + i, k);
+            memcpy(s->num + s->numlen, in + i, k);
+            sess_log(s, in + i, k);
             s->numlen += (unsigned)k;
             i += k;
             if (s->numlen < width)
@@ -445,27 +504,34 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
         case SO_DBYTES:
         case SO_ABYTES:
             k = len - i < s->left ? len - i : (size_t)s->left;
-            sess_log(s, o + i, k);
+            /* Too large to keep, and not read again from a file: copy none. */
+            if (!s->hole && s->logging &&
+                s->log_len - s->log_start + s->left > SESS_LOG_MAX)
+                sess_unlog(s);
+            if (s->hole && s->logging)
+                s->ent[s->nent - 1].hole_len += k;
+            else
+                sess_log(s, in + i, k);
             i += k;
             if ((s->left -= k) == 0)
                 sess_item_done(c);
             break;
         }
     }
-    *out = o;
+    *out = in;
     return 0;
 }
 
 /*
- * Fills hdr (40 bytes) with the header the next request would carry,
- * without taking its seq: for a request written outside libnws's own
+ * Fills hdr (40 bytes) with the header the request ahead places from now
+ * would carry (1: the next one), without taking its seq: for a request written outside libnws's own
  * writes (the worker's crash report, from a signal handler: this only
  * reads memory).
  */
 void
-nwsp_sess_header(const nws_client *c, char *hdr)
+nwsp_sess_header(const nws_client *c, unsigned ahead, char *hdr)
 {
-    nwsp_put_d20(hdr, c->sess->seq + 1);
+    nwsp_put_d20(hdr, c->sess->seq + ahead);
     nwsp_put_d20(hdr + NWSP_D20_LEN, sess_acked(c));
 }
 
@@ -501,26 +567,17 @@ sess_drop_socket(nws_client *c)
 }
 
 /*
- * Sends the log's requests after acked again, with acked as their ack,
- * taking in replies meanwhile so that neither side stalls.  0, or -1.
+ * Writes len bytes of p on the new connection, taking in replies meanwhile
+ * so that neither side stalls.  0, or -1.
  */
 static int
-sess_resend(nws_client *c, uint64_t acked, nws_error *err)
+sess_send(nws_client *c, const char *p, size_t len, nws_error *err)
 {
-    struct nwsp_sess *s = c->sess;
-    struct pollfd     pfd;
-    size_t            i, off, end;
-    ssize_t           n;
-    int               rc;
+    struct pollfd pfd;
+    ssize_t       n;
+    int           rc;
 
-    for (i = s->ent0; i < s->nent && s->ent[i].seq <= acked; i++)
-        ;
-    if (i == s->nent)
-        return 0;
-    for (off = s->ent[i].off; i < s->nent; i++)
-        nwsp_put_d20(s->log + s->ent[i].off + NWSP_D20_LEN, acked);
-    end = s->log_len;
-    while (off < end) {
+    while (len > 0) {
         pfd.fd = c->fd;
         pfd.events = POLLIN | POLLOUT;
         pfd.revents = 0;
@@ -554,14 +611,73 @@ sess_resend(nws_client *c, uint64_t acked, nws_error *err)
             }
         }
         if (pfd.revents & POLLOUT) {
-            n = nwsp_io_send(c, s->log + off, end - off, 1);
+            n = nwsp_io_send(c, p, len, 1);
             if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 nwsp_err_set(err, NWS_ERR_CLOSED, 0, "the connection was lost again");
                 return -1;
             }
-            if (n > 0)
-                off += (size_t)n;
+            if (n > 0) {
+                p += n;
+                len -= (size_t)n;
+            }
         }
+    }
+    return 0;
+}
+
+/* Sends the n bytes of e's hole again, read from its file.  0, or -1. */
+static int
+sess_send_hole(nws_client *c, const struct sess_ent *e, nws_error *err)
+{
+    char     buf[NWSP_IO_CHUNK];
+    uint64_t done = 0;
+    ssize_t  n;
+    size_t   k;
+
+    while (done < e->hole_len) {
+        k = e->hole_len - done < sizeof(buf) ? (size_t)(e->hole_len - done) : sizeof(buf);
+        n = pread(e->hole_fd, buf, k, e->hole_off + (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            nwsp_err_set(err, NWS_ERR_SESSION, 0,
+                         "the value's file cannot be read again to send it again");
+            return -1;
+        }
+        if (sess_send(c, buf, (size_t)n, err) != 0)
+            return -1;
+        done += (uint64_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Sends the log's requests after acked again, with acked as their ack
+ * (holes read again from their files).  0, or -1.
+ */
+static int
+sess_resend(nws_client *c, uint64_t acked, nws_error *err)
+{
+    struct nwsp_sess *s = c->sess;
+    size_t            i, j, end;
+
+    for (i = s->ent0; i < s->nent && s->ent[i].seq <= acked; i++)
+        ;
+    for (j = i; j < s->nent; j++)
+        nwsp_put_d20(s->log + s->ent[j].off + NWSP_D20_LEN, acked);
+    for (; i < s->nent; i++) {
+        const struct sess_ent *e = &s->ent[i];
+
+        end = i + 1 < s->nent ? s->ent[i + 1].off : s->log_len;
+        if (e->hole_fd < 0) {
+            if (sess_send(c, s->log + e->off, end - e->off, err) != 0)
+                return -1;
+            continue;
+        }
+        if (sess_send(c, s->log + e->off, e->hole_at - e->off, err) != 0 ||
+            sess_send_hole(c, e, err) != 0 ||
+            sess_send(c, s->log + e->hole_at, end - e->hole_at, err) != 0)
+            return -1;
     }
     return 0;
 }
@@ -625,8 +741,8 @@ nwsp_sess_recover(nws_client *c, nws_error *err)
     if (s->unlogged > acked) {
         nwsp_err_set(err, NWS_ERR_SESSION, 0,
                      "the connection was lost during a request too large to send "
-                     "again (over %zu MiB)",
-                     SESS_LOG_MAX >> 20);
+                     "again (a value over %zu MiB, or over %llu MiB from a pipe)",
+                     SESS_LOG_MAX >> 20, (unsigned long long)(SESS_PIPE_COPY_MAX >> 20));
         c->in_recover = 0;
         nwsp_conn_fail(c);
         return -1;
@@ -678,17 +794,34 @@ nwsp_sess_recover(nws_client *c, nws_error *err)
  * nws_close: ends the session, so the server frees it now, not after its
  * grace.  A forked child closing its copy of the client must not end its
  * parent's session; a server that does not answer within a few seconds
- * is left to end it at its grace.
+ * is left to end it at its grace.  With requests unanswered (a pipeline's
+ * blocking fetches) the server reads nothing behind the parked one: the
+ * socket is dropped and `end session` goes first on a new connection that
+ * resumes the session (the server takes it over and runs `end session`
+ * whatever its seq, cancelling the parked request).
  */
 void
 nwsp_sess_end(nws_client *c)
 {
     struct timeval tv = nwsp_ms_timeval(SESS_END_MS);
     nws_error      e = {0};
+    uint64_t       acked;
 
     if (c->sess == NULL || c->sess->id[0] == '\0' || c->fd < 0 || c->in_hs ||
         c->sess->owner != getpid())
         return;
+    if (c->sess->seq != (acked = sess_acked(c))) {
+        shutdown(c->fd, SHUT_RDWR);
+        sess_drop_socket(c);
+        c->reconnect_s = SESS_END_MS / 1000;
+        if (nwsp_conn_redial(c, &e) != 0 || !c->sess->resumed)
+            return;
+        c->rpos = c->rlen = 0;
+        c->rx_total = 0;
+        /* Nothing in flight is read any more; the ack stays what was read. */
+        c->sess->rd_seq = acked;
+        c->sess->rd_start = c->sess->rd_end = 0;
+    }
     c->reconnect_s = 0;
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

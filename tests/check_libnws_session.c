@@ -14,12 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nws.h"
 #include "nwstest.h"
 #include "ptest.h"
 #include "rawc.h"
+#include "frame.h"
+#include "sleighp.h"
 #include "tproxy.h"
 #include "util.h"
 
@@ -190,7 +193,11 @@ START_TEST(session_blocking_fetch_across_cut)
 }
 END_TEST
 
-/* Pipelined bulk stores cut in the middle: each applied once, in order. */
+/*
+ * Pipelined bulk stores cut in the middle: each applied once, in order.
+ * More of them than the server keeps unacknowledged replies (4096): the
+ * bulk must acknowledge as it goes.
+ */
 START_TEST(session_bulk_across_cut)
 {
     nws_client *c = ls_connect(tproxy_port(ls_px), 20), *d;
@@ -198,7 +205,7 @@ START_TEST(session_bulk_across_cut)
     nws_bulk   *b = nws_bulk_new(ws, NULL);
     nws_error   err;
     char        v[64], *got;
-    int         i, n = 3000;
+    int         i, n = 6000;
 
     ck_assert_ptr_nonnull(b);
     for (i = 0; i < n; i++) {
@@ -207,7 +214,7 @@ START_TEST(session_bulk_across_cut)
                          0);
     }
     /* Cut once well inside the requests, once inside the replies. */
-    tproxy_cut_after(ls_px, 150000, 0);
+    tproxy_cut_after(ls_px, 250000, 0);
     ck_assert_msg(nws_bulk_flush(b, &err) == 0, "bulk: %s", err.text);
     ck_assert_int_ge(tproxy_cuts(ls_px), 1);
     for (i = 0; i < n; i++) {
@@ -215,7 +222,7 @@ START_TEST(session_bulk_across_cut)
         ck_assert_int_eq(nws_bulk_store_raw(b, "q", v, strlen(v), NWS_DESC_TEXT, &err),
                          0);
     }
-    tproxy_cut_after(ls_px, 0, 5000);
+    tproxy_cut_after(ls_px, 0, 15000);
     ck_assert_msg(nws_bulk_flush(b, &err) == 0, "bulk: %s", err.text);
     ck_assert_int_ge(tproxy_cuts(ls_px), 2);
     nws_bulk_free(b);
@@ -231,6 +238,222 @@ START_TEST(session_bulk_across_cut)
     ck_assert_int_eq(nws_fetch_try_string(dws, "q", &got, &err), 0);
     nws_ws_free(dws);
     nws_close(d);
+    nws_ws_free(ws);
+    nws_close(c);
+}
+END_TEST
+
+/* A file of n bytes of a pattern (seeded), open at offset 0. */
+static int
+ls_pattern_file(size_t n, unsigned seed)
+{
+    int    fd = nwstest_tmpfile();
+    char   buf[65536];
+    size_t i, k;
+
+    for (; n > 0; n -= k) {
+        k = n < sizeof(buf) ? n : sizeof(buf);
+        for (i = 0; i < k; i++)
+            buf[i] = (char)((seed = seed * 1103515245u + 12345u) >> 16);
+        ck_assert_int_eq(write(fd, buf, k), (ssize_t)k);
+    }
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    return fd;
+}
+
+/* 1 if the two descriptors hold the same bytes from offset 0. */
+static int
+ls_same(int a, int b)
+{
+    size_t la, lb;
+    char  *x, *y;
+    int    same;
+
+    x = nwstest_slurp(a, &la);
+    y = nwstest_slurp(b, &lb);
+    same = la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/*
+ * A value streamed from a file, cut half-way up (sent again by reading the
+ * file again, not from a copy), then fetched into one, cut half-way down:
+ * stored once, and the copy is whole and exact (the bytes already written
+ * are not written twice).
+ */
+START_TEST(session_stream_across_cuts)
+{
+    nws_client *c = ls_connect(tproxy_port(ls_px), 20);
+    nws_ws     *ws = ls_use(c, "f");
+    size_t      n = 3u << 20;
+    int         src = ls_pattern_file(n, 7), dst = nwstest_tmpfile();
+    nws_error   err;
+    uint64_t    len = 0;
+    uint32_t    desc = 0;
+    char       *got;
+
+    tproxy_cut_after(ls_px, n / 2, 0);
+    ck_assert_msg(nws_store_fd(ws, "v", src, n, NWS_DESC_BYTES, &err) == 0, "%s",
+                  err.text);
+    ck_assert_int_eq(tproxy_cuts(ls_px), 1);
+    tproxy_cut_after(ls_px, 0, n / 3);
+    ck_assert_msg(nws_fetch_fd(ws, "v", NWS_OP_FETCH, dst, &desc, &len, &err) == 1, "%s",
+                  err.text);
+    ck_assert_int_eq(tproxy_cuts(ls_px), 2);
+    ck_assert_uint_eq(len, n);
+    ck_assert_int_eq(lseek(src, 0, SEEK_SET), 0);
+    ck_assert_msg(ls_same(src, dst), "the fetched copy differs");
+    ck_assert_int_eq(nws_fetch_try_string(ws, "v", &got, &err), 0);
+    close(src);
+    close(dst);
+    nws_ws_free(ws);
+    nws_close(c);
+}
+END_TEST
+
+/*
+ * A value streamed from a pipe is kept to be sent again only when small
+ * (1 MiB): a larger one cut half-way fails with NWS_ERR_SESSION, and
+ * nothing is half-stored.  (From a regular file it is read again: above.)
+ */
+START_TEST(session_pipe_too_large_to_resend)
+{
+    nws_client *c = ls_connect(tproxy_port(ls_px), 20);
+    nws_ws     *ws = ls_use(c, "t");
+    size_t      n = 3u << 20;
+    int         src = ls_pattern_file(n, 3), p[2], status;
+    nws_error   err;
+    char       *got, buf[65536];
+    ssize_t     k;
+    pid_t       pid;
+
+    ck_assert_int_eq(pipe(p), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        while ((k = read(src, buf, sizeof(buf))) > 0)
+            if (write(p[1], buf, (size_t)k) != k)
+                _exit(1);
+        _exit(0);
+    }
+    close(p[1]);
+    tproxy_cut_after(ls_px, n / 2, 0);
+    ck_assert_int_eq(nws_store_fd(ws, "v", p[0], n, NWS_DESC_BYTES, &err), -1);
+    ck_assert_msg(err.code == NWS_ERR_SESSION, "%d: %s", err.code, err.text);
+    ck_assert_msg(strstr(err.text, "too large to send again") != NULL, "%s", err.text);
+    close(p[0]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    close(src);
+    nws_ws_free(ws);
+    nws_close(c);
+    c = ls_connect(ls_srv.port, 0);
+    ws = ls_use(c, "t");
+    ck_assert_int_eq(nws_fetch_try_string(ws, "v", &got, &err), 0);
+    nws_ws_free(ws);
+    nws_close(c);
+}
+END_TEST
+
+/*
+ * nws_close ends the session: an owned workspace goes at once, as on a
+ * classic close, not after the grace (60 s); a cut alone keeps it.
+ */
+START_TEST(session_close_ends_it)
+{
+    nws_client *c = ls_connect(tproxy_port(ls_px), 20);
+    nws_ws     *ws;
+    nws_error   err;
+    struct rawc r;
+
+    PT_OPEN(&r, ls_srv.port, RAWC_PLAIN);
+    ws = nws_ws_open(c, "owned", 0, &err);
+    ck_assert_msg(ws != NULL, "open: %s", err.text);
+    tproxy_cut(ls_px);
+    usleep(300000);
+    ptest_wait_ws(__LINE__, &r, "owned", 1);
+    ck_assert_int_eq(nws_store_string(ws, "x", "v", &err), 0);
+    nws_ws_free(ws);
+    nws_close(c);
+    ptest_wait_ws(__LINE__, &r, "owned", 0);
+    rawc_close(&r);
+}
+END_TEST
+
+/*
+ * nws_close with blocking fetches in flight (the Sleigh's result pipeline):
+ * the session still ends at once, its parked fetch cancelled, so a value
+ * stored after the close stays for others and the owned workspace goes.
+ */
+START_TEST(session_close_with_fetches_in_flight)
+{
+    nws_client     *c = ls_connect(ls_srv.port, 20);
+    nws_ws         *ws = ls_use(c, "p"), *own;
+    struct nwsp_buf b = {0};
+    nws_error       err = {0};
+    struct rawc     r;
+
+    PT_OPEN(&r, ls_srv.port, RAWC_PLAIN);
+    PT_OK(&r, "use ws", "p", "", "no");
+    own = nws_ws_open(c, "powned", 0, &err);
+    ck_assert_msg(own != NULL, "open: %s", err.text);
+    ck_assert_int_eq(nwsp_sleigh_put_get(ws, &b, "x", NWS_OP_FETCH, NULL, &err), 0);
+    ck_assert_int_eq(nwsp_sleigh_put_get(ws, &b, "x", NWS_OP_FETCH, NULL, &err), 0);
+    ck_assert_int_eq(nwsp_sleigh_send_buf(c, &b, &err), 0);
+    nwsp_buf_free(&b);
+    ptest_wait_waiters(__LINE__, &r, "p", "x", 1, 0);
+    nws_ws_free(own);
+    nws_ws_free(ws);
+    nws_close(c);
+    ptest_wait_ws(__LINE__, &r, "powned", 0);
+    ptest_wait_waiters(__LINE__, &r, "p", "x", 0, 0);
+    PT_OK(&r, "store", "p", "x", "1", "v");
+    PT_VALUE(&r, "v", "fetchTry", "p", "x");
+    rawc_close(&r);
+}
+END_TEST
+
+/* A thread: lets the proxy take connections again after 1.5 s. */
+static void *
+ls_resume_later(void *arg)
+{
+    usleep(1500000);
+    tproxy_resume(arg);
+    return NULL;
+}
+
+/*
+ * The server away for a while (every connection refused), back before the
+ * limit: the call waits with back-off, resumes and returns as if nothing
+ * happened.
+ */
+START_TEST(session_server_back_before_limit)
+{
+    nws_client *c = ls_connect(tproxy_port(ls_px), 20);
+    nws_ws     *ws = ls_use(c, "w");
+    nws_error   err;
+    pthread_t   t;
+    char       *got;
+    double      t0;
+
+    ck_assert_int_eq(nws_store_string(ws, "x", "1", &err), 0);
+    tproxy_pause(ls_px);
+    tproxy_cut(ls_px);
+    ck_assert_int_eq(pthread_create(&t, NULL, ls_resume_later, ls_px), 0);
+    t0 = nwsp_mono();
+    ck_assert_msg(nws_store_string(ws, "x", "2", &err) == 0, "%s", err.text);
+    ck_assert_msg(nwsp_mono() - t0 >= 1.0, "back after %.2f s", nwsp_mono() - t0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(tproxy_accepted(ls_px), 2);
+    ck_assert_int_eq(nws_fetch_try_string(ws, "x", &got, &err), 1);
+    ck_assert_str_eq(got, "1");
+    free(got);
+    ck_assert_int_eq(nws_fetch_try_string(ws, "x", &got, &err), 1);
+    ck_assert_str_eq(got, "2");
+    free(got);
+    ck_assert_int_eq(nws_fetch_try_string(ws, "x", &got, &err), 0);
     nws_ws_free(ws);
     nws_close(c);
 }
@@ -322,6 +545,11 @@ NWSTEST_SUITE(libnws_session)
     tcase_add_test(tc, session_cuts_in_a_stream);
     tcase_add_test(tc, session_blocking_fetch_across_cut);
     tcase_add_test(tc, session_bulk_across_cut);
+    tcase_add_test(tc, session_stream_across_cuts);
+    tcase_add_test(tc, session_pipe_too_large_to_resend);
+    tcase_add_test(tc, session_close_ends_it);
+    tcase_add_test(tc, session_close_with_fetches_in_flight);
+    tcase_add_test(tc, session_server_back_before_limit);
     tcase_add_test(tc, session_server_gone_past_limit);
     tcase_add_test(tc, session_reconnect_off);
     tcase_add_test(tc, session_lost_is_an_error);
