@@ -9,6 +9,7 @@
 #                     FUZZ_SECONDS (default 60); FUZZ=name runs only that one
 #   make soak         a real server under many clients for SOAK_SECONDS (300)
 #   make valgrind     the protocol, server and client suites, nwsserver under valgrind
+#   make bench-sessions what a session costs per operation (bench/sessions.sh)
 #   make deb          the Debian packages (debian/) in build/deb/, checked by lintian
 #   make deb-test     make deb in a fresh Debian 12, install with apt, run (root; CI)
 #   make check-journal  the protocol suites with every server on a --journal
@@ -237,6 +238,12 @@ bench: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/run.sh $(abspath $(B))
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
 
+# make bench-sessions: store+fetch pairs on one connection, strict and
+# pipelined, sessions on (classic and session connections) vs --no-sessions.
+.PHONY: bench-sessions
+bench-sessions: all
+	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/sessions.sh $(abspath $(B))
+
 # make check-journal: the protocol suites again, every server they start
 # keeping a journal (NWSTEST_JOURNAL=1 in tests/nwstest.c: --journal in a
 # fresh directory; NWSTEST_FSYNC picks the policy, default always here so
@@ -345,7 +352,8 @@ VALGRIND_SELF   = frame server_units fuzz_replay
 VALGRIND_SUITES ?= proto_blocking proto_commands proto_deadman proto_errors \
                    proto_handshake proto_hostile proto_iter proto_large proto_listings \
                    proto_modes proto_pipeline proto_workspaces hostile_clients \
-                   server_cli auth tls cli libnws web_api sleigh_ws
+                   server_cli auth tls cli libnws web_api sleigh_ws \
+                   session_inflight session_hostile session_classic
 VALGRIND = valgrind --quiet --error-exitcode=99 --leak-check=full \
            --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 TEST_ENV = NWS_BIN_DIR=$(abspath $(B)/bin) NWS_EXAMPLES_DIR=$(abspath $(B)/examples) \

@@ -68,5 +68,8 @@ size_t fuzz_srv_replied(int slot);
 /* The new-style handshake asking for both metadata options. */
 extern const char   fuzz_hs_new[];
 extern const size_t fuzz_hs_new_len;
+/* fuzz_hs_new with NwsSession "new" too (request headers follow). */
+extern const char   fuzz_hs_session[];
+extern const size_t fuzz_hs_session_len;
 
 #endif

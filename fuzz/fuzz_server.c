@@ -5,7 +5,10 @@
  *
  *   flags                 1 byte: FUZZ_SRV_* in bits 0-2; bit 3 set: every
  *                         new connection starts with fuzz_hs_new (so the
- *                         fuzzer spends its bytes on requests)
+ *                         fuzzer spends its bytes on requests); bits 3 and
+ *                         4 set: with fuzz_hs_session instead (a session:
+ *                         its request headers, kept replies, detach on
+ *                         close, expiry on a timer tick)
  *   records, each         op = 1 byte: slot = (op & 3) % 3, kind = op >> 2:
  *     kind 0-31 even      write: 1 length byte L, then L bytes, then run
  *     kind 0-31 odd       write: the same, without running the loop, so
@@ -30,7 +33,9 @@ fuzz_server_send(int slot, const uint8_t *p, size_t len, int handshake, int open
 {
     if (!open[slot]) {
         open[slot] = 1;
-        if (handshake)
+        if (handshake == 2)
+            fuzz_srv_write(slot, fuzz_hs_session, fuzz_hs_session_len);
+        else if (handshake)
             fuzz_srv_write(slot, fuzz_hs_new, fuzz_hs_new_len);
     }
     if (len > 0)
@@ -48,7 +53,7 @@ nwsfuzz_server(const uint8_t *data, size_t size)
     if (size < 1 || size > 1 << 20)
         return 0;
     fuzz_srv_begin(p[0] & 7);
-    handshake = (p[0] & 8) != 0;
+    handshake = (p[0] & 8) == 0 ? 0 : (p[0] & 16) != 0 ? 2 : 1;
     p++;
     while (p < e && !fuzz_srv_stopped()) {
         slot = (*p & 3) % FUZZ_SLOTS;

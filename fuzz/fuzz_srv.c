@@ -36,6 +36,15 @@ const char   fuzz_hs_new[] = "X000R000"
                              "0018MetadataFromServer00011";
 const size_t fuzz_hs_new_len = sizeof(fuzz_hs_new) - 1;
 
+/* The same asking for a new session too: every request then starts with
+ * the 40-byte header (docs/SESSIONS.md). */
+const char   fuzz_hs_session[] = "X000R000"
+                                 "0003"
+                                 "0016MetadataToServer00011"
+                                 "0018MetadataFromServer00011"
+                                 "0010NwsSession0003new";
+const size_t fuzz_hs_session_len = sizeof(fuzz_hs_session) - 1;
+
 #define FUZZ_MAX_TIMERS 512
 #define FUZZ_MAX_ROUNDS 10000
 

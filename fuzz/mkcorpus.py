@@ -48,6 +48,11 @@ def mreq(*args, **kw):
     return req(*args, meta=kw.get("meta", ()))
 
 
+def sreq(seq, ack, *args, **kw):
+    """A request of a session connection: D20(seq) D20(ack), then mreq."""
+    return d20(seq) + d20(ack) + mreq(*args, **kw)
+
+
 HS_NEW = (b"X000R000" + dict_(("MetadataToServer", "1"), ("MetadataFromServer", "1")))
 ADVERT = dict_(("MetadataFromServer", ""), ("MetadataToServer", ""),
                ("KillServerOnClose", ""))
@@ -184,6 +189,43 @@ def server_seeds():
     s.send(1, mreq("use ws", "w", "", "no") + mreq("fetch", "w", "v") * 70)
     seeds["pipelined"] = s.out
 
+    # Sessions (flags bit 4: every connection asks for NwsSession "new").
+    s = Session(flags=8 | 16)
+    s.send(0, sreq(1, 0, "open ws", "w", "me", "no") + sreq(2, 1, "store", "w", "v", "1", "a"))
+    s.send(1, sreq(1, 0, "use ws", "w", "", "no") + sreq(2, 1, "fetch", "w", "v"))
+    s.send(1, sreq(2, 1, "fetch", "w", "v"))  # re-sent: the kept reply again
+    s.send(1, sreq(3, 2, "fetch", "w", "v"), run=False)  # parks
+    s.close(1)  # detached with a parked fetch
+    s.send(0, sreq(3, 2, "store", "w", "v", "1", "b") + sreq(4, 3, "list vars", "w"))
+    s.tick()  # the grace timer: the detached session ends
+    s.send(0, sreq(5, 4, "end session"))
+    seeds["session-kept-replies"] = s.out
+
+    s = Session(flags=8 | 16)
+    s.send(0, sreq(1, 0, "open ws", "w", "me", "no"))
+    s.send(0, sreq(9, 1, "store", "w", "v", "1", "gap"))  # a gap: protocol error
+    s.send(1, sreq(1, 5, "use ws", "w", "", "no"))  # ack beyond last
+    s.send(2, b"0000000000000000000x" + d20(0) + mreq("list wss"))  # not digits
+    s.send(2, sreq(1, 0, "use ws", "w", "", "no") + sreq(1, 1, "list wss"))  # acked seq
+    seeds["session-bad-headers"] = s.out
+
+    s = Session(flags=8 | 16 | 2)  # a session near the memory limit
+    s.send(0, sreq(1, 0, "open ws", "w", "me", "no"))
+    for i in range(2, 12):
+        s.send(0, sreq(i, 1, "store", "w", "v", "1", "x" * 300), run=False)
+    s.send(0, b"".join(sreq(i, 1, "fetchTry", "w", "v") for i in range(12, 22)))
+    s.close(0)
+    s.tick()
+    seeds["session-never-acks"] = s.out
+
+    s = Session(flags=0)  # a resume of a session nobody has, then requests
+    s.send(0, b"X000R000" + dict_(("NwsSession", "resume 0123456789abcdef " + "0" * 32)) +
+           d20(1) + d20(0) + req("list wss"))
+    s.send(1, b"X000R000" + dict_(("NwsSession", "resume zz")) + d20(1) + d20(0))
+    s.send(2, b"X000R000" + dict_(("NwsSession", "new"), ("KillServerOnClose", "1")) +
+           req("list wss"))
+    seeds["session-resume-unknown"] = s.out
+
     for name, data in invalid_frames().items():
         s = Session(flags=0)
         s.send(0, data)
@@ -249,6 +291,15 @@ def handshake_seeds():
                                                            ("MetadataToServer", "1")) + b"A000",
         "server-denies": bytes([0x80]) + b"P000" + ADVERT + b"F000",
         "server-old": bytes([0x80]) + b"2223",
+        # Sessions: a client asking for one, split; a server granting one.
+        "new-session-split": bytes([3]) + b"X000R000" + dict_(("NwsSession", "new")) +
+        d20(1) + d20(0) + req("list wss"),
+        "resume-unknown": bytes([0x80]) + b"X000R000" +
+        dict_(("NwsSession", "resume 0123456789abcdef " + "f" * 32)) + d20(1) + d20(0),
+        "server-session": bytes([0x80]) + b"P000" + dict_(
+            ("MetadataToServer", ""), ("MetadataFromServer", ""), ("NwsSession", "")) +
+        b"A000" + dict_(("NwsSession", "0123456789abcdef " + "0" * 32), ("NwsResumed", "0"),
+                        ("NwsGrace", "60")),
     }
     for name, data in invalid_frames().items():
         if name.startswith("hs-"):
