@@ -14,6 +14,7 @@
 #   make check-journal  the protocol suites with every server on a --journal
 #   make crash        the long crash loop (SIGKILL and restart) for CRASH_ROUNDS
 #   make bench-journal  only the journal rows of the benchmark (bench/journal.sh)
+#   make bench-restart  a batch through three restarts of its server (bench/restart.sh)
 #   make clean
 #
 # Missing build dependencies are installed first (.ci/deps, apt-get as root).
@@ -269,6 +270,13 @@ crash: deps-test all
 # --journal with each --fsync policy and none, against Redis appendonly).
 bench-journal: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
+
+# make bench-restart: a 2,000-element batch on 4 workers through three kill -9
+# and restarts of its server (sleigh -k and the C API): time lost per restart,
+# elements run twice, results duplicated (bench/restart.sh; RUNS=3).
+.PHONY: bench-restart
+bench-restart: deps-test all
+	sh bench/restart.sh $(abspath $(B))
 
 # The files-to-remote-nodes row alone (root: network namespaces, sshd).
 .PHONY: bench-transfer
