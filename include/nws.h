@@ -75,7 +75,11 @@ enum nws_errcode {
     NWS_ERR_INVALID,     /* invalid argument */
     NWS_ERR_TYPE,        /* the value is not of the type asked for (string, JSON) */
     NWS_ERR_UNSUPPORTED, /* this server or connection cannot do it */
-    NWS_ERR_NO_VALUE     /* a blocking call was answered with "no value" */
+    NWS_ERR_NO_VALUE,    /* a blocking call was answered with "no value" */
+    NWS_ERR_SESSION      /* the session was lost: the server forgot it (restarted
+                            without a journal, grace passed), or a request in flight
+                            could not be sent again; the client carries on in a new
+                            session when it could reconnect (nws_is_open) */
 };
 
 typedef struct nws_error {
@@ -166,6 +170,9 @@ typedef struct nws_client nws_client;
 #define NWS_CONNECT_KILL_ON_CLOSE 0x2 /* KillServerOnClose=1: the server stops when we close */
 #define NWS_CONNECT_TLS          0x4 /* TLS (also when $NWS_TLS or $NWS_TLS_CA is set):
                                         for a server started with --tls-cert */
+#define NWS_CONNECT_NO_SESSION                                                           \
+    0x8 /* ask for no session: a lost connection is an
+                                        error at once, as with a classic server */
 
 /*
  * Connects to host:port and does the new-style handshake, asking for
@@ -227,6 +234,21 @@ NWS_API int nws_fd(const nws_client *c);
 NWS_API int nws_set_request_meta(nws_client *c, const nws_meta *m, nws_error *err);
 /* The metadata of the last reply (borrowed, until the next call on c); never NULL. */
 NWS_API const nws_meta *nws_reply_meta(const nws_client *c);
+/*
+ * Sessions (docs/SESSIONS.md).  nws_connect asks for a session whenever the
+ * server offers one (NwsSession), unless NWS_CONNECT_NO_SESSION or
+ * NWS_CONNECT_KILL_ON_CLOSE.  On a lost connection (EOF, reset, a failed
+ * write) the call in progress reconnects with back-off (50 ms doubling to
+ * 1 s), resumes the session, sends again every request whose reply it had
+ * not read, and goes on: each is applied once and answered the same.
+ * nws_set_reconnect sets how long it tries, in seconds (default 30, or
+ * $NWS_RECONNECT; 0: off, a lost connection fails at once as before).
+ * Past it the call fails with NWS_ERR_CLOSED; a session the server no
+ * longer knows fails it with NWS_ERR_SESSION.  0, or -1.
+ */
+NWS_API int nws_set_reconnect(nws_client *c, int seconds, nws_error *err);
+/* The session's id (16 hex digits, borrowed), or NULL without a session. */
+NWS_API const char *nws_session_id(const nws_client *c);
 /* Sends `deadman`: the server stops when this connection closes.  0, or -1. */
 NWS_API int nws_deadman(nws_client *c, nws_error *err);
 

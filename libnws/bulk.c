@@ -151,6 +151,8 @@ nws_bulk_flush(nws_bulk *b, nws_error *err)
     long          nfail = 0, got;
     ssize_t       n;
     int           rc;
+    const char   *out;
+    unsigned      rec;
 
     nwsp_err_clear(err);
     if (b == NULL) {
@@ -160,7 +162,18 @@ nws_bulk_flush(nws_bulk *b, nws_error *err)
     c = b->ws->c;
     if (nwsp_conn_check(c, err) != 0)
         goto fail;
+    /* On a session the requests get their headers and are logged now; a
+     * reconnect sends all of them again (the log), not just the rest. */
+    out = b->buf.data;
+    if (nwsp_sess_head_len(c) > 0 &&
+        nwsp_sess_out(c, b->buf.data, b->buf.len, &out, err) != 0)
+        goto fail;
+    rec = nwsp_sess_recoveries(c);
     while (replies < b->n) {
+        if (nwsp_sess_recoveries(c) != rec) {
+            rec = nwsp_sess_recoveries(c);
+            off = b->buf.len;
+        }
         pfd.fd = c->fd;
         pfd.events = POLLIN | (off < b->buf.len ? POLLOUT : 0);
         pfd.revents = 0;
@@ -185,9 +198,14 @@ nws_bulk_flush(nws_bulk *b, nws_error *err)
                 goto fail;
         }
         if ((pfd.revents & POLLOUT) && off < b->buf.len) {
-            n = nwsp_io_send(c, b->buf.data + off, b->buf.len - off, 1);
+            n = nwsp_io_send(c, out + off, b->buf.len - off, 1);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                 continue;
+            if (n < 0 && (rc = nwsp_sess_recover(c, err)) <= 0) {
+                if (rc < 0)
+                    goto fail;
+                continue;
+            }
             if (n < 0) {
                 nwsp_err_set(err, NWS_ERR_CLOSED, 0, "bulk store: write: %s", strerror(errno));
                 nwsp_conn_fail(c);

@@ -80,20 +80,30 @@ conn_io_error(nws_client *c, const char *what, nws_error *err)
     nwsp_conn_fail(c);
 }
 
-/* Writes all of p to the socket; 0, or -1 with c broken. */
+/*
+ * Writes all of p to the socket; 0, or -1 with c broken.  On a session the
+ * bytes go through the session's log first, so a lost connection is
+ * reconnected and the log sent again (these bytes with it).
+ */
 int
 nwsp_conn_write(nws_client *c, const void *p, size_t len, nws_error *err)
 {
     const char *s = p;
     ssize_t     n;
+    int         rc;
 
     if (nwsp_conn_check(c, err) != 0)
+        return -1;
+    if (nwsp_sess_head_len(c) > 0 && !c->in_hs && nwsp_sess_out(c, p, len, &s, err) != 0)
         return -1;
     while (len > 0) {
         n = nwsp_io_send(c, s, len, 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK &&
+                (rc = nwsp_sess_recover(c, err)) <= 0)
+                return rc;
             conn_io_error(c, "write", err);
             return -1;
         }
@@ -129,6 +139,27 @@ conn_room(nws_client *c, size_t n)
     return 0;
 }
 
+/*
+ * A read failed (got == 0: EOF, else errno): reconnects when a session
+ * can (0: go on), else records the error and breaks c (-1).
+ */
+static int
+conn_read_lost(nws_client *c, ssize_t got, nws_error *err)
+{
+    int rc;
+
+    if ((got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) &&
+        (rc = nwsp_sess_recover(c, err)) <= 0)
+        return rc;
+    if (got == 0) {
+        nwsp_err_set(err, NWS_ERR_CLOSED, 0, "the server closed the connection");
+        nwsp_conn_fail(c);
+    } else {
+        conn_io_error(c, "read", err);
+    }
+    return -1;
+}
+
 /* Makes n unconsumed bytes available; 1, 0 (block == 0 and not yet), or -1. */
 int
 nwsp_conn_need(nws_client *c, size_t n, int block, nws_error *err)
@@ -137,6 +168,7 @@ nwsp_conn_need(nws_client *c, size_t n, int block, nws_error *err)
 
     if (nwsp_conn_check(c, err) != 0)
         return -1;
+again:
     if (c->rlen - c->rpos >= n)
         return 1;
     if (conn_room(c, n) != 0) {
@@ -150,16 +182,14 @@ nwsp_conn_need(nws_client *c, size_t n, int block, nws_error *err)
             continue;
         if (got < 0 && !block && (errno == EAGAIN || errno == EWOULDBLOCK))
             return 0;
-        if (got == 0) {
-            nwsp_err_set(err, NWS_ERR_CLOSED, 0, "the server closed the connection");
-            nwsp_conn_fail(c);
-            return -1;
-        }
-        if (got < 0) {
-            conn_io_error(c, "read", err);
-            return -1;
+        if (got <= 0) {
+            if (conn_read_lost(c, got, err) != 0)
+                return -1;
+            /* Reconnected: the buffer was emptied and refilled from the new socket. */
+            goto again;
         }
         c->rlen += (size_t)got;
+        c->rx_total += (uint64_t)got;
     }
     return 1;
 }
@@ -174,31 +204,29 @@ nwsp_conn_read(nws_client *c, void *dst, size_t len, nws_error *err)
 
     if (nwsp_conn_check(c, err) != 0)
         return -1;
-    have = c->rlen - c->rpos;
-    if (have > len)
-        have = len;
-    memcpy(d, c->rbuf + c->rpos, have);
-    c->rpos += have;
-    d += have;
-    len -= have;
-    /* Large remainders go straight from the socket to dst: no double copy. */
-    while (len > 0) {
+    for (;;) {
+        have = c->rlen - c->rpos;
+        if (have > len)
+            have = len;
+        memcpy(d, c->rbuf + c->rpos, have);
+        c->rpos += have;
+        d += have;
+        len -= have;
+        if (len == 0)
+            return 0;
+        /* Large remainders go straight from the socket to dst: no double copy. */
         got = nwsp_io_recv(c, d, len, 0);
         if (got < 0 && errno == EINTR)
             continue;
-        if (got == 0) {
-            nwsp_err_set(err, NWS_ERR_CLOSED, 0, "the server closed the connection");
-            nwsp_conn_fail(c);
-            return -1;
+        if (got <= 0) {
+            if (conn_read_lost(c, got, err) != 0)
+                return -1;
+            continue;
         }
-        if (got < 0) {
-            conn_io_error(c, "read", err);
-            return -1;
-        }
+        c->rx_total += (uint64_t)got;
         d += got;
         len -= (size_t)got;
     }
-    return 0;
 }
 
 /* Reads the 4-byte handshake word into w; 0, or -1. */
@@ -267,9 +295,35 @@ conn_auth_response(nws_client *c, const char *v, size_t vlen, const char *secret
     return 0;
 }
 
+/* Reads the session dictionary the server sends after A000.  0, or -1. */
+static int
+conn_session_answer(nws_client *c, nws_error *err)
+{
+    const char *why = "";
+    ssize_t     n;
+
+    for (;;) {
+        n = nwsp_dict_scan(c->rbuf + c->rpos, c->rlen - c->rpos, 100, NWSP_ADVERT_MAX,
+                           &why);
+        if (n > 0)
+            break;
+        if (n == NWSP_SCAN_BAD) {
+            nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "bad session answer: %s", why);
+            return -1;
+        }
+        if (nwsp_conn_need(c, c->rlen - c->rpos + 1, 1, err) != 1)
+            return -1;
+    }
+    if (nwsp_sess_accept(c, c->rbuf + c->rpos, (size_t)n, err) < 0)
+        return -1;
+    c->rpos += (size_t)n;
+    return 0;
+}
+
 /*
  * Reads the advertisement after "P000", sends "R000" with the options we
- * want, and expects "A000".  0, or -1.
+ * want (NwsSession "new" or "resume ..." when c->sess is set and the
+ * server offers it), and expects "A000", then the session answer.  0, or -1.
  */
 static int
 conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err)
@@ -279,7 +333,8 @@ conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err
     size_t          vlen;
     ssize_t         n;
     char            w[4], answer[NWSP_HMAC_HEX + 1], src[256] = "the caller";
-    int             want_to = 0, want_from = 0, rc, auth;
+    char            sreq[80];
+    int             want_to = 0, want_from = 0, rc, auth, want_sess = 0;
     uint64_t        port;
 
     for (;;) {
@@ -317,11 +372,28 @@ conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err
     if (nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "NwsWebPort", &v, &vlen) &&
         nwsp_parse_u64(v, vlen, 65535, &port) == 0)
         c->web_port = (int)port;
+    if (c->sess != NULL) {
+        want_sess = nwsp_dict_get(c->rbuf + c->rpos, (size_t)n, "NwsSession", &v, &vlen);
+        if (nws_session_id(c) != NULL) {
+            if (!want_sess) {
+                nwsp_sess_gone(c);
+                nwsp_err_set(err, NWS_ERR_SESSION, 0,
+                             "the server no longer offers sessions");
+                return -1;
+            }
+            /* The kept replies were framed for the first connection's options. */
+            want_to = c->meta_to;
+            want_from = c->meta_from;
+        }
+        nwsp_sess_request_value(c, sreq, sizeof(sreq));
+    }
     c->rpos += (size_t)n;
 
     rc = nwsp_buf_add(&req, NWSP_HS_REQUEST, 4);
-    rc |= nwsp_buf_dict_begin(&req, (unsigned)(want_to + want_from + auth +
+    rc |= nwsp_buf_dict_begin(&req, (unsigned)(want_to + want_from + auth + want_sess +
                                                !!(flags & NWS_CONNECT_KILL_ON_CLOSE)));
+    if (want_sess)
+        rc |= nwsp_buf_dict_put(&req, "NwsSession", 10, sreq, strlen(sreq));
     if (auth)
         rc |= nwsp_buf_dict_put(&req, "NwsAuth", 7, answer, NWSP_HMAC_HEX);
     if (want_to)
@@ -349,7 +421,7 @@ conn_negotiate(nws_client *c, unsigned flags, const char *secret, nws_error *err
     c->meta_to = want_to;
     c->meta_from = want_from;
     c->cookie = 1;
-    return 0;
+    return want_sess ? conn_session_answer(c, err) : 0;
 }
 
 /* Does the handshake of section 2.10 on c; 0, or -1. */
@@ -472,10 +544,21 @@ nws_connect_auth(const char *host, int port, unsigned flags, const char *secret,
         return NULL;
     }
     c->max_value = NWSP_MAX_VALUE_DEFAULT;
+    c->flags = flags;
+    c->port = port;
+    c->reconnect_s = nwsp_sess_reconnect_default();
+    if ((c->host = strdup(host)) == NULL ||
+        (!(flags & (NWS_CONNECT_NO_SESSION | NWS_CONNECT_KILL_ON_CLOSE)) &&
+         (c->sess = nwsp_sess_new()) == NULL)) {
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+        nws_close(c);
+        return NULL;
+    }
     if ((c->fd = conn_dial(host, port, err)) < 0) {
         nws_close(c);
         return NULL;
     }
+    c->in_hs = 1;
     if (conn_set_timeouts(c->fd, CONN_HANDSHAKE_TIMEOUT_MS) != 0 ||
         (nwsp_tls_wanted(flags) && nwsp_tls_start(c, host, err) != 0) ||
         conn_handshake(c, flags, secret, err) != 0 || conn_set_timeouts(c->fd, 0) != 0) {
@@ -483,7 +566,58 @@ nws_connect_auth(const char *host, int port, unsigned flags, const char *secret,
         nws_close(c);
         return NULL;
     }
+    c->in_hs = 0;
+    if (nws_session_id(c) == NULL) {
+        /* Not offered: a classic connection. */
+        nwsp_sess_free(c->sess);
+        c->sess = NULL;
+    }
+    c->rx_total = c->rlen - c->rpos;
     return c;
+}
+
+/* Dials again and resumes c's session (session.c's reconnect).  0, or -1. */
+int
+nwsp_conn_redial(nws_client *c, nws_error *err)
+{
+    char *secret = NULL;
+    int   ms = c->reconnect_s > 0 && c->reconnect_s < CONN_HANDSHAKE_TIMEOUT_MS / 1000
+                   ? c->reconnect_s * 1000
+                   : CONN_HANDSHAKE_TIMEOUT_MS;
+    int   rc;
+
+    nwsp_tls_free(c);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->rpos = c->rlen = 0;
+    if ((c->fd = conn_dial(c->host, c->port, err)) < 0)
+        return -1;
+    /* conn_auth_response replaces c->secret: answer with a copy. */
+    if (c->secret != NULL && (secret = strdup(c->secret)) == NULL) {
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+        rc = -1;
+    } else {
+        c->in_hs = 1;
+        rc =
+            conn_set_timeouts(c->fd, ms) != 0 ||
+                    (nwsp_tls_wanted(c->flags) && nwsp_tls_start(c, c->host, err) != 0) ||
+                    conn_handshake(c, c->flags, secret, err) != 0 ||
+                    conn_set_timeouts(c->fd, c->timeout_ms) != 0
+                ? -1
+                : 0;
+        c->in_hs = 0;
+    }
+    if (secret != NULL) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+    if (rc != 0) {
+        nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "handshake failed");
+        nwsp_tls_free(c);
+        close(c->fd);
+        c->fd = -1;
+    }
+    return rc;
 }
 
 /* Closes c and frees it; NULL is fine. */
@@ -492,8 +626,11 @@ nws_close(nws_client *c)
 {
     if (c == NULL)
         return;
+    nwsp_sess_end(c);
     nwsp_conn_fail(c);
     nwsp_tls_free(c);
+    nwsp_sess_free(c->sess);
+    free(c->host);
     nwsp_buf_free(&c->wbuf);
     free(c->rbuf);
     nws_meta_free(c->next_meta);

@@ -66,6 +66,8 @@ nws_errcode_str(int code)
         return "not supported";
     case NWS_ERR_NO_VALUE:
         return "no value";
+    case NWS_ERR_SESSION:
+        return "session lost";
     }
     return "unknown error";
 }

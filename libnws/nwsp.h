@@ -66,6 +66,8 @@ nws_value *nwsp_value_wrap(char *data, size_t len, uint32_t desc);
  * neither (a request of its own, like nws_deadman, lives in its own file).
  */
 
+struct nwsp_sess;
+
 struct nws_client {
     int fd;          /* -1 once closed after an error */
     int meta_to;     /* MetadataToServer=1 was granted */
@@ -84,6 +86,16 @@ struct nws_client {
     nws_meta *reply_meta; /* metadata of the last reply */
     struct ssl_st *ssl;   /* TLS, or NULL */
     char          *secret; /* what answered the server's challenge, or NULL */
+
+    /* Sessions (session.c): what it takes to dial again and resume. */
+    struct nwsp_sess *sess; /* NULL: no session (not offered, or not wanted) */
+    char             *host;
+    int               port;
+    unsigned          flags;       /* nws_connect's */
+    int               reconnect_s; /* nws_set_reconnect: seconds, 0 = off */
+    uint64_t          rx_total;    /* bytes of the reply stream received */
+    int               in_hs;       /* in a handshake: no header, no log, no reconnect */
+    int               in_recover;  /* reconnecting: a second loss is not chased */
 };
 
 /* tls.c: TLS, and the byte I/O every file uses (TLS or not). */
@@ -110,6 +122,51 @@ int nwsp_conn_write(nws_client *c, const void *p, size_t len, nws_error *err);
 int nwsp_conn_need(nws_client *c, size_t n, int block, nws_error *err);
 /* Reads exactly len bytes into dst, buffered bytes first.  0, or -1 (c broken). */
 int nwsp_conn_read(nws_client *c, void *dst, size_t len, nws_error *err);
+
+/*
+ * Dials c->host:c->port again and does the handshake with c->flags,
+ * resuming c->sess.  The old socket is closed first.  0, or -1.
+ */
+int nwsp_conn_redial(nws_client *c, nws_error *err);
+
+/* ---- session.c ------------------------------------------------------- */
+
+#define NWSP_SESS_ID_LEN            16
+#define NWSP_SESS_TOKEN_LEN         32
+#define NWSP_SESS_RECONNECT_DEFAULT 30 /* seconds */
+
+/* A new session record (no id yet), or NULL; nwsp_sess_free frees it. */
+struct nwsp_sess *nwsp_sess_new(void);
+void              nwsp_sess_free(struct nwsp_sess *s);
+/* $NWS_RECONNECT, else NWSP_SESS_RECONNECT_DEFAULT. */
+int nwsp_sess_reconnect_default(void);
+/* The header length requests carry on c: 40 with a session, else 0. */
+size_t nwsp_sess_head_len(const nws_client *c);
+/* The NwsSession value to request: "new", or "resume ID TOKEN". */
+void nwsp_sess_request_value(const nws_client *c, char *buf, size_t len);
+/* Takes the dictionary after A000: 1 resumed, 0 a new session, -1 malformed. */
+int nwsp_sess_accept(nws_client *c, const char *dict, size_t dlen, nws_error *err);
+/* The server no longer offers sessions: a resume cannot work. */
+void nwsp_sess_gone(nws_client *c);
+/*
+ * Every outgoing byte on a session goes through here: *out gets the len
+ * bytes to send, with each request's placeholder header filled in (seq,
+ * ack), and the requests are logged to be sent again.  0, or -1.
+ */
+int nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out,
+                  nws_error *err);
+/* reply.c: a reply header of hlen bytes was read; vlen value bytes follow. */
+void nwsp_sess_reply_start(nws_client *c, size_t hlen, uint64_t vlen);
+/* How many reconnects c has been through. */
+unsigned nwsp_sess_recoveries(const nws_client *c);
+/*
+ * After a lost connection: 0 = reconnected, resumed, unanswered requests
+ * sent again (go on); 1 = no session or reconnect off (fail as before);
+ * -1 = session lost or server unreachable (err set).
+ */
+int nwsp_sess_recover(nws_client *c, nws_error *err);
+/* nws_close: sends `end session` (errors ignored). */
+void nwsp_sess_end(nws_client *c);
 
 /* ---- request.c ------------------------------------------------------- */
 

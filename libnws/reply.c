@@ -88,6 +88,7 @@ nwsp_reply_header(nws_client *c, int is_long, int block, struct nwsp_reply *r,
         nwsp_conn_fail(c);
         return -1;
     }
+    nwsp_sess_reply_start(c, hlen, is_long ? r->len : 0);
     c->rpos += hlen;
     return 1;
 }

@@ -5,6 +5,10 @@
  * dictionary is present exactly when MetadataToServer was granted, even
  * when empty; the next-request metadata set with nws_set_request_meta is
  * used up by the request that follows, whether it succeeds or not.
+ *
+ * On a session every request starts with a 40-byte header (seq, ack): it
+ * is built here as a placeholder, filled in as the bytes leave
+ * (session.c), since only then is the request's place in the stream known.
  */
 #include <string.h>
 
@@ -15,11 +19,17 @@ int
 nwsp_req_head(nws_client *c, struct nwsp_buf *b, unsigned argc, const nws_meta *vmeta,
               nws_error *err)
 {
-    nws_meta *merged = NULL;
-    int       rc = 0;
+    static const char hold[] = "........................................";
+    nws_meta         *merged = NULL;
+    size_t            hlen;
+    int               rc = 0;
 
     if (nwsp_conn_check(c, err) != 0)
         return -1;
+    if ((hlen = nwsp_sess_head_len(c)) > 0 && nwsp_buf_add(b, hold, hlen) != 0) {
+        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+        return -1;
+    }
     if (nws_meta_size(vmeta) + nws_meta_size(c->next_meta) > 0) {
         if (!c->meta_to) {
             nwsp_err_set(err, NWS_ERR_UNSUPPORTED, 0,
