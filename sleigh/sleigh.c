@@ -117,6 +117,31 @@ nwsp_sleigh_rank_count(nws_sleigh *s, nws_error *err)
     return n;
 }
 
+/*
+ * libnws rides a master through lost connections and restarts of a server
+ * with --journal by itself (docs/SESSIONS.md); NWS_ERR_SESSION is the case
+ * it cannot: the server no longer knows the session, so it ended it as a
+ * disconnect, and a sleigh that its connection owned is purged.  The
+ * library's "session lost" alone would not tell a user that.
+ */
+int
+nwsp_sleigh_lost(int rc, nws_error *err)
+{
+    static const char why[] = "the sleigh is gone with its session";
+    char              text[sizeof(err->text)];
+
+    if (rc >= 0 || err == NULL || err->code != NWS_ERR_SESSION ||
+        strncmp(err->text, why, sizeof(why) - 1) == 0)
+        return rc;
+    snprintf(text, sizeof(text), "%s", err->text[0] ? err->text : "session lost");
+    nwsp_err_set(err, NWS_ERR_SESSION, err->status,
+                 "%s (%s: the server restarted without --journal, or did not hear from "
+                 "this master within its --resume-grace; the sleigh workspace and its "
+                 "results were purged)",
+                 why, text);
+    return rc;
+}
+
 /* The launcher opt asks for, or NULL (err set). */
 static const struct nwsp_launcher_ops *
 sleigh_launcher(const nws_sleigh_options *opt, nws_error *err)
@@ -475,9 +500,9 @@ nws_sleigh_status(nws_sleigh *s, nws_sleigh_info *info, nws_error *err)
     }
     memset(info, 0, sizeof(*info));
     if ((info->workers = nwsp_sleigh_rank_count(s, err)) < 0)
-        return -1;
+        return nwsp_sleigh_lost(-1, err);
     if ((join = nws_find_string(s->ws, "join_status", err)) == NULL)
-        return -1;
+        return nwsp_sleigh_lost(-1, err);
     info->closed = strcmp(join, "closed") == 0;
     free(join);
     if (s->launcher != NULL)
