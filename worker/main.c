@@ -33,8 +33,7 @@
 #define WORKER_HOLD_BUDGET  0.001        /* seconds of short tasks one may hold */
 #define WORKER_REGISTER_TRIES 50
 #define WORKER_REJOIN         (-2) /* worker_loop: the session was lost, join again */
-#define WORKER_REJOIN_MAX                                                                \
-    100 /* ... at most this often (a server that loses every session) */
+#define WORKER_REJOIN_MAX     100  /* rejoins at most (a server losing all sessions) */
 
 static void
 worker_usage(FILE *fp)
