@@ -594,6 +594,15 @@ void           sleigh_free(struct sleigh *);
 /* A store to a standard variable of a sleigh workspace happened. */
 void           sleigh_stored(struct ws *, struct var *);
 void           sleigh_conn_gone(struct conn *);
+/*
+ * Sessions (session.c calls these): c's transport is gone but its session
+ * waits to be resumed, and a worker it carries keeps its registration and
+ * rank while its running tasks go back at once; c has a transport again
+ * (a resume): it is served again.  The worker is gone (sleigh_conn_gone)
+ * only when the session ends.
+ */
+void sleigh_conn_detached(struct conn *);
+void sleigh_conn_resumed(struct conn *);
 /* srv.base is made: timers of the sleighs the journal's replay made before it. */
 void sleigh_start(void);
 /*
@@ -618,6 +627,7 @@ struct sleigh_worker_view {
     size_t        wv_batchlen;
     uint64_t      wv_done;      /* results stored */
     size_t        wv_copies;    /* broadcast copies it has not taken */
+    int           wv_detached;  /* its session waits to be resumed */
 };
 #define SLEIGH_WHAT_MAX 160
 struct sleigh_batch_view {
@@ -626,6 +636,8 @@ struct sleigh_batch_view {
     uint64_t    bv_queued, bv_running, bv_done, bv_failed;
     time_t      bv_started;   /* when its first task came */
     const char *bv_what;      /* its function or command ("" if unknown), borrowed */
+    uint64_t    bv_dups;      /* duplicate tasks and results dropped */
+    int         bv_restarted; /* it lived through a restart of the server */
 };
 void sleigh_view(const struct sleigh *, struct sleigh_view *);
 /* Worker i (0 <= i < sv_nworkers); 0, or -1 past the end. */

@@ -432,6 +432,44 @@ sleigh_conn_gone(struct conn *c)
     }
 }
 
+/* c's session detached: a worker it carries gives its running tasks back now. */
+void
+sleigh_conn_detached(struct conn *c)
+{
+    struct sleigh        *s;
+    struct sleigh_worker *sw;
+
+    if (srv.shutting_down)
+        return; /* as in sleigh_conn_gone: the journal keeps them queued */
+    LIST_FOREACH(s, &sleigh_all, s_link)
+    {
+        if ((sw = sleigh_worker_of(s, c)) == NULL || sw->sw_detached)
+            continue;
+        log_info(
+            "sleigh %s: worker %ld detached (%zu running tasks back), its session waits",
+            s->s_ws->ws_name, sw->sw_rank, sw->sw_nrunning);
+        sleigh_worker_detached(s, sw);
+        sleigh_dispatch(s);
+    }
+}
+
+/* c's session resumed: a worker it carries is served again. */
+void
+sleigh_conn_resumed(struct conn *c)
+{
+    struct sleigh        *s;
+    struct sleigh_worker *sw;
+
+    LIST_FOREACH(s, &sleigh_all, s_link)
+    {
+        if ((sw = sleigh_worker_of(s, c)) == NULL || !sw->sw_detached)
+            continue;
+        sw->sw_detached = 0;
+        log_info("sleigh %s: worker %ld resumed", s->s_ws->ws_name, sw->sw_rank);
+        sleigh_dispatch(s);
+    }
+}
+
 /* Registers the storing connection as worker rank (store to worker_ids). */
 enum cmd_ret
 sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
@@ -546,6 +584,7 @@ sleigh_worker_view(const struct sleigh *s, size_t i, struct sleigh_worker_view *
     out->wv_rank = sw->sw_rank;
     out->wv_conn = sw->sw_conn;
     out->wv_done = sw->sw_done;
+    out->wv_detached = sw->sw_detached;
     if ((t = TAILQ_FIRST(&sw->sw_running)) != NULL) {
         out->wv_running = 1;
         out->wv_batch = t->t_batch->b_id;
@@ -576,5 +615,7 @@ sleigh_batch_view(const struct sleigh *s, size_t *pos, struct sleigh_batch_view 
     out->bv_failed = b->b_failed;
     out->bv_started = b->b_started;
     out->bv_what = b->b_what;
+    out->bv_dups = b->b_dups;
+    out->bv_restarted = b->b_restarted;
     return 1;
 }

@@ -63,6 +63,7 @@ struct sleigh_task {
     double               t_elem_limit; /* nwsTimeout: one element's, for the error text */
     int                  t_parsed;   /* t_limit was read from the metadata */
     uint64_t              t_seq;      /* its name in the journal (sleigh_journal.c) */
+    struct sleigh_worker *t_runner;   /* the worker running it, NULL while queued */
 };
 TAILQ_HEAD(task_list, sleigh_task);
 
@@ -82,6 +83,15 @@ struct sleigh_batch {
     char    *b_record;    /* the variable holding that record, or NULL */
     time_t   b_started;   /* when its first task came */
     char     b_what[SLEIGH_WHAT_MAX];   /* its function or command, "" if unknown */
+    /*
+     * Its elements by index (the nwsFirst of their task): the task while it
+     * is queued or running, SLEIGH_ELEM_DONE once its result came.  A task
+     * stored again for an index it has, and a result for an index already
+     * done, are duplicates: answered OK and dropped (sleigh_elem_*).
+     */
+    struct htab b_elems;
+    uint64_t    b_dups;      /* duplicate tasks and results dropped */
+    int         b_restarted; /* it lived through a restart (rebuilt by the replay) */
     TAILQ_HEAD(, sleigh_result) b_results;
     TAILQ_ENTRY(sleigh_batch) b_hist; /* while collected: s_history */
 };
@@ -94,6 +104,7 @@ struct sleigh_worker {
     struct task_list    sw_running;  /* taken, no result yet; oldest first */
     size_t              sw_nrunning;
     uint64_t            sw_done;
+    int                 sw_detached; /* its session waits: no task is handed to it */
 };
 
 struct sleigh {
@@ -171,6 +182,11 @@ extern const struct var_hooks sleigh_var_hooks;
  * them:
  * - A worker whose connection drops puts its running tasks back at the
  *   front of the queue, in the order it took them (sleigh_worker_lost).
+ *   With a session, that happens when the connection is lost (the
+ *   session detaches: sleigh_worker_detached), while the worker keeps its
+ *   rank, its untaken broadcast copies (a running copy goes back to them)
+ *   and its registration until the session ends; a result it sends after
+ *   resuming is still accepted once (sleigh_result_elem).
  * - After s_retries deaths (the workspace's "retries" metadata, default
  *   SLEIGH_RETRIES) a task does not go back: it ends as an error result
  *   (metadata nwsNull=1 and nwsError "worker N died running this task").
@@ -192,6 +208,11 @@ extern const struct var_hooks sleigh_var_hooks;
  *   (sleigh_fail_orphans).
  */
 struct sleigh_batch *sleigh_batch(struct sleigh *, const char *id, size_t len);
+/* An element whose result came (the value of b_elems entries). */
+extern struct sleigh_task *const SLEIGH_ELEM_DONE;
+int  sleigh_task_first(const struct sleigh_task *, const char **first, size_t *len);
+void sleigh_elem_put(struct sleigh_task *);
+void sleigh_elem_done(struct sleigh_batch *, const char *first, size_t len);
 void                 sleigh_batch_what(struct sleigh_batch *, const struct value *);
 struct sleigh_batch *sleigh_rq_batch(struct sleigh *, const struct request *);
 struct sleigh_batch *sleigh_rq_batch_find(struct sleigh *, const struct request *,
@@ -210,6 +231,7 @@ void                sleigh_fail_orphans(struct sleigh *);
 struct sleigh_task *sleigh_next_task(struct sleigh *, struct sleigh_worker *);
 void                sleigh_requeue(struct sleigh *, struct sleigh_worker *);
 void                sleigh_worker_lost(struct sleigh *, struct sleigh_worker *);
+void                 sleigh_worker_detached(struct sleigh *, struct sleigh_worker *);
 int                 sleigh_other_waits(struct sleigh *, struct conn *);
 void                sleigh_dispatch(struct sleigh *);
 enum cmd_ret        sleigh_result(struct request *, struct sleigh *, struct value *);

@@ -52,6 +52,11 @@
  *                                                templates are dropped
  *   SJ_STATE  ws, flags u8 (1: a worker joined, 2: shut down),
  *             fixedarg u32, seq u64
+ *   SJ_ELEMS  ws, batch, index str ... (to the record's end)
+ *             -- (snapshot) elements of a live batch whose result came, so
+ *             that a duplicate task or result is still known after a
+ *             compaction (sleigh_tasks.c, "Elements by index"); the log
+ *             itself has them as the SJ_DONE of their tasks
  *
  * Replay applies them with the functions the live server uses
  * (sleigh_batch, sleigh_task_new, sleigh_batch_settle...), so counts and
@@ -78,7 +83,11 @@ enum {
     SJ_END = 70,
     SJ_DROP = 71,
     SJ_STATE = 72,
+    SJ_ELEMS = 73,
 };
+
+/* Element indexes an SJ_ELEMS record holds at most (a long batch: several). */
+#define SJ_ELEMS_MAX 4096
 
 #define SJ_ENDED     1
 #define SJ_COLLECTED 2
@@ -448,6 +457,7 @@ sj_apply_task(struct sleigh *s, struct jreader *r, char *err, size_t errlen)
     sleigh_batch_what(b, v);
     TAILQ_INSERT_TAIL(&s->s_tasks, t, t_link);
     s->s_ntasks++;
+    sleigh_elem_put(t);
     sj_index(s, t);
     return 0;
 }
@@ -526,8 +536,13 @@ sj_apply_done(struct sleigh *s, struct jreader *r, char *err, size_t errlen)
     if (t->t_broadcast) {
         TAILQ_REMOVE(&s->s_lost, t, t_link);
     } else {
+        const char *f;
+        size_t      fl;
+
         TAILQ_REMOVE(&s->s_tasks, t, t_link);
         s->s_ntasks--;
+        if (sleigh_task_first(t, &f, &fl))
+            sleigh_elem_done(b, f, fl);
     }
     b->b_queued--;
     b->b_done++;
@@ -594,6 +609,23 @@ sj_apply_end(struct sleigh *s, struct jreader *r, char *err, size_t errlen)
 }
 
 static int
+sj_apply_elems(struct sleigh *s, struct jreader *r, char *err, size_t errlen)
+{
+    struct sleigh_batch *b;
+    const char          *f;
+    size_t               fl;
+
+    if ((b = sj_batch_find(s, r, err, errlen)) == NULL)
+        return -1;
+    while (r->off < r->len) {
+        if (sj_str(r, &f, &fl, err, errlen) != 0)
+            return -1;
+        sleigh_elem_done(b, f, fl);
+    }
+    return 0;
+}
+
+static int
 sj_apply_state(struct sleigh *s, struct jreader *r, char *err, size_t errlen)
 {
     uint8_t  flags = jr_u8(r);
@@ -654,6 +686,9 @@ sj_apply(uint8_t type, struct jreader *r, char *err, size_t errlen)
     case SJ_STATE:
         rc = sj_apply_state(s, r, err, errlen);
         break;
+    case SJ_ELEMS:
+        rc = sj_apply_elems(s, r, err, errlen);
+        break;
     default:
         snprintf(err, errlen, "unknown sleigh record type %u", type);
         rc = -1;
@@ -678,6 +713,34 @@ sj_snap_batch(struct sleigh *s, const struct sleigh_batch *b)
     sj_begin(&r, SJ_BATCH, s);
     sj_batch_fields(&r, b);
     return sj_emit(&r);
+}
+
+/* Appends SJ_ELEMS records for the elements of live batch b whose result came. */
+static int
+sj_snap_elems(struct sleigh *s, const struct sleigh_batch *b)
+{
+    struct htab_ent *e;
+    struct jrec      r = {0};
+    size_t           pos = 0, n = 0;
+    int              rc = 0;
+
+    /* htab_next only reads; the cast lets a const batch be walked. */
+    while ((e = htab_next((struct htab *)&b->b_elems, &pos)) != NULL) {
+        if (e->h_val != SLEIGH_ELEM_DONE)
+            continue; /* a live task: its own record names it */
+        if (n == 0) {
+            sj_begin(&r, SJ_ELEMS, s);
+            jrec_str(&r, b->b_id, b->b_idlen);
+        }
+        jrec_str(&r, e->h_key, e->h_klen);
+        if (++n == SJ_ELEMS_MAX) {
+            rc |= sj_emit(&r);
+            n = 0;
+        }
+    }
+    if (n > 0)
+        rc |= sj_emit(&r);
+    return rc;
 }
 
 /* Appends a one-copy SJ_BCAST for each task of list. */
@@ -716,8 +779,10 @@ sj_snapshot(struct ws *ws)
     rc |= sj_snap_batch(s, b);
     pos = 0;
     while ((e = htab_next(&s->s_batches, &pos)) != NULL)
-        if (!((struct sleigh_batch *)e->h_val)->b_collected)
+        if (!((struct sleigh_batch *)e->h_val)->b_collected) {
             rc |= sj_snap_batch(s, e->h_val);
+            rc |= sj_snap_elems(s, e->h_val);
+        }
     TAILQ_FOREACH(t, &s->s_broadcasts, t_link)
     rc |= sj_bcast_emit(s, t->t_batch, t->t_value, 1, NULL, 0);
     /* Running tasks go back to the front of the queue, as if their workers died. */

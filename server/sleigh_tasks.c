@@ -29,6 +29,8 @@ sleigh_batch(struct sleigh *s, const char *id, size_t len)
         b->b_idlen = len;
         b->b_started = time(NULL);
         TAILQ_INIT(&b->b_results);
+        htab_init(&b->b_elems);
+        b->b_restarted = journal_replaying(); /* it lived through a restart */
         htab_put(&s->s_batches, id, len, b);
         sj_batch(s, b);
     } else if (b->b_collected) {
@@ -40,6 +42,50 @@ sleigh_batch(struct sleigh *s, const char *id, size_t len)
         sj_batch(s, b);
     }
     return b;
+}
+
+/*
+ * Elements by index.  A task names its first element in its metadata
+ * (nwsFirst, with batchId and nwsCount: the master's chunking, fixed for a
+ * batch), and our worker's result store carries the same metadata.  That
+ * pair is the element's identity across connections and restarts: a task a
+ * master stores again (it re-sent a request whose outcome it could not
+ * know) is dropped, and so is a second result for an element (a worker that
+ * lost its connection while running it sends it late, after the task went
+ * to another worker): the first result wins.  Broadcast copies and tasks
+ * without nwsFirst (classic masters) are not deduplicated.
+ */
+static struct sleigh_task sleigh_elem_done_mark;
+struct sleigh_task *const SLEIGH_ELEM_DONE = &sleigh_elem_done_mark;
+
+/* The element index task t starts at (its nwsFirst): 1, or 0 when it has none. */
+int
+sleigh_task_first(const struct sleigh_task *t, const char **first, size_t *len)
+{
+    if (t->t_broadcast || t->t_value == NULL || t->t_value->v_metalen == 0)
+        return 0;
+    return nwsp_dict_get(value_meta(t->t_value), t->t_value->v_metalen, "nwsFirst", first,
+                         len) &&
+           *len > 0;
+}
+
+/* Task t is queued: its batch knows its element. */
+void
+sleigh_elem_put(struct sleigh_task *t)
+{
+    const char *f;
+    size_t      fl;
+
+    if (sleigh_task_first(t, &f, &fl))
+        htab_put(&t->t_batch->b_elems, f, fl, t);
+}
+
+/* The element at index first of batch b has its result. */
+void
+sleigh_elem_done(struct sleigh_batch *b, const char *first, size_t len)
+{
+    if (len > 0)
+        htab_put(&b->b_elems, first, len, SLEIGH_ELEM_DONE);
 }
 
 /*
@@ -232,6 +278,7 @@ sleigh_batch_free(struct sleigh_batch *b)
         value_unref(r->r_value);
         free(r);
     }
+    htab_free(&b->b_elems);
     free(b->b_record);
     free(b->b_id);
     free(b);
@@ -322,6 +369,9 @@ sleigh_batch_retire(struct sleigh *s, struct sleigh_batch *b)
     struct sleigh_batch *old;
 
     b->b_collected = 1;
+    /* A late result of a collected batch is a duplicate whatever its index. */
+    htab_free(&b->b_elems);
+    htab_init(&b->b_elems);
     sleigh_reap_record(s, b);
     TAILQ_INSERT_TAIL(&s->s_history, b, b_hist);
     if (++s->s_nhistory > SLEIGH_HISTORY) {
@@ -420,9 +470,13 @@ sleigh_task_done(struct sleigh *s, struct sleigh_task *t, struct value *v,
 {
     struct sleigh_batch *b = t->t_batch;
     uint64_t             seq = t->t_seq;
+    const char          *f;
+    size_t               fl;
 
     b->b_done++;
     b->b_failed += failed;
+    if (sleigh_task_first(t, &f, &fl))
+        sleigh_elem_done(b, f, fl);
     sleigh_task_free(t);
     if (sleigh_add_result(s, b, v))
         sj_done(s, seq, failed, v);
@@ -507,13 +561,15 @@ sleigh_timeout_start(struct sleigh *s, struct sleigh_worker *sw, struct sleigh_t
     evtimer_add(t->t_timer, &tv);
 }
 
-/* Task t no longer runs (a result, requeued, its worker gone): stops its clock. */
+/* Task t no longer runs (a result, requeued, its worker gone): stops its clock;
+ * no worker holds it any more. */
 static void
 sleigh_timeout_stop(struct sleigh_task *t)
 {
     if (t->t_timer != NULL)
         evtimer_del(t->t_timer);
     t->t_worker = NULL;
+    t->t_runner = NULL;
 }
 
 /*
@@ -605,6 +661,7 @@ sleigh_next_task(struct sleigh *s, struct sleigh_worker *sw)
     t->t_batch->b_running++;
     TAILQ_INSERT_TAIL(&sw->sw_running, t, t_link);
     sw->sw_nrunning++;
+    t->t_runner = sw;
     sleigh_timeout_start(s, sw, t);
     return t;
 }
@@ -633,11 +690,13 @@ sleigh_requeue(struct sleigh *s, struct sleigh_worker *sw)
 }
 
 /*
- * Worker sw is gone (its connection dropped): its running tasks go back or
- * fail and its untaken broadcast copies fail, by the requeue rule (sleigh.h).
+ * Worker sw's connection was lost: its running tasks go back or fail by the
+ * requeue rule (sleigh.h); a running broadcast copy, which no other worker
+ * can run, fails, unless keep_copies (the worker may resume: it waits in
+ * its copies again).
  */
-void
-sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
+static void
+sleigh_worker_drop_running(struct sleigh *s, struct sleigh_worker *sw, int keep_copies)
 {
     struct sleigh_task *t;
     char                why[96];
@@ -657,6 +716,12 @@ sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
             continue;
         }
         sleigh_timeout_stop(t);
+        if (t->t_broadcast && keep_copies) {
+            t->t_batch->b_queued++;
+            TAILQ_INSERT_HEAD(&sw->sw_copies, t, t_link);
+            s->s_ntasks++;
+            continue;
+        }
         if (!t->t_broadcast && !alone)
             t->t_suspect = 1; /* which of them killed it is unknown */
         if (!t->t_broadcast && (!alone || ++t->t_deaths <= s->s_retries)) {
@@ -668,6 +733,34 @@ sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
             sleigh_fail_task(s, t, sw->sw_rank, why);
         }
     }
+}
+
+/*
+ * Worker sw's session detached (its connection was lost; the session waits
+ * for a resume): its running tasks go back at once, as if it had died (a
+ * task that kills its worker process must still meet the retry limit),
+ * but it stays registered with its rank and copies, and no task is handed
+ * to it until it resumes.
+ */
+void
+sleigh_worker_detached(struct sleigh *s, struct sleigh_worker *sw)
+{
+    sw->sw_detached = 1;
+    sleigh_worker_drop_running(s, sw, 1);
+}
+
+/*
+ * Worker sw is gone (its connection dropped, or its session ended): its
+ * running tasks go back or fail and its untaken broadcast copies fail, by
+ * the requeue rule (sleigh.h).
+ */
+void
+sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
+{
+    struct sleigh_task *t;
+    char                why[96];
+
+    sleigh_worker_drop_running(s, sw, 0);
     while ((t = TAILQ_FIRST(&sw->sw_copies)) != NULL) {
         TAILQ_REMOVE(&sw->sw_copies, t, t_link);
         s->s_ntasks--;
@@ -682,12 +775,13 @@ sleigh_worker_lost(struct sleigh *s, struct sleigh_worker *sw)
 int
 sleigh_other_waits(struct sleigh *s, struct conn *c)
 {
-    struct waiter *w;
-    struct conn   *wc;
+    struct waiter        *w;
+    struct conn          *wc;
+    struct sleigh_worker *sw;
 
     TAILQ_FOREACH(w, &s->s_v[SV_TASK]->var_fetchers, w_link) {
         wc = conn_from_waiter(w);
-        if (wc != c && sleigh_worker_of(s, wc) != NULL)
+        if (wc != c && (sw = sleigh_worker_of(s, wc)) != NULL && !sw->sw_detached)
             return 1;
     }
     return 0;
@@ -706,6 +800,8 @@ sleigh_dispatch(struct sleigh *s)
         next = TAILQ_NEXT(w, w_link);
         if ((sw = sleigh_worker_of(s, conn_from_waiter(w))) == NULL)
             continue; /* not registered: waits for ever, as in the plugin */
+        if (sw->sw_detached)
+            continue; /* its reply could not leave: served once it resumes */
         if ((t = sleigh_next_task(s, sw)) == NULL)
             continue;
         waiter_cancel(w);
@@ -747,15 +843,76 @@ sleigh_result_task(struct sleigh_worker *sw, const struct request *rq)
                : head;
 }
 
-/* A worker stores the result of a task it runs. */
+/*
+ * A result store naming an element its worker does not hold: the worker
+ * lost its connection while running it, and the task went back to the
+ * queue or on to another worker.  Returns the element's task (the first
+ * result wins), or NULL: *dup set when the element has its result already
+ * (*bp its batch), else the store names nothing known.
+ */
+static struct sleigh_task *
+sleigh_result_elem(struct sleigh *s, const struct request *rq, struct sleigh_batch **bp,
+                   int *dup)
+{
+    struct sleigh_batch *b;
+    struct sleigh_task  *t;
+    const char          *bid, *first;
+    size_t               blen, flen;
+
+    *bp = NULL;
+    *dup = 0;
+    if (!sleigh_meta(rq, "batchId", &bid, &blen) ||
+        !sleigh_meta(rq, "nwsFirst", &first, &flen) || flen == 0 ||
+        (b = htab_get(&s->s_batches, bid, blen)) == NULL)
+        return NULL;
+    *bp = b;
+    t = b->b_collected ? SLEIGH_ELEM_DONE : htab_get(&b->b_elems, first, flen);
+    *dup = t == SLEIGH_ELEM_DONE;
+    return *dup ? NULL : t;
+}
+
+/* Task t (another worker's, or queued) is ended by a result from elsewhere. */
+static void
+sleigh_elem_take(struct sleigh *s, struct sleigh_task *t)
+{
+    struct sleigh_worker *o = t->t_runner;
+
+    if (o != NULL) {
+        TAILQ_REMOVE(&o->sw_running, t, t_link);
+        o->sw_nrunning--;
+        t->t_batch->b_running--;
+        sleigh_timeout_stop(t);
+    } else {
+        TAILQ_REMOVE(&s->s_tasks, t, t_link);
+        s->s_ntasks--;
+        t->t_batch->b_queued--;
+    }
+}
+
+/* A worker stores the result of a task it runs (or ran: sleigh_result_elem). */
 enum cmd_ret
 sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
 {
     struct sleigh_worker *sw = sleigh_worker_of(s, rq->rq_conn);
-    struct sleigh_task   *t;
+    struct sleigh_task   *t = NULL;
+    struct sleigh_batch  *b = NULL;
     struct value         *res;
+    int                   own = 1, dup = 0;
 
-    if (sw == NULL || (t = sleigh_result_task(sw, rq)) == NULL) {
+    if (sw != NULL && (t = sleigh_result_task(sw, rq)) == NULL) {
+        t = sleigh_result_elem(s, rq, &b, &dup);
+        own = 0;
+    }
+    if (dup) {
+        /* Answered as stored, so the worker goes on; the first result stays. */
+        b->b_dups++;
+        log_debug("sleigh %s: worker %ld: a duplicate result of batch %.*s dropped",
+                  s->s_ws->ws_name, sw->sw_rank, (int)(b->b_idlen > 64 ? 64 : b->b_idlen),
+                  b->b_id);
+        reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
+        return CMD_DONE;
+    }
+    if (sw == NULL || t == NULL) {
         request_error(rq, NWSP_STATUS_FAIL, "No task is running on this connection.");
         return CMD_DONE;
     }
@@ -764,12 +921,18 @@ sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
         request_error(rq, NWSP_STATUS_FAIL, "Store failed: %s", journal_error());
         return CMD_DONE;
     }
-    TAILQ_REMOVE(&sw->sw_running, t, t_link);
-    sleigh_timeout_stop(t);
-    sw->sw_nrunning--;
+    if (own) {
+        TAILQ_REMOVE(&sw->sw_running, t, t_link);
+        sleigh_timeout_stop(t);
+        sw->sw_nrunning--;
+        t->t_batch->b_running--;
+    } else {
+        log_info("sleigh %s: worker %ld: a late result accepted", s->s_ws->ws_name,
+                 sw->sw_rank);
+        sleigh_elem_take(s, t);
+    }
     sw->sw_done++;
     res = sleigh_result_value(t, v, rq->rq_meta, rq->rq_metalen, sw->sw_rank);
-    t->t_batch->b_running--;
     reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
     sleigh_task_done(s, t, res, sleigh_result_errors(t, rq));
     return CMD_DONE;

@@ -355,12 +355,26 @@ sv_task_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
 static enum cmd_ret
 sv_task_store(struct request *rq, struct sleigh *s, struct value *v, const char *buf)
 {
-    struct sleigh_task *t;
+    struct sleigh_task  *t;
+    struct sleigh_batch *b;
+    const char          *id, *first;
+    size_t               idlen, flen;
 
     (void)buf;
     if (s->s_shutdown) {
         request_error(rq, NWSP_STATUS_SLEIGH_DEAD,
                       "Store failed: sleigh is shutting down.");
+        return CMD_DONE;
+    }
+    if ((b = sleigh_rq_batch_find(s, rq, &id, &idlen)) != NULL && !b->b_collected &&
+        sleigh_meta(rq, "nwsFirst", &first, &flen) && flen > 0 &&
+        htab_get(&b->b_elems, first, flen) != NULL) {
+        /* Stored again (a master re-sending after a cut or a restart): the
+         * element is queued, running or done already (sleigh_tasks.c). */
+        b->b_dups++;
+        log_debug("sleigh %s: a duplicate task of batch %.*s dropped", s->s_ws->ws_name,
+                  (int)(idlen > 64 ? 64 : idlen), id);
+        reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
         return CMD_DONE;
     }
     if (sj_reserve(v, 1) != 0) {
@@ -372,6 +386,7 @@ sv_task_store(struct request *rq, struct sleigh *s, struct value *v, const char 
     sleigh_batch_what(t->t_batch, v);
     TAILQ_INSERT_TAIL(&s->s_tasks, t, t_link);
     s->s_ntasks++;
+    sleigh_elem_put(t);
     sj_task(s, t);
     reply_short(rq->rq_conn, NWSP_STATUS_OK, NULL);
     sleigh_dispatch(s);

@@ -331,7 +331,11 @@ web_workers_json(struct ws *ws, const struct sleigh *s, struct web_track *t, int
             continue;
         o = json_object();
         json_object_set_new(o, "rank", json_integer(wv[i].wv_rank));
-        json_object_set_new(o, "state", json_string(wv[i].wv_running ? "running" : "idle"));
+        /* detached: its connection was lost, its session waits to be resumed */
+        json_object_set_new(o, "state",
+                            json_string(wv[i].wv_detached  ? "detached"
+                                        : wv[i].wv_running ? "running"
+                                                           : "idle"));
         if (wv[i].wv_running) {
             json_t *b = json_object();
 
@@ -428,6 +432,9 @@ web_api_sleigh(struct evhttp_request *req, const struct web_params *ps)
                                                               strlen(bv[i].bv_what))
                                            : json_null());
         json_object_set_new(b, "started", json_integer((json_int_t)bv[i].bv_started));
+        /* It lived through a restart of the server (rebuilt from the journal). */
+        json_object_set_new(b, "restarted", json_boolean(bv[i].bv_restarted));
+        json_object_set_new(b, "duplicates", json_integer((json_int_t)bv[i].bv_dups));
         json_object_set_new(b, "total", json_integer((json_int_t)total));
         json_object_set_new(b, "percent", json_real(total > 0 ? 100.0 * (double)bv[i].bv_done /
                                                                     (double)total
@@ -457,12 +464,13 @@ web_sleighs_json(size_t max)
     struct htab_ent          *e;
     struct sleigh_view        sv;
     struct sleigh_batch_view  bv;
-    size_t                    pos = 0, bpos;
+    struct sleigh_worker_view wv;
+    size_t                    pos = 0, bpos, i, detached;
     json_t                   *arr = json_array(), *o;
 
     while ((e = htab_next(ws_table(), &pos)) != NULL && json_array_size(arr) < max) {
         struct ws *ws = e->h_val;
-        uint64_t   q = 0, run = 0, done = 0, failed = 0;
+        uint64_t   q = 0, run = 0, done = 0, failed = 0, restarted = 0;
 
         if (ws->ws_sleigh == NULL)
             continue;
@@ -473,7 +481,10 @@ web_sleighs_json(size_t max)
             run += bv.bv_running;
             done += bv.bv_done;
             failed += bv.bv_failed;
+            restarted += bv.bv_restarted != 0;
         }
+        for (i = detached = 0; sleigh_worker_view(ws->ws_sleigh, i, &wv) == 0; i++)
+            detached += wv.wv_detached != 0;
         o = json_object();
         web_json_name(o, ws->ws_name, ws->ws_namelen);
         json_object_set_new(o, "join", json_string(sv.sv_join));
@@ -482,6 +493,9 @@ web_sleighs_json(size_t max)
         json_object_set_new(o, "running", json_integer((json_int_t)run));
         json_object_set_new(o, "done", json_integer((json_int_t)done));
         json_object_set_new(o, "failed", json_integer((json_int_t)failed));
+        /* Batches that lived through a restart; workers whose session waits. */
+        json_object_set_new(o, "restarted", json_integer((json_int_t)restarted));
+        json_object_set_new(o, "detached", json_integer((json_int_t)detached));
         json_array_append_new(arr, o);
     }
     return arr;

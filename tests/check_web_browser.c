@@ -29,10 +29,12 @@
 
 /*
  * Runs tests/browser/run.js against s (with --journal JOURNAL unless NULL;
- * failing: with --journal-failing, the journal's writes are refused).
+ * failing: with --journal-failing, the journal's writes are refused;
+ * restarted: with --restarted SLEIGH unless NULL).
  */
 static void
-wb_run(struct nwstest_server *s, const char *journal, int failing)
+wb_run_mode(struct nwstest_server *s, const char *journal, int failing,
+            const char *restarted)
 {
     const char            *src = getenv("NWS_SRC_DIR");
     char                   script[1024], mods[1024], out[1024], port[16], web[16];
@@ -57,7 +59,10 @@ wb_run(struct nwstest_server *s, const char *journal, int failing)
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         setpgid(0, 0);   /* its own group, so the browser dies with it on timeout */
-        if (journal != NULL)
+        if (restarted != NULL)
+            execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
+                   out, "--restarted", restarted, (char *)NULL);
+        else if (journal != NULL)
             execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
                    out, "--journal", journal, failing ? "--journal-failing" : NULL,
                    (char *)NULL);
@@ -81,6 +86,12 @@ wb_run(struct nwstest_server *s, const char *journal, int failing)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "the browser tests failed (exit status %d): see their output above",
                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+static void
+wb_run(struct nwstest_server *s, const char *journal, int failing)
+{
+    wb_run_mode(s, journal, failing, NULL);
 }
 
 START_TEST(browser_end_to_end)
@@ -173,6 +184,59 @@ START_TEST(browser_journal_failing)
 }
 END_TEST
 
+/* A task of element first of batch in sleigh ws, as our master stores it. */
+static void
+wb_task(struct rawc *m, const char *ws, const char *batch, const char *first)
+{
+    char *meta =
+        rawc_dict_new("batchId", batch, "nwsFirst", first, "nwsCount", "1", NULL);
+
+    PT_OK_M(m, meta, "store", ws, "task", "1", "t");
+    free(meta);
+}
+
+/*
+ * A sleigh that lived through kill -9 and a restart on its journal (issue
+ * 15): its batch rebuilt from the journal is marked, one made since is not,
+ * and the task the master stored again after the restart counts as a
+ * dropped duplicate.
+ */
+START_TEST(browser_restarted)
+{
+    static const char     *args[] = {"--journal", NULL, "--fsync", "always", NULL};
+    struct nwstest_server *s;
+    struct rawc            m;
+    char                   dir[64], cmd[160];
+    char                  *meta = rawc_dict_new("wstype", "sleigh", NULL);
+    int                    st;
+
+    snprintf(dir, sizeof(dir), "/tmp/nws-wbr-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    args[1] = dir;
+    s = ptest_start(args);
+    PT_OPEN(&m, s->port, RAWC_META);
+    PT_OK_M(&m, meta, "open ws", "browser_restarted", "1", "yes");
+    wb_task(&m, "browser_restarted", "before", "0");
+    wb_task(&m, "browser_restarted", "before", "1");
+    ck_assert_int_eq(kill(s->pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(s->pid, &st, 0), s->pid);
+    s->pid = 0;
+    nwstest_server_stop(s);
+    rawc_close(&m);
+
+    s = ptest_start(args);
+    PT_OPEN(&m, s->port, RAWC_META);
+    PT_OK(&m, "use ws", "browser_restarted", "", "no", "no");
+    wb_task(&m, "browser_restarted", "before", "0"); /* re-sent: a duplicate */
+    wb_task(&m, "browser_restarted", "after", "0");
+    wb_run_mode(s, NULL, 0, "browser_restarted");
+    rawc_close(&m);
+    free(meta);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* Whether a package's engines.node (">=N", ">=N.M.P", ">= N") accepts
  * Debian's node major; 0 for a form this check does not know, so that a
  * new pin with such a field is looked at by a person. */
@@ -239,6 +303,7 @@ NWSTEST_SUITE(web_browser)
     tcase_add_test(tc, browser_end_to_end);
     tcase_add_test(tc, browser_journal);
     tcase_add_test(tc, browser_journal_failing);
+    tcase_add_test(tc, browser_restarted);
     suite_add_tcase(s, tc);
     tc = tcase_create("debian_node");
     tcase_add_test(tc, browser_lock_runs_on_debian_node);

@@ -5,12 +5,16 @@
  *
  *   node tests/browser/run.js --port N --web-port M [--out DIR] [--chromium PATH]
  *                             [--journal off|DIR [--journal-failing]]
+ *                             [--restarted SLEIGH]
  *
  * It talks to an already running server (tests/check_web_browser.c starts
  * one): data goes in through the NWS protocol (nws.js), and the checks are
  * made on what the browser shows.  With --journal, only the overview's
  * journal card is checked: "off", or the journal of a server started with
- * --journal DIR (the directory shown exactly, as text).  The whole run is
+ * --journal DIR (the directory shown exactly, as text).  With --restarted,
+ * only what the pages say of a sleigh that lived through a restart: the
+ * SLEIGH workspace's batch "before" was rebuilt from the journal, "after"
+ * was made since.  The whole run is
  * bounded: a hung browser
  * or page fails it.  Screenshots of the main pages go to --out.
  */
@@ -35,6 +39,7 @@ const CHROMIUM = option('chromium', '/usr/bin/chromium');
 const BASE = 'http://127.0.0.1:' + WEB;
 const JOURNAL = option('journal', null);
 const JOURNAL_FAILING = process.argv.includes('--journal-failing');
+const RESTARTED = option('restarted', null);
 
 let passed = 0, failed = 0;
 function ok(what) { passed++; console.log('ok - ' + what); }
@@ -67,6 +72,8 @@ async function main() {
     page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
     if (JOURNAL !== null) {
       await journal(page, dialogs);
+    } else if (RESTARTED !== null) {
+      await restarted(page);
     } else {
       await browse(page);
       await xss(page, dialogs);
@@ -284,6 +291,31 @@ async function spooled(page) {
     'fetchTry of a spooled value shows it with its download');
   await page.locator('p.empty', {hasText: 'No values.'}).waitFor();
   c.close();
+}
+
+/*
+ * A sleigh that lived through a restart (issue 15): the overview's row and
+ * the sleigh view's batch "before" carry the "restarted" badge, the batch
+ * "after" (made since the restart) does not.
+ */
+async function restarted(page) {
+  await page.goto(BASE + '/');
+  const row = page.locator('tr', {has: page.locator('a', {hasText: RESTARTED})});
+  await row.locator('.badge.restarted').waitFor();
+  check(true, 'the overview marks the sleigh that lived through a restart');
+  await page.screenshot({path: path.join(OUT, 'restarted-overview.png'), fullPage: true});
+  await row.locator('a', {hasText: RESTARTED}).click();
+  const before = page.locator('tr[data-key="before"]');
+  await before.locator('.badge.restarted').waitFor();
+  check(true, 'the sleigh view marks the batch rebuilt from the journal');
+  const after = page.locator('tr[data-key="after"]');
+  await after.waitFor();
+  check(await after.locator('.badge.restarted').count() === 0,
+    'a batch made after the restart is not marked');
+  const title = await before.locator('.badge.restarted').getAttribute('title');
+  check(/1 duplicate task or result dropped/.test(title),
+    'the badge says how many duplicates were dropped (' + title + ')');
+  await page.screenshot({path: path.join(OUT, 'restarted-sleigh.png'), fullPage: true});
 }
 
 /*
