@@ -30,6 +30,7 @@
 #include "journal.h"
 #include "secret.h"
 #include "server.h"
+#include "session.h"
 #include "util.h"
 
 struct conn {
@@ -82,6 +83,14 @@ struct conn {
     int                 c_soft;       /* c_ev_soft is added */
     struct listing     *c_list;       /* a listing being sent (listing.c) */
     struct event       *c_ev_next;    /* zero timer: its next piece */
+
+    /* Sessions (session.c): the conn outlives its transport. */
+    struct session  *c_session;  /* NULL: a classic connection */
+    int              c_detached; /* no transport: waits to be resumed */
+    int              c_hidden;   /* parked, its request not sent again since a resume */
+    int              c_reblock;  /* the re-sent parked request: park again */
+    struct conn     *c_adopt;    /* a resume: move this transport into that conn */
+    struct evbuffer *c_sink;     /* replies nobody reads (a hidden park's) */
 };
 
 static TAILQ_HEAD(, conn) conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
@@ -97,6 +106,10 @@ static void conn_sock_finish(struct conn *);
 static void conn_drained(struct conn *);
 static void conn_resume_next(struct conn *);
 static void conn_bev_watch(struct conn *, int on);
+static void conn_adopt(struct conn *dst, struct conn *src);
+static void conn_sock_read_cb(evutil_socket_t, short, void *);
+static void conn_sock_write_cb(evutil_socket_t, short, void *);
+static void conn_sock_closed_cb(evutil_socket_t, short, void *);
 
 int
 conn_has_cookie(const struct conn *c)
@@ -137,7 +150,83 @@ conn_aborted(const struct conn *c)
 struct evbuffer *
 conn_output(struct conn *c)
 {
+    if (c->c_sink != NULL)
+        return c->c_sink;
     return c->c_bev != NULL ? bufferevent_get_output(c->c_bev) : c->c_out;
+}
+
+int
+conn_meta_in(const struct conn *c)
+{
+    return c->c_meta_in;
+}
+
+struct session *
+conn_session(const struct conn *c)
+{
+    return c->c_session;
+}
+
+void
+conn_set_session(struct conn *c, struct session *s)
+{
+    c->c_session = s;
+}
+
+uint64_t
+conn_out_done(const struct conn *c)
+{
+    return c->c_out_done;
+}
+
+/* Where c's output ends now, in bytes ever written; UINT64_MAX if it is never written. */
+uint64_t
+conn_out_end(struct conn *c)
+{
+    if (c->c_detached || c->c_sink != NULL)
+        return UINT64_MAX;
+    return c->c_out_done + evbuffer_get_length(conn_output(c));
+}
+
+struct fetched_list *
+conn_fetched(struct conn *c)
+{
+    return &c->c_fetched;
+}
+
+void
+conn_set_closing(struct conn *c)
+{
+    c->c_closing = 1;
+}
+
+int
+conn_hidden_park(const struct conn *c)
+{
+    return c->c_hidden;
+}
+
+/* The parked request was sent again: the conn waits in it as before the cut. */
+void
+conn_repark(struct conn *c)
+{
+    c->c_hidden = 0;
+    c->c_reblock = 1;
+}
+
+size_t
+conn_nowned(struct conn *c)
+{
+    return htab_count(&c->c_owned);
+}
+
+/* Where the next request starts: the session header, metadata, or the count. */
+static enum dec_state
+conn_req_state(const struct conn *c)
+{
+    if (c->c_session != NULL)
+        return DEC_REQ_SESS;
+    return c->c_meta_in ? DEC_REQ_META : DEC_REQ_ARGC;
 }
 
 static struct evbuffer *
@@ -423,15 +512,41 @@ conn_send_listing(struct conn *c, struct listing *l)
 static void
 conn_unpark(struct conn *c)
 {
+    session_reply_done(c);
     c->c_blocked_var = NULL;
     free(c->c_waiter.w_tag);
     c->c_waiter.w_tag = NULL;
     c->c_waiter.w_taglen = 0;
     if (c->c_ev_timeout != NULL)
         evtimer_del(c->c_ev_timeout);
+    if (c->c_hidden) {
+        /* Its reply is kept for the re-send; the decoder is elsewhere. */
+        c->c_hidden = 0;
+        return;
+    }
     conn_bev_watch(c, 0);
-    c->c_dec.d_state = c->c_meta_in ? DEC_REQ_META : DEC_REQ_ARGC;
+    c->c_dec.d_state = conn_req_state(c);
     conn_resume_later(c);
+}
+
+/* A hidden park's reply goes to the session's kept reply, not the output. */
+static int
+conn_sink_begin(struct conn *c)
+{
+    if (!c->c_hidden || c->c_sink != NULL)
+        return 0;
+    if ((c->c_sink = evbuffer_new()) == NULL)
+        fatalx("cannot allocate a buffer");
+    return 1;
+}
+
+static void
+conn_sink_end(struct conn *c, int began)
+{
+    if (!began)
+        return;
+    evbuffer_free(c->c_sink);
+    c->c_sink = NULL;
 }
 
 /* A parked request got its value: reply and go on with the next request. */
@@ -439,11 +554,13 @@ static void
 conn_waiter_deliver(struct waiter *w, struct value *v, uint64_t index)
 {
     struct conn *c = conn_from_waiter(w);
+    int          sunk = conn_sink_begin(c);
 
     reply_value(c, v, c->c_blocked_var->var_id, index);
     if (w->w_fetch)
         conn_note_fetched(c, c->c_blocked_var, v, index);
     conn_unpark(c);
+    conn_sink_end(c, sunk);
 }
 
 /* Whether the peer closed or reset its end (unread input or not): one poll(). */
@@ -469,6 +586,9 @@ conn_waiter_gone(struct waiter *w)
 {
     struct conn *c = conn_from_waiter(w);
 
+    /* A session's reply is kept, and sent again when it resumes. */
+    if (c->c_session != NULL)
+        return 0;
     if (!c->c_dead && !conn_peer_gone(c))
         return 0;
     if (!c->c_dead)
@@ -483,6 +603,10 @@ conn_waiter_gone(struct waiter *w)
 void
 conn_note_fetched(struct conn *c, struct var *var, struct value *v, uint64_t index)
 {
+    if (c->c_session != NULL) {
+        session_note_fetched(c, var, v, index); /* held until acknowledged */
+        return;
+    }
     /* An aborted conn dropped its output (the reply too): it is never written. */
     requeue_note(&c->c_fetched, var, v, index,
                  c->c_aborted ? UINT64_MAX
@@ -494,9 +618,11 @@ static void
 conn_waiter_fail(struct waiter *w, const char *reason)
 {
     struct conn *c = conn_from_waiter(w);
+    int          sunk = conn_sink_begin(c);
 
     reply_long_error(c, NWSP_STATUS_FAIL, reason);
     conn_unpark(c);
+    conn_sink_end(c, sunk);
 }
 
 /* Parks the current request on var (called by the fetch family). */
@@ -517,7 +643,7 @@ conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (c->c_dec.d_state != DEC_BLOCKED)
+    if (c->c_dec.d_state != DEC_BLOCKED && !c->c_hidden)
         return;
     waiter_cancel(&c->c_waiter);
     c->c_on_timeout(c, c->c_blocked_var);
@@ -569,6 +695,22 @@ conn_run(struct conn *c)
     unsigned       i;
 
     srv.nops++;
+    if (c->c_session != NULL) {
+        const char *why = "Session: bad request header.";
+        int r = session_request(c, c->c_dec.d_seq, c->c_dec.d_ack, c->c_dec.d_cmd, &why);
+
+        if (r != 0) {
+            /* Answered again, parked again, refused, or a protocol error. */
+            decode_reset(&c->c_dec);
+            if (r < 0)
+                conn_proto_error(c, why);
+            c->c_dec.d_state = c->c_reblock ? DEC_BLOCKED : conn_req_state(c);
+            if (c->c_reblock)
+                conn_bev_watch(c, 1);
+            c->c_reblock = 0;
+            return;
+        }
+    }
     if (c->c_dec.d_err != NULL) {
         if (c->c_dec.d_cmd != NULL && c->c_dec.d_cmd->long_reply)
             reply_long_error(c, NWSP_STATUS_FAIL, c->c_dec.d_err);
@@ -599,8 +741,10 @@ conn_run(struct conn *c)
         value_unref(rq.rq_value);   /* NULL if the command took it */
     }
     decode_reset(&c->c_dec);
-    if (ret != CMD_BLOCKED)
-        c->c_dec.d_state = c->c_meta_in ? DEC_REQ_META : DEC_REQ_ARGC;
+    if (ret != CMD_BLOCKED) {
+        session_reply_done(c);
+        c->c_dec.d_state = conn_req_state(c);
+    }
 }
 
 /* The first 4 bytes choose the handshake (section 2.1). */
@@ -655,6 +799,9 @@ conn_hs_options(struct conn *c, const char *dict, size_t len)
     size_t               advlen;
     char                 key[64];
     int                  authed = 0, meta_in = 0, meta_out = 0, deadman = 0;
+    const char          *sess = NULL;
+    size_t               sesslen = 0;
+    struct conn         *sc;
 
     while (nwsp_dict_next(dict, len, &pos, &e)) {
         if (e.klen >= sizeof(key))
@@ -673,6 +820,11 @@ conn_hs_options(struct conn *c, const char *dict, size_t len)
             return conn_hs_deny(c, "unknown option requested");
         if (advlen != 0 && (advlen != e.vlen || memcmp(adv, e.val, advlen) != 0))
             return conn_hs_deny(c, "option value not allowed");
+        if (strcmp(key, SESSION_OPTION) == 0) {
+            sess = e.val;
+            sesslen = e.vlen;
+            continue;
+        }
         if (e.vlen == 1 && e.val[0] == '1') {
             if (strcmp(key, "MetadataToServer") == 0)
                 meta_in = 1;
@@ -687,8 +839,23 @@ conn_hs_options(struct conn *c, const char *dict, size_t len)
     c->c_meta_in = meta_in;
     c->c_meta_out = meta_out;
     c->c_deadman = deadman;
+    /* A KillServerOnClose conn gets no session: its close must stop the server. */
+    if (sess != NULL && !deadman && !session_disabled) {
+        if ((sc = session_handshake(c, sess, sesslen)) == NULL)
+            return conn_hs_deny(c, "session refused");
+        evbuffer_add(conn_output(c), NWSP_HS_ACCEPT, 4);
+        if (sc != c) {
+            /* A resume: conn_process() moves this socket into sc. */
+            c->c_adopt = sc;
+            c->c_closing = 1;
+            return STEP_PROGRESS;
+        }
+        session_hs_reply(c);
+        c->c_dec.d_state = conn_req_state(c);
+        return STEP_PROGRESS;
+    }
     evbuffer_add(conn_output(c), NWSP_HS_ACCEPT, 4);
-    c->c_dec.d_state = c->c_meta_in ? DEC_REQ_META : DEC_REQ_ARGC;
+    c->c_dec.d_state = conn_req_state(c);
     return STEP_PROGRESS;
 }
 
@@ -703,7 +870,7 @@ conn_partial(struct conn *c)
     return c->c_dec.d_state == DEC_HS_FIRST || c->c_dec.d_state == DEC_HS_REQUEST ||
            c->c_dec.d_state == DEC_HS_OPTIONS ||
            (c->c_dec.d_state != DEC_BLOCKED && !c->c_paused &&
-            (c->c_dec.d_state != (c->c_meta_in ? DEC_REQ_META : DEC_REQ_ARGC) ||
+            (c->c_dec.d_state != conn_req_state(c) ||
              evbuffer_get_length(conn_input(c)) > 0));
 }
 
@@ -831,8 +998,11 @@ conn_process(struct conn *c)
     struct cursor k;
     int           budget = NWS_REQS_PER_EVENT;
     enum step     s;
-    size_t        out0 = evbuffer_get_length(conn_output(c));
+    size_t        out0;
 
+    if (c->c_detached)
+        return; /* nothing to read, nobody to write to */
+    out0 = evbuffer_get_length(conn_output(c));
     if (c->c_aborted || c->c_dead) {
         conn_free(c, 1);
         return;
@@ -876,6 +1046,10 @@ conn_process(struct conn *c)
     }
     if (k.k_used > 0)
         evbuffer_drain(k.k_in, k.k_used);
+    if (c->c_adopt != NULL && !c->c_aborted && !k.k_nomem) {
+        conn_adopt(c->c_adopt, c);
+        return;
+    }
     if (k.k_nomem)
         conn_abort(c, "cannot allocate memory for its input");
     conn_limits(c);
@@ -1242,6 +1416,10 @@ conn_free(struct conn *c, int purge)
 {
     size_t n;
 
+    /* A session's conn loses its transport only, and waits to be resumed. */
+    if (purge && c->c_session != NULL && session_detach(c))
+        return;
+    session_conn_gone(c);
     waiter_cancel(&c->c_waiter);
     free(c->c_waiter.w_tag);
     /* Every way a conn closes ends here: values its replies did not carry whole go back
@@ -1278,18 +1456,24 @@ conn_free(struct conn *c, int purge)
     if (c->c_bev != NULL) {
         bufferevent_free(c->c_bev);
     } else {
-        event_free(c->c_ev_read);
-        event_free(c->c_ev_write);
-        evbuffer_free(c->c_in);
-        evbuffer_free(c->c_out);  /* drops the values its replies referenced */
-        evutil_closesocket(c->c_fd);
+        if (c->c_ev_read != NULL)
+            event_free(c->c_ev_read);
+        if (c->c_ev_write != NULL)
+            event_free(c->c_ev_write);
+        if (c->c_in != NULL)
+            evbuffer_free(c->c_in);
+        if (c->c_out != NULL)
+            evbuffer_free(c->c_out); /* drops the values its replies referenced */
+        if (c->c_fd >= 0)
+            evutil_closesocket(c->c_fd);
     }
     event_free(c->c_ev_resume);
     outacct_unref(c->c_acct);   /* after the output buffer: its cleanups use it */
     srv.mem_used -= c->c_mem;
     conn_mem_all -= c->c_mem;
     TAILQ_REMOVE(&conn_all, c, c_link);
-    srv.nconns--;
+    if (!c->c_detached)
+        srv.nconns--;
     if (c->c_deadman && !srv.shutting_down) {
         log_info("%s: deadman connection closed; shutting down", c->c_peer);
         srv.shutting_down = 1;
@@ -1415,4 +1599,156 @@ conn_shutdown_all(void)
     while ((c = TAILQ_FIRST(&conn_all)) != NULL)
         conn_free(c, 0);
     listen_drop_waiting();
+}
+
+/* Frees c now (a detached session's end, from its grace timer). */
+void
+conn_release(struct conn *c)
+{
+    conn_free(c, 1);
+}
+
+/*
+ * Drops c's transport and keeps the rest (sessions: the conn outlives its
+ * socket).  Unread requests and unwritten replies go: the client sends its
+ * unanswered requests again, and the kept replies answer them.  A parked
+ * request stays parked ("hidden" until the client sends it again); its
+ * reply, if a value comes first, is kept but not sent.
+ */
+void
+conn_detach_transport(struct conn *c)
+{
+    if (c->c_dirty) {
+        TAILQ_REMOVE(&conn_dirty, c, c_dirty_link);
+        c->c_dirty = 0;
+    }
+    if (c->c_soft) {
+        evtimer_del(c->c_ev_soft);
+        c->c_soft = 0;
+    }
+    if (c->c_ev_next != NULL && evtimer_pending(c->c_ev_next, NULL)) {
+        evtimer_del(c->c_ev_next);
+        conn_nnext--;
+    }
+    event_del(c->c_ev_resume);
+    listing_free(c->c_list);
+    c->c_list = NULL;
+    if (c->c_ev_closed != NULL) {
+        event_free(c->c_ev_closed);
+        c->c_ev_closed = NULL;
+    }
+    if (c->c_bev != NULL) {
+        bufferevent_free(c->c_bev);
+        c->c_bev = NULL;
+    } else {
+        if (c->c_ev_read != NULL)
+            event_free(c->c_ev_read);
+        if (c->c_ev_write != NULL)
+            event_free(c->c_ev_write);
+        if (c->c_in != NULL)
+            evbuffer_free(c->c_in);
+        if (c->c_out != NULL)
+            evbuffer_free(c->c_out);
+        if (c->c_fd >= 0)
+            evutil_closesocket(c->c_fd);
+    }
+    c->c_ev_read = c->c_ev_write = NULL;
+    c->c_fd = -1;
+    c->c_reading = c->c_read_timed = c->c_writing = c->c_lowat = 0;
+    if ((c->c_in = evbuffer_new()) == NULL || (c->c_out = evbuffer_new()) == NULL)
+        fatalx("cannot allocate a buffer");
+    if (c->c_dec.d_state == DEC_BLOCKED || c->c_hidden)
+        c->c_hidden = c->c_waiter.w_var != NULL;
+    if (!c->c_hidden && c->c_blocked_var != NULL) {
+        /* Its wait was cancelled (an abort): the re-sent request runs again. */
+        c->c_blocked_var = NULL;
+        if (c->c_ev_timeout != NULL)
+            evtimer_del(c->c_ev_timeout);
+    }
+    decode_reset(&c->c_dec);
+    c->c_dec.d_state = conn_req_state(c);
+    c->c_closing = c->c_paused = c->c_dead = c->c_aborted = c->c_reblock = 0;
+    c->c_adopt = NULL;
+    if (!c->c_detached)
+        srv.nconns--;
+    c->c_detached = 1;
+    conn_mem_sync(c);
+}
+
+/*
+ * A resume: src's transport (its handshake just answered with A000) moves
+ * into dst, the session's detached conn, and src is freed.  Called from
+ * the end of conn_process(src), its input drained up to the handshake's end.
+ */
+static void
+conn_adopt(struct conn *dst, struct conn *src)
+{
+    struct evbuffer *out;
+
+    evbuffer_free(dst->c_in);
+    evbuffer_free(dst->c_out);
+    dst->c_in = dst->c_out = NULL;
+    memcpy(dst->c_peer, src->c_peer, sizeof(dst->c_peer));
+    dst->c_cookie = src->c_cookie;
+    if (src->c_bev != NULL) {
+        dst->c_bev = src->c_bev;
+        src->c_bev = NULL;
+        out = bufferevent_get_output(dst->c_bev);
+        evbuffer_remove_cb(out, conn_bev_out_cb, src);
+        if (evbuffer_add_cb(out, conn_bev_out_cb, dst) == NULL)
+            fatalx("cannot set up a connection");
+        bufferevent_setcb(dst->c_bev, conn_read_cb, conn_write_cb, conn_event_cb, dst);
+    } else {
+        dst->c_fd = src->c_fd;
+        dst->c_in = src->c_in;
+        dst->c_out = src->c_out;
+        src->c_fd = -1;
+        src->c_in = src->c_out = NULL;
+        event_free(src->c_ev_read);
+        event_free(src->c_ev_write);
+        src->c_ev_read = src->c_ev_write = NULL;
+        src->c_reading = src->c_writing = 0;
+        if (src->c_ev_closed != NULL) {
+            event_free(src->c_ev_closed);
+            src->c_ev_closed = NULL;
+        }
+        if ((dst->c_ev_read = event_new(srv.base, dst->c_fd, EV_READ | EV_PERSIST,
+                                        conn_sock_read_cb, dst)) == NULL ||
+            (dst->c_ev_write = event_new(srv.base, dst->c_fd, EV_WRITE | EV_PERSIST,
+                                         conn_sock_write_cb, dst)) == NULL)
+            fatalx("cannot set up a connection");
+        if ((event_base_get_features(srv.base) & EV_FEATURE_EARLY_CLOSE) &&
+            (dst->c_ev_closed = event_new(srv.base, dst->c_fd, EV_CLOSED | EV_PERSIST,
+                                          conn_sock_closed_cb, dst)) == NULL)
+            fatalx("cannot set up a connection");
+    }
+    dst->c_detached = 0;
+    srv.nconns++;
+    src->c_closing = 0;
+    conn_free(src, 0);
+    session_hs_reply(dst);
+    conn_timeouts(dst);
+    conn_process(dst);
+}
+
+/* A conn object with no transport: a session rebuilt from the journal. */
+struct conn *
+conn_new_detached(int meta_in, int meta_out)
+{
+    struct sockaddr sa;
+    struct conn    *c;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_family = AF_UNSPEC;
+    c = conn_alloc(&sa);
+    snprintf(c->c_peer, sizeof(c->c_peer), "restored");
+    if ((c->c_in = evbuffer_new()) == NULL || (c->c_out = evbuffer_new()) == NULL)
+        fatalx("cannot allocate a buffer");
+    c->c_cookie = 1;
+    c->c_meta_in = meta_in;
+    c->c_meta_out = meta_out;
+    c->c_detached = 1;
+    srv.nconns--;
+    c->c_dec.d_state = DEC_REQ_SESS;
+    return c;
 }

@@ -281,6 +281,21 @@ decode_step(struct conn *c, struct decoder *d, struct cursor *k)
         conn_hs_options(c, start, (size_t)r);
         cur_take(k, (size_t)r);
         return STEP_PROGRESS;
+    case DEC_REQ_SESS:
+        /* docs/SESSIONS.md 2: the numbers are checked when the request runs. */
+        if (!cur_need(k, 2 * NWSP_D20_LEN))
+            return STEP_MORE;
+        r = nwsp_parse_u64(k->k_p, NWSP_D20_LEN, UINT64_MAX, &d->d_seq);
+        if (r == 0)
+            r = nwsp_parse_u64(k->k_p + NWSP_D20_LEN, NWSP_D20_LEN, UINT64_MAX,
+                               &d->d_ack);
+        cur_take(k, 2 * NWSP_D20_LEN);
+        if (r != 0) {
+            conn_proto_error(c, "Malformed request: bad session header.");
+            return STEP_PROGRESS;
+        }
+        d->d_state = conn_meta_in(c) ? DEC_REQ_META : DEC_REQ_ARGC;
+        return STEP_PROGRESS;
     case DEC_REQ_META:
         if ((r = dec_scan_dict(k, &why, &start)) == 0)
             return STEP_MORE;

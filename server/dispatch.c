@@ -11,12 +11,13 @@
 
 #include "journal.h"
 #include "server.h"
+#include "session.h"
 
 static const struct command *const dispatch_table[] = {
-    &op_store,     &op_fetch,     &op_fetch_try,   &op_find,      &op_find_try,
-    &op_ifetch,    &op_ifetch_try, &op_ifind,      &op_ifind_try, &op_open_ws,
-    &op_use_ws,    &op_mktemp_ws, &op_delete_ws,   &op_list_wss,  &op_declare_var,
-    &op_delete_var, &op_list_vars, &op_deadman,   &op_server_info,
+    &op_store,      &op_fetch,      &op_fetch_try, &op_find,        &op_find_try,
+    &op_ifetch,     &op_ifetch_try, &op_ifind,     &op_ifind_try,   &op_open_ws,
+    &op_use_ws,     &op_mktemp_ws,  &op_delete_ws, &op_list_wss,    &op_declare_var,
+    &op_delete_var, &op_list_vars,  &op_deadman,   &op_server_info, &op_end_session,
 };
 
 /* Returns the command named by the len bytes at name, or NULL. */
@@ -40,7 +41,7 @@ dispatch_mutates(const struct command *cmd)
 {
     return cmd != &op_find && cmd != &op_find_try && cmd != &op_ifind &&
            cmd != &op_ifind_try && cmd != &op_list_wss && cmd != &op_list_vars &&
-           cmd != &op_deadman && cmd != &op_server_info;
+           cmd != &op_deadman && cmd != &op_server_info && cmd != &op_end_session;
 }
 
 /*

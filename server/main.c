@@ -26,6 +26,7 @@
 #include "nws.h" /* NWS_DEFAULT_PORT */
 #include "journal.h"
 #include "server.h"
+#include "session.h"
 #include "util.h"
 
 /* getopt_long codes of the long options with no short form: past any char. */
@@ -43,6 +44,7 @@ enum {
     OPT_WRITE_TIMEOUT,
     OPT_AUTH_FILE,
     OPT_NO_AUTH,
+    OPT_NO_SESSIONS,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
     OPT_KEEPALIVE,
@@ -120,8 +122,10 @@ usage(FILE *fp)
             "                           --fix, cut it at the last good record\n"
             "      --journal-ignore-corrupt  start even past a corrupt record, dropping\n"
             "                           the records from it on\n"
-            "      --resume-grace S     owned workspaces restored from the journal wait S\n"
-            "                           seconds for their owner, then go (default " CFG_STR(JOURNAL_RESUME_GRACE_DEF) ")\n"
+            "      --resume-grace S     a session whose connection is lost (or restored\n"
+            "                           from the journal) waits S seconds to be resumed,\n"
+            "                           then ends (default " CFG_STR(JOURNAL_RESUME_GRACE_DEF) ")\n"
+            "      --no-sessions        do not offer resumable sessions (NwsSession)\n"
             "      --journal-compact-factor F  write a new snapshot when the journal is F\n"
             "                           times the last one (default 2)\n"
             "      --journal-compact-min SIZE  ... and at least SIZE (default 64M)\n"
@@ -291,12 +295,15 @@ build_advert(void)
     /* NwsWebPort only when a web interface runs (section 2.5). */
     snprintf(port, sizeof(port), "%d", srv.actual_web_port);
     /* NwsAuth, with its challenge, is added per connection (auth_advertise). */
-    if (nwsp_buf_dict_begin(&b, srv.cfg.no_web ? 3 : 4) != 0 ||
+    /* NwsSession: resumable sessions (docs/SESSIONS.md), unless --no-sessions. */
+    if (nwsp_buf_dict_begin(&b, (srv.cfg.no_web ? 3 : 4) + !session_disabled) != 0 ||
         (!srv.cfg.no_web &&
          nwsp_buf_dict_put(&b, "NwsWebPort", 10, port, strlen(port)) != 0) ||
         nwsp_buf_dict_put(&b, "MetadataFromServer", 18, "", 0) != 0 ||
         nwsp_buf_dict_put(&b, "MetadataToServer", 16, "", 0) != 0 ||
-        nwsp_buf_dict_put(&b, "KillServerOnClose", 17, "", 0) != 0)
+        nwsp_buf_dict_put(&b, "KillServerOnClose", 17, "", 0) != 0 ||
+        (!session_disabled &&
+         nwsp_buf_dict_put(&b, SESSION_OPTION, strlen(SESSION_OPTION), "", 0) != 0))
         fatalx("advertisement");
     srv.advert = b.data;
     srv.advert_len = b.len;
@@ -371,6 +378,7 @@ main(int argc, char **argv)
         {"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
         {"auth-file", required_argument, NULL, OPT_AUTH_FILE},
         {"no-auth", no_argument, NULL, OPT_NO_AUTH},
+        {"no-sessions", no_argument, NULL, OPT_NO_SESSIONS},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
@@ -500,6 +508,9 @@ main(int argc, char **argv)
             break;
         case OPT_AUTH_FILE:
             cfg->auth_file = optarg;
+            break;
+        case OPT_NO_SESSIONS:
+            session_disabled = 1;
             break;
         case OPT_NO_AUTH:
             cfg->no_auth = 1;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "session.h"
 #include "web.h"
 
 #define INFO_KEY "nwsServerInfo"
@@ -38,6 +39,12 @@ op_info_json(void)
     json_object_set_new(o, "version", json_string(NWS_VERSION));
     json_object_set_new(o, "pid", json_integer((json_int_t)getpid()));
     json_object_set_new(o, "connections", json_integer((json_int_t)srv.nconns));
+    {
+        size_t detached, nsess = session_count(&detached);
+
+        json_object_set_new(o, "sessions", json_integer((json_int_t)nsess));
+        json_object_set_new(o, "sessions_detached", json_integer((json_int_t)detached));
+    }
     json_object_set_new(o, "workspaces", json_integer((json_int_t)nws));
     json_object_set_new(o, "variables", json_integer((json_int_t)nvars));
     json_object_set_new(o, "values", json_integer((json_int_t)nvalues));

@@ -20,10 +20,11 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "session.h"
 
-/* Adds len bytes to c's output: 0, or -1 (c is being aborted) on failure. */
+/* Adds len bytes to c's output, not kept by its session: 0, or -1 (c is being aborted). */
 static int
-reply_add(struct conn *c, const void *p, size_t len)
+reply_add_raw(struct conn *c, const void *p, size_t len)
 {
     if (conn_aborted(c))
         return -1;
@@ -32,6 +33,14 @@ reply_add(struct conn *c, const void *p, size_t len)
         return -1;
     }
     return 0;
+}
+
+/* The same, and a session keeps them when the reply is kept (session.c). */
+static int
+reply_add(struct conn *c, const void *p, size_t len)
+{
+    session_reply_bytes(c, p, len);
+    return reply_add_raw(c, p, len);
 }
 
 /* The header for a reply with reason and metadata, in order; len returned. */
@@ -151,6 +160,55 @@ reply_ref_new(struct conn *c, struct value *v, uint64_t len)
     return rr;
 }
 
+/* The bytes of v after its header: copied, by reference, or as a file segment. */
+static void
+reply_value_bytes(struct conn *c, struct value *v)
+{
+    struct evbuffer              *out = conn_output(c);
+    struct evbuffer_file_segment *seg;
+    struct reply_ref             *rr;
+    int                           fd, r;
+
+    if (v->v_len == 0 || conn_aborted(c))
+        return;
+    if (v->v_flags & VALUE_SPOOLED) {
+        if ((fd = dup(v->v_fd)) == -1) {
+            conn_abort(c, "cannot send a spooled value");
+            return;
+        }
+        seg =
+            evbuffer_file_segment_new(fd, 0, (ev_off_t)v->v_len, EVBUF_FS_CLOSE_ON_FREE);
+        if (seg == NULL) {
+            close(fd);
+            conn_abort(c, "cannot send a spooled value");
+            return;
+        }
+        rr = reply_ref_new(c, v, v->v_len);
+        evbuffer_file_segment_add_cleanup_cb(seg, reply_seg_done, rr);
+        r = evbuffer_add_file_segment(out, seg, 0, (ev_off_t)v->v_len);
+        evbuffer_file_segment_free(seg);
+        if (r != 0)
+            conn_abort(c, "cannot send a spooled value");
+    } else if (v->v_len <= NWS_COPY_MAX) {
+        reply_add_raw(c, value_data(v), v->v_len);
+    } else {
+        rr = reply_ref_new(c, v, v->v_len);
+        if (evbuffer_add_reference(out, value_data(v), v->v_len, reply_ref_done, rr) !=
+            0) {
+            reply_ref_done(NULL, v->v_len, rr);
+            conn_abort(c, "cannot allocate a reply");
+        }
+    }
+}
+
+/* A kept reply sent again after a resume: the same bytes, the same value. */
+void
+reply_again(struct conn *c, const char *pre, size_t len, struct value *v)
+{
+    if (reply_add_raw(c, pre, len) == 0 && v != NULL)
+        reply_value_bytes(c, v);
+}
+
 /* A value with its stored metadata and the cookie (varid, index). */
 void
 reply_value(struct conn *c, struct value *v, const char *varid, uint64_t index)
@@ -168,6 +226,14 @@ reply_value(struct conn *c, struct value *v, const char *varid, uint64_t index)
             return;
     }
     n = reply_long_header(c, hdr, 0, v->v_desc, varid, index, v->v_len);
+    if (conn_session(c) != NULL) {
+        /* A session keeps the value by reference, not its bytes. */
+        if (reply_add(c, hdr, n) == 0) {
+            session_reply_value(c, v);
+            reply_value_bytes(c, v);
+        }
+        return;
+    }
     if (v->v_flags & VALUE_SPOOLED) {
         if (reply_add(c, hdr, n) != 0 || v->v_len == 0)
             return;

@@ -213,3 +213,26 @@ requeue_var_gone(struct var *var)
         }
     }
 }
+
+/*
+ * Sessions (session.c) note fetched values by request number, dropped by
+ * acknowledgements; when a session ends they become its conn's notes by
+ * output offset (end() says where each reply ends, 0 if it was delivered),
+ * so a classic close puts back what was never written whole.
+ */
+void
+requeue_move(struct fetched_list *from, struct fetched_list *to,
+             uint64_t (*end)(uint64_t, void *), void        *arg)
+{
+    struct fetched *f;
+    uint64_t        e;
+
+    while (from->fl_n > 0) {
+        f = requeue_at(from, 0);
+        e = end(f->f_end, arg);
+        if (e != 0 && f->f_var != NULL)
+            requeue_note(to, f->f_var, f->f_value, f->f_index, e);
+        requeue_drop_first(from);
+    }
+    requeue_forget(from);
+}

@@ -295,6 +295,9 @@ void   requeue_written(struct fetched_list *, uint64_t written);
 size_t requeue_close(struct fetched_list *, uint64_t written);
 /* The same without putting anything back (server shutdown). */
 void   requeue_forget(struct fetched_list *);
+/* Moves every note of from to to, its end now end(old end, arg); 0 drops it. */
+void requeue_move(struct fetched_list *from, struct fetched_list *to,
+                  uint64_t (*end)(uint64_t, void *), void        *arg);
 /* Puts v (borrowed), fetched at index, back into var by the rules of requeue.c. */
 void requeue_put_back_value(struct var *, struct value *v, uint64_t index);
 /* var is being freed: its notes no longer point at it. */
@@ -392,6 +395,7 @@ enum dec_state {
     DEC_HS_FIRST,   /* the 4-byte greeting */
     DEC_HS_REQUEST, /* new-style: "R000" */
     DEC_HS_OPTIONS, /* new-style: the requested options dictionary */
+    DEC_REQ_SESS,   /* a session's request header: D20(seq) D20(ack) (session.c) */
     DEC_REQ_META,   /* a request's metadata dictionary */
     DEC_REQ_ARGC,   /* D4 argument count */
     DEC_REQ_ARGLEN, /* D20 length of the next argument */
@@ -432,6 +436,7 @@ struct decoder {
     uint64_t              d_vfill;     /* ... bytes of it read so far */
     char                 *d_err;       /* refuse the request with this text */
     int                   d_err_close; /* ... and close once the refusal is written */
+    uint64_t d_seq, d_ack;             /* the session header of the request (session.c) */
 };
 void decode_init(struct decoder *);
 void decode_reset(struct decoder *); /* after a request, or when it is dropped */
@@ -489,6 +494,26 @@ void        conn_note_fetched(struct conn *, struct var *, struct value *v, uint
 
 struct evbuffer *conn_output(struct conn *);
 
+/* Sessions (session.c): a conn that outlives its transport. */
+struct session;
+int  conn_meta_in(const struct conn *);
+void conn_set_session(struct conn *, struct session *);
+/* Drops c's socket (and unread input, unwritten output); c lives on detached. */
+void conn_detach_transport(struct conn *);
+/* A conn object without transport (a session restored from the journal). */
+struct conn *conn_new_detached(int meta_in, int meta_out);
+/* Output bytes written so far; where the output now ends (UINT64_MAX: never written). */
+uint64_t             conn_out_done(const struct conn *);
+uint64_t             conn_out_end(struct conn *);
+struct fetched_list *conn_fetched(struct conn *);
+/* Close once the output is written (attached), or free now (detached, from a timer). */
+void conn_set_closing(struct conn *);
+void conn_release(struct conn *);
+/* A parked request whose client has not sent it again since a resume. */
+int    conn_hidden_park(const struct conn *);
+void   conn_repark(struct conn *);
+size_t conn_nowned(struct conn *);
+
 /* Abort c: log why, drop its output, close it soon (allocation failure, limits). */
 void        conn_abort(struct conn *, const char *why);
 int         conn_aborted(const struct conn *);
@@ -499,6 +524,8 @@ void reply_short(struct conn *, int status, const char *reason);
 void reply_long_error(struct conn *, int status, const char *reason);
 void reply_value(struct conn *, struct value *, const char *varid, uint64_t index);
 void reply_text(struct conn *, const char *s, size_t len);
+/* A kept reply sent again: its bytes, then the held value's (session.c). */
+void reply_again(struct conn *, const char *pre, size_t len, struct value *v);
 int  reply_text_begin(struct conn *, size_t len);
 int  reply_text_add(struct conn *, const char *s, size_t len);
 /*

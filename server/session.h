@@ -107,6 +107,15 @@ size_t session_count(size_t *detached);
 void session_foreach_reply(struct session *s,
                            void (*fn)(const struct sess_reply *, void *), void *arg);
 
+/* Also session.c, for conn.c: the conn is freed for good (shutdown): its
+ * session goes too.  A fetched value of the running request's reply. */
+void session_conn_gone(struct conn *c);
+void session_note_fetched(struct conn *c, struct var *var, struct value *v,
+                          uint64_t index);
+
+/* op_session.c: `end session`. */
+extern const struct command op_end_session;
+
 /* ---- session_journal.c ----------------------------------------------- */
 
 /* Record types 40..47 (journalp.h numbering; plain records are 1..39). */

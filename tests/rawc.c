@@ -419,6 +419,13 @@ rawc_build(struct rawc *c, struct nwsp_buf *b, const char *meta, size_t metalen,
         snprintf(c->err, sizeof(c->err), "test bug: metadata on a connection without it");
         return -1;
     }
+    if (c->sess_on && !c->sess_nohdr) {
+        char hdr[41];
+
+        snprintf(hdr, sizeof(hdr), "%020llu%020llu", (unsigned long long)++c->sess_seq,
+                 (unsigned long long)c->sess_ack);
+        nwsp_buf_add(b, hdr, 40);
+    }
     if (c->meta_to)
         nwsp_buf_add(b, meta != NULL ? meta : "0000", meta != NULL ? metalen : 4);
     /* argc is written raw so that tests may send counts the codec refuses. */
@@ -504,7 +511,11 @@ rawc_read_status(struct rawc *c, struct rawc_reply *r)
 int
 rawc_read_short(struct rawc *c, struct rawc_reply *r)
 {
-    return rawc_read_status(c, r);
+    if (rawc_read_status(c, r) != 0)
+        return -1;
+    if (c->sess_on)
+        c->sess_ack++;
+    return 0;
 }
 
 /* Reads a long reply up to its value length, checking every field. */
@@ -535,7 +546,11 @@ rawc_read_long_head(struct rawc *c, struct rawc_reply *r)
         if (rawc_read_digits(c, 20, "cookie index", &r->index, r->raw_index) != 0)
             return -1;
     }
-    return rawc_read_digits(c, 20, "value length", &r->len, NULL);
+    if (rawc_read_digits(c, 20, "value length", &r->len, NULL) != 0)
+        return -1;
+    if (c->sess_on)
+        c->sess_ack++; /* the caller reads the value before its next request */
+    return 0;
 }
 
 /* Reads a whole long reply, value included. */
@@ -614,4 +629,111 @@ int
 rawc_shut_write(struct rawc *c)
 {
     return shutdown(c->fd, SHUT_WR);
+}
+
+/* The options of a new-style kind, then NwsSession=val. */
+static int
+rawc_session_hs(struct rawc *c, enum rawc_kind kind, const char *val)
+{
+    const char *opts[8];
+    char       *d = NULL;
+    size_t      n = 0, dlen, vlen;
+    const char *v;
+    int         rc;
+
+    if (kind == RAWC_META || kind == RAWC_META_TO) {
+        opts[n++] = "MetadataToServer";
+        opts[n++] = "1";
+    }
+    if (kind == RAWC_META || kind == RAWC_META_FROM) {
+        opts[n++] = "MetadataFromServer";
+        opts[n++] = "1";
+    }
+    if (kind != RAWC_PLAIN && kind != RAWC_META && kind != RAWC_META_TO &&
+        kind != RAWC_META_FROM)
+        return rawc_fail(c, "test bug: sessions need a new-style handshake");
+    opts[n++] = "NwsSession";
+    opts[n++] = val;
+    opts[n] = NULL;
+    if ((rc = rawc_hs_new(c, opts)) != 0)
+        return rc;
+    if (rawc_read_dict(c, &d, &dlen) != 0)
+        return -1;
+    rc = -1;
+    if (!rawc_dict_get(d, dlen, "NwsSession", &v, &vlen) || vlen != 16 + 1 + 32 ||
+        v[16] != ' ') {
+        rawc_fail(c, "no NwsSession \"ID TOKEN\" after A000");
+        goto out;
+    }
+    memcpy(c->sess_id, v, 16);
+    c->sess_id[16] = '\0';
+    memcpy(c->sess_token, v + 17, 32);
+    c->sess_token[32] = '\0';
+    if (!rawc_dict_get(d, dlen, "NwsResumed", &v, &vlen) || vlen != 1 ||
+        (v[0] != '0' && v[0] != '1')) {
+        rawc_fail(c, "no NwsResumed 0 or 1 after A000");
+        goto out;
+    }
+    c->sess_resumed = v[0] == '1';
+    if (!rawc_dict_get(d, dlen, "NwsGrace", &v, &vlen) || vlen == 0 || vlen > 9) {
+        rawc_fail(c, "no NwsGrace after A000");
+        goto out;
+    }
+    c->sess_grace = atoi(v);
+    c->sess_on = 1;
+    c->sess_kind = kind;
+    if (!c->sess_resumed)
+        c->sess_seq = c->sess_ack = 0;
+    rc = 0;
+out:
+    free(d);
+    return rc;
+}
+
+int
+rawc_session_new(struct rawc *c, int port, enum rawc_kind kind)
+{
+    if (rawc_open(c, port, RAWC_NONE) != 0)
+        return -1;
+    return rawc_session_hs(c, kind, "new");
+}
+
+int
+rawc_session_resume_as(struct rawc *c, int port, const char *id, const char *token)
+{
+    struct rawc old = *c;
+    char        val[7 + 16 + 1 + 32 + 1];
+    int         rc;
+
+    snprintf(val, sizeof(val), "resume %s %s", id, token);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->adv);
+    free(c->cork);
+    if (rawc_open(c, port, RAWC_NONE) != 0)
+        return -1;
+    c->secret = old.secret;
+    c->sess_seq = old.sess_seq;
+    c->sess_ack = old.sess_ack;
+    c->sess_nohdr = old.sess_nohdr;
+    rc = rawc_session_hs(c, old.sess_kind, val);
+    if (rc == 1)
+        c->sess_kind = old.sess_kind;
+    return rc;
+}
+
+int
+rawc_session_resume(struct rawc *c, int port)
+{
+    char id[17], token[33];
+
+    memcpy(id, c->sess_id, sizeof(id));
+    memcpy(token, c->sess_token, sizeof(token));
+    return rawc_session_resume_as(c, port, id, token);
+}
+
+void
+rawc_session_rewind(struct rawc *c)
+{
+    c->sess_seq = c->sess_ack;
 }

@@ -44,6 +44,21 @@ struct rawc {
     char   err[1024];
     /* Set after rawc_open: rawc_hs_new answers the NwsAuth challenge with it. */
     const char *secret;
+    /*
+     * Sessions (docs/SESSIONS.md): set by rawc_session_new/resume.  While
+     * sess_on, every request starts with D20(seq) D20(ack): seq is
+     * ++sess_seq, ack is sess_ack, which each reply read whole counts up
+     * (replies come in request order).  Tests may set both, or sess_nohdr
+     * to write headers themselves.
+     */
+    int            sess_on;
+    int            sess_nohdr;
+    enum rawc_kind sess_kind;
+    char           sess_id[17];
+    char           sess_token[33];
+    int            sess_resumed; /* NwsResumed of the last handshake */
+    int            sess_grace;   /* NwsGrace */
+    uint64_t       sess_seq, sess_ack;
 };
 
 struct rawc_reply {
@@ -145,6 +160,27 @@ int rawc_expect_silence(struct rawc *c, int ms);
 
 /* Half-close: tell the server nothing more will come (shutdown SHUT_WR). */
 int rawc_shut_write(struct rawc *c);
+
+/*
+ * Connect and greet the server as kind says (a new-style kind), asking for a
+ * new session; reads the dictionary after "A000" into c->sess_*.  0, 1 if
+ * the handshake was denied, -1 otherwise (also when no session was given).
+ */
+int rawc_session_new(struct rawc *c, int port, enum rawc_kind kind);
+
+/*
+ * Reconnect c (closing its old socket if open) and resume its session with
+ * the same options; seq and ack go on.  0 (c->sess_resumed says whether it
+ * was resumed: if not, it is a new session and seq, ack restart at 0), 1 if
+ * denied, -1 otherwise.
+ */
+int rawc_session_resume(struct rawc *c, int port);
+
+/* The same with an explicit id and token (hostile tests). */
+int rawc_session_resume_as(struct rawc *c, int port, const char *id, const char *token);
+
+/* Send the requests after the acknowledged ones again: the next is ack + 1. */
+void rawc_session_rewind(struct rawc *c);
 
 /* Write a printable form of buf (C escapes) into dst; returns dst. */
 char *rawc_escape(char *dst, size_t cap, const void *buf, size_t len);
