@@ -254,23 +254,95 @@ conn_id_val(uint64_t id)
     return (void *)(uintptr_t)(id + 1);
 }
 
+/* How name is in c's map and owned set (SESSION_MAP_* bits), and its instance id. */
+static unsigned
+conn_ws_how(struct conn *c, const char *name, size_t len, uint64_t *id)
+{
+    void    *m = htab_get(&c->c_map, name, len), *o = htab_get(&c->c_owned, name, len);
+    unsigned how = 0;
+
+    *id = 0;
+    if (m != NULL) {
+        how |= SESSION_MAP_MAPPED;
+        *id = (uint64_t)(uintptr_t)m - 1;
+    }
+    if (o != NULL && (m == NULL || o == m)) {
+        how |= SESSION_MAP_OWNED;
+        *id = (uint64_t)(uintptr_t)o - 1;
+    }
+    return how;
+}
+
+/* A session's map or owned set changed: journal it, so that a restart
+ * rebuilds them (session_journal.c).  before: conn_ws_how() before it. */
+static void
+conn_journal_ws(struct conn *c, const char *name, size_t len, unsigned before,
+                uint64_t idbefore)
+{
+    uint64_t id;
+    unsigned how;
+
+    if (conn_session(c) == NULL || !journal_active())
+        return;
+    how = conn_ws_how(c, name, len, &id);
+    if (how != before || id != idbefore)
+        journal_session_map(conn_session(c), name, len, id, how);
+}
+
 void
 conn_map_ws(struct conn *c, struct ws *ws)
 {
+    uint64_t id;
+    unsigned how = conn_ws_how(c, ws->ws_name, ws->ws_namelen, &id);
+
     htab_put(&c->c_map, ws->ws_name, ws->ws_namelen, conn_id_val(ws->ws_id));
+    conn_journal_ws(c, ws->ws_name, ws->ws_namelen, how, id);
 }
 
 void
 conn_own_ws(struct conn *c, struct ws *ws)
 {
+    uint64_t id;
+    unsigned how = conn_ws_how(c, ws->ws_name, ws->ws_namelen, &id);
+
     htab_put(&c->c_owned, ws->ws_name, ws->ws_namelen, conn_id_val(ws->ws_id));
+    conn_journal_ws(c, ws->ws_name, ws->ws_namelen, how, id);
 }
 
 void
 conn_forget_ws(struct conn *c, const char *name, size_t len)
 {
+    uint64_t id;
+    unsigned how = conn_ws_how(c, name, len, &id);
+
     htab_del(&c->c_map, name, len);
     htab_del(&c->c_owned, name, len);
+    conn_journal_ws(c, name, len, how, id);
+}
+
+void
+conn_foreach_ws(struct conn *c,
+                void (*fn)(const char *name, size_t len, uint64_t id, unsigned how,
+                           void *arg),
+                void *arg)
+{
+    struct htab_ent *e;
+    size_t           pos = 0;
+    uint64_t         id;
+    unsigned         how;
+
+    while ((e = htab_next(&c->c_map, &pos)) != NULL) {
+        how = conn_ws_how(c, e->h_key, e->h_klen, &id);
+        fn(e->h_key, e->h_klen, id, how, arg);
+    }
+    /* Owned but no longer mapped under that name (or mapped to another instance). */
+    pos = 0;
+    while ((e = htab_next(&c->c_owned, &pos)) != NULL) {
+        void *m = htab_get(&c->c_map, e->h_key, e->h_klen);
+
+        if (m == NULL)
+            fn(e->h_key, e->h_klen, (uint64_t)(uintptr_t)e->h_val - 1, SESSION_MAP_OWNED, arg);
+    }
 }
 
 int

@@ -164,8 +164,9 @@ const void   *jr_str(struct jreader *, size_t *len);
 struct value *jr_value(struct jreader *); /* NULL + r->bad on error */
 
 /*
- * Record types 1..63 belong to journal (plain workspaces), 64..127 to the
- * sleigh workspace type (server/sleigh_journal.c).
+ * Record types 1..39 belong to journal (plain workspaces), 40..47 to
+ * sessions (server/session_journal.c), 64..127 to the sleigh workspace
+ * type (server/sleigh_journal.c).
  */
 typedef int (*journal_apply_fn)(uint8_t type, struct jreader *, char *err, size_t errlen);
 typedef int (*journal_snapshot_fn)(

@@ -2,6 +2,8 @@
  * journal_dir.c -- the journal directory: the manifest, replay at start,
  * stale files, the resume grace of owned workspaces, compaction in a forked
  * child, and --journal-check.  The layout and its crash rules: journal.h.
+ * Sessions' records are session_journal.c's; a workspace a restored session
+ * owns waits for that session, not for the grace timer here.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -429,6 +431,8 @@ jdir_apply(const uint8_t *p, size_t n, uint64_t off, void *arg)
             return 0;
         }
         rc = j.sleigh_apply(p[0], &r, err, sizeof(err));
+    } else if (p[0] >= J_SESS_NEW && p[0] < J_SESS_NEW + 8) {
+        rc = session_journal_apply(p[0], &r, err, sizeof(err));
     } else {
         rc = jdir_apply_plain(p[0], &r, err, sizeof(err));
     }
@@ -622,6 +626,10 @@ jdir_grace_arm(void)
 
         if (ws->ws_owner == NULL || ws->ws_persistent || ws->ws_id == 0)
             continue;
+        /* A restored session owns it: purged when that session ends (resumed
+         * in time or not: session.c's grace), not by this timer. */
+        if (session_journal_owns(ws))
+            continue;
         jdir_grace = xrealloc(jdir_grace, (jdir_ngrace + 1) * sizeof(*jdir_grace));
         jdir_grace[jdir_ngrace].jg_name = xstrndup(ws->ws_name, ws->ws_namelen);
         jdir_grace[jdir_ngrace].jg_len = ws->ws_namelen;
@@ -723,6 +731,9 @@ journal_open(void)
             j.seq = jdir_seq_of(jdir_man.incr[i]);
     if (jdir_man.base[0] && jdir_seq_of(jdir_man.base) > j.seq)
         j.seq = jdir_seq_of(jdir_man.base);
+    /* Sessions last: the workspaces their maps name exist now; the values
+     * their kept replies hold are theirs before ghosts are counted. */
+    session_journal_replay_done();
     j.replaying = 0;
     srv.cfg.max_memory = saved_max;
     if (journal_spool_ghosts() > 0)
@@ -789,6 +800,7 @@ journal_start(void)
     if (j.tick_ev == NULL || event_add(j.tick_ev, &tv) != 0)
         fatalx("journal: cannot arm its timer");
     jdir_grace_arm();
+    session_start_restored();
 }
 
 void
@@ -906,6 +918,9 @@ jdir_snapshot(void)
         if (rc == 0 && ws->ws_sleigh != NULL && j.sleigh_snap != NULL)
             rc |= j.sleigh_snap(ws);
     }
+    /* After the workspaces: replay rebuilds sessions at its end anyway. */
+    if (rc == 0)
+        rc |= session_journal_snapshot();
     jrec_begin(&r, J_COUNTER);
     jrec_u64(&r, srv.counter);
     jrec_u64(&r, j.spool_next);

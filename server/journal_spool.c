@@ -18,7 +18,9 @@
  * normal for a value consumed later (its file was removed once that was
  * durable): it makes a "ghost" value, which the later consumption removes.
  * A ghost still held at the end of replay means a lost file: it is dropped
- * with a warning.
+ * with a warning.  A file whose value a fetch consumed may be named again by
+ * a later record (a session's kept reply holding the fetched value): it is
+ * no longer to be removed then.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -76,6 +78,13 @@ static struct jspool *
 jspool_add(uint64_t id, uint64_t ino, int synced)
 {
     struct jspool *e = xcalloc(1, sizeof(*e));
+    size_t         i;
+
+    /* Replay: a file whose value a fetch consumed is named again by a later
+     * record (a session's kept reply holds the fetched value): it lives on. */
+    for (i = 0; i < jspool_ndead; i++)
+        if (jspool_dead[i] == id)
+            jspool_dead[i--] = jspool_dead[--jspool_ndead];
 
     jspool_init();
     e->js_id = id;

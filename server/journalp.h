@@ -9,8 +9,9 @@
 #include <sys/types.h>
 
 #include "journal.h"
+#include "session.h"
 
-/* Record types of plain workspaces (1..63): fields in journal.c's hooks. */
+/* Record types of plain workspaces (1..39): fields in journal.c's hooks. */
 enum {
     J_WS_CREATE = 1, /* ws, u64 id, str meta */
     J_WS_DELETE,     /* ws */
@@ -25,6 +26,18 @@ enum {
     J_VAR_STATE,     /* snapshot: ws, var, str id, u8 mode, u64 base */
     J_VALUE,         /* snapshot: ws, var, value appended as is */
     J_COUNTER,       /* snapshot: u64 srv.counter */
+};
+
+/*
+ * Record types of sessions (40..47, server/session_journal.c; SESSIONS.md 4).
+ * Every record starts with the session's id (16 hex digits, str).
+ */
+enum {
+    J_SESS_NEW = 40, /* id, tokhash (32 bytes, str), u32 flags, u64 last, u64 acked */
+    J_SESS_END,      /* id: ended (end session, expiry): forgotten */
+    J_SESS_REPLY,    /* id, u64 seq, str pre, u8 has value [, value]: a kept reply */
+    J_SESS_ACK,      /* id, u64 ack: kept replies up to ack are dropped */
+    J_SESS_MAP,      /* id, ws, u64 instance id, u8 how (SESSION_MAP_*; 0: forgotten) */
 };
 
 /* jrec_value's flags. */
@@ -105,5 +118,12 @@ void          journal_spool_drop_ghosts(void);
 int  journal_sink_write(const void *p, size_t n);
 void journal_compact_maybe(void);
 void journal_compact_poll(void);
+
+/* session_journal.c: replay of records 40..47, the sessions rebuilt at its
+ * end, their snapshot, and whether a restored session owns a workspace. */
+int  session_journal_apply(uint8_t type, struct jreader *, char *err, size_t errlen);
+void session_journal_replay_done(void);
+int  session_journal_snapshot(void);
+int  session_journal_owns(const struct ws *);
 
 #endif

@@ -84,6 +84,8 @@ struct session *session_restore(const char *id, const unsigned char tokhash[SESS
 void session_restore_reply(struct session *s, uint64_t seq, const char *pre, size_t prelen,
                            struct value *held);
 struct session *session_by_id(const char *id);
+/* The flags session_restore() takes back (journaled with the session). */
+unsigned session_flags(const struct session *s);
 void session_start_restored(void);
 
 /* Iteration for the journal's snapshot and the web UI. */
@@ -125,5 +127,11 @@ void journal_session_end(const struct session *s);
 void journal_session_reply(const struct session *s, const struct sess_reply *r);
 /* An acknowledgement released a held value: journal it (at most once a turn). */
 void journal_session_ack(const struct session *s, uint64_t ack);
+/* A session's workspace map or owned set changed (conn.c): name now maps to
+ * instance id with how (SESSION_MAP_* bits; 0: no longer there). */
+#define SESSION_MAP_MAPPED 0x1 /* in its workspace map */
+#define SESSION_MAP_OWNED  0x2 /* in its owned set (purged when it ends) */
+void journal_session_map(const struct session *s, const char *name, size_t len,
+                         uint64_t id, unsigned how);
 
 #endif
