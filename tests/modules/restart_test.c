@@ -33,8 +33,8 @@ NWS_TASK_FN(log_run)
     if (path == NULL)
         return nws_task_error(ctx, "log_run: want (index, path, ms)");
     clock_gettime(CLOCK_REALTIME, &ts);
-    n = snprintf(line, sizeof(line), "%lld %lld.%06ld\n", (long long)i, (long long)ts.tv_sec,
-                 ts.tv_nsec / 1000);
+    n = snprintf(line, sizeof(line), "%lld %lld.%06ld\n", (long long)i,
+                 (long long)ts.tv_sec, ts.tv_nsec / 1000);
     if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0)
         return nws_task_error(ctx, "log_run: cannot open %s", path);
     if (write(fd, line, (size_t)n) != n) {
