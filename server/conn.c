@@ -425,7 +425,8 @@ conn_work_pending(void)
 static void
 conn_resume_later(struct conn *c)
 {
-    event_active(c->c_ev_resume, EV_TIMEOUT, 0);
+    if (c->c_ev_resume != NULL)
+        event_active(c->c_ev_resume, EV_TIMEOUT, 0);
 }
 
 struct conn *
@@ -1539,7 +1540,8 @@ conn_free(struct conn *c, int purge)
         if (c->c_fd >= 0)
             evutil_closesocket(c->c_fd);
     }
-    event_free(c->c_ev_resume);
+    if (c->c_ev_resume != NULL)
+        event_free(c->c_ev_resume);
     outacct_unref(c->c_acct);   /* after the output buffer: its cleanups use it */
     srv.mem_used -= c->c_mem;
     conn_mem_all -= c->c_mem;
@@ -1598,8 +1600,9 @@ conn_alloc(struct sockaddr *sa)
     htab_init(&c->c_map);
     htab_init(&c->c_owned);
     c->c_acct = outacct_new();
-    c->c_ev_resume = event_new(srv.base, -1, 0, conn_resume_cb, c);
-    if (c->c_ev_resume == NULL)
+    /* A session restored from the journal is made before the event base. */
+    if (srv.base != NULL &&
+        (c->c_ev_resume = event_new(srv.base, -1, 0, conn_resume_cb, c)) == NULL)
         fatalx("cannot set up a connection");
     TAILQ_INSERT_TAIL(&conn_all, c, c_link);
     srv.nconns++;
@@ -1702,7 +1705,8 @@ conn_detach_transport(struct conn *c)
         evtimer_del(c->c_ev_next);
         conn_nnext--;
     }
-    event_del(c->c_ev_resume);
+    if (c->c_ev_resume != NULL)
+        event_del(c->c_ev_resume);
     listing_free(c->c_list);
     c->c_list = NULL;
     if (c->c_ev_closed != NULL) {
@@ -1794,11 +1798,15 @@ conn_adopt(struct conn *dst, struct conn *src)
                                           conn_sock_closed_cb, dst)) == NULL)
             fatalx("cannot set up a connection");
     }
+    if (dst->c_ev_resume == NULL &&
+        (dst->c_ev_resume = event_new(srv.base, -1, 0, conn_resume_cb, dst)) == NULL)
+        fatalx("cannot set up a connection");
     dst->c_detached = 0;
     srv.nconns++;
     src->c_closing = 0;
     conn_free(src, 0);
     session_hs_reply(dst);
+    sleigh_conn_resumed(dst);
     conn_timeouts(dst);
     conn_process(dst);
 }

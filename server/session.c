@@ -35,6 +35,14 @@
  */
 #define SESSION_KEPT_MAX 4096
 
+/*
+ * What a session costs while it lives, charged to srv.mem_used: its record
+ * and its conn object, buffers and maps (about that much when empty).  A
+ * `new` that does not fit in --max-memory is refused (F000), so a client
+ * that makes and drops sessions in a loop is bounded by the memory limit.
+ */
+#define SESSION_COST 2048
+
 int session_disabled;
 
 struct kept {
@@ -58,7 +66,8 @@ struct session {
     struct event       *s_ev_grace;
     int                 s_attached;
     int                 s_restored;
-    int                 s_resumed; /* this handshake resumed it (NwsResumed) */
+    int                 s_replayed; /* rebuilt from the journal, no request since */
+    int                 s_resumed;  /* this handshake resumed it (NwsResumed) */
     int                 s_meta_in, s_meta_out;
     double              s_detached_at;
     unsigned            s_resumes;
@@ -93,6 +102,19 @@ journal_session_ack(const struct session *s, uint64_t ack)
 {
     (void)s;
     (void)ack;
+}
+
+/* The sleigh's worker rules (sleigh.c): weak no-ops until it provides them. */
+__attribute__((weak)) void
+sleigh_conn_detached(struct conn *c)
+{
+    (void)c;
+}
+
+__attribute__((weak)) void
+sleigh_conn_resumed(struct conn *c)
+{
+    (void)c;
 }
 
 static void
@@ -141,6 +163,8 @@ session_alloc(const char *id)
 {
     struct session *s = xcalloc(1, sizeof(*s));
 
+    srv.mem_used += SESSION_COST;
+
     snprintf(s->s_id, sizeof(s->s_id), "%s", id);
     TAILQ_INIT(&s->s_kept);
     TAILQ_INSERT_TAIL(&sessions, s, s_link);
@@ -156,6 +180,11 @@ session_create(struct conn *c)
     char            id[SESSION_ID_HEX + 1];
     struct session *s;
 
+    if (!mem_fits(SESSION_COST)) {
+        log_warnx("%s: no new session: the memory limit is reached (--max-memory)",
+                  conn_peer(c));
+        return NULL;
+    }
     do {
         if (RAND_bytes(rnd, sizeof(rnd)) != 1)
             return NULL;
@@ -187,6 +216,31 @@ kept_free(struct session *s, struct kept *k)
     free(k);
 }
 
+/* Adds k in seq order (the tail but for a request run again), replacing one of its seq. */
+static void
+kept_insert(struct session *s, struct kept *k)
+{
+    struct kept *at = TAILQ_LAST(&s->s_kept, kept_list);
+
+    if (at != NULL && at->k_r.sr_seq >= k->k_r.sr_seq) {
+        TAILQ_FOREACH(at, &s->s_kept, k_link)
+        if (at->k_r.sr_seq >= k->k_r.sr_seq)
+            break;
+        if (at->k_r.sr_seq == k->k_r.sr_seq) {
+            struct kept *next = TAILQ_NEXT(at, k_link);
+
+            kept_free(s, at);
+            at = next;
+        }
+    }
+    if (at == NULL)
+        TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);
+    else
+        TAILQ_INSERT_BEFORE(at, k, k_link);
+    s->s_nkept++;
+    s->s_kept_bytes += k->k_r.sr_prelen;
+}
+
 /* Frees s and what it holds; its conn forgets it. */
 static void
 session_free(struct session *s)
@@ -210,6 +264,7 @@ session_free(struct session *s)
         conn_set_session(s->s_conn, NULL);
     TAILQ_REMOVE(&sessions, s, s_link);
     sessions_n--;
+    srv.mem_used -= SESSION_COST;
     OPENSSL_cleanse(s->s_token, sizeof(s->s_token));
     free(s);
 }
@@ -354,6 +409,7 @@ session_handshake(struct conn *c, const char *val, size_t vlen)
                  conn_peer(s->s_conn));
         session_settle_written(s);
         conn_detach_transport(s->s_conn);
+        sleigh_conn_detached(s->s_conn);
     } else {
         sessions_detached--;
         if (s->s_ev_grace != NULL)
@@ -410,6 +466,7 @@ session_detach(struct conn *c)
     s->s_detached_at = nwsp_mono();
     sessions_detached++;
     session_arm_grace(s);
+    sleigh_conn_detached(c);
     log_info("%s: session %s detached; it waits %d s to be resumed", conn_peer(c),
              s->s_id, journal_opts.resume_grace);
     return 1;
@@ -423,9 +480,10 @@ session_conn_gone(struct conn *c)
 
     if (s == NULL)
         return;
-    /* Held values whose replies were not written go back as a classic close's do. */
-    session_settle_written(s);
-    requeue_move(&s->s_held, conn_fetched(c), session_note_end, s);
+    /* Held values stay held: with --journal the session and its kept
+     * replies come back at the next start (session_journal.c), and a value
+     * put back too would be given twice. */
+    requeue_forget(&s->s_held);
     s->s_conn = NULL;
     conn_set_session(c, NULL);
     session_free(s);
@@ -452,6 +510,14 @@ session_resend(struct conn *c, struct kept *k)
 static void
 session_begin(struct session *s, uint64_t seq, const struct command *cmd)
 {
+    if (s->s_cap != NULL) {
+        /* A parked request whose wait was cancelled (an abort) runs again. */
+        srv.mem_used -= s->s_cap->k_r.sr_prelen;
+        free(s->s_cap->k_r.sr_pre);
+        value_unref(s->s_cap->k_r.sr_value);
+        free(s->s_cap);
+        s->s_cap = NULL;
+    }
     s->s_cur = seq;
     if (session_keeps(cmd)) {
         s->s_cap = xcalloc(1, sizeof(*s->s_cap));
@@ -470,13 +536,18 @@ session_request(struct conn *c, uint64_t seq, uint64_t ack, const struct command
 
     if (s == NULL)
         return 0;
+    /* After a restart, reads answered after the last journaled seq may be acknowledged. */
+    if (s->s_replayed && ack > s->s_last)
+        s->s_last = ack;
+    s->s_replayed = 0;
     if (ack < s->s_acked || ack > s->s_last) {
         *reason = "Session: acknowledgement out of range.";
         return -1;
     }
-    while ((k = TAILQ_FIRST(&s->s_kept)) != NULL && k->k_r.sr_seq <= ack)
-        kept_free(s, k);
-    if (ack > s->s_acked && s->s_held.fl_n > 0) {
+    if (ack > s->s_acked && (k = TAILQ_FIRST(&s->s_kept)) != NULL &&
+        k->k_r.sr_seq <= ack) {
+        while ((k = TAILQ_FIRST(&s->s_kept)) != NULL && k->k_r.sr_seq <= ack)
+            kept_free(s, k);
         requeue_written(&s->s_held, ack);
         journal_session_ack(s, ack);
     }
@@ -569,7 +640,7 @@ void
 session_reply_done(struct conn *c)
 {
     struct session *s = conn_session(c);
-    struct kept    *k, *at;
+    struct kept    *k;
 
     if (s == NULL)
         return;
@@ -578,22 +649,18 @@ session_reply_done(struct conn *c)
         return;
     s->s_cap = NULL;
     k->k_end = conn_out_end(c);
-    /* In seq order: the tail, unless a re-sent request ran again. */
-    at = TAILQ_LAST(&s->s_kept, kept_list);
-    if (at == NULL || at->k_r.sr_seq < k->k_r.sr_seq) {
-        TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);
-    } else {
-        TAILQ_FOREACH(at, &s->s_kept, k_link)
-        if (at->k_r.sr_seq > k->k_r.sr_seq)
-            break;
-        TAILQ_INSERT_BEFORE(at, k, k_link);
-    }
-    s->s_nkept++;
-    s->s_kept_bytes += k->k_r.sr_prelen;
+    kept_insert(s, k);
     journal_session_reply(s, &k->k_r);
 }
 
 /* Accessors. */
+unsigned
+session_flags(const struct session *s)
+{
+    return (s->s_meta_in ? SESSION_F_META_IN : 0) |
+           (s->s_meta_out ? SESSION_F_META_OUT : 0);
+}
+
 const char *
 session_id(const struct session *s)
 {
@@ -637,9 +704,10 @@ session_restore(const char *id, const unsigned char tokhash[SESSION_HASH_LEN],
     memcpy(s->s_hash, tokhash, SESSION_HASH_LEN);
     s->s_last = last;
     s->s_acked = acked;
-    s->s_meta_in = (flags & 1) != 0;
-    s->s_meta_out = (flags & 2) != 0;
+    s->s_meta_in = (flags & SESSION_F_META_IN) != 0;
+    s->s_meta_out = (flags & SESSION_F_META_OUT) != 0;
     s->s_restored = 1;
+    s->s_replayed = 1;
     s->s_conn = conn_new_detached(s->s_meta_in, s->s_meta_out);
     conn_set_session(s->s_conn, s);
     sessions_detached++;
@@ -651,34 +719,19 @@ void
 session_restore_reply(struct session *s, uint64_t seq, const char *pre, size_t prelen,
                       struct value *held)
 {
-    struct kept *k;
+    struct kept *k = xcalloc(1, sizeof(*k));
 
-    if ((k = session_kept(s, seq)) != NULL)
-        kept_free(s, k);
-    s->s_cap = xcalloc(1, sizeof(*s->s_cap));
-    s->s_cap->k_r.sr_seq = seq;
-    s->s_cap->k_r.sr_pre = xmemdup(pre, prelen > 0 ? prelen : 1);
-    s->s_cap->k_r.sr_prelen = prelen;
+    k->k_r.sr_seq = seq;
+    k->k_r.sr_pre = xmemdup(pre, prelen > 0 ? prelen : 1);
+    k->k_r.sr_prelen = prelen;
     srv.mem_used += prelen;
-    if (held != NULL)
-        s->s_cap->k_r.sr_value = value_ref(held);
-    /* Not through session_reply_done: it is in the journal already. */
-    k = s->s_cap;
-    s->s_cap = NULL;
+    /* Takes the caller's reference.  Whether the reply left before the
+     * restart is unknown: it counts as written, so its value never goes
+     * back (giving it twice would be worse than the rule of a close). */
+    k->k_r.sr_value = held;
+    k->k_r.sr_written = 1;
     k->k_end = UINT64_MAX;
-    {
-        struct kept *at;
-
-        TAILQ_FOREACH(at, &s->s_kept, k_link)
-        if (at->k_r.sr_seq > seq)
-            break;
-        if (at == NULL)
-            TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);
-        else
-            TAILQ_INSERT_BEFORE(at, k, k_link);
-    }
-    s->s_nkept++;
-    s->s_kept_bytes += prelen;
+    kept_insert(s, k);
 }
 
 void

@@ -81,8 +81,14 @@ struct conn *session_conn(const struct session *s);
  * with its grace timer started by session_start_restored(). */
 struct session *session_restore(const char *id, const unsigned char tokhash[SESSION_HASH_LEN],
                                 uint64_t last, uint64_t acked, unsigned flags);
+/* session_restore_reply() copies pre and takes the reference to held (the
+ * reply counts as written: its value never goes back). */
 void session_restore_reply(struct session *s, uint64_t seq, const char *pre, size_t prelen,
                            struct value *held);
+/* The flags session_restore() takes back (for J_SESS_NEW). */
+#define SESSION_F_META_IN  0x1
+#define SESSION_F_META_OUT 0x2
+unsigned        session_flags(const struct session *s);
 struct session *session_by_id(const char *id);
 /* The flags session_restore() takes back (journaled with the session). */
 unsigned session_flags(const struct session *s);
@@ -114,6 +120,11 @@ void session_foreach_reply(struct session *s,
 void session_conn_gone(struct conn *c);
 void session_note_fetched(struct conn *c, struct var *var, struct value *v,
                           uint64_t index);
+
+/* sleigh.c (weak no-ops in session.c until it has them): a worker's
+ * transport went (its running tasks go back), or came back. */
+void sleigh_conn_detached(struct conn *c);
+void sleigh_conn_resumed(struct conn *c);
 
 /* op_session.c: `end session`. */
 extern const struct command op_end_session;

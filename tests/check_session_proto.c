@@ -424,6 +424,93 @@ START_TEST(unacknowledged_replies_are_bounded)
 }
 END_TEST
 
+/* A large value (sent by reference, or from its spool file) and metadata:
+ * the reply sent again is the same bytes. */
+static void
+ss_large(int port)
+{
+    struct rawc       a;
+    struct rawc_reply r1, r2;
+    static char       big[300000];
+    const char       *argv[5];
+    size_t            lens[5];
+    char             *meta = rawc_dict_new("k", "v", NULL);
+
+    memset(big, 'z', sizeof(big));
+    big[0] = 'A';
+    big[sizeof(big) - 1] = 'Z';
+    ck_assert_msg(rawc_session_new(&a, port, RAWC_META) == 0, "%s", a.err);
+    PT_OK(&a, "open ws", "lg", "1", "no");
+    argv[0] = "store";
+    argv[1] = "lg";
+    argv[2] = "x";
+    argv[3] = "1";
+    argv[4] = big;
+    lens[0] = 5;
+    lens[1] = 2;
+    lens[2] = 1;
+    lens[3] = 1;
+    lens[4] = sizeof(big);
+    ck_assert_msg(rawc_send(&a, meta, strlen(meta), 5, argv, lens) == 0, "%s", a.err);
+    ck_assert_msg(rawc_read_short(&a, &r1) == 0, "%s", a.err);
+    ck_assert_int_eq(r1.status, 0);
+    rawc_reply_free(&r1);
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "lg", "x", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_read_long(&a, &r1) == 0, "%s", a.err);
+    a.sess_ack--; /* read, not acknowledged: sent again after the cut */
+    ck_assert_msg(rawc_session_resume(&a, port) == 0, "%s", a.err);
+    rawc_session_rewind(&a);
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "lg", "x", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_read_long(&a, &r2) == 0, "%s", a.err);
+    ck_assert_msg(r2.len == sizeof(big) && memcmp(r2.value, big, sizeof(big)) == 0,
+                  "the value sent again differs");
+    ck_assert_msg(r1.meta_len == r2.meta_len &&
+                      memcmp(r1.meta, r2.meta, r1.meta_len) == 0,
+                  "the metadata sent again differs");
+    ck_assert_str_eq(r1.raw_index, r2.raw_index);
+    rawc_reply_free(&r1);
+    rawc_reply_free(&r2);
+    PT_NOVAL(&a, "fetchTry", "lg", "x");
+    free(meta);
+    rawc_close(&a);
+}
+
+START_TEST(large_value_with_metadata_resent)
+{
+    static const char *const extra[] = {"--spool-threshold", "100K", NULL};
+    struct nwstest_server   *spool;
+
+    ss_large(ss_srv->port);
+    spool = ptest_start(extra);
+    ss_large(spool->port);
+    ptest_stop(spool);
+}
+END_TEST
+
+/* At the end of a session, a value whose reply was written whole counts as delivered. */
+START_TEST(expiry_keeps_delivered_values_out)
+{
+    struct rawc       a, s;
+    struct rawc_reply r;
+
+    PT_OPEN(&s, ss_srv->port, RAWC_PLAIN);
+    PT_OK(&s, "open ws", "dl", "1", "no");
+    PT_OK(&s, "store", "dl", "q", "1", "got");
+    SS_NEW(&a, RAWC_PLAIN);
+    PT_OK(&a, "use ws", "dl", "", "no");
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "dl", "q", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_read_long(&a, &r) == 0, "%s", a.err);
+    PT_IS_STR(&a, &r, "got");
+    rawc_reply_free(&r);
+    /* Never acknowledged: the session ends with the reply kept, but written. */
+    rawc_close(&a);
+    ss_wait_info("sessions_detached", 1);
+    ss_wait_info("sessions", 0);
+    PT_NOVAL(&s, "fetchTry", "dl", "q");
+    rawc_close(&s);
+}
+END_TEST
+
 NWSTEST_SUITE(session_proto)
 {
     Suite *s = suite_create("session_proto");
@@ -442,6 +529,8 @@ NWSTEST_SUITE(session_proto)
     tcase_add_test(tc, classic_handshakes_unchanged);
     tcase_add_test(tc, bad_numbers_close_the_connection);
     tcase_add_test(tc, unacknowledged_replies_are_bounded);
+    tcase_add_test(tc, large_value_with_metadata_resent);
+    tcase_add_test(tc, expiry_keeps_delivered_values_out);
     suite_add_tcase(s, tc);
     return s;
 }
