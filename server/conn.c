@@ -341,7 +341,8 @@ conn_foreach_ws(struct conn *c,
         void *m = htab_get(&c->c_map, e->h_key, e->h_klen);
 
         if (m == NULL)
-            fn(e->h_key, e->h_klen, (uint64_t)(uintptr_t)e->h_val - 1, SESSION_MAP_OWNED, arg);
+            fn(e->h_key, e->h_klen, (uint64_t)(uintptr_t)e->h_val - 1, SESSION_MAP_OWNED,
+               arg);
     }
 }
 
@@ -1142,9 +1143,11 @@ conn_process(struct conn *c)
     }
     conn_timeouts(c);
     conn_sock_lowat(c);
-    if (c->c_closing || c->c_paused) {
+    /* With a journal a closing conn's last replies (`end session`'s) wait for
+     * the turn's records too: written by conn_flush_pending after them. */
+    if (c->c_paused || (c->c_closing && !journal_active())) {
         conn_sock_finish(c);
-    } else if (!c->c_dirty && evbuffer_get_length(c->c_out) > 0) {
+    } else if (!c->c_dirty && (c->c_closing || evbuffer_get_length(c->c_out) > 0)) {
         c->c_dirty = 1;
         TAILQ_INSERT_TAIL(&conn_dirty, c, c_dirty_link);
     }

@@ -90,8 +90,6 @@ void session_restore_reply(struct session *s, uint64_t seq, const char *pre, siz
 #define SESSION_F_META_OUT 0x2
 unsigned        session_flags(const struct session *s);
 struct session *session_by_id(const char *id);
-/* The flags session_restore() takes back (journaled with the session). */
-unsigned session_flags(const struct session *s);
 void session_start_restored(void);
 
 /* Iteration for the journal's snapshot and the web UI. */

@@ -391,8 +391,9 @@ sesj_restore(struct sesj_rec *rec)
             lost++;
             continue;
         }
+        /* It copies pre and takes our reference to the value. */
         session_restore_reply(s, sr->sr_seq, sr->sr_pre, sr->sr_prelen, sr->sr_value);
-        sr->sr_value = NULL; /* the session holds it now */
+        sr->sr_value = NULL;
     }
     if (lost > 0)
         log_warnx("journal: session %s: %zu kept repl%s lost: their value files are "
