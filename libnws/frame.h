@@ -40,6 +40,9 @@
 /* How nwsserver's error text starts when a sleigh batch's result can never
  * come (taken elsewhere, or no such batch); libnws recognizes it. */
 #define NWSP_SLEIGH_OVER_TEXT    "Batch over:"
+/* How nwsserver's error text starts when a session connection that is not a
+ * registered worker of a sleigh asks for a task (register again). */
+#define NWSP_SLEIGH_UNREGISTERED_TEXT "Not a registered worker:"
 
 /* Type descriptor bits (section 8.2). */
 #define NWSP_DESC_DIRECT_STRING 0x00000001

@@ -118,6 +118,23 @@ sleigh_worker_of(struct sleigh *s, struct conn *c)
     return NULL;
 }
 
+/*
+ * The worker c is, for a request c sent: a request proves its session is
+ * attached, and a worker the journal names for c's session is bound again
+ * now if the resume did not do it yet (sleigh_conn_resumed).
+ */
+struct sleigh_worker *
+sleigh_worker_req(struct sleigh *s, struct conn *c)
+{
+    struct sleigh_worker *sw = sleigh_worker_of(s, c);
+
+    if (sw == NULL && sj_rebind(s, c))
+        sw = sleigh_worker_of(s, c);
+    if (sw != NULL)
+        sw->sw_detached = 0;
+    return sw;
+}
+
 int
 sleigh_is_sentinel(struct sleigh *s, struct conn *c)
 {
@@ -323,6 +340,7 @@ sleigh_new(struct ws *ws, const char *meta, size_t metalen)
     TAILQ_INIT(&s->s_lost);
     htab_init(&s->s_batches);
     htab_init(&s->s_byseq);
+    htab_init(&s->s_rebind);
     for (i = 0; i < SV_MAX; i++) {
         struct var *var = ws_var(ws, sleigh_vars[i].name, strlen(sleigh_vars[i].name));
 
@@ -425,6 +443,7 @@ sleigh_conn_gone(struct conn *c)
             }
         }
         log_info("sleigh %s: worker %ld left", s->s_ws->ws_name, sw->sw_rank);
+        sj_worker_gone(s, sw);
         sleigh_worker_lost(s, sw);
         free(sw);
         sleigh_dispatch(s);
@@ -462,12 +481,38 @@ sleigh_conn_resumed(struct conn *c)
 
     LIST_FOREACH(s, &sleigh_all, s_link)
     {
-        if ((sw = sleigh_worker_of(s, c)) == NULL || !sw->sw_detached)
+        if ((sw = sleigh_worker_of(s, c)) == NULL && sj_rebind(s, c))
+            sw = sleigh_worker_of(s, c); /* its registration, from the journal */
+        if (sw == NULL || !sw->sw_detached)
             continue;
         sw->sw_detached = 0;
         log_info("sleigh %s: worker %ld resumed", s->s_ws->ws_name, sw->sw_rank);
         sleigh_dispatch(s);
     }
+}
+
+/*
+ * Makes c worker rank of s (registered now, or bound again after a restart
+ * to the session the journal names: sj_rebind); a worker of a session is
+ * journaled with its session's id, so that it keeps its rank across a
+ * restart of the server.
+ */
+struct sleigh_worker *
+sleigh_worker_add(struct sleigh *s, struct conn *c, long rank)
+{
+    struct sleigh_worker *sw = xcalloc(1, sizeof(*sw));
+    struct session       *ss = conn_session(c);
+
+    sw->sw_conn = c;
+    sw->sw_rank = rank;
+    TAILQ_INIT(&sw->sw_copies);
+    TAILQ_INIT(&sw->sw_running);
+    if (ss != NULL)
+        snprintf(sw->sw_sid, sizeof(sw->sw_sid), "%s", session_id(ss));
+    s->s_workers = xrealloc(s->s_workers, (s->s_nworkers + 1) * sizeof(*s->s_workers));
+    s->s_workers[s->s_nworkers++] = sw;
+    sj_worker(s, sw);
+    return sw;
 }
 
 /* Registers the storing connection as worker rank (store to worker_ids). */
@@ -509,11 +554,7 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
             return CMD_DONE;
         }
     }
-    sw = xcalloc(1, sizeof(*sw));
-    sw->sw_conn = rq->rq_conn;
-    sw->sw_rank = rank;
-    TAILQ_INIT(&sw->sw_copies);
-    TAILQ_INIT(&sw->sw_running);
+    sw = sleigh_worker_add(s, rq->rq_conn, rank);
     TAILQ_FOREACH(t, &s->s_broadcasts, t_link) {
         copy = sleigh_task_new(value_ref(t->t_value), t->t_batch, 1);
         copy->t_seq = ++s->s_seq;
@@ -521,8 +562,6 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
         s->s_ntasks++;
         sj_bcast(s, t->t_batch, t->t_value, 0, &copy->t_seq, 1);
     }
-    s->s_workers = xrealloc(s->s_workers, (s->s_nworkers + 1) * sizeof(*s->s_workers));
-    s->s_workers[s->s_nworkers++] = sw;
     if (s->s_registered_ever++ == 0) {
         evtimer_del(s->s_grace_timer);
         sj_state(s);

@@ -11,6 +11,7 @@
 #define NWS_SERVER_SLEIGH_H
 
 #include "server.h"
+#include "session.h"
 #include "util.h"
 
 #define SLEIGH_RETRIES      3
@@ -105,6 +106,7 @@ struct sleigh_worker {
     size_t              sw_nrunning;
     uint64_t            sw_done;
     int                 sw_detached; /* its session waits: no task is handed to it */
+    char                sw_sid[SESSION_ID_HEX + 1]; /* its session's id, "" if none */
 };
 
 struct sleigh {
@@ -143,6 +145,9 @@ struct sleigh {
     uint64_t         s_seq;   /* the last task name given */
     struct task_list s_lost;  /* replayed broadcast copies: their worker is gone */
     struct htab      s_byseq; /* while replaying: seq -> queued task */
+    /* Workers of sessions the journal names: session id -> rank + 1 (as a
+     * pointer), bound again once their session is back (sj_rebind). */
+    struct htab s_rebind;
 };
 
 /* sleigh.c: lifecycle, join phase, sentinels, registration. */
@@ -150,12 +155,14 @@ long sleigh_parse_ms(const char *p, size_t len);
 long sleigh_parse_long(const char *p, size_t len, int *ok);
 int  sleigh_meta(const struct request *, const char *key, const char **val, size_t *len);
 struct sleigh_worker *sleigh_worker_of(struct sleigh *, struct conn *);
+struct sleigh_worker *sleigh_worker_req(struct sleigh *, struct conn *);
 int                   sleigh_is_sentinel(struct sleigh *, struct conn *);
 void                  sleigh_start_join(struct sleigh *, long delay_ms, int by_status);
 void                  sleigh_check_full(struct sleigh *);
 void                  sleigh_close_group(struct sleigh *);
 void                  sleigh_shutdown(struct sleigh *);
 enum cmd_ret          sleigh_register(struct request *, struct sleigh *, struct value *);
+struct sleigh_worker *sleigh_worker_add(struct sleigh *, struct conn *, long rank);
 
 /*
  * sleigh_vars.c: the special variables.  Entry i of sleigh_vars[] is s_v[i]
@@ -260,5 +267,8 @@ void sj_drop(struct sleigh *);
 void sj_state(struct sleigh *);
 void sj_forget(struct sleigh *);
 void sj_replayed(struct sleigh *);
+void sj_worker(struct sleigh *, const struct sleigh_worker *);
+void sj_worker_gone(struct sleigh *, const struct sleigh_worker *);
+int  sj_rebind(struct sleigh *, struct conn *);
 
 #endif

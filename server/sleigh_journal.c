@@ -25,8 +25,17 @@
  *   ends as an error result, as a dead worker's copies do (sj_replayed).
  *   The kept broadcast templates survive, for workers that join after the
  *   restart.
- * - Join state, ranks and timers are not journaled: a restarted sleigh is
- *   open for workers to join again.  What is kept is whether any worker
+ * - A worker of a session (docs/SESSIONS.md) is journaled with its
+ *   session's id and rank (SJ_WORKER) until it is gone (SJ_GONE: its
+ *   session ended): after a restart the worker is bound again, detached,
+ *   to the session the journal restored, and the resume finds it
+ *   registered with its rank (sj_rebind).  Its running tasks were queued
+ *   again by the replay, and a result it brings back for one of them is
+ *   accepted once (by element: sleigh_tasks.c).  Its broadcast copies end
+ *   as for any worker lost in the restart.  A worker without a session is
+ *   a connection and does not survive a restart.
+ * - Join state, other ranks and timers are not journaled: a restarted
+ *   sleigh is open for workers to join again.  What is kept is whether any worker
  *   ever joined (so workerGracePeriod does not shut down a sleigh that had
  *   workers), whether it was shut down, and the fixedargID counter (so new
  *   names never collide with variables already in the workspace).
@@ -57,13 +66,15 @@
  *             that a duplicate task or result is still known after a
  *             compaction (sleigh_tasks.c, "Elements by index"); the log
  *             itself has them as the SJ_DONE of their tasks
+ *   SJ_WORKER ws, session str, rank u64 -- a session's worker registered
+ *   SJ_GONE   ws, session str           -- that worker is gone
  *
  * Replay applies them with the functions the live server uses
  * (sleigh_batch, sleigh_task_new, sleigh_batch_settle...), so counts and
  * batch lifetimes come out as they were.  A snapshot (sj_snapshot, in the
  * compaction child) writes SJ_STATE, every batch, the templates, the
- * running tasks (first: they go back to the front), the queue, the copies
- * and the waiting results.
+ * running tasks (first: they go back to the front), the queue, the copies,
+ * the waiting results, the done elements and the workers of sessions.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +95,8 @@ enum {
     SJ_DROP = 71,
     SJ_STATE = 72,
     SJ_ELEMS = 73,
+    SJ_WORKER = 74,
+    SJ_GONE = 75,
 };
 
 /* Element indexes an SJ_ELEMS record holds at most (a long batch: several). */
@@ -296,6 +309,65 @@ sj_state(struct sleigh *s)
         sj_state_emit(s);
 }
 
+/* Worker sw (of a session) registered: its rank is kept across a restart. */
+void
+sj_worker(struct sleigh *s, const struct sleigh_worker *sw)
+{
+    struct jrec r = {0};
+
+    if (!sj_on() || sw->sw_sid[0] == '\0')
+        return;
+    sj_begin(&r, SJ_WORKER, s);
+    jrec_str(&r, sw->sw_sid, strlen(sw->sw_sid));
+    jrec_u64(&r, (uint64_t)sw->sw_rank);
+    sj_emit(&r);
+}
+
+/* Worker sw (of a session) is gone: its session ended. */
+void
+sj_worker_gone(struct sleigh *s, const struct sleigh_worker *sw)
+{
+    struct jrec r = {0};
+
+    if (!sj_on() || sw->sw_sid[0] == '\0')
+        return;
+    sj_begin(&r, SJ_GONE, s);
+    jrec_str(&r, sw->sw_sid, strlen(sw->sw_sid));
+    sj_emit(&r);
+}
+
+/*
+ * c's session is one the journal names a worker of: c becomes that worker
+ * again, with its rank, detached until sleigh_conn_resumed.  1 if it did.
+ */
+int
+sj_rebind(struct sleigh *s, struct conn *c)
+{
+    struct session       *ss = conn_session(c);
+    struct sleigh_worker *sw;
+    const char           *id;
+    void                 *v;
+    long                  rank;
+    size_t                i;
+
+    if (ss == NULL || (id = session_id(ss)) == NULL ||
+        (v = htab_del(&s->s_rebind, id, strlen(id))) == NULL)
+        return 0;
+    rank = (long)((uintptr_t)v - 1);
+    for (i = 0; i < s->s_nworkers; i++)
+        if (s->s_workers[i]->sw_rank == rank || s->s_workers[i]->sw_conn == c) {
+            log_info("sleigh %s: rank %ld of session %s was taken: it registers again",
+                     s->s_ws->ws_name, rank, id);
+            return 0;
+        }
+    sw = sleigh_worker_add(s, c, rank);
+    sw->sw_detached = 1;
+    if (rank >= s->s_allocated)
+        s->s_allocated = rank + 1; /* worker_ids never hands it out again */
+    log_info("sleigh %s: worker %ld is back with its session", s->s_ws->ws_name, rank);
+    return 1;
+}
+
 /* ---- replay ------------------------------------------------------------------ */
 
 /*
@@ -307,6 +379,11 @@ void
 sj_replayed(struct sleigh *s)
 {
     struct sleigh_task *t;
+    struct htab_ent    *e;
+    struct session     *ss;
+    struct conn        *c;
+    size_t              pos = 0, n, i;
+    char              **ids;
 
     htab_free(&s->s_byseq);
     htab_init(&s->s_byseq);
@@ -315,6 +392,20 @@ sj_replayed(struct sleigh *s)
         t->t_batch->b_queued--;
         sleigh_fail_task(s, t, -1, "its worker was lost when the server restarted");
     }
+    /* Workers of restored sessions get their ranks back now, so that nobody
+     * registers with one meanwhile; the others' sessions ended. */
+    n = htab_count(&s->s_rebind);
+    ids = xcalloc(n + 1, sizeof(*ids));
+    for (i = 0; i < n && (e = htab_next(&s->s_rebind, &pos)) != NULL; i++)
+        ids[i] = xstrndup(e->h_key, e->h_klen);
+    for (i = 0; i < n; i++) {
+        if ((ss = session_by_id(ids[i])) == NULL)
+            htab_del(&s->s_rebind, ids[i], strlen(ids[i]));
+        else if ((c = session_conn(ss)) != NULL)
+            sj_rebind(s, c);
+        free(ids[i]);
+    }
+    free(ids);
 }
 
 /* Frees what the replay left in s (the sleigh goes). */
@@ -328,6 +419,7 @@ sj_forget(struct sleigh *s)
         sleigh_task_free(t);
     }
     htab_free(&s->s_byseq);
+    htab_free(&s->s_rebind);
 }
 
 /* Notes replayed task t under its seq, for the SJ_DONE that may end it. */
@@ -626,6 +718,28 @@ sj_apply_elems(struct sleigh *s, struct jreader *r, char *err, size_t errlen)
 }
 
 static int
+sj_apply_worker(struct sleigh *s, struct jreader *r, int gone, char *err, size_t errlen)
+{
+    const char *id;
+    size_t      len;
+    uint64_t    rank = 0;
+
+    if (sj_str(r, &id, &len, err, errlen) != 0)
+        return -1;
+    if (!gone)
+        rank = jr_u64(r);
+    if (r->bad || len == 0 || len > SESSION_ID_HEX || rank >= 1000000000) {
+        snprintf(err, errlen, "sleigh worker record: bad session or rank");
+        return -1;
+    }
+    if (gone)
+        htab_del(&s->s_rebind, id, len);
+    else
+        htab_put(&s->s_rebind, id, len, (void *)(uintptr_t)(rank + 1));
+    return 0;
+}
+
+static int
 sj_apply_state(struct sleigh *s, struct jreader *r, char *err, size_t errlen)
 {
     uint8_t  flags = jr_u8(r);
@@ -688,6 +802,10 @@ sj_apply(uint8_t type, struct jreader *r, char *err, size_t errlen)
         break;
     case SJ_ELEMS:
         rc = sj_apply_elems(s, r, err, errlen);
+        break;
+    case SJ_WORKER:
+    case SJ_GONE:
+        rc = sj_apply_worker(s, r, type == SJ_GONE, err, errlen);
         break;
     default:
         snprintf(err, errlen, "unknown sleigh record type %u", type);
@@ -796,6 +914,21 @@ sj_snapshot(struct ws *ws)
     for (i = 0; i < s->s_nworkers; i++)
         rc |= sj_snap_copies(s, &s->s_workers[i]->sw_copies);
     rc |= sj_snap_copies(s, &s->s_lost);
+    /* Workers of sessions, bound or waiting for their session to be back. */
+    for (i = 0; i < s->s_nworkers; i++)
+        if (s->s_workers[i]->sw_sid[0] != '\0') {
+            sj_begin(&r, SJ_WORKER, s);
+            jrec_str(&r, s->s_workers[i]->sw_sid, strlen(s->s_workers[i]->sw_sid));
+            jrec_u64(&r, (uint64_t)s->s_workers[i]->sw_rank);
+            rc |= sj_emit(&r);
+        }
+    pos = 0;
+    while ((e = htab_next(&s->s_rebind, &pos)) != NULL) {
+        sj_begin(&r, SJ_WORKER, s);
+        jrec_str(&r, e->h_key, e->h_klen);
+        jrec_u64(&r, (uint64_t)((uintptr_t)e->h_val - 1));
+        rc |= sj_emit(&r);
+    }
     pos = 0;
     while ((e = htab_next(&s->s_batches, &pos)) != NULL) {
         b = e->h_val;

@@ -893,7 +893,7 @@ sleigh_elem_take(struct sleigh *s, struct sleigh_task *t)
 enum cmd_ret
 sleigh_result(struct request *rq, struct sleigh *s, struct value *v)
 {
-    struct sleigh_worker *sw = sleigh_worker_of(s, rq->rq_conn);
+    struct sleigh_worker *sw = sleigh_worker_req(s, rq->rq_conn);
     struct sleigh_task   *t = NULL;
     struct sleigh_batch  *b = NULL;
     struct value         *res;

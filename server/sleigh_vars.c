@@ -324,8 +324,17 @@ sv_task_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
         request_error(rq, NWSP_STATUS_FAIL, "sleigh is dead");
         return CMD_DONE;
     }
-    if ((sw = sleigh_worker_of(s, c)) == NULL)
+    if ((sw = sleigh_worker_req(s, c)) == NULL) {
+        if (conn_session(c) != NULL) {
+            /* A session's worker acts on this (it registers again); a classic
+             * connection waits, as in the plugin. */
+            request_error(rq, NWSP_STATUS_FAIL,
+                          NWSP_SLEIGH_UNREGISTERED_TEXT
+                          " register again (store worker_ids)");
+            return CMD_DONE;
+        }
         return sleigh_park(rq, var, remove, blocking);
+    }
     requeued = 0;
     if (sw->sw_nrunning > 0) {
         if (!sleigh_meta(rq, "nwsKeep", &mv, &ml) || ml != 1 || mv[0] != '1') {

@@ -145,6 +145,9 @@ void    web_sleigh_forget(void);   /* frees the throughput trackers */
 /* web_journal.c: the journal's figures (new reference); {"active": false} without one. */
 json_t *web_journal_json(void);
 
+/* web_session.c: the sessions and those waiting to be resumed, for the overview. */
+json_t *web_sessions_json(void);
+
 /* web_assets.c: files served under /static/. */
 struct web_asset {
     const char *wa_path;

@@ -184,6 +184,7 @@ web_api_overview(struct evhttp_request *req, const struct web_params *ps)
     json_object_set_new(o, "ops_per_sec", json_real(web_ops_rate()));
     json_object_set_new(o, "sleighs", web_sleighs_json(20));
     json_object_set_new(o, "journal", web_journal_json());
+    json_object_set_new(o, "sessions", web_sessions_json());
     web_reply_json(req, 200, o);
 }
 

@@ -287,6 +287,168 @@ START_TEST(late_result_ends_queued_task)
 }
 END_TEST
 
+/* A figure of "server info" (through a classic connection), or -1. */
+static long
+ss_info(int port, const char *key)
+{
+    struct rawc       c;
+    struct rawc_reply r;
+    char              pat[64];
+    const char       *p;
+    long              v = -1;
+
+    PT_OPEN(&c, port, RAWC_META);
+    PT_RC(&c, rawc_sendv(&c, NULL, "server info", NULL));
+    PT_RC(&c, rawc_read_short(&c, &r));
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    if (r.meta != NULL && (p = strstr(r.meta, pat)) != NULL)
+        v = strtol(p + strlen(pat), NULL, 10);
+    rawc_reply_free(&r);
+    rawc_close(&c);
+    return v;
+}
+
+/* Polls "server info" until key is want (bounded). */
+static void
+ss_wait_info(int port, const char *key, long want)
+{
+    long v = -1;
+    int  i;
+
+    for (i = 0; i < 500 && (v = ss_info(port, key)) != want; i++)
+        usleep(20000);
+    ck_assert_msg(v == want, "server info %s is %ld, not %ld", key, v, want);
+}
+
+/* A worker with a session, registered as rank. */
+static void
+ss_sworker(struct rawc *w, int port, const char *rank)
+{
+    ck_assert_msg(rawc_session_new(w, port, RAWC_META) == 0, "session: %s", w->err);
+    PT_OK(w, "use ws", SS_WS, "", "no", "no");
+    PT_OK(w, "store", SS_WS, "worker_ids", "1", rank);
+}
+
+/* The reply of a blocking fetch sent earlier: the task want, within bounds. */
+static void
+ss_read_task(struct rawc *w, const char *want)
+{
+    struct rawc_reply r;
+
+    PT_RC(w, rawc_read_long(w, &r));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.value, want);
+    rawc_reply_free(&r);
+}
+
+/*
+ * A worker with a session loses its connection while it runs element 0:
+ * the task goes to the waiting worker at once (not after the resume grace),
+ * the lost worker keeps its rank, and when it resumes, the result it
+ * brings is accepted once: the other worker's is a duplicate.
+ */
+START_TEST(detached_worker_task_requeued)
+{
+    static const char *const extra[] = {"--resume-grace", "60", NULL};
+    struct nwstest_server   *s = ptest_start(extra);
+    struct rawc              m, w0, w1, x;
+
+    ss_master(&m, s->port, 1);
+    ss_sworker(&w0, s->port, "0");
+    ss_worker(&w1, s->port, "1");
+    ss_task(&m, "B", "0", "t0");
+    ss_take(&w0, "t0");
+    PT_RC(&w1, rawc_sendv(&w1, NULL, "fetch", SS_WS, "task", NULL));
+    PT_WAIT_WAITERS(&m, SS_WS, "task", 1, 0);
+    rawc_close(&w0);
+    ss_wait_info(s->port, "sessions_detached", 1);
+    ss_read_task(&w1, "t0"); /* at once: the grace is 60 s */
+    ss_job(&m, "B", "0", "1", "0");
+    /* Rank 0 is still taken: the detached worker keeps it. */
+    PT_VALUE(&m, "2", "find", SS_WS, "rankCount");
+    PT_OPEN(&x, s->port, RAWC_META);
+    PT_OK(&x, "use ws", SS_WS, "", "no", "no");
+    PT_SHORT(&x, 1, "Worker registration failed: duplicate worker id.", "store", SS_WS,
+             "worker_ids", "1", "0");
+    rawc_close(&x);
+
+    ck_assert_msg(rawc_session_resume(&w0, s->port) == 0, "resume: %s", w0.err);
+    ck_assert_int_eq(w0.sess_resumed, 1);
+    ss_result(&w0, "B", "0", "late");
+    ss_job(&m, "B", "0", "0", "1");
+    ss_result(&w1, "B", "0", "second"); /* a duplicate: answered OK, dropped */
+    ss_collect(&m, "B", "late", "0");
+    ss_collect(&m, "B", NULL, NULL);
+    /* The resumed worker is served again. */
+    ss_task(&m, "B", "1", "t1");
+    ss_take(&w0, "t1");
+    ss_result(&w0, "B", "1", "r1");
+    ss_collect(&m, "B", "r1", "0");
+    ss_job(&m, "B", "0", "0", "2");
+    rawc_close(&w0);
+    rawc_close(&w1);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+END_TEST
+
+/*
+ * A detached worker is handed no task: its reply could not leave.  Its
+ * parked fetch is served once it resumes.
+ */
+START_TEST(detached_worker_gets_no_task)
+{
+    static const char *const extra[] = {"--resume-grace", "60", NULL};
+    struct nwstest_server   *s = ptest_start(extra);
+    struct rawc              m, w0;
+
+    ss_master(&m, s->port, 1);
+    ss_sworker(&w0, s->port, "0");
+    PT_RC(&w0, rawc_sendv(&w0, NULL, "fetch", SS_WS, "task", NULL));
+    PT_WAIT_WAITERS(&m, SS_WS, "task", 1, 0);
+    rawc_close(&w0);
+    ss_wait_info(s->port, "sessions_detached", 1);
+    ss_task(&m, "B", "0", "t0");
+    ss_job(&m, "B", "1", "0", "0");
+    ck_assert_msg(rawc_session_resume(&w0, s->port) == 0, "resume: %s", w0.err);
+    ck_assert_int_eq(w0.sess_resumed, 1);
+    rawc_session_rewind(&w0); /* the fetch again: it keeps its place */
+    PT_RC(&w0, rawc_sendv(&w0, NULL, "fetch", SS_WS, "task", NULL));
+    ss_read_task(&w0, "t0");
+    ss_job(&m, "B", "0", "1", "0");
+    ss_result(&w0, "B", "0", "r0");
+    ss_collect(&m, "B", "r0", "0");
+    rawc_close(&w0);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+END_TEST
+
+/*
+ * A session connection that is no registered worker gets a clear error
+ * for a task (classic connections still wait, as in the plugin).
+ */
+START_TEST(unregistered_session_gets_an_error)
+{
+    struct nwstest_server *s = ss_start(0);
+    struct rawc            m, w;
+    struct rawc_reply      r;
+
+    ss_master(&m, s->port, 1);
+    ss_task(&m, "B", "0", "t0");
+    ck_assert_msg(rawc_session_new(&w, s->port, RAWC_META) == 0, "session: %s", w.err);
+    PT_OK(&w, "use ws", SS_WS, "", "no", "no");
+    PT_LONG(&w, &r, "fetch", SS_WS, "task");
+    PT_IS_ERROR(&w, &r, 1, "Not a registered worker: register again (store worker_ids)");
+    rawc_reply_free(&r);
+    PT_OK(&w, "store", SS_WS, "worker_ids", "1", "0");
+    ss_take(&w, "t0");
+    rawc_close(&w);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+END_TEST
+
 /* The snapshot the MANIFEST names ("" if none), into buf. */
 static void
 ss_base(char *buf, size_t len)
@@ -387,6 +549,80 @@ START_TEST(duplicates_across_kill9_after_compaction)
 }
 END_TEST
 
+/*
+ * A worker's rank across kill -9 and a restart on the same journal: its
+ * session is restored, and resuming finds it registered with its rank; the
+ * task it ran at the crash was queued again, and the result it brings back
+ * ends it once.
+ */
+static void
+ss_rank_restart(int compact)
+{
+    static const char     *args[] = {"--journal",
+                                     NULL,
+                                     "--fsync",
+                                     "always",
+                                     "--resume-grace",
+                                     "60",
+                                     "--journal-compact-min",
+                                     "1",
+                                     "--journal-compact-factor",
+                                     "1",
+                                     NULL};
+    struct nwstest_server *s;
+    struct rawc            m, w, x;
+
+    args[1] = ss_dir;
+    args[6] = compact ? "--journal-compact-min" : NULL;
+    s = ptest_start(args);
+    ss_master(&m, s->port, 1);
+    ss_sworker(&w, s->port, "3");
+    ss_task(&m, "B", "0", "t0");
+    ss_task(&m, "B", "1", "t1");
+    ss_take(&w, "t0");
+    if (compact) { /* the second snapshot holds the worker: SJ_WORKER */
+        ss_wait_snapshot(&m);
+        ss_wait_snapshot(&m);
+    }
+    args[6] = NULL;
+    ss_crash(s);
+    rawc_close(&m);
+
+    s = ptest_start(args);
+    ck_assert_msg(rawc_session_resume(&w, s->port) == 0, "resume: %s", w.err);
+    ck_assert_int_eq(w.sess_resumed, 1);
+    ss_master(&m, s->port, 0);
+    PT_VALUE(&m, "1", "find", SS_WS, "rankCount");
+    PT_OPEN(&x, s->port, RAWC_META);
+    PT_OK(&x, "use ws", SS_WS, "", "no", "no");
+    PT_SHORT(&x, 1, "Worker registration failed: duplicate worker id.", "store", SS_WS,
+             "worker_ids", "1", "3");
+    rawc_close(&x);
+    ss_job(&m, "B", "2", "0", "0"); /* t0 was running at the crash */
+    ss_result(&w, "B", "0", "r0");
+    ss_job(&m, "B", "1", "0", "1");
+    ss_take(&w, "t1");
+    ss_result(&w, "B", "1", "r1");
+    ss_collect(&m, "B", "r0", "3");
+    ss_collect(&m, "B", "r1", "3");
+    ss_collect(&m, "B", NULL, NULL);
+    rawc_close(&w);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+
+START_TEST(worker_rank_kept_across_restart)
+{
+    ss_rank_restart(0);
+}
+END_TEST
+
+START_TEST(worker_rank_kept_across_restart_after_compaction)
+{
+    ss_rank_restart(1);
+}
+END_TEST
+
 NWSTEST_SUITE(sleigh_session)
 {
     Suite *s = suite_create("sleigh_session");
@@ -399,6 +635,15 @@ NWSTEST_SUITE(sleigh_session)
     tcase_add_test(tc, late_result_ends_queued_task);
     tcase_add_test(tc, duplicates_across_kill9);
     tcase_add_test(tc, duplicates_across_kill9_after_compaction);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("session");
+    tcase_add_checked_fixture(tc, ss_setup, ss_teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, detached_worker_task_requeued);
+    tcase_add_test(tc, detached_worker_gets_no_task);
+    tcase_add_test(tc, unregistered_session_gets_an_error);
+    tcase_add_test(tc, worker_rank_kept_across_restart);
+    tcase_add_test(tc, worker_rank_kept_across_restart_after_compaction);
     suite_add_tcase(s, tc);
     return s;
 }

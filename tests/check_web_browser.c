@@ -34,7 +34,7 @@
  */
 static void
 wb_run_mode(struct nwstest_server *s, const char *journal, int failing,
-            const char *restarted)
+            const char *restarted, const char *detached)
 {
     const char            *src = getenv("NWS_SRC_DIR");
     char                   script[1024], mods[1024], out[1024], port[16], web[16];
@@ -59,7 +59,10 @@ wb_run_mode(struct nwstest_server *s, const char *journal, int failing,
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         setpgid(0, 0);   /* its own group, so the browser dies with it on timeout */
-        if (restarted != NULL)
+        if (detached != NULL)
+            execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
+                   out, "--detached", detached, (char *)NULL);
+        else if (restarted != NULL)
             execlp("node", "node", script, "--port", port, "--web-port", web, "--out",
                    out, "--restarted", restarted, (char *)NULL);
         else if (journal != NULL)
@@ -91,7 +94,7 @@ wb_run_mode(struct nwstest_server *s, const char *journal, int failing,
 static void
 wb_run(struct nwstest_server *s, const char *journal, int failing)
 {
-    wb_run_mode(s, journal, failing, NULL);
+    wb_run_mode(s, journal, failing, NULL, NULL);
 }
 
 START_TEST(browser_end_to_end)
@@ -229,11 +232,62 @@ START_TEST(browser_restarted)
     PT_OK(&m, "use ws", "browser_restarted", "", "no", "no");
     wb_task(&m, "browser_restarted", "before", "0"); /* re-sent: a duplicate */
     wb_task(&m, "browser_restarted", "after", "0");
-    wb_run_mode(s, NULL, 0, "browser_restarted");
+    wb_run_mode(s, NULL, 0, "browser_restarted", NULL);
     rawc_close(&m);
     free(meta);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Polls "server info" until sessions_detached is want (bounded). */
+static void
+wb_wait_detached(int port, long want)
+{
+    struct rawc       c;
+    struct rawc_reply r;
+    const char       *p;
+    long              v = -1;
+    int               i;
+
+    for (i = 0; i < 500 && v != want; i++) {
+        PT_OPEN(&c, port, RAWC_META);
+        PT_RC(&c, rawc_sendv(&c, NULL, "server info", NULL));
+        PT_RC(&c, rawc_read_short(&c, &r));
+        if (r.meta != NULL && (p = strstr(r.meta, "\"sessions_detached\":")) != NULL)
+            v = strtol(p + 20, NULL, 10);
+        rawc_reply_free(&r);
+        rawc_close(&c);
+        if (v != want)
+            usleep(20000);
+    }
+    ck_assert_msg(v == want, "sessions_detached is %ld, not %ld", v, want);
+}
+
+/*
+ * A session waiting to be resumed (its worker's connection was lost): the
+ * overview's sessions card lists it, the sleigh view shows its worker as
+ * detached.
+ */
+START_TEST(browser_sessions)
+{
+    static const char     *args[] = {"--resume-grace", "120", NULL};
+    struct nwstest_server *s = ptest_start(args);
+    struct rawc            m, w;
+    char                  *meta = rawc_dict_new("wstype", "sleigh", NULL);
+    char                   id[sizeof(w.sess_id)];
+
+    PT_OPEN(&m, s->port, RAWC_META);
+    PT_OK_M(&m, meta, "open ws", "browser_sessions", "1", "yes");
+    ck_assert_msg(rawc_session_new(&w, s->port, RAWC_META) == 0, "session: %s", w.err);
+    PT_OK(&w, "use ws", "browser_sessions", "", "no", "no");
+    PT_OK(&w, "store", "browser_sessions", "worker_ids", "1", "0");
+    memcpy(id, w.sess_id, sizeof(id));
+    rawc_close(&w);
+    wb_wait_detached(s->port, 1);
+    wb_run_mode(s, NULL, 0, NULL, id);
+    rawc_close(&m);
+    free(meta);
 }
 END_TEST
 
@@ -304,6 +358,7 @@ NWSTEST_SUITE(web_browser)
     tcase_add_test(tc, browser_journal);
     tcase_add_test(tc, browser_journal_failing);
     tcase_add_test(tc, browser_restarted);
+    tcase_add_test(tc, browser_sessions);
     suite_add_tcase(s, tc);
     tc = tcase_create("debian_node");
     tcase_add_test(tc, browser_lock_runs_on_debian_node);

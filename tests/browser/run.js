@@ -5,7 +5,7 @@
  *
  *   node tests/browser/run.js --port N --web-port M [--out DIR] [--chromium PATH]
  *                             [--journal off|DIR [--journal-failing]]
- *                             [--restarted SLEIGH]
+ *                             [--restarted SLEIGH] [--detached SESSION-ID]
  *
  * It talks to an already running server (tests/check_web_browser.c starts
  * one): data goes in through the NWS protocol (nws.js), and the checks are
@@ -14,7 +14,9 @@
  * --journal DIR (the directory shown exactly, as text).  With --restarted,
  * only what the pages say of a sleigh that lived through a restart: the
  * SLEIGH workspace's batch "before" was rebuilt from the journal, "after"
- * was made since.  The whole run is
+ * was made since.  With --detached, only the sessions card (the session
+ * SESSION-ID waits to be resumed) and the sleigh browser_sessions, whose
+ * worker 0 is that session's, detached.  The whole run is
  * bounded: a hung browser
  * or page fails it.  Screenshots of the main pages go to --out.
  */
@@ -40,6 +42,7 @@ const BASE = 'http://127.0.0.1:' + WEB;
 const JOURNAL = option('journal', null);
 const JOURNAL_FAILING = process.argv.includes('--journal-failing');
 const RESTARTED = option('restarted', null);
+const DETACHED = option('detached', null);
 
 let passed = 0, failed = 0;
 function ok(what) { passed++; console.log('ok - ' + what); }
@@ -74,6 +77,8 @@ async function main() {
       await journal(page, dialogs);
     } else if (RESTARTED !== null) {
       await restarted(page);
+    } else if (DETACHED !== null) {
+      await detached(page);
     } else {
       await browse(page);
       await xss(page, dialogs);
@@ -316,6 +321,33 @@ async function restarted(page) {
   check(/1 duplicate task or result dropped/.test(title),
     'the badge says how many duplicates were dropped (' + title + ')');
   await page.screenshot({path: path.join(OUT, 'restarted-sleigh.png'), fullPage: true});
+}
+
+/*
+ * A session waiting to be resumed (issue 15): the overview's sessions card
+ * lists it, and the sleigh view shows its worker as detached.
+ */
+async function detached(page) {
+  await page.goto(BASE + '/');
+  const card = page.locator('.card[data-k="sessions"]');
+  const w = card.locator('.waiting[data-session="' + DETACHED + '"]');
+  await w.waitFor();
+  check((await w.textContent()).startsWith(DETACHED.slice(0, 8)),
+    'the sessions card lists the session waiting to be resumed (' + await w.textContent() + ')');
+  check(/\d+(\.\d)? s left|min .* left/.test(await w.textContent()), 'with the time it may still wait');
+  check(/1 waiting to be resumed/.test(await card.locator('.detached').textContent()),
+    'and counts the sessions waiting');
+  await page.screenshot({path: path.join(OUT, 'sessions-overview.png'), fullPage: true});
+  await page.goto(BASE + '/sleigh?ws=browser_sessions');
+  const st = page.locator('tr[data-rank="0"] .state');
+  await st.waitFor();
+  check(await st.textContent() === 'detached, session waits',
+    'the sleigh view shows the worker of a detached session as detached');
+  const row = page.locator('tr', {has: page.locator('a', {hasText: 'browser_sessions'})});
+  await page.goto(BASE + '/');
+  await row.waitFor();
+  check(/1 detached/.test(await row.textContent()), 'the overview counts detached workers');
+  await page.screenshot({path: path.join(OUT, 'sessions-sleigh.png'), fullPage: true});
 }
 
 /*
