@@ -17,8 +17,10 @@
 
 struct nws_bulk {
     nws_ws         *ws;
-    struct nwsp_buf buf; /* the encoded requests */
-    size_t          n;   /* how many */
+    struct nwsp_buf buf;  /* the encoded requests */
+    size_t          n;    /* how many */
+    size_t         *offs; /* where each starts in buf */
+    size_t          offs_cap;
 };
 
 /* Returns a new empty bulk on ws, or NULL. */
@@ -47,6 +49,7 @@ nws_bulk_free(nws_bulk *b)
     if (b == NULL)
         return;
     nwsp_buf_free(&b->buf);
+    free(b->offs);
     free(b);
 }
 
@@ -78,6 +81,17 @@ bulk_add(nws_bulk *b, const char *var, const void *data, size_t len, uint32_t de
     }
     c = b->ws->c;
     mark = b->buf.len;
+    if (b->n == b->offs_cap) {
+        size_t  cap = b->offs_cap ? 2 * b->offs_cap : 256;
+        size_t *o = realloc(b->offs, cap * sizeof(*o));
+
+        if (o == NULL) {
+            nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+            return -1;
+        }
+        b->offs = o;
+        b->offs_cap = cap;
+    }
     nwsp_put_d20(d20, desc);
     rc = nwsp_req_head(c, &b->buf, 5, meta, err);
     if (rc == 0 &&
@@ -93,7 +107,7 @@ bulk_add(nws_bulk *b, const char *var, const void *data, size_t len, uint32_t de
         b->buf.len = mark;
         return -1;
     }
-    b->n++;
+    b->offs[b->n++] = mark;
     return 0;
 }
 
@@ -141,17 +155,27 @@ bulk_read_ready(nws_bulk *b, size_t want, long *nfail, nws_error *err)
     return got;
 }
 
+/*
+ * On a session the server keeps every reply until it is acknowledged, and
+ * refuses requests past a few thousand unacknowledged ones: a bulk goes
+ * out in windows, each taking its headers (and the ack of the replies read
+ * so far) when it is staged, with at most BULK_SESS_AHEAD requests
+ * unanswered.
+ */
+#define BULK_SESS_WINDOW 512
+#define BULK_SESS_AHEAD  2048
+
 /* Sends every queued store and reads every reply; refusals, or -1. */
 long
 nws_bulk_flush(nws_bulk *b, nws_error *err)
 {
     nws_client   *c;
     struct pollfd pfd;
-    size_t        off = 0, replies = 0;
+    size_t        off = 0, replies = 0, next = 0, k, start = 0, end = 0;
     long          nfail = 0, got;
     ssize_t       n;
-    int           rc;
-    const char   *out;
+    int           rc, sess;
+    const char   *out = NULL;
     unsigned      rec;
 
     nwsp_err_clear(err);
@@ -162,20 +186,34 @@ nws_bulk_flush(nws_bulk *b, nws_error *err)
     c = b->ws->c;
     if (nwsp_conn_check(c, err) != 0)
         goto fail;
-    /* On a session the requests get their headers and are logged now; a
-     * reconnect sends all of them again (the log), not just the rest. */
-    out = b->buf.data;
-    if (nwsp_sess_head_len(c) > 0 &&
-        nwsp_sess_out(c, b->buf.data, b->buf.len, &out, err) != 0)
-        goto fail;
+    sess = nwsp_sess_head_len(c) > 0;
+    if (!sess) {
+        out = b->buf.data;
+        end = b->buf.len;
+        next = b->n;
+    }
     rec = nwsp_sess_recoveries(c);
     while (replies < b->n) {
         if (nwsp_sess_recoveries(c) != rec) {
+            /* A reconnect sent everything staged again (the log), and may
+             * have taken in replies that poll() will not announce. */
             rec = nwsp_sess_recoveries(c);
-            off = b->buf.len;
+            off = end;
+            if ((got = bulk_read_ready(b, b->n - replies, &nfail, err)) < 0)
+                goto fail;
+            replies += (size_t)got;
+        }
+        if (sess && off == end && next < b->n && next - replies < BULK_SESS_AHEAD) {
+            k = b->n - next < BULK_SESS_WINDOW ? b->n - next : BULK_SESS_WINDOW;
+            start = b->offs[next];
+            end = next + k < b->n ? b->offs[next + k] : b->buf.len;
+            if (nwsp_sess_out(c, b->buf.data + start, end - start, &out, err) != 0)
+                goto fail;
+            off = start;
+            next += k;
         }
         pfd.fd = c->fd;
-        pfd.events = POLLIN | (off < b->buf.len ? POLLOUT : 0);
+        pfd.events = POLLIN | (off < end ? POLLOUT : 0);
         pfd.revents = 0;
         /* Replies TLS already decrypted are invisible to poll. */
         rc = nwsp_io_pending(c) > 0 ? (pfd.revents = POLLIN, 1)
@@ -196,9 +234,11 @@ nws_bulk_flush(nws_bulk *b, nws_error *err)
             if (got == 0 && (pfd.revents & (POLLHUP | POLLERR)) &&
                 nwsp_conn_need(c, c->rlen - c->rpos + 1, 1, err) < 0)
                 goto fail;
+            if (nwsp_sess_recoveries(c) != rec)
+                continue;
         }
-        if ((pfd.revents & POLLOUT) && off < b->buf.len) {
-            n = nwsp_io_send(c, out + off, b->buf.len - off, 1);
+        if ((pfd.revents & POLLOUT) && off < end) {
+            n = nwsp_io_send(c, out + (off - start), end - off, 1);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                 continue;
             if (n < 0 && (rc = nwsp_sess_recover(c, err)) <= 0) {

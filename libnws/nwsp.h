@@ -155,6 +155,12 @@ void nwsp_sess_gone(nws_client *c);
  */
 int nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out,
                   nws_error *err);
+/*
+ * Fills hdr (40 bytes) with the header the next request would carry, its
+ * seq not taken: for a request written raw (worker/crash.c, in a signal
+ * handler; only reads memory).  Only when nwsp_sess_head_len(c) > 0.
+ */
+void nwsp_sess_header(const nws_client *c, char *hdr);
 /* reply.c: a reply header of hlen bytes was read; vlen value bytes follow. */
 void nwsp_sess_reply_start(nws_client *c, size_t hlen, uint64_t vlen);
 /* How many reconnects c has been through. */

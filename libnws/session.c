@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,8 +37,10 @@
 
 #define SESS_HDR_LEN     40
 #define SESS_LOG_MAX     ((size_t)64 << 20) /* bytes of requests kept to send again */
+#define SESS_LOG_KEEP    ((size_t)1 << 20)  /* an empty log keeps this much memory */
 #define SESS_BACKOFF_MIN 0.05
 #define SESS_BACKOFF_MAX 1.0
+#define SESS_END_MS      5000 /* nws_close waits this long for `end session` */
 
 /* Where the grammar of the outgoing stream stands. */
 enum sess_out_state {
@@ -57,11 +60,12 @@ struct sess_ent {
 };
 
 struct nwsp_sess {
-    char id[NWSP_SESS_ID_LEN + 1];
-    char token[NWSP_SESS_TOKEN_LEN + 1];
-    int  grace;
-    int  resumed; /* the last handshake resumed the session */
-    int  gone;    /* the server stopped offering sessions */
+    char  id[NWSP_SESS_ID_LEN + 1];
+    char  token[NWSP_SESS_TOKEN_LEN + 1];
+    int   grace;
+    int   resumed; /* the last handshake resumed the session */
+    int   gone;    /* the server stopped offering sessions */
+    pid_t owner;   /* the process that connected: only it ends the session */
 
     uint64_t seq;      /* the highest seq given to a request */
     uint64_t unlogged; /* the highest seq not kept whole in the log */
@@ -91,7 +95,11 @@ struct nwsp_sess {
 struct nwsp_sess *
 nwsp_sess_new(void)
 {
-    return calloc(1, sizeof(struct nwsp_sess));
+    struct nwsp_sess *s = calloc(1, sizeof(struct nwsp_sess));
+
+    if (s != NULL)
+        s->owner = getpid();
+    return s;
 }
 
 /* Frees s; NULL is fine. */
@@ -271,11 +279,28 @@ sess_trim(nws_client *c)
             s->ent[i].off -= s->log_start;
         s->log_start = 0;
     }
+    if (s->log_len == 0 && s->log_cap > SESS_LOG_KEEP) {
+        /* A large request was answered: give its memory back. */
+        free(s->log);
+        s->log = NULL;
+        s->log_cap = 0;
+    }
     if (s->ent0 > 0) {
         memmove(s->ent, s->ent + s->ent0, (s->nent - s->ent0) * sizeof(*s->ent));
         s->nent -= s->ent0;
         s->ent0 = 0;
     }
+}
+
+/* This request cannot be sent again: drop what the log has of it. */
+static void
+sess_unlog(struct nwsp_sess *s)
+{
+    if (!s->logging)
+        return;
+    s->logging = 0;
+    s->unlogged = s->seq;
+    s->log_len = s->ent[--s->nent].off;
 }
 
 /* Appends n bytes of the current request to the log, or stops logging it. */
@@ -289,9 +314,7 @@ sess_log(struct nwsp_sess *s, const char *p, size_t n)
         return;
     if (s->log_len - s->log_start + n > SESS_LOG_MAX) {
         /* Too large to keep: this request cannot be sent again. */
-        s->logging = 0;
-        s->unlogged = s->seq;
-        s->log_len = s->ent[--s->nent].off;
+        sess_unlog(s);
         return;
     }
     if (s->log_len + n > s->log_cap) {
@@ -299,9 +322,7 @@ sess_log(struct nwsp_sess *s, const char *p, size_t n)
         while (cap < s->log_len + n)
             cap *= 2;
         if ((q = realloc(s->log, cap)) == NULL) {
-            s->logging = 0;
-            s->unlogged = s->seq;
-            s->log_len = s->ent[--s->nent].off;
+            sess_unlog(s);
             return;
         }
         s->log = q;
@@ -377,22 +398,25 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
 {
     struct nwsp_sess *s = c->sess;
     const char       *in = p;
-    char             *o;
+    char             *o = NULL; /* the copy, made when a header is in these bytes */
     size_t            i = 0, k, width;
 
-    if (len > s->stage_cap) {
-        if ((o = realloc(s->stage, len)) == NULL) {
-            nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
-            return -1;
-        }
-        s->stage = o;
-        s->stage_cap = len;
-    }
-    o = s->stage;
-    memcpy(o, in, len);
     while (i < len) {
         switch (s->st) {
         case SO_HDR:
+            if (o == NULL) {
+                if (len > s->stage_cap) {
+                    if ((o = realloc(s->stage, len)) == NULL) {
+                        nwsp_err_set(err, NWS_ERR_NOMEM, 0, "out of memory");
+                        return -1;
+                    }
+                    s->stage = o;
+                    s->stage_cap = len;
+                }
+                o = s->stage;
+                memcpy(o, in, len);
+                in = o;
+            }
             if (s->left == SESS_HDR_LEN)
                 sess_request_start(c);
             k = len - i < s->left ? len - i : (size_t)s->left;
@@ -412,8 +436,8 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
             k = width - s->numlen;
             if (k > len - i)
                 k = len - i;
-            memcpy(s->num + s->numlen, o + i, k);
-            sess_log(s, o + i, k);
+            memcpy(s->num + s->numlen, in + i, k);
+            sess_log(s, in + i, k);
             s->numlen += (unsigned)k;
             i += k;
             if (s->numlen < width)
@@ -429,6 +453,9 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
                 s->numlen = 0;
             } else {
                 s->left = sess_num(s);
+                /* Known too large now: copy none of it (a streamed store). */
+                if (s->logging && s->log_len - s->log_start + s->left > SESS_LOG_MAX)
+                    sess_unlog(s);
                 if (s->left == 0)
                     sess_item_done(c);
                 else
@@ -438,15 +465,28 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
         case SO_DBYTES:
         case SO_ABYTES:
             k = len - i < s->left ? len - i : (size_t)s->left;
-            sess_log(s, o + i, k);
+            sess_log(s, in + i, k);
             i += k;
             if ((s->left -= k) == 0)
                 sess_item_done(c);
             break;
         }
     }
-    *out = o;
+    *out = in;
     return 0;
+}
+
+/*
+ * Fills hdr (40 bytes) with the header the next request would carry,
+ * without taking its seq: for a request written outside libnws's own
+ * writes (the worker's crash report, from a signal handler: this only
+ * reads memory).
+ */
+void
+nwsp_sess_header(const nws_client *c, char *hdr)
+{
+    nwsp_put_d20(hdr, c->sess->seq + 1);
+    nwsp_put_d20(hdr + NWSP_D20_LEN, sess_acked(c));
 }
 
 /* reply.c: a reply header of hlen bytes is read, and vlen value bytes follow. */
@@ -654,15 +694,24 @@ nwsp_sess_recover(nws_client *c, nws_error *err)
     return -1;
 }
 
-/* nws_close: ends the session, so the server frees it now, not after its grace. */
+/*
+ * nws_close: ends the session, so the server frees it now, not after its
+ * grace.  A forked child closing its copy of the client must not end its
+ * parent's session; a server that does not answer within a few seconds
+ * is left to end it at its grace.
+ */
 void
 nwsp_sess_end(nws_client *c)
 {
-    nws_error e = {0};
+    struct timeval tv = nwsp_ms_timeval(SESS_END_MS);
+    nws_error      e = {0};
 
-    if (c->sess == NULL || c->sess->id[0] == '\0' || c->fd < 0 || c->in_hs)
+    if (c->sess == NULL || c->sess->id[0] == '\0' || c->fd < 0 || c->in_hs ||
+        c->sess->owner != getpid())
         return;
     c->reconnect_s = 0;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (nwsp_req_begin(c, 1, NULL, &e) == 0 && nwsp_req_str(c, "end session", &e) == 0 &&
         nwsp_req_send(c, &e) == 0)
         nwsp_reply_short(c, &e);

@@ -73,6 +73,9 @@ main(void)
         return 1;
     }
     nwstest_private_secret();
+    /* libnws reconnects by default; tests that stop a server expect the
+     * error at once.  Tests of sessions set their own limit. */
+    setenv("NWS_RECONNECT", "0", 0);
     sr = srunner_create(nwstest_suites[0]());
     for (i = 1; i < nwstest_nsuites; i++)
         srunner_add_suite(sr, nwstest_suites[i]());

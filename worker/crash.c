@@ -158,6 +158,10 @@ crash_report(const char *signame)
     /* The rest of the room: blanks, which JSON allows before the closing brace. */
     for (i = 0; i < CRASH_ROOM; i++)
         crash_req.data[crash_slot + i] = i < len ? text[i] : ' ';
+    /* On a session the request was built with a placeholder header: this
+     * write bypasses libnws, so give it the next seq here. */
+    if (nwsp_sess_head_len(crash_w->w_c) > 0)
+        nwsp_sess_header(crash_w->w_c, crash_req.data);
     crash_write(fd, crash_req.data, crash_req.len);
     shutdown(fd, SHUT_WR);
     pfd.fd = fd;
