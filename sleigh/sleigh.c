@@ -127,18 +127,19 @@ nwsp_sleigh_rank_count(nws_sleigh *s, nws_error *err)
 int
 nwsp_sleigh_lost(int rc, nws_error *err)
 {
-    static const char why[] = "the sleigh is gone with its session";
-    char              text[sizeof(err->text)];
+    static const char why[] = "the sleigh is gone";
+    int               status;
 
     if (rc >= 0 || err == NULL || err->code != NWS_ERR_SESSION ||
         strncmp(err->text, why, sizeof(why) - 1) == 0)
         return rc;
-    snprintf(text, sizeof(text), "%s", err->text[0] ? err->text : "session lost");
-    nwsp_err_set(err, NWS_ERR_SESSION, err->status,
-                 "%s (%s: the server restarted without --journal, or did not hear from "
-                 "this master within its --resume-grace; the sleigh workspace and its "
-                 "results were purged)",
-                 why, text);
+    /* nws_error holds 160 bytes: this says it all, libnws's text adds nothing. */
+    status = err->status;
+    nwsp_err_clear(err);
+    nwsp_err_set(err, NWS_ERR_SESSION, status,
+                 "%s: the server lost this master's session (restarted without "
+                 "--journal, or out of touch past --resume-grace)",
+                 why);
     return rc;
 }
 

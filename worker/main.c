@@ -367,8 +367,11 @@ fail:
     if (rc == 1)
         return 1;
     worker_log(w, "leaving after %ld tasks: %s", done, err.text);
-    if (err.code == NWS_ERR_SESSION) {
-        /* What we held went back with the session: join again (main). */
+    if (err.code == NWS_ERR_SESSION ||
+        (err.code == NWS_ERR_SERVER && strstr(err.text, NWSP_SLEIGH_UNREGISTERED_TEXT) != NULL)) {
+        /* What we held went back with the session (or the registration,
+         * which the server could not bind again after a restart): join
+         * again (main). */
         fprintf(stderr, "nws-worker[%ld]: %s: joining the sleigh again\n", w->w_rank,
                 err.text[0] ? err.text : "session lost");
         return WORKER_REJOIN;
