@@ -581,7 +581,8 @@ rs_master_main(void *arg)
     json_decref(elems);
     json_decref(fixed);
     /* A worker that joined again may still be on its way: eachWorker goes to those there. */
-    if (m->failed_at == 0 && nws_sleigh_wait_workers(sl, RS_WORKERS, 60, &m->err) < RS_WORKERS) {
+    if (m->failed_at == 0 &&
+        nws_sleigh_wait_workers(sl, RS_WORKERS, 60, &m->err) < RS_WORKERS) {
         if (m->err.code == 0)
             snprintf(m->err.text, sizeof(m->err.text), "fewer than %d workers registered",
                      RS_WORKERS);

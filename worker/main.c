@@ -368,7 +368,8 @@ fail:
         return 1;
     worker_log(w, "leaving after %ld tasks: %s", done, err.text);
     if (err.code == NWS_ERR_SESSION ||
-        (err.code == NWS_ERR_SERVER && strstr(err.text, NWSP_SLEIGH_UNREGISTERED_TEXT) != NULL)) {
+        (err.code == NWS_ERR_SERVER &&
+         strstr(err.text, NWSP_SLEIGH_UNREGISTERED_TEXT) != NULL)) {
         /* What we held went back with the session (or the registration,
          * which the server could not bind again after a restart): join
          * again (main). */
