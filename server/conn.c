@@ -630,6 +630,7 @@ conn_waiter_deliver(struct waiter *w, struct value *v, uint64_t index)
     struct conn *c = conn_from_waiter(w);
     int          sunk = conn_sink_begin(c);
 
+    session_capture(c, 1);
     reply_value(c, v, c->c_blocked_var->var_id, index);
     if (w->w_fetch)
         conn_note_fetched(c, c->c_blocked_var, v, index);
@@ -694,6 +695,7 @@ conn_waiter_fail(struct waiter *w, const char *reason)
     struct conn *c = conn_from_waiter(w);
     int          sunk = conn_sink_begin(c);
 
+    session_capture(c, 1);
     reply_long_error(c, NWSP_STATUS_FAIL, reason);
     conn_unpark(c);
     conn_sink_end(c, sunk);
@@ -818,6 +820,8 @@ conn_run(struct conn *c)
     if (ret != CMD_BLOCKED) {
         session_reply_done(c);
         c->c_dec.d_state = conn_req_state(c);
+    } else {
+        session_capture(c, 0); /* on again when its answer comes */
     }
 }
 
@@ -1120,9 +1124,13 @@ conn_process(struct conn *c)
     }
     if (k.k_used > 0)
         evbuffer_drain(k.k_in, k.k_used);
-    if (c->c_adopt != NULL && !c->c_aborted && !k.k_nomem) {
-        conn_adopt(c->c_adopt, c);
-        return;
+    if (c->c_adopt != NULL) {
+        if (!c->c_aborted && !k.k_nomem) {
+            conn_adopt(c->c_adopt, c);
+            return;
+        }
+        session_detach(c->c_adopt); /* no transport after all: it waits again */
+        c->c_adopt = NULL;
     }
     if (k.k_nomem)
         conn_abort(c, "cannot allocate memory for its input");
@@ -1486,6 +1494,22 @@ conn_purge_owned(struct conn *c)
     }
 }
 
+/*
+ * `end session` on an attached conn: what its close would drop goes now,
+ * in the request's turn, so that the records of the purge are journaled
+ * before the reply leaves (the conn itself closes once the reply is out).
+ */
+void
+conn_purge_now(struct conn *c)
+{
+    if (c->c_barriers > 0)
+        conn_leave_barriers(c);
+    c->c_barriers = 0;
+    conn_purge_owned(c);
+    htab_free(&c->c_owned);
+    htab_init(&c->c_owned);
+}
+
 /* Closes and frees c; purge: also drop what it owned (not at shutdown). */
 static void
 conn_free(struct conn *c, int purge)
@@ -1493,7 +1517,7 @@ conn_free(struct conn *c, int purge)
     size_t n;
 
     /* A session's conn loses its transport only, and waits to be resumed. */
-    if (purge && c->c_session != NULL && session_detach(c))
+    if (purge && c->c_session != NULL && !c->c_deadman && session_detach(c))
         return;
     session_conn_gone(c);
     waiter_cancel(&c->c_waiter);
@@ -1717,6 +1741,8 @@ conn_detach_transport(struct conn *c)
         c->c_ev_closed = NULL;
     }
     if (c->c_bev != NULL) {
+        /* Its unwritten output goes: not to be counted as written. */
+        evbuffer_remove_cb(bufferevent_get_output(c->c_bev), conn_bev_out_cb, c);
         bufferevent_free(c->c_bev);
         c->c_bev = NULL;
     } else {

@@ -67,6 +67,8 @@ struct session {
     int                 s_attached;
     int                 s_restored;
     int                 s_replayed; /* rebuilt from the journal, no request since */
+    int                 s_rerun;    /* a read runs again beside the hidden park (s_cur) */
+    int                 s_live;     /* s_cur's reply is being made: capture it */
     int                 s_resumed;  /* this handshake resumed it (NwsResumed) */
     int                 s_meta_in, s_meta_out;
     double              s_detached_at;
@@ -355,6 +357,8 @@ session_end(struct session *s)
         k->k_r.sr_written = 1;
     requeue_move(&s->s_held, conn_fetched(c), session_note_end, s);
     log_debug("session %s: ended", s->s_id);
+    if (attached)
+        conn_purge_now(c); /* journaled before the reply leaves */
     session_free(s);
     if (attached)
         conn_set_closing(c);
@@ -519,6 +523,7 @@ session_begin(struct session *s, uint64_t seq, const struct command *cmd)
         s->s_cap = NULL;
     }
     s->s_cur = seq;
+    s->s_live = 1;
     if (session_keeps(cmd)) {
         s->s_cap = xcalloc(1, sizeof(*s->s_cap));
         s->s_cap->k_r.sr_seq = seq;
@@ -597,8 +602,10 @@ session_request(struct conn *c, uint64_t seq, uint64_t ack, const struct command
             "Session: a blocking read cannot run again while a fetch waits.");
         return 1;
     }
-    if (conn_hidden_park(c))
-        return 0; /* a read run again: its reply is not kept */
+    if (conn_hidden_park(c)) {
+        s->s_rerun = 1; /* a read run again, not kept: s_cur stays the parked one */
+        return 0;
+    }
     session_begin(s, seq, cmd);
     return 0;
 }
@@ -609,7 +616,7 @@ session_reply_bytes(struct conn *c, const void *p, size_t len)
     struct session *s = conn_session(c);
     struct kept    *k;
 
-    if (s == NULL || (k = s->s_cap) == NULL || len == 0)
+    if (s == NULL || (k = s->s_cap) == NULL || !s->s_live || len == 0)
         return;
     k->k_r.sr_pre = xrealloc(k->k_r.sr_pre, k->k_r.sr_prelen + len);
     memcpy(k->k_r.sr_pre + k->k_r.sr_prelen, p, len);
@@ -622,9 +629,24 @@ session_reply_value(struct conn *c, struct value *v)
 {
     struct session *s = conn_session(c);
 
-    if (s == NULL || s->s_cap == NULL || s->s_cap->k_r.sr_value != NULL)
+    if (s == NULL || s->s_cap == NULL || !s->s_live || s->s_cap->k_r.sr_value != NULL)
         return;
     s->s_cap->k_r.sr_value = value_ref(v);
+}
+
+/*
+ * Only the reply of s_cur is captured: while it runs (session_begin to
+ * session_reply_done), or parked, while a value or a failure is delivered
+ * to it (conn.c turns it on around the delivery); never an error reply of
+ * the connection's own, nor a read run again beside a hidden park.
+ */
+void
+session_capture(struct conn *c, int on)
+{
+    struct session *s = conn_session(c);
+
+    if (s != NULL && s->s_cur != 0)
+        s->s_live = on;
 }
 
 /* A fetched value went into the running request's reply (conn_note_fetched). */
@@ -644,6 +666,11 @@ session_reply_done(struct conn *c)
 
     if (s == NULL)
         return;
+    if (s->s_rerun) {
+        s->s_rerun = 0;
+        return;
+    }
+    s->s_live = 0;
     s->s_cur = 0;
     if ((k = s->s_cap) == NULL)
         return;

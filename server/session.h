@@ -66,6 +66,8 @@ int session_request(struct conn *c, uint64_t seq, uint64_t ack, const struct com
 void session_reply_bytes(struct conn *c, const void *p, size_t len);
 void session_reply_value(struct conn *c, struct value *v);
 void session_reply_done(struct conn *c); /* the request's reply is whole */
+/* Capture on or off for the running or parked request's reply (session.c). */
+void session_capture(struct conn *c, int on);
 
 /* `end session`: ends c's session now, as a close of a classic connection. */
 void session_end(struct session *s);

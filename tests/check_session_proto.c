@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nwstest.h"
@@ -131,6 +132,11 @@ START_TEST(wrong_token_is_a_new_session)
     ck_assert_msg(rawc_session_resume_as(&b, ss_srv->port, "0123456789abcdef", bad) == 0,
                   "%s", b.err);
     ck_assert_int_eq(b.sess_resumed, 0);
+    /* A resume must ask for the metadata options of the session's start. */
+    a.sess_kind = RAWC_PLAIN;
+    ck_assert_msg(rawc_session_resume(&a, ss_srv->port) == 1,
+                  "a resume with other metadata options was not denied: %s", a.err);
+    a.sess_kind = RAWC_META;
     /* The real owner is not harmed. */
     SS_RESUME(&a);
     ck_assert_int_eq(a.sess_resumed, 1);
@@ -511,6 +517,57 @@ START_TEST(expiry_keeps_delivered_values_out)
 }
 END_TEST
 
+/* A read re-sent before a parked fetch runs again; the fetch keeps its reply to come. */
+START_TEST(read_resent_beside_a_parked_fetch)
+{
+    struct rawc a, s;
+
+    PT_OPEN(&s, ss_srv->port, RAWC_PLAIN);
+    PT_OK(&s, "open ws", "rr", "1", "no");
+    SS_NEW(&a, RAWC_PLAIN);
+    PT_OK(&a, "use ws", "rr", "", "no");
+    PT_OK(&a, "store", "rr", "x", "1", "a");
+    ck_assert_msg(rawc_sendv(&a, NULL, "findTry", "rr", "x", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "rr", "y", NULL) == 0, "%s", a.err);
+    ptest_wait_waiters(__LINE__, &s, "rr", "y", 1, 0);
+    SS_RESUME(&a);
+    ck_assert_int_eq(a.sess_resumed, 1);
+    rawc_session_rewind(&a);
+    PT_VALUE(&a, "a", "findTry", "rr", "x");
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "rr", "y", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_expect_silence(&a, 200) == 0, "the parked fetch answered: %s",
+                  a.err);
+    PT_OK(&s, "store", "rr", "y", "1", "v");
+    {
+        struct rawc_reply r;
+
+        ck_assert_msg(rawc_read_long(&a, &r) == 0, "%s", a.err);
+        PT_IS_STR(&a, &r, "v");
+        rawc_reply_free(&r);
+    }
+    PT_NOVAL(&a, "fetchTry", "rr", "y");
+    rawc_close(&a);
+    rawc_close(&s);
+}
+END_TEST
+
+/* A session's conn that said `deadman` still stops the server when it closes. */
+START_TEST(deadman_session_stops_the_server)
+{
+    struct nwstest_server *d = ptest_start(NULL);
+    struct rawc            a;
+    int                    st;
+
+    ck_assert_msg(rawc_session_new(&a, d->port, RAWC_PLAIN) == 0, "%s", a.err);
+    PT_OK(&a, "deadman");
+    rawc_close(&a);
+    st = ptest_wait_exit(d, PTEST_SOON_MS);
+    ck_assert_msg(st != -1, "the server did not exit when the deadman session closed");
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %d", st);
+    nwstest_server_stop(d);
+}
+END_TEST
+
 NWSTEST_SUITE(session_proto)
 {
     Suite *s = suite_create("session_proto");
@@ -531,6 +588,8 @@ NWSTEST_SUITE(session_proto)
     tcase_add_test(tc, unacknowledged_replies_are_bounded);
     tcase_add_test(tc, large_value_with_metadata_resent);
     tcase_add_test(tc, expiry_keeps_delivered_values_out);
+    tcase_add_test(tc, read_resent_beside_a_parked_fetch);
+    tcase_add_test(tc, deadman_session_stops_the_server);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -717,8 +717,12 @@ rawc_session_resume_as(struct rawc *c, int port, const char *id, const char *tok
     c->sess_ack = old.sess_ack;
     c->sess_nohdr = old.sess_nohdr;
     rc = rawc_session_hs(c, old.sess_kind, val);
-    if (rc == 1)
+    if (rc != 0) {
+        /* Refused: the session is still the one c had (for another try). */
         c->sess_kind = old.sess_kind;
+        memcpy(c->sess_id, old.sess_id, sizeof(c->sess_id));
+        memcpy(c->sess_token, old.sess_token, sizeof(c->sess_token));
+    }
     return rc;
 }
 
