@@ -278,6 +278,12 @@ bench-journal: deps-bench all
 bench-restart: deps-test all
 	sh bench/restart.sh $(abspath $(B))
 
+# make bench-session-journal: what sessions cost the journal (bytes per
+# store, restart time with detached sessions): bench/session_journal.py.
+.PHONY: bench-session-journal
+bench-session-journal: all
+	NWS_BIN_DIR=$(abspath $(B)/bin) python3 bench/session_journal.py
+
 # The files-to-remote-nodes row alone (root: network namespaces, sshd).
 .PHONY: bench-transfer
 bench-transfer: deps-bench all

@@ -274,6 +274,7 @@ journal_turn_end(void)
 {
     if (!j.active)
         return 0;
+    session_journal_flush();
     /* Replies wait while their records cannot be written (retried each turn;
      * the timer turns the loop): never a reply before its record. */
     if (j.pend.len > 0 && journal_write_pending() != 0)

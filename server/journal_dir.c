@@ -810,6 +810,7 @@ journal_close(void)
 
     if (!j.active)
         return;
+    session_journal_flush();
     journal_write_pending();
     journal_sync();
     /* A clean stop leaves no reserved zeros behind (a crash does: skipped). */

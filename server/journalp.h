@@ -35,7 +35,8 @@ enum {
 enum {
     J_SESS_NEW = 40, /* id, tokhash (32 bytes, str), u32 flags, u64 last, u64 acked */
     J_SESS_END,      /* id: ended (end session, expiry): forgotten */
-    J_SESS_REPLY,    /* id, u64 seq, str pre, u8 has value [, value]: a kept reply */
+    J_SESS_REPLY,    /* id, u64 seq, u64 ack, str pre, u8 has value [, value]: a kept
+                        reply, and the session's ack when it was made */
     J_SESS_ACK,      /* id, u64 ack: kept replies up to ack are dropped */
     J_SESS_MAP,      /* id, ws, u64 instance id, u8 how (SESSION_MAP_*; 0: forgotten) */
 };
@@ -124,6 +125,7 @@ void journal_compact_poll(void);
 int  session_journal_apply(uint8_t type, struct jreader *, char *err, size_t errlen);
 void session_journal_replay_done(void);
 int  session_journal_snapshot(void);
+void session_journal_flush(void); /* acks deferred in this turn: their records */
 int  session_journal_owns(const struct ws *);
 
 #endif

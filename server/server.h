@@ -477,14 +477,14 @@ void        conn_map_ws(struct conn *, struct ws *);
 void        conn_own_ws(struct conn *, struct ws *);
 void        conn_forget_ws(struct conn *, const char *name, size_t len);
 int         conn_owns(struct conn *, const struct ws *);
+/* Leave c's barriers and purge its owned workspaces now (end session). */
+void conn_purge_now(struct conn *c);
 /* Every name in c's map (and owned but not mapped): its instance id and
  * SESSION_MAP_* bits (session_journal.c's snapshot). */
 void conn_foreach_ws(struct conn *c,
                      void (*fn)(const char *name, size_t len, uint64_t id, unsigned how,
                                 void *arg),
                      void *arg);
-/* Leave c's barriers and purge its owned workspaces now (end session). */
-void conn_purge_now(struct conn *c);
 /* Resolve a workspace name through the map: 0, or a status (2001, 100). */
 int         conn_resolve_ws(struct conn *, const char *, size_t, struct ws **);
 void        conn_joined_barrier(struct conn *);

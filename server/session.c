@@ -234,6 +234,8 @@ kept_insert(struct session *s, struct kept *k)
             kept_free(s, at);
             at = next;
         }
+    } else {
+        at = NULL; /* past the last one: the tail */
     }
     if (at == NULL)
         TAILQ_INSERT_TAIL(&s->s_kept, k, k_link);

@@ -5,8 +5,10 @@
  *
  * What is journaled: a session's creation (id, the SHA-256 of its token,
  * its flags), its end, every kept reply of a mutation (the reply's bytes
- * and its held value: inline, or a spooled value by reference to its file),
- * an acknowledgement that released a held value, and every change of its
+ * and its held value: inline, or a spooled value by reference to its file,
+ * and the session's ack then), an acknowledgement that released kept
+ * replies (its own record only when no reply of the session carries it in
+ * the same turn of the loop: session_journal_flush), and every change of its
  * workspace map and owned set (J_SESS_MAP), so that after a restart the
  * session's names resolve as before and its owned workspaces are purged
  * when the session ends, not when a grace timer for an owner that cannot
@@ -60,6 +62,16 @@ struct sesj_rec {
 static struct htab sesj_table; /* id -> struct sesj_rec, during replay only */
 static int         sesj_table_ready;
 
+/* Acks of this turn not journaled yet: a reply of the same session carries
+ * them, else session_journal_flush() writes them before the turn's records
+ * leave (an ack may release a value file, removed only once it is durable). */
+struct sesj_ack {
+    char     sa_id[SESSION_ID_HEX + 1];
+    uint64_t sa_ack;
+};
+static struct sesj_ack *sesj_acks;
+static size_t           sesj_nacks, sesj_capacks;
+
 /* Whether records are written now (not while replaying: they are the source). */
 static int
 sesj_on(void)
@@ -75,12 +87,11 @@ sesj_begin(struct jrec *r, uint8_t type, const struct session *s)
     jrec_str(r, session_id(s), SESSION_ID_HEX);
 }
 
-/* Emits and frees r. */
+/* Emits r (the journal's scratch record, kept for the next one). */
 static void
 sesj_emit(struct jrec *r)
 {
     journal_emit(r);
-    jrec_free(r);
 }
 
 /* The J_SESS_NEW record of s as it is now (creation, or a snapshot). */
@@ -94,44 +105,75 @@ sesj_new_fields(struct jrec *r, const struct session *s)
     jrec_u64(r, session_acked(s));
 }
 
-/* The J_SESS_REPLY record of a kept reply. */
+/* The J_SESS_REPLY record of a kept reply (with the session's ack: most
+ * acks ride on the next reply instead of a record of their own). */
 static void
 sesj_reply_fields(struct jrec *r, const struct session *s, const struct sess_reply *sr)
 {
     sesj_begin(r, J_SESS_REPLY, s);
     jrec_u64(r, sr->sr_seq);
+    jrec_u64(r, session_acked(s));
     jrec_str(r, sr->sr_pre, sr->sr_prelen);
     jrec_u8(r, sr->sr_value != NULL);
     if (sr->sr_value != NULL)
         jrec_value(r, sr->sr_value);
 }
 
+/* Forgets the deferred ack of s (a record of s carries it, or it ended). */
+static void
+sesj_ack_drop(const struct session *s)
+{
+    size_t i;
+
+    for (i = 0; i < sesj_nacks; i++)
+        if (memcmp(sesj_acks[i].sa_id, session_id(s), SESSION_ID_HEX) == 0) {
+            sesj_acks[i] = sesj_acks[--sesj_nacks];
+            return;
+        }
+}
+
+void
+session_journal_flush(void)
+{
+    struct jrec *r = &j.rec;
+    size_t       i;
+
+    for (i = 0; i < sesj_nacks && sesj_on(); i++) {
+        jrec_begin(r, J_SESS_ACK);
+        jrec_str(r, sesj_acks[i].sa_id, SESSION_ID_HEX);
+        jrec_u64(r, sesj_acks[i].sa_ack);
+        sesj_emit(r);
+    }
+    sesj_nacks = 0;
+}
+
 void
 journal_session_new(const struct session *s)
 {
-    struct jrec r = {0};
+    struct jrec *r = &j.rec;
 
     if (!sesj_on())
         return;
-    sesj_new_fields(&r, s);
-    sesj_emit(&r);
+    sesj_new_fields(r, s);
+    sesj_emit(r);
 }
 
 void
 journal_session_end(const struct session *s)
 {
-    struct jrec r = {0};
+    struct jrec *r = &j.rec;
 
     if (!sesj_on())
         return;
-    sesj_begin(&r, J_SESS_END, s);
-    sesj_emit(&r);
+    sesj_ack_drop(s);
+    sesj_begin(r, J_SESS_END, s);
+    sesj_emit(r);
 }
 
 void
 journal_session_reply(const struct session *s, const struct sess_reply *sr)
 {
-    struct jrec r = {0};
+    struct jrec *r = &j.rec;
 
     if (!sesj_on())
         return;
@@ -140,35 +182,45 @@ journal_session_reply(const struct session *s, const struct sess_reply *sr)
      * may fail later, and then the reply waits for it (journal_turn_end). */
     if (sr->sr_value != NULL)
         (void)journal_reserve(journal_value_room(sr->sr_value) + sr->sr_prelen);
-    sesj_reply_fields(&r, s, sr);
-    sesj_emit(&r);
+    sesj_ack_drop(s);
+    sesj_reply_fields(r, s, sr);
+    sesj_emit(r);
 }
 
 void
 journal_session_ack(const struct session *s, uint64_t ack)
 {
-    struct jrec r = {0};
+    size_t i;
 
     if (!sesj_on())
         return;
-    sesj_begin(&r, J_SESS_ACK, s);
-    jrec_u64(&r, ack);
-    sesj_emit(&r);
+    for (i = 0; i < sesj_nacks; i++)
+        if (memcmp(sesj_acks[i].sa_id, session_id(s), SESSION_ID_HEX) == 0)
+            break;
+    if (i == sesj_nacks) {
+        if (sesj_nacks == sesj_capacks) {
+            sesj_capacks = sesj_capacks ? 2 * sesj_capacks : 16;
+            sesj_acks = xrealloc(sesj_acks, sesj_capacks * sizeof(*sesj_acks));
+        }
+        memcpy(sesj_acks[i].sa_id, session_id(s), SESSION_ID_HEX + 1);
+        sesj_nacks++;
+    }
+    sesj_acks[i].sa_ack = ack;
 }
 
 void
 journal_session_map(const struct session *s, const char *name, size_t len, uint64_t id,
                     unsigned how)
 {
-    struct jrec r = {0};
+    struct jrec *r = &j.rec;
 
     if (!sesj_on())
         return;
-    sesj_begin(&r, J_SESS_MAP, s);
-    jrec_str(&r, name, len);
-    jrec_u64(&r, id);
-    jrec_u8(&r, (uint8_t)how);
-    sesj_emit(&r);
+    sesj_begin(r, J_SESS_MAP, s);
+    jrec_str(r, name, len);
+    jrec_u64(r, id);
+    jrec_u8(r, (uint8_t)how);
+    sesj_emit(r);
 }
 
 /* ---- replay ---- */
@@ -220,11 +272,24 @@ sesj_rec_find(struct jreader *r, const char **id)
     return htab_get(&sesj_table, *id, len);
 }
 
-/* J_SESS_REPLY: keeps the reply (a later one of the same seq replaces it). */
+/* An ack read back: the kept replies it covers go. */
+static void
+sesj_rec_ack(struct sesj_rec *rec, uint64_t ack)
+{
+    if (ack <= rec->sj_acked)
+        return;
+    rec->sj_acked = ack;
+    if (ack > rec->sj_last)
+        rec->sj_last = ack;
+    sesj_rec_drop_upto(rec, ack);
+}
+
+/* J_SESS_REPLY: the ack it carries, then the reply (a later one of the same
+ * seq replaces it). */
 static int
 sesj_apply_reply(struct sesj_rec *rec, struct jreader *r)
 {
-    uint64_t      seq = jr_u64(r);
+    uint64_t      seq = jr_u64(r), ack = jr_u64(r);
     size_t        prelen;
     const char   *pre = jr_str(r, &prelen);
     uint8_t       has = jr_u8(r);
@@ -235,6 +300,8 @@ sesj_apply_reply(struct sesj_rec *rec, struct jreader *r)
         return -1;
     if (has && (v = jr_value(r)) == NULL)
         return -1;
+    if (rec != NULL)
+        sesj_rec_ack(rec, ack);
     if (rec == NULL || seq <= rec->sj_acked) {
         if (v != NULL)
             value_unref(v);
@@ -347,12 +414,8 @@ session_journal_apply(uint8_t type, struct jreader *r, char *err, size_t errlen)
         u = jr_u64(r);
         if (r->bad)
             break;
-        if (rec != NULL && u > rec->sj_acked) {
-            rec->sj_acked = u;
-            if (u > rec->sj_last)
-                rec->sj_last = u;
-            sesj_rec_drop_upto(rec, u);
-        }
+        if (rec != NULL)
+            sesj_rec_ack(rec, u);
         return 0;
     case J_SESS_MAP:
         if (sesj_apply_map(rec, r) == 0)
