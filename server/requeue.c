@@ -69,7 +69,9 @@ requeue_note(struct fetched_list *l, struct var *var, struct value *v, uint64_t 
     struct fetched *f, *ring;
     size_t          i, cap;
 
-    if (!requeue_mode_ok(var->var_mode))
+    if (!requeue_mode_ok(var->var_mode) &&
+        !(var->var_mode == VAR_CUSTOM && var->var_hooks != NULL &&
+          var->var_hooks->vh_put_back != NULL))
         return;
     if (l->fl_n == l->fl_cap) {
         cap = l->fl_cap ? l->fl_cap * 2 : 8;
@@ -120,6 +122,12 @@ requeue_written(struct fetched_list *l, uint64_t written)
 void
 requeue_put_back_value(struct var *var, struct value *v, uint64_t index)
 {
+    if (var->var_mode == VAR_CUSTOM) {
+        /* Its owner takes it back, and journals that itself (a sleigh result). */
+        if (var->var_hooks != NULL && var->var_hooks->vh_put_back != NULL)
+            var->var_hooks->vh_put_back(var, v);
+        return;
+    }
     if (var->var_mode == VAR_SINGLE &&
         (var->var_values.q_len > 0 || var->var_base != index + 1))
         return; /* a newer value holds its place */

@@ -620,6 +620,9 @@ struct var_hooks {
     enum cmd_ret (*vh_get)(struct request *, struct ws *, struct var *, int remove,
                            int block);
     size_t (*vh_count)(const struct var *);
+    /* A value fetched from var whose reply never reached its client goes
+     * back (requeue.c); NULL: it cannot (it is dropped). */
+    void (*vh_put_back)(struct var *, struct value *);
 };
 
 /* sleigh.c: the sleigh workspace type (protocol section 13.5 and beyond). */

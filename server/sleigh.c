@@ -410,6 +410,8 @@ sleigh_free(struct sleigh *s)
     free(s);
 }
 
+static void sleigh_worker_remove(struct sleigh *, struct sleigh_worker *);
+
 /* The connection went away: requeue or fail its work, drop it everywhere. */
 void
 sleigh_conn_gone(struct conn *c)
@@ -436,19 +438,28 @@ sleigh_conn_gone(struct conn *c)
         }
         if ((sw = sleigh_worker_of(s, c)) == NULL)
             continue;
-        for (i = 0; i < s->s_nworkers; i++) {
-            if (s->s_workers[i] == sw) {
-                s->s_workers[i] = s->s_workers[--s->s_nworkers];
-                break;
-            }
-        }
         log_info("sleigh %s: worker %ld left", s->s_ws->ws_name, sw->sw_rank);
-        sj_worker_gone(s, sw);
-        sleigh_worker_lost(s, sw);
-        free(sw);
+        sleigh_worker_remove(s, sw);
         sleigh_dispatch(s);
         sleigh_fail_orphans(s);
     }
+}
+
+/* Worker sw is gone: unregistered, its work requeued or failed (sleigh.h). */
+static void
+sleigh_worker_remove(struct sleigh *s, struct sleigh_worker *sw)
+{
+    size_t i;
+
+    for (i = 0; i < s->s_nworkers; i++) {
+        if (s->s_workers[i] == sw) {
+            s->s_workers[i] = s->s_workers[--s->s_nworkers];
+            break;
+        }
+    }
+    sj_worker_gone(s, sw);
+    sleigh_worker_lost(s, sw);
+    free(sw);
 }
 
 /* c's session detached: a worker it carries gives its running tasks back now. */
@@ -538,6 +549,22 @@ sleigh_register(struct request *rq, struct sleigh *s, struct value *v)
     if (s->s_join == JOIN_CLOSED) {
         request_error(rq, NWSP_STATUS_FAIL, "Worker registration failed: group closed.");
         return CMD_DONE;
+    }
+    for (i = 0; i < s->s_nworkers; i++) {
+        if (s->s_workers[i]->sw_rank == rank && s->s_workers[i]->sw_detached &&
+            s->s_workers[i]->sw_conn != rq->rq_conn) {
+            /*
+             * The rank of a worker whose session waits: a new worker with it
+             * is its replacement (a worker process that died also leaves its
+             * session detached, and its owner starts another with its rank).
+             * The old one is gone, as if its session had ended; if it resumes
+             * after all, it is told to register again.
+             */
+            log_info("sleigh %s: worker %ld of a detached session replaced",
+                     s->s_ws->ws_name, rank);
+            sleigh_worker_remove(s, s->s_workers[i]);
+            break;
+        }
     }
     for (i = 0; i < s->s_nworkers; i++) {
         if (s->s_workers[i]->sw_rank == rank || s->s_workers[i]->sw_conn == rq->rq_conn) {

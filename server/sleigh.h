@@ -262,6 +262,7 @@ void sj_bcast(struct sleigh *, const struct sleigh_batch *, const struct value *
               int kept, const uint64_t *seqs, size_t n);
 void sj_done(struct sleigh *, uint64_t seq, uint64_t failed, const struct value *kept);
 void sj_take(struct sleigh *, const struct sleigh_batch *);
+void sj_result(struct sleigh *, const struct sleigh_batch *, const struct value *);
 void sj_end(struct sleigh *, const struct sleigh_batch *);
 void sj_drop(struct sleigh *);
 void sj_state(struct sleigh *);

@@ -52,7 +52,9 @@
  *   SJ_DONE   ws, seq u64, failed u64, kept u8 [, value]
  *             -- task seq ended; its result waits in the batch (kept) or
  *             went straight to a waiting fetcher
- *   SJ_RESULT ws, batch, value                -- (snapshot) a waiting result
+ *   SJ_RESULT ws, batch, value                -- (snapshot) a waiting result;
+ *                                                or one that went back
+ *                                                (sj_result)
  *   SJ_TAKE   ws, batch                       -- the batch's oldest result
  *                                                was collected
  *   SJ_END    ws, batch, record str           -- its submitter says every
@@ -257,6 +259,20 @@ sj_take(struct sleigh *s, const struct sleigh_batch *b)
         return;
     sj_begin(&r, SJ_TAKE, s);
     jrec_str(&r, b->b_id, b->b_idlen);
+    sj_emit(&r);
+}
+
+/* A result went back to the end of b (its reply never reached its master). */
+void
+sj_result(struct sleigh *s, const struct sleigh_batch *b, const struct value *v)
+{
+    struct jrec r = {0};
+
+    if (!sj_on())
+        return;
+    sj_begin(&r, SJ_RESULT, s);
+    jrec_str(&r, b->b_id, b->b_idlen);
+    jrec_value(&r, v);
     sj_emit(&r);
 }
 

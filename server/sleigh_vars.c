@@ -171,16 +171,24 @@ sv_worker_count_store(struct request *rq, struct sleigh *s, struct value *v,
     return CMD_DONE;
 }
 
-/* rankCount: the registered workers. */
+/*
+ * rankCount: the registered workers that can work now.  A worker whose
+ * session is detached is left out: it may be a process that died (its
+ * socket closed as a cut one does), and its owner may have started
+ * another, with another rank, in its place.
+ */
 static enum cmd_ret
 sv_rank_count_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
                   int blocking)
 {
-    char buf[64];
+    char   buf[64];
+    size_t i, n = 0;
 
     (void)remove;
     (void)blocking;
-    snprintf(buf, sizeof(buf), "%zu", s->s_nworkers);
+    for (i = 0; i < s->s_nworkers; i++)
+        n += !s->s_workers[i]->sw_detached;
+    snprintf(buf, sizeof(buf), "%zu", n);
     return sleigh_reply(rq, var, buf, NULL);
 }
 
@@ -484,6 +492,9 @@ sv_result_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
         }
         reply_value(c, r->r_value, var->var_id, 0);
         if (remove) {
+            /* Until its reply is written (or, on a session, acknowledged):
+             * a reply lost with the client puts it back (sleigh_result_back). */
+            conn_note_fetched(c, var, r->r_value, 0);
             TAILQ_REMOVE(&b->b_results, r, r_link);
             s->s_nresults--;
             value_unref(r->r_value);
@@ -679,8 +690,35 @@ sleigh_get(struct request *rq, struct ws *ws, struct var *var, int remove, int b
     return sleigh_vars[i].get(rq, s, var, remove, blocking);
 }
 
+/*
+ * A result fetched by a master whose reply never reached it (its
+ * connection closed first, or its session ended without acknowledging
+ * it): back to its batch (made again if it was retired meanwhile), and to
+ * a waiting master.  Other special variables give nothing back.
+ */
+static void
+sleigh_put_back(struct var *var, struct value *v)
+{
+    struct sleigh       *s = var->var_ws->ws_sleigh;
+    struct sleigh_batch *b;
+    const char          *id = "";
+    size_t               len = 0;
+
+    if (s == NULL || var != s->s_v[SV_RESULT] || s->s_shutdown)
+        return;
+    if (v->v_metalen > 0)
+        nwsp_dict_get(value_meta(v), v->v_metalen, "batchId", &id, &len);
+    b = sleigh_batch(s, id, len);
+    log_info("sleigh %s: a result of batch %.*s went back (its reply never reached its "
+             "master)",
+             s->s_ws->ws_name, (int)(len > 64 ? 64 : len), id);
+    if (sleigh_add_result(s, b, value_ref(v)))
+        sj_result(s, b, v);
+}
+
 const struct var_hooks sleigh_var_hooks = {
     .vh_store = sleigh_store,
     .vh_get = sleigh_get,
     .vh_count = sleigh_count,
+    .vh_put_back = sleigh_put_back,
 };

@@ -351,7 +351,7 @@ START_TEST(detached_worker_task_requeued)
 {
     static const char *const extra[] = {"--resume-grace", "60", NULL};
     struct nwstest_server   *s = ptest_start(extra);
-    struct rawc              m, w0, w1, x;
+    struct rawc              m, w0, w1;
 
     ss_master(&m, s->port, 1);
     ss_sworker(&w0, s->port, "0");
@@ -364,16 +364,13 @@ START_TEST(detached_worker_task_requeued)
     ss_wait_info(s->port, "sessions_detached", 1);
     ss_read_task(&w1, "t0"); /* at once: the grace is 60 s */
     ss_job(&m, "B", "0", "1", "0");
-    /* Rank 0 is still taken: the detached worker keeps it. */
-    PT_VALUE(&m, "2", "find", SS_WS, "rankCount");
-    PT_OPEN(&x, s->port, RAWC_META);
-    PT_OK(&x, "use ws", SS_WS, "", "no", "no");
-    PT_SHORT(&x, 1, "Worker registration failed: duplicate worker id.", "store", SS_WS,
-             "worker_ids", "1", "0");
-    rawc_close(&x);
+    /* rankCount leaves the detached worker out (it may be dead) ... */
+    PT_VALUE(&m, "1", "find", SS_WS, "rankCount");
 
     ck_assert_msg(rawc_session_resume(&w0, s->port) == 0, "resume: %s", w0.err);
     ck_assert_int_eq(w0.sess_resumed, 1);
+    /* ... but it kept its registration and rank: resumed, it counts again. */
+    PT_VALUE(&m, "2", "find", SS_WS, "rankCount");
     ss_result(&w0, "B", "0", "late");
     ss_job(&m, "B", "0", "0", "1");
     ss_result(&w1, "B", "0", "second"); /* a duplicate: answered OK, dropped */
@@ -387,6 +384,77 @@ START_TEST(detached_worker_task_requeued)
     ss_job(&m, "B", "0", "0", "2");
     rawc_close(&w0);
     rawc_close(&w1);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+END_TEST
+
+/*
+ * A worker process that dies leaves its session detached too: a new worker
+ * registering with its rank replaces it (its owner started it).  The old
+ * session, should it resume after all, is told to register again.
+ */
+START_TEST(detached_worker_replaced)
+{
+    static const char *const extra[] = {"--resume-grace", "60", NULL};
+    struct nwstest_server   *s = ptest_start(extra);
+    struct rawc              m, w0, w0b;
+    struct rawc_reply        r;
+
+    ss_master(&m, s->port, 1);
+    ss_sworker(&w0, s->port, "0");
+    ss_task(&m, "B", "0", "t0");
+    ss_take(&w0, "t0");
+    rawc_close(&w0);
+    ss_wait_info(s->port, "sessions_detached", 1);
+    ss_sworker(&w0b, s->port, "0"); /* accepted: it replaces the detached one */
+    PT_VALUE(&m, "1", "find", SS_WS, "rankCount");
+    ss_take(&w0b, "t0");
+    ss_result(&w0b, "B", "0", "r0");
+    ck_assert_msg(rawc_session_resume(&w0, s->port) == 0, "resume: %s", w0.err);
+    ck_assert_int_eq(w0.sess_resumed, 1);
+    PT_LONG(&w0, &r, "fetch", SS_WS, "task");
+    PT_IS_ERROR(&w0, &r, 1, "Not a registered worker: register again (store worker_ids)");
+    rawc_reply_free(&r);
+    ss_collect(&m, "B", "r0", "0");
+    ss_collect(&m, "B", NULL, NULL);
+    rawc_close(&w0);
+    rawc_close(&w0b);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+END_TEST
+
+/*
+ * A master's session detaches while its fetch of a result waits; the
+ * result comes, and its session keeps it for the resume that never comes:
+ * when the session ends, the result goes back to its batch, for another
+ * master, instead of being lost.
+ */
+START_TEST(result_of_a_lost_master_goes_back)
+{
+    static const char *const extra[] = {"--resume-grace", "1", NULL};
+    struct nwstest_server   *s = ptest_start(extra);
+    struct rawc              m, sm, w;
+    char                    *meta = rawc_dict_new("batchId", "B", NULL);
+
+    ss_master(&m, s->port, 1);
+    ss_worker(&w, s->port, "0");
+    ck_assert_msg(rawc_session_new(&sm, s->port, RAWC_META) == 0, "session: %s", sm.err);
+    PT_OK(&sm, "use ws", SS_WS, "", "no", "no");
+    ss_task(&m, "B", "0", "t0");
+    PT_RC(&sm, rawc_sendv(&sm, meta, "fetch", SS_WS, "result", NULL));
+    PT_WAIT_WAITERS(&m, SS_WS, "result", 1, 0);
+    rawc_close(&sm);
+    ss_wait_info(s->port, "sessions_detached", 1);
+    ss_take(&w, "t0");
+    ss_result(&w, "B", "0", "r0"); /* to the detached session's fetch */
+    ss_job(&m, "B", "0", "0", "1");
+    ss_wait_info(s->port, "sessions", 0); /* its grace is over */
+    ss_collect(&m, "B", "r0", "0");
+    ss_collect(&m, "B", NULL, NULL);
+    free(meta);
+    rawc_close(&w);
     rawc_close(&m);
     ptest_stop(s);
 }
@@ -641,6 +709,8 @@ NWSTEST_SUITE(sleigh_session)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, detached_worker_task_requeued);
     tcase_add_test(tc, detached_worker_gets_no_task);
+    tcase_add_test(tc, detached_worker_replaced);
+    tcase_add_test(tc, result_of_a_lost_master_goes_back);
     tcase_add_test(tc, unregistered_session_gets_an_error);
     tcase_add_test(tc, worker_rank_kept_across_restart);
     tcase_add_test(tc, worker_rank_kept_across_restart_after_compaction);
