@@ -400,6 +400,8 @@ rs_cli_start(struct rs_run *run, struct rs_cli *cli, const char *const *extra)
     run->cli = fork();
     ck_assert_int_ge(run->cli, 0);
     if (run->cli == 0) {
+        /* A failed test leaves nothing: sleigh takes its workers down with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(cli->out, 1);
         dup2(cli->err, 2);
         execv(argv[0], (char *const *)argv);
