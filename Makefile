@@ -271,12 +271,15 @@ crash: deps-test all
 bench-journal: deps-bench all
 	NWS_BIN_DIR=$(abspath $(B)/bin) sh bench/journal.sh $(abspath $(B))
 
-# make bench-restart: a 2,000-element batch on 4 workers through three kill -9
-# and restarts of its server (sleigh -k and the C API): time lost per restart,
-# elements run twice, results duplicated (bench/restart.sh; RUNS=3).
-.PHONY: bench-restart
-bench-restart: deps-test all
-	sh bench/restart.sh $(abspath $(B))
+# make crash-sessions: the crash loop of tests/check_session_journal.c (two
+# sessions storing and fetching under kill -9 and restart, every value
+# exactly once), SESSJ_CRASH_OPS operations per --fsync policy; make check
+# runs 1000.
+SESSJ_CRASH_OPS ?= 20000
+.PHONY: crash-sessions
+crash-sessions: deps-test all
+	$(TEST_ENV) CK_RUN_SUITE=session_journal CK_RUN_CASE=crash \
+	    SESSJ_CRASH_OPS=$(SESSJ_CRASH_OPS) $(TESTBIN)
 
 # make bench-session-journal: what sessions cost the journal (bytes per
 # store, restart time with detached sessions): bench/session_journal.py.
@@ -293,6 +296,13 @@ bench-transfer: deps-bench all
 bench-pipe: deps-bench all
 	PATH=$(abspath $(B)/bin):$$PATH NWS_WORKER=$(abspath $(B)/bin/nws-worker) \
 	sh bench/pipe.sh $(abspath $(B)) $(abspath bench/out)
+
+# make bench-restart: a 2,000-element batch on 4 workers through three kill -9
+# and restarts of its server (sleigh -k and the C API): time lost per restart,
+# elements run twice, results duplicated (bench/restart.sh; RUNS=3).
+.PHONY: bench-restart
+bench-restart: deps-test all
+	sh bench/restart.sh $(abspath $(B))
 
 # Fuzzing: clang's libFuzzer with ASan and UBSan, in build-fuzz/.  Each
 # harness runs FUZZ_SECONDS on build-fuzz/corpus/<name> (where it keeps what
