@@ -161,6 +161,12 @@ int nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out,
  * handler; only reads memory).  Only when nwsp_sess_head_len(c) > 0.
  */
 void nwsp_sess_header(const nws_client *c, char *hdr);
+/*
+ * stream.c: the argument being sent now comes from fd at offset off (a
+ * regular file: read again to send it again, not copied), or off < 0 (a
+ * pipe: copied only when small, else it cannot be sent again).
+ */
+void nwsp_sess_source(nws_client *c, int fd, off_t off);
 /* reply.c: a reply header of hlen bytes was read; vlen value bytes follow. */
 void nwsp_sess_reply_start(nws_client *c, size_t hlen, uint64_t vlen);
 /* How many reconnects c has been through. */

@@ -35,12 +35,13 @@
 #include "nwsp.h"
 #include "util.h"
 
-#define SESS_HDR_LEN     40
-#define SESS_LOG_MAX     ((size_t)64 << 20) /* bytes of requests kept to send again */
-#define SESS_LOG_KEEP    ((size_t)1 << 20)  /* an empty log keeps this much memory */
-#define SESS_BACKOFF_MIN 0.05
-#define SESS_BACKOFF_MAX 1.0
-#define SESS_END_MS      5000 /* nws_close waits this long for `end session` */
+#define SESS_HDR_LEN       40
+#define SESS_LOG_MAX       ((size_t)64 << 20)  /* bytes of requests kept to send again */
+#define SESS_LOG_KEEP      ((size_t)1 << 20)   /* an empty log keeps this much memory */
+#define SESS_PIPE_COPY_MAX ((uint64_t)1 << 20) /* a value from a pipe copied to resend */
+#define SESS_BACKOFF_MIN   0.05
+#define SESS_BACKOFF_MAX   1.0
+#define SESS_END_MS        5000 /* nws_close waits this long for `end session` */
 
 /* Where the grammar of the outgoing stream stands. */
 enum sess_out_state {
@@ -57,6 +58,11 @@ enum sess_out_state {
 struct sess_ent {
     uint64_t seq;
     size_t   off;
+    /* A value streamed from a file is not copied: it is read again. */
+    int      hole_fd; /* -1: none */
+    off_t    hole_off;
+    size_t   hole_at; /* where in the log the value's bytes would be */
+    uint64_t hole_len;
 };
 
 struct nwsp_sess {
@@ -80,6 +86,7 @@ struct nwsp_sess {
     char                num[20];
     unsigned            numlen;
     int                 logging; /* this request's bytes go to the log */
+    int                 hole;    /* this argument's bytes are the last entry's hole */
     char                hdr[SESS_HDR_LEN];
 
     char            *log; /* [log_start, log_len): requests not answered */
@@ -275,8 +282,11 @@ sess_trim(nws_client *c)
     if (s->log_start > 0 && (s->log_start >= s->log_len / 2 || s->ent0 == s->nent)) {
         memmove(s->log, s->log + s->log_start, s->log_len - s->log_start);
         s->log_len -= s->log_start;
-        for (i = s->ent0; i < s->nent; i++)
+        for (i = s->ent0; i < s->nent; i++) {
             s->ent[i].off -= s->log_start;
+            if (s->ent[i].hole_fd >= 0)
+                s->ent[i].hole_at -= s->log_start;
+        }
         s->log_start = 0;
     }
     if (s->log_len == 0 && s->log_cap > SESS_LOG_KEEP) {
@@ -299,8 +309,37 @@ sess_unlog(struct nwsp_sess *s)
     if (!s->logging)
         return;
     s->logging = 0;
+    s->hole = 0;
     s->unlogged = s->seq;
     s->log_len = s->ent[--s->nent].off;
+}
+
+/*
+ * stream.c: the bytes of the argument being sent now (a store's value)
+ * come from fd, starting at offset off.  A regular file (off >= 0) is read
+ * again if they must be sent again, so they are not copied; anything else
+ * (off < 0: a pipe) is copied only when small, else the request cannot be
+ * sent again.
+ */
+void
+nwsp_sess_source(nws_client *c, int fd, off_t off)
+{
+    struct nwsp_sess *s = c->sess;
+    struct sess_ent  *e;
+
+    if (s == NULL || s->id[0] == '\0' || !s->logging || s->st != SO_ABYTES)
+        return;
+    if (off < 0) {
+        if (s->left > SESS_PIPE_COPY_MAX)
+            sess_unlog(s);
+        return;
+    }
+    e = &s->ent[s->nent - 1];
+    e->hole_fd = fd;
+    e->hole_off = off;
+    e->hole_at = s->log_len;
+    e->hole_len = 0;
+    s->hole = 1;
 }
 
 /* Appends n bytes of the current request to the log, or stops logging it. */
@@ -356,6 +395,8 @@ sess_request_start(nws_client *c)
     }
     s->ent[s->nent].seq = s->seq;
     s->ent[s->nent].off = s->log_len;
+    s->ent[s->nent].hole_fd = -1;
+    s->ent[s->nent].hole_len = 0;
     s->nent++;
     s->logging = 1;
 }
@@ -377,6 +418,7 @@ sess_item_done(nws_client *c)
 {
     struct nwsp_sess *s = c->sess;
 
+    s->hole = 0;
     if (s->st == SO_DBYTES || s->st == SO_DLEN) {
         s->st = --s->items > 0 ? SO_DLEN : SO_ARGC;
     } else {
@@ -453,9 +495,6 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
                 s->numlen = 0;
             } else {
                 s->left = sess_num(s);
-                /* Known too large now: copy none of it (a streamed store). */
-                if (s->logging && s->log_len - s->log_start + s->left > SESS_LOG_MAX)
-                    sess_unlog(s);
                 if (s->left == 0)
                     sess_item_done(c);
                 else
@@ -465,7 +504,14 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
         case SO_DBYTES:
         case SO_ABYTES:
             k = len - i < s->left ? len - i : (size_t)s->left;
-            sess_log(s, in + i, k);
+            /* Too large to keep, and not read again from a file: copy none. */
+            if (!s->hole && s->logging &&
+                s->log_len - s->log_start + s->left > SESS_LOG_MAX)
+                sess_unlog(s);
+            if (s->hole && s->logging)
+                s->ent[s->nent - 1].hole_len += k;
+            else
+                sess_log(s, in + i, k);
             i += k;
             if ((s->left -= k) == 0)
                 sess_item_done(c);
@@ -521,26 +567,17 @@ sess_drop_socket(nws_client *c)
 }
 
 /*
- * Sends the log's requests after acked again, with acked as their ack,
- * taking in replies meanwhile so that neither side stalls.  0, or -1.
+ * Writes len bytes of p on the new connection, taking in replies meanwhile
+ * so that neither side stalls.  0, or -1.
  */
 static int
-sess_resend(nws_client *c, uint64_t acked, nws_error *err)
+sess_send(nws_client *c, const char *p, size_t len, nws_error *err)
 {
-    struct nwsp_sess *s = c->sess;
-    struct pollfd     pfd;
-    size_t            i, off, end;
-    ssize_t           n;
-    int               rc;
+    struct pollfd pfd;
+    ssize_t       n;
+    int           rc;
 
-    for (i = s->ent0; i < s->nent && s->ent[i].seq <= acked; i++)
-        ;
-    if (i == s->nent)
-        return 0;
-    for (off = s->ent[i].off; i < s->nent; i++)
-        nwsp_put_d20(s->log + s->ent[i].off + NWSP_D20_LEN, acked);
-    end = s->log_len;
-    while (off < end) {
+    while (len > 0) {
         pfd.fd = c->fd;
         pfd.events = POLLIN | POLLOUT;
         pfd.revents = 0;
@@ -574,14 +611,73 @@ sess_resend(nws_client *c, uint64_t acked, nws_error *err)
             }
         }
         if (pfd.revents & POLLOUT) {
-            n = nwsp_io_send(c, s->log + off, end - off, 1);
+            n = nwsp_io_send(c, p, len, 1);
             if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 nwsp_err_set(err, NWS_ERR_CLOSED, 0, "the connection was lost again");
                 return -1;
             }
-            if (n > 0)
-                off += (size_t)n;
+            if (n > 0) {
+                p += n;
+                len -= (size_t)n;
+            }
         }
+    }
+    return 0;
+}
+
+/* Sends the n bytes of e's hole again, read from its file.  0, or -1. */
+static int
+sess_send_hole(nws_client *c, const struct sess_ent *e, nws_error *err)
+{
+    char     buf[NWSP_IO_CHUNK];
+    uint64_t done = 0;
+    ssize_t  n;
+    size_t   k;
+
+    while (done < e->hole_len) {
+        k = e->hole_len - done < sizeof(buf) ? (size_t)(e->hole_len - done) : sizeof(buf);
+        n = pread(e->hole_fd, buf, k, e->hole_off + (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            nwsp_err_set(err, NWS_ERR_SESSION, 0,
+                         "the value's file cannot be read again to send it again");
+            return -1;
+        }
+        if (sess_send(c, buf, (size_t)n, err) != 0)
+            return -1;
+        done += (uint64_t)n;
+    }
+    return 0;
+}
+
+/*
+ * Sends the log's requests after acked again, with acked as their ack
+ * (holes read again from their files).  0, or -1.
+ */
+static int
+sess_resend(nws_client *c, uint64_t acked, nws_error *err)
+{
+    struct nwsp_sess *s = c->sess;
+    size_t            i, j, end;
+
+    for (i = s->ent0; i < s->nent && s->ent[i].seq <= acked; i++)
+        ;
+    for (j = i; j < s->nent; j++)
+        nwsp_put_d20(s->log + s->ent[j].off + NWSP_D20_LEN, acked);
+    for (; i < s->nent; i++) {
+        const struct sess_ent *e = &s->ent[i];
+
+        end = i + 1 < s->nent ? s->ent[i + 1].off : s->log_len;
+        if (e->hole_fd < 0) {
+            if (sess_send(c, s->log + e->off, end - e->off, err) != 0)
+                return -1;
+            continue;
+        }
+        if (sess_send(c, s->log + e->off, e->hole_at - e->off, err) != 0 ||
+            sess_send_hole(c, e, err) != 0 ||
+            sess_send(c, s->log + e->hole_at, end - e->hole_at, err) != 0)
+            return -1;
     }
     return 0;
 }
@@ -645,8 +741,8 @@ nwsp_sess_recover(nws_client *c, nws_error *err)
     if (s->unlogged > acked) {
         nwsp_err_set(err, NWS_ERR_SESSION, 0,
                      "the connection was lost during a request too large to send "
-                     "again (over %zu MiB)",
-                     SESS_LOG_MAX >> 20);
+                     "again (a value over %zu MiB, or over %llu MiB from a pipe)",
+                     SESS_LOG_MAX >> 20, (unsigned long long)(SESS_PIPE_COPY_MAX >> 20));
         c->in_recover = 0;
         nwsp_conn_fail(c);
         return -1;

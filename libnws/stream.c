@@ -11,9 +11,21 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nwsp.h"
+
+/* The offset of a regular file fd, or -1 (a pipe, a socket, a device). */
+static off_t
+stream_offset(int fd)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    return lseek(fd, 0, SEEK_CUR);
+}
 
 /* Stores len bytes read from fd; 0, or -1. */
 int
@@ -35,6 +47,10 @@ nws_store_fd(nws_ws *ws, const char *var, int fd, uint64_t len, uint32_t desc,
     }
     if (nwsp_store_begin(ws, var, desc, NULL, NULL, len, err) != 0)
         goto fail;
+    /* On a session: read the value again from a regular file if it must be
+     * sent again, rather than keep a copy of it. */
+    if (nwsp_sess_head_len(ws->c) > 0)
+        nwsp_sess_source(ws->c, fd, stream_offset(fd));
     while (left > 0) {
         n = read(fd, chunk, left > NWSP_IO_CHUNK ? NWSP_IO_CHUNK : (size_t)left);
         if (n < 0 && errno == EINTR)

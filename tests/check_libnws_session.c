@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nws.h"
@@ -275,9 +276,10 @@ ls_same(int a, int b)
 }
 
 /*
- * A value streamed from a descriptor, cut half-way up, then fetched into
- * one, cut half-way down: stored once, and the copy is whole and exact
- * (the bytes already written are not written twice).
+ * A value streamed from a file, cut half-way up (sent again by reading the
+ * file again, not from a copy), then fetched into one, cut half-way down:
+ * stored once, and the copy is whole and exact (the bytes already written
+ * are not written twice).
  */
 START_TEST(session_stream_across_cuts)
 {
@@ -310,22 +312,38 @@ START_TEST(session_stream_across_cuts)
 END_TEST
 
 /*
- * A streamed store over the re-send cap (64 MiB) cut half-way cannot be
- * sent again: NWS_ERR_SESSION, and nothing half-stored.
+ * A value streamed from a pipe is kept to be sent again only when small
+ * (1 MiB): a larger one cut half-way fails with NWS_ERR_SESSION, and
+ * nothing is half-stored.  (From a regular file it is read again: above.)
  */
-START_TEST(session_too_large_to_resend)
+START_TEST(session_pipe_too_large_to_resend)
 {
     nws_client *c = ls_connect(tproxy_port(ls_px), 20);
     nws_ws     *ws = ls_use(c, "t");
-    size_t      n = 65u << 20;
-    int         src = ls_pattern_file(n, 3);
+    size_t      n = 3u << 20;
+    int         src = ls_pattern_file(n, 3), p[2], status;
     nws_error   err;
-    char       *got;
+    char       *got, buf[65536];
+    ssize_t     k;
+    pid_t       pid;
 
+    ck_assert_int_eq(pipe(p), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        while ((k = read(src, buf, sizeof(buf))) > 0)
+            if (write(p[1], buf, (size_t)k) != k)
+                _exit(1);
+        _exit(0);
+    }
+    close(p[1]);
     tproxy_cut_after(ls_px, n / 2, 0);
-    ck_assert_int_eq(nws_store_fd(ws, "v", src, n, NWS_DESC_BYTES, &err), -1);
+    ck_assert_int_eq(nws_store_fd(ws, "v", p[0], n, NWS_DESC_BYTES, &err), -1);
     ck_assert_msg(err.code == NWS_ERR_SESSION, "%d: %s", err.code, err.text);
     ck_assert_msg(strstr(err.text, "too large to send again") != NULL, "%s", err.text);
+    close(p[0]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     close(src);
     nws_ws_free(ws);
     nws_close(c);
@@ -424,7 +442,7 @@ NWSTEST_SUITE(libnws_session)
     tcase_add_test(tc, session_blocking_fetch_across_cut);
     tcase_add_test(tc, session_bulk_across_cut);
     tcase_add_test(tc, session_stream_across_cuts);
-    tcase_add_test(tc, session_too_large_to_resend);
+    tcase_add_test(tc, session_pipe_too_large_to_resend);
     tcase_add_test(tc, session_server_gone_past_limit);
     tcase_add_test(tc, session_reconnect_off);
     tcase_add_test(tc, session_lost_is_an_error);
