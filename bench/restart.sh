@@ -2,7 +2,7 @@
 # restart.sh -- what a server restart costs a running batch (issue 15).
 #
 #   sh bench/restart.sh [BUILD_DIR]     (default build; RUNS=3 RESTART_ELEMS=2000
-#                                        RESTART_KILLS=3)
+#                                        RESTART_KILLS=3 CASES="restart_cli restart_api")
 #
 # Runs the headline tests of tests/check_sleigh_restart.c RUNS times: a
 # batch of RESTART_ELEMS elements on 4 workers, through the sleigh command
@@ -16,13 +16,16 @@
 # mean time lost per restart and the sums, per path.
 B=${1:-build}
 RUNS=${RUNS:-3}
+CASES=${CASES:-restart_cli restart_api}
 out=$(mktemp /tmp/restartbench.XXXXXX)
 run=1
 while [ "$run" -le "$RUNS" ]; do
-    NWS_BIN_DIR=$(cd "$B/bin" && pwd) NWS_MODULES_DIR=$(cd "$B/modules" && pwd) \
-        CK_RUN_SUITE=sleigh_restart CK_RUN_CASE=restart CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3} \
-        "$B/tests/check_nws" 2>&1 | grep -E '_rides_through: |Checks|Failure|Error' | sed "s/^/run$run /" |
-        tee -a "$out"
+    for c in $CASES; do
+        NWS_BIN_DIR=$(cd "$B/bin" && pwd) NWS_MODULES_DIR=$(cd "$B/modules" && pwd) \
+            CK_RUN_SUITE=sleigh_restart CK_RUN_CASE=$c CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3} \
+            "$B/tests/check_nws" 2>&1 | grep -E '_rides_through: |Checks|Failure|Error' |
+            sed "s/^/run$run /" | tee -a "$out"
+    done
     run=$((run + 1))
 done
 for t in cli_rides_through api_rides_through; do

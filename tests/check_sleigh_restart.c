@@ -926,10 +926,14 @@ END_TEST
 NWSTEST_SUITE(sleigh_restart)
 {
     Suite *s = suite_create("sleigh_restart");
-    TCase *tc = tcase_create("restart");
+    TCase *tc = tcase_create("restart_cli");
 
+    /* One case each, so that make bench-restart (and a reader) can run one. */
     tcase_set_timeout(tc, RS_BOUND_S + 30);
     tcase_add_test(tc, cli_rides_through);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("restart_api");
+    tcase_set_timeout(tc, RS_BOUND_S + 30);
     tcase_add_test(tc, api_rides_through);
     suite_add_tcase(s, tc);
     tc = tcase_create("proxy");
