@@ -1703,6 +1703,19 @@ conn_shutdown_all(void)
     listen_drop_waiting();
 }
 
+/* The session ends: its parked request (hidden or not) waits no more, unanswered. */
+void
+conn_cancel_park(struct conn *c)
+{
+    if (c->c_blocked_var == NULL)
+        return;
+    waiter_cancel(&c->c_waiter);
+    c->c_blocked_var = NULL;
+    c->c_hidden = 0;
+    if (c->c_ev_timeout != NULL)
+        evtimer_del(c->c_ev_timeout);
+}
+
 /* Frees c now (a detached session's end, from its grace timer). */
 void
 conn_release(struct conn *c)

@@ -516,6 +516,7 @@ uint64_t             conn_out_end(struct conn *);
 struct fetched_list *conn_fetched(struct conn *);
 /* Close once the output is written (attached), or free now (detached, from a timer). */
 void conn_set_closing(struct conn *);
+void conn_cancel_park(struct conn *);
 void conn_release(struct conn *);
 /* A parked request whose client has not sent it again since a resume. */
 int    conn_hidden_park(const struct conn *);

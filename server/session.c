@@ -563,6 +563,15 @@ session_request(struct conn *c, uint64_t seq, uint64_t ack, const struct command
         *reason = "Session: request number already acknowledged.";
         return -1;
     }
+    /*
+     * `end session` is the last request a client sends, maybe on a new
+     * connection while requests it gave up are parked or were never read:
+     * it runs whatever its number, and cancels a parked request first.
+     */
+    if (cmd == &op_end_session) {
+        conn_cancel_park(c);
+        return 0;
+    }
     next = (s->s_last > ack ? s->s_last : ack) + 1;
     if (seq == next) {
         if (conn_hidden_park(c)) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,20 @@ ss_wait_reply(struct rawc *c)
 
     ck_assert_msg(poll(&pfd, 1, PTEST_SOON_MS) == 1, "no reply within %d ms",
                   PTEST_SOON_MS);
+}
+
+/* Waits until n bytes of replies are in c's socket, unread (bounded). */
+static void
+ss_wait_bytes(struct rawc *c, size_t n)
+{
+    static char buf[65536];
+    double      end = nwsp_mono() + PTEST_SOON_MS / 1000.0;
+    ssize_t     got = 0;
+
+    while (nwsp_mono() < end &&
+           (got = recv(c->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT)) < (ssize_t)n)
+        usleep(10000);
+    ck_assert_msg(got >= (ssize_t)n, "%zd bytes of replies came, not %zu", got, n);
 }
 
 /* A figure of "server info" (through a classic connection), or -1. */
@@ -568,6 +583,94 @@ START_TEST(deadman_session_stops_the_server)
 }
 END_TEST
 
+/* Pipelined stores and a fetch, all applied, cut before a reply is read: re-sent, each once. */
+START_TEST(pipeline_resent_applied_once)
+{
+    struct rawc       a;
+    struct rawc_reply r;
+    char              v[8];
+    int               i;
+
+    SS_NEW(&a, RAWC_PLAIN);
+    PT_OK(&a, "open ws", "pl", "1", "no");
+    rawc_cork(&a);
+    for (i = 0; i < 5; i++) {
+        snprintf(v, sizeof(v), "v%d", i);
+        ck_assert_msg(rawc_sendv(&a, NULL, "store", "pl", "x", "1", v, NULL) == 0, "%s",
+                      a.err);
+    }
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "pl", "x", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_uncork(&a) == 0, "%s", a.err);
+    /* All six answered, their replies unread (5 short, one long of 2 bytes), then the cut. */
+    ss_wait_bytes(&a, 5 * 4 + 4 + 4 * 20 + 2);
+    SS_RESUME(&a);
+    ck_assert_int_eq(a.sess_resumed, 1);
+    rawc_session_rewind(&a);
+    rawc_cork(&a);
+    for (i = 0; i < 5; i++) {
+        snprintf(v, sizeof(v), "v%d", i);
+        ck_assert_msg(rawc_sendv(&a, NULL, "store", "pl", "x", "1", v, NULL) == 0, "%s",
+                      a.err);
+    }
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "pl", "x", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_uncork(&a) == 0, "%s", a.err);
+    for (i = 0; i < 5; i++) {
+        ck_assert_msg(rawc_read_short(&a, &r) == 0, "%s", a.err);
+        ck_assert_int_eq(r.status, 0);
+        rawc_reply_free(&r);
+    }
+    ck_assert_msg(rawc_read_long(&a, &r) == 0, "%s", a.err);
+    PT_IS_STR(&a, &r, "v0");
+    rawc_reply_free(&r);
+    for (i = 1; i < 5; i++) {
+        snprintf(v, sizeof(v), "v%d", i);
+        PT_VALUE(&a, v, "fetchTry", "pl", "x");
+    }
+    PT_NOVAL(&a, "fetchTry", "pl", "x");
+    rawc_close(&a);
+}
+END_TEST
+
+/*
+ * A client whose connection is parked in fetches ends its session from a
+ * new connection: `end session` runs whatever its number, the parked fetch
+ * waits no more, and a value handed to it while detached goes back.
+ */
+START_TEST(end_session_while_parked)
+{
+    struct rawc a, s, b;
+
+    PT_OPEN(&s, ss_srv->port, RAWC_PLAIN);
+    PT_OK(&s, "open ws", "ep", "1", "no");
+    SS_NEW(&a, RAWC_PLAIN);
+    PT_OK(&a, "use ws", "ep", "", "no");
+    PT_OK(&a, "open ws", "epown", "1", "no");
+    rawc_cork(&a);
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "ep", "x", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_sendv(&a, NULL, "fetch", "ep", "x", NULL) == 0, "%s", a.err);
+    ck_assert_msg(rawc_uncork(&a) == 0, "%s", a.err);
+    ptest_wait_waiters(__LINE__, &s, "ep", "x", 1, 0);
+    rawc_close(&a);
+    ss_wait_info("sessions_detached", 1);
+    /* Handed to the detached session's parked fetch: kept, never written. */
+    PT_OK(&s, "store", "ep", "x", "1", "v");
+    SS_RESUME(&a);
+    ck_assert_int_eq(a.sess_resumed, 1);
+    PT_OK(&a, "end session"); /* seq: past both fetches, the second never read */
+    ck_assert_msg(rawc_expect_eof(&a, PTEST_SOON_MS) == 0, "%s", a.err);
+    ptest_wait_ws(__LINE__, &s, "epown", 0);
+    ck_assert_int_eq(ss_info("sessions"), 0);
+    /* The value came back, and nobody waits for x any more. */
+    PT_OPEN(&b, ss_srv->port, RAWC_PLAIN);
+    PT_OK(&b, "use ws", "ep", "", "no");
+    PT_VALUE(&b, "v", "fetchTry", "ep", "x");
+    ptest_wait_waiters(__LINE__, &s, "ep", "x", 0, 0);
+    rawc_close(&b);
+    rawc_close(&a);
+    rawc_close(&s);
+}
+END_TEST
+
 NWSTEST_SUITE(session_proto)
 {
     Suite *s = suite_create("session_proto");
@@ -590,6 +693,8 @@ NWSTEST_SUITE(session_proto)
     tcase_add_test(tc, expiry_keeps_delivered_values_out);
     tcase_add_test(tc, read_resent_beside_a_parked_fetch);
     tcase_add_test(tc, deadman_session_stops_the_server);
+    tcase_add_test(tc, pipeline_resent_applied_once);
+    tcase_add_test(tc, end_session_while_parked);
     suite_add_tcase(s, tc);
     return s;
 }
