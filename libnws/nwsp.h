@@ -156,11 +156,12 @@ void nwsp_sess_gone(nws_client *c);
 int nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out,
                   nws_error *err);
 /*
- * Fills hdr (40 bytes) with the header the next request would carry, its
- * seq not taken: for a request written raw (worker/crash.c, in a signal
- * handler; only reads memory).  Only when nwsp_sess_head_len(c) > 0.
+ * Fills hdr (40 bytes) with the header the request ahead places from now
+ * would carry (1: the next), its seq not taken: for requests written raw
+ * (worker/crash.c, in a signal handler; only reads memory).  Only when
+ * nwsp_sess_head_len(c) > 0.
  */
-void nwsp_sess_header(const nws_client *c, char *hdr);
+void nwsp_sess_header(const nws_client *c, unsigned ahead, char *hdr);
 /*
  * stream.c: the argument being sent now comes from fd at offset off (a
  * regular file: read again to send it again, not copied), or off < 0 (a

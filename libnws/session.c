@@ -523,15 +523,15 @@ nwsp_sess_out(nws_client *c, const void *p, size_t len, const char **out, nws_er
 }
 
 /*
- * Fills hdr (40 bytes) with the header the next request would carry,
- * without taking its seq: for a request written outside libnws's own
+ * Fills hdr (40 bytes) with the header the request ahead places from now
+ * would carry (1: the next one), without taking its seq: for a request written outside libnws's own
  * writes (the worker's crash report, from a signal handler: this only
  * reads memory).
  */
 void
-nwsp_sess_header(const nws_client *c, char *hdr)
+nwsp_sess_header(const nws_client *c, unsigned ahead, char *hdr)
 {
-    nwsp_put_d20(hdr, c->sess->seq + 1);
+    nwsp_put_d20(hdr, c->sess->seq + ahead);
     nwsp_put_d20(hdr + NWSP_D20_LEN, sess_acked(c));
 }
 

@@ -462,17 +462,24 @@ sleigh_worker_remove(struct sleigh *s, struct sleigh_worker *sw)
     free(sw);
 }
 
-/* c's session detached: a worker it carries gives its running tasks back now. */
+/*
+ * c's session detached: a worker it carries gives its running tasks back
+ * now; a master's result fetch parked there is not served (the result
+ * stays in its batch, for another master, or for the resume).
+ */
 void
 sleigh_conn_detached(struct conn *c)
 {
     struct sleigh        *s;
     struct sleigh_worker *sw;
+    struct waiter        *w = conn_waiter(c);
 
     if (srv.shutting_down)
         return; /* as in sleigh_conn_gone: the journal keeps them queued */
     LIST_FOREACH(s, &sleigh_all, s_link)
     {
+        if (w->w_var != NULL && w->w_var == s->s_v[SV_RESULT])
+            w->w_arg = SLEIGH_WAITER_DETACHED;
         if ((sw = sleigh_worker_of(s, c)) == NULL || sw->sw_detached)
             continue;
         log_info(
@@ -489,9 +496,13 @@ sleigh_conn_resumed(struct conn *c)
 {
     struct sleigh        *s;
     struct sleigh_worker *sw;
+    struct waiter        *w = conn_waiter(c);
 
     LIST_FOREACH(s, &sleigh_all, s_link)
     {
+        if (w->w_var != NULL && w->w_var == s->s_v[SV_RESULT] &&
+            w->w_arg == SLEIGH_WAITER_DETACHED)
+            sleigh_result_resumed(s, w);
         if ((sw = sleigh_worker_of(s, c)) == NULL && sj_rebind(s, c))
             sw = sleigh_worker_of(s, c); /* its registration, from the journal */
         if (sw == NULL || !sw->sw_detached)

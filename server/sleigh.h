@@ -21,6 +21,8 @@
 #define SLEIGH_GRACE_MS     300000
 #define SLEIGH_KEEP_MAX     256
 #define SLEIGH_HISTORY      16 /* collected batches remembered (counts only) */
+/* w_arg of a result waiter whose session is detached: it is not served. */
+#define SLEIGH_WAITER_DETACHED 1
 
 enum sleigh_join { JOIN_OPEN, JOIN_JOINING, JOIN_CLOSED };
 
@@ -86,11 +88,16 @@ struct sleigh_batch {
     char     b_what[SLEIGH_WHAT_MAX];   /* its function or command, "" if unknown */
     /*
      * Its elements by index (the nwsFirst of their task): the task while it
-     * is queued or running, SLEIGH_ELEM_DONE once its result came.  A task
-     * stored again for an index it has, and a result for an index already
-     * done, are duplicates: answered OK and dropped (sleigh_elem_*).
+     * is queued or running; once its result came, a bit of b_done_bits (an
+     * index in decimal below SLEIGH_DONE_BITS_MAX), else an entry
+     * SLEIGH_ELEM_DONE.  A task stored again for an index it has, and a
+     * result for an index already done, are duplicates: answered OK and
+     * dropped (sleigh_elem_*).  A bit an element: a long batch's done set
+     * stays small.
      */
     struct htab b_elems;
+    uint8_t    *b_done_bits;
+    size_t      b_done_cap;  /* bytes */
     uint64_t    b_dups;      /* duplicate tasks and results dropped */
     int         b_restarted; /* it lived through a restart (rebuilt by the replay) */
     TAILQ_HEAD(, sleigh_result) b_results;
@@ -217,9 +224,16 @@ extern const struct var_hooks sleigh_var_hooks;
 struct sleigh_batch *sleigh_batch(struct sleigh *, const char *id, size_t len);
 /* An element whose result came (the value of b_elems entries). */
 extern struct sleigh_task *const SLEIGH_ELEM_DONE;
+#define SLEIGH_DONE_BITS_MAX (1u << 26) /* an 8 MiB bitmap at most; past it: b_elems */
 int  sleigh_task_first(const struct sleigh_task *, const char **first, size_t *len);
 void sleigh_elem_put(struct sleigh_task *);
 void sleigh_elem_done(struct sleigh_batch *, const char *first, size_t len);
+/* The task of element first, SLEIGH_ELEM_DONE, or NULL when b never had it. */
+struct sleigh_task *sleigh_elem_get(struct sleigh_batch *, const char *first, size_t len);
+/* Calls fn with each done element's index (decimal text). */
+void                 sleigh_elem_foreach_done(const struct sleigh_batch *,
+                                              void (*fn)(const char *, size_t, void *), void *arg);
+void                 sleigh_elem_clear(struct sleigh_batch *);
 void                 sleigh_batch_what(struct sleigh_batch *, const struct value *);
 struct sleigh_batch *sleigh_rq_batch(struct sleigh *, const struct request *);
 struct sleigh_batch *sleigh_rq_batch_find(struct sleigh *, const struct request *,
@@ -240,6 +254,7 @@ void                sleigh_requeue(struct sleigh *, struct sleigh_worker *);
 void                sleigh_worker_lost(struct sleigh *, struct sleigh_worker *);
 void                 sleigh_worker_detached(struct sleigh *, struct sleigh_worker *);
 int                 sleigh_other_waits(struct sleigh *, struct conn *);
+void                 sleigh_result_resumed(struct sleigh *, struct waiter *);
 void                sleigh_dispatch(struct sleigh *);
 enum cmd_ret        sleigh_result(struct request *, struct sleigh *, struct value *);
 int  sleigh_add_result(struct sleigh *, struct sleigh_batch *, struct value *);

@@ -849,32 +849,41 @@ sj_snap_batch(struct sleigh *s, const struct sleigh_batch *b)
     return sj_emit(&r);
 }
 
+/* SJ_ELEMS records being written for one batch. */
+struct sj_elems {
+    struct sleigh             *s;
+    const struct sleigh_batch *b;
+    struct jrec                r;
+    size_t                     n;
+    int                        rc;
+};
+
+static void
+sj_snap_elem(const char *first, size_t len, void *arg)
+{
+    struct sj_elems *x = arg;
+
+    if (x->n == 0) {
+        sj_begin(&x->r, SJ_ELEMS, x->s);
+        jrec_str(&x->r, x->b->b_id, x->b->b_idlen);
+    }
+    jrec_str(&x->r, first, len);
+    if (++x->n == SJ_ELEMS_MAX) {
+        x->rc |= sj_emit(&x->r);
+        x->n = 0;
+    }
+}
+
 /* Appends SJ_ELEMS records for the elements of live batch b whose result came. */
 static int
 sj_snap_elems(struct sleigh *s, const struct sleigh_batch *b)
 {
-    struct htab_ent *e;
-    struct jrec      r = {0};
-    size_t           pos = 0, n = 0;
-    int              rc = 0;
+    struct sj_elems x = {.s = s, .b = b};
 
-    /* htab_next only reads; the cast lets a const batch be walked. */
-    while ((e = htab_next((struct htab *)&b->b_elems, &pos)) != NULL) {
-        if (e->h_val != SLEIGH_ELEM_DONE)
-            continue; /* a live task: its own record names it */
-        if (n == 0) {
-            sj_begin(&r, SJ_ELEMS, s);
-            jrec_str(&r, b->b_id, b->b_idlen);
-        }
-        jrec_str(&r, e->h_key, e->h_klen);
-        if (++n == SJ_ELEMS_MAX) {
-            rc |= sj_emit(&r);
-            n = 0;
-        }
-    }
-    if (n > 0)
-        rc |= sj_emit(&r);
-    return rc;
+    sleigh_elem_foreach_done(b, sj_snap_elem, &x);
+    if (x.n > 0)
+        x.rc |= sj_emit(&x.r);
+    return x.rc;
 }
 
 /* Appends a one-copy SJ_BCAST for each task of list. */

@@ -80,12 +80,84 @@ sleigh_elem_put(struct sleigh_task *t)
         htab_put(&t->t_batch->b_elems, f, fl, t);
 }
 
+/* The index first as a bit number: 1, or 0 (not canonical decimal, or too large). */
+static int
+sleigh_elem_bit(const char *first, size_t len, uint64_t *n)
+{
+    size_t i;
+
+    if (len == 0 || len > 9 || (len > 1 && first[0] == '0'))
+        return 0; /* "07" is not "7": such an index keeps its own entry */
+    for (*n = 0, i = 0; i < len; i++) {
+        if (first[i] < '0' || first[i] > '9')
+            return 0;
+        *n = *n * 10 + (uint64_t)(first[i] - '0');
+    }
+    return *n < SLEIGH_DONE_BITS_MAX;
+}
+
 /* The element at index first of batch b has its result. */
 void
 sleigh_elem_done(struct sleigh_batch *b, const char *first, size_t len)
 {
-    if (len > 0)
+    uint64_t n;
+    size_t   cap;
+
+    if (len == 0)
+        return;
+    if (!sleigh_elem_bit(first, len, &n)) {
         htab_put(&b->b_elems, first, len, SLEIGH_ELEM_DONE);
+        return;
+    }
+    htab_del(&b->b_elems, first, len);
+    if (n / 8 >= b->b_done_cap) {
+        for (cap = b->b_done_cap ? b->b_done_cap : 64; cap <= n / 8; cap *= 2)
+            ;
+        b->b_done_bits = xrealloc(b->b_done_bits, cap);
+        memset(b->b_done_bits + b->b_done_cap, 0, cap - b->b_done_cap);
+        b->b_done_cap = cap;
+    }
+    b->b_done_bits[n / 8] |= (uint8_t)(1u << (n % 8));
+}
+
+struct sleigh_task *
+sleigh_elem_get(struct sleigh_batch *b, const char *first, size_t len)
+{
+    struct sleigh_task *t = htab_get(&b->b_elems, first, len);
+    uint64_t            n;
+
+    if (t == NULL && sleigh_elem_bit(first, len, &n) && n / 8 < b->b_done_cap &&
+        (b->b_done_bits[n / 8] & (1u << (n % 8))))
+        t = SLEIGH_ELEM_DONE;
+    return t;
+}
+
+void
+sleigh_elem_foreach_done(const struct sleigh_batch *b,
+                         void (*fn)(const char *, size_t, void *), void *arg)
+{
+    struct htab_ent *e;
+    char             num[24];
+    size_t           pos = 0, i;
+
+    /* htab_next only reads; the cast lets a const batch be walked. */
+    while ((e = htab_next((struct htab *)&b->b_elems, &pos)) != NULL)
+        if (e->h_val == SLEIGH_ELEM_DONE)
+            fn(e->h_key, e->h_klen, arg);
+    for (i = 0; i < b->b_done_cap * 8; i++)
+        if (b->b_done_bits[i / 8] & (1u << (i % 8)))
+            fn(num, (size_t)snprintf(num, sizeof(num), "%zu", i), arg);
+}
+
+/* Forgets every element of b (it was collected, or goes). */
+void
+sleigh_elem_clear(struct sleigh_batch *b)
+{
+    htab_free(&b->b_elems);
+    htab_init(&b->b_elems);
+    free(b->b_done_bits);
+    b->b_done_bits = NULL;
+    b->b_done_cap = 0;
 }
 
 /*
@@ -278,6 +350,7 @@ sleigh_batch_free(struct sleigh_batch *b)
         value_unref(r->r_value);
         free(r);
     }
+    sleigh_elem_clear(b);
     htab_free(&b->b_elems);
     free(b->b_record);
     free(b->b_id);
@@ -370,8 +443,7 @@ sleigh_batch_retire(struct sleigh *s, struct sleigh_batch *b)
 
     b->b_collected = 1;
     /* A late result of a collected batch is a duplicate whatever its index. */
-    htab_free(&b->b_elems);
-    htab_init(&b->b_elems);
+    sleigh_elem_clear(b);
     sleigh_reap_record(s, b);
     TAILQ_INSERT_TAIL(&s->s_history, b, b_hist);
     if (++s->s_nhistory > SLEIGH_HISTORY) {
@@ -437,15 +509,19 @@ sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
     struct waiter        *w, *next;
     struct sleigh_result *r;
 
+    /* A waiter of a detached session is skipped: the result stays here, for
+     * another master or for its resume (sleigh_result_resumed). */
     for (w = TAILQ_FIRST(&rv->var_finders); w != NULL; w = next) {
         next = TAILQ_NEXT(w, w_link);
-        if (w->w_taglen == b->b_idlen && memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
+        if (w->w_arg != SLEIGH_WAITER_DETACHED && w->w_taglen == b->b_idlen &&
+            memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
             waiter_cancel(w);
             w->w_deliver(w, v, 0);
         }
     }
     TAILQ_FOREACH(w, &rv->var_fetchers, w_link) {
-        if (w->w_taglen == b->b_idlen && memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
+        if (w->w_arg != SLEIGH_WAITER_DETACHED && w->w_taglen == b->b_idlen &&
+            memcmp(w->w_tag, b->b_id, b->b_idlen) == 0) {
             waiter_cancel(w);
             w->w_deliver(w, v, 0);
             value_unref(v);
@@ -458,6 +534,37 @@ sleigh_add_result(struct sleigh *s, struct sleigh_batch *b, struct value *v)
     TAILQ_INSERT_TAIL(&b->b_results, r, r_link);
     s->s_nresults++;
     return 1;
+}
+
+/*
+ * Result waiter w (parked on s's result variable) is attached again: it is
+ * served now if its batch has a result, as its request would have been.
+ */
+void
+sleigh_result_resumed(struct sleigh *s, struct waiter *w)
+{
+    struct sleigh_batch  *b;
+    struct sleigh_result *r;
+    struct value         *v;
+    int                   fetch = w->w_fetch;
+
+    w->w_arg = 0;
+    b = htab_get(&s->s_batches, w->w_tag != NULL ? w->w_tag : "", w->w_taglen);
+    if (b == NULL || (r = TAILQ_FIRST(&b->b_results)) == NULL ||
+        (fetch && sj_reserve(NULL, 0) != 0))
+        return;
+    v = value_ref(r->r_value);
+    waiter_cancel(w);
+    w->w_deliver(w, v, 0);
+    if (fetch) {
+        TAILQ_REMOVE(&b->b_results, r, r_link);
+        s->s_nresults--;
+        value_unref(r->r_value);
+        free(r);
+        sj_take(s, b);
+        sleigh_batch_settle(s, b);
+    }
+    value_unref(v);
 }
 
 /*
@@ -866,7 +973,7 @@ sleigh_result_elem(struct sleigh *s, const struct request *rq, struct sleigh_bat
         (b = htab_get(&s->s_batches, bid, blen)) == NULL)
         return NULL;
     *bp = b;
-    t = b->b_collected ? SLEIGH_ELEM_DONE : htab_get(&b->b_elems, first, flen);
+    t = b->b_collected ? SLEIGH_ELEM_DONE : sleigh_elem_get(b, first, flen);
     *dup = t == SLEIGH_ELEM_DONE;
     return *dup ? NULL : t;
 }

@@ -385,7 +385,7 @@ sv_task_store(struct request *rq, struct sleigh *s, struct value *v, const char 
     }
     if ((b = sleigh_rq_batch_find(s, rq, &id, &idlen)) != NULL && !b->b_collected &&
         sleigh_meta(rq, "nwsFirst", &first, &flen) && flen > 0 &&
-        htab_get(&b->b_elems, first, flen) != NULL) {
+        sleigh_elem_get(b, first, flen) != NULL) {
         /* Stored again (a master re-sending after a cut or a restart): the
          * element is queued, running or done already (sleigh_tasks.c). */
         b->b_dups++;
@@ -518,6 +518,7 @@ sv_result_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
     ret = sleigh_park(rq, var, remove, blocking);
     conn_waiter(c)->w_tag = xstrndup(mv, ml);
     conn_waiter(c)->w_taglen = ml;
+    conn_waiter(c)->w_arg = 0; /* attached: it is served */
     return ret;
 }
 

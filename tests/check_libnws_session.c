@@ -355,6 +355,31 @@ START_TEST(session_pipe_too_large_to_resend)
 }
 END_TEST
 
+/*
+ * nws_close ends the session: an owned workspace goes at once, as on a
+ * classic close, not after the grace (60 s); a cut alone keeps it.
+ */
+START_TEST(session_close_ends_it)
+{
+    nws_client *c = ls_connect(tproxy_port(ls_px), 20);
+    nws_ws     *ws;
+    nws_error   err;
+    struct rawc r;
+
+    PT_OPEN(&r, ls_srv.port, RAWC_PLAIN);
+    ws = nws_ws_open(c, "owned", 0, &err);
+    ck_assert_msg(ws != NULL, "open: %s", err.text);
+    tproxy_cut(ls_px);
+    usleep(300000);
+    ptest_wait_ws(__LINE__, &r, "owned", 1);
+    ck_assert_int_eq(nws_store_string(ws, "x", "v", &err), 0);
+    nws_ws_free(ws);
+    nws_close(c);
+    ptest_wait_ws(__LINE__, &r, "owned", 0);
+    rawc_close(&r);
+}
+END_TEST
+
 /* A server away past the limit: NWS_ERR_CLOSED, saying so, in bounded time. */
 START_TEST(session_server_gone_past_limit)
 {
@@ -443,6 +468,7 @@ NWSTEST_SUITE(libnws_session)
     tcase_add_test(tc, session_bulk_across_cut);
     tcase_add_test(tc, session_stream_across_cuts);
     tcase_add_test(tc, session_pipe_too_large_to_resend);
+    tcase_add_test(tc, session_close_ends_it);
     tcase_add_test(tc, session_server_gone_past_limit);
     tcase_add_test(tc, session_reconnect_off);
     tcase_add_test(tc, session_lost_is_an_error);

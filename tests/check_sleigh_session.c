@@ -213,6 +213,44 @@ START_TEST(duplicate_task_queued_once)
 END_TEST
 
 /*
+ * An index that is not canonical decimal ("07", a huge one) is an element
+ * of its own, deduplicated all the same (kept by name, not in the bitmap).
+ */
+START_TEST(odd_indexes_deduplicated)
+{
+    struct nwstest_server *s = ss_start(0);
+    struct rawc            m, w;
+
+    ss_master(&m, s->port, 1);
+    ss_task(&m, "B", "7", "t7");
+    ss_task(&m, "B", "07", "t07");
+    ss_task(&m, "B", "99999999999", "tbig");
+    ss_task(&m, "B", "07", "t07");
+    ss_job(&m, "B", "3", "0", "0");
+    ss_worker(&w, s->port, "0");
+    ss_take(&w, "t7");
+    ss_result(&w, "B", "7", "r7");
+    ss_take(&w, "t07");
+    ss_result(&w, "B", "07", "r07");
+    ss_take(&w, "tbig");
+    ss_result(&w, "B", "99999999999", "rbig");
+    ss_task(&m, "B", "07", "t07");
+    ss_task(&m, "B", "99999999999", "tbig");
+    ss_task(&m, "B", "7", "t7");
+    ss_result(&w, "B", "07", "again"); /* answered OK, dropped */
+    PT_NOVAL(&w, "fetchTry", SS_WS, "task");
+    ss_job(&m, "B", "0", "0", "3");
+    ss_collect(&m, "B", "r7", "0");
+    ss_collect(&m, "B", "r07", "0");
+    ss_collect(&m, "B", "rbig", "0");
+    ss_collect(&m, "B", NULL, NULL);
+    rawc_close(&w);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+END_TEST
+
+/*
  * Worker 0 loses its connection running element 0; the task goes to worker
  * 1.  Worker 0 comes back (registered again on a new connection) and sends
  * the result it had: accepted, it ends the task worker 1 runs.  Worker 1's
@@ -426,16 +464,17 @@ START_TEST(detached_worker_replaced)
 END_TEST
 
 /*
- * A master's session detaches while its fetch of a result waits; the
- * result comes, and its session keeps it for the resume that never comes:
- * when the session ends, the result goes back to its batch, for another
- * master, instead of being lost.
+ * A master's session detaches while its fetch of a result waits: the
+ * result is not handed to it (its reply could not leave, and the master
+ * may never come back) but stays in its batch, for another master or for
+ * the resume, which gets it.
  */
-START_TEST(result_of_a_lost_master_goes_back)
+START_TEST(detached_master_gets_no_result)
 {
-    static const char *const extra[] = {"--resume-grace", "1", NULL};
+    static const char *const extra[] = {"--resume-grace", "60", NULL};
     struct nwstest_server   *s = ptest_start(extra);
     struct rawc              m, sm, w;
+    struct rawc_reply        r;
     char                    *meta = rawc_dict_new("batchId", "B", NULL);
 
     ss_master(&m, s->port, 1);
@@ -443,16 +482,76 @@ START_TEST(result_of_a_lost_master_goes_back)
     ck_assert_msg(rawc_session_new(&sm, s->port, RAWC_META) == 0, "session: %s", sm.err);
     PT_OK(&sm, "use ws", SS_WS, "", "no", "no");
     ss_task(&m, "B", "0", "t0");
+    ss_task(&m, "B", "1", "t1");
     PT_RC(&sm, rawc_sendv(&sm, meta, "fetch", SS_WS, "result", NULL));
     PT_WAIT_WAITERS(&m, SS_WS, "result", 1, 0);
     rawc_close(&sm);
     ss_wait_info(s->port, "sessions_detached", 1);
     ss_take(&w, "t0");
-    ss_result(&w, "B", "0", "r0"); /* to the detached session's fetch */
-    ss_job(&m, "B", "0", "0", "1");
-    ss_wait_info(s->port, "sessions", 0); /* its grace is over */
+    ss_result(&w, "B", "0", "r0");
+    ss_take(&w, "t1");
+    ss_result(&w, "B", "1", "r1");
+    /* Both wait in the batch: another master takes one. */
     ss_collect(&m, "B", "r0", "0");
+    /* The resumed master's fetch (sent again: it kept its place) gets the other. */
+    ck_assert_msg(rawc_session_resume(&sm, s->port) == 0, "resume: %s", sm.err);
+    ck_assert_int_eq(sm.sess_resumed, 1);
+    rawc_session_rewind(&sm);
+    PT_RC(&sm, rawc_sendv(&sm, meta, "fetch", SS_WS, "result", NULL));
+    PT_RC(&sm, rawc_read_long(&sm, &r));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.value, "r1");
+    rawc_reply_free(&r);
     ss_collect(&m, "B", NULL, NULL);
+    ss_job(&m, "B", "0", "0", "2");
+    free(meta);
+    rawc_close(&sm);
+    rawc_close(&w);
+    rawc_close(&m);
+    ptest_stop(s);
+}
+END_TEST
+
+#define SS_BIG (24u << 20) /* more than the sockets between server and master hold */
+
+/*
+ * A result handed to a master whose reply was not written whole when its
+ * connection was lost, and whose session then ends (never resumed): the
+ * result goes back to its batch instead of being lost.
+ */
+START_TEST(result_of_a_lost_master_goes_back)
+{
+    static const char *const extra[] = {"--resume-grace", "1", NULL};
+    struct nwstest_server   *s = ptest_start(extra);
+    struct rawc              m, sm, w;
+    struct rawc_reply        r;
+    char                    *meta = rawc_dict_new("batchId", "B", NULL);
+    char                    *big = malloc(SS_BIG + 1);
+    char *rmeta = rawc_dict_new("batchId", "B", "nwsFirst", "0", "nwsCount", "1", NULL);
+
+    ck_assert_ptr_nonnull(big);
+    memset(big, 'r', SS_BIG);
+    big[SS_BIG] = '\0';
+    ss_master(&m, s->port, 1);
+    ss_worker(&w, s->port, "0");
+    ck_assert_msg(rawc_session_new(&sm, s->port, RAWC_META) == 0, "session: %s", sm.err);
+    PT_OK(&sm, "use ws", SS_WS, "", "no", "no");
+    ss_task(&m, "B", "0", "t0");
+    PT_RC(&sm, rawc_sendv(&sm, meta, "fetch", SS_WS, "result", NULL));
+    PT_WAIT_WAITERS(&m, SS_WS, "result", 1, 0);
+    ss_take(&w, "t0");
+    PT_OK_M(&w, rmeta, "store", SS_WS, "result", "1",
+            big); /* to sm, which reads nothing */
+    PT_WAIT_WAITERS(&m, SS_WS, "result", 0, 0);
+    rawc_close(&sm);                      /* its reply was not written whole */
+    ss_wait_info(s->port, "sessions", 0); /* detached, then its grace is over */
+    PT_LONG_M(&m, meta, &r, "fetchTry", SS_WS, "result");
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_eq(r.len, SS_BIG);
+    rawc_reply_free(&r);
+    ss_collect(&m, "B", NULL, NULL);
+    free(rmeta);
+    free(big);
     free(meta);
     rawc_close(&w);
     rawc_close(&m);
@@ -699,6 +798,7 @@ NWSTEST_SUITE(sleigh_session)
     tcase_add_checked_fixture(tc, ss_setup, ss_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, duplicate_task_queued_once);
+    tcase_add_test(tc, odd_indexes_deduplicated);
     tcase_add_test(tc, late_result_accepted_once);
     tcase_add_test(tc, late_result_ends_queued_task);
     tcase_add_test(tc, duplicates_across_kill9);
@@ -710,6 +810,7 @@ NWSTEST_SUITE(sleigh_session)
     tcase_add_test(tc, detached_worker_task_requeued);
     tcase_add_test(tc, detached_worker_gets_no_task);
     tcase_add_test(tc, detached_worker_replaced);
+    tcase_add_test(tc, detached_master_gets_no_result);
     tcase_add_test(tc, result_of_a_lost_master_goes_back);
     tcase_add_test(tc, unregistered_session_gets_an_error);
     tcase_add_test(tc, worker_rank_kept_across_restart);

@@ -47,6 +47,7 @@ static const int crash_sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTR
 
 static struct worker        *crash_w;
 static struct nwsp_buf       crash_req;   /* the encoded store request */
+static struct nwsp_buf       crash_end;   /* `end session` after it, on a session */
 static size_t                crash_slot;  /* offset of CRASH_MARK in crash_req */
 static volatile sig_atomic_t crash_armed; /* crash_req is whole and for the running task */
 static const char           *crash_batch;
@@ -158,11 +159,18 @@ crash_report(const char *signame)
     /* The rest of the room: blanks, which JSON allows before the closing brace. */
     for (i = 0; i < CRASH_ROOM; i++)
         crash_req.data[crash_slot + i] = i < len ? text[i] : ' ';
-    /* On a session the request was built with a placeholder header: this
-     * write bypasses libnws, so give it the next seq here. */
-    if (nwsp_sess_head_len(crash_w->w_c) > 0)
-        nwsp_sess_header(crash_w->w_c, crash_req.data);
+    /* On a session the requests were built with placeholder headers: this
+     * write bypasses libnws, so give them their seqs here.  The session
+     * ends with the worker, so the server lets its registration go now
+     * instead of holding it for the resume grace. */
+    if (nwsp_sess_head_len(crash_w->w_c) > 0) {
+        nwsp_sess_header(crash_w->w_c, 1, crash_req.data);
+        if (crash_end.len > 0)
+            nwsp_sess_header(crash_w->w_c, 2, crash_end.data);
+    }
     crash_write(fd, crash_req.data, crash_req.len);
+    if (nwsp_sess_head_len(crash_w->w_c) > 0 && crash_end.len > 0)
+        crash_write(fd, crash_end.data, crash_end.len);
     shutdown(fd, SHUT_WR);
     pfd.fd = fd;
     pfd.events = POLLIN;
@@ -248,6 +256,12 @@ crash_arm(struct worker *w, const nws_value *task, long first, long count,
 
     crash_armed = 0;
     nwsp_buf_reset(&crash_req);
+    nwsp_buf_reset(&crash_end);
+    memset(&err, 0, sizeof(err));
+    if (nwsp_sess_head_len(w->w_c) > 0 &&
+        (nwsp_req_head(w->w_c, &crash_end, 1, NULL, &err) != 0 ||
+         nwsp_buf_arg(&crash_end, "end session", 11) != 0))
+        nwsp_buf_reset(&crash_end);
     len = snprintf(text, sizeof(text),
                    "{\"first\":%ld,\"count\":%ld,\"rank\":%ld,\"error\":\"%s%*s}", first,
                    count, w->w_rank, CRASH_MARK, CRASH_ROOM - (int)strlen(CRASH_MARK), "");
@@ -282,4 +296,5 @@ crash_cleanup(void)
 {
     crash_armed = 0;
     nwsp_buf_free(&crash_req);
+    nwsp_buf_free(&crash_end);
 }
