@@ -794,23 +794,38 @@ nwsp_sess_recover(nws_client *c, nws_error *err)
  * nws_close: ends the session, so the server frees it now, not after its
  * grace.  A forked child closing its copy of the client must not end its
  * parent's session; a server that does not answer within a few seconds
- * is left to end it at its grace.
+ * is left to end it at its grace.  With requests unanswered (a pipeline's
+ * blocking fetches) the server reads nothing behind the parked one: the
+ * socket is dropped and `end session` goes first on a new connection that
+ * resumes the session (the server takes it over and runs `end session`
+ * whatever its seq, cancelling the parked request).
  */
 void
 nwsp_sess_end(nws_client *c)
 {
     struct timeval tv = nwsp_ms_timeval(SESS_END_MS);
     nws_error      e = {0};
+    uint64_t       acked;
 
     if (c->sess == NULL || c->sess->id[0] == '\0' || c->fd < 0 || c->in_hs ||
         c->sess->owner != getpid())
         return;
+    if (c->sess->seq != (acked = sess_acked(c))) {
+        shutdown(c->fd, SHUT_RDWR);
+        sess_drop_socket(c);
+        c->reconnect_s = SESS_END_MS / 1000;
+        if (nwsp_conn_redial(c, &e) != 0 || !c->sess->resumed)
+            return;
+        c->rpos = c->rlen = 0;
+        c->rx_total = 0;
+        /* Nothing in flight is read any more; the ack stays what was read. */
+        c->sess->rd_seq = acked;
+        c->sess->rd_start = c->sess->rd_end = 0;
+    }
     c->reconnect_s = 0;
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    /* With requests still unanswered (a pipeline's blocking fetches) the
-     * replies before ours have shapes we no longer know: do not read. */
     if (nwsp_req_begin(c, 1, NULL, &e) == 0 && nwsp_req_str(c, "end session", &e) == 0 &&
-        nwsp_req_send(c, &e) == 0 && c->sess->seq == sess_acked(c) + 1)
+        nwsp_req_send(c, &e) == 0)
         nwsp_reply_short(c, &e);
 }

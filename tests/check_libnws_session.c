@@ -21,6 +21,8 @@
 #include "nwstest.h"
 #include "ptest.h"
 #include "rawc.h"
+#include "frame.h"
+#include "sleighp.h"
 #include "tproxy.h"
 #include "util.h"
 
@@ -380,6 +382,39 @@ START_TEST(session_close_ends_it)
 }
 END_TEST
 
+/*
+ * nws_close with blocking fetches in flight (the Sleigh's result pipeline):
+ * the session still ends at once, its parked fetch cancelled, so a value
+ * stored after the close stays for others and the owned workspace goes.
+ */
+START_TEST(session_close_with_fetches_in_flight)
+{
+    nws_client     *c = ls_connect(ls_srv.port, 20);
+    nws_ws         *ws = ls_use(c, "p"), *own;
+    struct nwsp_buf b = {0};
+    nws_error       err = {0};
+    struct rawc     r;
+
+    PT_OPEN(&r, ls_srv.port, RAWC_PLAIN);
+    PT_OK(&r, "use ws", "p", "", "no");
+    own = nws_ws_open(c, "powned", 0, &err);
+    ck_assert_msg(own != NULL, "open: %s", err.text);
+    ck_assert_int_eq(nwsp_sleigh_put_get(ws, &b, "x", NWS_OP_FETCH, NULL, &err), 0);
+    ck_assert_int_eq(nwsp_sleigh_put_get(ws, &b, "x", NWS_OP_FETCH, NULL, &err), 0);
+    ck_assert_int_eq(nwsp_sleigh_send_buf(c, &b, &err), 0);
+    nwsp_buf_free(&b);
+    ptest_wait_waiters(__LINE__, &r, "p", "x", 1, 0);
+    nws_ws_free(own);
+    nws_ws_free(ws);
+    nws_close(c);
+    ptest_wait_ws(__LINE__, &r, "powned", 0);
+    ptest_wait_waiters(__LINE__, &r, "p", "x", 0, 0);
+    PT_OK(&r, "store", "p", "x", "1", "v");
+    PT_VALUE(&r, "v", "fetchTry", "p", "x");
+    rawc_close(&r);
+}
+END_TEST
+
 /* A server away past the limit: NWS_ERR_CLOSED, saying so, in bounded time. */
 START_TEST(session_server_gone_past_limit)
 {
@@ -469,6 +504,7 @@ NWSTEST_SUITE(libnws_session)
     tcase_add_test(tc, session_stream_across_cuts);
     tcase_add_test(tc, session_pipe_too_large_to_resend);
     tcase_add_test(tc, session_close_ends_it);
+    tcase_add_test(tc, session_close_with_fetches_in_flight);
     tcase_add_test(tc, session_server_gone_past_limit);
     tcase_add_test(tc, session_reconnect_off);
     tcase_add_test(tc, session_lost_is_an_error);
