@@ -76,6 +76,15 @@ struct rs_run {
     unsigned    seed;
 };
 
+/* Server arguments: RS_DEBUG=1 in the environment logs at debug level (to look into a hang). */
+static const char *const *
+rs_server_args(void)
+{
+    static const char *const debug[] = {"--log-level", "debug", NULL};
+
+    return getenv("RS_DEBUG") != NULL ? debug : NULL;
+}
+
 /*
  * Elements and kills: the defaults, or the bench's environment.  reconnect:
  * $NWS_RECONNECT for the master and the workers (check_main.c turns
@@ -101,7 +110,7 @@ rs_init(struct rs_run *run, const char *reconnect)
     snprintf(run->log, sizeof(run->log), "%s/runs.log", run->srv.base);
     snprintf(run->mark, sizeof(run->mark), "RS_MARK=rs%ld_%u", (long)getpid(), run->seed);
     ck_assert_int_eq(putenv(run->mark), 0);
-    ck_assert_msg(jsrv_start(&run->srv, NULL) == 0, "the server did not start: %s",
+    ck_assert_msg(jsrv_start(&run->srv, rs_server_args()) == 0, "the server did not start: %s",
                   jsrv_log_tail(&run->srv, 1000));
 }
 
@@ -151,7 +160,7 @@ rs_restart(struct rs_run *run)
 {
     int t;
 
-    for (t = 0; t < 100 && jsrv_start(&run->srv, NULL) != 0; t++)
+    for (t = 0; t < 100 && jsrv_start(&run->srv, rs_server_args()) != 0; t++)
         usleep(100000);
     ck_assert_msg(run->srv.pid > 0, "the server did not start again: %s",
                   jsrv_log_tail(&run->srv, 1000));
