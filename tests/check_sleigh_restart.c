@@ -110,8 +110,8 @@ rs_init(struct rs_run *run, const char *reconnect)
     snprintf(run->log, sizeof(run->log), "%s/runs.log", run->srv.base);
     snprintf(run->mark, sizeof(run->mark), "RS_MARK=rs%ld_%u", (long)getpid(), run->seed);
     ck_assert_int_eq(putenv(run->mark), 0);
-    ck_assert_msg(jsrv_start(&run->srv, rs_server_args()) == 0, "the server did not start: %s",
-                  jsrv_log_tail(&run->srv, 1000));
+    ck_assert_msg(jsrv_start(&run->srv, rs_server_args()) == 0,
+                  "the server did not start: %s", jsrv_log_tail(&run->srv, 1000));
 }
 
 /* Monotonic time is not shared with the workers: the log has wall-clock time. */
