@@ -588,7 +588,7 @@ START_TEST(pipeline_resent_applied_once)
 {
     struct rawc       a;
     struct rawc_reply r;
-    char              v[8];
+    char              v[16];
     int               i;
 
     SS_NEW(&a, RAWC_PLAIN);
