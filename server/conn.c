@@ -273,6 +273,13 @@ conn_ws_how(struct conn *c, const char *name, size_t len, uint64_t *id)
     return how;
 }
 
+/* Whether c's map and owned set are journaled (a session's, with --journal). */
+static int
+conn_journals_ws(struct conn *c)
+{
+    return conn_session(c) != NULL && journal_active();
+}
+
 /* A session's map or owned set changed: journal it, so that a restart
  * rebuilds them (session_journal.c).  before: conn_ws_how() before it. */
 static void
@@ -280,11 +287,8 @@ conn_journal_ws(struct conn *c, const char *name, size_t len, unsigned before,
                 uint64_t idbefore)
 {
     uint64_t id;
-    unsigned how;
+    unsigned how = conn_ws_how(c, name, len, &id);
 
-    if (conn_session(c) == NULL || !journal_active())
-        return;
-    how = conn_ws_how(c, name, len, &id);
     if (how != before || id != idbefore)
         journal_session_map(conn_session(c), name, len, id, how);
 }
@@ -292,32 +296,38 @@ conn_journal_ws(struct conn *c, const char *name, size_t len, unsigned before,
 void
 conn_map_ws(struct conn *c, struct ws *ws)
 {
-    uint64_t id;
-    unsigned how = conn_ws_how(c, ws->ws_name, ws->ws_namelen, &id);
+    uint64_t id = 0;
+    int      js = conn_journals_ws(c);
+    unsigned how = js ? conn_ws_how(c, ws->ws_name, ws->ws_namelen, &id) : 0;
 
     htab_put(&c->c_map, ws->ws_name, ws->ws_namelen, conn_id_val(ws->ws_id));
-    conn_journal_ws(c, ws->ws_name, ws->ws_namelen, how, id);
+    if (js)
+        conn_journal_ws(c, ws->ws_name, ws->ws_namelen, how, id);
 }
 
 void
 conn_own_ws(struct conn *c, struct ws *ws)
 {
-    uint64_t id;
-    unsigned how = conn_ws_how(c, ws->ws_name, ws->ws_namelen, &id);
+    uint64_t id = 0;
+    int      js = conn_journals_ws(c);
+    unsigned how = js ? conn_ws_how(c, ws->ws_name, ws->ws_namelen, &id) : 0;
 
     htab_put(&c->c_owned, ws->ws_name, ws->ws_namelen, conn_id_val(ws->ws_id));
-    conn_journal_ws(c, ws->ws_name, ws->ws_namelen, how, id);
+    if (js)
+        conn_journal_ws(c, ws->ws_name, ws->ws_namelen, how, id);
 }
 
 void
 conn_forget_ws(struct conn *c, const char *name, size_t len)
 {
-    uint64_t id;
-    unsigned how = conn_ws_how(c, name, len, &id);
+    uint64_t id = 0;
+    int      js = conn_journals_ws(c);
+    unsigned how = js ? conn_ws_how(c, name, len, &id) : 0;
 
     htab_del(&c->c_map, name, len);
     htab_del(&c->c_owned, name, len);
-    conn_journal_ws(c, name, len, how, id);
+    if (js)
+        conn_journal_ws(c, name, len, how, id);
 }
 
 void
@@ -1151,11 +1161,13 @@ conn_process(struct conn *c)
     }
     conn_timeouts(c);
     conn_sock_lowat(c);
-    /* With a journal a closing conn's last replies (`end session`'s) wait for
-     * the turn's records too: written by conn_flush_pending after them. */
-    if (c->c_paused || (c->c_closing && !journal_active())) {
+    /* With a journal the replies of a closing conn (`end session`'s) or of a
+     * paused one (a pipeline filled its output) wait for the turn's records
+     * too: conn_flush_pending writes them after journal_turn_end. */
+    if (!journal_active() && (c->c_paused || c->c_closing)) {
         conn_sock_finish(c);
-    } else if (!c->c_dirty && (c->c_closing || evbuffer_get_length(c->c_out) > 0)) {
+    } else if (!c->c_dirty &&
+               (c->c_closing || c->c_paused || evbuffer_get_length(c->c_out) > 0)) {
         c->c_dirty = 1;
         TAILQ_INSERT_TAIL(&conn_dirty, c, c_dirty_link);
     }

@@ -518,6 +518,87 @@ END_TEST
  * SESSJ_CRASH_OPS sets the number of operations (1000 here; make
  * crash-sessions runs 20000), under --fsync always, then everysec.
  */
+/*
+ * A reply must not leave before its journal record, also when a pipeline
+ * fills the connection's output (the conn pauses its decoding and writes at
+ * once): a store pipelined before a fetch of a value larger than the output
+ * limit had its reply written before the turn's records, and a kill right
+ * after the client read it lost the store for good (the client, holding
+ * its reply, never sends it again).
+ */
+START_TEST(reply_never_before_its_record)
+{
+    static struct jsrv s;
+    const char *const  args[] = {"--resume-grace", "60", "--spool-threshold", "1g", NULL};
+    size_t             blen = 9u << 20, k;
+    char              *big = malloc(blen + 1), x[32], buf[64];
+    struct sjc         a;
+    struct rawc_reply  r;
+    uint64_t           fseq;
+    int                round;
+
+    for (k = 0; k < blen; k++)
+        big[k] = (char)('a' + k % 26);
+    big[blen] = '\0';
+    ck_assert_int_eq(jsrv_init(&s, NULL, "always"), 0);
+    ck_assert_msg(jsrv_start(&s, args) == 0, "no start (status %d)", s.status);
+    sjc_open(&a, s.port, 0);
+    ck_assert_int_eq(sjc_short(&a, 0, NULL, ARGV("use ws", "w", "", "no")), 0);
+    a.ack = a.seq;
+    for (round = 0; round < 5; round++) {
+        ck_assert_int_eq(sjc_short(&a, 0, NULL, ARGV("store", "w", "big", "1", big)), 0);
+        a.ack = a.seq;
+        snprintf(x, sizeof(x), "s%d", round);
+        sjc_send(&a, 0, ARGV("store", "w", "x", "1", x));
+        sjc_send(&a, 0, ARGV("fetchTry", "w", "big"));
+        fseq = a.seq;
+        memset(&r, 0, sizeof(r));
+        ck_assert_msg(rawc_read_short(&a.c, &r) == 0, "%s", a.c.err);
+        ck_assert_int_eq(r.status, 0);
+        rawc_reply_free(&r);
+        /* The store's reply is here: kill at once. */
+        jsrv_kill9(&s);
+        a.ack = fseq - 1;
+        rawc_close(&a.c);
+        ck_assert_msg(jsrv_start(&s, args) == 0, "no restart (status %d)", s.status);
+        sjc_open(&a, s.port, 1);
+        ck_assert_int_eq(a.resumed, 1);
+        ck_assert_msg(sjc_long(&a, fseq, &r, ARGV("fetchTry", "w", "big")) == 0, "%s",
+                      a.c.err);
+        ck_assert_uint_eq(r.len, blen);
+        rawc_reply_free(&r);
+        a.ack = fseq;
+        ck_assert_msg(sjc_long(&a, 0, &r, ARGV("fetchTry", "w", "x")) == 0, "%s",
+                      a.c.err);
+        a.ack = a.seq;
+        ck_assert_msg(
+            r.status == 0 && r.len == strlen(x) && memcmp(r.value, x, r.len) == 0,
+            "round %d: a store whose reply the client had was lost in the crash", round);
+        rawc_reply_free(&r);
+    }
+    rawc_close(&a.c);
+    (void)buf;
+    free(big);
+    jsrv_free(&s);
+}
+END_TEST
+
+/* How many times the server's log holds needle. */
+static int
+sj_log_count(struct jsrv *s, const char *needle)
+{
+    char       *t = jsrv_log_text(s);
+    const char *p = t;
+    int         n = 0;
+
+    while (p != NULL && (p = strstr(p, needle)) != NULL) {
+        n++;
+        p += strlen(needle);
+    }
+    free(t);
+    return n;
+}
+
 struct sj_pend {
     uint64_t seq;
     int      fetch; /* 0: a store of value number n; 1: fetchTry; 2: fetch (blocks) */
@@ -568,16 +649,25 @@ static void
 sj_crash_loop(const char *policy)
 {
     static struct jsrv s;
-    const char        *e = getenv("SESSJ_CRASH_OPS");
-    int                ops = e != NULL && atoi(e) > 0 ? atoi(e) : 1000;
-    struct sjc         pr, co;
-    struct sj_pend     ppend[4], cpend[1];
-    int                np = 0, nc = 0, next = 0, ngot = 0, kills = 0, cut = 0, i;
-    int               *got = calloc((size_t)ops * 2 + 16, sizeof(int));
-    unsigned           seed = (unsigned)getpid() + (unsigned)strlen(policy);
+    /* Compactions happen during the loop too: snapshots hold the sessions. */
+    const char *const args[] = {"--resume-grace",
+                                "60",
+                                "--journal-compact-min",
+                                "32768",
+                                "--journal-compact-factor",
+                                "1.5",
+                                NULL};
+    const char       *e = getenv("SESSJ_CRASH_OPS");
+    int               ops = e != NULL && atoi(e) > 0 ? atoi(e) : 1000;
+    struct sjc        pr, co;
+    struct sj_pend    ppend[4], cpend[1];
+    int               np = 0, nc = 0, next = 0, ngot = 0, kills = 0, cut = 0, i;
+    int               cstarted = 0, cdone = 0;
+    int              *got = calloc((size_t)ops * 2 + 16, sizeof(int));
+    unsigned          seed = (unsigned)getpid() + (unsigned)strlen(policy);
 
     ck_assert_int_eq(jsrv_init(&s, NULL, policy), 0);
-    ck_assert_msg(jsrv_start(&s, sj_args) == 0, "no start (status %d)", s.status);
+    ck_assert_msg(jsrv_start(&s, args) == 0, "no start (status %d)", s.status);
     sjc_open(&pr, s.port, 0);
     sjc_open(&co, s.port, 0);
     ck_assert_int_eq(sjc_short(&pr, 0, NULL, ARGV("use ws", "w", "", "no")), 0);
@@ -598,16 +688,28 @@ sj_crash_loop(const char *policy)
             (struct sj_pend){++co.seq, k > 0 && jtest_rand(&seed) < 0.5 ? 2 : 1, 0};
         sj_loop_send(&co, &cpend[nc++]);
         if (jtest_rand(&seed) < 0.08) {
+            double t0 = jtest_now();
+
+            /* Half the kills that would cut a compaction let it finish first:
+             * later replays start from snapshots holding the sessions. */
+            if (jtest_rand(&seed) < 0.5)
+                while (sj_log_count(&s, "journal: compaction started") >
+                           sj_log_count(&s, "journal: compaction done") &&
+                       jtest_now() - t0 < 10)
+                    usleep(20000);
             /* Crash with the replies unread: right away, or a moment later. */
             if (jtest_rand(&seed) < 0.5)
                 usleep((useconds_t)(jtest_rand(&seed) * 3000));
             jsrv_kill9(&s);
             kills++;
+            /* The log from now on is the next server's (compactions counted). */
+            cstarted += sj_log_count(&s, "journal: compaction started");
+            cdone += sj_log_count(&s, "journal: compaction done");
+            jsrv_log_reset(&s);
             cut += np + nc;
             rawc_close(&pr.c);
             rawc_close(&co.c);
-            ck_assert_msg(jsrv_start(&s, sj_args) == 0, "no restart (status %d)",
-                          s.status);
+            ck_assert_msg(jsrv_start(&s, args) == 0, "no restart (status %d)", s.status);
             sjc_open(&pr, s.port, 1);
             sjc_open(&co, s.port, 1);
             ck_assert_msg(pr.resumed && co.resumed,
@@ -635,8 +737,10 @@ sj_crash_loop(const char *policy)
             break;
     }
     printf("session crash loop (--fsync %s): %d values, %d kills, %d requests cut and "
-           "sent again\n",
-           policy, next, kills, cut);
+           "sent again, %d compactions started, %d done\n",
+           policy, next, kills, cut,
+           cstarted + sj_log_count(&s, "journal: compaction started"),
+           cdone + sj_log_count(&s, "journal: compaction done"));
     if (ngot != next) {
         char   msg[2048];
         size_t m = 0;
@@ -678,6 +782,7 @@ NWSTEST_SUITE(session_journal)
     tcase_add_test(tc, ended_session_stays_ended);
     tcase_add_test(tc, compaction_keeps_sessions);
     tcase_add_test(tc, blocking_fetch_parks_again_after_restart);
+    tcase_add_test(tc, reply_never_before_its_record);
     suite_add_tcase(s, tc);
     /* Its own case: make crash-sessions runs it alone, longer. */
     tc = tcase_create("crash");
