@@ -603,19 +603,32 @@ sv_report_get(struct request *rq, struct sleigh *s, struct var *var, int remove,
 {
     struct nwsp_buf b = {0};
     char            line[160];
-    size_t          i;
+    size_t          i, detached = 0;
 
     (void)remove;
     (void)blocking;
+    for (i = 0; i < s->s_nworkers; i++)
+        detached += s->s_workers[i]->sw_detached != 0;
     snprintf(line, sizeof(line), "join %s, %zu workers, %zu tasks queued%s\n",
-             s->s_join == JOIN_OPEN ? "open" : s->s_join == JOIN_JOINING ? "joining" : "closed",
-             s->s_nworkers, s->s_ntasks, s->s_shutdown ? ", shutting down" : "");
+             s->s_join == JOIN_OPEN      ? "open"
+             : s->s_join == JOIN_JOINING ? "joining"
+                                         : "closed",
+             s->s_nworkers - detached, s->s_ntasks,
+             s->s_shutdown ? ", shutting down" : "");
     nwsp_buf_add(&b, line, strlen(line));
     for (i = 0; i < s->s_nworkers; i++) {
         struct sleigh_worker *sw = s->s_workers[i];
 
-        snprintf(line, sizeof(line), "worker %ld: %s, %llu tasks done\n", sw->sw_rank,
-                 sw->sw_nrunning > 0 ? "running" : "idle", (unsigned long long)sw->sw_done);
+        /* A detached one is not "worker R:", the line readers count (as
+         * rankCount leaves it out): it may be a process that died. */
+        if (sw->sw_detached)
+            snprintf(line, sizeof(line),
+                     "detached worker %ld (its session waits), %llu tasks done\n",
+                     sw->sw_rank, (unsigned long long)sw->sw_done);
+        else
+            snprintf(line, sizeof(line), "worker %ld: %s, %llu tasks done\n", sw->sw_rank,
+                     sw->sw_nrunning > 0 ? "running" : "idle",
+                     (unsigned long long)sw->sw_done);
         nwsp_buf_add(&b, line, strlen(line));
     }
     nwsp_buf_add(&b, "", 1);

@@ -415,6 +415,50 @@ START_TEST(session_close_with_fetches_in_flight)
 }
 END_TEST
 
+/* A thread: lets the proxy take connections again after 1.5 s. */
+static void *
+ls_resume_later(void *arg)
+{
+    usleep(1500000);
+    tproxy_resume(arg);
+    return NULL;
+}
+
+/*
+ * The server away for a while (every connection refused), back before the
+ * limit: the call waits with back-off, resumes and returns as if nothing
+ * happened.
+ */
+START_TEST(session_server_back_before_limit)
+{
+    nws_client *c = ls_connect(tproxy_port(ls_px), 20);
+    nws_ws     *ws = ls_use(c, "w");
+    nws_error   err;
+    pthread_t   t;
+    char       *got;
+    double      t0;
+
+    ck_assert_int_eq(nws_store_string(ws, "x", "1", &err), 0);
+    tproxy_pause(ls_px);
+    tproxy_cut(ls_px);
+    ck_assert_int_eq(pthread_create(&t, NULL, ls_resume_later, ls_px), 0);
+    t0 = nwsp_mono();
+    ck_assert_msg(nws_store_string(ws, "x", "2", &err) == 0, "%s", err.text);
+    ck_assert_msg(nwsp_mono() - t0 >= 1.0, "back after %.2f s", nwsp_mono() - t0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(tproxy_accepted(ls_px), 2);
+    ck_assert_int_eq(nws_fetch_try_string(ws, "x", &got, &err), 1);
+    ck_assert_str_eq(got, "1");
+    free(got);
+    ck_assert_int_eq(nws_fetch_try_string(ws, "x", &got, &err), 1);
+    ck_assert_str_eq(got, "2");
+    free(got);
+    ck_assert_int_eq(nws_fetch_try_string(ws, "x", &got, &err), 0);
+    nws_ws_free(ws);
+    nws_close(c);
+}
+END_TEST
+
 /* A server away past the limit: NWS_ERR_CLOSED, saying so, in bounded time. */
 START_TEST(session_server_gone_past_limit)
 {
@@ -505,6 +549,7 @@ NWSTEST_SUITE(libnws_session)
     tcase_add_test(tc, session_pipe_too_large_to_resend);
     tcase_add_test(tc, session_close_ends_it);
     tcase_add_test(tc, session_close_with_fetches_in_flight);
+    tcase_add_test(tc, session_server_back_before_limit);
     tcase_add_test(tc, session_server_gone_past_limit);
     tcase_add_test(tc, session_reconnect_off);
     tcase_add_test(tc, session_lost_is_an_error);

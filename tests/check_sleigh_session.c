@@ -402,8 +402,20 @@ START_TEST(detached_worker_task_requeued)
     ss_wait_info(s->port, "sessions_detached", 1);
     ss_read_task(&w1, "t0"); /* at once: the grace is 60 s */
     ss_job(&m, "B", "0", "1", "0");
-    /* rankCount leaves the detached worker out (it may be dead) ... */
+    /* rankCount and the scoreboard leave the detached worker out (it may
+     * be dead) ... */
     PT_VALUE(&m, "1", "find", SS_WS, "rankCount");
+    {
+        struct rawc_reply r;
+
+        PT_LONG(&m, &r, "find", SS_WS, "scoreboard");
+        ck_assert_int_eq(r.status, 0);
+        ck_assert_msg(strstr(r.value, "detached worker 0 (its session waits)") != NULL &&
+                          strstr(r.value, "worker 0:") == NULL &&
+                          strstr(r.value, "worker 1:"),
+                      "scoreboard: %s", r.value);
+        rawc_reply_free(&r);
+    }
 
     ck_assert_msg(rawc_session_resume(&w0, s->port) == 0, "resume: %s", w0.err);
     ck_assert_int_eq(w0.sess_resumed, 1);
