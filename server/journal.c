@@ -293,6 +293,12 @@ journal_turn_end(void)
     return 0;
 }
 
+void
+journal_stopping(void)
+{
+    j.stopping = 1;
+}
+
 /* The everysec timer (also polls a compaction child and the resume grace). */
 void
 journal_tick(void)

@@ -48,7 +48,9 @@
  * Ordering: mutations append records to an in-memory buffer; at the end of
  * each turn of the event loop journal_turn_end() writes the buffer (and with
  * --fsync always fdatasync's it, once for the whole turn) BEFORE the turn's
- * replies are flushed, so no reply of a mutation leaves before its record.
+ * replies are flushed (conn_flush_pending; a closing or paused conn's too),
+ * so no reply of a mutation leaves before its record.  Not yet over TLS:
+ * libevent's TLS bufferevent writes a reply as soon as it is queued.
  * With everysec a timer fdatasync's once a second; with no, the kernel does.
  *
  * Space: the journal file is extended ahead in chunks (fallocate, growing
@@ -123,6 +125,10 @@ void journal_start(void);
 /* The turn of the event loop ends: write (and sync) before replies leave.
  * -1: the records could not be written (synced): hold the replies. */
 int journal_turn_end(void);
+/* Clean shutdown, first step (before the conns go): values freed from now
+ * on are not consumed, their files stay (a session's kept reply still names
+ * its held value's file).  Then journal_close(). */
+void journal_stopping(void);
 /* Clean shutdown: write, sync and close. */
 void journal_close(void);
 /* --journal-check DIR [--fix]: the exit status (0 loadable, 1 not). */

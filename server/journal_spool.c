@@ -184,6 +184,10 @@ journal_spool_release(uint64_t id)
     if (e->js_syncfd != -1)
         close(e->js_syncfd); /* its sync id is skipped below */
     free(e);
+    /* Freed by a clean stop, not consumed: records may still name the file
+     * (a session's held value); the next start removes it if none does. */
+    if (j.stopping)
+        return;
     if (jspool_ndead == jspool_capdead) {
         jspool_capdead = jspool_capdead ? 2 * jspool_capdead : 16;
         jspool_dead = xrealloc(jspool_dead, jspool_capdead * sizeof(uint64_t));

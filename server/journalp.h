@@ -63,6 +63,7 @@ struct journal {
     uint64_t size;     /* bytes written to fd */
     uint64_t reserved; /* bytes of fd allocated (fallocate) */
     int      no_prealloc;
+    int      stopping; /* journal_stopping(): values freed now were not consumed */
     struct {
         uint8_t *p;
         size_t   len, cap;

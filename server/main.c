@@ -729,6 +729,7 @@ main(int argc, char **argv)
 
     listen_stop();
     web_stop();
+    journal_stopping(); /* what the conns hold (sessions' values) stays in DIR */
     conn_shutdown_all();
     journal_close(); /* the workspaces' state stays in the journal */
     ws_shutdown();

@@ -583,6 +583,51 @@ START_TEST(reply_never_before_its_record)
 }
 END_TEST
 
+/*
+ * A clean stop keeps what a session holds: its kept reply's spooled value
+ * was freed with the conns at shutdown, and its file, which the journal
+ * still names, was removed with the files of consumed values.
+ */
+START_TEST(held_value_survives_clean_stop)
+{
+    static struct jsrv s;
+    const char *const args[] = {"--resume-grace", "60", "--spool-threshold", "64k", NULL};
+    size_t            len = 200 * 1024, k;
+    char             *val = malloc(len + 1);
+    struct sjc        a;
+    struct rawc_reply r1, r2;
+    uint64_t          seq;
+
+    for (k = 0; k < len; k++)
+        val[k] = (char)('A' + k % 26);
+    val[len] = '\0';
+    ck_assert_int_eq(jsrv_init(&s, NULL, "always"), 0);
+    ck_assert_msg(jsrv_start(&s, args) == 0, "no start (status %d)", s.status);
+    sjc_open(&a, s.port, 0);
+    ck_assert_int_eq(sjc_short(&a, 0, NULL, ARGV("use ws", "w", "", "no")), 0);
+    ck_assert_int_eq(sjc_short(&a, 0, NULL, ARGV("store", "w", "x", "1", val)), 0);
+    a.ack = a.seq;
+    ck_assert_int_eq(sjc_long(&a, 0, &r1, ARGV("fetchTry", "w", "x")), 0);
+    ck_assert_uint_eq(r1.len, len);
+    seq = a.seq;
+    /* Stopped cleanly twice: attached, then restored and never resumed. */
+    ck_assert_int_eq(jsrv_stop(&s), 0);
+    rawc_close(&a.c);
+    ck_assert_msg(jsrv_start(&s, args) == 0, "no restart (status %d)", s.status);
+    ck_assert_int_eq(jsrv_stop(&s), 0);
+    ck_assert_msg(jsrv_start(&s, args) == 0, "no restart (status %d)", s.status);
+    sjc_open(&a, s.port, 1);
+    ck_assert_int_eq(a.resumed, 1);
+    ck_assert_msg(sjc_long(&a, seq, &r2, ARGV("fetchTry", "w", "x")) == 0, "%s", a.c.err);
+    sj_same_reply(&r1, &r2);
+    rawc_reply_free(&r1);
+    rawc_reply_free(&r2);
+    rawc_close(&a.c);
+    free(val);
+    jsrv_free(&s);
+}
+END_TEST
+
 /* How many times the server's log holds needle. */
 static int
 sj_log_count(struct jsrv *s, const char *needle)
@@ -783,6 +828,7 @@ NWSTEST_SUITE(session_journal)
     tcase_add_test(tc, compaction_keeps_sessions);
     tcase_add_test(tc, blocking_fetch_parks_again_after_restart);
     tcase_add_test(tc, reply_never_before_its_record);
+    tcase_add_test(tc, held_value_survives_clean_stop);
     suite_add_tcase(s, tc);
     /* Its own case: make crash-sessions runs it alone, longer. */
     tc = tcase_create("crash");
