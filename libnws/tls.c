@@ -10,6 +10,8 @@
  * or IP address).  TLS 1.2 is the oldest version accepted.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,13 +43,51 @@ tls_err(const char *what, nws_error *err)
     nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "TLS %s: %s", what, why);
 }
 
+/* What tls_sigpipe_block changed, for tls_sigpipe_restore. */
+struct tls_sigpipe {
+    sigset_t old;
+    int      pending; /* a SIGPIPE was pending before: not ours to take */
+};
+
+/* Blocks SIGPIPE in this thread around a write. */
+static void
+tls_sigpipe_block(struct tls_sigpipe *sp)
+{
+    sigset_t pipe, pend;
+
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    sigpending(&pend);
+    sp->pending = sigismember(&pend, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &sp->old);
+}
+
+/* Takes the SIGPIPE our write raised, if any, and unblocks it. */
+static void
+tls_sigpipe_restore(struct tls_sigpipe *sp)
+{
+    struct timespec zero = {0, 0};
+    sigset_t        pipe;
+    int             saved = errno;
+
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    if (!sp->pending)
+        while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    pthread_sigmask(SIG_SETMASK, &sp->old, NULL);
+    errno = saved;
+}
+
 /* Does the client side of the TLS handshake on c->fd; 0, or -1. */
 int
 nwsp_tls_start(nws_client *c, const char *host, nws_error *err)
 {
-    const char *ca = getenv("NWS_TLS_CA");
-    SSL_CTX    *ctx;
-    long        vr;
+    const char        *ca = getenv("NWS_TLS_CA");
+    struct tls_sigpipe pipe;
+    SSL_CTX           *ctx;
+    long               vr;
+    int                rc;
 
     if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
         tls_err("setup", err);
@@ -76,7 +116,10 @@ nwsp_tls_start(nws_client *c, const char *host, nws_error *err)
             return -1;
         }
     }
-    if (SSL_connect(c->ssl) != 1) {
+    tls_sigpipe_block(&pipe);
+    rc = SSL_connect(c->ssl);
+    tls_sigpipe_restore(&pipe);
+    if (rc != 1) {
         if ((vr = SSL_get_verify_result(c->ssl)) != X509_V_OK)
             nwsp_err_set(err, NWS_ERR_HANDSHAKE, 0, "TLS: the server's certificate: %s",
                          X509_verify_cert_error_string(vr));
@@ -133,16 +176,21 @@ tls_nonblock(int fd, int on, int old)
 ssize_t
 nwsp_io_send(nws_client *c, const void *p, size_t len, int dontwait)
 {
-    ssize_t n;
-    int     fl = 0;
+    struct tls_sigpipe pipe;
+    ssize_t            n;
+    int                fl = 0;
 
     if (c->ssl == NULL)
         return send(c->fd, p, len, MSG_NOSIGNAL | (dontwait ? MSG_DONTWAIT : 0));
     if (dontwait)
         fl = tls_nonblock(c->fd, 1, 0);
+    /* SSL_write uses write(2): a peer gone would kill us with SIGPIPE where
+     * send(MSG_NOSIGNAL) fails with EPIPE (and a session reconnects). */
+    tls_sigpipe_block(&pipe);
     ERR_clear_error();
     errno = 0;
     n = tls_result(c, SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len));
+    tls_sigpipe_restore(&pipe);
     if (dontwait)
         tls_nonblock(c->fd, 0, fl);
     if (n == 0) {
@@ -156,8 +204,9 @@ nwsp_io_send(nws_client *c, const void *p, size_t len, int dontwait)
 ssize_t
 nwsp_io_recv(nws_client *c, void *p, size_t len, int dontwait)
 {
-    ssize_t n;
-    int     fl = 0;
+    struct tls_sigpipe pipe;
+    ssize_t            n;
+    int                fl = 0;
 
     if (c->ssl == NULL)
         return recv(c->fd, p, len, dontwait ? MSG_DONTWAIT : 0);
@@ -165,9 +214,11 @@ nwsp_io_recv(nws_client *c, void *p, size_t len, int dontwait)
         fl = tls_nonblock(c->fd, 1, 0);
     else
         dontwait = 0;
+    tls_sigpipe_block(&pipe); /* SSL_read writes too: alerts, key updates */
     ERR_clear_error();
     errno = 0;
     n = tls_result(c, SSL_read(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len));
+    tls_sigpipe_restore(&pipe);
     if (dontwait)
         tls_nonblock(c->fd, 0, fl);
     return n;

@@ -534,6 +534,64 @@ START_TEST(session_lost_is_an_error)
 }
 END_TEST
 
+/*
+ * Over TLS: the reconnect dials, does TLS again (verifying the server) and
+ * resumes; the proxy only carries the encrypted bytes.
+ */
+START_TEST(session_tls_across_cut)
+{
+    char                  dir[64] = "/tmp/nwstls.XXXXXX", cmd[1024], cert[128], key[128];
+    char                  ca[128], *got;
+    struct nwstest_server s;
+    struct tproxy        *p;
+    nws_client           *c;
+    nws_ws               *ws;
+    nws_error             err;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(
+        cmd, sizeof(cmd),
+        "(cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+        "-days 1 -subj '/CN=nws test CA' && openssl req -newkey rsa:2048 -nodes "
+        "-keyout srv.key -out srv.csr -subj '/CN=localhost' && printf "
+        "'subjectAltName=IP:127.0.0.1\\n' > ext && openssl x509 -req -in srv.csr "
+        "-CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 1 -extfile ext) "
+        ">/dev/null 2>&1",
+        dir);
+    ck_assert_msg(system(cmd) == 0, "openssl could not make the test certificates");
+    snprintf(cert, sizeof(cert), "%s/srv.pem", dir);
+    snprintf(key, sizeof(key), "%s/srv.key", dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    {
+        const char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+
+        ck_assert_int_eq(nwstest_server_start(&s, extra), 0);
+    }
+    p = tproxy_start(s.port);
+    ck_assert_ptr_nonnull(p);
+    setenv("NWS_TLS_CA", ca, 1);
+    c = ls_connect(tproxy_port(p), 20);
+    ws = ls_use(c, "tls");
+    ck_assert_int_eq(nws_store_string(ws, "x", "one", &err), 0);
+    ck_assert_int_eq(tproxy_cut(p), 1);
+    ck_assert_msg(nws_store_string(ws, "x", "two", &err) == 0, "%s", err.text);
+    ck_assert_int_eq(tproxy_accepted(p), 2);
+    ck_assert_int_eq(nws_fetch_try_string(ws, "x", &got, &err), 1);
+    ck_assert_str_eq(got, "one");
+    free(got);
+    ck_assert_int_eq(nws_fetch_try_string(ws, "x", &got, &err), 1);
+    ck_assert_str_eq(got, "two");
+    free(got);
+    nws_ws_free(ws);
+    nws_close(c);
+    unsetenv("NWS_TLS_CA");
+    tproxy_stop(p);
+    nwstest_server_stop(&s);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 NWSTEST_SUITE(libnws_session)
 {
     Suite *s = suite_create("libnws_session");
@@ -553,6 +611,10 @@ NWSTEST_SUITE(libnws_session)
     tcase_add_test(tc, session_server_gone_past_limit);
     tcase_add_test(tc, session_reconnect_off);
     tcase_add_test(tc, session_lost_is_an_error);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("tls");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, session_tls_across_cut);
     suite_add_tcase(s, tc);
     return s;
 }
