@@ -59,6 +59,7 @@
 #define RS_MAXKILLS  16
 #define RS_BOUND_S   240 /* a run, restarts included, ends within this */
 #define RS_GONE_S    60  /* with the server gone: everything stopped within this */
+#define RS_STALL_S   60  /* no element started for this long: the run hangs */
 #define RS_RECONNECT "4" /* --reconnect / NWS_RECONNECT of the server_gone tests */
 
 /* One run under restarts. */
@@ -182,13 +183,24 @@ rs_kill_loop(struct rs_run *run)
         long   want = (long)run->nelems * (k + 1) / (run->nkills + 1);
         double down;
 
-        while (rs_started(run) < want && !rs_finished(run) && nwsp_mono() < deadline)
+        long   seen = -1, now;
+        double since = nwsp_mono();
+
+        /* Not a speed target: a run that starts no element for RS_STALL_S hangs. */
+        while ((now = rs_started(run)) < want && !rs_finished(run) &&
+               nwsp_mono() - since < RS_STALL_S && nwsp_mono() < deadline) {
+            if (now != seen) {
+                seen = now;
+                since = nwsp_mono();
+            }
             usleep(2000);
+        }
         if (rs_finished(run))
             return; /* the test says why (the master's error first), rs_check_kills after */
-        ck_assert_msg(nwsp_mono() < deadline,
-                      "kill %d: only %ld of %d elements started in %d s", k + 1,
-                      rs_started(run), run->nelems, RS_BOUND_S);
+        ck_assert_msg(nwsp_mono() - since < RS_STALL_S && nwsp_mono() < deadline,
+                      "the run hangs: no element started for %d s after %ld of %d (%d "
+                      "kills done)",
+                      RS_STALL_S, rs_started(run), run->nelems, k);
         run->kill_t[k] = rs_now();
         jsrv_kill9(&run->srv);
         down = 0.5 + 1.5 * jtest_rand(&run->seed);
@@ -422,19 +434,30 @@ rs_cli_start(struct rs_run *run, struct rs_cli *cli, const char *const *extra)
     free((void *)argv);
 }
 
-/* Waits for the sleigh process up to s seconds; kills it past that. */
+/* Waits for the sleigh process up to s seconds (stall: or until no element started for
+ * RS_STALL_S); kills it past that. */
 static void
-rs_cli_wait(struct rs_run *run, double s, const char *what)
+rs_cli_wait(struct rs_run *run, double s, int stall, const char *what)
 {
-    double until = nwsp_mono() + s;
+    double until = nwsp_mono() + s, since = nwsp_mono();
+    long   seen = -1, now;
 
-    while (!rs_finished(run) && nwsp_mono() < until)
+    while (!rs_finished(run) && nwsp_mono() < until &&
+           (!stall || nwsp_mono() - since < RS_STALL_S)) {
+        if (stall && (now = rs_started(run)) != seen) {
+            seen = now;
+            since = nwsp_mono();
+        }
         usleep(10000);
+    }
     if (run->cli > 0) {
         kill(run->cli, SIGKILL);
         waitpid(run->cli, &run->cli_status, 0);
         run->cli = 0;
-        ck_abort_msg("sleigh %s ran for more than %.0f s", what, s);
+        ck_abort_msg("sleigh %s: %s", what,
+                     stall && nwsp_mono() - since >= RS_STALL_S
+                         ? "it hangs (no element started for a minute)"
+                         : "it ran past its bound");
     }
 }
 
@@ -451,7 +474,7 @@ START_TEST(cli_rides_through)
     t0 = nwsp_mono();
     rs_cli_start(&run, &cli, NULL);
     rs_kill_loop(&run);
-    rs_cli_wait(&run, RS_BOUND_S, "under restarts");
+    rs_cli_wait(&run, RS_BOUND_S, 1, "under restarts");
     out = nwstest_slurp(cli.out, NULL);
     err = nwstest_slurp(cli.err, NULL);
     ck_assert_msg(WIFEXITED(run.cli_status) && WEXITSTATUS(run.cli_status) == 0,
@@ -494,7 +517,7 @@ START_TEST(cli_server_gone)
     ck_assert_msg(!rs_finished(&run), "sleigh ended before the server went");
     jsrv_kill9(&run.srv);
     t0 = nwsp_mono();
-    rs_cli_wait(&run, RS_GONE_S, "with its server gone");
+    rs_cli_wait(&run, RS_GONE_S, 0, "with its server gone");
     err = nwstest_slurp(cli.err, NULL);
     printf(
         "cli_server_gone: sleigh stopped %.1f s after the server went (--reconnect %s): "
