@@ -23,7 +23,7 @@ while [ "$run" -le "$RUNS" ]; do
     for c in $CASES; do
         NWS_BIN_DIR=$(cd "$B/bin" && pwd) NWS_MODULES_DIR=$(cd "$B/modules" && pwd) \
             CK_RUN_SUITE=sleigh_restart CK_RUN_CASE=$c CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3} \
-            "$B/tests/check_nws" 2>&1 | grep -E '_rides_through: |Checks|Failure|Error' |
+            "$B/tests/check_nws" 2>&1 | grep -E '_rides_through: |Checks|:F:|:E:' |
             sed "s/^/run$run /" | tee -a "$out"
     done
     run=$((run + 1))
@@ -37,7 +37,7 @@ for t in cli_rides_through api_rides_through; do
         awk -v t="$t" '{ a += $1; b += $2; n++ }
             END { if (n) printf "%s: %d runs, elements run twice: %d in all (%.1f per run), results duplicated: %d\n", t, n, a, a / n, b }'
 done
-if grep -q -E 'Failure|Error' "$out"; then
+if grep -q -E ':F:|:E:' "$out"; then
     rm -f "$out"
     exit 1
 fi
