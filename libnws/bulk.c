@@ -202,6 +202,8 @@ nws_bulk_flush(nws_bulk *b, nws_error *err)
             if ((got = bulk_read_ready(b, b->n - replies, &nfail, err)) < 0)
                 goto fail;
             replies += (size_t)got;
+            /* They may have been the last: poll() would wait for ever. */
+            continue;
         }
         if (sess && off == end && next < b->n && next - replies < BULK_SESS_AHEAD) {
             k = b->n - next < BULK_SESS_WINDOW ? b->n - next : BULK_SESS_WINDOW;

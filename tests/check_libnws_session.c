@@ -243,6 +243,41 @@ START_TEST(session_bulk_across_cut)
 }
 END_TEST
 
+/*
+ * A bulk of one store, cut right after the request went whole (so the
+ * server applies it and its reply dies with the connection): the store is
+ * applied once, and the bulk returns once the reply sent again is read,
+ * even when that reply was the last one and came in during the reconnect.
+ */
+START_TEST(session_bulk_last_reply_in_reconnect)
+{
+    nws_client *c = ls_connect(tproxy_port(ls_px), 20);
+    nws_ws     *ws = ls_use(c, "k1");
+    nws_bulk   *b;
+    nws_error   err;
+    char       *got;
+    int         i;
+
+    /* Never wait for ever: a lost reply is a timeout, not a hung test. */
+    ck_assert_int_eq(nws_set_timeout(c, 10000, &err), 0);
+    for (i = 0; i < 20; i++) {
+        b = nws_bulk_new(ws, &err);
+        ck_assert_int_eq(nws_bulk_store_raw(b, "q", "v", 1, NWS_DESC_TEXT, &err), 0);
+        /* header 40, {} 4, argc 4, store 25, k1 22, q 21, desc 40, v 21 */
+        tproxy_cut_after(ls_px, 177, 0);
+        ck_assert_msg(nws_bulk_flush(b, &err) == 0, "round %d: %s", i, err.text);
+        nws_bulk_free(b);
+        ck_assert_int_eq(tproxy_cuts(ls_px), i + 1);
+        ck_assert_int_eq(nws_fetch_try_string(ws, "q", &got, &err), 1);
+        ck_assert_str_eq(got, "v");
+        free(got);
+        ck_assert_int_eq(nws_fetch_try_string(ws, "q", &got, &err), 0);
+    }
+    nws_ws_free(ws);
+    nws_close(c);
+}
+END_TEST
+
 /* A file of n bytes of a pattern (seeded), open at offset 0. */
 static int
 ls_pattern_file(size_t n, unsigned seed)
@@ -603,6 +638,7 @@ NWSTEST_SUITE(libnws_session)
     tcase_add_test(tc, session_cuts_in_a_stream);
     tcase_add_test(tc, session_blocking_fetch_across_cut);
     tcase_add_test(tc, session_bulk_across_cut);
+    tcase_add_test(tc, session_bulk_last_reply_in_reconnect);
     tcase_add_test(tc, session_stream_across_cuts);
     tcase_add_test(tc, session_pipe_too_large_to_resend);
     tcase_add_test(tc, session_close_ends_it);
