@@ -15,6 +15,7 @@
 #   make check-journal  the protocol suites with every server on a --journal
 #   make crash        the long crash loop (SIGKILL and restart) for CRASH_ROUNDS
 #   make bench-journal  only the journal rows of the benchmark (bench/journal.sh)
+#   make bench-restart  a batch through three restarts of its server (bench/restart.sh)
 #   make clean
 #
 # Missing build dependencies are installed first (.ci/deps, apt-get as root).
@@ -302,6 +303,13 @@ bench-transfer: deps-bench all
 bench-pipe: deps-bench all
 	PATH=$(abspath $(B)/bin):$$PATH NWS_WORKER=$(abspath $(B)/bin/nws-worker) \
 	sh bench/pipe.sh $(abspath $(B)) $(abspath bench/out)
+
+# make bench-restart: a 2,000-element batch on 4 workers through three kill -9
+# and restarts of its server (sleigh -k and the C API): time lost per restart,
+# elements run twice, results duplicated (bench/restart.sh; RUNS=3).
+.PHONY: bench-restart
+bench-restart: deps-test all
+	sh bench/restart.sh $(abspath $(B))
 
 # Fuzzing: clang's libFuzzer with ASan and UBSan, in build-fuzz/.  Each
 # harness runs FUZZ_SECONDS on build-fuzz/corpus/<name> (where it keeps what

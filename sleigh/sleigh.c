@@ -117,6 +117,32 @@ nwsp_sleigh_rank_count(nws_sleigh *s, nws_error *err)
     return n;
 }
 
+/*
+ * libnws rides a master through lost connections and restarts of a server
+ * with --journal by itself (docs/SESSIONS.md); NWS_ERR_SESSION is the case
+ * it cannot: the server no longer knows the session, so it ended it as a
+ * disconnect, and a sleigh that its connection owned is purged.  The
+ * library's "session lost" alone would not tell a user that.
+ */
+int
+nwsp_sleigh_lost(int rc, nws_error *err)
+{
+    static const char why[] = "the sleigh is gone";
+    int               status;
+
+    if (rc >= 0 || err == NULL || err->code != NWS_ERR_SESSION ||
+        strncmp(err->text, why, sizeof(why) - 1) == 0)
+        return rc;
+    /* nws_error holds 160 bytes: this says it all, libnws's text adds nothing. */
+    status = err->status;
+    nwsp_err_clear(err);
+    nwsp_err_set(err, NWS_ERR_SESSION, status,
+                 "%s: the server lost this master's session (restarted without "
+                 "--journal, or out of touch past --resume-grace)",
+                 why);
+    return rc;
+}
+
 /* The launcher opt asks for, or NULL (err set). */
 static const struct nwsp_launcher_ops *
 sleigh_launcher(const nws_sleigh_options *opt, nws_error *err)
@@ -475,9 +501,9 @@ nws_sleigh_status(nws_sleigh *s, nws_sleigh_info *info, nws_error *err)
     }
     memset(info, 0, sizeof(*info));
     if ((info->workers = nwsp_sleigh_rank_count(s, err)) < 0)
-        return -1;
+        return nwsp_sleigh_lost(-1, err);
     if ((join = nws_find_string(s->ws, "join_status", err)) == NULL)
-        return -1;
+        return nwsp_sleigh_lost(-1, err);
     info->closed = strcmp(join, "closed") == 0;
     free(join);
     if (s->launcher != NULL)

@@ -935,9 +935,8 @@ batch_rank_cmp(const void *a, const void *b)
 /* ---- public: pending batches ----------------------------------------------- */
 
 /* The next result as it arrives: 1, 0 (all taken), NWS_SLEIGH_TIMEOUT, or -1. */
-int
-nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout_ms,
-                        nws_error *err)
+static int
+batch_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout_ms, nws_error *err)
 {
     struct batch_ready *br;
     nws_error           local;
@@ -1002,6 +1001,18 @@ nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout
         if (rc < 0 || rc == NWS_SLEIGH_TIMEOUT)
             return rc;
     }
+}
+
+/* The next result (batch_next), a lost session said as the loss of the sleigh. */
+int
+nws_sleigh_pending_next(nws_sleigh_pending *p, nws_sleigh_result *r, int timeout_ms,
+                        nws_error *err)
+{
+    nws_error local;
+
+    if (err == NULL)
+        err = &local; /* batch_next looks at the server's errors */
+    return nwsp_sleigh_lost(batch_next(p, r, timeout_ms, err), err);
 }
 
 /* Every result in order (a new array), or NULL. */
@@ -1074,9 +1085,9 @@ nws_sleigh_pending_check(nws_sleigh_pending *p, nws_error *err)
         return -1;
     }
     if (!p->p_polled && batch_submit(p, err) != 0)
-        return -1;
+        return nwsp_sleigh_lost(-1, err);
     if ((pending = batch_job_status(p, NULL, err)) < 0)
-        return -1;
+        return nwsp_sleigh_lost(-1, err);
     if (!p->p_polled && p->p_next < p->p_nelems)
         unsubmitted = (p->p_nelems - p->p_next + p->p_chunk - 1) / p->p_chunk;
     return pending + (long)unsubmitted;
@@ -1097,7 +1108,7 @@ nws_sleigh_pending_progress(nws_sleigh_pending *p, nws_sleigh_progress *pr,
     }
     memset(pr, 0, sizeof(*pr));
     if (batch_job_status(p, &m, err) < 0)
-        return -1;
+        return nwsp_sleigh_lost(-1, err);
     pr->elements = p->p_nelems;
     pr->tasks = p->p_ended ? (p->p_nelems + p->p_chunk - 1) / p->p_chunk : p->p_submitted;
     if (p->p_each_worker)
@@ -1161,7 +1172,7 @@ nws_sleigh_pending_push(nws_sleigh_pending *p, const json_t *args, nws_error *er
     p->p_nelems++;
     if (p->p_nelems - p->p_next < p->p_chunk)
         return 0;
-    return batch_submit(p, err);
+    return nwsp_sleigh_lost(batch_submit(p, err), err);
 }
 
 /* Ends a streaming batch (submits the last chunk); 0, or -1. */
@@ -1174,7 +1185,7 @@ nws_sleigh_pending_end(nws_sleigh_pending *p, nws_error *err)
         return -1;
     }
     p->p_ended = 1;
-    return batch_submit(p, err);
+    return nwsp_sleigh_lost(batch_submit(p, err), err);
 }
 
 /* Frees p; results not taken stay in the server. */
@@ -1351,8 +1362,10 @@ nws_sleigh_each_elem_async(nws_sleigh *s, const json_t *task, const json_t *elem
         nwsp_err_set(err, NWS_ERR_INVALID, 0, "fixed arguments are an array");
         return NULL;
     }
-    if ((p = batch_new(s, NULL, err)) == NULL)
+    if ((p = batch_new(s, NULL, err)) == NULL) {
+        nwsp_sleigh_lost(-1, err);
         return NULL;
+    }
     p->p_flags = opts->flags;
     p->p_accum = opts->accumulate;
     p->p_accum_arg = opts->accum_arg;
@@ -1394,6 +1407,7 @@ nomem:
     batch_nomem(err);
 fail:
     nws_sleigh_pending_free(p);
+    nwsp_sleigh_lost(-1, err);
     return NULL;
 }
 
@@ -1438,8 +1452,10 @@ nws_sleigh_each_worker_async(nws_sleigh *s, const json_t *task, const json_t *ar
         nwsp_err_set(err, NWS_ERR_INVALID, 0, "eachWorker arguments are an array");
         return NULL;
     }
-    if ((p = batch_new(s, NULL, err)) == NULL)
+    if ((p = batch_new(s, NULL, err)) == NULL) {
+        nwsp_sleigh_lost(-1, err);
         return NULL;
+    }
     p->p_each_worker = p->p_polled = p->p_ended = 1;
     if (batch_proto(p, task, NULL, NULL, err) != 0 ||
         (p->p_byrank = json_array()) == NULL || (rec = json_copy(p->p_proto)) == NULL)
@@ -1474,6 +1490,7 @@ fail:
     nws_value_free(v);
     json_decref(rec);
     nws_sleigh_pending_free(p);
+    nwsp_sleigh_lost(-1, err);
     return NULL;
 }
 

@@ -137,6 +137,12 @@ nws_client *nwsp_sleigh_conn_get(nws_sleigh *s, nws_ws **ws, nws_error *err);
 void nwsp_sleigh_conn_put(nws_sleigh *s, nws_client *c, nws_ws *ws, int reusable);
 /* Registered workers (rankCount), or -1. */
 long nwsp_sleigh_rank_count(nws_sleigh *s, nws_error *err);
+/*
+ * A call of the master failed: when libnws lost a session (NWS_ERR_SESSION),
+ * says what that means for the sleigh (its workspace and results are gone).
+ * Returns rc, so that `return nwsp_sleigh_lost(rc, err);` ends a public call.
+ */
+int nwsp_sleigh_lost(int rc, nws_error *err);
 
 /* ---- sleigh_watch.c: a worker's messages to the process that owns it ------ */
 

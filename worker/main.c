@@ -32,6 +32,8 @@
 #define WORKER_HOLD_MAX     32           /* tasks taken per round trip at most */
 #define WORKER_HOLD_BUDGET  0.001        /* seconds of short tasks one may hold */
 #define WORKER_REGISTER_TRIES 50
+#define WORKER_REJOIN         (-2) /* worker_loop: the session was lost, join again */
+#define WORKER_REJOIN_MAX     100  /* rejoins at most (a server losing all sessions) */
 
 static void
 worker_usage(FILE *fp)
@@ -97,6 +99,18 @@ worker_sleigh_over(const nws_error *err)
 }
 
 /*
+ * 1 if err says libnws tried to reconnect for its whole limit
+ * (nws_set_reconnect, $NWS_RECONNECT) and the server never came back: not
+ * the sleigh ending, so the worker says so, and exits as one that could not
+ * reach its sleigh (launchers do not restart it: the server is not there).
+ */
+static int
+worker_server_unreachable(const nws_error *err)
+{
+    return err->code == NWS_ERR_CLOSED && strstr(err->text, "unreachable") != NULL;
+}
+
+/*
  * Stores rank into worker_ids, with our pid and host name as metadata: the
  * server keeps both in "worker registrations", where the web view finds
  * them.  0, or -1.
@@ -158,6 +172,33 @@ worker_join(struct worker *w, nws_error *err)
             return -1;
         nwsp_sleep_ms(100);
     }
+}
+
+/*
+ * The session was lost (the server restarted without its journal, or did
+ * not hear from us for its --resume-grace): the server ended our
+ * registration and put our tasks back.  Join again on a new connection,
+ * with the same rank if the server lets us have it, else with a new one.
+ * 0, or -1 (err set; NWS_ERR_SERVER "no workspace" means the sleigh is gone).
+ */
+static int
+worker_rejoin(struct worker *w, nws_error *err)
+{
+    nws_ws_free(w->w_ws);
+    nws_close(w->w_c);
+    w->w_ws = NULL;
+    if ((w->w_c = nws_connect_auth(w->w_host, w->w_port, 0, w->w_secret, err)) == NULL ||
+        (w->w_ws = nws_ws_use(w->w_c, w->w_ws_name, NWS_WS_NOCREATE, err)) == NULL)
+        return -1;
+    if (worker_join(w, err) == 0)
+        return 0;
+    if (err->code != NWS_ERR_SERVER)
+        return -1;
+    /* Our rank is another worker's now, or the group took no more: a new one. */
+    worker_log(w, "rank %ld refused (%s): asking for a new one", w->w_rank, err->text);
+    w->w_rank = -1;
+    memset(err, 0, sizeof(*err));
+    return worker_join(w, err);
 }
 
 /* Stores a replacement error result after a result store was refused; 0, or -1. */
@@ -326,6 +367,20 @@ fail:
     if (rc == 1)
         return 1;
     worker_log(w, "leaving after %ld tasks: %s", done, err.text);
+    if (err.code == NWS_ERR_SESSION ||
+        (err.code == NWS_ERR_SERVER &&
+         strstr(err.text, NWSP_SLEIGH_UNREGISTERED_TEXT) != NULL)) {
+        /* What we held went back with the session (or the registration,
+         * which the server could not bind again after a restart): join
+         * again (main). */
+        fprintf(stderr, "nws-worker[%ld]: %s: joining the sleigh again\n", w->w_rank,
+                err.text[0] ? err.text : "session lost");
+        return WORKER_REJOIN;
+    }
+    if (worker_server_unreachable(&err)) {
+        fprintf(stderr, "nws-worker[%ld]: leaving: %s\n", w->w_rank, err.text);
+        return NWSP_WORKER_EXIT_NOJOIN;
+    }
     if (worker_sleigh_over(&err))
         return NWSP_WORKER_EXIT_OK;
     fprintf(stderr, "nws-worker: %s (%s)\n", err.text, nws_errcode_str(err.code));
@@ -387,7 +442,7 @@ main(int argc, char **argv)
     const char   *e;
     char         *end;
     int           ch, output = 0, rc, count = 0, watch = 0, restart = 1, secret_fd = -1;
-    int           watch_fd = -1;
+    int              watch_fd = -1, i;
     static char   secret[NWSP_SECRET_MAX + 2];
     struct sigaction sa;
 
@@ -502,7 +557,17 @@ main(int argc, char **argv)
     w.w_keep = nws_has_meta_to_server(w.w_c) && getenv("NWS_WORKER_NO_HOLD") == NULL;
     if (output && output_start(&w) != 0)
         worker_log(&w, "cannot keep output in output@%ld", w.w_rank);
-    rc = worker_loop(&w);
+    for (i = 0; (rc = worker_loop(&w)) == WORKER_REJOIN; i++) {
+        if (i == WORKER_REJOIN_MAX || worker_rejoin(&w, &err) != 0) {
+            fprintf(stderr, "nws-worker: cannot join sleigh %s again: %s\n", w.w_ws_name,
+                    i == WORKER_REJOIN_MAX ? "lost its session too often" : err.text);
+            rc = worker_server_unreachable(&err) ? NWSP_WORKER_EXIT_NOJOIN
+                 : worker_sleigh_over(&err)      ? NWSP_WORKER_EXIT_OK
+                                                 : 1;
+            break;
+        }
+        worker_log(&w, "joined %s again as rank %ld", w.w_ws_name, w.w_rank);
+    }
     if (output)
         output_stop();
     task_cleanup(&w);

@@ -76,7 +76,8 @@ main(int argc, char **argv)
     nws_error          err;
     struct nwsp_nodes  nl;
     char              *nodestr = NULL, rhost[256];
-    const char        *nodev[2] = {NULL, NULL};
+    const char        *nodev[2] = {NULL, NULL}, *envv[2] = {NULL, NULL};
+    char               reconnect_env[64];
     int                first, ncmd, rc, i, remote, rport = 0, direct;
     long               local_slots, n;
     size_t             s;
@@ -88,6 +89,15 @@ main(int argc, char **argv)
     o.max_args = -1;
     if ((rc = sl_parse_opts(argc, argv, &o, &first)) >= 0)
         return rc;
+    /*
+     * --reconnect: libnws reads $NWS_RECONNECT at every connect, ours and
+     * those of the local workers we start (they inherit it); remote
+     * workers get it through the launcher's environment below.
+     */
+    if (o.reconnect != NULL) {
+        snprintf(reconnect_env, sizeof(reconnect_env), "NWS_RECONNECT=%s", o.reconnect);
+        setenv("NWS_RECONNECT", o.reconnect, 1);
+    }
     memset(&run, 0, sizeof(run));
     run.o = &o;
     nwsp_nodes_init(&nl);
@@ -244,6 +254,10 @@ main(int argc, char **argv)
     so.port = sv.port;
     so.workers = (int)run.workers;
     so.verbose = o.worker_log;
+    if (o.reconnect != NULL) {
+        envv[0] = reconnect_env;
+        so.env = envv;
+    }
     if (remote) {
         if ((nodestr = nwsp_nodes_format(&nl)) == NULL)
             sl_nomem();
@@ -312,6 +326,9 @@ main(int argc, char **argv)
 done_sleigh:
     nws_ws_free(run.pipe_ws);
     nws_close(run.pipe_c);
+    /* Stopping talks to the server first: it is gone, do not wait for it again. */
+    if (run.server_gone)
+        nws_set_reconnect(nws_ws_client(nws_sleigh_ws(run.s)), 0, &err);
     if (nws_sleigh_stop(run.s, &err) != 0 && rc != SL_EXIT_ERROR && !sl_interrupted)
         sl_warnx("stopping the sleigh: %s",
                  err.text[0] ? err.text : nws_errcode_str(err.code));

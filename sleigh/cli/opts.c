@@ -62,6 +62,9 @@ sl_usage(FILE *fp)
         "                        bytes; the job then fails (default: no limit)\n"
         "      --server HOST:PORT  the nwsserver (default: $NWS_HOST:$NWS_PORT\n"
         "                        if it answers, else a private one)\n"
+        "      --reconnect SECS  how long sleigh and its workers try to get a lost\n"
+        "                        server back before giving up (default 30, or\n"
+        "                        $NWS_RECONNECT; 0: a lost connection ends the run)\n"
         "  -a, --arg-file FILE   an input source read from FILE (as :::: FILE)\n"
         "  -0, --null            inputs are separated by NUL, not newline\n"
         "  -q, --quote           never run the command through a shell\n"
@@ -136,6 +139,7 @@ enum {
     SL_OPT_HALT,
     SL_OPT_MAX_OUTPUT,
     SL_OPT_SERVER,
+    SL_OPT_RECONNECT,
     SL_OPT_SHELL,
     SL_OPT_TAG,
     SL_OPT_DRY_RUN,
@@ -318,6 +322,7 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         {"halt-on-error", required_argument, NULL, SL_OPT_HALT},
         {"max-output", required_argument, NULL, SL_OPT_MAX_OUTPUT},
         {"server", required_argument, NULL, SL_OPT_SERVER},
+        {"reconnect", required_argument, NULL, SL_OPT_RECONNECT},
         {"arg-file", required_argument, NULL, 'a'},
         {"null", no_argument, NULL, '0'},
         {"quote", no_argument, NULL, 'q'},
@@ -458,6 +463,18 @@ sl_parse_opts(int argc, char **argv, struct sl_opts *o, int *optind_out)
         case SL_OPT_SERVER:
             o->server = optarg;
             break;
+        case SL_OPT_RECONNECT: {
+            long secs;
+
+            /* Handed on as text ($NWS_RECONNECT): digits only, so it reads the same. */
+            if (sl_parse_count(optarg, 86400, &secs) != 0) {
+                sl_warnx("--reconnect: want whole seconds (0: off, at most 86400): %s",
+                         optarg);
+                return SL_EXIT_ERROR;
+            }
+            o->reconnect = optarg;
+            break;
+        }
         case 'a':
             if (o->narg_files == (int)(sizeof(o->arg_files) / sizeof(o->arg_files[0]))) {
                 sl_warnx("too many --arg-file options");

@@ -224,6 +224,26 @@ sl_run_retry_later(struct sl_run *run, size_t idx)
 }
 
 /*
+ * Says why talking to the server failed (what: during what).  libnws has
+ * already tried to get the server back for --reconnect seconds (resuming
+ * our session, re-sending what was in flight); past that the run cannot go
+ * on, and the user should know it was the server, not the jobs.
+ */
+static void
+sl_run_lost(struct sl_run *run, const char *what, const nws_error *err)
+{
+    sl_progress_clear(run);
+    if (err->code == NWS_ERR_CLOSED && strstr(err->text, "unreachable") != NULL) {
+        run->server_gone = 1;
+        sl_warnx("%s: %s: giving up (--reconnect); stopping the workers, the inputs not "
+                 "printed did not finish",
+                 what, err->text);
+        return;
+    }
+    sl_warnx("%s: %s", what, err->text[0] ? err->text : nws_errcode_str(err->code));
+}
+
+/*
  * Looks at the workers after a quiet spell.  Returns 0 while there are
  * some, -1 when none is left (message printed).
  */
@@ -234,9 +254,7 @@ sl_run_health(struct sl_run *run)
     nws_error       err;
 
     if (nws_sleigh_status(run->s, &info, &err) != 0) {
-        sl_progress_clear(run);
-        sl_warnx("lost the server: %s",
-                 err.text[0] ? err.text : nws_errcode_str(err.code));
+        sl_run_lost(run, "lost the server", &err);
         return -1;
     }
     if (info.workers == 0 && info.running == 0) {
@@ -286,8 +304,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         window = (size_t)run->workers * 2 + 1;
     p = nws_sleigh_each_elem_async(run->s, run->task, NULL, run->fixed, &eo, &err);
     if (p == NULL) {
-        sl_warnx("cannot start the batch: %s",
-                 err.text[0] ? err.text : nws_errcode_str(err.code));
+        sl_run_lost(run, "cannot start the batch", &err);
         return -1;
     }
     for (;;) {
@@ -342,9 +359,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             got = nws_sleigh_pending_push(p, args, &err);
             json_decref(args);
             if (got != 0) {
-                sl_progress_clear(run);
-                sl_warnx("submitting: %s",
-                         err.text[0] ? err.text : nws_errcode_str(err.code));
+                sl_run_lost(run, "submitting", &err);
                 goto out;
             }
         }
@@ -354,9 +369,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
             more = pushed < run->in->total || (run->in->streaming && !run->in->eof);
         if (!ended && !more) {
             if (nws_sleigh_pending_end(p, &err) != 0) {
-                sl_progress_clear(run);
-                sl_warnx("submitting: %s",
-                         err.text[0] ? err.text : nws_errcode_str(err.code));
+                sl_run_lost(run, "submitting", &err);
                 goto out;
             }
             ended = 1;
@@ -371,9 +384,7 @@ sl_run_round(struct sl_run *run, const size_t *list, size_t n, long attempt)
         if (got == 0)
             break;
         if (got < 0) {
-            sl_progress_clear(run);
-            sl_warnx("collecting results: %s",
-                     err.text[0] ? err.text : nws_errcode_str(err.code));
+            sl_run_lost(run, "collecting results", &err);
             goto out;
         }
         if (got == 1) {

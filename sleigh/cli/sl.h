@@ -80,6 +80,7 @@ struct sl_opts {
     nws_sleigh_halt halt;
     long        max_output;
     const char *server; /* HOST:PORT */
+    const char     *reconnect; /* --reconnect SECONDS as given (digits), or NULL */
     char        delim;  /* '\n', or '\0' with -0 */
     int         shell;  /* enum sl_shell_mode */
     int         tag;
@@ -395,6 +396,7 @@ struct sl_run {
     int    bar_shown;
     double started, last_draw;
     int    broken; /* stdout is gone */
+    int    server_gone; /* unreachable past --reconnect: stop without it */
 };
 
 /* pace.c: when the next job may start (-j 0, --delay, --load, --memfree). */
