@@ -77,7 +77,9 @@ struct session {
 };
 
 static TAILQ_HEAD(, session) sessions = TAILQ_HEAD_INITIALIZER(sessions);
-static size_t sessions_n, sessions_detached;
+/* id -> session: a resume (thousands of them after a restart) is one lookup. */
+static struct htab session_tab;
+static size_t      sessions_n, sessions_detached;
 
 /* Journal hooks (session_journal.c).  Weak no-ops until that file provides them. */
 __attribute__((weak)) void
@@ -152,12 +154,7 @@ session_hash(const char *token, unsigned char out[SESSION_HASH_LEN])
 struct session *
 session_by_id(const char *id)
 {
-    struct session *s;
-
-    TAILQ_FOREACH(s, &sessions, s_link)
-    if (strcmp(s->s_id, id) == 0)
-        return s;
-    return NULL;
+    return htab_get(&session_tab, id, strlen(id));
 }
 
 static struct session *
@@ -170,6 +167,7 @@ session_alloc(const char *id)
     snprintf(s->s_id, sizeof(s->s_id), "%s", id);
     TAILQ_INIT(&s->s_kept);
     TAILQ_INSERT_TAIL(&sessions, s, s_link);
+    htab_put(&session_tab, s->s_id, strlen(s->s_id), s);
     sessions_n++;
     return s;
 }
@@ -267,6 +265,7 @@ session_free(struct session *s)
     if (s->s_conn != NULL)
         conn_set_session(s->s_conn, NULL);
     TAILQ_REMOVE(&sessions, s, s_link);
+    htab_del(&session_tab, s->s_id, strlen(s->s_id));
     sessions_n--;
     srv.mem_used -= SESSION_COST;
     OPENSSL_cleanse(s->s_token, sizeof(s->s_token));
