@@ -25,6 +25,7 @@
 #include "nws.h"
 #include "nws_json.h"
 #include "nws_sleigh.h"
+#include "jtest.h"
 #include "nwstest.h"
 #include "ptest.h"
 #include "rawc.h"
@@ -335,40 +336,12 @@ START_TEST(spooled_survive_kill9)
 }
 END_TEST
 
-/* The snapshot the MANIFEST names ("" if none), into buf. */
-static void
-sjt_base(char *buf, size_t len)
-{
-    char  path[300], line[256];
-    FILE *fp;
-
-    buf[0] = '\0';
-    snprintf(path, sizeof(path), "%s/MANIFEST", sjt_dir);
-    if ((fp = fopen(path, "r")) == NULL)
-        return;
-    while (fgets(line, sizeof(line), fp) != NULL)
-        if (strncmp(line, "base ", 5) == 0 && strcmp(line, "base -\n") != 0)
-            snprintf(buf, len, "%s", line + 5);
-    fclose(fp);
-}
-
-/* Waits for a new snapshot: the MANIFEST names another one than it did. */
+/* Waits for a new snapshot, nudging the journal past its tiny threshold. */
 static void
 sjt_wait_snapshot(struct rawc *m)
 {
-    char before[256], now[256];
-    int  i;
-
-    sjt_base(before, sizeof(before));
-    for (i = 0; i < 1000; i++) {
-        /* A mutation, so the journal grows past the (tiny) threshold. */
-        PT_OK(m, "store", SJ_WS, "nudge", "1", "x");
-        sjt_base(now, sizeof(now));
-        if (now[0] != '\0' && strcmp(now, before) != 0)
-            return;
-        usleep(10000);
-    }
-    ck_abort_msg("no compaction within 10 s (MANIFEST base: %s)", now);
+    ck_assert_msg(jtest_wait_snapshot(m, sjt_dir, SJ_WS) == 0,
+                  "no compaction within 10 s");
 }
 
 START_TEST(survives_kill9_after_compaction)

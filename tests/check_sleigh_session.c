@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "jtest.h"
 #include "nwstest.h"
 #include "ptest.h"
 #include "rawc.h"
@@ -628,39 +629,12 @@ START_TEST(unregistered_session_gets_an_error)
 }
 END_TEST
 
-/* The snapshot the MANIFEST names ("" if none), into buf. */
-static void
-ss_base(char *buf, size_t len)
-{
-    char  path[300], line[256];
-    FILE *fp;
-
-    buf[0] = '\0';
-    snprintf(path, sizeof(path), "%s/MANIFEST", ss_dir);
-    if ((fp = fopen(path, "r")) == NULL)
-        return;
-    while (fgets(line, sizeof(line), fp) != NULL)
-        if (strncmp(line, "base ", 5) == 0 && strcmp(line, "base -\n") != 0)
-            snprintf(buf, len, "%s", line + 5);
-    fclose(fp);
-}
-
 /* Waits for a new snapshot, nudging the journal past its tiny threshold. */
 static void
 ss_wait_snapshot(struct rawc *m)
 {
-    char before[256], now[256];
-    int  i;
-
-    ss_base(before, sizeof(before));
-    for (i = 0; i < 1000; i++) {
-        PT_OK(m, "store", SS_WS, "nudge", "1", "x");
-        ss_base(now, sizeof(now));
-        if (now[0] != '\0' && strcmp(now, before) != 0)
-            return;
-        usleep(10000);
-    }
-    ck_abort_msg("no compaction within 10 s (MANIFEST base: %s)", now);
+    ck_assert_msg(jtest_wait_snapshot(m, ss_dir, SS_WS) == 0,
+                  "no compaction within 10 s");
 }
 
 /*

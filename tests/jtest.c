@@ -481,3 +481,38 @@ jtest_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+void
+jtest_manifest_base(const char *dir, char *buf, size_t len)
+{
+    char  path[600], line[256];
+    FILE *fp;
+
+    buf[0] = '\0';
+    snprintf(path, sizeof(path), "%s/MANIFEST", dir);
+    if ((fp = fopen(path, "r")) == NULL)
+        return;
+    while (fgets(line, sizeof(line), fp) != NULL)
+        if (strncmp(line, "base ", 5) == 0 && strcmp(line, "base -\n") != 0)
+            snprintf(buf, len, "%s", line + 5);
+    fclose(fp);
+}
+
+int
+jtest_wait_snapshot(struct rawc *c, const char *dir, const char *ws)
+{
+    char before[256], now[256];
+    int  i;
+
+    jtest_manifest_base(dir, before, sizeof(before));
+    for (i = 0; i < 1000; i++) {
+        /* A mutation, so the journal grows past the (tiny) threshold. */
+        if (jtest_store(c, ws, "nudge", "x") != 0)
+            return -1;
+        jtest_manifest_base(dir, now, sizeof(now));
+        if (now[0] != '\0' && strcmp(now, before) != 0)
+            return 0;
+        usleep(10000);
+    }
+    return -1;
+}

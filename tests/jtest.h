@@ -85,6 +85,13 @@ int jtest_connect_ws(struct rawc *c, int port, const char *ws);
 /* Store the string val into ws var; the reply status, or -1 on a broken link. */
 int jtest_store(struct rawc *c, const char *ws, const char *var, const char *val);
 
+/* The snapshot that dir's MANIFEST names ("" if none), into buf. */
+void jtest_manifest_base(const char *dir, char *buf, size_t len);
+
+/* Stores into ws until dir's MANIFEST names another snapshot than before
+ * (a compaction with a tiny threshold ran): 0, or -1 after 10 s. */
+int jtest_wait_snapshot(struct rawc *c, const char *dir, const char *ws);
+
 /*
  * fetchTry (fetch = 1) or findTry (0) on ws var.  Returns 1 with the value
  * in buf (NUL-terminated, cut at len), 0 when there is none ("no value
